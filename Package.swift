@@ -1,0 +1,61 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "meshd",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "meshd", targets: ["meshd"]),
+        .executable(name: "meshctl", targets: ["meshctl"]),
+        .library(name: "MeshKernel", targets: ["MeshKernel"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // libnl-3 core + route + genl. One module so a single import sees the whole libnl API.
+        .systemLibrary(
+            name: "CNetlink",
+            pkgConfig: "libnl-genl-3.0",
+            providers: [.apt(["libnl-3-dev", "libnl-route-3-dev", "libnl-genl-3-dev"])]
+        ),
+        .systemLibrary(
+            name: "CNFTables",
+            pkgConfig: "libnftnl",
+            providers: [.apt(["libmnl-dev", "libnftnl-dev"])]
+        ),
+        // What Swift cannot import: _GNU_SOURCE calls (setns, unshare) and function-like netlink macros.
+        .target(name: "CMeshShim"),
+        .target(
+            name: "MeshKernel",
+            dependencies: ["CNetlink", "CNFTables", "CMeshShim"]
+        ),
+        .target(
+            name: "MeshTestbed",
+            dependencies: ["MeshKernel"]
+        ),
+        .executableTarget(
+            name: "meshd",
+            dependencies: [
+                "MeshKernel", "MeshTestbed",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "meshctl",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .executableTarget(
+            name: "meshbench",
+            dependencies: [
+                "MeshKernel", "MeshTestbed",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "bench/meshbench"
+        ),
+        .testTarget(name: "MeshKernelTests", dependencies: ["MeshKernel"]),
+        // Needs root: every test makes its own namespaces and checks the result with ip/bridge -j.
+        .testTarget(name: "MeshKernelSystemTests", dependencies: ["MeshKernel", "MeshTestbed"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

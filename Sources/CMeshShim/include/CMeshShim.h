@@ -1,0 +1,26 @@
+#ifndef MESHD_CMESHSHIM_H
+#define MESHD_CMESHSHIM_H
+#include <stdint.h>
+#include <sys/types.h>
+
+// setns/unshare and CLONE_NEWNET need _GNU_SOURCE, which Swift's Glibc module does not define.
+int meshd_setns(int fd, int nstype);
+int meshd_unshare(int flags);
+extern const int meshd_CLONE_NEWNET;
+pid_t meshd_gettid(void);
+
+// The mount calls `ip netns add/delete` makes, so our namespaces are the ones `ip netns` sees.
+int meshd_mount_bind(const char *source, const char *target);
+int meshd_mount_make_shared_rec(const char *target);
+int meshd_mount_bind_self_rec(const char *target);
+int meshd_umount_detach(const char *target);
+
+// Function-like netlink macros (NLMSG_ALIGN, NLA_ALIGN, ...) and constants hidden behind them.
+uint32_t meshd_nlmsg_align(uint32_t len);
+uint32_t meshd_nla_align(uint32_t len);
+extern const uint32_t meshd_NLMSG_HDRLEN;
+extern const int meshd_SOL_NETLINK;
+
+// Socket timeouts: struct timeval setsockopt in one call.
+int meshd_set_socket_timeouts(int fd, int send_ms, int recv_ms);
+#endif

@@ -1,0 +1,42 @@
+#define _GNU_SOURCE
+#include "CMeshShim.h"
+#include <sched.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <linux/netlink.h>
+
+#ifndef SOL_NETLINK
+#define SOL_NETLINK 270
+#endif
+
+int meshd_setns(int fd, int nstype) { return setns(fd, nstype); }
+int meshd_unshare(int flags) { return unshare(flags); }
+const int meshd_CLONE_NEWNET = CLONE_NEWNET;
+pid_t meshd_gettid(void) { return (pid_t)syscall(SYS_gettid); }
+
+int meshd_mount_bind(const char *source, const char *target) {
+    return mount(source, target, "none", MS_BIND, NULL);
+}
+int meshd_mount_make_shared_rec(const char *target) {
+    return mount("", target, "none", MS_SHARED | MS_REC, NULL);
+}
+int meshd_mount_bind_self_rec(const char *target) {
+    return mount(target, target, "none", MS_BIND | MS_REC, NULL);
+}
+int meshd_umount_detach(const char *target) { return umount2(target, MNT_DETACH); }
+
+uint32_t meshd_nlmsg_align(uint32_t len) { return NLMSG_ALIGN(len); }
+uint32_t meshd_nla_align(uint32_t len) { return NLA_ALIGN(len); }
+const uint32_t meshd_NLMSG_HDRLEN = NLMSG_HDRLEN;
+const int meshd_SOL_NETLINK = SOL_NETLINK;
+
+int meshd_set_socket_timeouts(int fd, int send_ms, int recv_ms) {
+    struct timeval s = { .tv_sec = send_ms / 1000, .tv_usec = (send_ms % 1000) * 1000 };
+    struct timeval r = { .tv_sec = recv_ms / 1000, .tv_usec = (recv_ms % 1000) * 1000 };
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &s, sizeof s) < 0) return -1;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &r, sizeof r) < 0) return -1;
+    return 0;
+}

@@ -1,0 +1,22 @@
+#ifndef MESHD_CNETLINK_H
+#define MESHD_CNETLINK_H
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/if_link.h>
+#include <linux/if_addr.h>
+#include <linux/if_bridge.h>
+#include <linux/neighbour.h>
+#include <linux/veth.h>
+#include <linux/genetlink.h>
+#include <netlink/netlink.h>
+#include <netlink/msg.h>
+#include <netlink/attr.h>
+#include <netlink/socket.h>
+#include <netlink/errno.h>
+#include <netlink/genl/genl.h>
+#include <netlink/genl/ctrl.h>
+#include <netlink/route/link.h>
+#include <netlink/route/rtnl.h>
+#endif
