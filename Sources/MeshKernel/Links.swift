@@ -105,7 +105,7 @@ public struct Link: Sendable, Hashable, Codable {
         guard let operState else { return "UNKNOWN" }
         var buf = [CChar](repeating: 0, count: 32)
         guard let s = rtnl_link_operstate2str(operState, &buf, buf.count) else { return "UNKNOWN" }
-        return String(cString: s)
+        return String(cString: s).uppercased()   // iproute2 spells them in capitals
     }
 }
 
