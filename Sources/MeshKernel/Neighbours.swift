@@ -62,10 +62,8 @@ enum NeighbourMessages {
     static func change(_ verb: NetlinkVerb, _ n: Neighbor, index: Int32) throws(KernelError) -> NetlinkRequest {
         let isDelete = verb == .delete
         if !isDelete && n.mac == nil { throw .invalidArgument("neighbour \(n.address) needs a lladdr") }
-        var op = "ip neigh \(word(verb)) \(n.address)"
-        if let mac = n.mac, !isDelete { op += " lladdr \(mac)" }
-        op += " dev \(n.device)"
-        let b = RequestBuilder(type: Int(isDelete ? RTM_DELNEIGH : RTM_NEWNEIGH), verb: verb, operation: op)
+        let b = RequestBuilder(type: Int(isDelete ? RTM_DELNEIGH : RTM_NEWNEIGH), verb: verb,
+                               operation: "ip neigh \(word(verb)) \(n.address)\(n.mac.map { isDelete ? "" : " lladdr \($0)" } ?? "") dev \(n.device)")
         b.header(header(family: n.address.family, index: index, state: isDelete ? 0 : n.state))
         b.put(Int(NDA_DST), address: n.address)
         if let mac = n.mac, !isDelete { b.put(Int(NDA_LLADDR), mac: mac) }
@@ -74,9 +72,8 @@ enum NeighbourMessages {
 
     static func change(_ verb: NetlinkVerb, _ e: FDBEntry, index: Int32) throws(KernelError) -> NetlinkRequest {
         let isDelete = verb == .delete
-        var op = "bridge fdb \(word(verb)) \(e.mac) dev \(e.device)"
-        if let d = e.destination { op += " dst \(d)" }
-        let b = RequestBuilder(type: Int(isDelete ? RTM_DELNEIGH : RTM_NEWNEIGH), verb: verb, operation: op)
+        let b = RequestBuilder(type: Int(isDelete ? RTM_DELNEIGH : RTM_NEWNEIGH), verb: verb,
+                               operation: "bridge fdb \(word(verb)) \(e.mac) dev \(e.device)\(e.destination.map { " dst \($0)" } ?? "")")
         b.header(header(family: UInt8(AF_BRIDGE), index: index, state: e.state, flags: e.flags))
         b.put(Int(NDA_LLADDR), mac: e.mac)
         if let d = e.destination { b.put(Int(NDA_DST), address: d) }

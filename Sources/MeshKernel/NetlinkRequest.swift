@@ -2,12 +2,21 @@ import CNetlink
 
 /// A request before the socket gives it a sequence number: message type, NLM_F_* flags (other
 /// than REQUEST and ACK, which the socket adds) and the bytes after `nlmsghdr`.
-/// `operation` says, in iproute2 words, what the request does; errors quote it.
+/// `operation` says, in iproute2 words, what the request does; errors quote it. It is formatted
+/// only when asked for: a batch of 10,000 neighbours should not print 10,000 MAC addresses.
 public struct NetlinkRequest: Sendable, Equatable {
     public var type: UInt16
     public var flags: UInt16
     public var body: [UInt8]
-    public var operation: String
+    let label: @Sendable () -> String
+    public var operation: String { label() }
+
+    public init(type: UInt16, flags: UInt16, body: [UInt8], operation: @autoclosure @escaping @Sendable () -> String) {
+        self.type = type; self.flags = flags; self.body = body; self.label = operation
+    }
+
+    /// Requests are equal when they would put the same bytes on the wire.
+    public static func == (a: Self, b: Self) -> Bool { a.type == b.type && a.flags == b.flags && a.body == b.body }
 
     public var isDump: Bool { flags & UInt16(NLM_F_DUMP) == UInt16(NLM_F_DUMP) }
 }
@@ -32,20 +41,30 @@ public enum NetlinkVerb: Sendable {
 /// kept and reported by `finish()`, so call sites read as a straight list of attributes.
 final class RequestBuilder {
     private let msg: OpaquePointer?
-    private let operation: String
+    private let operation: @Sendable () -> String
     private var failure: KernelError?
 
-    init(type: Int, verb: NetlinkVerb, operation: String) {
+    /// Room for the largest request meshd sends (a veth or vxlan add is under 200 bytes);
+    /// libnl's default is a zeroed page per message, which shows up in a 10,000-entry batch.
+    static let capacity = 1024
+
+    init(type: Int, verb: NetlinkVerb, operation: @autoclosure @escaping @Sendable () -> String) {
         self.operation = operation
-        msg = nlmsg_alloc_simple(Int32(type), Int32(verb.flags))
-        if msg == nil { failure = .libnl(operation: operation, code: NLE_NOMEM, text: "cannot allocate message") }
+        msg = nlmsg_alloc_size(Self.capacity)
+        guard let msg else {
+            failure = .libnl(operation: operation(), code: NLE_NOMEM, text: "cannot allocate message")
+            return
+        }
+        if nlmsg_put(msg, UInt32(NL_AUTO_PORT), UInt32(NL_AUTO_SEQ), Int32(type), 0, Int32(verb.flags)) == nil {
+            failure = .libnl(operation: operation(), code: NLE_NOMEM, text: "cannot put header")
+        }
     }
 
     deinit { if let msg { nlmsg_free(msg) } }
 
     private func check(_ rc: Int32) {
         guard rc < 0, failure == nil else { return }
-        failure = .libnl(operation: operation, code: -rc, text: String(cString: nl_geterror(rc)))
+        failure = .libnl(operation: operation(), code: -rc, text: String(cString: nl_geterror(rc)))
     }
 
     /// The fixed family header (ifinfomsg, ndmsg, ...), padded to 4 bytes.
@@ -80,12 +99,13 @@ final class RequestBuilder {
     func finish() throws(KernelError) -> NetlinkRequest {
         if let failure { throw failure }
         guard let msg, let hdr = nlmsg_hdr(msg) else {
-            throw .libnl(operation: operation, code: NLE_NOMEM, text: "no message")
+            throw .libnl(operation: operation(), code: NLE_NOMEM, text: "no message")
         }
         let total = Int(hdr.pointee.nlmsg_len)
         let body = UnsafeRawPointer(hdr).withMemoryRebound(to: UInt8.self, capacity: total) {
             Array(UnsafeBufferPointer(start: $0 + NetlinkMessage.headerLength, count: total - NetlinkMessage.headerLength))
         }
-        return NetlinkRequest(type: hdr.pointee.nlmsg_type, flags: hdr.pointee.nlmsg_flags, body: body, operation: operation)
+        let label = operation
+        return NetlinkRequest(type: hdr.pointee.nlmsg_type, flags: hdr.pointee.nlmsg_flags, body: body, operation: label())
     }
 }

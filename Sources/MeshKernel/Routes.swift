@@ -55,18 +55,21 @@ enum RouteMessages {
             throw .invalidArgument("route \(r.destination) via \(g): address families differ")
         }
         let isDelete = verb == .delete
-        let word: String
-        switch verb {
-        case .add: word = "add"
-        case .replace: word = "replace"
-        case .append: word = "append"
-        default: word = "del"
+        let label: @Sendable () -> String = {
+            let word: String
+            switch verb {
+            case .add: word = "add"
+            case .replace: word = "replace"
+            case .append: word = "append"
+            default: word = "del"
+            }
+            var op = "ip route \(word) \(r.destination)"
+            if let g = r.gateway { op += " via \(g)" }
+            if let d = r.device { op += " dev \(d)" }
+            if r.table != Route.mainTable { op += " table \(r.table)" }
+            return op
         }
-        var op = "ip route \(word) \(r.destination)"
-        if let g = r.gateway { op += " via \(g)" }
-        if let d = r.device { op += " dev \(d)" }
-        if r.table != Route.mainTable { op += " table \(r.table)" }
-        let b = RequestBuilder(type: Int(isDelete ? RTM_DELROUTE : RTM_NEWROUTE), verb: verb, operation: op)
+        let b = RequestBuilder(type: Int(isDelete ? RTM_DELROUTE : RTM_NEWROUTE), verb: verb, operation: label())
         // A delete matches any scope and protocol unless told otherwise, as `ip route del` does.
         b.header(header(family: r.destination.address.family, dstLength: r.destination.length, table: r.table,
                         proto: isDelete ? 0 : r.proto, scope: isDelete ? .nowhere : r.effectiveScope,
