@@ -9,6 +9,8 @@ public enum IPAddress: Hashable, Sendable, Codable, CustomStringConvertible, Com
     case v6(UInt64, UInt64)     // high and low halves, network order
 
     public init?(_ text: String) {
+        // inet_pton reads a C string: text after an embedded NUL would be silently ignored.
+        guard !text.utf8.contains(0) else { return nil }
         var a4 = in_addr()
         if inet_pton(AF_INET, text, &a4) == 1 {
             self = .v4(UInt32(bigEndian: a4.s_addr))
@@ -151,7 +153,8 @@ public struct MACAddress: Hashable, Sendable, Codable, CustomStringConvertible, 
         guard parts.count == 6, text.count == 17 else { return nil }
         var v: UInt64 = 0
         for p in parts {
-            guard p.count == 2, let b = UInt8(p, radix: 16) else { return nil }
+            // UInt8(_:radix:) would accept "+1"; only two hex digits make an octet.
+            guard p.count == 2, p.allSatisfy(\.isHexDigit), let b = UInt8(p, radix: 16) else { return nil }
             v = v << 8 | UInt64(b)
         }
         rawValue = v

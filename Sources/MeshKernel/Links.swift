@@ -112,9 +112,11 @@ public struct Link: Sendable, Hashable, Codable {
 enum LinkMessages {
     static func validateName(_ name: String) throws(KernelError) {
         // IFNAMSIZ is 16 with the NUL; '/' and whitespace are refused by the kernel's dev_valid_name.
+        // A NUL would end the C string early and name a different device; control characters never belong.
         guard !name.isEmpty, name.utf8.count < 16, name != ".", name != "..",
-              !name.contains(where: { $0 == "/" || $0 == ":" || $0.isWhitespace }) else {
-            throw .invalidArgument("interface name \"\(name)\" (1-15 characters, no '/', ':' or spaces)")
+              !name.unicodeScalars.contains(where: { $0 == "/" || $0 == ":" || $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7f })
+        else {
+            throw .invalidArgument("interface name \"\(name)\" (1-15 characters, no '/', ':', spaces or control characters)")
         }
     }
 

@@ -158,12 +158,14 @@ public final class NetworkNamespace: Sendable, CustomStringConvertible {
         }
     }
 
-    /// `net.ipv4.conf.eth0.rp_filter` → /proc/sys/net/ipv4/conf/eth0/rp_filter. Only net.* keys:
-    /// the others are not per namespace, and a test must never change the host's.
+    /// `net.ipv4.conf.eth0.rp_filter` → /proc/sys/net/ipv4/conf/eth0/rp_filter. As in sysctl(8), a
+    /// `/` inside a component stands for a dot in a device name: `net.ipv4.conf.eth0/10.rp_filter`
+    /// is eth0.10's. Only net.* keys: the others are not per namespace, and a test must never
+    /// change the host's.
     static func sysctlPath(_ key: String) throws(KernelError) -> String {
-        let parts = key.split(separator: ".", omittingEmptySubsequences: false)
+        let parts = key.split(separator: ".", omittingEmptySubsequences: false).map { $0.replacingOccurrences(of: "/", with: ".") }
         guard parts.count >= 3, parts[0] == "net",
-              parts.allSatisfy({ !$0.isEmpty && !$0.contains("/") }) else {
+              parts.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." && !$0.utf8.contains(0) }) else {
             throw .invalidArgument("sysctl key \"\(key)\" (only net.* keys are per namespace)")
         }
         return "/proc/sys/" + parts.joined(separator: "/")
