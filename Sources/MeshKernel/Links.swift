@@ -133,6 +133,7 @@ enum LinkMessages {
 
     static func add(_ spec: LinkSpec, masterIndex: Int32?, verb: NetlinkVerb = .add) throws(KernelError) -> NetlinkRequest {
         try validateName(spec.name)
+        if case .veth(let peer, _) = spec.kind { try validateName(peer) }
         let b = RequestBuilder(type: Int(RTM_NEWLINK), verb: verb, operation: "ip link add \(spec.name) type \(spec.kind.kindName)")
         b.header(header(up: spec.up ? true : nil))
         b.put(Int(IFLA_IFNAME), string: spec.name)
@@ -168,7 +169,6 @@ enum LinkMessages {
                 break
             }
         }
-        if case .veth(let peer, _) = spec.kind { try validateName(peer) }
         return try b.finish()
     }
 

@@ -1,3 +1,4 @@
+import CMeshShim
 import CNetlink
 import Foundation
 import Synchronization
@@ -38,12 +39,10 @@ public struct NetlinkMonitor: AsyncSequence, Sendable {
             if let namespace { return try namespace.run(open) }
             return try open()
         }()
-        let stop = Atomic<Bool>(false)
         let (stream, continuation) = AsyncStream<RouteEvent>.makeStream(bufferingPolicy: .bufferingNewest(65_536))
         self.stream = stream
         let state = MonitorState(fd: fd, continuation: continuation)
         continuation.onTermination = { _ in state.stop.store(true, ordering: .relaxed) }
-        _ = stop
         let thread = Thread { state.run() }
         thread.name = "meshd.netlink.monitor"
         thread.start()
@@ -70,7 +69,7 @@ public struct NetlinkMonitor: AsyncSequence, Sendable {
             case .ipv4Route: group = Int32(RTNLGRP_IPV4_ROUTE.rawValue)
             case .ipv6Route: group = Int32(RTNLGRP_IPV6_ROUTE.rawValue)
             }
-            if setsockopt(fd, 270 /* SOL_NETLINK */, NETLINK_ADD_MEMBERSHIP, &group, socklen_t(MemoryLayout<Int32>.size)) < 0 {
+            if setsockopt(fd, meshd_SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &group, socklen_t(MemoryLayout<Int32>.size)) < 0 {
                 let e = Errno.current; close(fd); throw .system(call: "NETLINK_ADD_MEMBERSHIP", errno: e)
             }
         }
