@@ -50,20 +50,11 @@ enum NeighbourMessages {
         return h
     }
 
-    static func word(_ verb: NetlinkVerb) -> String {
-        switch verb {
-        case .add: return "add"
-        case .replace: return "replace"
-        case .append: return "append"
-        default: return "del"
-        }
-    }
-
     static func change(_ verb: NetlinkVerb, _ n: Neighbor, index: Int32) throws(KernelError) -> NetlinkRequest {
         let isDelete = verb == .delete
         if !isDelete && n.mac == nil { throw .invalidArgument("neighbour \(n.address) needs a lladdr") }
         let b = RequestBuilder(type: Int(isDelete ? RTM_DELNEIGH : RTM_NEWNEIGH), verb: verb,
-                               operation: "ip neigh \(word(verb)) \(n.address)\(n.mac.map { isDelete ? "" : " lladdr \($0)" } ?? "") dev \(n.device)")
+                               operation: "ip neigh \(verb.word) \(n.address)\(n.mac.map { isDelete ? "" : " lladdr \($0)" } ?? "") dev \(n.device)")
         b.header(header(family: n.address.family, index: index, state: isDelete ? 0 : n.state))
         b.put(Int(NDA_DST), address: n.address)
         if let mac = n.mac, !isDelete { b.put(Int(NDA_LLADDR), mac: mac) }
@@ -73,7 +64,7 @@ enum NeighbourMessages {
     static func change(_ verb: NetlinkVerb, _ e: FDBEntry, index: Int32) throws(KernelError) -> NetlinkRequest {
         let isDelete = verb == .delete
         let b = RequestBuilder(type: Int(isDelete ? RTM_DELNEIGH : RTM_NEWNEIGH), verb: verb,
-                               operation: "bridge fdb \(word(verb)) \(e.mac) dev \(e.device)\(e.destination.map { " dst \($0)" } ?? "")")
+                               operation: "bridge fdb \(verb.word) \(e.mac) dev \(e.device)\(e.destination.map { " dst \($0)" } ?? "")")
         b.header(header(family: UInt8(AF_BRIDGE), index: index, state: e.state, flags: e.flags))
         b.put(Int(NDA_LLADDR), mac: e.mac)
         if let d = e.destination { b.put(Int(NDA_DST), address: d) }

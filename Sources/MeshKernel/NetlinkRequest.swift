@@ -34,6 +34,18 @@ public enum NetlinkVerb: Sendable {
         case .dump: return UInt16(NLM_F_DUMP)
         }
     }
+
+    /// The word iproute2 uses for a change (`ip route replace`, `bridge fdb append`), for error labels.
+    var word: String {
+        switch self {
+        case .add: return "add"
+        case .replace: return "replace"
+        case .append: return "append"
+        case .change: return "set"
+        case .delete: return "del"
+        case .get, .dump: return "show"
+        }
+    }
 }
 
 /// Builds one request with libnl's message API: nlmsg_alloc_simple, nlmsg_append for the family

@@ -56,14 +56,7 @@ enum RouteMessages {
         }
         let isDelete = verb == .delete
         let label: @Sendable () -> String = {
-            let word: String
-            switch verb {
-            case .add: word = "add"
-            case .replace: word = "replace"
-            case .append: word = "append"
-            default: word = "del"
-            }
-            var op = "ip route \(word) \(r.destination)"
+            var op = "ip route \(verb.word) \(r.destination)"
             if let g = r.gateway { op += " via \(g)" }
             if let d = r.device { op += " dev \(d)" }
             if r.table != Route.mainTable { op += " table \(r.table)" }

@@ -35,8 +35,6 @@ final class Scratch: Sendable {
     func bridge(_ args: String...) throws -> [[String: Any]] {
         try Exec.json(["bridge", "-n", name, "-j"] + args) as? [[String: Any]] ?? []
     }
-
-    deinit { group.destroy() }
 }
 
 /// Runs `body` with a fresh scratch namespace.
