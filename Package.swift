@@ -11,6 +11,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // libnl-3 core + route + genl. One module so a single import sees the whole libnl API.
@@ -34,6 +36,24 @@ let package = Package(
             name: "MeshTestbed",
             dependencies: ["MeshKernel"]
         ),
+        // The embedded DNS server at 127.0.0.11 inside task namespaces.
+        .target(
+            name: "MeshDNS",
+            dependencies: [
+                "MeshKernel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        // Membership, failure detection and per-network replicated tables on port 7946.
+        .target(
+            name: "MeshGossip",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .executableTarget(
             name: "meshd",
             dependencies: [
@@ -48,7 +68,7 @@ let package = Package(
         .executableTarget(
             name: "meshbench",
             dependencies: [
-                "MeshKernel", "MeshTestbed",
+                "MeshKernel", "MeshTestbed", "MeshDNS", "MeshGossip",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "bench/meshbench"
@@ -56,6 +76,10 @@ let package = Package(
         .testTarget(name: "MeshKernelTests", dependencies: ["MeshKernel"]),
         // Needs root: every test makes its own namespaces and checks the result with ip/bridge -j.
         .testTarget(name: "MeshKernelSystemTests", dependencies: ["MeshKernel", "MeshTestbed"]),
+        .testTarget(name: "MeshDNSTests", dependencies: ["MeshDNS"]),
+        .testTarget(name: "MeshDNSSystemTests", dependencies: ["MeshDNS", "MeshKernel", "MeshTestbed"]),
+        .testTarget(name: "MeshGossipTests", dependencies: ["MeshGossip"]),
+        .testTarget(name: "MeshGossipSystemTests", dependencies: ["MeshGossip", "MeshKernel", "MeshTestbed"]),
     ],
     swiftLanguageModes: [.v6]
 )

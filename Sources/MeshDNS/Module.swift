@@ -1,0 +1,2 @@
+// MeshDNS: see the module's files.
+enum MeshDNSModule {}

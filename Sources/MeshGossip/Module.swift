@@ -1,0 +1,2 @@
+// MeshGossip: see the module's files.
+enum MeshGossipModule {}
