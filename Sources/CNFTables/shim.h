@@ -12,4 +12,6 @@
 #include <libnftnl/set.h>
 #include <libnftnl/batch.h>
 #include <libnftnl/common.h>
+#include <libnftnl/udata.h>
+#include <libnftnl/gen.h>
 #endif

@@ -48,6 +48,9 @@ public enum KernelError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidArgument(String)
     /// Some requests of a pipelined batch failed; the others were applied (rtnetlink has no transactions).
     case batch(failures: [BatchFailure], applied: Int)
+    /// An nftables transaction was refused and rolled back: nothing of it was applied.
+    /// `index` in each failure is the position of the operation in the batch.
+    case transaction(failures: [BatchFailure], operations: Int)
 
     public struct BatchFailure: Sendable, Equatable, CustomStringConvertible {
         public let index: Int
@@ -59,7 +62,7 @@ public enum KernelError: Error, Sendable, Equatable, CustomStringConvertible {
     public var errno: Errno? {
         switch self {
         case .kernel(_, let e, _), .system(_, let e): return e
-        case .batch(let failures, _): return failures.first?.error.errno
+        case .batch(let failures, _), .transaction(let failures, _): return failures.first?.error.errno
         default: return nil
         }
     }
@@ -68,7 +71,7 @@ public enum KernelError: Error, Sendable, Equatable, CustomStringConvertible {
     public var kernelMessage: String? {
         switch self {
         case .kernel(_, _, let m): return m
-        case .batch(let failures, _): return failures.first?.error.kernelMessage
+        case .batch(let failures, _), .transaction(let failures, _): return failures.first?.error.kernelMessage
         default: return nil
         }
     }
@@ -87,6 +90,10 @@ public enum KernelError: Error, Sendable, Equatable, CustomStringConvertible {
             let shown = failures.prefix(5).map(\.description).joined(separator: "; ")
             return "\(failures.count) of \(failures.count + applied) requests failed: \(shown)"
                 + (failures.count > 5 ? "; …" : "")
+        case .transaction(let failures, let n):
+            let shown = failures.prefix(5).map(\.description).joined(separator: "; ")
+            return "nftables batch of \(n) changes rolled back, nothing applied: \(shown)"
+                + (failures.count > 5 ? "; and \(failures.count - 5) more" : "")
         }
     }
 }
