@@ -76,6 +76,8 @@ let package = Package(
         .testTarget(name: "MeshKernelTests", dependencies: ["MeshKernel"]),
         // Needs root: every test makes its own namespaces and checks the result with ip/bridge -j.
         .testTarget(name: "MeshKernelSystemTests", dependencies: ["MeshKernel", "MeshTestbed"]),
+        // Runs only in the VM lane (scripts/vm-test): what the host kernel lacks, IPVS first.
+        .testTarget(name: "MeshKernelVMTests", dependencies: ["MeshKernel", "MeshTestbed"]),
         .testTarget(name: "MeshDNSTests", dependencies: ["MeshDNS"]),
         .testTarget(name: "MeshDNSSystemTests", dependencies: ["MeshDNS", "MeshKernel", "MeshTestbed"]),
         .testTarget(name: "MeshGossipTests", dependencies: ["MeshGossip"]),

@@ -10,6 +10,7 @@
 #include <linux/neighbour.h>
 #include <linux/veth.h>
 #include <linux/genetlink.h>
+#include <linux/ip_vs.h>
 #include <netlink/netlink.h>
 #include <netlink/msg.h>
 #include <netlink/attr.h>

@@ -92,6 +92,16 @@ public final class NetlinkSocket: @unchecked Sendable {
         try await transact([r])[0].get()
     }
 
+    /// The id of a generic netlink family (`genl_ctrl_resolve`), for a NETLINK_GENERIC socket.
+    /// Runs before any pipelined request uses the family, on the owning queue.
+    public func resolveGenericFamily(_ name: String) throws(KernelError) -> UInt16 {
+        let rc = queue.sync { genl_ctrl_resolve(sock, name) }
+        if rc < 0 {
+            throw .libnl(operation: "resolve generic netlink family \(name)", code: -rc, text: String(cString: nl_geterror(rc)))
+        }
+        return UInt16(rc)
+    }
+
     // MARK: - queue-confined
 
     private func takeSeq() -> UInt32 {

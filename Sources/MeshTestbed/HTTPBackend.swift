@@ -76,13 +76,18 @@ public final class HTTPBackend: Sendable {
         var buf = [UInt8](repeating: 0, count: 4096)
         let body = Array("\(name)\n".utf8)
         let response = Array("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body
+        let closeResponse = Array("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body
         while true {
             // One response per complete request head; bodies are not expected (GET only).
             while let end = Self.headEnd(pending) {
+                let head = String(decoding: pending[..<end], as: UTF8.self).lowercased()
                 pending.removeFirst(end)
                 served.add(1, ordering: .relaxed)
-                let ok = response.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                if ok < 0 { return }
+                // Honour "Connection: close" so one curl with many URLs opens a connection per request.
+                let closing = head.contains("\r\nconnection: close")
+                let reply = closing ? closeResponse : response
+                let ok = reply.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                if ok < 0 || closing { return }
             }
             let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n <= 0 { return }

@@ -83,10 +83,17 @@ public final class LoadBalancerLab: Sendable {
         return out.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// `n` requests; how many each backend served.
-    public func spread(_ n: Int) throws -> [String: Int] {
+    /// `n` requests, each on its own connection, from one curl process in the client namespace
+    /// (one process keeps this fast under the VM lane's emulated CPU); how many each backend
+    /// served, with "failed" counting requests that got no answer.
+    public func spread(_ n: Int, address: IPAddress = vip, port: UInt16 = vipPort) throws -> [String: Int] {
+        let url = "http://\(address):\(port)/"
+        let out = try Exec.run(["ip", "netns", "exec", client.name!, "curl", "-s", "--max-time", "2",
+                                "-H", "Connection: close"] + Array(repeating: url, count: n))
         var counts: [String: Int] = [:]
-        for _ in 0..<n { counts[try curl() ?? "failed", default: 0] += 1 }
+        let names = out.stdout.split(separator: "\n").map(String.init)
+        for name in names { counts[name, default: 0] += 1 }
+        if names.count < n { counts["failed", default: 0] += n - names.count }
         return counts
     }
 
