@@ -194,7 +194,13 @@ struct IPVSTrafficTests {
         #expect(spread == ["backend1": 10, "backend2": 10, "backend3": 10], "\(spread)")
         // Counters: ours are the kernel's, as ipvsadm --stats shows them. (IPVS may reuse a
         // connection entry when curl reuses a client port, so the count can be a little under 30.)
-        let stats = try #require(try await ipvs.listServices().first?.stats)
+        // The kernel folds per-CPU counters into the totals on its 2-second estimator tick.
+        var stats = IPVSStats()
+        for _ in 0..<20 {
+            stats = try #require(try await ipvs.listServices().first?.stats)
+            if stats.connections >= 25 { break }
+            try await Task.sleep(for: .milliseconds(500))
+        }
         let statsText = try Exec.check(["ip", "netns", "exec", lab.lb.name!, "ipvsadm", "-Ln", "--stats", "--exact"])
         let row = statsText.split(separator: "\n").first { $0.hasPrefix("TCP") && $0.contains("10.97.0.10:80") }
         let words = row?.split(separator: " ").map(String.init) ?? []
