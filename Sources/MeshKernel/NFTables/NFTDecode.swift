@@ -103,7 +103,8 @@ enum NFTDecode {
         guard let (_, a) = split(m), let list = a.nested(3) else { return [] }
         var out: [NFTElement] = []
         out.reserveCapacity(list.entries.count)
-        for item in list.entries where item.type == 1 {
+        // The kernel numbers every element NFTA_LIST_ELEM; libnftnl numbers them 1, 2, 3...: take all.
+        for item in list.entries {
             let e = NetlinkAttributes(item.value)
             guard let key = e.nested(1)?[1] else { continue }
             var data = NFTElement.Data.none
