@@ -3,60 +3,7 @@ import Foundation
 import MeshKernel
 import MeshTestbed
 
-/// The service ruleset of the nftables dataplane: a verdict map from VIP . proto . port to a
-/// per-service chain, whose one rule DNATs through `numgen random mod N` into the service's
-/// backend map. Built by MeshKernel (one batch) and written as nft text (for `nft -f`).
-struct ServiceRuleset {
-    static let table = NFTTable(.ip, "meshbench")
-    static let pre = NFTChain(table, "prerouting", base: .init(type: .nat, hook: .prerouting, priority: -100))
-    static let services = NFTSet(table, "services", key: NFTKeyType(.ipv4Address, .inetProto, .inetService), kind: .verdictMap)
-
-    let backends: Int
-
-    static func vip(_ i: Int) -> IPAddress { .v4(0x0A60_0000 + UInt32(i)) }          // 10.96.x.y
-    func backend(_ i: Int, _ j: Int) -> IPAddress { .v4(0x0A80_0000 + UInt32(i * backends + j)) }  // 10.128.x.y
-    static func chain(_ i: Int) -> NFTChain { NFTChain(table, "svc-\(i)") }
-    static func map(_ i: Int) -> NFTSet {
-        NFTSet(table, "svc-\(i)-be", key: NFTKeyType(.integer(bytes: 4)), kind: .map(NFTKeyType(.ipv4Address, .inetService)))
-    }
-
-    static func base() -> NFTBatch {
-        var b = NFTBatch()
-        b.add(table); b.add(pre); b.add(services)
-        b.add(NFTRule(pre, NFTExpr.vmap([.ipDaddr, .l4proto, .thDport], "services")))
-        return b
-    }
-
-    func add(service i: Int, to b: inout NFTBatch) {
-        let m = Self.map(i), c = Self.chain(i)
-        b.add(c)
-        b.add(m)
-        b.add((0..<backends).map { j in .map(.u32(UInt32(j)), to: .concat(.address(backend(i, j)), .port(8080))) }, to: m)
-        b.add(NFTRule(c, NFTExpr.match(.l4proto, .eq, .proto(6)) + NFTExpr.dnatNumgen(modulus: UInt32(backends), map: m.name)))
-        b.add([.map(.concat(.address(Self.vip(i)), .proto(6), .port(80)), to: .goto(c.name))], to: Self.services)
-    }
-
-    func nftBase() -> String {
-        """
-        table ip meshbench {
-          map services { type ipv4_addr . inet_proto . inet_service : verdict; }
-          chain prerouting { type nat hook prerouting priority -100; policy accept; ip daddr . meta l4proto . th dport vmap @services; }
-        }
-
-        """
-    }
-
-    func nftService(_ i: Int) -> String {
-        let elements = (0..<backends).map { j in "\(j) : \(backend(i, j)) . 8080" }.joined(separator: ", ")
-        return """
-        add chain ip meshbench svc-\(i)
-        add map ip meshbench svc-\(i)-be { typeof numgen random mod \(backends) : ip daddr . tcp dport; elements = { \(elements) }; }
-        add rule ip meshbench svc-\(i) meta l4proto tcp dnat ip to numgen random mod \(backends) map @svc-\(i)-be
-        add element ip meshbench services { \(Self.vip(i)) . tcp . 80 : goto svc-\(i) }
-
-        """
-    }
-}
+typealias ServiceRuleset = NFTServiceRuleset
 
 /// Cold load of S services x B backends: MeshKernel's one batch vs `nft -f` of the same ruleset.
 struct NFTLoad: AsyncParsableCommand {
@@ -74,13 +21,15 @@ struct NFTLoad: AsyncParsableCommand {
         let s = options.quick ? 300 : services
         let rounds = options.quick ? 1 : options.rounds
         let adds = options.quick ? 3 : additions
-        let r = ServiceRuleset(backends: backends)
+        let r = ServiceRuleset(table: NFTTable(.ip, "meshbench"), backends: backends)
 
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("meshbench-nft-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let file = dir.appendingPathComponent("ruleset.nft").path
-        try (r.nftBase() + (0..<s).map(r.nftService).joined()).write(toFile: file, atomically: true, encoding: .utf8)
+        // The pool has room for the additions timed below; a real node grows it in chunks.
+        let poolSize = (s + 2 * adds + 64) / 64 * 64
+        try (r.nftBase() + r.nftPool(0..<poolSize) + (0..<s).map(r.nftService).joined()).write(toFile: file, atomically: true, encoding: .utf8)
 
         print("nft-load: \(s) services x \(backends) backends = \(s * backends) backend-map elements + \(s) vmap elements, "
               + "\(s) chains and rules; \(rounds) round(s), fresh namespace per side per round")
@@ -95,14 +44,15 @@ struct NFTLoad: AsyncParsableCommand {
                 if side == 0 {
                     // Timed from building the batch: nft's time includes parsing its text.
                     mesh.append(seconds(try await clock.measure {
-                        var b = ServiceRuleset.base()
-                        for i in 0..<s { r.add(service: i, to: &b) }
+                        var b = r.base()
+                        r.pool(0..<poolSize, to: &b)
+                        for i in 0..<s { r.add(service: i, vip: ServiceRuleset.vip(i), backends: r.backendAddresses(i), to: &b) }
                         try await sock.commit(b)
                     }))
                 } else {
                     nft.append(seconds(try clock.measure { try Exec.check(["ip", "netns", "exec", ns.name!, "nft", "-f", file]) }))
                 }
-                try verify(sock, services: s, backends: backends, side: side == 0 ? "MeshKernel" : "nft -f")
+                try verify(sock, services: s, pool: poolSize, backends: backends, side: side == 0 ? "MeshKernel" : "nft -f")
             }
             print(String(format: "  round %d: MeshKernel %.0f ms   nft -f %.0f ms", round + 1, mesh.last! * 1e3, nft.last! * 1e3))
         }
@@ -113,27 +63,34 @@ struct NFTLoad: AsyncParsableCommand {
         // One service added to a table holding `existing` services: the cost must not grow with it.
         var addResults: [(existing: Int, mesh: Double, nft: Double)] = []
         for existing in [100, s] {
+            // Each side adds to a table it loaded itself, in its own namespace.
             let group = NamespaceGroup(tag: "meshbench")
             defer { group.destroy() }
-            let ns = try group.create("add")
-            let sock = try ns.openNFTables()
-            var b = ServiceRuleset.base()
-            for i in 0..<existing { r.add(service: i, to: &b) }
+            let meshNS = try group.create("add-mesh"), nftNS = try group.create("add-nft")
+            let sock = try meshNS.openNFTables(), nftSock = try nftNS.openNFTables()
+            let pool = (existing + 2 * adds + 64) / 64 * 64
+            var b = r.base()
+            r.pool(0..<pool, to: &b)
+            for i in 0..<existing { r.add(service: i, vip: ServiceRuleset.vip(i), backends: r.backendAddresses(i), to: &b) }
             try await sock.commit(b)
+            let loaded = dir.appendingPathComponent("existing-\(existing).nft").path
+            try (r.nftBase() + r.nftPool(0..<pool) + (0..<existing).map(r.nftService).joined()).write(toFile: loaded, atomically: true, encoding: .utf8)
+            try Exec.check(["ip", "netns", "exec", nftNS.name!, "nft", "-f", loaded])
             var meshTimes: [Double] = [], nftTimes: [Double] = []
             let clock = ContinuousClock()
             for k in 0..<adds {
                 let i = existing + 2 * k
                 meshTimes.append(seconds(try await clock.measure {
                     var one = NFTBatch()
-                    r.add(service: i, to: &one)
+                    r.add(service: i, vip: ServiceRuleset.vip(i), backends: r.backendAddresses(i), to: &one)
                     try await sock.commit(one)
                 }))
                 let snippet = dir.appendingPathComponent("add-\(i + 1).nft").path
                 try r.nftService(i + 1).write(toFile: snippet, atomically: true, encoding: .utf8)
-                nftTimes.append(seconds(try clock.measure { try Exec.check(["ip", "netns", "exec", ns.name!, "nft", "-f", snippet]) }))
+                nftTimes.append(seconds(try clock.measure { try Exec.check(["ip", "netns", "exec", nftNS.name!, "nft", "-f", snippet]) }))
             }
-            try verify(sock, services: existing + 2 * adds, backends: backends, side: "additions")
+            try verify(sock, services: existing + adds, pool: pool, backends: backends, side: "MeshKernel additions")
+            try verify(nftSock, services: existing + adds, pool: pool, backends: backends, side: "nft -f additions")
             addResults.append((existing, median(meshTimes), median(nftTimes)))
             print(String(format: "  add one service to %d: MeshKernel %.2f ms   nft -f %.2f ms (median of %d)",
                          existing, median(meshTimes) * 1e3, median(nftTimes) * 1e3, adds))
@@ -152,14 +109,15 @@ struct NFTLoad: AsyncParsableCommand {
     }
 
     /// Both sides must have loaded everything, or the timing means nothing.
-    func verify(_ sock: NFTSocket, services s: Int, backends: Int, side: String) throws {
-        let t = ServiceRuleset.table
-        let chains = try sock.listChains(t).count
-        let rules = try sock.listRules(t).count
-        let vmap = try sock.listElements(ServiceRuleset.services).count
-        let sample = try sock.listElements(ServiceRuleset.map(0)).count
-        guard chains == s + 1, rules == s + 1, vmap == s, sample == backends else {
-            throw ValidationError("\(side) loaded \(chains - 1)/\(s) service chains, \(rules - 1) rules, \(vmap) vmap elements, \(sample)/\(backends) backends")
+    func verify(_ sock: NFTSocket, services s: Int, pool: Int, backends: Int, side: String) throws {
+        let r = ServiceRuleset(table: NFTTable(.ip, "meshbench"), backends: backends)
+        let chains = try sock.listChains(r.table).count
+        let rules = try sock.listRules(r.table).count
+        let slots = try sock.listElements(r.svcSlot).count
+        let be = try sock.listElements(r.backendMap(slot: 0)).count
+        let want = min(s, ServiceRuleset.shardSize) * backends
+        guard chains == pool + 1, rules == s + 1, slots == s, be == want else {
+            throw ValidationError("\(side) loaded \(chains - 1)/\(pool) slot chains, \(rules - 1)/\(s) rules, \(slots)/\(s) services, \(be)/\(want) backends in shard 0")
         }
     }
 }
