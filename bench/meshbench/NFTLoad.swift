@@ -45,7 +45,7 @@ struct NFTLoad: AsyncParsableCommand {
                     // Timed from building the batch: nft's time includes parsing its text.
                     mesh.append(seconds(try await clock.measure {
                         var b = r.base()
-                        r.pool(0..<poolSize, to: &b)
+                        r.pool(0..<poolSize, modulus: backends, to: &b)
                         for i in 0..<s { r.add(service: i, vip: ServiceRuleset.vip(i), backends: r.backendAddresses(i), to: &b) }
                         try await sock.commit(b)
                     }))
@@ -70,7 +70,7 @@ struct NFTLoad: AsyncParsableCommand {
             let sock = try meshNS.openNFTables(), nftSock = try nftNS.openNFTables()
             let pool = (existing + 2 * adds + 64) / 64 * 64
             var b = r.base()
-            r.pool(0..<pool, to: &b)
+            r.pool(0..<pool, modulus: backends, to: &b)
             for i in 0..<existing { r.add(service: i, vip: ServiceRuleset.vip(i), backends: r.backendAddresses(i), to: &b) }
             try await sock.commit(b)
             let loaded = dir.appendingPathComponent("existing-\(existing).nft").path
@@ -116,8 +116,8 @@ struct NFTLoad: AsyncParsableCommand {
         let slots = try sock.listElements(r.svcSlot).count
         let be = try sock.listElements(r.backendMap(slot: 0)).count
         let want = min(s, ServiceRuleset.shardSize) * backends
-        guard chains == pool + 1, rules == s + 1, slots == s, be == want else {
-            throw ValidationError("\(side) loaded \(chains - 1)/\(pool) slot chains, \(rules - 1)/\(s) rules, \(slots)/\(s) services, \(be)/\(want) backends in shard 0")
+        guard chains == pool + 1, rules == pool + 1, slots == s, be == want else {
+            throw ValidationError("\(side) loaded \(chains - 1)/\(pool) slot chains, \(rules - 1)/\(pool) slot rules, \(slots)/\(s) services, \(be)/\(want) backends in shard 0")
         }
     }
 }
