@@ -65,27 +65,27 @@ struct NFTablesTrafficTests {
     }
 
     /// The O(1)-update layout of the benchmark (NFTServiceRuleset) carries real traffic: a VIP
-    /// in a pooled slot, its backends in a shard map, then moved to a 2-backend slot with
-    /// element changes only.
-    @Test func pooledSlotLayoutCarriesTrafficAndUpdatesWithElementsOnly() async throws {
+    /// dispatched to the chain for its backend count, then moved to two backends with element
+    /// changes only.
+    @Test func serviceLayoutCarriesTrafficAndUpdatesWithElementsOnly() async throws {
         guard getuid() == 0 else { throw NotRoot() }
-        let lab = try await LoadBalancerLab.build(tag: "mkt-nftslot")
+        let lab = try await LoadBalancerLab.build(tag: "mkt-nftsvc")
         defer { lab.destroy() }
         let nft = try lab.lb.openNFTables()
-        let r = NFTServiceRuleset(table: NFTTable(.ip, "meshd"), backends: 3)
+        let r = NFTServiceRuleset(table: NFTTable(.ip, "meshd"))
         var b = r.base()
-        r.pool(0..<64, modulus: 3, to: &b)
-        r.pool(64..<128, modulus: 2, to: &b)
+        r.addModulus(3, to: &b)
+        r.addModulus(2, to: &b)
         r.add(service: 5, vip: LoadBalancerLab.vip, backends: lab.backendAddresses.map { ($0, 80) }, to: &b)
         try await nft.commit(b)
         let spread = try lab.spread(60)
         #expect(spread["failed"] == nil && spread.count == 3, "\(spread)")
         let rules = try nft.listRules(r.table).count
 
-        // Backends 1 and 3 only: the service moves to a 2-backend slot in one transaction.
+        // Backends 1 and 3 only: the service gets a new id and moves to the 2-backend chain.
         b = NFTBatch()
         r.remove(service: 5, vip: LoadBalancerLab.vip, backends: 3, to: &b)
-        r.add(service: 70, vip: LoadBalancerLab.vip, backends: [(lab.backendAddresses[0], 80), (lab.backendAddresses[2], 80)], to: &b)
+        r.add(service: 6, vip: LoadBalancerLab.vip, backends: [(lab.backendAddresses[0], 80), (lab.backendAddresses[2], 80)], to: &b)
         #expect(b.operations.allSatisfy { if case .addElements = $0 { true } else if case .deleteElements = $0 { true } else { false } })
         try await nft.commit(b)
         let before = lab.backends[1].requestCount

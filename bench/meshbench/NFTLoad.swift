@@ -21,18 +21,27 @@ struct NFTLoad: AsyncParsableCommand {
         let s = options.quick ? 300 : services
         let rounds = options.quick ? 1 : options.rounds
         let adds = options.quick ? 3 : additions
-        let r = ServiceRuleset(table: NFTTable(.ip, "meshbench"), backends: backends)
+        let r = ServiceRuleset(table: NFTTable(.ip, "meshbench"))
 
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("meshbench-nft-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
+        func nftText(_ count: Int) -> String {
+            r.nftBase(moduli: [backends]) + (0..<count).map { r.nftService($0, count: backends) }.joined()
+        }
+        func meshBatch(_ count: Int) -> NFTBatch {
+            var b = r.base()
+            r.addModulus(backends, to: &b)
+            for i in 0..<count {
+                r.add(service: i, vip: ServiceRuleset.vip(i), backends: ServiceRuleset.backendAddresses(i, count: backends), to: &b)
+            }
+            return b
+        }
         let file = dir.appendingPathComponent("ruleset.nft").path
-        // The pool has room for the additions timed below; a real node grows it in chunks.
-        let poolSize = (s + 2 * adds + 64) / 64 * 64
-        try (r.nftBase() + r.nftPool(0..<poolSize) + (0..<s).map(r.nftService).joined()).write(toFile: file, atomically: true, encoding: .utf8)
+        try nftText(s).write(toFile: file, atomically: true, encoding: .utf8)
 
-        print("nft-load: \(s) services x \(backends) backends = \(s * backends) backend-map elements + \(s) vmap elements, "
-              + "\(s) chains and rules; \(rounds) round(s), fresh namespace per side per round")
+        print("nft-load: \(s) services x \(backends) backends = \(s * backends) backend elements + \(2 * s) VIP elements; "
+              + "\(rounds) round(s), fresh namespace per side per round")
         var mesh: [Double] = [], nft: [Double] = []
         for round in 0..<rounds {
             for side in (round % 2 == 0 ? [0, 1] : [1, 0]) {
@@ -43,16 +52,11 @@ struct NFTLoad: AsyncParsableCommand {
                 let clock = ContinuousClock()
                 if side == 0 {
                     // Timed from building the batch: nft's time includes parsing its text.
-                    mesh.append(seconds(try await clock.measure {
-                        var b = r.base()
-                        r.pool(0..<poolSize, modulus: backends, to: &b)
-                        for i in 0..<s { r.add(service: i, vip: ServiceRuleset.vip(i), backends: r.backendAddresses(i), to: &b) }
-                        try await sock.commit(b)
-                    }))
+                    mesh.append(seconds(try await clock.measure { try await sock.commit(meshBatch(s)) }))
                 } else {
                     nft.append(seconds(try clock.measure { try Exec.check(["ip", "netns", "exec", ns.name!, "nft", "-f", file]) }))
                 }
-                try verify(sock, services: s, pool: poolSize, backends: backends, side: side == 0 ? "MeshKernel" : "nft -f")
+                try verify(sock, r, services: s, side: side == 0 ? "MeshKernel" : "nft -f")
             }
             print(String(format: "  round %d: MeshKernel %.0f ms   nft -f %.0f ms", round + 1, mesh.last! * 1e3, nft.last! * 1e3))
         }
@@ -68,29 +72,25 @@ struct NFTLoad: AsyncParsableCommand {
             defer { group.destroy() }
             let meshNS = try group.create("add-mesh"), nftNS = try group.create("add-nft")
             let sock = try meshNS.openNFTables(), nftSock = try nftNS.openNFTables()
-            let pool = (existing + 2 * adds + 64) / 64 * 64
-            var b = r.base()
-            r.pool(0..<pool, modulus: backends, to: &b)
-            for i in 0..<existing { r.add(service: i, vip: ServiceRuleset.vip(i), backends: r.backendAddresses(i), to: &b) }
-            try await sock.commit(b)
+            try await sock.commit(meshBatch(existing))
             let loaded = dir.appendingPathComponent("existing-\(existing).nft").path
-            try (r.nftBase() + r.nftPool(0..<pool) + (0..<existing).map(r.nftService).joined()).write(toFile: loaded, atomically: true, encoding: .utf8)
+            try nftText(existing).write(toFile: loaded, atomically: true, encoding: .utf8)
             try Exec.check(["ip", "netns", "exec", nftNS.name!, "nft", "-f", loaded])
             var meshTimes: [Double] = [], nftTimes: [Double] = []
             let clock = ContinuousClock()
             for k in 0..<adds {
-                let i = existing + 2 * k
+                let i = existing + k
                 meshTimes.append(seconds(try await clock.measure {
                     var one = NFTBatch()
-                    r.add(service: i, vip: ServiceRuleset.vip(i), backends: r.backendAddresses(i), to: &one)
+                    r.add(service: i, vip: ServiceRuleset.vip(i), backends: ServiceRuleset.backendAddresses(i, count: backends), to: &one)
                     try await sock.commit(one)
                 }))
-                let snippet = dir.appendingPathComponent("add-\(i + 1).nft").path
-                try r.nftService(i + 1).write(toFile: snippet, atomically: true, encoding: .utf8)
+                let snippet = dir.appendingPathComponent("add-\(i).nft").path
+                try r.nftService(i, count: backends).write(toFile: snippet, atomically: true, encoding: .utf8)
                 nftTimes.append(seconds(try clock.measure { try Exec.check(["ip", "netns", "exec", nftNS.name!, "nft", "-f", snippet]) }))
             }
-            try verify(sock, services: existing + adds, pool: pool, backends: backends, side: "MeshKernel additions")
-            try verify(nftSock, services: existing + adds, pool: pool, backends: backends, side: "nft -f additions")
+            try verify(sock, r, services: existing + adds, side: "MeshKernel additions")
+            try verify(nftSock, r, services: existing + adds, side: "nft -f additions")
             addResults.append((existing, median(meshTimes), median(nftTimes)))
             print(String(format: "  add one service to %d: MeshKernel %.2f ms   nft -f %.2f ms (median of %d)",
                          existing, median(meshTimes) * 1e3, median(nftTimes) * 1e3, adds))
@@ -109,15 +109,14 @@ struct NFTLoad: AsyncParsableCommand {
     }
 
     /// Both sides must have loaded everything, or the timing means nothing.
-    func verify(_ sock: NFTSocket, services s: Int, pool: Int, backends: Int, side: String) throws {
-        let r = ServiceRuleset(table: NFTTable(.ip, "meshbench"), backends: backends)
+    func verify(_ sock: NFTSocket, _ r: ServiceRuleset, services s: Int, side: String) throws {
         let chains = try sock.listChains(r.table).count
         let rules = try sock.listRules(r.table).count
         let slots = try sock.listElements(r.svcSlot).count
-        let be = try sock.listElements(r.backendMap(slot: 0)).count
-        let want = min(s, ServiceRuleset.shardSize) * backends
-        guard chains == pool + 1, rules == pool + 1, slots == s, be == want else {
-            throw ValidationError("\(side) loaded \(chains - 1)/\(pool) slot chains, \(rules - 1)/\(pool) slot rules, \(slots)/\(s) services, \(be)/\(want) backends in shard 0")
+        let mods = try sock.listElements(r.svcMod).count
+        let be = try sock.listElements(r.backendMap).count
+        guard chains == 2, rules == 2, slots == s, mods == s, be == s * backends else {
+            throw ValidationError("\(side) loaded \(chains) chains, \(rules) rules, \(slots)/\(s) services, \(be)/\(s * backends) backends")
         }
     }
 }
