@@ -212,3 +212,27 @@ extension Array where Element == UInt8 {
         #expect(inputs == 120_000 && decoded > 0)
     }
 }
+
+@Suite struct NFTablesLimitsTests {
+    func encode(_ b: NFTBatch) throws {
+        var enc = NFTEncoder(firstSeq: 1)
+        defer { enc.release() }
+        try enc.encode(b)
+    }
+
+    @Test func oversizedRulesKeysAndValuesAreRefused() {
+        var b = NFTBatch()
+        b.add(NFTRule(NFTFixtures.chain, Array(repeating: .counter, count: 129)))
+        #expect(throws: KernelError.self) { try encode(b) }
+        b = NFTBatch()
+        b.add(NFTRule(NFTFixtures.chain, [.cmp(.eq, .r(0), NFTValue(bytes: Array(repeating: 1, count: 65)))]))
+        #expect(throws: KernelError.self) { try encode(b) }
+        b = NFTBatch()
+        let wide = NFTSet(NFTFixtures.t, "wide", key: NFTKeyType(fields: Array(repeating: .ipv6Address, count: 5)))
+        b.add([NFTElement(NFTValue(bytes: Array(repeating: 0, count: 80)))], to: wide)
+        #expect(throws: KernelError.self) { try encode(b) }
+        b = NFTBatch()
+        b.add(NFTRule(NFTFixtures.chain, Array(repeating: .counter, count: 128)))
+        #expect(throws: Never.self) { try encode(b) }
+    }
+}

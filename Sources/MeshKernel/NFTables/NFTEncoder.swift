@@ -249,6 +249,11 @@ struct NFTEncoder {
 
     private func validate(_ elements: [NFTElement], for s: NFTSet) throws(KernelError) {
         let keyLen = s.key.length
+        // The kernel's NFT_DATA_VALUE_MAXLEN; it also bounds a chunk well inside the scratch buffer.
+        guard keyLen <= 64 else { throw .invalidArgument("\(s.kindWord) \(s.name): key of \(keyLen) bytes exceeds 64") }
+        if case .map(let v) = s.kind, v.length > 64 {
+            throw .invalidArgument("map \(s.name): value of \(v.length) bytes exceeds 64")
+        }
         for (n, e) in elements.enumerated() {
             guard e.key.bytes.count == keyLen else {
                 throw .invalidArgument("\(s.kindWord) \(s.name) element #\(n): key is \(e.key.bytes.count) bytes, the key type needs \(keyLen)")
@@ -260,6 +265,14 @@ struct NFTEncoder {
     }
 
     private func ruleObject(_ r: NFTRule) throws(KernelError) -> OpaquePointer {
+        // NFT_RULE_MAXEXPRS and NFT_DATA_VALUE_MAXLEN: the kernel refuses more, and together they
+        // bound a rule message well inside the scratch buffer.
+        guard r.expressions.count <= 128 else {
+            throw .invalidArgument("rule in \(r.chain.name): \(r.expressions.count) expressions, the kernel allows 128")
+        }
+        for e in r.expressions where e.largestValue > 64 {
+            throw .invalidArgument("rule in \(r.chain.name): a \(e.kernelName) value of \(e.largestValue) bytes exceeds 64")
+        }
         let obj = nftnl_rule_alloc()!
         nftnl_rule_set_str(obj, attr(NFTNL_RULE_TABLE), r.chain.table.name)
         nftnl_rule_set_str(obj, attr(NFTNL_RULE_CHAIN), r.chain.name)

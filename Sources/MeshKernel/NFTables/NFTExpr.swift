@@ -58,6 +58,16 @@ public enum NFTExpr: Sendable, Equatable {
     case nat(NFTNATKind, family: NFTFamily, address: NFTRegister?, port: NFTRegister?, flags: NFTNATFlags)
     case masquerade(port: NFTRegister?, flags: NFTNATFlags)
 
+    var largestValue: Int {
+        switch self {
+        case .cmp(_, _, let v), .immediate(_, let v): v.bytes.count
+        case .bitwise(_, _, let m, let x): max(m.bytes.count, x.bytes.count)
+        case .lookup(let set, _, _, _): set.utf8.count > 255 ? Int.max : 0
+        case .verdict(let v): (v.chain?.utf8.count ?? 0) > 255 ? Int.max : 0
+        default: 0
+        }
+    }
+
     var kernelName: String {
         switch self {
         case .payload: "payload"
