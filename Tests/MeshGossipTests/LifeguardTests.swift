@@ -45,7 +45,7 @@ struct LifeguardTests {
 
     @Test func defaultsAreTheDocumentedOnes() {
         let c = GossipConfig()
-        #expect(c.probeInterval == .seconds(1) && c.probeTimeout == .milliseconds(500))
+        #expect(c.probeInterval == .milliseconds(800) && c.probeTimeout == .milliseconds(400))
         #expect(c.gossipInterval == .milliseconds(200) && c.gossipNodes == 3)
         #expect(c.retransmitMult == 4 && c.pushPullInterval == .seconds(30) && c.packetSize == 1400)
         #expect(c.suspicionMult == 3 && c.suspicionMaxTimeoutMult == 6 && c.indirectChecks == 3)

@@ -186,8 +186,8 @@ public struct GossipNode {
         case let .ack(seq): handleAck(seq, viaStream: viaStream, at: now)
         case let .nack(seq): if probe?.seq == seq { probe?.nacks += 1 }
         case let .alive(a): handleAlive(a, at: now)
-        case let .suspect(s): handleSuspect(s, at: now)
-        case let .dead(d): handleDead(d, at: now)
+        case let .suspect(s): handleSuspect(s, from: viaStream ? nil : from, at: now)
+        case let .dead(d): handleDead(d, from: viaStream ? nil : from, at: now)
         case let .network(e): applyNetworkEvent(e, at: now)
         case let .table(t): applyRemoteEntry(t, rebroadcast: true, at: now)
         case let .pushPull(p): mergeRemoteState(p, at: now)
@@ -217,8 +217,8 @@ public struct GossipNode {
     }
 
     /// Changes the keyring (rotation: install, use, remove on every node in turn).
-    public mutating func updateKeyring(_ body: (inout Keyring) throws(KeyringError) -> Void) throws(KeyringError) {
-        guard var k = envelope.keyring else { throw .empty }
+    public mutating func updateKeyring(_ body: (inout Keyring) throws -> Void) throws {
+        guard var k = envelope.keyring else { throw KeyringError.empty }
         try body(&k)
         envelope.keyring = k
     }

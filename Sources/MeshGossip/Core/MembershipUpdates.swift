@@ -29,15 +29,19 @@ extension GossipNode {
         if broadcast { enqueueMembership(.alive(a), about: a.node) }
     }
 
-    mutating func handleSuspect(_ s: AccusationMessage, at now: Duration) {
+    mutating func handleSuspect(_ s: AccusationMessage, from sender: PeerAddress? = nil, at now: Duration) {
         if s.node == name {
             if s.incarnation >= incarnation && !leaving {
                 refute(atLeast: s.incarnation, at: now)
                 awareness.apply(1)
+            } else if !leaving {
+                answerStale(about: name, to: sender)
             }
             return
         }
-        guard var m = members[s.node], s.incarnation >= m.incarnation, m.state.isLive else { return }
+        guard var m = members[s.node] else { return }
+        guard s.incarnation >= m.incarnation else { answerStale(about: s.node, to: sender); return }
+        guard m.state.isLive else { return }
         if m.state == .suspect {
             // An independent confirmation shortens the timer; pass it on so others count it too.
             if var sus = suspicions[s.node], sus.confirm(s.from) {
@@ -51,16 +55,23 @@ extension GossipNode {
         m.since = now
         members[s.node] = m
         suspicions[s.node] = newSuspicion(accuser: s.from, at: now)
+        // Probe it next ourselves: an independent verdict (confirmation or ack) sooner, which cuts
+        // the slow tail of detection without shortening anyone's chance to refute.
+        if s.from != name && config.probing {
+            probeOrder.insert(s.node, at: min(probeIndex, probeOrder.count))
+        }
         emit(.member(name: m.name, address: m.address, state: .suspect, incarnation: m.incarnation))
         enqueueMembership(.suspect(s), about: s.node)
     }
 
-    mutating func handleDead(_ d: AccusationMessage, at now: Duration) {
+    mutating func handleDead(_ d: AccusationMessage, from sender: PeerAddress? = nil, at now: Duration) {
         if d.node == name {
             if !leaving && d.incarnation >= incarnation { refute(atLeast: d.incarnation, at: now) }
+            else if !leaving { answerStale(about: name, to: sender) }
             return
         }
-        guard var m = members[d.node], d.incarnation >= m.incarnation else { return }
+        guard var m = members[d.node] else { return }
+        guard d.incarnation >= m.incarnation else { answerStale(about: d.node, to: sender); return }
         let newState: MemberState = d.from == d.node ? .left : .dead
         guard m.state.isLive || (m.state == .dead && newState == .left) else { return }
         let wasLive = m.state.isLive
@@ -75,6 +86,14 @@ extension GossipNode {
         }
         emit(.member(name: m.name, address: m.address, state: newState, incarnation: m.incarnation))
         enqueueMembership(.dead(d), about: d.node)
+    }
+
+    /// The sender accused a member with an incarnation already refuted: it missed the refutation
+    /// (its budget ran out before reaching it). Tell it directly rather than let its timer kill a
+    /// live member; this costs one datagram per stale accusation and only then.
+    mutating func answerStale(about node: String, to sender: PeerAddress?) {
+        guard let sender, sender != address, let m = members[node], m.state == .alive else { return }
+        sendPacket(to: sender, [.alive(AliveMessage(incarnation: m.incarnation, node: node, address: m.address))], piggyback: false)
     }
 
     /// Raise our incarnation above the accusation and tell everyone.

@@ -30,6 +30,8 @@ public final class Simulator {
     /// Bytes each node put on the wire (UDP + TCP).
     public private(set) var bytesSent: [Int]
     public private(set) var packetsDelivered = 0
+    /// Largest UDP payload any node sent (must stay ≤ the configured packet size).
+    public private(set) var largestPacket = 0
     /// Sees every event a node reports, with the node's index and the time.
     public var observer: ((Int, GossipEvent, Duration) -> Void)?
 
@@ -92,6 +94,10 @@ public final class Simulator {
     // MARK: faults
 
     public func crash(_ i: Int) { crashed.insert(i) }
+    /// Drop every datagram to or from node `i` (TCP still works): a firewall that blocks UDP.
+    public func blockUDP(of i: Int) { udpBlocked.insert(i) }
+    public func unblockUDP(of i: Int) { udpBlocked.remove(i) }
+    private var udpBlocked: Set<Int> = []
     public func pause(_ i: Int) { paused.insert(i) }
     public func resume(_ i: Int) { paused.remove(i); scheduled[i] = nil; schedule(i) }
 
@@ -179,7 +185,8 @@ public final class Simulator {
             switch o {
             case let .packet(to, bytes):
                 bytesSent[i] += bytes.count
-                guard let j = index[to], reachable(i, j) else { continue }
+                largestPacket = max(largestPacket, bytes.count)
+                guard let j = index[to], reachable(i, j), !udpBlocked.contains(i), !udpBlocked.contains(j) else { continue }
                 if rng.unit() < conditions.loss { continue }
                 queue.push(now + delay(), .packet(to: j, from: i, bytes: bytes))
                 if conditions.duplicate > 0 && rng.unit() < conditions.duplicate {
