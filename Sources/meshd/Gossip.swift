@@ -21,6 +21,7 @@ struct Gossip: AsyncParsableCommand {
     @Option(help: "Cluster label: packets from another label are dropped.") var label = ""
     @Option(parsing: .singleValue, help: "Network to carry from the start (repeatable).") var network: [String] = []
     @Option(help: "Divide every protocol interval by this (tests only).") var speedup: Int = 1
+    @Option(help: "Full-state push/pull interval in seconds (default 30, as memberlist).") var pushPull: Double?
 
     func run() async throws {
         var keyring: Keyring?
@@ -34,6 +35,7 @@ struct Gossip: AsyncParsableCommand {
         }
         var config = GossipConfig()
         if speedup > 1 { config = config.scaled(by: Int64(speedup)) }
+        if let pushPull { config.pushPullInterval = .milliseconds(Int64(pushPull * 1000)) }
         // Seconds since the epoch: a restarted node always starts above its previous life.
         let incarnation = UInt32(truncatingIfNeeded: Int(Date().timeIntervalSince1970))
         let agent = try GossipAgent(name: name, transport: TransportConfig(bindHost: bind, port: port), config: config,
@@ -62,7 +64,7 @@ struct Gossip: AsyncParsableCommand {
                 case ("remove-key", 2): let k = try Self.hex(words[1]); try await agent.updateKeyring { try $0.remove(k) }
                 case ("stats", 1):
                     let s = await agent.stats
-                    Self.emit(["event": "stats", "packetsSent": s.packetsSent, "bytesSent": s.bytesSent, "packetsReceived": s.packetsReceived,
+                    Self.emit(["event": "stats", "packetsSent": s.packetsSent, "bytesSent": s.bytesSent, "packetsReceived": s.packetsReceived, "streamsSent": s.streamsSent, "streamsReceived": s.streamsReceived,
                                "droppedUndecryptable": s.droppedUndecryptable, "droppedWrongLabel": s.droppedWrongLabel,
                                "droppedMalformed": s.droppedMalformed, "refutations": s.refutations])
                 case ("entries", 2):

@@ -45,6 +45,9 @@ public struct GossipNode {
     var nextPushPullAt: Duration
     var nextReconnectAt: Duration
     var nextReapAt: Duration
+    /// Seeds to retry until someone answers (a seed may start after us).
+    var pendingSeeds: [PeerAddress] = []
+    var nextJoinAt: Duration = .seconds(Int64.max / 4)
 
     // Tables
     public internal(set) var clock: UInt64 = 0
@@ -96,7 +99,7 @@ public struct GossipNode {
 
     /// The earliest time `tick` has work to do.
     public var nextDeadline: Duration {
-        var d = Swift.min(nextGossipAt, nextPushPullAt, nextReconnectAt, nextReapAt)
+        var d = Swift.min(nextGossipAt, nextPushPullAt, nextReconnectAt, nextReapAt, nextJoinAt)
         if config.probing { d = Swift.min(d, nextProbeAt) }
         if let p = probe { d = Swift.min(d, p.acked || p.indirectSent ? p.end : p.ackDeadline) }
         for r in relays.values { d = Swift.min(d, r.deadline) }
@@ -120,6 +123,13 @@ public struct GossipNode {
         if now >= nextReconnectAt {
             reconnectToDead(at: now)
             nextReconnectAt = now + config.reconnectInterval
+        }
+        if now >= nextJoinAt {
+            if liveCount > 1 { pendingSeeds = [] }
+            if pendingSeeds.isEmpty { nextJoinAt = .seconds(Int64.max / 4) } else {
+                contactSeeds()
+                nextJoinAt = now + config.probeInterval * 2
+            }
         }
         if now >= nextReapAt {
             reap(at: now)
@@ -197,11 +207,18 @@ public struct GossipNode {
     // MARK: operator actions
 
     /// Contacts seeds with a full-state exchange over TCP (memberlist's Join).
+    /// Retried every two probe intervals until some member is known.
     public mutating func join(seeds: [PeerAddress], at now: Duration) -> [GossipOutput] {
-        for s in seeds where s != address {
+        pendingSeeds = seeds.filter { $0 != address }
+        contactSeeds()
+        if !pendingSeeds.isEmpty { nextJoinAt = now + config.probeInterval * 2 }
+        return takeOutbox()
+    }
+
+    private mutating func contactSeeds() {
+        for s in pendingSeeds {
             sendStream(to: s, .pushPull(fullState(isReply: false, isJoin: true, forNetworks: networks, to: nil)))
         }
-        return takeOutbox()
     }
 
     /// Graceful leave: tell everyone we are going so nobody has to detect it.
