@@ -108,7 +108,9 @@ extension GossipNode {
 
     mutating func relayProbe(seq: UInt32, target: String, targetAddress: PeerAddress, requester: PeerAddress, wantNack: Bool, at now: Duration) {
         let mine = nextSeq()
-        relays[mine] = Relay(requester: requester, originalSeq: seq, deadline: now + config.probeTimeout, wantNack: wantNack)
+        // Nack a little before the requester's probe period ends, or the nack itself arrives late and
+        // counts against the requester's health.
+        relays[mine] = Relay(requester: requester, originalSeq: seq, deadline: now + config.probeTimeout * 0.8, wantNack: wantNack)
         sendPacket(to: targetAddress, [.ping(seq: mine, target: target, source: name, sourceAddress: address)])
     }
 
