@@ -34,6 +34,12 @@ struct LoopbackAgentTests {
         #expect(seen.map(\.kind) == [.create, .update, .delete], "\(seen)")
         #expect(seen.first?.value == [1] && seen.dropFirst().first?.value == [2])
 
+        // A value far over the 1,400-byte packet budget goes over TCP, whole.
+        let big = (0..<8000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        try await a.set(network: "net", table: "ep", key: "big", value: big)
+        await waitFor(4)
+        #expect(box.changes.count == 4 && box.changes.last?.value == big && box.changes.last?.kind == .create)
+
         await a.leave()
         try await Task.sleep(for: .milliseconds(300))
         #expect(await b.members.first { $0.name == "a" }?.state == .left)
