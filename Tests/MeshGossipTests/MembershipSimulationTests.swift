@@ -114,4 +114,15 @@ struct MembershipSimulationTests {
         #expect(!rec.memberEvents.contains { $0.about == "n2" && $0.state == .dead })
         #expect((0..<5).contains { $0 != 2 && sim.nodes[$0].stats.tcpOnlyProbes > 0 })
     }
+
+    @Test func aStrugglingNodeSlowsItselfDownNotOthers() {
+        // n2 is cut off: its probes fail and the nacks it asked for never arrive, so Lifeguard
+        // raises its own health score. The others' probes of n2 fail too, but their helpers do
+        // nack, which tells them the fault is not theirs: their scores stay at zero.
+        let sim = Simulator.converged(8, config: GossipConfig(), seed: 8)
+        sim.partition = (0..<8).map { $0 == 2 ? 1 : 0 }
+        sim.run(for: .seconds(10))
+        #expect(sim.nodes[2].awareness.score > 0)
+        #expect((0..<8).allSatisfy { $0 == 2 || sim.nodes[$0].awareness.score == 0 })
+    }
 }

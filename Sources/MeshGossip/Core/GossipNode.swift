@@ -84,7 +84,6 @@ public struct GossipNode {
 
     public func member(_ name: String) -> Member? { members[name] }
 
-    func drain() -> [GossipOutput] { outbox }
     mutating func takeOutbox() -> [GossipOutput] {
         defer { outbox.removeAll(keepingCapacity: true) }
         return outbox
@@ -92,7 +91,6 @@ public struct GossipNode {
 
     mutating func nextSeq() -> UInt32 { sequence &+= 1; return sequence }
 
-    func emit(_ e: GossipEvent, into outbox: inout [GossipOutput]) { outbox.append(.event(e)) }
     mutating func emit(_ e: GossipEvent) { outbox.append(.event(e)) }
 
     // MARK: driving

@@ -8,6 +8,8 @@ struct ActiveProbe {
     var expectedNacks = 0
     var nacks = 0
     var acked = false
+    /// Acked before we had to ask for help: the only outcome that improves our health score.
+    var ackedDirectly = false
 }
 
 /// An indirect probe we run for someone else.
@@ -81,7 +83,8 @@ extension GossipNode {
 
     private mutating func finishProbe(_ p: ActiveProbe, at now: Duration) {
         if p.acked {
-            awareness.apply(-1)
+            // As memberlist: only a direct ack earns a point back; an indirect or TCP rescue is neutral.
+            if p.ackedDirectly { awareness.apply(-1) }
             return
         }
         stats.probesFailed += 1
@@ -94,6 +97,7 @@ extension GossipNode {
     mutating func handleAck(_ seq: UInt32, viaStream: Bool, at now: Duration) {
         if var p = probe, p.seq == seq, !p.acked {
             p.acked = true
+            p.ackedDirectly = !p.indirectSent
             if viaStream {
                 stats.tcpOnlyProbes += 1
                 emit(.warning("UDP probes of \(p.target) failed but TCP worked: is UDP \(address.port) blocked?"))

@@ -27,6 +27,7 @@ public actor GossipAgent {
     private let transport: TransportConfig
     private let epoch = ContinuousClock.now
     private var udp: NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>?
+    private var tcp: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>?
     private var udpWriter: NIOAsyncChannelOutboundWriter<AddressedEnvelope<ByteBuffer>>?
     private var tasks: [Task<Void, Never>] = []
     private var watchers: [Int: AsyncStream<GossipEvent>.Continuation] = [:]
@@ -62,6 +63,7 @@ public actor GossipAgent {
                 }
             }
         self.udp = udp
+        self.tcp = tcp
         tasks.append(Task { await self.serveUDP(udp) })
         tasks.append(Task { await self.serveTCP(tcp) })
         tasks.append(Task { await self.runTimers() })
@@ -219,6 +221,7 @@ public actor GossipAgent {
     public func shutdown() async {
         stopped = true
         try? await udp?.channel.close()
+        try? await tcp?.channel.close()
         for t in tasks { t.cancel() }
         for w in watchers.values { w.finish() }
         watchers = [:]
