@@ -57,7 +57,7 @@ let package = Package(
         .executableTarget(
             name: "meshd",
             dependencies: [
-                "MeshKernel", "MeshTestbed",
+                "MeshKernel", "MeshTestbed", "MeshGossip",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -1,2 +1,0 @@
-// MeshGossip: see the module's files.
-enum MeshGossipModule {}
