@@ -7,7 +7,7 @@ import MeshTestbed
 /// proves it with real traffic; removes everything afterwards unless --keep.
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Two nodes, a VXLAN overlay and a task on each, in network namespaces; ping and TCP across.")
+        abstract: "Two nodes, a VXLAN overlay and a task on each, in network namespaces; ping and TCP across; then a service VIP load-balanced by nftables over three HTTP backends.")
 
     @Flag(help: "Leave the namespaces in place (remove later with `ip netns del`).")
     var keep = false
@@ -46,5 +46,40 @@ struct Demo: AsyncParsableCommand {
         let after = try overlay.ping(from: 0, to: 1, count: 1, waitSeconds: 1)
         print("  ping \(overlay.nodes[1].taskAddress): \(after ? "still answers (unexpected)" : "fails, as it must: unknown destinations fail closed")")
         if keep { print("\nkept: namespaces \(overlay.group.prefix)-*") }
+
+        try await serviceDemo()
+    }
+
+    /// A VIP in front of three HTTP backends, programmed as one nftables transaction; requests
+    /// from a client namespace with curl; then the service scaled down with element changes only.
+    func serviceDemo() async throws {
+        print("\nservice: VIP \(LoadBalancerLab.vip):\(LoadBalancerLab.vipPort) over 3 HTTP backends, nftables in the load-balancer namespace …")
+        let lab = try await LoadBalancerLab.build(tag: "meshd-demo")
+        defer { if !keep { lab.destroy() } }
+        let nft = try lab.lb.openNFTables()
+        let r = NFTServiceRuleset(table: NFTTable(.ip, "meshd"))
+        var b = r.base()
+        r.addModulus(3, to: &b)
+        r.addModulus(2, to: &b)
+        r.add(service: 1, vip: LoadBalancerLab.vip, backends: lab.backendAddresses.map { ($0, 80) }, to: &b)
+        try await nft.commit(b)
+        let rules = try nft.listRules(r.table)
+        for c in try nft.listChains(r.table) {
+            let count = rules.filter { $0.chain == c.name }.count
+            print("  chain \(c.name)\(c.hook != nil ? " (hook \(c.hook!), priority \(c.priority ?? 0))" : ""): \(count) rule(s)")
+        }
+        for set in [r.svcMod, r.svcSlot, r.backendMap] { print("  map \(set.name): \(try nft.listElements(set).count) element(s)") }
+        let spread = try lab.spread(30)
+        print("  30 requests with curl from the client: " + spread.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+
+        print("\nscaling to backends 1 and 3: one transaction of element changes, no rule touched …")
+        b = NFTBatch()
+        r.remove(service: 1, vip: LoadBalancerLab.vip, backends: 3, to: &b)
+        r.add(service: 2, vip: LoadBalancerLab.vip, backends: [(lab.backendAddresses[0], 80), (lab.backendAddresses[2], 80)], to: &b)
+        let clock = ContinuousClock()
+        let took = try await clock.measure { try await nft.commit(b) }
+        let after = try lab.spread(30)
+        print("  applied in \(String(format: "%.2f ms", Double(took.components.attoseconds) / 1e15 + Double(took.components.seconds) * 1e3)); 30 more requests: " + after.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        if keep { print("\nkept: namespaces \(lab.group.prefix)-* (try: ip netns exec \(lab.lb.name!) nft list ruleset)") }
     }
 }

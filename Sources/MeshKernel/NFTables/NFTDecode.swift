@@ -23,7 +23,8 @@ public struct NFTChainInfo: Sendable, Equatable {
     public var hook: UInt32?
     public var priority: Int32?
     public var policy: UInt32?
-    public var rules: UInt32
+    /// NFTA_CHAIN_USE: references to the chain (jumps and gotos to it), not its rule count.
+    public var references: UInt32
 }
 
 public struct NFTSetInfo: Sendable, Equatable {
@@ -62,7 +63,7 @@ enum NFTDecode {
         let hook = a.nested(4)
         return NFTChainInfo(family: f, table: table, name: name, handle: a.be64(2) ?? 0, type: a.string(7),
                             hook: hook?.be32(1), priority: hook?.be32(2).map { Int32(bitPattern: $0) },
-                            policy: a.be32(5), rules: a.be32(6) ?? 0)
+                            policy: a.be32(5), references: a.be32(6) ?? 0)
     }
 
     static func rule(_ m: NetlinkMessage) -> NFTRuleInfo? {
