@@ -10,14 +10,14 @@ struct PartitionTests {
         let c = try GossipCluster(count: 5)
         defer { c.shutdown() }
         for i in 1...5 { try c.start(i, extra: ["--push-pull", "5"]) }
-        #expect(await c.wait(.seconds(20)) { c.converged(Array(1...5)) })
+        #expect(await c.wait(.seconds(40)) { c.converged(Array(1...5)) })
         for i in 1...5 { c.node(i).send("set net ep before-\(i) v") }
         try await Task.sleep(for: .seconds(1))
 
         let u = c.group.name("u")
         let splitAt = ContinuousClock.now
         try Exec.check(["ip", "-n", u, "link", "set", "v5", "down"])
-        #expect(await c.wait(.seconds(20)) { (1...4).allSatisfy { c.node($0).sawMember("n5", "dead", since: splitAt) != nil } && c.node(5).sawMember("n1", "dead", since: splitAt) != nil },
+        #expect(await c.wait(.seconds(40)) { (1...4).allSatisfy { c.node($0).sawMember("n5", "dead", since: splitAt) != nil } && c.node(5).sawMember("n1", "dead", since: splitAt) != nil },
                 "the sides did not see each other dead")
         // Both sides write while split; n5 also deletes one of its entries.
         c.node(1).send("set net ep during-1 v")
@@ -27,11 +27,11 @@ struct PartitionTests {
 
         let healAt = ContinuousClock.now
         try Exec.check(["ip", "-n", u, "link", "set", "v5", "up"])
-        #expect(await c.wait(.seconds(40)) { (1...4).allSatisfy { c.node($0).sawMember("n5", "alive", since: healAt) != nil } },
+        #expect(await c.wait(.seconds(80)) { (1...4).allSatisfy { c.node($0).sawMember("n5", "alive", since: healAt) != nil } },
                 "membership did not heal")
         // 6 entries: before-1…4, during-1, during-5 (before-5 deleted while split).
         var last: [Int: [String]] = [:]
-        let same = await c.wait(.seconds(30)) {
+        let same = await c.wait(.seconds(60)) {
             for i in 1...5 {
                 let start = ContinuousClock.now
                 c.node(i).send("entries net")

@@ -10,45 +10,46 @@ struct RealClusterTests {
         let c = try GossipCluster(count: 5)
         defer { c.shutdown() }
         for i in 1...5 { try c.start(i) }
-        #expect(await c.wait(.seconds(20)) { c.converged(Array(1...5)) }, "5 nodes did not converge")
+        #expect(await c.wait(.seconds(40)) { c.converged(Array(1...5)) }, "5 nodes did not converge")
         try await Task.sleep(for: .seconds(2))
 
         let killedAt = ContinuousClock.now
         c.node(5).signal(SIGKILL)
-        let allSee = await c.wait(.seconds(20)) { (1...4).allSatisfy { c.node($0).sawMember("n5", "dead", since: killedAt) != nil } }
+        let allSee = await c.wait(.seconds(40)) { (1...4).allSatisfy { c.node($0).sawMember("n5", "dead", since: killedAt) != nil } }
         #expect(allSee, "not every node saw n5 dead")
         let times = (1...4).compactMap { c.node($0).sawMember("n5", "dead", since: killedAt) }.map { $0 - killedAt }
         if let worst = times.max() {
             print("gossip: SIGKILL → dead at all 4 others after \(worst) (first \(times.min()!))")
-            #expect(worst < .seconds(10), "detection took \(worst)")
+            // An upper bound for a loaded CI machine; the benchmark measures the real figure (goal 5 s).
+            #expect(worst < .seconds(15), "detection took \(worst)")
         }
 
         c.node(5).stop()
         let restartedAt = ContinuousClock.now
         try c.start(5)
-        #expect(await c.wait(.seconds(15)) { (1...4).allSatisfy { c.node($0).sawMember("n5", "alive", since: restartedAt) != nil } },
+        #expect(await c.wait(.seconds(30)) { (1...4).allSatisfy { c.node($0).sawMember("n5", "alive", since: restartedAt) != nil } },
                 "restarted n5 was not seen alive again")
-        #expect(await c.wait(.seconds(10)) { c.converged(Array(1...5), since: restartedAt) || (1...4).allSatisfy { c.node(5).sawMember("n\($0)", "alive") != nil } })
+        #expect(await c.wait(.seconds(20)) { c.converged(Array(1...5), since: restartedAt) || (1...4).allSatisfy { c.node(5).sawMember("n\($0)", "alive") != nil } })
     }
 
     @Test func sigstoppedNodeIsDeclaredDeadAndRefutesOnSigcont() async throws {
         let c = try GossipCluster(count: 5)
         defer { c.shutdown() }
         for i in 1...5 { try c.start(i) }
-        #expect(await c.wait(.seconds(20)) { c.converged(Array(1...5)) })
+        #expect(await c.wait(.seconds(40)) { c.converged(Array(1...5)) })
         c.node(3).send("set net ep task3 up")
-        #expect(await c.wait(.seconds(10)) { [1, 2, 4, 5].allSatisfy { i in c.node(i).events().contains { $0.object["event"] as? String == "table" && $0.object["key"] as? String == "task3" } } })
+        #expect(await c.wait(.seconds(20)) { [1, 2, 4, 5].allSatisfy { i in c.node(i).events().contains { $0.object["event"] as? String == "table" && $0.object["key"] as? String == "task3" } } })
 
         let stoppedAt = ContinuousClock.now
         c.node(3).signal(SIGSTOP)
-        #expect(await c.wait(.seconds(25)) { [1, 2, 4, 5].allSatisfy { c.node($0).sawMember("n3", "dead", since: stoppedAt) != nil } },
+        #expect(await c.wait(.seconds(50)) { [1, 2, 4, 5].allSatisfy { c.node($0).sawMember("n3", "dead", since: stoppedAt) != nil } },
                 "SIGSTOPped n3 was not declared dead")
         // Its entry is withdrawn from watchers when it is declared dead.
         #expect([1, 2, 4, 5].allSatisfy { i in c.node(i).events(since: stoppedAt).contains { $0.object["event"] as? String == "table" && $0.object["kind"] as? String == "delete" && $0.object["key"] as? String == "task3" } })
 
         let contAt = ContinuousClock.now
         c.node(3).signal(SIGCONT)
-        #expect(await c.wait(.seconds(40)) { [1, 2, 4, 5].allSatisfy { c.node($0).sawMember("n3", "alive", since: contAt) != nil } },
+        #expect(await c.wait(.seconds(80)) { [1, 2, 4, 5].allSatisfy { c.node($0).sawMember("n3", "alive", since: contAt) != nil } },
                 "n3 did not refute after SIGCONT")
         let stats = await c.node(3).query("stats", event: "stats")
         #expect((stats?["refutations"] as? Int ?? 0) > 0, "n3 should have refuted: \(String(describing: stats))")
@@ -62,7 +63,7 @@ struct RealClusterTests {
         defer { c.shutdown() }
         // Gossip is best effort; push/pull repairs what it misses. 5 s here so the test need not wait 60.
         for i in 1...5 { try c.start(i, extra: ["--push-pull", "5"]) }
-        #expect(await c.wait(.seconds(20)) { c.converged(Array(1...5)) })
+        #expect(await c.wait(.seconds(40)) { c.converged(Array(1...5)) })
 
         var written = 0
         func writes(_ n: Int) async throws {
@@ -81,7 +82,7 @@ struct RealClusterTests {
         }
         try await writes(5)
         let total = written * 5
-        let all = await c.wait(.seconds(30)) {
+        let all = await c.wait(.seconds(60)) {
             (1...5).allSatisfy { i in Set(c.node(i).events().filter { $0.object["event"] as? String == "table" && $0.object["kind"] as? String == "create" }.compactMap { $0.object["key"] as? String }).count >= total }
         }
         #expect(all, "not every node saw all \(total) entries")
@@ -101,7 +102,7 @@ struct RealClusterTests {
         defer { c.shutdown() }
         try c.start(1)
         try c.start(2)
-        #expect(await c.wait(.seconds(15)) { c.converged([1, 2]) })
+        #expect(await c.wait(.seconds(30)) { c.converged([1, 2]) })
         let otherKey = FileManager.default.temporaryDirectory.appendingPathComponent("\(c.group.prefix)-other").path
         try "0f0e0d0c0b0a09080706050403020100\n".write(toFile: otherKey, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: otherKey) }
