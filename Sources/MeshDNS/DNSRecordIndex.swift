@@ -1,0 +1,200 @@
+import MeshKernel
+
+/// The name tables, as one value. Each update removes exactly what the old version of a service
+/// or task contributed and adds what the new one does, so its cost follows the size of that
+/// record (and, for `tasks.<service>`, nothing else: entries are keyed by owner).
+public struct DNSRecordIndex: Sendable {
+    struct Key: Hashable, Sendable {
+        var network: String
+        var name: DNSName   // compares case-insensitively
+    }
+    struct ReverseKey: Hashable, Sendable {
+        var network: String
+        var address: IPAddress
+    }
+
+    private(set) var networks: [String: DNSNetwork] = [:]
+    private(set) var services: [String: DNSService] = [:]
+    private(set) var tasks: [String: DNSTask] = [:]
+    /// Name → owner ID → addresses. Owners are task IDs, or service IDs for their VIPs.
+    private var hosts: [Key: [String: [IPAddress]]] = [:]
+    /// Service names and aliases → service ID.
+    private var serviceNames: [Key: String] = [:]
+    private var reverse: [ReverseKey: [String: DNSName]] = [:]
+    /// Network ID → IDs of services and tasks on it, to re-index them when the network is renamed.
+    private var members: [String: Set<String>] = [:]
+
+    public init() {}
+
+    public var nameCount: Int { hosts.count + serviceNames.count }
+
+    // MARK: updates
+
+    public mutating func upsert(_ n: DNSNetwork) {
+        let old = networks[n.id]
+        networks[n.id] = n
+        guard old?.name != n.name else { return }
+        // The `<name>.<network>` forms change: re-index only what is on this network.
+        for id in members[n.id] ?? [] {
+            if let s = services[id] { removeService(id); upsert(s) }
+            if let t = tasks[id] { removeTask(id); upsert(t) }
+        }
+    }
+
+    public mutating func removeNetwork(_ id: String) {
+        for member in members[id] ?? [] {
+            if var s = services[member] { s.vips[id] = nil; upsert(s) }
+            if var t = tasks[member] { t.addresses[id] = nil; upsert(t) }
+        }
+        networks[id] = nil
+        members[id] = nil
+    }
+
+    public mutating func upsert(_ s: DNSService) {
+        removeService(s.id)
+        services[s.id] = s
+        for net in s.networkIDs { members[net, default: []].insert(s.id) }
+        for net in s.networkIDs {
+            for name in names(s.name, s.aliases, on: net) { serviceNames[Key(network: net, name: name)] = s.id }
+            guard s.mode == .vip, let vips = s.vips[net] else { continue }
+            for name in names(s.name, s.aliases, on: net) { hosts[Key(network: net, name: name), default: [:]][s.id] = vips }
+            if let ptr = ptrName(s.name, on: net) {
+                for ip in vips { reverse[ReverseKey(network: net, address: ip), default: [:]][s.id] = ptr }
+            }
+        }
+    }
+
+    public mutating func removeService(_ id: String) {
+        guard let s = services.removeValue(forKey: id) else { return }
+        for net in s.networkIDs {
+            for name in names(s.name, s.aliases, on: net) {
+                let k = Key(network: net, name: name)
+                if serviceNames[k] == id { serviceNames[k] = nil }
+                removeOwner(id, from: k)
+            }
+            for ip in s.vips[net] ?? [] { removeReverse(id, ReverseKey(network: net, address: ip)) }
+            members[net]?.remove(id)
+        }
+    }
+
+    public mutating func upsert(_ t: DNSTask) {
+        removeTask(t.id)
+        tasks[t.id] = t
+        for (net, addrs) in t.addresses {
+            members[net, default: []].insert(t.id)
+            for name in taskNames(t, on: net) { hosts[Key(network: net, name: name), default: [:]][t.id] = addrs }
+            if let ptr = ptrName(t.name, on: net) {
+                for ip in addrs { reverse[ReverseKey(network: net, address: ip), default: [:]][t.id] = ptr }
+            }
+        }
+    }
+
+    public mutating func removeTask(_ id: String) {
+        guard let t = tasks.removeValue(forKey: id) else { return }
+        for (net, addrs) in t.addresses {
+            for name in taskNames(t, on: net) { removeOwner(id, from: Key(network: net, name: name)) }
+            for ip in addrs { removeReverse(id, ReverseKey(network: net, address: ip)) }
+            members[net]?.remove(id)
+        }
+    }
+
+    private mutating func removeOwner(_ owner: String, from k: Key) {
+        guard hosts[k]?.removeValue(forKey: owner) != nil else { return }
+        if hosts[k]?.isEmpty == true { hosts[k] = nil }
+    }
+
+    private mutating func removeReverse(_ owner: String, _ k: ReverseKey) {
+        guard reverse[k]?.removeValue(forKey: owner) != nil else { return }
+        if reverse[k]?.isEmpty == true { reverse[k] = nil }
+    }
+
+    /// `name` and each alias, bare and as `<name>.<network>`.
+    private func names(_ name: String, _ aliases: [String], on net: String) -> [DNSName] {
+        var out: [DNSName] = []
+        let suffix = networks[net].flatMap { DNSName($0.name) }
+        for n in [name] + aliases {
+            guard let d = DNSName(n) else { continue }
+            out.append(d)
+            if let suffix, let full = DNSName(n + "." + suffix.text) { out.append(full) }
+        }
+        return out
+    }
+
+    private func taskNames(_ t: DNSTask, on net: String) -> [DNSName] {
+        var out = names(t.name, t.aliases, on: net)
+        if let svc = t.service { out += names("tasks." + svc, [], on: net) }
+        return out
+    }
+
+    private func ptrName(_ name: String, on net: String) -> DNSName? {
+        networks[net].flatMap { DNSName(name + "." + $0.name) } ?? DNSName(name)
+    }
+
+    // MARK: lookups (for the networks the asker is on)
+
+    /// Addresses for `name`, or nil when no record of any type has that name.
+    public func addresses(for name: DNSName, networks nets: [String]) -> [IPAddress]? {
+        var found = false
+        var out: [IPAddress] = []
+        for net in nets {
+            let k = Key(network: net, name: name)
+            if let sid = serviceNames[k], let s = services[sid], s.mode == .dnsrr {
+                found = true
+                if let tasksName = DNSName("tasks." + s.name) {
+                    for (_, a) in hosts[Key(network: net, name: tasksName)] ?? [:] { out.append(contentsOf: a) }
+                }
+                continue
+            }
+            if let owners = hosts[k] {
+                found = true
+                for (_, a) in owners { out.append(contentsOf: a) }
+            }
+        }
+        guard found else { return nil }
+        // One address may be reachable on two shared networks; answer it once.
+        var seen = Set<IPAddress>()
+        return out.filter { seen.insert($0).inserted }
+    }
+
+    /// PTR targets for an address, or nil when none of the asker's networks has it.
+    public func names(for address: IPAddress, networks nets: [String]) -> [DNSName]? {
+        var out: [DNSName] = []
+        for net in nets { if let owners = reverse[ReverseKey(network: net, address: address)] { out += owners.values } }
+        return out.isEmpty ? nil : Array(Set(out))
+    }
+
+    public struct SRVTarget: Sendable, Hashable {
+        public var port: UInt16
+        public var target: DNSName
+        public var addresses: [IPAddress]
+    }
+
+    /// `_<port name>._<proto>.<service>`: nil when the service is unknown to the asker.
+    /// VIP services answer with the service name as target; dnsrr services with each task.
+    public func srv(service: DNSName, portLabel: String, proto: String, networks nets: [String]) -> [SRVTarget]? {
+        var sid: String?
+        for net in nets { if let id = serviceNames[Key(network: net, name: service)] { sid = id; break } }
+        guard let sid, let s = services[sid] else { return nil }
+        let ports = s.ports.filter { $0.label.lowercased() == portLabel.lowercased() && $0.proto.lowercased() == proto.lowercased() }
+        var out: [SRVTarget] = []
+        for p in ports {
+            switch s.mode {
+            case .vip:
+                out.append(SRVTarget(port: p.target, target: service, addresses: addresses(for: service, networks: nets) ?? []))
+            case .dnsrr:
+                // The tasks.<service> entry is keyed by task ID: walk it, not every task.
+                var ids = Set<String>()
+                if let tasksName = DNSName("tasks." + s.name) {
+                    for net in nets { if let owners = hosts[Key(network: net, name: tasksName)] { ids.formUnion(owners.keys) } }
+                }
+                for id in ids {
+                    guard let t = tasks[id] else { continue }
+                    let addrs = nets.flatMap { t.addresses[$0] ?? [] }
+                    guard !addrs.isEmpty, let n = DNSName(t.name) else { continue }
+                    out.append(SRVTarget(port: p.target, target: n, addresses: addrs))
+                }
+            }
+        }
+        return out
+    }
+}
