@@ -31,19 +31,21 @@ public struct DNSRecordIndex: Sendable {
     // MARK: updates
 
     public mutating func upsert(_ n: DNSNetwork) {
-        let old = networks[n.id]
+        guard networks[n.id]?.name != n.name else { networks[n.id] = n; return }
+        // The `<name>.<network>` forms change: re-index only what is on this network, removing
+        // under the old name and adding under the new one.
+        let ids = members[n.id] ?? []
+        let ss = ids.compactMap { services[$0] }, ts = ids.compactMap { tasks[$0] }
+        for s in ss { removeService(s.id) }
+        for t in ts { removeTask(t.id) }
         networks[n.id] = n
-        guard old?.name != n.name else { return }
-        // The `<name>.<network>` forms change: re-index only what is on this network.
-        for id in members[n.id] ?? [] {
-            if let s = services[id] { removeService(id); upsert(s) }
-            if let t = tasks[id] { removeTask(id); upsert(t) }
-        }
+        for s in ss { upsert(s) }
+        for t in ts { upsert(t) }
     }
 
     public mutating func removeNetwork(_ id: String) {
         for member in members[id] ?? [] {
-            if var s = services[member] { s.vips[id] = nil; upsert(s) }
+            if var s = services[member] { s.vips[id] = nil; s.networks.remove(id); upsert(s) }
             if var t = tasks[member] { t.addresses[id] = nil; upsert(t) }
         }
         networks[id] = nil

@@ -36,11 +36,14 @@ public struct DNSService: Sendable, Hashable {
     /// Network ID → VIPs (vip mode only).
     public var vips: [String: [IPAddress]]
     public var ports: [DNSServicePort]
+    /// Networks the service is on beyond those it has a VIP on (a dnsrr service has no VIPs).
+    public var networks: Set<String>
     public init(id: String, name: String, aliases: [String] = [], mode: DNSEndpointMode = .vip,
-                vips: [String: [IPAddress]] = [:], ports: [DNSServicePort] = []) {
-        self.id = id; self.name = name; self.aliases = aliases; self.mode = mode; self.vips = vips; self.ports = ports
+                vips: [String: [IPAddress]] = [:], networks: Set<String> = [], ports: [DNSServicePort] = []) {
+        self.id = id; self.name = name; self.aliases = aliases; self.mode = mode; self.vips = vips
+        self.networks = networks; self.ports = ports
     }
-    var networkIDs: Set<String> { Set(vips.keys) }
+    var networkIDs: Set<String> { networks.union(vips.keys) }
 }
 
 public struct DNSTask: Sendable, Hashable {
