@@ -44,17 +44,33 @@ public final class DNSServer: Sendable {
     public let store: DNSRecordStore
     public let forwarder: DNSForwarder
     let group: EventLoopGroup
+    /// Set when the server made its own event loops and must stop them.
+    private let ownedGroup: MultiThreadedEventLoopGroup?
     let processor: DNSQueryProcessor
     private let attachments = Mutex<[UInt64: Attachment]>([:])
 
-    private init(configuration: Configuration, store: DNSRecordStore, forwarder: DNSForwarder, group: EventLoopGroup) {
+    private init(configuration: Configuration, store: DNSRecordStore, forwarder: DNSForwarder, group: EventLoopGroup,
+                 ownedGroup: MultiThreadedEventLoopGroup?) {
         self.configuration = configuration; self.store = store; self.forwarder = forwarder; self.group = group
+        self.ownedGroup = ownedGroup
         processor = DNSQueryProcessor(resolver: DNSResolver(ttl: configuration.ttl))
     }
 
     public static func start(_ configuration: Configuration, store: DNSRecordStore, group: EventLoopGroup) async throws -> DNSServer {
         let forwarder = try await DNSForwarder.start(configuration.forwarding, group: group)
-        return DNSServer(configuration: configuration, store: store, forwarder: forwarder, group: group)
+        return DNSServer(configuration: configuration, store: store, forwarder: forwarder, group: group, ownedGroup: nil)
+    }
+
+    /// Starts a server on `threads` event loops of its own, stopped by `shutdown()`.
+    public static func start(_ configuration: Configuration, store: DNSRecordStore, threads: Int) async throws -> DNSServer {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
+        do {
+            let forwarder = try await DNSForwarder.start(configuration.forwarding, group: group)
+            return DNSServer(configuration: configuration, store: store, forwarder: forwarder, group: group, ownedGroup: group)
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
     }
 
     /// Starts serving inside `ns` for a task on `networks`; writes `resolvConf` (a path, e.g. the
@@ -134,6 +150,7 @@ public final class DNSServer: Sendable {
         let all = attachments.withLock { a in defer { a.removeAll() }; return Array(a.values) }
         for a in all { for ch in a.channels { try? await ch.close() } }
         await forwarder.close()
+        try? await ownedGroup?.shutdownGracefully()
     }
 
     /// A namespace is identified by its nsfs inode, whichever path or fd it was opened by.

@@ -3,12 +3,14 @@
 /// keeps the asker's spelling.
 public struct DNSWireWriter {
     public private(set) var bytes: [UInt8]
-    /// Lowercased wire form of a name suffix → where it starts. Only offsets < 0x4000 can be pointed to.
-    private var suffixes: [[UInt8]: Int] = [:]
+    /// Where each label written out in full starts (only offsets < 0x4000 can be pointed to).
+    /// A message holds a handful of names, so a linear scan beats hashing every suffix.
+    private var labelOffsets: [Int] = []
 
     public init(capacity: Int = 512) {
         bytes = []
         bytes.reserveCapacity(capacity)
+        labelOffsets.reserveCapacity(16)
     }
 
     public var count: Int { bytes.count }
@@ -29,25 +31,41 @@ public struct DNSWireWriter {
     /// Drops everything from `length` on (used to back out a record that did not fit).
     public mutating func truncate(to length: Int) {
         bytes.removeSubrange(length...)
-        suffixes = suffixes.filter { $0.value < length }
+        labelOffsets.removeAll { $0 >= length }
     }
 
     public mutating func name(_ n: DNSName, compress: Bool = true) {
         let w = n.wire
         var i = 0
         while w[i] != 0 {
-            if compress {
-                let key = w[i...].map(DNSName.lower)
-                if let at = suffixes[key] {
-                    u16(0xC000 | UInt16(at))
-                    return
-                }
-                if bytes.count < 0x4000 { suffixes[key] = bytes.count }
+            if compress, let at = labelOffsets.first(where: { matches(at: $0, w, from: i) }) {
+                u16(0xC000 | UInt16(at))
+                return
             }
+            if compress, bytes.count < 0x4000 { labelOffsets.append(bytes.count) }
             let len = Int(w[i])
             bytes.append(contentsOf: w[i...(i + len)])
             i += 1 + len
         }
         bytes.append(0)
+    }
+
+    /// Does the name already written at `p` (following its pointers) equal `w[i...]`, ignoring case?
+    private func matches(at p: Int, _ w: [UInt8], from i: Int) -> Bool {
+        var p = p, i = i, hops = 0
+        while true {
+            var len = bytes[p]
+            while len & 0xC0 == 0xC0 {
+                hops += 1
+                if hops > 64 { return false }
+                p = Int(len & 0x3F) << 8 | Int(bytes[p + 1])
+                len = bytes[p]
+            }
+            guard len == w[i] else { return false }
+            if len == 0 { return true }
+            for k in 1...Int(len) where DNSName.lower(bytes[p + k]) != DNSName.lower(w[i + k]) { return false }
+            p += 1 + Int(len)
+            i += 1 + Int(len)
+        }
     }
 }

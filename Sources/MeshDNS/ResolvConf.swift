@@ -11,6 +11,9 @@ public enum ResolvConf {
         public var nameservers: [String] = []
         public var search: [String] = []
         public var options: [String] = []
+        public init(nameservers: [String] = [], search: [String] = [], options: [String] = []) {
+            self.nameservers = nameservers; self.search = search; self.options = options
+        }
     }
 
     public static func parse(_ text: String) -> Contents {

@@ -25,7 +25,7 @@ func seed(_ store: DNSRecordStore) {
 @Suite("cluster names over real clients", .serialized)
 struct ClusterNameTests {
     @Test func digResolvesServiceTaskAliasAndNetworkQualifiedNames() async throws {
-        try await withTestbed("mdns-names") { tb in
+        try await withTestbed("mkt-dns-names") { tb in
             try await tb.start()
             seed(tb.store)
             let t = try await tb.task("t", networks: ["n1"])
@@ -62,7 +62,7 @@ struct ClusterNameTests {
     }
 
     @Test func ptrAndSRV() async throws {
-        try await withTestbed("mdns-ptr") { tb in
+        try await withTestbed("mkt-dns-ptr") { tb in
             try await tb.start()
             seed(tb.store)
             let t = try await tb.task("t", networks: ["n1", "n2"])
@@ -80,7 +80,7 @@ struct ClusterNameTests {
     }
 
     @Test func truncationOverUDPAndFullAnswersOverTCP() async throws {
-        try await withTestbed("mdns-tc") { tb in
+        try await withTestbed("mkt-dns-tc") { tb in
             try await tb.start()
             tb.store.upsert(DNSNetwork(id: "n1", name: "front"))
             tb.store.upsert(DNSService(id: "s", name: "big", mode: .dnsrr, networks: ["n1"]))
@@ -110,7 +110,7 @@ struct ClusterNameTests {
     }
 
     @Test func getentAndBusyboxNslookupUseTheWrittenResolvConf() async throws {
-        try await withTestbed("mdns-libc") { tb in
+        try await withTestbed("mkt-dns-libc") { tb in
             try await tb.start()
             seed(tb.store)
             let t = try await tb.task("t", networks: ["n1"])
@@ -127,7 +127,7 @@ struct ClusterNameTests {
     }
 
     @Test func updatesAreVisibleWithin100msAndDetachStopsServing() async throws {
-        try await withTestbed("mdns-upd") { tb in
+        try await withTestbed("mkt-dns-upd") { tb in
             try await tb.start()
             seed(tb.store)
             let t = try await tb.task("t", networks: ["n1"])
@@ -161,7 +161,7 @@ struct ClusterNameTests {
     }
 
     @Test func malformedQueriesGetFORMERRNotImpOrSilenceAndTheServerKeepsAnswering() async throws {
-        try await withTestbed("mdns-bad") { tb in
+        try await withTestbed("mkt-dns-bad") { tb in
             try await tb.start()
             seed(tb.store)
             let t = try await tb.task("t", networks: ["n1"])

@@ -10,7 +10,7 @@ import Glibc
 @Suite("forwarding to real upstreams", .serialized)
 struct ForwardingTests {
     @Test func timeoutThenNextServerTCPRetryAndSERVFAILWhenNoneAnswers() async throws {
-        try await withTestbed("mdns-fwd") { tb in
+        try await withTestbed("mkt-dns-fwd") { tb in
             let up = try await tb.makeUpstreamNamespace()
             // 60 addresses for many.test: more than 512 bytes, so dnsmasq (capped at 512) sets TC.
             var hosts = "203.0.113.7 external.test\n"
