@@ -37,17 +37,24 @@ public struct DNSWireWriter {
     public mutating func name(_ n: DNSName, compress: Bool = true) {
         let w = n.wire
         var i = 0
+        // This name's labels become pointer targets only once it is complete: until then a
+        // suffix match could run into bytes not written yet.
+        let firstNew = labelOffsets.count
+        defer { if !compress { labelOffsets.removeSubrange(firstNew...) } }
+        var written: [Int] = []
         while w[i] != 0 {
             if compress, let at = labelOffsets.first(where: { matches(at: $0, w, from: i) }) {
                 u16(0xC000 | UInt16(at))
+                labelOffsets += written
                 return
             }
-            if compress, bytes.count < 0x4000 { labelOffsets.append(bytes.count) }
+            if bytes.count < 0x4000 { written.append(bytes.count) }
             let len = Int(w[i])
             bytes.append(contentsOf: w[i...(i + len)])
             i += 1 + len
         }
         bytes.append(0)
+        labelOffsets += written
     }
 
     /// Does the name already written at `p` (following its pointers) equal `w[i...]`, ignoring case?
@@ -61,7 +68,7 @@ public struct DNSWireWriter {
                 p = Int(len & 0x3F) << 8 | Int(bytes[p + 1])
                 len = bytes[p]
             }
-            guard len == w[i] else { return false }
+            guard len == w[i], p + Int(len) < bytes.count else { return false }
             if len == 0 { return true }
             for k in 1...Int(len) where DNSName.lower(bytes[p + k]) != DNSName.lower(w[i + k]) { return false }
             p += 1 + Int(len)

@@ -63,6 +63,43 @@ struct DecoderFuzzTests {
         print("fuzz: \(Self.inputs) inputs, \(decoded) decoded, \(replies) answered")
     }
 
+    /// Encoder property: messages whose names repeat labels and suffixes in every way (the
+    /// compression edge cases) decode back to themselves, and compression never grows a message.
+    @Test func randomMessagesWithRepetitiveNamesRoundTrip() throws {
+        var rng = SplitMix64(seed: 7)
+        let alphabet = ["a", "B", "1", "_x", "in-addr", "arpa", "web"]
+        func name() -> DNSName {
+            let depth = Int(rng.next() % 6)
+            return DNSName((0..<depth).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] }.joined(separator: ".")) ?? .root
+        }
+        for _ in 0..<50_000 {
+            var m = DNSMessage(header: DNSHeader(id: UInt16(truncatingIfNeeded: rng.next()), isResponse: true),
+                               questions: [DNSQuestion(name: name(), type: .a)])
+            for _ in 0..<Int(rng.next() % 6) {
+                let data: DNSRData
+                switch rng.next() % 4 {
+                case 0: data = .ptr(name())
+                case 1: data = .cname(name())
+                case 2: data = .srv(priority: 1, weight: 2, port: 3, target: name())
+                default: data = .a(.v4(UInt32(truncatingIfNeeded: rng.next())))
+                }
+                let type: DNSType = switch data { case .ptr: .ptr; case .cname: .cname; case .srv: .srv; default: .a }
+                m.answers.append(DNSResourceRecord(name: name(), type: type, ttl: 5, data: data))
+            }
+            let bytes = m.encode()
+            let back = try DNSMessage(decoding: bytes)
+            #expect(back.questions == m.questions && back.answers == m.answers)
+            // Spelling is kept exactly where a name was written in full.
+            #expect(back.questions[0].name.wire == m.questions[0].name.wire)
+            let uncompressedSize = 12 + m.questions.map { $0.name.wire.count + 4 }.reduce(0, +)
+                + m.answers.map { rr -> Int in
+                    let rdata: Int = switch rr.data { case .ptr(let n), .cname(let n): n.wire.count; case .srv(_, _, _, let t): 6 + t.wire.count; default: 4 }
+                    return rr.name.wire.count + 10 + rdata
+                }.reduce(0, +)
+            #expect(bytes.count <= uncompressedSize)
+        }
+    }
+
     static func mutate(_ seed: [UInt8], _ rng: inout SplitMix64) -> [UInt8] {
         var b = seed
         for _ in 0..<(1 + Int(rng.next() % 4)) {
