@@ -17,10 +17,10 @@ public struct DNSRecordIndex: Sendable {
     private(set) var services: [String: DNSService] = [:]
     private(set) var tasks: [String: DNSTask] = [:]
     /// Name → owner ID → addresses. Owners are task IDs, or service IDs for their VIPs.
-    private var hosts: [Key: [String: [IPAddress]]] = [:]
+    private var hosts: [Key: DNSOwners<[IPAddress]>] = [:]
     /// Service names and aliases → service ID.
     private var serviceNames: [Key: String] = [:]
-    private var reverse: [ReverseKey: [String: DNSName]] = [:]
+    private var reverse: [ReverseKey: DNSOwners<DNSName>] = [:]
     /// Network ID → IDs of services and tasks on it, to re-index them when the network is renamed.
     private var members: [String: Set<String>] = [:]
 
@@ -59,9 +59,9 @@ public struct DNSRecordIndex: Sendable {
         for net in s.networkIDs {
             for name in names(s.name, s.aliases, on: net) { serviceNames[Key(network: net, name: name)] = s.id }
             guard s.mode == .vip, let vips = s.vips[net] else { continue }
-            for name in names(s.name, s.aliases, on: net) { hosts[Key(network: net, name: name), default: [:]][s.id] = vips }
+            for name in names(s.name, s.aliases, on: net) { addHost(Key(network: net, name: name), s.id, vips) }
             if let ptr = ptrName(s.name, on: net) {
-                for ip in vips { reverse[ReverseKey(network: net, address: ip), default: [:]][s.id] = ptr }
+                for ip in vips { addReverse(ReverseKey(network: net, address: ip), s.id, ptr) }
             }
         }
     }
@@ -84,9 +84,9 @@ public struct DNSRecordIndex: Sendable {
         tasks[t.id] = t
         for (net, addrs) in t.addresses {
             members[net, default: []].insert(t.id)
-            for name in taskNames(t, on: net) { hosts[Key(network: net, name: name), default: [:]][t.id] = addrs }
+            for name in taskNames(t, on: net) { addHost(Key(network: net, name: name), t.id, addrs) }
             if let ptr = ptrName(t.name, on: net) {
-                for ip in addrs { reverse[ReverseKey(network: net, address: ip), default: [:]][t.id] = ptr }
+                for ip in addrs { addReverse(ReverseKey(network: net, address: ip), t.id, ptr) }
             }
         }
     }
@@ -100,14 +100,20 @@ public struct DNSRecordIndex: Sendable {
         }
     }
 
+    private mutating func addHost(_ k: Key, _ owner: String, _ addrs: [IPAddress]) {
+        if hosts[k] != nil { hosts[k]!.set(owner, addrs) } else { hosts[k] = DNSOwners(owner, addrs) }
+    }
+
+    private mutating func addReverse(_ k: ReverseKey, _ owner: String, _ name: DNSName) {
+        if reverse[k] != nil { reverse[k]!.set(owner, name) } else { reverse[k] = DNSOwners(owner, name) }
+    }
+
     private mutating func removeOwner(_ owner: String, from k: Key) {
-        guard hosts[k]?.removeValue(forKey: owner) != nil else { return }
-        if hosts[k]?.isEmpty == true { hosts[k] = nil }
+        if hosts[k]?.remove(owner) == true { hosts[k] = nil }
     }
 
     private mutating func removeReverse(_ owner: String, _ k: ReverseKey) {
-        guard reverse[k]?.removeValue(forKey: owner) != nil else { return }
-        if reverse[k]?.isEmpty == true { reverse[k] = nil }
+        if reverse[k]?.remove(owner) == true { reverse[k] = nil }
     }
 
     /// `name` and each alias, bare and as `<name>.<network>`.
@@ -143,16 +149,17 @@ public struct DNSRecordIndex: Sendable {
             if let sid = serviceNames[k], let s = services[sid], s.mode == .dnsrr {
                 found = true
                 if let tasksName = DNSName("tasks." + s.name) {
-                    for (_, a) in hosts[Key(network: net, name: tasksName)] ?? [:] { out.append(contentsOf: a) }
+                    hosts[Key(network: net, name: tasksName)]?.forEach { _, a in out.append(contentsOf: a) }
                 }
                 continue
             }
             if let owners = hosts[k] {
                 found = true
-                for (_, a) in owners { out.append(contentsOf: a) }
+                owners.forEach { _, a in out.append(contentsOf: a) }
             }
         }
         guard found else { return nil }
+        guard nets.count > 1 else { return out }
         // One address may be reachable on two shared networks; answer it once.
         var seen = Set<IPAddress>()
         return out.filter { seen.insert($0).inserted }
@@ -161,7 +168,7 @@ public struct DNSRecordIndex: Sendable {
     /// PTR targets for an address, or nil when none of the asker's networks has it.
     public func names(for address: IPAddress, networks nets: [String]) -> [DNSName]? {
         var out: [DNSName] = []
-        for net in nets { if let owners = reverse[ReverseKey(network: net, address: address)] { out += owners.values } }
+        for net in nets { reverse[ReverseKey(network: net, address: address)]?.forEach { _, n in out.append(n) } }
         return out.isEmpty ? nil : Array(Set(out))
     }
 
@@ -187,7 +194,7 @@ public struct DNSRecordIndex: Sendable {
                 // The tasks.<service> entry is keyed by task ID: walk it, not every task.
                 var ids = Set<String>()
                 if let tasksName = DNSName("tasks." + s.name) {
-                    for net in nets { if let owners = hosts[Key(network: net, name: tasksName)] { ids.formUnion(owners.keys) } }
+                    for net in nets { hosts[Key(network: net, name: tasksName)]?.forEach { id, _ in ids.insert(id) } }
                 }
                 for id in ids {
                     guard let t = tasks[id] else { continue }

@@ -116,8 +116,18 @@ struct DNSBench: AsyncParsableCommand {
         var argv = ["ip", "netns", "exec", ns.name!, "dnsperf", "-s", "127.0.0.11", "-d", queries, "-l", String(seconds),
                     "-q", String(outstanding), "-c", "4", "-t", "2"]
         if let rate { argv += ["-Q", String(rate)] }
-        if verbose { argv += ["-v"] }
-        let out = try Exec.check(argv)
+        let out: String
+        if verbose {
+            // Every query's latency, written straight to a file: piping 100k lines into this
+            // process would steal CPU from the server being measured.
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("meshbench-dnsperf-\(getpid()).txt").path
+            defer { try? FileManager.default.removeItem(atPath: file) }
+            let quoted = (argv.dropFirst(4) + ["-v"]).joined(separator: " ")
+            try Exec.check(Array(argv.prefix(4)) + ["sh", "-c", "\(quoted) > \(file)"])
+            out = try String(contentsOfFile: file, encoding: .utf8)
+        } else {
+            out = try Exec.check(argv)
+        }
         // The statistics follow the verbose per-query lines ("> NOERROR task-1 A 0.000123").
         let stats = out.range(of: "Statistics:").map { out[$0.upperBound...] } ?? out[...]
         func number(after label: String) -> Double? {
