@@ -22,6 +22,15 @@ enum NamespaceSockets {
             var one: Int32 = 1
             if type == Int32(SOCK_STREAM.rawValue) { try set(fd, SOL_SOCKET, SO_REUSEADDR, &one) }
             if reusePort { try set(fd, SOL_SOCKET, SO_REUSEPORT, &one) }
+            if type == Int32(SOCK_DGRAM.rawValue) {
+                // Room for a burst of queries (or upstream replies) while the loop is busy: the
+                // default ~200 KiB holds only a few hundred datagrams. FORCE passes rmem_max as
+                // root; without privilege the plain option is capped by it, which is still fine.
+                var size: Int32 = 4 << 20
+                if setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, socklen_t(MemoryLayout<Int32>.size)) < 0 {
+                    _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+                }
+            }
             try bind(fd, address, port)
             if type == Int32(SOCK_STREAM.rawValue), listen(fd, 256) < 0 { throw .system(call: "listen", errno: .current) }
             return fd

@@ -65,6 +65,44 @@ struct ForwardingTests {
         }
     }
 
+    /// 500 queries wait on one slow upstream at once and every one is answered: no cap of 100.
+    @Test func manyConcurrentForwardsAreAllAnswered() async throws {
+        try await withTestbed("mkt-dns-conc") { tb in
+            try await NetlinkHandle(namespace: tb.node).linkSetUp("lo")
+            // The upstream is this test: it reads every query first and answers only when all arrived.
+            let upstream = try RawUDPClient(in: tb.node, bind: ("127.0.0.1", 53), timeout: 2_000_000)
+            try await tb.start(upstreams: [DNSUpstream(address: IPAddress("127.0.0.1")!)], timeout: .seconds(10))
+            let t = try await tb.task("t", networks: [])
+            let client = try RawUDPClient(in: t, timeout: 2_000_000)
+            let count = 500
+            for i in 0..<count {
+                // In bursts of 50, as many clients would send them, not one 500-datagram blast.
+                if i % 50 == 49 { try await Task.sleep(for: .milliseconds(5)) }
+                client.send(DNSMessage(header: DNSHeader(id: UInt16(i), recursionDesired: true),
+                                       questions: [DNSQuestion(name: DNSName("q\(i).slow.test")!, type: .a)]).encode())
+            }
+            var held: [(DNSMessage, UInt16)] = []
+            while held.count < count, let (bytes, port, _) = upstream.receive() {
+                if let m = try? DNSMessage(decoding: bytes) { held.append((m, port)) }
+            }
+            #expect(held.count == count, "only \(held.count) queries reached the upstream at once")
+            for (q, port) in held {
+                var r = q
+                r.header.isResponse = true
+                r.answers = [DNSResourceRecord(name: q.questions[0].name, type: .a, ttl: 60, data: .a(IPAddress("192.0.2.1")!))]
+                upstream.send(r.encode(), to: "127.0.0.1", port: port)
+            }
+            var answered = Set<UInt16>()
+            while answered.count < count, let (bytes, _, _) = client.receive() {
+                if let m = try? DNSMessage(decoding: bytes), m.rcode == .noError, m.answers.count == 1,
+                   m.questions.first?.name == DNSName("q\(m.header.id).slow.test")! {
+                    answered.insert(m.header.id)
+                }
+            }
+            #expect(answered.count == count)
+        }
+    }
+
     @Test func readsUpstreamsFromTheNodeResolvConf() throws {
         let c = ResolvConf.parse("""
             # comment

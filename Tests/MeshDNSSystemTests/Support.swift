@@ -150,16 +150,41 @@ func withTestbed<T>(_ tag: String, _ body: (DNSTestbed) async throws -> T) async
 /// A raw UDP socket made inside a namespace, for sending bytes no real client would.
 struct RawUDPClient: ~Copyable {
     let fd: Int32
-    init(in ns: NetworkNamespace) throws {
+    /// A socket in `ns`, bound to `bind` when given (e.g. to play an upstream server).
+    init(in ns: NetworkNamespace, bind: (String, UInt16)? = nil, timeout: Int = 300_000) throws {
         fd = try ns.run { () throws(KernelError) -> Int32 in
+            if let (address, port) = bind {
+                return try NamespaceSockets.bound(Int32(SOCK_DGRAM.rawValue), address: IPAddress(address)!, port: port, reusePort: false)
+            }
             let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             if fd < 0 { throw .system(call: "socket", errno: .current) }
             return fd
         }
-        var tv = timeval(tv_sec: 0, tv_usec: 300_000)
+        // Blocking with a timeout (NamespaceSockets makes non-blocking sockets).
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+        var tv = timeval(tv_sec: timeout / 1_000_000, tv_usec: timeout % 1_000_000)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     }
     deinit { close(fd) }
+
+    /// Sends `bytes` to `address:port` without waiting for anything.
+    func send(_ bytes: [UInt8], to address: String = "127.0.0.11", port: UInt16 = 53) {
+        _ = NamespaceSockets.withSockaddr(IPAddress(address)!, port) { sa, len in
+            bytes.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, 0, sa, len) }
+        }
+    }
+
+    /// The next datagram and its sender's port, or nil after the receive timeout.
+    func receive() -> (bytes: [UInt8], port: UInt16, address: IPAddress)? {
+        var buf = [UInt8](repeating: 0, count: 65536)
+        var sa = sockaddr_in()
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let n = buf.withUnsafeMutableBytes { b in
+            withUnsafeMutablePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(fd, b.baseAddress, b.count, 0, $0, &len) } }
+        }
+        guard n > 0 else { return nil }
+        return (Array(buf[0..<n]), UInt16(bigEndian: sa.sin_port), .v4(UInt32(bigEndian: sa.sin_addr.s_addr)))
+    }
 
     /// Sends `bytes` to 127.0.0.11:53 and returns the reply, or nil if none came in 300 ms.
     func exchange(_ bytes: [UInt8]) -> [UInt8]? {

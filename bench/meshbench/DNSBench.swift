@@ -19,7 +19,12 @@ struct DNSBench: AsyncParsableCommand {
     @Option(help: "Seconds per dnsperf run at full rate.") var seconds = 5
     @Option(help: "Event loop threads for meshd's server.") var threads = 2
     @Option(help: "UDP sockets (SO_REUSEPORT) in meshd's namespace.") var sockets = 2
+    // Off by default: on a shared machine a pinned server cannot move away from a core that
+    // someone else's build is using, which costs more than the pinning saves.
+    @Flag(help: "Pin both servers to CPU 0 and dnsperf to CPU 1 (for a quiet machine).")
+    var pin = false
     @Option(help: "Queries dnsperf keeps outstanding.") var outstanding = 200
+    @Option(help: "Offered rate for the latency runs (default: half of meshd's measured peak).") var latencyRate: Int?
 
     struct Side { var qps: [Double] = []; var p99: Double = 0; var p50: Double = 0 }
 
@@ -56,37 +61,39 @@ struct DNSBench: AsyncParsableCommand {
         let server = try await DNSServer.start(DNSServer.Configuration(forwarding: .init(upstreams: []), udpSocketsPerNamespace: sockets),
                                                store: store, threads: threads)
         try await server.attach(meshNS, networks: ["n1"], nodeResolvConf: ResolvConf.Contents())
+        let pinned = pin && sysconf(Int32(_SC_NPROCESSORS_ONLN)) >= 2
+        if pinned { try Exec.check(["taskset", "-a", "-p", "-c", "0", String(getpid())]) }
 
         // dnsmasq: its RSS with the names minus its RSS with none.
         var daemons: [Int32] = []
         defer { for pid in daemons { Self.stop(pid) } }
-        let emptyPid = try Self.startDnsmasq(in: dnsmasqNS, hosts: emptyHosts, dir: dir, tag: "empty")
+        let emptyPid = try Self.startDnsmasq(in: dnsmasqNS, hosts: emptyHosts, dir: dir, tag: "empty", pinned: pinned)
         daemons.append(emptyPid)
         try await Task.sleep(for: .milliseconds(300))
         let emptyRSS = Self.rss(emptyPid)
         Self.stop(emptyPid)
         daemons.removeAll()
-        let pid = try Self.startDnsmasq(in: dnsmasqNS, hosts: hostsFile, dir: dir, tag: "full")
+        let pid = try Self.startDnsmasq(in: dnsmasqNS, hosts: hostsFile, dir: dir, tag: "full", pinned: pinned)
         daemons.append(pid)
         try await Task.sleep(for: .milliseconds(300))
         let dnsmasqBytes = Double(Self.rss(pid) - emptyRSS)
 
-        print("dns: \(n) names, dnsperf \(runSeconds) s per run, \(rounds) round(s); meshd \(threads) loop(s) × \(sockets) UDP socket(s); dnsmasq single-threaded")
+        print("dns: \(n) names, dnsperf \(runSeconds) s per run, \(rounds) round(s); meshd \(threads) loop(s) × \(sockets) UDP socket(s); dnsmasq single-threaded; " + (pinned ? "servers on CPU 0, dnsperf on CPU 1" : "not pinned"))
         var mesh = Side(), masq = Side()
         for round in 0..<rounds {
             for side in (round % 2 == 0 ? [0, 1] : [1, 0]) {
                 let ns = side == 0 ? meshNS : dnsmasqNS
-                let r = try Self.dnsperf(ns, queryFile, seconds: runSeconds, outstanding: outstanding, rate: nil)
+                let r = try Self.dnsperf(ns, queryFile, seconds: runSeconds, outstanding: outstanding, rate: nil, pinned: pinned)
                 if side == 0 { mesh.qps.append(r.qps) } else { masq.qps.append(r.qps) }
             }
             print(String(format: "  round %d: meshd %8.0f qps   dnsmasq %8.0f qps", round + 1, mesh.qps.last!, masq.qps.last!))
         }
         let meshPeak = median(mesh.qps), masqPeak = median(masq.qps)
         // Latency at half of meshd's peak, the same offered rate for both.
-        let rate = max(100, Int(meshPeak / 2))
+        let rate = latencyRate ?? max(100, Int(meshPeak / 2))
         for side in [0, 1] {
             let r = try Self.dnsperf(side == 0 ? meshNS : dnsmasqNS, queryFile, seconds: options.quick ? 1 : 3,
-                                     outstanding: outstanding, rate: rate, verbose: true)
+                                     outstanding: outstanding, rate: rate, verbose: true, pinned: pinned)
             if side == 0 { mesh.p99 = r.p99; mesh.p50 = r.p50 } else { masq.p99 = r.p99; masq.p50 = r.p50 }
         }
         await server.shutdown()
@@ -112,8 +119,8 @@ struct DNSBench: AsyncParsableCommand {
 
     /// One dnsperf run inside `ns` against 127.0.0.11; fails unless (nearly) every query got NOERROR.
     static func dnsperf(_ ns: NetworkNamespace, _ queries: String, seconds: Int, outstanding: Int, rate: Int?,
-                        verbose: Bool = false) throws -> PerfResult {
-        var argv = ["ip", "netns", "exec", ns.name!, "dnsperf", "-s", "127.0.0.11", "-d", queries, "-l", String(seconds),
+                        verbose: Bool = false, pinned: Bool) throws -> PerfResult {
+        var argv = ["ip", "netns", "exec", ns.name!] + (pinned ? ["taskset", "-c", "1"] : []) + ["dnsperf", "-s", "127.0.0.11", "-d", queries, "-l", String(seconds),
                     "-q", String(outstanding), "-c", "4", "-t", "2"]
         if let rate { argv += ["-Q", String(rate)] }
         let out: String
@@ -122,7 +129,7 @@ struct DNSBench: AsyncParsableCommand {
             // process would steal CPU from the server being measured.
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("meshbench-dnsperf-\(getpid()).txt").path
             defer { try? FileManager.default.removeItem(atPath: file) }
-            let quoted = (argv.dropFirst(4) + ["-v"]).joined(separator: " ")
+            let quoted = (argv.dropFirst(4) + ["-v"]).joined(separator: " ")   // after "ip netns exec NS"
             try Exec.check(Array(argv.prefix(4)) + ["sh", "-c", "\(quoted) > \(file)"])
             out = try String(contentsOfFile: file, encoding: .utf8)
         } else {
@@ -154,9 +161,9 @@ struct DNSBench: AsyncParsableCommand {
         return PerfResult(qps: qps, p50: pct(0.50), p99: pct(0.99))
     }
 
-    static func startDnsmasq(in ns: NetworkNamespace, hosts: String, dir: URL, tag: String) throws -> Int32 {
+    static func startDnsmasq(in ns: NetworkNamespace, hosts: String, dir: URL, tag: String, pinned: Bool) throws -> Int32 {
         let pidFile = dir.appendingPathComponent("dnsmasq-\(tag).pid").path
-        let argv = ["dnsmasq", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--addn-hosts=\(hosts)",
+        let argv = (pinned ? ["taskset", "-c", "0"] : []) + ["dnsmasq", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--addn-hosts=\(hosts)",
                     "--listen-address=127.0.0.11", "--bind-interfaces", "--pid-file=\(pidFile)", "--user=root", "--port=53"]
         // Through sh with stdio closed: the daemon must hold none of Exec's pipes.
         try Exec.check(["ip", "netns", "exec", ns.name!, "sh", "-c", argv.joined(separator: " ") + " </dev/null >/dev/null 2>&1"])
