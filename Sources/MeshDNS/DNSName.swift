@@ -53,6 +53,26 @@ public struct DNSName: Sendable, Hashable, CustomStringConvertible {
         return DNSName(uncheckedWire: Array(wire[i...]))
     }
 
+    /// Start of the last label in `wire`, or nil for the root.
+    private var lastLabelStart: Int? {
+        var i = 0, last: Int?
+        while wire[i] != 0 { last = i; i += 1 + Int(wire[i]) }
+        return last
+    }
+
+    /// Is the last label `text`, ignoring ASCII case?
+    public func lastLabelIs(_ text: String) -> Bool {
+        guard let at = lastLabelStart else { return false }
+        let label = wire[(at + 1)..<(at + 1 + Int(wire[at]))]
+        return Self.equalFolded(label, ArraySlice(text.utf8))
+    }
+
+    /// The name without its last label ("web.front" → "web").
+    public var droppingLastLabel: DNSName {
+        guard let at = lastLabelStart else { return self }
+        return DNSName(uncheckedWire: Array(wire[..<at]) + [0])
+    }
+
     /// The first label as text (lossy for non-UTF-8 bytes).
     public var firstLabel: String? {
         guard wire[0] != 0 else { return nil }

@@ -116,16 +116,20 @@ public struct DNSRecordIndex: Sendable {
         if reverse[k]?.remove(owner) == true { reverse[k] = nil }
     }
 
-    /// `name` and each alias, bare and as `<name>.<network>`.
+    /// `name` and each alias. `<name>.<network>` is not stored: lookups strip the network's name
+    /// (see `key`), which halves the table and makes a network rename free for host names.
     private func names(_ name: String, _ aliases: [String], on net: String) -> [DNSName] {
-        var out: [DNSName] = []
-        let suffix = networks[net].flatMap { DNSName($0.name) }
-        for n in [name] + aliases {
-            guard let d = DNSName(n) else { continue }
-            out.append(d)
-            if let suffix, let full = DNSName(n + "." + suffix.text) { out.append(full) }
-        }
-        return out
+        ([name] + aliases).compactMap { DNSName($0) }
+    }
+
+    /// The key `name` is stored under on `net`: the name itself, or, for `<name>.<network>`,
+    /// the name without the network's label.
+    private func key(_ name: DNSName, on net: String, exists: (Key) -> Bool) -> Key? {
+        let k = Key(network: net, name: name)
+        if exists(k) { return k }
+        guard let n = networks[net], name.lastLabelIs(n.name) else { return nil }
+        let bare = Key(network: net, name: name.droppingLastLabel)
+        return exists(bare) ? bare : nil
     }
 
     private func taskNames(_ t: DNSTask, on net: String) -> [DNSName] {
@@ -145,7 +149,7 @@ public struct DNSRecordIndex: Sendable {
         var found = false
         var out: [IPAddress] = []
         for net in nets {
-            let k = Key(network: net, name: name)
+            guard let k = key(name, on: net, exists: { serviceNames[$0] != nil || hosts[$0] != nil }) else { continue }
             if let sid = serviceNames[k], let s = services[sid], s.mode == .dnsrr {
                 found = true
                 if let tasksName = DNSName("tasks." + s.name) {
@@ -182,7 +186,9 @@ public struct DNSRecordIndex: Sendable {
     /// VIP services answer with the service name as target; dnsrr services with each task.
     public func srv(service: DNSName, portLabel: String, proto: String, networks nets: [String]) -> [SRVTarget]? {
         var sid: String?
-        for net in nets { if let id = serviceNames[Key(network: net, name: service)] { sid = id; break } }
+        for net in nets {
+            if let k = key(service, on: net, exists: { serviceNames[$0] != nil }) { sid = serviceNames[k]; break }
+        }
         guard let sid, let s = services[sid] else { return nil }
         let ports = s.ports.filter { $0.label.lowercased() == portLabel.lowercased() && $0.proto.lowercased() == proto.lowercased() }
         var out: [SRVTarget] = []
