@@ -31,7 +31,7 @@ enum DNSTCPClient {
         getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len)
         guard err == 0 else { return nil }
         let framed = [UInt8(query.count >> 8), UInt8(truncatingIfNeeded: query.count)] + query
-        guard transfer(fd, framed.count, deadline, { p, n, off in framed.withUnsafeBytes { write(fd, $0.baseAddress! + off, n) } }) else { return nil }
+        guard send(fd, framed, deadline) else { return nil }
         var lengthBytes = [UInt8](repeating: 0, count: 2)
         guard receive(fd, &lengthBytes, deadline) else { return nil }
         let length = Int(lengthBytes[0]) << 8 | Int(lengthBytes[1])
@@ -53,12 +53,11 @@ enum DNSTCPClient {
         return true
     }
 
-    private static func transfer(_ fd: Int32, _ total: Int, _ deadline: ContinuousClock.Instant,
-                                 _ op: (Int32, Int, Int) -> Int) -> Bool {
+    private static func send(_ fd: Int32, _ bytes: [UInt8], _ deadline: ContinuousClock.Instant) -> Bool {
         var done = 0
-        while done < total {
+        while done < bytes.count {
             guard wait(fd, Int16(POLLOUT), deadline) else { return false }
-            let n = op(fd, total - done, done)
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, $0.count - done) }
             if n < 0 && (errno == EAGAIN || errno == EINTR) { continue }
             guard n > 0 else { return false }
             done += n
