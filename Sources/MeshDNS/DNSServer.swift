@@ -20,12 +20,16 @@ public final class DNSServer: Sendable {
         public var udpSocketsPerNamespace: Int
         /// Datagrams read per wakeup (recvmmsg).
         public var datagramBatch: Int
+        /// Open TCP connections per namespace; more are closed on accept, so one task cannot use
+        /// up the daemon's file descriptors.
+        public var maxTCPConnectionsPerNamespace: Int
 
         public init(address: IPAddress = IPAddress(ResolvConf.embeddedServer)!, port: UInt16 = 53,
                     ttl: UInt32 = DNSResolver.defaultTTL, forwarding: DNSForwarder.Configuration,
-                    udpSocketsPerNamespace: Int = 1, datagramBatch: Int = 32) {
+                    udpSocketsPerNamespace: Int = 1, datagramBatch: Int = 32, maxTCPConnectionsPerNamespace: Int = 128) {
             self.address = address; self.port = port; self.ttl = ttl; self.forwarding = forwarding
             self.udpSocketsPerNamespace = max(1, udpSocketsPerNamespace); self.datagramBatch = max(1, datagramBatch)
+            self.maxTCPConnectionsPerNamespace = max(1, maxTCPConnectionsPerNamespace)
         }
 
         /// Upstreams from the node's resolv.conf, queried from `nodeNamespace` (nil: this process's).
@@ -99,6 +103,7 @@ public final class DNSServer: Sendable {
         }
         let scope = DNSScope(networks: networks)
         let shared = DNSServingContext(processor: processor, store: store, forwarder: forwarder, scope: scope)
+        let tcpBudget = ConnectionBudget(limit: cfg.maxTCPConnectionsPerNamespace)
         var channels: [Channel] = []
         do {
             for (i, fd) in fds.enumerated() {
@@ -112,6 +117,8 @@ public final class DNSServer: Sendable {
                     channels.append(try await ServerBootstrap(group: group)
                         .childChannelInitializer { ch in
                             ch.eventLoop.makeCompletedFuture {
+                                // Failing the initializer makes NIO close the new connection.
+                                try tcpBudget.admit(ch)
                                 let ops = ch.pipeline.syncOperations
                                 try ops.addHandler(IdleStateHandler(readTimeout: .seconds(10)))
                                 try ops.addHandler(ByteToMessageHandler(DNSTCPFrameDecoder()))
@@ -158,5 +165,21 @@ public final class DNSServer: Sendable {
         var st = stat()
         if fstat(ns.fd, &st) < 0 { throw .system(call: "fstat(\(ns))", errno: .current) }
         return UInt64(st.st_ino)
+    }
+}
+
+/// Counts one namespace's open TCP connections against its limit.
+final class ConnectionBudget: Sendable {
+    struct Exhausted: Error {}
+    private let open = Atomic<Int>(0)
+    let limit: Int
+    init(limit: Int) { self.limit = limit }
+
+    func admit(_ channel: Channel) throws {
+        guard open.add(1, ordering: .relaxed).newValue <= limit else {
+            open.subtract(1, ordering: .relaxed)
+            throw Exhausted()
+        }
+        channel.closeFuture.whenComplete { _ in self.open.subtract(1, ordering: .relaxed) }
     }
 }

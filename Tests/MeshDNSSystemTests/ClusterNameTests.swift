@@ -160,6 +160,31 @@ struct ClusterNameTests {
         }
     }
 
+    @Test func tcpConnectionsPerNamespaceAreCapped() async throws {
+        try await withTestbed("mkt-dns-tcpcap") { tb in
+            try await tb.start(maxTCP: 4)
+            seed(tb.store)
+            let t = try await tb.task("t", networks: ["n1"])
+            let query = DNSMessage(header: DNSHeader(id: 3), questions: [DNSQuestion(name: DNSName("web")!, type: .a)]).encode()
+            var open: [RawTCPClient] = []
+            for _ in 0..<4 {
+                let c = try RawTCPClient(in: t)
+                #expect(c.exchange(query).flatMap { try? DNSMessage(decoding: $0) }?.answers.count == 1)
+                open.append(c)
+            }
+            // The fifth is accepted by the kernel, then closed by the server without an answer.
+            let fifth = try RawTCPClient(in: t)
+            #expect(fifth.exchange(query) == nil)
+            // One closes: there is room again.
+            open.removeLast()
+            try await Task.sleep(for: .milliseconds(100))
+            let again = try RawTCPClient(in: t)
+            #expect(again.exchange(query).flatMap { try? DNSMessage(decoding: $0) }?.answers.count == 1)
+            // Several queries on one connection.
+            #expect(open[0].exchange(query) != nil && open[0].exchange(query) != nil)
+        }
+    }
+
     @Test func malformedQueriesGetFORMERRNotImpOrSilenceAndTheServerKeepsAnswering() async throws {
         try await withTestbed("mkt-dns-bad") { tb in
             try await tb.start()

@@ -40,9 +40,10 @@ final class DNSTestbed: @unchecked Sendable {
         node = try group.create("node")
     }
 
-    func start(upstreams: [DNSUpstream] = [], timeout: TimeAmount = .seconds(2), ttl: UInt32 = 5) async throws {
+    func start(upstreams: [DNSUpstream] = [], timeout: TimeAmount = .seconds(2), ttl: UInt32 = 5, maxTCP: Int = 128) async throws {
         try await NetlinkHandle(namespace: node).linkSetUp("lo")
-        let cfg = DNSServer.Configuration(ttl: ttl, forwarding: .init(upstreams: upstreams, timeout: timeout, namespace: node))
+        let cfg = DNSServer.Configuration(ttl: ttl, forwarding: .init(upstreams: upstreams, timeout: timeout, namespace: node),
+                                          maxTCPConnectionsPerNamespace: maxTCP)
         server = try await DNSServer.start(cfg, store: store, group: elg)
     }
 
@@ -194,5 +195,37 @@ struct RawUDPClient: ~Copyable {
         var buf = [UInt8](repeating: 0, count: 65536)
         let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
         return n > 0 ? Array(buf[0..<n]) : nil
+    }
+}
+
+/// A blocking TCP connection to 127.0.0.11:53 from inside a namespace.
+final class RawTCPClient {
+    let fd: Int32
+    init(in ns: NetworkNamespace) throws {
+        let fd = try ns.run { () throws(KernelError) -> Int32 in
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            if fd < 0 { throw .system(call: "socket", errno: .current) }
+            return fd
+        }
+        var tv = timeval(tv_sec: 2, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        let rc = NamespaceSockets.withSockaddr(IPAddress("127.0.0.11")!, 53) { connect(fd, $0, $1) }
+        if rc < 0 { let e = errno; close(fd); throw KernelError.system(call: "connect", errno: Errno(e)) }
+        self.fd = fd
+    }
+    deinit { close(fd) }
+
+    /// Sends one framed query and reads one framed reply; nil when the server closed the connection.
+    func exchange(_ query: [UInt8]) -> [UInt8]? {
+        let framed = [UInt8(query.count >> 8), UInt8(truncatingIfNeeded: query.count)] + query
+        _ = framed.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        var got: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while got.count < 2 || got.count < 2 + (Int(got[0]) << 8 | Int(got[1])) {
+            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            guard n > 0 else { return nil }
+            got += buf[0..<n]
+        }
+        return Array(got[2...])
     }
 }
