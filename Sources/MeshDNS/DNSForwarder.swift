@@ -2,6 +2,9 @@ import MeshKernel
 import NIOCore
 import NIOPosix
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Sends what is not a cluster name to the node's upstream servers, in order: the next one after
 /// a timeout, SERVFAIL or REFUSED; over TCP when the UDP answer is truncated; nil (SERVFAIL to the
@@ -17,11 +20,15 @@ public final class DNSForwarder: Sendable {
         public var maxInFlight: Int
         /// Where the upstream sockets are made; nil for this process's namespace.
         public var namespace: NetworkNamespace?
+        /// UDP sockets per address family; each query leaves from a random one, so a spoofed
+        /// reply must guess the source port as well as the 16-bit ID.
+        public var sockets: Int
 
         public init(upstreams: [DNSUpstream], timeout: TimeAmount = .seconds(2), maxInFlight: Int = 8192,
-                    namespace: NetworkNamespace? = nil) {
+                    namespace: NetworkNamespace? = nil, sockets: Int = 8) {
             self.upstreams = Array(upstreams.prefix(ResolvConf.maxNameservers))
             self.timeout = timeout; self.maxInFlight = maxInFlight; self.namespace = namespace
+            self.sockets = max(1, sockets)
         }
     }
 
@@ -29,14 +36,16 @@ public final class DNSForwarder: Sendable {
         var promise: EventLoopPromise<DNSMessage?>
         var upstream: SocketAddress
         var question: DNSQuestion?
+        /// Which of the family's sockets sent it: the reply must come back to that one.
+        var socket: Int
     }
 
     public let configuration: Configuration
-    private let channels: [Bool: Channel]   // by isIPv4
+    private let channels: [Bool: [Channel]]   // by isIPv4
     private let pending = Mutex<[UInt16: Pending]>([:])
     private let inFlight = Atomic<Int>(0)
 
-    private init(configuration: Configuration, channels: [Bool: Channel]) {
+    private init(configuration: Configuration, channels: [Bool: [Channel]]) {
         self.configuration = configuration
         self.channels = channels
     }
@@ -44,15 +53,27 @@ public final class DNSForwarder: Sendable {
     /// Opens one UDP socket per address family the upstreams use.
     public static func start(_ configuration: Configuration, group: EventLoopGroup) async throws -> DNSForwarder {
         let box = ForwarderBox()
-        var channels: [Bool: Channel] = [:]
+        var channels: [Bool: [Channel]] = [:]
         for v4 in Set(configuration.upstreams.map(\.address.isIPv4)) {
             let any: IPAddress = v4 ? .v4(0) : .v6(0, 0)
-            let fd = try NamespaceSockets.inside(configuration.namespace) { () throws(KernelError) in
-                try NamespaceSockets.bound(Int32(SOCK_DGRAM.rawValue), address: any, port: 0, reusePort: false)
+            let count = configuration.sockets
+            let fds = try NamespaceSockets.inside(configuration.namespace) { () throws(KernelError) -> [Int32] in
+                var made: [Int32] = []
+                do throws(KernelError) {
+                    for _ in 0..<count {
+                        made.append(try NamespaceSockets.bound(Int32(SOCK_DGRAM.rawValue), address: any, port: 0, reusePort: false))
+                    }
+                } catch {
+                    made.forEach { Glibc.close($0) }
+                    throw error
+                }
+                return made
             }
-            channels[v4] = try await DatagramBootstrap(group: group)
-                .channelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(UpstreamReplyHandler(box)) } }
-                .withBoundSocket(fd).get()
+            for (i, fd) in fds.enumerated() {
+                channels[v4, default: []].append(try await DatagramBootstrap(group: group)
+                    .channelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(UpstreamReplyHandler(box, socket: i)) } }
+                    .withBoundSocket(fd).get())
+            }
         }
         let f = DNSForwarder(configuration: configuration, channels: channels)
         box.forwarder.withLock { $0 = f }
@@ -60,7 +81,7 @@ public final class DNSForwarder: Sendable {
     }
 
     public func close() async {
-        for ch in channels.values { try? await ch.close() }
+        for ch in channels.values.joined() { try? await ch.close() }
         let left = pending.withLock { p in defer { p.removeAll() }; return p.values }
         for p in left { p.promise.succeed(nil) }
     }
@@ -95,16 +116,18 @@ public final class DNSForwarder: Sendable {
     static func failed(_ m: DNSMessage) -> Bool { m.rcode == .servFail || m.rcode == .refused }
 
     private func udp(_ query: DNSMessage, _ upstream: DNSUpstream, _ loop: EventLoop) -> EventLoopFuture<DNSMessage?> {
-        guard let channel = channels[upstream.address.isIPv4], let remote = try? upstream.socketAddress else {
+        guard let family = channels[upstream.address.isIPv4], !family.isEmpty, let remote = try? upstream.socketAddress else {
             return loop.makeSucceededFuture(nil)
         }
+        let socket = Int.random(in: 0..<family.count)
+        let channel = family[socket]
         let promise = loop.makePromise(of: DNSMessage?.self)
         // A fresh random ID per attempt: replies are matched on ID, source and question.
         let id: UInt16? = pending.withLock { p in
             for _ in 0..<16 {
                 let candidate = UInt16.random(in: .min ... .max)
                 if p[candidate] == nil {
-                    p[candidate] = Pending(promise: promise, upstream: remote, question: query.questions.first)
+                    p[candidate] = Pending(promise: promise, upstream: remote, question: query.questions.first, socket: socket)
                     return candidate
                 }
             }
@@ -141,12 +164,12 @@ public final class DNSForwarder: Sendable {
     }
 
     /// A datagram from an upstream: completes the matching query if ID, source and question agree.
-    func received(_ bytes: [UInt8], from source: SocketAddress) {
+    func received(_ bytes: [UInt8], from source: SocketAddress, socket: Int) {
         guard bytes.count >= DNSHeader.size else { return }
         let id = UInt16(bytes[0]) << 8 | UInt16(bytes[1])
         guard let m = try? DNSMessage(decoding: bytes), m.header.isResponse else { return }
         let match = pending.withLock { p -> Pending? in
-            guard let e = p[id], e.upstream == source, e.question == m.questions.first else { return nil }
+            guard let e = p[id], e.upstream == source, e.socket == socket, e.question == m.questions.first else { return nil }
             return p.removeValue(forKey: id)
         }
         match?.promise.succeed(m)
@@ -161,11 +184,12 @@ final class ForwarderBox: Sendable {
 final class UpstreamReplyHandler: ChannelInboundHandler, Sendable {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
     let box: ForwarderBox
-    init(_ box: ForwarderBox) { self.box = box }
+    let socket: Int
+    init(_ box: ForwarderBox, socket: Int) { self.box = box; self.socket = socket }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
         let bytes = Array(envelope.data.readableBytesView)
-        box.forwarder.withLock { $0 }?.received(bytes, from: envelope.remoteAddress)
+        box.forwarder.withLock { $0 }?.received(bytes, from: envelope.remoteAddress, socket: socket)
     }
 }
