@@ -1,2 +1,0 @@
-// MeshDNS: see the module's files.
-enum MeshDNSModule {}
