@@ -51,15 +51,18 @@ public final class HTTPBackend: Sendable {
         connections.withLock { for fd in $0 { shutdown(fd, Int32(SHUT_RDWR)) } }
     }
 
-    deinit { stop() }
+    // The accept and connection threads hold the server, so it lives until stop() is called.
 
     private func acceptLoop() {
         defer { acceptDone.signal() }
         while !stopped.load(ordering: .relaxed) {
             let fd = accept(listener, nil, nil)
             if fd < 0 {
-                if errno == EINTR { continue }
-                return
+                let e = errno
+                if stopped.load(ordering: .relaxed) || e == EBADF || e == EINVAL { return }
+                // A client that reset before accept, or a momentary fd shortage: keep serving.
+                if e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM { usleep(10_000) }
+                continue
             }
             connections.withLock { _ = $0.insert(fd) }
             let me = self

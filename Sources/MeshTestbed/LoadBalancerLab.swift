@@ -29,7 +29,9 @@ public final class LoadBalancerLab: Sendable {
     }
 
     public static func build(tag: String, backends count: Int = 3, vipOnLoopback: Bool = false) async throws -> LoadBalancerLab {
+        precondition(count >= 1, "a load-balancer lab needs at least one backend")
         let group = NamespaceGroup(tag: tag)
+        var servers: [HTTPBackend] = []
         do {
             let client = try group.create("client")
             let lb = try group.create("lb")
@@ -52,7 +54,6 @@ public final class LoadBalancerLab: Sendable {
                 .route(.replace, .defaultRoute(via: IPAddress("10.99.0.1")!, device: "eth0")),
             ])
             var namespaces: [NetworkNamespace] = []
-            var servers: [HTTPBackend] = []
             for i in 1...count {
                 let ns = try group.create("b\(i)")
                 let b = try NetlinkHandle(namespace: ns)
@@ -69,6 +70,7 @@ public final class LoadBalancerLab: Sendable {
             }
             return LoadBalancerLab(group: group, client: client, lb: lb, backendNamespaces: namespaces, backends: servers)
         } catch {
+            for s in servers { s.stop() }
             group.destroy()
             throw error
         }

@@ -31,8 +31,7 @@ enum NFTFixtures {
 
     /// The batch's messages as the kernel would see them (BATCH_BEGIN and END included).
     static func messages() throws -> [NetlinkMessage] {
-        var enc = NFTEncoder(firstSeq: 100)
-        defer { enc.release() }
+        let enc = NFTEncoder(firstSeq: 100)
         try enc.encode(batch())
         return try NetlinkMessage.parseAll(enc.bytes)
     }
@@ -84,16 +83,14 @@ enum NFTFixtures {
     @Test func elementsBeyondTheKeyLengthAreRefusedBeforeSending() {
         var b = NFTBatch()
         b.add([NFTElement(.port(80))], to: NFTFixtures.map)
-        var enc = NFTEncoder(firstSeq: 1)
-        defer { enc.release() }
+        let enc = NFTEncoder(firstSeq: 1)
         #expect(throws: KernelError.self) { try enc.encode(b) }
     }
 
     @Test func extackOffsetMapsToTheElement() throws {
         var b = NFTBatch()
         b.add(NFTFixtures.elements, to: NFTFixtures.map)
-        var enc = NFTEncoder(firstSeq: 1)
-        defer { enc.release() }
+        let enc = NFTEncoder(firstSeq: 1)
         try enc.encode(b)
         let info = try #require(enc.messages[enc.lastSeq])
         let message = Array(enc.bytes[info.start..<(info.start + info.length)])
@@ -213,10 +210,13 @@ extension Array where Element == UInt8 {
     }
 }
 
+extension NFTSet {
+    func withKey(_ t: NFTDataType) -> NFTSet { NFTSet(table, name, key: NFTKeyType(t), kind: kind) }
+}
+
 @Suite struct NFTablesLimitsTests {
     func encode(_ b: NFTBatch) throws {
-        var enc = NFTEncoder(firstSeq: 1)
-        defer { enc.release() }
+        let enc = NFTEncoder(firstSeq: 1)
         try enc.encode(b)
     }
 
@@ -230,6 +230,21 @@ extension Array where Element == UInt8 {
         b = NFTBatch()
         let wide = NFTSet(NFTFixtures.t, "wide", key: NFTKeyType(fields: Array(repeating: .ipv6Address, count: 5)))
         b.add([NFTElement(NFTValue(bytes: Array(repeating: 0, count: 80)))], to: wide)
+        #expect(throws: KernelError.self) { try encode(b) }
+        b = NFTBatch()
+        b.add(NFTRule(NFTFixtures.chain, [.verdict(.jump(String(repeating: "c", count: 70_000)))]))
+        #expect(throws: KernelError.self) { try encode(b) }
+        b = NFTBatch()
+        b.add([.map(.u32(1), to: .goto(String(repeating: "c", count: 300)))], to: NFTFixtures.vmap.withKey(.integer(bytes: 4)))
+        #expect(throws: KernelError.self) { try encode(b) }
+        b = NFTBatch()
+        b.add(NFTTable(.ip, String(repeating: "t", count: 256)))
+        #expect(throws: KernelError.self) { try encode(b) }
+        b = NFTBatch()
+        b.add([.map(.u32(1), to: .accept)], to: NFTFixtures.map)  // a verdict in a data map
+        #expect(throws: KernelError.self) { try encode(b) }
+        b = NFTBatch()
+        b.add([NFTElement(.u32(1))], to: NFTFixtures.map)  // a map element without a value
         #expect(throws: KernelError.self) { try encode(b) }
         b = NFTBatch()
         b.add(NFTRule(NFTFixtures.chain, Array(repeating: .counter, count: 128)))

@@ -71,3 +71,18 @@ extension NFTBatch.Operation {
 extension NFTSet {
     var kindWord: String { if case .set = kind { "set" } else { "map" } }
 }
+
+extension NFTBatch.Operation {
+    /// Every name the operation carries, with what it names: bounded before encoding.
+    var names: [(String, String)] {
+        func chain(_ c: NFTChain) -> [(String, String)] { [(c.table.name, "table"), (c.name, "chain")] }
+        func set(_ s: NFTSet) -> [(String, String)] { [(s.table.name, "table"), (s.name, "set")] }
+        switch self {
+        case .addTable(let t), .deleteTable(let t), .flushTable(let t): return [(t.name, "table")]
+        case .addChain(let c), .deleteChain(let c), .flushChain(let c), .deleteRule(let c, _): return chain(c)
+        case .addRule(let r, _), .replaceRule(let r, _):
+            return chain(r.chain) + r.expressions.flatMap { $0.names.map { ($0, "name in a rule") } }
+        case .addSet(let s), .deleteSet(let s), .flushSet(let s), .addElements(let s, _), .deleteElements(let s, _): return set(s)
+        }
+    }
+}

@@ -6,7 +6,7 @@ import Glibc
 /// Builds the wire form of an `NFTBatch` with libnftnl: BATCH_BEGIN, one message per object
 /// (elements in chunks), BATCH_END. Every message's seq is remembered with the operation it
 /// came from, because the kernel reports errors by seq.
-struct NFTEncoder {
+final class NFTEncoder {
     /// Elements per NEWSETELEM/DELSETELEM message: keeps each message well under the scratch buffer.
     static let elementsPerMessage = 512
     static let scratchSize = 256 << 10
@@ -23,6 +23,7 @@ struct NFTEncoder {
     private(set) var messages: [UInt32: Message] = [:]
     private(set) var beginSeq: UInt32 = 0
     private(set) var lastSeq: UInt32 = 0
+    private(set) var endSeq: UInt32 = 0
     private var seq: UInt32
     private var nextSetID: UInt32 = 0
     private let scratch: UnsafeMutableRawPointer
@@ -32,15 +33,15 @@ struct NFTEncoder {
         scratch = UnsafeMutableRawPointer.allocate(byteCount: Self.scratchSize, alignment: 8)
     }
 
-    func release() { scratch.deallocate() }
+    deinit { scratch.deallocate() }
 
-    private mutating func nextSeq() -> UInt32 {
+    private func nextSeq() -> UInt32 {
         seq = seq == UInt32.max ? 1 : seq + 1
         return seq
     }
 
     /// Copies the message libnftnl just wrote at `scratch` into the batch.
-    private mutating func take(_ nlh: UnsafeMutablePointer<nlmsghdr>, operation: Int, firstElement: Int = 0) {
+    private func take(_ nlh: UnsafeMutablePointer<nlmsghdr>, operation: Int, firstElement: Int = 0) {
         let len = Int(nlh.pointee.nlmsg_len)
         precondition(len <= Self.scratchSize, "nftables message overflowed its scratch buffer")
         let start = bytes.count
@@ -50,14 +51,14 @@ struct NFTEncoder {
         lastSeq = nlh.pointee.nlmsg_seq
     }
 
-    private mutating func header(_ type: Int, _ family: NFTFamily, _ flags: Int32) -> UnsafeMutablePointer<nlmsghdr> {
+    private func header(_ type: Int, _ family: NFTFamily, _ flags: Int32) -> UnsafeMutablePointer<nlmsghdr> {
         let s = nextSeq()
         return nftnl_nlmsg_build_hdr(scratch.assumingMemoryBound(to: CChar.self),
                                      UInt16(Int(NFNL_SUBSYS_NFTABLES) << 8 | type), UInt16(family.rawValue),
                                      UInt16(flags), s)
     }
 
-    mutating func encode(_ batch: NFTBatch) throws(KernelError) {
+    func encode(_ batch: NFTBatch) throws(KernelError) {
         bytes.reserveCapacity(batch.operations.count * 128)
         beginSeq = nextSeq()
         let begin = nftnl_batch_begin(scratch.assumingMemoryBound(to: CChar.self), beginSeq)!
@@ -73,11 +74,14 @@ struct NFTEncoder {
             bytes[last.start + 6] = UInt8(flags & 0xff)
             bytes[last.start + 7] = UInt8(flags >> 8)
         }
-        let end = nftnl_batch_end(scratch.assumingMemoryBound(to: CChar.self), nextSeq())!
+        endSeq = nextSeq()
+        let end = nftnl_batch_end(scratch.assumingMemoryBound(to: CChar.self), endSeq)!
         bytes.append(contentsOf: UnsafeRawBufferPointer(start: UnsafeRawPointer(end), count: Int(end.pointee.nlmsg_len)))
     }
 
-    private mutating func encode(_ op: NFTBatch.Operation, index i: Int) throws(KernelError) {
+    private func encode(_ op: NFTBatch.Operation, index i: Int) throws(KernelError) {
+        // Every name bounded before libnftnl writes it: its builders do not check the buffer.
+        for (name, what) in op.names { try checkName(name, what) }
         let create = NLM_F_CREATE
         switch op {
         case .addTable(let t), .deleteTable(let t):
@@ -163,7 +167,8 @@ struct NFTEncoder {
 
         case .addElements(let s, let elements), .deleteElements(let s, let elements):
             let isAdd = if case .addElements = op { true } else { false }
-            try validate(elements, for: s)
+            if elements.isEmpty { return }  // nothing to send; an empty NEWSETELEM would be an error
+            try validate(elements, for: s, adding: isAdd)
             var start = 0
             while start < elements.count {
                 let end = min(elements.count, start + Self.elementsPerMessage)
@@ -174,12 +179,14 @@ struct NFTEncoder {
                 nftnl_set_set_u32(obj, attr(NFTNL_SET_FAMILY), UInt32(s.table.family.rawValue))
                 for e in elements[start..<end] {
                     let el = nftnl_set_elem_alloc()!
-                    e.key.bytes.withUnsafeBytes { _ = nftnl_set_elem_set(el, attr(NFTNL_SET_ELEM_KEY), $0.baseAddress, UInt32($0.count)) }
+                    let rc = e.key.bytes.withUnsafeBytes { nftnl_set_elem_set(el, attr(NFTNL_SET_ELEM_KEY), $0.baseAddress, UInt32($0.count)) }
+                    if rc < 0 { nftnl_set_elem_free(el); throw .invalidArgument("\(s.kindWord) \(s.name): libnftnl refused element key \(e.key)") }
                     if isAdd {
                         switch e.data {
                         case .none: break
                         case .value(let v):
-                            v.bytes.withUnsafeBytes { _ = nftnl_set_elem_set(el, attr(NFTNL_SET_ELEM_DATA), $0.baseAddress, UInt32($0.count)) }
+                            let rc = v.bytes.withUnsafeBytes { nftnl_set_elem_set(el, attr(NFTNL_SET_ELEM_DATA), $0.baseAddress, UInt32($0.count)) }
+                            if rc < 0 { nftnl_set_elem_free(el); throw .invalidArgument("map \(s.name): libnftnl refused element value \(v)") }
                         case .verdict(let v):
                             nftnl_set_elem_set_u32(el, attr(NFTNL_SET_ELEM_VERDICT), UInt32(bitPattern: v.code))
                             if let c = v.chain { nftnl_set_elem_set_str(el, attr(NFTNL_SET_ELEM_CHAIN), c) }
@@ -247,7 +254,7 @@ struct NFTEncoder {
         return obj
     }
 
-    private func validate(_ elements: [NFTElement], for s: NFTSet) throws(KernelError) {
+    private func validate(_ elements: [NFTElement], for s: NFTSet, adding: Bool) throws(KernelError) {
         let keyLen = s.key.length
         // The kernel's NFT_DATA_VALUE_MAXLEN; it also bounds a chunk well inside the scratch buffer.
         guard keyLen <= 64 else { throw .invalidArgument("\(s.kindWord) \(s.name): key of \(keyLen) bytes exceeds 64") }
@@ -258,8 +265,16 @@ struct NFTEncoder {
             guard e.key.bytes.count == keyLen else {
                 throw .invalidArgument("\(s.kindWord) \(s.name) element #\(n): key is \(e.key.bytes.count) bytes, the key type needs \(keyLen)")
             }
-            if case .map(let v) = s.kind, case .value(let d) = e.data, d.bytes.count != v.length {
+            guard adding else { continue }  // deletes name the key only
+            switch (s.kind, e.data) {
+            case (.set, .none): break
+            case (.map(let v), .value(let d)) where d.bytes.count == v.length: break
+            case (.map(let v), .value(let d)):
                 throw .invalidArgument("map \(s.name) element #\(n): value is \(d.bytes.count) bytes, the map needs \(v.length)")
+            case (.verdictMap, .verdict(let v)):
+                if let c = v.chain { try checkName(c, "element #\(n) verdict chain") }
+            default:
+                throw .invalidArgument("\(s.kindWord) \(s.name) element #\(n): \(e.data) does not fit a \(s.kind)")
             }
         }
     }

@@ -62,9 +62,16 @@ public enum NFTExpr: Sendable, Equatable {
         switch self {
         case .cmp(_, _, let v), .immediate(_, let v): v.bytes.count
         case .bitwise(_, _, let m, let x): max(m.bytes.count, x.bytes.count)
-        case .lookup(let set, _, _, _): set.utf8.count > 255 ? Int.max : 0
-        case .verdict(let v): (v.chain?.utf8.count ?? 0) > 255 ? Int.max : 0
         default: 0
+        }
+    }
+
+    /// Set and chain names this expression refers to, checked before encoding.
+    var names: [String] {
+        switch self {
+        case .lookup(let set, _, _, _): [set]
+        case .verdict(let v): v.chain.map { [$0] } ?? []
+        default: []
         }
     }
 

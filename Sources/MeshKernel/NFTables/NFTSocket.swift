@@ -73,10 +73,11 @@ public final class NFTSocket: @unchecked Sendable {
 
     private func performCommit(_ batch: NFTBatch) throws(KernelError) {
         guard !batch.isEmpty else { return }
-        var enc = NFTEncoder(firstSeq: seq)
-        defer { enc.release() }
+        let enc = NFTEncoder(firstSeq: seq)
         try enc.encode(batch)
-        seq = enc.lastSeq &+ 2
+        seq = enc.endSeq
+        // Only empty element lists: nothing for the kernel to do, and no message would be acked.
+        guard !enc.messages.isEmpty else { return }
         try ensureSendBuffer(enc.bytes.count)
 
         let sent = enc.bytes.withUnsafeBytes { mnl_socket_sendto(sock, $0.baseAddress, $0.count) }
@@ -85,7 +86,15 @@ public final class NFTSocket: @unchecked Sendable {
         var failures: [KernelError.BatchFailure] = []
         var done = false
         while !done {
-            let messages = try receive(operation: "nftables batch")
+            let messages: [NetlinkMessage]
+            do { messages = try receive(operation: "nftables batch") } catch {
+                // Keep what the kernel already refused: that is the useful part of the report.
+                if !failures.isEmpty { throw .transaction(failures: failures, operations: batch.operations.count) }
+                if case .timeout = error {
+                    throw .timeout(operation: "nftables batch of \(batch.operations.count) changes (outcome unknown: read the ruleset back)")
+                }
+                throw error
+            }
             for m in messages where m.pid == port || m.pid == 0 {
                 guard Int32(m.type) == NLMSG_ERROR else { continue }
                 let status: NetlinkStatus
