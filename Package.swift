@@ -45,6 +45,16 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        // `meshd whoami`: the HTTP test server of tests, benchmarks and the demo.
+        .target(
+            name: "MeshWhoami",
+            dependencies: [
+                "MeshKernel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         // Membership, failure detection and per-network replicated tables on port 7946.
         .target(
             name: "MeshGossip",
@@ -57,7 +67,7 @@ let package = Package(
         .executableTarget(
             name: "meshd",
             dependencies: [
-                "MeshKernel", "MeshTestbed", "MeshGossip",
+                "MeshKernel", "MeshTestbed", "MeshGossip", "MeshWhoami",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -78,6 +88,7 @@ let package = Package(
         .testTarget(name: "MeshKernelSystemTests", dependencies: ["MeshKernel", "MeshTestbed"]),
         // Runs only in the VM lane (scripts/vm-test): what the host kernel lacks, IPVS first.
         .testTarget(name: "MeshKernelVMTests", dependencies: ["MeshKernel", "MeshTestbed"]),
+        .testTarget(name: "MeshWhoamiTests", dependencies: ["MeshWhoami", "MeshKernel", "MeshTestbed"]),
         .testTarget(name: "MeshDNSTests", dependencies: ["MeshDNS"]),
         .testTarget(name: "MeshDNSSystemTests", dependencies: ["MeshDNS", "MeshKernel", "MeshTestbed"]),
         .testTarget(name: "MeshGossipTests", dependencies: ["MeshGossip"]),

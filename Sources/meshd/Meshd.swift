@@ -8,6 +8,6 @@ struct Meshd: AsyncParsableCommand {
         abstract: "meshd: routing mesh and overlay network daemon.",
         discussion: "The daemon, cluster and dataplane subcommands arrive with their issues; `demo` runs what exists today.",
         version: "meshd \(MeshVersion.string)",
-        subcommands: [Demo.self, Gossip.self]
+        subcommands: [Demo.self, Gossip.self, Whoami.self]
     )
 }

@@ -1,20 +1,19 @@
-import MeshKernel
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Creates sockets inside a namespace on a thread that does nothing else, and returns the fds for
 /// SwiftNIO to adopt. A socket keeps the namespace it was made in whichever thread uses it later.
-enum NamespaceSockets {
+public enum NamespaceSockets {
     /// Runs `body` inside `ns`, or on the caller's thread when nil (the process's own namespace).
-    static func inside<T>(_ ns: NetworkNamespace?, _ body: () throws(KernelError) -> T) throws(KernelError) -> T {
+    public static func inside<T>(_ ns: NetworkNamespace?, _ body: () throws(KernelError) -> T) throws(KernelError) -> T {
         if let ns { return try ns.run(body) }
         return try body()
     }
 
     /// A non-blocking socket bound to `address:port`; listening when it is a stream socket.
     /// `reusePort` lets several UDP sockets share the port so several event loops read it.
-    static func bound(_ type: Int32, address: IPAddress, port: UInt16, reusePort: Bool) throws(KernelError) -> Int32 {
+    public static func bound(_ type: Int32, address: IPAddress, port: UInt16, reusePort: Bool) throws(KernelError) -> Int32 {
         let family = address.isIPv4 ? AF_INET : AF_INET6
         let fd = socket(family, type | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw .system(call: "socket", errno: .current) }
@@ -40,18 +39,18 @@ enum NamespaceSockets {
         }
     }
 
-    static func set(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: inout Int32) throws(KernelError) {
+    public static func set(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: inout Int32) throws(KernelError) {
         if setsockopt(fd, level, name, &value, socklen_t(MemoryLayout<Int32>.size)) < 0 {
             throw .system(call: "setsockopt(\(name))", errno: .current)
         }
     }
 
-    static func bind(_ fd: Int32, _ address: IPAddress, _ port: UInt16) throws(KernelError) {
+    public static func bind(_ fd: Int32, _ address: IPAddress, _ port: UInt16) throws(KernelError) {
         let rc = withSockaddr(address, port) { Glibc.bind(fd, $0, $1) }
         if rc < 0 { throw .system(call: "bind \(address) port \(port)", errno: .current) }
     }
 
-    static func withSockaddr<T>(_ address: IPAddress, _ port: UInt16, _ body: (UnsafePointer<sockaddr>, socklen_t) -> T) -> T {
+    public static func withSockaddr<T>(_ address: IPAddress, _ port: UInt16, _ body: (UnsafePointer<sockaddr>, socklen_t) -> T) -> T {
         let b = address.bytes
         if address.isIPv4 {
             var sa = sockaddr_in()
