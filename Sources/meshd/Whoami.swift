@@ -15,8 +15,8 @@ struct Whoami: AsyncParsableCommand {
     func run() async throws {
         guard let ip = IPAddress(address) else { throw ValidationError("not an IP address: \(address)") }
         let server = try await WhoamiServer.start(name: name ?? ProcessInfo.processInfo.hostName, address: ip, port: port)
-        print("whoami \(server.name) listening on \(address):\(server.port)")
-        fflush(stdout)
+        // Written unbuffered: whoever started us waits for this line.
+        FileHandle.standardOutput.write(Data("whoami \(server.name) listening on \(address):\(server.port)\n".utf8))
         try await server.wait()
     }
 }
