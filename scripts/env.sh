@@ -8,3 +8,5 @@ require_root() {
     exit 1
   fi
 }
+# Debian's stock kernel for the VM lane (linux-image-amd64), newest first.
+vm_kernel() { ls -1 /boot/vmlinuz-* 2>/dev/null | sort -V | tail -1 || true; }

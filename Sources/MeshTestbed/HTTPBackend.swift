@@ -25,19 +25,7 @@ public final class HTTPBackend: Sendable {
         self.name = name
         self.address = address
         self.port = port
-        listener = try namespace.run { () throws(KernelError) -> Int32 in
-            let fd = socket(address.isIPv4 ? AF_INET : AF_INET6, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            if fd < 0 { throw .system(call: "socket", errno: .current) }
-            var one: Int32 = 1
-            _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, 4)
-            var storage = TCPProbe.sockaddrStorage(address, port)
-            let rc = withUnsafePointer(to: &storage) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_storage>.size)) }
-            }
-            if rc < 0 { let e = Errno.current; close(fd); throw .system(call: "bind \(address):\(port)", errno: e) }
-            if Glibc.listen(fd, 128) < 0 { let e = Errno.current; close(fd); throw .system(call: "listen", errno: e) }
-            return fd
-        }
+        listener = try namespace.run { () throws(KernelError) -> Int32 in try TCPProbe.listen(address, port, backlog: 128) }
         let me = self
         Thread { me.acceptLoop() }.start()
     }
@@ -113,24 +101,8 @@ public final class HTTPBackend: Sendable {
 public final class HTTPConnection {
     private let fd: Int32
 
-    public init(from namespace: NetworkNamespace, to address: IPAddress, port: UInt16 = 80, timeoutMilliseconds: Int = 2000) throws {
-        fd = try namespace.run { () throws(KernelError) -> Int32 in
-            let fd = socket(address.isIPv4 ? AF_INET : AF_INET6, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            if fd < 0 { throw .system(call: "socket", errno: .current) }
-            return fd
-        }
-        var tv = timeval(tv_sec: timeoutMilliseconds / 1000, tv_usec: (timeoutMilliseconds % 1000) * 1000)
-        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var storage = TCPProbe.sockaddrStorage(address, port)
-        let rc = withUnsafePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_storage>.size)) }
-        }
-        if rc < 0 {
-            let e = Errno.current
-            close(fd)
-            throw TCPProbe.Failure(description: "connect \(address):\(port): \(e)")
-        }
+    public init(from namespace: NetworkNamespace, to address: IPAddress, port: UInt16 = 80, timeoutMilliseconds: Int32 = 2000) throws {
+        fd = try TCPProbe.connect(from: namespace, to: address, port: port, timeoutMilliseconds: timeoutMilliseconds)
     }
 
     deinit { close(fd) }

@@ -76,15 +76,6 @@ public final class LoadBalancerLab: Sendable {
         }
     }
 
-    /// One request with the real curl from the client namespace; the body names the backend, or
-    /// nil if the request failed.
-    public func curl(_ address: IPAddress = vip, port: UInt16 = vipPort, timeoutSeconds: Double = 2) throws -> String? {
-        let out = try Exec.run(["ip", "netns", "exec", client.name!, "curl", "-s", "--max-time", String(timeoutSeconds),
-                                "http://\(address):\(port)/"])
-        guard out.status == 0 else { return nil }
-        return out.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
     /// `n` requests, each on its own connection, from one curl process in the client namespace
     /// (one process keeps this fast under the VM lane's emulated CPU); how many each backend
     /// served, with "failed" counting requests that got no answer.

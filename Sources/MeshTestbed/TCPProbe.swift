@@ -27,22 +27,12 @@ public enum TCPProbe {
             done.signal()
         }.start()
 
-        let fd = try client.run { () throws(KernelError) -> Int32 in
-            let fd = socket(address.isIPv4 ? AF_INET : AF_INET6, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            if fd < 0 { throw .system(call: "socket", errno: .current) }
-            return fd
+        let fd: Int32
+        do { fd = try connect(from: client, to: address, port: port, timeoutMilliseconds: timeoutMilliseconds) } catch {
+            done.wait()
+            throw error
         }
         defer { close(fd) }
-        setTimeouts(fd, timeoutMilliseconds)
-        var storage = sockaddrStorage(address, port)
-        let rc = withUnsafePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_storage>.size)) }
-        }
-        if rc < 0 {
-            let e = Errno.current
-            done.wait()
-            throw Failure(description: "connect \(address):\(port): \(e)")
-        }
         let line = Array((message + "\n").utf8)
         _ = line.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         let reply = readLine(fd)
@@ -52,7 +42,8 @@ public enum TCPProbe {
         return reply
     }
 
-    private static func listen(_ address: IPAddress, _ port: UInt16) throws(KernelError) -> Int32 {
+    /// A listening TCP socket; call inside the namespace it belongs to.
+    static func listen(_ address: IPAddress, _ port: UInt16, backlog: Int32 = 8) throws(KernelError) -> Int32 {
         let fd = socket(address.isIPv4 ? AF_INET : AF_INET6, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         if fd < 0 { throw .system(call: "socket", errno: .current) }
         var one: Int32 = 1
@@ -62,7 +53,29 @@ public enum TCPProbe {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_storage>.size)) }
         }
         if rc < 0 { let e = Errno.current; close(fd); throw .system(call: "bind \(address):\(port)", errno: e) }
-        if Glibc.listen(fd, 8) < 0 { let e = Errno.current; close(fd); throw .system(call: "listen", errno: e) }
+        if Glibc.listen(fd, backlog) < 0 { let e = Errno.current; close(fd); throw .system(call: "listen", errno: e) }
+        return fd
+    }
+
+    /// A blocking TCP socket made in `namespace` and connected to `address:port`, with send and
+    /// receive timeouts.
+    static func connect(from namespace: NetworkNamespace, to address: IPAddress, port: UInt16,
+                        timeoutMilliseconds: Int32) throws -> Int32 {
+        let fd = try namespace.run { () throws(KernelError) -> Int32 in
+            let fd = socket(address.isIPv4 ? AF_INET : AF_INET6, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            if fd < 0 { throw .system(call: "socket", errno: .current) }
+            return fd
+        }
+        setTimeouts(fd, timeoutMilliseconds)
+        var storage = sockaddrStorage(address, port)
+        let rc = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_storage>.size)) }
+        }
+        if rc < 0 {
+            let e = Errno.current
+            close(fd)
+            throw Failure(description: "connect \(address):\(port): \(e)")
+        }
         return fd
     }
 
