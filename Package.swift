@@ -33,8 +33,12 @@ let package = Package(
             dependencies: ["CNetlink", "CNFTables", "CMeshShim"]
         ),
         .target(
-            name: "MeshTestbed",
+            name: "MeshDataplane",
             dependencies: ["MeshKernel"]
+        ),
+        .target(
+            name: "MeshTestbed",
+            dependencies: ["MeshKernel", "MeshDataplane"]
         ),
         // The embedded DNS server at 127.0.0.11 inside task namespaces.
         .target(
@@ -67,7 +71,7 @@ let package = Package(
         .executableTarget(
             name: "meshd",
             dependencies: [
-                "MeshKernel", "MeshTestbed", "MeshGossip", "MeshWhoami",
+                "MeshKernel", "MeshDataplane", "MeshTestbed", "MeshGossip", "MeshWhoami",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -78,7 +82,7 @@ let package = Package(
         .executableTarget(
             name: "meshbench",
             dependencies: [
-                "MeshKernel", "MeshTestbed", "MeshDNS", "MeshGossip",
+                "MeshKernel", "MeshDataplane", "MeshTestbed", "MeshDNS", "MeshGossip", "MeshWhoami",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "bench/meshbench"
@@ -92,6 +96,11 @@ let package = Package(
         .testTarget(name: "MeshDNSTests", dependencies: ["MeshDNS"]),
         .testTarget(name: "MeshDNSSystemTests", dependencies: ["MeshDNS", "MeshKernel", "MeshTestbed"]),
         .testTarget(name: "MeshGossipTests", dependencies: ["MeshGossip"]),
+        .testTarget(name: "MeshDataplaneTests", dependencies: ["MeshDataplane", "MeshKernel"]),
+        // e2e: three node namespaces on a test underlay, `meshd dataplane apply` per node, curl/ping between.
+        .testTarget(name: "MeshDataplaneSystemTests", dependencies: ["MeshDataplane", "MeshKernel", "MeshTestbed"]),
+        // The same e2e suite with --lb ipvs, in the VM lane.
+        .testTarget(name: "MeshDataplaneVMTests", dependencies: ["MeshDataplane", "MeshKernel", "MeshTestbed"]),
         .testTarget(name: "MeshGossipSystemTests", dependencies: ["MeshGossip", "MeshKernel", "MeshTestbed"]),
     ],
     swiftLanguageModes: [.v6]

@@ -365,6 +365,8 @@ final class NFTEncoder {
         case .masquerade(let port, let flags):
             if let port { u32(NFTNL_EXPR_MASQ_REG_PROTO_MIN, port.raw) }
             if !flags.isEmpty { u32(NFTNL_EXPR_MASQ_FLAGS, flags.rawValue) }
+        case .fib(let result, let flags, let r):
+            u32(NFTNL_EXPR_FIB_DREG, r.raw); u32(NFTNL_EXPR_FIB_RESULT, result); u32(NFTNL_EXPR_FIB_FLAGS, flags)
         }
         return x
     }

@@ -57,6 +57,8 @@ public enum NFTExpr: Sendable, Equatable {
     case jhash(from: NFTRegister, length: UInt32, modulus: UInt32, seed: UInt32, offset: UInt32, into: NFTRegister)
     case nat(NFTNATKind, family: NFTFamily, address: NFTRegister?, port: NFTRegister?, flags: NFTNATFlags)
     case masquerade(port: NFTRegister?, flags: NFTNATFlags)
+    /// A routing lookup (nft's `fib`): `result` is NFT_FIB_RESULT_*, `flags` NFTA_FIB_F_*.
+    case fib(result: UInt32, flags: UInt32, into: NFTRegister)
 
     var largestValue: Int {
         switch self {
@@ -89,6 +91,7 @@ public enum NFTExpr: Sendable, Equatable {
         case .jhash: "hash"
         case .nat: "nat"
         case .masquerade: "masq"
+        case .fib: "fib"
         }
     }
 }
@@ -213,6 +216,12 @@ extension NFTExpr {
     public static func masquerade(port: UInt16? = nil) -> [NFTExpr] {
         guard let port else { return [.masquerade(port: nil, flags: [])] }
         return [.immediate(into: .r(0), .port(port)), .masquerade(port: .r(0), flags: [.protoSpecified])]
+    }
+
+    /// `fib daddr type local`: the packet is addressed to this host (Docker's `addrtype --dst-type LOCAL`).
+    public static func daddrIsLocal(register: Int = 1) -> [NFTExpr] {
+        // NFT_FIB_RESULT_ADDRTYPE = 3, NFTA_FIB_F_DADDR = 1; the result is an RTN_* in host order (RTN_LOCAL = 2).
+        [.fib(result: 3, flags: 1, into: .r(register)), .cmp(.eq, .r(register), .u32(2))]
     }
 
     /// `meta mark set value`.

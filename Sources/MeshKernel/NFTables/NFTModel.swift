@@ -127,6 +127,11 @@ public struct NFTValue: Sendable, Hashable, CustomStringConvertible {
     public static func address(_ a: IPAddress) -> NFTValue { NFTValue(bytes: a.bytes) }
     public static func port(_ p: UInt16) -> NFTValue { NFTValue(bytes: [UInt8(p >> 8), UInt8(p & 0xff)]) }
     public static func proto(_ p: UInt8) -> NFTValue { NFTValue(bytes: [p]) }
+    /// An interface name as `meta iifname`/`oifname` loads it: NUL-padded to IFNAMSIZ.
+    public static func ifname(_ name: String) -> NFTValue {
+        let b = Array(name.utf8.prefix(15))
+        return NFTValue(bytes: b + [UInt8](repeating: 0, count: 16 - b.count))
+    }
     public static func u32(_ v: UInt32) -> NFTValue { withUnsafeBytes(of: v) { NFTValue(bytes: Array($0)) } }
     /// Each part padded to a multiple of 4 bytes: the register layout of a concatenation.
     public static func concat(_ parts: NFTValue...) -> NFTValue { concat(parts) }

@@ -1,0 +1,161 @@
+import MeshKernel
+
+/// What one node's dataplane should look like: plain values, written by the manager/agent (or a
+/// state file for `meshd dataplane apply`) and turned into kernel objects by `Reconciler`.
+public struct DataplaneState: Codable, Sendable, Equatable {
+    public var node: NodeIdentity
+    public var networks: [OverlayNetwork]
+    public var localEndpoints: [LocalEndpoint]
+    public var remoteEndpoints: [RemoteEndpoint]
+    public var services: [ServiceSpec]
+
+    public init(node: NodeIdentity, networks: [OverlayNetwork] = [], localEndpoints: [LocalEndpoint] = [],
+                remoteEndpoints: [RemoteEndpoint] = [], services: [ServiceSpec] = []) {
+        self.node = node; self.networks = networks; self.localEndpoints = localEndpoints
+        self.remoteEndpoints = remoteEndpoints; self.services = services
+    }
+
+    enum CodingKeys: String, CodingKey { case node, networks, localEndpoints, remoteEndpoints, services }
+    // Empty lists may be left out of a state file.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        node = try c.decode(NodeIdentity.self, forKey: .node)
+        networks = try c.decodeIfPresent([OverlayNetwork].self, forKey: .networks) ?? []
+        localEndpoints = try c.decodeIfPresent([LocalEndpoint].self, forKey: .localEndpoints) ?? []
+        remoteEndpoints = try c.decodeIfPresent([RemoteEndpoint].self, forKey: .remoteEndpoints) ?? []
+        services = try c.decodeIfPresent([ServiceSpec].self, forKey: .services) ?? []
+    }
+}
+
+public struct NodeIdentity: Codable, Sendable, Equatable {
+    public var id: String
+    /// The underlay address: VXLAN's source (`vxlan0` is pinned to it) and what peers send to.
+    public var advertiseAddress: IPAddress
+    /// VXLAN UDP port; 4789 when absent.
+    public var dataPathPort: UInt16?
+    /// This node's own address on the ingress network (the source of ingress traffic it forwards).
+    public var ingressAddress: IPAddress?
+    /// The network namespace that stands for the node (its "host" namespace): a name under
+    /// /run/netns or a path. Absent: the namespace meshd runs in. Tests run several nodes on one
+    /// machine this way.
+    public var namespace: String?
+
+    public init(id: String, advertiseAddress: IPAddress, dataPathPort: UInt16? = nil, ingressAddress: IPAddress? = nil,
+                namespace: String? = nil) {
+        self.id = id; self.advertiseAddress = advertiseAddress; self.dataPathPort = dataPathPort
+        self.ingressAddress = ingressAddress; self.namespace = namespace
+    }
+    public var port: UInt16 { dataPathPort ?? 4789 }
+}
+
+public struct OverlayNetwork: Codable, Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var vni: UInt32
+    public var subnet: IPPrefix
+    public var gateway: IPAddress
+    /// Absent: derived from the underlay (the MTU of the device that holds the advertise address, minus 50).
+    public var mtu: UInt32?
+    /// The routing-mesh network that published ports are balanced over.
+    public var ingress: Bool?
+
+    public init(id: String, name: String, vni: UInt32, subnet: IPPrefix, gateway: IPAddress, mtu: UInt32? = nil,
+                ingress: Bool? = nil) {
+        self.id = id; self.name = name; self.vni = vni; self.subnet = subnet; self.gateway = gateway
+        self.mtu = mtu; self.ingress = ingress
+    }
+    public var isIngress: Bool { ingress ?? false }
+}
+
+/// A task's attachment to a network on this node.
+public struct LocalEndpoint: Codable, Sendable, Equatable {
+    /// The task id.
+    public var id: String
+    public var network: String
+    /// The task's network namespace: a name under /run/netns or a path.
+    public var namespace: String
+    public var address: IPAddress
+    public var mac: MACAddress?
+    /// The interface name inside the task; "eth0" when absent.
+    public var interface: String?
+    /// Whether this attachment carries the task's default route; true when absent.
+    public var defaultRoute: Bool?
+    public var names: [String]?
+    public var aliases: [String]?
+
+    public init(id: String, network: String, namespace: String, address: IPAddress, mac: MACAddress? = nil,
+                interface: String? = nil, defaultRoute: Bool? = nil, names: [String]? = nil, aliases: [String]? = nil) {
+        self.id = id; self.network = network; self.namespace = namespace; self.address = address; self.mac = mac
+        self.interface = interface; self.defaultRoute = defaultRoute; self.names = names; self.aliases = aliases
+    }
+    public var interfaceName: String { interface ?? "eth0" }
+    public var carriesDefaultRoute: Bool { defaultRoute ?? true }
+}
+
+/// A task on another node: reached over VXLAN through that node's underlay address.
+public struct RemoteEndpoint: Codable, Sendable, Equatable {
+    public var network: String
+    public var address: IPAddress
+    public var nodeID: String
+    public var nodeAddress: IPAddress
+
+    public init(network: String, address: IPAddress, nodeID: String, nodeAddress: IPAddress) {
+        self.network = network; self.address = address; self.nodeID = nodeID; self.nodeAddress = nodeAddress
+    }
+}
+
+public enum EndpointMode: String, Codable, Sendable { case vip, dnsrr }
+public enum PublishMode: String, Codable, Sendable { case ingress, host }
+public enum TransportProtocol: String, Codable, Sendable, CaseIterable, Comparable {
+    case tcp, udp, sctp
+    public var number: UInt8 { switch self { case .tcp: 6; case .udp: 17; case .sctp: 132 } }
+    public init?(number: UInt8) { guard let p = Self.allCases.first(where: { $0.number == number }) else { return nil }; self = p }
+    public static func < (a: Self, b: Self) -> Bool { a.number < b.number }
+}
+
+public struct ServiceSpec: Codable, Sendable, Equatable {
+    public struct VIP: Codable, Sendable, Equatable {
+        public var network: String
+        public var address: IPAddress
+        public init(network: String, address: IPAddress) { self.network = network; self.address = address }
+    }
+    public struct Backend: Codable, Sendable, Equatable {
+        public var network: String
+        public var address: IPAddress
+        /// Relative share of new connections; 0 drains (no new connections, established ones
+        /// continue); 1 when absent.
+        public var weight: UInt32?
+        public init(network: String, address: IPAddress, weight: UInt32? = nil) {
+            self.network = network; self.address = address; self.weight = weight
+        }
+        public var effectiveWeight: UInt32 { weight ?? 1 }
+    }
+    public struct Port: Codable, Sendable, Equatable, Hashable {
+        public var `protocol`: TransportProtocol?
+        public var published: UInt16
+        public var target: UInt16
+        public var mode: PublishMode?
+        public init(protocol p: TransportProtocol = .tcp, published: UInt16, target: UInt16, mode: PublishMode = .ingress) {
+            self.protocol = p; self.published = published; self.target = target; self.mode = mode
+        }
+        public var proto: TransportProtocol { self.protocol ?? .tcp }
+        public var publishMode: PublishMode { mode ?? .ingress }
+    }
+
+    public var id: String
+    public var name: String
+    public var endpointMode: EndpointMode?
+    public var vips: [VIP]?
+    public var backends: [Backend]?
+    public var ports: [Port]?
+
+    public init(id: String, name: String, endpointMode: EndpointMode = .vip, vips: [VIP] = [], backends: [Backend] = [],
+                ports: [Port] = []) {
+        self.id = id; self.name = name; self.endpointMode = endpointMode; self.vips = vips
+        self.backends = backends; self.ports = ports
+    }
+    public var mode: EndpointMode { endpointMode ?? .vip }
+    public var allVIPs: [VIP] { mode == .vip ? (vips ?? []) : [] }
+    public var allBackends: [Backend] { backends ?? [] }
+    public var allPorts: [Port] { ports ?? [] }
+}

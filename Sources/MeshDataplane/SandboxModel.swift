@@ -1,0 +1,79 @@
+import MeshKernel
+
+/// The kernel objects meshd keeps in one network sandbox, as values: what the state asks for
+/// (`DesiredModel`) or what a sandbox holds (`SandboxReader`). Diffing two of these is the
+/// whole plan for a sandbox.
+public struct SandboxModel: Equatable, Sendable {
+    public struct VXLAN: Equatable, Sendable {
+        public var vni: UInt32
+        public var local: IPAddress
+        public var port: UInt16
+        public var mtu: UInt32
+        public var mac: MACAddress
+    }
+    /// One task attachment: the veth pair, the /32 route in the sandbox, the task-side address
+    /// and (optionally) default route.
+    public struct Endpoint: Equatable, Sendable {
+        public var veth: String
+        public var taskNamespace: String
+        public var interface: String
+        public var address: IPAddress
+        public var prefixLength: Int
+        public var mtu: UInt32
+        public var mac: MACAddress?
+        public var gateway: IPAddress?
+    }
+
+    public var name: String
+    public var networkID: String
+    public var vxlan: VXLAN?
+    public var subnet: IPPrefix
+    /// /32 addresses on the sandbox's lo: the gateway, VIPs, the node's ingress address.
+    public var loAddresses: Set<IPAddress>
+    public var endpoints: [String: Endpoint]
+    /// Remote task → the vxlan0 MAC of its node.
+    public var neighbours: [IPAddress: MACAddress]
+    /// Remote node's vxlan0 MAC → its underlay address.
+    public var fdb: [MACAddress: IPAddress]
+    public var ingressLink: Bool
+    public var balancer: BalancerState
+}
+
+/// What a sandbox's load balancer does, independent of nftables or IPVS.
+public struct BalancerState: Equatable, Sendable {
+    public struct Target: Hashable, Sendable, Comparable {
+        public var address: IPAddress
+        /// nil: keep the destination port (VIPs cover every port).
+        public var port: UInt16?
+        /// 0 drains: no new connections.
+        public var weight: UInt32
+        public static func < (a: Target, b: Target) -> Bool { (a.address, a.port ?? 0) < (b.address, b.port ?? 0) }
+    }
+    public struct PortKey: Hashable, Sendable, Comparable, CustomStringConvertible {
+        public var proto: TransportProtocol
+        public var port: UInt16
+        public static func < (a: PortKey, b: PortKey) -> Bool { (a.proto.number, a.port) < (b.proto.number, b.port) }
+        public var description: String { "\(port)/\(proto.rawValue)" }
+    }
+    /// VIP → backends (TCP, UDP and SCTP on every port).
+    public var vips: [IPAddress: [Target]] = [:]
+    /// Published port → backends with their target ports (the ingress sandbox only).
+    public var published: [PortKey: [Target]] = [:]
+    /// Local task addresses: a task that reaches itself through a VIP is source-NATed to the
+    /// gateway, or its own kernel would drop the reply as a martian.
+    public var hairpin: Set<IPAddress> = []
+    public var gateway: IPAddress
+    /// Ingress traffic leaves the ingress sandbox from this address, so replies come back here.
+    public var ingressSource: IPAddress?
+
+    public init(gateway: IPAddress, ingressSource: IPAddress? = nil) {
+        self.gateway = gateway; self.ingressSource = ingressSource
+    }
+}
+
+/// The node namespace's part: published ports sent to the ingress sandbox.
+public struct NodeModel: Equatable, Sendable {
+    public var published: Set<BalancerState.PortKey> = []
+    public var ingressLink: Bool = false
+    public init() {}
+}
