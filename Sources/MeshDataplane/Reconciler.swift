@@ -14,15 +14,18 @@ public actor Reconciler {
     struct Known: Sendable {
         var model: SandboxModel
         var balancer: NFTBalancer.Applied
+        var ipvs: IPVSBalancer.Applied
     }
     final class Handles: Sendable {
         let namespace: NetworkNamespace
         let netlink: NetlinkHandle
         let nft: NFTSocket
-        init(_ ns: NetworkNamespace) throws(KernelError) {
+        let ipvs: IPVSHandle?
+        init(_ ns: NetworkNamespace, ipvs: Bool = false) throws(KernelError) {
             namespace = ns
             netlink = try NetlinkHandle(namespace: ns)
             nft = try ns.openNFTables()
+            self.ipvs = ipvs ? try IPVSHandle(namespace: ns) : nil
         }
     }
 
@@ -40,9 +43,6 @@ public actor Reconciler {
 
     public func apply(_ state: DataplaneState) async throws(DataplaneError) -> ChangeReport {
         try state.validate()
-        if lb == .ipvs {
-            throw .invalidState(["--lb ipvs: the IPVS balancer is not part of this build yet; use --lb nftables"])
-        }
         let naming = Naming(nodeID: state.node.id)
         if nodeID != state.node.id || nodeNamespace != .some(state.node.namespace) {
             try await attach(state.node, naming: naming)
@@ -105,10 +105,14 @@ public actor Reconciler {
         // Everything this node made before: sandboxes by name, the node table, staging links.
         for name in NetworkNamespace.list().filter({ $0.hasPrefix(naming.sandboxPrefix) }) {
             do {
-                let h = try Handles(try NetworkNamespace.open(named: name))
+                let h = try Handles(try NetworkNamespace.open(named: name), ipvs: lb == .ipvs)
                 sandboxes[name] = h
                 let m = try await SandboxReader.read(name: name, handle: h.netlink, expected: nil)
-                known[name] = Known(model: m, balancer: try NFTBalancer.read(h.nft))
+                if let ipvs = h.ipvs {
+                    known[name] = Known(model: m, balancer: .init(), ipvs: try await IPVSBalancer.read(h.nft, ipvs))
+                } else {
+                    known[name] = Known(model: m, balancer: try NFTBalancer.read(h.nft), ipvs: .init())
+                }
             } catch {
                 throw .kernel(namespace: name, object: "reading the sandbox", error: error, rolledBack: false)
             }
@@ -187,11 +191,15 @@ public actor Reconciler {
             try ns.setSysctl("net.ipv4.ip_forward", "1")
             try ns.setSysctl("net.ipv4.conf.all.rp_filter", "0")
             try ns.setSysctl("net.ipv4.conf.default.rp_filter", "0")
-            let h = try Handles(ns)
+            let h = try Handles(ns, ipvs: lb == .ipvs)
+            if lb == .ipvs {
+                // IPVS connections must be visible to conntrack, or nat cannot source-NAT hairpin and ingress traffic.
+                try ns.setSysctl("net.ipv4.vs.conntrack", "1")
+            }
             try await h.netlink.linkSetUp("lo")
             sandboxes[name] = h
             let empty = try await SandboxReader.read(name: name, handle: h.netlink, expected: nil)
-            known[name] = Known(model: empty, balancer: NFTBalancer.Applied())
+            known[name] = Known(model: empty, balancer: NFTBalancer.Applied(), ipvs: IPVSBalancer.Applied())
             report.changes.append("\(name): create namespace")
         } catch {
             try? NetworkNamespace.delete(named: name)
@@ -205,7 +213,8 @@ public actor Reconciler {
             for veth in k.model.endpoints.keys { try? await h.netlink.linkDel(.name(veth)) }
             try? await h.netlink.linkDel(.name(Naming.vxlan))
             try? await h.netlink.linkDel(.name(Naming.ingressSandboxSide))
-            if k.balancer.table { var b = NFTBatch(); b.delete(NFTBalancer.table); try? await h.nft.commit(b) }
+            if k.balancer.table || k.ipvs.table { var b = NFTBatch(); b.delete(NFTBalancer.table); try? await h.nft.commit(b) }
+            if let ipvs = h.ipvs, !k.ipvs.services.isEmpty { try? await ipvs.flush() }
         }
         sandboxes[name] = nil
         known[name] = nil
@@ -216,7 +225,8 @@ public actor Reconciler {
     }
 
     private func sync(_ name: String, want: SandboxModel, node: Handles, report: inout ChangeReport) async throws(DataplaneError) {
-        guard let h = sandboxes[name], var have = known[name]?.model, let balancer = known[name]?.balancer else { return }
+        guard let h = sandboxes[name], var have = known[name]?.model, let balancer = known[name]?.balancer,
+              let ipvsApplied = known[name]?.ipvs else { return }
         if have.endpoints.values.contains(where: { $0.address == .v4(0) }) || have.networkID.isEmpty {
             // Read without expectations (first sight): check endpoints against what is wanted now.
             do { have = try await SandboxReader.read(name: name, handle: h.netlink, expected: want) } catch {
@@ -309,10 +319,20 @@ public actor Reconciler {
             // The balancer: one nftables transaction, all or nothing.
             step = "load balancer"
             var lbChanges: [String] = []
-            let (batch, applied) = NFTBalancer.plan(from: balancer, to: want.balancer, changes: &lbChanges)
-            if !batch.isEmpty { try await h.nft.commit(batch) }
+            if let ipvs = h.ipvs {
+                // IPVS has no transactions: services and destinations first, then the marks that
+                // lead to them (one nftables transaction), then what is no longer named.
+                let (plan, applied) = IPVSBalancer.plan(from: ipvsApplied, to: want.balancer, changes: &lbChanges)
+                try await ipvs.apply(plan.ipvsFirst)
+                if !plan.nft.isEmpty { try await h.nft.commit(plan.nft) }
+                try await ipvs.apply(plan.ipvsLast)
+                known[name]?.ipvs = applied
+            } else {
+                let (batch, applied) = NFTBalancer.plan(from: balancer, to: want.balancer, changes: &lbChanges)
+                if !batch.isEmpty { try await h.nft.commit(batch) }
+                known[name]?.balancer = applied
+            }
             changes += lbChanges.map { "\(name): \($0)" }
-            known[name]?.balancer = applied
 
             // Removals last: nothing is taken away before everything new is in place.
             step = "removing what the state no longer names"
@@ -336,6 +356,11 @@ public actor Reconciler {
             // Undo this apply's additions in this sandbox, newest first.
             for op in undo.reversed() { try? await h.netlink.apply([op]) }
             known[name]?.model.networkID = ""   // read it again next time rather than trust the baseline
+            if let ipvs = h.ipvs {
+                if let a = try? await IPVSBalancer.read(h.nft, ipvs) { known[name]?.ipvs = a }
+            } else if let a = try? NFTBalancer.read(h.nft) {
+                known[name]?.balancer = a
+            }
             if let e = error as? DataplaneError { throw e }
             throw .kernel(namespace: name, object: step, error: error as! KernelError, rolledBack: true)
         }
