@@ -19,6 +19,9 @@ struct IPVSBalancer: Sendable {
         /// fwmark → destinations, as IPVS holds them.
         var services: [UInt32: Set<BalancerState.Target>] = [:]
         var hairpin: Set<IPAddress> = []
+        /// The next unused marks (0: not yet computed from the marks read back).
+        var nextVipMark: UInt32 = 0
+        var nextMark: UInt32 = 0
     }
 
     static let table = Naming.sandboxTable
@@ -66,16 +69,21 @@ struct IPVSBalancer: Sendable {
         var isEmpty: Bool { ipvsFirst.isEmpty && nft.isEmpty && ipvsLast.isEmpty }
     }
 
-    static func plan(from a: Applied, to desired: BalancerState?, changes: inout [String]) -> (Plan, Applied) {
+    /// With a scope, only the VIPs, ports and hairpin entries it names are compared.
+    static func plan(_ n: inout Applied, to desired: BalancerState?, scope: DesiredModel.Touched? = nil,
+                     changes: inout [String]) -> Plan {
         var p = Plan()
         guard let d = desired else {
-            if a.table { p.nft.delete(table); changes.append("nft: delete table ip meshd") }
-            for m in a.services.keys.sorted() { p.ipvsLast.append(.deleteService(.fwmark(m, ipv6: false))) }
-            if !a.services.isEmpty { changes.append("ipvs: delete \(a.services.count) service(s)") }
-            return (p, Applied())
+            if n.table { p.nft.delete(table); changes.append("nft: delete table ip meshd") }
+            for m in n.services.keys.sorted() { p.ipvsLast.append(.deleteService(.fwmark(m, ipv6: false))) }
+            if !n.services.isEmpty { changes.append("ipvs: delete \(n.services.count) service(s)") }
+            n = Applied()
+            return p
         }
-        var n = a
-        if !a.table {
+        let a = n
+        var scope = scope
+        if !n.table {
+            scope = nil
             p.nft.add(table); p.nft.add(mangle); p.nft.add(NFTBalancer.post)
             for s in [NFTBalancer.protos, vipMarks, NFTBalancer.hairpinSet] { p.nft.add(s) }
             p.nft.add([6, 17, 132].map { NFTElement(.proto($0)) }, to: NFTBalancer.protos)
@@ -99,45 +107,54 @@ struct IPVSBalancer: Sendable {
             changes.append("nft: published-port marks, ingress traffic leaves from \(src)")
             n.ingress = true
         }
-        let addH = d.hairpin.subtracting(n.hairpin), delH = n.hairpin.subtracting(d.hairpin)
-        if !delH.isEmpty { p.nft.delete(delH.sorted().map { NFTElement(.concat(.address($0), .address($0))) }, from: NFTBalancer.hairpinSet) }
-        if !addH.isEmpty { p.nft.add(addH.sorted().map { NFTElement(.concat(.address($0), .address($0))) }, to: NFTBalancer.hairpinSet) }
-        n.hairpin = d.hairpin
-
-        group(marks: &n.vipMark, services: &n.services, desired: d.vips, base: vipBase, set: vipMarks,
-              key: { NFTValue.address($0) }, label: { "VIP \($0)" }, plan: &p, changes: &changes)
-        group(marks: &n.portMark, services: &n.services, desired: n.ingress ? d.published : [:], base: portBase, set: portMarks,
-              key: { NFTBalancer.key($0) }, label: { "port \($0)" }, plan: &p, changes: &changes)
-        // fwmark services no mark points at (left by an interrupted apply).
-        let live = Set(n.vipMark.values).union(n.portMark.values)
-        for m in n.services.keys.sorted() where !live.contains(m) {
-            p.ipvsLast.append(.deleteService(.fwmark(m, ipv6: false)))
-            n.services[m] = nil
-            changes.append("ipvs: remove unused FWM \(m)")
+        if scope?.hairpin ?? true {
+            let addH = d.hairpin.subtracting(n.hairpin), delH = n.hairpin.subtracting(d.hairpin)
+            if !delH.isEmpty { p.nft.delete(delH.sorted().map { NFTElement(.concat(.address($0), .address($0))) }, from: NFTBalancer.hairpinSet) }
+            if !addH.isEmpty { p.nft.add(addH.sorted().map { NFTElement(.concat(.address($0), .address($0))) }, to: NFTBalancer.hairpinSet) }
+            n.hairpin = d.hairpin
         }
-        return (p, n)
+        if n.nextMark == 0 { n.nextMark = max(n.vipMark.values.max() ?? 0, n.portMark.values.max() ?? 0, portBase) + 1 }
+        if n.nextVipMark == 0 { n.nextVipMark = (n.vipMark.values.max() ?? vipBase) + 1 }
+
+        let vipKeys = scope.map { Array($0.vips) } ?? Array(Set(n.vipMark.keys).union(d.vips.keys))
+        group(keys: vipKeys.sorted(), marks: &n.vipMark, next: &n.nextVipMark, services: &n.services, desired: { d.vips[$0] },
+              set: vipMarks, key: { NFTValue.address($0) }, label: { "VIP \($0)" }, plan: &p, changes: &changes)
+        let ingress = n.ingress
+        let portKeys = scope.map { Array($0.ports) } ?? Array(Set(n.portMark.keys).union(d.published.keys))
+        group(keys: portKeys.sorted(), marks: &n.portMark, next: &n.nextMark, services: &n.services,
+              desired: { ingress ? d.published[$0] : nil },
+              set: portMarks, key: { NFTBalancer.key($0) }, label: { "port \($0)" }, plan: &p, changes: &changes)
+        if scope == nil {
+            // fwmark services no mark points at (left by an interrupted apply).
+            let live = Set(n.vipMark.values).union(n.portMark.values)
+            for m in n.services.keys.sorted() where !live.contains(m) {
+                p.ipvsLast.append(.deleteService(.fwmark(m, ipv6: false)))
+                n.services[m] = nil
+                changes.append("ipvs: remove unused FWM \(m)")
+            }
+        }
+        return p
     }
 
     private static func group<K: Hashable & Comparable>(
-        marks: inout [K: UInt32], services: inout [UInt32: Set<BalancerState.Target>], desired: [K: [BalancerState.Target]],
-        base: UInt32, set: NFTSet, key: (K) -> NFTValue, label: (K) -> String, plan p: inout Plan, changes: inout [String]
+        keys: [K], marks: inout [K: UInt32], next: inout UInt32, services: inout [UInt32: Set<BalancerState.Target>],
+        desired: (K) -> [BalancerState.Target]?, set: NFTSet, key: (K) -> NFTValue, label: (K) -> String,
+        plan p: inout Plan, changes: inout [String]
     ) {
-        for k in marks.keys.filter({ desired[$0] == nil }).sorted() {
+        for k in keys where desired(k) == nil && marks[k] != nil {
             let m = marks[k]!
             p.nft.delete([NFTElement(key(k))], from: set)              // stop marking first …
             p.ipvsLast.append(.deleteService(.fwmark(m, ipv6: false)))  // … then drop the service
             marks[k] = nil; services[m] = nil
             changes.append("ipvs: remove \(label(k))")
         }
-        var used = Set(marks.values)
-        var next = base + 1
-        for k in desired.keys.sorted() {
-            let want = Set(desired[k]!)
+        for k in keys {
+            guard let targets = desired(k) else { continue }
+            let want = Set(targets)
             let mark: UInt32
             let hadMark = marks[k] != nil
             if let m = marks[k] { mark = m } else {
-                while used.contains(next) { next += 1 }
-                mark = next; used.insert(mark); marks[k] = mark
+                mark = next; next += 1; marks[k] = mark
             }
             let svc = IPVSServiceKey.fwmark(mark, ipv6: false)
             let have = services[mark]

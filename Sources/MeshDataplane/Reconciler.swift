@@ -36,6 +36,8 @@ public actor Reconciler {
     private var known: [String: Known] = [:]
     private var knownNode = NodeIngress.Applied()
     private var sandboxes: [String: Handles] = [:]
+    /// The last full state applied, for `apply(_ changes:)`.
+    private var index: StateIndex?
 
     public init(lb: LoadBalancerKind = .nftables) {
         self.lb = lb
@@ -65,6 +67,34 @@ public actor Reconciler {
                            node: node, report: &report)
         for name in known.keys.sorted() where desired.sandboxes[name] == nil {
             try await remove(name, report: &report)
+        }
+        index = StateIndex(state, model: desired)
+        return report
+    }
+
+    /// Applies single-object changes on top of the last full state: only what they touch is
+    /// compared and written. Needs one `apply(_ state:)` first (the agent's initial sync).
+    public func apply(_ changes: [DataplaneChange]) async throws(DataplaneError) -> ChangeReport {
+        guard var idx = index, let node else {
+            throw .invalidState(["apply a full state before single-object changes"])
+        }
+        index = nil   // uniquely referenced while it changes; restored below
+        var touched = DesiredModel.Changes()
+        do {
+            for c in changes { try idx.apply(c, &touched) }
+        } catch {
+            index = idx   // the model may hold part of the batch: the next full apply corrects it
+            throw error
+        }
+        index = idx
+        var report = ChangeReport()
+        for (name, scope) in touched.sandboxes.sorted(by: { $0.key < $1.key }) {
+            guard let want = index?.model.sandboxes[name], known[name] != nil else { continue }
+            try await sync(name, want: want, scope: scope, node: node, report: &report)
+        }
+        if !touched.nodePorts.isEmpty, let model = index?.model {
+            try await syncNode(model.node, ingressSandbox: model.sandboxes.values.first(where: \.ingressLink)?.name,
+                               ports: touched.nodePorts, node: node, report: &report)
         }
         return report
     }
@@ -143,7 +173,8 @@ public actor Reconciler {
         }
     }
 
-    private func syncNode(_ want: NodeModel, ingressSandbox: String?, node: Handles, report: inout ChangeReport) async throws(DataplaneError) {
+    private func syncNode(_ want: NodeModel, ingressSandbox: String?, ports: Set<BalancerState.PortKey>? = nil, node: Handles,
+                          report: inout ChangeReport) async throws(DataplaneError) {
         var changes: [String] = []
         do {
             if want.ingressLink, !knownNode.link, let sb = ingressSandbox, let h = sandboxes[sb] {
@@ -171,12 +202,10 @@ public actor Reconciler {
                 knownNode.link = false
                 changes.append("node: delete link \(Naming.ingressNodeSide)")
             }
-            let batch = NodeIngress.plan(from: knownNode, to: want, changes: &changes)
-            if !batch.isEmpty {
-                try await node.nft.commit(batch)
-                knownNode.table = want.ingressLink
-                knownNode.published = want.ingressLink ? want.published : []
-            }
+            var applied = knownNode
+            let batch = NodeIngress.plan(&applied, to: want, only: ports, changes: &changes)
+            if !batch.isEmpty { try await node.nft.commit(batch) }
+            knownNode = applied
         } catch {
             throw .kernel(namespace: nodeNamespace??.description ?? "node", object: "published ports", error: error, rolledBack: false)
         }
@@ -224,10 +253,12 @@ public actor Reconciler {
         report.changes.append("\(name): delete namespace")
     }
 
-    private func sync(_ name: String, want: SandboxModel, node: Handles, report: inout ChangeReport) async throws(DataplaneError) {
+    /// Makes sandbox `name` match `want`; with a scope, only the objects it names are compared.
+    private func sync(_ name: String, want: SandboxModel, scope: DesiredModel.Touched? = nil, node: Handles,
+                      report: inout ChangeReport) async throws(DataplaneError) {
         guard let h = sandboxes[name], var have = known[name]?.model, let balancer = known[name]?.balancer,
               let ipvsApplied = known[name]?.ipvs else { return }
-        if have.endpoints.values.contains(where: { $0.address == .v4(0) }) || have.networkID.isEmpty {
+        if have.networkID.isEmpty {
             // Read without expectations (first sight): check endpoints against what is wanted now.
             do { have = try await SandboxReader.read(name: name, handle: h.netlink, expected: want) } catch {
                 throw .kernel(namespace: name, object: "reading the sandbox", error: error, rolledBack: false)
@@ -238,7 +269,7 @@ public actor Reconciler {
         var step = "sandbox"
         do {
             // vxlan0
-            if have.vxlan != want.vxlan, let v = want.vxlan {
+            if scope == nil, have.vxlan != want.vxlan, let v = want.vxlan {
                 if let old = have.vxlan, old.vni == v.vni, old.local == v.local, old.port == v.port, old.mac == v.mac {
                     step = "vxlan0 mtu \(v.mtu)"
                     try await h.netlink.linkSetMTU(.name(Naming.vxlan), v.mtu)
@@ -265,7 +296,9 @@ public actor Reconciler {
             }
 
             // Task attachments: a changed one is remade under the same name.
-            for (veth, e) in want.endpoints.sorted(by: { $0.key < $1.key }) where have.endpoints[veth] != e {
+            let vethKeys = scope.map { $0.endpoints.sorted() } ?? want.endpoints.keys.sorted()
+            for veth in vethKeys {
+                guard let e = want.endpoints[veth], have.endpoints[veth] != e else { continue }
                 step = "task \(e.taskNamespace) \(e.interface) \(e.address)"
                 if have.endpoints[veth] != nil { try? await h.netlink.linkDel(.name(veth)) }
                 let taskNS = try TaskNamespace.open(e.taskNamespace)
@@ -288,24 +321,28 @@ public actor Reconciler {
             // Addresses, the subnet route, remote tasks and nodes: one pipelined batch.
             var ops: [RouteOperation] = []
             var lines: [String] = []
-            for a in want.loAddresses.subtracting(have.loAddresses).sorted() {
+            let addAddrs = scope.map { $0.vips.filter { want.loAddresses.contains($0) && !have.loAddresses.contains($0) } }
+                ?? want.loAddresses.subtracting(have.loAddresses)
+            for a in addAddrs.sorted() {
                 ops.append(.addrAdd(InterfaceAddress(device: "lo", prefix: .host(a))))
                 undo.append(.addrDel(InterfaceAddress(device: "lo", prefix: .host(a))))
                 lines.append("\(name): lo \(a)/32")
             }
-            if want.subnetRouted && !have.subnetRouted {
+            if scope == nil && want.subnetRouted && !have.subnetRouted {
                 let r = Route(destination: want.subnet, device: .name(Naming.vxlan))
                 ops.append(.route(.replace, r)); undo.append(.route(.delete, r))
                 lines.append("\(name): route \(want.subnet) dev vxlan0")
             }
-            for (ip, mac) in want.neighbours.sorted(by: { $0.key < $1.key }) where have.neighbours[ip] != mac {
+            for ip in scope.map({ $0.neighbours.sorted() }) ?? want.neighbours.keys.sorted() {
+                guard let mac = want.neighbours[ip], have.neighbours[ip] != mac else { continue }
                 let n = Neighbor(device: .name(Naming.vxlan), address: ip, mac: mac)
                 ops.append(.neigh(.replace, n))
                 if let old = have.neighbours[ip] { undo.append(.neigh(.replace, Neighbor(device: .name(Naming.vxlan), address: ip, mac: old))) }
                 else { undo.append(.neigh(.delete, n)) }
                 lines.append("\(name): neigh \(ip) lladdr \(mac)")
             }
-            for (mac, dst) in want.fdb.sorted(by: { $0.key < $1.key }) where have.fdb[mac] != dst {
+            for mac in scope.map({ $0.fdb.sorted() }) ?? want.fdb.keys.sorted() {
+                guard let dst = want.fdb[mac], have.fdb[mac] != dst else { continue }
                 let f = FDBEntry(device: .name(Naming.vxlan), mac: mac, destination: dst)
                 ops.append(.fdb(.replace, f))
                 if let old = have.fdb[mac] { undo.append(.fdb(.replace, FDBEntry(device: .name(Naming.vxlan), mac: mac, destination: old))) }
@@ -322,13 +359,17 @@ public actor Reconciler {
             if let ipvs = h.ipvs {
                 // IPVS has no transactions: services and destinations first, then the marks that
                 // lead to them (one nftables transaction), then what is no longer named.
-                let (plan, applied) = IPVSBalancer.plan(from: ipvsApplied, to: want.balancer, changes: &lbChanges)
+                var applied = ipvsApplied
+                known[name]?.ipvs = .init()   // so `applied` changes in place
+                let plan = IPVSBalancer.plan(&applied, to: want.balancer, scope: scope, changes: &lbChanges)
                 try await ipvs.apply(plan.ipvsFirst)
                 if !plan.nft.isEmpty { try await h.nft.commit(plan.nft) }
                 try await ipvs.apply(plan.ipvsLast)
                 known[name]?.ipvs = applied
             } else {
-                let (batch, applied) = NFTBalancer.plan(from: balancer, to: want.balancer, changes: &lbChanges)
+                var applied = balancer
+                known[name]?.balancer = .init()
+                let batch = NFTBalancer.plan(&applied, to: want.balancer, scope: scope, changes: &lbChanges)
                 if !batch.isEmpty { try await h.nft.commit(batch) }
                 known[name]?.balancer = applied
             }
@@ -337,18 +378,22 @@ public actor Reconciler {
             // Removals last: nothing is taken away before everything new is in place.
             step = "removing what the state no longer names"
             var gone: [RouteOperation] = []
-            for veth in have.endpoints.keys.sorted() where want.endpoints[veth] == nil {
+            for veth in scope.map({ $0.endpoints.sorted() }) ?? have.endpoints.keys.sorted()
+            where want.endpoints[veth] == nil && have.endpoints[veth] != nil {
                 gone.append(.linkDel(.name(veth))); changes.append("\(name): detach \(veth)")
             }
-            for ip in have.neighbours.keys.sorted() where want.neighbours[ip] == nil {
+            for ip in scope.map({ $0.neighbours.sorted() }) ?? have.neighbours.keys.sorted()
+            where want.neighbours[ip] == nil && have.neighbours[ip] != nil {
                 gone.append(.neigh(.delete, Neighbor(device: .name(Naming.vxlan), address: ip, mac: have.neighbours[ip])))
                 changes.append("\(name): delete neigh \(ip)")
             }
-            for mac in have.fdb.keys.sorted() where want.fdb[mac] == nil {
+            for mac in scope.map({ $0.fdb.sorted() }) ?? have.fdb.keys.sorted() where want.fdb[mac] == nil && have.fdb[mac] != nil {
                 gone.append(.fdb(.delete, FDBEntry(device: .name(Naming.vxlan), mac: mac, destination: have.fdb[mac])))
                 changes.append("\(name): delete fdb \(mac)")
             }
-            for a in have.loAddresses.subtracting(want.loAddresses).sorted() {
+            let delAddrs = scope.map { $0.vips.filter { have.loAddresses.contains($0) && !want.loAddresses.contains($0) } }
+                ?? have.loAddresses.subtracting(want.loAddresses)
+            for a in delAddrs.sorted() {
                 gone.append(.addrDel(InterfaceAddress(device: "lo", prefix: .host(a)))); changes.append("\(name): delete lo \(a)/32")
             }
             try await h.netlink.apply(gone)
@@ -364,7 +409,17 @@ public actor Reconciler {
             if let e = error as? DataplaneError { throw e }
             throw .kernel(namespace: name, object: step, error: error as! KernelError, rolledBack: true)
         }
-        known[name]?.model = want
+        if let scope {
+            // In place, key by key: copying the whole model would make a change cost the table.
+            for v in scope.vips {
+                if want.loAddresses.contains(v) { known[name]?.model.loAddresses.insert(v) } else { known[name]?.model.loAddresses.remove(v) }
+            }
+            for veth in scope.endpoints { known[name]?.model.endpoints[veth] = want.endpoints[veth] }
+            for ip in scope.neighbours { known[name]?.model.neighbours[ip] = want.neighbours[ip] }
+            for mac in scope.fdb { known[name]?.model.fdb[mac] = want.fdb[mac] }
+        } else {
+            known[name]?.model = want
+        }
         report.changes += changes
     }
 }
