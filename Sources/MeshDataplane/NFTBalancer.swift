@@ -3,10 +3,12 @@ import MeshKernel
 /// Service VIPs and published ports in nftables, in the sandbox's `table ip meshd`. A service is
 /// set elements only, so adding, scaling or removing one never re-validates the table:
 ///
-///     prerouting:  meta l4proto @lb_protos  ip daddr map @vip_mod  vmap @vip_dispatch
-///                  iifname ingress0  meta l4proto . th dport map @pub_mod  vmap @pub_dispatch
-///     vip-M:       ip daddr map @vip_slot . numgen inc mod M  map @vip_backends → dnat (port kept)
-///     pub-M:       l4proto . dport map @pub_slot . numgen inc mod M  map @pub_backends → dnat addr:port
+///     prerouting:  meta l4proto @lb_protos  meta mark set ip daddr map @vip_mod  meta mark vmap @vip_dispatch
+///                  iifname ingress0  meta mark set meta l4proto . th dport map @pub_mod  meta mark vmap @pub_dispatch
+///     vip-M:       meta mark set ip daddr map @vip_slot
+///                  dnat ip to meta mark . numgen inc mod M map @vip_backends        (port kept)
+///     pub-M:       meta mark set meta l4proto . th dport map @pub_slot
+///                  dnat ip to meta mark . numgen inc mod M map @pub_backends         (address and port)
 ///     postrouting: ip saddr . ip daddr @hairpin  snat to the gateway
 ///                  iifname ingress0  snat to the node's ingress address
 ///
@@ -121,9 +123,7 @@ struct NFTBalancer: Sendable {
             for s in [protos, vipMod, vipSlotMap, vipDispatch, vipBackends, hairpinSet] { b.add(s) }
             b.add([6, 17, 132].map { NFTElement(.proto($0)) }, to: protos)
             b.add(NFTRule(pre, NFTExpr.load([.l4proto]) + [.lookup(set: protos.name, from: .r(0), into: nil, invert: false)]
-                          + NFTExpr.load([.ipDaddr]) + [.lookup(set: vipMod.name, from: .r(0), into: .r(4), invert: false),
-                                                        .lookup(set: vipDispatch.name, from: .r(4), into: .verdict, invert: false)],
-                          comment: "vip dispatch"))
+                          + NFTExpr.load([.ipDaddr]) + viaMark(vipMod, vipDispatch), comment: "vip dispatch"))
             b.add(NFTRule(post, NFTExpr.load([.ipSaddr, .ipDaddr]) + [.lookup(set: hairpinSet.name, from: .r(0), into: nil, invert: false)]
                           + NFTExpr.snat(to: d.gateway), comment: "hairpin"))
             changes.append("nft: add table ip meshd (hairpin via \(d.gateway))")
@@ -134,9 +134,7 @@ struct NFTBalancer: Sendable {
         if let src = d.ingressSource, !n.ingress {
             for s in [pubMod, pubSlotMap, pubDispatch, pubBackends] { b.add(s) }
             b.add(NFTRule(pre, NFTExpr.match(.iifname, .eq, .ifname(ingressIf)) + NFTExpr.load([.l4proto, .thDport])
-                          + [.lookup(set: pubMod.name, from: .r(0), into: .r(4), invert: false),
-                             .lookup(set: pubDispatch.name, from: .r(4), into: .verdict, invert: false)],
-                          comment: "published dispatch"))
+                          + viaMark(pubMod, pubDispatch), comment: "published dispatch"))
             b.add(NFTRule(post, NFTExpr.match(.iifname, .eq, .ifname(ingressIf)) + NFTExpr.snat(to: src), comment: "ingress snat"))
             changes.append("nft: published-port dispatch, ingress traffic leaves from \(src)")
             n.ingress = true
@@ -158,11 +156,8 @@ struct NFTBalancer: Sendable {
                       key: { NFTValue.address($0) }, label: { "VIP \($0)" },
                       modMap: vipMod, slotMap: vipSlotMap, backends: vipBackends, dispatch: vipDispatch,
                       value: { NFTValue.address($0.address) }, chain: vipChain, rule: { m in
-                          NFTExpr.load([.ipDaddr], from: 2)
-                          + [.lookup(set: vipSlotMap.name, from: .r(2), into: .r(0), invert: false),
-                             .numgen(random: false, modulus: UInt32(m), offset: 0, into: .r(1)),
-                             .lookup(set: vipBackends.name, from: .r(0), into: .r(0), invert: false),
-                             .nat(.dnat, family: .ip, address: .r(0), port: nil, flags: [])]
+                          NFTExpr.load([.ipDaddr]) + slotThenBackend(vipSlotMap, vipBackends, modulus: m)
+                          + [.nat(.dnat, family: .ip, address: .r(0), port: nil, flags: [])]
                       }, batch: &b, changes: &changes)
         n.vipTargets = vipGroup.current; n.vipSlot = vipGroup.slots; n.vipChains = vipGroup.chains
 
@@ -175,15 +170,28 @@ struct NFTBalancer: Sendable {
                            key: { key($0) }, label: { "port \($0)" },
                            modMap: pubMod, slotMap: pubSlotMap, backends: pubBackends, dispatch: pubDispatch,
                            value: { NFTValue.concat(.address($0.address), .port($0.port ?? 0)) }, chain: portChain, rule: { m in
-                               NFTExpr.load([.l4proto, .thDport], from: 2)
-                               + [.lookup(set: pubSlotMap.name, from: .r(2), into: .r(0), invert: false),
-                                  .numgen(random: false, modulus: UInt32(m), offset: 0, into: .r(1)),
-                                  .lookup(set: pubBackends.name, from: .r(0), into: .r(0), invert: false),
-                                  .nat(.dnat, family: .ip, address: .r(0), port: .r(1), flags: [.protoSpecified])]
+                               NFTExpr.load([.l4proto, .thDport]) + slotThenBackend(pubSlotMap, pubBackends, modulus: m)
+                               + [.nat(.dnat, family: .ip, address: .r(0), port: .r(1), flags: [.protoSpecified])]
                            }, batch: &b, changes: &changes)
             n.portTargets = portGroup.current; n.portSlot = portGroup.slots; n.portChains = portGroup.chains
         }
         return b
+    }
+
+    /// `meta mark set KEY map @mod  meta mark vmap @dispatch`, for a key already in r0. The value
+    /// passes through the packet mark rather than a register so that `nft list` can print the
+    /// rule (nft 1.0.6 aborts on a concatenation whose part is a map result).
+    static func viaMark(_ mod: NFTSet, _ dispatch: NFTSet) -> [NFTExpr] {
+        [.lookup(set: mod.name, from: .r(0), into: .r(0), invert: false), .metaSet(.mark, from: .r(0)),
+         .meta(.mark, into: .r(0)), .lookup(set: dispatch.name, from: .r(0), into: .verdict, invert: false)]
+    }
+
+    /// `meta mark set KEY map @slots  … to meta mark . numgen inc mod M map @backends`: the
+    /// backend lands in r0 (and r1 for a port).
+    static func slotThenBackend(_ slots: NFTSet, _ backends: NFTSet, modulus m: Int) -> [NFTExpr] {
+        [.lookup(set: slots.name, from: .r(0), into: .r(0), invert: false), .metaSet(.mark, from: .r(0)),
+         .meta(.mark, into: .r(0)), .numgen(random: false, modulus: UInt32(m), offset: 0, into: .r(1)),
+         .lookup(set: backends.name, from: .r(0), into: .r(0), invert: false)]
     }
 
     /// One family of balanced keys (VIPs or published ports) and its slot numbers.
