@@ -278,7 +278,9 @@ public actor Reconciler {
                     step = "vxlan0 (VNI \(v.vni), local \(v.local), port \(v.port))"
                     try? await h.netlink.linkDel(.name(Naming.vxlan))
                     let staging = Naming.vxlanStaging(vni: v.vni)
+                    // Either end may hold a staging link from an apply that was killed mid-way.
                     try? await node.netlink.linkDel(.name(staging))
+                    try? await h.netlink.linkDel(.name(staging))
                     try await node.netlink.linkAdd(LinkSpec(name: staging, kind: .vxlan(VXLANAttributes(vni: v.vni, local: v.local, port: v.port)),
                                                             mtu: v.mtu, mac: v.mac))
                     do {
