@@ -58,10 +58,17 @@ public actor Reconciler {
         var report = ChangeReport()
         for name in desired.sandboxes.keys.sorted() {
             let want = desired.sandboxes[name]!
-            if known[name] == nil {
+            let fresh = known[name] == nil
+            if fresh {
                 try await create(name, report: &report)
             }
-            try await sync(name, want: want, node: node, report: &report)
+            do {
+                try await sync(name, want: want, node: node, report: &report)
+            } catch {
+                // A sandbox this apply made goes again: the node is left as it was.
+                if fresh { var ignored = ChangeReport(); try? await remove(name, report: &ignored) }
+                throw error
+            }
         }
         try await syncNode(desired.node, ingressSandbox: desired.sandboxes.values.first(where: \.ingressLink)?.name,
                            node: node, report: &report)
