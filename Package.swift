@@ -71,6 +71,8 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // The process task runtime: a task is a process in its own network, UTS and mount namespaces.
+        .target(name: "MeshRuntime", dependencies: ["MeshKernel"]),
         // Manager (store, allocator, scheduler, orchestrator, CA and join tokens) and node agent.
         .target(
             name: "MeshCluster",
@@ -133,6 +135,7 @@ let package = Package(
         .testTarget(name: "MeshDataplaneSystemTests", dependencies: ["MeshDataplane", "MeshKernel", "MeshTestbed"]),
         // The same e2e suite with --lb ipvs, in the VM lane.
         .testTarget(name: "MeshDataplaneVMTests", dependencies: ["MeshDataplane", "MeshKernel", "MeshTestbed"]),
+        .testTarget(name: "MeshRuntimeTests", dependencies: ["MeshRuntime", "MeshKernel", "MeshTestbed"]),
         .testTarget(name: "MeshClusterTests", dependencies: ["MeshCluster"]),
         .testTarget(name: "MeshAPITests", dependencies: ["MeshAPI", "MeshTestbed"]),
         .testTarget(name: "MeshGossipSystemTests", dependencies: ["MeshGossip", "MeshKernel", "MeshTestbed"]),
