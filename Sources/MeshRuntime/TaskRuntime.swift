@@ -50,9 +50,14 @@ public actor TaskRuntime {
     /// Makes the task's namespaces and files and starts it. An unmapped image fails here, with
     /// the catalog's message, before anything is made.
     public func start(_ t: TaskLaunch) async throws(RuntimeError) -> Running {
-        if let r = tasks[t.id], r.process.current == .running { return r }
-        let command: [String]
-        do { command = try catalog.command(image: t.image, args: t.args) } catch { throw .image(error) }
+        _ = try await prepare(t)
+        return try launch(t)
+    }
+
+    /// Makes the task's network namespace (lo up) and its files, without starting it: the agent
+    /// attaches the network and DNS in between, so the task never runs without them.
+    public func prepare(_ t: TaskLaunch) async throws(RuntimeError) -> String {
+        do { _ = try catalog.command(image: t.image, args: t.args) } catch { throw .image(error) }
         let ns = namespaceName(t.id)
         let dir = "\(dataRoot)/tasks/\(t.id)"
         let etc = "/etc/netns/\(ns)"   // where `ip netns exec` looks
@@ -71,12 +76,21 @@ public actor TaskRuntime {
         } catch {
             throw .namespace(ns, "\(error)")
         }
+        return ns
+    }
+
+    /// Starts a prepared task's process (again, if it had ended).
+    public func launch(_ t: TaskLaunch) throws(RuntimeError) -> Running {
+        if let r = tasks[t.id], r.process.current == .running { return r }
+        let command: [String]
+        do { command = try catalog.command(image: t.image, args: t.args) } catch { throw .image(error) }
+        let ns = namespaceName(t.id)
         var env = ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOSTNAME": t.id, "HOME": "/root"]
         env.merge(t.env) { _, new in new }
         // ip netns exec: network namespace + a mount namespace with /etc/netns/<ns>/* bound over /etc;
         // unshare --uts: a host name of its own.
         let argv = ["ip", "netns", "exec", ns, "unshare", "--uts", "sh", "-c", "hostname \"$0\" && exec \"$@\"", t.id] + command
-        let p = try TaskProcess(argv: argv, environment: env, logPath: "\(dir)/log")
+        let p = try TaskProcess(argv: argv, environment: env, logPath: "\(dataRoot)/tasks/\(t.id)/log")
         let r = Running(id: t.id, namespace: ns, process: p, command: command)
         tasks[t.id] = r
         return r
