@@ -74,7 +74,7 @@ let package = Package(
         // The process task runtime: a task is a process in its own network, UTS and mount namespaces.
         .target(name: "MeshRuntime", dependencies: ["MeshKernel"]),
         // The node agent: assignments → task processes, dataplane state, DNS records.
-        .target(name: "MeshAgent", dependencies: ["MeshKernel", "MeshDataplane", "MeshRuntime", "MeshDNS"]),
+        .target(name: "MeshAgent", dependencies: ["MeshKernel", "MeshDataplane", "MeshRuntime", "MeshDNS", "MeshGossip"]),
         // Manager (store, allocator, scheduler, orchestrator, CA and join tokens) and node agent.
         .target(
             name: "MeshCluster",
@@ -138,8 +138,9 @@ let package = Package(
         // The same e2e suite with --lb ipvs, in the VM lane.
         .testTarget(name: "MeshDataplaneVMTests", dependencies: ["MeshDataplane", "MeshKernel", "MeshTestbed"]),
         .testTarget(name: "MeshRuntimeTests", dependencies: ["MeshRuntime", "MeshKernel", "MeshTestbed"]),
+        .testTarget(name: "MeshAgentTests", dependencies: ["MeshAgent", "MeshGossip", "MeshKernel"]),
         .testTarget(name: "MeshAgentSystemTests", dependencies: [
-            "MeshAgent", "MeshDataplane", "MeshDNS", "MeshRuntime", "MeshKernel", "MeshTestbed",
+            "MeshAgent", "MeshDataplane", "MeshDNS", "MeshRuntime", "MeshKernel", "MeshTestbed", "MeshGossip",
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         .testTarget(name: "MeshClusterTests", dependencies: ["MeshCluster"]),
