@@ -73,6 +73,13 @@ let package = Package(
         ),
         // The process task runtime: a task is a process in its own network, UTS and mount namespaces.
         .target(name: "MeshRuntime", dependencies: ["MeshKernel"]),
+        // The 2377 control channel: framed messages over TLS 1.3, mutual under the cluster CA.
+        .target(name: "MeshControl", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "X509", package: "swift-certificates"),
+        ]),
         // The node agent: assignments → task processes, dataplane state, DNS records.
         .target(name: "MeshAgent", dependencies: ["MeshKernel", "MeshDataplane", "MeshRuntime", "MeshDNS", "MeshGossip"]),
         // Manager (store, allocator, scheduler, orchestrator, CA and join tokens) and node agent.
@@ -138,6 +145,14 @@ let package = Package(
         // The same e2e suite with --lb ipvs, in the VM lane.
         .testTarget(name: "MeshDataplaneVMTests", dependencies: ["MeshDataplane", "MeshKernel", "MeshTestbed"]),
         .testTarget(name: "MeshRuntimeTests", dependencies: ["MeshRuntime", "MeshKernel", "MeshTestbed"]),
+        .testTarget(name: "MeshControlTests", dependencies: [
+            "MeshControl",
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
         .testTarget(name: "MeshAgentTests", dependencies: ["MeshAgent", "MeshGossip", "MeshKernel"]),
         .testTarget(name: "MeshAgentSystemTests", dependencies: [
             "MeshAgent", "MeshDataplane", "MeshDNS", "MeshRuntime", "MeshKernel", "MeshTestbed", "MeshGossip",

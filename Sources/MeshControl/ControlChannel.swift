@@ -1,0 +1,184 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import NIOSSL
+import Synchronization
+import X509
+
+/// PEM material for one end of the control channel.
+public struct ControlIdentity: Sendable {
+    /// Leaf first, then the CA.
+    public var certificateChainPEM: String
+    public var privateKeyPEM: String
+    public init(certificateChainPEM: String, privateKeyPEM: String) {
+        self.certificateChainPEM = certificateChainPEM; self.privateKeyPEM = privateKeyPEM
+    }
+}
+
+/// One framed, TLS-protected connection on port 2377.
+public struct ControlConnection: Sendable {
+    public let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+    /// The common name of the peer's verified certificate (a node id), nil when the peer showed
+    /// none (a node that is joining).
+    public let peerCommonName: String?
+
+    /// Runs `body` with the inbound frames and a writer; closes the connection afterwards.
+    public func run<R: Sendable>(_ body: (ControlInbound, ControlWriter) async throws -> R) async throws -> R {
+        try await channel.executeThenClose { inbound, outbound in
+            try await body(ControlInbound(inbound: inbound), ControlWriter(outbound: outbound))
+        }
+    }
+}
+
+public struct ControlInbound: AsyncSequence, Sendable {
+    public typealias Element = [UInt8]
+    let inbound: NIOAsyncChannelInboundStream<ByteBuffer>
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var base: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
+        public mutating func next() async throws -> [UInt8]? {
+            guard var b = try await base.next() else { return nil }
+            return b.readBytes(length: b.readableBytes)
+        }
+    }
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: inbound.makeAsyncIterator()) }
+
+    /// The next frame decoded as JSON, nil at the end of the stream.
+    public func next<T: Decodable>(_ type: T.Type, iterator: inout AsyncIterator) async throws -> T? {
+        guard let bytes = try await iterator.next() else { return nil }
+        return try JSONDecoder().decode(T.self, from: Data(bytes))
+    }
+}
+
+public struct ControlWriter: Sendable {
+    let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    public func send(_ bytes: [UInt8]) async throws { try await outbound.write(ByteBuffer(bytes: bytes)) }
+    public func send<T: Encodable>(json value: T) async throws {
+        try await send(Array(try JSONEncoder().encode(value)))
+    }
+}
+
+/// The manager's end: mutual TLS under the cluster CA, with certificate-less peers let in too so
+/// that a joining node can present its token (the caller decides what such a peer may ask).
+public final class ControlServer: Sendable {
+    public let channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+    public var port: Int { channel.channel.localAddress?.port ?? 0 }
+    public static let frameLimit = 16 << 20
+
+    private init(channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>) { self.channel = channel }
+
+    public static func start(host: String, port: Int, identity: ControlIdentity, caPEM: String,
+                             group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> ControlServer {
+        let chain = try NIOSSLCertificate.fromPEMBytes(Array(identity.certificateChainPEM.utf8)).map { NIOSSLCertificateSource.certificate($0) }
+        let key = try NIOSSLPrivateKey(bytes: Array(identity.privateKeyPEM.utf8), format: .pem)
+        var cfg = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+        cfg.minimumTLSVersion = .tlsv13
+        cfg.certificateVerification = .optionalVerification
+        cfg.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(caPEM.utf8)))
+        let context = try NIOSSLContext(configuration: cfg)
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .bind(host: host, port: port) { child in
+                child.eventLoop.makeCompletedFuture {
+                    try child.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
+                    try child.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(limit: frameLimit)))
+                    try child.pipeline.syncOperations.addHandler(MessageToByteHandler(FrameEncoder()))
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: child)
+                }
+            }
+        return ControlServer(channel: channel)
+    }
+
+    /// Accepted connections; the peer's name is read once its TLS handshake is done.
+    public func connections() -> AsyncStream<ControlConnection> {
+        let inbound = channel.inbound
+        return AsyncStream { continuation in
+            let task = Task {
+                do {
+                    for try await child in inbound {
+                        // The name comes from the handshake, which is over once a frame can be read:
+                        // ask for it lazily through `ControlConnection.peer(of:)`.
+                        continuation.yield(ControlConnection(channel: child, peerCommonName: nil))
+                    }
+                } catch {}
+                continuation.finish()
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
+    public func close() async { try? await channel.channel.close() }
+}
+
+extension ControlConnection {
+    /// This connection with `peerCommonName` filled from the verified peer certificate; call once
+    /// the first frame has arrived (the handshake is complete by then).
+    public func identified() async -> ControlConnection {
+        let cert = try? await channel.channel.nioSSL_peerCertificate().get()
+        return ControlConnection(channel: channel, peerCommonName: cert.flatMap(Self.commonName))
+    }
+
+    static func commonName(_ c: NIOSSLCertificate) -> String? {
+        guard let der = try? c.toDERBytes(), let x = try? Certificate(derEncoded: der) else { return nil }
+        for rdn in x.subject { for a in rdn where a.type == .RDNAttributeType.commonName { return "\(a.value)" } }
+        return nil
+    }
+}
+
+/// The node's end.
+public enum ControlClient {
+    /// A connection to the manager: verified against `caPEM`; with `identity`, the node's own
+    /// certificate is shown (mutual TLS), without it the node is joining.
+    public static func connect(host: String, port: Int, caPEM: String, identity: ControlIdentity? = nil,
+                               group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> ControlConnection {
+        var cfg = TLSConfiguration.makeClientConfiguration()
+        cfg.minimumTLSVersion = .tlsv13
+        cfg.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(caPEM.utf8)))
+        // Managers are found by address; the CA, not a host name, is what is checked.
+        cfg.certificateVerification = .noHostnameVerification
+        if let identity {
+            cfg.certificateChain = try NIOSSLCertificate.fromPEMBytes(Array(identity.certificateChainPEM.utf8)).map { .certificate($0) }
+            cfg.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: Array(identity.privateKeyPEM.utf8), format: .pem))
+        }
+        let context = try NIOSSLContext(configuration: cfg)
+        let channel = try await ClientBootstrap(group: group).connect(host: host, port: port) { ch in
+            ch.eventLoop.makeCompletedFuture {
+                try ch.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: nil))
+                try ch.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(limit: ControlServer.frameLimit)))
+                try ch.pipeline.syncOperations.addHandler(MessageToByteHandler(FrameEncoder()))
+                return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: ch)
+            }
+        }
+        return ControlConnection(channel: channel, peerCommonName: nil)
+    }
+
+    /// The certificates a manager presents, unverified (DER, leaf first): a joining node checks
+    /// the CA's digest against its token before trusting anything the manager says.
+    public static func presentedChain(host: String, port: Int,
+                                      group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> [[UInt8]] {
+        var cfg = TLSConfiguration.makeClientConfiguration()
+        cfg.minimumTLSVersion = .tlsv13
+        cfg.certificateVerification = .none
+        let context = try NIOSSLContext(configuration: cfg)
+        let captured = Captured()
+        let channel = try await ClientBootstrap(group: group).connect(host: host, port: port) { ch in
+            ch.eventLoop.makeCompletedFuture {
+                let handler = try NIOSSLClientHandler(context: context, serverHostname: nil) { certs, promise in
+                    captured.value.withLock { $0 = certs.compactMap { try? $0.toDERBytes() } }
+                    promise.succeed(.certificateVerified)
+                }
+                try ch.pipeline.syncOperations.addHandler(handler)
+                return ch
+            }
+        }
+        // The callback runs during the handshake; wait for it, then hang up.
+        for _ in 0..<200 where captured.value.withLock({ $0.isEmpty }) { try await Task.sleep(for: .milliseconds(10)) }
+        try? await channel.close()
+        let chain = captured.value.withLock { $0 }
+        guard !chain.isEmpty else { throw ControlError.tls("the manager presented no certificate") }
+        return chain
+    }
+}
+
+final class Captured: Sendable {
+    let value = Mutex<[[UInt8]]>([])
+}

@@ -1,0 +1,146 @@
+import Crypto
+import Foundation
+@testable import MeshControl
+import NIOEmbedded
+import NIOCore
+import NIOPosix
+import Testing
+import X509
+
+/// Real TLS on 127.0.0.1 (no root, no routes): mutual TLS names the node, a joining node gets in
+/// without a certificate, a foreign CA does not, and bad frames close only their connection.
+@Suite struct ControlChannelTests {
+    /// The frame decoder alone: split and joined frames, and a length over the limit.
+    @Test func framesSplitJoinAndOversize() throws {
+        let ch = EmbeddedChannel(handler: ByteToMessageHandler(FrameDecoder(limit: 1024)))
+        var b = ByteBuffer()
+        for text in ["one", "two"] { b.writeInteger(UInt32(text.utf8.count)); b.writeString(text) }
+        b.writeInteger(UInt32(5)); b.writeString("thr")
+        try ch.writeInbound(b)
+        #expect(try ch.readInbound(as: ByteBuffer.self).map { String(buffer: $0) } == "one")
+        #expect(try ch.readInbound(as: ByteBuffer.self).map { String(buffer: $0) } == "two")
+        #expect(try ch.readInbound(as: ByteBuffer.self) == nil)
+        try ch.writeInbound(ByteBuffer(string: "ee"))
+        #expect(try ch.readInbound(as: ByteBuffer.self).map { String(buffer: $0) } == "three")
+        var huge = ByteBuffer(); huge.writeInteger(UInt32(1 << 30))
+        #expect(throws: ControlError.self) { try ch.writeInbound(huge) }
+        _ = try? ch.finish()
+    }
+
+    struct PKI {
+        let caPEM: String
+        let caDER: [UInt8]
+        let caKey: P256.Signing.PrivateKey
+        let caName: DistinguishedName
+
+        init(name: String = "meshd test CA") throws {
+            caKey = P256.Signing.PrivateKey()
+            caName = try DistinguishedName { CommonName(name) }
+            let now = Date()
+            let ca = try Certificate(version: .v3, serialNumber: .init(), publicKey: .init(caKey.publicKey),
+                                     notValidBefore: now - 60, notValidAfter: now + 3600, issuer: caName, subject: caName,
+                                     signatureAlgorithm: .ecdsaWithSHA256,
+                                     extensions: try Certificate.Extensions {
+                                         Critical(BasicConstraints.isCertificateAuthority(maxPathLength: nil))
+                                         Critical(KeyUsage(keyCertSign: true))
+                                     }, issuerPrivateKey: .init(caKey))
+            caPEM = try ca.serializeAsPEM().pemString
+            caDER = try ca.serializeAsPEM().derBytes
+        }
+
+        func issue(_ cn: String) throws -> ControlIdentity {
+            let key = P256.Signing.PrivateKey()
+            let now = Date()
+            let leaf = try Certificate(version: .v3, serialNumber: .init(), publicKey: .init(key.publicKey),
+                                       notValidBefore: now - 60, notValidAfter: now + 3600, issuer: caName,
+                                       subject: try DistinguishedName { CommonName(cn) }, signatureAlgorithm: .ecdsaWithSHA256,
+                                       extensions: try Certificate.Extensions {
+                                           Critical(BasicConstraints.notCertificateAuthority)
+                                           Critical(KeyUsage(digitalSignature: true))
+                                           try ExtendedKeyUsage([.serverAuth, .clientAuth])
+                                       }, issuerPrivateKey: .init(caKey))
+            return ControlIdentity(certificateChainPEM: try leaf.serializeAsPEM().pemString + "\n" + caPEM, privateKeyPEM: key.pemRepresentation)
+        }
+    }
+
+    struct Hello: Codable, Equatable { var text: String }
+
+    /// A server that answers each connection's first frame with "<peer CN or nobody>: <text>".
+    static func echoServer(_ pki: PKI) async throws -> (ControlServer, Task<Void, Never>) {
+        let server = try await ControlServer.start(host: "127.0.0.1", port: 0, identity: try pki.issue("manager1"), caPEM: pki.caPEM)
+        let accept = Task {
+            await withDiscardingTaskGroup { group in
+                for await conn in server.connections() {
+                    group.addTask {
+                        try? await conn.run { inbound, writer in
+                            var it = inbound.makeAsyncIterator()
+                            while let hello = try await inbound.next(Hello.self, iterator: &it) {
+                                let who = await conn.identified().peerCommonName ?? "nobody"
+                                try await writer.send(json: Hello(text: "\(who): \(hello.text)"))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (server, accept)
+    }
+
+    static func ask(_ conn: ControlConnection, _ text: String) async throws -> String? {
+        try await conn.run { inbound, writer in
+            try await writer.send(json: Hello(text: text))
+            var it = inbound.makeAsyncIterator()
+            return try await inbound.next(Hello.self, iterator: &it)?.text
+        }
+    }
+
+    @Test func mutualTLSNamesTheNodeAndJoinersGetInWithoutACertificate() async throws {
+        let pki = try PKI()
+        let (server, accept) = try await Self.echoServer(pki)
+        defer { accept.cancel() }
+        let node = try await ControlClient.connect(host: "127.0.0.1", port: server.port, caPEM: pki.caPEM, identity: try pki.issue("node-7"))
+        #expect(try await Self.ask(node, "hi") == "node-7: hi")
+        let joiner = try await ControlClient.connect(host: "127.0.0.1", port: server.port, caPEM: pki.caPEM)
+        #expect(try await Self.ask(joiner, "token please") == "nobody: token please")
+        await server.close()
+    }
+
+    @Test func aForeignCAIsRefusedBothWays() async throws {
+        let pki = try PKI(), other = try PKI(name: "someone else")
+        let (server, accept) = try await Self.echoServer(pki)
+        defer { accept.cancel() }
+        // A node certificate from another CA: the manager refuses the handshake.
+        let intruder = try await ControlClient.connect(host: "127.0.0.1", port: server.port, caPEM: pki.caPEM, identity: try other.issue("node-x"))
+        await #expect(throws: (any Error).self) { _ = try await Self.ask(intruder, "hi") }
+        // A node that trusts another CA refuses this manager.
+        let confused = try await ControlClient.connect(host: "127.0.0.1", port: server.port, caPEM: other.caPEM)
+        await #expect(throws: (any Error).self) { _ = try await Self.ask(confused, "hi") }
+        // And the server still serves.
+        let node = try await ControlClient.connect(host: "127.0.0.1", port: server.port, caPEM: pki.caPEM, identity: try pki.issue("n1"))
+        #expect(try await Self.ask(node, "still there") == "n1: still there")
+        await server.close()
+    }
+
+    @Test func aJoinerSeesTheCAItCanCheckAgainstItsToken() async throws {
+        let pki = try PKI()
+        let (server, accept) = try await Self.echoServer(pki)
+        defer { accept.cancel() }
+        let chain = try await ControlClient.presentedChain(host: "127.0.0.1", port: server.port)
+        #expect(chain.count == 2 && chain.last == pki.caDER)
+        #expect(SHA256.hash(data: chain.last!) == SHA256.hash(data: pki.caDER))
+        await server.close()
+    }
+
+    @Test func nonTLSBytesCloseOnlyTheirConnection() async throws {
+        let pki = try PKI()
+        let (server, accept) = try await Self.echoServer(pki)
+        defer { accept.cancel() }
+        // Not TLS at all.
+        let raw = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: server.port).get()
+        try await raw.writeAndFlush(ByteBuffer(bytes: Array(repeating: 0x41, count: 4096))).get()
+        try await raw.closeFuture.get()
+        let node = try await ControlClient.connect(host: "127.0.0.1", port: server.port, caPEM: pki.caPEM, identity: try pki.issue("n3"))
+        #expect(try await Self.ask(node, "ok?") == "n3: ok?")
+        await server.close()
+    }
+}
