@@ -41,7 +41,11 @@ let package = Package(
         ),
         .target(
             name: "MeshTestbed",
-            dependencies: ["MeshKernel", "MeshDataplane"]
+            dependencies: [
+                "MeshKernel", "MeshDataplane", "MeshControl",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         // The embedded DNS server at 127.0.0.11 inside task namespaces.
         .target(
@@ -75,13 +79,14 @@ let package = Package(
         .target(name: "MeshRuntime", dependencies: ["MeshKernel"]),
         // The 2377 control channel: framed messages over TLS 1.3, mutual under the cluster CA.
         .target(name: "MeshControl", dependencies: [
+            "MeshKernel", "MeshDataplane",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "X509", package: "swift-certificates"),
         ]),
         // The node agent: assignments → task processes, dataplane state, DNS records.
-        .target(name: "MeshAgent", dependencies: ["MeshKernel", "MeshDataplane", "MeshRuntime", "MeshDNS", "MeshGossip"]),
+        .target(name: "MeshAgent", dependencies: ["MeshKernel", "MeshDataplane", "MeshRuntime", "MeshDNS", "MeshGossip", "MeshControl"]),
         // Manager (store, allocator, scheduler, orchestrator, CA and join tokens) and node agent.
         .target(
             name: "MeshCluster",
@@ -146,16 +151,16 @@ let package = Package(
         .testTarget(name: "MeshDataplaneVMTests", dependencies: ["MeshDataplane", "MeshKernel", "MeshTestbed"]),
         .testTarget(name: "MeshRuntimeTests", dependencies: ["MeshRuntime", "MeshKernel", "MeshTestbed"]),
         .testTarget(name: "MeshControlTests", dependencies: [
-            "MeshControl",
+            "MeshControl", "MeshTestbed",
             .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
-        .testTarget(name: "MeshAgentTests", dependencies: ["MeshAgent", "MeshGossip", "MeshKernel"]),
+        .testTarget(name: "MeshAgentTests", dependencies: ["MeshAgent", "MeshControl", "MeshGossip", "MeshKernel"]),
         .testTarget(name: "MeshAgentSystemTests", dependencies: [
-            "MeshAgent", "MeshDataplane", "MeshDNS", "MeshRuntime", "MeshKernel", "MeshTestbed", "MeshGossip",
+            "MeshAgent", "MeshControl", "MeshDataplane", "MeshDNS", "MeshRuntime", "MeshKernel", "MeshTestbed", "MeshGossip",
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         .testTarget(name: "MeshClusterTests", dependencies: ["MeshCluster"]),

@@ -1,3 +1,4 @@
+import MeshControl
 import MeshDataplane
 import MeshDNS
 import MeshKernel

@@ -1,4 +1,5 @@
 import Foundation
+import MeshControl
 import MeshDataplane
 import MeshDNS
 import MeshKernel
@@ -9,13 +10,8 @@ import MeshRuntime
 /// A task is withdrawn from the load balancers (weight 0) before it is stopped, and it is never
 /// started before its network and resolver are in place.
 public actor NodeAgent {
-    public enum TaskState: String, Sendable, Codable { case preparing, running, complete, failed, shutdown, rejected }
-    public struct TaskStatus: Sendable, Equatable, Codable {
-        public var id: String
-        public var state: TaskState
-        public var message: String
-        public var exitCode: Int32?
-    }
+    public typealias TaskState = TaskReport.State
+    public typealias TaskStatus = TaskReport
 
     public let runtime: TaskRuntime
     public let reconciler: Reconciler

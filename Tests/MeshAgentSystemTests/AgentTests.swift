@@ -1,5 +1,6 @@
 import Foundation
 import MeshAgent
+import MeshControl
 import MeshDataplane
 import MeshDNS
 import MeshKernel

@@ -1,4 +1,5 @@
 import Foundation
+import MeshControl
 import MeshGossip
 import MeshKernel
 import Synchronization

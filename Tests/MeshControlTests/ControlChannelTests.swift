@@ -4,6 +4,7 @@ import Foundation
 import NIOEmbedded
 import NIOCore
 import NIOPosix
+import MeshTestbed
 import Testing
 import X509
 
@@ -27,41 +28,7 @@ import X509
         _ = try? ch.finish()
     }
 
-    struct PKI {
-        let caPEM: String
-        let caDER: [UInt8]
-        let caKey: P256.Signing.PrivateKey
-        let caName: DistinguishedName
-
-        init(name: String = "meshd test CA") throws {
-            caKey = P256.Signing.PrivateKey()
-            caName = try DistinguishedName { CommonName(name) }
-            let now = Date()
-            let ca = try Certificate(version: .v3, serialNumber: .init(), publicKey: .init(caKey.publicKey),
-                                     notValidBefore: now - 60, notValidAfter: now + 3600, issuer: caName, subject: caName,
-                                     signatureAlgorithm: .ecdsaWithSHA256,
-                                     extensions: try Certificate.Extensions {
-                                         Critical(BasicConstraints.isCertificateAuthority(maxPathLength: nil))
-                                         Critical(KeyUsage(keyCertSign: true))
-                                     }, issuerPrivateKey: .init(caKey))
-            caPEM = try ca.serializeAsPEM().pemString
-            caDER = try ca.serializeAsPEM().derBytes
-        }
-
-        func issue(_ cn: String) throws -> ControlIdentity {
-            let key = P256.Signing.PrivateKey()
-            let now = Date()
-            let leaf = try Certificate(version: .v3, serialNumber: .init(), publicKey: .init(key.publicKey),
-                                       notValidBefore: now - 60, notValidAfter: now + 3600, issuer: caName,
-                                       subject: try DistinguishedName { CommonName(cn) }, signatureAlgorithm: .ecdsaWithSHA256,
-                                       extensions: try Certificate.Extensions {
-                                           Critical(BasicConstraints.notCertificateAuthority)
-                                           Critical(KeyUsage(digitalSignature: true))
-                                           try ExtendedKeyUsage([.serverAuth, .clientAuth])
-                                       }, issuerPrivateKey: .init(caKey))
-            return ControlIdentity(certificateChainPEM: try leaf.serializeAsPEM().pemString + "\n" + caPEM, privateKeyPEM: key.pemRepresentation)
-        }
-    }
+    typealias PKI = TestPKI
 
     struct Hello: Codable, Equatable { var text: String }
 

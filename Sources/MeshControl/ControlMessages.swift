@@ -1,0 +1,57 @@
+import MeshDataplane
+import MeshKernel
+
+/// What travels on the control channel, one JSON message per frame.
+public enum ControlMessage: Codable, Sendable, Equatable {
+    /// Joiner → manager, on a connection without a client certificate.
+    case joinRequest(JoinRequest)
+    /// Manager → joiner: its identity, or why not.
+    case joinResponse(JoinResponse)
+    /// Node → manager: the first message of a node's session (mutual TLS names the node too;
+    /// the manager checks they agree).
+    case hello(nodeID: String)
+    /// Manager → node: the node's whole assignment, sent again whenever it changes.
+    case assignment(NodeAssignment)
+    /// Node → manager: its tasks' states.
+    case status([TaskReport])
+    case error(String)
+}
+
+public struct JoinRequest: Codable, Sendable, Equatable {
+    public var token: String
+    /// PKCS#10, PEM.
+    public var csrPEM: String
+    public var hostname: String
+    public var advertiseAddress: IPAddress
+    public var dataPathPort: UInt16?
+    public init(token: String, csrPEM: String, hostname: String, advertiseAddress: IPAddress, dataPathPort: UInt16? = nil) {
+        self.token = token; self.csrPEM = csrPEM; self.hostname = hostname; self.advertiseAddress = advertiseAddress
+        self.dataPathPort = dataPathPort
+    }
+}
+
+public struct JoinResponse: Codable, Sendable, Equatable {
+    public var nodeID: String?
+    public var certificatePEM: String?
+    public var caPEM: String?
+    /// AES keys for gossip, hex, primary first.
+    public var gossipKeys: [String]
+    public var managers: [String]
+    public var error: String?
+    public init(nodeID: String? = nil, certificatePEM: String? = nil, caPEM: String? = nil, gossipKeys: [String] = [],
+                managers: [String] = [], error: String? = nil) {
+        self.nodeID = nodeID; self.certificatePEM = certificatePEM; self.caPEM = caPEM; self.gossipKeys = gossipKeys
+        self.managers = managers; self.error = error
+    }
+}
+
+public struct TaskReport: Codable, Sendable, Equatable {
+    public enum State: String, Codable, Sendable { case preparing, running, complete, failed, shutdown, rejected }
+    public var id: String
+    public var state: State
+    public var message: String
+    public var exitCode: Int32?
+    public init(id: String, state: State, message: String, exitCode: Int32? = nil) {
+        self.id = id; self.state = state; self.message = message; self.exitCode = exitCode
+    }
+}

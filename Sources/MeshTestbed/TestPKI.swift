@@ -1,0 +1,45 @@
+import Crypto
+import Foundation
+import MeshControl
+import X509
+
+/// A throwaway certificate authority for tests of the control channel: a P-256 root and leaf
+/// certificates (server and client use) whose common name is the node id.
+public struct TestPKI: Sendable {
+    public let caPEM: String
+    public let caDER: [UInt8]
+    /// Kept as bytes: the key type is not Sendable.
+    let caKeyBytes: Data
+    let caName: DistinguishedName
+
+    public init(name: String = "meshd test CA") throws {
+        let caKey = P256.Signing.PrivateKey()
+        caKeyBytes = caKey.rawRepresentation
+        caName = try DistinguishedName { CommonName(name) }
+        let now = Date()
+        let ca = try Certificate(version: .v3, serialNumber: .init(), publicKey: .init(caKey.publicKey),
+                                 notValidBefore: now - 60, notValidAfter: now + 3600, issuer: caName, subject: caName,
+                                 signatureAlgorithm: .ecdsaWithSHA256,
+                                 extensions: try Certificate.Extensions {
+                                     Critical(BasicConstraints.isCertificateAuthority(maxPathLength: nil))
+                                     Critical(KeyUsage(keyCertSign: true))
+                                 }, issuerPrivateKey: .init(caKey))
+        caPEM = try ca.serializeAsPEM().pemString
+        caDER = try ca.serializeAsPEM().derBytes
+    }
+
+    public func issue(_ commonName: String) throws -> ControlIdentity {
+        let key = P256.Signing.PrivateKey()
+        let caKey = try P256.Signing.PrivateKey(rawRepresentation: caKeyBytes)
+        let now = Date()
+        let leaf = try Certificate(version: .v3, serialNumber: .init(), publicKey: .init(key.publicKey),
+                                   notValidBefore: now - 60, notValidAfter: now + 3600, issuer: caName,
+                                   subject: try DistinguishedName { CommonName(commonName) }, signatureAlgorithm: .ecdsaWithSHA256,
+                                   extensions: try Certificate.Extensions {
+                                       Critical(BasicConstraints.notCertificateAuthority)
+                                       Critical(KeyUsage(digitalSignature: true))
+                                       try ExtendedKeyUsage([.serverAuth, .clientAuth])
+                                   }, issuerPrivateKey: .init(caKey))
+        return ControlIdentity(certificateChainPEM: try leaf.serializeAsPEM().pemString + "\n" + caPEM, privateKeyPEM: key.pemRepresentation)
+    }
+}
