@@ -18,7 +18,8 @@ import Testing
         let id: String
         let dataRoot: String
         init() {
-            id = "mktag\(getpid() % 100_000)"
+            // Unique per node, not per process: suites run in parallel and sandbox names carry the id.
+            id = "mktag\(getpid() % 100_000)x\(group.prefix.split(separator: "-").last!)"
             dataRoot = FileManager.default.temporaryDirectory.appendingPathComponent("\(group.prefix)-data").path
         }
         var nodeNS: String { group.name("node") }
