@@ -16,20 +16,24 @@ import Foundation
 public struct Orchestrator: Sendable {
     public init() {}
 
-    public func reconcile(_ snapshot: ClusterSnapshot, now: Date) -> OrchestratorPlan {
+    public func reconcile(_ snapshot: ClusterSnapshot, now: Date, only serviceIDs: Set<String>? = nil) -> OrchestratorPlan {
         var g = SystemRandomNumberGenerator()
-        return reconcile(snapshot, now: now, ids: &g)
+        return reconcile(snapshot, now: now, only: serviceIDs, ids: &g)
     }
 
-    public func reconcile<G: RandomNumberGenerator>(_ snapshot: ClusterSnapshot, now: Date, ids: inout G) -> OrchestratorPlan {
+    /// `only`: reconcile just these services (those whose spec or tasks changed), so a change costs in
+    /// proportion to its service rather than to the cluster; nil reconciles everything (after a node change,
+    /// a restart, or at `nextWake`).
+    public func reconcile<G: RandomNumberGenerator>(_ snapshot: ClusterSnapshot, now: Date, only serviceIDs: Set<String>? = nil,
+                                                    ids: inout G) -> OrchestratorPlan {
         var plan = OrchestratorPlan()
         let nodes = Dictionary(snapshot.nodes.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         var byService: [String: [ClusterTask]] = [:]
         for t in snapshot.tasks { byService[t.serviceID, default: []].append(t) }
-        let serviceIDs = Set(snapshot.services.map(\.id))
+        let known = Set(snapshot.services.map(\.id))
 
         // Tasks of removed services stop.
-        for (serviceID, tasks) in byService.sorted(by: { $0.key < $1.key }) where !serviceIDs.contains(serviceID) {
+        for (serviceID, tasks) in byService.sorted(by: { $0.key < $1.key }) where !known.contains(serviceID) {
             for var t in tasks.sorted(by: { $0.id < $1.id }) where t.isActive {
                 t.desiredState = .shutdown
                 t.updatedAt = now
@@ -37,7 +41,7 @@ public struct Orchestrator: Sendable {
             }
         }
 
-        for service in snapshot.services.sorted(by: { $0.id < $1.id }) {
+        for service in snapshot.services.sorted(by: { $0.id < $1.id }) where serviceIDs?.contains(service.id) ?? true {
             var work = ServiceWork(service: service, tasks: byService[service.id] ?? [], nodes: nodes,
                                    sortedNodes: snapshot.nodes.sorted { $0.id < $1.id }, now: now)
             work.shutDownMisplaced()
