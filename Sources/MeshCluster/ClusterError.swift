@@ -40,6 +40,8 @@ public enum ClusterError: Error, Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .notFound(let k, let r): "\(k) \(r) not found"
         case .ambiguous(let k, let r, let n): "\(k) \(r) is ambiguous (\(n) matches found)"
+        // dockerd words network conflicts its own way (`network_routes.go`); services come from swarmkit.
+        case .nameConflict("network", let n): "network with name \(n) already exists"
         case .nameConflict(let k, let n): "name conflicts with an existing object: \(k) \(n) already exists"
         case .idConflict(let k, let i): "\(k) \(i) already exists"
         // dockerd passes swarmkit's gRPC text through; the CLI shows it verbatim.

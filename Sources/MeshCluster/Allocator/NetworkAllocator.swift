@@ -194,8 +194,16 @@ public struct NetworkAllocator: Sendable, Equatable {
         for n in wanted where spaces[n] == nil { throw .notFound(objectKind: "network", reference: n) }
         var attachments: [NetworkAttachment] = []
         for n in wanted {
-            let a = try allocateAddress(networkID: n, owner: .task(taskID: task.id))
-            attachments.append(NetworkAttachment(networkID: n, address: a.description))
+            do {
+                let a = try allocateAddress(networkID: n, owner: .task(taskID: task.id))
+                attachments.append(NetworkAttachment(networkID: n, address: a.description))
+            } catch {
+                // All or nothing: a task never holds part of its addresses.
+                for done in attachments where !task.networks.contains(done) {
+                    releaseAddress(networkID: done.networkID, owner: .task(taskID: task.id))
+                }
+                throw error
+            }
         }
         task.networks = attachments
     }

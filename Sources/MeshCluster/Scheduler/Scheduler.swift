@@ -23,7 +23,11 @@ public struct Scheduler: Sendable {
         public func count(serviceID: String, nodeID: String) -> Int { perService[serviceID]?[nodeID] ?? 0 }
     }
 
-    public init() {}
+    /// Place only tasks whose addresses were allocated (state `allocated` or later), as the manager does;
+    /// false also places `new` tasks (for callers without an allocator).
+    public var requireAllocation: Bool
+
+    public init(requireAllocation: Bool = false) { self.requireAllocation = requireAllocation }
 
     /// The node for one new task of `service`, or why there is none (Docker's `no suitable node (...)`).
     public func pickNode(for service: ClusterService, nodes: [ClusterNode], load: Load) -> Result<String, NoSuitableNode> {
@@ -54,7 +58,8 @@ public struct Scheduler: Sendable {
         var load = Load(tasks: snapshot.tasks)
         var changed: [ClusterTask] = []
         let waiting = snapshot.tasks
-            .filter { $0.desiredState <= .running && $0.status.state < .assigned }
+            .filter { $0.desiredState <= .running && $0.status.state < .assigned
+                && (!requireAllocation || $0.status.state >= .allocated) }
             .sorted { ($0.serviceID, $0.slot, $0.nodeID, $0.id) < ($1.serviceID, $1.slot, $1.nodeID, $1.id) }
         for var task in waiting {
             guard let service = services[task.serviceID] else { continue }
