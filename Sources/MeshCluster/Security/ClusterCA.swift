@@ -140,16 +140,22 @@ public struct ClusterCA: Sendable {
     /// Checks that `cert` was issued by this CA, is valid at `now`, and names a node of this cluster;
     /// returns the node ID and role it carries.
     public func verify(_ cert: Certificate, now: Date = Date()) throws(ClusterError) -> NodeIdentity {
-        guard cert.issuer == certificate.subject,
-              certificate.publicKey.isValidSignature(cert.signature, for: cert) else {
+        try Self.verify(cert, caCertificate: certificate, clusterID: clusterID, now: now)
+    }
+
+    /// The same check with only the CA certificate, as a node (which has no CA key) checks its peers.
+    public static func verify(_ cert: Certificate, caCertificate: Certificate, clusterID: String,
+                              now: Date = Date()) throws(ClusterError) -> NodeIdentity {
+        guard cert.issuer == caCertificate.subject,
+              caCertificate.publicKey.isValidSignature(cert.signature, for: cert) else {
             throw .invalidArgument("certificate of \(cert.subject) was not issued by this cluster's CA")
         }
         guard cert.notValidBefore <= now, now <= cert.notValidAfter else {
             throw .invalidArgument("certificate of \(cert.subject) is not valid at \(now) (valid \(cert.notValidBefore) to \(cert.notValidAfter))")
         }
-        guard let cn = Self.attribute(ASN1ObjectIdentifier.RDNAttributeType.commonName, of: cert.subject),
-              let ou = Self.attribute(ASN1ObjectIdentifier.RDNAttributeType.organizationalUnitName, of: cert.subject),
-              let org = Self.attribute(ASN1ObjectIdentifier.RDNAttributeType.organizationName, of: cert.subject) else {
+        guard let cn = attribute(ASN1ObjectIdentifier.RDNAttributeType.commonName, of: cert.subject),
+              let ou = attribute(ASN1ObjectIdentifier.RDNAttributeType.organizationalUnitName, of: cert.subject),
+              let org = attribute(ASN1ObjectIdentifier.RDNAttributeType.organizationName, of: cert.subject) else {
             throw .invalidArgument("certificate of \(cert.subject) lacks the node ID, role or cluster ID")
         }
         guard org == clusterID else { throw .invalidArgument("certificate belongs to cluster \(org), not \(clusterID)") }
