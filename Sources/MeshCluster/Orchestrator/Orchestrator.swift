@@ -41,9 +41,10 @@ public struct Orchestrator: Sendable {
             }
         }
 
+        let sortedNodes = snapshot.nodes.sorted { $0.id < $1.id }
         for service in snapshot.services.sorted(by: { $0.id < $1.id }) where serviceIDs?.contains(service.id) ?? true {
             var work = ServiceWork(service: service, tasks: byService[service.id] ?? [], nodes: nodes,
-                                   sortedNodes: snapshot.nodes.sorted { $0.id < $1.id }, now: now)
+                                   sortedNodes: sortedNodes, now: now)
             work.shutDownMisplaced()
             if service.spec.mode.isGlobal { work.fillNodes(ids: &ids) } else { work.scaleSlots(ids: &ids) }
             work.restartEnded(ids: &ids)
