@@ -1,4 +1,5 @@
 import Foundation
+import MeshKernel
 import X509
 
 /// The manager's operations over the store, wired together: what the API layer calls for `swarm`, `node`,
@@ -14,9 +15,10 @@ public struct ClusterManager: Sendable {
     public var scheduler = Scheduler(requireAllocation: true)
     public var reaper = TaskReaper()
 
-    /// `swarm init`.
+    /// `swarm init`. `defaultAddrPool` holds CIDRs as text, as `--default-addr-pool` passes them (empty:
+    /// 10.0.0.0/8).
     public static func initialize(store: ClusterStore, nodeID: String, hostname: String, advertiseAddr: String,
-                                  defaultAddrPool: [IPPrefixText] = [], subnetSize: Int = 24, dataPathPort: UInt16 = 4789,
+                                  defaultAddrPool: [String] = [], subnetSize: Int = 24, dataPathPort: UInt16 = 4789,
                                   now: Date = Date()) throws(ClusterError) -> ClusterManager {
         var pools: [IPPrefix] = []
         for p in defaultAddrPool {
@@ -339,8 +341,3 @@ public struct ClusterManager: Sendable {
         return true
     }
 }
-
-/// A CIDR given as text (`10.10.0.0/16`), as `swarm init --default-addr-pool` passes it.
-public typealias IPPrefixText = String
-
-import MeshKernel

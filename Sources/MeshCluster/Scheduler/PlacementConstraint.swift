@@ -1,3 +1,5 @@
+import Foundation
+
 /// One `--constraint` expression: `node.id|node.hostname|node.role|node.labels.<key>` `==`|`!=` value.
 public struct PlacementConstraint: Sendable, Equatable, CustomStringConvertible {
     public enum Key: Sendable, Equatable {
@@ -72,5 +74,3 @@ public struct PlacementConstraint: Sendable, Equatable, CustomStringConvertible 
         return "\(k)\(equals ? "==" : "!=")\(value)"
     }
 }
-
-import Foundation
