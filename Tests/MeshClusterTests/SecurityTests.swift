@@ -83,6 +83,18 @@ import X509
         #expect(throws: JoinTokenError.self) { try tokens.role(for: "garbage") }
     }
 
+    @Test func tlsInfoIsBase64OfDER() throws {
+        let ca = try ClusterCA.create(clusterID: "c", now: t0)
+        let info = ca.tlsInfo
+        let subject = try #require(Data(base64Encoded: info.certIssuerSubject))
+        let key = try #require(Data(base64Encoded: info.certIssuerPublicKey))
+        // DER SEQUENCEs, and the key is the CA certificate's own SubjectPublicKeyInfo.
+        #expect(subject.first == 0x30 && key.first == 0x30)
+        // The SPKI ends with the raw EC point.
+        #expect(Array(key).suffix(65) == Array(ca.certificate.publicKey.subjectPublicKeyInfoBytes))
+        #expect(info.trustRoot.hasPrefix("-----BEGIN CERTIFICATE-----"))
+    }
+
     @Test func gossipKeys() throws {
         let a = GossipKey.generate(), b = GossipKey.generate()
         #expect(a.bytes.count == 32 && a != b)

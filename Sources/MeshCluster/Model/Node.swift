@@ -24,6 +24,8 @@ public struct ClusterNode: Codable, Sendable, Equatable, Identifiable {
     /// `ip:2377` for managers; nil for workers.
     public var managerAddr: String?
     public var leader: Bool
+    /// What the node reports about itself (`Description` in Docker's `Node`).
+    public var description: NodeDescription
     /// The node's own addresses on overlay networks (its ingress/load-balancer endpoints), like Docker's
     /// `Node.Attachments`; kept here so the allocator can rebuild them.
     public var attachments: [NetworkAttachment]
@@ -36,10 +38,25 @@ public struct ClusterNode: Codable, Sendable, Equatable, Identifiable {
         self.hostname = hostname; self.state = state; self.stateMessage = ""; self.addr = addr
         self.managerAddr = managerAddr; self.leader = leader
         self.attachments = []
+        self.description = NodeDescription()
     }
 
     /// New tasks may be placed here.
     public var acceptsNewTasks: Bool { state == .ready && availability == .active }
     /// Tasks already here keep running (pause keeps them; drain and down do not).
     public var keepsTasks: Bool { state != .down && availability != .drain }
+}
+
+/// A node's self-description: platform, resources and engine version (`node ls` ENGINE VERSION).
+public struct NodeDescription: Codable, Sendable, Equatable {
+    public var os: String
+    public var architecture: String
+    public var nanoCPUs: Int64
+    public var memoryBytes: Int64
+    public var engineVersion: String
+    public init(os: String = "linux", architecture: String = "x86_64", nanoCPUs: Int64 = 0, memoryBytes: Int64 = 0,
+                engineVersion: String = "") {
+        self.os = os; self.architecture = architecture; self.nanoCPUs = nanoCPUs; self.memoryBytes = memoryBytes
+        self.engineVersion = engineVersion
+    }
 }

@@ -168,3 +168,24 @@ public struct ClusterCA: Sendable {
         return NodeIdentity(nodeID: cn, role: role, clusterID: org)
     }
 }
+
+/// Docker's `TLSInfo` (in `GET /swarm`, `Info.Swarm.Cluster` and each node's description). The CLI
+/// base64-decodes the two issuer fields, so they are base64 of DER (the subject name and the
+/// SubjectPublicKeyInfo), never raw text.
+public struct TLSInfo: Codable, Sendable, Equatable {
+    public var trustRoot: String
+    public var certIssuerSubject: String
+    public var certIssuerPublicKey: String
+}
+
+extension ClusterCA {
+    public var tlsInfo: TLSInfo {
+        var subject = DER.Serializer()
+        try? subject.serialize(certificate.subject)
+        var key = DER.Serializer()
+        try? key.serialize(certificate.publicKey)
+        return TLSInfo(trustRoot: certificatePEM,
+                       certIssuerSubject: Data(subject.serializedBytes).base64EncodedString(),
+                       certIssuerPublicKey: Data(key.serializedBytes).base64EncodedString())
+    }
+}
