@@ -68,6 +68,23 @@ import Testing
         #expect(empty[0].status.err == "no suitable node (no nodes in the cluster)")
     }
 
+    @Test func hostModePortsDoNotShareANode() {
+        let nodes = [node("n1"), node("n2")]
+        var s = service("web", replicas: 3)
+        s.spec.endpoint.ports = [PortConfig(targetPort: 80, publishedPort: 8080, publishMode: .host)]
+        var other = service("other", replicas: 1)
+        other.spec.endpoint.ports = [PortConfig(protocol: .udp, targetPort: 80, publishedPort: 8080, publishMode: .host)]
+        let tasks = (1...3).map { ClusterTask(id: "w\($0)", serviceID: "web", slot: $0, spec: s.spec.task, specVersion: 1, now: t0) }
+            + [ClusterTask(id: "x1", serviceID: "other", slot: 1, spec: other.spec.task, specVersion: 1, now: t0)]
+        let placed = Scheduler().schedule(ClusterSnapshot(nodes: nodes, services: [s, other], tasks: tasks), now: t0)
+        // Placed in service ID order: other's x1, then web's w1...w3.
+        #expect(placed.map(\.id) == ["x1", "w1", "w2", "w3"])
+        #expect(placed.map(\.status.state) == [.assigned, .assigned, .assigned, .pending])
+        #expect(placed[3].status.err == "no suitable node (host-mode port already in use on 2 nodes)")
+        #expect(Set(placed[1...2].map(\.nodeID)) == ["n1", "n2"], "one per node")
+        #expect(placed[0].nodeID == "n1" && placed[2].nodeID == "n1", "udp 8080 does not clash with tcp 8080")
+    }
+
     @Test func globalTasksAreCheckedOnTheirNode() {
         let nodes = [node("n1"), node("n2", availability: .pause)]
         let s = service("g", replicas: nil)
