@@ -1,0 +1,68 @@
+import Foundation
+import MeshKernel
+
+/// Cluster-wide settings kept in the store (what `GET /swarm` shows, plus the CA and gossip keys).
+public struct ClusterSettings: Codable, Sendable, Equatable {
+    public var clusterID: String
+    public var createdAt: Date
+    public var defaultAddrPool: [IPPrefix]
+    public var subnetSize: Int
+    public var dataPathPort: UInt16
+    public var tokens: JoinTokens
+    public var caCertificatePEM: String
+    /// Secret: the manager's data root only.
+    public var caKeyPEM: String
+    /// Newest last; nodes accept every listed key so the key can rotate without a gap.
+    public var gossipKeys: [GossipKey]
+    public var ingressNetworkID: String
+}
+
+/// `swarm init` and manager restart: the steps that make or reload a cluster in a store.
+public enum ClusterBootstrap {
+    static let settingsKey = "cluster"
+
+    /// Creates the cluster: CA, join tokens, a gossip key, the `ingress` network (10.0.0.0/24 and VNI 4096 with
+    /// the default pool) and this node as the leader. Refused if the store already holds a cluster.
+    public static func initialize(store: ClusterStore, nodeID: String, hostname: String, advertiseAddr: String,
+                                  defaultAddrPool: [IPPrefix] = [IPPrefix("10.0.0.0/8")!], subnetSize: Int = 24,
+                                  dataPathPort: UInt16 = 4789, now: Date = Date()) throws(ClusterError) -> (ClusterSettings, NetworkAllocator) {
+        if try store.value(ClusterSettings.self, forKey: settingsKey) != nil {
+            throw .failedPrecondition("This node is already part of a swarm. Use \"docker swarm leave\" to leave this swarm and join another one.")
+        }
+        let pool = defaultAddrPool.isEmpty ? [IPPrefix("10.0.0.0/8")!] : defaultAddrPool
+        var allocator = try NetworkAllocator(pools: pool, subnetSize: subnetSize)
+        let clusterID = ObjectID.make()
+        let ca = try ClusterCA.create(clusterID: clusterID, now: now)
+        let ingress = try allocator.createNetwork(
+            id: ObjectID.make(), request: NetworkRequest(name: "ingress", ingress: true), now: now)
+        var me = ClusterNode(id: nodeID, hostname: hostname, role: .manager, availability: .active, state: .ready,
+                             addr: advertiseAddr, managerAddr: "\(advertiseAddr):2377", leader: true, now: now)
+        try allocator.allocateNode(&me, networkID: ingress.id)
+        let settings = ClusterSettings(
+            clusterID: clusterID, createdAt: now, defaultAddrPool: pool, subnetSize: subnetSize,
+            dataPathPort: dataPathPort, tokens: JoinTokens(ca: ca), caCertificatePEM: ca.certificatePEM,
+            caKeyPEM: ca.keyPEM, gossipKeys: [GossipKey.generate()], ingressNetworkID: ingress.id)
+        let node = me
+        try store.write { tx throws(ClusterError) in
+            try tx.setValue(settings, forKey: settingsKey)
+            try tx.create(ingress)
+            try tx.create(node)
+        }
+        return (settings, allocator)
+    }
+
+    /// A manager restart: settings, CA and an allocator rebuilt from the stored objects; nil if the store
+    /// holds no cluster.
+    public static func load(store: ClusterStore) throws(ClusterError) -> (ClusterSettings, ClusterCA, NetworkAllocator)? {
+        guard let settings = try store.value(ClusterSettings.self, forKey: settingsKey) else { return nil }
+        let ca = try ClusterCA(certificatePEM: settings.caCertificatePEM, keyPEM: settings.caKeyPEM)
+        let allocator = try NetworkAllocator.rebuild(from: try store.snapshot(), pools: settings.defaultAddrPool,
+                                                     subnetSize: settings.subnetSize)
+        return (settings, ca, allocator)
+    }
+
+    /// Stores changed settings (rotated tokens, a new gossip key).
+    public static func save(_ settings: ClusterSettings, store: ClusterStore) throws(ClusterError) {
+        try store.setValue(settings, forKey: settingsKey)
+    }
+}

@@ -1,0 +1,52 @@
+/// Errors of the manager core. `description` is the user-facing text, worded like swarmkit/dockerd so the
+/// API layer can pass it through; `kind` tells the API layer which HTTP status to use.
+public enum ClusterError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// No object of `objectKind` ("service", "node", ...) matched `reference`.
+    case notFound(objectKind: String, reference: String)
+    /// `reference` is a prefix of several IDs.
+    case ambiguous(objectKind: String, reference: String, matches: Int)
+    /// Another object of the kind already has this name.
+    case nameConflict(objectKind: String, name: String)
+    /// An object with this ID already exists.
+    case idConflict(objectKind: String, id: String)
+    /// The caller's version index is not the stored one (optimistic concurrency).
+    case outOfSequence(objectKind: String, id: String, expected: UInt64, got: UInt64)
+    /// Bad input from the user: a constraint, a subnet, a spec field.
+    case invalidArgument(String)
+    /// The request is well formed but the cluster state forbids it (rollback without a previous spec...).
+    case failedPrecondition(String)
+    /// Docker does not support the change either (changing a service's mode).
+    case unimplemented(String)
+    /// A pool ran dry: VNIs, subnets or addresses.
+    case exhausted(String)
+    /// The store could not be read or written.
+    case storage(String)
+
+    public enum Kind: Sendable, Equatable { case notFound, invalidArgument, conflict, failedPrecondition, unavailable, unimplemented, internalError }
+
+    public var kind: Kind {
+        switch self {
+        case .notFound: .notFound
+        case .ambiguous, .invalidArgument: .invalidArgument
+        case .nameConflict, .idConflict: .conflict
+        case .failedPrecondition: .failedPrecondition
+        case .exhausted: .unavailable
+        case .unimplemented: .unimplemented
+        case .outOfSequence, .storage: .internalError
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .notFound(let k, let r): "\(k) \(r) not found"
+        case .ambiguous(let k, let r, let n): "\(k) \(r) is ambiguous (\(n) matches found)"
+        // dockerd words network conflicts its own way (`network_routes.go`); services come from swarmkit.
+        case .nameConflict("network", let n): "network with name \(n) already exists"
+        case .nameConflict(let k, let n): "name conflicts with an existing object: \(k) \(n) already exists"
+        case .idConflict(let k, let i): "\(k) \(i) already exists"
+        // dockerd passes swarmkit's gRPC text through; the CLI shows it verbatim.
+        case .outOfSequence: "update out of sequence"
+        case .invalidArgument(let m), .failedPrecondition(let m), .unimplemented(let m), .exhausted(let m), .storage(let m): m
+        }
+    }
+}

@@ -1,0 +1,343 @@
+import Foundation
+import MeshKernel
+import X509
+
+/// The manager's operations over the store, wired together: what the API layer calls for `swarm`, `node`,
+/// `network` and `service` commands, and what the control loop calls to converge. A value holding the store
+/// (a shared, thread-safe handle) and the allocator; the daemon keeps one in an actor so calls are serial.
+/// Every method writes through the store before it returns, so a restart (`open`) loses nothing.
+public struct ClusterManager: Sendable {
+    public let store: ClusterStore
+    public private(set) var settings: ClusterSettings
+    public let ca: ClusterCA
+    public private(set) var allocator: NetworkAllocator
+    public var orchestrator = Orchestrator()
+    public var scheduler = Scheduler(requireAllocation: true)
+    public var reaper = TaskReaper()
+
+    /// `swarm init`. `defaultAddrPool` holds CIDRs as text, as `--default-addr-pool` passes them (empty:
+    /// 10.0.0.0/8).
+    public static func initialize(store: ClusterStore, nodeID: String, hostname: String, advertiseAddr: String,
+                                  defaultAddrPool: [String] = [], subnetSize: Int = 24, dataPathPort: UInt16 = 4789,
+                                  now: Date = Date()) throws(ClusterError) -> ClusterManager {
+        var pools: [IPPrefix] = []
+        for p in defaultAddrPool {
+            guard let prefix = IPPrefix(p) else { throw .invalidArgument("invalid default address pool \(p)") }
+            pools.append(prefix)
+        }
+        let (settings, allocator) = try ClusterBootstrap.initialize(
+            store: store, nodeID: nodeID, hostname: hostname, advertiseAddr: advertiseAddr, defaultAddrPool: pools,
+            subnetSize: subnetSize, dataPathPort: dataPathPort, now: now)
+        let ca = try ClusterCA(certificatePEM: settings.caCertificatePEM, keyPEM: settings.caKeyPEM)
+        return ClusterManager(store: store, settings: settings, ca: ca, allocator: allocator)
+    }
+
+    /// A manager restart; nil when the store holds no cluster.
+    public static func open(store: ClusterStore) throws(ClusterError) -> ClusterManager? {
+        guard let (settings, ca, allocator) = try ClusterBootstrap.load(store: store) else { return nil }
+        return ClusterManager(store: store, settings: settings, ca: ca, allocator: allocator)
+    }
+
+    private init(store: ClusterStore, settings: ClusterSettings, ca: ClusterCA, allocator: NetworkAllocator) {
+        self.store = store; self.settings = settings; self.ca = ca; self.allocator = allocator
+    }
+
+    /// After a failed write the allocator may hold allocations the store never got: start again from the store.
+    private mutating func resync() {
+        if let rebuilt = try? NetworkAllocator.rebuild(from: store.snapshot(), pools: settings.defaultAddrPool,
+                                                       subnetSize: settings.subnetSize) {
+            allocator = rebuilt
+        }
+    }
+
+    // MARK: swarm
+
+    /// `swarm join-token --rotate`.
+    public mutating func rotateJoinToken(_ role: NodeRole) throws(ClusterError) {
+        var s = settings
+        s.tokens.rotate(role, ca: ca)
+        try ClusterBootstrap.save(s, store: store)
+        settings = s
+    }
+
+    /// A new gossip key, listed after the current ones (nodes accept all, send with the newest).
+    public mutating func addGossipKey(keep: Int = 2) throws(ClusterError) -> GossipKey {
+        var s = settings
+        let key = GossipKey.generate()
+        s.gossipKeys = Array((s.gossipKeys + [key]).suffix(max(1, keep)))
+        try ClusterBootstrap.save(s, store: store)
+        settings = s
+        return key
+    }
+
+    // MARK: nodes
+
+    /// `swarm join` on the manager: the token's secret picks the role (or refuses), the node is recorded as
+    /// ready, and its CSR is signed. A node that joins again with the same ID keeps its record.
+    public mutating func join(token: String, nodeID: String, hostname: String, addr: String, csr: CertificateSigningRequest,
+                              now: Date = Date()) throws(ClusterError) -> (node: ClusterNode, certificate: Certificate) {
+        let role: NodeRole
+        do { role = try settings.tokens.role(for: token) } catch {
+            throw .invalidArgument(error.description)
+        }
+        let cert = try ca.issue(csr: csr, nodeID: nodeID, role: role, now: now)
+        var node = try store.get(ClusterNode.self, id: nodeID)
+            ?? ClusterNode(id: nodeID, hostname: hostname, role: role, now: now)
+        let isNew = node.version == 0
+        node.hostname = hostname
+        node.addr = addr
+        node.role = role
+        node.state = .ready
+        node.stateMessage = ""
+        node.managerAddr = role == .manager ? "\(addr):2377" : nil
+        node.updatedAt = now
+        if !node.attachments.contains(where: { $0.networkID == settings.ingressNetworkID }) {
+            try allocator.allocateNode(&node, networkID: settings.ingressNetworkID)
+        }
+        do {
+            node = isNew ? try store.create(node) : try store.update(node)
+        } catch {
+            resync()
+            throw error
+        }
+        return (node, cert)
+    }
+
+    /// `node update`: role, availability and labels, with Docker's optimistic version check.
+    public func updateNode(_ reference: String, version: UInt64, role: NodeRole, availability: NodeAvailability,
+                           labels: [String: String], now: Date = Date()) throws(ClusterError) -> ClusterNode {
+        var node = try store.resolve(ClusterNode.self, reference)
+        guard node.version == version else {
+            throw .outOfSequence(objectKind: "node", id: node.id, expected: node.version, got: version)
+        }
+        if node.role == .manager, role == .worker {
+            let managers = try store.list(ClusterNode.self).filter { $0.role == .manager }
+            guard managers.count > 1 else { throw .failedPrecondition("attempting to demote the last manager of the swarm") }
+        }
+        node.role = role
+        node.availability = availability
+        node.labels = labels
+        if role == .manager, node.managerAddr == nil { node.managerAddr = "\(node.addr):2377" }
+        if role == .worker { node.managerAddr = nil; node.leader = false }
+        node.updatedAt = now
+        return try store.update(node)
+    }
+
+    /// `node rm`: only a down node unless forced, never a manager.
+    public mutating func removeNode(_ reference: String, force: Bool) throws(ClusterError) {
+        var node = try store.resolve(ClusterNode.self, reference)
+        if node.role == .manager {
+            throw .failedPrecondition("node \(node.id) is a cluster manager and is a member of the raft cluster. It must be demoted to worker before removal")
+        }
+        if node.state != .down, !force {
+            throw .failedPrecondition("node \(node.id) is not down and can't be removed")
+        }
+        for a in node.attachments { allocator.releaseNode(&node, networkID: a.networkID) }
+        try store.delete(ClusterNode.self, id: node.id)
+    }
+
+    /// Heartbeat bookkeeping: stores the nodes `NodeLiveness` says changed; true if any did.
+    @discardableResult
+    public func applyLiveness(_ liveness: NodeLiveness = NodeLiveness(), lastSeen: [String: Date], since: Date,
+                              now: Date = Date()) throws(ClusterError) -> Bool {
+        let changed = liveness.evaluate(nodes: try store.list(ClusterNode.self), lastSeen: lastSeen, since: since, now: now)
+        try store.write { tx throws(ClusterError) in for n in changed { try tx.update(n) } }
+        return !changed.isEmpty
+    }
+
+    // MARK: networks
+
+    /// `network create -d overlay`.
+    public mutating func createNetwork(_ request: NetworkRequest, now: Date = Date()) throws(ClusterError) -> ClusterNetwork {
+        if let driver = request.options["driver"], driver != "overlay" {
+            throw .invalidArgument("only the overlay driver is supported, not \(driver)")
+        }
+        if try store.read({ tx throws(ClusterError) in try tx.list(ClusterNetwork.self) }).contains(where: { $0.name == request.name }) {
+            throw .nameConflict(objectKind: "network", name: request.name)
+        }
+        let network = try allocator.createNetwork(id: ObjectID.make(), request: request, now: now)
+        do { return try store.create(network) } catch {
+            allocator.removeNetwork(id: network.id)
+            throw error
+        }
+    }
+
+    /// `network rm`: refused while a service names it or a task is still attached.
+    public mutating func removeNetwork(_ reference: String) throws(ClusterError) {
+        let network = try store.resolve(ClusterNetwork.self, reference)
+        let snapshot = try store.snapshot()
+        let users = snapshot.users(ofNetwork: network.id)
+        if let s = users.services.first {
+            let name = snapshot.services.first { $0.id == s }?.spec.name ?? s
+            throw .failedPrecondition("network \(network.name) is in use by service \(name)")
+        }
+        if let t = users.tasks.first { throw .failedPrecondition("network \(network.name) is in use by task \(t)") }
+        let nodes = snapshot.nodes.filter { $0.attachments.contains { $0.networkID == network.id } }
+        try store.write { tx throws(ClusterError) in
+            for var n in nodes {
+                n.attachments.removeAll { $0.networkID == network.id }
+                try tx.update(n)
+            }
+            try tx.delete(ClusterNetwork.self, id: network.id)
+        }
+        allocator.removeNetwork(id: network.id)
+    }
+
+    // MARK: services
+
+    /// Network references in a spec may be names or ID prefixes (`stack deploy` sends names): store IDs.
+    private func resolvingNetworks(_ spec: ServiceSpec) throws(ClusterError) -> ServiceSpec {
+        var spec = spec
+        for i in spec.task.networks.indices {
+            let n = try store.resolve(ClusterNetwork.self, spec.task.networks[i].target)
+            if n.ingress { throw .invalidArgument("service cannot be explicitly attached to the ingress network \"\(n.name)\"") }
+            spec.task.networks[i].target = n.id
+        }
+        return spec
+    }
+
+    /// `service create`.
+    public mutating func createService(_ spec: ServiceSpec, now: Date = Date()) throws(ClusterError) -> ClusterService {
+        try spec.validate()
+        var service = ClusterService(id: ObjectID.make(), spec: try resolvingNetworks(spec), now: now)
+        try allocator.allocateEndpoint(for: &service, ingressNetworkID: settings.ingressNetworkID)
+        do { return try store.create(service) } catch {
+            allocator.releaseEndpoint(of: &service)
+            throw error
+        }
+    }
+
+    /// `service update` (and `scale`): `version` is the `Version.Index` the client read.
+    public mutating func updateService(_ reference: String, version: UInt64, spec: ServiceSpec, now: Date = Date()) throws(ClusterError) -> ClusterService {
+        var service = try store.resolve(ClusterService.self, reference)
+        guard service.version == version else {
+            throw .outOfSequence(objectKind: "service", id: service.id, expected: service.version, got: version)
+        }
+        try service.update(to: try resolvingNetworks(spec), now: now)
+        return try storeEndpoint(&service)
+    }
+
+    /// `service rollback` / `update --rollback`.
+    public mutating func rollbackService(_ reference: String, version: UInt64, now: Date = Date()) throws(ClusterError) -> ClusterService {
+        var service = try store.resolve(ClusterService.self, reference)
+        guard service.version == version else {
+            throw .outOfSequence(objectKind: "service", id: service.id, expected: service.version, got: version)
+        }
+        try service.rollback(now: now)
+        return try storeEndpoint(&service)
+    }
+
+    private mutating func storeEndpoint(_ service: inout ClusterService) throws(ClusterError) -> ClusterService {
+        do {
+            try allocator.allocateEndpoint(for: &service, ingressNetworkID: settings.ingressNetworkID)
+            return try store.update(service)
+        } catch {
+            resync()
+            throw error
+        }
+    }
+
+    /// `service rm`: the VIPs and ports go now; the tasks stop on the next `reconcile` and are deleted once
+    /// they have.
+    public mutating func removeService(_ reference: String) throws(ClusterError) {
+        var service = try store.resolve(ClusterService.self, reference)
+        try store.delete(ClusterService.self, id: service.id)
+        allocator.releaseEndpoint(of: &service)
+    }
+
+    // MARK: agents
+
+    /// A node reports a task's state. States only move forward (a late report of an older state is ignored);
+    /// returns whether anything changed.
+    @discardableResult
+    public func reportTaskStatus(taskID: String, nodeID: String, status: TaskStatus) throws(ClusterError) -> Bool {
+        try store.write { tx throws(ClusterError) in
+            guard var task = try tx.get(ClusterTask.self, id: taskID) else {
+                throw .notFound(objectKind: "task", reference: taskID)
+            }
+            guard task.nodeID == nodeID else {
+                throw .failedPrecondition("task \(taskID) is not assigned to node \(nodeID)")
+            }
+            guard status.state > task.status.state || (status.state == task.status.state && status != task.status) else {
+                return false
+            }
+            task.status = status
+            task.updatedAt = status.timestamp
+            try tx.update(task)
+            return true
+        }
+    }
+
+    /// The tasks a node should run or stop (its assignment set over the 2377 stream).
+    public func assignments(nodeID: String) throws(ClusterError) -> [ClusterTask] {
+        try store.tasks(nodeID: nodeID).filter { !$0.status.state.isTerminal || $0.desiredState <= .running }
+    }
+
+    // MARK: convergence
+
+    /// One control-loop pass: orchestrate, allocate addresses for new tasks, schedule, then release and delete
+    /// finished tasks. Returns when to run again at the latest (restart and update delays, monitor windows).
+    /// `only` limits orchestration to the services that changed.
+    public mutating func reconcile(now: Date = Date(), only serviceIDs: Set<String>? = nil) throws(ClusterError) -> Date? {
+        do {
+            let snapshot = try store.snapshot()
+            var plan = orchestrator.reconcile(snapshot, now: now, only: serviceIDs)
+            var services = Dictionary(snapshot.services.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            for s in plan.updatedServices { services[s.id] = s }
+            // New tasks, and earlier ones that could not get addresses, are allocated before scheduling.
+            for i in plan.createdTasks.indices {
+                allocate(&plan.createdTasks[i], services: services, now: now)
+            }
+            let planned = Set(plan.updatedTasks.map(\.id))
+            for var t in snapshot.tasks where t.status.state == .new && t.isActive && !planned.contains(t.id) {
+                if allocate(&t, services: services, now: now) { plan.updatedTasks.append(t) }
+            }
+            if !plan.isEmpty { try store.apply(plan) }
+
+            let scheduled = scheduler.schedule(try store.snapshot(), now: now)
+            if !scheduled.isEmpty { try store.apply(scheduled: scheduled) }
+
+            let after = try store.snapshot()
+            let cleanup = reaper.plan(after)
+            if !cleanup.release.isEmpty || !cleanup.delete.isEmpty {
+                let byID = Dictionary(after.tasks.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+                let deleting = Set(cleanup.delete)
+                var released: [ClusterTask] = []
+                for id in cleanup.release where !deleting.contains(id) {
+                    var t = byID[id]!
+                    allocator.releaseTask(&t)
+                    released.append(t)
+                }
+                for id in cleanup.delete {
+                    var t = byID[id]!
+                    allocator.releaseTask(&t)
+                }
+                let toStore = released
+                try store.write { tx throws(ClusterError) in
+                    for t in toStore { try tx.update(t) }
+                    for id in cleanup.delete { try tx.delete(ClusterTask.self, id: id) }
+                }
+            }
+            return plan.nextWake
+        } catch {
+            resync()
+            throw error
+        }
+    }
+
+    /// Gives a new task its addresses: `allocated` on success; on failure it stays `new` with the reason in
+    /// `status.err` (and is retried on the next pass). Returns whether the task changed.
+    @discardableResult
+    private mutating func allocate(_ task: inout ClusterTask, services: [String: ClusterService], now: Date) -> Bool {
+        guard let service = services[task.serviceID] else { return false }
+        do {
+            try allocator.allocateTask(&task, service: service, ingressNetworkID: settings.ingressNetworkID)
+            task.status = TaskStatus(state: .allocated, timestamp: now, message: "allocated")
+        } catch {
+            let before = task.status
+            task.status = TaskStatus(state: .new, timestamp: now, message: "created", err: error.description)
+            return before.err != task.status.err
+        }
+        return true
+    }
+}

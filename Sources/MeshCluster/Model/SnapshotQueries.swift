@@ -1,0 +1,36 @@
+import Foundation
+
+/// Docker's `ServiceStatus` (`service ls` REPLICAS).
+public struct ServiceStatus: Codable, Sendable, Equatable {
+    public var runningTasks: Int
+    public var desiredTasks: Int
+    public var completedTasks: Int
+}
+
+extension ClusterSnapshot {
+    /// Counted like swarmkit: desired = replicas (replicated) or tasks meant to run (global); running = tasks
+    /// observed running.
+    public func status(ofService id: String) -> ServiceStatus? {
+        guard let s = services.first(where: { $0.id == id }) else { return nil }
+        let mine = tasks.filter { $0.serviceID == id }
+        let running = mine.filter { $0.status.state == .running && $0.desiredState == .running }.count
+        let desired = s.spec.mode.replicas ?? mine.filter { $0.desiredState == .running }.count
+        let completed = mine.filter { $0.status.state == .complete }.count
+        return ServiceStatus(runningTasks: running, desiredTasks: desired, completedTasks: completed)
+    }
+
+    /// The `_up-to-date` task filter: made from the service's current spec.
+    public func isUpToDate(_ task: ClusterTask) -> Bool {
+        services.first { $0.id == task.serviceID }.map { $0.specVersion == task.specVersion } ?? false
+    }
+
+    /// What keeps a network from being removed: services that name it, and tasks still attached to it.
+    /// Empty means `network rm` may proceed.
+    public func users(ofNetwork id: String) -> (services: [String], tasks: [String]) {
+        let s = services.filter { svc in
+            svc.spec.task.networks.contains { $0.target == id } || svc.endpoint.virtualIPs.contains { $0.networkID == id }
+        }.map(\.id)
+        let t = tasks.filter { task in task.networks.contains { $0.networkID == id } }.map(\.id)
+        return (s, t)
+    }
+}

@@ -1,1 +1,0 @@
-// The manager and node agent: see issue 8.

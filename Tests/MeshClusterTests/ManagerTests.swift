@@ -1,0 +1,174 @@
+import Foundation
+import MeshKernel
+import Testing
+import X509
+@testable import MeshCluster
+
+/// The manager end to end over a real store, with the agents played by `reportTaskStatus`.
+@Suite struct ManagerTests {
+    struct Fixture {
+        var manager: ClusterManager
+        let path: String
+        var now = t0
+        let ids: [String]
+
+        init() throws {
+            path = temporaryPath("cluster.sqlite")
+            var g = SplitMix64(seed: 5)
+            ids = (0..<3).map { _ in ObjectID.make(using: &g) }
+            manager = try ClusterManager.initialize(store: try ClusterStore(path: path), nodeID: ids[0], hostname: "node1",
+                                                    advertiseAddr: "192.168.60.1", now: t0)
+            for (i, id) in ids.enumerated().dropFirst() {
+                let (_, csr) = try ClusterCA.makeRequest(nodeID: id)
+                _ = try manager.join(token: manager.settings.tokens.worker, nodeID: id, hostname: "node\(i + 1)",
+                                     addr: "192.168.60.\(i + 1)", csr: csr, now: t0)
+            }
+        }
+
+        /// Reconcile, then every node starts what it was given and stops what it should.
+        mutating func tick(_ seconds: Double = 1) throws {
+            _ = try manager.reconcile(now: now)
+            for id in ids {
+                for t in try manager.assignments(nodeID: id) {
+                    if t.desiredState == .running, t.status.state == .assigned {
+                        try manager.reportTaskStatus(taskID: t.id, nodeID: id, status: TaskStatus(state: .running, timestamp: now))
+                    } else if t.desiredState > .running, !t.status.state.isTerminal {
+                        try manager.reportTaskStatus(taskID: t.id, nodeID: id, status: TaskStatus(state: .shutdown, timestamp: now))
+                    }
+                }
+            }
+            now = now.addingTimeInterval(seconds)
+        }
+
+        func running(_ serviceID: String) throws -> [ClusterTask] {
+            try manager.store.tasks(serviceID: serviceID).filter { $0.desiredState == .running && $0.status.state == .running }
+        }
+    }
+
+    @Test func servicesGetAddressesConvergeAndCleanUp() throws {
+        var f = try Fixture()
+        defer { removeTemporary(f.path) }
+        #expect(try f.manager.store.list(ClusterNode.self).filter { $0.state == .ready }.count == 3)
+        let demo = try f.manager.createNetwork(NetworkRequest(name: "demo"), now: t0)
+        #expect(demo.subnet.description == "10.0.1.0/24" && demo.vni == 4097)
+        #expect(throws: ClusterError.nameConflict(objectKind: "network", name: "demo")) {
+            try f.manager.createNetwork(NetworkRequest(name: "demo"), now: t0)
+        }
+        var spec = ServiceSpec(name: "whoami", task: TaskSpec(image: "meshd/whoami", networks: [NetworkTarget(target: "demo")]),
+                               mode: .replicated(replicas: 2))
+        spec.endpoint.ports = [PortConfig(targetPort: 8000, publishedPort: 8000)]
+        let svc = try f.manager.createService(spec, now: t0)
+        #expect(svc.spec.task.networks[0].target == demo.id, "names are stored as IDs")
+        #expect(svc.endpoint.virtualIPs.map(\.networkID) == [f.manager.settings.ingressNetworkID, demo.id])
+        for _ in 0..<3 { try f.tick() }
+        var running = try f.running(svc.id)
+        #expect(running.count == 2)
+        for t in running {
+            #expect(t.networks.count == 2)
+            #expect(demo.subnet.contains(IPPrefix(t.networks[1].address)!.address))
+        }
+        // Scale to 5 with the version just read; the VIP does not change.
+        let current = try f.manager.store.get(ClusterService.self, id: svc.id)!
+        var scaled = current.spec
+        scaled.mode = .replicated(replicas: 5)
+        let after = try f.manager.updateService("whoami", version: current.version, spec: scaled, now: f.now)
+        #expect(after.endpoint.virtualIPs == svc.endpoint.virtualIPs)
+        #expect(throws: ClusterError.self) { try f.manager.updateService("whoami", version: current.version, spec: scaled, now: f.now) }
+        for _ in 0..<3 { try f.tick() }
+        running = try f.running(svc.id)
+        #expect(running.count == 5 && Set(running.map(\.nodeID)).count == 3)
+        let addresses = running.flatMap { $0.networks.map(\.address) }
+        #expect(Set(addresses).count == addresses.count)
+
+        #expect { try f.manager.removeNetwork("demo") } throws: {
+            ($0 as? ClusterError)?.description == "network demo is in use by service whoami"
+        }
+        try f.manager.removeService("whoami")
+        for _ in 0..<3 { try f.tick() }
+        #expect(try f.manager.store.list(ClusterTask.self).isEmpty)
+        try f.manager.removeNetwork("demo")
+        #expect(f.manager.allocator.spaces[demo.id] == nil)
+        // Only the gateway, and the nodes' ingress addresses, remain.
+        let ingress = f.manager.allocator.spaces[f.manager.settings.ingressNetworkID]!
+        #expect(ingress.owners.count == 4)
+    }
+
+    @Test func restartLosesNothing() throws {
+        var f = try Fixture()
+        defer { removeTemporary(f.path) }
+        _ = try f.manager.createNetwork(NetworkRequest(name: "demo"), now: t0)
+        _ = try f.manager.createService(ServiceSpec(name: "web", task: TaskSpec(image: "x", networks: [NetworkTarget(target: "demo")]),
+                                                    mode: .replicated(replicas: 3)), now: t0)
+        for _ in 0..<3 { try f.tick() }
+        let before = try f.manager.store.snapshot()
+        let reopened = try #require(try ClusterManager.open(store: try ClusterStore(path: f.path)))
+        #expect(try reopened.store.snapshot() == before)
+        #expect(reopened.allocator == f.manager.allocator)
+        #expect(reopened.settings == f.manager.settings)
+        #expect(reopened.ca.digest == f.manager.ca.digest)
+    }
+
+    @Test func joinTokensNodesAndCertificates() throws {
+        var f = try Fixture()
+        defer { removeTemporary(f.path) }
+        let (_, csr) = try ClusterCA.makeRequest(nodeID: "x")
+        var g = SplitMix64(seed: 77)
+        let newID = ObjectID.make(using: &g)
+        let old = f.manager.settings.tokens.manager
+        try f.manager.rotateJoinToken(.manager)
+        #expect { try f.manager.join(token: old, nodeID: newID, hostname: "n4", addr: "192.168.60.4", csr: csr, now: t0) } throws: {
+            ($0 as? ClusterError)?.description.hasPrefix("A valid join token is necessary") == true
+        }
+        let (node, cert) = try f.manager.join(token: f.manager.settings.tokens.manager, nodeID: newID, hostname: "n4",
+                                              addr: "192.168.60.4", csr: csr, now: t0)
+        #expect(node.role == .manager && node.managerAddr == "192.168.60.4:2377")
+        #expect(try f.manager.ca.verify(cert, now: t0) == NodeIdentity(nodeID: newID, role: .manager, clusterID: f.manager.settings.clusterID))
+        // Reopened, the rotated token still holds.
+        let reopened = try #require(try ClusterManager.open(store: f.manager.store))
+        #expect(reopened.settings.tokens.manager == f.manager.settings.tokens.manager)
+
+        // node update / rm rules.
+        let worker = try f.manager.store.resolve(ClusterNode.self, "node2")
+        let drained = try f.manager.updateNode("node2", version: worker.version, role: .worker, availability: .drain, labels: ["a": "b"], now: t0)
+        #expect(drained.availability == .drain && drained.labels == ["a": "b"])
+        #expect(throws: ClusterError.self) { try f.manager.updateNode("node2", version: worker.version, role: .worker, availability: .active, labels: [:], now: t0) }
+        #expect { try f.manager.removeNode("node2", force: false) } throws: {
+            ($0 as? ClusterError)?.description.hasSuffix("is not down and can't be removed") == true
+        }
+        try f.manager.removeNode("node2", force: true)
+        #expect(throws: ClusterError.self) { try f.manager.removeNode("node1", force: true) }
+        // Demoting the last manager is refused; with two managers it works.
+        let m1 = try f.manager.store.resolve(ClusterNode.self, "node1")
+        _ = try f.manager.updateNode("node1", version: m1.version, role: .worker, availability: .active, labels: [:], now: t0)
+        let n4 = try f.manager.store.resolve(ClusterNode.self, "n4")
+        #expect(throws: ClusterError.failedPrecondition("attempting to demote the last manager of the swarm")) {
+            try f.manager.updateNode("n4", version: n4.version, role: .worker, availability: .active, labels: [:], now: t0)
+        }
+    }
+
+    @Test func nodeFailureReschedulesThroughLiveness() throws {
+        var f = try Fixture()
+        defer { removeTemporary(f.path) }
+        let svc = try f.manager.createService(ServiceSpec(name: "web", task: TaskSpec(image: "x"), mode: .replicated(replicas: 3)), now: t0)
+        for _ in 0..<3 { try f.tick() }
+        #expect(try f.running(svc.id).count == 3)
+        let lastSeen = [f.ids[0]: f.now, f.ids[1]: f.now, f.ids[2]: f.now.addingTimeInterval(-60)]
+        #expect(try f.manager.applyLiveness(lastSeen: lastSeen, since: t0, now: f.now))
+        for _ in 0..<3 { try f.tick() }
+        let running = try f.running(svc.id)
+        #expect(running.count == 3 && !running.contains { $0.nodeID == f.ids[2] })
+    }
+
+    @Test func staleTaskReportsAreIgnored() throws {
+        var f = try Fixture()
+        defer { removeTemporary(f.path) }
+        let svc = try f.manager.createService(ServiceSpec(name: "web", task: TaskSpec(image: "x")), now: t0)
+        for _ in 0..<2 { try f.tick() }
+        let t = try f.running(svc.id)[0]
+        #expect(try !f.manager.reportTaskStatus(taskID: t.id, nodeID: t.nodeID, status: TaskStatus(state: .assigned, timestamp: f.now)))
+        #expect(throws: ClusterError.self) {
+            try f.manager.reportTaskStatus(taskID: t.id, nodeID: "someone-else", status: TaskStatus(state: .failed, timestamp: f.now))
+        }
+        #expect(try f.manager.store.get(ClusterTask.self, id: t.id)?.status.state == .running)
+    }
+}
