@@ -5,6 +5,8 @@ import Foundation
 public enum EngineJSON {
     public static func encoder() -> JSONEncoder {
         let e = JSONEncoder()
+        // Go does not escape slashes; image names and CIDRs read better without.
+        e.outputFormatting = [.withoutEscapingSlashes]
         e.dateEncodingStrategy = .custom { date, encoder in
             var c = encoder.singleValueContainer()
             try c.encode(formatDate(date))

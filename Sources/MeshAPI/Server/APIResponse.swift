@@ -33,7 +33,9 @@ public struct APIResponse: Sendable {
 
     public static func error(_ e: EngineError) -> APIResponse {
         struct Message: Encodable { let message: String }
-        let data = (try? JSONEncoder().encode(Message(message: e.message))) ?? Data("{\"message\":\"error\"}".utf8)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        let data = (try? encoder.encode(Message(message: e.message))) ?? Data("{\"message\":\"error\"}".utf8)
         return APIResponse(status: HTTPResponseStatus(statusCode: e.status), headers: [("Content-Type", "application/json")],
                            body: .bytes(Array(data) + [0x0A]))
     }
