@@ -7,7 +7,7 @@ struct ServiceLogs: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Flag(name: .shortAndLong, help: "Follow log output.") var follow = false
     @Flag(name: .shortAndLong, help: "Show timestamps.") var timestamps = false
-    @Option(name: .shortAndLong, help: "Number of lines to show from the end of the logs.") var tail = "all"
+    @Option(name: [.customShort("n"), .long], help: "Number of lines to show from the end of the logs.") var tail = "all"
     @Flag(help: "Do not neatly format logs.") var raw = false
     @Argument var service: String
 

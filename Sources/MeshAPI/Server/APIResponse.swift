@@ -40,5 +40,7 @@ public struct APIResponse: Sendable {
                            body: .bytes(Array(data) + [0x0A]))
     }
 
+    public var statusCode: Int { Int(status.code) }
+
     public static func empty(_ status: HTTPResponseStatus = .ok) -> APIResponse { APIResponse(status: status) }
 }

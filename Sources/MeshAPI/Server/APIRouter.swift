@@ -30,6 +30,11 @@ public struct APIRouter: Sendable {
         return response
     }
 
+    /// The same with the method by name (`GET`, `POST`, …), for callers without NIOHTTP1.
+    public func handle(methodName: String, uri: String, contentType: String?, body: [UInt8]) async -> APIResponse {
+        await handle(method: HTTPMethod(rawValue: methodName), uri: uri, contentType: contentType, body: body)
+    }
+
     func route(_ r: APIRequest) async throws(EngineError) -> APIResponse {
         let s = r.segments
         guard let head = s.first else { throw Self.pageNotFound }
