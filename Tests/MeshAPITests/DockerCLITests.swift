@@ -8,7 +8,7 @@ import Testing
 struct DockerCLITests {
     @Test func swarmInitNodesAndJoinTokens() async throws {
         let t = try await TestServer.start()
-        defer { Task { await t.stop() } }
+        defer { t.stop() }
         let before = try await t.docker("service", "ls")
         #expect(before.status == 1)
         #expect(before.stderr.contains("Error response from daemon: This node is not a swarm manager. Use \"docker swarm init\""), "\(before.stderr)")
@@ -67,7 +67,7 @@ struct DockerCLITests {
 
     @Test func workerJoinAndItsRefusals() async throws {
         let t = try await TestServer.start()
-        defer { Task { await t.stop() } }
+        defer { t.stop() }
         let bad = try await t.docker("swarm", "join", "--token", "nonsense", "10.0.0.1:2377")
         #expect(bad.status == 1 && bad.stderr.contains("Error response from daemon: invalid join token"), "\(bad.stderr)")
         let token = "SWMTKN-1-" + String(repeating: "a", count: 50) + "-" + String(repeating: "b", count: 25)
@@ -80,7 +80,7 @@ struct DockerCLITests {
 
     @Test func overlayNetworks() async throws {
         let t = try await TestServer.start()
-        defer { Task { await t.stop() } }
+        defer { t.stop() }
         _ = try await t.docker("swarm", "init")
         let created = try await t.docker("network", "create", "-d", "overlay", "demo")
         #expect(created.succeeded && created.stdout.count == 26, "\(created.stdout) \(created.stderr)")
@@ -106,7 +106,7 @@ struct DockerCLITests {
 
     @Test func servicesLifecycle() async throws {
         let t = try await TestServer.start()
-        defer { Task { await t.stop() } }
+        defer { t.stop() }
         _ = try await t.docker("swarm", "init")
         _ = try await t.docker("network", "create", "-d", "overlay", "x")
         let create = try await t.docker("service", "create", "--detach", "--name", "web", "-p", "8000:80", "--replicas", "2", "--network", "x", "nginx")
@@ -165,7 +165,7 @@ struct DockerCLITests {
 
     @Test func createWaitsForConvergenceLikeDocker() async throws {
         let t = try await TestServer.start()
-        defer { Task { await t.stop() } }
+        defer { t.stop() }
         _ = try await t.docker("swarm", "init")
         let started = Date()
         let out = try await t.docker("service", "create", "--name", "conv", "--replicas", "3", "--update-monitor", "1s", "nginx")
@@ -177,7 +177,7 @@ struct DockerCLITests {
 
     @Test func stackDeployResolvesNetworkNames() async throws {
         let t = try await TestServer.start()
-        defer { Task { await t.stop() } }
+        defer { t.stop() }
         _ = try await t.docker("swarm", "init")
         let dir = t.dockerConfig + "/stack"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

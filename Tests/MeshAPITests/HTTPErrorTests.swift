@@ -8,7 +8,7 @@ import Testing
 struct HTTPErrorTests {
     @Test func pingAnswersHeadAndGetWithTheNegotiationHeaders() async throws {
         let t = try await TestServer.start()
-        defer { Task { await t.stop() } }
+        defer { t.stop() }
         let head = try await t.curl("HEAD", "/_ping")
         #expect(head.status == 200)
         #expect(head.headers["api-version"] == "1.50")
@@ -24,7 +24,7 @@ struct HTTPErrorTests {
 
     @Test func versionPrefixIsOptionalAndBounded() async throws {
         let t = try await TestServer.start()
-        defer { Task { await t.stop() } }
+        defer { t.stop() }
         let plain = try await t.curl("GET", "/version")
         let prefixed = try await t.curl("GET", "/v1.50/version")
         #expect(plain.status == 200 && prefixed.status == 200)
@@ -39,7 +39,7 @@ struct HTTPErrorTests {
 
     @Test func errorsAreJSONMessagesWithExactlyApplicationJSON() async throws {
         let t = try await TestServer.start()
-        defer { Task { await t.stop() } }
+        defer { t.stop() }
         let unknown = try await t.curl("GET", "/v1.50/containers/json")
         #expect(unknown.status == 404)
         #expect(unknown.headers["content-type"] == "application/json")
@@ -64,7 +64,7 @@ struct HTTPErrorTests {
 
     @Test func malformedBodiesAreClear400s() async throws {
         let t = try await TestServer.start()
-        defer { Task { await t.stop() } }
+        defer { t.stop() }
         _ = try await t.engine.initSwarm(SwarmInitRequest())
         let bad = try await t.curl("POST", "/v1.50/services/create", body: "{\"Name\":")
         #expect(bad.status == 400 && bad.body.contains("invalid JSON"), "\(bad)")
@@ -92,7 +92,7 @@ struct HTTPErrorTests {
 
     @Test func oversizedBodiesGet413AndTheServerGoesOn() async throws {
         let t = try await TestServer.start(maxBodyBytes: 4096)
-        defer { Task { await t.stop() } }
+        defer { t.stop() }
         let big = "{\"Name\":\"" + String(repeating: "a", count: 10_000) + "\"}"
         let r = try await t.curl("POST", "/v1.50/networks/create", body: big)
         #expect(r.status == 413 && r.body.contains("larger than the limit of 4096 bytes"), "\(r)")
@@ -103,7 +103,7 @@ struct HTTPErrorTests {
 
     @Test func conflictsStaleVersionsAndAmbiguity() async throws {
         let t = try await TestServer.start()
-        defer { Task { await t.stop() } }
+        defer { t.stop() }
         _ = try await t.engine.initSwarm(SwarmInitRequest())
         let spec = "{\"Name\":\"web\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"nginx\"}},\"Mode\":{\"Replicated\":{}}}"
         let created = try await t.curl("POST", "/v1.50/services/create", body: spec)
@@ -142,7 +142,7 @@ struct HTTPErrorTests {
 
     @Test func logsAreMultiplexedFramesWithDetails() async throws {
         let t = try await TestServer.start()
-        defer { Task { await t.stop() } }
+        defer { t.stop() }
         _ = try await t.engine.initSwarm(SwarmInitRequest())
         _ = try await t.engine.createService(try ServiceSpecNormalizer.normalize(
             ServiceSpec(Name: "web", TaskTemplate: TaskSpec(ContainerSpec: ContainerSpec(Image: "nginx")), Mode: .replicated(1))))

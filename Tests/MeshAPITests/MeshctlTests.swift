@@ -31,7 +31,7 @@ extension TestServer {
 struct MeshctlTests {
     @Test func swarmAndNodes() async throws {
         let t = try await TestServer.start()
-        defer { Task { await t.stop() } }
+        defer { t.stop() }
         let inactive = try await t.meshctl("node", "ls")
         #expect(inactive.status == 1 && inactive.stderr.contains("Error response from daemon: This node is not a swarm manager."), "\(inactive.stderr)")
         let initOut = try await t.meshctl("swarm", "init", "--advertise-addr", "10.1.2.3")
@@ -70,7 +70,7 @@ struct MeshctlTests {
 
     @Test func networksAndServices() async throws {
         let t = try await TestServer.start()
-        defer { Task { await t.stop() } }
+        defer { t.stop() }
         _ = try await t.meshctl("swarm", "init")
         let net = try await t.meshctl("network", "create", "-d", "overlay", "--attachable", "--subnet", "10.30.0.0/24", "demo")
         #expect(net.succeeded && net.stdout.count == 26, "\(net.stdout) \(net.stderr)")

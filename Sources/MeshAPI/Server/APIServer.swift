@@ -25,7 +25,9 @@ public final class APIServer: Sendable {
             .serverChannelOption(.backlog, value: 128)
             .bind(unixDomainSocketPath: socketPath, cleanupExistingSocketFile: true) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    // Requests on a connection are already answered one at a time by APIConnection; NIO's pipelining
+                    // assistance would assert when its error handler answers a request we already answered early (413).
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: true)
                     return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
                 }
             }

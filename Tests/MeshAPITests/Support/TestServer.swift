@@ -21,9 +21,13 @@ struct TestServer {
         return TestServer(server: server, engine: engine, socket: socket, dockerConfig: dockerConfig)
     }
 
-    func stop() async {
-        await server.stop()
+    /// Synchronous so that a `defer` runs it even when a test throws: the files go at once, the
+    /// listener closes in the background.
+    func stop() {
         try? FileManager.default.removeItem(atPath: dockerConfig)
+        unlink(socket)
+        let server = self.server
+        Task { await server.stop() }
     }
 
     /// The real docker CLI against this server, with a config directory of its own.
