@@ -208,4 +208,44 @@ struct DockerCLITests {
         #expect(rm.succeeded, "\(rm.stderr)")
         #expect(try await t.engine.listServices(ServiceFilter(), status: false).isEmpty)
     }
+
+    @Test func filtersPruneNodePsAndOlderAPIVersions() async throws {
+        let t = try await TestServer.start()
+        defer { t.stop() }
+        _ = try await t.docker("swarm", "init")
+        _ = try await t.docker("network", "create", "-d", "overlay", "--label", "team=a", "used")
+        _ = try await t.docker("network", "create", "-d", "overlay", "spare")
+        _ = try await t.docker("service", "create", "-d", "--name", "web", "--replicas", "2", "--network", "used", "--label", "tier=front", "nginx")
+        _ = try await t.docker("service", "create", "-d", "--name", "agent", "--mode", "global", "busybox")
+        _ = try await t.docker("service", "update", "-d", "--image", "nginx:2", "web")
+
+        #expect(try await t.docker("service", "ls", "--filter", "mode=global", "--format", "{{.Name}}").stdout == "agent\n")
+        #expect(try await t.docker("service", "ls", "--filter", "label=tier=front", "--format", "{{.Name}}").stdout == "web\n")
+        #expect(try await t.docker("service", "ls", "--filter", "name=we", "-q").stdout.split(separator: "\n").count == 1)
+        let running = try await t.docker("service", "ps", "--filter", "desired-state=running", "--format", "{{.Name}} {{.Image}}", "web")
+        #expect(running.stdout.split(separator: "\n").sorted() == ["web.1 nginx:2", "web.2 nginx:2"], "\(running.stdout) \(running.stderr)")
+        let shutdown = try await t.docker("service", "ps", "-f", "desired-state=shutdown", "-q", "web")
+        #expect(shutdown.stdout.split(separator: "\n").count == 2)
+        let global = try await t.docker("service", "ps", "--format", "{{.Name}}", "agent")
+        let nodeID = await t.engine.s.selfID
+        #expect(global.stdout == "agent.\(nodeID)\n", "\(global.stdout)")
+        let nodePS = try await t.docker("node", "ps", "--filter", "desired-state=running", "--format", "{{.Name}}", "self")
+        #expect(nodePS.stdout.split(separator: "\n").count == 3, "\(nodePS.stdout) \(nodePS.stderr)")
+        #expect(try await t.docker("node", "ls", "--filter", "role=manager", "-q").stdout == nodeID + "\n")
+        #expect(try await t.docker("node", "ls", "--filter", "role=worker", "-q").stdout.isEmpty)
+        #expect(try await t.docker("network", "ls", "--filter", "label=team=a", "--format", "{{.Name}}").stdout == "used\n")
+        let badFilter = try await t.docker("service", "ls", "--filter", "colour=red")
+        #expect(badFilter.stderr.contains("Error response from daemon: invalid filter 'colour'"), "\(badFilter.stderr)")
+
+        let prune = try await t.docker("network", "prune", "-f")
+        #expect(prune.stdout.contains("Deleted Networks:\nspare\n"), "\(prune.stdout) \(prune.stderr)")
+        #expect(try await t.docker("network", "ls", "--format", "{{.Name}}").stdout.split(separator: "\n").sorted() == ["ingress", "used"])
+
+        // An older client pins its version; the server answers under that prefix too.
+        let old = try await offPool(["env", "DOCKER_API_VERSION=1.41", "docker", "--config", t.dockerConfig, "-H", "unix://\(t.socket)",
+                                     "service", "ls", "--format", "{{.Name}} {{.Replicas}}"])
+        #expect(old.stdout.split(separator: "\n").sorted() == ["agent 1/1", "web 2/2"], "\(old.stdout) \(old.stderr)")
+        let tooNew = try await offPool(["env", "DOCKER_API_VERSION=1.51", "docker", "--config", t.dockerConfig, "-H", "unix://\(t.socket)", "node", "ls"])
+        #expect(tooNew.stderr.contains("client version 1.51 is too new. Maximum supported API version is 1.50"), "\(tooNew.stderr)")
+    }
 }

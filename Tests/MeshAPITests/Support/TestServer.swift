@@ -42,7 +42,7 @@ struct TestServer {
         var argv = ["curl", "-s", "-i", "--max-time", "10", "--unix-socket", socket, "-X", method]
         if method == "HEAD" { argv = argv.filter { $0 != "-X" && $0 != "HEAD" } + ["-I"] }
         for h in headers { argv += ["-H", h] }
-        if let body {
+        if body != nil {
             argv += ["--data-binary", "@-"]
             if !headers.contains(where: { $0.lowercased().hasPrefix("content-type") }) { argv += ["-H", "Content-Type: application/json"] }
         }
