@@ -161,4 +161,26 @@ struct HTTPErrorTests {
         let none = try await t.curl("GET", "/v1.50/services/web/logs")
         #expect(none.status == 400 && none.body.contains("you must choose at least one stream"))
     }
+
+    @Test func aFollowerThatHangsUpEndsItsStream() async throws {
+        let t = try await TestServer.start()
+        defer { t.stop() }
+        _ = try await t.engine.initSwarm(SwarmInitRequest())
+        _ = try await t.engine.createService(try ServiceSpecNormalizer.normalize(
+            ServiceSpec(Name: "web", TaskTemplate: TaskSpec(ContainerSpec: ContainerSpec(Image: "nginx")), Mode: .replicated(2))))
+        let file = t.dockerConfig + "/follow.bin"
+        let out = try await offPool(["curl", "-s", "--max-time", "1", "-o", file, "--unix-socket", t.socket,
+                                     "http://x/v1.50/services/web/logs?follow=1&stdout=1&stderr=1"])
+        #expect(out.status == 28, "curl should have timed out on an open stream")
+        var decoder = LogStreamDecoder()
+        let frames = try decoder.feed(Array(try Data(contentsOf: URL(fileURLWithPath: file))))
+        #expect(frames.count == 4)
+        var followers = await t.engine.s.followers
+        for _ in 0..<40 where followers != 0 {
+            try await Task.sleep(for: .milliseconds(50))
+            followers = await t.engine.s.followers
+        }
+        #expect(followers == 0, "the backend's stream outlived its reader")
+        #expect(try await t.curl("GET", "/_ping").status == 200)
+    }
 }

@@ -123,9 +123,15 @@ struct APIConnection {
             headers.replaceOrAdd(name: "Content-Type", value: contentType)
             headers.replaceOrAdd(name: "Transfer-Encoding", value: "chunked")
             try await outbound.write(.head(HTTPResponseHead(version: version, status: response.status, headers: headers)))
-            for await chunk in chunks {
-                try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: chunk))))
+            // A follower that hangs up must not keep the stream (and the backend's producer) alive
+            // until the next line: the channel closing cancels the pump, which ends the stream.
+            let pump = Task {
+                for await chunk in chunks {
+                    try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: chunk))))
+                }
             }
+            channel.channel.closeFuture.whenComplete { _ in pump.cancel() }
+            try await withTaskCancellationHandler { try await pump.value } onCancel: { pump.cancel() }
             try await outbound.write(.end(nil))
         }
     }

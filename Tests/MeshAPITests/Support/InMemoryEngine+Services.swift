@@ -146,11 +146,21 @@ extension InMemoryEngine {
         var lines = s.logs[svc.ID] ?? []
         if let tail = options.tail { lines = Array(lines.suffix(tail)) }
         let snapshot = lines
+        guard options.follow else {
+            return AsyncStream { c in
+                for l in snapshot { c.yield(l) }
+                c.finish()
+            }
+        }
+        // Following: the stream stays open (no new lines in this engine) until the reader goes away.
+        s.followers += 1
         return AsyncStream { c in
             for l in snapshot { c.yield(l) }
-            c.finish()
+            c.onTermination = { _ in Task { await self.followerGone() } }
         }
     }
+
+    func followerGone() { s.followers -= 1 }
 
     // MARK: tasks
 

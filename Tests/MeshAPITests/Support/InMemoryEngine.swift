@@ -17,6 +17,8 @@ actor InMemoryEngine: EngineBackend {
         var logs: [String: [LogMessage]] = [:]
         var index: UInt64 = 10
         var nextSubnet = 1
+        /// Open `logs --follow` streams.
+        var followers = 0
     }
     var s = State()
     let hostname: String
