@@ -10,8 +10,11 @@ public struct FilterArgs: Sendable, Equatable {
     /// Bounds: the text is already limited by the HTTP head size; at most 64 keys and 1024 values.
     public static func parse(_ text: String?, allowed: Set<String>) throws(EngineError) -> FilterArgs {
         guard let text, !text.isEmpty else { return FilterArgs() }
-        guard let data = text.data(using: .utf8), let object = try? JSONSerialization.jsonObject(with: data),
-              let dict = object as? [String: Any] else {
+        // Codable, not JSONSerialization: `{"x":1}` must not pass for `{"x":true}`.
+        let dict: [String: Values]
+        do {
+            dict = try JSONDecoder().decode([String: Values].self, from: Data(text.utf8))
+        } catch {
             throw EngineError.invalidArgument("invalid filter: filters must be a JSON object of the form {\"key\":{\"value\":true}}")
         }
         guard dict.count <= 64 else { throw EngineError.invalidArgument("invalid filter: too many keys") }
@@ -19,25 +22,24 @@ public struct FilterArgs: Sendable, Equatable {
         var total = 0
         for (key, raw) in dict {
             guard allowed.contains(key) else { throw EngineError.invalidArgument("invalid filter '\(key)'") }
-            var vals: [String] = []
-            if let m = raw as? [String: Any] {
-                for (v, flag) in m {
-                    guard let b = flag as? Bool else { throw EngineError.invalidArgument("invalid filter '\(key)': values must be true") }
-                    if b { vals.append(v) }
-                }
-            } else if let a = raw as? [Any] {
-                for v in a {
-                    guard let s = v as? String else { throw EngineError.invalidArgument("invalid filter '\(key)': values must be strings") }
-                    vals.append(s)
-                }
-            } else {
-                throw EngineError.invalidArgument("invalid filter '\(key)'")
-            }
-            total += vals.count
+            total += raw.values.count
             guard total <= 1024 else { throw EngineError.invalidArgument("invalid filter: too many values") }
-            out[key] = vals.sorted()
+            out[key] = raw.values.sorted()
         }
         return FilterArgs(out)
+    }
+
+    /// One key's values: `{"v":true}` (false entries dropped) or the legacy `["v"]`.
+    struct Values: Decodable {
+        var values: [String]
+        init(from decoder: Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            if let m = try? c.decode([String: Bool].self) {
+                values = m.filter(\.value).map(\.key)
+            } else {
+                values = try c.decode([String].self)
+            }
+        }
     }
 
     public func get(_ key: String) -> [String] { values[key] ?? [] }
