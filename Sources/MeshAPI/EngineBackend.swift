@@ -115,3 +115,10 @@ public struct DistributionInspect: Codable, Sendable, Equatable {
         self.Platforms = Platforms
     }
 }
+
+public extension EngineBackend {
+    /// Without a registry there is no digest to pin: the CLI warns and uses the name as given.
+    func distributionInspect(_ image: String) async throws(EngineError) -> DistributionInspect {
+        throw .notFound("no registry digest for \(image): meshd runs images from its catalogue")
+    }
+}
