@@ -1,0 +1,124 @@
+import Foundation
+
+/// What the API server asks of the daemon. The server parses and validates requests, normalises
+/// service specs (`ServiceSpecNormalizer`), resolves network names in `TaskTemplate.Networks` to IDs
+/// and formats answers; the backend owns the state and resolves `{id}` references itself
+/// (`NameResolver`), so every method takes the reference as the user wrote it.
+///
+/// Errors: throw `EngineError`; its case picks the status code (see the canonical messages in
+/// `EngineError`). A backend not in a swarm throws `.notInSwarm`; a worker throws `.notAManager`.
+public protocol EngineBackend: Sendable {
+    // MARK: swarm
+    /// This node's membership, for `/info`, and the `Swarm` header of `/_ping`. Never fails.
+    func swarmInfo() async -> SwarmInfo
+    func inspectSwarm() async throws(EngineError) -> Swarm
+    /// Returns the new node's ID.
+    func initSwarm(_ request: SwarmInitRequest) async throws(EngineError) -> String
+    func joinSwarm(_ request: SwarmJoinRequest) async throws(EngineError)
+    func leaveSwarm(force: Bool) async throws(EngineError)
+    func updateSwarm(_ spec: SwarmSpec, version: UInt64, rotate: SwarmRotation) async throws(EngineError)
+    func unlockKey() async throws(EngineError) -> String
+
+    // MARK: nodes
+    func listNodes(_ filter: NodeFilter) async throws(EngineError) -> [Node]
+    func inspectNode(_ ref: String) async throws(EngineError) -> Node
+    func updateNode(_ ref: String, version: UInt64, spec: NodeSpec) async throws(EngineError)
+    func removeNode(_ ref: String, force: Bool) async throws(EngineError)
+
+    // MARK: services
+    /// `spec` is normalised: a mode with `Replicas`, ports with protocol and publish mode, network IDs.
+    func createService(_ spec: ServiceSpec) async throws(EngineError) -> ServiceCreateResponse
+    /// `status`: fill `ServiceStatus` (running/desired task counts).
+    func listServices(_ filter: ServiceFilter, status: Bool) async throws(EngineError) -> [Service]
+    func inspectService(_ ref: String) async throws(EngineError) -> Service
+    /// `rollback`: restore `PreviousSpec` (the body is then ignored, as dockerd does).
+    func updateService(_ ref: String, version: UInt64, spec: ServiceSpec, rollback: Bool) async throws(EngineError) -> ServiceUpdateResponse
+    func removeService(_ ref: String) async throws(EngineError)
+    /// The service's task output. The stream finishes when everything asked for was sent, or
+    /// never with `follow`; the server stops reading when the client goes away.
+    func serviceLogs(_ ref: String, options: LogOptions) async throws(EngineError) -> AsyncStream<LogMessage>
+
+    // MARK: tasks
+    func listTasks(_ filter: TaskFilter) async throws(EngineError) -> [SwarmTask]
+    func inspectTask(_ ref: String) async throws(EngineError) -> SwarmTask
+
+    // MARK: networks
+    func createNetwork(_ request: NetworkCreateRequest) async throws(EngineError) -> NetworkCreateResponse
+    func listNetworks(_ filter: NetworkFilter) async throws(EngineError) -> [NetworkResource]
+    /// `scope` is `swarm` when the CLI limits the lookup (`?scope=swarm`), else nil.
+    func inspectNetwork(_ ref: String, scope: String?) async throws(EngineError) -> NetworkResource
+    func removeNetwork(_ ref: String) async throws(EngineError)
+    /// Removes the networks no service uses (never `ingress`); returns the removed names.
+    func pruneNetworks() async throws(EngineError) -> [String]
+
+    // MARK: images
+    /// `GET /distribution/{image}/json`. meshd's catalogue has no registry digests: throwing here
+    /// makes the CLI print its "could not be accessed on a registry" warning and go on.
+    func distributionInspect(_ image: String) async throws(EngineError) -> DistributionInspect
+}
+
+public struct LogOptions: Sendable, Equatable {
+    public var follow = false
+    public var stdout = true
+    public var stderr = true
+    public var timestamps = false
+    public var details = false
+    public var since: Date?
+    /// nil: all lines.
+    public var tail: Int?
+    public init() {}
+}
+
+public struct LogMessage: Sendable, Equatable {
+    public enum Stream: UInt8, Sendable { case stdout = 1, stderr = 2 }
+    public var stream: Stream
+    public var timestamp: Date
+    /// One line, without its newline.
+    public var line: String
+    public var serviceID: String
+    public var nodeID: String
+    public var taskID: String
+    public init(stream: Stream, timestamp: Date, line: String, serviceID: String, nodeID: String, taskID: String) {
+        self.stream = stream
+        self.timestamp = timestamp
+        self.line = line
+        self.serviceID = serviceID
+        self.nodeID = nodeID
+        self.taskID = taskID
+    }
+}
+
+/// `GET /distribution/{image}/json`.
+public struct DistributionInspect: Codable, Sendable, Equatable {
+    public struct Descriptor: Codable, Sendable, Equatable {
+        public var mediaType: String
+        public var digest: String
+        public var size: Int64
+        public init(mediaType: String, digest: String, size: Int64) {
+            self.mediaType = mediaType
+            self.digest = digest
+            self.size = size
+        }
+    }
+    public struct Platform: Codable, Sendable, Equatable {
+        public var architecture: String
+        public var os: String
+        public init(architecture: String, os: String) {
+            self.architecture = architecture
+            self.os = os
+        }
+    }
+    public var Descriptor: Descriptor
+    public var Platforms: [Platform]
+    public init(Descriptor: Descriptor, Platforms: [Platform]) {
+        self.Descriptor = Descriptor
+        self.Platforms = Platforms
+    }
+}
+
+public extension EngineBackend {
+    /// Without a registry there is no digest to pin: the CLI warns and uses the name as given.
+    func distributionInspect(_ image: String) async throws(EngineError) -> DistributionInspect {
+        throw .notFound("no registry digest for \(image): meshd runs images from its catalogue")
+    }
+}

@@ -1,1 +1,0 @@
-// The Docker-Engine-compatible API: see issue 8.

@@ -1,0 +1,138 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// The daemon's local API: HTTP/1.1 on a unix socket, one task per connection, requests on a
+/// connection answered in order. Bodies above `maxBodyBytes` get 413 and the connection closes;
+/// malformed HTTP gets 400 from NIO's error handler; nothing a client sends stops the server.
+public final class APIServer: Sendable {
+    public let socketPath: String
+    private let listener: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>
+    private let serving: Task<Void, Never>
+
+    private init(socketPath: String, listener: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>,
+                 serving: Task<Void, Never>) {
+        self.socketPath = socketPath
+        self.listener = listener
+        self.serving = serving
+    }
+
+    /// Binds `socketPath` (a stale socket file is replaced), mode 0660, and serves `router`.
+    public static func start(socketPath: String, router: APIRouter,
+                             group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> APIServer {
+        let listener = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 128)
+            .bind(unixDomainSocketPath: socketPath, cleanupExistingSocketFile: true) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    // Requests on a connection are already answered one at a time by APIConnection; NIO's pipelining
+                    // assistance would assert when its error handler answers a request we already answered early (413).
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: true)
+                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
+                }
+            }
+        chmod(socketPath, 0o660)
+        let serving = Task {
+            await withDiscardingTaskGroup { tasks in
+                do {
+                    try await listener.executeThenClose { inbound in
+                        for try await connection in inbound {
+                            tasks.addTask { await APIConnection(channel: connection, router: router).serve() }
+                        }
+                    }
+                } catch {
+                    // The listener closed (stop()) or failed; connections in flight finish on their own.
+                }
+            }
+        }
+        return APIServer(socketPath: socketPath, listener: listener, serving: serving)
+    }
+
+    /// Stops accepting, lets open connections finish and removes the socket file.
+    public func stop() async {
+        try? await listener.channel.close()
+        serving.cancel()
+        _ = await serving.value
+        unlink(socketPath)
+    }
+}
+
+/// One client connection.
+struct APIConnection {
+    let channel: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
+    let router: APIRouter
+
+    func serve() async {
+        let limit = router.configuration.maxBodyBytes
+        do {
+            try await channel.executeThenClose { inbound, outbound in
+                var head: HTTPRequestHead?
+                var body: [UInt8] = []
+                for try await part in inbound {
+                    switch part {
+                    case .head(let h):
+                        head = h
+                        body = []
+                        if let length = h.headers.first(name: "Content-Length").flatMap(Int.init), length > limit {
+                            try await write(Self.tooLarge(limit), head: h, keepAlive: false, outbound)
+                            return
+                        }
+                    case .body(let buffer):
+                        guard body.count + buffer.readableBytes <= limit else {
+                            try await write(Self.tooLarge(limit), head: head, keepAlive: false, outbound)
+                            return
+                        }
+                        body.append(contentsOf: buffer.readableBytesView)
+                    case .end:
+                        guard let h = head else { continue }
+                        head = nil
+                        let response = await router.handle(method: h.method, uri: h.uri, contentType: h.headers.first(name: "Content-Type"),
+                                                           body: body)
+                        body = []
+                        try await write(response, head: h, keepAlive: h.isKeepAlive, outbound)
+                        if !h.isKeepAlive { return }
+                    }
+                }
+            }
+        } catch {
+            // The client went away or sent bytes NIO could not parse (it answered 400 then).
+        }
+    }
+
+    static func tooLarge(_ limit: Int) -> APIResponse {
+        var r = APIResponse.error(.tooLarge("request body is larger than the limit of \(limit) bytes"))
+        r.headers.insert(("Api-Version", APIVersion.current.description), at: 0)
+        return r
+    }
+
+    func write(_ response: APIResponse, head: HTTPRequestHead?, keepAlive: Bool,
+               _ outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws {
+        var headers = HTTPHeaders(response.headers)
+        let version = head?.version ?? .http1_1
+        if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
+        switch response.body {
+        case .bytes(let bytes):
+            headers.replaceOrAdd(name: "Content-Length", value: String(bytes.count))
+            try await outbound.write(.head(HTTPResponseHead(version: version, status: response.status, headers: headers)))
+            // HEAD answers carry the length of the GET body but no body.
+            if !bytes.isEmpty, head?.method != .HEAD {
+                try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: bytes))))
+            }
+            try await outbound.write(.end(nil))
+        case .stream(let contentType, let chunks):
+            headers.replaceOrAdd(name: "Content-Type", value: contentType)
+            headers.replaceOrAdd(name: "Transfer-Encoding", value: "chunked")
+            try await outbound.write(.head(HTTPResponseHead(version: version, status: response.status, headers: headers)))
+            // A follower that hangs up must not keep the stream (and the backend's producer) alive
+            // until the next line: the channel closing cancels the pump, which ends the stream.
+            let pump = Task {
+                for await chunk in chunks {
+                    try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: chunk))))
+                }
+            }
+            channel.channel.closeFuture.whenComplete { _ in pump.cancel() }
+            try await withTaskCancellationHandler { try await pump.value } onCancel: { pump.cancel() }
+            try await outbound.write(.end(nil))
+        }
+    }
+}
