@@ -24,7 +24,7 @@ public struct DesiredModel: Sendable, Equatable {
                 name: naming.sandbox(n.id), networkID: n.id,
                 vxlan: .init(vni: n.vni, local: state.node.advertiseAddress, port: state.node.port, mtu: mtu,
                              mac: Naming.vxlanMAC(node: state.node.id, vni: n.vni)),
-                subnet: n.subnet.network, loAddresses: lo, endpoints: [:], neighbours: [:], fdb: [:],
+                subnet: n.subnet.network, loAddresses: lo, endpoints: [:], neighbours: [:], fdb: [:], subnetRouted: true,
                 ingressLink: n.isIngress, balancer: balancer)
         }
         for e in state.localEndpoints {

@@ -35,6 +35,8 @@ public struct SandboxModel: Equatable, Sendable {
     public var neighbours: [IPAddress: MACAddress]
     /// Remote node's vxlan0 MAC → its underlay address.
     public var fdb: [MACAddress: IPAddress]
+    /// `subnet dev vxlan0`: remote tasks are reached on-link through vxlan0.
+    public var subnetRouted: Bool
     public var ingressLink: Bool
     public var balancer: BalancerState
 }

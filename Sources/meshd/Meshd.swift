@@ -6,8 +6,8 @@ struct Meshd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "meshd",
         abstract: "meshd: routing mesh and overlay network daemon.",
-        discussion: "The daemon, cluster and dataplane subcommands arrive with their issues; `demo` runs what exists today.",
+        discussion: "The daemon and cluster subcommands arrive with their issue; `demo` runs what exists today.",
         version: "meshd \(MeshVersion.string)",
-        subcommands: [Demo.self, Gossip.self, Whoami.self]
+        subcommands: [Demo.self, Dataplane.self, Gossip.self, Whoami.self]
     )
 }

@@ -220,8 +220,8 @@ extension NFTExpr {
 
     /// `fib daddr type local`: the packet is addressed to this host (Docker's `addrtype --dst-type LOCAL`).
     public static func daddrIsLocal(register: Int = 1) -> [NFTExpr] {
-        // NFT_FIB_RESULT_ADDRTYPE = 3, NFTA_FIB_F_DADDR = 1; the result is an RTN_* in host order (RTN_LOCAL = 2).
-        [.fib(result: 3, flags: 1, into: .r(register)), .cmp(.eq, .r(register), .u32(2))]
+        // NFT_FIB_RESULT_ADDRTYPE = 3, NFTA_FIB_F_DADDR = 1 << 1; the result is an RTN_* in host order (RTN_LOCAL = 2).
+        [.fib(result: 3, flags: 2, into: .r(register)), .cmp(.eq, .r(register), .u32(2))]
     }
 
     /// `meta mark set value`.

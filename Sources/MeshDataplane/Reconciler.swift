@@ -1,0 +1,345 @@
+import MeshKernel
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Makes one node's kernel match a `DataplaneState`: reads what meshd owns once (sandboxes of
+/// this node by name, `table inet meshd`, the meshd-ingress link), then applies only the
+/// difference on every call, keeping what it applied as the new baseline. A fresh process with
+/// the same state therefore writes nothing, and a half-finished earlier apply (kill -9) is just
+/// another difference.
+public actor Reconciler {
+    public let lb: LoadBalancerKind
+
+    struct Known: Sendable {
+        var model: SandboxModel
+        var balancer: NFTBalancer.Applied
+    }
+    final class Handles: Sendable {
+        let namespace: NetworkNamespace
+        let netlink: NetlinkHandle
+        let nft: NFTSocket
+        init(_ ns: NetworkNamespace) throws(KernelError) {
+            namespace = ns
+            netlink = try NetlinkHandle(namespace: ns)
+            nft = try ns.openNFTables()
+        }
+    }
+
+    private var nodeID: String?
+    private var nodeNamespace: String??
+    private var node: Handles?
+    private var underlayMTU: [IPAddress: UInt32] = [:]
+    private var known: [String: Known] = [:]
+    private var knownNode = NodeIngress.Applied()
+    private var sandboxes: [String: Handles] = [:]
+
+    public init(lb: LoadBalancerKind = .nftables) {
+        self.lb = lb
+    }
+
+    public func apply(_ state: DataplaneState) async throws(DataplaneError) -> ChangeReport {
+        try state.validate()
+        if lb == .ipvs {
+            throw .invalidState(["--lb ipvs: the IPVS balancer is not part of this build yet; use --lb nftables"])
+        }
+        let naming = Naming(nodeID: state.node.id)
+        if nodeID != state.node.id || nodeNamespace != .some(state.node.namespace) {
+            try await attach(state.node, naming: naming)
+        }
+        guard let node else { throw .invalidState(["no node namespace"]) }
+        let mtu = try await mtu(for: state.node.advertiseAddress, node)
+        let desired = DesiredModel(state, underlayMTU: mtu)
+        if desired.sandboxes.keys.contains(where: { $0.utf8.count > 200 }) { throw .invalidState(["ids too long"]) }
+
+        // Read what exists the first time, then trust what this process applied.
+        var report = ChangeReport()
+        for name in desired.sandboxes.keys.sorted() {
+            let want = desired.sandboxes[name]!
+            if known[name] == nil {
+                try await create(name, report: &report)
+            }
+            try await sync(name, want: want, node: node, report: &report)
+        }
+        try await syncNode(desired.node, ingressSandbox: desired.sandboxes.values.first(where: \.ingressLink)?.name,
+                           node: node, report: &report)
+        for name in known.keys.sorted() where desired.sandboxes[name] == nil {
+            try await remove(name, report: &report)
+        }
+        return report
+    }
+
+    /// What this node's dataplane holds now, read from the kernel.
+    public func snapshot(nodeID: String, namespace: String?) async throws(DataplaneError) -> [SandboxModel] {
+        let naming = Naming(nodeID: nodeID)
+        var out: [SandboxModel] = []
+        for name in NetworkNamespace.list().filter({ $0.hasPrefix(naming.sandboxPrefix) }).sorted() {
+            do {
+                let h = try Handles(try NetworkNamespace.open(named: name))
+                var m = try await SandboxReader.read(name: name, handle: h.netlink, expected: nil)
+                let b = try NFTBalancer.read(h.nft)
+                m.balancer.vips = b.vipTargets
+                m.balancer.published = b.portTargets
+                m.balancer.hairpin = b.hairpin
+                out.append(m)
+            } catch {
+                throw .kernel(namespace: name, object: "read", error: error, rolledBack: false)
+            }
+        }
+        return out
+    }
+
+    // MARK: - node
+
+    private func attach(_ identity: NodeIdentity, naming: Naming) async throws(DataplaneError) {
+        let nodeNS: NetworkNamespace
+        do {
+            if let s = identity.namespace { nodeNS = try TaskNamespace.open(s) } else { nodeNS = try NetworkNamespace.current() }
+            node = try Handles(nodeNS)
+        } catch {
+            throw .namespace(identity.namespace ?? "(meshd's own)", error)
+        }
+        nodeID = identity.id
+        nodeNamespace = .some(identity.namespace)
+        known = [:]; sandboxes = [:]
+        // Everything this node made before: sandboxes by name, the node table, staging links.
+        for name in NetworkNamespace.list().filter({ $0.hasPrefix(naming.sandboxPrefix) }) {
+            do {
+                let h = try Handles(try NetworkNamespace.open(named: name))
+                sandboxes[name] = h
+                let m = try await SandboxReader.read(name: name, handle: h.netlink, expected: nil)
+                known[name] = Known(model: m, balancer: try NFTBalancer.read(h.nft))
+            } catch {
+                throw .kernel(namespace: name, object: "reading the sandbox", error: error, rolledBack: false)
+            }
+        }
+        do {
+            knownNode = try await NodeIngress.read(nft: node!.nft, handle: node!.netlink)
+            for l in try await node!.netlink.linkList() where l.kind == "vxlan" && l.name.hasPrefix("mvx") {
+                try? await node!.netlink.linkDel(.index(l.index))   // a staging vxlan left by an interrupted apply
+            }
+        } catch {
+            throw .kernel(namespace: identity.namespace ?? "node", object: "reading the node", error: error, rolledBack: false)
+        }
+    }
+
+    private func mtu(for address: IPAddress, _ node: Handles) async throws(DataplaneError) -> UInt32 {
+        if let m = underlayMTU[address] { return m }
+        do {
+            guard let a = try await node.netlink.addrList().first(where: { $0.prefix.address == address }) else {
+                throw DataplaneError.invalidState(["advertise address \(address) is not on any interface of the node"])
+            }
+            let m = try await node.netlink.linkGet(a.device).mtu ?? 1500
+            underlayMTU[address] = m
+            return m
+        } catch let e as DataplaneError {
+            throw e
+        } catch {
+            throw .kernel(namespace: "node", object: "the underlay MTU", error: error as! KernelError, rolledBack: false)
+        }
+    }
+
+    private func syncNode(_ want: NodeModel, ingressSandbox: String?, node: Handles, report: inout ChangeReport) async throws(DataplaneError) {
+        var changes: [String] = []
+        do {
+            if want.ingressLink, !knownNode.link, let sb = ingressSandbox, let h = sandboxes[sb] {
+                try? await node.netlink.linkDel(.name(Naming.ingressNodeSide))
+                try? await h.netlink.linkDel(.name(Naming.ingressSandboxSide))
+                try await node.netlink.linkAdd(LinkSpec(name: Naming.ingressNodeSide,
+                                                        kind: .veth(peerName: Naming.ingressSandboxSide, peerNamespace: h.namespace)))
+                try node.namespace.setSysctl("net.ipv4.ip_forward", "1")
+                try node.namespace.setSysctl("net.ipv4.conf.\(Naming.ingressNodeSide).route_localnet", "1")
+                try await node.netlink.apply([
+                    .addrAdd(InterfaceAddress(device: .name(Naming.ingressNodeSide),
+                                              prefix: IPPrefix(address: Naming.ingressNodeAddress, length: Naming.ingressLinkLength)!)),
+                    .linkSet(.name(Naming.ingressNodeSide), LinkChange(up: true)),
+                ])
+                try await h.netlink.apply([
+                    .addrAdd(InterfaceAddress(device: .name(Naming.ingressSandboxSide),
+                                              prefix: IPPrefix(address: Naming.ingressSandboxAddress, length: Naming.ingressLinkLength)!)),
+                    .linkSet(.name(Naming.ingressSandboxSide), LinkChange(up: true)),
+                    .route(.replace, .defaultRoute(via: Naming.ingressNodeAddress, device: .name(Naming.ingressSandboxSide))),
+                ])
+                knownNode.link = true
+                changes.append("node: link \(Naming.ingressNodeSide) \(Naming.ingressNodeAddress) ↔ \(sb) \(Naming.ingressSandboxSide) \(Naming.ingressSandboxAddress)")
+            } else if !want.ingressLink, knownNode.link {
+                try? await node.netlink.linkDel(.name(Naming.ingressNodeSide))
+                knownNode.link = false
+                changes.append("node: delete link \(Naming.ingressNodeSide)")
+            }
+            let batch = NodeIngress.plan(from: knownNode, to: want, changes: &changes)
+            if !batch.isEmpty {
+                try await node.nft.commit(batch)
+                knownNode.table = want.ingressLink
+                knownNode.published = want.ingressLink ? want.published : []
+            }
+        } catch {
+            throw .kernel(namespace: nodeNamespace??.description ?? "node", object: "published ports", error: error, rolledBack: false)
+        }
+        report.changes += changes
+    }
+
+    // MARK: - sandboxes
+
+    private func create(_ name: String, report: inout ChangeReport) async throws(DataplaneError) {
+        do {
+            let ns = NetworkNamespace.exists(named: name) ? try NetworkNamespace.open(named: name) : try NetworkNamespace.create(named: name)
+            try ns.setSysctl("net.ipv4.ip_forward", "1")
+            try ns.setSysctl("net.ipv4.conf.all.rp_filter", "0")
+            try ns.setSysctl("net.ipv4.conf.default.rp_filter", "0")
+            let h = try Handles(ns)
+            try await h.netlink.linkSetUp("lo")
+            sandboxes[name] = h
+            let empty = try await SandboxReader.read(name: name, handle: h.netlink, expected: nil)
+            known[name] = Known(model: empty, balancer: NFTBalancer.Applied())
+            report.changes.append("\(name): create namespace")
+        } catch {
+            try? NetworkNamespace.delete(named: name)
+            throw .kernel(namespace: name, object: "namespace", error: error, rolledBack: true)
+        }
+    }
+
+    private func remove(_ name: String, report: inout ChangeReport) async throws(DataplaneError) {
+        // Deleted explicitly, not left to the namespace's end: a socket anywhere keeps it alive.
+        if let h = sandboxes[name], let k = known[name] {
+            for veth in k.model.endpoints.keys { try? await h.netlink.linkDel(.name(veth)) }
+            try? await h.netlink.linkDel(.name(Naming.vxlan))
+            try? await h.netlink.linkDel(.name(Naming.ingressSandboxSide))
+            if k.balancer.table { var b = NFTBatch(); b.delete(NFTBalancer.table); try? await h.nft.commit(b) }
+        }
+        sandboxes[name] = nil
+        known[name] = nil
+        do { try NetworkNamespace.delete(named: name) } catch {
+            throw .kernel(namespace: name, object: "namespace", error: error, rolledBack: false)
+        }
+        report.changes.append("\(name): delete namespace")
+    }
+
+    private func sync(_ name: String, want: SandboxModel, node: Handles, report: inout ChangeReport) async throws(DataplaneError) {
+        guard let h = sandboxes[name], var have = known[name]?.model, let balancer = known[name]?.balancer else { return }
+        if have.endpoints.values.contains(where: { $0.address == .v4(0) }) || have.networkID.isEmpty {
+            // Read without expectations (first sight): check endpoints against what is wanted now.
+            do { have = try await SandboxReader.read(name: name, handle: h.netlink, expected: want) } catch {
+                throw .kernel(namespace: name, object: "reading the sandbox", error: error, rolledBack: false)
+            }
+        }
+        var changes: [String] = []
+        var undo: [RouteOperation] = []
+        var step = "sandbox"
+        do {
+            // vxlan0
+            if have.vxlan != want.vxlan, let v = want.vxlan {
+                if let old = have.vxlan, old.vni == v.vni, old.local == v.local, old.port == v.port, old.mac == v.mac {
+                    step = "vxlan0 mtu \(v.mtu)"
+                    try await h.netlink.linkSetMTU(.name(Naming.vxlan), v.mtu)
+                    changes.append("\(name): vxlan0 mtu \(v.mtu)")
+                } else {
+                    step = "vxlan0 (VNI \(v.vni), local \(v.local), port \(v.port))"
+                    try? await h.netlink.linkDel(.name(Naming.vxlan))
+                    let staging = Naming.vxlanStaging(vni: v.vni)
+                    try? await node.netlink.linkDel(.name(staging))
+                    try await node.netlink.linkAdd(LinkSpec(name: staging, kind: .vxlan(VXLANAttributes(vni: v.vni, local: v.local, port: v.port)),
+                                                            mtu: v.mtu, mac: v.mac))
+                    do {
+                        try await node.netlink.linkSetNamespace(.name(staging), h.namespace)
+                    } catch {
+                        try? await node.netlink.linkDel(.name(staging))
+                        throw error
+                    }
+                    try await h.netlink.apply([.linkSet(.name(staging), LinkChange(name: Naming.vxlan))])
+                    try await h.netlink.linkSetUp(.name(Naming.vxlan))
+                    undo.append(.linkDel(.name(Naming.vxlan)))
+                    have.neighbours = [:]; have.fdb = [:]; have.subnetRouted = false
+                    changes.append("\(name): vxlan0 VNI \(v.vni) local \(v.local) dstport \(v.port) mtu \(v.mtu) mac \(v.mac)")
+                }
+            }
+
+            // Task attachments: a changed one is remade under the same name.
+            for (veth, e) in want.endpoints.sorted(by: { $0.key < $1.key }) where have.endpoints[veth] != e {
+                step = "task \(e.taskNamespace) \(e.interface) \(e.address)"
+                if have.endpoints[veth] != nil { try? await h.netlink.linkDel(.name(veth)) }
+                let taskNS = try TaskNamespace.open(e.taskNamespace)
+                try await h.netlink.linkAdd(LinkSpec(name: veth, kind: .veth(peerName: e.interface, peerNamespace: taskNS), mtu: e.mtu))
+                undo.append(.linkDel(.name(veth)))
+                try h.namespace.setSysctl("net.ipv4.conf.\(veth).proxy_arp", "1")
+                try await h.netlink.apply([.linkSet(.name(veth), LinkChange(up: true)),
+                                           .route(.replace, Route(destination: .host(e.address), device: .name(veth)))])
+                let task = try NetlinkHandle(namespace: taskNS)
+                var ops: [RouteOperation] = []
+                if let mac = e.mac { ops.append(.linkSet(.name(e.interface), LinkChange(mac: mac))) }
+                ops += [.addrAdd(InterfaceAddress(device: .name(e.interface), prefix: IPPrefix(address: e.address, length: e.prefixLength)!)),
+                        .linkSet(.name(e.interface), LinkChange(up: true))]
+                if let gw = e.gateway { ops.append(.route(.replace, .defaultRoute(via: gw, device: .name(e.interface)))) }
+                try await task.linkSetUp("lo")
+                try await task.apply(ops)
+                changes.append("\(name): attach \(e.address) as \(e.interface) in \(e.taskNamespace) (\(veth))")
+            }
+
+            // Addresses, the subnet route, remote tasks and nodes: one pipelined batch.
+            var ops: [RouteOperation] = []
+            var lines: [String] = []
+            for a in want.loAddresses.subtracting(have.loAddresses).sorted() {
+                ops.append(.addrAdd(InterfaceAddress(device: "lo", prefix: .host(a))))
+                undo.append(.addrDel(InterfaceAddress(device: "lo", prefix: .host(a))))
+                lines.append("\(name): lo \(a)/32")
+            }
+            if want.subnetRouted && !have.subnetRouted {
+                let r = Route(destination: want.subnet, device: .name(Naming.vxlan))
+                ops.append(.route(.replace, r)); undo.append(.route(.delete, r))
+                lines.append("\(name): route \(want.subnet) dev vxlan0")
+            }
+            for (ip, mac) in want.neighbours.sorted(by: { $0.key < $1.key }) where have.neighbours[ip] != mac {
+                let n = Neighbor(device: .name(Naming.vxlan), address: ip, mac: mac)
+                ops.append(.neigh(.replace, n))
+                if let old = have.neighbours[ip] { undo.append(.neigh(.replace, Neighbor(device: .name(Naming.vxlan), address: ip, mac: old))) }
+                else { undo.append(.neigh(.delete, n)) }
+                lines.append("\(name): neigh \(ip) lladdr \(mac)")
+            }
+            for (mac, dst) in want.fdb.sorted(by: { $0.key < $1.key }) where have.fdb[mac] != dst {
+                let f = FDBEntry(device: .name(Naming.vxlan), mac: mac, destination: dst)
+                ops.append(.fdb(.replace, f))
+                if let old = have.fdb[mac] { undo.append(.fdb(.replace, FDBEntry(device: .name(Naming.vxlan), mac: mac, destination: old))) }
+                else { undo.append(.fdb(.delete, f)) }
+                lines.append("\(name): fdb \(mac) dst \(dst)")
+            }
+            step = "addresses, routes and remote endpoints"
+            try await h.netlink.apply(ops)
+            changes += lines
+
+            // The balancer: one nftables transaction, all or nothing.
+            step = "load balancer"
+            var lbChanges: [String] = []
+            let (batch, applied) = NFTBalancer.plan(from: balancer, to: want.balancer, changes: &lbChanges)
+            if !batch.isEmpty { try await h.nft.commit(batch) }
+            changes += lbChanges.map { "\(name): \($0)" }
+            known[name]?.balancer = applied
+
+            // Removals last: nothing is taken away before everything new is in place.
+            step = "removing what the state no longer names"
+            var gone: [RouteOperation] = []
+            for veth in have.endpoints.keys.sorted() where want.endpoints[veth] == nil {
+                gone.append(.linkDel(.name(veth))); changes.append("\(name): detach \(veth)")
+            }
+            for ip in have.neighbours.keys.sorted() where want.neighbours[ip] == nil {
+                gone.append(.neigh(.delete, Neighbor(device: .name(Naming.vxlan), address: ip, mac: have.neighbours[ip])))
+                changes.append("\(name): delete neigh \(ip)")
+            }
+            for mac in have.fdb.keys.sorted() where want.fdb[mac] == nil {
+                gone.append(.fdb(.delete, FDBEntry(device: .name(Naming.vxlan), mac: mac, destination: have.fdb[mac])))
+                changes.append("\(name): delete fdb \(mac)")
+            }
+            for a in have.loAddresses.subtracting(want.loAddresses).sorted() {
+                gone.append(.addrDel(InterfaceAddress(device: "lo", prefix: .host(a)))); changes.append("\(name): delete lo \(a)/32")
+            }
+            try await h.netlink.apply(gone)
+        } catch {
+            // Undo this apply's additions in this sandbox, newest first.
+            for op in undo.reversed() { try? await h.netlink.apply([op]) }
+            known[name]?.model.networkID = ""   // read it again next time rather than trust the baseline
+            if let e = error as? DataplaneError { throw e }
+            throw .kernel(namespace: name, object: step, error: error as! KernelError, rolledBack: true)
+        }
+        known[name]?.model = want
+        report.changes += changes
+    }
+}
