@@ -1,8 +1,9 @@
 import Foundation
+import MeshKernel
 
 /// What the kernel holds in a set of namespaces, as sorted text lines free of anything that
-/// differs between two equal configurations (ifindexes, random veth MACs, nft handles, set
-/// element order): two pictures are equal exactly when the same objects exist.
+/// differs between two equal configurations (ifindexes, random veth MACs, nft handles): two
+/// pictures are equal exactly when the same objects exist.
 public enum DataplanePicture {
     /// Lines for every namespace in `namespaces`, each prefixed with the namespace's role (the
     /// name with `strip` removed, so two labs compare too).
@@ -52,15 +53,7 @@ public enum DataplanePicture {
                 lines.append("fdb \(f["ifname"] ?? "") \(f["mac"] ?? "") \(f["dst"] ?? "")")
             }
         }
-        // nft text without handles; one token per line so set elements compare without order.
-        let nft = try Exec.check(["ip", "netns", "exec", ns, "nft", "list", "ruleset"])
-        var table = ""
-        for raw in nft.split(whereSeparator: { $0 == "\n" || $0 == "," || $0 == "{" || $0 == "}" }) {
-            let t = raw.trimmingCharacters(in: .whitespaces)
-            if t.isEmpty { continue }
-            if t.hasPrefix("table ") { table = t }
-            lines.append("nft [\(table)] \(t)")
-        }
+        lines += try nftLines(ns)
         if let ipvs = try? Exec.run(["ip", "netns", "exec", ns, "ipvsadm", "-Ln", "--sort"]), ipvs.succeeded {
             for l in ipvs.stdout.split(separator: "\n") where l.contains("->") || l.hasPrefix("TCP") || l.hasPrefix("UDP") || l.hasPrefix("FWM") || l.hasPrefix("SCTP") {
                 // Drop the connection counters: they change with traffic, not with configuration.
@@ -71,11 +64,36 @@ public enum DataplanePicture {
         return lines
     }
 
-    /// The names of the nft tables in `ns` (`nft -j list tables`), as "family name".
+    /// Every nft table, chain, rule (its expressions and comment) and set element in `ns`, read
+    /// over netlink: nft 1.0.6's CLI aborts (netlink_parse_concat_expr assertion) when it lists a
+    /// rule that looks up a `mark . numgen` concatenation, as meshd's balancer rules do.
+    public static func nftLines(_ ns: String) throws -> [String] {
+        let sock = try NetworkNamespace.open(named: ns).openNFTables()
+        var lines: [String] = []
+        for t in try sock.listTables() {
+            let table = NFTTable(t.family, t.name)
+            let tag = "nft \(t.family) \(t.name)"
+            lines.append(tag)
+            for c in try sock.listChains(table) {
+                lines.append("\(tag) chain \(c.name) type=\(c.type ?? "-") hook=\(c.hook.map(String.init) ?? "-") prio=\(c.priority.map(String.init) ?? "-") policy=\(c.policy.map(String.init) ?? "-")")
+                // Rule order matters within a chain; handles do not.
+                for (i, r) in try sock.listRules(table, chain: c.name).enumerated() {
+                    lines.append("\(tag) rule \(c.name)#\(i) \(r.expressionNames.joined(separator: ",")) \(r.comment ?? "")")
+                }
+            }
+            for set in try sock.listSets(table) {
+                lines.append("\(tag) set \(set.name) flags=\(set.flags) key=\(set.keyType)/\(set.keyLength) data=\(set.dataType.map(String.init) ?? "-")")
+                for e in try sock.listElements(NFTSet(table, set.name, key: NFTKeyType(fields: []))) {
+                    lines.append("\(tag) element \(set.name) \(e.key) : \(e.data)")
+                }
+            }
+        }
+        return lines
+    }
+
+    /// The names of the nft tables in `ns` (over netlink), as "family name".
     public static func nftTables(_ ns: String) throws -> [String] {
-        let j = try Exec.json(["ip", "netns", "exec", ns, "nft", "-j", "list", "tables"]) as? [String: Any] ?? [:]
-        return (j["nftables"] as? [[String: Any]] ?? []).compactMap { $0["table"] as? [String: Any] }
-            .map { "\($0["family"] ?? "") \($0["name"] ?? "")" }
+        try NetworkNamespace.open(named: ns).openNFTables().listTables().map { "\($0.family) \($0.name)" }
     }
 
     /// Link names in `ns` (`ip -j link`).
