@@ -60,8 +60,10 @@ struct VIPBench: AsyncParsableCommand {
 
             """
             try config.write(toFile: "\(dir)/haproxy.cfg", atomically: true, encoding: .utf8)
-            try Exec.check(["ip", "netns", "exec", lab.taskNamespace("haproxy"), "sh", "-c",
-                            "haproxy -D -f '\(dir)/haproxy.cfg' -p '\(pidFile)'"])
+            // -D: haproxy forks and writes its pid file, then the command returns.
+            let status = try Self.spawnAndWait(["/usr/sbin/ip", "netns", "exec", lab.taskNamespace("haproxy"),
+                                                "haproxy", "-D", "-f", "\(dir)/haproxy.cfg", "-p", pidFile])
+            guard status == 0 else { throw ValidationError("haproxy did not start (status \(status))") }
             defer { Self.killPidFile(pidFile) }
 
             let urls: [Side: String] = [.vip: "http://\(DataplaneScenario.vip):8000/", .direct: "http://\(backend):8000/",
@@ -132,6 +134,23 @@ struct VIPBench: AsyncParsableCommand {
         let units: [(String, Double)] = [("us", 1e-3), ("ms", 1), ("s", 1e3), ("m", 6e4)]
         for (u, scale) in units where value.hasSuffix(u) { return Double(value.dropLast(u.count)).map { $0 * scale } }
         return nil
+    }
+
+    /// posix_spawn + waitpid, output to /dev/null: a daemonising child must not be left holding a
+    /// pipe of ours, and Foundation's Process did not notice this child's exit here.
+    static func spawnAndWait(_ argv: [String]) throws -> Int32 {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for fd in Int32(0)...2 { posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0) }
+        var cargs = argv.map { strdup($0) } + [nil]
+        defer { for a in cargs { free(a) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, argv[0], &actions, nil, &cargs, environ)
+        guard rc == 0 else { throw ValidationError("posix_spawn \(argv[0]): errno \(rc)") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return status
     }
 
     static func killPidFile(_ path: String) {
