@@ -13,6 +13,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // libnl-3 core + route + genl. One module so a single import sees the whole libnl API.
@@ -68,6 +71,33 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // The process task runtime: a task is a process in its own network, UTS and mount namespaces.
+        .target(name: "MeshRuntime", dependencies: ["MeshKernel"]),
+        // The node agent: assignments → task processes, dataplane state, DNS records.
+        .target(name: "MeshAgent", dependencies: ["MeshKernel", "MeshDataplane", "MeshRuntime", "MeshDNS", "MeshGossip"]),
+        // Manager (store, allocator, scheduler, orchestrator, CA and join tokens) and node agent.
+        .target(
+            name: "MeshCluster",
+            dependencies: [
+                "MeshKernel", "MeshDataplane",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        // The Docker-Engine-compatible HTTP API on the daemon's unix socket.
+        .target(
+            name: "MeshAPI",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "meshd",
             dependencies: [
@@ -77,7 +107,13 @@ let package = Package(
         ),
         .executableTarget(
             name: "meshctl",
-            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [
+                "MeshAPI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
         ),
         .executableTarget(
             name: "meshbench",
@@ -101,6 +137,14 @@ let package = Package(
         .testTarget(name: "MeshDataplaneSystemTests", dependencies: ["MeshDataplane", "MeshKernel", "MeshTestbed"]),
         // The same e2e suite with --lb ipvs, in the VM lane.
         .testTarget(name: "MeshDataplaneVMTests", dependencies: ["MeshDataplane", "MeshKernel", "MeshTestbed"]),
+        .testTarget(name: "MeshRuntimeTests", dependencies: ["MeshRuntime", "MeshKernel", "MeshTestbed"]),
+        .testTarget(name: "MeshAgentTests", dependencies: ["MeshAgent", "MeshGossip", "MeshKernel"]),
+        .testTarget(name: "MeshAgentSystemTests", dependencies: [
+            "MeshAgent", "MeshDataplane", "MeshDNS", "MeshRuntime", "MeshKernel", "MeshTestbed", "MeshGossip",
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
+        .testTarget(name: "MeshClusterTests", dependencies: ["MeshCluster"]),
+        .testTarget(name: "MeshAPITests", dependencies: ["MeshAPI", "MeshTestbed"]),
         .testTarget(name: "MeshGossipSystemTests", dependencies: ["MeshGossip", "MeshKernel", "MeshTestbed"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,75 +1,153 @@
 import MeshKernel
 
-/// Turns a `DataplaneState` into the kernel picture it asks for. Pure.
+/// Turns a `DataplaneState` into the kernel picture it asks for, and keeps it current under
+/// single-object changes at a cost proportional to the object. Pure.
 public struct DesiredModel: Sendable, Equatable {
-    public var sandboxes: [String: SandboxModel]
-    public var node: NodeModel
+    public private(set) var sandboxes: [String: SandboxModel] = [:]
+    public private(set) var node = NodeModel()
+
+    let naming: Naming
+    let nodeIdentity: NodeIdentity
+    let networks: [String: OverlayNetwork]
+    let ingress: OverlayNetwork?
+    let underlayMTU: UInt32
+    /// Local task addresses per network (hairpin, host-mode publishing).
+    private(set) var localAddresses: [String: Set<IPAddress>] = [:]
+    /// How many remote endpoints use each remote node's FDB entry, per sandbox.
+    private var fdbUsers: [String: [MACAddress: Int]] = [:]
+
+    /// What a change touched, per sandbox, so the reconciler diffs only that.
+    public struct Touched: Sendable, Equatable {
+        public var vips: Set<IPAddress> = []
+        public var ports: Set<BalancerState.PortKey> = []
+        public var endpoints: Set<String> = []
+        public var neighbours: Set<IPAddress> = []
+        public var fdb: Set<MACAddress> = []
+        public var hairpin = false
+    }
+    public struct Changes: Sendable, Equatable {
+        public var sandboxes: [String: Touched] = [:]
+        public var nodePorts: Set<BalancerState.PortKey> = []
+    }
 
     /// `underlayMTU` is the MTU of the device that holds the advertise address.
     public init(_ state: DataplaneState, underlayMTU: UInt32) {
-        let naming = Naming(nodeID: state.node.id)
-        let networks = Dictionary(state.networks.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-        let ingress = state.networks.first(where: \.isIngress)
-        var localByNetwork: [String: Set<IPAddress>] = [:]
-        for e in state.localEndpoints { localByNetwork[e.network, default: []].insert(e.address) }
-
-        var sandboxes: [String: SandboxModel] = [:]
+        naming = Naming(nodeID: state.node.id)
+        nodeIdentity = state.node
+        networks = Dictionary(state.networks.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        ingress = state.networks.first(where: \.isIngress)
+        self.underlayMTU = underlayMTU
+        node.ingressLink = ingress != nil
         for n in state.networks {
-            let mtu = n.mtu ?? underlayMTU - 50
             var lo: Set<IPAddress> = [n.gateway]
             if n.isIngress, let a = state.node.ingressAddress { lo.insert(a) }
-            var balancer = BalancerState(gateway: n.gateway, ingressSource: n.isIngress ? state.node.ingressAddress : nil)
-            balancer.hairpin = localByNetwork[n.id] ?? []
             sandboxes[naming.sandbox(n.id)] = SandboxModel(
                 name: naming.sandbox(n.id), networkID: n.id,
-                vxlan: .init(vni: n.vni, local: state.node.advertiseAddress, port: state.node.port, mtu: mtu,
+                vxlan: .init(vni: n.vni, local: state.node.advertiseAddress, port: state.node.port, mtu: mtu(n),
                              mac: Naming.vxlanMAC(node: state.node.id, vni: n.vni)),
                 subnet: n.subnet.network, loAddresses: lo, endpoints: [:], neighbours: [:], fdb: [:], subnetRouted: true,
-                ingressLink: n.isIngress, balancer: balancer)
+                ingressLink: n.isIngress,
+                balancer: BalancerState(gateway: n.gateway, ingressSource: n.isIngress ? state.node.ingressAddress : nil))
         }
-        for e in state.localEndpoints {
-            guard let n = networks[e.network] else { continue }
-            let veth = Naming.veth(task: e.id, network: e.network)
-            sandboxes[naming.sandbox(n.id)]?.endpoints[veth] = .init(
+        var ignored = Changes()
+        for e in state.localEndpoints { setLocal(old: nil, new: e, &ignored) }
+        for r in state.remoteEndpoints { setRemote(old: nil, new: r, &ignored) }
+        for s in state.services { setService(old: nil, new: s, &ignored) }
+    }
+
+    func mtu(_ n: OverlayNetwork) -> UInt32 { n.mtu ?? underlayMTU - 50 }
+    public func sandboxName(_ network: String) -> String { naming.sandbox(network) }
+
+    // MARK: - single-object changes
+
+    public mutating func setLocal(old: LocalEndpoint?, new: LocalEndpoint?, _ c: inout Changes) {
+        if let o = old, let n = networks[o.network] {
+            let name = naming.sandbox(n.id), veth = Naming.veth(task: o.id, network: o.network)
+            sandboxes[name]?.endpoints[veth] = nil
+            localAddresses[n.id]?.remove(o.address)
+            sandboxes[name]?.balancer.hairpin.remove(o.address)
+            c.sandboxes[name, default: .init()].endpoints.insert(veth)
+            c.sandboxes[name, default: .init()].hairpin = true
+        }
+        if let e = new, let n = networks[e.network] {
+            let name = naming.sandbox(n.id), veth = Naming.veth(task: e.id, network: e.network)
+            let endpoint = SandboxModel.Endpoint(
                 veth: veth, taskNamespace: e.namespace, interface: e.interfaceName, address: e.address,
-                prefixLength: n.subnet.length, mtu: n.mtu ?? underlayMTU - 50, mac: e.mac,
-                gateway: e.carriesDefaultRoute ? n.gateway : nil)
+                prefixLength: n.subnet.length, mtu: mtu(n), mac: e.mac, gateway: e.carriesDefaultRoute ? n.gateway : nil)
+            sandboxes[name]?.endpoints[veth] = endpoint
+            localAddresses[n.id, default: []].insert(e.address)
+            sandboxes[name]?.balancer.hairpin.insert(e.address)
+            c.sandboxes[name, default: .init()].endpoints.insert(veth)
+            c.sandboxes[name, default: .init()].hairpin = true
         }
-        for r in state.remoteEndpoints {
-            guard let n = networks[r.network] else { continue }
-            let mac = Naming.vxlanMAC(node: r.nodeID, vni: n.vni)
-            let name = naming.sandbox(n.id)
+    }
+
+    public mutating func setRemote(old: RemoteEndpoint?, new: RemoteEndpoint?, _ c: inout Changes) {
+        if let o = old, let n = networks[o.network] {
+            let name = naming.sandbox(n.id), mac = Naming.vxlanMAC(node: o.nodeID, vni: n.vni)
+            sandboxes[name]?.neighbours[o.address] = nil
+            let users = (fdbUsers[name]?[mac] ?? 1) - 1
+            fdbUsers[name, default: [:]][mac] = users > 0 ? users : nil
+            if users <= 0 { sandboxes[name]?.fdb[mac] = nil }
+            c.sandboxes[name, default: .init()].neighbours.insert(o.address)
+            c.sandboxes[name, default: .init()].fdb.insert(mac)
+        }
+        if let r = new, let n = networks[r.network] {
+            let name = naming.sandbox(n.id), mac = Naming.vxlanMAC(node: r.nodeID, vni: n.vni)
             sandboxes[name]?.neighbours[r.address] = mac
             sandboxes[name]?.fdb[mac] = r.nodeAddress
+            fdbUsers[name, default: [:]][mac, default: 0] += 1
+            c.sandboxes[name, default: .init()].neighbours.insert(r.address)
+            c.sandboxes[name, default: .init()].fdb.insert(mac)
         }
+    }
 
-        var node = NodeModel()
-        node.ingressLink = ingress != nil
-        for s in state.services {
-            for v in s.allVIPs {
+    public mutating func setService(old: ServiceSpec?, new: ServiceSpec?, _ c: inout Changes) {
+        if let o = old {
+            for v in o.allVIPs {
                 guard let n = networks[v.network] else { continue }
                 let name = naming.sandbox(n.id)
-                sandboxes[name]?.loAddresses.insert(v.address)
-                let targets = s.allBackends.filter { $0.network == v.network }
-                    .map { BalancerState.Target(address: $0.address, port: nil, weight: $0.effectiveWeight) }
-                sandboxes[name]?.balancer.vips[v.address] = Self.merge(targets)
+                sandboxes[name]?.loAddresses.remove(v.address)
+                sandboxes[name]?.balancer.vips[v.address] = nil
+                c.sandboxes[name, default: .init()].vips.insert(v.address)
             }
-            guard let ingress, !s.allPorts.isEmpty else { continue }
-            let onIngress = s.allBackends.filter { $0.network == ingress.id }
-            let local = localByNetwork[ingress.id] ?? []
-            for p in s.allPorts {
-                let key = BalancerState.PortKey(proto: p.proto, port: p.published)
-                let backends = p.publishMode == .host ? onIngress.filter { local.contains($0.address) } : onIngress
-                // Host mode publishes only where a task runs.
-                if p.publishMode == .host && backends.isEmpty { continue }
-                node.published.insert(key)
-                sandboxes[naming.sandbox(ingress.id)]?.balancer.published[key] = Self.merge(backends.map {
-                    BalancerState.Target(address: $0.address, port: p.target, weight: $0.effectiveWeight)
-                })
+            if let ingress {
+                let name = naming.sandbox(ingress.id)
+                for p in o.allPorts {
+                    let key = BalancerState.PortKey(proto: p.proto, port: p.published)
+                    node.published.remove(key)
+                    sandboxes[name]?.balancer.published[key] = nil
+                    c.nodePorts.insert(key)
+                    c.sandboxes[name, default: .init()].ports.insert(key)
+                }
             }
         }
-        self.sandboxes = sandboxes
-        self.node = node
+        guard let s = new else { return }
+        for v in s.allVIPs {
+            guard let n = networks[v.network] else { continue }
+            let name = naming.sandbox(n.id)
+            sandboxes[name]?.loAddresses.insert(v.address)
+            let targets = s.allBackends.filter { $0.network == v.network }
+                .map { BalancerState.Target(address: $0.address, port: nil, weight: $0.effectiveWeight) }
+            sandboxes[name]?.balancer.vips[v.address] = Self.merge(targets)
+            c.sandboxes[name, default: .init()].vips.insert(v.address)
+        }
+        guard let ingress, !s.allPorts.isEmpty else { return }
+        let name = naming.sandbox(ingress.id)
+        let onIngress = s.allBackends.filter { $0.network == ingress.id }
+        let local = localAddresses[ingress.id] ?? []
+        for p in s.allPorts {
+            let key = BalancerState.PortKey(proto: p.proto, port: p.published)
+            let backends = p.publishMode == .host ? onIngress.filter { local.contains($0.address) } : onIngress
+            c.nodePorts.insert(key)
+            c.sandboxes[name, default: .init()].ports.insert(key)
+            // Host mode publishes only where a task runs.
+            if p.publishMode == .host && backends.isEmpty { continue }
+            node.published.insert(key)
+            sandboxes[name]?.balancer.published[key] = Self.merge(backends.map {
+                BalancerState.Target(address: $0.address, port: p.target, weight: $0.effectiveWeight)
+            })
+        }
     }
 
     /// One target per address (a repeated backend adds its weights), in address order.

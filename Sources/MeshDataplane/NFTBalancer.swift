@@ -3,10 +3,12 @@ import MeshKernel
 /// Service VIPs and published ports in nftables, in the sandbox's `table ip meshd`. A service is
 /// set elements only, so adding, scaling or removing one never re-validates the table:
 ///
-///     prerouting:  meta l4proto @lb_protos  ip daddr map @vip_mod  vmap @vip_dispatch
-///                  iifname ingress0  meta l4proto . th dport map @pub_mod  vmap @pub_dispatch
-///     vip-M:       ip daddr map @vip_slot . numgen inc mod M  map @vip_backends → dnat (port kept)
-///     pub-M:       l4proto . dport map @pub_slot . numgen inc mod M  map @pub_backends → dnat addr:port
+///     prerouting:  meta l4proto @lb_protos  meta mark set ip daddr map @vip_mod  meta mark vmap @vip_dispatch
+///                  iifname ingress0  meta mark set meta l4proto . th dport map @pub_mod  meta mark vmap @pub_dispatch
+///     vip-M:       meta mark set ip daddr map @vip_slot
+///                  dnat ip to meta mark . numgen inc mod M map @vip_backends        (port kept)
+///     pub-M:       meta mark set meta l4proto . th dport map @pub_slot
+///                  dnat ip to meta mark . numgen inc mod M map @pub_backends         (address and port)
 ///     postrouting: ip saddr . ip daddr @hairpin  snat to the gateway
 ///                  iifname ingress0  snat to the node's ingress address
 ///
@@ -104,141 +106,166 @@ struct NFTBalancer: Sendable {
 
     // MARK: planning
 
-    /// The transaction that turns `from` into `to` (nil: remove the table), with one line per
-    /// change for the report, and what the table holds afterwards.
-    static func plan(from a: Applied, to desired: BalancerState?, changes: inout [String]) -> (NFTBatch, Applied) {
+    /// The transaction that turns `n` into `desired` (nil: remove the table), one line per change
+    /// for the report; `n` becomes what the table holds once the transaction commits. With a
+    /// scope, only the VIPs, ports and hairpin entries it names are compared: the cost of a
+    /// change is the change, not the table.
+    static func plan(_ n: inout Applied, to desired: BalancerState?, scope: DesiredModel.Touched? = nil,
+                     changes: inout [String]) -> NFTBatch {
         var b = NFTBatch()
         guard let d = desired else {
-            if a.table { b.delete(table); changes.append("nft: delete table ip meshd") }
-            return (b, Applied())
+            if n.table { b.delete(table); changes.append("nft: delete table ip meshd") }
+            n = Applied()
+            return b
         }
-        var n = a
-        if !a.table {
+        if !n.table {
             b.add(table); b.add(pre); b.add(post)
             for s in [protos, vipMod, vipSlotMap, vipDispatch, vipBackends, hairpinSet] { b.add(s) }
             b.add([6, 17, 132].map { NFTElement(.proto($0)) }, to: protos)
             b.add(NFTRule(pre, NFTExpr.load([.l4proto]) + [.lookup(set: protos.name, from: .r(0), into: nil, invert: false)]
-                          + NFTExpr.load([.ipDaddr]) + [.lookup(set: vipMod.name, from: .r(0), into: .r(4), invert: false),
-                                                        .lookup(set: vipDispatch.name, from: .r(4), into: .verdict, invert: false)],
-                          comment: "vip dispatch"))
+                          + NFTExpr.load([.ipDaddr]) + viaMark(vipMod, vipDispatch), comment: "vip dispatch"))
             b.add(NFTRule(post, NFTExpr.load([.ipSaddr, .ipDaddr]) + [.lookup(set: hairpinSet.name, from: .r(0), into: nil, invert: false)]
                           + NFTExpr.snat(to: d.gateway), comment: "hairpin"))
             changes.append("nft: add table ip meshd (hairpin via \(d.gateway))")
             n = Applied(); n.table = true
         }
+        let fresh = n.vipTargets.isEmpty && n.portTargets.isEmpty && n.hairpin.isEmpty
+        let scope = fresh ? nil : scope
         if let src = d.ingressSource, !n.ingress {
             for s in [pubMod, pubSlotMap, pubDispatch, pubBackends] { b.add(s) }
             b.add(NFTRule(pre, NFTExpr.match(.iifname, .eq, .ifname(ingressIf)) + NFTExpr.load([.l4proto, .thDport])
-                          + [.lookup(set: pubMod.name, from: .r(0), into: .r(4), invert: false),
-                             .lookup(set: pubDispatch.name, from: .r(4), into: .verdict, invert: false)],
-                          comment: "published dispatch"))
+                          + viaMark(pubMod, pubDispatch), comment: "published dispatch"))
             b.add(NFTRule(post, NFTExpr.match(.iifname, .eq, .ifname(ingressIf)) + NFTExpr.snat(to: src), comment: "ingress snat"))
             changes.append("nft: published-port dispatch, ingress traffic leaves from \(src)")
             n.ingress = true
         }
 
-        // Hairpin set.
-        let addH = d.hairpin.subtracting(n.hairpin), delH = n.hairpin.subtracting(d.hairpin)
-        if !delH.isEmpty { b.delete(delH.sorted().map { NFTElement(.concat(.address($0), .address($0))) }, from: hairpinSet) }
-        if !addH.isEmpty { b.add(addH.sorted().map { NFTElement(.concat(.address($0), .address($0))) }, to: hairpinSet) }
-        for x in addH.sorted() { changes.append("nft: hairpin \(x)") }
-        for x in delH.sorted() { changes.append("nft: no hairpin \(x)") }
-        n.hairpin = d.hairpin
-
-        // VIPs.
-        var vipDesired: [IPAddress: [BalancerState.Target]] = [:]
-        for (vip, targets) in d.vips { let e = SlotLayout.expand(targets); if !e.isEmpty { vipDesired[vip] = e } }
-        planGroup(current: &n.vipTargets, slots: &n.vipSlot, chains: &n.vipChains, desired: vipDesired,
-                  key: { NFTValue.address($0) }, label: { "VIP \($0)" },
-                  modMap: vipMod, slotMap: vipSlotMap, backends: vipBackends, dispatch: vipDispatch,
-                  value: { NFTValue.address($0.address) }, chain: vipChain, rule: { m in
-                      NFTExpr.load([.ipDaddr], from: 2)
-                      + [.lookup(set: vipSlotMap.name, from: .r(2), into: .r(0), invert: false),
-                         .numgen(random: false, modulus: UInt32(m), offset: 0, into: .r(1)),
-                         .lookup(set: vipBackends.name, from: .r(0), into: .r(0), invert: false),
-                         .nat(.dnat, family: .ip, address: .r(0), port: nil, flags: [])]
-                  }, batch: &b, changes: &changes)
-
-        // Published ports (ingress sandbox).
-        var portDesired: [BalancerState.PortKey: [BalancerState.Target]] = [:]
-        if n.ingress {
-            for (k, targets) in d.published { let e = SlotLayout.expand(targets); if !e.isEmpty { portDesired[k] = e } }
+        if scope?.hairpin ?? true {
+            let addH = d.hairpin.subtracting(n.hairpin), delH = n.hairpin.subtracting(d.hairpin)
+            if !delH.isEmpty { b.delete(delH.sorted().map { NFTElement(.concat(.address($0), .address($0))) }, from: hairpinSet) }
+            if !addH.isEmpty { b.add(addH.sorted().map { NFTElement(.concat(.address($0), .address($0))) }, to: hairpinSet) }
+            for x in addH.sorted() { changes.append("nft: hairpin \(x)") }
+            for x in delH.sorted() { changes.append("nft: no hairpin \(x)") }
+            n.hairpin = d.hairpin
         }
-        if n.ingress || !n.portTargets.isEmpty {
-            planGroup(current: &n.portTargets, slots: &n.portSlot, chains: &n.portChains, desired: portDesired,
-                      key: { key($0) }, label: { "port \($0)" },
-                      modMap: pubMod, slotMap: pubSlotMap, backends: pubBackends, dispatch: pubDispatch,
-                      value: { NFTValue.concat(.address($0.address), .port($0.port ?? 0)) }, chain: portChain, rule: { m in
-                          NFTExpr.load([.l4proto, .thDport], from: 2)
-                          + [.lookup(set: pubSlotMap.name, from: .r(2), into: .r(0), invert: false),
-                             .numgen(random: false, modulus: UInt32(m), offset: 0, into: .r(1)),
-                             .lookup(set: pubBackends.name, from: .r(0), into: .r(0), invert: false),
-                             .nat(.dnat, family: .ip, address: .r(0), port: .r(1), flags: [.protoSpecified])]
+
+        let vipKeys = scope.map { Array($0.vips) } ?? Array(Set(n.vipTargets.keys).union(d.vips.keys))
+        var vipGroup = Group(current: n.vipTargets, slots: n.vipSlot, chains: n.vipChains)
+        n.vipTargets = [:]; n.vipSlot = [:]     // now uniquely referenced by the group: changed in place
+        vipGroup.plan(keys: vipKeys.sorted(), desired: { d.vips[$0].map(SlotLayout.expand) ?? [] },
+                      key: { NFTValue.address($0) }, label: { "VIP \($0)" },
+                      modMap: vipMod, slotMap: vipSlotMap, backends: vipBackends, dispatch: vipDispatch,
+                      value: { NFTValue.address($0.address) }, chain: vipChain, rule: { m in
+                          NFTExpr.load([.ipDaddr]) + slotThenBackend(vipSlotMap, vipBackends, modulus: m)
+                          + [.nat(.dnat, family: .ip, address: .r(0), port: nil, flags: [])]
                       }, batch: &b, changes: &changes)
+        n.vipTargets = vipGroup.current; n.vipSlot = vipGroup.slots; n.vipChains = vipGroup.chains
+
+        if n.ingress || !n.portTargets.isEmpty {
+            let portKeys = scope.map { Array($0.ports) } ?? Array(Set(n.portTargets.keys).union(d.published.keys))
+            var portGroup = Group(current: n.portTargets, slots: n.portSlot, chains: n.portChains)
+            n.portTargets = [:]; n.portSlot = [:]
+            let ingress = n.ingress
+            portGroup.plan(keys: portKeys.sorted(), desired: { ingress ? d.published[$0].map(SlotLayout.expand) ?? [] : [] },
+                           key: { key($0) }, label: { "port \($0)" },
+                           modMap: pubMod, slotMap: pubSlotMap, backends: pubBackends, dispatch: pubDispatch,
+                           value: { NFTValue.concat(.address($0.address), .port($0.port ?? 0)) }, chain: portChain, rule: { m in
+                               NFTExpr.load([.l4proto, .thDport]) + slotThenBackend(pubSlotMap, pubBackends, modulus: m)
+                               + [.nat(.dnat, family: .ip, address: .r(0), port: .r(1), flags: [.protoSpecified])]
+                           }, batch: &b, changes: &changes)
+            n.portTargets = portGroup.current; n.portSlot = portGroup.slots; n.portChains = portGroup.chains
         }
-        return (b, n)
+        return b
     }
 
-    /// Element changes for one family of balanced keys (VIPs or published ports): only the keys
-    /// whose slot lists differ are touched.
-    private static func planGroup<K: Hashable & Comparable>(
-        current: inout [K: [BalancerState.Target]], slots: inout [K: UInt32], chains: inout Set<Int>,
-        desired: [K: [BalancerState.Target]], key: (K) -> NFTValue, label: (K) -> String,
-        modMap: NFTSet, slotMap: NFTSet, backends: NFTSet, dispatch: NFTSet,
-        value: (BalancerState.Target) -> NFTValue, chain: (Int) -> NFTChain, rule: (Int) -> [NFTExpr],
-        batch b: inout NFTBatch, changes: inout [String]
-    ) {
-        func element(_ slot: UInt32, _ j: Int) -> NFTValue { .concat(.u32(slot), .u32(UInt32(j))) }
-        func ensureChain(_ m: Int) {
-            guard !chains.contains(m) else { return }
-            let c = chain(m)
-            b.add(c)
-            b.add(NFTRule(c, rule(m), comment: "\(m) slots"))
-            b.add([.map(.u32(UInt32(m)), to: .goto(c.name))], to: dispatch)
-            chains.insert(m)
+    /// `meta mark set KEY map @mod  meta mark vmap @dispatch`, for a key already in r0. The value
+    /// passes through the packet mark rather than a register so that `nft list` can print the
+    /// rule (nft 1.0.6 aborts on a concatenation whose part is a map result).
+    static func viaMark(_ mod: NFTSet, _ dispatch: NFTSet) -> [NFTExpr] {
+        [.lookup(set: mod.name, from: .r(0), into: .r(0), invert: false), .metaSet(.mark, from: .r(0)),
+         .meta(.mark, into: .r(0)), .lookup(set: dispatch.name, from: .r(0), into: .verdict, invert: false)]
+    }
+
+    /// `meta mark set KEY map @slots  … to meta mark . numgen inc mod M map @backends`: the
+    /// backend lands in r0 (and r1 for a port).
+    static func slotThenBackend(_ slots: NFTSet, _ backends: NFTSet, modulus m: Int) -> [NFTExpr] {
+        [.lookup(set: slots.name, from: .r(0), into: .r(0), invert: false), .metaSet(.mark, from: .r(0)),
+         .meta(.mark, into: .r(0)), .numgen(random: false, modulus: UInt32(m), offset: 0, into: .r(1)),
+         .lookup(set: backends.name, from: .r(0), into: .r(0), invert: false)]
+    }
+
+    /// One family of balanced keys (VIPs or published ports) and its slot numbers.
+    struct Group<K: Hashable & Comparable> {
+        var current: [K: [BalancerState.Target]]
+        var slots: [K: UInt32]
+        var chains: Set<Int>
+        var free: [UInt32] = []
+        var next: UInt32
+
+        init(current: [K: [BalancerState.Target]], slots: [K: UInt32], chains: Set<Int>) {
+            self.current = current; self.slots = slots; self.chains = chains
+            next = (slots.values.max() ?? 0) + 1
         }
-        // Removed keys first, so their slots can be reused in the same transaction.
-        for k in current.keys.filter({ desired[$0] == nil }).sorted() {
-            let old = current[k]!
-            if let slot = slots[k] {
-                b.delete([NFTElement(key(k))], from: modMap)
-                b.delete([NFTElement(key(k))], from: slotMap)
-                if !old.isEmpty { b.delete(old.indices.map { NFTElement(element(slot, $0)) }, from: backends) }
-            }
-            current[k] = nil; slots[k] = nil
-            changes.append("nft: remove \(label(k))")
+
+        mutating func take() -> UInt32 {
+            if let s = free.popLast() { return s }
+            defer { next += 1 }
+            return next
         }
-        var used = Set(slots.values)
-        var nextFree: UInt32 = 1
-        for k in desired.keys.sorted() {
-            let want = desired[k]!
-            let have = current[k]
-            if have == want { continue }
-            ensureChain(want.count)
-            if let have, let slot = slots[k] {
-                if have.count != want.count {
+
+        /// Element changes for `keys` only: removals first, so a freed slot can be reused in the
+        /// same transaction.
+        mutating func plan(keys: [K], desired: (K) -> [BalancerState.Target], key: (K) -> NFTValue, label: (K) -> String,
+                           modMap: NFTSet, slotMap: NFTSet, backends: NFTSet, dispatch: NFTSet,
+                           value: (BalancerState.Target) -> NFTValue, chain: (Int) -> NFTChain, rule: (Int) -> [NFTExpr],
+                           batch b: inout NFTBatch, changes: inout [String]) {
+            func element(_ slot: UInt32, _ j: Int) -> NFTValue { .concat(.u32(slot), .u32(UInt32(j))) }
+            let wanted = keys.map { ($0, desired($0)) }
+            for (k, want) in wanted where want.isEmpty {
+                guard let old = current[k] else { continue }
+                if let slot = slots[k] {
                     b.delete([NFTElement(key(k))], from: modMap)
+                    b.delete([NFTElement(key(k))], from: slotMap)
+                    if !old.isEmpty { b.delete(old.indices.map { NFTElement(element(slot, $0)) }, from: backends) }
+                    free.append(slot)
+                }
+                current[k] = nil; slots[k] = nil
+                changes.append("nft: remove \(label(k))")
+            }
+            for (k, want) in wanted where !want.isEmpty {
+                let have = current[k]
+                if have == want { continue }
+                if !chains.contains(want.count) {
+                    let c = chain(want.count)
+                    b.add(c)
+                    b.add(NFTRule(c, rule(want.count), comment: "\(want.count) slots"))
+                    b.add([.map(.u32(UInt32(want.count)), to: .goto(c.name))], to: dispatch)
+                    chains.insert(want.count)
+                }
+                if let have, let slot = slots[k] {
+                    if have.count != want.count {
+                        b.delete([NFTElement(key(k))], from: modMap)
+                        b.add([.map(key(k), to: .u32(UInt32(want.count)))], to: modMap)
+                    }
+                    var del: [NFTElement] = [], add: [NFTElement] = []
+                    for j in 0..<max(have.count, want.count) {
+                        let h = j < have.count ? have[j] : nil, w = j < want.count ? want[j] : nil
+                        if h == w { continue }
+                        if h != nil { del.append(NFTElement(element(slot, j))) }
+                        if let w { add.append(.map(element(slot, j), to: value(w))) }
+                    }
+                    if !del.isEmpty { b.delete(del, from: backends) }
+                    if !add.isEmpty { b.add(add, to: backends) }
+                } else {
+                    let slot = take()
+                    slots[k] = slot
+                    b.add(want.enumerated().map { .map(element(slot, $0.offset), to: value($0.element)) }, to: backends)
+                    b.add([.map(key(k), to: .u32(slot))], to: slotMap)
                     b.add([.map(key(k), to: .u32(UInt32(want.count)))], to: modMap)
                 }
-                var del: [NFTElement] = [], add: [NFTElement] = []
-                for j in 0..<max(have.count, want.count) {
-                    let h = j < have.count ? have[j] : nil, w = j < want.count ? want[j] : nil
-                    if h == w { continue }
-                    if h != nil { del.append(NFTElement(element(slot, j))) }
-                    if let w { add.append(.map(element(slot, j), to: value(w))) }
-                }
-                if !del.isEmpty { b.delete(del, from: backends) }
-                if !add.isEmpty { b.add(add, to: backends) }
-            } else {
-                while used.contains(nextFree) { nextFree += 1 }
-                let slot = nextFree
-                used.insert(slot); slots[k] = slot
-                b.add(want.enumerated().map { .map(element(slot, $0.offset), to: value($0.element)) }, to: backends)
-                b.add([.map(key(k), to: .u32(slot))], to: slotMap)
-                b.add([.map(key(k), to: .u32(UInt32(want.count)))], to: modMap)
+                current[k] = want
+                changes.append("nft: \(label(k)) → " + want.map { t in t.port.map { "\(t.address):\($0)" } ?? "\(t.address)" }.joined(separator: " "))
             }
-            current[k] = want
-            changes.append("nft: \(label(k)) → " + want.map { t in t.port.map { "\(t.address):\($0)" } ?? "\(t.address)" }.joined(separator: " "))
         }
     }
 }

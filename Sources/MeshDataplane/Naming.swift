@@ -2,7 +2,7 @@ import MeshKernel
 
 /// Every name meshd gives a kernel object, derived from ids so a restarted process finds what an
 /// earlier one made, and so several nodes can share one machine without colliding.
-public struct Naming: Sendable {
+public struct Naming: Sendable, Equatable {
     public let nodeID: String
     public init(nodeID: String) { self.nodeID = nodeID }
 

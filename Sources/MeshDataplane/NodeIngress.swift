@@ -30,13 +30,17 @@ enum NodeIngress {
         return a
     }
 
-    static func plan(from a: Applied, to want: NodeModel?, changes: inout [String]) -> NFTBatch {
+    /// With `only`, just those ports are compared.
+    static func plan(_ a: inout Applied, to want: NodeModel?, only: Set<BalancerState.PortKey>? = nil,
+                     changes: inout [String]) -> NFTBatch {
         var b = NFTBatch()
         guard let want, want.ingressLink else {
             if a.table { b.delete(table); changes.append("node: delete table inet meshd") }
+            a.table = false; a.published = []
             return b
         }
-        if !a.table {
+        let created = !a.table
+        if created {
             b.add(table)
             b.add(published)
             let dnat = [NFTExpr.meta(.nfproto, into: .r(0)), .cmp(.eq, .r(0), NFTValue(bytes: [2]))]
@@ -57,8 +61,16 @@ enum NodeIngress {
                              .cmp(.eq, .r(0), .address(IPAddress("127.0.0.0")!))]
                           + NFTExpr.masquerade(), comment: "localhost clients"))
             changes.append("node: add table inet meshd")
+            a.table = true; a.published = []
         }
-        let add = want.published.subtracting(a.published).sorted(), del = a.published.subtracting(want.published).sorted()
+        let add: [BalancerState.PortKey], del: [BalancerState.PortKey]
+        if let only, !created {
+            add = only.filter { want.published.contains($0) && !a.published.contains($0) }.sorted()
+            del = only.filter { !want.published.contains($0) && a.published.contains($0) }.sorted()
+        } else {
+            add = want.published.subtracting(a.published).sorted(); del = a.published.subtracting(want.published).sorted()
+        }
+        a.published.formUnion(add); a.published.subtract(del)
         if !del.isEmpty { b.delete(del.map { NFTElement(NFTBalancer.key($0)) }, from: published) }
         if !add.isEmpty { b.add(add.map { NFTElement(NFTBalancer.key($0)) }, to: published) }
         for k in add { changes.append("node: publish \(k)") }

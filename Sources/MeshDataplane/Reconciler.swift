@@ -14,15 +14,18 @@ public actor Reconciler {
     struct Known: Sendable {
         var model: SandboxModel
         var balancer: NFTBalancer.Applied
+        var ipvs: IPVSBalancer.Applied
     }
     final class Handles: Sendable {
         let namespace: NetworkNamespace
         let netlink: NetlinkHandle
         let nft: NFTSocket
-        init(_ ns: NetworkNamespace) throws(KernelError) {
+        let ipvs: IPVSHandle?
+        init(_ ns: NetworkNamespace, ipvs: Bool = false) throws(KernelError) {
             namespace = ns
             netlink = try NetlinkHandle(namespace: ns)
             nft = try ns.openNFTables()
+            self.ipvs = ipvs ? try IPVSHandle(namespace: ns) : nil
         }
     }
 
@@ -33,6 +36,8 @@ public actor Reconciler {
     private var known: [String: Known] = [:]
     private var knownNode = NodeIngress.Applied()
     private var sandboxes: [String: Handles] = [:]
+    /// The last full state applied, for `apply(_ changes:)`.
+    private var index: StateIndex?
 
     public init(lb: LoadBalancerKind = .nftables) {
         self.lb = lb
@@ -40,9 +45,6 @@ public actor Reconciler {
 
     public func apply(_ state: DataplaneState) async throws(DataplaneError) -> ChangeReport {
         try state.validate()
-        if lb == .ipvs {
-            throw .invalidState(["--lb ipvs: the IPVS balancer is not part of this build yet; use --lb nftables"])
-        }
         let naming = Naming(nodeID: state.node.id)
         if nodeID != state.node.id || nodeNamespace != .some(state.node.namespace) {
             try await attach(state.node, naming: naming)
@@ -56,15 +58,50 @@ public actor Reconciler {
         var report = ChangeReport()
         for name in desired.sandboxes.keys.sorted() {
             let want = desired.sandboxes[name]!
-            if known[name] == nil {
+            let fresh = known[name] == nil
+            if fresh {
                 try await create(name, report: &report)
             }
-            try await sync(name, want: want, node: node, report: &report)
+            do {
+                try await sync(name, want: want, node: node, report: &report)
+            } catch {
+                // A sandbox this apply made goes again: the node is left as it was.
+                if fresh { var ignored = ChangeReport(); try? await remove(name, report: &ignored) }
+                throw error
+            }
         }
         try await syncNode(desired.node, ingressSandbox: desired.sandboxes.values.first(where: \.ingressLink)?.name,
                            node: node, report: &report)
         for name in known.keys.sorted() where desired.sandboxes[name] == nil {
             try await remove(name, report: &report)
+        }
+        index = StateIndex(state, model: desired)
+        return report
+    }
+
+    /// Applies single-object changes on top of the last full state: only what they touch is
+    /// compared and written. Needs one `apply(_ state:)` first (the agent's initial sync).
+    public func apply(_ changes: [DataplaneChange]) async throws(DataplaneError) -> ChangeReport {
+        guard var idx = index, let node else {
+            throw .invalidState(["apply a full state before single-object changes"])
+        }
+        index = nil   // uniquely referenced while it changes; restored below
+        var touched = DesiredModel.Changes()
+        do {
+            for c in changes { try idx.apply(c, &touched) }
+        } catch {
+            index = idx   // the model may hold part of the batch: the next full apply corrects it
+            throw error
+        }
+        index = idx
+        var report = ChangeReport()
+        for (name, scope) in touched.sandboxes.sorted(by: { $0.key < $1.key }) {
+            guard let want = index?.model.sandboxes[name], known[name] != nil else { continue }
+            try await sync(name, want: want, scope: scope, node: node, report: &report)
+        }
+        if !touched.nodePorts.isEmpty, let model = index?.model {
+            try await syncNode(model.node, ingressSandbox: model.sandboxes.values.first(where: \.ingressLink)?.name,
+                               ports: touched.nodePorts, node: node, report: &report)
         }
         return report
     }
@@ -105,10 +142,14 @@ public actor Reconciler {
         // Everything this node made before: sandboxes by name, the node table, staging links.
         for name in NetworkNamespace.list().filter({ $0.hasPrefix(naming.sandboxPrefix) }) {
             do {
-                let h = try Handles(try NetworkNamespace.open(named: name))
+                let h = try Handles(try NetworkNamespace.open(named: name), ipvs: lb == .ipvs)
                 sandboxes[name] = h
                 let m = try await SandboxReader.read(name: name, handle: h.netlink, expected: nil)
-                known[name] = Known(model: m, balancer: try NFTBalancer.read(h.nft))
+                if let ipvs = h.ipvs {
+                    known[name] = Known(model: m, balancer: .init(), ipvs: try await IPVSBalancer.read(h.nft, ipvs))
+                } else {
+                    known[name] = Known(model: m, balancer: try NFTBalancer.read(h.nft), ipvs: .init())
+                }
             } catch {
                 throw .kernel(namespace: name, object: "reading the sandbox", error: error, rolledBack: false)
             }
@@ -139,7 +180,8 @@ public actor Reconciler {
         }
     }
 
-    private func syncNode(_ want: NodeModel, ingressSandbox: String?, node: Handles, report: inout ChangeReport) async throws(DataplaneError) {
+    private func syncNode(_ want: NodeModel, ingressSandbox: String?, ports: Set<BalancerState.PortKey>? = nil, node: Handles,
+                          report: inout ChangeReport) async throws(DataplaneError) {
         var changes: [String] = []
         do {
             if want.ingressLink, !knownNode.link, let sb = ingressSandbox, let h = sandboxes[sb] {
@@ -167,12 +209,10 @@ public actor Reconciler {
                 knownNode.link = false
                 changes.append("node: delete link \(Naming.ingressNodeSide)")
             }
-            let batch = NodeIngress.plan(from: knownNode, to: want, changes: &changes)
-            if !batch.isEmpty {
-                try await node.nft.commit(batch)
-                knownNode.table = want.ingressLink
-                knownNode.published = want.ingressLink ? want.published : []
-            }
+            var applied = knownNode
+            let batch = NodeIngress.plan(&applied, to: want, only: ports, changes: &changes)
+            if !batch.isEmpty { try await node.nft.commit(batch) }
+            knownNode = applied
         } catch {
             throw .kernel(namespace: nodeNamespace??.description ?? "node", object: "published ports", error: error, rolledBack: false)
         }
@@ -187,11 +227,15 @@ public actor Reconciler {
             try ns.setSysctl("net.ipv4.ip_forward", "1")
             try ns.setSysctl("net.ipv4.conf.all.rp_filter", "0")
             try ns.setSysctl("net.ipv4.conf.default.rp_filter", "0")
-            let h = try Handles(ns)
+            let h = try Handles(ns, ipvs: lb == .ipvs)
+            if lb == .ipvs {
+                // IPVS connections must be visible to conntrack, or nat cannot source-NAT hairpin and ingress traffic.
+                try ns.setSysctl("net.ipv4.vs.conntrack", "1")
+            }
             try await h.netlink.linkSetUp("lo")
             sandboxes[name] = h
             let empty = try await SandboxReader.read(name: name, handle: h.netlink, expected: nil)
-            known[name] = Known(model: empty, balancer: NFTBalancer.Applied())
+            known[name] = Known(model: empty, balancer: NFTBalancer.Applied(), ipvs: IPVSBalancer.Applied())
             report.changes.append("\(name): create namespace")
         } catch {
             try? NetworkNamespace.delete(named: name)
@@ -205,7 +249,8 @@ public actor Reconciler {
             for veth in k.model.endpoints.keys { try? await h.netlink.linkDel(.name(veth)) }
             try? await h.netlink.linkDel(.name(Naming.vxlan))
             try? await h.netlink.linkDel(.name(Naming.ingressSandboxSide))
-            if k.balancer.table { var b = NFTBatch(); b.delete(NFTBalancer.table); try? await h.nft.commit(b) }
+            if k.balancer.table || k.ipvs.table { var b = NFTBatch(); b.delete(NFTBalancer.table); try? await h.nft.commit(b) }
+            if let ipvs = h.ipvs, !k.ipvs.services.isEmpty { try? await ipvs.flush() }
         }
         sandboxes[name] = nil
         known[name] = nil
@@ -215,9 +260,12 @@ public actor Reconciler {
         report.changes.append("\(name): delete namespace")
     }
 
-    private func sync(_ name: String, want: SandboxModel, node: Handles, report: inout ChangeReport) async throws(DataplaneError) {
-        guard let h = sandboxes[name], var have = known[name]?.model, let balancer = known[name]?.balancer else { return }
-        if have.endpoints.values.contains(where: { $0.address == .v4(0) }) || have.networkID.isEmpty {
+    /// Makes sandbox `name` match `want`; with a scope, only the objects it names are compared.
+    private func sync(_ name: String, want: SandboxModel, scope: DesiredModel.Touched? = nil, node: Handles,
+                      report: inout ChangeReport) async throws(DataplaneError) {
+        guard let h = sandboxes[name], var have = known[name]?.model, let balancer = known[name]?.balancer,
+              let ipvsApplied = known[name]?.ipvs else { return }
+        if have.networkID.isEmpty {
             // Read without expectations (first sight): check endpoints against what is wanted now.
             do { have = try await SandboxReader.read(name: name, handle: h.netlink, expected: want) } catch {
                 throw .kernel(namespace: name, object: "reading the sandbox", error: error, rolledBack: false)
@@ -228,7 +276,7 @@ public actor Reconciler {
         var step = "sandbox"
         do {
             // vxlan0
-            if have.vxlan != want.vxlan, let v = want.vxlan {
+            if scope == nil, have.vxlan != want.vxlan, let v = want.vxlan {
                 if let old = have.vxlan, old.vni == v.vni, old.local == v.local, old.port == v.port, old.mac == v.mac {
                     step = "vxlan0 mtu \(v.mtu)"
                     try await h.netlink.linkSetMTU(.name(Naming.vxlan), v.mtu)
@@ -237,7 +285,9 @@ public actor Reconciler {
                     step = "vxlan0 (VNI \(v.vni), local \(v.local), port \(v.port))"
                     try? await h.netlink.linkDel(.name(Naming.vxlan))
                     let staging = Naming.vxlanStaging(vni: v.vni)
+                    // Either end may hold a staging link from an apply that was killed mid-way.
                     try? await node.netlink.linkDel(.name(staging))
+                    try? await h.netlink.linkDel(.name(staging))
                     try await node.netlink.linkAdd(LinkSpec(name: staging, kind: .vxlan(VXLANAttributes(vni: v.vni, local: v.local, port: v.port)),
                                                             mtu: v.mtu, mac: v.mac))
                     do {
@@ -255,7 +305,9 @@ public actor Reconciler {
             }
 
             // Task attachments: a changed one is remade under the same name.
-            for (veth, e) in want.endpoints.sorted(by: { $0.key < $1.key }) where have.endpoints[veth] != e {
+            let vethKeys = scope.map { $0.endpoints.sorted() } ?? want.endpoints.keys.sorted()
+            for veth in vethKeys {
+                guard let e = want.endpoints[veth], have.endpoints[veth] != e else { continue }
                 step = "task \(e.taskNamespace) \(e.interface) \(e.address)"
                 if have.endpoints[veth] != nil { try? await h.netlink.linkDel(.name(veth)) }
                 let taskNS = try TaskNamespace.open(e.taskNamespace)
@@ -278,24 +330,28 @@ public actor Reconciler {
             // Addresses, the subnet route, remote tasks and nodes: one pipelined batch.
             var ops: [RouteOperation] = []
             var lines: [String] = []
-            for a in want.loAddresses.subtracting(have.loAddresses).sorted() {
+            let addAddrs = scope.map { $0.vips.filter { want.loAddresses.contains($0) && !have.loAddresses.contains($0) } }
+                ?? want.loAddresses.subtracting(have.loAddresses)
+            for a in addAddrs.sorted() {
                 ops.append(.addrAdd(InterfaceAddress(device: "lo", prefix: .host(a))))
                 undo.append(.addrDel(InterfaceAddress(device: "lo", prefix: .host(a))))
                 lines.append("\(name): lo \(a)/32")
             }
-            if want.subnetRouted && !have.subnetRouted {
+            if scope == nil && want.subnetRouted && !have.subnetRouted {
                 let r = Route(destination: want.subnet, device: .name(Naming.vxlan))
                 ops.append(.route(.replace, r)); undo.append(.route(.delete, r))
                 lines.append("\(name): route \(want.subnet) dev vxlan0")
             }
-            for (ip, mac) in want.neighbours.sorted(by: { $0.key < $1.key }) where have.neighbours[ip] != mac {
+            for ip in scope.map({ $0.neighbours.sorted() }) ?? want.neighbours.keys.sorted() {
+                guard let mac = want.neighbours[ip], have.neighbours[ip] != mac else { continue }
                 let n = Neighbor(device: .name(Naming.vxlan), address: ip, mac: mac)
                 ops.append(.neigh(.replace, n))
                 if let old = have.neighbours[ip] { undo.append(.neigh(.replace, Neighbor(device: .name(Naming.vxlan), address: ip, mac: old))) }
                 else { undo.append(.neigh(.delete, n)) }
                 lines.append("\(name): neigh \(ip) lladdr \(mac)")
             }
-            for (mac, dst) in want.fdb.sorted(by: { $0.key < $1.key }) where have.fdb[mac] != dst {
+            for mac in scope.map({ $0.fdb.sorted() }) ?? want.fdb.keys.sorted() {
+                guard let dst = want.fdb[mac], have.fdb[mac] != dst else { continue }
                 let f = FDBEntry(device: .name(Naming.vxlan), mac: mac, destination: dst)
                 ops.append(.fdb(.replace, f))
                 if let old = have.fdb[mac] { undo.append(.fdb(.replace, FDBEntry(device: .name(Naming.vxlan), mac: mac, destination: old))) }
@@ -309,26 +365,44 @@ public actor Reconciler {
             // The balancer: one nftables transaction, all or nothing.
             step = "load balancer"
             var lbChanges: [String] = []
-            let (batch, applied) = NFTBalancer.plan(from: balancer, to: want.balancer, changes: &lbChanges)
-            if !batch.isEmpty { try await h.nft.commit(batch) }
+            if let ipvs = h.ipvs {
+                // IPVS has no transactions: services and destinations first, then the marks that
+                // lead to them (one nftables transaction), then what is no longer named.
+                var applied = ipvsApplied
+                known[name]?.ipvs = .init()   // so `applied` changes in place
+                let plan = IPVSBalancer.plan(&applied, to: want.balancer, scope: scope, changes: &lbChanges)
+                try await ipvs.apply(plan.ipvsFirst)
+                if !plan.nft.isEmpty { try await h.nft.commit(plan.nft) }
+                try await ipvs.apply(plan.ipvsLast)
+                known[name]?.ipvs = applied
+            } else {
+                var applied = balancer
+                known[name]?.balancer = .init()
+                let batch = NFTBalancer.plan(&applied, to: want.balancer, scope: scope, changes: &lbChanges)
+                if !batch.isEmpty { try await h.nft.commit(batch) }
+                known[name]?.balancer = applied
+            }
             changes += lbChanges.map { "\(name): \($0)" }
-            known[name]?.balancer = applied
 
             // Removals last: nothing is taken away before everything new is in place.
             step = "removing what the state no longer names"
             var gone: [RouteOperation] = []
-            for veth in have.endpoints.keys.sorted() where want.endpoints[veth] == nil {
+            for veth in scope.map({ $0.endpoints.sorted() }) ?? have.endpoints.keys.sorted()
+            where want.endpoints[veth] == nil && have.endpoints[veth] != nil {
                 gone.append(.linkDel(.name(veth))); changes.append("\(name): detach \(veth)")
             }
-            for ip in have.neighbours.keys.sorted() where want.neighbours[ip] == nil {
+            for ip in scope.map({ $0.neighbours.sorted() }) ?? have.neighbours.keys.sorted()
+            where want.neighbours[ip] == nil && have.neighbours[ip] != nil {
                 gone.append(.neigh(.delete, Neighbor(device: .name(Naming.vxlan), address: ip, mac: have.neighbours[ip])))
                 changes.append("\(name): delete neigh \(ip)")
             }
-            for mac in have.fdb.keys.sorted() where want.fdb[mac] == nil {
+            for mac in scope.map({ $0.fdb.sorted() }) ?? have.fdb.keys.sorted() where want.fdb[mac] == nil && have.fdb[mac] != nil {
                 gone.append(.fdb(.delete, FDBEntry(device: .name(Naming.vxlan), mac: mac, destination: have.fdb[mac])))
                 changes.append("\(name): delete fdb \(mac)")
             }
-            for a in have.loAddresses.subtracting(want.loAddresses).sorted() {
+            let delAddrs = scope.map { $0.vips.filter { have.loAddresses.contains($0) && !want.loAddresses.contains($0) } }
+                ?? have.loAddresses.subtracting(want.loAddresses)
+            for a in delAddrs.sorted() {
                 gone.append(.addrDel(InterfaceAddress(device: "lo", prefix: .host(a)))); changes.append("\(name): delete lo \(a)/32")
             }
             try await h.netlink.apply(gone)
@@ -336,10 +410,25 @@ public actor Reconciler {
             // Undo this apply's additions in this sandbox, newest first.
             for op in undo.reversed() { try? await h.netlink.apply([op]) }
             known[name]?.model.networkID = ""   // read it again next time rather than trust the baseline
+            if let ipvs = h.ipvs {
+                if let a = try? await IPVSBalancer.read(h.nft, ipvs) { known[name]?.ipvs = a }
+            } else if let a = try? NFTBalancer.read(h.nft) {
+                known[name]?.balancer = a
+            }
             if let e = error as? DataplaneError { throw e }
             throw .kernel(namespace: name, object: step, error: error as! KernelError, rolledBack: true)
         }
-        known[name]?.model = want
+        if let scope {
+            // In place, key by key: copying the whole model would make a change cost the table.
+            for v in scope.vips {
+                if want.loAddresses.contains(v) { known[name]?.model.loAddresses.insert(v) } else { known[name]?.model.loAddresses.remove(v) }
+            }
+            for veth in scope.endpoints { known[name]?.model.endpoints[veth] = want.endpoints[veth] }
+            for ip in scope.neighbours { known[name]?.model.neighbours[ip] = want.neighbours[ip] }
+            for mac in scope.fdb { known[name]?.model.fdb[mac] = want.fdb[mac] }
+        } else {
+            known[name]?.model = want
+        }
         report.changes += changes
     }
 }

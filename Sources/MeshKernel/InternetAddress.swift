@@ -63,7 +63,15 @@ public enum IPAddress: Hashable, Sendable, Codable, CustomStringConvertible, Com
         return String(decoding: out.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    public static func < (a: IPAddress, b: IPAddress) -> Bool { a.bytes.lexicographicallyPrecedes(b.bytes) }
+    /// Numeric order within a family, IPv4 first; no allocation (dataplane diffs sort thousands).
+    public static func < (a: IPAddress, b: IPAddress) -> Bool {
+        switch (a, b) {
+        case (.v4(let x), .v4(let y)): x < y
+        case (.v6(let x1, let x2), .v6(let y1, let y2)): (x1, x2) < (y1, y2)
+        case (.v4, .v6): true
+        case (.v6, .v4): false
+        }
+    }
 
     /// This address with every bit after the first `length` cleared.
     public func masked(to length: Int) -> IPAddress {

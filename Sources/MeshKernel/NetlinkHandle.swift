@@ -98,10 +98,15 @@ public final class NetlinkHandle: Sendable {
     public func routeDel(_ r: Route) async throws(KernelError) { try await apply([.route(.delete, r)]) }
 
     /// Unicast routes of one table (filtered in the kernel), or of every table when `table` is nil.
+    /// A table that was never used does not exist yet: the kernel answers ENOENT, which is an empty list.
     public func routeList(family: Int32 = AF_INET, table: UInt32? = Route.mainTable) async throws(KernelError) -> [Route] {
-        try await dump(RouteMessages.dump(family: UInt8(family), table: table))
-            .compactMap(RouteMessages.decode)
-            .filter { table == nil || $0.table == table }
+        let messages: [NetlinkMessage]
+        do {
+            messages = try await dump(RouteMessages.dump(family: UInt8(family), table: table))
+        } catch let e where table != nil && e.errno == .noEntry {
+            return []
+        }
+        return messages.compactMap(RouteMessages.decode).filter { table == nil || $0.table == table }
     }
 
     // MARK: neighbours

@@ -1,0 +1,1 @@
+// The Docker-Engine-compatible API: see issue 8.

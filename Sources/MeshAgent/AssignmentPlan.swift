@@ -1,0 +1,78 @@
+import MeshDataplane
+import MeshDNS
+import MeshKernel
+
+/// Pure translations of an assignment: the dataplane state and the DNS records it implies.
+enum AssignmentPlan {
+    /// `attached`: local tasks whose namespaces exist (prepared), by task id → namespace name.
+    /// `draining`: local tasks being stopped: still attached, but weight 0 in every balancer.
+    static func dataplane(_ a: NodeAssignment, attached: [String: String], draining: Set<String>) -> DataplaneState {
+        let ingress = a.networks.first(where: \.isIngress)?.id
+        var locals: [LocalEndpoint] = []
+        for t in a.tasks {
+            guard let ns = attached[t.id] else { continue }
+            let gateway = t.attachments.first { $0.network != ingress } ?? t.attachments.first
+            for (i, at) in t.attachments.enumerated() {
+                locals.append(LocalEndpoint(id: t.id, network: at.network, namespace: ns, address: at.address,
+                                            interface: "eth\(i)", defaultRoute: at == gateway,
+                                            names: [t.name], aliases: []))
+            }
+        }
+        var remotes: [RemoteEndpoint] = []
+        for r in a.remoteTasks {
+            for at in r.attachments {
+                remotes.append(RemoteEndpoint(network: at.network, address: at.address, nodeID: r.nodeID, nodeAddress: r.nodeAddress))
+            }
+        }
+        if let ingress {
+            for p in a.peers where p.nodeID != a.node.id {
+                remotes.append(RemoteEndpoint(network: ingress, address: p.address, nodeID: p.nodeID, nodeAddress: p.nodeAddress))
+            }
+        }
+        var services: [ServiceSpec] = []
+        for s in a.services {
+            var backends: [ServiceSpec.Backend] = []
+            for t in a.tasks where t.service == s.id && attached[t.id] != nil {
+                let weight: UInt32 = draining.contains(t.id) || t.desired != .running ? 0 : 1
+                backends += t.attachments.map { .init(network: $0.network, address: $0.address, weight: weight) }
+            }
+            for r in a.remoteTasks where r.service == s.id {
+                backends += r.attachments.map { .init(network: $0.network, address: $0.address, weight: r.serving ? 1 : 0) }
+            }
+            services.append(ServiceSpec(id: s.id, name: s.name, endpointMode: s.mode, vips: s.vips, backends: backends, ports: s.ports))
+        }
+        return DataplaneState(node: a.node, networks: a.networks, localEndpoints: locals, remoteEndpoints: remotes, services: services)
+    }
+
+    /// The records every task's resolver serves (scoped per network by MeshDNS).
+    static func dns(_ a: NodeAssignment) -> (networks: [DNSNetwork], services: [DNSService], tasks: [DNSTask]) {
+        let networks = a.networks.filter { !$0.isIngress }.map { DNSNetwork(id: $0.id, name: $0.name) }
+        let ingress = a.networks.first(where: \.isIngress)?.id
+        let serviceNames = Dictionary(a.services.map { ($0.id, $0.name) }, uniquingKeysWith: { x, _ in x })
+        var serviceNetworks: [String: Set<String>] = [:]
+        func addresses(_ list: [NodeAssignment.Attachment]) -> [String: [IPAddress]] {
+            var out: [String: [IPAddress]] = [:]
+            for at in list where at.network != ingress { out[at.network, default: []].append(at.address) }
+            return out
+        }
+        var tasks: [DNSTask] = []
+        for t in a.tasks where t.desired == .running {
+            let addrs = addresses(t.attachments)
+            serviceNetworks[t.service, default: []].formUnion(addrs.keys)
+            tasks.append(DNSTask(id: t.id, name: t.name, service: serviceNames[t.service], addresses: addrs))
+        }
+        for r in a.remoteTasks where r.serving {
+            let addrs = addresses(r.attachments)
+            serviceNetworks[r.service, default: []].formUnion(addrs.keys)
+            tasks.append(DNSTask(id: r.id, name: r.name, service: serviceNames[r.service], addresses: addrs))
+        }
+        let services = a.services.map { s in
+            var vips: [String: [IPAddress]] = [:]
+            if s.mode == .vip { for v in s.vips where v.network != ingress { vips[v.network, default: []].append(v.address) } }
+            return DNSService(id: s.id, name: s.name, aliases: s.aliases, mode: s.mode == .vip ? .vip : .dnsrr, vips: vips,
+                              networks: serviceNetworks[s.id] ?? [],
+                              ports: s.ports.map { DNSServicePort(proto: $0.proto.rawValue, target: $0.target, published: $0.published) })
+        }
+        return (networks, services, tasks)
+    }
+}

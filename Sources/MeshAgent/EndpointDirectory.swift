@@ -1,0 +1,129 @@
+import Foundation
+import MeshGossip
+import MeshKernel
+
+/// Tasks' endpoints over gossip, as libnetwork's endpoint table does: each node writes its own
+/// tasks into the table of every network they are on, and reads everyone else's. Entries of a
+/// node that dies or leaves vanish with it, so its backends leave every load balancer within the
+/// failure-detection time, without waiting for the manager.
+public actor EndpointDirectory {
+    /// One task on one network, as published.
+    struct Record: Codable, Equatable {
+        var id: String
+        var name: String
+        var service: String
+        var node: String
+        var nodeAddress: IPAddress
+        var serving: Bool
+        var address: IPAddress
+    }
+
+    public static let table = "endpoints"
+    public let gossip: GossipAgent
+    public let nodeID: String
+    public let nodeAddress: IPAddress
+    private var published: [String: Set<String>] = [:]      // network → task ids we wrote
+    private var joined: Set<String> = []
+    private var remote: [String: [String: Record]] = [:]      // network → task id → record
+    private var watchers: [String: Task<Void, Never>] = [:]
+    private var subscribers: [UUID: AsyncStream<[NodeAssignment.RemoteTask]>.Continuation] = [:]
+
+    public init(gossip: GossipAgent, nodeID: String, nodeAddress: IPAddress) {
+        self.gossip = gossip; self.nodeID = nodeID; self.nodeAddress = nodeAddress
+    }
+
+    /// Makes the published entries match `tasks` (only what differs is written). `serving`:
+    /// false for a task being drained.
+    public func publish(_ tasks: [NodeAssignment.LocalTask], draining: Set<String> = []) async throws {
+        var want: [String: [String: Record]] = [:]
+        for t in tasks where t.desired == .running {
+            for at in t.attachments {
+                want[at.network, default: [:]][t.id] = Record(id: t.id, name: t.name, service: t.service, node: nodeID,
+                                                               nodeAddress: nodeAddress, serving: !draining.contains(t.id),
+                                                               address: at.address)
+            }
+        }
+        let encoder = JSONEncoder(); encoder.outputFormatting = .sortedKeys
+        for network in Set(want.keys).union(published.keys).sorted() {
+            try await watch(network)
+            let now = await gossip.entries(network: network)
+            for (id, r) in want[network] ?? [:] {
+                let bytes = Array(try encoder.encode(r))
+                let key = EntryKey(network: network, table: Self.table, key: id)
+                if now[key]?.value != bytes {
+                    try await gossip.set(network: network, table: Self.table, key: id, value: bytes)
+                }
+            }
+            for id in published[network, default: []] where want[network]?[id] == nil {
+                try await gossip.delete(network: network, table: Self.table, key: id)
+            }
+            published[network] = Set((want[network] ?? [:]).keys)
+        }
+    }
+
+    /// Joins `network`'s table and follows other nodes' entries in it.
+    public func watch(_ network: String) async throws {
+        guard joined.insert(network).inserted else { return }
+        await gossip.joinNetwork(network)
+        let changes = await gossip.watch(network: network)
+        for (k, e) in await gossip.entries(network: network) where k.table == Self.table && e.owner != nodeID {
+            if let r = try? JSONDecoder().decode(Record.self, from: Data(e.value)) { remote[network, default: [:]][k.key] = r }
+        }
+        watchers[network] = Task { [weak self] in
+            for await c in changes where c.table == Self.table {
+                await self?.apply(c)
+            }
+        }
+        notify()
+    }
+
+    private func apply(_ c: TableChange) {
+        guard c.owner != nodeID else { return }
+        switch c.kind {
+        case .create, .update:
+            // A malformed entry from a peer is ignored, never fatal.
+            guard let r = try? JSONDecoder().decode(Record.self, from: Data(c.value)), r.id == c.key else { return }
+            remote[c.network, default: [:]][c.key] = r
+        case .delete:
+            remote[c.network]?[c.key] = nil
+        }
+        notify()
+    }
+
+    /// Other nodes' tasks, one per task with all its attachments.
+    public func remoteTasks() -> [NodeAssignment.RemoteTask] {
+        var byID: [String: NodeAssignment.RemoteTask] = [:]
+        for (network, records) in remote {
+            for r in records.values {
+                var t = byID[r.id] ?? NodeAssignment.RemoteTask(id: r.id, name: r.name, service: r.service, nodeID: r.node,
+                                                                 nodeAddress: r.nodeAddress, serving: r.serving, attachments: [])
+                t.attachments.append(.init(network: network, address: r.address))
+                t.serving = t.serving && r.serving
+                byID[r.id] = t
+            }
+        }
+        return byID.values.map { var t = $0; t.attachments.sort { $0.network < $1.network }; return t }.sorted { $0.id < $1.id }
+    }
+
+    /// The remote task list, again after every change.
+    public func updates() -> AsyncStream<[NodeAssignment.RemoteTask]> {
+        let (stream, continuation) = AsyncStream.makeStream(of: [NodeAssignment.RemoteTask].self, bufferingPolicy: .bufferingNewest(1))
+        let id = UUID()
+        subscribers[id] = continuation
+        continuation.yield(remoteTasks())
+        continuation.onTermination = { [weak self] _ in Task { await self?.unsubscribe(id) } }
+        return stream
+    }
+    private func unsubscribe(_ id: UUID) { subscribers[id] = nil }
+    private func notify() {
+        let now = remoteTasks()
+        for c in subscribers.values { c.yield(now) }
+    }
+
+    public func stop() {
+        for w in watchers.values { w.cancel() }
+        watchers = [:]
+        for c in subscribers.values { c.finish() }
+        subscribers = [:]
+    }
+}

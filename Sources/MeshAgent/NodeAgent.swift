@@ -1,0 +1,134 @@
+import Foundation
+import MeshDataplane
+import MeshDNS
+import MeshKernel
+import MeshRuntime
+
+/// Runs one node's share of the cluster from `NodeAssignment`s: starts and stops task processes,
+/// attaches them to their networks, keeps every load balancer and DNS resolver current.
+/// A task is withdrawn from the load balancers (weight 0) before it is stopped, and it is never
+/// started before its network and resolver are in place.
+public actor NodeAgent {
+    public enum TaskState: String, Sendable, Codable { case preparing, running, complete, failed, shutdown, rejected }
+    public struct TaskStatus: Sendable, Equatable, Codable {
+        public var id: String
+        public var state: TaskState
+        public var message: String
+        public var exitCode: Int32?
+    }
+
+    public let runtime: TaskRuntime
+    public let reconciler: Reconciler
+    public let dns: DNSServer
+    public let stopGrace: Duration
+    private var attached: [String: NetworkNamespace] = [:]
+    private var rejected: [String: String] = [:]
+    private var dnsTasks: Set<String> = []
+    private var dnsServices: Set<String> = []
+    private var dnsNetworks: Set<String> = []
+    private var launches: [String: TaskLaunch] = [:]
+    private var stopped: Set<String> = []
+
+    public init(runtime: TaskRuntime, reconciler: Reconciler, dns: DNSServer, stopGrace: Duration = .seconds(10)) {
+        self.runtime = runtime; self.reconciler = reconciler; self.dns = dns; self.stopGrace = stopGrace
+    }
+
+    /// Converges the node on `a`; returns the dataplane's report of the final step.
+    @discardableResult
+    public func apply(_ a: NodeAssignment) async throws -> ChangeReport {
+        let wanted = Dictionary(a.tasks.filter { $0.desired == .running }.map { ($0.id, $0) }, uniquingKeysWith: { x, _ in x })
+        let toStop = attached.keys.filter { wanted[$0] == nil }.sorted()
+        let toStart = wanted.keys.filter { attached[$0] == nil && rejected[$0] == nil }.sorted()
+
+        // 1. Namespaces for new tasks (an unmapped image is rejected here, with the reason).
+        var prepared: [String] = []
+        for id in toStart {
+            let t = wanted[id]!
+            let launch = TaskLaunch(id: id, image: t.image, args: t.args, env: t.env)
+            do {
+                let name = try await runtime.prepare(launch)
+                attached[id] = try NetworkNamespace.open(named: name)
+                launches[id] = launch
+                prepared.append(id)
+            } catch {
+                rejected[id] = "\(error)"
+            }
+        }
+        let names = attached.mapValues { $0.name ?? $0.path }
+
+        // 2. Tasks on their way out stop receiving new connections first.
+        if !toStop.isEmpty {
+            _ = try await reconciler.apply(AssignmentPlan.dataplane(a, attached: names, draining: Set(toStop)))
+            for id in toStop { _ = await runtime.stop(id, grace: stopGrace) }
+        }
+
+        // 3. The dataplane without them and with the new ones; then their resolvers.
+        var remaining = names
+        for id in toStop { remaining[id] = nil }
+        let report = try await reconciler.apply(AssignmentPlan.dataplane(a, attached: remaining, draining: []))
+        try await syncDNS(a)
+        for id in toStop {
+            if let ns = attached.removeValue(forKey: id) { try? await dns.detach(ns) }
+            await runtime.remove(id)
+            launches[id] = nil
+            stopped.insert(id)
+        }
+        let ingress = a.networks.first(where: \.isIngress)?.id
+        for id in prepared {
+            let t = wanted[id]!
+            let networks = t.attachments.map(\.network).filter { $0 != ingress }
+            try await dns.attach(attached[id]!, networks: networks)
+        }
+
+        // 4. Only now the processes.
+        for id in prepared {
+            do { _ = try await runtime.launch(launches[id]!) } catch { rejected[id] = "\(error)" }
+        }
+        for id in rejected.keys where wanted[id] == nil { rejected[id] = nil }
+        return report
+    }
+
+    private func syncDNS(_ a: NodeAssignment) async throws {
+        let records = AssignmentPlan.dns(a)
+        let store = dns.store
+        store.update { index in
+            for n in records.networks { index.upsert(n) }
+            for s in records.services { index.upsert(s) }
+            for t in records.tasks { index.upsert(t) }
+        }
+        let tasks = Set(records.tasks.map(\.id)), services = Set(records.services.map(\.id)), networks = Set(records.networks.map(\.id))
+        for id in dnsTasks.subtracting(tasks) { store.removeTask(id: id) }
+        for id in dnsServices.subtracting(services) { store.removeService(id: id) }
+        for id in dnsNetworks.subtracting(networks) { store.removeNetwork(id: id) }
+        dnsTasks = tasks; dnsServices = services; dnsNetworks = networks
+    }
+
+    /// Every task this agent knows of, for the manager.
+    public func status() async -> [TaskStatus] {
+        var out: [TaskStatus] = []
+        for (id, why) in rejected { out.append(TaskStatus(id: id, state: .rejected, message: why, exitCode: nil)) }
+        for id in attached.keys {
+            guard let r = await runtime.task(id) else {
+                out.append(TaskStatus(id: id, state: .preparing, message: "preparing", exitCode: nil)); continue
+            }
+            switch r.process.current {
+            case .running: out.append(TaskStatus(id: id, state: .running, message: "started", exitCode: nil))
+            case .exited(0): out.append(TaskStatus(id: id, state: .complete, message: "finished", exitCode: 0))
+            case .exited(let c): out.append(TaskStatus(id: id, state: .failed, message: "task: non-zero exit (\(c))", exitCode: c))
+            case .signalled(let s): out.append(TaskStatus(id: id, state: .failed, message: "task: killed by signal \(s)", exitCode: 128 + s))
+            }
+        }
+        for id in stopped where attached[id] == nil { out.append(TaskStatus(id: id, state: .shutdown, message: "shutdown", exitCode: nil)) }
+        return out.sorted { $0.id < $1.id }
+    }
+
+    /// Stops every task and removes what the agent made (the dataplane keeps what the caller
+    /// applies next; pass an empty assignment first to remove it too).
+    public func shutdown() async {
+        for (id, ns) in attached {
+            try? await dns.detach(ns)
+            await runtime.remove(id)
+        }
+        attached = [:]
+    }
+}

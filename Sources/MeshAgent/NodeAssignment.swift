@@ -1,0 +1,81 @@
+import MeshDataplane
+import MeshKernel
+
+/// Everything a node agent needs to run its share of the cluster, as values: what the manager
+/// assigns (networks, services, this node's tasks) plus what gossip says about other nodes'
+/// tasks. The agent turns it into processes, dataplane state and DNS records.
+public struct NodeAssignment: Sendable, Equatable, Codable {
+    public struct Service: Sendable, Equatable, Codable {
+        public var id: String
+        public var name: String
+        public var mode: EndpointMode
+        public var vips: [ServiceSpec.VIP]
+        public var ports: [ServiceSpec.Port]
+        public var aliases: [String]
+        public init(id: String, name: String, mode: EndpointMode = .vip, vips: [ServiceSpec.VIP] = [],
+                    ports: [ServiceSpec.Port] = [], aliases: [String] = []) {
+            self.id = id; self.name = name; self.mode = mode; self.vips = vips; self.ports = ports; self.aliases = aliases
+        }
+    }
+    public struct Attachment: Sendable, Equatable, Codable {
+        public var network: String
+        public var address: IPAddress
+        public init(network: String, address: IPAddress) { self.network = network; self.address = address }
+    }
+    public enum DesiredState: String, Sendable, Codable { case running, shutdown }
+    /// A task this node runs.
+    public struct LocalTask: Sendable, Equatable, Codable {
+        public var id: String
+        public var name: String
+        public var service: String
+        public var image: String
+        public var args: [String]
+        public var env: [String: String]
+        public var desired: DesiredState
+        /// In interface order: eth0 first. The first non-ingress network carries the default route.
+        public var attachments: [Attachment]
+        public init(id: String, name: String, service: String, image: String, args: [String] = [], env: [String: String] = [:],
+                    desired: DesiredState = .running, attachments: [Attachment]) {
+            self.id = id; self.name = name; self.service = service; self.image = image; self.args = args; self.env = env
+            self.desired = desired; self.attachments = attachments
+        }
+    }
+    /// A task on another node, as its node published it.
+    public struct RemoteTask: Sendable, Equatable, Codable {
+        public var id: String
+        public var name: String
+        public var service: String
+        public var nodeID: String
+        public var nodeAddress: IPAddress
+        /// false while the task drains: no new connections.
+        public var serving: Bool
+        public var attachments: [Attachment]
+        public init(id: String, name: String, service: String, nodeID: String, nodeAddress: IPAddress, serving: Bool = true,
+                    attachments: [Attachment]) {
+            self.id = id; self.name = name; self.service = service; self.nodeID = nodeID; self.nodeAddress = nodeAddress
+            self.serving = serving; self.attachments = attachments
+        }
+    }
+    /// Another node's ingress address (replies to ingress traffic it forwards come back to it).
+    public struct PeerIngress: Sendable, Equatable, Codable {
+        public var nodeID: String
+        public var nodeAddress: IPAddress
+        public var address: IPAddress
+        public init(nodeID: String, nodeAddress: IPAddress, address: IPAddress) {
+            self.nodeID = nodeID; self.nodeAddress = nodeAddress; self.address = address
+        }
+    }
+
+    public var node: NodeIdentity
+    public var networks: [OverlayNetwork]
+    public var services: [Service]
+    public var tasks: [LocalTask]
+    public var remoteTasks: [RemoteTask]
+    public var peers: [PeerIngress]
+
+    public init(node: NodeIdentity, networks: [OverlayNetwork] = [], services: [Service] = [], tasks: [LocalTask] = [],
+                remoteTasks: [RemoteTask] = [], peers: [PeerIngress] = []) {
+        self.node = node; self.networks = networks; self.services = services; self.tasks = tasks
+        self.remoteTasks = remoteTasks; self.peers = peers
+    }
+}

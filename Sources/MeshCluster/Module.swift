@@ -1,0 +1,1 @@
+// The manager and node agent: see issue 8.

@@ -1,0 +1,146 @@
+import Foundation
+import MeshAgent
+import MeshDataplane
+import MeshDNS
+import MeshKernel
+import MeshRuntime
+import MeshTestbed
+import NIOPosix
+import Testing
+
+/// One node, real processes: the agent starts whoami tasks in their own namespaces, attaches
+/// them to an overlay and the ingress network, serves their DNS, publishes port 8000; a client
+/// on the underlay and a task on the overlay reach them; a scale-down drains and stops one.
+@Suite(.serialized) struct AgentTests {
+    final class Node: Sendable {
+        let group = NamespaceGroup(tag: "mkt-agent")
+        let id: String
+        let dataRoot: String
+        init() {
+            id = "mktag\(getpid() % 100_000)"
+            dataRoot = FileManager.default.temporaryDirectory.appendingPathComponent("\(group.prefix)-data").path
+        }
+        var nodeNS: String { group.name("node") }
+        var clientNS: String { group.name("client") }
+        func destroy() {
+            for name in NetworkNamespace.list() where name.hasPrefix("meshd-\(id)-") || name.hasPrefix("mtask-\(id)-") {
+                try? NetworkNamespace.delete(named: name)
+            }
+            group.destroy()
+            try? FileManager.default.removeItem(atPath: dataRoot)
+        }
+    }
+
+    static let demo = OverlayNetwork(id: "demo", name: "demo", vni: 5011, subnet: IPPrefix("10.11.0.0/24")!, gateway: IPAddress("10.11.0.1")!)
+    static let ingress = OverlayNetwork(id: "ingress", name: "ingress", vni: 4096, subnet: IPPrefix("10.255.9.0/24")!,
+                                        gateway: IPAddress("10.255.9.1")!, ingress: true)
+
+    static func web(_ n: Int) -> NodeAssignment.LocalTask {
+        .init(id: "web\(n)task", name: "web.\(n).web\(n)task", service: "web", image: "jwilder/whoami",
+              attachments: [.init(network: "ingress", address: IPAddress("10.255.9.\(10 + n)")!),
+                            .init(network: "demo", address: IPAddress("10.11.0.\(10 + n)")!)])
+    }
+    static let probe = NodeAssignment.LocalTask(id: "probetask", name: "probe.1.probetask", service: "probe", image: "busybox",
+                                                args: ["sleep", "600"], attachments: [.init(network: "demo", address: IPAddress("10.11.0.50")!)])
+
+    static func assignment(_ node: Node, tasks: [NodeAssignment.LocalTask]) -> NodeAssignment {
+        NodeAssignment(
+            node: NodeIdentity(id: node.id, advertiseAddress: IPAddress("198.18.9.1")!, ingressAddress: IPAddress("10.255.9.201")!,
+                               namespace: node.nodeNS),
+            networks: [ingress, demo],
+            services: [.init(id: "web", name: "web", vips: [.init(network: "demo", address: IPAddress("10.11.0.2")!),
+                                                            .init(network: "ingress", address: IPAddress("10.255.9.2")!)],
+                             ports: [.init(published: 8000, target: 8000)]),
+                       .init(id: "probe", name: "probe", mode: .dnsrr)],
+            tasks: tasks)
+    }
+
+    static func underlay(_ node: Node) async throws {
+        let n = try node.group.create("node")
+        let c = try node.group.create("client")
+        let h = try NetlinkHandle(namespace: n)
+        try await h.linkAdd(LinkSpec(name: "eth0", kind: .veth(peerName: "eth0", peerNamespace: c), mtu: 1500))
+        try await h.apply([.linkSet("lo", LinkChange(up: true)), .linkSet("eth0", LinkChange(up: true)),
+                           .addrAdd(InterfaceAddress(device: "eth0", prefix: IPPrefix("198.18.9.1/24")!))])
+        try await NetlinkHandle(namespace: c).apply([.linkSet("lo", LinkChange(up: true)), .linkSet("eth0", LinkChange(up: true)),
+                                                     .addrAdd(InterfaceAddress(device: "eth0", prefix: IPPrefix("198.18.9.100/24")!))])
+    }
+
+    static func inTask(_ ns: String, _ argv: [String]) throws -> String {
+        try Exec.run(["ip", "netns", "exec", ns] + argv).stdout
+    }
+
+    static func until(_ what: String, _ check: () throws -> Bool) async throws {
+        for _ in 0..<60 { if try check() { return }; try await Task.sleep(for: .milliseconds(100)) }
+        Issue.record("timed out waiting for \(what)")
+    }
+
+    @Test func tasksRunAttachedResolvedPublishedAndDrain() async throws {
+        guard getuid() == 0 else { throw NotRootAgent() }
+        let node = Node()
+        defer { node.destroy() }
+        try await Self.underlay(node)
+        let runtime = try TaskRuntime(nodeID: node.id, dataRoot: node.dataRoot, meshd: AgentMeshd.locate())
+        let reconciler = Reconciler(lb: .nftables)
+        let dns = try await DNSServer.start(.init(forwarding: .init(upstreams: [])), store: DNSRecordStore(), threads: 1)
+        let agent = NodeAgent(runtime: runtime, reconciler: reconciler, dns: dns, stopGrace: .seconds(2))
+
+        try await agent.apply(Self.assignment(node, tasks: [Self.web(1), Self.web(2), Self.probe]))
+        let probeNS = runtime.namespaceName("probetask")
+        #expect(await agent.status().map(\.state) == [.running, .running, .running])
+
+        // DNS from inside a task: the VIP, and tasks.web with both replicas.
+        #expect(try Self.inTask(probeNS, ["dig", "+short", "web"]).split(separator: "\n") == ["10.11.0.2"])
+        #expect(Set(try Self.inTask(probeNS, ["dig", "+short", "tasks.web"]).split(separator: "\n")) == ["10.11.0.11", "10.11.0.12"])
+
+        // East-west through the VIP: whoami sees the probe's own address.
+        var seen: Set<String> = []
+        try await Self.until("both replicas behind the VIP") {
+            let answer = try Self.inTask(probeNS, ["curl", "-s", "--max-time", "1", "-H", "Connection: close", "http://web:8000/"])
+            if let name = answer.split(separator: "\n").first { seen.insert(String(name)) }
+            if !answer.isEmpty { #expect(answer.contains("RemoteAddr: 10.11.0.50:"), "\(answer)") }
+            return seen == ["I'm web1task", "I'm web2task"]
+        }
+        // North-south through the published port, from the underlay.
+        let published = try Exec.run(["ip", "netns", "exec", node.clientNS, "curl", "-s", "--max-time", "2", "-H", "Connection: close",
+                                      "http://198.18.9.1:8000/", "http://198.18.9.1:8000/"]).stdout
+        #expect(published.contains("I'm web1task") && published.contains("I'm web2task"), "\(published)")
+
+        // Scale down: web2 is drained, stopped and detached; only web1 answers; DNS follows.
+        try await agent.apply(Self.assignment(node, tasks: [Self.web(1), Self.probe]))
+        #expect(!NetworkNamespace.exists(named: runtime.namespaceName("web2task")))
+        let after = try Exec.run(["ip", "netns", "exec", node.clientNS, "curl", "-s", "--max-time", "2", "-H", "Connection: close"]
+                                 + Array(repeating: "http://198.18.9.1:8000/", count: 4)).stdout
+        #expect(after.components(separatedBy: "I'm web1task").count == 5, "\(after)")
+        #expect(try Self.inTask(probeNS, ["dig", "+short", "tasks.web"]).split(separator: "\n") == ["10.11.0.11"])
+
+        // An image with no mapping is rejected with the catalog's reason; the others keep running.
+        var bad = Self.web(3); bad.image = "nginx:1.27"
+        try await agent.apply(Self.assignment(node, tasks: [Self.web(1), Self.probe, bad]))
+        let rejected = await agent.status().first { $0.id == "web3task" }
+        #expect(rejected?.state == .rejected && rejected?.message.contains("not in this node's image catalog") == true)
+
+        // Everything goes: tasks, then what the dataplane made.
+        try await agent.apply(Self.assignment(node, tasks: []))
+        await agent.shutdown()
+        _ = try await reconciler.apply(DataplaneState(node: NodeIdentity(id: node.id, advertiseAddress: IPAddress("198.18.9.1")!,
+                                                                         namespace: node.nodeNS)))
+        await dns.shutdown()
+        #expect(NetworkNamespace.list().filter { $0.hasPrefix("meshd-\(node.id)-") || $0.hasPrefix("mtask-\(node.id)-") }.isEmpty)
+    }
+}
+
+struct NotRootAgent: Error, CustomStringConvertible { var description: String { "agent tests run tasks in namespaces: run as root" } }
+
+enum AgentMeshd {
+    static func locate() -> String {
+        if let bin = ProcessInfo.processInfo.environment["MESHD_BIN"] { return bin }
+        var d = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<5 {
+            let c = d.appendingPathComponent("meshd").path
+            if FileManager.default.isExecutableFile(atPath: c) { return c }
+            d = d.deletingLastPathComponent()
+        }
+        return "meshd"
+    }
+}

@@ -1,0 +1,108 @@
+import MeshKernel
+import Testing
+@testable import MeshDataplane
+
+/// The balancers' plans are pure: these check what would be sent, without a kernel.
+@Suite struct BalancerPlanTests {
+    static func vip(_ i: Int) -> IPAddress { .v4(0x0A60_0000 + UInt32(i)) }
+    static func backend(_ i: Int, _ j: Int) -> IPAddress { .v4(0x0A80_0000 + UInt32(i * 8 + j)) }
+
+    static func state(services n: Int, backends: Int = 3) -> BalancerState {
+        var s = BalancerState(gateway: IPAddress("10.96.0.1")!)
+        for i in 1...n {
+            s.vips[vip(i)] = (0..<backends).map { .init(address: backend(i, $0), port: nil, weight: 1) }
+        }
+        return s
+    }
+
+    static func elementCount(_ b: NFTBatch) -> Int {
+        b.operations.reduce(0) { n, op in
+            switch op {
+            case .addElements(_, let e), .deleteElements(_, let e): n + e.count
+            default: n + 1
+            }
+        }
+    }
+
+    @Test func nftablesPlanIsIdempotent() {
+        var changes: [String] = []
+        let want = Self.state(services: 50)
+        var applied = NFTBalancer.Applied()
+        let first = NFTBalancer.plan(&applied, to: want, changes: &changes)
+        #expect(!first.isEmpty)
+        changes = []
+        var again = applied
+        let second = NFTBalancer.plan(&again, to: want, changes: &changes)
+        #expect(second.isEmpty && changes.isEmpty && again == applied)
+    }
+
+    @Test func oneBackendChangeAmongTenThousandIsOneSmallBatch() {
+        var changes: [String] = []
+        var want = Self.state(services: 10_000)
+        var applied = NFTBalancer.Applied()
+        _ = NFTBalancer.plan(&applied, to: want, changes: &changes)
+        want.vips[Self.vip(5_000)]![1].address = IPAddress("10.200.0.1")!
+        changes = []
+        let clock = ContinuousClock()
+        var batch = NFTBatch()
+        var scope = DesiredModel.Touched()
+        scope.vips = [Self.vip(5_000)]
+        let took = clock.measure { batch = NFTBalancer.plan(&applied, to: want, scope: scope, changes: &changes) }
+        // Replace one slot: delete + add of one element; no rule, chain or set touched.
+        #expect(Self.elementCount(batch) == 2)
+        #expect(batch.operations.allSatisfy {
+            if case .addElements = $0 { return true }; if case .deleteElements = $0 { return true }; return false
+        })
+        #expect(changes.count == 1)
+        #expect(took < .milliseconds(20))   // scoped: the 9,999 other VIPs are not looked at
+    }
+
+    @Test func scalingTouchesOnlyTheChangedSlotsAndAddsAChainOncePerCount() {
+        var changes: [String] = []
+        var want = Self.state(services: 2)
+        var grown = NFTBalancer.Applied()
+        _ = NFTBalancer.plan(&grown, to: want, changes: &changes)
+        want.vips[Self.vip(1)]!.append(.init(address: Self.backend(1, 7), port: nil, weight: 1))
+        let grow = NFTBalancer.plan(&grown, to: want, changes: &changes)
+        #expect(grow.operations.contains { if case .addChain(let c) = $0 { return c.name == "vip-4" }; return false })
+        #expect(grown.vipTargets[Self.vip(1)]?.count == 4)
+        // Scale the other one to 4 as well: the chain exists, only elements move.
+        want.vips[Self.vip(2)]!.append(.init(address: Self.backend(2, 7), port: nil, weight: 1))
+        let second = NFTBalancer.plan(&grown, to: want, changes: &changes)
+        #expect(!second.operations.contains { if case .addChain = $0 { return true }; return false })
+        #expect(Self.elementCount(second) == 3)   // mod: delete + add; one new slot
+    }
+
+    @Test func drainingRemovesTheSlotForNftablesAndSetsWeightZeroForIPVS() {
+        var changes: [String] = []
+        var want = Self.state(services: 1)
+        var nft = NFTBalancer.Applied(), ipvs = IPVSBalancer.Applied()
+        _ = NFTBalancer.plan(&nft, to: want, changes: &changes)
+        _ = IPVSBalancer.plan(&ipvs, to: want, changes: &changes)
+        want.vips[Self.vip(1)]![0].weight = 0
+        let n2 = NFTBalancer.plan(&nft, to: want, changes: &changes)
+        #expect(nft.vipTargets[Self.vip(1)]?.count == 2 && !n2.isEmpty)
+        let p = IPVSBalancer.plan(&ipvs, to: want, changes: &changes)
+        #expect(p.ipvsFirst == [.updateDestination(.fwmark(IPVSBalancer.vipBase + 1, ipv6: false),
+                                                    IPVSDestination(Self.backend(1, 0), port: 0, weight: 0))])
+        #expect(p.nft.isEmpty && p.ipvsLast.isEmpty)
+    }
+
+    @Test func ipvsPlanIsIdempotentAndRemovesInOrder() {
+        var changes: [String] = []
+        var want = Self.state(services: 3)
+        want.ingressSource = IPAddress("10.255.0.201")
+        want.published[.init(proto: .tcp, port: 8000)] = [.init(address: Self.backend(9, 0), port: 80, weight: 1)]
+        var applied = IPVSBalancer.Applied()
+        let first = IPVSBalancer.plan(&applied, to: want, changes: &changes)
+        #expect(first.ipvsFirst.filter { if case .addService = $0 { return true }; return false }.count == 4)
+        var copy = applied
+        let again = IPVSBalancer.plan(&copy, to: want, changes: &changes)
+        #expect(again.isEmpty)
+        want.vips[Self.vip(2)] = nil
+        let removal = IPVSBalancer.plan(&applied, to: want, changes: &changes)
+        #expect(removal.ipvsFirst.isEmpty)
+        #expect(removal.nft.operations.count == 1)                        // stop marking …
+        #expect(removal.ipvsLast == [.deleteService(.fwmark(IPVSBalancer.vipBase + 2, ipv6: false))])   // … then delete
+    }
+}

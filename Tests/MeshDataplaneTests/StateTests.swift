@@ -1,0 +1,89 @@
+import Foundation
+import MeshKernel
+import Testing
+@testable import MeshDataplane
+
+@Suite struct StateTests {
+    @Test func fixtureIsValid() {
+        #expect(Fixture.state().problems() == [])
+    }
+
+    @Test func conflictingPublishedPortsAreRefusedByName() {
+        var s = Fixture.state()
+        s.services.append(ServiceSpec(id: "s2", name: "api", ports: [.init(published: 8000, target: 9000)]))
+        let p = s.problems()
+        #expect(p.contains("service api: published port 8000/tcp is already used by service web"))
+        // The same number over UDP is another port.
+        s.services[1].ports = [.init(protocol: .udp, published: 8000, target: 9000)]
+        #expect(s.problems() == [])
+    }
+
+    @Test func contradictionsAreListed() {
+        var s = Fixture.state()
+        s.networks.append(OverlayNetwork(id: "x", name: "x", vni: 4097, subnet: IPPrefix("10.20.0.0/24")!, gateway: IPAddress("10.30.0.1")!))
+        s.localEndpoints.append(LocalEndpoint(id: "t9", network: "nope", namespace: "t9", address: IPAddress("10.10.0.50")!))
+        s.localEndpoints.append(LocalEndpoint(id: "t8", network: "demo", namespace: "t8", address: IPAddress("10.10.0.12")!))
+        s.services[0].vips = [.init(network: "demo", address: IPAddress("10.99.0.1")!)]
+        let p = s.problems()
+        #expect(p.contains("network x: VNI 4097 is also used by demo"))
+        #expect(p.contains("network x: gateway 10.30.0.1 is outside 10.20.0.0/24"))
+        #expect(p.contains("task t9: unknown network nope"))
+        #expect(p.contains { $0.contains("address 10.10.0.12 is already used by task t8") })
+        #expect(p.contains("service web: VIP 10.99.0.1 is outside 10.10.0.0/24"))
+        #expect(throws: DataplaneError.self) { try s.validate() }
+    }
+
+    @Test func ingressNeedsTheNodeAddress() {
+        var s = Fixture.state()
+        s.node.ingressAddress = nil
+        #expect(s.problems().contains("network ingress is the ingress network but node n1 has no ingressAddress"))
+    }
+
+    @Test func stateFileRoundTripsAndOmitsEmptyLists() throws {
+        let s = Fixture.state()
+        let data = try JSONEncoder().encode(s)
+        #expect(try JSONDecoder().decode(DataplaneState.self, from: data) == s)
+        let minimal = #"{"node":{"id":"n1","advertiseAddress":"198.18.0.1"}}"#
+        let m = try JSONDecoder().decode(DataplaneState.self, from: Data(minimal.utf8))
+        #expect(m.networks.isEmpty && m.services.isEmpty && m.node.port == 4789)
+    }
+
+    /// Mutated state files: the decoder throws or yields a state; validation and planning never crash.
+    @Test func fuzzedStateFilesNeverCrash() throws {
+        let seed = try JSONEncoder().encode(Fixture.state())
+        var rng = SplitMix(seed: 0x5eed_da7a)
+        var decoded = 0
+        let inputs = 20_000
+        for _ in 0..<inputs {
+            var b = [UInt8](seed)
+            for _ in 0..<(1 + Int(rng.next() % 4)) {
+                let i = Int(rng.next() % UInt64(b.count))
+                switch rng.next() % 4 {
+                case 0: b[i] = UInt8(truncatingIfNeeded: rng.next())
+                case 1: b.remove(at: i)
+                case 2:
+                    let alphabet = Array("0123456789.:-\"{}[],".utf8)
+                    b.insert(alphabet[Int(rng.next() % UInt64(alphabet.count))], at: i)
+                default: b[i] = b[Int(rng.next() % UInt64(b.count))]
+                }
+                if b.isEmpty { break }
+            }
+            guard let s = try? JSONDecoder().decode(DataplaneState.self, from: Data(b)) else { continue }
+            decoded += 1
+            if s.problems().isEmpty { _ = DesiredModel(s, underlayMTU: 1500) }
+        }
+        #expect(decoded > 100)
+    }
+}
+
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9e37_79b9_7f4a_7c15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
+    }
+}

@@ -1,0 +1,102 @@
+import Foundation
+import MeshKernel
+import MeshTestbed
+import Testing
+@testable import MeshRuntime
+
+@Suite struct ImageCatalogTests {
+    @Test func namesNormalizeAndBuiltInsResolve() throws {
+        #expect(ImageCatalog.normalize("docker.io/library/busybox:1.36@sha256:abc") == "busybox")
+        #expect(ImageCatalog.normalize("jwilder/whoami:latest") == "jwilder/whoami")
+        #expect(ImageCatalog.normalize("registry:5000/team/app") == "registry:5000/team/app")
+        let c = try ImageCatalog(dataRoot: "/nonexistent", meshd: "/usr/bin/meshd")
+        #expect(try c.command(image: "traefik/whoami", args: []) == ["/usr/bin/meshd", "whoami", "--port", "80"])
+        #expect(try c.command(image: "alpine", args: ["ping", "x"]) == ["/bin/busybox", "ping", "x"])
+        #expect(try c.command(image: "busybox", args: []) == ["/bin/busybox", "sh"])
+    }
+
+    @Test func anUnmappedImageSaysWhereToMapIt() throws {
+        let c = try ImageCatalog(dataRoot: "/var/lib/meshd", meshd: "meshd")
+        #expect(throws: ImageCatalog.Failure.unmapped(image: "nginx:1.27", catalog: "/var/lib/meshd/images.json")) {
+            try c.command(image: "nginx:1.27", args: [])
+        }
+        #expect("\(ImageCatalog.Failure.unmapped(image: "nginx", catalog: "/d/images.json"))".contains("not in this node's image catalog"))
+    }
+
+    @Test func userMappingsComeFromTheDataRoot() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mkt-catalog-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try #"{"nginx": ["/usr/sbin/nginx", "-g", "daemon off;"]}"#.write(toFile: dir + "/images.json", atomically: true, encoding: .utf8)
+        let c = try ImageCatalog(dataRoot: dir, meshd: "meshd")
+        #expect(try c.command(image: "nginx:latest", args: []) == ["/usr/sbin/nginx", "-g", "daemon off;"])
+        try "{not json".write(toFile: dir + "/images.json", atomically: true, encoding: .utf8)
+        #expect(throws: ImageCatalog.Failure.self) { try ImageCatalog(dataRoot: dir, meshd: "meshd") }
+    }
+}
+
+/// Real processes in real namespaces (root).
+@Suite(.serialized) struct TaskRuntimeTests {
+    static func runtime() throws -> (TaskRuntime, String) {
+        guard getuid() == 0 else { throw RootNeeded() }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mkt-runtime-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
+        let meshd = DataplaneMeshd.locate()
+        return (try TaskRuntime(nodeID: "mktrt\(getpid())", dataRoot: dir, meshd: meshd), dir)
+    }
+
+    @Test func aTaskHasItsOwnHostnameNetworkAndResolvConf() async throws {
+        let (rt, dir) = try Self.runtime()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let t = TaskLaunch(id: "t1abc", image: "busybox", args: ["sh", "-c", "hostname; cat /etc/resolv.conf; cat /proc/net/dev | tail -n +3 | cut -d: -f1"])
+        let r = try await rt.start(t)
+        #expect(await r.process.wait() == .exited(0))
+        let log = await rt.log("t1abc")
+        let lines = log.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        #expect(lines.first == "t1abc")
+        #expect(lines.contains("nameserver 127.0.0.11"))
+        #expect(lines.last == "lo", "only lo in a fresh task namespace: \(log)")
+        #expect(NetworkNamespace.exists(named: r.namespace))
+        await rt.remove("t1abc")
+        #expect(!NetworkNamespace.exists(named: r.namespace))
+        #expect(!FileManager.default.fileExists(atPath: "/etc/netns/\(r.namespace)"))
+    }
+
+    @Test func whoamiAnswersWithTheTaskIDAndStops() async throws {
+        let (rt, dir) = try Self.runtime()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try await rt.start(TaskLaunch(id: "web1xyz", image: "jwilder/whoami"))
+        defer { Task { await rt.remove("web1xyz") } }
+        var answer = ""
+        for _ in 0..<50 where !answer.contains("I'm") {
+            try await Task.sleep(for: .milliseconds(100))
+            answer = (try? Exec.run(["ip", "netns", "exec", r.namespace, "curl", "-s", "--max-time", "1", "http://127.0.0.1:8000/"]).stdout) ?? ""
+        }
+        #expect(answer.hasPrefix("I'm web1xyz"), "\(answer)")
+        let end = await rt.stop("web1xyz", grace: .seconds(5))
+        #expect(end != nil && end != .running)
+        await rt.remove("web1xyz")
+    }
+
+    @Test func anUnmappedImageFailsBeforeAnythingIsMade() async throws {
+        let (rt, dir) = try Self.runtime()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        await #expect(throws: RuntimeError.self) { try await rt.start(TaskLaunch(id: "bad1", image: "nginx")) }
+        #expect(!NetworkNamespace.exists(named: rt.namespaceName("bad1")))
+    }
+}
+
+struct RootNeeded: Error, CustomStringConvertible { var description: String { "runtime tests start tasks in namespaces: run as root" } }
+
+/// The meshd binary next to the test bundle (or MESHD_BIN).
+enum DataplaneMeshd {
+    static func locate() -> String {
+        if let bin = ProcessInfo.processInfo.environment["MESHD_BIN"] { return bin }
+        var d = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<5 {
+            let c = d.appendingPathComponent("meshd").path
+            if FileManager.default.isExecutableFile(atPath: c) { return c }
+            d = d.deletingLastPathComponent()
+        }
+        return "meshd"
+    }
+}
