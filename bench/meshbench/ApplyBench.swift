@@ -24,6 +24,9 @@ struct ApplyBench: AsyncParsableCommand {
     static func vip(_ i: Int) -> IPAddress { .v4(0x0A41_0000 + UInt32(i)) }
     static func backend(_ i: Int, _ j: Int) -> IPAddress { .v4(0x0A48_0000 + UInt32(4 * i + j)) }
 
+    /// The other of two addresses: every timed change really changes something.
+    static func toggle(_ current: IPAddress, _ a: IPAddress, _ b: IPAddress) -> IPAddress { current == a ? b : a }
+
     static func state(_ lab: DataplaneLab, services n: Int) -> DataplaneState {
         var s = lab.emptyState(1)
         s.networks = [network]
@@ -58,7 +61,7 @@ struct ApplyBench: AsyncParsableCommand {
                 // Swap one backend of one service (a different service each time) for a new address,
                 // sent as the agent sends it: one changed service.
                 let i = (k * 7919) % n
-                state.services[i].backends![0].address = k % 2 == 0 ? .v4(0x0A4F_0000 + UInt32(i)) : Self.backend(i, 0)
+                state.services[i].backends![0].address = Self.toggle(state.services[i].backends![0].address, Self.backend(i, 0), .v4(0x0A4F_0000 + UInt32(i)))
                 var changed: ChangeReport?
                 samples.append(seconds(try await clock.measure { changed = try await r.apply([.service(state.services[i])]) }))
                 guard let changed, !changed.isEmpty, changed.changes.count <= 8 else {
@@ -66,7 +69,7 @@ struct ApplyBench: AsyncParsableCommand {
                 }
                 // The same change as a whole new state (what `meshd dataplane apply` does), for comparison.
                 let j = (k * 7919 + 1) % n
-                state.services[j].backends![1].address = k % 2 == 0 ? .v4(0x0A4E_8000 + UInt32(j)) : Self.backend(j, 1)
+                state.services[j].backends![1].address = Self.toggle(state.services[j].backends![1].address, Self.backend(j, 1), .v4(0x0A4E_8000 + UInt32(j)))
                 var full: ChangeReport?
                 fullSamples.append(seconds(try await clock.measure { full = try await r.apply(state) }))
                 if full?.isEmpty ?? true { fullEmpty += 1 }
