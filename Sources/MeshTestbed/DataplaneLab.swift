@@ -225,9 +225,12 @@ public final class DataplaneLab: Sendable {
             }
             if !signalled { ready.signal() }
         }.start()
-        guard ready.wait(timeout: .now() + 10) == .success, p.isRunning else {
+        // Generous: the VM lane runs a debug meshd under an emulated CPU.
+        let announced = ready.wait(timeout: .now() + 60) == .success
+        guard announced, p.isRunning else {
+            let why = !announced ? "no listening line within 60 s" : "exited with status \(p.terminationStatus)"
             stop(p)
-            throw Exec.Failure(command: p.arguments ?? [], output: Exec.Output(status: 1, stdout: "", stderr: "whoami did not start"))
+            throw Exec.Failure(command: p.arguments ?? [], output: Exec.Output(status: 1, stdout: "", stderr: "whoami did not start: \(why)"))
         }
         return p
     }
