@@ -18,6 +18,8 @@ public final class DataplaneLab: Sendable {
     /// The `meshd` binary that `apply` and `startWhoami` run.
     public let meshd: String
     public let stateDirectory: String
+    /// curl's --max-time: 2 s on the host; the VM lane's emulated CPU needs more.
+    public let requestSeconds: Int
     private let processes = Mutex<[Process]>([])
 
     public static let clientAddress = IPAddress("198.18.0.100")!
@@ -39,18 +41,20 @@ public final class DataplaneLab: Sendable {
         return NetworkNamespace.list().filter { $0.hasPrefix(prefix) }.sorted()
     }
 
-    private init(group: NamespaceGroup, nodeIDs: [String], meshd: String, stateDirectory: String) {
+    private init(group: NamespaceGroup, nodeIDs: [String], meshd: String, stateDirectory: String, requestSeconds: Int) {
         self.group = group; self.nodeIDs = nodeIDs; self.meshd = meshd; self.stateDirectory = stateDirectory
+        self.requestSeconds = requestSeconds
     }
 
     /// Builds the underlay, `nodes` node namespaces and the client; removes what it made on failure.
-    public static func build(tag: String = "mkt", nodes: Int = 3, meshd: String? = nil) async throws -> DataplaneLab {
+    public static func build(tag: String = "mkt", nodes: Int = 3, meshd: String? = nil, requestSeconds: Int = 2) async throws -> DataplaneLab {
         let group = NamespaceGroup(tag: tag)
         let letters = Array("abcdefghijklmnopqrstuvwxyz0123456789")
         let random = String((0..<6).map { _ in letters.randomElement()! })
         let ids = (1...nodes).map { "mkt\(random)n\($0)" }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("\(group.prefix)-states").path
-        let lab = DataplaneLab(group: group, nodeIDs: ids, meshd: meshd ?? locateMeshd(), stateDirectory: dir)
+        let lab = DataplaneLab(group: group, nodeIDs: ids, meshd: meshd ?? locateMeshd(), stateDirectory: dir,
+                               requestSeconds: requestSeconds)
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             let underlay = try group.create("underlay")
@@ -246,7 +250,7 @@ public final class DataplaneLab: Sendable {
     /// `curl` from namespace `ns`: `count` requests to `url`, each on a new connection; the name
     /// of the backend (whoami's "I'm NAME" line) that answered each, "failed" for no answer.
     public func spread(from ns: String, url: String, count: Int) throws -> [String: Int] {
-        let out = try Exec.run(["ip", "netns", "exec", ns, "curl", "-s", "--max-time", "2", "-H", "Connection: close"]
+        let out = try Exec.run(["ip", "netns", "exec", ns, "curl", "-s", "--max-time", "\(requestSeconds)", "-H", "Connection: close"]
                                + Array(repeating: url, count: count))
         var counts: [String: Int] = [:]
         var answered = 0
@@ -260,7 +264,7 @@ public final class DataplaneLab: Sendable {
 
     /// One request from `ns`; the whoami text (empty on failure).
     public func get(from ns: String, url: String) throws -> String {
-        try Exec.run(["ip", "netns", "exec", ns, "curl", "-s", "--max-time", "2", url]).stdout
+        try Exec.run(["ip", "netns", "exec", ns, "curl", "-s", "--max-time", "\(requestSeconds)", url]).stdout
     }
 
     // MARK: teardown

@@ -12,7 +12,7 @@ struct NotRoot: Error, CustomStringConvertible {
 @Suite(.serialized) struct DataplaneIPVSTests {
     func withScenario(_ body: (DataplaneScenario) async throws -> Void) async throws {
         guard getuid() == 0 else { throw NotRoot() }
-        let lab = try await DataplaneLab.build(tag: "mkv")
+        let lab = try await DataplaneLab.build(tag: "mkv", requestSeconds: 15)
         defer { lab.destroy() }
         try await body(DataplaneScenario(lab: lab, lb: "ipvs"))
     }
