@@ -26,6 +26,15 @@ struct NFTBalancer: Sendable {
         var vipChains: Set<Int> = []
         var portChains: Set<Int> = []
         var hairpin: Set<IPAddress> = []
+        /// Slot allocation, kept so a change never scans the slots in use.
+        var vipPool = SlotPool()
+        var portPool = SlotPool()
+    }
+
+    /// Free slot numbers: the next never used, and those given back.
+    struct SlotPool: Equatable, Sendable {
+        var next: UInt32 = 0        // 0: not yet derived from the slots read back
+        var free: [UInt32] = []
     }
 
     static let table = Naming.sandboxTable
@@ -150,7 +159,7 @@ struct NFTBalancer: Sendable {
         }
 
         let vipKeys = scope.map { Array($0.vips) } ?? Array(Set(n.vipTargets.keys).union(d.vips.keys))
-        var vipGroup = Group(current: n.vipTargets, slots: n.vipSlot, chains: n.vipChains)
+        var vipGroup = Group(current: n.vipTargets, slots: n.vipSlot, chains: n.vipChains, pool: n.vipPool)
         n.vipTargets = [:]; n.vipSlot = [:]     // now uniquely referenced by the group: changed in place
         vipGroup.plan(keys: vipKeys.sorted(), desired: { d.vips[$0].map(SlotLayout.expand) ?? [] },
                       key: { NFTValue.address($0) }, label: { "VIP \($0)" },
@@ -159,11 +168,11 @@ struct NFTBalancer: Sendable {
                           NFTExpr.load([.ipDaddr]) + slotThenBackend(vipSlotMap, vipBackends, modulus: m)
                           + [.nat(.dnat, family: .ip, address: .r(0), port: nil, flags: [])]
                       }, batch: &b, changes: &changes)
-        n.vipTargets = vipGroup.current; n.vipSlot = vipGroup.slots; n.vipChains = vipGroup.chains
+        n.vipTargets = vipGroup.current; n.vipSlot = vipGroup.slots; n.vipChains = vipGroup.chains; n.vipPool = vipGroup.pool
 
         if n.ingress || !n.portTargets.isEmpty {
             let portKeys = scope.map { Array($0.ports) } ?? Array(Set(n.portTargets.keys).union(d.published.keys))
-            var portGroup = Group(current: n.portTargets, slots: n.portSlot, chains: n.portChains)
+            var portGroup = Group(current: n.portTargets, slots: n.portSlot, chains: n.portChains, pool: n.portPool)
             n.portTargets = [:]; n.portSlot = [:]
             let ingress = n.ingress
             portGroup.plan(keys: portKeys.sorted(), desired: { ingress ? d.published[$0].map(SlotLayout.expand) ?? [] : [] },
@@ -173,7 +182,7 @@ struct NFTBalancer: Sendable {
                                NFTExpr.load([.l4proto, .thDport]) + slotThenBackend(pubSlotMap, pubBackends, modulus: m)
                                + [.nat(.dnat, family: .ip, address: .r(0), port: .r(1), flags: [.protoSpecified])]
                            }, batch: &b, changes: &changes)
-            n.portTargets = portGroup.current; n.portSlot = portGroup.slots; n.portChains = portGroup.chains
+            n.portTargets = portGroup.current; n.portSlot = portGroup.slots; n.portChains = portGroup.chains; n.portPool = portGroup.pool
         }
         return b
     }
@@ -199,18 +208,18 @@ struct NFTBalancer: Sendable {
         var current: [K: [BalancerState.Target]]
         var slots: [K: UInt32]
         var chains: Set<Int>
-        var free: [UInt32] = []
-        var next: UInt32
+        var pool: SlotPool
 
-        init(current: [K: [BalancerState.Target]], slots: [K: UInt32], chains: Set<Int>) {
-            self.current = current; self.slots = slots; self.chains = chains
-            next = (slots.values.max() ?? 0) + 1
+        init(current: [K: [BalancerState.Target]], slots: [K: UInt32], chains: Set<Int>, pool: SlotPool) {
+            self.current = current; self.slots = slots; self.chains = chains; self.pool = pool
+            // Once per table (after a read or a fresh start), never per change.
+            if self.pool.next == 0 { self.pool.next = (slots.values.max() ?? 0) + 1 }
         }
 
         mutating func take() -> UInt32 {
-            if let s = free.popLast() { return s }
-            defer { next += 1 }
-            return next
+            if let s = pool.free.popLast() { return s }
+            defer { pool.next += 1 }
+            return pool.next
         }
 
         /// Element changes for `keys` only: removals first, so a freed slot can be reused in the
@@ -227,7 +236,7 @@ struct NFTBalancer: Sendable {
                     b.delete([NFTElement(key(k))], from: modMap)
                     b.delete([NFTElement(key(k))], from: slotMap)
                     if !old.isEmpty { b.delete(old.indices.map { NFTElement(element(slot, $0)) }, from: backends) }
-                    free.append(slot)
+                    pool.free.append(slot)
                 }
                 current[k] = nil; slots[k] = nil
                 changes.append("nft: remove \(label(k))")

@@ -243,6 +243,10 @@ public actor Reconciler {
         }
     }
 
+    static let placeholder = SandboxModel(name: "", networkID: "", vxlan: nil, subnet: IPPrefix("0.0.0.0/0")!, loAddresses: [],
+                                          endpoints: [:], neighbours: [:], fdb: [:], subnetRouted: false, ingressLink: false,
+                                          balancer: BalancerState(gateway: .v4(0)))
+
     private func remove(_ name: String, report: inout ChangeReport) async throws(DataplaneError) {
         // Deleted explicitly, not left to the namespace's end: a socket anywhere keeps it alive.
         if let h = sandboxes[name], let k = known[name] {
@@ -263,11 +267,17 @@ public actor Reconciler {
     /// Makes sandbox `name` match `want`; with a scope, only the objects it names are compared.
     private func sync(_ name: String, want: SandboxModel, scope: DesiredModel.Touched? = nil, node: Handles,
                       report: inout ChangeReport) async throws(DataplaneError) {
-        guard let h = sandboxes[name], var have = known[name]?.model, let balancer = known[name]?.balancer,
-              let ipvsApplied = known[name]?.ipvs else { return }
+        guard let h = sandboxes[name], known[name] != nil else { return }
+        // Moved out, not copied: with a second reference alive, the first in-place change below
+        // would copy the whole table (copy-on-write) and a one-object change would cost the table.
+        var have = known[name]!.model
+        var balancer = known[name]!.balancer
+        var ipvsApplied = known[name]!.ipvs
+        known[name] = Known(model: Self.placeholder, balancer: .init(), ipvs: .init())
         if have.networkID.isEmpty {
             // Read without expectations (first sight): check endpoints against what is wanted now.
             do { have = try await SandboxReader.read(name: name, handle: h.netlink, expected: want) } catch {
+                known[name] = Known(model: have, balancer: balancer, ipvs: ipvsApplied)
                 throw .kernel(namespace: name, object: "reading the sandbox", error: error, rolledBack: false)
             }
         }
@@ -368,19 +378,13 @@ public actor Reconciler {
             if let ipvs = h.ipvs {
                 // IPVS has no transactions: services and destinations first, then the marks that
                 // lead to them (one nftables transaction), then what is no longer named.
-                var applied = ipvsApplied
-                known[name]?.ipvs = .init()   // so `applied` changes in place
-                let plan = IPVSBalancer.plan(&applied, to: want.balancer, scope: scope, changes: &lbChanges)
+                let plan = IPVSBalancer.plan(&ipvsApplied, to: want.balancer, scope: scope, changes: &lbChanges)
                 try await ipvs.apply(plan.ipvsFirst)
                 if !plan.nft.isEmpty { try await h.nft.commit(plan.nft) }
                 try await ipvs.apply(plan.ipvsLast)
-                known[name]?.ipvs = applied
             } else {
-                var applied = balancer
-                known[name]?.balancer = .init()
-                let batch = NFTBalancer.plan(&applied, to: want.balancer, scope: scope, changes: &lbChanges)
+                let batch = NFTBalancer.plan(&balancer, to: want.balancer, scope: scope, changes: &lbChanges)
                 if !batch.isEmpty { try await h.nft.commit(batch) }
-                known[name]?.balancer = applied
             }
             changes += lbChanges.map { "\(name): \($0)" }
 
@@ -409,26 +413,28 @@ public actor Reconciler {
         } catch {
             // Undo this apply's additions in this sandbox, newest first.
             for op in undo.reversed() { try? await h.netlink.apply([op]) }
-            known[name]?.model.networkID = ""   // read it again next time rather than trust the baseline
+            have.networkID = ""   // read it again next time rather than trust the baseline
             if let ipvs = h.ipvs {
-                if let a = try? await IPVSBalancer.read(h.nft, ipvs) { known[name]?.ipvs = a }
+                if let a = try? await IPVSBalancer.read(h.nft, ipvs) { ipvsApplied = a }
             } else if let a = try? NFTBalancer.read(h.nft) {
-                known[name]?.balancer = a
+                balancer = a
             }
+            known[name] = Known(model: have, balancer: balancer, ipvs: ipvsApplied)
             if let e = error as? DataplaneError { throw e }
             throw .kernel(namespace: name, object: step, error: error as! KernelError, rolledBack: true)
         }
         if let scope {
-            // In place, key by key: copying the whole model would make a change cost the table.
+            // In place, key by key.
             for v in scope.vips {
-                if want.loAddresses.contains(v) { known[name]?.model.loAddresses.insert(v) } else { known[name]?.model.loAddresses.remove(v) }
+                if want.loAddresses.contains(v) { have.loAddresses.insert(v) } else { have.loAddresses.remove(v) }
             }
-            for veth in scope.endpoints { known[name]?.model.endpoints[veth] = want.endpoints[veth] }
-            for ip in scope.neighbours { known[name]?.model.neighbours[ip] = want.neighbours[ip] }
-            for mac in scope.fdb { known[name]?.model.fdb[mac] = want.fdb[mac] }
+            for veth in scope.endpoints { have.endpoints[veth] = want.endpoints[veth] }
+            for ip in scope.neighbours { have.neighbours[ip] = want.neighbours[ip] }
+            for mac in scope.fdb { have.fdb[mac] = want.fdb[mac] }
         } else {
-            known[name]?.model = want
+            have = want
         }
+        known[name] = Known(model: have, balancer: balancer, ipvs: ipvsApplied)
         report.changes += changes
     }
 }
