@@ -46,14 +46,14 @@ struct NFTBalancer: Sendable {
     static var vipSlotMap: NFTSet { NFTSet(table, "vip_slot", key: NFTKeyType(.ipv4Address), kind: .map(NFTKeyType(.mark))) }
     static var vipDispatch: NFTSet { NFTSet(table, "vip_dispatch", key: NFTKeyType(.mark), kind: .verdictMap) }
     static var vipBackends: NFTSet {
-        NFTSet(table, "vip_backends", key: NFTKeyType(.mark, .integer(bytes: 4)), kind: .map(NFTKeyType(.ipv4Address)))
+        NFTSet(table, "vip_backends", key: NFTKeyType(.mark, .mark), kind: .map(NFTKeyType(.ipv4Address)))
     }
     static let portKey = NFTKeyType(.inetProto, .inetService)
     static var pubMod: NFTSet { NFTSet(table, "pub_mod", key: portKey, kind: .map(NFTKeyType(.mark))) }
     static var pubSlotMap: NFTSet { NFTSet(table, "pub_slot", key: portKey, kind: .map(NFTKeyType(.mark))) }
     static var pubDispatch: NFTSet { NFTSet(table, "pub_dispatch", key: NFTKeyType(.mark), kind: .verdictMap) }
     static var pubBackends: NFTSet {
-        NFTSet(table, "pub_backends", key: NFTKeyType(.mark, .integer(bytes: 4)), kind: .map(NFTKeyType(.ipv4Address, .inetService)))
+        NFTSet(table, "pub_backends", key: NFTKeyType(.mark, .mark), kind: .map(NFTKeyType(.ipv4Address, .inetService)))
     }
     static var hairpinSet: NFTSet { NFTSet(table, "hairpin", key: NFTKeyType(.ipv4Address, .ipv4Address)) }
     static func vipChain(_ m: Int) -> NFTChain { NFTChain(table, "vip-\(m)") }

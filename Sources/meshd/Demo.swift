@@ -1,85 +1,119 @@
 import ArgumentParser
 import Foundation
+import MeshDataplane
 import MeshKernel
 import MeshTestbed
 
-/// Builds the two-node routed overlay of DESIGN.md in network namespaces through MeshKernel and
-/// proves it with real traffic; removes everything afterwards unless --keep.
+/// A three-node cluster in network namespaces on this machine, driven by `meshd dataplane apply`
+/// per node: an overlay network, a `whoami` service with three replicas behind a VIP, published on
+/// port 8000 of every node; curl and ping prove it. Removed at the end unless --keep.
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Two nodes, a VXLAN overlay and a task on each, in network namespaces; ping and TCP across; then a service VIP load-balanced by nftables over three HTTP backends.")
+        abstract: "Three nodes in network namespaces, an overlay, a whoami service with three replicas published on 8000 of every node.",
+        discussion: "With --keep the cluster stays (inspect it with `ip netns`, `nft list ruleset`, `meshd dataplane show`); `meshd demo --down` removes it.")
 
-    @Flag(help: "Leave the namespaces in place (remove later with `ip netns del`).")
-    var keep = false
+    @Flag(help: "Leave the cluster running; `meshd demo --down` removes it.") var keep = false
+    @Flag(help: "Remove a cluster left by --keep.") var down = false
+    @Option(help: "Load balancer: nftables or ipvs (ipvs needs a kernel with IPVS).") var lb = "nftables"
+
+    static let record = "/run/meshd-demo.json"
+    struct Kept: Codable { var namespaces: [String]; var sandboxPrefixes: [String]; var pids: [Int32]; var stateDirectory: String }
+
+    static let demo = OverlayNetwork(id: "demo", name: "demo", vni: 4097, subnet: IPPrefix("10.10.0.0/24")!, gateway: IPAddress("10.10.0.1")!)
+    static let vip = IPAddress("10.10.0.2")!
 
     func run() async throws {
         guard getuid() == 0 else { throw ValidationError("the demo creates network namespaces: run it as root") }
-        print("building: underlay bridge, 2 nodes, 2 sandboxes with vxlan0 (VNI 4097), 2 tasks …")
-        let start = ContinuousClock.now
-        let overlay = try await TwoNodeOverlay.build(tag: "meshd-demo")
-        defer { if !keep { overlay.destroy() } }
-        print("built in \(ContinuousClock.now - start)\n")
-
-        for n in overlay.nodes {
-            print("node\(n.index + 1): underlay \(n.underlayAddress), vxlan0 MAC \(n.vxlanMAC), task \(n.taskAddress)")
+        if down { return try Self.tearDown() }
+        if FileManager.default.fileExists(atPath: Self.record) {
+            throw ValidationError("a kept demo cluster exists: remove it first with `meshd demo --down`")
         }
-        let sandbox = overlay.nodes[0].sandboxHandle
-        print("\nsandbox 1, as MeshKernel reads it back:")
-        for l in try await sandbox.linkList() {
-            var line = "  link \(l.index): \(l.name) \(l.kind ?? "-") mtu \(l.mtu ?? 0) \(l.isUp ? "UP" : "DOWN")"
-            if let v = l.vxlan { line += " vni \(v.vni) local \(v.local.map { "\($0)" } ?? "-") dstport \(v.port) learning \(v.learning)" }
-            print(line)
+        let me = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
+        print("building: an underlay bridge (198.18.0.0/24), nodes 1-3 at 198.18.0.1-3, a client at 198.18.0.100 …")
+        let lab = try await DataplaneLab.build(tag: "meshd-demo", nodes: 3, meshd: me)
+        var kept = false
+        defer { if !kept { lab.destroy() } }
+
+        // whoami ×3 on nodes 2 and 3; a plain task on node 1 to act as an east-west client.
+        func task(_ id: String, _ service: String?, node: Int, _ host: Int) -> DataplaneLab.TaskSpec {
+            .init(id: id, service: service, node: node,
+                  addresses: [("demo", IPAddress("10.10.0.\(host)")!)] + (service == nil ? [] : [("ingress", IPAddress("10.255.0.\(host)")!)]))
         }
-        for r in try await sandbox.routeList() { print("  route \(r.destination) dev \(r.device!) scope \(r.effectiveScope)") }
-        for n in try await sandbox.neighList(device: "vxlan0") { print("  neigh \(n.address) lladdr \(n.mac!) PERMANENT") }
-        for f in try await sandbox.fdbList(device: "vxlan0") where f.destination != nil {
-            print("  fdb \(f.mac) dst \(f.destination!) self permanent")
+        var tasks = [task("client", nil, node: 1, 10), task("whoami1", "whoami", node: 2, 11),
+                     task("whoami2", "whoami", node: 3, 12), task("whoami3", "whoami", node: 3, 13)]
+        let service = DataplaneLab.ServiceDef(id: "whoami", name: "whoami", vips: [.init(network: "demo", address: Self.vip)],
+                                              ports: [.init(published: 8000, target: 8000)])
+        for t in tasks { try await lab.createTask(t.id) }
+        print("applying each node's state with `meshd dataplane apply --lb \(lb)` …")
+        let changes = try lab.applyAll(lab.states(networks: [Self.demo], tasks: tasks, services: [service]), lb: lb)
+        for (i, c) in changes.enumerated() {
+            print("  node\(i + 1) (\(lab.nodeID(i + 1))): \(c.count) kernel changes, sandboxes \(lab.sandboxes(i + 1).joined(separator: ", "))")
         }
+        for t in tasks where t.service != nil { try lab.startWhoami(task: t.id, name: t.id) }
 
-        print("\ntask1 → task2:")
-        print("  ping \(overlay.nodes[1].taskAddress): \(try overlay.ping(from: 0, to: 1) ? "ok" : "FAILED")")
-        let answer = try overlay.tcpExchange(from: 0, to: 1)
-        print("  tcp  \(overlay.nodes[1].taskAddress):7000 answered \"\(answer)\" (the server sees the task's own address: no NAT)")
+        print("\npublished port 8000 answers on every node (node 1 runs no replica), 9 requests each from the client:")
+        for n in 1...3 {
+            let spread = try lab.spread(from: lab.clientNamespace, url: "http://\(lab.underlayAddress(n)):8000/", count: 9)
+            print("  curl \(lab.underlayAddress(n)):8000  →  " + Self.describe(spread))
+        }
+        let local = try Exec.run(["ip", "netns", "exec", lab.nodeNamespace(1), "curl", "-s", "--max-time", "2", "http://127.0.0.1:8000/"])
+        print("  curl 127.0.0.1:8000 on node 1  →  \(local.stdout.split(separator: "\n").first ?? "no answer")")
 
-        print("\ndeleting the FDB entry for node2 in sandbox 1 …")
-        try await sandbox.fdbDel(overlay.remoteFDB(from: 0))
-        let after = try overlay.ping(from: 0, to: 1, count: 1, waitSeconds: 1)
-        print("  ping \(overlay.nodes[1].taskAddress): \(after ? "still answers (unexpected)" : "fails, as it must: unknown destinations fail closed")")
-        if keep { print("\nkept: namespaces \(overlay.group.prefix)-*") }
+        print("\neast-west: the task on node 1 calls the VIP \(Self.vip):8000 (whoami sees the caller's own address, no SNAT):")
+        let answer = try lab.get(from: lab.taskNamespace("client"), url: "http://\(Self.vip):8000/")
+        for line in answer.split(separator: "\n").prefix(3) { print("  \(line)") }
+        let ping = try Exec.run(["ip", "netns", "exec", lab.taskNamespace("client"), "ping", "-c", "1", "-W", "2", Self.vip.description])
+        print("  ping \(Self.vip): \(ping.succeeded ? "answers" : "no answer")")
 
-        try await serviceDemo()
+        print("\nscale to 2 replicas: whoami3 leaves the state; one apply per node …")
+        tasks.removeAll { $0.id == "whoami3" }
+        let scaled = try lab.applyAll(lab.states(networks: [Self.demo], tasks: tasks, services: [service]), lb: lb)
+        print("  changes: " + scaled.enumerated().map { "node\($0.offset + 1) \($0.element.count)" }.joined(separator: ", "))
+        let after = try lab.spread(from: lab.clientNamespace, url: "http://\(lab.underlayAddress(1)):8000/", count: 9)
+        print("  curl \(lab.underlayAddress(1)):8000  →  " + Self.describe(after))
+
+        print("\nwhat meshd made on node 1 (`meshd dataplane show --node \(lab.nodeID(1)) --netns \(lab.nodeNamespace(1))`):")
+        let show = try Exec.run([me, "dataplane", "show", "--node", lab.nodeID(1), "--netns", lab.nodeNamespace(1)])
+        for line in show.stdout.split(separator: "\n") { print("  \(line)") }
+
+        if keep {
+            let namespaces = NetworkNamespace.list().filter { $0.hasPrefix(lab.group.prefix + "-") }
+            let pids = try Exec.run(["sh", "-c", "for ns in \(namespaces.joined(separator: " ")); do ip netns pids $ns; done"])
+                .stdout.split(separator: "\n").compactMap { Int32($0) }
+            let record = Kept(namespaces: namespaces, sandboxPrefixes: lab.nodeIDs.map { Naming(nodeID: $0).sandboxPrefix }, pids: pids,
+                              stateDirectory: lab.stateDirectory)
+            try JSONEncoder().encode(record).write(to: URL(fileURLWithPath: Self.record))
+            kept = true
+            print("""
+
+            kept. Try:
+              ip netns exec \(lab.clientNamespace) curl -s 198.18.0.2:8000
+              ip netns exec \(lab.sandboxes(1).first ?? "meshd-…") nft list ruleset
+              meshd dataplane show --node \(lab.nodeID(2)) --netns \(lab.nodeNamespace(2))
+            state files: \(lab.stateDirectory) (edit one and run `meshd dataplane apply --state FILE`)
+            remove it all: meshd demo --down
+            """)
+        } else {
+            print("\nremoving everything (run with --keep to explore) …")
+        }
     }
 
-    /// A VIP in front of three HTTP backends, programmed as one nftables transaction; requests
-    /// from a client namespace with curl; then the service scaled down with element changes only.
-    func serviceDemo() async throws {
-        print("\nservice: VIP \(LoadBalancerLab.vip):\(LoadBalancerLab.vipPort) over 3 HTTP backends, nftables in the load-balancer namespace …")
-        let lab = try await LoadBalancerLab.build(tag: "meshd-demo")
-        defer { if !keep { lab.destroy() } }
-        let nft = try lab.lb.openNFTables()
-        let r = NFTServiceRuleset(table: NFTTable(.ip, "meshd"))
-        var b = r.base()
-        r.addModulus(3, to: &b)
-        r.addModulus(2, to: &b)
-        r.add(service: 1, vip: LoadBalancerLab.vip, backends: lab.backendAddresses.map { ($0, 80) }, to: &b)
-        try await nft.commit(b)
-        let rules = try nft.listRules(r.table)
-        for c in try nft.listChains(r.table) {
-            let count = rules.filter { $0.chain == c.name }.count
-            print("  chain \(c.name)\(c.hook != nil ? " (hook \(c.hook!), priority \(c.priority ?? 0))" : ""): \(count) rule(s)")
-        }
-        for set in [r.svcMod, r.svcSlot, r.backendMap] { print("  map \(set.name): \(try nft.listElements(set).count) element(s)") }
-        let spread = try lab.spread(30)
-        print("  30 requests with curl from the client: " + spread.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+    static func describe(_ spread: [String: Int]) -> String {
+        spread.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
+    }
 
-        print("\nscaling to backends 1 and 3: one transaction of element changes, no rule touched …")
-        b = NFTBatch()
-        r.remove(service: 1, vip: LoadBalancerLab.vip, backends: 3, to: &b)
-        r.add(service: 2, vip: LoadBalancerLab.vip, backends: [(lab.backendAddresses[0], 80), (lab.backendAddresses[2], 80)], to: &b)
-        let clock = ContinuousClock()
-        let took = try await clock.measure { try await nft.commit(b) }
-        let after = try lab.spread(30)
-        print("  applied in \(String(format: "%.2f ms", Double(took.components.attoseconds) / 1e15 + Double(took.components.seconds) * 1e3)); 30 more requests: " + after.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
-        if keep { print("\nkept: namespaces \(lab.group.prefix)-* (try: ip netns exec \(lab.lb.name!) nft list ruleset)") }
+    /// Ends the processes the kept demo started (by the pids it recorded) and removes its namespaces.
+    static func tearDown() throws {
+        guard let data = FileManager.default.contents(atPath: record), let kept = try? JSONDecoder().decode(Kept.self, from: data) else {
+            print("no kept demo cluster (\(record) is absent)")
+            return
+        }
+        for pid in kept.pids { kill(pid, SIGKILL) }
+        for name in NetworkNamespace.list() where kept.sandboxPrefixes.contains(where: name.hasPrefix) || kept.namespaces.contains(name) {
+            try? NetworkNamespace.delete(named: name)
+        }
+        try? FileManager.default.removeItem(atPath: kept.stateDirectory)
+        try? FileManager.default.removeItem(atPath: record)
+        print("removed \(kept.namespaces.count) namespaces, their sandboxes and \(kept.pids.count) processes")
     }
 }

@@ -30,6 +30,10 @@ import Testing
             }
             group.destroy()
             try? FileManager.default.removeItem(atPath: dataRoot)
+            // Even when a test stopped before its tasks were removed.
+            for dir in (try? FileManager.default.contentsOfDirectory(atPath: "/etc/netns")) ?? [] where dir.hasPrefix("mtask-\(id)-") {
+                try? FileManager.default.removeItem(atPath: "/etc/netns/\(dir)")
+            }
         }
     }
 
