@@ -86,7 +86,7 @@ import Testing
         let node = Node()
         defer { node.destroy() }
         try await Self.underlay(node)
-        let runtime = try TaskRuntime(nodeID: node.id, dataRoot: node.dataRoot, meshd: AgentMeshd.locate())
+        let runtime = try TaskRuntime(nodeID: node.id, dataRoot: node.dataRoot, meshd: DataplaneLab.locateMeshd())
         let reconciler = Reconciler(lb: .nftables)
         let dns = try await DNSServer.start(.init(forwarding: .init(upstreams: [])), store: DNSRecordStore(), threads: 1)
         let agent = NodeAgent(runtime: runtime, reconciler: reconciler, dns: dns, stopGrace: .seconds(2))
@@ -138,15 +138,3 @@ import Testing
 
 struct NotRootAgent: Error, CustomStringConvertible { var description: String { "agent tests run tasks in namespaces: run as root" } }
 
-enum AgentMeshd {
-    static func locate() -> String {
-        if let bin = ProcessInfo.processInfo.environment["MESHD_BIN"] { return bin }
-        var d = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        for _ in 0..<5 {
-            let c = d.appendingPathComponent("meshd").path
-            if FileManager.default.isExecutableFile(atPath: c) { return c }
-            d = d.deletingLastPathComponent()
-        }
-        return "meshd"
-    }
-}

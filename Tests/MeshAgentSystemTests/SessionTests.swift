@@ -20,7 +20,7 @@ import Testing
         let server = try await ControlServer.start(host: "127.0.0.1", port: 0, identity: try pki.issue("manager"), caPEM: pki.caPEM)
         defer { Task { await server.close() } }
 
-        let runtime = try TaskRuntime(nodeID: node.id, dataRoot: node.dataRoot, meshd: AgentMeshd.locate())
+        let runtime = try TaskRuntime(nodeID: node.id, dataRoot: node.dataRoot, meshd: DataplaneLab.locateMeshd())
         let reconciler = Reconciler(lb: .nftables)
         let dns = try await DNSServer.start(.init(forwarding: .init(upstreams: [])), store: DNSRecordStore(), threads: 1)
         let agent = NodeAgent(runtime: runtime, reconciler: reconciler, dns: dns, stopGrace: .seconds(1))

@@ -40,7 +40,7 @@ import Testing
     static func runtime() throws -> (TaskRuntime, String) {
         guard getuid() == 0 else { throw RootNeeded() }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mkt-runtime-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
-        let meshd = DataplaneMeshd.locate()
+        let meshd = DataplaneLab.locateMeshd()
         return (try TaskRuntime(nodeID: "mktrt\(getpid())", dataRoot: dir, meshd: meshd), dir)
     }
 
@@ -87,16 +87,3 @@ import Testing
 
 struct RootNeeded: Error, CustomStringConvertible { var description: String { "runtime tests start tasks in namespaces: run as root" } }
 
-/// The meshd binary next to the test bundle (or MESHD_BIN).
-enum DataplaneMeshd {
-    static func locate() -> String {
-        if let bin = ProcessInfo.processInfo.environment["MESHD_BIN"] { return bin }
-        var d = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        for _ in 0..<5 {
-            let c = d.appendingPathComponent("meshd").path
-            if FileManager.default.isExecutableFile(atPath: c) { return c }
-            d = d.deletingLastPathComponent()
-        }
-        return "meshd"
-    }
-}
