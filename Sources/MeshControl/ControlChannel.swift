@@ -18,9 +18,6 @@ public struct ControlIdentity: Sendable {
 /// One framed, TLS-protected connection on port 2377.
 public struct ControlConnection: Sendable {
     public let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
-    /// The common name of the peer's verified certificate (a node id), nil when the peer showed
-    /// none (a node that is joining).
-    public let peerCommonName: String?
 
     /// Runs `body` with the inbound frames and a writer; closes the connection afterwards.
     public func run<R: Sendable>(_ body: (ControlInbound, ControlWriter) async throws -> R) async throws -> R {
@@ -58,16 +55,25 @@ public struct ControlWriter: Sendable {
 }
 
 /// The manager's end: mutual TLS under the cluster CA, with certificate-less peers let in too so
-/// that a joining node can present its token (the caller decides what such a peer may ask).
+/// that a joining node can present its token (the handler decides what such a peer may ask).
+/// Every accepted connection is handed to `handler` and closed when it returns: NIO requires each
+/// async channel to be run to its end, and a connection accepted while the server is closing is
+/// run (and closed) too.
 public final class ControlServer: Sendable {
-    public let channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
-    public var port: Int { channel.channel.localAddress?.port ?? 0 }
+    public let port: Int
+    private let loop: Task<Void, Never>
+    private let listener: Channel
     public static let frameLimit = 16 << 20
 
-    private init(channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>) { self.channel = channel }
+    public typealias Handler = @Sendable (_ peer: ControlPeer, _ inbound: ControlInbound, _ writer: ControlWriter) async throws -> Void
+
+    private init(port: Int, loop: Task<Void, Never>, listener: Channel) {
+        self.port = port; self.loop = loop; self.listener = listener
+    }
 
     public static func start(host: String, port: Int, identity: ControlIdentity, caPEM: String,
-                             group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> ControlServer {
+                             group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                             handler: @escaping Handler) async throws -> ControlServer {
         let chain = try NIOSSLCertificate.fromPEMBytes(Array(identity.certificateChainPEM.utf8)).map { NIOSSLCertificateSource.certificate($0) }
         let key = try NIOSSLPrivateKey(bytes: Array(identity.privateKeyPEM.utf8), format: .pem)
         var cfg = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
@@ -75,7 +81,7 @@ public final class ControlServer: Sendable {
         cfg.certificateVerification = .optionalVerification
         cfg.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(caPEM.utf8)))
         let context = try NIOSSLContext(configuration: cfg)
-        let channel = try await ServerBootstrap(group: group)
+        let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .bind(host: host, port: port) { child in
                 child.eventLoop.makeCompletedFuture {
@@ -85,38 +91,44 @@ public final class ControlServer: Sendable {
                     return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: child)
                 }
             }
-        return ControlServer(channel: channel)
-    }
-
-    /// Accepted connections; the peer's name is read once its TLS handshake is done.
-    public func connections() -> AsyncStream<ControlConnection> {
-        let inbound = channel.inbound
-        return AsyncStream { continuation in
-            let task = Task {
-                do {
-                    for try await child in inbound {
-                        // The name comes from the handshake, which is over once a frame can be read:
-                        // ask for it lazily through `ControlConnection.peer(of:)`.
-                        continuation.yield(ControlConnection(channel: child, peerCommonName: nil))
+        let listener = server.channel
+        let loop = Task<Void, Never> {
+            _ = try? await withThrowingDiscardingTaskGroup { group in
+                try await server.executeThenClose { children in
+                    for try await child in children {
+                        group.addTask {
+                            try? await child.executeThenClose { inbound, outbound in
+                                try await handler(ControlPeer(channel: child.channel), ControlInbound(inbound: inbound),
+                                                  ControlWriter(outbound: outbound))
+                            }
+                        }
                     }
-                } catch {}
-                continuation.finish()
+                }
             }
-            continuation.onTermination = { _ in task.cancel() }
         }
+        return ControlServer(port: listener.localAddress?.port ?? 0, loop: loop, listener: listener)
     }
 
-    public func close() async { try? await channel.channel.close() }
+    /// Stops accepting and ends every connection's handler.
+    public func close() async {
+        try? await listener.close()
+        loop.cancel()
+        await loop.value
+    }
+}
+
+/// Who is on the other end of a server-side connection.
+public struct ControlPeer: Sendable {
+    let channel: Channel
+    /// The common name of the peer's verified certificate (a node id), nil when it showed none
+    /// (a node that is joining). Complete once the first frame has arrived.
+    public func commonName() async -> String? {
+        let cert = try? await channel.nioSSL_peerCertificate().get()
+        return cert.flatMap(ControlConnection.commonName)
+    }
 }
 
 extension ControlConnection {
-    /// This connection with `peerCommonName` filled from the verified peer certificate; call once
-    /// the first frame has arrived (the handshake is complete by then).
-    public func identified() async -> ControlConnection {
-        let cert = try? await channel.channel.nioSSL_peerCertificate().get()
-        return ControlConnection(channel: channel, peerCommonName: cert.flatMap(Self.commonName))
-    }
-
     static func commonName(_ c: NIOSSLCertificate) -> String? {
         guard let der = try? c.toDERBytes(), let x = try? Certificate(derEncoded: der) else { return nil }
         for rdn in x.subject { for a in rdn where a.type == .RDNAttributeType.commonName { return "\(a.value)" } }
@@ -148,7 +160,7 @@ public enum ControlClient {
                 return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: ch)
             }
         }
-        return ControlConnection(channel: channel, peerCommonName: nil)
+        return ControlConnection(channel: channel)
     }
 
     /// The certificates a manager presents, unverified (DER, leaf first): a joining node checks

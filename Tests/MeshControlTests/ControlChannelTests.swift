@@ -32,25 +32,15 @@ import X509
 
     struct Hello: Codable, Equatable { var text: String }
 
-    /// A server that answers each connection's first frame with "<peer CN or nobody>: <text>".
-    static func echoServer(_ pki: PKI) async throws -> (ControlServer, Task<Void, Never>) {
-        let server = try await ControlServer.start(host: "127.0.0.1", port: 0, identity: try pki.issue("manager1"), caPEM: pki.caPEM)
-        let accept = Task {
-            await withDiscardingTaskGroup { group in
-                for await conn in server.connections() {
-                    group.addTask {
-                        try? await conn.run { inbound, writer in
-                            var it = inbound.makeAsyncIterator()
-                            while let hello = try await inbound.next(Hello.self, iterator: &it) {
-                                let who = await conn.identified().peerCommonName ?? "nobody"
-                                try await writer.send(json: Hello(text: "\(who): \(hello.text)"))
-                            }
-                        }
-                    }
-                }
+    /// A server that answers each frame with "<peer CN or nobody>: <text>".
+    static func echoServer(_ pki: PKI) async throws -> ControlServer {
+        try await ControlServer.start(host: "127.0.0.1", port: 0, identity: try pki.issue("manager1"), caPEM: pki.caPEM) { peer, inbound, writer in
+            var it = inbound.makeAsyncIterator()
+            while let hello = try await inbound.next(Hello.self, iterator: &it) {
+                let who = await peer.commonName() ?? "nobody"
+                try await writer.send(json: Hello(text: "\(who): \(hello.text)"))
             }
         }
-        return (server, accept)
     }
 
     static func ask(_ conn: ControlConnection, _ text: String) async throws -> String? {
@@ -63,8 +53,7 @@ import X509
 
     @Test func mutualTLSNamesTheNodeAndJoinersGetInWithoutACertificate() async throws {
         let pki = try PKI()
-        let (server, accept) = try await Self.echoServer(pki)
-        defer { accept.cancel() }
+        let server = try await Self.echoServer(pki)
         let node = try await ControlClient.connect(host: "127.0.0.1", port: server.port, caPEM: pki.caPEM, identity: try pki.issue("node-7"))
         #expect(try await Self.ask(node, "hi") == "node-7: hi")
         let joiner = try await ControlClient.connect(host: "127.0.0.1", port: server.port, caPEM: pki.caPEM)
@@ -74,8 +63,7 @@ import X509
 
     @Test func aForeignCAIsRefusedBothWays() async throws {
         let pki = try PKI(), other = try PKI(name: "someone else")
-        let (server, accept) = try await Self.echoServer(pki)
-        defer { accept.cancel() }
+        let server = try await Self.echoServer(pki)
         // A node certificate from another CA: the manager refuses the handshake.
         let intruder = try await ControlClient.connect(host: "127.0.0.1", port: server.port, caPEM: pki.caPEM, identity: try other.issue("node-x"))
         await #expect(throws: (any Error).self) { _ = try await Self.ask(intruder, "hi") }
@@ -90,8 +78,7 @@ import X509
 
     @Test func aJoinerSeesTheCAItCanCheckAgainstItsToken() async throws {
         let pki = try PKI()
-        let (server, accept) = try await Self.echoServer(pki)
-        defer { accept.cancel() }
+        let server = try await Self.echoServer(pki)
         let chain = try await ControlClient.presentedChain(host: "127.0.0.1", port: server.port)
         #expect(chain.count == 2 && chain.last == pki.caDER)
         #expect(SHA256.hash(data: chain.last!) == SHA256.hash(data: pki.caDER))
@@ -100,8 +87,7 @@ import X509
 
     @Test func nonTLSBytesCloseOnlyTheirConnection() async throws {
         let pki = try PKI()
-        let (server, accept) = try await Self.echoServer(pki)
-        defer { accept.cancel() }
+        let server = try await Self.echoServer(pki)
         // Not TLS at all.
         let raw = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: server.port).get()
         try await raw.writeAndFlush(ByteBuffer(bytes: Array(repeating: 0x41, count: 4096))).get()
