@@ -77,7 +77,8 @@ import Testing
     }
 
     static func until(_ what: String, _ check: () throws -> Bool) async throws {
-        for _ in 0..<60 { if try check() { return }; try await Task.sleep(for: .milliseconds(100)) }
+        // Generous: a debug whoami under a loaded CI machine can take seconds to listen.
+        for _ in 0..<300 { if try check() { return }; try await Task.sleep(for: .milliseconds(100)) }
         Issue.record("timed out waiting for \(what)")
     }
 

@@ -67,7 +67,7 @@ import Testing
         let r = try await rt.start(TaskLaunch(id: "web1xyz", image: "jwilder/whoami"))
         defer { Task { await rt.remove("web1xyz") } }
         var answer = ""
-        for _ in 0..<50 where !answer.contains("I'm") {
+        for _ in 0..<300 where !answer.contains("I'm") {
             try await Task.sleep(for: .milliseconds(100))
             answer = (try? Exec.run(["ip", "netns", "exec", r.namespace, "curl", "-s", "--max-time", "1", "http://127.0.0.1:8000/"]).stdout) ?? ""
         }
