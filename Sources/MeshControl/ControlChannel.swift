@@ -92,9 +92,12 @@ public final class ControlServer: Sendable {
                 }
             }
         let listener = server.channel
+        // Not cancellable: the accept loop runs until the listener closes, so every connection NIO
+        // accepted is handed on (a cancelled loop would drop some un-run, and NIO traps on that);
+        // then the handlers still running are cancelled.
         let loop = Task<Void, Never> {
-            _ = try? await withThrowingDiscardingTaskGroup { group in
-                try await server.executeThenClose { children in
+            await withDiscardingTaskGroup { group in
+                try? await server.executeThenClose { children in
                     for try await child in children {
                         group.addTask {
                             try? await child.executeThenClose { inbound, outbound in
@@ -104,6 +107,7 @@ public final class ControlServer: Sendable {
                         }
                     }
                 }
+                group.cancelAll()
             }
         }
         return ControlServer(port: listener.localAddress?.port ?? 0, loop: loop, listener: listener)
@@ -112,7 +116,6 @@ public final class ControlServer: Sendable {
     /// Stops accepting and ends every connection's handler.
     public func close() async {
         try? await listener.close()
-        loop.cancel()
         await loop.value
     }
 }

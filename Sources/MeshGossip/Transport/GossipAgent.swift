@@ -30,6 +30,9 @@ public actor GossipAgent {
     private var tcp: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>?
     private var udpWriter: NIOAsyncChannelOutboundWriter<AddressedEnvelope<ByteBuffer>>?
     private var tasks: [Task<Void, Never>] = []
+    /// The socket loops: they end when their channels close and are never cancelled, because a
+    /// cancelled loop would drop connections NIO already accepted, un-run (NIO traps on that).
+    private var servers: [Task<Void, Never>] = []
     private var watchers: [Int: AsyncStream<GossipEvent>.Continuation] = [:]
     private var nextWatcher = 0
     private var stopped = false
@@ -64,8 +67,8 @@ public actor GossipAgent {
             }
         self.udp = udp
         self.tcp = tcp
-        tasks.append(Task { await self.serveUDP(udp) })
-        tasks.append(Task { await self.serveTCP(tcp) })
+        servers.append(Task { await self.serveUDP(udp) })
+        servers.append(Task { await self.serveTCP(tcp) })
         tasks.append(Task { await self.runTimers() })
     }
 
