@@ -243,6 +243,24 @@ public actor Reconciler {
         }
     }
 
+    /// A batch where an address that is already there counts as added: "make it so" has been
+    /// reached, and the baseline is re-read only when something else fails.
+    static func apply(_ ops: [RouteOperation], on h: NetlinkHandle) async throws(KernelError) {
+        do {
+            try await h.apply(ops)
+        } catch {
+            func harmless(_ i: Int, _ e: KernelError) -> Bool {
+                guard i < ops.count, case .addrAdd = ops[i] else { return false }
+                return e.errno == .exists
+            }
+            switch error {
+            case .batch(let failures, _) where failures.allSatisfy({ harmless($0.index, $0.error) }): return
+            case .kernel where ops.count == 1 && harmless(0, error): return
+            default: throw error
+            }
+        }
+    }
+
     static let placeholder = SandboxModel(name: "", networkID: "", vxlan: nil, subnet: IPPrefix("0.0.0.0/0")!, loAddresses: [],
                                           endpoints: [:], neighbours: [:], fdb: [:], subnetRouted: false, ingressLink: false,
                                           balancer: BalancerState(gateway: .v4(0)))
@@ -369,7 +387,7 @@ public actor Reconciler {
                 lines.append("\(name): fdb \(mac) dst \(dst)")
             }
             step = "addresses, routes and remote endpoints"
-            try await h.netlink.apply(ops)
+            try await Self.apply(ops, on: h.netlink)
             changes += lines
 
             // The balancer: one nftables transaction, all or nothing.
