@@ -24,6 +24,7 @@ public actor NodeAgent {
     private var dnsNetworks: Set<String> = []
     private var launches: [String: TaskLaunch] = [:]
     private var stopped: Set<String> = []
+    private let turn = OneAtATime()
 
     public init(runtime: TaskRuntime, reconciler: Reconciler, dns: DNSServer, stopGrace: Duration = .seconds(10)) {
         self.runtime = runtime; self.reconciler = reconciler; self.dns = dns; self.stopGrace = stopGrace
@@ -32,6 +33,10 @@ public actor NodeAgent {
     /// Converges the node on `a`; returns the dataplane's report of the final step.
     @discardableResult
     public func apply(_ a: NodeAssignment) async throws -> ChangeReport {
+        // One assignment at a time: the session calls this from its message loop and from
+        // directory updates, and the actor alone would interleave them at every await.
+        await turn.enter()
+        defer { turn.leave() }
         let wanted = Dictionary(a.tasks.filter { $0.desired == .running }.map { ($0.id, $0) }, uniquingKeysWith: { x, _ in x })
         let toStop = attached.keys.filter { wanted[$0] == nil }.sorted()
         let toStart = wanted.keys.filter { attached[$0] == nil && rejected[$0] == nil }.sorted()

@@ -43,8 +43,12 @@ public actor Reconciler {
         self.lb = lb
     }
 
+    private let turn = OneAtATime()
+
     public func apply(_ state: DataplaneState) async throws(DataplaneError) -> ChangeReport {
         try state.validate()
+        await turn.enter()
+        defer { turn.leave() }
         let naming = Naming(nodeID: state.node.id)
         if nodeID != state.node.id || nodeNamespace != .some(state.node.namespace) {
             try await attach(state.node, naming: naming)
@@ -82,6 +86,8 @@ public actor Reconciler {
     /// Applies single-object changes on top of the last full state: only what they touch is
     /// compared and written. Needs one `apply(_ state:)` first (the agent's initial sync).
     public func apply(_ changes: [DataplaneChange]) async throws(DataplaneError) -> ChangeReport {
+        await turn.enter()
+        defer { turn.leave() }
         guard var idx = index, let node else {
             throw .invalidState(["apply a full state before single-object changes"])
         }
