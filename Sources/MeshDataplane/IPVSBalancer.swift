@@ -47,11 +47,7 @@ struct IPVSBalancer: Sendable {
                 if let k = NFTBalancer.portKey(e.key), let m = NFTBalancer.value(e).flatMap(NFTBalancer.u32) { a.portMark[k] = m }
             }
         }
-        if sets.contains(NFTBalancer.hairpinSet.name) {
-            for e in try nft.listElements(NFTBalancer.hairpinSet) where e.key.bytes.count == 8 {
-                if let x = IPAddress(bytes: e.key.bytes.prefix(4)) { a.hairpin.insert(x) }
-            }
-        }
+        if sets.contains(NFTBalancer.hairpinSet.name) { a.hairpin = NFTBalancer.hairpin(try nft.listElements(NFTBalancer.hairpinSet)) }
         for s in try await ipvs.listServices() {
             guard case .fwmark(let m, false) = s.service.key else { continue }
             a.services[m] = Set(try await ipvs.listDestinations(s.service.key).map {
@@ -90,9 +86,7 @@ struct IPVSBalancer: Sendable {
             p.nft.add(NFTRule(mangle, NFTExpr.load([.l4proto]) + [.lookup(set: NFTBalancer.protos.name, from: .r(0), into: nil, invert: false)]
                               + NFTExpr.load([.ipDaddr]) + [.lookup(set: vipMarks.name, from: .r(0), into: .r(0), invert: false),
                                                             .metaSet(.mark, from: .r(0))], comment: "vip marks"))
-            p.nft.add(NFTRule(NFTBalancer.post, NFTExpr.load([.ipSaddr, .ipDaddr])
-                              + [.lookup(set: NFTBalancer.hairpinSet.name, from: .r(0), into: nil, invert: false)]
-                              + NFTExpr.snat(to: d.gateway), comment: "hairpin"))
+            p.nft.add(NFTBalancer.hairpinRule(NFTBalancer.post, gateway: d.gateway))
             changes.append("nft: add table ip meshd (IPVS marks, hairpin via \(d.gateway))")
             n = Applied(); n.table = true; n.services = a.services
         }
@@ -107,12 +101,7 @@ struct IPVSBalancer: Sendable {
             changes.append("nft: published-port marks, ingress traffic leaves from \(src)")
             n.ingress = true
         }
-        if scope?.hairpin ?? true {
-            let addH = d.hairpin.subtracting(n.hairpin), delH = n.hairpin.subtracting(d.hairpin)
-            if !delH.isEmpty { p.nft.delete(delH.sorted().map { NFTElement(.concat(.address($0), .address($0))) }, from: NFTBalancer.hairpinSet) }
-            if !addH.isEmpty { p.nft.add(addH.sorted().map { NFTElement(.concat(.address($0), .address($0))) }, to: NFTBalancer.hairpinSet) }
-            n.hairpin = d.hairpin
-        }
+        if scope?.hairpin ?? true { NFTBalancer.planHairpin(&n.hairpin, to: d.hairpin, batch: &p.nft, changes: &changes) }
         if n.nextMark == 0 { n.nextMark = max(n.vipMark.values.max() ?? 0, n.portMark.values.max() ?? 0, portBase) + 1 }
         if n.nextVipMark == 0 { n.nextVipMark = (n.vipMark.values.max() ?? vipBase) + 1 }
 

@@ -95,10 +95,31 @@ struct NFTBalancer: Sendable {
         }
         for (k, slot) in a.portSlot { a.portTargets[k] = (portBySlot[slot] ?? []).sorted { $0.0 < $1.0 }.map(\.1) }
 
-        for e in try elements(hairpinSet) where e.key.bytes.count == 8 {
-            if let x = IPAddress(bytes: e.key.bytes.prefix(4)) { a.hairpin.insert(x) }
-        }
+        a.hairpin = hairpin(try elements(hairpinSet))
         return a
+    }
+
+    // MARK: hairpin — the same set and rule under both balancers
+
+    /// `ip saddr . ip daddr @hairpin snat to <gateway>`: a task reaching itself through a VIP.
+    static func hairpinRule(_ chain: NFTChain, gateway: IPAddress) -> NFTRule {
+        NFTRule(chain, NFTExpr.load([.ipSaddr, .ipDaddr]) + [.lookup(set: hairpinSet.name, from: .r(0), into: nil, invert: false)]
+                + NFTExpr.snat(to: gateway), comment: "hairpin")
+    }
+
+    static func hairpin(_ elements: [NFTElement]) -> Set<IPAddress> {
+        Set(elements.compactMap { $0.key.bytes.count == 8 ? IPAddress(bytes: $0.key.bytes.prefix(4)) : nil })
+    }
+
+    /// Element changes that make the hairpin set hold `want`.
+    static func planHairpin(_ have: inout Set<IPAddress>, to want: Set<IPAddress>, batch b: inout NFTBatch, changes: inout [String]) {
+        let add = want.subtracting(have).sorted(), del = have.subtracting(want).sorted()
+        func element(_ a: IPAddress) -> NFTElement { NFTElement(.concat(.address(a), .address(a))) }
+        if !del.isEmpty { b.delete(del.map(element), from: hairpinSet) }
+        if !add.isEmpty { b.add(add.map(element), to: hairpinSet) }
+        for x in add { changes.append("nft: hairpin \(x)") }
+        for x in del { changes.append("nft: no hairpin \(x)") }
+        have = want
     }
 
     static func value(_ e: NFTElement) -> NFTValue? { if case .value(let v) = e.data { return v } else { return nil } }
@@ -133,8 +154,7 @@ struct NFTBalancer: Sendable {
             b.add([6, 17, 132].map { NFTElement(.proto($0)) }, to: protos)
             b.add(NFTRule(pre, NFTExpr.load([.l4proto]) + [.lookup(set: protos.name, from: .r(0), into: nil, invert: false)]
                           + NFTExpr.load([.ipDaddr]) + viaMark(vipMod, vipDispatch), comment: "vip dispatch"))
-            b.add(NFTRule(post, NFTExpr.load([.ipSaddr, .ipDaddr]) + [.lookup(set: hairpinSet.name, from: .r(0), into: nil, invert: false)]
-                          + NFTExpr.snat(to: d.gateway), comment: "hairpin"))
+            b.add(hairpinRule(post, gateway: d.gateway))
             changes.append("nft: add table ip meshd (hairpin via \(d.gateway))")
             n = Applied(); n.table = true
         }
@@ -149,14 +169,7 @@ struct NFTBalancer: Sendable {
             n.ingress = true
         }
 
-        if scope?.hairpin ?? true {
-            let addH = d.hairpin.subtracting(n.hairpin), delH = n.hairpin.subtracting(d.hairpin)
-            if !delH.isEmpty { b.delete(delH.sorted().map { NFTElement(.concat(.address($0), .address($0))) }, from: hairpinSet) }
-            if !addH.isEmpty { b.add(addH.sorted().map { NFTElement(.concat(.address($0), .address($0))) }, to: hairpinSet) }
-            for x in addH.sorted() { changes.append("nft: hairpin \(x)") }
-            for x in delH.sorted() { changes.append("nft: no hairpin \(x)") }
-            n.hairpin = d.hairpin
-        }
+        if scope?.hairpin ?? true { planHairpin(&n.hairpin, to: d.hairpin, batch: &b, changes: &changes) }
 
         let vipKeys = scope.map { Array($0.vips) } ?? Array(Set(n.vipTargets.keys).union(d.vips.keys))
         var vipGroup = Group(current: n.vipTargets, slots: n.vipSlot, chains: n.vipChains, pool: n.vipPool)
