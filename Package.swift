@@ -110,10 +110,23 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        // The daemon: the API's backend over the cluster manager, the 2377 control plane, the node agent.
+        .target(
+            name: "MeshDaemon",
+            dependencies: [
+                "MeshAPI", "MeshCluster", "MeshControl", "MeshAgent", "MeshRuntime", "MeshDataplane", "MeshDNS",
+                "MeshGossip", "MeshKernel",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
         .executableTarget(
             name: "meshd",
             dependencies: [
-                "MeshKernel", "MeshDataplane", "MeshTestbed", "MeshGossip", "MeshWhoami",
+                "MeshKernel", "MeshDataplane", "MeshTestbed", "MeshGossip", "MeshWhoami", "MeshDaemon",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -166,6 +179,9 @@ let package = Package(
         .testTarget(name: "MeshClusterTests", dependencies: ["MeshCluster"]),
         .testTarget(name: "MeshAPITests", dependencies: ["MeshAPI", "MeshTestbed"]),
         .testTarget(name: "MeshGossipSystemTests", dependencies: ["MeshGossip", "MeshKernel", "MeshTestbed"]),
+        .testTarget(name: "MeshDaemonTests", dependencies: ["MeshDaemon", "MeshAPI", "MeshCluster", "MeshControl", "MeshTestbed"]),
+        // e2e: one `meshd daemon` per node namespace, driven through meshctl and the docker CLI.
+        .testTarget(name: "MeshDaemonSystemTests", dependencies: ["MeshKernel", "MeshTestbed"]),
     ],
     swiftLanguageModes: [.v6]
 )
