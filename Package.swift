@@ -126,7 +126,7 @@ let package = Package(
         .executableTarget(
             name: "meshd",
             dependencies: [
-                "MeshKernel", "MeshDataplane", "MeshTestbed", "MeshGossip", "MeshWhoami", "MeshDaemon",
+                "MeshKernel", "MeshDataplane", "MeshTestbed", "MeshGossip", "MeshWhoami", "MeshDaemon", "MeshAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -12,13 +12,16 @@ public actor AgentSession {
     public let agent: NodeAgent
     public let directory: EndpointDirectory?
     public let statusInterval: Duration
+    public let heartbeat: Duration
     private var assignment: NodeAssignment?
     private var remote: [NodeAssignment.RemoteTask] = []
     private var lastReport: [TaskReport] = []
     private var writer: ControlWriter?
 
-    public init(nodeID: String, agent: NodeAgent, directory: EndpointDirectory?, statusInterval: Duration = .milliseconds(500)) {
+    public init(nodeID: String, agent: NodeAgent, directory: EndpointDirectory?, statusInterval: Duration = .milliseconds(500),
+                heartbeat: Duration = .seconds(2)) {
         self.nodeID = nodeID; self.agent = agent; self.directory = directory; self.statusInterval = statusInterval
+        self.heartbeat = heartbeat
     }
 
     public nonisolated func run(_ connection: ControlConnection) async throws {
@@ -33,9 +36,13 @@ public actor AgentSession {
                         }
                     }
                     g.addTask {
+                        // Unchanged states are sent again every `heartbeat`: they are how the manager
+                        // tells a live node from a silent one.
+                        var lastSent = ContinuousClock.now
                         while !Task.isCancelled {
                             try? await Task.sleep(for: self.statusInterval)
-                            await self.report(force: false)
+                            let beat = ContinuousClock.now - lastSent >= self.heartbeat
+                            if await self.report(force: beat) { lastSent = ContinuousClock.now }
                         }
                     }
                 }
@@ -49,6 +56,10 @@ public actor AgentSession {
                 switch message {
                 case .assignment(let a):
                     await self.received(a)
+                case .logsRequest(let id, let taskIDs):
+                    var output: [String: String] = [:]
+                    for t in taskIDs { output[t] = await self.agent.runtime.log(t) }
+                    try await writer.send(json: ControlMessage.logs(requestID: id, output: output))
                 case .error(let text):
                     throw SessionError.manager(text)
                 default:
@@ -81,6 +92,9 @@ public actor AgentSession {
             return r.attachments.isEmpty || r.nodeID == nodeID ? nil : r
         }
         do {
+            // Every network the node carries, tasks or not: a node with no task of a published
+            // service still balances over the others' tasks on ingress.
+            for n in a.networks { try await directory?.watch(n.id) }
             try await agent.apply(a)
             try await directory?.publish(a.tasks)
         } catch {
@@ -89,11 +103,13 @@ public actor AgentSession {
         await report(force: true)
     }
 
-    private func report(force: Bool) async {
+    @discardableResult
+    private func report(force: Bool) async -> Bool {
         let now = await agent.status()
-        guard force || now != lastReport else { return }
+        guard force || now != lastReport else { return false }
         lastReport = now
         try? await writer?.send(json: ControlMessage.status(now))
+        return true
     }
 }
 

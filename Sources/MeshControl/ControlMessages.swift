@@ -14,6 +14,10 @@ public enum ControlMessage: Codable, Sendable, Equatable {
     case assignment(NodeAssignment)
     /// Node → manager: its tasks' states.
     case status([TaskReport])
+    /// Manager → node: the output of some of its tasks (`service logs`).
+    case logsRequest(requestID: String, taskIDs: [String])
+    /// Node → manager: the answer, task ID → its output so far.
+    case logs(requestID: String, output: [String: String])
     case error(String)
 }
 

@@ -1,26 +1,29 @@
 import ArgumentParser
 import Foundation
-import MeshDataplane
 import MeshKernel
 import MeshTestbed
 
-/// A three-node cluster in network namespaces on this machine, driven by `meshd dataplane apply`
-/// per node: an overlay network, a `whoami` service with three replicas behind a VIP, published on
-/// port 8000 of every node; curl and ping prove it. Removed at the end unless --keep.
+/// A three-node cluster in network namespaces on this machine: one `meshd daemon` per node, a
+/// swarm made with the docker CLI (init on node 1, join 2 and 3), an overlay network and a
+/// `whoami` service with three replicas published on port 8000 of every node; curl proves it.
+/// Removed at the end unless --keep.
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Three nodes in network namespaces, an overlay, a whoami service with three replicas published on 8000 of every node.",
-        discussion: "With --keep the cluster stays (inspect it with `ip netns`, `nft list ruleset`, `meshd dataplane show`); `meshd demo --down` removes it.")
+        abstract: "Three meshd daemons in network namespaces, one swarm, a whoami service with three replicas published on 8000 of every node.",
+        discussion: "With --keep the cluster stays for you to drive with meshctl or docker; `meshd demo --down` removes it.")
 
     @Flag(help: "Leave the cluster running; `meshd demo --down` removes it.") var keep = false
     @Flag(help: "Remove a cluster left by --keep.") var down = false
     @Option(help: "Load balancer: nftables or ipvs (ipvs needs a kernel with IPVS).") var lb = "nftables"
 
     static let record = "/run/meshd-demo.json"
-    struct Kept: Codable { var namespaces: [String]; var sandboxPrefixes: [String]; var pids: [Int32]; var stateDirectory: String }
-
-    static let demo = OverlayNetwork(id: "demo", name: "demo", vni: 4097, subnet: IPPrefix("10.10.0.0/24")!, gateway: IPAddress("10.10.0.1")!)
-    static let vip = IPAddress("10.10.0.2")!
+    static let directory = "/run/meshd-demo"
+    struct Kept: Codable {
+        var namespaces: [String]
+        var daemonPids: [Int32]
+        var nodeIDs: [String]
+        var directory: String
+    }
 
     func run() async throws {
         guard getuid() == 0 else { throw ValidationError("the demo creates network namespaces: run it as root") }
@@ -28,69 +31,60 @@ struct Demo: AsyncParsableCommand {
         if FileManager.default.fileExists(atPath: Self.record) {
             throw ValidationError("a kept demo cluster exists: remove it first with `meshd demo --down`")
         }
-        let me = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
-        print("building: an underlay bridge (198.18.0.0/24), nodes 1-3 at 198.18.0.1-3, a client at 198.18.0.100 …")
-        let lab = try await DataplaneLab.build(tag: "meshd-demo", nodes: 3, meshd: me)
+        print("building: an underlay bridge (198.18.0.0/24), nodes 1-3 at 198.18.0.1-3, a client at 198.18.0.100,")
+        print("and one `meshd daemon` per node (API sockets in \(Self.directory)) …")
+        let c = try await DaemonCluster.build(tag: "meshd-demo", lb: lb, directory: Self.directory)
         var kept = false
-        defer { if !kept { lab.destroy() } }
+        defer { if !kept { c.destroy() } }
 
-        // whoami ×3 on nodes 2 and 3; a plain task on node 1 to act as an east-west client.
-        func task(_ id: String, _ service: String?, node: Int, _ host: Int) -> DataplaneLab.TaskSpec {
-            .init(id: id, service: service, node: node,
-                  addresses: [("demo", IPAddress("10.10.0.\(host)")!)] + (service == nil ? [] : [("ingress", IPAddress("10.255.0.\(host)")!)]))
+        func step(_ n: Int, _ tool: String, _ args: [String]) throws -> String {
+            print("\n$ \(tool) -H unix://\(c.socket(n)) \(args.joined(separator: " "))")
+            let out = tool == "docker" ? try c.docker(n, args) : try c.meshctl(n, args)
+            let text = (out.stdout + out.stderr).trimmingCharacters(in: .whitespacesAndNewlines)
+            if !text.isEmpty { print(text.split(separator: "\n").suffix(12).map { "  \($0)" }.joined(separator: "\n")) }
+            guard out.succeeded else { throw ValidationError("\(tool) \(args.first ?? "") failed; daemon log: \(c.logPath(n))") }
+            return out.stdout
         }
-        var tasks = [task("client", nil, node: 1, 10), task("whoami1", "whoami", node: 2, 11),
-                     task("whoami2", "whoami", node: 3, 12), task("whoami3", "whoami", node: 3, 13)]
-        let service = DataplaneLab.ServiceDef(id: "whoami", name: "whoami", vips: [.init(network: "demo", address: Self.vip)],
-                                              ports: [.init(published: 8000, target: 8000)])
-        for t in tasks { try await lab.createTask(t.id) }
-        print("applying each node's state with `meshd dataplane apply --lb \(lb)` …")
-        let changes = try lab.applyAll(lab.states(networks: [Self.demo], tasks: tasks, services: [service]), lb: lb)
-        for (i, c) in changes.enumerated() {
-            print("  node\(i + 1) (\(lab.nodeID(i + 1))): \(c.count) kernel changes, sandboxes \(lab.sandboxes(i + 1).joined(separator: ", "))")
+        _ = try step(1, "docker", ["swarm", "init", "--advertise-addr", c.address(1)])
+        let token = try c.docker(1, ["swarm", "join-token", "-q", "worker"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        _ = try step(2, "docker", ["swarm", "join", "--token", token, "\(c.address(1)):2377"])
+        _ = try step(3, "meshctl", ["swarm", "join", "--token", token, "\(c.address(1)):2377"])
+        for _ in 0..<50 {
+            let ready = try c.docker(1, ["node", "ls", "--format", "{{.Status}}"]).stdout.split(separator: "\n").filter { $0 == "Ready" }
+            if ready.count == 3 { break }
+            try await Task.sleep(for: .milliseconds(200))
         }
-        for t in tasks where t.service != nil { try lab.startWhoami(task: t.id, name: t.id) }
+        _ = try step(1, "meshctl", ["node", "ls"])
+        _ = try step(1, "docker", ["network", "create", "-d", "overlay", "demo"])
+        _ = try step(1, "docker", ["service", "create", "--name", "whoami", "-p", "8000:8000", "--network", "demo", "--replicas", "3",
+                                   "meshd/whoami"])
+        _ = try step(1, "docker", ["service", "ps", "whoami"])
 
-        print("\npublished port 8000 answers on every node (node 1 runs no replica), 9 requests each from the client:")
+        print("\npublished port 8000 answers on every node, 9 requests each from the client namespace:")
         for n in 1...3 {
-            let spread = try lab.spread(from: lab.clientNamespace, url: "http://\(lab.underlayAddress(n)):8000/", count: 9)
-            print("  curl \(lab.underlayAddress(n)):8000  →  " + Self.describe(spread))
+            let url = "http://\(c.address(n)):8000/"
+            var spread: [String: Int] = [:]
+            for _ in 0..<25 {
+                spread = try c.lab.spread(from: c.lab.clientNamespace, url: url, count: 9)
+                if spread["failed"] == nil && spread.count == 3 { break }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            print("  curl \(url)  →  " + spread.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", "))
         }
-        let local = try Exec.run(["ip", "netns", "exec", lab.nodeNamespace(1), "curl", "-s", "--max-time", "2", "http://127.0.0.1:8000/"])
-        print("  curl 127.0.0.1:8000 on node 1  →  \(local.stdout.split(separator: "\n").first ?? "no answer")")
-
-        print("\neast-west: the task on node 1 calls the VIP \(Self.vip):8000 (whoami sees the caller's own address, no SNAT):")
-        let answer = try lab.get(from: lab.taskNamespace("client"), url: "http://\(Self.vip):8000/")
-        for line in answer.split(separator: "\n").prefix(3) { print("  \(line)") }
-        let ping = try Exec.run(["ip", "netns", "exec", lab.taskNamespace("client"), "ping", "-c", "1", "-W", "2", Self.vip.description])
-        print("  ping \(Self.vip): \(ping.succeeded ? "answers" : "no answer")")
-
-        print("\nscale to 2 replicas: whoami3 leaves the state; one apply per node …")
-        tasks.removeAll { $0.id == "whoami3" }
-        let scaled = try lab.applyAll(lab.states(networks: [Self.demo], tasks: tasks, services: [service]), lb: lb)
-        print("  changes: " + scaled.enumerated().map { "node\($0.offset + 1) \($0.element.count)" }.joined(separator: ", "))
-        let after = try lab.spread(from: lab.clientNamespace, url: "http://\(lab.underlayAddress(1)):8000/", count: 9)
-        print("  curl \(lab.underlayAddress(1)):8000  →  " + Self.describe(after))
-
-        print("\nwhat meshd made on node 1 (`meshd dataplane show --node \(lab.nodeID(1)) --netns \(lab.nodeNamespace(1))`):")
-        let show = try Exec.run([me, "dataplane", "show", "--node", lab.nodeID(1), "--netns", lab.nodeNamespace(1)])
-        for line in show.stdout.split(separator: "\n") { print("  \(line)") }
 
         if keep {
-            let namespaces = NetworkNamespace.list().filter { $0.hasPrefix(lab.group.prefix + "-") }
-            let pids = try Exec.run(["sh", "-c", "for ns in \(namespaces.joined(separator: " ")); do ip netns pids $ns; done"])
-                .stdout.split(separator: "\n").compactMap { Int32($0) }
-            let record = Kept(namespaces: namespaces, sandboxPrefixes: lab.nodeIDs.map { Naming(nodeID: $0).sandboxPrefix }, pids: pids,
-                              stateDirectory: lab.stateDirectory)
+            let namespaces = NetworkNamespace.list().filter { $0.hasPrefix(c.lab.group.prefix + "-") }
+            let ids = (1...3).compactMap { c.nodeID($0) }
+            let record = Kept(namespaces: namespaces, daemonPids: (1...3).compactMap { c.pid($0) }, nodeIDs: ids, directory: c.directory)
             try JSONEncoder().encode(record).write(to: URL(fileURLWithPath: Self.record))
             kept = true
             print("""
 
-            kept. Try:
-              ip netns exec \(lab.clientNamespace) curl -s 198.18.0.2:8000
-              ip netns exec \(lab.sandboxes(1).first ?? "meshd-…") nft list ruleset
-              meshd dataplane show --node \(lab.nodeID(2)) --netns \(lab.nodeNamespace(2))
-            state files: \(lab.stateDirectory) (edit one and run `meshd dataplane apply --state FILE`)
+            kept. Drive it as a user would (any node's socket; node 1 is the manager):
+              meshctl -H unix://\(c.socket(1)) service ls
+              docker -H unix://\(c.socket(1)) service scale whoami=5
+              ip netns exec \(c.lab.clientNamespace) curl -s \(c.address(2)):8000
+            daemon logs: \(c.directory)/node*.log
             remove it all: meshd demo --down
             """)
         } else {
@@ -98,22 +92,30 @@ struct Demo: AsyncParsableCommand {
         }
     }
 
-    static func describe(_ spread: [String: Int]) -> String {
-        spread.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
-    }
-
-    /// Ends the processes the kept demo started (by the pids it recorded) and removes its namespaces.
+    /// Ends the daemons the kept demo started (by pid), their tasks, and removes every namespace.
     static func tearDown() throws {
         guard let data = FileManager.default.contents(atPath: record), let kept = try? JSONDecoder().decode(Kept.self, from: data) else {
             print("no kept demo cluster (\(record) is absent)")
             return
         }
-        for pid in kept.pids { kill(pid, SIGKILL) }
-        for name in NetworkNamespace.list() where kept.sandboxPrefixes.contains(where: name.hasPrefix) || kept.namespaces.contains(name) {
-            try? NetworkNamespace.delete(named: name)
+        for pid in kept.daemonPids { kill(pid, SIGTERM) }
+        usleep(2_000_000)
+        for pid in kept.daemonPids { kill(pid, SIGKILL) }
+        let prefixes = kept.nodeIDs.flatMap { id -> [String] in
+            let short = String(id.filter { $0.isLetter || $0.isNumber })
+            return ["meshd-\(short.prefix(12))-", "mtask-\(short.prefix(16))-"]
         }
-        try? FileManager.default.removeItem(atPath: kept.stateDirectory)
+        var removed = 0
+        for name in NetworkNamespace.list() where prefixes.contains(where: name.hasPrefix) || kept.namespaces.contains(name) {
+            if let out = try? Exec.run(["ip", "netns", "pids", name]) {
+                for pid in out.stdout.split(separator: "\n").compactMap({ Int32($0) }) { kill(pid, SIGKILL) }
+            }
+            try? NetworkNamespace.delete(named: name)
+            try? FileManager.default.removeItem(atPath: "/etc/netns/\(name)")
+            removed += 1
+        }
+        try? FileManager.default.removeItem(atPath: kept.directory)
         try? FileManager.default.removeItem(atPath: record)
-        print("removed \(kept.namespaces.count) namespaces, their sandboxes and \(kept.pids.count) processes")
+        print("removed \(removed) namespaces and \(kept.daemonPids.count) daemons with their tasks")
     }
 }

@@ -1,0 +1,103 @@
+import Foundation
+import MeshCluster
+import MeshControl
+import MeshDataplane
+import MeshKernel
+
+/// What one node is told to run, computed from the manager's store: its tasks, the networks they
+/// need (and ingress wherever a service publishes a port, since every node answers on it), the
+/// services reachable from those networks, and the other nodes' ingress addresses. Other nodes'
+/// tasks are not in it: each node learns them over gossip, so a dead node's backends leave every
+/// balancer without waiting for the manager.
+public enum AssignmentBuilder {
+    public static func build(_ snapshot: ClusterSnapshot, settings: ClusterSettings, nodeID: String) -> NodeAssignment? {
+        guard let node = snapshot.nodes.first(where: { $0.id == nodeID }),
+              let address = IPAddress(node.addr) else { return nil }
+        let ingressID = settings.ingressNetworkID
+        let networksByID = Dictionary(snapshot.networks.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        let servicesByID = Dictionary(snapshot.services.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        let identity = MeshDataplane.NodeIdentity(id: node.id, advertiseAddress: address, dataPathPort: settings.dataPathPort,
+                                                  ingressAddress: ingressAddress(node, ingressID))
+
+        var tasks: [NodeAssignment.LocalTask] = []
+        for t in snapshot.tasks where t.nodeID == nodeID && t.status.state >= .assigned {
+            // A task that finished and is not wanted any more needs nothing from the node.
+            if t.status.state.isTerminal && t.desiredState > .running { continue }
+            guard let service = servicesByID[t.serviceID] ?? orphanService(t) else { continue }
+            let attachments = t.networks.compactMap { a -> NodeAssignment.Attachment? in
+                guard let p = IPPrefix(a.address) else { return nil }
+                return .init(network: a.networkID, address: p.address)
+            }
+            let desired: NodeAssignment.DesiredState = t.desiredState <= .running && !t.status.state.isTerminal ? .running : .shutdown
+            tasks.append(.init(id: t.id, name: taskName(t, serviceName: service.spec.name), service: t.serviceID,
+                               image: t.spec.image, args: t.spec.command + t.spec.args, env: environment(t.spec.env),
+                               desired: desired, attachments: attachments))
+        }
+
+        let publishesIngress = snapshot.services.contains { s in s.endpoint.ports.contains { $0.publishMode == .ingress } }
+        var carried = Set(tasks.flatMap { $0.attachments.map(\.network) })
+        if publishesIngress || carried.contains(ingressID) { carried.insert(ingressID) } else { carried.remove(ingressID) }
+        let networks = carried.sorted().compactMap { id -> OverlayNetwork? in
+            guard let n = networksByID[id] else { return nil }
+            return OverlayNetwork(id: n.id, name: n.name, vni: n.vni, subnet: n.subnet.network, gateway: n.gateway,
+                                  ingress: n.ingress ? true : nil)
+        }
+
+        var services: [NodeAssignment.Service] = []
+        for s in snapshot.services.sorted(by: { $0.id < $1.id }) {
+            let serviceNetworks = Set(s.spec.task.networks.map(\.target))
+            let ports = s.endpoint.ports.map { p in
+                MeshDataplane.ServiceSpec.Port(protocol: TransportProtocol(rawValue: p.protocol.rawValue) ?? .tcp,
+                                               published: p.publishedPort, target: p.targetPort,
+                                               mode: p.publishMode == .host ? .host : .ingress)
+            }
+            let reachable = !serviceNetworks.isDisjoint(with: carried) || (!ports.isEmpty && carried.contains(ingressID))
+            let hasLocalTask = tasks.contains { $0.service == s.id }
+            guard reachable || hasLocalTask else { continue }
+            let vips = s.endpoint.virtualIPs.compactMap { v -> MeshDataplane.ServiceSpec.VIP? in
+                guard carried.contains(v.networkID), let p = IPPrefix(v.addr) else { return nil }
+                return .init(network: v.networkID, address: p.address)
+            }
+            let aliases = Array(Set(s.spec.task.networks.flatMap(\.aliases))).sorted()
+            services.append(.init(id: s.id, name: s.spec.name, mode: s.spec.endpoint.mode == .dnsrr ? .dnsrr : .vip,
+                                  vips: vips, ports: carried.contains(ingressID) || hasLocalTask ? ports : [], aliases: aliases))
+        }
+
+        var peers: [NodeAssignment.PeerIngress] = []
+        if carried.contains(ingressID) {
+            for other in snapshot.nodes where other.id != nodeID && other.state != .down {
+                guard let a = IPAddress(other.addr), let ing = ingressAddress(other, ingressID) else { continue }
+                peers.append(.init(nodeID: other.id, nodeAddress: a, address: ing))
+            }
+            peers.sort { $0.nodeID < $1.nodeID }
+        }
+        return NodeAssignment(node: identity, networks: networks, services: services, tasks: tasks.sorted { $0.id < $1.id },
+                              peers: peers)
+    }
+
+    /// Docker's container name for a task: `<service>.<slot>.<task id>`, the node id for global tasks.
+    public static func taskName(_ t: ClusterTask, serviceName: String) -> String {
+        "\(serviceName).\(t.slot == 0 ? t.nodeID : String(t.slot)).\(t.id)"
+    }
+
+    static func ingressAddress(_ node: ClusterNode, _ ingressID: String) -> IPAddress? {
+        node.attachments.first { $0.networkID == ingressID }.flatMap { IPPrefix($0.address)?.address }
+    }
+
+    static func environment(_ list: [String]) -> [String: String] {
+        var env: [String: String] = [:]
+        for item in list {
+            if let eq = item.firstIndex(of: "=") {
+                env[String(item[..<eq])] = String(item[item.index(after: eq)...])
+            } else {
+                env[item] = ""
+            }
+        }
+        return env
+    }
+
+    /// The task of a removed service still has to be stopped: a stand-in named after the task.
+    static func orphanService(_ t: ClusterTask) -> ClusterService? {
+        ClusterService(id: t.serviceID, spec: MeshCluster.ServiceSpec(name: t.serviceID, task: t.spec), now: t.createdAt)
+    }
+}

@@ -1,0 +1,269 @@
+import Foundation
+import MeshAPI
+import MeshCluster
+import MeshControl
+import MeshDataplane
+import MeshKernel
+import X509
+
+/// One node's daemon behind the API socket: outside a swarm, a worker, or a manager. Swarm
+/// membership (init, join, leave) is handled here; cluster reads and writes go to the manager's
+/// `ClusterController`, and a worker refuses them as dockerd does.
+public actor Daemon: EngineBackend {
+    public struct Options: Sendable {
+        public var dataRoot: String
+        public var lb: LoadBalancerKind
+        /// This executable, which runs `meshd whoami` tasks.
+        public var meshd: String
+        public var hostname: String
+        public var liveness = NodeLiveness(gracePeriod: 10)
+        public init(dataRoot: String, lb: LoadBalancerKind, meshd: String, hostname: String) {
+            self.dataRoot = dataRoot; self.lb = lb; self.meshd = meshd; self.hostname = hostname
+        }
+    }
+
+    let options: Options
+    private var record: NodeRecord?
+    private var node: NodePlane?
+    private var manager: ManagerPlane?
+
+    public init(options: Options) { self.options = options }
+
+    var storePath: String { "\(options.dataRoot)/cluster.sqlite" }
+
+    /// A restarted daemon picks up its membership where it left it.
+    public func resume() async throws {
+        guard let record = try NodeRecord.load(dataRoot: options.dataRoot) else { return }
+        if record.role == .manager {
+            let store = try ClusterStore(path: storePath)
+            guard let m = try ClusterManager.open(store: store) else {
+                throw DaemonError.config("\(storePath) holds no cluster although \(NodeRecord.path(dataRoot: options.dataRoot)) says this node is a manager")
+            }
+            manager = try await ManagerPlane.start(controller: ClusterController(manager: m, selfNodeID: record.nodeID), record: record,
+                                                   liveness: options.liveness)
+        }
+        node = try await NodePlane.start(record: record, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd)
+        self.record = record
+        DaemonLog.info("resumed as \(record.role.rawValue) \(record.nodeID) at \(record.advertiseAddr)")
+    }
+
+    /// Daemon exit (not a leave): tasks and the dataplane stay for the next start.
+    public func shutdown() async {
+        await manager?.stop()
+        await node?.stop(leave: false)
+    }
+
+    private func controller() throws(EngineError) -> ClusterController {
+        guard record != nil else { throw .notInSwarm }
+        guard let manager else { throw .notAManager }
+        return manager.controller
+    }
+
+    // MARK: swarm
+
+    public func swarmInfo() async -> SwarmInfo {
+        guard let record else { return SwarmInfo() }
+        if let manager { return await manager.controller.swarmInfo(selfAddr: record.advertiseAddr) }
+        let managers = record.managers.map { SwarmInfo.Peer(NodeID: "", Addr: $0) }
+        return SwarmInfo(NodeID: record.nodeID, NodeAddr: record.advertiseAddr, LocalNodeState: .active, ControlAvailable: false,
+                         RemoteManagers: managers)
+    }
+
+    public func inspectSwarm() async throws(EngineError) -> Swarm { try await controller().inspectSwarm() }
+
+    public func initSwarm(_ request: SwarmInitRequest) async throws(EngineError) -> String {
+        guard record == nil else { throw .alreadyInSwarm }
+        let advertise = try AddressChoice.advertise(request.AdvertiseAddr, listen: request.ListenAddr)
+        let listen = AddressChoice.listen(request.ListenAddr)
+        let nodeID = ObjectID.make()
+        let dataPathPort = UInt16(clamping: (request.DataPathPort ?? 0) == 0 ? 4789 : request.DataPathPort!)
+        do {
+            try FileManager.default.createDirectory(atPath: options.dataRoot, withIntermediateDirectories: true)
+            let store = try ClusterStore(path: storePath)
+            let m = try ClusterManager.initialize(store: store, nodeID: nodeID, hostname: options.hostname, advertiseAddr: advertise,
+                                                  defaultAddrPool: request.DefaultAddrPool ?? [],
+                                                  subnetSize: Int(request.SubnetSize ?? 24), dataPathPort: dataPathPort)
+            let credentials = try NodeCredentials.issue(by: m.ca, nodeID: nodeID, role: .manager)
+            let record = NodeRecord(nodeID: nodeID, hostname: options.hostname, role: .manager, clusterID: m.settings.clusterID,
+                                    advertiseAddr: advertise, listenAddr: listen, dataPathPort: dataPathPort,
+                                    managers: ["\(advertise):\(NodePlane.split(listen)?.1 ?? 2377)"],
+                                    certificatePEM: credentials.certificatePEM, keyPEM: credentials.keyPEM,
+                                    caPEM: m.ca.certificatePEM, gossipKeys: m.settings.gossipKeys.map { Hex.encode($0.bytes) })
+            manager = try await ManagerPlane.start(controller: ClusterController(manager: m, selfNodeID: nodeID), record: record,
+                                                   liveness: options.liveness)
+            try record.save(dataRoot: options.dataRoot)
+            node = try await NodePlane.start(record: record, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd)
+            self.record = record
+            DaemonLog.info("swarm initialised: node \(nodeID) manager at \(advertise), listening on \(listen)")
+            return nodeID
+        } catch {
+            await abandon()
+            throw Self.engineError(error)
+        }
+    }
+
+    public func joinSwarm(_ request: SwarmJoinRequest) async throws(EngineError) {
+        guard record == nil else { throw .alreadyInSwarm }
+        guard let remote = request.RemoteAddrs.first else { throw .invalidArgument("at least 1 RemoteAddr is required to join") }
+        let target = remote.contains(":") ? remote : "\(remote):2377"
+        guard let (host, port) = NodePlane.split(target) else { throw .invalidArgument("invalid remote address \(remote)") }
+        let token: JoinToken
+        do { token = try JoinToken.parse(request.JoinToken) } catch {
+            throw .invalidArgument("invalid join token: \(error.description)")
+        }
+        let advertise: String
+        if let a = request.AdvertiseAddr, !a.isEmpty {
+            advertise = try AddressChoice.advertise(a, listen: request.ListenAddr)
+        } else {
+            guard let a = AddressChoice.source(towards: host) else {
+                throw .invalidArgument("could not find the local address that reaches \(host): use --advertise-addr")
+            }
+            advertise = a
+        }
+        do {
+            // Trust nothing the manager says before its CA matches the token's digest.
+            let chain = try await ControlClient.presentedChain(host: host, port: port)
+            guard let caDER = chain.first(where: { JoinToken.digest(ofCACertificate: $0) == token.caDigest }) else {
+                throw DaemonError.join("the manager at \(target) is not of the swarm this token belongs to (its CA does not match the token's digest)")
+            }
+            let caPEM = try Certificate(derEncoded: caDER).serializeAsPEM().pemString
+            let nodeID = ObjectID.make()
+            let (key, csr) = try ClusterCA.makeRequest(nodeID: nodeID)
+            let connection = try await ControlClient.connect(host: host, port: port, caPEM: caPEM)
+            let joinRequest = JoinRequest(token: request.JoinToken, csrPEM: try csr.serializeAsPEM().pemString,
+                                          hostname: options.hostname, advertiseAddress: IPAddress(advertise)!)
+            let response = try await Self.exchange(joinRequest, over: connection, target: target)
+            if let error = response.error { throw DaemonError.join(error) }
+            guard let certificatePEM = response.certificatePEM, response.nodeID == nodeID else {
+                throw DaemonError.join("the manager's answer holds no certificate")
+            }
+            guard let subject = ClusterCA.subject(of: try Certificate(pemEncoded: certificatePEM)), subject.nodeID == nodeID else {
+                throw DaemonError.join("the manager issued a certificate for another node")
+            }
+            let saved = NodeRecord(nodeID: nodeID, hostname: options.hostname, role: subject.role, clusterID: subject.clusterID,
+                                   advertiseAddr: advertise, listenAddr: AddressChoice.listen(request.ListenAddr),
+                                   dataPathPort: 4789, managers: response.managers.isEmpty ? [target] : response.managers,
+                                   certificatePEM: certificatePEM, keyPEM: key.pemRepresentation, caPEM: caPEM,
+                                   gossipKeys: response.gossipKeys)
+            let role = subject.role
+            try FileManager.default.createDirectory(atPath: options.dataRoot, withIntermediateDirectories: true)
+            try saved.save(dataRoot: options.dataRoot)
+            node = try await NodePlane.start(record: saved, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd)
+            self.record = saved
+            DaemonLog.info("joined the swarm as \(role.rawValue) \(nodeID) through \(target)")
+        } catch {
+            await abandon()
+            throw Self.engineError(error)
+        }
+    }
+
+    private static func exchange(_ request: JoinRequest, over connection: ControlConnection, target: String) async throws -> JoinResponse {
+        try await connection.run { @Sendable inbound, writer in
+            try await writer.send(json: ControlMessage.joinRequest(request))
+            var it = inbound.makeAsyncIterator()
+            guard case .joinResponse(let r)? = try await inbound.next(ControlMessage.self, iterator: &it) else {
+                throw DaemonError.join("the manager at \(target) did not answer the join request")
+            }
+            return r
+        }
+    }
+
+    /// Undoes a half-made membership (a failed init or join).
+    private func abandon() async {
+        await manager?.stop()
+        manager = nil
+        await node?.stop(leave: true)
+        node = nil
+        record = nil
+        NodeRecord.remove(dataRoot: options.dataRoot)
+        removeStore()
+    }
+
+    private func removeStore() {
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: storePath + suffix) }
+    }
+
+    public func leaveSwarm(force: Bool) async throws(EngineError) {
+        guard let record else { throw .notPartOfSwarm }
+        if record.role == .manager, !force { throw .lastManagerLeaving }
+        await manager?.stop()
+        manager = nil
+        await node?.stop(leave: true)
+        node = nil
+        self.record = nil
+        NodeRecord.remove(dataRoot: options.dataRoot)
+        removeStore()
+        DaemonLog.info("left the swarm")
+    }
+
+    public func updateSwarm(_ spec: SwarmSpec, version: UInt64, rotate: SwarmRotation) async throws(EngineError) {
+        try await controller().updateSwarm(spec, version: version, rotate: rotate)
+    }
+
+    public func unlockKey() async throws(EngineError) -> String { try await controller().unlockKey() }
+
+    // MARK: nodes
+
+    public func listNodes(_ filter: NodeFilter) async throws(EngineError) -> [Node] { try await controller().listNodes(filter) }
+    public func inspectNode(_ ref: String) async throws(EngineError) -> Node { try await controller().inspectNode(ref) }
+    public func updateNode(_ ref: String, version: UInt64, spec: NodeSpec) async throws(EngineError) {
+        try await controller().updateNode(ref, version: version, spec: spec)
+    }
+    public func removeNode(_ ref: String, force: Bool) async throws(EngineError) {
+        try await controller().removeNode(ref, force: force)
+    }
+
+    // MARK: services
+
+    public func createService(_ spec: MeshAPI.ServiceSpec) async throws(EngineError) -> ServiceCreateResponse {
+        try await controller().createService(spec)
+    }
+    public func listServices(_ filter: ServiceFilter, status: Bool) async throws(EngineError) -> [Service] {
+        try await controller().listServices(filter, status: status)
+    }
+    public func inspectService(_ ref: String) async throws(EngineError) -> Service { try await controller().inspectService(ref) }
+    public func updateService(_ ref: String, version: UInt64, spec: MeshAPI.ServiceSpec, rollback: Bool) async throws(EngineError)
+        -> ServiceUpdateResponse {
+        try await controller().updateService(ref, version: version, spec: spec, rollback: rollback)
+    }
+    public func removeService(_ ref: String) async throws(EngineError) { try await controller().removeService(ref) }
+
+    public func serviceLogs(_ ref: String, options: LogOptions) async throws(EngineError) -> AsyncStream<LogMessage> {
+        let c = try controller()
+        let service = try await c.inspectService(ref)
+        let tasks = try await c.listTasks(TaskFilter(FilterArgs(["service": [service.ID]])))
+        let plane = manager
+        return try await TaskLogs.stream(service: service.ID, tasks: tasks, options: options) { taskID, nodeID in
+            await plane?.logs(taskID: taskID, nodeID: nodeID)
+        }
+    }
+
+    // MARK: tasks
+
+    public func listTasks(_ filter: TaskFilter) async throws(EngineError) -> [SwarmTask] { try await controller().listTasks(filter) }
+    public func inspectTask(_ ref: String) async throws(EngineError) -> SwarmTask { try await controller().inspectTask(ref) }
+
+    // MARK: networks
+
+    public func createNetwork(_ request: NetworkCreateRequest) async throws(EngineError) -> NetworkCreateResponse {
+        try await controller().createNetwork(request)
+    }
+    public func listNetworks(_ filter: NetworkFilter) async throws(EngineError) -> [NetworkResource] {
+        guard manager != nil else { return [] }
+        return try await controller().listNetworks(filter)
+    }
+    public func inspectNetwork(_ ref: String, scope: String?) async throws(EngineError) -> NetworkResource {
+        try await controller().inspectNetwork(ref, scope: scope)
+    }
+    public func removeNetwork(_ ref: String) async throws(EngineError) { try await controller().removeNetwork(ref) }
+    public func pruneNetworks() async throws(EngineError) -> [String] { try await controller().pruneNetworks() }
+
+    static func engineError(_ error: any Error) -> EngineError {
+        switch error {
+        case let e as EngineError: return e
+        case let e as ClusterError: return ClusterController.engineError(e)
+        case let e as DaemonError: return .invalidArgument(e.description)
+        default: return .internalError("\(error)")
+        }
+    }
+}

@@ -1,0 +1,252 @@
+import Foundation
+import MeshCluster
+import MeshControl
+import MeshKernel
+import X509
+
+/// A manager's control plane: the 2377 listener (joins, and one session per node that receives its
+/// assignment and reports its tasks' states), and the loop that converges the store (orchestrator,
+/// allocator, scheduler) and marks silent nodes down. All state changes go through the controller.
+public actor ManagerPlane {
+    public let controller: ClusterController
+    public let listenPort: Int
+    private let server: ControlServer
+    private let nodeID: String
+    private var sessions: [String: Session] = [:]
+    private var lastSeen: [String: Date] = [:]
+    private let startedAt = Date()
+    private var loop: Task<Void, Never>?
+    private var liveness: NodeLiveness
+
+    struct Session {
+        let token: UUID
+        let writer: ControlWriter
+        var sent: NodeAssignment?
+    }
+
+    public static func start(controller: ClusterController, record: NodeRecord, liveness: NodeLiveness = NodeLiveness(gracePeriod: 10))
+        async throws -> ManagerPlane {
+        guard let (host, port) = NodePlane.split(record.listenAddr) else {
+            throw DaemonError.config("listen address \(record.listenAddr) is not host:port")
+        }
+        // The CA goes with the manager's certificate so a joiner can check it against its token.
+        let identity = ControlIdentity(certificateChainPEM: record.certificatePEM + record.caPEM, privateKeyPEM: record.keyPEM)
+        let box = PlaneBox()
+        let server = try await ControlServer.start(host: host, port: port, identity: identity, caPEM: record.caPEM) {
+            peer, inbound, writer in
+            guard let plane = box.plane else { return }
+            try await plane.handle(peer: peer, inbound: inbound, writer: writer)
+        }
+        let plane = ManagerPlane(controller: controller, server: server, nodeID: record.nodeID, liveness: liveness)
+        box.plane = plane
+        await plane.runLoop()
+        return plane
+    }
+
+    private init(controller: ClusterController, server: ControlServer, nodeID: String, liveness: NodeLiveness) {
+        self.controller = controller; self.server = server; self.listenPort = server.port; self.nodeID = nodeID
+        self.liveness = liveness
+    }
+
+    public func stop() async {
+        loop?.cancel()
+        _ = await loop?.value
+        await server.close()
+    }
+
+    // MARK: connections
+
+    private func handle(peer: ControlPeer, inbound: ControlInbound, writer: ControlWriter) async throws {
+        var it = inbound.makeAsyncIterator()
+        guard let first = try await inbound.next(ControlMessage.self, iterator: &it) else { return }
+        let name = await peer.commonName()
+        switch first {
+        case .joinRequest(let request):
+            let response = await join(request)
+            try await writer.send(json: ControlMessage.joinResponse(response))
+        case .hello(let claimed):
+            guard let name, name == claimed else {
+                try await writer.send(json: ControlMessage.error("a node session needs the node's certificate (got \(name ?? "none") for \(claimed))"))
+                return
+            }
+            let token = UUID()
+            sessions[name] = Session(token: token, writer: writer, sent: nil)
+            lastSeen[name] = Date()
+            await pushAll(only: name)
+            defer { Task { await self.ended(name, token: token) } }
+            while let message = try await inbound.next(ControlMessage.self, iterator: &it) {
+                lastSeen[name] = Date()
+                switch message {
+                case .status(let reports): await record(reports, from: name)
+                case .logs(let id, let output): pendingLogs.removeValue(forKey: id)?.resume(returning: output)
+                default: continue
+                }
+            }
+        default:
+            try await writer.send(json: ControlMessage.error("expected a join request or a hello"))
+        }
+    }
+
+    private func ended(_ nodeID: String, token: UUID) {
+        if sessions[nodeID]?.token == token { sessions[nodeID] = nil }
+    }
+
+    private var pendingLogs: [String: CheckedContinuation<[String: String], Never>] = [:]
+
+    /// A task's output, asked of the node that runs it; nil when the node is not connected or does
+    /// not answer within 5 s.
+    public func logs(taskID: String, nodeID: String) async -> String? {
+        guard let session = sessions[nodeID] else { return nil }
+        let id = UUID().uuidString
+        let output = await withCheckedContinuation { (c: CheckedContinuation<[String: String], Never>) in
+            pendingLogs[id] = c
+            Task {
+                try? await session.writer.send(json: ControlMessage.logsRequest(requestID: id, taskIDs: [taskID]))
+                try? await Task.sleep(for: .seconds(5))
+                self.expireLogs(id)
+            }
+        }
+        return output[taskID]
+    }
+
+    private func expireLogs(_ id: String) { pendingLogs.removeValue(forKey: id)?.resume(returning: [:]) }
+
+    private func join(_ request: JoinRequest) async -> JoinResponse {
+        do {
+            let csr = try CertificateSigningRequest(pemEncoded: request.csrPEM)
+            guard let nodeID = ClusterCA.commonName(of: csr.subject) else { return JoinResponse(error: "the certificate request names no node") }
+            let result = try await controller.withManager { m throws(ClusterError) in
+                let joined = try m.join(token: request.token, nodeID: nodeID, hostname: request.hostname,
+                                        addr: request.advertiseAddress.description, csr: csr)
+                let managers = try m.store.list(ClusterNode.self).compactMap(\.managerAddr).sorted()
+                return (joined.certificate, m.settings.gossipKeys.map { Hex.encode($0.bytes) }, m.ca.certificatePEM, managers)
+            }
+            let certificatePEM = try result.0.serializeAsPEM().pemString
+            DaemonLog.info("node \(nodeID) (\(request.hostname), \(request.advertiseAddress)) joined")
+            return JoinResponse(nodeID: nodeID, certificatePEM: certificatePEM, caPEM: result.2, gossipKeys: result.1, managers: result.3)
+        } catch let e as ClusterError {
+            return JoinResponse(error: e.description)
+        } catch {
+            return JoinResponse(error: "invalid join request: \(error)")
+        }
+    }
+
+    private func record(_ reports: [TaskReport], from nodeID: String) async {
+        let now = Date()
+        for r in reports {
+            let state: TaskState
+            switch r.state {
+            case .preparing: state = .preparing
+            case .running: state = .running
+            case .complete: state = .complete
+            case .failed: state = .failed
+            case .shutdown: state = .shutdown
+            case .rejected: state = .rejected
+            }
+            let failed = state == .failed || state == .rejected
+            let status = TaskStatus(state: state, timestamp: now, message: Self.message(for: state, r.message),
+                                    err: failed ? r.message : "")
+            // A task the manager already forgot (removed service) is not an error worth a log line.
+            _ = try? await controller.withManager { m throws(ClusterError) in
+                try m.reportTaskStatus(taskID: r.id, nodeID: nodeID, status: status)
+            }
+        }
+    }
+
+    static func message(for state: TaskState, _ text: String) -> String {
+        switch state {
+        case .preparing: return "preparing"
+        case .running: return "started"
+        case .complete: return "finished"
+        case .failed, .rejected: return text.isEmpty ? "failed" : "started"
+        case .shutdown: return "shutdown"
+        default: return text
+        }
+    }
+
+    // MARK: convergence
+
+    private func runLoop() {
+        let changes = controller.changes
+        let (wake, waker) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        loop = Task {
+            await withTaskGroup(of: Void.self) { g in
+                g.addTask { for await _ in changes { waker.yield() } }
+                // Liveness every second; orchestrator delays (restarts, rolling updates) when due.
+                g.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .milliseconds(100))
+                        if await self.isDue() { waker.yield() }
+                    }
+                }
+                g.addTask {
+                    for await _ in wake {
+                        if Task.isCancelled { break }
+                        await self.converge()
+                    }
+                }
+                await Task.yield()
+                while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+                waker.finish()
+                g.cancelAll()
+            }
+        }
+        waker.yield()
+    }
+
+    private var nextWake: Date?
+    private var lastConverge = Date.distantPast
+
+    private func isDue() -> Bool {
+        let now = Date()
+        return now.timeIntervalSince(lastConverge) >= 1 || (nextWake.map { now >= $0 } ?? false)
+    }
+
+    private func converge() async {
+        let now = Date()
+        lastConverge = now
+        do {
+            let seen = lastSeen, since = startedAt, liveness = liveness
+            _ = try await controller.withManager { m throws(ClusterError) in
+                try m.applyLiveness(liveness, lastSeen: seen, since: since, now: now)
+            }
+            nextWake = try await controller.withManager { m throws(ClusterError) in try m.reconcile(now: now) }
+        } catch {
+            DaemonLog.warn("reconcile: \(error)")
+        }
+        await pushAll()
+    }
+
+    /// Sends each connected node its assignment when it differs from the last one it got. One read
+    /// of the store for all of them.
+    private func pushAll(only: String? = nil) async {
+        let view: (ClusterSnapshot, ClusterSettings)
+        do {
+            view = try await controller.read { m throws(ClusterError) in (try m.store.snapshot(), m.settings) }
+        } catch {
+            DaemonLog.warn("assignments: \(error)")
+            return
+        }
+        for (node, session) in sessions.sorted(by: { $0.key < $1.key }) where only == nil || only == node {
+            guard let assignment = AssignmentBuilder.build(view.0, settings: view.1, nodeID: node),
+                  assignment != session.sent else { continue }
+            do {
+                try await session.writer.send(json: ControlMessage.assignment(assignment))
+                if sessions[node]?.token == session.token { sessions[node]?.sent = assignment }
+            } catch {
+                if sessions[node]?.token == session.token { sessions[node] = nil }
+            }
+        }
+    }
+}
+
+/// Lets the listener's handler reach the plane that owns the listener, set once after both exist.
+final class PlaneBox: @unchecked Sendable {
+    // Written once before the first connection can be handled (start awaits the bind first).
+    private let lock = NSLock()
+    private var _plane: ManagerPlane?
+    var plane: ManagerPlane? {
+        get { lock.lock(); defer { lock.unlock() }; return _plane }
+        set { lock.lock(); _plane = newValue; lock.unlock() }
+    }
+}

@@ -1,0 +1,139 @@
+import Foundation
+import MeshAgent
+import MeshControl
+import MeshDataplane
+import MeshDNS
+import MeshGossip
+import MeshKernel
+import MeshRuntime
+
+/// A member node's own machinery: gossip on 7946 (endpoints of other nodes' tasks), the agent that
+/// runs this node's tasks, dataplane and resolver, and a session with a manager over 2377 that is
+/// reopened, to any known manager, whenever it ends.
+public actor NodePlane {
+    public let record: NodeRecord
+    public let agent: NodeAgent
+    public let runtime: TaskRuntime
+    let dataRoot: String
+    let gossip: GossipAgent
+    let directory: EndpointDirectory
+    let dns: DNSServer
+    private var loop: Task<Void, Never>?
+    private var connected = false
+
+    public static func start(record: NodeRecord, dataRoot: String, lb: LoadBalancerKind, meshd: String) async throws -> NodePlane {
+        guard let address = IPAddress(record.advertiseAddr) else {
+            throw DaemonError.config("advertise address \(record.advertiseAddr) is not an IP address")
+        }
+        let keys = try record.gossipKeys.map { hex -> [UInt8] in
+            guard let k = Hex.decode(hex) else { throw DaemonError.config("gossip key is not hex") }
+            return k
+        }
+        let gossip = try GossipAgent(name: record.nodeID, transport: TransportConfig(bindHost: record.advertiseAddr),
+                                     envelope: Envelope(label: record.clusterID, keyring: keys.isEmpty ? nil : try Keyring(keys: keys)),
+                                     // A restarted node must outbid what others remember of its previous life.
+                                     incarnation: UInt32(truncatingIfNeeded: Int(Date().timeIntervalSince1970)),
+                                     seed: UInt64.random(in: 1...UInt64.max))
+        try await gossip.start()
+        let seeds = record.managers.compactMap { m -> PeerAddress? in
+            guard let host = m.split(separator: ":").first, host != Substring(record.advertiseAddr) else { return nil }
+            return PeerAddress(String(host), port: 7946)
+        }
+        if !seeds.isEmpty { await gossip.join(seeds: seeds) }
+        let directory = EndpointDirectory(gossip: gossip, nodeID: record.nodeID, nodeAddress: address)
+        let runtime = try TaskRuntime(nodeID: record.nodeID, dataRoot: dataRoot, meshd: meshd)
+        let dns = try await DNSServer.start(.fromNode(), store: DNSRecordStore(), threads: 1)
+        let agent = NodeAgent(runtime: runtime, reconciler: Reconciler(lb: lb), dns: dns, stopGrace: .seconds(5))
+        let plane = NodePlane(record: record, agent: agent, runtime: runtime, dataRoot: dataRoot, gossip: gossip, directory: directory, dns: dns)
+        await plane.run()
+        return plane
+    }
+
+    private init(record: NodeRecord, agent: NodeAgent, runtime: TaskRuntime, dataRoot: String, gossip: GossipAgent,
+                 directory: EndpointDirectory, dns: DNSServer) {
+        self.record = record; self.agent = agent; self.runtime = runtime; self.dataRoot = dataRoot; self.gossip = gossip
+        self.directory = directory; self.dns = dns
+    }
+
+    private func run() {
+        let record = record, agent = agent, directory = directory
+        loop = Task {
+            var attempt = 0
+            while !Task.isCancelled {
+                for manager in record.managers {
+                    guard let (host, port) = Self.split(manager) else { continue }
+                    do {
+                        let connection = try await ControlClient.connect(
+                            host: host, port: port, caPEM: record.caPEM,
+                            identity: ControlIdentity(certificateChainPEM: record.certificatePEM, privateKeyPEM: record.keyPEM))
+                        attempt = 0
+                        self.setConnected(true)
+                        let session = AgentSession(nodeID: record.nodeID, agent: agent, directory: directory)
+                        try await session.run(connection)
+                    } catch {
+                        if !Task.isCancelled { DaemonLog.warn("node \(record.nodeID): session with \(manager) ended: \(error)") }
+                    }
+                    self.setConnected(false)
+                    if Task.isCancelled { return }
+                }
+                attempt += 1
+                // Quick at first (a manager restarting), then at most every 2 s.
+                try? await Task.sleep(for: .milliseconds(min(2000, 100 * attempt)))
+            }
+        }
+    }
+
+    private func setConnected(_ value: Bool) { connected = value }
+    public var isConnected: Bool { connected }
+
+    /// Logs of a task this node runs (nil when it does not).
+    public func log(taskID: String) async -> String? {
+        guard FileManager.default.fileExists(atPath: "\(dataRoot)/tasks/\(taskID)") else { return nil }
+        return await runtime.log(taskID)
+    }
+
+    /// Ends the session, then stops tasks and removes what the dataplane made (`leave`), or keeps
+    /// them as they are for a restart (`leave == false`: a daemon that stops is not a node leaving).
+    public func stop(leave: Bool) async {
+        loop?.cancel()
+        _ = await loop?.value
+        if leave {
+            _ = try? await agent.apply(NodeAssignment(node: MeshDataplane.NodeIdentity(
+                id: record.nodeID, advertiseAddress: IPAddress(record.advertiseAddr)!)))
+            try? await directory.publish([])
+            await gossip.leave()
+        }
+        await directory.stop()
+        await agent.shutdown()
+        await gossip.shutdown()
+        await dns.shutdown()
+    }
+
+    static func split(_ hostPort: String) -> (String, Int)? {
+        guard let colon = hostPort.lastIndex(of: ":"), let port = Int(hostPort[hostPort.index(after: colon)...]) else { return nil }
+        return (String(hostPort[..<colon]), port)
+    }
+}
+
+enum Hex {
+    static func encode(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+    static func decode(_ text: String) -> [UInt8]? {
+        let chars = Array(text.utf8)
+        guard chars.count % 2 == 0 else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(chars.count / 2)
+        var i = 0
+        while i < chars.count {
+            guard let b = UInt8(String(decoding: chars[i..<i + 2], as: UTF8.self), radix: 16) else { return nil }
+            out.append(b)
+            i += 2
+        }
+        return out
+    }
+}
+
+/// The daemon logs to stderr, one line per event.
+enum DaemonLog {
+    static func info(_ s: String) { FileHandle.standardError.write(Data("meshd: \(s)\n".utf8)) }
+    static func warn(_ s: String) { FileHandle.standardError.write(Data("meshd: warning: \(s)\n".utf8)) }
+}

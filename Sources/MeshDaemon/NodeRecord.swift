@@ -1,0 +1,59 @@
+import Foundation
+import MeshCluster
+
+/// What a node keeps about its membership in `<data-root>/node.json` (mode 0600: it holds the node's
+/// private key), so a restarted daemon rejoins with no manual step.
+public struct NodeRecord: Codable, Sendable, Equatable {
+    public var nodeID: String
+    public var hostname: String
+    public var role: NodeRole
+    public var clusterID: String
+    /// The underlay address others reach this node at (gossip, VXLAN, 2377 for managers).
+    public var advertiseAddr: String
+    /// Where a manager's 2377 listener binds (`host:port`).
+    public var listenAddr: String
+    public var dataPathPort: UInt16
+    /// Managers' `host:port` for the control channel.
+    public var managers: [String]
+    public var certificatePEM: String
+    public var keyPEM: String
+    public var caPEM: String
+    /// Gossip AES keys, hex, primary first.
+    public var gossipKeys: [String]
+
+    public static func path(dataRoot: String) -> String { "\(dataRoot)/node.json" }
+
+    public static func load(dataRoot: String) throws -> NodeRecord? {
+        let path = path(dataRoot: dataRoot)
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        return try JSONDecoder().decode(NodeRecord.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+    }
+
+    public func save(dataRoot: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let data = try encoder.encode(self)
+        let path = Self.path(dataRoot: dataRoot)
+        let temp = path + ".tmp"
+        guard FileManager.default.createFile(atPath: temp, contents: data, attributes: [.posixPermissions: 0o600]) else {
+            throw DaemonError.io("cannot write \(temp)")
+        }
+        // rename(2) so a crash mid-write never leaves a half record behind.
+        guard rename(temp, path) == 0 else { throw DaemonError.io("cannot rename \(temp): \(String(cString: strerror(errno)))") }
+    }
+
+    public static func remove(dataRoot: String) {
+        try? FileManager.default.removeItem(atPath: path(dataRoot: dataRoot))
+    }
+}
+
+public enum DaemonError: Error, Sendable, CustomStringConvertible {
+    case io(String)
+    case join(String)
+    case config(String)
+    public var description: String {
+        switch self {
+        case .io(let s), .join(let s), .config(let s): return s
+        }
+    }
+}

@@ -1,0 +1,140 @@
+import Foundation
+import MeshKernel
+import Synchronization
+
+/// Nodes as namespaces on one underlay (a `DataplaneLab`), each running a real `meshd daemon`
+/// with its own data root and API socket, driven with meshctl and the docker CLI. Used by the
+/// cluster e2e tests, the demo and the convergence benchmark. Everything it starts it ends by
+/// pid; everything the daemons made is found through their node IDs and removed.
+public final class DaemonCluster: Sendable {
+    public let lab: DataplaneLab
+    public let directory: String
+    public let meshctl: String
+    public let lb: String
+    private let daemons = Mutex<[Int: Process]>([:])
+
+    public init(lab: DataplaneLab, directory: String, lb: String = "nftables") {
+        self.lab = lab; self.directory = directory; self.lb = lb
+        meshctl = URL(fileURLWithPath: lab.meshd).deletingLastPathComponent().appendingPathComponent("meshctl").path
+    }
+
+    public static func build(tag: String, nodes: Int = 3, lb: String = "nftables", directory: String? = nil) async throws -> DaemonCluster {
+        let lab = try await DataplaneLab.build(tag: tag, nodes: nodes, requestSeconds: 3)
+        let dir = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("\(lab.group.prefix)-daemons").path
+        let cluster = DaemonCluster(lab: lab, directory: dir, lb: lb)
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: "\(dir)/docker", withIntermediateDirectories: true)
+            for n in 1...nodes { try cluster.start(n) }
+            for n in 1...nodes { try await cluster.waitForSocket(n) }
+        } catch {
+            cluster.destroy()
+            throw error
+        }
+        return cluster
+    }
+
+    public var nodeCount: Int { lab.nodeCount }
+    public func dataRoot(_ n: Int) -> String { "\(directory)/node\(n)" }
+    public func socket(_ n: Int) -> String { "\(directory)/node\(n).sock" }
+    public func logPath(_ n: Int) -> String { "\(directory)/node\(n).log" }
+    public func address(_ n: Int) -> String { lab.underlayAddress(n).description }
+
+    /// Starts node `n`'s daemon (again, after a kill: it resumes from its data root).
+    public func start(_ n: Int) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        if !FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") { p.executableURL = URL(fileURLWithPath: "/sbin/ip") }
+        p.arguments = ["netns", "exec", lab.nodeNamespace(n), lab.meshd, "daemon", "--data-root", dataRoot(n), "--socket", socket(n),
+                       "--hostname", "node\(n)", "--lb", lb]
+        FileManager.default.createFile(atPath: logPath(n), contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath(n)))
+        log.seekToEndOfFile()
+        p.standardOutput = log
+        p.standardError = log
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        daemons.withLock { $0[n] = p }
+    }
+
+    public func waitForSocket(_ n: Int, timeout: Duration = .seconds(30)) async throws {
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < timeout {
+            if (try? Exec.run(["curl", "-s", "--max-time", "2", "--unix-socket", socket(n), "http://d/_ping"]))?.stdout == "OK" { return }
+            if let p = daemons.withLock({ $0[n] }), !p.isRunning {
+                throw Exec.Failure(command: ["meshd", "daemon"], output: .init(status: p.terminationStatus, stdout: "", stderr: log(n)))
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw Exec.Failure(command: ["meshd", "daemon"], output: .init(status: -1, stdout: "", stderr: "no API after \(timeout)\n" + log(n)))
+    }
+
+    public func log(_ n: Int) -> String { (try? String(contentsOfFile: logPath(n), encoding: .utf8)) ?? "" }
+
+    /// The daemon's pid (`ip netns exec` execs meshd, so it is the process we started).
+    public func pid(_ n: Int) -> Int32? { daemons.withLock { $0[n] }.map(\.processIdentifier) }
+
+    public func signal(_ n: Int, _ sig: Int32) {
+        if let p = daemons.withLock({ $0[n] }), p.isRunning { kill(p.processIdentifier, sig) }
+    }
+
+    /// SIGTERM and wait (SIGKILL after `grace`).
+    public func stop(_ n: Int, grace: Duration = .seconds(10)) {
+        guard let p = daemons.withLock({ $0.removeValue(forKey: n) }) else { return }
+        guard p.isRunning else { return }
+        kill(p.processIdentifier, SIGTERM)
+        let deadline = ContinuousClock.now + grace
+        while p.isRunning && ContinuousClock.now < deadline { usleep(50_000) }
+        if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        p.waitUntilExit()
+    }
+
+    public func kill9(_ n: Int) {
+        guard let p = daemons.withLock({ $0.removeValue(forKey: n) }), p.isRunning else { return }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+    }
+
+    // MARK: clients
+
+    public func meshctl(_ n: Int, _ args: [String]) throws -> Exec.Output {
+        try Exec.run([meshctl, "-H", "unix://\(socket(n))"] + args)
+    }
+
+    public func docker(_ n: Int, _ args: [String]) throws -> Exec.Output {
+        try Exec.run(["docker", "--config", "\(directory)/docker", "-H", "unix://\(socket(n))"] + args)
+    }
+
+    /// The node ID a daemon keeps in its data root (nil before it is in a swarm).
+    public func nodeID(_ n: Int) -> String? {
+        guard let data = FileManager.default.contents(atPath: "\(dataRoot(n))/node.json"),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+        return object["nodeID"] as? String
+    }
+
+    /// Namespaces meshd made for node `n` (sandboxes and tasks).
+    public func ownedNamespaces(_ n: Int, nodeID known: String? = nil) -> [String] {
+        guard let id = known ?? nodeID(n) else { return [] }
+        let short = String(id.filter { $0.isLetter || $0.isNumber })
+        let prefixes = ["meshd-\(short.prefix(12))-", "mtask-\(short.prefix(16))-"]
+        return NetworkNamespace.list().filter { name in prefixes.contains { name.hasPrefix($0) } }
+    }
+
+    /// Ends every daemon and removes everything the cluster made, daemons' leftovers included.
+    public func destroy() {
+        let ids = (1...nodeCount).map { nodeID($0) }
+        for n in 1...nodeCount { stop(n, grace: .seconds(5)) }
+        // Tasks are process groups of their own: a daemon killed hard leaves them behind.
+        for n in 1...nodeCount {
+            for ns in ownedNamespaces(n, nodeID: ids[n - 1]) {
+                if let out = try? Exec.run(["ip", "netns", "pids", ns]) {
+                    for pid in out.stdout.split(separator: "\n").compactMap({ Int32($0) }) { kill(pid, SIGKILL) }
+                }
+                try? NetworkNamespace.delete(named: ns)
+                try? FileManager.default.removeItem(atPath: "/etc/netns/\(ns)")
+            }
+        }
+        lab.destroy()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
