@@ -1,0 +1,37 @@
+import Foundation
+import MeshAPI
+import MeshCluster
+
+extension APIMapping {
+    public static func tlsInfo(_ ca: ClusterCA) -> MeshAPI.TLSInfo {
+        let t = ca.tlsInfo
+        return MeshAPI.TLSInfo(TrustRoot: t.trustRoot, CertIssuerSubject: t.certIssuerSubject,
+                               CertIssuerPublicKey: t.certIssuerPublicKey)
+    }
+
+    /// The spec dockerd reports after `swarm init` with no options (swarmkit's defaults merged in).
+    public static var defaultSwarmSpec: SwarmSpec {
+        SwarmSpec(
+            Name: "default", Labels: [:],
+            Orchestration: .init(TaskHistoryRetentionLimit: 5),
+            Raft: .init(SnapshotInterval: 10000, KeepOldSnapshots: 0, LogEntriesForSlowFollowers: 500, ElectionTick: 10,
+                        HeartbeatTick: 1),
+            Dispatcher: .init(HeartbeatPeriod: 5_000_000_000),
+            CAConfig: .init(NodeCertExpiry: 90 * 24 * 3600 * 1_000_000_000),
+            TaskDefaults: .init(),
+            EncryptionConfig: .init(AutoLockManagers: false))
+    }
+
+    /// `version`/`updatedAt`/`spec` are the daemon's own record of `swarm update`s: the store keeps the
+    /// cluster's settings but not a versioned swarm object.
+    public static func clusterInfo(_ settings: ClusterSettings, tlsInfo: MeshAPI.TLSInfo, version: UInt64, updatedAt: Date,
+                                   spec: SwarmSpec) -> ClusterInfo {
+        ClusterInfo(ID: settings.clusterID, Version: ObjectVersion(version), CreatedAt: settings.createdAt, UpdatedAt: updatedAt,
+                    Spec: spec, TLSInfo: tlsInfo, DefaultAddrPool: settings.defaultAddrPool.map(\.description),
+                    SubnetSize: UInt32(clamping: settings.subnetSize), DataPathPort: UInt32(settings.dataPathPort))
+    }
+
+    public static func joinTokens(_ settings: ClusterSettings) -> MeshAPI.JoinTokens {
+        MeshAPI.JoinTokens(Worker: settings.tokens.worker, Manager: settings.tokens.manager)
+    }
+}

@@ -1,0 +1,74 @@
+import MeshAPI
+import MeshCluster
+
+extension ClusterController {
+    /// The spec is normalised again here (it is idempotent) so the controller holds to dockerd's rules
+    /// even when called without the router in front.
+    public func createService(_ spec: MeshAPI.ServiceSpec) async throws(EngineError) -> ServiceCreateResponse {
+        try requireManager()
+        var normalized = try ServiceSpecNormalizer.normalize(spec)
+        if (normalized.Name ?? "").isEmpty { normalized.Name = try freeServiceName() }
+        let wanted = try APIMapping.clusterServiceSpec(normalized)
+        let created = try write { m throws(ClusterError) in try m.createService(wanted) }
+        return ServiceCreateResponse(ID: created.id)
+    }
+
+    public func listServices(_ filter: ServiceFilter, status: Bool) async throws(EngineError) -> [Service] {
+        try requireManager()
+        guard status else {
+            let services = try load { m throws(ClusterError) in try m.store.list(ClusterService.self) }
+            return services.map { APIMapping.service($0) }.filter(filter.matches)
+        }
+        let snapshot = try load { m throws(ClusterError) in try m.store.snapshot() }
+        return snapshot.services.map { APIMapping.service($0, status: snapshot.status(ofService: $0.id)) }.filter(filter.matches)
+    }
+
+    public func inspectService(_ ref: String) async throws(EngineError) -> Service {
+        try requireManager()
+        return APIMapping.service(try resolve(ClusterService.self, ref))
+    }
+
+    /// `service update`/`scale`, or with `rollback` a swap back to `PreviousSpec` (the body is ignored).
+    /// Renames and mode changes are refused before the version check, in swarmkit's order.
+    public func updateService(_ ref: String, version: UInt64, spec: MeshAPI.ServiceSpec, rollback: Bool) async throws(EngineError)
+        -> ServiceUpdateResponse {
+        try requireManager()
+        if rollback {
+            _ = try write { m throws(ClusterError) in try m.rollbackService(ref, version: version) }
+            return ServiceUpdateResponse()
+        }
+        let wanted = try APIMapping.clusterServiceSpec(try ServiceSpecNormalizer.normalize(spec))
+        let current = try resolve(ClusterService.self, ref)
+        guard wanted.name == current.spec.name else {
+            throw .notImplemented(APIMapping.rpc("Unimplemented", "renaming services is not supported"))
+        }
+        guard wanted.mode.isGlobal == current.spec.mode.isGlobal else {
+            throw .notImplemented(APIMapping.rpc("Unimplemented", "service mode change is not allowed"))
+        }
+        _ = try write { m throws(ClusterError) in try m.updateService(current.id, version: version, spec: wanted) }
+        return ServiceUpdateResponse()
+    }
+
+    public func removeService(_ ref: String) async throws(EngineError) {
+        try requireManager()
+        try write { m throws(ClusterError) in try m.removeService(ref) }
+    }
+
+    /// dockerd names a service that was created without a name (`adjective_noun`); these word lists are
+    /// meshd's own.
+    func freeServiceName() throws(EngineError) -> String {
+        let taken = Set(try load { m throws(ClusterError) in try m.store.list(ClusterService.self) }.map(\.spec.name))
+        var g = SystemRandomNumberGenerator()
+        for _ in 0..<64 {
+            let name = "\(Self.adjectives.randomElement(using: &g)!)_\(Self.nouns.randomElement(using: &g)!)"
+            if !taken.contains(name) { return name }
+        }
+        // 576 pairs all taken: a numeric suffix keeps the form and is practically always free.
+        return "\(Self.adjectives.randomElement(using: &g)!)_\(Self.nouns.randomElement(using: &g)!)_\(UInt32.random(in: 0...UInt32.max, using: &g))"
+    }
+
+    static let adjectives = ["amber", "brisk", "calm", "deft", "eager", "fond", "gentle", "hardy", "ivory", "jolly", "keen", "lucid",
+                             "mellow", "nimble", "opal", "plucky", "quiet", "rapid", "steady", "tidy", "upbeat", "vivid", "witty", "zesty"]
+    static let nouns = ["badger", "cedar", "comet", "delta", "ember", "falcon", "fjord", "harbor", "heron", "island", "juniper", "kestrel",
+                        "lagoon", "maple", "meadow", "nebula", "otter", "pebble", "quarry", "ridge", "summit", "tundra", "willow", "yarrow"]
+}
