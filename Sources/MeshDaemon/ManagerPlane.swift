@@ -30,12 +30,17 @@ public actor ManagerPlane {
             throw DaemonError.config("listen address \(record.listenAddr) is not host:port")
         }
         // The CA goes with the manager's certificate so a joiner can check it against its token.
-        let identity = ControlIdentity(certificateChainPEM: record.certificatePEM + record.caPEM, privateKeyPEM: record.keyPEM)
+        let identity = ControlIdentity(certificateChainPEM: record.certificatePEM + "\n" + record.caPEM, privateKeyPEM: record.keyPEM)
         let box = PlaneBox()
-        let server = try await ControlServer.start(host: host, port: port, identity: identity, caPEM: record.caPEM) {
-            peer, inbound, writer in
-            guard let plane = box.plane else { return }
-            try await plane.handle(peer: peer, inbound: inbound, writer: writer)
+        let server: ControlServer
+        do {
+            server = try await ControlServer.start(host: host, port: port, identity: identity, caPEM: record.caPEM) {
+                peer, inbound, writer in
+                guard let plane = box.plane else { return }
+                try await plane.handle(peer: peer, inbound: inbound, writer: writer)
+            }
+        } catch {
+            throw DaemonError.config("cannot listen for the control plane on \(record.listenAddr): \(error)")
         }
         let plane = ManagerPlane(controller: controller, server: server, nodeID: record.nodeID, liveness: liveness)
         box.plane = plane
