@@ -42,6 +42,8 @@ public actor NodePlane {
         if !seeds.isEmpty { await gossip.join(seeds: seeds) }
         let directory = EndpointDirectory(gossip: gossip, nodeID: record.nodeID, nodeAddress: address)
         let runtime = try TaskRuntime(nodeID: record.nodeID, dataRoot: dataRoot, meshd: meshd)
+        let leftovers = await runtime.removeLeftovers()
+        if leftovers > 0 { DaemonLog.info("ended \(leftovers) task(s) left by a previous run; the manager restarts what should run") }
         let dns = try await DNSServer.start(.fromNode(), store: DNSRecordStore(), threads: 1)
         let agent = NodeAgent(runtime: runtime, reconciler: Reconciler(lb: lb), dns: dns, stopGrace: .seconds(5))
         let plane = NodePlane(record: record, agent: agent, runtime: runtime, dataRoot: dataRoot, gossip: gossip, directory: directory, dns: dns)

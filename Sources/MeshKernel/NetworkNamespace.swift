@@ -57,6 +57,20 @@ public final class NetworkNamespace: Sendable, CustomStringConvertible {
         ((try? FileManager.default.contentsOfDirectory(atPath: runDirectory)) ?? []).sorted()
     }
 
+    /// Processes whose network namespace is the named one (what `ip netns pids` shows): the
+    /// namespace file's inode against each /proc/<pid>/ns/net.
+    public static func pids(named name: String) -> [Int32] {
+        var target = stat()
+        guard stat("\(runDirectory)/\(name)", &target) == 0 else { return [] }
+        var out: [Int32] = []
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry) else { continue }
+            var st = stat()
+            if stat("/proc/\(entry)/ns/net", &st) == 0, st.st_ino == target.st_ino, st.st_dev == target.st_dev { out.append(pid) }
+        }
+        return out
+    }
+
     // MARK: creating and deleting
 
     /// Creates a named namespace the way `ip netns add` does: a file under /run/netns with the

@@ -114,6 +114,22 @@ public actor TaskRuntime {
         try? FileManager.default.removeItem(atPath: "\(dataRoot)/tasks/\(id)")
     }
 
+    /// Tasks left by a previous life of this daemon (killed, then restarted): their processes are
+    /// ended and their namespaces and files removed, as dockerd without live-restore does; the
+    /// manager's next assignment starts what should run. Returns how many there were.
+    @discardableResult
+    public func removeLeftovers() -> Int {
+        let prefix = "mtask-\(Self.short(nodeID))-"
+        var removed = 0
+        for ns in NetworkNamespace.list() where ns.hasPrefix(prefix) && !tasks.values.contains(where: { $0.namespace == ns }) {
+            for pid in NetworkNamespace.pids(named: ns) { kill(-pid, SIGKILL); kill(pid, SIGKILL) }
+            try? NetworkNamespace.delete(named: ns)
+            try? FileManager.default.removeItem(atPath: "/etc/netns/\(ns)")
+            removed += 1
+        }
+        return removed
+    }
+
     public func log(_ id: String) -> String {
         (try? String(contentsOfFile: "\(dataRoot)/tasks/\(id)/log", encoding: .utf8)) ?? ""
     }
