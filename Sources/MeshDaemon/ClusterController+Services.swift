@@ -29,7 +29,8 @@ extension ClusterController {
     }
 
     /// `service update`/`scale`, or with `rollback` a swap back to `PreviousSpec` (the body is ignored).
-    /// Renames and mode changes are refused before the version check, in swarmkit's order.
+    /// Renames and mode changes are refused before the version check, in swarmkit's order. A finished
+    /// update status is cleared as swarmkit does, so the CLI's progress loop waits for a scale.
     public func updateService(_ ref: String, version: UInt64, spec: MeshAPI.ServiceSpec, rollback: Bool) async throws(EngineError)
         -> ServiceUpdateResponse {
         try requireManager()
@@ -45,7 +46,9 @@ extension ClusterController {
         guard wanted.mode.isGlobal == current.spec.mode.isGlobal else {
             throw .notImplemented(APIMapping.rpc("Unimplemented", "service mode change is not allowed"))
         }
-        _ = try write { m throws(ClusterError) in try m.updateService(current.id, version: version, spec: wanted) }
+        _ = try write { m throws(ClusterError) in
+            try m.updateServiceClearingFinishedStatus(current.id, version: version, spec: wanted)
+        }
         return ServiceUpdateResponse()
     }
 
