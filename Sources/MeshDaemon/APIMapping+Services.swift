@@ -14,10 +14,12 @@ extension APIMapping {
                 Ports: nonEmpty(s.endpoint.ports.map(apiPort)),
                 VirtualIPs: nonEmpty(s.endpoint.virtualIPs.map { Service.VirtualIP(NetworkID: $0.networkID, Addr: $0.addr) })),
             UpdateStatus: s.updateStatus.map(updateStatus),
-            ServiceStatus: status.map {
-                Service.ServiceStatus(RunningTasks: UInt64($0.runningTasks), DesiredTasks: UInt64($0.desiredTasks),
-                                      CompletedTasks: UInt64($0.completedTasks))
-            })
+            ServiceStatus: status.map(serviceStatus))
+    }
+
+    public static func serviceStatus(_ s: MeshCluster.ServiceStatus) -> Service.ServiceStatus {
+        Service.ServiceStatus(RunningTasks: UInt64(max(0, s.runningTasks)), DesiredTasks: UInt64(max(0, s.desiredTasks)),
+                              CompletedTasks: UInt64(max(0, s.completedTasks)))
     }
 
     static func updateStatus(_ u: MeshCluster.UpdateStatus) -> Service.UpdateStatus {

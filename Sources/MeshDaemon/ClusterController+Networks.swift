@@ -27,9 +27,10 @@ extension ClusterController {
         }
         let snapshot = try load { m throws(ClusterError) in try m.store.snapshot() }
         return snapshot.networks.compactMap { n in
+            // On a dockerd node ingress always has its load-balancer endpoint, so it is never dangling.
             let users = snapshot.users(ofNetwork: n.id)
             let resource = APIMapping.network(n)
-            return filter.matches(resource, inUse: !users.services.isEmpty || !users.tasks.isEmpty) ? resource : nil
+            return filter.matches(resource, inUse: n.ingress || !users.services.isEmpty || !users.tasks.isEmpty) ? resource : nil
         }
     }
 

@@ -13,14 +13,27 @@ extension ClusterController {
         return ServiceCreateResponse(ID: created.id)
     }
 
+    /// With `status`, the counts come from the matching services' own tasks (read by the store's service
+    /// index), so a filtered `service ls` costs what it lists, not the whole cluster.
     public func listServices(_ filter: ServiceFilter, status: Bool) async throws(EngineError) -> [Service] {
         try requireManager()
-        guard status else {
-            let services = try load { m throws(ClusterError) in try m.store.list(ClusterService.self) }
-            return services.map { APIMapping.service($0) }.filter(filter.matches)
+        let services = try load { m throws(ClusterError) in try m.store.list(ClusterService.self) }
+        let matching = services.map { ($0, APIMapping.service($0)) }.filter { filter.matches($0.1) }
+        guard status else { return matching.map(\.1) }
+        let ids = matching.map(\.0.id)
+        let tasks = try load { m throws(ClusterError) in
+            try m.store.read { tx throws(ClusterError) in
+                var out: [String: [ClusterTask]] = [:]
+                for id in ids { out[id] = try tx.tasks(serviceID: id) }
+                return out
+            }
         }
-        let snapshot = try load { m throws(ClusterError) in try m.store.snapshot() }
-        return snapshot.services.map { APIMapping.service($0, status: snapshot.status(ofService: $0.id)) }.filter(filter.matches)
+        return matching.map { s, api in
+            var api = api
+            // The manager's own counting rule, applied to one service's slice of the cluster.
+            api.ServiceStatus = ClusterSnapshot(services: [s], tasks: tasks[s.id] ?? []).status(ofService: s.id).map(APIMapping.serviceStatus)
+            return api
+        }
     }
 
     public func inspectService(_ ref: String) async throws(EngineError) -> Service {
@@ -29,7 +42,8 @@ extension ClusterController {
     }
 
     /// `service update`/`scale`, or with `rollback` a swap back to `PreviousSpec` (the body is ignored).
-    /// Renames and mode changes are refused before the version check, in swarmkit's order.
+    /// Renames and mode changes are refused before the version check, in swarmkit's order. A finished
+    /// update status is cleared as swarmkit does, so the CLI's progress loop waits for a scale.
     public func updateService(_ ref: String, version: UInt64, spec: MeshAPI.ServiceSpec, rollback: Bool) async throws(EngineError)
         -> ServiceUpdateResponse {
         try requireManager()
@@ -45,7 +59,9 @@ extension ClusterController {
         guard wanted.mode.isGlobal == current.spec.mode.isGlobal else {
             throw .notImplemented(APIMapping.rpc("Unimplemented", "service mode change is not allowed"))
         }
-        _ = try write { m throws(ClusterError) in try m.updateService(current.id, version: version, spec: wanted) }
+        _ = try write { m throws(ClusterError) in
+            try m.updateServiceClearingFinishedStatus(current.id, version: version, spec: wanted)
+        }
         return ServiceUpdateResponse()
     }
 

@@ -30,15 +30,24 @@ extension ClusterController {
                 } else {
                     tasks = try tx.list(ClusterTask.self)
                 }
-                return (tasks, try tx.list(ClusterService.self), try tx.list(ClusterNetwork.self))
+                var services: [ClusterService] = []
+                if let byService {
+                    for id in byService.sorted() { if let s = try tx.get(ClusterService.self, id: id) { services.append(s) } }
+                } else {
+                    services = try tx.list(ClusterService.self)
+                }
+                return (tasks, services, try tx.list(ClusterNetwork.self))
             }
         }
         let services = Dictionary(view.1.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-        let apiServices = services.mapValues { APIMapping.service($0) }
         let names = networkNames(view.2)
+        // The filter reads the service's name and labels; map each service once, and only those with tasks here.
+        var apiServices: [String: Service] = [:]
         return view.0.compactMap { t in
             let task = APIMapping.task(t, networkNames: names)
-            let upToDate = services[t.serviceID].map { $0.specVersion == t.specVersion } ?? false
+            let service = services[t.serviceID]
+            if let service, apiServices[service.id] == nil { apiServices[service.id] = APIMapping.service(service) }
+            let upToDate = service.map { $0.specVersion == t.specVersion } ?? false
             return filter.matches(task, service: apiServices[t.serviceID], serviceIDs: byService, nodeIDs: byNode,
                                   isUpToDate: upToDate) ? task : nil
         }
