@@ -76,7 +76,7 @@ let package = Package(
             ]
         ),
         // The process task runtime: a task is a process in its own network, UTS and mount namespaces.
-        .target(name: "MeshRuntime", dependencies: ["MeshKernel"]),
+        .target(name: "MeshRuntime", dependencies: ["MeshKernel", "CMeshShim"]),
         // The 2377 control channel: framed messages over TLS 1.3, mutual under the cluster CA.
         .target(name: "MeshControl", dependencies: [
             "MeshKernel", "MeshDataplane",

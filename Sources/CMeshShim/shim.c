@@ -40,3 +40,8 @@ int meshd_set_socket_timeouts(int fd, int send_ms, int recv_ms) {
     if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &r, sizeof r) < 0) return -1;
     return 0;
 }
+
+#include <spawn.h>
+int meshd_spawn_closefrom(void *actions, int lowfd) {
+    return posix_spawn_file_actions_addclosefrom_np((posix_spawn_file_actions_t *)actions, lowfd);
+}

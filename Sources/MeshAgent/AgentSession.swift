@@ -16,12 +16,15 @@ public actor AgentSession {
     private var assignment: NodeAssignment?
     private var remote: [NodeAssignment.RemoteTask] = []
     private var lastReport: [TaskReport] = []
+    /// The running tasks last published to the directory.
+    private var published: [NodeAssignment.LocalTask] = []
+    public let drainDelay: Duration
     private var writer: ControlWriter?
 
     public init(nodeID: String, agent: NodeAgent, directory: EndpointDirectory?, statusInterval: Duration = .milliseconds(500),
-                heartbeat: Duration = .seconds(2)) {
+                heartbeat: Duration = .seconds(2), drainDelay: Duration = .milliseconds(750)) {
         self.nodeID = nodeID; self.agent = agent; self.directory = directory; self.statusInterval = statusInterval
-        self.heartbeat = heartbeat
+        self.heartbeat = heartbeat; self.drainDelay = drainDelay
     }
 
     public nonisolated func run(_ connection: ControlConnection) async throws {
@@ -95,8 +98,18 @@ public actor AgentSession {
             // Every network the node carries, tasks or not: a node with no task of a published
             // service still balances over the others' tasks on ingress.
             for n in a.networks { try await directory?.watch(n.id) }
+            // Tasks on their way out are first marked not serving on every other node (weight 0
+            // there, as here), and given `drainDelay` to reach them, before the agent stops them.
+            let wanted = Set(a.tasks.filter { $0.desired == .running }.map(\.id))
+            let leaving = published.filter { !wanted.contains($0.id) }
+            if let directory, !leaving.isEmpty {
+                let keep = a.tasks.filter { t in t.desired == .running && published.contains(where: { $0.id == t.id }) }
+                try await directory.publish(keep + leaving, draining: Set(leaving.map(\.id)))
+                try? await Task.sleep(for: drainDelay)
+            }
             try await agent.apply(a)
             try await directory?.publish(a.tasks)
+            published = a.tasks.filter { $0.desired == .running }
         } catch {
             try? await writer?.send(json: ControlMessage.error("node \(nodeID): \(error)"))
         }

@@ -17,6 +17,7 @@ public actor NodeAgent {
     public let reconciler: Reconciler
     public let dns: DNSServer
     public let stopGrace: Duration
+    public var startSettle: Duration = .milliseconds(300)
     private var attached: [String: NetworkNamespace] = [:]
     private var rejected: [String: String] = [:]
     private var dnsTasks: Set<String> = []
@@ -66,7 +67,8 @@ public actor NodeAgent {
         // 3. The dataplane without them and with the new ones; then their resolvers.
         var remaining = names
         for id in toStop { remaining[id] = nil }
-        let report = try await reconciler.apply(AssignmentPlan.dataplane(a, attached: remaining, draining: []))
+        // New tasks join their balancers at weight 0: no connection reaches them before they run.
+        var report = try await reconciler.apply(AssignmentPlan.dataplane(a, attached: remaining, draining: Set(prepared)))
         try await syncDNS(a)
         for id in toStop {
             if let ns = attached.removeValue(forKey: id) { try? await dns.detach(ns) }
@@ -86,6 +88,14 @@ public actor NodeAgent {
             do { _ = try await runtime.launch(launches[id]!) } catch { rejected[id] = "\(error)" }
         }
         for id in rejected.keys where wanted[id] == nil { rejected[id] = nil }
+        if !prepared.isEmpty {
+            // A process needs a moment to listen once spawned; with no health checks to tell,
+            // a short settle time keeps the first connections from being refused.
+            try? await Task.sleep(for: startSettle)
+            var running = remaining
+            for id in prepared where rejected[id] != nil { running[id] = nil }
+            report.changes += try await reconciler.apply(AssignmentPlan.dataplane(a, attached: running, draining: [])).changes
+        }
         return report
     }
 

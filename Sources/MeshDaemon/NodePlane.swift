@@ -29,6 +29,10 @@ public actor NodePlane {
             guard let k = Hex.decode(hex) else { throw DaemonError.config("gossip key is not hex") }
             return k
         }
+        // First: a previous run's tasks go before anything binds (and they are not the manager's to keep).
+        let runtime = try TaskRuntime(nodeID: record.nodeID, dataRoot: dataRoot, meshd: meshd)
+        let leftovers = await runtime.removeLeftovers()
+        if leftovers > 0 { DaemonLog.info("ended \(leftovers) task(s) left by a previous run; the manager restarts what should run") }
         let gossip = try GossipAgent(name: record.nodeID, transport: TransportConfig(bindHost: record.advertiseAddr),
                                      envelope: Envelope(label: record.clusterID, keyring: keys.isEmpty ? nil : try Keyring(keys: keys)),
                                      // A restarted node must outbid what others remember of its previous life.
@@ -41,9 +45,6 @@ public actor NodePlane {
         }
         if !seeds.isEmpty { await gossip.join(seeds: seeds) }
         let directory = EndpointDirectory(gossip: gossip, nodeID: record.nodeID, nodeAddress: address)
-        let runtime = try TaskRuntime(nodeID: record.nodeID, dataRoot: dataRoot, meshd: meshd)
-        let leftovers = await runtime.removeLeftovers()
-        if leftovers > 0 { DaemonLog.info("ended \(leftovers) task(s) left by a previous run; the manager restarts what should run") }
         let dns = try await DNSServer.start(.fromNode(), store: DNSRecordStore(), threads: 1)
         let agent = NodeAgent(runtime: runtime, reconciler: Reconciler(lb: lb), dns: dns, stopGrace: .seconds(5))
         let plane = NodePlane(record: record, agent: agent, runtime: runtime, dataRoot: dataRoot, gossip: gossip, directory: directory, dns: dns)

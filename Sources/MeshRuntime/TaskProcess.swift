@@ -1,4 +1,5 @@
 import Foundation
+import CMeshShim
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -30,6 +31,9 @@ public final class TaskProcess: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // Nothing else of the daemon's: a task that outlives it must not hold its sockets (a
+        // restarted daemon could not bind gossip's port while an orphan kept the listener).
+        _ = meshd_spawn_closefrom(&actions, 3)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }

@@ -43,9 +43,11 @@ public final class DaemonCluster: Sendable {
     /// Starts node `n`'s daemon (again, after a kill: it resumes from its data root).
     public func start(_ n: Int) throws {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        if !FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") { p.executableURL = URL(fileURLWithPath: "/sbin/ip") }
-        p.arguments = ["netns", "exec", lab.nodeNamespace(n), lab.meshd, "daemon", "--data-root", dataRoot(n), "--socket", socket(n),
+        // nsenter, not `ip netns exec`: the latter gives the daemon a mount namespace whose mounts do
+        // not propagate back, so the namespaces it makes (sandboxes, tasks) would be empty files to
+        // everyone else on the machine.
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
+        p.arguments = ["--net=/run/netns/\(lab.nodeNamespace(n))", lab.meshd, "daemon", "--data-root", dataRoot(n), "--socket", socket(n),
                        "--hostname", "node\(n)", "--lb", lb]
         FileManager.default.createFile(atPath: logPath(n), contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath(n)))
@@ -71,7 +73,7 @@ public final class DaemonCluster: Sendable {
 
     public func log(_ n: Int) -> String { (try? String(contentsOfFile: logPath(n), encoding: .utf8)) ?? "" }
 
-    /// The daemon's pid (`ip netns exec` execs meshd, so it is the process we started).
+    /// The daemon's pid (nsenter execs meshd, so it is the process we started).
     public func pid(_ n: Int) -> Int32? { daemons.withLock { $0[n] }.map(\.processIdentifier) }
 
     public func signal(_ n: Int, _ sig: Int32) {
@@ -83,16 +85,30 @@ public final class DaemonCluster: Sendable {
         guard let p = daemons.withLock({ $0.removeValue(forKey: n) }) else { return }
         guard p.isRunning else { return }
         kill(p.processIdentifier, SIGTERM)
-        let deadline = ContinuousClock.now + grace
-        while p.isRunning && ContinuousClock.now < deadline { usleep(50_000) }
-        if p.isRunning { kill(p.processIdentifier, SIGKILL) }
-        p.waitUntilExit()
+        if !Self.reap(p, within: grace) {
+            kill(p.processIdentifier, SIGKILL)
+            _ = Self.reap(p, within: .seconds(5))
+        }
     }
 
     public func kill9(_ n: Int) {
         guard let p = daemons.withLock({ $0.removeValue(forKey: n) }), p.isRunning else { return }
         kill(p.processIdentifier, SIGKILL)
-        p.waitUntilExit()
+        _ = Self.reap(p, within: .seconds(5))
+    }
+
+    /// Waits for `p` to end, reaping it ourselves: `waitUntilExit` was seen to hang on a child
+    /// killed from a test, leaving it a zombie.
+    static func reap(_ p: Process, within timeout: Duration) -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        let pid = p.processIdentifier
+        while ContinuousClock.now < deadline {
+            var status: Int32 = 0
+            let r = waitpid(pid, &status, WNOHANG)
+            if r == pid || (r < 0 && errno == ECHILD) || !p.isRunning { return true }
+            usleep(20_000)
+        }
+        return false
     }
 
     // MARK: clients

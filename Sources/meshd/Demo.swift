@@ -78,6 +78,8 @@ struct Demo: AsyncParsableCommand {
             let record = Kept(namespaces: namespaces, daemonPids: (1...3).compactMap { c.pid($0) }, nodeIDs: ids, directory: c.directory)
             try JSONEncoder().encode(record).write(to: URL(fileURLWithPath: Self.record))
             kept = true
+            // The namespaces go when the lab is released: a kept cluster must outlive this process's objects.
+            _ = Unmanaged.passRetained(c)
             print("""
 
             kept. Drive it as a user would (any node's socket; node 1 is the manager):

@@ -14,6 +14,8 @@ int meshd_mount_bind(const char *source, const char *target);
 int meshd_mount_make_shared_rec(const char *target);
 int meshd_mount_bind_self_rec(const char *target);
 int meshd_umount_detach(const char *target);
+/// posix_spawn_file_actions_addclosefrom_np (glibc >= 2.34); `actions` is a posix_spawn_file_actions_t *.
+int meshd_spawn_closefrom(void *actions, int lowfd);
 
 // Function-like netlink macros (NLMSG_ALIGN, NLA_ALIGN, ...) and constants hidden behind them.
 uint32_t meshd_nlmsg_align(uint32_t len);

@@ -17,6 +17,7 @@ public struct TransportConfig: Sendable {
 public enum TransportError: Error, Sendable {
     case badAddress(String)
     case notStarted
+    case bind(String)
 }
 
 /// The real-world driver of a `GossipNode`: UDP and TCP on one port through SwiftNIO, the
@@ -57,7 +58,9 @@ public actor GossipAgent {
                 }
             }
         let maxFrame = transport.maxFrame
-        let tcp = try await ServerBootstrap(group: group)
+        let tcp: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+        do {
+            tcp = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .bind(host: transport.bindHost, port: Int(transport.port)) { ch in
                 ch.eventLoop.makeCompletedFuture {
@@ -65,6 +68,11 @@ public actor GossipAgent {
                     return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: ch)
                 }
             }
+        } catch {
+            // The UDP side must be closed through its async channel, or NIO traps when it goes.
+            try? await udp.executeThenClose { _, _ in }
+            throw TransportError.bind("\(transport.bindHost):\(transport.port)/tcp: \(error)")
+        }
         self.udp = udp
         self.tcp = tcp
         servers.append(Task { await self.serveUDP(udp) })
