@@ -18,6 +18,7 @@ public actor NodeAgent {
     public let dns: DNSServer
     public let stopGrace: Duration
     public var startSettle: Duration = .milliseconds(300)
+    private var stopping: Set<String> = []
     private var attached: [String: NetworkNamespace] = [:]
     private var rejected: [String: String] = [:]
     private var dnsTasks: Set<String> = []
@@ -61,6 +62,8 @@ public actor NodeAgent {
         // 2. Tasks on their way out stop receiving new connections first.
         if !toStop.isEmpty {
             _ = try await reconciler.apply(AssignmentPlan.dataplane(a, attached: names, draining: Set(toStop)))
+            // Stopped on purpose: whatever signal ends them, they report shutdown, not failure.
+            stopping.formUnion(toStop)
             for id in toStop { _ = await runtime.stop(id, grace: stopGrace) }
         }
 
@@ -75,6 +78,7 @@ public actor NodeAgent {
             await runtime.remove(id)
             launches[id] = nil
             stopped.insert(id)
+            stopping.remove(id)
         }
         let ingress = a.networks.first(where: \.isIngress)?.id
         for id in prepared {
@@ -119,6 +123,9 @@ public actor NodeAgent {
         var out: [TaskStatus] = []
         for (id, why) in rejected { out.append(TaskStatus(id: id, state: .rejected, message: why, exitCode: nil)) }
         for id in attached.keys {
+            if stopping.contains(id) {
+                out.append(TaskStatus(id: id, state: .shutdown, message: "shutdown", exitCode: nil)); continue
+            }
             guard let r = await runtime.task(id) else {
                 out.append(TaskStatus(id: id, state: .preparing, message: "preparing", exitCode: nil)); continue
             }

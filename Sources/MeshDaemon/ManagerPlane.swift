@@ -76,6 +76,7 @@ public actor ManagerPlane {
             }
             let token = UUID()
             sessions[name] = Session(token: token, writer: writer, sent: nil)
+            reported[name] = nil
             lastSeen[name] = Date()
             await pushAll(only: name)
             defer { Task { await self.ended(name, token: token) } }
@@ -136,9 +137,14 @@ public actor ManagerPlane {
         }
     }
 
+    /// The state each node last reported per task: a report repeats every heartbeat, and only a
+    /// change is worth a store write (and a control-loop pass).
+    private var reported: [String: [String: TaskReport.State]] = [:]
+
     private func record(_ reports: [TaskReport], from nodeID: String) async {
         let now = Date()
-        for r in reports {
+        for r in reports where reported[nodeID]?[r.id] != r.state {
+            reported[nodeID, default: [:]][r.id] = r.state
             let state: TaskState
             switch r.state {
             case .preparing: state = .preparing

@@ -1,0 +1,181 @@
+import ArgumentParser
+import Foundation
+import MeshDataplane
+import MeshKernel
+import MeshTestbed
+
+/// Cluster convergence on three `meshd daemon` nodes, timed from the API call's return:
+/// - scale 2 → 20 until every node's load balancer (read back from the kernel) and every node's
+///   DNS (`dig tasks.whoami` from a task on that node) carry all 20 backends;
+/// - SIGKILL of a worker's daemon until no balancer on the other nodes sends to its tasks.
+/// Side by side, each round also times what `docker service scale` waits for (the API reporting
+/// 20/20 running), so the ratio says how far the dataplane trails the control plane.
+struct ConvergeBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "converge",
+        abstract: "Cluster convergence: scale 2→20 until every LB and DNS has all backends; worker SIGKILL until no LB sends to it.")
+
+    @OptionGroup var options: BenchOptions
+    @Option(help: "Runs of each measurement.") var runs = 10
+    @Option(help: "Replicas to scale to.") var replicas = 20
+
+    func run() async throws {
+        guard getuid() == 0 else { throw ValidationError("the benchmark creates network namespaces: run it as root") }
+        let runs = options.quick ? 1 : runs
+        let target = options.quick ? 6 : replicas
+        print("converge: 3 meshd daemons in namespaces, nftables; \(runs) runs; scale 2 → \(target); worker SIGKILL")
+        let c = try await DaemonCluster.build(tag: "meshbench")
+        defer { c.destroy() }
+        try setUp(c)
+        let ids = (1...3).map { c.nodeID($0)! }
+        let vip = try self.vip(c)
+        var probes: [Int: String] = [:]
+        for n in 1...3 {
+            probes[n] = try await Self.probe(c, node: n)
+        }
+
+        var scale: [Double] = [], api: [Double] = []
+        for _ in 0..<runs {
+            try check(c.docker(1, ["service", "scale", "--detach", "whoami=2"]))
+            _ = try await until(c, ids: ids, vip: vip, probes: probes, count: 2, timeout: .seconds(60))
+            let start = ContinuousClock.now
+            try check(c.docker(1, ["service", "scale", "--detach", "whoami=\(target)"]))
+            let returned = ContinuousClock.now
+            var apiDone: Duration?
+            let done = try await until(c, ids: ids, vip: vip, probes: probes, count: target, timeout: .seconds(60)) {
+                if apiDone == nil, Self.running(c) == target { apiDone = ContinuousClock.now - returned }
+            }
+            scale.append(seconds(done - returned))
+            while apiDone == nil, ContinuousClock.now - start < .seconds(60) {
+                if Self.running(c) == target { apiDone = ContinuousClock.now - returned }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            api.append(seconds(apiDone ?? .seconds(60)))
+        }
+
+        var failure: [Double] = []
+        for _ in 0..<runs {
+            // Node 3's task addresses, read from its own sandboxes.
+            let local = Set(try await Reconciler().snapshot(nodeID: ids[2], namespace: c.lab.nodeNamespace(3))
+                .flatMap { $0.endpoints.values.map(\.address) })
+            let mine = local.intersection(try await Self.backends(ids[0], c.lab.nodeNamespace(1), vip: vip))
+            guard !mine.isEmpty else { print("  (node3 runs no whoami task this round: skipped)"); continue }
+            let killed = ContinuousClock.now
+            c.kill9(3)
+            var gone = false
+            while !gone && ContinuousClock.now - killed < .seconds(60) {
+                gone = true
+                for n in 1...2 {
+                    let backends = try await Self.backends(ids[n - 1], c.lab.nodeNamespace(n), vip: vip)
+                    if !backends.isDisjoint(with: mine) { gone = false }
+                }
+                if !gone { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            failure.append(seconds(ContinuousClock.now - killed))
+            try c.start(3)
+            try await c.waitForSocket(3)
+            for _ in 0..<300 {
+                if try c.docker(1, ["node", "ls", "--format", "{{.Hostname}} {{.Status}}"]).stdout.contains("node3 Ready") { break }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            probes[3] = try await Self.probe(c, node: 3)
+            // Back to a spread that has tasks on node 3 again for the next run.
+            try check(c.docker(1, ["service", "scale", "--detach", "whoami=2"]))
+            try check(c.docker(1, ["service", "scale", "--detach", "whoami=\(target)"]))
+            _ = try await until(c, ids: ids, vip: vip, probes: probes, count: target, timeout: .seconds(90))
+        }
+
+        func p(_ xs: [Double], _ q: Double) -> Double {
+            let s = xs.sorted()
+            return s.isEmpty ? 0 : s[min(s.count - 1, Int((Double(s.count) * q).rounded(.up)) - 1)]
+        }
+        print(String(format: "scale 2→%d, every LB and DNS: p50 %.3f s  p99 %.3f s   (goal p99 < 1 s)", target, median(scale), p(scale, 0.99)))
+        print(String(format: "scale 2→%d, API reports %d running: p50 %.3f s  p99 %.3f s   ratio dataplane/API p50 %.2f", target, target,
+                     median(api), p(api, 0.99), median(scale) / max(median(api), 0.001)))
+        print(String(format: "worker SIGKILL → out of every LB: p50 %.3f s  p99 %.3f s   (goal p99 < 5 s; %d runs)",
+                     median(failure), p(failure, 0.99), failure.count))
+        if let path = options.json {
+            let out: [String: Any] = ["scale_p50": median(scale), "scale_p99": p(scale, 0.99), "api_p50": median(api),
+                                      "failure_p50": median(failure), "failure_p99": p(failure, 0.99), "runs": runs, "replicas": target]
+            try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys]).write(to: URL(fileURLWithPath: path))
+        }
+    }
+
+    func check(_ out: Exec.Output) throws {
+        guard out.succeeded else { throw ValidationError("\(out.stderr)\(out.stdout)") }
+    }
+
+    func setUp(_ c: DaemonCluster) throws {
+        try check(c.docker(1, ["swarm", "init", "--advertise-addr", c.address(1)]))
+        let token = try c.docker(1, ["swarm", "join-token", "-q", "worker"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        for n in 2...3 { try check(c.docker(n, ["swarm", "join", "--token", token, "\(c.address(1)):2377"])) }
+        try check(c.docker(1, ["network", "create", "-d", "overlay", "bench"]))
+        try check(c.docker(1, ["service", "create", "--detach", "--name", "whoami", "--network", "bench", "--replicas", "2", "meshd/whoami"]))
+        try check(c.docker(1, ["service", "create", "--detach", "--name", "probe", "--network", "bench", "--mode", "global",
+                               "busybox", "sleep", "1000000"]))
+    }
+
+    func vip(_ c: DaemonCluster) throws -> IPAddress {
+        let out = try c.docker(1, ["service", "inspect", "whoami", "--format", "{{range .Endpoint.VirtualIPs}}{{.Addr}}{{end}}"]).stdout
+        guard let v = out.split(separator: "/").first.flatMap({ IPAddress(String($0)) }) else { throw ValidationError("no VIP: \(out)") }
+        return v
+    }
+
+    static func running(_ c: DaemonCluster) -> Int {
+        let out = (try? c.docker(1, ["service", "ls", "--filter", "name=whoami", "--format", "{{.Replicas}}"]).stdout) ?? ""
+        return Int(out.split(separator: "/").first ?? "") ?? 0
+    }
+
+    /// The probe task's namespace on node `n`.
+    static func probe(_ c: DaemonCluster, node n: Int) async throws -> String {
+        for _ in 0..<300 {
+            let rows = try c.docker(1, ["service", "ps", "probe", "--no-trunc", "--filter", "desired-state=running",
+                                        "--format", "{{.ID}} {{.Node}} {{.CurrentState}}"]).stdout.split(separator: "\n")
+            for row in rows where row.contains("node\(n) ") && row.contains("Running") {
+                let task = String(row.split(separator: " ")[0])
+                func short(_ s: String) -> String { String(s.filter { $0.isLetter || $0.isNumber }.prefix(16)) }
+                let ns = "mtask-\(short(c.nodeID(n)!))-\(short(task))"
+                if NetworkNamespace.exists(named: ns) { return ns }
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw ValidationError("no probe task on node\(n)")
+    }
+
+    static func backends(_ id: String, _ ns: String, vip: IPAddress) async throws -> Set<IPAddress> {
+        var out: Set<IPAddress> = []
+        for m in try await Reconciler().snapshot(nodeID: id, namespace: ns) {
+            for t in m.balancer.vips[vip] ?? [] { out.insert(t.address) }
+        }
+        return out
+    }
+
+    /// Polls until every node's balancer has `count` backends for the VIP and every node's DNS
+    /// answers `tasks.whoami` with `count` addresses; returns when that was first seen.
+    func until(_ c: DaemonCluster, ids: [String], vip: IPAddress, probes: [Int: String], count: Int, timeout: Duration,
+               each: () -> Void = {}) async throws -> ContinuousClock.Instant {
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < timeout {
+            each()
+            var ok = true
+            for n in 1...3 where ok {
+                ok = try await Self.backends(ids[n - 1], c.lab.nodeNamespace(n), vip: vip).count == count
+                if ok, let probe = probes[n] {
+                    let dig = try Exec.run(["ip", "netns", "exec", probe, "dig", "+short", "+time=1", "+tries=1", "tasks.whoami"])
+                    ok = dig.stdout.split(separator: "\n").count == count
+                }
+            }
+            if ok { return ContinuousClock.now }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        var seen: [String] = []
+        for n in 1...3 {
+            let lb = try await Self.backends(ids[n - 1], c.lab.nodeNamespace(n), vip: vip).count
+            let dig = probes[n].map { (try? Exec.run(["ip", "netns", "exec", $0, "dig", "+short", "+time=1", "+tries=1", "tasks.whoami"]))?
+                .stdout.split(separator: "\n").count ?? -1 } ?? -1
+            seen.append("node\(n): LB \(lb), DNS \(dig)")
+        }
+        let ps = (try? c.docker(1, ["service", "ps", "whoami"]).stdout) ?? ""
+        throw ValidationError("not converged to \(count) backends within \(timeout): \(seen.joined(separator: "; "))\n\(ps)\n\(c.log(3).suffix(1500))")
+    }
+}
