@@ -28,9 +28,22 @@ public struct JoinRequest: Codable, Sendable, Equatable {
     public var hostname: String
     public var advertiseAddress: IPAddress
     public var dataPathPort: UInt16?
-    public init(token: String, csrPEM: String, hostname: String, advertiseAddress: IPAddress, dataPathPort: UInt16? = nil) {
+    /// What the node reports about itself (`node inspect` Description); absent from older joiners.
+    public var platform: NodePlatform?
+    public init(token: String, csrPEM: String, hostname: String, advertiseAddress: IPAddress, dataPathPort: UInt16? = nil,
+                platform: NodePlatform? = nil) {
         self.token = token; self.csrPEM = csrPEM; self.hostname = hostname; self.advertiseAddress = advertiseAddress
-        self.dataPathPort = dataPathPort
+        self.dataPathPort = dataPathPort; self.platform = platform
+    }
+}
+
+public struct NodePlatform: Codable, Sendable, Equatable {
+    public var architecture: String
+    public var cpus: Int
+    public var memoryBytes: Int64
+    public var engineVersion: String
+    public init(architecture: String, cpus: Int, memoryBytes: Int64, engineVersion: String) {
+        self.architecture = architecture; self.cpus = cpus; self.memoryBytes = memoryBytes; self.engineVersion = engineVersion
     }
 }
 

@@ -83,6 +83,10 @@ public actor Daemon: EngineBackend {
             let m = try ClusterManager.initialize(store: store, nodeID: nodeID, hostname: options.hostname, advertiseAddr: advertise,
                                                   defaultAddrPool: request.DefaultAddrPool ?? [],
                                                   subnetSize: Int(request.SubnetSize ?? 24), dataPathPort: dataPathPort)
+            if var me = try m.store.get(ClusterNode.self, id: nodeID) {
+                me.description = NodeFacts.local()
+                _ = try m.store.update(me)
+            }
             let credentials = try NodeCredentials.issue(by: m.ca, nodeID: nodeID, role: .manager)
             let record = NodeRecord(nodeID: nodeID, hostname: options.hostname, role: .manager, clusterID: m.settings.clusterID,
                                     advertiseAddr: advertise, listenAddr: listen, dataPathPort: dataPathPort,
@@ -131,7 +135,8 @@ public actor Daemon: EngineBackend {
             let (key, csr) = try ClusterCA.makeRequest(nodeID: nodeID)
             let connection = try await ControlClient.connect(host: host, port: port, caPEM: caPEM)
             let joinRequest = JoinRequest(token: request.JoinToken, csrPEM: try csr.serializeAsPEM().pemString,
-                                          hostname: options.hostname, advertiseAddress: IPAddress(advertise)!)
+                                          hostname: options.hostname, advertiseAddress: IPAddress(advertise)!,
+                                          platform: NodeFacts.platform())
             let response = try await Self.exchange(joinRequest, over: connection, target: target)
             if let error = response.error { throw DaemonError.join(error) }
             guard let certificatePEM = response.certificatePEM, response.nodeID == nodeID else {

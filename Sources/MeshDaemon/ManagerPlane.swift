@@ -124,6 +124,9 @@ public actor ManagerPlane {
             let result = try await controller.withManager { m throws(ClusterError) in
                 let joined = try m.join(token: request.token, nodeID: nodeID, hostname: request.hostname,
                                         addr: request.advertiseAddress.description, csr: csr)
+                var described = joined.node
+                described.description = NodeFacts.description(request.platform)
+                _ = try m.store.update(described)
                 let managers = try m.store.list(ClusterNode.self).compactMap(\.managerAddr).sorted()
                 return (joined.certificate, m.settings.gossipKeys.map { Hex.encode($0.bytes) }, m.ca.certificatePEM, managers)
             }
