@@ -2,6 +2,7 @@ import Foundation
 import MeshCluster
 import MeshControl
 import MeshKernel
+import Synchronization
 import X509
 
 /// A manager's control plane: the 2377 listener (joins, and one session per node that receives its
@@ -254,13 +255,12 @@ public actor ManagerPlane {
     }
 }
 
-/// Lets the listener's handler reach the plane that owns the listener, set once after both exist.
-final class PlaneBox: @unchecked Sendable {
-    // Written once before the first connection can be handled (start awaits the bind first).
-    private let lock = NSLock()
-    private var _plane: ManagerPlane?
+/// Lets the listener's handler reach the plane that owns the listener, set once after both exist
+/// (a connection that arrives before is closed unanswered; the node retries).
+final class PlaneBox: Sendable {
+    private let value = Mutex<ManagerPlane?>(nil)
     var plane: ManagerPlane? {
-        get { lock.lock(); defer { lock.unlock() }; return _plane }
-        set { lock.lock(); _plane = newValue; lock.unlock() }
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
     }
 }

@@ -68,6 +68,11 @@ struct NotRootCluster: Error, CustomStringConvertible {
             #expect(answered && spread["failed"] == nil, "node \(n): \(spread)\n\(c.log(n).suffix(2000))")
         }
 
+        // The tasks' output, fetched from the nodes that run them.
+        let logs = try c.docker(1, ["service", "logs", "whoami"])
+        #expect(Self.lines(logs.stdout + logs.stderr).filter { $0.contains("listening on") }.count == 2,
+                "service logs: \(logs.stdout)\(logs.stderr)")
+
         // scale to 5 with meshctl: all five answer, the VIP stays, DNS from a task of another service.
         let vipBefore = try c.docker(1, ["service", "inspect", "whoami", "--format", "{{json .Endpoint.VirtualIPs}}"]).stdout
         _ = Self.check(try c.meshctl(1, ["service", "scale", "whoami=5"]), "meshctl service scale", c)
@@ -103,6 +108,7 @@ struct NotRootCluster: Error, CustomStringConvertible {
         }
         try await Task.sleep(for: .seconds(2))
         let drained = drainLoop.stop()
+        print("drain: client requests \(drained)")
         #expect(moved, "tasks did not leave node2: \((try? c.docker(1, ["service", "ps", "whoami"]).stdout) ?? "")")
         #expect(drained.failed == 0 && drained.ok > 10, "requests during drain: \(drained)")
         _ = Self.check(try c.docker(1, ["node", "update", "--availability", "active", "node2"]), "node update active", c)
@@ -112,6 +118,7 @@ struct NotRootCluster: Error, CustomStringConvertible {
         let update = Self.check(try c.docker(1, ["service", "update", "--image", "jwilder/whoami", "--update-delay", "1s", "whoami"]),
                                 "service update --image", c)
         let updated = updateLoop.stop()
+        print("rolling update: client requests \(updated)")
         #expect(updated.failed == 0 && updated.ok > 10, "requests during the rolling update: \(updated)")
         #expect(update.stdout.contains("whoami") || update.stderr.contains("converged"), "\(update.stdout)\(update.stderr)")
         let images = Set(Self.lines(try c.docker(1, ["service", "ps", "whoami", "--filter", "desired-state=running", "--format", "{{.Image}}"]).stdout))
