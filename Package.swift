@@ -70,6 +70,7 @@ let package = Package(
         .target(
             name: "MeshGossip",
             dependencies: [
+                "MeshKernel",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -154,7 +155,7 @@ let package = Package(
         // Runs only in the VM lane (scripts/vm-test): what the host kernel lacks, IPVS first.
         .testTarget(name: "MeshKernelVMTests", dependencies: ["MeshKernel", "MeshTestbed"]),
         .testTarget(name: "MeshWhoamiTests", dependencies: ["MeshWhoami", "MeshKernel", "MeshTestbed"]),
-        .testTarget(name: "MeshDNSTests", dependencies: ["MeshDNS"]),
+        .testTarget(name: "MeshDNSTests", dependencies: ["MeshDNS", "MeshKernel"]),
         .testTarget(name: "MeshDNSSystemTests", dependencies: ["MeshDNS", "MeshKernel", "MeshTestbed"]),
         .testTarget(name: "MeshGossipTests", dependencies: ["MeshGossip"]),
         .testTarget(name: "MeshDataplaneTests", dependencies: ["MeshDataplane", "MeshKernel"]),
@@ -176,10 +177,10 @@ let package = Package(
             "MeshAgent", "MeshControl", "MeshDataplane", "MeshDNS", "MeshRuntime", "MeshKernel", "MeshTestbed", "MeshGossip",
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
-        .testTarget(name: "MeshClusterTests", dependencies: ["MeshCluster"]),
-        .testTarget(name: "MeshAPITests", dependencies: ["MeshAPI", "MeshTestbed"]),
+        .testTarget(name: "MeshClusterTests", dependencies: ["MeshCluster", "MeshKernel"]),
+        .testTarget(name: "MeshAPITests", dependencies: ["MeshAPI", "MeshKernel", "MeshTestbed"]),
         .testTarget(name: "MeshGossipSystemTests", dependencies: ["MeshGossip", "MeshKernel", "MeshTestbed"]),
-        .testTarget(name: "MeshDaemonTests", dependencies: ["MeshDaemon", "MeshAPI", "MeshCluster", "MeshControl", "MeshTestbed"]),
+        .testTarget(name: "MeshDaemonTests", dependencies: ["MeshDaemon", "MeshAPI", "MeshCluster", "MeshControl", "MeshKernel", "MeshTestbed"]),
         // e2e: one `meshd daemon` per node namespace, driven through meshctl and the docker CLI.
         .testTarget(name: "MeshDaemonSystemTests", dependencies: ["MeshKernel", "MeshTestbed"]),
     ],

@@ -1,3 +1,4 @@
+import MeshKernel
 import NIOCore
 
 /// Splits a TCP stream into DNS messages by their 2-byte length prefix (RFC 1035 4.2.2).

@@ -1,3 +1,4 @@
+import MeshKernel
 import NIOCore
 
 /// Answers datagrams on 127.0.0.11:53 in one namespace. Replies are written as they are made and

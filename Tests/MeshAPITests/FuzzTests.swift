@@ -1,18 +1,10 @@
 import Foundation
 import MeshAPI
+import MeshKernel
 import Testing
 
 /// A small deterministic generator, so a failing input can be reproduced from its seed.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+typealias SplitMix = MeshKernel.SplitMix64
 
 /// Request bodies the docker CLI sends (from the reference log), the seeds of the mutations.
 let cliBodies: [(String, String)] = [
@@ -57,7 +49,7 @@ struct FuzzTests {
     /// Mutated CLI bodies and random URIs straight into the router: every answer is a status in
     /// 200…599, and every error is `{"message": …}` with exactly `application/json`.
     @Test func routerSurvivesMutatedRequests() async throws {
-        var rng = SplitMix(state: 0x5EED_0008)
+        var rng = SplitMix(seed: 0x5EED_0008)
         let engine = InMemoryEngine()
         _ = try await engine.initSwarm(SwarmInitRequest())
         let router = APIRouter(backend: engine)
@@ -102,7 +94,7 @@ struct FuzzTests {
     /// Random pieces of multiplexed log streams: frames come out whole or not at all, and a header
     /// announcing a huge frame fails before anything is allocated for it.
     @Test func logStreamDecoderSurvivesRandomBytes() {
-        var rng = SplitMix(state: 0x10_65)
+        var rng = SplitMix(seed: 0x10_65)
         var frames = 0
         for _ in 0..<Self.inputs {
             var d = LogStreamDecoder(maxFrame: 4096)

@@ -51,7 +51,7 @@ struct SocketFuzzTests {
         let t = try await TestServer.start(maxBodyBytes: 64 << 10)
         defer { t.stop() }
         _ = try await t.engine.initSwarm(SwarmInitRequest())
-        var rng = SplitMix(state: 0xF0CC_E7)
+        var rng = SplitMix(seed: 0xF0CC_E7)
         var answered = 0
         for n in 0..<Self.inputs {
             let (path, json) = cliBodies.randomElement(using: &rng)!

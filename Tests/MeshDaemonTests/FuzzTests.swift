@@ -2,20 +2,9 @@ import Foundation
 import MeshAPI
 import MeshCluster
 import MeshDaemon
+import MeshKernel
 import Testing
 
-/// A seeded generator so a failing input can be replayed from its seed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Random and mutated service specs: plausible values most of the time, edges and garbage otherwise, so
 /// that both the refusals and the paths past them are exercised.

@@ -42,17 +42,8 @@ func expectBytes(_ actual: [UInt8], _ expected: [UInt8], sourceLocation: SourceL
 
 // MARK: - Deterministic PRNG
 
-/// SplitMix64 (Steele, Lea, Flood 2014): tiny, fast, and the same sequence on every run.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// Draws the fuzz tests need, over MeshKernel's `SplitMix64`.
+extension SplitMix64 {
     mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
     mutating func byte() -> UInt8 { UInt8(truncatingIfNeeded: next()) }
     mutating func bytes(_ n: Int) -> [UInt8] { (0..<n).map { _ in byte() } }

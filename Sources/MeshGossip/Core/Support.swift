@@ -1,15 +1,9 @@
-/// A small seeded generator (SplitMix64): the core and the simulator draw every random choice from
-/// one of these, so a seed replays a run exactly.
-public struct SeededRandom: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+import MeshKernel
+/// The core and the simulator draw every random choice from one seeded generator (MeshKernel's
+/// SplitMix64), so a seed replays a run exactly.
+public typealias SeededRandom = SplitMix64
+
+extension SplitMix64 {
     /// Uniform in [0, 1).
     public mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
 }
