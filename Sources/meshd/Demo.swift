@@ -37,7 +37,11 @@ struct Demo: AsyncParsableCommand {
         var kept = false
         defer { if !kept { c.destroy() } }
 
-        func step(_ n: Int, _ tool: String, _ args: [String]) throws -> String {
+        // The stock docker CLI where it is installed, meshctl for everything otherwise.
+        let hasDocker = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":")
+            .contains { FileManager.default.isExecutableFile(atPath: "\($0)/docker") }
+        func step(_ n: Int, _ wanted: String, _ args: [String]) throws -> String {
+            let tool = hasDocker ? wanted : "meshctl"
             print("\n$ \(tool) -H unix://\(c.socket(n)) \(args.joined(separator: " "))")
             let out = tool == "docker" ? try c.docker(n, args) : try c.meshctl(n, args)
             let text = (out.stdout + out.stderr).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -46,12 +50,12 @@ struct Demo: AsyncParsableCommand {
             return out.stdout
         }
         _ = try step(1, "docker", ["swarm", "init", "--advertise-addr", c.address(1)])
-        let token = try c.docker(1, ["swarm", "join-token", "-q", "worker"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let token = try step(1, "docker", ["swarm", "join-token", "-q", "worker"]).trimmingCharacters(in: .whitespacesAndNewlines)
         _ = try step(2, "docker", ["swarm", "join", "--token", token, "\(c.address(1)):2377"])
         _ = try step(3, "meshctl", ["swarm", "join", "--token", token, "\(c.address(1)):2377"])
         for _ in 0..<50 {
-            let ready = try c.docker(1, ["node", "ls", "--format", "{{.Status}}"]).stdout.split(separator: "\n").filter { $0 == "Ready" }
-            if ready.count == 3 { break }
+            let ready = try c.meshctl(1, ["node", "ls", "--format", "json"]).stdout.components(separatedBy: "\"ready\"").count - 1
+            if ready >= 3 { break }
             try await Task.sleep(for: .milliseconds(200))
         }
         _ = try step(1, "meshctl", ["node", "ls"])
