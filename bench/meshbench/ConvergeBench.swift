@@ -56,9 +56,8 @@ struct ConvergeBench: AsyncParsableCommand {
         var failure: [Double] = []
         for _ in 0..<runs {
             // Node 3's task addresses, read from its own sandboxes.
-            let local = Set(try await Reconciler().snapshot(nodeID: ids[2], namespace: c.lab.nodeNamespace(3))
-                .flatMap { $0.endpoints.values.map(\.address) })
-            let mine = local.intersection(try await Self.backends(ids[0], c.lab.nodeNamespace(1), vip: vip))
+            let mine = try Self.addresses(c, service: "whoami", node: "node3")
+                .intersection(try await Self.backends(ids[0], c.lab.nodeNamespace(1), vip: vip))
             guard !mine.isEmpty else { print("  (node3 runs no whoami task this round: skipped)"); continue }
             let killed = ContinuousClock.now
             c.kill9(3)
@@ -140,6 +139,16 @@ struct ConvergeBench: AsyncParsableCommand {
             try await Task.sleep(for: .milliseconds(100))
         }
         throw ValidationError("no probe task on node\(n)")
+    }
+
+    /// The overlay addresses of a service's running tasks on one node, as the manager allocated them.
+    static func addresses(_ c: DaemonCluster, service: String, node: String) throws -> Set<IPAddress> {
+        let ids = try c.docker(1, ["service", "ps", "-q", "--no-trunc", "--filter", "node=\(node)", "--filter", "desired-state=running",
+                                   service]).stdout.split(separator: "\n").map(String.init)
+        guard !ids.isEmpty else { return [] }
+        let out = try c.docker(1, ["inspect", "--type", "task", "--format",
+                                   "{{range .NetworksAttachments}}{{range .Addresses}}{{.}} {{end}}{{end}}"] + ids).stdout
+        return Set(out.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { IPPrefix(String($0))?.address })
     }
 
     static func backends(_ id: String, _ ns: String, vip: IPAddress) async throws -> Set<IPAddress> {
