@@ -42,7 +42,7 @@ let package = Package(
         .target(
             name: "MeshTestbed",
             dependencies: [
-                "MeshKernel", "MeshDataplane", "MeshControl",
+                "MeshKernel", "MeshDataplane", "MeshControl", "MeshRuntime",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
@@ -127,7 +127,7 @@ let package = Package(
         .executableTarget(
             name: "meshd",
             dependencies: [
-                "MeshKernel", "MeshDataplane", "MeshTestbed", "MeshGossip", "MeshWhoami", "MeshDaemon", "MeshAPI",
+                "MeshKernel", "MeshDataplane", "MeshTestbed", "MeshGossip", "MeshWhoami", "MeshDaemon", "MeshAPI", "MeshRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

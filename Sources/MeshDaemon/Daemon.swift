@@ -3,6 +3,7 @@ import MeshAPI
 import MeshCluster
 import MeshControl
 import MeshDataplane
+import MeshGossip
 import MeshKernel
 import X509
 
@@ -92,7 +93,7 @@ public actor Daemon: EngineBackend {
                                     advertiseAddr: advertise, listenAddr: listen, dataPathPort: dataPathPort,
                                     managers: ["\(advertise):\(NodePlane.split(listen)?.1 ?? 2377)"],
                                     certificatePEM: credentials.certificatePEM, keyPEM: credentials.keyPEM,
-                                    caPEM: m.ca.certificatePEM, gossipKeys: m.settings.gossipKeys.map { Hex.encode($0.bytes) })
+                                    caPEM: m.ca.certificatePEM, gossipKeys: m.settings.gossipKeys.map { KeyHex.encode($0.bytes) })
             manager = try await ManagerPlane.start(controller: ClusterController(manager: m, selfNodeID: nodeID), record: record,
                                                    liveness: options.liveness)
             try record.save(dataRoot: options.dataRoot)

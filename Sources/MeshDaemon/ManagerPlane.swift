@@ -1,6 +1,7 @@
 import Foundation
 import MeshCluster
 import MeshControl
+import MeshGossip
 import MeshKernel
 import Synchronization
 import X509
@@ -129,7 +130,7 @@ public actor ManagerPlane {
                 described.description = NodeFacts.description(request.platform)
                 _ = try m.store.update(described)
                 let managers = try m.store.list(ClusterNode.self).compactMap(\.managerAddr).sorted()
-                return (joined.certificate, m.settings.gossipKeys.map { Hex.encode($0.bytes) }, m.ca.certificatePEM, managers)
+                return (joined.certificate, m.settings.gossipKeys.map { KeyHex.encode($0.bytes) }, m.ca.certificatePEM, managers)
             }
             let certificatePEM = try result.0.serializeAsPEM().pemString
             DaemonLog.info("node \(nodeID) (\(request.hostname), \(request.advertiseAddress)) joined")

@@ -26,7 +26,7 @@ public actor NodePlane {
             throw DaemonError.config("advertise address \(record.advertiseAddr) is not an IP address")
         }
         let keys = try record.gossipKeys.map { hex -> [UInt8] in
-            guard let k = Hex.decode(hex) else { throw DaemonError.config("gossip key is not hex") }
+            guard let k = KeyHex.decode(hex) else { throw DaemonError.config("gossip key is not hex") }
             return k
         }
         // First: a previous run's tasks go before anything binds (and they are not the manager's to keep).
@@ -115,23 +115,6 @@ public actor NodePlane {
     static func split(_ hostPort: String) -> (String, Int)? {
         guard let colon = hostPort.lastIndex(of: ":"), let port = Int(hostPort[hostPort.index(after: colon)...]) else { return nil }
         return (String(hostPort[..<colon]), port)
-    }
-}
-
-enum Hex {
-    static func encode(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
-    static func decode(_ text: String) -> [UInt8]? {
-        let chars = Array(text.utf8)
-        guard chars.count % 2 == 0 else { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(chars.count / 2)
-        var i = 0
-        while i < chars.count {
-            guard let b = UInt8(String(decoding: chars[i..<i + 2], as: UTF8.self), radix: 16) else { return nil }
-            out.append(b)
-            i += 2
-        }
-        return out
     }
 }
 

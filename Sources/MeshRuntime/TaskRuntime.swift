@@ -42,9 +42,10 @@ public actor TaskRuntime {
 
     /// `mtask-<node>-<task>`: not under the dataplane's `meshd-<node>-` prefix, whose namespaces
     /// it owns and removes.
-    public nonisolated func namespaceName(_ task: String) -> String {
-        "mtask-\(Self.short(nodeID))-\(Self.short(task))"
-    }
+    public nonisolated func namespaceName(_ task: String) -> String { Self.namespaceName(nodeID: nodeID, task: task) }
+    public static func namespaceName(nodeID: String, task: String) -> String { namespacePrefix(nodeID: nodeID) + short(task) }
+    /// What every task namespace of a node starts with.
+    public static func namespacePrefix(nodeID: String) -> String { "mtask-\(short(nodeID))-" }
     static func short(_ s: String) -> String { String(s.filter { $0.isLetter || $0.isNumber }.prefix(16)) }
 
     /// Makes the task's namespaces and files and starts it. An unmapped image fails here, with
@@ -119,15 +120,21 @@ public actor TaskRuntime {
     /// manager's next assignment starts what should run. Returns how many there were.
     @discardableResult
     public func removeLeftovers() -> Int {
-        let prefix = "mtask-\(Self.short(nodeID))-"
+        let prefix = Self.namespacePrefix(nodeID: nodeID)
         var removed = 0
         for ns in NetworkNamespace.list() where ns.hasPrefix(prefix) && !tasks.values.contains(where: { $0.namespace == ns }) {
-            for pid in NetworkNamespace.pids(named: ns) { kill(-pid, SIGKILL); kill(pid, SIGKILL) }
-            try? NetworkNamespace.delete(named: ns)
-            try? FileManager.default.removeItem(atPath: "/etc/netns/\(ns)")
+            Self.removeNamespace(ns)
             removed += 1
         }
         return removed
+    }
+
+    /// Ends every process in the named namespace (a task is its own process group), then removes
+    /// the namespace and its /etc/netns files.
+    public static func removeNamespace(_ ns: String) {
+        for pid in NetworkNamespace.pids(named: ns) { kill(-pid, SIGKILL); kill(pid, SIGKILL) }
+        try? NetworkNamespace.delete(named: ns)
+        try? FileManager.default.removeItem(atPath: "/etc/netns/\(ns)")
     }
 
     public func log(_ id: String) -> String {

@@ -1,5 +1,7 @@
 import Foundation
+import MeshDataplane
 import MeshKernel
+import MeshRuntime
 import Synchronization
 
 /// Nodes as namespaces on one underlay (a `DataplaneLab`), each running a real `meshd daemon`
@@ -131,9 +133,17 @@ public final class DaemonCluster: Sendable {
     /// Namespaces meshd made for node `n` (sandboxes and tasks).
     public func ownedNamespaces(_ n: Int, nodeID known: String? = nil) -> [String] {
         guard let id = known ?? nodeID(n) else { return [] }
-        let short = String(id.filter { $0.isLetter || $0.isNumber })
-        let prefixes = ["meshd-\(short.prefix(12))-", "mtask-\(short.prefix(16))-"]
+        return Self.ownedNamespaces(nodeID: id)
+    }
+
+    public static func ownedNamespaces(nodeID: String) -> [String] {
+        let prefixes = [Naming(nodeID: nodeID).sandboxPrefix, TaskRuntime.namespacePrefix(nodeID: nodeID)]
         return NetworkNamespace.list().filter { name in prefixes.contains { name.hasPrefix($0) } }
+    }
+
+    /// The namespace of task `task` on node `n` (nil before the node is in a swarm).
+    public func taskNamespace(_ n: Int, task: String) -> String? {
+        nodeID(n).map { TaskRuntime.namespaceName(nodeID: $0, task: task) }
     }
 
     /// Ends every daemon and removes everything the cluster made, daemons' leftovers included.
@@ -142,13 +152,7 @@ public final class DaemonCluster: Sendable {
         for n in 1...nodeCount { stop(n, grace: .seconds(5)) }
         // Tasks are process groups of their own: a daemon killed hard leaves them behind.
         for n in 1...nodeCount {
-            for ns in ownedNamespaces(n, nodeID: ids[n - 1]) {
-                if let out = try? Exec.run(["ip", "netns", "pids", ns]) {
-                    for pid in out.stdout.split(separator: "\n").compactMap({ Int32($0) }) { kill(pid, SIGKILL) }
-                }
-                try? NetworkNamespace.delete(named: ns)
-                try? FileManager.default.removeItem(atPath: "/etc/netns/\(ns)")
-            }
+            for ns in ownedNamespaces(n, nodeID: ids[n - 1]) { TaskRuntime.removeNamespace(ns) }
         }
         lab.destroy()
         try? FileManager.default.removeItem(atPath: directory)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MeshKernel
+import MeshRuntime
 import MeshTestbed
 
 /// A three-node cluster in network namespaces on this machine: one `meshd daemon` per node, a
@@ -107,19 +108,10 @@ struct Demo: AsyncParsableCommand {
         for pid in kept.daemonPids { kill(pid, SIGTERM) }
         usleep(2_000_000)
         for pid in kept.daemonPids { kill(pid, SIGKILL) }
-        let prefixes = kept.nodeIDs.flatMap { id -> [String] in
-            let short = String(id.filter { $0.isLetter || $0.isNumber })
-            return ["meshd-\(short.prefix(12))-", "mtask-\(short.prefix(16))-"]
-        }
-        var removed = 0
-        for name in NetworkNamespace.list() where prefixes.contains(where: name.hasPrefix) || kept.namespaces.contains(name) {
-            if let out = try? Exec.run(["ip", "netns", "pids", name]) {
-                for pid in out.stdout.split(separator: "\n").compactMap({ Int32($0) }) { kill(pid, SIGKILL) }
-            }
-            try? NetworkNamespace.delete(named: name)
-            try? FileManager.default.removeItem(atPath: "/etc/netns/\(name)")
-            removed += 1
-        }
+        let owned = kept.nodeIDs.flatMap(DaemonCluster.ownedNamespaces(nodeID:))
+        let lab = NetworkNamespace.list().filter(kept.namespaces.contains)
+        for name in owned + lab { TaskRuntime.removeNamespace(name) }
+        let removed = owned.count + lab.count
         try? FileManager.default.removeItem(atPath: kept.directory)
         try? FileManager.default.removeItem(atPath: record)
         print("removed \(removed) namespaces and \(kept.daemonPids.count) daemons with their tasks")

@@ -101,12 +101,9 @@ struct Gossip: AsyncParsableCommand {
     }
 
     static func hex(_ s: String) throws -> [UInt8] {
-        let chars = Array(s.utf8)
-        guard chars.count % 2 == 0 else { throw ValidationError("odd-length hex key") }
-        return try stride(from: 0, to: chars.count, by: 2).map { i in
-            guard let b = UInt8(String(decoding: chars[i..<i + 2], as: UTF8.self), radix: 16) else { throw ValidationError("bad hex key") }
-            return b
-        }
+        guard s.utf8.count % 2 == 0 else { throw ValidationError("odd-length hex key") }
+        guard let bytes = KeyHex.decode(s) else { throw ValidationError("bad hex key") }
+        return bytes
     }
 
     static func json(_ e: GossipEvent) -> [String: Any] {

@@ -177,9 +177,7 @@ struct NotRootCluster: Error, CustomStringConvertible {
                                                     "--format", "{{.ID}} {{.Node}} {{.CurrentState}}"]).stdout)
             for row in rows where row.contains("Running") {
                 let parts = row.split(separator: " ")
-                guard parts.count >= 2, let n = Int(parts[1].dropFirst(4)), let node = c.nodeID(n) else { continue }
-                func short(_ s: Substring) -> String { String(s.filter { $0.isLetter || $0.isNumber }.prefix(16)) }
-                let ns = "mtask-\(short(Substring(node)))-\(short(parts[0]))"
+                guard parts.count >= 2, let n = Int(parts[1].dropFirst(4)), let ns = c.taskNamespace(n, task: String(parts[0])) else { continue }
                 if NetworkNamespace.exists(named: ns) { return ns }
             }
             try await Task.sleep(for: .milliseconds(200))

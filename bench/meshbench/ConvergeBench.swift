@@ -131,10 +131,7 @@ struct ConvergeBench: AsyncParsableCommand {
             let rows = try c.docker(1, ["service", "ps", "probe", "--no-trunc", "--filter", "desired-state=running",
                                         "--format", "{{.ID}} {{.Node}} {{.CurrentState}}"]).stdout.split(separator: "\n")
             for row in rows where row.contains("node\(n) ") && row.contains("Running") {
-                let task = String(row.split(separator: " ")[0])
-                func short(_ s: String) -> String { String(s.filter { $0.isLetter || $0.isNumber }.prefix(16)) }
-                let ns = "mtask-\(short(c.nodeID(n)!))-\(short(task))"
-                if NetworkNamespace.exists(named: ns) { return ns }
+                if let ns = c.taskNamespace(n, task: String(row.split(separator: " ")[0])), NetworkNamespace.exists(named: ns) { return ns }
             }
             try await Task.sleep(for: .milliseconds(100))
         }
