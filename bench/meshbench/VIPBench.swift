@@ -68,11 +68,9 @@ struct VIPBench: AsyncParsableCommand {
 
             let urls: [Side: String] = [.vip: "http://\(DataplaneScenario.vip):8000/", .direct: "http://\(backend):8000/",
                                         .haproxy: "http://\(proxy):8080/"]
-            // Every path must answer before it is timed.
-            for side in Side.allCases {
-                let text = try lab.get(from: lab.taskNamespace("client"), url: urls[side]!)
-                guard text.hasPrefix("I'm w1") else { throw ValidationError("\(side.rawValue) does not answer: \(text.debugDescription)") }
-            }
+            // Every path must answer before it is timed. haproxy -D returns once it has forked, and on a
+            // loaded machine its worker may not serve yet: each path gets up to 10 s.
+            for side in Side.allCases { try Self.waitUntilAnswering(lab, url: urls[side]!, side: side) }
             print("vip: wrk -c\(connections) for \(seconds) s per run, client task node1 → whoami on node2 over VXLAN, lb \(lb), \(rounds) round(s)")
             var samples: [String: [Result]] = [:]
             for round in 0..<rounds {
@@ -108,6 +106,20 @@ struct VIPBench: AsyncParsableCommand {
             if let path = options.json {
                 try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: path))
             }
+        }
+    }
+
+    static func waitUntilAnswering(_ lab: DataplaneLab, url: String, side: Side) throws {
+        let deadline = Date().addingTimeInterval(10)
+        while true {
+            let last = try Exec.run(["ip", "netns", "exec", lab.taskNamespace("client"), "curl", "-sS", "--max-time", "2",
+                                 "-H", "Connection: close", url])
+            if last.succeeded, last.stdout.hasPrefix("I'm w1") { return }
+            if Date() >= deadline {
+                throw ValidationError("\(side.rawValue) does not answer \(url) within 10 s: curl exit \(last.status), "
+                                      + "\(last.stderr.trimmingCharacters(in: .whitespacesAndNewlines)), body \(last.stdout.debugDescription)")
+            }
+            usleep(250_000)
         }
     }
 
