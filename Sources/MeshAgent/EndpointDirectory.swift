@@ -23,7 +23,7 @@ public actor EndpointDirectory {
     public let gossip: GossipAgent
     public let nodeID: String
     public let nodeAddress: IPAddress
-    private var published: [String: Set<String>] = [:]      // network → task ids we wrote
+    private var published: [String: [String: [UInt8]]] = [:]  // network → task id → the value we wrote
     private var joined: Set<String> = []
     private var remote: [String: [String: Record]] = [:]      // network → task id → record
     private var watchers: [String: Task<Void, Never>] = [:]
@@ -47,18 +47,22 @@ public actor EndpointDirectory {
         let encoder = JSONEncoder(); encoder.outputFormatting = .sortedKeys
         for network in Set(want.keys).union(published.keys).sorted() {
             try await watch(network)
-            let now = await gossip.entries(network: network)
+            var wrote = false
             for (id, r) in want[network] ?? [:] {
                 let bytes = Array(try encoder.encode(r))
-                let key = EntryKey(network: network, table: Self.table, key: id)
-                if now[key]?.value != bytes {
+                if published[network]?[id] != bytes {
                     try await gossip.set(network: network, table: Self.table, key: id, value: bytes)
+                    published[network, default: [:]][id] = bytes
+                    wrote = true
                 }
             }
-            for id in published[network, default: []] where want[network]?[id] == nil {
+            for id in (published[network] ?? [:]).keys where want[network]?[id] == nil {
                 try await gossip.delete(network: network, table: Self.table, key: id)
+                published[network]?[id] = nil
+                wrote = true
             }
-            published[network] = Set((want[network] ?? [:]).keys)
+            // Other nodes' balancers wait on this news: out now, not at the next gossip round.
+            if wrote { await gossip.flush(network: network) }
         }
     }
 

@@ -88,14 +88,22 @@ public actor NodeAgent {
         }
 
         // 4. Only now the processes.
+        var started: [(pid: pid_t, namespace: String)] = []
         for id in prepared {
-            do { _ = try await runtime.launch(launches[id]!) } catch { rejected[id] = "\(error)" }
+            do {
+                let r = try await runtime.launch(launches[id]!)
+                started.append((r.process.pid, attached[id]!.path))
+            } catch { rejected[id] = "\(error)" }
         }
         for id in rejected.keys where wanted[id] == nil { rejected[id] = nil }
         if !prepared.isEmpty {
-            // A process needs a moment to listen once spawned; with no health checks to tell,
-            // a short settle time keeps the first connections from being refused.
-            try? await Task.sleep(for: startSettle)
+            // A process needs a moment to listen once spawned. With no health checks to tell, the
+            // new tasks take weight once each listens, or after `startSettle` for those that never do.
+            let deadline = ContinuousClock.now + startSettle
+            while ContinuousClock.now < deadline,
+                  !started.allSatisfy({ TaskReadiness.isListening(pid: $0.pid, namespacePath: $0.namespace) }) {
+                try? await Task.sleep(for: .milliseconds(10))
+            }
             var running = remaining
             for id in prepared where rejected[id] != nil { running[id] = nil }
             report.changes += try await reconciler.apply(AssignmentPlan.dataplane(a, attached: running, draining: [])).changes

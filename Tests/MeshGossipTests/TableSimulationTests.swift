@@ -30,6 +30,23 @@ struct TableSimulationTests {
         #expect(sim.nodes[15].nodes(on: "blue").count == 10)
     }
 
+    /// A flushed write goes out at once, not at the next gossip round; big bursts take several
+    /// packets per peer rather than one.
+    @Test func aFlushedWriteReachesPeersWithinALinkLatency() throws {
+        var config = GossipConfig()
+        config.gossipInterval = .seconds(5)
+        let sim = Simulator.converged(3, config: config, networks: ["net"], seed: 11)
+        sim.run(for: .seconds(1))
+        let value = [UInt8](repeating: 7, count: 300)
+        for i in 0..<12 { try sim.perform(0) { n, now in try n.set(network: "net", table: "ep", key: "b\(i)", value: value, at: now) } }
+        sim.perform(0) { n, _ in n.flush(network: "net") }
+        let start = sim.now
+        let t = sim.run(until: { (1..<3).allSatisfy { i in (0..<12).allSatisfy { sim.nodes[i].rawEntries(network: "net")[k("b\($0)")] != nil } } },
+                        step: .milliseconds(5), limit: .seconds(20))
+        #expect(t != nil)
+        if let t { #expect(t - start < .milliseconds(100), "took \(t - start) with a 5 s gossip interval") }
+    }
+
     @Test func updateReaches1000NodesWithinTheModelTime() throws {
         let sim = Simulator.converged(1000, config: GossipConfig(), networks: ["net"], seed: 3)
         sim.run(for: .seconds(1))

@@ -77,6 +77,55 @@ import Testing
         await rt.remove("web1xyz")
     }
 
+    /// Readiness is the task's own listener: not the embedded DNS server's sockets at 127.0.0.11,
+    /// and not the node's listeners before the task's process has entered its namespace.
+    @Test func aTaskIsReadyOnceItListens() async throws {
+        let (rt, dir) = try Self.runtime()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let id = "ready1q"
+        _ = try await rt.prepare(TaskLaunch(id: id, image: "busybox"))
+        let path = "/run/netns/\(rt.namespaceName(id))"
+        // Stand-ins for the resolver's sockets, which the agent binds in every task namespace.
+        let script = """
+            import socket, time
+            t = socket.socket(); t.bind(("127.0.0.11", 53)); t.listen()
+            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.11", 53))
+            time.sleep(1)
+            s = socket.socket(); s.bind(("0.0.0.0", 9000)); s.listen()
+            time.sleep(60)
+            """
+        let dns = try await rt.start(TaskLaunch(id: id, image: "busybox", args: ["sh", "-c", "exec /usr/bin/python3 -c \"$0\"", script]))
+        defer { Task { await rt.remove(id) } }
+        var seen: [Bool] = []
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < .seconds(3) {
+            seen.append(TaskReadiness.isListening(pid: dns.process.pid, namespacePath: path))
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(seen.prefix(20).allSatisfy { !$0 }, "not ready during the first 0.4 s (only the DNS stand-ins listen): \(seen)")
+        #expect(seen.suffix(10).allSatisfy { $0 }, "ready once nc listens on 9000: \(seen)")
+        // The daemon's own namespace has listeners of its own; a pid outside the task namespace never counts.
+        #expect(!TaskReadiness.isListening(pid: getpid(), namespacePath: path))
+        await rt.remove(id)
+    }
+
+    @Test func procNetLinesAreReadByStateAndAddress() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("mkt-procnet-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let header = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+        try (header + "   0: 0B00007F:0035 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1\n")
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(!TaskReadiness.hasSocket(in: file, state: "0A"))
+        try (header + "   0: 00000000:1F40 00000000:0000 01 00000000:00000000 00:00000000 00000000     0        0 1 1\n")
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(!TaskReadiness.hasSocket(in: file, state: "0A"), "an established connection is not a listener")
+        #expect(TaskReadiness.hasSocket(in: file, state: nil))
+        try (header + "   0: 00000000:1F40 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1\n")
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(TaskReadiness.hasSocket(in: file, state: "0A"))
+        #expect(!TaskReadiness.hasSocket(in: "/nonexistent/tcp", state: nil))
+    }
+
     @Test func anUnmappedImageFailsBeforeAnythingIsMade() async throws {
         let (rt, dir) = try Self.runtime()
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -15,6 +15,7 @@ struct BroadcastQueue {
 
     var isEmpty: Bool { items.isEmpty }
     var count: Int { items.count }
+    func byteCount(perItem: Int) -> Int { items.reduce(0) { $0 + $1.bytes.count + perItem } }
 
     mutating func enqueue(subject: String, bytes: [UInt8]) {
         counter += 1

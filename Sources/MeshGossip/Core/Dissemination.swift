@@ -72,19 +72,34 @@ extension GossipNode {
                 transmit(to: m.address, parts)
             }
         }
-        for net in networks {
-            guard var q = networkQueues[net], !q.isEmpty, let nodes = networkNodes[net] else { continue }
-            let limit = Lifeguard.retransmitLimit(mult: config.retransmitMult, nodes: nodes.count)
-            let targets = nodes.sample(config.gossipNodes, using: &rng) { [name, members] n in
-                n != name && (members[n]?.state.isLive ?? false)
-            }
-            for t in targets {
-                guard let m = members[t] else { continue }
-                let parts = q.take(budget: config.packetSize - envelope.overhead - 1, perItem: 2, limit: limit, maxItems: Compound.maxParts)
-                if parts.isEmpty { break }
+        for net in networks { gossip(network: net, packetsPerPeer: 1) }
+    }
+
+    /// Sends a network's queued table news to `gossipNodes` of its members now, as a gossip round
+    /// would, instead of up to one interval later: a node's own writes (a task starting or
+    /// draining) are worth that latency. The sends count against each item's retransmissions.
+    public mutating func flush(network: String) -> [GossipOutput] {
+        gossip(network: network, packetsPerPeer: 4)
+        return takeOutbox()
+    }
+
+    private mutating func gossip(network net: String, packetsPerPeer: Int) {
+        guard var q = networkQueues[net], !q.isEmpty, let nodes = networkNodes[net] else { return }
+        let limit = Lifeguard.retransmitLimit(mult: config.retransmitMult, nodes: nodes.count)
+        let targets = nodes.sample(config.gossipNodes, using: &rng) { [name, members] n in
+            n != name && (members[n]?.state.isLive ?? false)
+        }
+        let budget = config.packetSize - envelope.overhead - 1
+        // Enough packets for the whole queue, so that a second one to a peer never repeats the first.
+        let packets = min(packetsPerPeer, max(1, (q.byteCount(perItem: 2) + budget - 1) / budget))
+        peers: for t in targets {
+            guard let m = members[t] else { continue }
+            for _ in 0..<packets {
+                let parts = q.take(budget: budget, perItem: 2, limit: limit, maxItems: Compound.maxParts)
+                if parts.isEmpty { break peers }
                 transmit(to: m.address, parts)
             }
-            networkQueues[net] = q
         }
+        networkQueues[net] = q
     }
 }

@@ -220,6 +220,8 @@ public actor GossipAgent {
     public func delete(network: String, table: String, key: String) async throws {
         await perform(try node.delete(network: network, table: table, key: key, at: now))
     }
+    /// Sends this network's pending table news now rather than at the next gossip round.
+    public func flush(network: String) async { await perform(node.flush(network: network)) }
     public func entries(network: String) -> [EntryKey: TableEntry] { node.entries(network: network) }
     public func updateKeyring(_ body: (inout Keyring) throws -> Void) throws { try node.updateKeyring(body) }
 
