@@ -20,6 +20,11 @@ public actor AgentSession {
     private var published: [NodeAssignment.LocalTask] = []
     public let drainDelay: Duration
     private var writer: ControlWriter?
+    /// Counts assignments received, so a pass can tell it has been overtaken.
+    private var generation = 0
+    private var converging = false
+    private var pending = false
+    private var drainingSince: [String: ContinuousClock.Instant] = [:]
 
     public init(nodeID: String, agent: NodeAgent, directory: EndpointDirectory?, statusInterval: Duration = .milliseconds(500),
                 heartbeat: Duration = .seconds(2), drainDelay: Duration = .milliseconds(750)) {
@@ -75,6 +80,7 @@ public actor AgentSession {
     private func attach(_ w: ControlWriter) { writer = w }
 
     private func received(_ a: NodeAssignment) async {
+        generation += 1
         assignment = a
         await converge()
     }
@@ -85,15 +91,35 @@ public actor AgentSession {
     }
 
     /// Applies the assignment with the current remote tasks; an apply that fails is reported and
-    /// retried with the next change (or the next assignment).
+    /// retried with the next change (or the next assignment). One pass at a time, each on the
+    /// newest assignment: a pass that waited out a drain must never apply its assignment after a
+    /// newer one (it would stop the tasks the newer one had just started).
     private func converge() async {
-        guard var a = assignment else { return }
+        pending = true
+        guard !converging else { return }
+        converging = true
+        defer { converging = false }
+        while pending {
+            pending = false
+            await convergeOnce()
+        }
+    }
+
+    /// The assignment with the other nodes' tasks on its networks.
+    private func effective() -> NodeAssignment? {
+        guard var a = assignment else { return nil }
         let networks = Set(a.networks.map(\.id))
         a.remoteTasks = remote.compactMap { r in
             var r = r
             r.attachments = r.attachments.filter { networks.contains($0.network) }
             return r.attachments.isEmpty || r.nodeID == nodeID ? nil : r
         }
+        return a
+    }
+
+    private func convergeOnce() async {
+        let generation = self.generation
+        guard var a = effective() else { return }
         do {
             // Every network the node carries, tasks or not: a node with no task of a published
             // service still balances over the others' tasks on ingress.
@@ -105,11 +131,20 @@ public actor AgentSession {
             if let directory, !leaving.isEmpty {
                 let keep = a.tasks.filter { t in t.desired == .running && published.contains(where: { $0.id == t.id }) }
                 try await directory.publish(keep + leaving, draining: Set(leaving.map(\.id)))
-                try? await Task.sleep(for: drainDelay)
+                let now = ContinuousClock.now
+                for t in leaving where drainingSince[t.id] == nil { drainingSince[t.id] = now }
+                // A task drained by an earlier pass waits only for what is left of its delay.
+                let until = leaving.compactMap { drainingSince[$0.id] }.max()! + drainDelay
+                if until > now { try? await Task.sleep(until: until, clock: .continuous) }
+                // A newer assignment came during the wait: start over on it; what drained stays drained.
+                guard generation == self.generation else { pending = true; return }
+                a = effective() ?? a
             }
             try await agent.apply(a)
             try await directory?.publish(a.tasks)
             published = a.tasks.filter { $0.desired == .running }
+            let live = Set(published.map(\.id))
+            drainingSince = drainingSince.filter { live.contains($0.key) }
         } catch {
             try? await writer?.send(json: ControlMessage.error("node \(nodeID): \(error)"))
         }

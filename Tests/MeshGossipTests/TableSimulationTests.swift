@@ -60,7 +60,12 @@ struct TableSimulationTests {
 
     @Test func partitionThenHealEndsWithIdenticalTables() throws {
         let n = 40
-        let sim = Simulator.converged(n, config: GossipConfig(), networks: ["net"], conditions: NetworkConditions(loss: 0.05, duplicate: 0.05), seed: 4)
+        // Healing relies on push/pull alone (what one side wrote while split was never broadcast to
+        // the other): at the default 30 s (60 s at N = 40) a node could, rarely, still lack news 120 s
+        // after the heal. At 10 s (20 s) each node makes several exchanges in that time.
+        var config = GossipConfig()
+        config.pushPullInterval = .seconds(10)
+        let sim = Simulator.converged(n, config: config, networks: ["net"], conditions: NetworkConditions(loss: 0.05, duplicate: 0.05), seed: 4)
         let rec = Recorder(count: n)
         rec.attach(sim)
         for i in 0..<n { try sim.perform(i) { node, now in try node.set(network: "net", table: "ep", key: "k\(i)", value: [UInt8(i)], at: now) } }

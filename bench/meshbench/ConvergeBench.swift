@@ -6,7 +6,7 @@ import MeshTestbed
 
 /// Cluster convergence on three `meshd daemon` nodes, timed from the API call's return:
 /// - scale 2 → 20 until every node's load balancer (read back from the kernel) and every node's
-///   DNS (`dig tasks.whoami` from a task on that node) carry all 20 backends;
+///   DNS (`tasks.whoami` asked from a task on that node) carry all 20 backends;
 /// - SIGKILL of a worker's daemon until no balancer on the other nodes sends to its tasks.
 /// Side by side, each round also times what `docker service scale` waits for (the API reporting
 /// 20/20 running), so the ratio says how far the dataplane trails the control plane.
@@ -29,7 +29,7 @@ struct ConvergeBench: AsyncParsableCommand {
         try setUp(c)
         let ids = (1...3).map { c.nodeID($0)! }
         let vip = try self.vip(c)
-        var probes: [Int: String] = [:]
+        var probes: [Int: DNSProbe] = [:]
         for n in 1...3 {
             probes[n] = try await Self.probe(c, node: n)
         }
@@ -125,8 +125,13 @@ struct ConvergeBench: AsyncParsableCommand {
         return Int(out.split(separator: "/").first ?? "") ?? 0
     }
 
+    /// A resolver prober inside the probe task on node `n`.
+    static func probe(_ c: DaemonCluster, node n: Int) async throws -> DNSProbe {
+        try DNSProbe(namespace: try await probeNamespace(c, node: n))
+    }
+
     /// The probe task's namespace on node `n`.
-    static func probe(_ c: DaemonCluster, node n: Int) async throws -> String {
+    static func probeNamespace(_ c: DaemonCluster, node n: Int) async throws -> String {
         for _ in 0..<300 {
             let rows = try c.docker(1, ["service", "ps", "probe", "--no-trunc", "--filter", "desired-state=running",
                                         "--format", "{{.ID}} {{.Node}} {{.CurrentState}}"]).stdout.split(separator: "\n")
@@ -157,29 +162,29 @@ struct ConvergeBench: AsyncParsableCommand {
     }
 
     /// Polls until every node's balancer has `count` backends for the VIP and every node's DNS
-    /// answers `tasks.whoami` with `count` addresses; returns when that was first seen.
-    func until(_ c: DaemonCluster, ids: [String], vip: IPAddress, probes: [Int: String], count: Int, timeout: Duration,
+    /// answers `tasks.whoami` with `count` addresses. Each of those six conditions is timed when
+    /// it is first seen to hold (backends are only added while this waits), so one slow check
+    /// does not delay the others' times; returns the last of them.
+    func until(_ c: DaemonCluster, ids: [String], vip: IPAddress, probes: [Int: DNSProbe], count: Int, timeout: Duration,
                each: () -> Void = {}) async throws -> ContinuousClock.Instant {
         let start = ContinuousClock.now
+        var lbAt: [Int: ContinuousClock.Instant] = [:], dnsAt: [Int: ContinuousClock.Instant] = [:]
         while ContinuousClock.now - start < timeout {
             each()
-            var ok = true
-            for n in 1...3 where ok {
-                ok = try await Self.backends(ids[n - 1], c.lab.nodeNamespace(n), vip: vip).count == count
-                if ok, let probe = probes[n] {
-                    let dig = try Exec.run(["ip", "netns", "exec", probe, "dig", "+short", "+time=1", "+tries=1", "tasks.whoami"])
-                    ok = dig.stdout.split(separator: "\n").count == count
+            for n in 1...3 {
+                if lbAt[n] == nil, try await Self.backends(ids[n - 1], c.lab.nodeNamespace(n), vip: vip).count == count {
+                    lbAt[n] = ContinuousClock.now
                 }
+                if dnsAt[n] == nil, let probe = probes[n], probe.addresses("tasks.whoami")?.count == count { dnsAt[n] = ContinuousClock.now }
             }
-            if ok { return ContinuousClock.now }
-            try await Task.sleep(for: .milliseconds(10))
+            if lbAt.count == 3, dnsAt.count == 3 { return (Array(lbAt.values) + Array(dnsAt.values)).max()! }
+            try await Task.sleep(for: .milliseconds(5))
         }
         var seen: [String] = []
         for n in 1...3 {
             let lb = try await Self.backends(ids[n - 1], c.lab.nodeNamespace(n), vip: vip).count
-            let dig = probes[n].map { (try? Exec.run(["ip", "netns", "exec", $0, "dig", "+short", "+time=1", "+tries=1", "tasks.whoami"]))?
-                .stdout.split(separator: "\n").count ?? -1 } ?? -1
-            seen.append("node\(n): LB \(lb), DNS \(dig)")
+            let dns = probes[n]?.addresses("tasks.whoami")?.count ?? -1
+            seen.append("node\(n): LB \(lb), DNS \(dns)")
         }
         let ps = (try? c.docker(1, ["service", "ps", "whoami"]).stdout) ?? ""
         throw ValidationError("not converged to \(count) backends within \(timeout): \(seen.joined(separator: "; "))\n\(ps)\n\(c.log(3).suffix(1500))")
