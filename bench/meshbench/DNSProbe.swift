@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import MeshDNS
 import MeshKernel
@@ -22,7 +23,7 @@ final class DNSProbe {
         var tv = timeval(tv_sec: 1, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         let ok = NamespaceSockets.withSockaddr(IPAddress("127.0.0.11")!, 53) { connect(fd, $0, $1) } == 0
-        guard ok else { close(fd); throw ValidationErrorText("connect 127.0.0.11:53 in \(name): \(Errno.current)") }
+        guard ok else { close(fd); throw ValidationError("connect 127.0.0.11:53 in \(name): \(Errno.current)") }
     }
 
     deinit { close(fd) }
@@ -42,9 +43,4 @@ final class DNSProbe {
             return m.answers.filter { $0.type == .a }.map { "\($0.data)" }
         }
     }
-}
-
-struct ValidationErrorText: Error, CustomStringConvertible {
-    let description: String
-    init(_ d: String) { description = d }
 }
