@@ -104,15 +104,6 @@ public struct RemoteEndpoint: Codable, Sendable, Equatable {
     }
 }
 
-public enum EndpointMode: String, Codable, Sendable { case vip, dnsrr }
-public enum PublishMode: String, Codable, Sendable { case ingress, host }
-public enum TransportProtocol: String, Codable, Sendable, CaseIterable, Comparable {
-    case tcp, udp, sctp
-    public var number: UInt8 { switch self { case .tcp: 6; case .udp: 17; case .sctp: 132 } }
-    public init?(number: UInt8) { guard let p = Self.allCases.first(where: { $0.number == number }) else { return nil }; self = p }
-    public static func < (a: Self, b: Self) -> Bool { a.number < b.number }
-}
-
 public struct ServiceSpec: Codable, Sendable, Equatable {
     public struct VIP: Codable, Sendable, Equatable {
         public var network: String

@@ -158,7 +158,7 @@ struct NotRootCluster: Error, CustomStringConvertible {
         let networkRemoved = try await Self.eventually(.seconds(20)) { try c.docker(1, ["network", "rm", "demo"]).succeeded }
         #expect(networkRemoved, "network rm: \((try? c.docker(1, ["network", "rm", "demo"]).stderr) ?? "")")
         let ids = (1...3).map { c.nodeID($0) }
-        let empty = try await Self.eventually(.seconds(20)) { (1...3).allSatisfy { c.ownedNamespaces($0).isEmpty } }
+        let empty = await Self.eventually(.seconds(20)) { (1...3).allSatisfy { c.ownedNamespaces($0).isEmpty } }
         #expect(empty, "left after rm: \((1...3).flatMap { c.ownedNamespaces($0) })")
         for n in [3, 2, 1] { _ = Self.check(try c.docker(n, ["swarm", "leave", "--force"]), "swarm leave node\(n)", c) }
         for n in 1...3 {
