@@ -122,7 +122,8 @@ struct ConvergeBench: AsyncParsableCommand {
             if Set(out.split(separator: "\n").map(String.init)) == ["node1 Ready", "node2 Ready", "node3 Ready"] { return }
             try await Task.sleep(for: .milliseconds(200))
         }
-        throw ValidationError("nodes not all Ready after 60 s: \(out)")
+        let logs = (1...3).map { "--- node\($0) log:\n\(c.log($0).suffix(1500))" }.joined(separator: "\n")
+        throw ValidationError("nodes not all Ready after 60 s: \(out)\n\(logs)")
     }
 
     func check(_ out: Exec.Output) throws {
