@@ -155,7 +155,8 @@ let package = Package(
         .executableTarget(
             name: "meshbench",
             dependencies: [
-                "MeshKernel", "MeshDataplane", "MeshTestbed", "MeshDNS", "MeshGossip", "MeshWhoami",
+                "MeshKernel", "MeshDataplane", "MeshTestbed", "MeshDNS", "MeshGossip", "MeshWhoami", "MeshAgent", "MeshControl",
+                "MeshRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "bench/meshbench"

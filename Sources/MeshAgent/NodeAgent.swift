@@ -31,6 +31,10 @@ public actor NodeAgent {
     private var current: NodeAssignment?
     private var remoteApplied: [String: NodeAssignment.RemoteTask] = [:]
     private var remoteByService: [String: Set<String>] = [:]
+    /// Indexes of `current`, built once per assignment so a remote change looks up, not scans.
+    private var currentServices: [String: NodeAssignment.Service] = [:]
+    private var currentNetworks: Set<String> = []
+    private var currentLocalByService: [String: [NodeAssignment.LocalTask]] = [:]
 
     public init(runtime: TaskRuntime, reconciler: Reconciler, dns: DNSServer, stopGrace: Duration = .seconds(10)) {
         self.runtime = runtime; self.reconciler = reconciler; self.dns = dns; self.stopGrace = stopGrace
@@ -113,6 +117,9 @@ public actor NodeAgent {
             report.changes += try await reconciler.converge(AssignmentPlan.dataplane(a, attached: running, draining: [])).changes
         }
         current = a
+        currentServices = Dictionary(a.services.map { ($0.id, $0) }, uniquingKeysWith: { x, _ in x })
+        currentNetworks = Set(a.networks.map(\.id))
+        currentLocalByService = Dictionary(grouping: a.tasks, by: \.service)
         remoteApplied = Dictionary(a.remoteTasks.map { ($0.id, $0) }, uniquingKeysWith: { x, _ in x })
         remoteByService = [:]
         for r in a.remoteTasks { remoteByService[r.service, default: []].insert(r.id) }
@@ -127,8 +134,7 @@ public actor NodeAgent {
         await turn.enter()
         defer { turn.leave() }
         guard let a = current else { return ChangeReport() }
-        let networks = Set(a.networks.map(\.id))
-        let services = Dictionary(a.services.map { ($0.id, $0) }, uniquingKeysWith: { x, _ in x })
+        let networks = currentNetworks, services = currentServices
         var removals: [DataplaneChange] = [], additions: [DataplaneChange] = []
         var affected: Set<String> = []
         let store = dns.store
@@ -178,7 +184,7 @@ public actor NodeAgent {
         for sid in affected.sorted() {
             guard let s = services[sid] else { continue }
             let remotes = (remoteByService[sid] ?? []).compactMap { remoteApplied[$0] }
-            let record = AssignmentPlan.dnsService(s, local: a.tasks.filter { $0.service == sid }, remote: remotes, ingress: a.ingressID)
+            let record = AssignmentPlan.dnsService(s, local: currentLocalByService[sid] ?? [], remote: remotes, ingress: a.ingressID)
             store.update { $0.upsert(record) }
         }
         let changes = removals + additions
