@@ -25,6 +25,10 @@ struct AgentBench: AsyncParsableCommand {
     @Option(help: "Timed appearances per figure.") var samples = 41
 
     static let network = ApplyBench.network
+    /// Backend j of service i: 8 per service in 10.72.0.0/13 (the bulk network's upper half).
+    static func backend(_ i: Int, _ j: Int) -> IPAddress { .v4(0x0A48_0000 + UInt32(8 * i + j)) }
+    /// The service of sample k: spread over the services, never one already at 5 backends.
+    static func target(_ k: Int, _ n: Int) -> Int { let s = (k * 7919) % n; return s % 5 == 4 ? s - 1 : s }
 
     func run() async throws {
         guard getuid() == 0 else { throw ValidationError("the benchmark creates network namespaces: run it as root") }
@@ -59,9 +63,20 @@ struct AgentBench: AsyncParsableCommand {
         let reconciler = Reconciler(lb: .nftables)
         let dns = try await DNSServer.start(.init(forwarding: .init(upstreams: [])), store: DNSRecordStore(), threads: 1)
         let agent = NodeAgent(runtime: runtime, reconciler: reconciler, dns: dns, stopGrace: .seconds(1))
+        // Services of 1 to 5 backends (tasks on a node "peer0"), as a real cluster has them: a
+        // service's new backend then lands in a slot-count chain that exists already. (The first
+        // service ever to reach a slot count makes its chain, which the kernel validates against
+        // the whole table: that one change costs the table, once per count.)
+        let base = (0..<n).flatMap { i in
+            (0..<(i % 5 + 1)).map { j in
+                NodeAssignment.RemoteTask(id: "base\(i)x\(j)", name: "s\(i).\(j).base\(i)x\(j)", service: "s\(i)", nodeID: "peer0",
+                                          nodeAddress: IPAddress("198.18.0.3")!,
+                                          attachments: [.init(network: Self.network.id, address: Self.backend(i, j))])
+            }
+        }
         var assignment = NodeAssignment(node: node, networks: [Self.network], services: (0..<n).map { i in
             NodeAssignment.Service(id: "s\(i)", name: "s\(i)", vips: [.init(network: Self.network.id, address: ApplyBench.vip(i))])
-        })
+        }, remoteTasks: base)
         try await agent.apply(assignment)
 
         // This node's directory and another node's, over real gossip.
@@ -84,7 +99,9 @@ struct AgentBench: AsyncParsableCommand {
         let (applied, tell) = AsyncStream.makeStream(of: (Set<String>, ContinuousClock.Instant).self)
         let follower = Task {
             for await change in await directory.changes() {
+                let t0 = ContinuousClock.now
                 _ = try? await agent.updateRemote(change)
+                if ProcessInfo.processInfo.environment["AGENT_BENCH_TRACE"] != nil { print("updateRemote \(ContinuousClock.now - t0)") }
                 tell.yield((Set(change.keys), ContinuousClock.now))
             }
         }
@@ -97,10 +114,10 @@ struct AgentBench: AsyncParsableCommand {
 
         var deltas: [Double] = [], wholes: [Double] = []
         for k in 0..<samples {
-            let s = (k * 7919) % n
+            let s = Self.target(k, n)
             let id = "bench\(k)"
             let task = NodeAssignment.LocalTask(id: id, name: "s\(s).1.\(id)", service: "s\(s)", image: "busybox",
-                                                attachments: [.init(network: Self.network.id, address: ApplyBench.backend(s, 3))])
+                                                attachments: [.init(network: Self.network.id, address: Self.backend(s, 7))])
             let start = ContinuousClock.now
             try await peer.publish([task])
             deltas.append(seconds(try await until(id) - start))
@@ -108,8 +125,8 @@ struct AgentBench: AsyncParsableCommand {
             _ = try await until(id)
         }
         // What the kernel holds, read once: the last delta's backend went in and came out again.
-        let last = ApplyBench.backend(((samples - 1) * 7919) % n, 3)
-        let vip = ApplyBench.vip(((samples - 1) * 7919) % n)
+        let last = Self.backend(Self.target(samples - 1, n), 7)
+        let vip = ApplyBench.vip(Self.target(samples - 1, n))
         let sandbox = lab.nodeNamespace(1)
         let backends = try await ConvergeBench.backends(node.id, sandbox, vip: vip)
         guard !backends.contains(last) else { throw ValidationError("a removed backend \(last) is still in the kernel") }
@@ -117,15 +134,15 @@ struct AgentBench: AsyncParsableCommand {
         // Side by side: the same appearance carried by a whole assignment.
         follower.cancel()
         for k in 0..<samples {
-            let s = (k * 7919) % n
+            let s = Self.target(k, n)
             let remote = NodeAssignment.RemoteTask(id: "whole\(k)", name: "s\(s).1.whole\(k)", service: "s\(s)", nodeID: "peer",
                                                    nodeAddress: IPAddress("198.18.0.2")!,
-                                                   attachments: [.init(network: Self.network.id, address: ApplyBench.backend(s, 3))])
-            assignment.remoteTasks = [remote]
+                                                   attachments: [.init(network: Self.network.id, address: Self.backend(s, 7))])
+            assignment.remoteTasks = base + [remote]
             wholes.append(seconds(try await ContinuousClock().measure { try await agent.apply(assignment) }))
             let present = try await ConvergeBench.backends(node.id, sandbox, vip: ApplyBench.vip(s))
-            guard present.contains(ApplyBench.backend(s, 3)) else { throw ValidationError("the whole-assignment path did not program \(remote.id)") }
-            assignment.remoteTasks = []
+            guard present.contains(Self.backend(s, 7)) else { throw ValidationError("the whole-assignment path did not program \(remote.id)") }
+            assignment.remoteTasks = base
             try await agent.apply(assignment)
         }
         await agent.shutdown()
