@@ -237,11 +237,20 @@ public struct ClusterManager: Sendable {
         }
     }
 
-    /// `service rm`: the VIPs and ports go now; the tasks stop on the next `reconcile` and are deleted once
-    /// they have.
-    public mutating func removeService(_ reference: String) throws(ClusterError) {
+    /// `service rm`: the VIPs and ports go now; the tasks are told to stop in the same write (swarmkit's
+    /// orchestrator marks a deleted service's tasks at once, so no reader such as `network rm` right after
+    /// `service rm` sees them still wanted) and are deleted once they have stopped.
+    public mutating func removeService(_ reference: String, now: Date = Date()) throws(ClusterError) {
         var service = try store.resolve(ClusterService.self, reference)
-        try store.delete(ClusterService.self, id: service.id)
+        let id = service.id
+        try store.write { tx throws(ClusterError) in
+            for var t in try tx.tasks(serviceID: id) where t.isActive {
+                t.desiredState = .shutdown
+                t.updatedAt = now
+                try tx.update(t)
+            }
+            try tx.delete(ClusterService.self, id: id)
+        }
         allocator.releaseEndpoint(of: &service)
     }
 
