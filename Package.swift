@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "meshd", targets: ["meshd"]),
         .executable(name: "meshctl", targets: ["meshctl"]),
+        .executable(name: "meshd-demo", targets: ["meshd-demo"]),
         .library(name: "MeshKernel", targets: ["MeshKernel"]),
     ],
     dependencies: [
@@ -31,9 +32,13 @@ let package = Package(
         ),
         // What Swift cannot import: _GNU_SOURCE calls (setns, unshare) and function-like netlink macros.
         .target(name: "CMeshShim"),
+        // Values every module may use (addresses, prefixes, MACs, the service enums, the seeded PRNG,
+        // the version); links no C library, as NIOCore holds swift-nio's values.
+        .target(name: "MeshValues"),
+        // Kernel access only: namespaces, links, addresses, routes, neighbours, nftables, IPVS.
         .target(
             name: "MeshKernel",
-            dependencies: ["CNetlink", "CNFTables", "CMeshShim"]
+            dependencies: ["MeshValues", "CNetlink", "CNFTables", "CMeshShim"]
         ),
         .target(
             name: "MeshDataplane",
@@ -70,7 +75,7 @@ let package = Package(
         .target(
             name: "MeshGossip",
             dependencies: [
-                "MeshKernel",
+                "MeshValues",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -88,17 +93,15 @@ let package = Package(
         ]),
         // The node agent: assignments → task processes, dataplane state, DNS records.
         .target(name: "MeshAgent", dependencies: ["MeshKernel", "MeshDataplane", "MeshRuntime", "MeshDNS", "MeshGossip", "MeshControl"]),
-        // Manager (store, allocator, scheduler, orchestrator, CA and join tokens) and node agent.
+        // The manager core: cluster model, store, allocator, scheduler, orchestrator, CA and join
+        // tokens (the loop that drives it is MeshDaemon's ManagerPlane; the node agent is MeshAgent).
         .target(
             name: "MeshCluster",
             dependencies: [
-                "MeshKernel", "MeshDataplane",
+                "MeshValues",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "_CryptoExtras", package: "swift-crypto"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
@@ -116,7 +119,7 @@ let package = Package(
             name: "MeshDaemon",
             dependencies: [
                 "MeshAPI", "MeshCluster", "MeshControl", "MeshAgent", "MeshRuntime", "MeshDataplane", "MeshDNS",
-                "MeshGossip", "MeshKernel",
+                "MeshGossip", "MeshKernel", "MeshValues",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -127,7 +130,15 @@ let package = Package(
         .executableTarget(
             name: "meshd",
             dependencies: [
-                "MeshKernel", "MeshDataplane", "MeshTestbed", "MeshGossip", "MeshWhoami", "MeshDaemon", "MeshAPI", "MeshRuntime",
+                "MeshKernel", "MeshDataplane", "MeshGossip", "MeshWhoami", "MeshDaemon", "MeshAPI", "MeshRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // The demo cluster (scripts/demo): built on the testbed, so not part of the production binary.
+        .executableTarget(
+            name: "meshd-demo",
+            dependencies: [
+                "MeshKernel", "MeshRuntime", "MeshTestbed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -144,7 +155,8 @@ let package = Package(
         .executableTarget(
             name: "meshbench",
             dependencies: [
-                "MeshKernel", "MeshDataplane", "MeshTestbed", "MeshDNS", "MeshGossip", "MeshWhoami",
+                "MeshKernel", "MeshDataplane", "MeshTestbed", "MeshDNS", "MeshGossip", "MeshWhoami", "MeshAgent", "MeshControl",
+                "MeshRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "bench/meshbench"

@@ -14,7 +14,10 @@ public actor AgentSession {
     public let statusInterval: Duration
     public let heartbeat: Duration
     private var assignment: NodeAssignment?
-    private var remote: [NodeAssignment.RemoteTask] = []
+    /// Other nodes' tasks as gossip has them now, by id.
+    private var remote: [String: NodeAssignment.RemoteTask] = [:]
+    /// Remote tasks changed since the agent last heard of them.
+    private var dirty: Set<String> = []
     private var lastReport: [TaskReport] = []
     /// The running tasks last published to the directory.
     private var published: [NodeAssignment.LocalTask] = []
@@ -23,7 +26,10 @@ public actor AgentSession {
     /// Counts assignments received, so a pass can tell it has been overtaken.
     private var generation = 0
     private var converging = false
-    private var pending = false
+    /// A new assignment (or a pass that must start over) waits for a full pass.
+    private var fullPending = false
+    /// The last pass failed: the next change of any kind gets a full pass, not a delta.
+    private var failed = false
     private var drainingSince: [String: ContinuousClock.Instant] = [:]
 
     public init(nodeID: String, agent: NodeAgent, directory: EndpointDirectory?, statusInterval: Duration = .milliseconds(500),
@@ -40,7 +46,7 @@ public actor AgentSession {
                 await withTaskGroup(of: Void.self) { g in
                     if let directory = self.directory {
                         g.addTask {
-                            for await tasks in await directory.updates() { await self.remoteChanged(tasks) }
+                            for await delta in await directory.changes() { await self.remoteChanged(delta) }
                         }
                     }
                     g.addTask {
@@ -82,26 +88,45 @@ public actor AgentSession {
     private func received(_ a: NodeAssignment) async {
         generation += 1
         assignment = a
+        fullPending = true
         await converge()
     }
 
-    private func remoteChanged(_ tasks: [NodeAssignment.RemoteTask]) async {
-        remote = tasks
+    private func remoteChanged(_ delta: EndpointDirectory.RemoteDelta) async {
+        for (id, task) in delta {
+            remote[id] = task
+            dirty.insert(id)
+        }
+        if failed { fullPending = true }
         if assignment != nil { await converge() }
     }
 
-    /// Applies the assignment with the current remote tasks; an apply that fails is reported and
-    /// retried with the next change (or the next assignment). One pass at a time, each on the
-    /// newest assignment: a pass that waited out a drain must never apply its assignment after a
-    /// newer one (it would stop the tasks the newer one had just started).
+    /// The one owner of ordering on this node: assignments get a full pass (the agent's
+    /// converge, which still writes only the difference), remote changes alone only a delta
+    /// (`NodeAgent.updateRemote`). An apply that fails is reported and the next change of any kind
+    /// gets a full pass. One pass at a time, each on the newest assignment: a pass that waited out
+    /// a drain must never apply its assignment after a newer one (it would stop the tasks the
+    /// newer one had just started).
     private func converge() async {
-        pending = true
         guard !converging else { return }
         converging = true
         defer { converging = false }
-        while pending {
-            pending = false
-            await convergeOnce()
+        while fullPending || (!dirty.isEmpty && assignment != nil) {
+            if fullPending {
+                fullPending = false
+                dirty = []   // the full pass takes the remote tasks as they are now
+                await convergeOnce()
+            } else {
+                var delta: EndpointDirectory.RemoteDelta = [:]
+                for id in dirty { delta[id] = .some(remote[id]) }
+                dirty = []
+                do {
+                    try await agent.updateRemote(delta)
+                } catch {
+                    failed = true
+                    try? await writer?.send(json: ControlMessage.error("node \(nodeID): \(error)"))
+                }
+            }
         }
     }
 
@@ -109,10 +134,8 @@ public actor AgentSession {
     private func effective() -> NodeAssignment? {
         guard var a = assignment else { return nil }
         let networks = Set(a.networks.map(\.id))
-        a.remoteTasks = remote.compactMap { r in
-            var r = r
-            r.attachments = r.attachments.filter { networks.contains($0.network) }
-            return r.attachments.isEmpty || r.nodeID == nodeID ? nil : r
+        a.remoteTasks = remote.values.sorted { $0.id < $1.id }.compactMap {
+            AssignmentPlan.visible($0, node: nodeID, networks: networks)
         }
         return a
     }
@@ -137,15 +160,17 @@ public actor AgentSession {
                 let until = leaving.compactMap { drainingSince[$0.id] }.max()! + drainDelay
                 if until > now { try? await Task.sleep(until: until, clock: .continuous) }
                 // A newer assignment came during the wait: start over on it; what drained stays drained.
-                guard generation == self.generation else { pending = true; return }
+                guard generation == self.generation else { fullPending = true; return }
                 a = effective() ?? a
             }
             try await agent.apply(a)
+            failed = false
             try await directory?.publish(a.tasks)
             published = a.tasks.filter { $0.desired == .running }
             let live = Set(published.map(\.id))
             drainingSince = drainingSince.filter { live.contains($0.key) }
         } catch {
+            failed = true
             try? await writer?.send(json: ControlMessage.error("node \(nodeID): \(error)"))
         }
         await report(force: true)

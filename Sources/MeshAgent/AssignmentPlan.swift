@@ -30,19 +30,54 @@ enum AssignmentPlan {
                 remotes.append(RemoteEndpoint(network: ingress, address: p.address, nodeID: p.nodeID, nodeAddress: p.nodeAddress))
             }
         }
-        var services: [ServiceSpec] = []
-        for s in a.services {
-            var backends: [ServiceSpec.Backend] = []
-            for t in a.tasks where t.service == s.id && attached[t.id] != nil {
-                let weight: UInt32 = draining.contains(t.id) || t.desired != .running ? 0 : 1
-                backends += t.attachments.map { .init(network: $0.network, address: $0.address, weight: weight) }
-            }
-            for r in a.remoteTasks where r.service == s.id {
-                backends += r.attachments.map { .init(network: $0.network, address: $0.address, weight: r.serving ? 1 : 0) }
-            }
-            services.append(ServiceSpec(id: s.id, name: s.name, endpointMode: s.mode, vips: s.vips, backends: backends, ports: s.ports))
+        // Backends grouped by service in one pass over the tasks (not a pass per service).
+        var backends: [String: [BalancedService.Backend]] = [:]
+        for t in a.tasks where attached[t.id] != nil {
+            let weight: UInt32 = draining.contains(t.id) || t.desired != .running ? 0 : 1
+            backends[t.service, default: []] += t.attachments.map { .init(network: $0.network, address: $0.address, weight: weight) }
+        }
+        for r in a.remoteTasks {
+            backends[r.service, default: []] += r.attachments.map { .init(network: $0.network, address: $0.address, weight: r.serving ? 1 : 0) }
+        }
+        let services = a.services.map { s in
+            BalancedService(id: s.id, name: s.name, endpointMode: s.mode, vips: s.vips, backends: backends[s.id] ?? [], ports: s.ports)
         }
         return DataplaneState(node: a.node, networks: a.networks, localEndpoints: locals, remoteEndpoints: remotes, services: services)
+    }
+
+    /// A remote task as this node carries it: only its attachments on the node's networks, and
+    /// nil for none (or for this node's own task, echoed back by gossip).
+    static func visible(_ r: NodeAssignment.RemoteTask?, node: String, networks: Set<String>) -> NodeAssignment.RemoteTask? {
+        guard var r, r.nodeID != node else { return nil }
+        r.attachments = r.attachments.filter { networks.contains($0.network) }
+        return r.attachments.isEmpty ? nil : r
+    }
+
+    static func dnsAddresses(_ list: [NodeAssignment.Attachment], ingress: String?) -> [String: [IPAddress]] {
+        var out: [String: [IPAddress]] = [:]
+        for at in list where at.network != ingress { out[at.network, default: []].append(at.address) }
+        return out
+    }
+
+    static func dnsTask(_ r: NodeAssignment.RemoteTask, serviceName: String?, ingress: String?) -> DNSTask {
+        DNSTask(id: r.id, name: r.name, service: serviceName, addresses: dnsAddresses(r.attachments, ingress: ingress))
+    }
+
+    /// One service's record: its VIPs and the networks its running (local) or serving (remote) tasks are on.
+    static func dnsService(_ s: NodeAssignment.Service, local: [NodeAssignment.LocalTask], remote: [NodeAssignment.RemoteTask],
+                           ingress: String?) -> DNSService {
+        var networks: Set<String> = []
+        for t in local where t.desired == .running { networks.formUnion(dnsAddresses(t.attachments, ingress: ingress).keys) }
+        for r in remote where r.serving { networks.formUnion(dnsAddresses(r.attachments, ingress: ingress).keys) }
+        return dnsService(s, networks: networks, ingress: ingress)
+    }
+
+    static func dnsService(_ s: NodeAssignment.Service, networks: Set<String>, ingress: String?) -> DNSService {
+        var vips: [String: [IPAddress]] = [:]
+        if s.mode == .vip { for v in s.vips where v.network != ingress { vips[v.network, default: []].append(v.address) } }
+        return DNSService(id: s.id, name: s.name, aliases: s.aliases, mode: s.mode == .vip ? .vip : .dnsrr, vips: vips,
+                          networks: networks,
+                          ports: s.ports.map { DNSServicePort(proto: $0.proto.rawValue, target: $0.target, published: $0.published) })
     }
 
     /// The records every task's resolver serves (scoped per network by MeshDNS).
@@ -70,13 +105,12 @@ enum AssignmentPlan {
             tasks.append(DNSTask(id: r.id, name: r.name, service: serviceNames[r.service], serviceAliases: serviceAliases[r.service] ?? [],
                                  addresses: addrs))
         }
-        let services = a.services.map { s in
-            var vips: [String: [IPAddress]] = [:]
-            if s.mode == .vip { for v in s.vips where v.network != ingress { vips[v.network, default: []].append(v.address) } }
-            return DNSService(id: s.id, name: s.name, aliases: s.aliases, mode: s.mode == .vip ? .vip : .dnsrr, vips: vips,
-                              networks: serviceNetworks[s.id] ?? [],
-                              ports: s.ports.map { DNSServicePort(proto: $0.proto.rawValue, target: $0.target, published: $0.published) })
-        }
+        let services = a.services.map { dnsService($0, networks: serviceNetworks[$0.id] ?? [], ingress: ingress) }
         return (networks, services, tasks)
     }
+}
+
+extension NodeAssignment {
+    /// The ingress network's id, when the node carries it.
+    var ingressID: String? { networks.first(where: \.isIngress)?.id }
 }

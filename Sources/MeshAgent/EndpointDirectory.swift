@@ -27,7 +27,12 @@ public actor EndpointDirectory {
     private var joined: Set<String> = []
     private var remote: [String: [String: Record]] = [:]      // network → task id → record
     private var watchers: [String: Task<Void, Never>] = [:]
-    private var subscribers: [UUID: AsyncStream<[NodeAssignment.RemoteTask]>.Continuation] = [:]
+    private var deltaSubscribers: [UUID: AsyncStream<RemoteDelta>.Continuation] = [:]
+    /// The networks each remote task has records on, so one change rebuilds one task.
+    private var taskNetworks: [String: Set<String>] = [:]
+
+    /// Remote tasks that changed, by id: the task as it is now, or nil when it is gone.
+    public typealias RemoteDelta = [String: NodeAssignment.RemoteTask?]
 
     public init(gossip: GossipAgent, nodeID: String, nodeAddress: IPAddress) {
         self.gossip = gossip; self.nodeID = nodeID; self.nodeAddress = nodeAddress
@@ -71,15 +76,20 @@ public actor EndpointDirectory {
         guard joined.insert(network).inserted else { return }
         await gossip.joinNetwork(network)
         let changes = await gossip.watch(network: network)
+        var seen: Set<String> = []
         for (k, e) in await gossip.entries(network: network) where k.table == Self.table && e.owner != nodeID {
-            if let r = try? JSONDecoder().decode(Record.self, from: Data(e.value)) { remote[network, default: [:]][k.key] = r }
+            if let r = try? JSONDecoder().decode(Record.self, from: Data(e.value)) {
+                remote[network, default: [:]][k.key] = r
+                taskNetworks[k.key, default: []].insert(network)
+                seen.insert(k.key)
+            }
         }
         watchers[network] = Task { [weak self] in
             for await c in changes where c.table == Self.table {
                 await self?.apply(c)
             }
         }
-        notify()
+        notify(seen)
     }
 
     private func apply(_ c: TableChange) {
@@ -89,10 +99,27 @@ public actor EndpointDirectory {
             // A malformed entry from a peer is ignored, never fatal.
             guard let r = try? JSONDecoder().decode(Record.self, from: Data(c.value)), r.id == c.key else { return }
             remote[c.network, default: [:]][c.key] = r
+            taskNetworks[c.key, default: []].insert(c.network)
         case .delete:
             remote[c.network]?[c.key] = nil
+            taskNetworks[c.key]?.remove(c.network)
+            if taskNetworks[c.key]?.isEmpty == true { taskNetworks[c.key] = nil }
         }
-        notify()
+        notify([c.key])
+    }
+
+    /// One remote task with all its attachments, from its records (nil when it has none).
+    private func remoteTask(_ id: String) -> NodeAssignment.RemoteTask? {
+        var out: NodeAssignment.RemoteTask?
+        for network in (taskNetworks[id] ?? []).sorted() {
+            guard let r = remote[network]?[id] else { continue }
+            var t = out ?? NodeAssignment.RemoteTask(id: r.id, name: r.name, service: r.service, nodeID: r.node,
+                                                      nodeAddress: r.nodeAddress, serving: r.serving, attachments: [])
+            t.attachments.append(.init(network: network, address: r.address))
+            t.serving = t.serving && r.serving
+            out = t
+        }
+        return out
     }
 
     /// Other nodes' tasks, one per task with all its attachments.
@@ -110,25 +137,32 @@ public actor EndpointDirectory {
         return byID.values.map { var t = $0; t.attachments.sort { $0.network < $1.network }; return t }.sorted { $0.id < $1.id }
     }
 
-    /// The remote task list, again after every change.
-    public func updates() -> AsyncStream<[NodeAssignment.RemoteTask]> {
-        let (stream, continuation) = AsyncStream.makeStream(of: [NodeAssignment.RemoteTask].self, bufferingPolicy: .bufferingNewest(1))
+    /// Changes only: first every task known now, then each task again whenever it changes. Nothing
+    /// is dropped (a delta cannot be coalesced away like a full list), and a change costs its task.
+    public func changes() -> AsyncStream<RemoteDelta> {
+        let (stream, continuation) = AsyncStream.makeStream(of: RemoteDelta.self)
         let id = UUID()
-        subscribers[id] = continuation
-        continuation.yield(remoteTasks())
+        deltaSubscribers[id] = continuation
+        var all: RemoteDelta = [:]
+        for t in taskNetworks.keys { all[t] = .some(remoteTask(t)) }
+        continuation.yield(all)
         continuation.onTermination = { [weak self] _ in Task { await self?.unsubscribe(id) } }
         return stream
     }
-    private func unsubscribe(_ id: UUID) { subscribers[id] = nil }
-    private func notify() {
-        let now = remoteTasks()
-        for c in subscribers.values { c.yield(now) }
+
+    private func unsubscribe(_ id: UUID) { deltaSubscribers[id] = nil }
+    private func notify(_ ids: Set<String>) {
+        if !deltaSubscribers.isEmpty, !ids.isEmpty {
+            var delta: RemoteDelta = [:]
+            for id in ids { delta[id] = .some(remoteTask(id)) }
+            for c in deltaSubscribers.values { c.yield(delta) }
+        }
     }
 
     public func stop() {
         for w in watchers.values { w.cancel() }
         watchers = [:]
-        for c in subscribers.values { c.finish() }
-        subscribers = [:]
+        for c in deltaSubscribers.values { c.finish() }
+        deltaSubscribers = [:]
     }
 }

@@ -27,6 +27,14 @@ public actor NodeAgent {
     private var launches: [String: TaskLaunch] = [:]
     private var stopped: Set<String> = []
     private let turn = OneAtATime()
+    /// The assignment last applied and the remote tasks in the dataplane now, for `updateRemote`.
+    private var current: NodeAssignment?
+    private var remoteApplied: [String: NodeAssignment.RemoteTask] = [:]
+    private var remoteByService: [String: Set<String>] = [:]
+    /// Indexes of `current`, built once per assignment so a remote change looks up, not scans.
+    private var currentServices: [String: NodeAssignment.Service] = [:]
+    private var currentNetworks: Set<String> = []
+    private var currentLocalByService: [String: [NodeAssignment.LocalTask]] = [:]
 
     public init(runtime: TaskRuntime, reconciler: Reconciler, dns: DNSServer, stopGrace: Duration = .seconds(10)) {
         self.runtime = runtime; self.reconciler = reconciler; self.dns = dns; self.stopGrace = stopGrace
@@ -61,7 +69,7 @@ public actor NodeAgent {
 
         // 2. Tasks on their way out stop receiving new connections first.
         if !toStop.isEmpty {
-            _ = try await reconciler.apply(AssignmentPlan.dataplane(a, attached: names, draining: Set(toStop)))
+            _ = try await reconciler.converge(AssignmentPlan.dataplane(a, attached: names, draining: Set(toStop)))
             // Stopped on purpose: whatever signal ends them, they report shutdown, not failure.
             stopping.formUnion(toStop)
             for id in toStop { _ = await runtime.stop(id, grace: stopGrace) }
@@ -71,7 +79,7 @@ public actor NodeAgent {
         var remaining = names
         for id in toStop { remaining[id] = nil }
         // New tasks join their balancers at weight 0: no connection reaches them before they run.
-        var report = try await reconciler.apply(AssignmentPlan.dataplane(a, attached: remaining, draining: Set(prepared)))
+        var report = try await reconciler.converge(AssignmentPlan.dataplane(a, attached: remaining, draining: Set(prepared)))
         try await syncDNS(a)
         for id in toStop {
             if let ns = attached.removeValue(forKey: id) { try? await dns.detach(ns) }
@@ -106,9 +114,82 @@ public actor NodeAgent {
             }
             var running = remaining
             for id in prepared where rejected[id] != nil { running[id] = nil }
-            report.changes += try await reconciler.apply(AssignmentPlan.dataplane(a, attached: running, draining: [])).changes
+            report.changes += try await reconciler.converge(AssignmentPlan.dataplane(a, attached: running, draining: [])).changes
         }
+        current = a
+        currentServices = Dictionary(a.services.map { ($0.id, $0) }, uniquingKeysWith: { x, _ in x })
+        currentNetworks = Set(a.networks.map(\.id))
+        currentLocalByService = Dictionary(grouping: a.tasks, by: \.service)
+        remoteApplied = Dictionary(a.remoteTasks.map { ($0.id, $0) }, uniquingKeysWith: { x, _ in x })
+        remoteByService = [:]
+        for r in a.remoteTasks { remoteByService[r.service, default: []].insert(r.id) }
         return report
+    }
+
+    /// Other nodes' tasks that changed (nil: gone), applied as single-object changes on top of the
+    /// last assignment: their endpoints, their services' backends, their DNS records. Costs the
+    /// changed tasks and their services, never the node's whole state.
+    @discardableResult
+    public func updateRemote(_ changed: [String: NodeAssignment.RemoteTask?]) async throws -> ChangeReport {
+        await turn.enter()
+        defer { turn.leave() }
+        guard let a = current else { return ChangeReport() }
+        let networks = currentNetworks, services = currentServices
+        var removals: [DataplaneChange] = [], additions: [DataplaneChange] = []
+        var affected: Set<String> = []
+        let store = dns.store
+        for (id, new) in changed.sorted(by: { $0.key < $1.key }) {
+            let wanted = AssignmentPlan.visible(new, node: a.node.id, networks: networks)
+            let old = remoteApplied[id]
+            guard old != wanted else { continue }
+            let oldAt = Set((old?.attachments ?? []).map { "\($0.network)/\($0.address)" })
+            let newAt = Set((wanted?.attachments ?? []).map { "\($0.network)/\($0.address)" })
+            let moved = old?.nodeID != wanted?.nodeID || old?.nodeAddress != wanted?.nodeAddress
+            let reweighted = old?.serving != wanted?.serving || old?.service != wanted?.service
+            for at in old?.attachments ?? [] where !newAt.contains("\(at.network)/\(at.address)") {
+                removals.append(.removeRemoteEndpoint(network: at.network, address: at.address))
+                if let o = old, services[o.service] != nil {
+                    removals.append(.removeBackend(service: o.service, network: at.network, address: at.address))
+                }
+            }
+            if let w = wanted {
+                for at in w.attachments where moved || reweighted || !oldAt.contains("\(at.network)/\(at.address)") {
+                    additions.append(.remoteEndpoint(RemoteEndpoint(network: at.network, address: at.address, nodeID: w.nodeID,
+                                                                    nodeAddress: w.nodeAddress)))
+                    if services[w.service] != nil {
+                        additions.append(.backend(service: w.service, .init(network: at.network, address: at.address,
+                                                                            weight: w.serving ? 1 : 0)))
+                    }
+                }
+            }
+            if let o = old {
+                remoteByService[o.service]?.remove(id)
+                affected.insert(o.service)
+            }
+            remoteApplied[id] = wanted
+            if let w = wanted {
+                remoteByService[w.service, default: []].insert(id)
+                affected.insert(w.service)
+            }
+            // DNS answers serving tasks only, as the full path does.
+            if let w = wanted, w.serving {
+                store.update { $0.upsert(AssignmentPlan.dnsTask(w, serviceName: services[w.service]?.name, ingress: a.ingressID)) }
+                dnsTasks.insert(id)
+            } else if dnsTasks.contains(id) {
+                store.removeTask(id: id)
+                dnsTasks.remove(id)
+            }
+        }
+        // A service's DNS record names the networks its tasks are on: recomputed for the services touched.
+        for sid in affected.sorted() {
+            guard let s = services[sid] else { continue }
+            let remotes = (remoteByService[sid] ?? []).compactMap { remoteApplied[$0] }
+            let record = AssignmentPlan.dnsService(s, local: currentLocalByService[sid] ?? [], remote: remotes, ingress: a.ingressID)
+            store.update { $0.upsert(record) }
+        }
+        let changes = removals + additions
+        guard !changes.isEmpty else { return ChangeReport() }
+        return try await reconciler.apply(changes)
     }
 
     private func syncDNS(_ a: NodeAssignment) async throws {

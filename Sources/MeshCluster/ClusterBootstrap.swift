@@ -1,5 +1,5 @@
 import Foundation
-import MeshKernel
+import MeshValues
 
 /// Cluster-wide settings kept in the store (what `GET /swarm` shows, plus the CA and gossip keys).
 public struct ClusterSettings: Codable, Sendable, Equatable {

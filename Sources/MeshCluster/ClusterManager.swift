@@ -1,5 +1,5 @@
 import Foundation
-import MeshKernel
+import MeshValues
 import X509
 
 /// The manager's operations over the store, wired together: what the API layer calls for `swarm`, `node`,

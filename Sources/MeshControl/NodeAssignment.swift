@@ -9,11 +9,11 @@ public struct NodeAssignment: Sendable, Equatable, Codable {
         public var id: String
         public var name: String
         public var mode: EndpointMode
-        public var vips: [ServiceSpec.VIP]
-        public var ports: [ServiceSpec.Port]
+        public var vips: [BalancedService.VIP]
+        public var ports: [BalancedService.Port]
         public var aliases: [String]
-        public init(id: String, name: String, mode: EndpointMode = .vip, vips: [ServiceSpec.VIP] = [],
-                    ports: [ServiceSpec.Port] = [], aliases: [String] = []) {
+        public init(id: String, name: String, mode: EndpointMode = .vip, vips: [BalancedService.VIP] = [],
+                    ports: [BalancedService.Port] = [], aliases: [String] = []) {
             self.id = id; self.name = name; self.mode = mode; self.vips = vips; self.ports = ports; self.aliases = aliases
         }
     }

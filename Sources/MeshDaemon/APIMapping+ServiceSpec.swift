@@ -1,5 +1,6 @@
 import MeshAPI
 import MeshCluster
+import MeshValues
 
 /// MeshAPI → MeshCluster for service specs. Absent fields take the values dockerd and swarmkit give them
 /// (Go zero values inside a present object, swarmkit's defaults for absent objects), so the stored spec
@@ -86,7 +87,7 @@ extension APIMapping {
 
     static func endpointSpec(_ e: MeshAPI.EndpointSpec?) throws(EngineError) -> MeshCluster.EndpointSpec {
         guard let e else { return MeshCluster.EndpointSpec() }
-        let mode: ServiceEndpointMode
+        let mode: EndpointMode
         switch e.Mode ?? "" {
         case "", "vip": mode = .vip
         case "dnsrr": mode = .dnsrr
@@ -98,14 +99,14 @@ extension APIMapping {
     }
 
     static func port(_ p: MeshAPI.PortConfig) throws(EngineError) -> MeshCluster.PortConfig {
-        let proto: TransportProtocolName
+        let proto: TransportProtocol
         switch p.Protocol ?? "" {
         case "", "tcp": proto = .tcp
         case "udp": proto = .udp
         case "sctp": proto = .sctp
         case let other: throw .invalidArgument("invalid protocol \(other)")
         }
-        let publishMode: PortPublishMode
+        let publishMode: PublishMode
         switch p.PublishMode ?? "" {
         case "", "ingress": publishMode = .ingress
         case "host": publishMode = .host

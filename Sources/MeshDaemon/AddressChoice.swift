@@ -59,7 +59,12 @@ enum AddressChoice {
         guard named == 0 else { return nil }
         var buffer = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
         guard inet_ntop(AF_INET, &local.sin_addr, &buffer, socklen_t(buffer.count)) != nil else { return nil }
-        return String(cString: buffer)
+        return Self.text(buffer)
+    }
+
+    /// The text inet_ntop left in a NUL-terminated buffer.
+    static func text(_ buffer: [CChar]) -> String {
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     static func interfaces() -> [(name: String, address: String)] {
@@ -75,7 +80,7 @@ enum AddressChoice {
                     var addr = sin.pointee.sin_addr
                     _ = inet_ntop(AF_INET, &addr, &buffer, socklen_t(buffer.count))
                 }
-                out.append((String(cString: p.pointee.ifa_name), String(cString: buffer)))
+                out.append((String(cString: p.pointee.ifa_name), Self.text(buffer)))
             }
             cursor = p.pointee.ifa_next
         }

@@ -49,14 +49,14 @@ public enum AssignmentBuilder {
         for s in snapshot.services.sorted(by: { $0.id < $1.id }) {
             let serviceNetworks = Set(s.spec.task.networks.map(\.target))
             let ports = s.endpoint.ports.map { p in
-                MeshDataplane.ServiceSpec.Port(protocol: TransportProtocol(rawValue: p.protocol.rawValue) ?? .tcp,
+                MeshDataplane.BalancedService.Port(protocol: TransportProtocol(rawValue: p.protocol.rawValue) ?? .tcp,
                                                published: p.publishedPort, target: p.targetPort,
                                                mode: p.publishMode == .host ? .host : .ingress)
             }
             let reachable = !serviceNetworks.isDisjoint(with: carried) || (!ports.isEmpty && carried.contains(ingressID))
             let hasLocalTask = tasks.contains { $0.service == s.id }
             guard reachable || hasLocalTask else { continue }
-            let vips = s.endpoint.virtualIPs.compactMap { v -> MeshDataplane.ServiceSpec.VIP? in
+            let vips = s.endpoint.virtualIPs.compactMap { v -> MeshDataplane.BalancedService.VIP? in
                 guard carried.contains(v.networkID), let p = IPPrefix(v.addr) else { return nil }
                 return .init(network: v.networkID, address: p.address)
             }

@@ -192,13 +192,7 @@ public actor Daemon: EngineBackend {
     public func leaveSwarm(force: Bool) async throws(EngineError) {
         guard let record else { throw .notPartOfSwarm }
         if record.role == .manager, !force { throw .lastManagerLeaving }
-        await manager?.stop()
-        manager = nil
-        await node?.stop(leave: true)
-        node = nil
-        self.record = nil
-        NodeRecord.remove(dataRoot: options.dataRoot)
-        removeStore()
+        await abandon()
         DaemonLog.info("left the swarm")
     }
 

@@ -81,7 +81,7 @@ public actor ManagerPlane {
             reported[name] = nil
             lastSeen[name] = Date()
             await pushAll(only: name)
-            defer { Task { await self.ended(name, token: token) } }
+            defer { Task { self.ended(name, token: token) } }
             while let message = try await inbound.next(ControlMessage.self, iterator: &it) {
                 lastSeen[name] = Date()
                 switch message {

@@ -1,21 +1,26 @@
 import MeshKernel
 
-/// One object of a node's state added, replaced or removed: what an agent sends on a gossip
-/// event. Applying it costs in proportion to the object, not to the state.
+/// One object of a node's state added, replaced or removed: what the agent sends on a gossip
+/// event, and what `Reconciler.converge` derives from a new full state. Applying it costs in
+/// proportion to the object, not to the state.
 public enum DataplaneChange: Sendable, Equatable {
-    case service(ServiceSpec)
+    case service(BalancedService)
     case removeService(id: String)
     case localEndpoint(LocalEndpoint)
     case removeLocalEndpoint(task: String, network: String)
     case remoteEndpoint(RemoteEndpoint)
     case removeRemoteEndpoint(network: String, address: IPAddress)
+    /// One backend of a known service added or re-weighted (matched by network and address):
+    /// a remote task appearing costs its service, not every service.
+    case backend(service: String, BalancedService.Backend)
+    case removeBackend(service: String, network: String, address: IPAddress)
 }
 
 /// The last full state as indexes, so single-object changes find what they replace.
 struct StateIndex: Sendable {
     var state: DataplaneState
     var model: DesiredModel
-    var services: [String: ServiceSpec] = [:]
+    var services: [String: BalancedService] = [:]
     var locals: [String: LocalEndpoint] = [:]
     var remotes: [String: RemoteEndpoint] = [:]
     var portOwner: [BalancerState.PortKey: String] = [:]
@@ -80,6 +85,27 @@ struct StateIndex: Sendable {
         case .removeRemoteEndpoint(let network, let address):
             guard let old = remotes.removeValue(forKey: Self.key(network, address)) else { return }
             model.setRemote(old: old, new: nil, &c)
+        case .backend(let id, let b):
+            guard let old = services[id] else { throw .invalidState(["backend \(b.address): unknown service \(id)"]) }
+            try inSubnet(b.network, b.address, "service \(old.name)")
+            var list = old.allBackends
+            if let i = list.firstIndex(where: { $0.network == b.network && $0.address == b.address }) {
+                guard list[i] != b else { return }
+                list[i] = b
+            } else {
+                list.append(b)
+            }
+            var s = old
+            s.backends = list
+            services[id] = s
+            model.setService(old: old, new: s, &c)
+        case .removeBackend(let id, let network, let address):
+            guard let old = services[id] else { return }
+            var s = old
+            s.backends = old.allBackends.filter { !($0.network == network && $0.address == address) }
+            guard s.allBackends.count != old.allBackends.count else { return }
+            services[id] = s
+            model.setService(old: old, new: s, &c)
         }
     }
 }

@@ -7,10 +7,10 @@ public struct DataplaneState: Codable, Sendable, Equatable {
     public var networks: [OverlayNetwork]
     public var localEndpoints: [LocalEndpoint]
     public var remoteEndpoints: [RemoteEndpoint]
-    public var services: [ServiceSpec]
+    public var services: [BalancedService]
 
     public init(node: NodeIdentity, networks: [OverlayNetwork] = [], localEndpoints: [LocalEndpoint] = [],
-                remoteEndpoints: [RemoteEndpoint] = [], services: [ServiceSpec] = []) {
+                remoteEndpoints: [RemoteEndpoint] = [], services: [BalancedService] = []) {
         self.node = node; self.networks = networks; self.localEndpoints = localEndpoints
         self.remoteEndpoints = remoteEndpoints; self.services = services
     }
@@ -23,7 +23,7 @@ public struct DataplaneState: Codable, Sendable, Equatable {
         networks = try c.decodeIfPresent([OverlayNetwork].self, forKey: .networks) ?? []
         localEndpoints = try c.decodeIfPresent([LocalEndpoint].self, forKey: .localEndpoints) ?? []
         remoteEndpoints = try c.decodeIfPresent([RemoteEndpoint].self, forKey: .remoteEndpoints) ?? []
-        services = try c.decodeIfPresent([ServiceSpec].self, forKey: .services) ?? []
+        services = try c.decodeIfPresent([BalancedService].self, forKey: .services) ?? []
     }
 }
 
@@ -104,16 +104,7 @@ public struct RemoteEndpoint: Codable, Sendable, Equatable {
     }
 }
 
-public enum EndpointMode: String, Codable, Sendable { case vip, dnsrr }
-public enum PublishMode: String, Codable, Sendable { case ingress, host }
-public enum TransportProtocol: String, Codable, Sendable, CaseIterable, Comparable {
-    case tcp, udp, sctp
-    public var number: UInt8 { switch self { case .tcp: 6; case .udp: 17; case .sctp: 132 } }
-    public init?(number: UInt8) { guard let p = Self.allCases.first(where: { $0.number == number }) else { return nil }; self = p }
-    public static func < (a: Self, b: Self) -> Bool { a.number < b.number }
-}
-
-public struct ServiceSpec: Codable, Sendable, Equatable {
+public struct BalancedService: Codable, Sendable, Equatable {
     public struct VIP: Codable, Sendable, Equatable {
         public var network: String
         public var address: IPAddress

@@ -102,7 +102,7 @@ public struct DesiredModel: Sendable, Equatable {
         }
     }
 
-    public mutating func setService(old: ServiceSpec?, new: ServiceSpec?, _ c: inout Changes) {
+    public mutating func setService(old: BalancedService?, new: BalancedService?, _ c: inout Changes) {
         if let o = old {
             for v in o.allVIPs {
                 guard let n = networks[v.network] else { continue }

@@ -6,11 +6,8 @@ public struct Naming: Sendable, Equatable {
     public let nodeID: String
     public init(nodeID: String) { self.nodeID = nodeID }
 
-    /// Ids reduced to characters every kernel name accepts, and no '-', which separates the parts.
-    static func short(_ id: String, _ n: Int = 12) -> String {
-        String(id.unicodeScalars.filter { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_") }
-            .prefix(n).map(Character.init))
-    }
+    /// Ids as parts of sandbox names (`KernelName`'s rule, 12 characters).
+    static func short(_ id: String, _ n: Int = 12) -> String { KernelName.short(id, length: n) }
 
     /// Namespaces of this node start with it; nothing else of meshd's does.
     public var sandboxPrefix: String { "meshd-\(Self.short(nodeID))-" }

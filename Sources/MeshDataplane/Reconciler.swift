@@ -49,6 +49,31 @@ public actor Reconciler {
         try state.validate()
         await turn.enter()
         defer { turn.leave() }
+        return try await applyFull(state)
+    }
+
+    /// The agent's path: makes the kernel match `state` through single-object changes derived
+    /// from the last state applied, so what reaches the kernel costs the difference, not the
+    /// state (the full model is not rebuilt). A full apply only the first time, when the node's
+    /// networks change, and after a failed change (whose model may be half applied).
+    public func converge(_ state: DataplaneState) async throws(DataplaneError) -> ChangeReport {
+        try state.validate()
+        await turn.enter()
+        defer { turn.leave() }
+        if let idx = index, let node, nodeID == state.node.id, nodeNamespace == .some(state.node.namespace),
+           let changes = idx.changes(to: state) {
+            if changes.isEmpty { return ChangeReport() }
+            do {
+                return try await applyChanges(changes, node: node)
+            } catch {
+                // The index is gone (see applyChanges): the full apply below re-reads nothing it
+                // need not and corrects whatever the failed change left.
+            }
+        }
+        return try await applyFull(state)
+    }
+
+    private func applyFull(_ state: DataplaneState) async throws(DataplaneError) -> ChangeReport {
         let naming = Naming(nodeID: state.node.id)
         if nodeID != state.node.id || nodeNamespace != .some(state.node.namespace) {
             try await attach(state.node, naming: naming)
@@ -85,30 +110,32 @@ public actor Reconciler {
 
     /// Applies single-object changes on top of the last full state: only what they touch is
     /// compared and written. Needs one `apply(_ state:)` first (the agent's initial sync).
+    /// After a failure the index is dropped: its model may hold part of the batch, so the next
+    /// call must be a full apply (`converge` does that by itself).
     public func apply(_ changes: [DataplaneChange]) async throws(DataplaneError) -> ChangeReport {
         await turn.enter()
         defer { turn.leave() }
-        guard var idx = index, let node else {
+        guard let node else { throw .invalidState(["apply a full state before single-object changes"]) }
+        return try await applyChanges(changes, node: node)
+    }
+
+    private func applyChanges(_ changes: [DataplaneChange], node: Handles) async throws(DataplaneError) -> ChangeReport {
+        guard var idx = index else {
             throw .invalidState(["apply a full state before single-object changes"])
         }
-        index = nil   // uniquely referenced while it changes; restored below
+        index = nil   // uniquely referenced while it changes; restored only on success
         var touched = DesiredModel.Changes()
-        do {
-            for c in changes { try idx.apply(c, &touched) }
-        } catch {
-            index = idx   // the model may hold part of the batch: the next full apply corrects it
-            throw error
-        }
-        index = idx
+        for c in changes { try idx.apply(c, &touched) }
         var report = ChangeReport()
         for (name, scope) in touched.sandboxes.sorted(by: { $0.key < $1.key }) {
-            guard let want = index?.model.sandboxes[name], known[name] != nil else { continue }
+            guard let want = idx.model.sandboxes[name], known[name] != nil else { continue }
             try await sync(name, want: want, scope: scope, node: node, report: &report)
         }
-        if !touched.nodePorts.isEmpty, let model = index?.model {
-            try await syncNode(model.node, ingressSandbox: model.sandboxes.values.first(where: \.ingressLink)?.name,
+        if !touched.nodePorts.isEmpty {
+            try await syncNode(idx.model.node, ingressSandbox: idx.model.sandboxes.values.first(where: \.ingressLink)?.name,
                                ports: touched.nodePorts, node: node, report: &report)
         }
+        index = idx
         return report
     }
 

@@ -46,7 +46,9 @@ public actor TaskRuntime {
     public static func namespaceName(nodeID: String, task: String) -> String { namespacePrefix(nodeID: nodeID) + short(task) }
     /// What every task namespace of a node starts with.
     public static func namespacePrefix(nodeID: String) -> String { "mtask-\(short(nodeID))-" }
-    static func short(_ s: String) -> String { String(s.filter { $0.isLetter || $0.isNumber }.prefix(16)) }
+    /// The dataplane's rule for names (`KernelName`), 16 characters: node and task ids are base36,
+    /// so names are what they always were.
+    static func short(_ s: String) -> String { KernelName.short(s, length: 16) }
 
     /// Makes the task's namespaces and files and starts it. An unmapped image fails here, with
     /// the catalog's message, before anything is made.

@@ -51,7 +51,7 @@ public final class DaemonCluster: Sendable {
         p.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
         p.arguments = ["--net=/run/netns/\(lab.nodeNamespace(n))", lab.meshd, "daemon", "--data-root", dataRoot(n), "--socket", socket(n),
                        "--hostname", "node\(n)", "--lb", lb]
-        FileManager.default.createFile(atPath: logPath(n), contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath(n), contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath(n)))
         log.seekToEndOfFile()
         p.standardOutput = log

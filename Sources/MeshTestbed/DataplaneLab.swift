@@ -120,9 +120,9 @@ public final class DataplaneLab: Sendable {
     public struct ServiceDef: Sendable {
         public var id: String
         public var name: String
-        public var vips: [ServiceSpec.VIP]
-        public var ports: [ServiceSpec.Port]
-        public init(id: String, name: String, vips: [ServiceSpec.VIP], ports: [ServiceSpec.Port] = []) {
+        public var vips: [BalancedService.VIP]
+        public var ports: [BalancedService.Port]
+        public init(id: String, name: String, vips: [BalancedService.VIP], ports: [BalancedService.Port] = []) {
             self.id = id; self.name = name; self.vips = vips; self.ports = ports
         }
     }
@@ -135,12 +135,12 @@ public final class DataplaneLab: Sendable {
         let nets = networks + (withIngress && !networks.contains(where: \.isIngress) ? [Self.ingressNetwork] : [])
         let known = Set(nets.map(\.id))
         let ingressID = nets.first(where: \.isIngress)?.id
-        var specs: [ServiceSpec] = []
+        var specs: [BalancedService] = []
         for s in services {
             let backends = tasks.filter { $0.service == s.id }.flatMap { t in
-                t.addresses.filter { known.contains($0.network) }.map { ServiceSpec.Backend(network: $0.network, address: $0.address, weight: t.weight) }
+                t.addresses.filter { known.contains($0.network) }.map { BalancedService.Backend(network: $0.network, address: $0.address, weight: t.weight) }
             }
-            specs.append(ServiceSpec(id: s.id, name: s.name, vips: s.vips, backends: backends, ports: s.ports))
+            specs.append(BalancedService(id: s.id, name: s.name, vips: s.vips, backends: backends, ports: s.ports))
         }
         return (1...nodeCount).map { n in
             var local: [LocalEndpoint] = []

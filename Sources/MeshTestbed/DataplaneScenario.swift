@@ -69,8 +69,8 @@ public struct DataplaneScenario: Sendable {
         s.networks.append(Self.bulkNetwork)
         for i in 0..<services {
             let vip = IPAddress("10.30.\(1 + i / 250).\(1 + i % 250)")!
-            let backends = (0..<3).map { ServiceSpec.Backend(network: "bulk", address: IPAddress("10.30.\(100 + $0).\(1 + i % 250)")!) }
-            s.services.append(ServiceSpec(id: "bulk\(i)", name: "bulk\(i)", vips: [.init(network: "bulk", address: vip)], backends: backends))
+            let backends = (0..<3).map { BalancedService.Backend(network: "bulk", address: IPAddress("10.30.\(100 + $0).\(1 + i % 250)")!) }
+            s.services.append(BalancedService(id: "bulk\(i)", name: "bulk\(i)", vips: [.init(network: "bulk", address: vip)], backends: backends))
         }
         return s
     }

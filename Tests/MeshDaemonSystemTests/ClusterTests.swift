@@ -160,7 +160,7 @@ struct NotRootCluster: Error, CustomStringConvertible {
         let networkRm = try c.docker(1, ["network", "rm", "demo"])
         #expect(networkRm.succeeded, "network rm right after service rm: \(networkRm.stderr)")
         let ids = (1...3).map { c.nodeID($0) }
-        let empty = try await Self.eventually(.seconds(20)) { (1...3).allSatisfy { c.ownedNamespaces($0).isEmpty } }
+        let empty = await Self.eventually(.seconds(20)) { (1...3).allSatisfy { c.ownedNamespaces($0).isEmpty } }
         #expect(empty, "left after rm: \((1...3).flatMap { c.ownedNamespaces($0) })")
         for n in [3, 2, 1] { _ = Self.check(try c.docker(n, ["swarm", "leave", "--force"]), "swarm leave node\(n)", c) }
         for n in 1...3 {

@@ -97,7 +97,7 @@ import Testing
         #expect(idx.model.sandboxes["meshd-n1-ingress"]?.fdb.isEmpty == true)
 
         // A conflicting port is refused and changes nothing.
-        let other = ServiceSpec(id: "s2", name: "api", ports: [.init(published: 8080, target: 1)])
+        let other = BalancedService(id: "s2", name: "api", ports: [.init(published: 8080, target: 1)])
         #expect(throws: DataplaneError.self) { try idx.apply(.service(other), &touched) }
     }
 }

@@ -22,7 +22,7 @@ enum Fixture {
                 RemoteEndpoint(network: "ingress", address: ip("10.255.0.202"), nodeID: "n2", nodeAddress: ip("198.18.0.2")),
             ],
             services: [
-                ServiceSpec(id: "s1", name: "web", vips: [.init(network: "demo", address: ip("10.10.0.2"))],
+                BalancedService(id: "s1", name: "web", vips: [.init(network: "demo", address: ip("10.10.0.2"))],
                             backends: [.init(network: "demo", address: ip("10.10.0.11")), .init(network: "demo", address: ip("10.10.0.12")),
                                        .init(network: "ingress", address: ip("10.255.0.11")), .init(network: "ingress", address: ip("10.255.0.12"))],
                             ports: [.init(published: 8000, target: 80)]),

@@ -10,7 +10,7 @@ import Testing
 
     @Test func conflictingPublishedPortsAreRefusedByName() {
         var s = Fixture.state()
-        s.services.append(ServiceSpec(id: "s2", name: "api", ports: [.init(published: 8000, target: 9000)]))
+        s.services.append(BalancedService(id: "s2", name: "api", ports: [.init(published: 8000, target: 9000)]))
         let p = s.problems()
         #expect(p.contains("service api: published port 8000/tcp is already used by service web"))
         // The same number over UDP is another port.

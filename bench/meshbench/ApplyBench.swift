@@ -31,7 +31,7 @@ struct ApplyBench: AsyncParsableCommand {
         var s = lab.emptyState(1)
         s.networks = [network]
         s.services = (0..<n).map { i in
-            ServiceSpec(id: "s\(i)", name: "s\(i)", vips: [.init(network: "bulk", address: vip(i))],
+            BalancedService(id: "s\(i)", name: "s\(i)", vips: [.init(network: "bulk", address: vip(i))],
                         backends: (0..<3).map { .init(network: "bulk", address: backend(i, $0)) })
         }
         return s

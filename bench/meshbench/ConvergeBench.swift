@@ -54,11 +54,28 @@ struct ConvergeBench: AsyncParsableCommand {
         }
 
         var failure: [Double] = []
-        for _ in 0..<runs {
-            // Node 3's task addresses, read from its own sandboxes.
-            let mine = try Self.addresses(c, service: "whoami", node: "node3")
-                .intersection(try await Self.backends(ids[0], c.lab.nodeNamespace(1), vip: vip))
-            guard !mine.isEmpty else { print("  (node3 runs no whoami task this round: skipped)"); continue }
+        for round in 0..<runs {
+            // Every round is measured: all nodes Ready, and node 3's tasks (as the manager placed
+            // them) in node 1's balancer, or the run fails and says what it saw.
+            try await Self.waitForReady(c)
+            var mine: Set<IPAddress> = []
+            let looked = ContinuousClock.now
+            for attempt in 0..<150 {
+                mine = try Self.addresses(c, service: "whoami", node: "node3")
+                    .intersection(try await Self.backends(ids[0], c.lab.nodeNamespace(1), vip: vip))
+                if !mine.isEmpty {
+                    if attempt > 0 { print("  (round \(round + 1): node3's tasks reached node1's balancer after \(ContinuousClock.now - looked))") }
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            guard !mine.isEmpty else {
+                let placed = try Self.addresses(c, service: "whoami", node: "node3")
+                let lb = try await Self.backends(ids[0], c.lab.nodeNamespace(1), vip: vip)
+                let ps = (try? c.docker(1, ["service", "ps", "whoami", "--filter", "desired-state=running"]).stdout) ?? ""
+                throw ValidationError("round \(round + 1): node3's whoami tasks \(placed.sorted()) are not in node1's balancer "
+                    + "\(lb.sorted()) after 30 s\n\(ps)\n--- node3 log:\n\(c.log(3).suffix(3000))")
+            }
             let killed = ContinuousClock.now
             c.kill9(3)
             var gone = false
@@ -73,10 +90,7 @@ struct ConvergeBench: AsyncParsableCommand {
             failure.append(seconds(ContinuousClock.now - killed))
             try c.start(3)
             try await c.waitForSocket(3)
-            for _ in 0..<300 {
-                if try c.docker(1, ["node", "ls", "--format", "{{.Hostname}} {{.Status}}"]).stdout.contains("node3 Ready") { break }
-                try await Task.sleep(for: .milliseconds(200))
-            }
+            try await Self.waitForReady(c)
             probes[3] = try await Self.probe(c, node: 3)
             // Back to a spread that has tasks on node 3 again for the next run.
             try check(c.docker(1, ["service", "scale", "--detach", "whoami=2"]))
@@ -98,6 +112,18 @@ struct ConvergeBench: AsyncParsableCommand {
                                       "failure_p50": median(failure), "failure_p99": p(failure, 0.99), "runs": runs, "replicas": target]
             try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys]).write(to: URL(fileURLWithPath: path))
         }
+    }
+
+    /// Until `node ls` shows all three nodes Ready, as a user would wait; fails after 60 s.
+    static func waitForReady(_ c: DaemonCluster) async throws {
+        var out = ""
+        for _ in 0..<300 {
+            out = try c.docker(1, ["node", "ls", "--format", "{{.Hostname}} {{.Status}}"]).stdout
+            if Set(out.split(separator: "\n").map(String.init)) == ["node1 Ready", "node2 Ready", "node3 Ready"] { return }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        let logs = (1...3).map { "--- node\($0) log:\n\(c.log($0).suffix(1500))" }.joined(separator: "\n")
+        throw ValidationError("nodes not all Ready after 60 s: \(out)\n\(logs)")
     }
 
     func check(_ out: Exec.Output) throws {

@@ -1,4 +1,4 @@
-import MeshKernel
+import MeshValues
 
 /// Who holds an address on a network. One owner holds at most one address per network.
 public enum AddressOwner: Hashable, Sendable, Codable, CustomStringConvertible {

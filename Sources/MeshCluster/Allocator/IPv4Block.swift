@@ -1,4 +1,4 @@
-import MeshKernel
+import MeshValues
 
 /// An IPv4 prefix as integers, for allocation arithmetic (IPv6 overlays are not allocated).
 public struct IPv4Block: Hashable, Sendable, Codable, Comparable, CustomStringConvertible {

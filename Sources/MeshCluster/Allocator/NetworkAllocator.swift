@@ -1,5 +1,5 @@
 import Foundation
-import MeshKernel
+import MeshValues
 
 /// What `network create` asks for.
 public struct NetworkRequest: Sendable, Equatable {

@@ -1,4 +1,4 @@
-import MeshKernel
+import MeshValues
 
 /// Overlay subnets: automatic ones carved in order from the address pools, explicit ones taken as given;
 /// no two networks ever get overlapping subnets.

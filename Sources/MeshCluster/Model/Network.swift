@@ -1,5 +1,5 @@
 import Foundation
-import MeshKernel
+import MeshValues
 
 /// A swarm-scoped overlay network (Docker's `Network` with driver `overlay`).
 public struct ClusterNetwork: Codable, Sendable, Equatable, Identifiable {

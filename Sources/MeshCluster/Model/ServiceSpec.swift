@@ -1,4 +1,5 @@
 import Foundation
+import MeshValues
 
 /// Durations are integer nanoseconds, as in the Docker API, so specs round-trip without conversion.
 public typealias Nanoseconds = Int64
@@ -11,28 +12,25 @@ public enum ServiceMode: Codable, Sendable, Equatable {
     public var replicas: Int? { if case .replicated(let n) = self { n } else { nil } }
 }
 
-public enum TransportProtocolName: String, Codable, Sendable, CaseIterable { case tcp, udp, sctp }
-public enum PortPublishMode: String, Codable, Sendable { case ingress, host }
-public enum ServiceEndpointMode: String, Codable, Sendable { case vip, dnsrr }
 
 public struct PortConfig: Codable, Sendable, Equatable, Hashable {
     public var name: String
-    public var `protocol`: TransportProtocolName
+    public var `protocol`: TransportProtocol
     public var targetPort: UInt16
     /// 0 asks for an automatic port (30000-32767) for ingress ports.
     public var publishedPort: UInt16
-    public var publishMode: PortPublishMode
-    public init(name: String = "", protocol: TransportProtocolName = .tcp, targetPort: UInt16, publishedPort: UInt16 = 0,
-                publishMode: PortPublishMode = .ingress) {
+    public var publishMode: PublishMode
+    public init(name: String = "", protocol: TransportProtocol = .tcp, targetPort: UInt16, publishedPort: UInt16 = 0,
+                publishMode: PublishMode = .ingress) {
         self.name = name; self.protocol = `protocol`; self.targetPort = targetPort
         self.publishedPort = publishedPort; self.publishMode = publishMode
     }
 }
 
 public struct EndpointSpec: Codable, Sendable, Equatable {
-    public var mode: ServiceEndpointMode
+    public var mode: EndpointMode
     public var ports: [PortConfig]
-    public init(mode: ServiceEndpointMode = .vip, ports: [PortConfig] = []) { self.mode = mode; self.ports = ports }
+    public init(mode: EndpointMode = .vip, ports: [PortConfig] = []) { self.mode = mode; self.ports = ports }
 }
 
 public struct RestartPolicy: Codable, Sendable, Equatable {

@@ -1,4 +1,4 @@
-import MeshKernel
+import MeshValues
 /// The core and the simulator draw every random choice from one seeded generator (MeshKernel's
 /// SplitMix64), so a seed replays a run exactly.
 public typealias SeededRandom = SplitMix64

@@ -66,11 +66,6 @@ public final class NFTSocket: @unchecked Sendable {
         try r.get()
     }
 
-    /// Blocking form, for code already on a dedicated thread.
-    public func commitSync(_ batch: NFTBatch) throws(KernelError) {
-        try queue.sync { catching { () throws(KernelError) in try performCommit(batch) } }.get()
-    }
-
     private func performCommit(_ batch: NFTBatch) throws(KernelError) {
         guard !batch.isEmpty else { return }
         let enc = NFTEncoder(firstSeq: seq)

@@ -7,13 +7,16 @@ import MeshTestbed
 /// A three-node cluster in network namespaces on this machine: one `meshd daemon` per node, a
 /// swarm made with the docker CLI (init on node 1, join 2 and 3), an overlay network and a
 /// `whoami` service with three replicas published on port 8000 of every node; curl proves it.
-/// Removed at the end unless --keep.
-struct Demo: AsyncParsableCommand {
+/// Removed at the end unless --keep. An executable of its own: the demo builds its cluster with the
+/// testbed (MeshTestbed), which the production `meshd` binary must not link.
+@main
+struct MeshdDemo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "meshd-demo",
         abstract: "Three meshd daemons in network namespaces, one swarm, a whoami service with three replicas published on 8000 of every node.",
-        discussion: "With --keep the cluster stays for you to drive with meshctl or docker; `meshd demo --down` removes it.")
+        discussion: "With --keep the cluster stays for you to drive with meshctl or docker; `meshd-demo --down` removes it.")
 
-    @Flag(help: "Leave the cluster running; `meshd demo --down` removes it.") var keep = false
+    @Flag(help: "Leave the cluster running; `meshd-demo --down` removes it.") var keep = false
     @Flag(help: "Remove a cluster left by --keep.") var down = false
     @Option(help: "Load balancer: nftables or ipvs (ipvs needs a kernel with IPVS).") var lb = "nftables"
 
@@ -30,7 +33,7 @@ struct Demo: AsyncParsableCommand {
         guard getuid() == 0 else { throw ValidationError("the demo creates network namespaces: run it as root") }
         if down { return try Self.tearDown() }
         if FileManager.default.fileExists(atPath: Self.record) {
-            throw ValidationError("a kept demo cluster exists: remove it first with `meshd demo --down`")
+            throw ValidationError("a kept demo cluster exists: remove it first with `meshd-demo --down`")
         }
         print("building: an underlay bridge (198.18.0.0/24), nodes 1-3 at 198.18.0.1-3, a client at 198.18.0.100,")
         print("and one `meshd daemon` per node (API sockets in \(Self.directory)) …")
@@ -92,7 +95,7 @@ struct Demo: AsyncParsableCommand {
               docker -H unix://\(c.socket(1)) service scale whoami=5
               ip netns exec \(c.lab.clientNamespace) curl -s \(c.address(2)):8000
             daemon logs: \(c.directory)/node*.log
-            remove it all: meshd demo --down
+            remove it all: meshd-demo --down
             """)
         } else {
             print("\nremoving everything (run with --keep to explore) …")
