@@ -59,8 +59,10 @@ enum AssignmentPlan {
         return out
     }
 
-    static func dnsTask(_ r: NodeAssignment.RemoteTask, serviceName: String?, ingress: String?) -> DNSTask {
-        DNSTask(id: r.id, name: r.name, service: serviceName, addresses: dnsAddresses(r.attachments, ingress: ingress))
+    /// A remote task's record as the full path makes it: under its service's name and aliases (`tasks.<alias>`).
+    static func dnsTask(_ r: NodeAssignment.RemoteTask, service: NodeAssignment.Service?, ingress: String?) -> DNSTask {
+        DNSTask(id: r.id, name: r.name, service: service?.name, serviceAliases: service?.aliases ?? [],
+                addresses: dnsAddresses(r.attachments, ingress: ingress))
     }
 
     /// One service's record: its VIPs and the networks its running (local) or serving (remote) tasks are on.

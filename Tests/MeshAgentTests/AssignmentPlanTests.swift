@@ -36,5 +36,10 @@ import Testing
         #expect(Set(index.addresses(for: DNSName("tasks.web")!, networks: ["n1"]) ?? []) == [local, remote])
         #expect(Set(index.addresses(for: DNSName("tasks.demo_web")!, networks: ["n1"]) ?? []) == [local, remote])
         #expect(index.addresses(for: DNSName("tasks.demo_db")!, networks: ["n1"]) == [IPAddress("10.0.1.7")!])
+
+        // A remote task that arrives over gossip (NodeAgent.updateRemote) gets the record the full path
+        // gives it, aliases included: an upsert without them would drop its tasks.<alias> name.
+        let delta = AssignmentPlan.dnsTask(a.remoteTasks[0], service: a.services[0], ingress: nil)
+        #expect(delta == plan.tasks.first { $0.id == "t2" })
     }
 }
