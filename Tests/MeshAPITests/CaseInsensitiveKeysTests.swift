@@ -136,6 +136,26 @@ struct CaseInsensitiveKeysTests {
         #expect(throws: EngineError.self) { try decode(ServiceSpec.self, body(depth: 5000)) }
     }
 
+    /// The body parser: RFC 8259 exactly, with Go's choices where the RFC leaves them open (invalid
+    /// UTF-8 and lone surrogates become U+FFFD, the last of duplicate keys wins).
+    @Test func theParserReadsJSONAsGoDoes() throws {
+        func value<T: Decodable>(_ t: T.Type, _ json: String) throws -> T { try EngineJSON.decodeRequest(t, from: Data(json.utf8)) }
+        #expect(try value([String].self, #"["a\"b\\c\/d\b\f\n\r\t", "\u00e9\u4E2D", "\ud83d\ude00", "\ud83d", "x\ud83d\u0041"]"#)
+                == ["a\"b\\c/d\u{8}\u{c}\n\r\t", "é中", "😀", "\u{FFFD}", "x\u{FFFD}A"])
+        #expect(try EngineJSON.decodeRequest([String].self, from: Data([0x5B, 0x22, 0x61, 0xFF, 0x22, 0x5D])) == ["a\u{FFFD}"])
+        #expect(try value([Int64].self, " [0, -0, 9223372036854775807, -9223372036854775808]\n") == [0, 0, .max, .min])
+        #expect(try value([UInt64].self, "[18446744073709551615]") == [.max])
+        #expect(try value([Double].self, "[1.5, -2e3, 1E-2, 0.0, 7]") == [1.5, -2000, 0.01, 0, 7])
+        #expect(try value([String: Int].self, #"{"a": 1, "a": 2, "b": 3}"#) == ["a": 2, "b": 3])
+        #expect(try value([Bool?].self, "[true, false, null]") == [true, false, nil])
+        #expect(try value([[String: [Int]]].self, "[{}, {\"x\": []}]") == [[:], ["x": []]])
+        let bad = ["", " ", "[01]", "[1.]", "[.5]", "[+1]", "[1e]", "[-]", "[1e999]", "{\"a\" 1}", "[1,]", "{\"a\":1,}", "{,}",
+                   "[1] x", "[tru]", "nul", "[\"a\u{01}\"]", "[\"\\x\"]", "[\"\\u12\"]", "{'a':1}", "[\"open]", "[1", "{\"a\":"]
+        for text in bad {
+            #expect(throws: (any Error).self, "\(text.debugDescription)") { _ = try value([Int].self, text) }
+        }
+    }
+
     @Test func everyRequestModelFolds() throws {
         let net = try decode(NetworkCreateRequest.self, """
             {"name": "n", "driver": "overlay", "attachable": true, "ingress": false,
