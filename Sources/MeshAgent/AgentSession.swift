@@ -32,8 +32,12 @@ public actor AgentSession {
     private var failed = false
     private var drainingSince: [String: ContinuousClock.Instant] = [:]
 
+    /// How often an idle session tells its manager it is alive; `GET /swarm` shows it as the
+    /// dispatcher's heartbeat period.
+    public static let defaultHeartbeat: Duration = .seconds(2)
+
     public init(nodeID: String, agent: NodeAgent, directory: EndpointDirectory?, statusInterval: Duration = .milliseconds(500),
-                heartbeat: Duration = .seconds(2), drainDelay: Duration = .milliseconds(750)) {
+                heartbeat: Duration = AgentSession.defaultHeartbeat, drainDelay: Duration = .milliseconds(750)) {
         self.nodeID = nodeID; self.agent = agent; self.directory = directory; self.statusInterval = statusInterval
         self.heartbeat = heartbeat; self.drainDelay = drainDelay
     }

@@ -59,8 +59,10 @@ enum AssignmentPlan {
         return out
     }
 
-    static func dnsTask(_ r: NodeAssignment.RemoteTask, serviceName: String?, ingress: String?) -> DNSTask {
-        DNSTask(id: r.id, name: r.name, service: serviceName, addresses: dnsAddresses(r.attachments, ingress: ingress))
+    /// A remote task's record as the full path makes it: under its service's name and aliases (`tasks.<alias>`).
+    static func dnsTask(_ r: NodeAssignment.RemoteTask, service: NodeAssignment.Service?, ingress: String?) -> DNSTask {
+        DNSTask(id: r.id, name: r.name, service: service?.name, serviceAliases: service?.aliases ?? [],
+                addresses: dnsAddresses(r.attachments, ingress: ingress))
     }
 
     /// One service's record: its VIPs and the networks its running (local) or serving (remote) tasks are on.
@@ -85,6 +87,7 @@ enum AssignmentPlan {
         let networks = a.networks.filter { !$0.isIngress }.map { DNSNetwork(id: $0.id, name: $0.name) }
         let ingress = a.networks.first(where: \.isIngress)?.id
         let serviceNames = Dictionary(a.services.map { ($0.id, $0.name) }, uniquingKeysWith: { x, _ in x })
+        let serviceAliases = Dictionary(a.services.map { ($0.id, $0.aliases) }, uniquingKeysWith: { x, _ in x })
         var serviceNetworks: [String: Set<String>] = [:]
         func addresses(_ list: [NodeAssignment.Attachment]) -> [String: [IPAddress]] {
             var out: [String: [IPAddress]] = [:]
@@ -95,12 +98,14 @@ enum AssignmentPlan {
         for t in a.tasks where t.desired == .running {
             let addrs = addresses(t.attachments)
             serviceNetworks[t.service, default: []].formUnion(addrs.keys)
-            tasks.append(DNSTask(id: t.id, name: t.name, service: serviceNames[t.service], addresses: addrs))
+            tasks.append(DNSTask(id: t.id, name: t.name, service: serviceNames[t.service], serviceAliases: serviceAliases[t.service] ?? [],
+                                 addresses: addrs))
         }
         for r in a.remoteTasks where r.serving {
             let addrs = addresses(r.attachments)
             serviceNetworks[r.service, default: []].formUnion(addrs.keys)
-            tasks.append(DNSTask(id: r.id, name: r.name, service: serviceNames[r.service], addresses: addrs))
+            tasks.append(DNSTask(id: r.id, name: r.name, service: serviceNames[r.service], serviceAliases: serviceAliases[r.service] ?? [],
+                                 addresses: addrs))
         }
         let services = a.services.map { dnsService($0, networks: serviceNetworks[$0.id] ?? [], ingress: ingress) }
         return (networks, services, tasks)

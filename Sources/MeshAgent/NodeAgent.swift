@@ -173,7 +173,7 @@ public actor NodeAgent {
             }
             // DNS answers serving tasks only, as the full path does.
             if let w = wanted, w.serving {
-                store.update { $0.upsert(AssignmentPlan.dnsTask(w, serviceName: services[w.service]?.name, ingress: a.ingressID)) }
+                store.update { $0.upsert(AssignmentPlan.dnsTask(w, service: services[w.service], ingress: a.ingressID)) }
                 dnsTasks.insert(id)
             } else if dnsTasks.contains(id) {
                 store.removeTask(id: id)

@@ -42,6 +42,12 @@ public struct ClusterManager: Sendable {
         self.store = store; self.settings = settings; self.ca = ca; self.allocator = allocator
     }
 
+    /// The ingress network's ID while it exists: `network rm ingress` removes it when no service publishes a
+    /// port, and `network create --ingress` makes another (which the settings then name).
+    public var ingressNetworkID: String? {
+        allocator.spaces[settings.ingressNetworkID] == nil ? nil : settings.ingressNetworkID
+    }
+
     /// After a failed write the allocator may hold allocations the store never got: start again from the store.
     private mutating func resync() {
         if let rebuilt = try? NetworkAllocator.rebuild(from: store.snapshot(), pools: settings.defaultAddrPool,
@@ -91,8 +97,8 @@ public struct ClusterManager: Sendable {
         node.stateMessage = ""
         node.managerAddr = role == .manager ? "\(addr):2377" : nil
         node.updatedAt = now
-        if !node.attachments.contains(where: { $0.networkID == settings.ingressNetworkID }) {
-            try allocator.allocateNode(&node, networkID: settings.ingressNetworkID)
+        if let ingress = ingressNetworkID, !node.attachments.contains(where: { $0.networkID == ingress }) {
+            try allocator.allocateNode(&node, networkID: ingress)
         }
         do {
             node = isNew ? try store.create(node) : try store.update(node)
@@ -152,20 +158,51 @@ public struct ClusterManager: Sendable {
         if let driver = request.options["driver"], driver != "overlay" {
             throw .invalidArgument("only the overlay driver is supported, not \(driver)")
         }
-        if try store.read({ tx throws(ClusterError) in try tx.list(ClusterNetwork.self) }).contains(where: { $0.name == request.name }) {
+        let existing = try store.read { tx throws(ClusterError) in try tx.list(ClusterNetwork.self) }
+        if existing.contains(where: { $0.name == request.name }) {
             throw .nameConflict(objectKind: "network", name: request.name)
         }
+        if request.ingress, let other = existing.first(where: \.ingress) {
+            throw .failedPrecondition("ingress network (\(other.id)) is already present")
+        }
         let network = try allocator.createNetwork(id: ObjectID.make(), request: request, now: now)
-        do { return try store.create(network) } catch {
-            allocator.removeNetwork(id: network.id)
+        guard request.ingress else {
+            do { return try store.create(network) } catch {
+                allocator.removeNetwork(id: network.id)
+                throw error
+            }
+        }
+        // A new ingress network becomes the cluster's: the settings name it, and every node gets its
+        // load-balancer address on it, as at swarm init and join. One write, so a failure leaves neither.
+        var next = settings
+        next.ingressNetworkID = network.id
+        let newSettings = next
+        do {
+            var nodes = try store.list(ClusterNode.self)
+            for i in nodes.indices { try allocator.allocateNode(&nodes[i], networkID: network.id) }
+            let attached = nodes
+            let created = try store.write { tx throws(ClusterError) in
+                let created = try tx.create(network)
+                for n in attached { try tx.update(n) }
+                try tx.setValue(newSettings, forKey: ClusterBootstrap.settingsKey)
+                return created
+            }
+            settings = newSettings
+            return created
+        } catch {
+            resync()
             throw error
         }
     }
 
-    /// `network rm`: refused while a service names it or a task is still attached.
+    /// `network rm`: refused while a service names it or a task is still attached; `ingress` (swarmkit's
+    /// rule) while any service publishes a port through the routing mesh.
     public mutating func removeNetwork(_ reference: String) throws(ClusterError) {
         let network = try store.resolve(ClusterNetwork.self, reference)
         let snapshot = try store.snapshot()
+        if network.ingress, let s = snapshot.services.first(where: { $0.endpoint.ports.contains { $0.publishMode == .ingress } }) {
+            throw .failedPrecondition("ingress network cannot be removed because service \(s.id) depends on it")
+        }
         let users = snapshot.users(ofNetwork: network.id)
         if let s = users.services.first {
             let name = snapshot.services.first { $0.id == s }?.spec.name ?? s
@@ -200,7 +237,7 @@ public struct ClusterManager: Sendable {
     public mutating func createService(_ spec: ServiceSpec, now: Date = Date()) throws(ClusterError) -> ClusterService {
         try spec.validate()
         var service = ClusterService(id: ObjectID.make(), spec: try resolvingNetworks(spec), now: now)
-        try allocator.allocateEndpoint(for: &service, ingressNetworkID: settings.ingressNetworkID)
+        try allocator.allocateEndpoint(for: &service, ingressNetworkID: ingressNetworkID)
         do { return try store.create(service) } catch {
             allocator.releaseEndpoint(of: &service)
             throw error
@@ -229,7 +266,7 @@ public struct ClusterManager: Sendable {
 
     private mutating func storeEndpoint(_ service: inout ClusterService) throws(ClusterError) -> ClusterService {
         do {
-            try allocator.allocateEndpoint(for: &service, ingressNetworkID: settings.ingressNetworkID)
+            try allocator.allocateEndpoint(for: &service, ingressNetworkID: ingressNetworkID)
             return try store.update(service)
         } catch {
             resync()
@@ -237,11 +274,20 @@ public struct ClusterManager: Sendable {
         }
     }
 
-    /// `service rm`: the VIPs and ports go now; the tasks stop on the next `reconcile` and are deleted once
-    /// they have.
-    public mutating func removeService(_ reference: String) throws(ClusterError) {
+    /// `service rm`: the VIPs and ports go now; the tasks are told to stop in the same write (swarmkit's
+    /// orchestrator marks a deleted service's tasks at once, so no reader such as `network rm` right after
+    /// `service rm` sees them still wanted) and are deleted once they have stopped.
+    public mutating func removeService(_ reference: String, now: Date = Date()) throws(ClusterError) {
         var service = try store.resolve(ClusterService.self, reference)
-        try store.delete(ClusterService.self, id: service.id)
+        let id = service.id
+        try store.write { tx throws(ClusterError) in
+            for var t in try tx.tasks(serviceID: id) where t.isActive {
+                t.desiredState = .shutdown
+                t.updatedAt = now
+                try tx.update(t)
+            }
+            try tx.delete(ClusterService.self, id: id)
+        }
         allocator.releaseEndpoint(of: &service)
     }
 
@@ -331,7 +377,7 @@ public struct ClusterManager: Sendable {
     private mutating func allocate(_ task: inout ClusterTask, services: [String: ClusterService], now: Date) -> Bool {
         guard let service = services[task.serviceID] else { return false }
         do {
-            try allocator.allocateTask(&task, service: service, ingressNetworkID: settings.ingressNetworkID)
+            try allocator.allocateTask(&task, service: service, ingressNetworkID: ingressNetworkID)
             task.status = TaskStatus(state: .allocated, timestamp: now, message: "allocated")
         } catch {
             let before = task.status

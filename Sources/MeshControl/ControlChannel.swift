@@ -56,9 +56,9 @@ public struct ControlWriter: Sendable {
 
 /// The manager's end: mutual TLS under the cluster CA, with certificate-less peers let in too so
 /// that a joining node can present its token (the handler decides what such a peer may ask).
-/// Every accepted connection is handed to `handler` and closed when it returns: NIO requires each
-/// async channel to be run to its end, and a connection accepted while the server is closing is
-/// run (and closed) too.
+/// Every accepted connection is handed to `handler` and closed when it returns. One that never
+/// reaches the handler (accepted while the server closes) is finished and closed by its
+/// `AcceptedConnection` instead: NIO traps on an async channel whose writer was never finished.
 public final class ControlServer: Sendable {
     public let port: Int
     private let loop: Task<Void, Never>
@@ -88,17 +88,19 @@ public final class ControlServer: Sendable {
                     try child.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
                     try child.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(limit: frameLimit)))
                     try child.pipeline.syncOperations.addHandler(MessageToByteHandler(FrameEncoder()))
-                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: child)
+                    return AcceptedConnection(try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: child))
                 }
             }
         let listener = server.channel
-        // Not cancellable: the accept loop runs until the listener closes, so every connection NIO
-        // accepted is handed on (a cancelled loop would drop some un-run, and NIO traps on that);
-        // then the handlers still running are cancelled.
+        // The accept loop runs until the listener closes; then the handlers still running are
+        // cancelled. A connection whose initializer ran but which NIO drops instead of delivering
+        // (the listener closed while it was hopping to the listener's event loop, or the loop ended
+        // on an error with connections buffered) is finished by its AcceptedConnection's deinit.
         let loop = Task<Void, Never> {
             await withDiscardingTaskGroup { group in
                 try? await server.executeThenClose { children in
-                    for try await child in children {
+                    for try await accepted in children {
+                        guard let child = accepted.claim() else { continue }
                         group.addTask {
                             try? await child.executeThenClose { inbound, outbound in
                                 try await handler(ControlPeer(channel: child.channel), ControlInbound(inbound: inbound),
@@ -117,6 +119,30 @@ public final class ControlServer: Sendable {
     public func close() async {
         try? await listener.close()
         await loop.value
+    }
+}
+
+/// An accepted connection on its way from its event loop's initializer to the accept loop. NIO creates
+/// the async channel (and its writer) in the initializer, but can drop the initializer's result before
+/// the accept loop sees it; whichever happens, the writer is finished exactly once by its owner: the
+/// handler's `executeThenClose` after `claim()`, or this object's deinit when nobody claimed it.
+final class AcceptedConnection: Sendable {
+    private let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+    private let claimed = Atomic<Bool>(false)
+
+    init(_ channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>) { self.channel = channel }
+
+    /// The channel for the one caller that runs it; nil after the first call.
+    func claim() -> NIOAsyncChannel<ByteBuffer, ByteBuffer>? {
+        claimed.exchange(true, ordering: .acquiringAndReleasing) ? nil : channel
+    }
+
+    deinit {
+        guard !claimed.load(ordering: .acquiring) else { return }
+        // `executeThenClose` is the one non-deprecated way to finish the writer; the task holds the
+        // channel (and so the writer) until it has, then closes the connection.
+        let unclaimed = channel
+        Task { try? await unclaimed.executeThenClose { _, _ in } }
     }
 }
 

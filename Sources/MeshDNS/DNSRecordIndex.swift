@@ -135,6 +135,7 @@ public struct DNSRecordIndex: Sendable {
     private func taskNames(_ t: DNSTask, on net: String) -> [DNSName] {
         var out = names(t.name, t.aliases, on: net)
         if let svc = t.service { out += names("tasks." + svc, [], on: net) }
+        out += t.serviceAliases.flatMap { names("tasks." + $0, [], on: net) }
         return out
     }
 

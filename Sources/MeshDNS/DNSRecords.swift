@@ -52,10 +52,15 @@ public struct DNSTask: Sendable, Hashable {
     public var name: String
     /// The service it belongs to, by name: `tasks.<service>` lists it.
     public var service: String?
+    /// The service's network aliases: `tasks.<alias>` lists it too, as libnetwork does (`stack deploy`
+    /// gives each service its short name as an alias).
+    public var serviceAliases: [String]
     public var aliases: [String]
     /// Network ID → addresses on it.
     public var addresses: [String: [IPAddress]]
-    public init(id: String, name: String, service: String? = nil, aliases: [String] = [], addresses: [String: [IPAddress]] = [:]) {
-        self.id = id; self.name = name; self.service = service; self.aliases = aliases; self.addresses = addresses
+    public init(id: String, name: String, service: String? = nil, serviceAliases: [String] = [], aliases: [String] = [],
+                addresses: [String: [IPAddress]] = [:]) {
+        self.id = id; self.name = name; self.service = service; self.serviceAliases = serviceAliases; self.aliases = aliases
+        self.addresses = addresses
     }
 }

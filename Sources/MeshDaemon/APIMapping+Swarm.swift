@@ -1,4 +1,5 @@
 import Foundation
+import MeshAgent
 import MeshAPI
 import MeshCluster
 
@@ -9,14 +10,17 @@ extension APIMapping {
                                CertIssuerPublicKey: t.certIssuerPublicKey)
     }
 
-    /// The spec dockerd reports after `swarm init` with no options (swarmkit's defaults merged in).
+    /// The spec dockerd reports after `swarm init` with no options (swarmkit's defaults merged in), less
+    /// its Raft settings: meshd's store is SQLite or etcd and runs no Raft of its own, so swarmkit's
+    /// snapshot interval and ticks would be numbers no component has (`docker info` printed them).
+    /// A `Raft` that a `swarm update` sends is kept and shown back as the configured setting it is.
+    /// The heartbeat period is the one meshd's agents keep (swarmkit's is 5 s).
     public static var defaultSwarmSpec: SwarmSpec {
-        SwarmSpec(
+        let beat = AgentSession.defaultHeartbeat.components
+        return SwarmSpec(
             Name: "default", Labels: [:],
             Orchestration: .init(TaskHistoryRetentionLimit: 5),
-            Raft: .init(SnapshotInterval: 10000, KeepOldSnapshots: 0, LogEntriesForSlowFollowers: 500, ElectionTick: 10,
-                        HeartbeatTick: 1),
-            Dispatcher: .init(HeartbeatPeriod: 5_000_000_000),
+            Dispatcher: .init(HeartbeatPeriod: beat.seconds * 1_000_000_000 + beat.attoseconds / 1_000_000_000),
             CAConfig: .init(NodeCertExpiry: 90 * 24 * 3600 * 1_000_000_000),
             TaskDefaults: .init(),
             EncryptionConfig: .init(AutoLockManagers: false))

@@ -25,7 +25,9 @@ public enum AssignmentBuilder {
             if t.status.state.isTerminal && t.desiredState > .running { continue }
             guard let service = servicesByID[t.serviceID] ?? orphanService(t) else { continue }
             let attachments = t.networks.compactMap { a -> NodeAssignment.Attachment? in
-                guard let p = IPPrefix(a.address) else { return nil }
+                // A stopping task may outlive its network (`network rm` does not wait for it): the node has
+                // no such network to attach it to any more.
+                guard networksByID[a.networkID] != nil, let p = IPPrefix(a.address) else { return nil }
                 return .init(network: a.networkID, address: p.address)
             }
             let desired: NodeAssignment.DesiredState = t.desiredState <= .running && !t.status.state.isTerminal ? .running : .shutdown

@@ -6,13 +6,12 @@ extension ClusterController {
         try requireManager()
         let wanted = try APIMapping.networkRequest(request)
         if wanted.ingress {
-            // The ingress network's ID is part of the cluster settings (joins attach nodes to it), so a
-            // second one would never be used, and there is no way to point the settings elsewhere.
+            // One ingress network at a time (the manager makes a new one the cluster's); swarmkit's answer
+            // for a second one is AlreadyExists.
             let networks = try load { m throws(ClusterError) in try m.store.list(ClusterNetwork.self) }
             if let existing = networks.first(where: \.ingress) {
                 throw .conflict(APIMapping.rpc("AlreadyExists", "ingress network (\(existing.id)) is already present"))
             }
-            throw .forbidden("meshd creates the ingress network at swarm init and cannot replace it")
         }
         let created = try write { m throws(ClusterError) in try m.createNetwork(wanted) }
         return NetworkCreateResponse(Id: created.id)
@@ -41,12 +40,11 @@ extension ClusterController {
         return APIMapping.network(try resolve(ClusterNetwork.self, ref))
     }
 
-    /// Refused while a service or task uses the network. `ingress` is never removed: joins attach every
-    /// node to the network the settings name, and meshd cannot create a replacement.
+    /// Refused while a service or task uses the network; `ingress` while a service publishes a port
+    /// through it (dockerd allows it otherwise, and `network create --ingress` makes a new one).
     public func removeNetwork(_ ref: String) async throws(EngineError) {
         try requireManager()
         let network = try resolve(ClusterNetwork.self, ref)
-        if network.ingress { throw .forbidden("\(network.name) is meshd's routing-mesh network and cannot be removed") }
         try write { m throws(ClusterError) in try m.removeNetwork(network.id) }
     }
 

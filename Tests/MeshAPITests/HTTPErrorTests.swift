@@ -118,7 +118,7 @@ struct HTTPErrorTests {
         #expect(stale.status == 500 && stale.body.contains("update out of sequence"))
         let ok = try await t.curl("POST", "/v1.50/services/web/update?version=\(svc.Version.Index)",
                                   body: spec.replacingOccurrences(of: "{}", with: "{\"Replicas\":3}"))
-        #expect(ok.status == 200 && ok.body == "{}\n", "\(ok)")
+        #expect(ok.status == 200 && ok.body == "{\"Warnings\":null}\n", "\(ok)")
         #expect(try await t.engine.inspectService("web").Spec.Mode?.Replicated?.Replicas == 3)
         let rollbackNone = try await t.curl("POST", "/v1.50/services/create",
                                             body: spec.replacingOccurrences(of: "\"web\"", with: "\"other\""))

@@ -93,6 +93,57 @@ import X509
         #expect(ingress.owners.count == 4)
     }
 
+    /// swarmkit lets `network rm` follow `service rm` at once: the removed service's tasks are being
+    /// stopped and do not hold the network (meshd refused it until they had stopped and were reaped).
+    @Test func networkRemovableRightAfterItsServiceIsRemoved() throws {
+        var f = try Fixture()
+        defer { removeTemporary(f.path) }
+        let demo = try f.manager.createNetwork(NetworkRequest(name: "demo"), now: t0)
+        let spec = ServiceSpec(name: "web", task: TaskSpec(image: "meshd/whoami", networks: [NetworkTarget(target: "demo")]),
+                               mode: .replicated(replicas: 2))
+        let svc = try f.manager.createService(spec, now: t0)
+        for _ in 0..<3 { try f.tick() }
+        #expect(try f.running(svc.id).count == 2)
+        #expect { try f.manager.removeNetwork("demo") } throws: {
+            ($0 as? ClusterError)?.description == "network demo is in use by service web"
+        }
+
+        try f.manager.removeService("web", now: f.now)
+        // No reconcile pass has run: the tasks still run, and are already told to stop.
+        let stopping = try f.manager.store.tasks(serviceID: svc.id)
+        #expect(stopping.count == 2 && stopping.allSatisfy { $0.desiredState == .shutdown && $0.status.state == .running })
+        try f.manager.removeNetwork("demo")
+        #expect(try f.manager.store.list(ClusterNetwork.self).map(\.name) == ["ingress"])
+        #expect(f.manager.allocator.spaces[demo.id] == nil)
+
+        // The tasks then stop and are reaped although their network went first.
+        for _ in 0..<3 { try f.tick() }
+        #expect(try f.manager.store.list(ClusterTask.self).isEmpty)
+        // The subnet and VNI are free again.
+        #expect(try f.manager.createNetwork(NetworkRequest(name: "again"), now: f.now).vni == demo.vni)
+    }
+
+    /// A task that is still meant to run holds its network even when its service no longer names it.
+    @Test func onlyTasksStillMeantToRunHoldANetwork() throws {
+        let network = "n1"
+        func task(_ id: String, desired: TaskState, state: TaskState) -> ClusterTask {
+            var t = ClusterTask(id: id, serviceID: "s", slot: 1, nodeID: "a", spec: TaskSpec(image: "x"), specVersion: 1,
+                                desiredState: desired, now: t0)
+            t.status = TaskStatus(state: state, timestamp: t0)
+            t.networks = [NetworkAttachment(networkID: network, address: "10.0.1.3/24")]
+            return t
+        }
+        let cases: [(TaskState, TaskState, Bool)] = [
+            (.running, .running, true), (.running, .assigned, true), (.ready, .new, true),
+            (.shutdown, .running, false), (.remove, .running, false), (.running, .failed, false), (.shutdown, .shutdown, false),
+        ]
+        for (desired, state, holds) in cases {
+            let snapshot = ClusterSnapshot(tasks: [task("t", desired: desired, state: state)])
+            #expect(snapshot.users(ofNetwork: network).tasks == (holds ? ["t"] : []), "desired \(desired), state \(state)")
+            #expect(snapshot.users(ofNetwork: "other").tasks.isEmpty)
+        }
+    }
+
     @Test func restartLosesNothing() throws {
         var f = try Fixture()
         defer { removeTemporary(f.path) }

@@ -5,6 +5,7 @@ import NIOEmbedded
 import NIOCore
 import NIOPosix
 import MeshTestbed
+import Synchronization
 import Testing
 import X509
 
@@ -96,4 +97,51 @@ import X509
         #expect(try await Self.ask(node, "ok?") == "n3: ok?")
         await server.close()
     }
+
+    /// `swarm leave --force` closes the control server while nodes keep connecting. A connection NIO
+    /// accepted and initialised but then dropped, because the listener closed before it reached the
+    /// accept loop, used to take the daemon down (SIGILL: "Deinited NIOAsyncWriter without calling
+    /// finish()"). Many start/close cycles, each closed at a random moment under a stream of connects
+    /// from several tasks, on a group of several event loops so that accepted channels live on other
+    /// loops than the listener (the window in which the drop happens).
+    @Test(.timeLimit(.minutes(5)))
+    func closingWhileConnectionsArriveFinishesEveryAcceptedChannel() async throws {
+        let pki = try PKI()
+        let identity = try pki.issue("manager1")
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 4)
+        let served = ServedCount()
+        for _ in 0..<300 {
+            let server = try await ControlServer.start(host: "127.0.0.1", port: 0, identity: identity, caPEM: pki.caPEM,
+                                                       group: group) { _, inbound, _ in
+                served.add()
+                for try await _ in inbound {}
+            }
+            let port = server.port
+            await withDiscardingTaskGroup { tasks in
+                for _ in 0..<4 {
+                    tasks.addTask {
+                        // Connect and hang up until the closed listener refuses.
+                        while let ch = try? await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: port).get() {
+                            ch.close(promise: nil)
+                        }
+                    }
+                }
+                tasks.addTask {
+                    try? await Task.sleep(for: .microseconds(Int.random(in: 0...4000)))
+                    await server.close()
+                }
+            }
+            // Closed means closed: nothing listens on the port any more.
+            await #expect(throws: (any Error).self) { _ = try await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: port).get() }
+        }
+        // The servers did serve while they were open (the race is exercised, not avoided).
+        #expect(served.value > 0)
+        try await group.shutdownGracefully()
+    }
+}
+
+final class ServedCount: Sendable {
+    private let count = Mutex(0)
+    func add() { count.withLock { $0 += 1 } }
+    var value: Int { count.withLock { $0 } }
 }

@@ -45,6 +45,34 @@ struct RecordIndexTests {
         #expect(i.nameCount == 0)
     }
 
+    /// libnetwork answers `tasks.<alias>` for each of a service's network aliases, as it answers
+    /// `tasks.<service>`: `stack deploy` names services `<stack>_<name>` and gives them `<name>` as alias.
+    @Test func tasksOfAServiceAliasResolveToItsTasks() {
+        var i = DNSRecordIndex()
+        i.upsert(DNSNetwork(id: "n1", name: "demo_front"))
+        i.upsert(DNSService(id: "s", name: "demo_web", aliases: ["web"], vips: ["n1": [IPAddress("10.1.0.2")!]]))
+        let a5 = IPAddress("10.1.0.5")!, a6 = IPAddress("10.1.0.6")!
+        i.upsert(DNSTask(id: "t1", name: "demo_web.1.aaa", service: "demo_web", serviceAliases: ["web"], addresses: ["n1": [a5]]))
+        i.upsert(DNSTask(id: "t2", name: "demo_web.2.bbb", service: "demo_web", serviceAliases: ["web"], addresses: ["n1": [a6]]))
+        #expect(i.addresses(for: DNSName("web")!, networks: ["n1"]) == [IPAddress("10.1.0.2")!])
+        #expect(Set(i.addresses(for: DNSName("tasks.web")!, networks: ["n1"]) ?? []) == [a5, a6])
+        #expect(Set(i.addresses(for: DNSName("Tasks.Web.demo_front")!, networks: ["n1"]) ?? []) == [a5, a6])
+        #expect(Set(i.addresses(for: DNSName("tasks.demo_web")!, networks: ["n1"]) ?? []) == [a5, a6])
+        #expect(i.addresses(for: DNSName("tasks.web")!, networks: ["n2"]) == nil)
+        #expect(i.addresses(for: DNSName("tasks.www")!, networks: ["n1"]) == nil)
+
+        // An alias the service drops (the tasks are upserted again without it) stops answering.
+        i.upsert(DNSTask(id: "t1", name: "demo_web.1.aaa", service: "demo_web", addresses: ["n1": [a5]]))
+        #expect(i.addresses(for: DNSName("tasks.web")!, networks: ["n1"]) == [a6])
+        i.removeTask("t2")
+        #expect(i.addresses(for: DNSName("tasks.web")!, networks: ["n1"]) == nil)
+        #expect(i.addresses(for: DNSName("tasks.demo_web")!, networks: ["n1"]) == [a5])
+        // An alias equal to the service's name adds nothing twice, and removal leaves nothing behind.
+        i.upsert(DNSTask(id: "t3", name: "demo_web.3.ccc", service: "demo_web", serviceAliases: ["demo_web"], addresses: ["n1": [a6]]))
+        i.removeTask("t3"); i.removeTask("t1"); i.removeService("s")
+        #expect(i.nameCount == 0)
+    }
+
     @Test func renamingANetworkReindexesOnlyItsMembers() {
         var i = index()
         i.upsert(DNSNetwork(id: "n2", name: "backend"))

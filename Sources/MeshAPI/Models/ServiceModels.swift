@@ -84,6 +84,15 @@ public struct ServiceCreateResponse: Codable, Sendable, Equatable {
 public struct ServiceUpdateResponse: Codable, Sendable, Equatable {
     public var Warnings: [String]?
     public init(Warnings: [String]? = nil) { self.Warnings = Warnings }
+
+    enum CodingKeys: String, CodingKey { case Warnings }
+
+    /// Go's `ServiceUpdateResponse.Warnings` has no `omitempty`: dockerd writes `{"Warnings":null}`,
+    /// where the synthesized encoder would leave `{}`.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        if let Warnings { try c.encode(Warnings, forKey: .Warnings) } else { try c.encodeNil(forKey: .Warnings) }
+    }
 }
 
 public struct SwarmTask: Codable, Sendable, Equatable {

@@ -80,7 +80,8 @@ public struct APIRequest: Sendable {
         }
         guard !body.isEmpty else { throw .invalidArgument("invalid JSON: request body is empty") }
         do {
-            return try EngineJSON.decoder().decode(T.self, from: Data(body))
+            // Keys in any case, as dockerd reads them (FoldingDecoder.swift).
+            return try EngineJSON.decodeRequest(T.self, from: Data(body))
         } catch let e as DecodingError {
             throw .invalidArgument("invalid JSON: \(Self.describe(e))")
         } catch {

@@ -125,7 +125,8 @@ public struct NetworkAllocator: Sendable, Equatable {
         let ports = try resolvePorts(service)
         let hasIngress = ports.contains { $0.publishMode == .ingress }
         if hasIngress, ingressNetworkID == nil {
-            throw .failedPrecondition("service \(service.spec.name) publishes ingress ports but there is no ingress network")
+            // swarmkit's wording: `network rm ingress` can leave a cluster without one.
+            throw .failedPrecondition("service needs ingress network, but no ingress network is present")
         }
         var wanted: [String] = []
         if service.spec.endpoint.mode == .vip {

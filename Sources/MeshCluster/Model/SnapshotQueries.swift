@@ -24,13 +24,17 @@ extension ClusterSnapshot {
         services.first { $0.id == task.serviceID }.map { $0.specVersion == task.specVersion } ?? false
     }
 
-    /// What keeps a network from being removed: services that name it, and tasks still attached to it.
+    /// What keeps a network from being removed: services that name it, and tasks attached to it that are
+    /// still meant to run and have not ended (swarmkit's `removeNetwork` rule). A task being stopped (its
+    /// service removed, or updated off the network) does not hold it; its address goes with the network.
     /// Empty means `network rm` may proceed.
     public func users(ofNetwork id: String) -> (services: [String], tasks: [String]) {
         let s = services.filter { svc in
             svc.spec.task.networks.contains { $0.target == id } || svc.endpoint.virtualIPs.contains { $0.networkID == id }
         }.map(\.id)
-        let t = tasks.filter { task in task.networks.contains { $0.networkID == id } }.map(\.id)
+        let t = tasks.filter { task in
+            task.isActive && !task.status.state.isTerminal && task.networks.contains { $0.networkID == id }
+        }.map(\.id)
         return (s, t)
     }
 }
