@@ -34,7 +34,7 @@ public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
     public var message: String {
         switch self {
         case .invalidArgument(let m), .forbidden(let m), .notFound(let m), .conflict(let m), .tooLarge(let m),
-             .internalError(let m), .notImplemented(let m), .unavailable(let m):
+            .internalError(let m), .notImplemented(let m), .unavailable(let m):
             m
         }
     }
@@ -48,12 +48,14 @@ public extension EngineError {
     static let notInSwarm = EngineError.unavailable(
         "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.")
     static let notAManager = EngineError.unavailable(
-        "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.")
+        "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager."
+    )
     static let alreadyInSwarm = EngineError.unavailable(
         "This node is already part of a swarm. Use \"docker swarm leave\" to leave this swarm and join another one.")
     static let notPartOfSwarm = EngineError.unavailable("This node is not part of a swarm")
     static let lastManagerLeaving = EngineError.unavailable(
-        "You are attempting to leave the swarm on a node that is participating as a manager. Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message. ")
+        "You are attempting to leave the swarm on a node that is participating as a manager. Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message. "
+    )
     static let updateOutOfSequence = EngineError.internalError("rpc error: code = Unknown desc = update out of sequence")
 
     static func serviceExists(_ name: String) -> EngineError {

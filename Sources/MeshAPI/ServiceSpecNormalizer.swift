@@ -13,7 +13,9 @@ public enum ServiceSpecNormalizer {
         guard image.utf8.count <= 512 else { throw .invalidArgument("image reference is too long") }
 
         var mode = spec.Mode ?? ServiceMode(Replicated: .init())
-        guard mode.memberCount <= 1 else { throw .invalidArgument("rpc error: code = InvalidArgument desc = more than one service mode given") }
+        guard mode.memberCount <= 1 else {
+            throw .invalidArgument("rpc error: code = InvalidArgument desc = more than one service mode given")
+        }
         if mode.memberCount == 0 { mode.Replicated = .init() }
         if mode.Replicated != nil, mode.Replicated?.Replicas == nil { mode.Replicated?.Replicas = 1 }
         spec.Mode = mode
@@ -36,13 +38,16 @@ public enum ServiceSpecNormalizer {
                 guard publish == "ingress" || publish == "host" else { throw .invalidArgument("invalid publish mode \(publish)") }
                 p.PublishMode = publish
                 guard p.TargetPort >= 1, p.TargetPort <= 65535 else {
-                    throw .invalidArgument("rpc error: code = InvalidArgument desc = EndpointSpec: target port \(p.TargetPort) is out of range")
+                    throw .invalidArgument(
+                        "rpc error: code = InvalidArgument desc = EndpointSpec: target port \(p.TargetPort) is out of range")
                 }
                 if let pub = p.PublishedPort, pub > 65535 {
                     throw .invalidArgument("rpc error: code = InvalidArgument desc = EndpointSpec: published port \(pub) is out of range")
                 }
                 if publish == "ingress", endpointMode == "dnsrr" {
-                    throw .invalidArgument("rpc error: code = InvalidArgument desc = EndpointSpec: port published with ingress mode can't be used with dnsrr mode")
+                    throw .invalidArgument(
+                        "rpc error: code = InvalidArgument desc = EndpointSpec: port published with ingress mode can't be used with dnsrr mode"
+                    )
                 }
                 if let pub = p.PublishedPort, pub != 0, !seen.insert("\(pub)/\(proto)").inserted {
                     throw .invalidArgument("rpc error: code = InvalidArgument desc = EndpointSpec: duplicate published ports provided")

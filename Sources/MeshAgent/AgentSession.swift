@@ -36,10 +36,16 @@ public actor AgentSession {
     /// dispatcher's heartbeat period.
     public static let defaultHeartbeat: Duration = .seconds(2)
 
-    public init(nodeID: String, agent: NodeAgent, directory: EndpointDirectory?, statusInterval: Duration = .milliseconds(500),
-                heartbeat: Duration = AgentSession.defaultHeartbeat, drainDelay: Duration = .milliseconds(750)) {
-        self.nodeID = nodeID; self.agent = agent; self.directory = directory; self.statusInterval = statusInterval
-        self.heartbeat = heartbeat; self.drainDelay = drainDelay
+    public init(
+        nodeID: String, agent: NodeAgent, directory: EndpointDirectory?, statusInterval: Duration = .milliseconds(500),
+        heartbeat: Duration = AgentSession.defaultHeartbeat, drainDelay: Duration = .milliseconds(750)
+    ) {
+        self.nodeID = nodeID
+        self.agent = agent
+        self.directory = directory
+        self.statusInterval = statusInterval
+        self.heartbeat = heartbeat
+        self.drainDelay = drainDelay
     }
 
     public nonisolated func run(_ connection: ControlConnection) async throws {
@@ -118,7 +124,7 @@ public actor AgentSession {
         while fullPending || (!dirty.isEmpty && assignment != nil) {
             if fullPending {
                 fullPending = false
-                dirty = []   // the full pass takes the remote tasks as they are now
+                dirty = []  // the full pass takes the remote tasks as they are now
                 await convergeOnce()
             } else {
                 var delta: EndpointDirectory.RemoteDelta = [:]
@@ -164,7 +170,10 @@ public actor AgentSession {
                 let until = leaving.compactMap { drainingSince[$0.id] }.max()! + drainDelay
                 if until > now { try? await Task.sleep(until: until, clock: .continuous) }
                 // A newer assignment came during the wait: start over on it; what drained stays drained.
-                guard generation == self.generation else { fullPending = true; return }
+                guard generation == self.generation else {
+                    fullPending = true
+                    return
+                }
                 a = effective() ?? a
             }
             try await agent.apply(a)
@@ -193,6 +202,8 @@ public actor AgentSession {
 public enum SessionError: Error, Sendable, CustomStringConvertible {
     case manager(String)
     public var description: String {
-        switch self { case .manager(let text): return "the manager said: \(text)" }
+        switch self {
+        case .manager(let text): return "the manager said: \(text)"
+        }
     }
 }

@@ -14,9 +14,11 @@ enum AssignmentPlan {
             guard let ns = attached[t.id] else { continue }
             let gateway = t.attachments.first { $0.network != ingress } ?? t.attachments.first
             for (i, at) in t.attachments.enumerated() {
-                locals.append(LocalEndpoint(id: t.id, network: at.network, namespace: ns, address: at.address,
-                                            interface: "eth\(i)", defaultRoute: at == gateway,
-                                            names: [t.name], aliases: []))
+                locals.append(
+                    LocalEndpoint(
+                        id: t.id, network: at.network, namespace: ns, address: at.address,
+                        interface: "eth\(i)", defaultRoute: at == gateway,
+                        names: [t.name], aliases: []))
             }
         }
         var remotes: [RemoteEndpoint] = []
@@ -37,7 +39,9 @@ enum AssignmentPlan {
             backends[t.service, default: []] += t.attachments.map { .init(network: $0.network, address: $0.address, weight: weight) }
         }
         for r in a.remoteTasks {
-            backends[r.service, default: []] += r.attachments.map { .init(network: $0.network, address: $0.address, weight: r.serving ? 1 : 0) }
+            backends[r.service, default: []] += r.attachments.map {
+                .init(network: $0.network, address: $0.address, weight: r.serving ? 1 : 0)
+            }
         }
         let services = a.services.map { s in
             BalancedService(id: s.id, name: s.name, endpointMode: s.mode, vips: s.vips, backends: backends[s.id] ?? [], ports: s.ports)
@@ -61,13 +65,16 @@ enum AssignmentPlan {
 
     /// A remote task's record as the full path makes it: under its service's name and aliases (`tasks.<alias>`).
     static func dnsTask(_ r: NodeAssignment.RemoteTask, service: NodeAssignment.Service?, ingress: String?) -> DNSTask {
-        DNSTask(id: r.id, name: r.name, service: service?.name, serviceAliases: service?.aliases ?? [],
-                addresses: dnsAddresses(r.attachments, ingress: ingress))
+        DNSTask(
+            id: r.id, name: r.name, service: service?.name, serviceAliases: service?.aliases ?? [],
+            addresses: dnsAddresses(r.attachments, ingress: ingress))
     }
 
     /// One service's record: its VIPs and the networks its running (local) or serving (remote) tasks are on.
-    static func dnsService(_ s: NodeAssignment.Service, local: [NodeAssignment.LocalTask], remote: [NodeAssignment.RemoteTask],
-                           ingress: String?) -> DNSService {
+    static func dnsService(
+        _ s: NodeAssignment.Service, local: [NodeAssignment.LocalTask], remote: [NodeAssignment.RemoteTask],
+        ingress: String?
+    ) -> DNSService {
         var networks: Set<String> = []
         for t in local where t.desired == .running { networks.formUnion(dnsAddresses(t.attachments, ingress: ingress).keys) }
         for r in remote where r.serving { networks.formUnion(dnsAddresses(r.attachments, ingress: ingress).keys) }
@@ -77,9 +84,10 @@ enum AssignmentPlan {
     static func dnsService(_ s: NodeAssignment.Service, networks: Set<String>, ingress: String?) -> DNSService {
         var vips: [String: [IPAddress]] = [:]
         if s.mode == .vip { for v in s.vips where v.network != ingress { vips[v.network, default: []].append(v.address) } }
-        return DNSService(id: s.id, name: s.name, aliases: s.aliases, mode: s.mode == .vip ? .vip : .dnsrr, vips: vips,
-                          networks: networks,
-                          ports: s.ports.map { DNSServicePort(proto: $0.proto.rawValue, target: $0.target, published: $0.published) })
+        return DNSService(
+            id: s.id, name: s.name, aliases: s.aliases, mode: s.mode == .vip ? .vip : .dnsrr, vips: vips,
+            networks: networks,
+            ports: s.ports.map { DNSServicePort(proto: $0.proto.rawValue, target: $0.target, published: $0.published) })
     }
 
     /// The records every task's resolver serves (scoped per network by MeshDNS).
@@ -98,14 +106,18 @@ enum AssignmentPlan {
         for t in a.tasks where t.desired == .running {
             let addrs = addresses(t.attachments)
             serviceNetworks[t.service, default: []].formUnion(addrs.keys)
-            tasks.append(DNSTask(id: t.id, name: t.name, service: serviceNames[t.service], serviceAliases: serviceAliases[t.service] ?? [],
-                                 addresses: addrs))
+            tasks.append(
+                DNSTask(
+                    id: t.id, name: t.name, service: serviceNames[t.service], serviceAliases: serviceAliases[t.service] ?? [],
+                    addresses: addrs))
         }
         for r in a.remoteTasks where r.serving {
             let addrs = addresses(r.attachments)
             serviceNetworks[r.service, default: []].formUnion(addrs.keys)
-            tasks.append(DNSTask(id: r.id, name: r.name, service: serviceNames[r.service], serviceAliases: serviceAliases[r.service] ?? [],
-                                 addresses: addrs))
+            tasks.append(
+                DNSTask(
+                    id: r.id, name: r.name, service: serviceNames[r.service], serviceAliases: serviceAliases[r.service] ?? [],
+                    addresses: addrs))
         }
         let services = a.services.map { dnsService($0, networks: serviceNetworks[$0.id] ?? [], ingress: ingress) }
         return (networks, services, tasks)

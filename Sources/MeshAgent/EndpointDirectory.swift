@@ -25,7 +25,7 @@ public actor EndpointDirectory {
     public let nodeAddress: IPAddress
     private var published: [String: [String: [UInt8]]] = [:]  // network → task id → the value we wrote
     private var joined: Set<String> = []
-    private var remote: [String: [String: Record]] = [:]      // network → task id → record
+    private var remote: [String: [String: Record]] = [:]  // network → task id → record
     private var watchers: [String: Task<Void, Never>] = [:]
     private var deltaSubscribers: [UUID: AsyncStream<RemoteDelta>.Continuation] = [:]
     /// The networks each remote task has records on, so one change rebuilds one task.
@@ -35,7 +35,9 @@ public actor EndpointDirectory {
     public typealias RemoteDelta = [String: NodeAssignment.RemoteTask?]
 
     public init(gossip: GossipAgent, nodeID: String, nodeAddress: IPAddress) {
-        self.gossip = gossip; self.nodeID = nodeID; self.nodeAddress = nodeAddress
+        self.gossip = gossip
+        self.nodeID = nodeID
+        self.nodeAddress = nodeAddress
     }
 
     /// Makes the published entries match `tasks` (only what differs is written). `serving`:
@@ -44,12 +46,14 @@ public actor EndpointDirectory {
         var want: [String: [String: Record]] = [:]
         for t in tasks where t.desired == .running {
             for at in t.attachments {
-                want[at.network, default: [:]][t.id] = Record(id: t.id, name: t.name, service: t.service, node: nodeID,
-                                                               nodeAddress: nodeAddress, serving: !draining.contains(t.id),
-                                                               address: at.address)
+                want[at.network, default: [:]][t.id] = Record(
+                    id: t.id, name: t.name, service: t.service, node: nodeID,
+                    nodeAddress: nodeAddress, serving: !draining.contains(t.id),
+                    address: at.address)
             }
         }
-        let encoder = JSONEncoder(); encoder.outputFormatting = .sortedKeys
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
         for network in Set(want.keys).union(published.keys).sorted() {
             try await watch(network)
             var wrote = false
@@ -113,8 +117,11 @@ public actor EndpointDirectory {
         var out: NodeAssignment.RemoteTask?
         for network in (taskNetworks[id] ?? []).sorted() {
             guard let r = remote[network]?[id] else { continue }
-            var t = out ?? NodeAssignment.RemoteTask(id: r.id, name: r.name, service: r.service, nodeID: r.node,
-                                                      nodeAddress: r.nodeAddress, serving: r.serving, attachments: [])
+            var t =
+                out
+                ?? NodeAssignment.RemoteTask(
+                    id: r.id, name: r.name, service: r.service, nodeID: r.node,
+                    nodeAddress: r.nodeAddress, serving: r.serving, attachments: [])
             t.attachments.append(.init(network: network, address: r.address))
             t.serving = t.serving && r.serving
             out = t
@@ -127,14 +134,21 @@ public actor EndpointDirectory {
         var byID: [String: NodeAssignment.RemoteTask] = [:]
         for (network, records) in remote {
             for r in records.values {
-                var t = byID[r.id] ?? NodeAssignment.RemoteTask(id: r.id, name: r.name, service: r.service, nodeID: r.node,
-                                                                 nodeAddress: r.nodeAddress, serving: r.serving, attachments: [])
+                var t =
+                    byID[r.id]
+                    ?? NodeAssignment.RemoteTask(
+                        id: r.id, name: r.name, service: r.service, nodeID: r.node,
+                        nodeAddress: r.nodeAddress, serving: r.serving, attachments: [])
                 t.attachments.append(.init(network: network, address: r.address))
                 t.serving = t.serving && r.serving
                 byID[r.id] = t
             }
         }
-        return byID.values.map { var t = $0; t.attachments.sort { $0.network < $1.network }; return t }.sorted { $0.id < $1.id }
+        return byID.values.map {
+            var t = $0
+            t.attachments.sort { $0.network < $1.network }
+            return t
+        }.sorted { $0.id < $1.id }
     }
 
     /// Changes only: first every task known now, then each task again whenever it changes. Nothing

@@ -37,7 +37,10 @@ public actor NodeAgent {
     private var currentLocalByService: [String: [NodeAssignment.LocalTask]] = [:]
 
     public init(runtime: TaskRuntime, reconciler: Reconciler, dns: DNSServer, stopGrace: Duration = .seconds(10)) {
-        self.runtime = runtime; self.reconciler = reconciler; self.dns = dns; self.stopGrace = stopGrace
+        self.runtime = runtime
+        self.reconciler = reconciler
+        self.dns = dns
+        self.stopGrace = stopGrace
     }
 
     /// Converges the node on `a`; returns the dataplane's report of the final step.
@@ -109,7 +112,8 @@ public actor NodeAgent {
             // new tasks take weight once each listens, or after `startSettle` for those that never do.
             let deadline = ContinuousClock.now + startSettle
             while ContinuousClock.now < deadline,
-                  !started.allSatisfy({ TaskReadiness.isListening(pid: $0.pid, namespacePath: $0.namespace) }) {
+                !started.allSatisfy({ TaskReadiness.isListening(pid: $0.pid, namespacePath: $0.namespace) })
+            {
                 try? await Task.sleep(for: .milliseconds(10))
             }
             var running = remaining
@@ -154,11 +158,18 @@ public actor NodeAgent {
             }
             if let w = wanted {
                 for at in w.attachments where moved || reweighted || !oldAt.contains("\(at.network)/\(at.address)") {
-                    additions.append(.remoteEndpoint(RemoteEndpoint(network: at.network, address: at.address, nodeID: w.nodeID,
-                                                                    nodeAddress: w.nodeAddress)))
+                    additions.append(
+                        .remoteEndpoint(
+                            RemoteEndpoint(
+                                network: at.network, address: at.address, nodeID: w.nodeID,
+                                nodeAddress: w.nodeAddress)))
                     if services[w.service] != nil {
-                        additions.append(.backend(service: w.service, .init(network: at.network, address: at.address,
-                                                                            weight: w.serving ? 1 : 0)))
+                        additions.append(
+                            .backend(
+                                service: w.service,
+                                .init(
+                                    network: at.network, address: at.address,
+                                    weight: w.serving ? 1 : 0)))
                     }
                 }
             }
@@ -204,7 +215,9 @@ public actor NodeAgent {
         for id in dnsTasks.subtracting(tasks) { store.removeTask(id: id) }
         for id in dnsServices.subtracting(services) { store.removeService(id: id) }
         for id in dnsNetworks.subtracting(networks) { store.removeNetwork(id: id) }
-        dnsTasks = tasks; dnsServices = services; dnsNetworks = networks
+        dnsTasks = tasks
+        dnsServices = services
+        dnsNetworks = networks
     }
 
     /// Every task this agent knows of, for the manager.
@@ -213,16 +226,19 @@ public actor NodeAgent {
         for (id, why) in rejected { out.append(TaskStatus(id: id, state: .rejected, message: why, exitCode: nil)) }
         for id in attached.keys {
             if stopping.contains(id) {
-                out.append(TaskStatus(id: id, state: .shutdown, message: "shutdown", exitCode: nil)); continue
+                out.append(TaskStatus(id: id, state: .shutdown, message: "shutdown", exitCode: nil))
+                continue
             }
             guard let r = await runtime.task(id) else {
-                out.append(TaskStatus(id: id, state: .preparing, message: "preparing", exitCode: nil)); continue
+                out.append(TaskStatus(id: id, state: .preparing, message: "preparing", exitCode: nil))
+                continue
             }
             switch r.process.current {
             case .running: out.append(TaskStatus(id: id, state: .running, message: "started", exitCode: nil))
             case .exited(0): out.append(TaskStatus(id: id, state: .complete, message: "finished", exitCode: 0))
             case .exited(let c): out.append(TaskStatus(id: id, state: .failed, message: "task: non-zero exit (\(c))", exitCode: c))
-            case .signalled(let s): out.append(TaskStatus(id: id, state: .failed, message: "task: killed by signal \(s)", exitCode: 128 + s))
+            case .signalled(let s):
+                out.append(TaskStatus(id: id, state: .failed, message: "task: killed by signal \(s)", exitCode: 128 + s))
             }
         }
         for id in stopped where attached[id] == nil { out.append(TaskStatus(id: id, state: .shutdown, message: "shutdown", exitCode: nil)) }

@@ -23,11 +23,14 @@ public enum ClusterBootstrap {
 
     /// Creates the cluster: CA, join tokens, a gossip key, the `ingress` network (10.0.0.0/24 and VNI 4096 with
     /// the default pool) and this node as the leader. Refused if the store already holds a cluster.
-    public static func initialize(store: ClusterStore, nodeID: String, hostname: String, advertiseAddr: String,
-                                  defaultAddrPool: [IPPrefix] = [IPPrefix("10.0.0.0/8")!], subnetSize: Int = 24,
-                                  dataPathPort: UInt16 = 4789, now: Date = Date()) throws(ClusterError) -> (ClusterSettings, NetworkAllocator) {
+    public static func initialize(
+        store: ClusterStore, nodeID: String, hostname: String, advertiseAddr: String,
+        defaultAddrPool: [IPPrefix] = [IPPrefix("10.0.0.0/8")!], subnetSize: Int = 24,
+        dataPathPort: UInt16 = 4789, now: Date = Date()
+    ) throws(ClusterError) -> (ClusterSettings, NetworkAllocator) {
         if try store.value(ClusterSettings.self, forKey: settingsKey) != nil {
-            throw .failedPrecondition("This node is already part of a swarm. Use \"docker swarm leave\" to leave this swarm and join another one.")
+            throw .failedPrecondition(
+                "This node is already part of a swarm. Use \"docker swarm leave\" to leave this swarm and join another one.")
         }
         let pool = defaultAddrPool.isEmpty ? [IPPrefix("10.0.0.0/8")!] : defaultAddrPool
         var allocator = try NetworkAllocator(pools: pool, subnetSize: subnetSize)
@@ -35,8 +38,9 @@ public enum ClusterBootstrap {
         let ca = try ClusterCA.create(clusterID: clusterID, now: now)
         let ingress = try allocator.createNetwork(
             id: ObjectID.make(), request: NetworkRequest(name: "ingress", ingress: true), now: now)
-        var me = ClusterNode(id: nodeID, hostname: hostname, role: .manager, availability: .active, state: .ready,
-                             addr: advertiseAddr, managerAddr: "\(advertiseAddr):2377", leader: true, now: now)
+        var me = ClusterNode(
+            id: nodeID, hostname: hostname, role: .manager, availability: .active, state: .ready,
+            addr: advertiseAddr, managerAddr: "\(advertiseAddr):2377", leader: true, now: now)
         try allocator.allocateNode(&me, networkID: ingress.id)
         let settings = ClusterSettings(
             clusterID: clusterID, createdAt: now, defaultAddrPool: pool, subnetSize: subnetSize,
@@ -56,8 +60,9 @@ public enum ClusterBootstrap {
     public static func load(store: ClusterStore) throws(ClusterError) -> (ClusterSettings, ClusterCA, NetworkAllocator)? {
         guard let settings = try store.value(ClusterSettings.self, forKey: settingsKey) else { return nil }
         let ca = try ClusterCA(certificatePEM: settings.caCertificatePEM, keyPEM: settings.caKeyPEM)
-        let allocator = try NetworkAllocator.rebuild(from: try store.snapshot(), pools: settings.defaultAddrPool,
-                                                     subnetSize: settings.subnetSize)
+        let allocator = try NetworkAllocator.rebuild(
+            from: try store.snapshot(), pools: settings.defaultAddrPool,
+            subnetSize: settings.subnetSize)
         return (settings, ca, allocator)
     }
 

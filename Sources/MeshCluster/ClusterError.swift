@@ -22,7 +22,9 @@ public enum ClusterError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The store could not be read or written.
     case storage(String)
 
-    public enum Kind: Sendable, Equatable { case notFound, invalidArgument, conflict, failedPrecondition, unavailable, unimplemented, internalError }
+    public enum Kind: Sendable, Equatable {
+        case notFound, invalidArgument, conflict, failedPrecondition, unavailable, unimplemented, internalError
+    }
 
     public var kind: Kind {
         switch self {

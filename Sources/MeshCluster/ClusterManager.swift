@@ -17,9 +17,11 @@ public struct ClusterManager: Sendable {
 
     /// `swarm init`. `defaultAddrPool` holds CIDRs as text, as `--default-addr-pool` passes them (empty:
     /// 10.0.0.0/8).
-    public static func initialize(store: ClusterStore, nodeID: String, hostname: String, advertiseAddr: String,
-                                  defaultAddrPool: [String] = [], subnetSize: Int = 24, dataPathPort: UInt16 = 4789,
-                                  now: Date = Date()) throws(ClusterError) -> ClusterManager {
+    public static func initialize(
+        store: ClusterStore, nodeID: String, hostname: String, advertiseAddr: String,
+        defaultAddrPool: [String] = [], subnetSize: Int = 24, dataPathPort: UInt16 = 4789,
+        now: Date = Date()
+    ) throws(ClusterError) -> ClusterManager {
         var pools: [IPPrefix] = []
         for p in defaultAddrPool {
             guard let prefix = IPPrefix(p) else { throw .invalidArgument("invalid default address pool \(p)") }
@@ -39,7 +41,10 @@ public struct ClusterManager: Sendable {
     }
 
     private init(store: ClusterStore, settings: ClusterSettings, ca: ClusterCA, allocator: NetworkAllocator) {
-        self.store = store; self.settings = settings; self.ca = ca; self.allocator = allocator
+        self.store = store
+        self.settings = settings
+        self.ca = ca
+        self.allocator = allocator
     }
 
     /// The ingress network's ID while it exists: `network rm ingress` removes it when no service publishes a
@@ -50,8 +55,10 @@ public struct ClusterManager: Sendable {
 
     /// After a failed write the allocator may hold allocations the store never got: start again from the store.
     private mutating func resync() {
-        if let rebuilt = try? NetworkAllocator.rebuild(from: store.snapshot(), pools: settings.defaultAddrPool,
-                                                       subnetSize: settings.subnetSize) {
+        if let rebuilt = try? NetworkAllocator.rebuild(
+            from: store.snapshot(), pools: settings.defaultAddrPool,
+            subnetSize: settings.subnetSize)
+        {
             allocator = rebuilt
         }
     }
@@ -80,14 +87,17 @@ public struct ClusterManager: Sendable {
 
     /// `swarm join` on the manager: the token's secret picks the role (or refuses), the node is recorded as
     /// ready, and its CSR is signed. A node that joins again with the same ID keeps its record.
-    public mutating func join(token: String, nodeID: String, hostname: String, addr: String, csr: CertificateSigningRequest,
-                              now: Date = Date()) throws(ClusterError) -> (node: ClusterNode, certificate: Certificate) {
+    public mutating func join(
+        token: String, nodeID: String, hostname: String, addr: String, csr: CertificateSigningRequest,
+        now: Date = Date()
+    ) throws(ClusterError) -> (node: ClusterNode, certificate: Certificate) {
         let role: NodeRole
         do { role = try settings.tokens.role(for: token) } catch {
             throw .invalidArgument(error.description)
         }
         let cert = try ca.issue(csr: csr, nodeID: nodeID, role: role, now: now)
-        var node = try store.get(ClusterNode.self, id: nodeID)
+        var node =
+            try store.get(ClusterNode.self, id: nodeID)
             ?? ClusterNode(id: nodeID, hostname: hostname, role: role, now: now)
         let isNew = node.version == 0
         node.hostname = hostname
@@ -110,8 +120,10 @@ public struct ClusterManager: Sendable {
     }
 
     /// `node update`: role, availability and labels, with Docker's optimistic version check.
-    public func updateNode(_ reference: String, version: UInt64, role: NodeRole, availability: NodeAvailability,
-                           labels: [String: String], now: Date = Date()) throws(ClusterError) -> ClusterNode {
+    public func updateNode(
+        _ reference: String, version: UInt64, role: NodeRole, availability: NodeAvailability,
+        labels: [String: String], now: Date = Date()
+    ) throws(ClusterError) -> ClusterNode {
         var node = try store.resolve(ClusterNode.self, reference)
         guard node.version == version else {
             throw .outOfSequence(objectKind: "node", id: node.id, expected: node.version, got: version)
@@ -124,7 +136,10 @@ public struct ClusterManager: Sendable {
         node.availability = availability
         node.labels = labels
         if role == .manager, node.managerAddr == nil { node.managerAddr = "\(node.addr):2377" }
-        if role == .worker { node.managerAddr = nil; node.leader = false }
+        if role == .worker {
+            node.managerAddr = nil
+            node.leader = false
+        }
         node.updatedAt = now
         return try store.update(node)
     }
@@ -133,7 +148,8 @@ public struct ClusterManager: Sendable {
     public mutating func removeNode(_ reference: String, force: Bool) throws(ClusterError) {
         var node = try store.resolve(ClusterNode.self, reference)
         if node.role == .manager {
-            throw .failedPrecondition("node \(node.id) is a cluster manager and is a member of the raft cluster. It must be demoted to worker before removal")
+            throw .failedPrecondition(
+                "node \(node.id) is a cluster manager and is a member of the raft cluster. It must be demoted to worker before removal")
         }
         if node.state != .down, !force {
             throw .failedPrecondition("node \(node.id) is not down and can't be removed")
@@ -144,8 +160,10 @@ public struct ClusterManager: Sendable {
 
     /// Heartbeat bookkeeping: stores the nodes `NodeLiveness` says changed; true if any did.
     @discardableResult
-    public func applyLiveness(_ liveness: NodeLiveness = NodeLiveness(), lastSeen: [String: Date], since: Date,
-                              now: Date = Date()) throws(ClusterError) -> Bool {
+    public func applyLiveness(
+        _ liveness: NodeLiveness = NodeLiveness(), lastSeen: [String: Date], since: Date,
+        now: Date = Date()
+    ) throws(ClusterError) -> Bool {
         let changed = liveness.evaluate(nodes: try store.list(ClusterNode.self), lastSeen: lastSeen, since: since, now: now)
         try store.write { tx throws(ClusterError) in for n in changed { try tx.update(n) } }
         return !changed.isEmpty
@@ -245,7 +263,9 @@ public struct ClusterManager: Sendable {
     }
 
     /// `service update` (and `scale`): `version` is the `Version.Index` the client read.
-    public mutating func updateService(_ reference: String, version: UInt64, spec: ServiceSpec, now: Date = Date()) throws(ClusterError) -> ClusterService {
+    public mutating func updateService(_ reference: String, version: UInt64, spec: ServiceSpec, now: Date = Date()) throws(ClusterError)
+        -> ClusterService
+    {
         var service = try store.resolve(ClusterService.self, reference)
         guard service.version == version else {
             throw .outOfSequence(objectKind: "service", id: service.id, expected: service.version, got: version)

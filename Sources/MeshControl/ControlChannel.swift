@@ -11,7 +11,8 @@ public struct ControlIdentity: Sendable {
     public var certificateChainPEM: String
     public var privateKeyPEM: String
     public init(certificateChainPEM: String, privateKeyPEM: String) {
-        self.certificateChainPEM = certificateChainPEM; self.privateKeyPEM = privateKeyPEM
+        self.certificateChainPEM = certificateChainPEM
+        self.privateKeyPEM = privateKeyPEM
     }
 }
 
@@ -68,13 +69,19 @@ public final class ControlServer: Sendable {
     public typealias Handler = @Sendable (_ peer: ControlPeer, _ inbound: ControlInbound, _ writer: ControlWriter) async throws -> Void
 
     private init(port: Int, loop: Task<Void, Never>, listener: Channel) {
-        self.port = port; self.loop = loop; self.listener = listener
+        self.port = port
+        self.loop = loop
+        self.listener = listener
     }
 
-    public static func start(host: String, port: Int, identity: ControlIdentity, caPEM: String,
-                             group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-                             handler: @escaping Handler) async throws -> ControlServer {
-        let chain = try NIOSSLCertificate.fromPEMBytes(Array(identity.certificateChainPEM.utf8)).map { NIOSSLCertificateSource.certificate($0) }
+    public static func start(
+        host: String, port: Int, identity: ControlIdentity, caPEM: String,
+        group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        handler: @escaping Handler
+    ) async throws -> ControlServer {
+        let chain = try NIOSSLCertificate.fromPEMBytes(Array(identity.certificateChainPEM.utf8)).map {
+            NIOSSLCertificateSource.certificate($0)
+        }
         let key = try NIOSSLPrivateKey(bytes: Array(identity.privateKeyPEM.utf8), format: .pem)
         var cfg = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
         cfg.minimumTLSVersion = .tlsv13
@@ -103,8 +110,9 @@ public final class ControlServer: Sendable {
                         guard let child = accepted.claim() else { continue }
                         group.addTask {
                             try? await child.executeThenClose { inbound, outbound in
-                                try await handler(ControlPeer(channel: child.channel), ControlInbound(inbound: inbound),
-                                                  ControlWriter(outbound: outbound))
+                                try await handler(
+                                    ControlPeer(channel: child.channel), ControlInbound(inbound: inbound),
+                                    ControlWriter(outbound: outbound))
                             }
                         }
                     }
@@ -169,8 +177,10 @@ extension ControlConnection {
 public enum ControlClient {
     /// A connection to the manager: verified against `caPEM`; with `identity`, the node's own
     /// certificate is shown (mutual TLS), without it the node is joining.
-    public static func connect(host: String, port: Int, caPEM: String, identity: ControlIdentity? = nil,
-                               group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> ControlConnection {
+    public static func connect(
+        host: String, port: Int, caPEM: String, identity: ControlIdentity? = nil,
+        group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> ControlConnection {
         var cfg = TLSConfiguration.makeClientConfiguration()
         cfg.minimumTLSVersion = .tlsv13
         cfg.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(caPEM.utf8)))
@@ -194,8 +204,10 @@ public enum ControlClient {
 
     /// The certificates a manager presents, unverified (DER, leaf first): a joining node checks
     /// the CA's digest against its token before trusting anything the manager says.
-    public static func presentedChain(host: String, port: Int,
-                                      group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> [[UInt8]] {
+    public static func presentedChain(
+        host: String, port: Int,
+        group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> [[UInt8]] {
         var cfg = TLSConfiguration.makeClientConfiguration()
         cfg.minimumTLSVersion = .tlsv13
         cfg.certificateVerification = .none

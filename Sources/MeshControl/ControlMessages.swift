@@ -30,10 +30,16 @@ public struct JoinRequest: Codable, Sendable, Equatable {
     public var dataPathPort: UInt16?
     /// What the node reports about itself (`node inspect` Description); absent from older joiners.
     public var platform: NodePlatform?
-    public init(token: String, csrPEM: String, hostname: String, advertiseAddress: IPAddress, dataPathPort: UInt16? = nil,
-                platform: NodePlatform? = nil) {
-        self.token = token; self.csrPEM = csrPEM; self.hostname = hostname; self.advertiseAddress = advertiseAddress
-        self.dataPathPort = dataPathPort; self.platform = platform
+    public init(
+        token: String, csrPEM: String, hostname: String, advertiseAddress: IPAddress, dataPathPort: UInt16? = nil,
+        platform: NodePlatform? = nil
+    ) {
+        self.token = token
+        self.csrPEM = csrPEM
+        self.hostname = hostname
+        self.advertiseAddress = advertiseAddress
+        self.dataPathPort = dataPathPort
+        self.platform = platform
     }
 }
 
@@ -43,7 +49,10 @@ public struct NodePlatform: Codable, Sendable, Equatable {
     public var memoryBytes: Int64
     public var engineVersion: String
     public init(architecture: String, cpus: Int, memoryBytes: Int64, engineVersion: String) {
-        self.architecture = architecture; self.cpus = cpus; self.memoryBytes = memoryBytes; self.engineVersion = engineVersion
+        self.architecture = architecture
+        self.cpus = cpus
+        self.memoryBytes = memoryBytes
+        self.engineVersion = engineVersion
     }
 }
 
@@ -55,10 +64,16 @@ public struct JoinResponse: Codable, Sendable, Equatable {
     public var gossipKeys: [String]
     public var managers: [String]
     public var error: String?
-    public init(nodeID: String? = nil, certificatePEM: String? = nil, caPEM: String? = nil, gossipKeys: [String] = [],
-                managers: [String] = [], error: String? = nil) {
-        self.nodeID = nodeID; self.certificatePEM = certificatePEM; self.caPEM = caPEM; self.gossipKeys = gossipKeys
-        self.managers = managers; self.error = error
+    public init(
+        nodeID: String? = nil, certificatePEM: String? = nil, caPEM: String? = nil, gossipKeys: [String] = [],
+        managers: [String] = [], error: String? = nil
+    ) {
+        self.nodeID = nodeID
+        self.certificatePEM = certificatePEM
+        self.caPEM = caPEM
+        self.gossipKeys = gossipKeys
+        self.managers = managers
+        self.error = error
     }
 }
 
@@ -69,6 +84,9 @@ public struct TaskReport: Codable, Sendable, Equatable {
     public var message: String
     public var exitCode: Int32?
     public init(id: String, state: State, message: String, exitCode: Int32? = nil) {
-        self.id = id; self.state = state; self.message = message; self.exitCode = exitCode
+        self.id = id
+        self.state = state
+        self.message = message
+        self.exitCode = exitCode
     }
 }

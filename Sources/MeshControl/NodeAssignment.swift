@@ -12,15 +12,25 @@ public struct NodeAssignment: Sendable, Equatable, Codable {
         public var vips: [BalancedService.VIP]
         public var ports: [BalancedService.Port]
         public var aliases: [String]
-        public init(id: String, name: String, mode: EndpointMode = .vip, vips: [BalancedService.VIP] = [],
-                    ports: [BalancedService.Port] = [], aliases: [String] = []) {
-            self.id = id; self.name = name; self.mode = mode; self.vips = vips; self.ports = ports; self.aliases = aliases
+        public init(
+            id: String, name: String, mode: EndpointMode = .vip, vips: [BalancedService.VIP] = [],
+            ports: [BalancedService.Port] = [], aliases: [String] = []
+        ) {
+            self.id = id
+            self.name = name
+            self.mode = mode
+            self.vips = vips
+            self.ports = ports
+            self.aliases = aliases
         }
     }
     public struct Attachment: Sendable, Equatable, Codable {
         public var network: String
         public var address: IPAddress
-        public init(network: String, address: IPAddress) { self.network = network; self.address = address }
+        public init(network: String, address: IPAddress) {
+            self.network = network
+            self.address = address
+        }
     }
     public enum DesiredState: String, Sendable, Codable { case running, shutdown }
     /// A task this node runs.
@@ -34,10 +44,18 @@ public struct NodeAssignment: Sendable, Equatable, Codable {
         public var desired: DesiredState
         /// In interface order: eth0 first. The first non-ingress network carries the default route.
         public var attachments: [Attachment]
-        public init(id: String, name: String, service: String, image: String, args: [String] = [], env: [String: String] = [:],
-                    desired: DesiredState = .running, attachments: [Attachment]) {
-            self.id = id; self.name = name; self.service = service; self.image = image; self.args = args; self.env = env
-            self.desired = desired; self.attachments = attachments
+        public init(
+            id: String, name: String, service: String, image: String, args: [String] = [], env: [String: String] = [:],
+            desired: DesiredState = .running, attachments: [Attachment]
+        ) {
+            self.id = id
+            self.name = name
+            self.service = service
+            self.image = image
+            self.args = args
+            self.env = env
+            self.desired = desired
+            self.attachments = attachments
         }
     }
     /// A task on another node, as its node published it.
@@ -50,10 +68,17 @@ public struct NodeAssignment: Sendable, Equatable, Codable {
         /// false while the task drains: no new connections.
         public var serving: Bool
         public var attachments: [Attachment]
-        public init(id: String, name: String, service: String, nodeID: String, nodeAddress: IPAddress, serving: Bool = true,
-                    attachments: [Attachment]) {
-            self.id = id; self.name = name; self.service = service; self.nodeID = nodeID; self.nodeAddress = nodeAddress
-            self.serving = serving; self.attachments = attachments
+        public init(
+            id: String, name: String, service: String, nodeID: String, nodeAddress: IPAddress, serving: Bool = true,
+            attachments: [Attachment]
+        ) {
+            self.id = id
+            self.name = name
+            self.service = service
+            self.nodeID = nodeID
+            self.nodeAddress = nodeAddress
+            self.serving = serving
+            self.attachments = attachments
         }
     }
     /// Another node's ingress address (replies to ingress traffic it forwards come back to it).
@@ -62,7 +87,9 @@ public struct NodeAssignment: Sendable, Equatable, Codable {
         public var nodeAddress: IPAddress
         public var address: IPAddress
         public init(nodeID: String, nodeAddress: IPAddress, address: IPAddress) {
-            self.nodeID = nodeID; self.nodeAddress = nodeAddress; self.address = address
+            self.nodeID = nodeID
+            self.nodeAddress = nodeAddress
+            self.address = address
         }
     }
 
@@ -73,9 +100,15 @@ public struct NodeAssignment: Sendable, Equatable, Codable {
     public var remoteTasks: [RemoteTask]
     public var peers: [PeerIngress]
 
-    public init(node: NodeIdentity, networks: [OverlayNetwork] = [], services: [Service] = [], tasks: [LocalTask] = [],
-                remoteTasks: [RemoteTask] = [], peers: [PeerIngress] = []) {
-        self.node = node; self.networks = networks; self.services = services; self.tasks = tasks
-        self.remoteTasks = remoteTasks; self.peers = peers
+    public init(
+        node: NodeIdentity, networks: [OverlayNetwork] = [], services: [Service] = [], tasks: [LocalTask] = [],
+        remoteTasks: [RemoteTask] = [], peers: [PeerIngress] = []
+    ) {
+        self.node = node
+        self.networks = networks
+        self.services = services
+        self.tasks = tasks
+        self.remoteTasks = remoteTasks
+        self.peers = peers
     }
 }

@@ -3,7 +3,7 @@ import NIOCore
 import NIOPosix
 import Synchronization
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Sends what is not a cluster name to the node's upstream servers, in order: the next one after
@@ -24,10 +24,14 @@ public final class DNSForwarder: Sendable {
         /// reply must guess the source port as well as the 16-bit ID.
         public var sockets: Int
 
-        public init(upstreams: [DNSUpstream], timeout: TimeAmount = .seconds(2), maxInFlight: Int = 8192,
-                    namespace: NetworkNamespace? = nil, sockets: Int = 8) {
+        public init(
+            upstreams: [DNSUpstream], timeout: TimeAmount = .seconds(2), maxInFlight: Int = 8192,
+            namespace: NetworkNamespace? = nil, sockets: Int = 8
+        ) {
             self.upstreams = Array(upstreams.prefix(ResolvConf.maxNameservers))
-            self.timeout = timeout; self.maxInFlight = maxInFlight; self.namespace = namespace
+            self.timeout = timeout
+            self.maxInFlight = maxInFlight
+            self.namespace = namespace
             self.sockets = max(1, sockets)
         }
     }
@@ -41,7 +45,7 @@ public final class DNSForwarder: Sendable {
     }
 
     public let configuration: Configuration
-    private let channels: [Bool: [Channel]]   // by isIPv4
+    private let channels: [Bool: [Channel]]  // by isIPv4
     private let pending = Mutex<[UInt16: Pending]>([:])
     private let inFlight = Atomic<Int>(0)
 
@@ -70,9 +74,14 @@ public final class DNSForwarder: Sendable {
                 return made
             }
             for (i, fd) in fds.enumerated() {
-                channels[v4, default: []].append(try await DatagramBootstrap(group: group)
-                    .channelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(UpstreamReplyHandler(box, socket: i)) } }
-                    .withBoundSocket(fd).get())
+                channels[v4, default: []].append(
+                    try await DatagramBootstrap(group: group)
+                        .channelInitializer { ch in
+                            ch.eventLoop.makeCompletedFuture {
+                                try ch.pipeline.syncOperations.addHandler(UpstreamReplyHandler(box, socket: i))
+                            }
+                        }
+                        .withBoundSocket(fd).get())
             }
         }
         let f = DNSForwarder(configuration: configuration, channels: channels)
@@ -82,7 +91,10 @@ public final class DNSForwarder: Sendable {
 
     public func close() async {
         for ch in channels.values.joined() { try? await ch.close() }
-        let left = pending.withLock { p in defer { p.removeAll() }; return p.values }
+        let left = pending.withLock { p in
+            defer { p.removeAll() }
+            return p.values
+        }
         for p in left { p.promise.succeed(nil) }
     }
 
@@ -154,10 +166,16 @@ public final class DNSForwarder: Sendable {
         var q = query
         q.header.id = UInt16.random(in: .min ... .max)
         let id = q.header.id
-        DNSTCPClient.exchange(q.encode(), with: upstream, namespace: configuration.namespace,
-                              timeout: .nanoseconds(configuration.timeout.nanoseconds)) { bytes in
+        DNSTCPClient.exchange(
+            q.encode(), with: upstream, namespace: configuration.namespace,
+            timeout: .nanoseconds(configuration.timeout.nanoseconds)
+        ) { bytes in
             guard let bytes, let m = try? DNSMessage(decoding: bytes), m.header.id == id, m.header.isResponse,
-                  m.questions.first == query.questions.first else { promise.succeed(nil); return }
+                m.questions.first == query.questions.first
+            else {
+                promise.succeed(nil)
+                return
+            }
             promise.succeed(m)
         }
         return promise.futureResult
@@ -185,7 +203,10 @@ final class UpstreamReplyHandler: ChannelInboundHandler, Sendable {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
     let box: ForwarderBox
     let socket: Int
-    init(_ box: ForwarderBox, socket: Int) { self.box = box; self.socket = socket }
+    init(_ box: ForwarderBox, socket: Int) {
+        self.box = box
+        self.socket = socket
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)

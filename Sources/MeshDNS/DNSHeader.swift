@@ -18,12 +18,21 @@ public struct DNSHeader: Sendable, Hashable {
 
     public static let size = 12
 
-    public init(id: UInt16 = 0, isResponse: Bool = false, opcode: UInt8 = 0, authoritative: Bool = false,
-                truncated: Bool = false, recursionDesired: Bool = false, recursionAvailable: Bool = false,
-                authenticData: Bool = false, checkingDisabled: Bool = false, rcode: UInt8 = 0) {
-        self.id = id; self.isResponse = isResponse; self.opcode = opcode; self.authoritative = authoritative
-        self.truncated = truncated; self.recursionDesired = recursionDesired; self.recursionAvailable = recursionAvailable
-        self.authenticData = authenticData; self.checkingDisabled = checkingDisabled; self.rcode = rcode
+    public init(
+        id: UInt16 = 0, isResponse: Bool = false, opcode: UInt8 = 0, authoritative: Bool = false,
+        truncated: Bool = false, recursionDesired: Bool = false, recursionAvailable: Bool = false,
+        authenticData: Bool = false, checkingDisabled: Bool = false, rcode: UInt8 = 0
+    ) {
+        self.id = id
+        self.isResponse = isResponse
+        self.opcode = opcode
+        self.authoritative = authoritative
+        self.truncated = truncated
+        self.recursionDesired = recursionDesired
+        self.recursionAvailable = recursionAvailable
+        self.authenticData = authenticData
+        self.checkingDisabled = checkingDisabled
+        self.rcode = rcode
     }
 
     public init(from r: inout DNSWireReader) throws(DNSWireError) {
@@ -38,7 +47,10 @@ public struct DNSHeader: Sendable, Hashable {
         authenticData = flags & 0x0020 != 0
         checkingDisabled = flags & 0x0010 != 0
         rcode = UInt8(flags & 0xF)
-        qdCount = try r.u16(); anCount = try r.u16(); nsCount = try r.u16(); arCount = try r.u16()
+        qdCount = try r.u16()
+        anCount = try r.u16()
+        nsCount = try r.u16()
+        arCount = try r.u16()
     }
 
     public var flags: UInt16 {
@@ -54,6 +66,11 @@ public struct DNSHeader: Sendable, Hashable {
     }
 
     public func encode(into w: inout DNSWireWriter) {
-        w.u16(id); w.u16(flags); w.u16(qdCount); w.u16(anCount); w.u16(nsCount); w.u16(arCount)
+        w.u16(id)
+        w.u16(flags)
+        w.u16(qdCount)
+        w.u16(anCount)
+        w.u16(nsCount)
+        w.u16(arCount)
     }
 }

@@ -7,10 +7,16 @@ public struct DNSMessage: Sendable, Hashable {
     public var additional: [DNSResourceRecord] = []
     public var edns: DNSEDNS?
 
-    public init(header: DNSHeader, questions: [DNSQuestion] = [], answers: [DNSResourceRecord] = [],
-                authority: [DNSResourceRecord] = [], additional: [DNSResourceRecord] = [], edns: DNSEDNS? = nil) {
-        self.header = header; self.questions = questions; self.answers = answers
-        self.authority = authority; self.additional = additional; self.edns = edns
+    public init(
+        header: DNSHeader, questions: [DNSQuestion] = [], answers: [DNSResourceRecord] = [],
+        authority: [DNSResourceRecord] = [], additional: [DNSResourceRecord] = [], edns: DNSEDNS? = nil
+    ) {
+        self.header = header
+        self.questions = questions
+        self.answers = answers
+        self.authority = authority
+        self.additional = additional
+        self.edns = edns
     }
 
     /// The full 12-bit response code (header bits plus the EDNS extension).
@@ -61,7 +67,9 @@ public struct DNSMessage: Sendable, Hashable {
         var w = DNSWireWriter(capacity: min(limit, 1024))
         var h = header
         h.qdCount = UInt16(questions.count)
-        h.anCount = 0; h.nsCount = 0; h.arCount = 0
+        h.anCount = 0
+        h.nsCount = 0
+        h.arCount = 0
         h.encode(into: &w)
         for q in questions { q.encode(into: &w) }
         // The OPT record must survive truncation, so keep room for it from the start.
@@ -71,7 +79,10 @@ public struct DNSMessage: Sendable, Hashable {
         func put(_ rr: DNSResourceRecord, _ w: inout DNSWireWriter) -> Bool {
             let mark = w.count
             rr.encode(into: &w)
-            if w.count > budget { w.truncate(to: mark); return false }
+            if w.count > budget {
+                w.truncate(to: mark)
+                return false
+            }
             return true
         }
         var an: UInt16 = 0, ns: UInt16 = 0, ar: UInt16 = 0
@@ -83,10 +94,15 @@ public struct DNSMessage: Sendable, Hashable {
             for rr in authority { if put(rr, &w) { ns += 1 } else { break } }
             for rr in additional { if put(rr, &w) { ar += 1 } else { break } }
         }
-        if let e = edns { e.encode(into: &w); ar += 1 }
+        if let e = edns {
+            e.encode(into: &w)
+            ar += 1
+        }
         if truncated { h.truncated = true }
         w.patch16(at: 2, h.flags)
-        w.patch16(at: 6, an); w.patch16(at: 8, ns); w.patch16(at: 10, ar)
+        w.patch16(at: 6, an)
+        w.patch16(at: 8, ns)
+        w.patch16(at: 10, ar)
         return w.bytes
     }
 }

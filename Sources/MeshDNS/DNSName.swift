@@ -56,7 +56,10 @@ public struct DNSName: Sendable, Hashable, CustomStringConvertible {
     /// Start of the last label in `wire`, or nil for the root.
     private var lastLabelStart: Int? {
         var i = 0, last: Int?
-        while wire[i] != 0 { last = i; i += 1 + Int(wire[i]) }
+        while wire[i] != 0 {
+            last = i
+            i += 1 + Int(wire[i])
+        }
         return last
     }
 
@@ -86,15 +89,16 @@ public struct DNSName: Sendable, Hashable, CustomStringConvertible {
     public var text: String {
         if wire.count == 1 { return "." }
         return labels.map { label in
-            String(decoding: label.flatMap { b -> [UInt8] in
-                // Escape what would make the text ambiguous or unprintable (RFC 4343 style).
-                if b == UInt8(ascii: ".") || b == UInt8(ascii: "\\") { return [UInt8(ascii: "\\"), b] }
-                if b < 0x21 || b > 0x7E {
-                    let d = Array(String(b).utf8)
-                    return [UInt8(ascii: "\\")] + Array(repeating: UInt8(ascii: "0"), count: 3 - d.count) + d
-                }
-                return [b]
-            }, as: UTF8.self)
+            String(
+                decoding: label.flatMap { b -> [UInt8] in
+                    // Escape what would make the text ambiguous or unprintable (RFC 4343 style).
+                    if b == UInt8(ascii: ".") || b == UInt8(ascii: "\\") { return [UInt8(ascii: "\\"), b] }
+                    if b < 0x21 || b > 0x7E {
+                        let d = Array(String(b).utf8)
+                        return [UInt8(ascii: "\\")] + Array(repeating: UInt8(ascii: "0"), count: 3 - d.count) + d
+                    }
+                    return [b]
+                }, as: UTF8.self)
         }.joined(separator: ".")
     }
 

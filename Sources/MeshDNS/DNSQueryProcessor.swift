@@ -17,8 +17,10 @@ public struct DNSQueryProcessor: Sendable {
 
     public init(resolver: DNSResolver = DNSResolver()) { self.resolver = resolver }
 
-    public func process<G: RandomNumberGenerator>(_ bytes: [UInt8], transport: Transport, store: DNSRecordStore,
-                                                  networks: [String], using rng: inout G) -> Action {
+    public func process<G: RandomNumberGenerator>(
+        _ bytes: [UInt8], transport: Transport, store: DNSRecordStore,
+        networks: [String], using rng: inout G
+    ) -> Action {
         var r = DNSWireReader(bytes)
         guard let header = try? DNSHeader(from: &r), !header.isResponse else { return .drop }
         let query: DNSMessage
@@ -66,12 +68,15 @@ public struct DNSQueryProcessor: Sendable {
     }
 
     private func replyHeader(_ h: DNSHeader) -> DNSHeader {
-        DNSHeader(id: h.id, isResponse: true, opcode: h.opcode, recursionDesired: h.recursionDesired,
-                  recursionAvailable: true, checkingDisabled: h.checkingDisabled)
+        DNSHeader(
+            id: h.id, isResponse: true, opcode: h.opcode, recursionDesired: h.recursionDesired,
+            recursionAvailable: true, checkingDisabled: h.checkingDisabled)
     }
 
-    private func errorReply(_ h: DNSHeader, question: DNSQuestion?, edns: DNSEDNS?, _ code: DNSRCode,
-                            _ transport: Transport) -> [UInt8] {
+    private func errorReply(
+        _ h: DNSHeader, question: DNSQuestion?, edns: DNSEDNS?, _ code: DNSRCode,
+        _ transport: Transport
+    ) -> [UInt8] {
         var m = DNSMessage(header: replyHeader(h), questions: question.map { [$0] } ?? [])
         if edns != nil || code.rawValue > 15 { m.edns = DNSEDNS(payloadSize: payloadSize) }
         m.rcode = code

@@ -6,7 +6,9 @@ public struct DNSQuestion: Sendable, Hashable {
     public var qclass: DNSClass
 
     public init(name: DNSName, type: DNSType, qclass: DNSClass = .internet) {
-        self.name = name; self.type = type; self.qclass = qclass
+        self.name = name
+        self.type = type
+        self.qclass = qclass
     }
 
     init(from r: inout DNSWireReader) throws(DNSWireError) {
@@ -16,7 +18,9 @@ public struct DNSQuestion: Sendable, Hashable {
     }
 
     func encode(into w: inout DNSWireWriter) {
-        w.name(name); w.u16(type.rawValue); w.u16(qclass.rawValue)
+        w.name(name)
+        w.u16(type.rawValue)
+        w.u16(qclass.rawValue)
     }
 }
 
@@ -38,7 +42,11 @@ public struct DNSResourceRecord: Sendable, Hashable {
     public var data: DNSRData
 
     public init(name: DNSName, type: DNSType, rclass: DNSClass = .internet, ttl: UInt32, data: DNSRData) {
-        self.name = name; self.type = type; self.rclass = rclass; self.ttl = ttl; self.data = data
+        self.name = name
+        self.type = type
+        self.rclass = rclass
+        self.ttl = ttl
+        self.data = data
     }
 
     /// Reads one record. The caller has already seen the owner name and type when `type` is OPT.
@@ -73,7 +81,9 @@ public struct DNSResourceRecord: Sendable, Hashable {
 
     func encode(into w: inout DNSWireWriter) {
         w.name(name)
-        w.u16(type.rawValue); w.u16(rclass.rawValue); w.u32(ttl)
+        w.u16(type.rawValue)
+        w.u16(rclass.rawValue)
+        w.u32(ttl)
         let lengthAt = w.count
         w.u16(0)
         switch data {
@@ -81,7 +91,10 @@ public struct DNSResourceRecord: Sendable, Hashable {
         case .ptr(let n), .cname(let n): w.name(n)
         case .srv(let p, let wt, let port, let target):
             // RFC 2782: the SRV target must not be compressed.
-            w.u16(p); w.u16(wt); w.u16(port); w.name(target, compress: false)
+            w.u16(p)
+            w.u16(wt)
+            w.u16(port)
+            w.name(target, compress: false)
         case .raw(let b): w.append(b)
         }
         w.patch16(at: lengthAt, UInt16(w.count - lengthAt - 2))
@@ -99,8 +112,11 @@ public struct DNSEDNS: Sendable, Hashable {
     public var options: [UInt8]
 
     public init(payloadSize: UInt16, extendedRCode: UInt8 = 0, version: UInt8 = 0, dnssecOK: Bool = false, options: [UInt8] = []) {
-        self.payloadSize = payloadSize; self.extendedRCode = extendedRCode; self.version = version
-        self.dnssecOK = dnssecOK; self.options = options
+        self.payloadSize = payloadSize
+        self.extendedRCode = extendedRCode
+        self.version = version
+        self.dnssecOK = dnssecOK
+        self.options = options
     }
 
     init(record: DNSResourceRecord) {
@@ -113,8 +129,10 @@ public struct DNSEDNS: Sendable, Hashable {
 
     func encode(into w: inout DNSWireWriter) {
         w.u8(0)
-        w.u16(DNSType.opt.rawValue); w.u16(payloadSize)
+        w.u16(DNSType.opt.rawValue)
+        w.u16(payloadSize)
         w.u32(UInt32(extendedRCode) << 24 | UInt32(version) << 16 | (dnssecOK ? 0x8000 : 0))
-        w.u16(UInt16(options.count)); w.append(options)
+        w.u16(UInt16(options.count))
+        w.append(options)
     }
 }

@@ -6,7 +6,7 @@ import MeshKernel
 public struct DNSRecordIndex: Sendable {
     struct Key: Hashable, Sendable {
         var network: String
-        var name: DNSName   // compares case-insensitively
+        var name: DNSName  // compares case-insensitively
     }
     struct ReverseKey: Hashable, Sendable {
         var network: String
@@ -31,7 +31,10 @@ public struct DNSRecordIndex: Sendable {
     // MARK: updates
 
     public mutating func upsert(_ n: DNSNetwork) {
-        guard networks[n.id]?.name != n.name else { networks[n.id] = n; return }
+        guard networks[n.id]?.name != n.name else {
+            networks[n.id] = n
+            return
+        }
         // The `<name>.<network>` forms change: re-index only what is on this network, removing
         // under the old name and adding under the new one.
         let ids = members[n.id] ?? []
@@ -45,8 +48,15 @@ public struct DNSRecordIndex: Sendable {
 
     public mutating func removeNetwork(_ id: String) {
         for member in members[id] ?? [] {
-            if var s = services[member] { s.vips[id] = nil; s.networks.remove(id); upsert(s) }
-            if var t = tasks[member] { t.addresses[id] = nil; upsert(t) }
+            if var s = services[member] {
+                s.vips[id] = nil
+                s.networks.remove(id)
+                upsert(s)
+            }
+            if var t = tasks[member] {
+                t.addresses[id] = nil
+                upsert(t)
+            }
         }
         networks[id] = nil
         members[id] = nil
@@ -188,7 +198,10 @@ public struct DNSRecordIndex: Sendable {
     public func srv(service: DNSName, portLabel: String, proto: String, networks nets: [String]) -> [SRVTarget]? {
         var sid: String?
         for net in nets {
-            if let k = key(service, on: net, exists: { serviceNames[$0] != nil }) { sid = serviceNames[k]; break }
+            if let k = key(service, on: net, exists: { serviceNames[$0] != nil }) {
+                sid = serviceNames[k]
+                break
+            }
         }
         guard let sid, let s = services[sid] else { return nil }
         let ports = s.ports.filter { $0.label.lowercased() == portLabel.lowercased() && $0.proto.lowercased() == proto.lowercased() }

@@ -6,7 +6,10 @@ import MeshKernel
 public struct DNSNetwork: Sendable, Hashable {
     public var id: String
     public var name: String
-    public init(id: String, name: String) { self.id = id; self.name = name }
+    public init(id: String, name: String) {
+        self.id = id
+        self.name = name
+    }
 }
 
 public enum DNSEndpointMode: Sendable, Hashable {
@@ -23,7 +26,10 @@ public struct DNSServicePort: Sendable, Hashable {
     public var target: UInt16
     public var published: UInt16?
     public init(name: String? = nil, proto: String = "tcp", target: UInt16, published: UInt16? = nil) {
-        self.name = name; self.proto = proto; self.target = target; self.published = published
+        self.name = name
+        self.proto = proto
+        self.target = target
+        self.published = published
     }
     var label: String { name ?? String(target) }
 }
@@ -38,10 +44,17 @@ public struct DNSService: Sendable, Hashable {
     public var ports: [DNSServicePort]
     /// Networks the service is on beyond those it has a VIP on (a dnsrr service has no VIPs).
     public var networks: Set<String>
-    public init(id: String, name: String, aliases: [String] = [], mode: DNSEndpointMode = .vip,
-                vips: [String: [IPAddress]] = [:], networks: Set<String> = [], ports: [DNSServicePort] = []) {
-        self.id = id; self.name = name; self.aliases = aliases; self.mode = mode; self.vips = vips
-        self.networks = networks; self.ports = ports
+    public init(
+        id: String, name: String, aliases: [String] = [], mode: DNSEndpointMode = .vip,
+        vips: [String: [IPAddress]] = [:], networks: Set<String> = [], ports: [DNSServicePort] = []
+    ) {
+        self.id = id
+        self.name = name
+        self.aliases = aliases
+        self.mode = mode
+        self.vips = vips
+        self.networks = networks
+        self.ports = ports
     }
     var networkIDs: Set<String> { networks.union(vips.keys) }
 }
@@ -58,9 +71,15 @@ public struct DNSTask: Sendable, Hashable {
     public var aliases: [String]
     /// Network ID → addresses on it.
     public var addresses: [String: [IPAddress]]
-    public init(id: String, name: String, service: String? = nil, serviceAliases: [String] = [], aliases: [String] = [],
-                addresses: [String: [IPAddress]] = [:]) {
-        self.id = id; self.name = name; self.service = service; self.serviceAliases = serviceAliases; self.aliases = aliases
+    public init(
+        id: String, name: String, service: String? = nil, serviceAliases: [String] = [], aliases: [String] = [],
+        addresses: [String: [IPAddress]] = [:]
+    ) {
+        self.id = id
+        self.name = name
+        self.service = service
+        self.serviceAliases = serviceAliases
+        self.aliases = aliases
         self.addresses = addresses
     }
 }

@@ -15,8 +15,10 @@ public struct DNSResolver: Sendable {
         public var additional: [DNSResourceRecord] = []
     }
 
-    public func resolve<G: RandomNumberGenerator>(_ q: DNSQuestion, in index: borrowing DNSRecordIndex,
-                                                   networks: [String], using rng: inout G) -> Answer? {
+    public func resolve<G: RandomNumberGenerator>(
+        _ q: DNSQuestion, in index: borrowing DNSRecordIndex,
+        networks: [String], using rng: inout G
+    ) -> Answer? {
         guard q.qclass == .internet || q.qclass == .any else { return nil }
         switch q.type {
         case .ptr:
@@ -34,8 +36,10 @@ public struct DNSResolver: Sendable {
         }
     }
 
-    private func srv<G: RandomNumberGenerator>(_ q: DNSQuestion, _ index: borrowing DNSRecordIndex,
-                                               _ networks: [String], _ rng: inout G) -> Answer? {
+    private func srv<G: RandomNumberGenerator>(
+        _ q: DNSQuestion, _ index: borrowing DNSRecordIndex,
+        _ networks: [String], _ rng: inout G
+    ) -> Answer? {
         let labels = q.name.labels
         guard labels.count >= 3, labels[0].first == UInt8(ascii: "_"), labels[1].first == UInt8(ascii: "_") else {
             // Not _port._proto.name: NODATA if it is one of ours, else upstream's.

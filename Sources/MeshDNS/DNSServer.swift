@@ -3,7 +3,7 @@ import NIOCore
 import NIOPosix
 import Synchronization
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The embedded DNS server: one set of SwiftNIO event loops serving 127.0.0.11:53 (UDP and TCP)
@@ -24,11 +24,17 @@ public final class DNSServer: Sendable {
         /// up the daemon's file descriptors.
         public var maxTCPConnectionsPerNamespace: Int
 
-        public init(address: IPAddress = IPAddress(ResolvConf.embeddedServer)!, port: UInt16 = 53,
-                    ttl: UInt32 = DNSResolver.defaultTTL, forwarding: DNSForwarder.Configuration,
-                    udpSocketsPerNamespace: Int = 1, datagramBatch: Int = 32, maxTCPConnectionsPerNamespace: Int = 128) {
-            self.address = address; self.port = port; self.ttl = ttl; self.forwarding = forwarding
-            self.udpSocketsPerNamespace = max(1, udpSocketsPerNamespace); self.datagramBatch = max(1, datagramBatch)
+        public init(
+            address: IPAddress = IPAddress(ResolvConf.embeddedServer)!, port: UInt16 = 53,
+            ttl: UInt32 = DNSResolver.defaultTTL, forwarding: DNSForwarder.Configuration,
+            udpSocketsPerNamespace: Int = 1, datagramBatch: Int = 32, maxTCPConnectionsPerNamespace: Int = 128
+        ) {
+            self.address = address
+            self.port = port
+            self.ttl = ttl
+            self.forwarding = forwarding
+            self.udpSocketsPerNamespace = max(1, udpSocketsPerNamespace)
+            self.datagramBatch = max(1, datagramBatch)
             self.maxTCPConnectionsPerNamespace = max(1, maxTCPConnectionsPerNamespace)
         }
 
@@ -53,9 +59,14 @@ public final class DNSServer: Sendable {
     let processor: DNSQueryProcessor
     private let attachments = Mutex<[UInt64: Attachment]>([:])
 
-    private init(configuration: Configuration, store: DNSRecordStore, forwarder: DNSForwarder, group: EventLoopGroup,
-                 ownedGroup: MultiThreadedEventLoopGroup?) {
-        self.configuration = configuration; self.store = store; self.forwarder = forwarder; self.group = group
+    private init(
+        configuration: Configuration, store: DNSRecordStore, forwarder: DNSForwarder, group: EventLoopGroup,
+        ownedGroup: MultiThreadedEventLoopGroup?
+    ) {
+        self.configuration = configuration
+        self.store = store
+        self.forwarder = forwarder
+        self.group = group
         self.ownedGroup = ownedGroup
         processor = DNSQueryProcessor(resolver: DNSResolver(ttl: configuration.ttl))
     }
@@ -79,8 +90,10 @@ public final class DNSServer: Sendable {
 
     /// Starts serving inside `ns` for a task on `networks`; writes `resolvConf` (a path, e.g. the
     /// task's /etc/resolv.conf as seen from the node) naming 127.0.0.11 when given.
-    public func attach(_ ns: NetworkNamespace, networks: [String], resolvConf: String? = nil,
-                       nodeResolvConf: ResolvConf.Contents = ResolvConf.read()) async throws {
+    public func attach(
+        _ ns: NetworkNamespace, networks: [String], resolvConf: String? = nil,
+        nodeResolvConf: ResolvConf.Contents = ResolvConf.read()
+    ) async throws {
         let key = try Self.identity(ns)
         guard attachments.withLock({ $0[key] }) == nil else { throw KernelError.invalidArgument("\(ns) is already attached") }
         // A fresh namespace has lo down; 127.0.0.0/8 is routable on lo only once it is up.
@@ -91,8 +104,10 @@ public final class DNSServer: Sendable {
             var made: [Int32] = []
             do throws(KernelError) {
                 for _ in 0..<cfg.udpSocketsPerNamespace {
-                    made.append(try NamespaceSockets.bound(Int32(SOCK_DGRAM.rawValue), address: cfg.address, port: cfg.port,
-                                                           reusePort: cfg.udpSocketsPerNamespace > 1))
+                    made.append(
+                        try NamespaceSockets.bound(
+                            Int32(SOCK_DGRAM.rawValue), address: cfg.address, port: cfg.port,
+                            reusePort: cfg.udpSocketsPerNamespace > 1))
                 }
                 made.append(try NamespaceSockets.bound(Int32(SOCK_STREAM.rawValue), address: cfg.address, port: cfg.port, reusePort: false))
                 return made
@@ -108,24 +123,28 @@ public final class DNSServer: Sendable {
         do {
             for (i, fd) in fds.enumerated() {
                 if i < fds.count - 1 {
-                    channels.append(try await DatagramBootstrap(group: group)
-                        .channelOption(.datagramVectorReadMessageCount, value: cfg.datagramBatch)
-                        .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 4096 * cfg.datagramBatch))
-                        .channelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(DNSUDPHandler(shared)) } }
-                        .withBoundSocket(fd).get())
-                } else {
-                    channels.append(try await ServerBootstrap(group: group)
-                        .childChannelInitializer { ch in
-                            ch.eventLoop.makeCompletedFuture {
-                                // Failing the initializer makes NIO close the new connection.
-                                try tcpBudget.admit(ch)
-                                let ops = ch.pipeline.syncOperations
-                                try ops.addHandler(IdleStateHandler(readTimeout: .seconds(10)))
-                                try ops.addHandler(ByteToMessageHandler(DNSTCPFrameDecoder()))
-                                try ops.addHandler(DNSTCPHandler(shared))
+                    channels.append(
+                        try await DatagramBootstrap(group: group)
+                            .channelOption(.datagramVectorReadMessageCount, value: cfg.datagramBatch)
+                            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 4096 * cfg.datagramBatch))
+                            .channelInitializer { ch in
+                                ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(DNSUDPHandler(shared)) }
                             }
-                        }
-                        .withBoundSocket(fd).get())
+                            .withBoundSocket(fd).get())
+                } else {
+                    channels.append(
+                        try await ServerBootstrap(group: group)
+                            .childChannelInitializer { ch in
+                                ch.eventLoop.makeCompletedFuture {
+                                    // Failing the initializer makes NIO close the new connection.
+                                    try tcpBudget.admit(ch)
+                                    let ops = ch.pipeline.syncOperations
+                                    try ops.addHandler(IdleStateHandler(readTimeout: .seconds(10)))
+                                    try ops.addHandler(ByteToMessageHandler(DNSTCPFrameDecoder()))
+                                    try ops.addHandler(DNSTCPHandler(shared))
+                                }
+                            }
+                            .withBoundSocket(fd).get())
                 }
             }
             if let resolvConf { try ResolvConf.writeTaskFile(to: resolvConf, node: nodeResolvConf) }
@@ -154,7 +173,10 @@ public final class DNSServer: Sendable {
     public var attachedCount: Int { attachments.withLock { $0.count } }
 
     public func shutdown() async {
-        let all = attachments.withLock { a in defer { a.removeAll() }; return Array(a.values) }
+        let all = attachments.withLock { a in
+            defer { a.removeAll() }
+            return Array(a.values)
+        }
         for a in all { for ch in a.channels { try? await ch.close() } }
         await forwarder.close()
         try? await ownedGroup?.shutdownGracefully()

@@ -1,14 +1,16 @@
 import Foundation
 import MeshKernel
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One query over TCP (RFC 7766), for the retry after a truncated UDP answer. Rare, so it runs on
 /// a thread of its own with blocking-with-deadline I/O on a socket made in the node namespace.
 enum DNSTCPClient {
-    static func exchange(_ query: [UInt8], with upstream: DNSUpstream, namespace: NetworkNamespace?,
-                         timeout: Duration, completion: @escaping @Sendable ([UInt8]?) -> Void) {
+    static func exchange(
+        _ query: [UInt8], with upstream: DNSUpstream, namespace: NetworkNamespace?,
+        timeout: Duration, completion: @escaping @Sendable ([UInt8]?) -> Void
+    ) {
         Thread.detachNewThread {
             completion(try? run(query, upstream, namespace, timeout))
         }

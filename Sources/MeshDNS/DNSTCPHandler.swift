@@ -6,7 +6,8 @@ struct DNSTCPFrameDecoder: ByteToMessageDecoder {
     typealias InboundOut = ByteBuffer
     mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt16.self),
-              buffer.readableBytes >= 2 + Int(length) else { return .needMoreData }
+            buffer.readableBytes >= 2 + Int(length)
+        else { return .needMoreData }
         buffer.moveReaderIndex(forwardBy: 2)
         context.fireChannelRead(NIOAny(buffer.readSlice(length: Int(length))!))
         return .continue
@@ -35,7 +36,8 @@ final class DNSTCPHandler: ChannelInboundHandler {
             let channel = context.channel
             let processor = shared.processor
             shared.forwarder.forward(query, on: context.eventLoop).whenSuccess { reply in
-                let out = reply.map { processor.relay($0, to: query, transport: .tcp) }
+                let out =
+                    reply.map { processor.relay($0, to: query, transport: .tcp) }
                     ?? processor.serverFailure(for: query, transport: .tcp)
                 channel.writeAndFlush(Self.frame(out, channel.allocator), promise: nil)
             }
@@ -43,8 +45,7 @@ final class DNSTCPHandler: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent { context.close(promise: nil) }
-        else { context.fireUserInboundEventTriggered(event) }
+        if event is IdleStateHandler.IdleStateEvent { context.close(promise: nil) } else { context.fireUserInboundEventTriggered(event) }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) { context.close(promise: nil) }

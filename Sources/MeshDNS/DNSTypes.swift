@@ -31,7 +31,7 @@ public struct DNSClass: RawRepresentable, Hashable, Sendable {
 }
 
 public struct DNSRCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
-    public var rawValue: UInt16   // 12 bits with EDNS: 4 in the header, 8 in the OPT TTL
+    public var rawValue: UInt16  // 12 bits with EDNS: 4 in the header, 8 in the OPT TTL
     public init(rawValue: UInt16) { self.rawValue = rawValue }
     public static let noError = DNSRCode(rawValue: 0)
     public static let formErr = DNSRCode(rawValue: 1)

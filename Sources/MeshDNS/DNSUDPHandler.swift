@@ -25,7 +25,8 @@ final class DNSUDPHandler: ChannelInboundHandler {
             let channel = context.channel
             let processor = shared.processor
             shared.forwarder.forward(query, on: context.eventLoop).whenSuccess { reply in
-                let out = reply.map { processor.relay($0, to: query, transport: .udp) }
+                let out =
+                    reply.map { processor.relay($0, to: query, transport: .udp) }
                     ?? processor.serverFailure(for: query, transport: .udp)
                 var buf = channel.allocator.buffer(capacity: out.count)
                 buf.writeBytes(out)

@@ -5,7 +5,10 @@ import NIOCore
 public struct DNSUpstream: Sendable, Hashable, CustomStringConvertible {
     public var address: IPAddress
     public var port: UInt16
-    public init(address: IPAddress, port: UInt16 = 53) { self.address = address; self.port = port }
+    public init(address: IPAddress, port: UInt16 = 53) {
+        self.address = address
+        self.port = port
+    }
 
     /// Up to three upstreams from resolv.conf text, skipping unparseable lines.
     public static func from(_ conf: ResolvConf.Contents) -> [DNSUpstream] {

@@ -76,7 +76,10 @@ public struct DNSWireReader {
                 guard target < floor else { throw .badPointer(at: pos) }
                 jumps += 1
                 guard jumps <= Self.maxPointers else { throw .tooManyPointers }
-                if !jumped { offset = pos + 2; jumped = true }
+                if !jumped {
+                    offset = pos + 2
+                    jumped = true
+                }
                 floor = target
                 pos = target
             default:

@@ -16,16 +16,22 @@ public struct DNSWireWriter {
     public var count: Int { bytes.count }
 
     public mutating func u8(_ v: UInt8) { bytes.append(v) }
-    public mutating func u16(_ v: UInt16) { bytes.append(UInt8(v >> 8)); bytes.append(UInt8(truncatingIfNeeded: v)) }
+    public mutating func u16(_ v: UInt16) {
+        bytes.append(UInt8(v >> 8))
+        bytes.append(UInt8(truncatingIfNeeded: v))
+    }
     public mutating func u32(_ v: UInt32) {
-        bytes.append(UInt8(v >> 24)); bytes.append(UInt8(truncatingIfNeeded: v >> 16))
-        bytes.append(UInt8(truncatingIfNeeded: v >> 8)); bytes.append(UInt8(truncatingIfNeeded: v))
+        bytes.append(UInt8(v >> 24))
+        bytes.append(UInt8(truncatingIfNeeded: v >> 16))
+        bytes.append(UInt8(truncatingIfNeeded: v >> 8))
+        bytes.append(UInt8(truncatingIfNeeded: v))
     }
     public mutating func append<C: Collection>(_ b: C) where C.Element == UInt8 { bytes.append(contentsOf: b) }
 
     /// Overwrites a big-endian u16 written earlier (RDLENGTH, header counts).
     public mutating func patch16(at i: Int, _ v: UInt16) {
-        bytes[i] = UInt8(v >> 8); bytes[i + 1] = UInt8(truncatingIfNeeded: v)
+        bytes[i] = UInt8(v >> 8)
+        bytes[i + 1] = UInt8(truncatingIfNeeded: v)
     }
 
     /// Drops everything from `length` on (used to back out a record that did not fit).

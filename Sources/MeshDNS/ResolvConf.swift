@@ -12,7 +12,9 @@ public enum ResolvConf {
         public var search: [String] = []
         public var options: [String] = []
         public init(nameservers: [String] = [], search: [String] = [], options: [String] = []) {
-            self.nameservers = nameservers; self.search = search; self.options = options
+            self.nameservers = nameservers
+            self.search = search
+            self.options = options
         }
     }
 

@@ -11,8 +11,9 @@ enum ReverseName {
             var v: UInt32 = 0
             for label in labels[0..<4].reversed() {
                 guard label.count <= 3, label.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
-                      let n = UInt32(String(decoding: label, as: UTF8.self)), n <= 255,
-                      label.count == 1 || label.first != 0x30 else { return nil }
+                    let n = UInt32(String(decoding: label, as: UTF8.self)), n <= 255,
+                    label.count == 1 || label.first != 0x30
+                else { return nil }
                 v = v << 8 | n
             }
             return .v4(v)

@@ -58,8 +58,9 @@ extension APIMapping {
                 }
             }
         }
-        return NetworkRequest(name: r.Name, subnet: subnet, gateway: gateway, attachable: r.Attachable ?? false,
-                              ingress: r.Ingress ?? false, internal: r.Internal ?? false, labels: r.Labels ?? [:],
-                              options: r.Options ?? [:])
+        return NetworkRequest(
+            name: r.Name, subnet: subnet, gateway: gateway, attachable: r.Attachable ?? false,
+            ingress: r.Ingress ?? false, internal: r.Internal ?? false, labels: r.Labels ?? [:],
+            options: r.Options ?? [:])
     }
 }

@@ -28,7 +28,9 @@ extension APIMapping {
     }
 
     /// The parts of a `NodeSpec` the store keeps (swarmkit's node names are not kept: `Spec.Name` is ignored).
-    public static func nodeChange(_ spec: NodeSpec) throws(EngineError) -> (role: NodeRole, availability: NodeAvailability, labels: [String: String]) {
+    public static func nodeChange(_ spec: NodeSpec) throws(EngineError) -> (
+        role: NodeRole, availability: NodeAvailability, labels: [String: String]
+    ) {
         guard let role = NodeRole(rawValue: spec.Role) else {
             throw .invalidArgument("invalid role \(spec.Role), only worker and manager are supported")
         }

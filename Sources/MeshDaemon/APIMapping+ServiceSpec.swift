@@ -119,7 +119,8 @@ extension APIMapping {
         guard let pub = UInt16(exactly: published) else {
             throw .invalidArgument(rpc("InvalidArgument", "EndpointSpec: published port \(published) is out of range"))
         }
-        return MeshCluster.PortConfig(name: p.Name ?? "", protocol: proto, targetPort: target, publishedPort: pub,
-                                      publishMode: publishMode)
+        return MeshCluster.PortConfig(
+            name: p.Name ?? "", protocol: proto, targetPort: target, publishedPort: pub,
+            publishMode: publishMode)
     }
 }

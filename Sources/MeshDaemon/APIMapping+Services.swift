@@ -18,13 +18,15 @@ extension APIMapping {
     }
 
     public static func serviceStatus(_ s: MeshCluster.ServiceStatus) -> Service.ServiceStatus {
-        Service.ServiceStatus(RunningTasks: UInt64(max(0, s.runningTasks)), DesiredTasks: UInt64(max(0, s.desiredTasks)),
-                              CompletedTasks: UInt64(max(0, s.completedTasks)))
+        Service.ServiceStatus(
+            RunningTasks: UInt64(max(0, s.runningTasks)), DesiredTasks: UInt64(max(0, s.desiredTasks)),
+            CompletedTasks: UInt64(max(0, s.completedTasks)))
     }
 
     static func updateStatus(_ u: MeshCluster.UpdateStatus) -> Service.UpdateStatus {
-        Service.UpdateStatus(State: u.state.rawValue, StartedAt: u.startedAt, CompletedAt: u.completedAt,
-                             Message: u.message.isEmpty ? nil : u.message)
+        Service.UpdateStatus(
+            State: u.state.rawValue, StartedAt: u.startedAt, CompletedAt: u.completedAt,
+            Message: u.message.isEmpty ? nil : u.message)
     }
 
     public static func apiServiceSpec(_ s: MeshCluster.ServiceSpec) -> MeshAPI.ServiceSpec {
@@ -61,14 +63,16 @@ extension APIMapping {
     }
 
     static func apiUpdateConfig(_ c: MeshCluster.UpdateConfig) -> MeshAPI.UpdateConfig {
-        MeshAPI.UpdateConfig(Parallelism: UInt64(max(0, c.parallelism)), Delay: c.delay, FailureAction: c.failureAction.rawValue,
-                             Monitor: c.monitor, MaxFailureRatio: c.maxFailureRatio, Order: c.order.rawValue)
+        MeshAPI.UpdateConfig(
+            Parallelism: UInt64(max(0, c.parallelism)), Delay: c.delay, FailureAction: c.failureAction.rawValue,
+            Monitor: c.monitor, MaxFailureRatio: c.maxFailureRatio, Order: c.order.rawValue)
     }
 
     static func apiPort(_ p: MeshCluster.PortConfig) -> MeshAPI.PortConfig {
-        var out = MeshAPI.PortConfig(Protocol: p.protocol.rawValue, TargetPort: UInt32(p.targetPort),
-                                     PublishedPort: p.publishedPort == 0 ? nil : UInt32(p.publishedPort),
-                                     PublishMode: p.publishMode.rawValue)
+        var out = MeshAPI.PortConfig(
+            Protocol: p.protocol.rawValue, TargetPort: UInt32(p.targetPort),
+            PublishedPort: p.publishedPort == 0 ? nil : UInt32(p.publishedPort),
+            PublishMode: p.publishMode.rawValue)
         out.Name = p.name.isEmpty ? nil : p.name
         return out
     }

@@ -6,8 +6,9 @@ import MeshCluster
 extension APIMapping {
     public static func tlsInfo(_ ca: ClusterCA) -> MeshAPI.TLSInfo {
         let t = ca.tlsInfo
-        return MeshAPI.TLSInfo(TrustRoot: t.trustRoot, CertIssuerSubject: t.certIssuerSubject,
-                               CertIssuerPublicKey: t.certIssuerPublicKey)
+        return MeshAPI.TLSInfo(
+            TrustRoot: t.trustRoot, CertIssuerSubject: t.certIssuerSubject,
+            CertIssuerPublicKey: t.certIssuerPublicKey)
     }
 
     /// The spec dockerd reports after `swarm init` with no options (swarmkit's defaults merged in), less
@@ -28,11 +29,14 @@ extension APIMapping {
 
     /// `version`/`updatedAt`/`spec` are the daemon's own record of `swarm update`s: the store keeps the
     /// cluster's settings but not a versioned swarm object.
-    public static func clusterInfo(_ settings: ClusterSettings, tlsInfo: MeshAPI.TLSInfo, version: UInt64, updatedAt: Date,
-                                   spec: SwarmSpec) -> ClusterInfo {
-        ClusterInfo(ID: settings.clusterID, Version: ObjectVersion(version), CreatedAt: settings.createdAt, UpdatedAt: updatedAt,
-                    Spec: spec, TLSInfo: tlsInfo, DefaultAddrPool: settings.defaultAddrPool.map(\.description),
-                    SubnetSize: UInt32(clamping: settings.subnetSize), DataPathPort: UInt32(settings.dataPathPort))
+    public static func clusterInfo(
+        _ settings: ClusterSettings, tlsInfo: MeshAPI.TLSInfo, version: UInt64, updatedAt: Date,
+        spec: SwarmSpec
+    ) -> ClusterInfo {
+        ClusterInfo(
+            ID: settings.clusterID, Version: ObjectVersion(version), CreatedAt: settings.createdAt, UpdatedAt: updatedAt,
+            Spec: spec, TLSInfo: tlsInfo, DefaultAddrPool: settings.defaultAddrPool.map(\.description),
+            SubnetSize: UInt32(clamping: settings.subnetSize), DataPathPort: UInt32(settings.dataPathPort))
     }
 
     public static func joinTokens(_ settings: ClusterSettings) -> MeshAPI.JoinTokens {

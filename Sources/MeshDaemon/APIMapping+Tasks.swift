@@ -11,8 +11,9 @@ extension APIMapping {
             Err: t.status.err.isEmpty ? nil : t.status.err,
             PortStatus: t.hostPorts.isEmpty ? nil : SwarmTask.PortStatus(Ports: t.hostPorts.map(apiPort)))
         let attachments = t.networks.map {
-            SwarmTask.NetworkAttachment(Network: .init(ID: $0.networkID, name: networkNames[$0.networkID] ?? $0.networkID),
-                                        Addresses: [$0.address])
+            SwarmTask.NetworkAttachment(
+                Network: .init(ID: $0.networkID, name: networkNames[$0.networkID] ?? $0.networkID),
+                Addresses: [$0.address])
         }
         return SwarmTask(
             ID: t.id, Version: ObjectVersion(t.version), CreatedAt: t.createdAt, UpdatedAt: t.updatedAt,

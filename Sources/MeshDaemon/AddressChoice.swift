@@ -1,7 +1,7 @@
 import Foundation
 import MeshAPI
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Docker's rules for `--advertise-addr` and `--listen-addr`: an IP, an IP:port or an interface
@@ -20,7 +20,8 @@ enum AddressChoice {
             if isIPv4(host) { return host }
             let byInterface = interfaces().filter { $0.name == host }.map(\.address)
             guard let a = byInterface.first else {
-                throw .invalidArgument("advertise address must be a non-zero IP address or network interface (with optional port number): \(given)")
+                throw .invalidArgument(
+                    "advertise address must be a non-zero IP address or network interface (with optional port number): \(given)")
             }
             return a
         }
@@ -28,7 +29,9 @@ enum AddressChoice {
         let candidates = interfaces().filter { $0.name != "lo" && !$0.address.hasPrefix("127.") }.map(\.address)
         guard candidates.count == 1 else {
             if candidates.isEmpty { throw .invalidArgument("could not find an address to advertise: use --advertise-addr") }
-            throw .invalidArgument("could not choose an IP address to advertise since this system has multiple addresses (\(candidates.joined(separator: ", "))) - specify one with --advertise-addr")
+            throw .invalidArgument(
+                "could not choose an IP address to advertise since this system has multiple addresses (\(candidates.joined(separator: ", "))) - specify one with --advertise-addr"
+            )
         }
         return candidates[0]
     }

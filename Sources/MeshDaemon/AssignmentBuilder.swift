@@ -12,12 +12,14 @@ import MeshKernel
 public enum AssignmentBuilder {
     public static func build(_ snapshot: ClusterSnapshot, settings: ClusterSettings, nodeID: String) -> NodeAssignment? {
         guard let node = snapshot.nodes.first(where: { $0.id == nodeID }),
-              let address = IPAddress(node.addr) else { return nil }
+            let address = IPAddress(node.addr)
+        else { return nil }
         let ingressID = settings.ingressNetworkID
         let networksByID = Dictionary(snapshot.networks.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         let servicesByID = Dictionary(snapshot.services.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-        let identity = MeshDataplane.NodeIdentity(id: node.id, advertiseAddress: address, dataPathPort: settings.dataPathPort,
-                                                  ingressAddress: ingressAddress(node, ingressID))
+        let identity = MeshDataplane.NodeIdentity(
+            id: node.id, advertiseAddress: address, dataPathPort: settings.dataPathPort,
+            ingressAddress: ingressAddress(node, ingressID))
 
         var tasks: [NodeAssignment.LocalTask] = []
         for t in snapshot.tasks where t.nodeID == nodeID && t.status.state >= .assigned {
@@ -31,9 +33,11 @@ public enum AssignmentBuilder {
                 return .init(network: a.networkID, address: p.address)
             }
             let desired: NodeAssignment.DesiredState = t.desiredState <= .running && !t.status.state.isTerminal ? .running : .shutdown
-            tasks.append(.init(id: t.id, name: taskName(t, serviceName: service.spec.name), service: t.serviceID,
-                               image: t.spec.image, args: t.spec.command + t.spec.args, env: environment(t.spec.env),
-                               desired: desired, attachments: attachments))
+            tasks.append(
+                .init(
+                    id: t.id, name: taskName(t, serviceName: service.spec.name), service: t.serviceID,
+                    image: t.spec.image, args: t.spec.command + t.spec.args, env: environment(t.spec.env),
+                    desired: desired, attachments: attachments))
         }
 
         let publishesIngress = snapshot.services.contains { s in s.endpoint.ports.contains { $0.publishMode == .ingress } }
@@ -41,17 +45,19 @@ public enum AssignmentBuilder {
         if publishesIngress || carried.contains(ingressID) { carried.insert(ingressID) } else { carried.remove(ingressID) }
         let networks = carried.sorted().compactMap { id -> OverlayNetwork? in
             guard let n = networksByID[id] else { return nil }
-            return OverlayNetwork(id: n.id, name: n.name, vni: n.vni, subnet: n.subnet.network, gateway: n.gateway,
-                                  ingress: n.ingress ? true : nil)
+            return OverlayNetwork(
+                id: n.id, name: n.name, vni: n.vni, subnet: n.subnet.network, gateway: n.gateway,
+                ingress: n.ingress ? true : nil)
         }
 
         var services: [NodeAssignment.Service] = []
         for s in snapshot.services.sorted(by: { $0.id < $1.id }) {
             let serviceNetworks = Set(s.spec.task.networks.map(\.target))
             let ports = s.endpoint.ports.map { p in
-                MeshDataplane.BalancedService.Port(protocol: TransportProtocol(rawValue: p.protocol.rawValue) ?? .tcp,
-                                               published: p.publishedPort, target: p.targetPort,
-                                               mode: p.publishMode == .host ? .host : .ingress)
+                MeshDataplane.BalancedService.Port(
+                    protocol: TransportProtocol(rawValue: p.protocol.rawValue) ?? .tcp,
+                    published: p.publishedPort, target: p.targetPort,
+                    mode: p.publishMode == .host ? .host : .ingress)
             }
             let reachable = !serviceNetworks.isDisjoint(with: carried) || (!ports.isEmpty && carried.contains(ingressID))
             let hasLocalTask = tasks.contains { $0.service == s.id }
@@ -61,8 +67,10 @@ public enum AssignmentBuilder {
                 return .init(network: v.networkID, address: p.address)
             }
             let aliases = Array(Set(s.spec.task.networks.flatMap(\.aliases))).sorted()
-            services.append(.init(id: s.id, name: s.spec.name, mode: s.spec.endpoint.mode == .dnsrr ? .dnsrr : .vip,
-                                  vips: vips, ports: carried.contains(ingressID) || hasLocalTask ? ports : [], aliases: aliases))
+            services.append(
+                .init(
+                    id: s.id, name: s.spec.name, mode: s.spec.endpoint.mode == .dnsrr ? .dnsrr : .vip,
+                    vips: vips, ports: carried.contains(ingressID) || hasLocalTask ? ports : [], aliases: aliases))
         }
 
         var peers: [NodeAssignment.PeerIngress] = []
@@ -73,8 +81,9 @@ public enum AssignmentBuilder {
             }
             peers.sort { $0.nodeID < $1.nodeID }
         }
-        return NodeAssignment(node: identity, networks: networks, services: services, tasks: tasks.sorted { $0.id < $1.id },
-                              peers: peers)
+        return NodeAssignment(
+            node: identity, networks: networks, services: services, tasks: tasks.sorted { $0.id < $1.id },
+            peers: peers)
     }
 
     /// Docker's container name for a task: `<service>.<slot>.<task id>`, the node id for global tasks.

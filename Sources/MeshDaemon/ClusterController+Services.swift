@@ -31,7 +31,8 @@ extension ClusterController {
         return matching.map { s, api in
             var api = api
             // The manager's own counting rule, applied to one service's slice of the cluster.
-            api.ServiceStatus = ClusterSnapshot(services: [s], tasks: tasks[s.id] ?? []).status(ofService: s.id).map(APIMapping.serviceStatus)
+            api.ServiceStatus = ClusterSnapshot(services: [s], tasks: tasks[s.id] ?? []).status(ofService: s.id).map(
+                APIMapping.serviceStatus)
             return api
         }
     }
@@ -45,7 +46,8 @@ extension ClusterController {
     /// Renames and mode changes are refused before the version check, in swarmkit's order. A finished
     /// update status is cleared as swarmkit does, so the CLI's progress loop waits for a scale.
     public func updateService(_ ref: String, version: UInt64, spec: MeshAPI.ServiceSpec, rollback: Bool) async throws(EngineError)
-        -> ServiceUpdateResponse {
+        -> ServiceUpdateResponse
+    {
         try requireManager()
         if rollback {
             _ = try write { m throws(ClusterError) in try m.rollbackService(ref, version: version) }
@@ -80,11 +82,16 @@ extension ClusterController {
             if !taken.contains(name) { return name }
         }
         // 576 pairs all taken: a numeric suffix keeps the form and is practically always free.
-        return "\(Self.adjectives.randomElement(using: &g)!)_\(Self.nouns.randomElement(using: &g)!)_\(UInt32.random(in: 0...UInt32.max, using: &g))"
+        return
+            "\(Self.adjectives.randomElement(using: &g)!)_\(Self.nouns.randomElement(using: &g)!)_\(UInt32.random(in: 0...UInt32.max, using: &g))"
     }
 
-    static let adjectives = ["amber", "brisk", "calm", "deft", "eager", "fond", "gentle", "hardy", "ivory", "jolly", "keen", "lucid",
-                             "mellow", "nimble", "opal", "plucky", "quiet", "rapid", "steady", "tidy", "upbeat", "vivid", "witty", "zesty"]
-    static let nouns = ["badger", "cedar", "comet", "delta", "ember", "falcon", "fjord", "harbor", "heron", "island", "juniper", "kestrel",
-                        "lagoon", "maple", "meadow", "nebula", "otter", "pebble", "quarry", "ridge", "summit", "tundra", "willow", "yarrow"]
+    static let adjectives = [
+        "amber", "brisk", "calm", "deft", "eager", "fond", "gentle", "hardy", "ivory", "jolly", "keen", "lucid",
+        "mellow", "nimble", "opal", "plucky", "quiet", "rapid", "steady", "tidy", "upbeat", "vivid", "witty", "zesty",
+    ]
+    static let nouns = [
+        "badger", "cedar", "comet", "delta", "ember", "falcon", "fjord", "harbor", "heron", "island", "juniper", "kestrel",
+        "lagoon", "maple", "meadow", "nebula", "otter", "pebble", "quarry", "ridge", "summit", "tundra", "willow", "yarrow",
+    ]
 }

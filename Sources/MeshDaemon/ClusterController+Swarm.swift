@@ -39,7 +39,8 @@ extension ClusterController {
         }
         // `swarm ca --rotate` sends these; keeping a CA key in the spec record would also leak it to `GET /swarm`.
         if !(spec.CAConfig?.SigningCACert ?? "").isEmpty || !(spec.CAConfig?.SigningCAKey ?? "").isEmpty
-            || (spec.CAConfig?.ForceRotate ?? 0) != (swarm.spec.CAConfig?.ForceRotate ?? 0) {
+            || (spec.CAConfig?.ForceRotate ?? 0) != (swarm.spec.CAConfig?.ForceRotate ?? 0)
+        {
             throw .invalidArgument("CA rotation is not supported by meshd")
         }
         if let name = spec.Name, !name.isEmpty, name != "default" {
@@ -79,8 +80,9 @@ extension ClusterController {
                 RemoteManagers: managers.map { SwarmInfo.Peer(NodeID: $0.id, Addr: $0.managerAddr ?? "\($0.addr):2377") },
                 Nodes: nodes.count, Managers: managers.count, Cluster: control ? clusterInfo(manager.settings) : nil)
         } catch {
-            return SwarmInfo(NodeID: selfNodeID, NodeAddr: selfAddr, LocalNodeState: .active, ControlAvailable: true,
-                             Error: error.description)
+            return SwarmInfo(
+                NodeID: selfNodeID, NodeAddr: selfAddr, LocalNodeState: .active, ControlAvailable: true,
+                Error: error.description)
         }
     }
 }

@@ -48,8 +48,9 @@ extension ClusterController {
             let service = services[t.serviceID]
             if let service, apiServices[service.id] == nil { apiServices[service.id] = APIMapping.service(service) }
             let upToDate = service.map { $0.specVersion == t.specVersion } ?? false
-            return filter.matches(task, service: apiServices[t.serviceID], serviceIDs: byService, nodeIDs: byNode,
-                                  isUpToDate: upToDate) ? task : nil
+            return filter.matches(
+                task, service: apiServices[t.serviceID], serviceIDs: byService, nodeIDs: byNode,
+                isUpToDate: upToDate) ? task : nil
         }
     }
 

@@ -19,7 +19,10 @@ public actor Daemon: EngineBackend {
         public var hostname: String
         public var liveness = NodeLiveness(gracePeriod: 10)
         public init(dataRoot: String, lb: LoadBalancerKind, meshd: String, hostname: String) {
-            self.dataRoot = dataRoot; self.lb = lb; self.meshd = meshd; self.hostname = hostname
+            self.dataRoot = dataRoot
+            self.lb = lb
+            self.meshd = meshd
+            self.hostname = hostname
         }
     }
 
@@ -38,10 +41,12 @@ public actor Daemon: EngineBackend {
         if record.role == .manager {
             let store = try ClusterStore(path: storePath)
             guard let m = try ClusterManager.open(store: store) else {
-                throw DaemonError.config("\(storePath) holds no cluster although \(NodeRecord.path(dataRoot: options.dataRoot)) says this node is a manager")
+                throw DaemonError.config(
+                    "\(storePath) holds no cluster although \(NodeRecord.path(dataRoot: options.dataRoot)) says this node is a manager")
             }
-            manager = try await ManagerPlane.start(controller: ClusterController(manager: m, selfNodeID: record.nodeID), record: record,
-                                                   liveness: options.liveness)
+            manager = try await ManagerPlane.start(
+                controller: ClusterController(manager: m, selfNodeID: record.nodeID), record: record,
+                liveness: options.liveness)
         }
         node = try await NodePlane.start(record: record, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd)
         self.record = record
@@ -66,8 +71,9 @@ public actor Daemon: EngineBackend {
         guard let record else { return SwarmInfo() }
         if let manager { return await manager.controller.swarmInfo(selfAddr: record.advertiseAddr) }
         let managers = record.managers.map { SwarmInfo.Peer(NodeID: "", Addr: $0) }
-        return SwarmInfo(NodeID: record.nodeID, NodeAddr: record.advertiseAddr, LocalNodeState: .active, ControlAvailable: false,
-                         RemoteManagers: managers)
+        return SwarmInfo(
+            NodeID: record.nodeID, NodeAddr: record.advertiseAddr, LocalNodeState: .active, ControlAvailable: false,
+            RemoteManagers: managers)
     }
 
     public func inspectSwarm() async throws(EngineError) -> Swarm { try await controller().inspectSwarm() }
@@ -81,21 +87,24 @@ public actor Daemon: EngineBackend {
         do {
             try FileManager.default.createDirectory(atPath: options.dataRoot, withIntermediateDirectories: true)
             let store = try ClusterStore(path: storePath)
-            let m = try ClusterManager.initialize(store: store, nodeID: nodeID, hostname: options.hostname, advertiseAddr: advertise,
-                                                  defaultAddrPool: request.DefaultAddrPool ?? [],
-                                                  subnetSize: Int(request.SubnetSize ?? 24), dataPathPort: dataPathPort)
+            let m = try ClusterManager.initialize(
+                store: store, nodeID: nodeID, hostname: options.hostname, advertiseAddr: advertise,
+                defaultAddrPool: request.DefaultAddrPool ?? [],
+                subnetSize: Int(request.SubnetSize ?? 24), dataPathPort: dataPathPort)
             if var me = try m.store.get(ClusterNode.self, id: nodeID) {
                 me.description = NodeFacts.local()
                 _ = try m.store.update(me)
             }
             let credentials = try NodeCredentials.issue(by: m.ca, nodeID: nodeID, role: .manager)
-            let record = NodeRecord(nodeID: nodeID, hostname: options.hostname, role: .manager, clusterID: m.settings.clusterID,
-                                    advertiseAddr: advertise, listenAddr: listen, dataPathPort: dataPathPort,
-                                    managers: ["\(advertise):\(NodePlane.split(listen)?.1 ?? 2377)"],
-                                    certificatePEM: credentials.certificatePEM, keyPEM: credentials.keyPEM,
-                                    caPEM: m.ca.certificatePEM, gossipKeys: m.settings.gossipKeys.map { KeyHex.encode($0.bytes) })
-            manager = try await ManagerPlane.start(controller: ClusterController(manager: m, selfNodeID: nodeID), record: record,
-                                                   liveness: options.liveness)
+            let record = NodeRecord(
+                nodeID: nodeID, hostname: options.hostname, role: .manager, clusterID: m.settings.clusterID,
+                advertiseAddr: advertise, listenAddr: listen, dataPathPort: dataPathPort,
+                managers: ["\(advertise):\(NodePlane.split(listen)?.1 ?? 2377)"],
+                certificatePEM: credentials.certificatePEM, keyPEM: credentials.keyPEM,
+                caPEM: m.ca.certificatePEM, gossipKeys: m.settings.gossipKeys.map { KeyHex.encode($0.bytes) })
+            manager = try await ManagerPlane.start(
+                controller: ClusterController(manager: m, selfNodeID: nodeID), record: record,
+                liveness: options.liveness)
             try record.save(dataRoot: options.dataRoot)
             node = try await NodePlane.start(record: record, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd)
             self.record = record
@@ -129,15 +138,17 @@ public actor Daemon: EngineBackend {
             // Trust nothing the manager says before its CA matches the token's digest.
             let chain = try await ControlClient.presentedChain(host: host, port: port)
             guard let caDER = chain.first(where: { JoinToken.digest(ofCACertificate: $0) == token.caDigest }) else {
-                throw DaemonError.join("the manager at \(target) is not of the swarm this token belongs to (its CA does not match the token's digest)")
+                throw DaemonError.join(
+                    "the manager at \(target) is not of the swarm this token belongs to (its CA does not match the token's digest)")
             }
             let caPEM = try Certificate(derEncoded: caDER).serializeAsPEM().pemString
             let nodeID = ObjectID.make()
             let (key, csr) = try ClusterCA.makeRequest(nodeID: nodeID)
             let connection = try await ControlClient.connect(host: host, port: port, caPEM: caPEM)
-            let joinRequest = JoinRequest(token: request.JoinToken, csrPEM: try csr.serializeAsPEM().pemString,
-                                          hostname: options.hostname, advertiseAddress: IPAddress(advertise)!,
-                                          platform: NodeFacts.platform())
+            let joinRequest = JoinRequest(
+                token: request.JoinToken, csrPEM: try csr.serializeAsPEM().pemString,
+                hostname: options.hostname, advertiseAddress: IPAddress(advertise)!,
+                platform: NodeFacts.platform())
             let response = try await Self.exchange(joinRequest, over: connection, target: target)
             if let error = response.error { throw DaemonError.join(error) }
             guard let certificatePEM = response.certificatePEM, response.nodeID == nodeID else {
@@ -146,11 +157,12 @@ public actor Daemon: EngineBackend {
             guard let subject = ClusterCA.subject(of: try Certificate(pemEncoded: certificatePEM)), subject.nodeID == nodeID else {
                 throw DaemonError.join("the manager issued a certificate for another node")
             }
-            let saved = NodeRecord(nodeID: nodeID, hostname: options.hostname, role: subject.role, clusterID: subject.clusterID,
-                                   advertiseAddr: advertise, listenAddr: AddressChoice.listen(request.ListenAddr),
-                                   dataPathPort: 4789, managers: response.managers.isEmpty ? [target] : response.managers,
-                                   certificatePEM: certificatePEM, keyPEM: key.pemRepresentation, caPEM: caPEM,
-                                   gossipKeys: response.gossipKeys)
+            let saved = NodeRecord(
+                nodeID: nodeID, hostname: options.hostname, role: subject.role, clusterID: subject.clusterID,
+                advertiseAddr: advertise, listenAddr: AddressChoice.listen(request.ListenAddr),
+                dataPathPort: 4789, managers: response.managers.isEmpty ? [target] : response.managers,
+                certificatePEM: certificatePEM, keyPEM: key.pemRepresentation, caPEM: caPEM,
+                gossipKeys: response.gossipKeys)
             let role = subject.role
             try FileManager.default.createDirectory(atPath: options.dataRoot, withIntermediateDirectories: true)
             try saved.save(dataRoot: options.dataRoot)
@@ -223,7 +235,8 @@ public actor Daemon: EngineBackend {
     }
     public func inspectService(_ ref: String) async throws(EngineError) -> Service { try await controller().inspectService(ref) }
     public func updateService(_ ref: String, version: UInt64, spec: MeshAPI.ServiceSpec, rollback: Bool) async throws(EngineError)
-        -> ServiceUpdateResponse {
+        -> ServiceUpdateResponse
+    {
         try await controller().updateService(ref, version: version, spec: spec, rollback: rollback)
     }
     public func removeService(_ ref: String) async throws(EngineError) { try await controller().removeService(ref) }

@@ -27,7 +27,8 @@ public actor ManagerPlane {
     }
 
     public static func start(controller: ClusterController, record: NodeRecord, liveness: NodeLiveness = NodeLiveness(gracePeriod: 10))
-        async throws -> ManagerPlane {
+        async throws -> ManagerPlane
+    {
         guard let (host, port) = NodePlane.split(record.listenAddr) else {
             throw DaemonError.config("listen address \(record.listenAddr) is not host:port")
         }
@@ -51,7 +52,10 @@ public actor ManagerPlane {
     }
 
     private init(controller: ClusterController, server: ControlServer, nodeID: String, liveness: NodeLiveness) {
-        self.controller = controller; self.server = server; self.listenPort = server.port; self.nodeID = nodeID
+        self.controller = controller
+        self.server = server
+        self.listenPort = server.port
+        self.nodeID = nodeID
         self.liveness = liveness
     }
 
@@ -73,7 +77,8 @@ public actor ManagerPlane {
             try await writer.send(json: ControlMessage.joinResponse(response))
         case .hello(let claimed):
             guard let name, name == claimed else {
-                try await writer.send(json: ControlMessage.error("a node session needs the node's certificate (got \(name ?? "none") for \(claimed))"))
+                try await writer.send(
+                    json: ControlMessage.error("a node session needs the node's certificate (got \(name ?? "none") for \(claimed))"))
                 return
             }
             let token = UUID()
@@ -122,10 +127,13 @@ public actor ManagerPlane {
     private func join(_ request: JoinRequest) async -> JoinResponse {
         do {
             let csr = try CertificateSigningRequest(pemEncoded: request.csrPEM)
-            guard let nodeID = ClusterCA.commonName(of: csr.subject) else { return JoinResponse(error: "the certificate request names no node") }
+            guard let nodeID = ClusterCA.commonName(of: csr.subject) else {
+                return JoinResponse(error: "the certificate request names no node")
+            }
             let result = try await controller.withManager { m throws(ClusterError) in
-                let joined = try m.join(token: request.token, nodeID: nodeID, hostname: request.hostname,
-                                        addr: request.advertiseAddress.description, csr: csr)
+                let joined = try m.join(
+                    token: request.token, nodeID: nodeID, hostname: request.hostname,
+                    addr: request.advertiseAddress.description, csr: csr)
                 var described = joined.node
                 described.description = NodeFacts.description(request.platform)
                 _ = try m.store.update(described)
@@ -160,8 +168,9 @@ public actor ManagerPlane {
             case .rejected: state = .rejected
             }
             let failed = state == .failed || state == .rejected
-            let status = TaskStatus(state: state, timestamp: now, message: Self.message(for: state, r.message),
-                                    err: failed ? r.message : "")
+            let status = TaskStatus(
+                state: state, timestamp: now, message: Self.message(for: state, r.message),
+                err: failed ? r.message : "")
             // A task the manager already forgot (removed service) is not an error worth a log line.
             _ = try? await controller.withManager { m throws(ClusterError) in
                 try m.reportTaskStatus(taskID: r.id, nodeID: nodeID, status: status)
@@ -245,7 +254,8 @@ public actor ManagerPlane {
         }
         for (node, session) in sessions.sorted(by: { $0.key < $1.key }) where only == nil || only == node {
             guard let assignment = AssignmentBuilder.build(view.0, settings: view.1, nodeID: node),
-                  assignment != session.sent else { continue }
+                assignment != session.sent
+            else { continue }
             do {
                 try await session.writer.send(json: ControlMessage.assignment(assignment))
                 if sessions[node]?.token == session.token { sessions[node]?.sent = assignment }

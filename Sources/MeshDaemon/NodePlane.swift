@@ -33,11 +33,12 @@ public actor NodePlane {
         let runtime = try TaskRuntime(nodeID: record.nodeID, dataRoot: dataRoot, meshd: meshd)
         let leftovers = await runtime.removeLeftovers()
         if leftovers > 0 { DaemonLog.info("ended \(leftovers) task(s) left by a previous run; the manager restarts what should run") }
-        let gossip = try GossipAgent(name: record.nodeID, transport: TransportConfig(bindHost: record.advertiseAddr),
-                                     envelope: Envelope(label: record.clusterID, keyring: keys.isEmpty ? nil : try Keyring(keys: keys)),
-                                     // A restarted node must outbid what others remember of its previous life.
-                                     incarnation: UInt32(truncatingIfNeeded: Int(Date().timeIntervalSince1970)),
-                                     seed: UInt64.random(in: 1...UInt64.max))
+        let gossip = try GossipAgent(
+            name: record.nodeID, transport: TransportConfig(bindHost: record.advertiseAddr),
+            envelope: Envelope(label: record.clusterID, keyring: keys.isEmpty ? nil : try Keyring(keys: keys)),
+            // A restarted node must outbid what others remember of its previous life.
+            incarnation: UInt32(truncatingIfNeeded: Int(Date().timeIntervalSince1970)),
+            seed: UInt64.random(in: 1...UInt64.max))
         try await gossip.start()
         let seeds = record.managers.compactMap { m -> PeerAddress? in
             guard let host = m.split(separator: ":").first, host != Substring(record.advertiseAddr) else { return nil }
@@ -47,15 +48,23 @@ public actor NodePlane {
         let directory = EndpointDirectory(gossip: gossip, nodeID: record.nodeID, nodeAddress: address)
         let dns = try await DNSServer.start(.fromNode(), store: DNSRecordStore(), threads: 1)
         let agent = NodeAgent(runtime: runtime, reconciler: Reconciler(lb: lb), dns: dns, stopGrace: .seconds(5))
-        let plane = NodePlane(record: record, agent: agent, runtime: runtime, dataRoot: dataRoot, gossip: gossip, directory: directory, dns: dns)
+        let plane = NodePlane(
+            record: record, agent: agent, runtime: runtime, dataRoot: dataRoot, gossip: gossip, directory: directory, dns: dns)
         await plane.run()
         return plane
     }
 
-    private init(record: NodeRecord, agent: NodeAgent, runtime: TaskRuntime, dataRoot: String, gossip: GossipAgent,
-                 directory: EndpointDirectory, dns: DNSServer) {
-        self.record = record; self.agent = agent; self.runtime = runtime; self.dataRoot = dataRoot; self.gossip = gossip
-        self.directory = directory; self.dns = dns
+    private init(
+        record: NodeRecord, agent: NodeAgent, runtime: TaskRuntime, dataRoot: String, gossip: GossipAgent,
+        directory: EndpointDirectory, dns: DNSServer
+    ) {
+        self.record = record
+        self.agent = agent
+        self.runtime = runtime
+        self.dataRoot = dataRoot
+        self.gossip = gossip
+        self.directory = directory
+        self.dns = dns
     }
 
     private func run() {
@@ -101,8 +110,10 @@ public actor NodePlane {
         loop?.cancel()
         _ = await loop?.value
         if leave {
-            _ = try? await agent.apply(NodeAssignment(node: MeshDataplane.NodeIdentity(
-                id: record.nodeID, advertiseAddress: IPAddress(record.advertiseAddr)!)))
+            _ = try? await agent.apply(
+                NodeAssignment(
+                    node: MeshDataplane.NodeIdentity(
+                        id: record.nodeID, advertiseAddress: IPAddress(record.advertiseAddr)!)))
             try? await directory.publish([])
             await gossip.leave()
         }

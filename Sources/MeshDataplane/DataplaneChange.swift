@@ -34,8 +34,10 @@ struct StateIndex: Sendable {
         for e in state.localEndpoints { locals[Self.key(e.id, e.network)] = e }
         for r in state.remoteEndpoints { remotes[Self.key(r.network, r.address)] = r }
         var node = state
-        node.services = []; node.localEndpoints = []; node.remoteEndpoints = []
-        self.state = node     // identity and networks only: the lists live in the indexes
+        node.services = []
+        node.localEndpoints = []
+        node.remoteEndpoints = []
+        self.state = node  // identity and networks only: the lists live in the indexes
     }
     static func key(_ a: String, _ b: String) -> String { "\(a)\u{0}\(b)" }
     static func key(_ network: String, _ a: IPAddress) -> String { "\(network)\u{0}\(a)" }
@@ -54,7 +56,9 @@ struct StateIndex: Sendable {
             for p in s.allPorts {
                 let k = BalancerState.PortKey(proto: p.proto, port: p.published)
                 if let owner = portOwner[k], owner != s.id {
-                    throw .invalidState(["service \(s.name): published port \(k) is already used by service \(services[owner]?.name ?? owner)"])
+                    throw .invalidState([
+                        "service \(s.name): published port \(k) is already used by service \(services[owner]?.name ?? owner)"
+                    ])
                 }
                 if !state.networks.contains(where: \.isIngress) {
                     throw .invalidState(["service \(s.name): publishing \(k) needs the ingress network in the state"])

@@ -9,10 +9,15 @@ public struct DataplaneState: Codable, Sendable, Equatable {
     public var remoteEndpoints: [RemoteEndpoint]
     public var services: [BalancedService]
 
-    public init(node: NodeIdentity, networks: [OverlayNetwork] = [], localEndpoints: [LocalEndpoint] = [],
-                remoteEndpoints: [RemoteEndpoint] = [], services: [BalancedService] = []) {
-        self.node = node; self.networks = networks; self.localEndpoints = localEndpoints
-        self.remoteEndpoints = remoteEndpoints; self.services = services
+    public init(
+        node: NodeIdentity, networks: [OverlayNetwork] = [], localEndpoints: [LocalEndpoint] = [],
+        remoteEndpoints: [RemoteEndpoint] = [], services: [BalancedService] = []
+    ) {
+        self.node = node
+        self.networks = networks
+        self.localEndpoints = localEndpoints
+        self.remoteEndpoints = remoteEndpoints
+        self.services = services
     }
 
     enum CodingKeys: String, CodingKey { case node, networks, localEndpoints, remoteEndpoints, services }
@@ -40,10 +45,15 @@ public struct NodeIdentity: Codable, Sendable, Equatable {
     /// machine this way.
     public var namespace: String?
 
-    public init(id: String, advertiseAddress: IPAddress, dataPathPort: UInt16? = nil, ingressAddress: IPAddress? = nil,
-                namespace: String? = nil) {
-        self.id = id; self.advertiseAddress = advertiseAddress; self.dataPathPort = dataPathPort
-        self.ingressAddress = ingressAddress; self.namespace = namespace
+    public init(
+        id: String, advertiseAddress: IPAddress, dataPathPort: UInt16? = nil, ingressAddress: IPAddress? = nil,
+        namespace: String? = nil
+    ) {
+        self.id = id
+        self.advertiseAddress = advertiseAddress
+        self.dataPathPort = dataPathPort
+        self.ingressAddress = ingressAddress
+        self.namespace = namespace
     }
     public var port: UInt16 { dataPathPort ?? 4789 }
 }
@@ -59,10 +69,17 @@ public struct OverlayNetwork: Codable, Sendable, Equatable {
     /// The routing-mesh network that published ports are balanced over.
     public var ingress: Bool?
 
-    public init(id: String, name: String, vni: UInt32, subnet: IPPrefix, gateway: IPAddress, mtu: UInt32? = nil,
-                ingress: Bool? = nil) {
-        self.id = id; self.name = name; self.vni = vni; self.subnet = subnet; self.gateway = gateway
-        self.mtu = mtu; self.ingress = ingress
+    public init(
+        id: String, name: String, vni: UInt32, subnet: IPPrefix, gateway: IPAddress, mtu: UInt32? = nil,
+        ingress: Bool? = nil
+    ) {
+        self.id = id
+        self.name = name
+        self.vni = vni
+        self.subnet = subnet
+        self.gateway = gateway
+        self.mtu = mtu
+        self.ingress = ingress
     }
     public var isIngress: Bool { ingress ?? false }
 }
@@ -83,10 +100,19 @@ public struct LocalEndpoint: Codable, Sendable, Equatable {
     public var names: [String]?
     public var aliases: [String]?
 
-    public init(id: String, network: String, namespace: String, address: IPAddress, mac: MACAddress? = nil,
-                interface: String? = nil, defaultRoute: Bool? = nil, names: [String]? = nil, aliases: [String]? = nil) {
-        self.id = id; self.network = network; self.namespace = namespace; self.address = address; self.mac = mac
-        self.interface = interface; self.defaultRoute = defaultRoute; self.names = names; self.aliases = aliases
+    public init(
+        id: String, network: String, namespace: String, address: IPAddress, mac: MACAddress? = nil,
+        interface: String? = nil, defaultRoute: Bool? = nil, names: [String]? = nil, aliases: [String]? = nil
+    ) {
+        self.id = id
+        self.network = network
+        self.namespace = namespace
+        self.address = address
+        self.mac = mac
+        self.interface = interface
+        self.defaultRoute = defaultRoute
+        self.names = names
+        self.aliases = aliases
     }
     public var interfaceName: String { interface ?? "eth0" }
     public var carriesDefaultRoute: Bool { defaultRoute ?? true }
@@ -100,7 +126,10 @@ public struct RemoteEndpoint: Codable, Sendable, Equatable {
     public var nodeAddress: IPAddress
 
     public init(network: String, address: IPAddress, nodeID: String, nodeAddress: IPAddress) {
-        self.network = network; self.address = address; self.nodeID = nodeID; self.nodeAddress = nodeAddress
+        self.network = network
+        self.address = address
+        self.nodeID = nodeID
+        self.nodeAddress = nodeAddress
     }
 }
 
@@ -108,7 +137,10 @@ public struct BalancedService: Codable, Sendable, Equatable {
     public struct VIP: Codable, Sendable, Equatable {
         public var network: String
         public var address: IPAddress
-        public init(network: String, address: IPAddress) { self.network = network; self.address = address }
+        public init(network: String, address: IPAddress) {
+            self.network = network
+            self.address = address
+        }
     }
     public struct Backend: Codable, Sendable, Equatable {
         public var network: String
@@ -117,7 +149,9 @@ public struct BalancedService: Codable, Sendable, Equatable {
         /// continue); 1 when absent.
         public var weight: UInt32?
         public init(network: String, address: IPAddress, weight: UInt32? = nil) {
-            self.network = network; self.address = address; self.weight = weight
+            self.network = network
+            self.address = address
+            self.weight = weight
         }
         public var effectiveWeight: UInt32 { weight ?? 1 }
     }
@@ -127,7 +161,10 @@ public struct BalancedService: Codable, Sendable, Equatable {
         public var target: UInt16
         public var mode: PublishMode?
         public init(protocol p: TransportProtocol = .tcp, published: UInt16, target: UInt16, mode: PublishMode = .ingress) {
-            self.protocol = p; self.published = published; self.target = target; self.mode = mode
+            self.protocol = p
+            self.published = published
+            self.target = target
+            self.mode = mode
         }
         public var proto: TransportProtocol { self.protocol ?? .tcp }
         public var publishMode: PublishMode { mode ?? .ingress }
@@ -140,10 +177,16 @@ public struct BalancedService: Codable, Sendable, Equatable {
     public var backends: [Backend]?
     public var ports: [Port]?
 
-    public init(id: String, name: String, endpointMode: EndpointMode = .vip, vips: [VIP] = [], backends: [Backend] = [],
-                ports: [Port] = []) {
-        self.id = id; self.name = name; self.endpointMode = endpointMode; self.vips = vips
-        self.backends = backends; self.ports = ports
+    public init(
+        id: String, name: String, endpointMode: EndpointMode = .vip, vips: [VIP] = [], backends: [Backend] = [],
+        ports: [Port] = []
+    ) {
+        self.id = id
+        self.name = name
+        self.endpointMode = endpointMode
+        self.vips = vips
+        self.backends = backends
+        self.ports = ports
     }
     public var mode: EndpointMode { endpointMode ?? .vip }
     public var allVIPs: [VIP] { mode == .vip ? (vips ?? []) : [] }

@@ -43,8 +43,9 @@ public struct DesiredModel: Sendable, Equatable {
             if n.isIngress, let a = state.node.ingressAddress { lo.insert(a) }
             sandboxes[naming.sandbox(n.id)] = SandboxModel(
                 name: naming.sandbox(n.id), networkID: n.id,
-                vxlan: .init(vni: n.vni, local: state.node.advertiseAddress, port: state.node.port, mtu: mtu(n),
-                             mac: Naming.vxlanMAC(node: state.node.id, vni: n.vni)),
+                vxlan: .init(
+                    vni: n.vni, local: state.node.advertiseAddress, port: state.node.port, mtu: mtu(n),
+                    mac: Naming.vxlanMAC(node: state.node.id, vni: n.vni)),
                 subnet: n.subnet.network, loAddresses: lo, endpoints: [:], neighbours: [:], fdb: [:], subnetRouted: true,
                 ingressLink: n.isIngress,
                 balancer: BalancerState(gateway: n.gateway, ingressSource: n.isIngress ? state.node.ingressAddress : nil))
@@ -144,9 +145,10 @@ public struct DesiredModel: Sendable, Equatable {
             // Host mode publishes only where a task runs.
             if p.publishMode == .host && backends.isEmpty { continue }
             node.published.insert(key)
-            sandboxes[name]?.balancer.published[key] = Self.merge(backends.map {
-                BalancerState.Target(address: $0.address, port: p.target, weight: $0.effectiveWeight)
-            })
+            sandboxes[name]?.balancer.published[key] = Self.merge(
+                backends.map {
+                    BalancerState.Target(address: $0.address, port: p.target, weight: $0.effectiveWeight)
+                })
         }
     }
 
@@ -155,10 +157,15 @@ public struct DesiredModel: Sendable, Equatable {
         var byKey: [BalancerState.Target: UInt32] = [:]
         var order: [BalancerState.Target] = []
         for t in targets {
-            var k = t; k.weight = 0
+            var k = t
+            k.weight = 0
             if byKey[k] == nil { order.append(k) }
             byKey[k, default: 0] += t.weight
         }
-        return order.map { var t = $0; t.weight = byKey[$0]!; return t }.sorted()
+        return order.map {
+            var t = $0
+            t.weight = byKey[$0]!
+            return t
+        }.sorted()
     }
 }

@@ -50,10 +50,12 @@ struct IPVSBalancer: Sendable {
         if sets.contains(NFTBalancer.hairpinSet.name) { a.hairpin = NFTBalancer.hairpin(try nft.listElements(NFTBalancer.hairpinSet)) }
         for s in try await ipvs.listServices() {
             guard case .fwmark(let m, false) = s.service.key else { continue }
-            a.services[m] = Set(try await ipvs.listDestinations(s.service.key).map {
-                BalancerState.Target(address: $0.destination.address, port: $0.destination.port == 0 ? nil : $0.destination.port,
-                                     weight: $0.destination.weight)
-            })
+            a.services[m] = Set(
+                try await ipvs.listDestinations(s.service.key).map {
+                    BalancerState.Target(
+                        address: $0.destination.address, port: $0.destination.port == 0 ? nil : $0.destination.port,
+                        weight: $0.destination.weight)
+                })
         }
         return a
     }
@@ -66,11 +68,16 @@ struct IPVSBalancer: Sendable {
     }
 
     /// With a scope, only the VIPs, ports and hairpin entries it names are compared.
-    static func plan(_ n: inout Applied, to desired: BalancerState?, scope: DesiredModel.Touched? = nil,
-                     changes: inout [String]) -> Plan {
+    static func plan(
+        _ n: inout Applied, to desired: BalancerState?, scope: DesiredModel.Touched? = nil,
+        changes: inout [String]
+    ) -> Plan {
         var p = Plan()
         guard let d = desired else {
-            if n.table { p.nft.delete(table); changes.append("nft: delete table ip meshd") }
+            if n.table {
+                p.nft.delete(table)
+                changes.append("nft: delete table ip meshd")
+            }
             for m in n.services.keys.sorted() { p.ipvsLast.append(.deleteService(.fwmark(m, ipv6: false))) }
             if !n.services.isEmpty { changes.append("ipvs: delete \(n.services.count) service(s)") }
             n = Applied()
@@ -80,24 +87,41 @@ struct IPVSBalancer: Sendable {
         var scope = scope
         if !n.table {
             scope = nil
-            p.nft.add(table); p.nft.add(mangle); p.nft.add(NFTBalancer.post)
+            p.nft.add(table)
+            p.nft.add(mangle)
+            p.nft.add(NFTBalancer.post)
             for s in [NFTBalancer.protos, vipMarks, NFTBalancer.hairpinSet] { p.nft.add(s) }
             p.nft.add([6, 17, 132].map { NFTElement(.proto($0)) }, to: NFTBalancer.protos)
-            p.nft.add(NFTRule(mangle, NFTExpr.load([.l4proto]) + [.lookup(set: NFTBalancer.protos.name, from: .r(0), into: nil, invert: false)]
-                              + NFTExpr.load([.ipDaddr]) + [.lookup(set: vipMarks.name, from: .r(0), into: .r(0), invert: false),
-                                                            .metaSet(.mark, from: .r(0))], comment: "vip marks"))
+            p.nft.add(
+                NFTRule(
+                    mangle,
+                    NFTExpr.load([.l4proto]) + [.lookup(set: NFTBalancer.protos.name, from: .r(0), into: nil, invert: false)]
+                        + NFTExpr.load([.ipDaddr]) + [
+                            .lookup(set: vipMarks.name, from: .r(0), into: .r(0), invert: false),
+                            .metaSet(.mark, from: .r(0)),
+                        ], comment: "vip marks"))
             p.nft.add(NFTBalancer.hairpinRule(NFTBalancer.post, gateway: d.gateway))
             changes.append("nft: add table ip meshd (IPVS marks, hairpin via \(d.gateway))")
-            n = Applied(); n.table = true; n.services = a.services
+            n = Applied()
+            n.table = true
+            n.services = a.services
         }
         if let src = d.ingressSource, !n.ingress {
             p.nft.add(portMarks)
-            p.nft.add(NFTRule(mangle, NFTExpr.match(.iifname, .eq, .ifname(Naming.ingressSandboxSide)) + NFTExpr.load([.l4proto, .thDport])
-                              + [.lookup(set: portMarks.name, from: .r(0), into: .r(0), invert: false), .metaSet(.mark, from: .r(0))],
-                              comment: "published marks"))
-            p.nft.add(NFTRule(NFTBalancer.post, [.meta(.mark, into: .r(0)),
-                                                 .bitwise(from: .r(0), into: .r(0), mask: .u32(0xf000_0000), xor: .u32(0)),
-                                                 .cmp(.eq, .r(0), .u32(portBase))] + NFTExpr.snat(to: src), comment: "ingress snat"))
+            p.nft.add(
+                NFTRule(
+                    mangle,
+                    NFTExpr.match(.iifname, .eq, .ifname(Naming.ingressSandboxSide)) + NFTExpr.load([.l4proto, .thDport])
+                        + [.lookup(set: portMarks.name, from: .r(0), into: .r(0), invert: false), .metaSet(.mark, from: .r(0))],
+                    comment: "published marks"))
+            p.nft.add(
+                NFTRule(
+                    NFTBalancer.post,
+                    [
+                        .meta(.mark, into: .r(0)),
+                        .bitwise(from: .r(0), into: .r(0), mask: .u32(0xf000_0000), xor: .u32(0)),
+                        .cmp(.eq, .r(0), .u32(portBase)),
+                    ] + NFTExpr.snat(to: src), comment: "ingress snat"))
             changes.append("nft: published-port marks, ingress traffic leaves from \(src)")
             n.ingress = true
         }
@@ -106,13 +130,15 @@ struct IPVSBalancer: Sendable {
         if n.nextVipMark == 0 { n.nextVipMark = (n.vipMark.values.max() ?? vipBase) + 1 }
 
         let vipKeys = scope.map { Array($0.vips) } ?? Array(Set(n.vipMark.keys).union(d.vips.keys))
-        group(keys: vipKeys.sorted(), marks: &n.vipMark, next: &n.nextVipMark, services: &n.services, desired: { d.vips[$0] },
-              set: vipMarks, key: { NFTValue.address($0) }, label: { "VIP \($0)" }, plan: &p, changes: &changes)
+        group(
+            keys: vipKeys.sorted(), marks: &n.vipMark, next: &n.nextVipMark, services: &n.services, desired: { d.vips[$0] },
+            set: vipMarks, key: { NFTValue.address($0) }, label: { "VIP \($0)" }, plan: &p, changes: &changes)
         let ingress = n.ingress
         let portKeys = scope.map { Array($0.ports) } ?? Array(Set(n.portMark.keys).union(d.published.keys))
-        group(keys: portKeys.sorted(), marks: &n.portMark, next: &n.nextMark, services: &n.services,
-              desired: { ingress ? d.published[$0] : nil },
-              set: portMarks, key: { NFTBalancer.key($0) }, label: { "port \($0)" }, plan: &p, changes: &changes)
+        group(
+            keys: portKeys.sorted(), marks: &n.portMark, next: &n.nextMark, services: &n.services,
+            desired: { ingress ? d.published[$0] : nil },
+            set: portMarks, key: { NFTBalancer.key($0) }, label: { "port \($0)" }, plan: &p, changes: &changes)
         if scope == nil {
             // fwmark services no mark points at (left by an interrupted apply).
             let live = Set(n.vipMark.values).union(n.portMark.values)
@@ -132,9 +158,10 @@ struct IPVSBalancer: Sendable {
     ) {
         for k in keys where desired(k) == nil && marks[k] != nil {
             let m = marks[k]!
-            p.nft.delete([NFTElement(key(k))], from: set)              // stop marking first …
+            p.nft.delete([NFTElement(key(k))], from: set)  // stop marking first …
             p.ipvsLast.append(.deleteService(.fwmark(m, ipv6: false)))  // … then drop the service
-            marks[k] = nil; services[m] = nil
+            marks[k] = nil
+            services[m] = nil
             changes.append("ipvs: remove \(label(k))")
         }
         for k in keys {
@@ -142,8 +169,12 @@ struct IPVSBalancer: Sendable {
             let want = Set(targets)
             let mark: UInt32
             let hadMark = marks[k] != nil
-            if let m = marks[k] { mark = m } else {
-                mark = next; next += 1; marks[k] = mark
+            if let m = marks[k] {
+                mark = m
+            } else {
+                mark = next
+                next += 1
+                marks[k] = mark
             }
             let svc = IPVSServiceKey.fwmark(mark, ipv6: false)
             let have = services[mark]
@@ -164,16 +195,21 @@ struct IPVSBalancer: Sendable {
             }
             if !hadMark { p.nft.add([.map(key(k), to: .u32(mark))], to: set) }
             services[mark] = want
-            changes.append("ipvs: \(label(k)) (FWM \(mark)) → " + want.sorted().map { t in
-                (t.port.map { "\(t.address):\($0)" } ?? "\(t.address)") + (t.weight == 1 ? "" : " w\(t.weight)")
-            }.joined(separator: " "))
+            changes.append(
+                "ipvs: \(label(k)) (FWM \(mark)) → "
+                    + want.sorted().map { t in
+                        (t.port.map { "\(t.address):\($0)" } ?? "\(t.address)") + (t.weight == 1 ? "" : " w\(t.weight)")
+                    }.joined(separator: " "))
         }
     }
 
     struct DestKey: Hashable, Comparable {
         var address: IPAddress
         var port: UInt16
-        init(_ t: BalancerState.Target) { address = t.address; port = t.port ?? 0 }
+        init(_ t: BalancerState.Target) {
+            address = t.address
+            port = t.port ?? 0
+        }
         static func < (a: DestKey, b: DestKey) -> Bool { (a.address, a.port) < (b.address, b.port) }
     }
 }

@@ -20,7 +20,7 @@ struct NFTBalancer: Sendable {
         var table = false
         var ingress = false
         var vipSlot: [IPAddress: UInt32] = [:]
-        var vipTargets: [IPAddress: [BalancerState.Target]] = [:]      // expanded slot lists
+        var vipTargets: [IPAddress: [BalancerState.Target]] = [:]  // expanded slot lists
         var portSlot: [BalancerState.PortKey: UInt32] = [:]
         var portTargets: [BalancerState.PortKey: [BalancerState.Target]] = [:]
         var vipChains: Set<Int> = []
@@ -33,7 +33,7 @@ struct NFTBalancer: Sendable {
 
     /// Free slot numbers: the next never used, and those given back.
     struct SlotPool: Equatable, Sendable {
-        var next: UInt32 = 0        // 0: not yet derived from the slots read back
+        var next: UInt32 = 0  // 0: not yet derived from the slots read back
         var free: [UInt32] = []
     }
 
@@ -80,7 +80,8 @@ struct NFTBalancer: Sendable {
         var vipBySlot: [UInt32: [(Int, BalancerState.Target)]] = [:]
         for e in try elements(vipBackends) where e.key.bytes.count == 8 {
             guard let v = value(e), let addr = IPAddress(bytes: v.bytes.prefix(4)) else { continue }
-            vipBySlot[u32(e.key.bytes[0..<4])!, default: []].append((Int(u32(e.key.bytes[4..<8])!), .init(address: addr, port: nil, weight: 1)))
+            vipBySlot[u32(e.key.bytes[0..<4])!, default: []].append(
+                (Int(u32(e.key.bytes[4..<8])!), .init(address: addr, port: nil, weight: 1)))
         }
         for (vip, slot) in a.vipSlot { a.vipTargets[vip] = (vipBySlot[slot] ?? []).sorted { $0.0 < $1.0 }.map(\.1) }
 
@@ -91,7 +92,8 @@ struct NFTBalancer: Sendable {
         for e in try elements(pubBackends) where e.key.bytes.count == 8 {
             guard let v = value(e), v.bytes.count >= 6, let addr = IPAddress(bytes: v.bytes.prefix(4)) else { continue }
             let port = UInt16(v.bytes[4]) << 8 | UInt16(v.bytes[5])
-            portBySlot[u32(e.key.bytes[0..<4])!, default: []].append((Int(u32(e.key.bytes[4..<8])!), .init(address: addr, port: port, weight: 1)))
+            portBySlot[u32(e.key.bytes[0..<4])!, default: []].append(
+                (Int(u32(e.key.bytes[4..<8])!), .init(address: addr, port: port, weight: 1)))
         }
         for (k, slot) in a.portSlot { a.portTargets[k] = (portBySlot[slot] ?? []).sorted { $0.0 < $1.0 }.map(\.1) }
 
@@ -103,7 +105,9 @@ struct NFTBalancer: Sendable {
 
     /// `ip saddr . ip daddr @hairpin snat to <gateway>`: a task reaching itself through a VIP.
     static func hairpinRule(_ chain: NFTChain, gateway: IPAddress) -> NFTRule {
-        NFTRule(chain, NFTExpr.load([.ipSaddr, .ipDaddr]) + [.lookup(set: hairpinSet.name, from: .r(0), into: nil, invert: false)]
+        NFTRule(
+            chain,
+            NFTExpr.load([.ipSaddr, .ipDaddr]) + [.lookup(set: hairpinSet.name, from: .r(0), into: nil, invert: false)]
                 + NFTExpr.snat(to: gateway), comment: "hairpin")
     }
 
@@ -125,7 +129,7 @@ struct NFTBalancer: Sendable {
     static func value(_ e: NFTElement) -> NFTValue? { if case .value(let v) = e.data { return v } else { return nil } }
     static func u32<C: Collection>(_ b: C) -> UInt32? where C.Element == UInt8 {
         guard b.count == 4 else { return nil }
-        return b.reversed().reduce(0) { $0 << 8 | UInt32($1) }   // host order (little-endian here)
+        return b.reversed().reduce(0) { $0 << 8 | UInt32($1) }  // host order (little-endian here)
     }
     static func u32(_ v: NFTValue) -> UInt32? { u32(v.bytes) }
     static func portKey(_ v: NFTValue) -> BalancerState.PortKey? {
@@ -140,30 +144,44 @@ struct NFTBalancer: Sendable {
     /// for the report; `n` becomes what the table holds once the transaction commits. With a
     /// scope, only the VIPs, ports and hairpin entries it names are compared: the cost of a
     /// change is the change, not the table.
-    static func plan(_ n: inout Applied, to desired: BalancerState?, scope: DesiredModel.Touched? = nil,
-                     changes: inout [String]) -> NFTBatch {
+    static func plan(
+        _ n: inout Applied, to desired: BalancerState?, scope: DesiredModel.Touched? = nil,
+        changes: inout [String]
+    ) -> NFTBatch {
         var b = NFTBatch()
         guard let d = desired else {
-            if n.table { b.delete(table); changes.append("nft: delete table ip meshd") }
+            if n.table {
+                b.delete(table)
+                changes.append("nft: delete table ip meshd")
+            }
             n = Applied()
             return b
         }
         if !n.table {
-            b.add(table); b.add(pre); b.add(post)
+            b.add(table)
+            b.add(pre)
+            b.add(post)
             for s in [protos, vipMod, vipSlotMap, vipDispatch, vipBackends, hairpinSet] { b.add(s) }
             b.add([6, 17, 132].map { NFTElement(.proto($0)) }, to: protos)
-            b.add(NFTRule(pre, NFTExpr.load([.l4proto]) + [.lookup(set: protos.name, from: .r(0), into: nil, invert: false)]
-                          + NFTExpr.load([.ipDaddr]) + viaMark(vipMod, vipDispatch), comment: "vip dispatch"))
+            b.add(
+                NFTRule(
+                    pre,
+                    NFTExpr.load([.l4proto]) + [.lookup(set: protos.name, from: .r(0), into: nil, invert: false)]
+                        + NFTExpr.load([.ipDaddr]) + viaMark(vipMod, vipDispatch), comment: "vip dispatch"))
             b.add(hairpinRule(post, gateway: d.gateway))
             changes.append("nft: add table ip meshd (hairpin via \(d.gateway))")
-            n = Applied(); n.table = true
+            n = Applied()
+            n.table = true
         }
         let fresh = n.vipTargets.isEmpty && n.portTargets.isEmpty && n.hairpin.isEmpty
         let scope = fresh ? nil : scope
         if let src = d.ingressSource, !n.ingress {
             for s in [pubMod, pubSlotMap, pubDispatch, pubBackends] { b.add(s) }
-            b.add(NFTRule(pre, NFTExpr.match(.iifname, .eq, .ifname(ingressIf)) + NFTExpr.load([.l4proto, .thDport])
-                          + viaMark(pubMod, pubDispatch), comment: "published dispatch"))
+            b.add(
+                NFTRule(
+                    pre,
+                    NFTExpr.match(.iifname, .eq, .ifname(ingressIf)) + NFTExpr.load([.l4proto, .thDport])
+                        + viaMark(pubMod, pubDispatch), comment: "published dispatch"))
             b.add(NFTRule(post, NFTExpr.match(.iifname, .eq, .ifname(ingressIf)) + NFTExpr.snat(to: src), comment: "ingress snat"))
             changes.append("nft: published-port dispatch, ingress traffic leaves from \(src)")
             n.ingress = true
@@ -173,29 +191,41 @@ struct NFTBalancer: Sendable {
 
         let vipKeys = scope.map { Array($0.vips) } ?? Array(Set(n.vipTargets.keys).union(d.vips.keys))
         var vipGroup = Group(current: n.vipTargets, slots: n.vipSlot, chains: n.vipChains, pool: n.vipPool)
-        n.vipTargets = [:]; n.vipSlot = [:]     // now uniquely referenced by the group: changed in place
-        vipGroup.plan(keys: vipKeys.sorted(), desired: { d.vips[$0].map(SlotLayout.expand) ?? [] },
-                      key: { NFTValue.address($0) }, label: { "VIP \($0)" },
-                      modMap: vipMod, slotMap: vipSlotMap, backends: vipBackends, dispatch: vipDispatch,
-                      value: { NFTValue.address($0.address) }, chain: vipChain, rule: { m in
-                          NFTExpr.load([.ipDaddr]) + slotThenBackend(vipSlotMap, vipBackends, modulus: m)
-                          + [.nat(.dnat, family: .ip, address: .r(0), port: nil, flags: [])]
-                      }, batch: &b, changes: &changes)
-        n.vipTargets = vipGroup.current; n.vipSlot = vipGroup.slots; n.vipChains = vipGroup.chains; n.vipPool = vipGroup.pool
+        n.vipTargets = [:]
+        n.vipSlot = [:]  // now uniquely referenced by the group: changed in place
+        vipGroup.plan(
+            keys: vipKeys.sorted(), desired: { d.vips[$0].map(SlotLayout.expand) ?? [] },
+            key: { NFTValue.address($0) }, label: { "VIP \($0)" },
+            modMap: vipMod, slotMap: vipSlotMap, backends: vipBackends, dispatch: vipDispatch,
+            value: { NFTValue.address($0.address) }, chain: vipChain,
+            rule: { m in
+                NFTExpr.load([.ipDaddr]) + slotThenBackend(vipSlotMap, vipBackends, modulus: m)
+                    + [.nat(.dnat, family: .ip, address: .r(0), port: nil, flags: [])]
+            }, batch: &b, changes: &changes)
+        n.vipTargets = vipGroup.current
+        n.vipSlot = vipGroup.slots
+        n.vipChains = vipGroup.chains
+        n.vipPool = vipGroup.pool
 
         if n.ingress || !n.portTargets.isEmpty {
             let portKeys = scope.map { Array($0.ports) } ?? Array(Set(n.portTargets.keys).union(d.published.keys))
             var portGroup = Group(current: n.portTargets, slots: n.portSlot, chains: n.portChains, pool: n.portPool)
-            n.portTargets = [:]; n.portSlot = [:]
+            n.portTargets = [:]
+            n.portSlot = [:]
             let ingress = n.ingress
-            portGroup.plan(keys: portKeys.sorted(), desired: { ingress ? d.published[$0].map(SlotLayout.expand) ?? [] : [] },
-                           key: { key($0) }, label: { "port \($0)" },
-                           modMap: pubMod, slotMap: pubSlotMap, backends: pubBackends, dispatch: pubDispatch,
-                           value: { NFTValue.concat(.address($0.address), .port($0.port ?? 0)) }, chain: portChain, rule: { m in
-                               NFTExpr.load([.l4proto, .thDport]) + slotThenBackend(pubSlotMap, pubBackends, modulus: m)
-                               + [.nat(.dnat, family: .ip, address: .r(0), port: .r(1), flags: [.protoSpecified])]
-                           }, batch: &b, changes: &changes)
-            n.portTargets = portGroup.current; n.portSlot = portGroup.slots; n.portChains = portGroup.chains; n.portPool = portGroup.pool
+            portGroup.plan(
+                keys: portKeys.sorted(), desired: { ingress ? d.published[$0].map(SlotLayout.expand) ?? [] : [] },
+                key: { key($0) }, label: { "port \($0)" },
+                modMap: pubMod, slotMap: pubSlotMap, backends: pubBackends, dispatch: pubDispatch,
+                value: { NFTValue.concat(.address($0.address), .port($0.port ?? 0)) }, chain: portChain,
+                rule: { m in
+                    NFTExpr.load([.l4proto, .thDport]) + slotThenBackend(pubSlotMap, pubBackends, modulus: m)
+                        + [.nat(.dnat, family: .ip, address: .r(0), port: .r(1), flags: [.protoSpecified])]
+                }, batch: &b, changes: &changes)
+            n.portTargets = portGroup.current
+            n.portSlot = portGroup.slots
+            n.portChains = portGroup.chains
+            n.portPool = portGroup.pool
         }
         return b
     }
@@ -204,16 +234,20 @@ struct NFTBalancer: Sendable {
     /// passes through the packet mark rather than a register so that `nft list` can print the
     /// rule (nft 1.0.6 aborts on a concatenation whose part is a map result).
     static func viaMark(_ mod: NFTSet, _ dispatch: NFTSet) -> [NFTExpr] {
-        [.lookup(set: mod.name, from: .r(0), into: .r(0), invert: false), .metaSet(.mark, from: .r(0)),
-         .meta(.mark, into: .r(0)), .lookup(set: dispatch.name, from: .r(0), into: .verdict, invert: false)]
+        [
+            .lookup(set: mod.name, from: .r(0), into: .r(0), invert: false), .metaSet(.mark, from: .r(0)),
+            .meta(.mark, into: .r(0)), .lookup(set: dispatch.name, from: .r(0), into: .verdict, invert: false),
+        ]
     }
 
     /// `meta mark set KEY map @slots  … to meta mark . numgen inc mod M map @backends`: the
     /// backend lands in r0 (and r1 for a port).
     static func slotThenBackend(_ slots: NFTSet, _ backends: NFTSet, modulus m: Int) -> [NFTExpr] {
-        [.lookup(set: slots.name, from: .r(0), into: .r(0), invert: false), .metaSet(.mark, from: .r(0)),
-         .meta(.mark, into: .r(0)), .numgen(random: false, modulus: UInt32(m), offset: 0, into: .r(1)),
-         .lookup(set: backends.name, from: .r(0), into: .r(0), invert: false)]
+        [
+            .lookup(set: slots.name, from: .r(0), into: .r(0), invert: false), .metaSet(.mark, from: .r(0)),
+            .meta(.mark, into: .r(0)), .numgen(random: false, modulus: UInt32(m), offset: 0, into: .r(1)),
+            .lookup(set: backends.name, from: .r(0), into: .r(0), invert: false),
+        ]
     }
 
     /// One family of balanced keys (VIPs or published ports) and its slot numbers.
@@ -224,7 +258,10 @@ struct NFTBalancer: Sendable {
         var pool: SlotPool
 
         init(current: [K: [BalancerState.Target]], slots: [K: UInt32], chains: Set<Int>, pool: SlotPool) {
-            self.current = current; self.slots = slots; self.chains = chains; self.pool = pool
+            self.current = current
+            self.slots = slots
+            self.chains = chains
+            self.pool = pool
             // Once per table (after a read or a fresh start), never per change.
             if self.pool.next == 0 { self.pool.next = (slots.values.max() ?? 0) + 1 }
         }
@@ -237,10 +274,12 @@ struct NFTBalancer: Sendable {
 
         /// Element changes for `keys` only: removals first, so a freed slot can be reused in the
         /// same transaction.
-        mutating func plan(keys: [K], desired: (K) -> [BalancerState.Target], key: (K) -> NFTValue, label: (K) -> String,
-                           modMap: NFTSet, slotMap: NFTSet, backends: NFTSet, dispatch: NFTSet,
-                           value: (BalancerState.Target) -> NFTValue, chain: (Int) -> NFTChain, rule: (Int) -> [NFTExpr],
-                           batch b: inout NFTBatch, changes: inout [String]) {
+        mutating func plan(
+            keys: [K], desired: (K) -> [BalancerState.Target], key: (K) -> NFTValue, label: (K) -> String,
+            modMap: NFTSet, slotMap: NFTSet, backends: NFTSet, dispatch: NFTSet,
+            value: (BalancerState.Target) -> NFTValue, chain: (Int) -> NFTChain, rule: (Int) -> [NFTExpr],
+            batch b: inout NFTBatch, changes: inout [String]
+        ) {
             func element(_ slot: UInt32, _ j: Int) -> NFTValue { .concat(.u32(slot), .u32(UInt32(j))) }
             let wanted = keys.map { ($0, desired($0)) }
             for (k, want) in wanted where want.isEmpty {
@@ -251,7 +290,8 @@ struct NFTBalancer: Sendable {
                     if !old.isEmpty { b.delete(old.indices.map { NFTElement(element(slot, $0)) }, from: backends) }
                     pool.free.append(slot)
                 }
-                current[k] = nil; slots[k] = nil
+                current[k] = nil
+                slots[k] = nil
                 changes.append("nft: remove \(label(k))")
             }
             for (k, want) in wanted where !want.isEmpty {
@@ -286,7 +326,8 @@ struct NFTBalancer: Sendable {
                     b.add([.map(key(k), to: .u32(UInt32(want.count)))], to: modMap)
                 }
                 current[k] = want
-                changes.append("nft: \(label(k)) → " + want.map { t in t.port.map { "\(t.address):\($0)" } ?? "\(t.address)" }.joined(separator: " "))
+                changes.append(
+                    "nft: \(label(k)) → " + want.map { t in t.port.map { "\(t.address):\($0)" } ?? "\(t.address)" }.joined(separator: " "))
             }
         }
     }

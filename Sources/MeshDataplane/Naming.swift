@@ -42,7 +42,10 @@ public struct Naming: Sendable, Equatable {
 
     static func fnv1a(_ s: String) -> UInt64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in s.utf8 { h ^= UInt64(b); h = h &* 0x100_0000_01b3 }
+        for b in s.utf8 {
+            h ^= UInt64(b)
+            h = h &* 0x100_0000_01b3
+        }
         return h
     }
     static func format8(_ v: UInt32) -> String {

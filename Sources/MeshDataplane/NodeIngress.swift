@@ -24,26 +24,34 @@ enum NodeIngress {
             for e in try nft.listElements(published) { if let k = NFTBalancer.portKey(e.key) { a.published.insert(k) } }
         }
         if let l = try await handle.linkList().first(where: { $0.name == Naming.ingressNodeSide }), l.isUp,
-           try await handle.addrList(device: .index(l.index)).contains(where: { $0.prefix.address == Naming.ingressNodeAddress }) {
+            try await handle.addrList(device: .index(l.index)).contains(where: { $0.prefix.address == Naming.ingressNodeAddress })
+        {
             a.link = true
         }
         return a
     }
 
     /// With `only`, just those ports are compared.
-    static func plan(_ a: inout Applied, to want: NodeModel?, only: Set<BalancerState.PortKey>? = nil,
-                     changes: inout [String]) -> NFTBatch {
+    static func plan(
+        _ a: inout Applied, to want: NodeModel?, only: Set<BalancerState.PortKey>? = nil,
+        changes: inout [String]
+    ) -> NFTBatch {
         var b = NFTBatch()
         guard let want, want.ingressLink else {
-            if a.table { b.delete(table); changes.append("node: delete table inet meshd") }
-            a.table = false; a.published = []
+            if a.table {
+                b.delete(table)
+                changes.append("node: delete table inet meshd")
+            }
+            a.table = false
+            a.published = []
             return b
         }
         let created = !a.table
         if created {
             b.add(table)
             b.add(published)
-            let dnat = [NFTExpr.meta(.nfproto, into: .r(0)), .cmp(.eq, .r(0), NFTValue(bytes: [2]))]
+            let dnat =
+                [NFTExpr.meta(.nfproto, into: .r(0)), .cmp(.eq, .r(0), NFTValue(bytes: [2]))]
                 + NFTExpr.daddrIsLocal()
                 + NFTExpr.inSet([.l4proto, .thDport], published.name)
                 + NFTExpr.dnat(to: Naming.ingressSandboxAddress)
@@ -54,23 +62,31 @@ enum NodeIngress {
             }
             let post = NFTChain(table, "postrouting", base: .init(type: .nat, hook: .postrouting, priority: 100))
             b.add(post)
-            b.add(NFTRule(post, NFTExpr.match(.oifname, .eq, .ifname(Naming.ingressNodeSide))
-                          + [.meta(.nfproto, into: .r(0)), .cmp(.eq, .r(0), NFTValue(bytes: [2])),
-                             .payload(.network, offset: 12, length: 4, into: .r(0)),
-                             .bitwise(from: .r(0), into: .r(0), mask: .address(IPAddress("255.0.0.0")!), xor: .address(.v4(0))),
-                             .cmp(.eq, .r(0), .address(IPAddress("127.0.0.0")!))]
-                          + NFTExpr.masquerade(), comment: "localhost clients"))
+            b.add(
+                NFTRule(
+                    post,
+                    NFTExpr.match(.oifname, .eq, .ifname(Naming.ingressNodeSide))
+                        + [
+                            .meta(.nfproto, into: .r(0)), .cmp(.eq, .r(0), NFTValue(bytes: [2])),
+                            .payload(.network, offset: 12, length: 4, into: .r(0)),
+                            .bitwise(from: .r(0), into: .r(0), mask: .address(IPAddress("255.0.0.0")!), xor: .address(.v4(0))),
+                            .cmp(.eq, .r(0), .address(IPAddress("127.0.0.0")!)),
+                        ]
+                        + NFTExpr.masquerade(), comment: "localhost clients"))
             changes.append("node: add table inet meshd")
-            a.table = true; a.published = []
+            a.table = true
+            a.published = []
         }
         let add: [BalancerState.PortKey], del: [BalancerState.PortKey]
         if let only, !created {
             add = only.filter { want.published.contains($0) && !a.published.contains($0) }.sorted()
             del = only.filter { !want.published.contains($0) && a.published.contains($0) }.sorted()
         } else {
-            add = want.published.subtracting(a.published).sorted(); del = a.published.subtracting(want.published).sorted()
+            add = want.published.subtracting(a.published).sorted()
+            del = a.published.subtracting(want.published).sorted()
         }
-        a.published.formUnion(add); a.published.subtract(del)
+        a.published.formUnion(add)
+        a.published.subtract(del)
         if !del.isEmpty { b.delete(del.map { NFTElement(NFTBalancer.key($0)) }, from: published) }
         if !add.isEmpty { b.add(add.map { NFTElement(NFTBalancer.key($0)) }, to: published) }
         for k in add { changes.append("node: publish \(k)") }

@@ -1,6 +1,6 @@
 import MeshKernel
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Makes one node's kernel match a `DataplaneState`: reads what meshd owns once (sandboxes of
@@ -61,7 +61,8 @@ public actor Reconciler {
         await turn.enter()
         defer { turn.leave() }
         if let idx = index, let node, nodeID == state.node.id, nodeNamespace == .some(state.node.namespace),
-           let changes = idx.changes(to: state) {
+            let changes = idx.changes(to: state)
+        {
             if changes.isEmpty { return ChangeReport() }
             do {
                 return try await applyChanges(changes, node: node)
@@ -95,12 +96,16 @@ public actor Reconciler {
                 try await sync(name, want: want, node: node, report: &report)
             } catch {
                 // A sandbox this apply made goes again: the node is left as it was.
-                if fresh { var ignored = ChangeReport(); try? await remove(name, report: &ignored) }
+                if fresh {
+                    var ignored = ChangeReport()
+                    try? await remove(name, report: &ignored)
+                }
                 throw error
             }
         }
-        try await syncNode(desired.node, ingressSandbox: desired.sandboxes.values.first(where: \.ingressLink)?.name,
-                           node: node, report: &report)
+        try await syncNode(
+            desired.node, ingressSandbox: desired.sandboxes.values.first(where: \.ingressLink)?.name,
+            node: node, report: &report)
         for name in known.keys.sorted() where desired.sandboxes[name] == nil {
             try await remove(name, report: &report)
         }
@@ -123,7 +128,7 @@ public actor Reconciler {
         guard var idx = index else {
             throw .invalidState(["apply a full state before single-object changes"])
         }
-        index = nil   // uniquely referenced while it changes; restored only on success
+        index = nil  // uniquely referenced while it changes; restored only on success
         var touched = DesiredModel.Changes()
         for c in changes { try idx.apply(c, &touched) }
         var report = ChangeReport()
@@ -132,8 +137,9 @@ public actor Reconciler {
             try await sync(name, want: want, scope: scope, node: node, report: &report)
         }
         if !touched.nodePorts.isEmpty {
-            try await syncNode(idx.model.node, ingressSandbox: idx.model.sandboxes.values.first(where: \.ingressLink)?.name,
-                               ports: touched.nodePorts, node: node, report: &report)
+            try await syncNode(
+                idx.model.node, ingressSandbox: idx.model.sandboxes.values.first(where: \.ingressLink)?.name,
+                ports: touched.nodePorts, node: node, report: &report)
         }
         index = idx
         return report
@@ -171,7 +177,8 @@ public actor Reconciler {
         }
         nodeID = identity.id
         nodeNamespace = .some(identity.namespace)
-        known = [:]; sandboxes = [:]
+        known = [:]
+        sandboxes = [:]
         // Everything this node made before: sandboxes by name, the node table, staging links.
         for name in NetworkNamespace.list().filter({ $0.hasPrefix(naming.sandboxPrefix) }) {
             do {
@@ -190,7 +197,7 @@ public actor Reconciler {
         do {
             knownNode = try await NodeIngress.read(nft: node!.nft, handle: node!.netlink)
             for l in try await node!.netlink.linkList() where l.kind == "vxlan" && l.name.hasPrefix("mvx") {
-                try? await node!.netlink.linkDel(.index(l.index))   // a staging vxlan left by an interrupted apply
+                try? await node!.netlink.linkDel(.index(l.index))  // a staging vxlan left by an interrupted apply
             }
         } catch {
             throw .kernel(namespace: identity.namespace ?? "node", object: "reading the node", error: error, rolledBack: false)
@@ -213,30 +220,40 @@ public actor Reconciler {
         }
     }
 
-    private func syncNode(_ want: NodeModel, ingressSandbox: String?, ports: Set<BalancerState.PortKey>? = nil, node: Handles,
-                          report: inout ChangeReport) async throws(DataplaneError) {
+    private func syncNode(
+        _ want: NodeModel, ingressSandbox: String?, ports: Set<BalancerState.PortKey>? = nil, node: Handles,
+        report: inout ChangeReport
+    ) async throws(DataplaneError) {
         var changes: [String] = []
         do {
             if want.ingressLink, !knownNode.link, let sb = ingressSandbox, let h = sandboxes[sb] {
                 try? await node.netlink.linkDel(.name(Naming.ingressNodeSide))
                 try? await h.netlink.linkDel(.name(Naming.ingressSandboxSide))
-                try await node.netlink.linkAdd(LinkSpec(name: Naming.ingressNodeSide,
-                                                        kind: .veth(peerName: Naming.ingressSandboxSide, peerNamespace: h.namespace)))
+                try await node.netlink.linkAdd(
+                    LinkSpec(
+                        name: Naming.ingressNodeSide,
+                        kind: .veth(peerName: Naming.ingressSandboxSide, peerNamespace: h.namespace)))
                 try node.namespace.setSysctl("net.ipv4.ip_forward", "1")
                 try node.namespace.setSysctl("net.ipv4.conf.\(Naming.ingressNodeSide).route_localnet", "1")
                 try await node.netlink.apply([
-                    .addrAdd(InterfaceAddress(device: .name(Naming.ingressNodeSide),
-                                              prefix: IPPrefix(address: Naming.ingressNodeAddress, length: Naming.ingressLinkLength)!)),
+                    .addrAdd(
+                        InterfaceAddress(
+                            device: .name(Naming.ingressNodeSide),
+                            prefix: IPPrefix(address: Naming.ingressNodeAddress, length: Naming.ingressLinkLength)!)),
                     .linkSet(.name(Naming.ingressNodeSide), LinkChange(up: true)),
                 ])
                 try await h.netlink.apply([
-                    .addrAdd(InterfaceAddress(device: .name(Naming.ingressSandboxSide),
-                                              prefix: IPPrefix(address: Naming.ingressSandboxAddress, length: Naming.ingressLinkLength)!)),
+                    .addrAdd(
+                        InterfaceAddress(
+                            device: .name(Naming.ingressSandboxSide),
+                            prefix: IPPrefix(address: Naming.ingressSandboxAddress, length: Naming.ingressLinkLength)!)),
                     .linkSet(.name(Naming.ingressSandboxSide), LinkChange(up: true)),
                     .route(.replace, .defaultRoute(via: Naming.ingressNodeAddress, device: .name(Naming.ingressSandboxSide))),
                 ])
                 knownNode.link = true
-                changes.append("node: link \(Naming.ingressNodeSide) \(Naming.ingressNodeAddress) ↔ \(sb) \(Naming.ingressSandboxSide) \(Naming.ingressSandboxAddress)")
+                changes.append(
+                    "node: link \(Naming.ingressNodeSide) \(Naming.ingressNodeAddress) ↔ \(sb) \(Naming.ingressSandboxSide) \(Naming.ingressSandboxAddress)"
+                )
             } else if !want.ingressLink, knownNode.link {
                 try? await node.netlink.linkDel(.name(Naming.ingressNodeSide))
                 knownNode.link = false
@@ -256,7 +273,8 @@ public actor Reconciler {
 
     private func create(_ name: String, report: inout ChangeReport) async throws(DataplaneError) {
         do {
-            let ns = NetworkNamespace.exists(named: name) ? try NetworkNamespace.open(named: name) : try NetworkNamespace.create(named: name)
+            let ns =
+                NetworkNamespace.exists(named: name) ? try NetworkNamespace.open(named: name) : try NetworkNamespace.create(named: name)
             try ns.setSysctl("net.ipv4.ip_forward", "1")
             try ns.setSysctl("net.ipv4.conf.all.rp_filter", "0")
             try ns.setSysctl("net.ipv4.conf.default.rp_filter", "0")
@@ -294,9 +312,10 @@ public actor Reconciler {
         }
     }
 
-    static let placeholder = SandboxModel(name: "", networkID: "", vxlan: nil, subnet: IPPrefix("0.0.0.0/0")!, loAddresses: [],
-                                          endpoints: [:], neighbours: [:], fdb: [:], subnetRouted: false, ingressLink: false,
-                                          balancer: BalancerState(gateway: .v4(0)))
+    static let placeholder = SandboxModel(
+        name: "", networkID: "", vxlan: nil, subnet: IPPrefix("0.0.0.0/0")!, loAddresses: [],
+        endpoints: [:], neighbours: [:], fdb: [:], subnetRouted: false, ingressLink: false,
+        balancer: BalancerState(gateway: .v4(0)))
 
     private func remove(_ name: String, report: inout ChangeReport) async throws(DataplaneError) {
         // Deleted explicitly, not left to the namespace's end: a socket anywhere keeps it alive.
@@ -304,7 +323,11 @@ public actor Reconciler {
             for veth in k.model.endpoints.keys { try? await h.netlink.linkDel(.name(veth)) }
             try? await h.netlink.linkDel(.name(Naming.vxlan))
             try? await h.netlink.linkDel(.name(Naming.ingressSandboxSide))
-            if k.balancer.table || k.ipvs.table { var b = NFTBatch(); b.delete(NFTBalancer.table); try? await h.nft.commit(b) }
+            if k.balancer.table || k.ipvs.table {
+                var b = NFTBatch()
+                b.delete(NFTBalancer.table)
+                try? await h.nft.commit(b)
+            }
             if let ipvs = h.ipvs, !k.ipvs.services.isEmpty { try? await ipvs.flush() }
         }
         sandboxes[name] = nil
@@ -316,8 +339,10 @@ public actor Reconciler {
     }
 
     /// Makes sandbox `name` match `want`; with a scope, only the objects it names are compared.
-    private func sync(_ name: String, want: SandboxModel, scope: DesiredModel.Touched? = nil, node: Handles,
-                      report: inout ChangeReport) async throws(DataplaneError) {
+    private func sync(
+        _ name: String, want: SandboxModel, scope: DesiredModel.Touched? = nil, node: Handles,
+        report: inout ChangeReport
+    ) async throws(DataplaneError) {
         guard let h = sandboxes[name], known[name] != nil else { return }
         // Moved out, not copied: with a second reference alive, the first in-place change below
         // would copy the whole table (copy-on-write) and a one-object change would cost the table.
@@ -349,8 +374,10 @@ public actor Reconciler {
                     // Either end may hold a staging link from an apply that was killed mid-way.
                     try? await node.netlink.linkDel(.name(staging))
                     try? await h.netlink.linkDel(.name(staging))
-                    try await node.netlink.linkAdd(LinkSpec(name: staging, kind: .vxlan(VXLANAttributes(vni: v.vni, local: v.local, port: v.port)),
-                                                            mtu: v.mtu, mac: v.mac))
+                    try await node.netlink.linkAdd(
+                        LinkSpec(
+                            name: staging, kind: .vxlan(VXLANAttributes(vni: v.vni, local: v.local, port: v.port)),
+                            mtu: v.mtu, mac: v.mac))
                     do {
                         try await node.netlink.linkSetNamespace(.name(staging), h.namespace)
                     } catch {
@@ -360,7 +387,9 @@ public actor Reconciler {
                     try await h.netlink.apply([.linkSet(.name(staging), LinkChange(name: Naming.vxlan))])
                     try await h.netlink.linkSetUp(.name(Naming.vxlan))
                     undo.append(.linkDel(.name(Naming.vxlan)))
-                    have.neighbours = [:]; have.fdb = [:]; have.subnetRouted = false
+                    have.neighbours = [:]
+                    have.fdb = [:]
+                    have.subnetRouted = false
                     changes.append("\(name): vxlan0 VNI \(v.vni) local \(v.local) dstport \(v.port) mtu \(v.mtu) mac \(v.mac)")
                 }
             }
@@ -375,13 +404,17 @@ public actor Reconciler {
                 try await h.netlink.linkAdd(LinkSpec(name: veth, kind: .veth(peerName: e.interface, peerNamespace: taskNS), mtu: e.mtu))
                 undo.append(.linkDel(.name(veth)))
                 try h.namespace.setSysctl("net.ipv4.conf.\(veth).proxy_arp", "1")
-                try await h.netlink.apply([.linkSet(.name(veth), LinkChange(up: true)),
-                                           .route(.replace, Route(destination: .host(e.address), device: .name(veth)))])
+                try await h.netlink.apply([
+                    .linkSet(.name(veth), LinkChange(up: true)),
+                    .route(.replace, Route(destination: .host(e.address), device: .name(veth))),
+                ])
                 let task = try NetlinkHandle(namespace: taskNS)
                 var ops: [RouteOperation] = []
                 if let mac = e.mac { ops.append(.linkSet(.name(e.interface), LinkChange(mac: mac))) }
-                ops += [.addrAdd(InterfaceAddress(device: .name(e.interface), prefix: IPPrefix(address: e.address, length: e.prefixLength)!)),
-                        .linkSet(.name(e.interface), LinkChange(up: true))]
+                ops += [
+                    .addrAdd(InterfaceAddress(device: .name(e.interface), prefix: IPPrefix(address: e.address, length: e.prefixLength)!)),
+                    .linkSet(.name(e.interface), LinkChange(up: true)),
+                ]
                 if let gw = e.gateway { ops.append(.route(.replace, .defaultRoute(via: gw, device: .name(e.interface)))) }
                 try await task.linkSetUp("lo")
                 try await task.apply(ops)
@@ -391,7 +424,8 @@ public actor Reconciler {
             // Addresses, the subnet route, remote tasks and nodes: one pipelined batch.
             var ops: [RouteOperation] = []
             var lines: [String] = []
-            let addAddrs = scope.map { $0.vips.filter { want.loAddresses.contains($0) && !have.loAddresses.contains($0) } }
+            let addAddrs =
+                scope.map { $0.vips.filter { want.loAddresses.contains($0) && !have.loAddresses.contains($0) } }
                 ?? want.loAddresses.subtracting(have.loAddresses)
             for a in addAddrs.sorted() {
                 ops.append(.addrAdd(InterfaceAddress(device: "lo", prefix: .host(a))))
@@ -400,23 +434,30 @@ public actor Reconciler {
             }
             if scope == nil && want.subnetRouted && !have.subnetRouted {
                 let r = Route(destination: want.subnet, device: .name(Naming.vxlan))
-                ops.append(.route(.replace, r)); undo.append(.route(.delete, r))
+                ops.append(.route(.replace, r))
+                undo.append(.route(.delete, r))
                 lines.append("\(name): route \(want.subnet) dev vxlan0")
             }
             for ip in scope.map({ $0.neighbours.sorted() }) ?? want.neighbours.keys.sorted() {
                 guard let mac = want.neighbours[ip], have.neighbours[ip] != mac else { continue }
                 let n = Neighbor(device: .name(Naming.vxlan), address: ip, mac: mac)
                 ops.append(.neigh(.replace, n))
-                if let old = have.neighbours[ip] { undo.append(.neigh(.replace, Neighbor(device: .name(Naming.vxlan), address: ip, mac: old))) }
-                else { undo.append(.neigh(.delete, n)) }
+                if let old = have.neighbours[ip] {
+                    undo.append(.neigh(.replace, Neighbor(device: .name(Naming.vxlan), address: ip, mac: old)))
+                } else {
+                    undo.append(.neigh(.delete, n))
+                }
                 lines.append("\(name): neigh \(ip) lladdr \(mac)")
             }
             for mac in scope.map({ $0.fdb.sorted() }) ?? want.fdb.keys.sorted() {
                 guard let dst = want.fdb[mac], have.fdb[mac] != dst else { continue }
                 let f = FDBEntry(device: .name(Naming.vxlan), mac: mac, destination: dst)
                 ops.append(.fdb(.replace, f))
-                if let old = have.fdb[mac] { undo.append(.fdb(.replace, FDBEntry(device: .name(Naming.vxlan), mac: mac, destination: old))) }
-                else { undo.append(.fdb(.delete, f)) }
+                if let old = have.fdb[mac] {
+                    undo.append(.fdb(.replace, FDBEntry(device: .name(Naming.vxlan), mac: mac, destination: old)))
+                } else {
+                    undo.append(.fdb(.delete, f))
+                }
                 lines.append("\(name): fdb \(mac) dst \(dst)")
             }
             step = "addresses, routes and remote endpoints"
@@ -444,7 +485,8 @@ public actor Reconciler {
             var gone: [RouteOperation] = []
             for veth in scope.map({ $0.endpoints.sorted() }) ?? have.endpoints.keys.sorted()
             where want.endpoints[veth] == nil && have.endpoints[veth] != nil {
-                gone.append(.linkDel(.name(veth))); changes.append("\(name): detach \(veth)")
+                gone.append(.linkDel(.name(veth)))
+                changes.append("\(name): detach \(veth)")
             }
             for ip in scope.map({ $0.neighbours.sorted() }) ?? have.neighbours.keys.sorted()
             where want.neighbours[ip] == nil && have.neighbours[ip] != nil {
@@ -455,16 +497,18 @@ public actor Reconciler {
                 gone.append(.fdb(.delete, FDBEntry(device: .name(Naming.vxlan), mac: mac, destination: have.fdb[mac])))
                 changes.append("\(name): delete fdb \(mac)")
             }
-            let delAddrs = scope.map { $0.vips.filter { have.loAddresses.contains($0) && !want.loAddresses.contains($0) } }
+            let delAddrs =
+                scope.map { $0.vips.filter { have.loAddresses.contains($0) && !want.loAddresses.contains($0) } }
                 ?? have.loAddresses.subtracting(want.loAddresses)
             for a in delAddrs.sorted() {
-                gone.append(.addrDel(InterfaceAddress(device: "lo", prefix: .host(a)))); changes.append("\(name): delete lo \(a)/32")
+                gone.append(.addrDel(InterfaceAddress(device: "lo", prefix: .host(a))))
+                changes.append("\(name): delete lo \(a)/32")
             }
             try await h.netlink.apply(gone)
         } catch {
             // Undo this apply's additions in this sandbox, newest first.
             for op in undo.reversed() { try? await h.netlink.apply([op]) }
-            have.networkID = ""   // read it again next time rather than trust the baseline
+            have.networkID = ""  // read it again next time rather than trust the baseline
             if let ipvs = h.ipvs {
                 if let a = try? await IPVSBalancer.read(h.nft, ipvs) { ipvsApplied = a }
             } else if let a = try? NFTBalancer.read(h.nft) {

@@ -69,7 +69,8 @@ public struct BalancerState: Equatable, Sendable {
     public var ingressSource: IPAddress?
 
     public init(gateway: IPAddress, ingressSource: IPAddress? = nil) {
-        self.gateway = gateway; self.ingressSource = ingressSource
+        self.gateway = gateway
+        self.ingressSource = ingressSource
     }
 }
 

@@ -1,6 +1,6 @@
 import MeshKernel
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Reads what a sandbox holds into a `SandboxModel`, looking only at objects meshd makes there.
@@ -9,16 +9,19 @@ import Glibc
 enum SandboxReader {
     static func read(name: String, handle h: NetlinkHandle, expected: SandboxModel?) async throws(KernelError) -> SandboxModel {
         let links = try await h.linkList()
-        var m = SandboxModel(name: name, networkID: expected?.networkID ?? "", vxlan: nil,
-                             subnet: expected?.subnet ?? IPPrefix("0.0.0.0/0")!, loAddresses: [], endpoints: [:],
-                             neighbours: [:], fdb: [:], subnetRouted: false, ingressLink: false,
-                             balancer: BalancerState(gateway: expected?.balancer.gateway ?? .v4(0)))
+        var m = SandboxModel(
+            name: name, networkID: expected?.networkID ?? "", vxlan: nil,
+            subnet: expected?.subnet ?? IPPrefix("0.0.0.0/0")!, loAddresses: [], endpoints: [:],
+            neighbours: [:], fdb: [:], subnetRouted: false, ingressLink: false,
+            balancer: BalancerState(gateway: expected?.balancer.gateway ?? .v4(0)))
         let routes = try await h.routeList()
         let vx = links.first { $0.name == Naming.vxlan && $0.kind == "vxlan" }
         if let vx, let attrs = vx.vxlan, let local = attrs.local, let mac = vx.mac, vx.isUp {
             m.vxlan = .init(vni: attrs.vni, local: local, port: attrs.port, mtu: vx.mtu ?? 0, mac: mac)
             // The subnet route counts as part of vxlan0: without it nothing reaches remote tasks.
-            let subnetRoute = routes.first { $0.device == .index(vx.index) && $0.proto == Route.meshdProtocol && $0.destination.length < 32 }
+            let subnetRoute = routes.first {
+                $0.device == .index(vx.index) && $0.proto == Route.meshdProtocol && $0.destination.length < 32
+            }
             m.subnetRouted = subnetRoute != nil && (expected == nil || subnetRoute?.destination == expected?.subnet)
             for n in try await h.neighList(device: .index(vx.index)) where n.isPermanent {
                 if let mac = n.mac { m.neighbours[n.address] = mac }
@@ -27,26 +30,30 @@ enum SandboxReader {
                 if let d = f.destination, f.mac != .zero { m.fdb[f.mac] = d }
             }
         }
-        for a in try await h.addrList(device: "lo", family: Int32(AF_INET)) where a.prefix.length == 32 && a.prefix.address != IPAddress("127.0.0.1")! {
+        for a in try await h.addrList(device: "lo", family: Int32(AF_INET))
+        where a.prefix.length == 32 && a.prefix.address != IPAddress("127.0.0.1")! {
             m.loAddresses.insert(a.prefix.address)
         }
-        let hostRoutes = Dictionary(routes.filter { $0.destination.length == 32 && $0.proto == Route.meshdProtocol }
-            .compactMap { r -> (Int32, IPAddress)? in
-                if case .index(let i)? = r.device { return (i, r.destination.address) } else { return nil }
-            }, uniquingKeysWith: { a, _ in a })
+        let hostRoutes = Dictionary(
+            routes.filter { $0.destination.length == 32 && $0.proto == Route.meshdProtocol }
+                .compactMap { r -> (Int32, IPAddress)? in
+                    if case .index(let i)? = r.device { return (i, r.destination.address) } else { return nil }
+                }, uniquingKeysWith: { a, _ in a })
         for l in links where l.kind == "veth" && l.name.hasPrefix(Naming.vethPrefix) {
             guard l.isUp, let address = hostRoutes[l.index], let want = expected?.endpoints[l.name], want.address == address,
-                  l.mtu == want.mtu, await taskSideMatches(want)
+                l.mtu == want.mtu, await taskSideMatches(want)
             else {
                 // Unknown, half-made or different: recorded with an impossible address so the diff replaces it.
-                m.endpoints[l.name] = .init(veth: l.name, taskNamespace: "", interface: "", address: .v4(0), prefixLength: 0,
-                                            mtu: 0, mac: nil, gateway: nil)
+                m.endpoints[l.name] = .init(
+                    veth: l.name, taskNamespace: "", interface: "", address: .v4(0), prefixLength: 0,
+                    mtu: 0, mac: nil, gateway: nil)
                 continue
             }
             m.endpoints[l.name] = want
         }
         if let ing = links.first(where: { $0.name == Naming.ingressSandboxSide }), ing.isUp,
-           routes.contains(where: { $0.destination.length == 0 && $0.gateway == Naming.ingressNodeAddress }) {
+            routes.contains(where: { $0.destination.length == 0 && $0.gateway == Naming.ingressNodeAddress })
+        {
             m.ingressLink = true
         }
         return m

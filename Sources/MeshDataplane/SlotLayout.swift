@@ -12,7 +12,9 @@ enum SlotLayout {
         var out: [BalancerState.Target] = []
         for round in 0..<(counts.max() ?? 0) {
             for (i, t) in live.enumerated() where counts[i] > round {
-                var u = t; u.weight = 1; out.append(u)
+                var u = t
+                u.weight = 1
+                out.append(u)
             }
         }
         return out

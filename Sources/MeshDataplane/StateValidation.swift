@@ -26,23 +26,30 @@ extension DataplaneState {
         }
         if networks.filter(\.isIngress).count > 1 { out.append("more than one ingress network") }
 
-        var taken: [String: String] = [:]   // "network/address" → who holds it
+        var taken: [String: String] = [:]  // "network/address" → who holds it
         func claim(_ network: String, _ a: IPAddress, _ who: String) {
             let k = "\(network)/\(a)"
             if let prev = taken[k] { out.append("\(who): address \(a) is already used by \(prev)") } else { taken[k] = who }
         }
         for n in networks { claim(n.id, n.gateway, "the gateway of \(n.name)") }
-        if let a = node.ingressAddress, let ing = networks.first(where: \.isIngress) { claim(ing.id, a, "node \(node.id)'s ingress address") }
+        if let a = node.ingressAddress, let ing = networks.first(where: \.isIngress) {
+            claim(ing.id, a, "node \(node.id)'s ingress address")
+        }
 
         var interfaces: Set<String> = []
         for e in localEndpoints {
-            guard let n = networksByID[e.network] else { out.append("task \(e.id): unknown network \(e.network)"); continue }
+            guard let n = networksByID[e.network] else {
+                out.append("task \(e.id): unknown network \(e.network)")
+                continue
+            }
             if !n.subnet.contains(e.address) { out.append("task \(e.id): \(e.address) is outside \(n.name)'s subnet \(n.subnet)") }
             claim(e.network, e.address, "task \(e.id)")
             if !interfaces.insert("\(e.namespace)/\(e.interfaceName)").inserted {
                 out.append("task \(e.id): interface \(e.interfaceName) in \(e.namespace) is attached twice")
             }
-            if e.interfaceName.utf8.count > 15 || e.interfaceName.isEmpty { out.append("task \(e.id): bad interface name \(e.interfaceName)") }
+            if e.interfaceName.utf8.count > 15 || e.interfaceName.isEmpty {
+                out.append("task \(e.id): bad interface name \(e.interfaceName)")
+            }
             if e.namespace.isEmpty { out.append("task \(e.id): no namespace") }
         }
         let defaults = Dictionary(grouping: localEndpoints.filter(\.carriesDefaultRoute), by: \.namespace)
@@ -50,7 +57,10 @@ extension DataplaneState {
             out.append("namespace \(ns): \(eps.count) attachments claim the default route (\(eps.map(\.network).joined(separator: ", ")))")
         }
         for r in remoteEndpoints {
-            guard let n = networksByID[r.network] else { out.append("remote endpoint \(r.address): unknown network \(r.network)"); continue }
+            guard let n = networksByID[r.network] else {
+                out.append("remote endpoint \(r.address): unknown network \(r.network)")
+                continue
+            }
             if !n.subnet.contains(r.address) { out.append("remote endpoint \(r.address) is outside \(n.name)'s subnet") }
             if r.nodeID == node.id { out.append("remote endpoint \(r.address) names this node (\(node.id))") }
             if !r.nodeAddress.isIPv4 { out.append("remote endpoint \(r.address): node address \(r.nodeAddress) must be IPv4") }
@@ -62,13 +72,19 @@ extension DataplaneState {
         for s in services {
             if !serviceIDs.insert(s.id).inserted { out.append("service \(s.id) is listed twice") }
             for v in s.allVIPs {
-                guard let n = networksByID[v.network] else { out.append("service \(s.name): VIP on unknown network \(v.network)"); continue }
+                guard let n = networksByID[v.network] else {
+                    out.append("service \(s.name): VIP on unknown network \(v.network)")
+                    continue
+                }
                 if !n.subnet.contains(v.address) { out.append("service \(s.name): VIP \(v.address) is outside \(n.subnet)") }
                 claim(v.network, v.address, "the VIP of service \(s.name)")
             }
             var total: UInt64 = 0
             for b in s.allBackends {
-                guard let n = networksByID[b.network] else { out.append("service \(s.name): backend on unknown network \(b.network)"); continue }
+                guard let n = networksByID[b.network] else {
+                    out.append("service \(s.name): backend on unknown network \(b.network)")
+                    continue
+                }
                 if !n.subnet.contains(b.address) { out.append("service \(s.name): backend \(b.address) is outside \(n.subnet)") }
                 if b.effectiveWeight > 100 { out.append("service \(s.name): backend \(b.address) weight \(b.effectiveWeight) is over 100") }
                 total += UInt64(b.effectiveWeight)
@@ -79,7 +95,9 @@ extension DataplaneState {
                 let key = "\(p.published)/\(p.proto.rawValue)"
                 if let other = published[key] {
                     out.append("service \(s.name): published port \(key) is already used by service \(other)")
-                } else { published[key] = s.name }
+                } else {
+                    published[key] = s.name
+                }
                 if !networks.contains(where: \.isIngress) {
                     out.append("service \(s.name): publishing \(key) needs the ingress network in the state")
                 }

@@ -1,6 +1,6 @@
 import CNetlink
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Route and address scopes (rtm_scope / ifa_scope).
@@ -16,7 +16,10 @@ public struct InterfaceAddress: Sendable, Hashable, Codable {
     public var label: String?
 
     public init(device: LinkRef, prefix: IPPrefix, scope: RouteScope = .universe, label: String? = nil) {
-        self.device = device; self.prefix = prefix; self.scope = scope; self.label = label
+        self.device = device
+        self.prefix = prefix
+        self.scope = scope
+        self.label = label
     }
 }
 
@@ -46,8 +49,9 @@ enum AddressMessages {
 
     static func change(_ verb: NetlinkVerb, _ a: InterfaceAddress, index: Int32) throws(KernelError) -> NetlinkRequest {
         let isDelete = verb == .delete
-        let b = RequestBuilder(type: Int(isDelete ? RTM_DELADDR : RTM_NEWADDR), verb: verb,
-                               operation: "ip addr \(isDelete ? "del" : "add") \(a.prefix) dev \(a.device)")
+        let b = RequestBuilder(
+            type: Int(isDelete ? RTM_DELADDR : RTM_NEWADDR), verb: verb,
+            operation: "ip addr \(isDelete ? "del" : "add") \(a.prefix) dev \(a.device)")
         b.header(header(family: a.prefix.address.family, prefixLength: a.prefix.length, scope: a.scope, index: index))
         b.put(Int(IFA_LOCAL), address: a.prefix.address)
         b.put(Int(IFA_ADDRESS), address: a.prefix.address)
@@ -65,12 +69,15 @@ enum AddressMessages {
     static func decode(_ m: NetlinkMessage) -> InterfaceAddress? {
         guard Int(m.type) == Int(RTM_NEWADDR), m.payload.count >= 8 else { return nil }
         let len = Int(m.payload[1]), scopeRaw = m.payload[3]
-        var r = ByteReader(m.payload); r.skip(4)
+        var r = ByteReader(m.payload)
+        r.skip(4)
         let index = Int32(bitPattern: r.u32())
         let a = NetlinkAttributes(m.payload.dropFirst(8))
         guard let addr = a.address(Int(IFA_LOCAL)) ?? a.address(Int(IFA_ADDRESS)),
-              let prefix = IPPrefix(address: addr, length: len) else { return nil }
-        return InterfaceAddress(device: .index(index), prefix: prefix,
-                                scope: RouteScope(rawValue: scopeRaw) ?? .universe, label: a.string(Int(IFA_LABEL)))
+            let prefix = IPPrefix(address: addr, length: len)
+        else { return nil }
+        return InterfaceAddress(
+            device: .index(index), prefix: prefix,
+            scope: RouteScope(rawValue: scopeRaw) ?? .universe, label: a.string(Int(IFA_LABEL)))
     }
 }

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A kernel or libc errno. Kept as its own type so it is never confused with a libnl code

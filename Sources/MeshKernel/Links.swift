@@ -1,6 +1,6 @@
 import CNetlink
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A device named by name or by index. Verbs resolve names to indexes once per call.
@@ -28,10 +28,17 @@ public struct VXLANAttributes: Sendable, Hashable, Codable {
     /// Underlay device index (`dev …`).
     public var underlayIndex: Int32?
 
-    public init(vni: UInt32, local: IPAddress? = nil, port: UInt16 = 4789, learning: Bool = false,
-                proxy: Bool = false, ttl: UInt8? = nil, underlayIndex: Int32? = nil) {
-        self.vni = vni; self.local = local; self.port = port; self.learning = learning
-        self.proxy = proxy; self.ttl = ttl; self.underlayIndex = underlayIndex
+    public init(
+        vni: UInt32, local: IPAddress? = nil, port: UInt16 = 4789, learning: Bool = false,
+        proxy: Bool = false, ttl: UInt8? = nil, underlayIndex: Int32? = nil
+    ) {
+        self.vni = vni
+        self.local = local
+        self.port = port
+        self.learning = learning
+        self.proxy = proxy
+        self.ttl = ttl
+        self.underlayIndex = underlayIndex
     }
 }
 
@@ -63,10 +70,17 @@ public struct LinkSpec: Sendable {
     /// Create the link directly in another namespace (IFLA_NET_NS_FD).
     public var namespace: NetworkNamespace?
 
-    public init(name: String, kind: LinkKind, mtu: UInt32? = nil, mac: MACAddress? = nil,
-                master: LinkRef? = nil, up: Bool = false, namespace: NetworkNamespace? = nil) {
-        self.name = name; self.kind = kind; self.mtu = mtu; self.mac = mac
-        self.master = master; self.up = up; self.namespace = namespace
+    public init(
+        name: String, kind: LinkKind, mtu: UInt32? = nil, mac: MACAddress? = nil,
+        master: LinkRef? = nil, up: Bool = false, namespace: NetworkNamespace? = nil
+    ) {
+        self.name = name
+        self.kind = kind
+        self.mtu = mtu
+        self.mac = mac
+        self.master = master
+        self.up = up
+        self.namespace = namespace
     }
 }
 
@@ -80,9 +94,16 @@ public struct LinkChange: Sendable {
     public var name: String?
     public var namespace: NetworkNamespace?
 
-    public init(up: Bool? = nil, mtu: UInt32? = nil, mac: MACAddress? = nil, master: LinkRef? = nil,
-                name: String? = nil, namespace: NetworkNamespace? = nil) {
-        self.up = up; self.mtu = mtu; self.mac = mac; self.master = master; self.name = name; self.namespace = namespace
+    public init(
+        up: Bool? = nil, mtu: UInt32? = nil, mac: MACAddress? = nil, master: LinkRef? = nil,
+        name: String? = nil, namespace: NetworkNamespace? = nil
+    ) {
+        self.up = up
+        self.mtu = mtu
+        self.mac = mac
+        self.master = master
+        self.name = name
+        self.namespace = namespace
     }
 }
 
@@ -105,7 +126,7 @@ public struct Link: Sendable, Hashable, Codable {
         guard let operState else { return "UNKNOWN" }
         var buf = [CChar](repeating: 0, count: 32)
         guard let s = rtnl_link_operstate2str(operState, &buf, buf.count) else { return "UNKNOWN" }
-        return String(cString: s).uppercased()   // iproute2 spells them in capitals
+        return String(cString: s).uppercased()  // iproute2 spells them in capitals
     }
 }
 
@@ -114,7 +135,9 @@ enum LinkMessages {
         // IFNAMSIZ is 16 with the NUL; '/' and whitespace are refused by the kernel's dev_valid_name.
         // A NUL would end the C string early and name a different device; control characters never belong.
         guard !name.isEmpty, name.utf8.count < 16, name != ".", name != "..",
-              !name.unicodeScalars.contains(where: { $0 == "/" || $0 == ":" || $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7f })
+            !name.unicodeScalars.contains(where: {
+                $0 == "/" || $0 == ":" || $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7f
+            })
         else {
             throw .invalidArgument("interface name \"\(name)\" (1-15 characters, no '/', ':', spaces or control characters)")
         }
@@ -216,11 +239,12 @@ enum LinkMessages {
         let index = r.i32()
         let flags = r.u32()
         let a = NetlinkAttributes(m.payload.dropFirst(16))
-        var link = Link(index: index, name: a.string(Int(IFLA_IFNAME)) ?? "",
-                        kind: nil, mtu: a.u32(Int(IFLA_MTU)), mac: a.mac(Int(IFLA_ADDRESS)),
-                        isUp: flags & UInt32(IFF_UP) != 0, operState: a.u8(Int(IFLA_OPERSTATE)),
-                        masterIndex: a.u32(Int(IFLA_MASTER)).map { Int32(bitPattern: $0) },
-                        parentIndex: a.u32(Int(IFLA_LINK)).map { Int32(bitPattern: $0) }, vxlan: nil)
+        var link = Link(
+            index: index, name: a.string(Int(IFLA_IFNAME)) ?? "",
+            kind: nil, mtu: a.u32(Int(IFLA_MTU)), mac: a.mac(Int(IFLA_ADDRESS)),
+            isUp: flags & UInt32(IFF_UP) != 0, operState: a.u8(Int(IFLA_OPERSTATE)),
+            masterIndex: a.u32(Int(IFLA_MASTER)).map { Int32(bitPattern: $0) },
+            parentIndex: a.u32(Int(IFLA_LINK)).map { Int32(bitPattern: $0) }, vxlan: nil)
         if let info = a.nested(Int(IFLA_LINKINFO)) {
             link.kind = info.string(Int(IFLA_INFO_KIND))
             if link.kind == "vxlan", let d = info.nested(Int(IFLA_INFO_DATA)) {

@@ -1,6 +1,6 @@
 import CNetlink
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One change to rtnetlink state, so a caller can hand many of them to `apply` as one pipelined batch.
@@ -158,7 +158,8 @@ public final class NetlinkHandle: Sendable {
             switch op {
             case .linkAdd(let s): requests.append(try LinkMessages.add(s, masterIndex: index(s.master)))
             case .linkDel(let r): requests.append(try LinkMessages.delete(index: index(r)!, label: r.description))
-            case .linkSet(let r, let c): requests.append(try LinkMessages.set(index: index(r)!, label: r.description, c, masterIndex: index(c.master)))
+            case .linkSet(let r, let c):
+                requests.append(try LinkMessages.set(index: index(r)!, label: r.description, c, masterIndex: index(c.master)))
             case .addrAdd(let a): requests.append(try AddressMessages.change(.add, a, index: index(a.device)!))
             case .addrDel(let a): requests.append(try AddressMessages.change(.delete, a, index: index(a.device)!))
             case .route(let v, let r): requests.append(try RouteMessages.change(v, r, deviceIndex: index(r.device)))

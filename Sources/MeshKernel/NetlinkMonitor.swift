@@ -3,7 +3,7 @@ import CNetlink
 import Foundation
 import Synchronization
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A change the kernel announced on an rtnetlink multicast group.
@@ -32,7 +32,7 @@ public struct NetlinkMonitor: AsyncSequence, Sendable {
 
     public init(namespace: NetworkNamespace? = nil, groups: [Group]) throws(KernelError) {
         var options = NetlinkSocket.Options()
-        options.receiveTimeoutMilliseconds = 200   // how often the reader looks for cancellation
+        options.receiveTimeoutMilliseconds = 200  // how often the reader looks for cancellation
         let fd: Int32 = try {
             () throws(KernelError) -> Int32 in
             let open = { () throws(KernelError) -> Int32 in try Self.openSubscribed(groups: groups, options: options) }
@@ -58,7 +58,11 @@ public struct NetlinkMonitor: AsyncSequence, Sendable {
         let bind = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_nl>.size)) }
         }
-        if bind < 0 { let e = Errno.current; close(fd); throw .system(call: "bind(netlink)", errno: e) }
+        if bind < 0 {
+            let e = Errno.current
+            close(fd)
+            throw .system(call: "bind(netlink)", errno: e)
+        }
         for g in groups {
             var group: Int32
             switch g {
@@ -70,7 +74,9 @@ public struct NetlinkMonitor: AsyncSequence, Sendable {
             case .ipv6Route: group = Int32(RTNLGRP_IPV6_ROUTE.rawValue)
             }
             if setsockopt(fd, meshd_SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &group, socklen_t(MemoryLayout<Int32>.size)) < 0 {
-                let e = Errno.current; close(fd); throw .system(call: "NETLINK_ADD_MEMBERSHIP", errno: e)
+                let e = Errno.current
+                close(fd)
+                throw .system(call: "NETLINK_ADD_MEMBERSHIP", errno: e)
             }
         }
         var rcvbuf: Int32 = 8 << 20
@@ -84,15 +90,18 @@ public struct NetlinkMonitor: AsyncSequence, Sendable {
         switch Int(m.type) {
         case Int(RTM_NEWLINK): return LinkMessages.decode(m).map(RouteEvent.linkChanged)
         case Int(RTM_DELLINK):
-            var copy = m; copy.type = UInt16(RTM_NEWLINK)
+            var copy = m
+            copy.type = UInt16(RTM_NEWLINK)
             return LinkMessages.decode(copy).map(RouteEvent.linkRemoved)
         case Int(RTM_NEWADDR): return AddressMessages.decode(m).map(RouteEvent.addressAdded)
         case Int(RTM_DELADDR):
-            var copy = m; copy.type = UInt16(RTM_NEWADDR)
+            var copy = m
+            copy.type = UInt16(RTM_NEWADDR)
             return AddressMessages.decode(copy).map(RouteEvent.addressRemoved)
         case Int(RTM_NEWROUTE): return RouteMessages.decode(m).map(RouteEvent.routeAdded)
         case Int(RTM_DELROUTE):
-            var copy = m; copy.type = UInt16(RTM_NEWROUTE)
+            var copy = m
+            copy.type = UInt16(RTM_NEWROUTE)
             return RouteMessages.decode(copy).map(RouteEvent.routeRemoved)
         case Int(RTM_NEWNEIGH), Int(RTM_DELNEIGH):
             let removed = Int(m.type) == Int(RTM_DELNEIGH)
@@ -111,18 +120,25 @@ private final class MonitorState: Sendable {
     let stop = Atomic<Bool>(false)
 
     init(fd: Int32, continuation: AsyncStream<RouteEvent>.Continuation) {
-        self.fd = fd; self.continuation = continuation
+        self.fd = fd
+        self.continuation = continuation
     }
 
     func run() {
         var buf = [UInt8](repeating: 0, count: 256 << 10)
-        defer { close(fd); continuation.finish() }
+        defer {
+            close(fd)
+            continuation.finish()
+        }
         while !stop.load(ordering: .relaxed) {
             let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n < 0 {
                 let e = Errno.current.rawValue
                 if e == EAGAIN || e == EINTR { continue }
-                if e == ENOBUFS { continuation.yield(.overrun); continue }
+                if e == ENOBUFS {
+                    continuation.yield(.overrun)
+                    continue
+                }
                 return
             }
             guard let messages = try? NetlinkMessage.parseAll(buf[0..<n]) else { continue }

@@ -12,7 +12,10 @@ public struct NetlinkRequest: Sendable, Equatable {
     public var operation: String { label() }
 
     public init(type: UInt16, flags: UInt16, body: [UInt8], operation: @autoclosure @escaping @Sendable () -> String) {
-        self.type = type; self.flags = flags; self.body = body; self.label = operation
+        self.type = type
+        self.flags = flags
+        self.body = body
+        self.label = operation
     }
 
     /// Requests are equal when they would put the same bytes on the wire.
@@ -92,9 +95,15 @@ final class RequestBuilder {
     }
     func put(_ type: Int, u8 v: UInt8) { put(type, bytes: [v]) }
     func put(_ type: Int, u16 v: UInt16) { put(type, bytes: [UInt8(v & 0xff), UInt8(v >> 8)]) }
-    func put(_ type: Int, u32 v: UInt32) { guard let msg else { return }; check(nla_put_u32(msg, Int32(type), v)) }
+    func put(_ type: Int, u32 v: UInt32) {
+        guard let msg else { return }
+        check(nla_put_u32(msg, Int32(type), v))
+    }
     func put(_ type: Int, be16 v: UInt16) { put(type, u16: v.bigEndian) }
-    func put(_ type: Int, string: String) { guard let msg else { return }; check(nla_put_string(msg, Int32(type), string)) }
+    func put(_ type: Int, string: String) {
+        guard let msg else { return }
+        check(nla_put_string(msg, Int32(type), string))
+    }
     func put(_ type: Int, address: IPAddress) { put(type, bytes: address.bytes) }
     func put(_ type: Int, mac: MACAddress) { put(type, bytes: mac.bytes) }
 

@@ -2,7 +2,7 @@ import CNetlink
 import CMeshShim
 import Dispatch
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A long-lived netlink socket (connected through libnl) and the serial queue that owns it.
@@ -125,8 +125,10 @@ public final class NetlinkSocket: @unchecked Sendable {
         return results.map { $0 ?? .failure(.timeout(operation: "netlink")) }
     }
 
-    private func performWindow(_ requests: [NetlinkRequest], _ range: Range<Int>,
-                               into results: inout [Result<[NetlinkMessage], KernelError>?]) {
+    private func performWindow(
+        _ requests: [NetlinkRequest], _ range: Range<Int>,
+        into results: inout [Result<[NetlinkMessage], KernelError>?]
+    ) {
         var w = ByteWriter()
         w.bytes.reserveCapacity(range.count * 64)
         var pending: [UInt32: Int] = [:]
@@ -138,7 +140,10 @@ public final class NetlinkSocket: @unchecked Sendable {
             var flags = UInt16(NLM_F_REQUEST) | r.flags
             if !r.isDump { flags |= UInt16(NLM_F_ACK) }
             w.u32(UInt32(NetlinkMessage.headerLength + r.body.count))
-            w.u16(r.type); w.u16(flags); w.u32(seq); w.u32(0)
+            w.u16(r.type)
+            w.u16(flags)
+            w.u32(seq)
+            w.u32(0)
             w.append(r.body)
             w.pad4()
         }
@@ -193,8 +198,12 @@ public final class NetlinkSocket: @unchecked Sendable {
                         continue
                     }
                     if status.error != 0 {
-                        finish(i, m.seq, .failure(.kernel(operation: requests[i].operation,
-                                                          errno: Errno(-status.error), message: status.message)))
+                        finish(
+                            i, m.seq,
+                            .failure(
+                                .kernel(
+                                    operation: requests[i].operation,
+                                    errno: Errno(-status.error), message: status.message)))
                     } else if interrupted.contains(i) {
                         finish(i, m.seq, .failure(.dumpInterrupted(operation: requests[i].operation)))
                     } else {

@@ -12,7 +12,11 @@ public struct NetlinkMessage: Sendable, Equatable {
     public static let headerLength = 16
 
     public init(type: UInt16, flags: UInt16, seq: UInt32, pid: UInt32, payload: [UInt8]) {
-        self.type = type; self.flags = flags; self.seq = seq; self.pid = pid; self.payload = payload
+        self.type = type
+        self.flags = flags
+        self.seq = seq
+        self.pid = pid
+        self.payload = payload
     }
 
     /// Splits a datagram into messages. A message whose length is out of range ends the walk with
@@ -38,7 +42,10 @@ public struct NetlinkMessage: Sendable, Equatable {
     public func encoded() -> [UInt8] {
         var w = ByteWriter()
         w.u32(UInt32(Self.headerLength + payload.count))
-        w.u16(type); w.u16(flags); w.u32(seq); w.u32(pid)
+        w.u16(type)
+        w.u16(flags)
+        w.u32(seq)
+        w.u32(pid)
         w.append(payload)
         w.pad4()
         return w.bytes
@@ -109,7 +116,7 @@ struct ByteReader {
         defer { offset += 1 }
         return data[offset]
     }
-    mutating func u16() -> UInt16 { UInt16(u8()) | UInt16(u8()) << 8 }   // netlink is host order; hosts here are little-endian
+    mutating func u16() -> UInt16 { UInt16(u8()) | UInt16(u8()) << 8 }  // netlink is host order; hosts here are little-endian
     mutating func u32() -> UInt32 { UInt32(u16()) | UInt32(u16()) << 16 }
     mutating func i32() -> Int32 { Int32(bitPattern: u32()) }
     mutating func bytes(_ n: Int) -> [UInt8] {
@@ -123,17 +130,23 @@ struct ByteReader {
 struct ByteWriter {
     var bytes: [UInt8] = []
     mutating func u8(_ v: UInt8) { bytes.append(v) }
-    mutating func u16(_ v: UInt16) { bytes.append(UInt8(v & 0xff)); bytes.append(UInt8(v >> 8)) }
-    mutating func u32(_ v: UInt32) { u16(UInt16(v & 0xffff)); u16(UInt16(v >> 16)) }
+    mutating func u16(_ v: UInt16) {
+        bytes.append(UInt8(v & 0xff))
+        bytes.append(UInt8(v >> 8))
+    }
+    mutating func u32(_ v: UInt32) {
+        u16(UInt16(v & 0xffff))
+        u16(UInt16(v >> 16))
+    }
     mutating func append(_ b: [UInt8]) { bytes.append(contentsOf: b) }
     mutating func pad4() { while bytes.count % 4 != 0 { bytes.append(0) } }
 }
 
 /// The kernel's answer to one request: an ACK, an error with extended-ack fields, or DONE.
 struct NetlinkStatus: Equatable {
-    var error: Int32            // 0 or -errno
-    var message: String?        // NLMSGERR_ATTR_MSG
-    var offset: UInt32?         // NLMSGERR_ATTR_OFFS
+    var error: Int32  // 0 or -errno
+    var message: String?  // NLMSGERR_ATTR_MSG
+    var offset: UInt32?  // NLMSGERR_ATTR_OFFS
 
     /// `payload` of an NLMSG_ERROR (or NLMSG_DONE) message. With NETLINK_CAP_ACK the echoed
     /// request is only its header; with NLM_F_ACK_TLVS (0x200) TLVs follow it.

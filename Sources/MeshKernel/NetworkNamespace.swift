@@ -1,7 +1,7 @@
 import CMeshShim
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A network namespace held open by a file descriptor.
@@ -18,7 +18,9 @@ public final class NetworkNamespace: Sendable, CustomStringConvertible {
     public let fd: Int32
 
     private init(name: String?, path: String, fd: Int32) {
-        self.name = name; self.path = path; self.fd = fd
+        self.name = name
+        self.path = path
+        self.fd = fd
     }
 
     deinit { close(fd) }
@@ -111,7 +113,8 @@ public final class NetworkNamespace: Sendable, CustomStringConvertible {
 
     private static func validate(_ name: String) throws(KernelError) {
         guard !name.isEmpty, name.utf8.count < 256, name != ".", name != "..",
-              !name.contains("/"), !name.contains("\0") else {
+            !name.contains("/"), !name.contains("\0")
+        else {
             throw .invalidArgument("network namespace name \"\(name)\"")
         }
     }
@@ -179,7 +182,8 @@ public final class NetworkNamespace: Sendable, CustomStringConvertible {
     static func sysctlPath(_ key: String) throws(KernelError) -> String {
         let parts = key.split(separator: ".", omittingEmptySubsequences: false).map { $0.replacingOccurrences(of: "/", with: ".") }
         guard parts.count >= 3, parts[0] == "net",
-              parts.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." && !$0.utf8.contains(0) }) else {
+            parts.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." && !$0.utf8.contains(0) })
+        else {
             throw .invalidArgument("sysctl key \"\(key)\" (only net.* keys are per namespace)")
         }
         return "/proc/sys/" + parts.joined(separator: "/")
@@ -196,11 +200,13 @@ public final class NetworkNamespace: Sendable, CustomStringConvertible {
             pthread_attr_setstacksize(&attr, 1 << 20)
             defer { pthread_attr_destroy(&attr) }
             var tid = pthread_t()
-            let rc = pthread_create(&tid, &attr, { arg in
-                let job = Unmanaged<AnyObject>.fromOpaque(arg!).takeRetainedValue() as! ThreadRunnable
-                job.runOnce()
-                return nil
-            }, Unmanaged.passRetained(job as AnyObject).toOpaque())
+            let rc = pthread_create(
+                &tid, &attr,
+                { arg in
+                    let job = Unmanaged<AnyObject>.fromOpaque(arg!).takeRetainedValue() as! ThreadRunnable
+                    job.runOnce()
+                    return nil
+                }, Unmanaged.passRetained(job as AnyObject).toOpaque())
             if rc != 0 { throw .system(call: "pthread_create", errno: Errno(rc)) }
             pthread_join(tid, nil)
             return try job.take()

@@ -1,6 +1,6 @@
 import CNetlink
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A unicast route, as in `ip route add 10.0.0.0/24 via 10.1.0.1 dev eth0 onlink table 100`.
@@ -18,13 +18,21 @@ public struct Route: Sendable, Hashable, Codable {
     public var proto: UInt8
 
     public static let mainTable: UInt32 = 254
-    public static let meshdProtocol: UInt8 = 0x6d   // 'm'; shown by ip as "proto 109"
+    public static let meshdProtocol: UInt8 = 0x6d  // 'm'; shown by ip as "proto 109"
 
-    public init(destination: IPPrefix, gateway: IPAddress? = nil, device: LinkRef? = nil, table: UInt32 = Route.mainTable,
-                scope: RouteScope? = nil, onlink: Bool = false, metric: UInt32? = nil,
-                preferredSource: IPAddress? = nil, proto: UInt8 = Route.meshdProtocol) {
-        self.destination = destination.network; self.gateway = gateway; self.device = device; self.table = table
-        self.scope = scope; self.onlink = onlink; self.metric = metric; self.preferredSource = preferredSource
+    public init(
+        destination: IPPrefix, gateway: IPAddress? = nil, device: LinkRef? = nil, table: UInt32 = Route.mainTable,
+        scope: RouteScope? = nil, onlink: Bool = false, metric: UInt32? = nil,
+        preferredSource: IPAddress? = nil, proto: UInt8 = Route.meshdProtocol
+    ) {
+        self.destination = destination.network
+        self.gateway = gateway
+        self.device = device
+        self.table = table
+        self.scope = scope
+        self.onlink = onlink
+        self.metric = metric
+        self.preferredSource = preferredSource
         self.proto = proto
     }
 
@@ -64,9 +72,11 @@ enum RouteMessages {
         }
         let b = RequestBuilder(type: Int(isDelete ? RTM_DELROUTE : RTM_NEWROUTE), verb: verb, operation: label())
         // A delete matches any scope and protocol unless told otherwise, as `ip route del` does.
-        b.header(header(family: r.destination.address.family, dstLength: r.destination.length, table: r.table,
-                        proto: isDelete ? 0 : r.proto, scope: isDelete ? .nowhere : r.effectiveScope,
-                        onlink: r.onlink, type: UInt8(RTN_UNICAST)))
+        b.header(
+            header(
+                family: r.destination.address.family, dstLength: r.destination.length, table: r.table,
+                proto: isDelete ? 0 : r.proto, scope: isDelete ? .nowhere : r.effectiveScope,
+                onlink: r.onlink, type: UInt8(RTN_UNICAST)))
         if r.destination.length > 0 { b.put(Int(RTA_DST.rawValue), address: r.destination.address) }
         if let g = r.gateway { b.put(Int(RTA_GATEWAY.rawValue), address: g) }
         if let deviceIndex { b.put(Int(RTA_OIF.rawValue), u32: UInt32(bitPattern: deviceIndex)) }
@@ -91,16 +101,18 @@ enum RouteMessages {
         let p = m.payload
         let family = p[0], dstLen = Int(p[1]), table8 = p[4], proto = p[5], scope = p[6], type = p[7]
         guard type == UInt8(RTN_UNICAST) else { return nil }
-        var r = ByteReader(p); r.skip(8)
+        var r = ByteReader(p)
+        r.skip(8)
         let flags = r.u32()
         let a = NetlinkAttributes(p.dropFirst(12))
         let any: IPAddress = family == UInt8(AF_INET) ? .v4(0) : .v6(0, 0)
         guard let dst = IPPrefix(address: a.address(Int(RTA_DST.rawValue)) ?? any, length: dstLen) else { return nil }
-        return Route(destination: dst, gateway: a.address(Int(RTA_GATEWAY.rawValue)),
-                     device: a.u32(Int(RTA_OIF.rawValue)).map { .index(Int32(bitPattern: $0)) },
-                     table: a.u32(Int(RTA_TABLE.rawValue)) ?? UInt32(table8),
-                     scope: RouteScope(rawValue: scope), onlink: flags & UInt32(RTNH_F_ONLINK) != 0,
-                     metric: a.u32(Int(RTA_PRIORITY.rawValue)), preferredSource: a.address(Int(RTA_PREFSRC.rawValue)),
-                     proto: proto)
+        return Route(
+            destination: dst, gateway: a.address(Int(RTA_GATEWAY.rawValue)),
+            device: a.u32(Int(RTA_OIF.rawValue)).map { .index(Int32(bitPattern: $0)) },
+            table: a.u32(Int(RTA_TABLE.rawValue)) ?? UInt32(table8),
+            scope: RouteScope(rawValue: scope), onlink: flags & UInt32(RTNH_F_ONLINK) != 0,
+            metric: a.u32(Int(RTA_PRIORITY.rawValue)), preferredSource: a.address(Int(RTA_PREFSRC.rawValue)),
+            proto: proto)
     }
 }

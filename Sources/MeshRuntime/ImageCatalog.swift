@@ -11,7 +11,8 @@ public struct ImageCatalog: Sendable {
         public var description: String {
             switch self {
             case .unmapped(let image, let catalog):
-                return "image \"\(image)\" is not in this node's image catalog: add it to \(catalog) as {\"\(image)\": [\"/path/to/command\", …]}"
+                return
+                    "image \"\(image)\" is not in this node's image catalog: add it to \(catalog) as {\"\(image)\": [\"/path/to/command\", …]}"
             case .unreadable(let path, let reason):
                 return "image catalog \(path): \(reason)"
             }
@@ -28,11 +29,16 @@ public struct ImageCatalog: Sendable {
         self.meshd = meshd
         self.busybox = busybox
         userFile = dataRoot + "/images.json"
-        guard let data = FileManager.default.contents(atPath: userFile) else { user = [:]; return }
+        guard let data = FileManager.default.contents(atPath: userFile) else {
+            user = [:]
+            return
+        }
         do { user = try JSONDecoder().decode([String: [String]].self, from: data) } catch {
             throw .unreadable(path: userFile, reason: "expected {\"image\": [\"command\", \"arg\", …]}: \(error)")
         }
-        if let bad = user.first(where: { $0.value.isEmpty }) { throw .unreadable(path: userFile, reason: "\(bad.key) maps to an empty command") }
+        if let bad = user.first(where: { $0.value.isEmpty }) {
+            throw .unreadable(path: userFile, reason: "\(bad.key) maps to an empty command")
+        }
     }
 
     /// `nginx:1.27`, `docker.io/library/nginx:latest@sha256:…` and `nginx` are one image here.

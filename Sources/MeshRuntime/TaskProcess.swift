@@ -2,7 +2,7 @@ import Foundation
 import CMeshShim
 import Synchronization
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One task's process: started with posix_spawn (not Foundation's Process, whose long-lived
@@ -59,7 +59,10 @@ public final class TaskProcess: Sendable {
         let low = status & 0x7f
         let end: State = low == 0 ? .exited((status >> 8) & 0xff) : .signalled(low)
         state.withLock { $0 = end }
-        for w in waiters.withLock({ list in defer { list.removeAll() }; return list }) { w.resume(returning: end) }
+        for w in waiters.withLock({ list in
+            defer { list.removeAll() }
+            return list
+        }) { w.resume(returning: end) }
     }
 
     /// Waits for the process to end.

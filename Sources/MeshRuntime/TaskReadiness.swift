@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Whether a task has started taking connections, read from its namespace's socket tables. With
@@ -21,7 +21,8 @@ public enum TaskReadiness {
         guard n > 0 else { return false }
         var st = stat()
         guard stat(namespacePath, &st) == 0,
-              String(decoding: link[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) == "net:[\(st.st_ino)]" else { return false }
+            String(decoding: link[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) == "net:[\(st.st_ino)]"
+        else { return false }
         for file in ["tcp", "tcp6"] where hasSocket(in: "/proc/\(pid)/net/\(file)", state: "0A") { return true }
         for file in ["udp", "udp6"] where hasSocket(in: "/proc/\(pid)/net/\(file)", state: nil) { return true }
         return false

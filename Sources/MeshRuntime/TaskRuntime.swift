@@ -10,9 +10,15 @@ public struct TaskLaunch: Sendable, Equatable {
     /// The task's /etc/resolv.conf and /etc/hosts (private to it).
     public var resolvConf: String
     public var hosts: String
-    public init(id: String, image: String, args: [String] = [], env: [String: String] = [:],
-                resolvConf: String = "nameserver 127.0.0.11\noptions ndots:0\n", hosts: String? = nil) {
-        self.id = id; self.image = image; self.args = args; self.env = env; self.resolvConf = resolvConf
+    public init(
+        id: String, image: String, args: [String] = [], env: [String: String] = [:],
+        resolvConf: String = "nameserver 127.0.0.11\noptions ndots:0\n", hosts: String? = nil
+    ) {
+        self.id = id
+        self.image = image
+        self.args = args
+        self.env = env
+        self.resolvConf = resolvConf
         self.hosts = hosts ?? "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
     }
 }
@@ -63,7 +69,7 @@ public actor TaskRuntime {
         do { _ = try catalog.command(image: t.image, args: t.args) } catch { throw .image(error) }
         let ns = namespaceName(t.id)
         let dir = "\(dataRoot)/tasks/\(t.id)"
-        let etc = "/etc/netns/\(ns)"   // where `ip netns exec` looks
+        let etc = "/etc/netns/\(ns)"  // where `ip netns exec` looks
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             try FileManager.default.createDirectory(atPath: etc, withIntermediateDirectories: true)
@@ -134,7 +140,10 @@ public actor TaskRuntime {
     /// Ends every process in the named namespace (a task is its own process group), then removes
     /// the namespace and its /etc/netns files.
     public static func removeNamespace(_ ns: String) {
-        for pid in NetworkNamespace.pids(named: ns) { kill(-pid, SIGKILL); kill(pid, SIGKILL) }
+        for pid in NetworkNamespace.pids(named: ns) {
+            kill(-pid, SIGKILL)
+            kill(pid, SIGKILL)
+        }
         try? NetworkNamespace.delete(named: ns)
         try? FileManager.default.removeItem(atPath: "/etc/netns/\(ns)")
     }

@@ -16,7 +16,9 @@ public final class DaemonCluster: Sendable {
     private let daemons = Mutex<[Int: Process]>([:])
 
     public init(lab: DataplaneLab, directory: String, lb: String = "nftables") {
-        self.lab = lab; self.directory = directory; self.lb = lb
+        self.lab = lab
+        self.directory = directory
+        self.lb = lb
         meshctl = URL(fileURLWithPath: lab.meshd).deletingLastPathComponent().appendingPathComponent("meshctl").path
     }
 
@@ -49,8 +51,10 @@ public final class DaemonCluster: Sendable {
         // not propagate back, so the namespaces it makes (sandboxes, tasks) would be empty files to
         // everyone else on the machine.
         p.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
-        p.arguments = ["--net=/run/netns/\(lab.nodeNamespace(n))", lab.meshd, "daemon", "--data-root", dataRoot(n), "--socket", socket(n),
-                       "--hostname", "node\(n)", "--lb", lb]
+        p.arguments = [
+            "--net=/run/netns/\(lab.nodeNamespace(n))", lab.meshd, "daemon", "--data-root", dataRoot(n), "--socket", socket(n),
+            "--hostname", "node\(n)", "--lb", lb,
+        ]
         _ = FileManager.default.createFile(atPath: logPath(n), contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath(n)))
         log.seekToEndOfFile()
@@ -70,7 +74,8 @@ public final class DaemonCluster: Sendable {
             }
             try await Task.sleep(for: .milliseconds(100))
         }
-        throw Exec.Failure(command: ["meshd", "daemon"], output: .init(status: -1, stdout: "", stderr: "no API after \(timeout)\n" + log(n)))
+        throw Exec.Failure(
+            command: ["meshd", "daemon"], output: .init(status: -1, stdout: "", stderr: "no API after \(timeout)\n" + log(n)))
     }
 
     public func log(_ n: Int) -> String { (try? String(contentsOfFile: logPath(n), encoding: .utf8)) ?? "" }
@@ -126,7 +131,8 @@ public final class DaemonCluster: Sendable {
     /// The node ID a daemon keeps in its data root (nil before it is in a swarm).
     public func nodeID(_ n: Int) -> String? {
         guard let data = FileManager.default.contents(atPath: "\(dataRoot(n))/node.json"),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { return nil }
         return object["nodeID"] as? String
     }
 

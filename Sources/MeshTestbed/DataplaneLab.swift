@@ -23,8 +23,9 @@ public final class DataplaneLab: Sendable {
     private let processes = Mutex<[Process]>([])
 
     public static let clientAddress = IPAddress("198.18.0.100")!
-    public static let ingressNetwork = OverlayNetwork(id: "ingress", name: "ingress", vni: 4096, subnet: IPPrefix("10.255.0.0/24")!,
-                                                      gateway: IPAddress("10.255.0.1")!, ingress: true)
+    public static let ingressNetwork = OverlayNetwork(
+        id: "ingress", name: "ingress", vni: 4096, subnet: IPPrefix("10.255.0.0/24")!,
+        gateway: IPAddress("10.255.0.1")!, ingress: true)
 
     public var nodeCount: Int { nodeIDs.count }
     /// 1-based, like the node names.
@@ -42,19 +43,25 @@ public final class DataplaneLab: Sendable {
     }
 
     private init(group: NamespaceGroup, nodeIDs: [String], meshd: String, stateDirectory: String, requestSeconds: Int) {
-        self.group = group; self.nodeIDs = nodeIDs; self.meshd = meshd; self.stateDirectory = stateDirectory
+        self.group = group
+        self.nodeIDs = nodeIDs
+        self.meshd = meshd
+        self.stateDirectory = stateDirectory
         self.requestSeconds = requestSeconds
     }
 
     /// Builds the underlay, `nodes` node namespaces and the client; removes what it made on failure.
-    public static func build(tag: String = "mkt", nodes: Int = 3, meshd: String? = nil, requestSeconds: Int = 2) async throws -> DataplaneLab {
+    public static func build(tag: String = "mkt", nodes: Int = 3, meshd: String? = nil, requestSeconds: Int = 2) async throws
+        -> DataplaneLab
+    {
         let group = NamespaceGroup(tag: tag)
         let letters = Array("abcdefghijklmnopqrstuvwxyz0123456789")
         let random = String((0..<6).map { _ in letters.randomElement()! })
         let ids = (1...nodes).map { "mkt\(random)n\($0)" }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("\(group.prefix)-states").path
-        let lab = DataplaneLab(group: group, nodeIDs: ids, meshd: meshd ?? locateMeshd(), stateDirectory: dir,
-                               requestSeconds: requestSeconds)
+        let lab = DataplaneLab(
+            group: group, nodeIDs: ids, meshd: meshd ?? locateMeshd(), stateDirectory: dir,
+            requestSeconds: requestSeconds)
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             let underlay = try group.create("underlay")
@@ -66,8 +73,10 @@ public final class DataplaneLab: Sendable {
             for (role, address, port) in hosts {
                 let ns = try group.create(role)
                 let h = try NetlinkHandle(namespace: ns)
-                try await u.linkAdd(LinkSpec(name: port, kind: .veth(peerName: "eth0", peerNamespace: ns), mtu: 1500,
-                                             master: "br0", up: true))
+                try await u.linkAdd(
+                    LinkSpec(
+                        name: port, kind: .veth(peerName: "eth0", peerNamespace: ns), mtu: 1500,
+                        master: "br0", up: true))
                 try await h.apply([
                     .linkSet("lo", LinkChange(up: true)),
                     .addrAdd(InterfaceAddress(device: "eth0", prefix: IPPrefix(address: address, length: 24)!)),
@@ -114,7 +123,11 @@ public final class DataplaneLab: Sendable {
         public var addresses: [(network: String, address: IPAddress)]
         public var weight: UInt32?
         public init(id: String, service: String?, node: Int, addresses: [(network: String, address: IPAddress)], weight: UInt32? = nil) {
-            self.id = id; self.service = service; self.node = node; self.addresses = addresses; self.weight = weight
+            self.id = id
+            self.service = service
+            self.node = node
+            self.addresses = addresses
+            self.weight = weight
         }
     }
     public struct ServiceDef: Sendable {
@@ -123,7 +136,10 @@ public final class DataplaneLab: Sendable {
         public var vips: [BalancedService.VIP]
         public var ports: [BalancedService.Port]
         public init(id: String, name: String, vips: [BalancedService.VIP], ports: [BalancedService.Port] = []) {
-            self.id = id; self.name = name; self.vips = vips; self.ports = ports
+            self.id = id
+            self.name = name
+            self.vips = vips
+            self.ports = ports
         }
     }
 
@@ -138,7 +154,9 @@ public final class DataplaneLab: Sendable {
         var specs: [BalancedService] = []
         for s in services {
             let backends = tasks.filter { $0.service == s.id }.flatMap { t in
-                t.addresses.filter { known.contains($0.network) }.map { BalancedService.Backend(network: $0.network, address: $0.address, weight: t.weight) }
+                t.addresses.filter { known.contains($0.network) }.map {
+                    BalancedService.Backend(network: $0.network, address: $0.address, weight: t.weight)
+                }
             }
             specs.append(BalancedService(id: s.id, name: s.name, vips: s.vips, backends: backends, ports: s.ports))
         }
@@ -148,22 +166,29 @@ public final class DataplaneLab: Sendable {
             for t in tasks {
                 for (i, a) in t.addresses.enumerated() where known.contains(a.network) {
                     if t.node == n {
-                        local.append(LocalEndpoint(id: t.id, network: a.network, namespace: taskNamespace(t.id), address: a.address,
-                                                   interface: "eth\(i)", defaultRoute: i == 0))
+                        local.append(
+                            LocalEndpoint(
+                                id: t.id, network: a.network, namespace: taskNamespace(t.id), address: a.address,
+                                interface: "eth\(i)", defaultRoute: i == 0))
                     } else {
-                        remote.append(RemoteEndpoint(network: a.network, address: a.address, nodeID: nodeID(t.node),
-                                                     nodeAddress: underlayAddress(t.node)))
+                        remote.append(
+                            RemoteEndpoint(
+                                network: a.network, address: a.address, nodeID: nodeID(t.node),
+                                nodeAddress: underlayAddress(t.node)))
                     }
                 }
             }
             if let ingressID {
                 for m in 1...nodeCount where m != n {
-                    remote.append(RemoteEndpoint(network: ingressID, address: ingressAddress(m), nodeID: nodeID(m),
-                                                 nodeAddress: underlayAddress(m)))
+                    remote.append(
+                        RemoteEndpoint(
+                            network: ingressID, address: ingressAddress(m), nodeID: nodeID(m),
+                            nodeAddress: underlayAddress(m)))
                 }
             }
-            let node = NodeIdentity(id: nodeID(n), advertiseAddress: underlayAddress(n),
-                                    ingressAddress: ingressID == nil ? nil : ingressAddress(n), namespace: nodeNamespace(n))
+            let node = NodeIdentity(
+                id: nodeID(n), advertiseAddress: underlayAddress(n),
+                ingressAddress: ingressID == nil ? nil : ingressAddress(n), namespace: nodeNamespace(n))
             return DataplaneState(node: node, networks: nets, localEndpoints: local, remoteEndpoints: remote, services: specs)
         }
     }
@@ -225,7 +250,10 @@ public final class DataplaneLab: Sendable {
             while true {
                 let chunk = handle.availableData
                 if chunk.isEmpty { break }
-                if !signalled { signalled = true; ready.signal() }
+                if !signalled {
+                    signalled = true
+                    ready.signal()
+                }
             }
             if !signalled { ready.signal() }
         }.start()
@@ -234,7 +262,8 @@ public final class DataplaneLab: Sendable {
         guard announced, p.isRunning else {
             let why = !announced ? "no listening line within 60 s" : "exited with status \(p.terminationStatus)"
             stop(p)
-            throw Exec.Failure(command: p.arguments ?? [], output: Exec.Output(status: 1, stdout: "", stderr: "whoami did not start: \(why)"))
+            throw Exec.Failure(
+                command: p.arguments ?? [], output: Exec.Output(status: 1, stdout: "", stderr: "whoami did not start: \(why)"))
         }
         return p
     }
@@ -243,15 +272,19 @@ public final class DataplaneLab: Sendable {
     public func track(_ p: Process) { processes.withLock { $0.append(p) } }
 
     public func stop(_ p: Process) {
-        if p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+        if p.isRunning {
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+        }
         processes.withLock { $0.removeAll { $0 === p } }
     }
 
     /// `curl` from namespace `ns`: `count` requests to `url`, each on a new connection; the name
     /// of the backend (whoami's "I'm NAME" line) that answered each, "failed" for no answer.
     public func spread(from ns: String, url: String, count: Int) throws -> [String: Int] {
-        let out = try Exec.run(["ip", "netns", "exec", ns, "curl", "-s", "--max-time", "\(requestSeconds)", "-H", "Connection: close"]
-                               + Array(repeating: url, count: count))
+        let out = try Exec.run(
+            ["ip", "netns", "exec", ns, "curl", "-s", "--max-time", "\(requestSeconds)", "-H", "Connection: close"]
+                + Array(repeating: url, count: count))
         var counts: [String: Int] = [:]
         var answered = 0
         for line in out.stdout.split(separator: "\n") where line.hasPrefix("I'm ") {
@@ -270,7 +303,10 @@ public final class DataplaneLab: Sendable {
     // MARK: teardown
 
     public func destroy() {
-        let running = processes.withLock { list in defer { list.removeAll() }; return list }
+        let running = processes.withLock { list in
+            defer { list.removeAll() }
+            return list
+        }
         for p in running where p.isRunning {
             kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()

@@ -36,13 +36,16 @@ public enum DataplanePicture {
         }
         for a in try Exec.json(["ip", "-n", ns, "-j", "addr", "show"]) as? [[String: Any]] ?? [] {
             let dev = a["ifname"] as? String ?? "?"
-            for i in a["addr_info"] as? [[String: Any]] ?? [] where (i["scope"] as? String) != "link" || (i["family"] as? String) == "inet" {
+            for i in a["addr_info"] as? [[String: Any]] ?? [] where (i["scope"] as? String) != "link" || (i["family"] as? String) == "inet"
+            {
                 lines.append("addr \(dev) \(i["local"] ?? "")/\(i["prefixlen"] ?? "")")
             }
         }
         for table in ["main", "local"] {
             for r in try Exec.json(["ip", "-n", ns, "-j", "-4", "route", "show", "table", table]) as? [[String: Any]] ?? [] {
-                lines.append("route \(table) \(r["type"] ?? "unicast") \(r["dst"] ?? "") dev=\(r["dev"] ?? "") via=\(r["gateway"] ?? "-") src=\(r["prefsrc"] ?? "-")")
+                lines.append(
+                    "route \(table) \(r["type"] ?? "unicast") \(r["dst"] ?? "") dev=\(r["dev"] ?? "") via=\(r["gateway"] ?? "-") src=\(r["prefsrc"] ?? "-")"
+                )
             }
         }
         for n in try Exec.json(["ip", "-n", ns, "-j", "neigh", "show", "nud", "permanent"]) as? [[String: Any]] ?? [] {
@@ -55,7 +58,8 @@ public enum DataplanePicture {
         }
         lines += try nftLines(ns)
         if let ipvs = try? Exec.run(["ip", "netns", "exec", ns, "ipvsadm", "-Ln", "--sort"]), ipvs.succeeded {
-            for l in ipvs.stdout.split(separator: "\n") where l.contains("->") || l.hasPrefix("TCP") || l.hasPrefix("UDP") || l.hasPrefix("FWM") || l.hasPrefix("SCTP") {
+            for l in ipvs.stdout.split(separator: "\n")
+            where l.contains("->") || l.hasPrefix("TCP") || l.hasPrefix("UDP") || l.hasPrefix("FWM") || l.hasPrefix("SCTP") {
                 // Drop the connection counters: they change with traffic, not with configuration.
                 let cols = l.split(separator: " ", omittingEmptySubsequences: true)
                 lines.append("ipvs " + cols.prefix(l.contains("->") ? 4 : 3).joined(separator: " "))
@@ -75,14 +79,18 @@ public enum DataplanePicture {
             let tag = "nft \(t.family) \(t.name)"
             lines.append(tag)
             for c in try sock.listChains(table) {
-                lines.append("\(tag) chain \(c.name) type=\(c.type ?? "-") hook=\(c.hook.map(String.init) ?? "-") prio=\(c.priority.map(String.init) ?? "-") policy=\(c.policy.map(String.init) ?? "-")")
+                lines.append(
+                    "\(tag) chain \(c.name) type=\(c.type ?? "-") hook=\(c.hook.map(String.init) ?? "-") prio=\(c.priority.map(String.init) ?? "-") policy=\(c.policy.map(String.init) ?? "-")"
+                )
                 // Rule order matters within a chain; handles do not.
                 for (i, r) in try sock.listRules(table, chain: c.name).enumerated() {
                     lines.append("\(tag) rule \(c.name)#\(i) \(r.expressionNames.joined(separator: ",")) \(r.comment ?? "")")
                 }
             }
             for set in try sock.listSets(table) {
-                lines.append("\(tag) set \(set.name) flags=\(set.flags) key=\(set.keyType)/\(set.keyLength) data=\(set.dataType.map(String.init) ?? "-")")
+                lines.append(
+                    "\(tag) set \(set.name) flags=\(set.flags) key=\(set.keyType)/\(set.keyLength) data=\(set.dataType.map(String.init) ?? "-")"
+                )
                 for e in try sock.listElements(NFTSet(table, set.name, key: NFTKeyType(fields: []))) {
                     lines.append("\(tag) element \(set.name) \(e.key) : \(e.data)")
                 }

@@ -14,16 +14,21 @@ public struct DataplaneScenario: Sendable {
         public init(_ d: String) { description = d }
     }
 
-    public static let web = OverlayNetwork(id: "web", name: "web", vni: 4200, subnet: IPPrefix("10.20.0.0/24")!,
-                                           gateway: IPAddress("10.20.0.1")!)
+    public static let web = OverlayNetwork(
+        id: "web", name: "web", vni: 4200, subnet: IPPrefix("10.20.0.0/24")!,
+        gateway: IPAddress("10.20.0.1")!)
     public static let vip = IPAddress("10.20.0.100")!
     public static let clientTask = IPAddress("10.20.0.5")!
-    public static let whoami = DataplaneLab.ServiceDef(id: "whoami", name: "whoami", vips: [.init(network: "web", address: vip)],
-                                                      ports: [.init(published: 8000, target: 8000)])
+    public static let whoami = DataplaneLab.ServiceDef(
+        id: "whoami", name: "whoami", vips: [.init(network: "web", address: vip)],
+        ports: [.init(published: 8000, target: 8000)])
 
     public let lab: DataplaneLab
     public let lb: String
-    public init(lab: DataplaneLab, lb: String = "nftables") { self.lab = lab; self.lb = lb }
+    public init(lab: DataplaneLab, lb: String = "nftables") {
+        self.lab = lab
+        self.lb = lb
+    }
 
     public static func backendName(_ i: Int) -> String { "w\(i)" }
     public func backendNode(_ i: Int) -> Int { i % 2 == 1 ? 2 : 3 }
@@ -32,9 +37,11 @@ public struct DataplaneScenario: Sendable {
     public func tasks(backends k: Int, weights: [Int: UInt32] = [:]) -> [DataplaneLab.TaskSpec] {
         var t = [DataplaneLab.TaskSpec(id: "client", service: nil, node: 1, addresses: [("web", Self.clientTask)])]
         for i in stride(from: 1, through: k, by: 1) {
-            t.append(.init(id: Self.backendName(i), service: "whoami", node: backendNode(i),
-                           addresses: [("web", IPAddress("10.20.0.\(10 + i)")!), ("ingress", IPAddress("10.255.0.\(10 + i)")!)],
-                           weight: weights[i]))
+            t.append(
+                .init(
+                    id: Self.backendName(i), service: "whoami", node: backendNode(i),
+                    addresses: [("web", IPAddress("10.20.0.\(10 + i)")!), ("ingress", IPAddress("10.255.0.\(10 + i)")!)],
+                    weight: weights[i]))
         }
         return t
     }
@@ -59,8 +66,9 @@ public struct DataplaneScenario: Sendable {
         return changes
     }
 
-    public static let bulkNetwork = OverlayNetwork(id: "bulk", name: "bulk", vni: 4300, subnet: IPPrefix("10.30.0.0/16")!,
-                                                   gateway: IPAddress("10.30.0.1")!)
+    public static let bulkNetwork = OverlayNetwork(
+        id: "bulk", name: "bulk", vni: 4300, subnet: IPPrefix("10.30.0.0/16")!,
+        gateway: IPAddress("10.30.0.1")!)
 
     /// `state` plus the network `bulk` with `services` services of three backends each (VIP
     /// 10.30.(1+i/250).(1+i%250), backends in 10.30.100-102.x): a large state to interrupt.
@@ -70,7 +78,8 @@ public struct DataplaneScenario: Sendable {
         for i in 0..<services {
             let vip = IPAddress("10.30.\(1 + i / 250).\(1 + i % 250)")!
             let backends = (0..<3).map { BalancedService.Backend(network: "bulk", address: IPAddress("10.30.\(100 + $0).\(1 + i % 250)")!) }
-            s.services.append(BalancedService(id: "bulk\(i)", name: "bulk\(i)", vips: [.init(network: "bulk", address: vip)], backends: backends))
+            s.services.append(
+                BalancedService(id: "bulk\(i)", name: "bulk\(i)", vips: [.init(network: "bulk", address: vip)], backends: backends))
         }
         return s
     }
@@ -100,7 +109,9 @@ public struct DataplaneScenario: Sendable {
         guard text.contains("RemoteAddr: \(Self.clientTask):") else {
             throw Failure("the backend saw another source than the client task \(Self.clientTask): \(text)")
         }
-        let ping = try Exec.run(["ip", "netns", "exec", lab.taskNamespace("client"), "ping", "-c", "2", "-i", "0.2", "-W", "2", "\(Self.vip)"])
+        let ping = try Exec.run([
+            "ip", "netns", "exec", lab.taskNamespace("client"), "ping", "-c", "2", "-i", "0.2", "-W", "2", "\(Self.vip)",
+        ])
         guard ping.succeeded else { throw Failure("ping to the VIP failed: \(ping.stdout)") }
     }
 
@@ -131,7 +142,8 @@ public struct DataplaneScenario: Sendable {
 
     /// The picture of node `n`: its namespace, its sandboxes, and the task namespaces it hosts.
     public func picture(_ n: Int, tasks: [String] = []) throws -> [String] {
-        try DataplanePicture.of([lab.nodeNamespace(n)] + lab.sandboxes(n) + tasks.map(lab.taskNamespace),
-                                strip: [lab.group.prefix, lab.nodeID(n)])
+        try DataplanePicture.of(
+            [lab.nodeNamespace(n)] + lab.sandboxes(n) + tasks.map(lab.taskNamespace),
+            strip: [lab.group.prefix, lab.nodeID(n)])
     }
 }

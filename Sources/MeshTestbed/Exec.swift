@@ -43,8 +43,9 @@ public enum Exec {
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         errDone.wait()
-        return Output(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                      stderr: String(decoding: errData.value, as: UTF8.self))
+        return Output(
+            status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+            stderr: String(decoding: errData.value, as: UTF8.self))
     }
 
     /// Runs `argv` and throws unless it exits 0.

@@ -2,7 +2,7 @@ import Foundation
 import MeshKernel
 import Synchronization
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A small HTTP/1.1 server inside a namespace, for load-balancing proofs: every response body is
@@ -67,7 +67,8 @@ public final class HTTPBackend: Sendable {
         var buf = [UInt8](repeating: 0, count: 4096)
         let body = Array("\(name)\n".utf8)
         let response = Array("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body
-        let closeResponse = Array("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body
+        let closeResponse =
+            Array("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body
         while true {
             // One response per complete request head; bodies are not expected (GET only).
             while let end = Self.headEnd(pending) {
@@ -118,7 +119,8 @@ public final class HTTPConnection {
         while true {
             if let text = String(validating: data, as: UTF8.self), let range = text.range(of: "\r\n\r\n") {
                 let head = text[..<range.lowerBound]
-                let length = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
+                let length =
+                    head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
                     .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
                 let body = text[range.upperBound...]
                 if body.utf8.count >= length {

@@ -19,8 +19,10 @@ public final class LoadBalancerLab: Sendable {
     public let backends: [HTTPBackend]
     public var backendAddresses: [IPAddress] { backends.map(\.address) }
 
-    private init(group: NamespaceGroup, client: NetworkNamespace, lb: NetworkNamespace,
-                 backendNamespaces: [NetworkNamespace], backends: [HTTPBackend]) {
+    private init(
+        group: NamespaceGroup, client: NetworkNamespace, lb: NetworkNamespace,
+        backendNamespaces: [NetworkNamespace], backends: [HTTPBackend]
+    ) {
         self.group = group
         self.client = client
         self.lb = lb
@@ -81,8 +83,11 @@ public final class LoadBalancerLab: Sendable {
     /// served, with "failed" counting requests that got no answer.
     public func spread(_ n: Int, address: IPAddress = vip, port: UInt16 = vipPort) throws -> [String: Int] {
         let url = "http://\(address):\(port)/"
-        let out = try Exec.run(["ip", "netns", "exec", client.name!, "curl", "-s", "--max-time", "2",
-                                "-H", "Connection: close"] + Array(repeating: url, count: n))
+        let out = try Exec.run(
+            [
+                "ip", "netns", "exec", client.name!, "curl", "-s", "--max-time", "2",
+                "-H", "Connection: close",
+            ] + Array(repeating: url, count: n))
         var counts: [String: Int] = [:]
         let names = out.stdout.split(separator: "\n").map(String.init)
         for name in names { counts[name, default: 0] += 1 }

@@ -41,11 +41,21 @@ public struct NFTServiceRuleset: Sendable {
     /// The table, base chain, maps and the dispatch rule.
     public func base() -> NFTBatch {
         var b = NFTBatch()
-        b.add(table); b.add(pre); b.add(svcMod); b.add(svcSlot); b.add(dispatch); b.add(backendMap)
-        b.add(NFTRule(pre, NFTExpr.load([.ipDaddr, .l4proto, .thDport], from: 8)
-                      + [.lookup(set: svcMod.name, from: .r(8), into: .r(4), invert: false),
-                         .lookup(set: dispatch.name, from: .r(4), into: .verdict, invert: false)],
-                      comment: "service dispatch"))
+        b.add(table)
+        b.add(pre)
+        b.add(svcMod)
+        b.add(svcSlot)
+        b.add(dispatch)
+        b.add(backendMap)
+        b.add(
+            NFTRule(
+                pre,
+                NFTExpr.load([.ipDaddr, .l4proto, .thDport], from: 8)
+                    + [
+                        .lookup(set: svcMod.name, from: .r(8), into: .r(4), invert: false),
+                        .lookup(set: dispatch.name, from: .r(4), into: .verdict, invert: false),
+                    ],
+                comment: "service dispatch"))
         return b
     }
 
@@ -55,21 +65,27 @@ public struct NFTServiceRuleset: Sendable {
     public func addModulus(_ m: Int, to b: inout NFTBatch) {
         let c = chain(modulus: m)
         b.add(c)
-        b.add(NFTRule(c, NFTExpr.load([.ipDaddr, .l4proto, .thDport], from: 8)
-                      + [.lookup(set: svcSlot.name, from: .r(8), into: .r(0), invert: false),
-                         .numgen(random: true, modulus: UInt32(m), offset: 0, into: .r(1)),
-                         .lookup(set: backendMap.name, from: .r(0), into: .r(0), invert: false),
-                         .nat(.dnat, family: .ip, address: .r(0), port: .r(1), flags: [.protoSpecified])],
-                      comment: "\(m) backends"))
+        b.add(
+            NFTRule(
+                c,
+                NFTExpr.load([.ipDaddr, .l4proto, .thDport], from: 8)
+                    + [
+                        .lookup(set: svcSlot.name, from: .r(8), into: .r(0), invert: false),
+                        .numgen(random: true, modulus: UInt32(m), offset: 0, into: .r(1)),
+                        .lookup(set: backendMap.name, from: .r(0), into: .r(0), invert: false),
+                        .nat(.dnat, family: .ip, address: .r(0), port: .r(1), flags: [.protoSpecified]),
+                    ],
+                comment: "\(m) backends"))
         b.add([.map(.u32(UInt32(m)), to: .goto(c.name))], to: dispatch)
     }
 
     /// Service `id` at `vip:port/tcp`, spread evenly over `backends` (address, port); the chain
     /// for `backends.count` must exist.
     public func add(service id: Int, vip: IPAddress, port: UInt16 = 80, backends: [(IPAddress, UInt16)], to b: inout NFTBatch) {
-        b.add(backends.enumerated().map { j, be in
-            .map(.concat(.u32(UInt32(id)), .u32(UInt32(j))), to: .concat(.address(be.0), .port(be.1)))
-        }, to: backendMap)
+        b.add(
+            backends.enumerated().map { j, be in
+                .map(.concat(.u32(UInt32(id)), .u32(UInt32(j))), to: .concat(.address(be.0), .port(be.1)))
+            }, to: backendMap)
         let key = NFTValue.concat(.address(vip), .proto(6), .port(port))
         b.add([.map(key, to: .u32(UInt32(id)))], to: svcSlot)
         b.add([.map(key, to: .u32(UInt32(backends.count)))], to: svcMod)
@@ -85,9 +101,9 @@ public struct NFTServiceRuleset: Sendable {
 
     // MARK: - the benchmark's synthetic services and their nft text
 
-    public static func vip(_ i: Int) -> IPAddress { .v4(0x0A60_0000 + UInt32(i)) }               // 10.96.x.y
+    public static func vip(_ i: Int) -> IPAddress { .v4(0x0A60_0000 + UInt32(i)) }  // 10.96.x.y
     public static func backendAddresses(_ i: Int, count: Int) -> [(IPAddress, UInt16)] {
-        (0..<count).map { j in (.v4(0x0A80_0000 + UInt32(i * count + j)), 8080) }              // 10.128.x.y
+        (0..<count).map { j in (.v4(0x0A80_0000 + UInt32(i * count + j)), 8080) }  // 10.128.x.y
     }
 
     /// The same ruleset for `nft -f`, with the packet mark where MeshKernel passes values in
@@ -95,19 +111,20 @@ public struct NFTServiceRuleset: Sendable {
     /// a concatenation without a mark).
     public func nftBase(moduli: [Int]) -> String {
         var text = """
-        table ip \(table.name) {
-          map svc_mod { type ipv4_addr . inet_proto . inet_service : mark; }
-          map svc_slot { type ipv4_addr . inet_proto . inet_service : mark; }
-          map mod_dispatch { type mark : verdict; }
-          map backends { typeof meta mark . numgen random mod 2 : ip daddr . tcp dport; }
-          chain prerouting {
-            type nat hook prerouting priority -100; policy accept;
-            meta mark set ip daddr . meta l4proto . th dport map @svc_mod meta mark vmap @mod_dispatch
-          }
+            table ip \(table.name) {
+              map svc_mod { type ipv4_addr . inet_proto . inet_service : mark; }
+              map svc_slot { type ipv4_addr . inet_proto . inet_service : mark; }
+              map mod_dispatch { type mark : verdict; }
+              map backends { typeof meta mark . numgen random mod 2 : ip daddr . tcp dport; }
+              chain prerouting {
+                type nat hook prerouting priority -100; policy accept;
+                meta mark set ip daddr . meta l4proto . th dport map @svc_mod meta mark vmap @mod_dispatch
+              }
 
-        """
+            """
         for m in moduli {
-            text += "  chain mod-\(m) { meta mark set ip daddr . meta l4proto . th dport map @svc_slot "
+            text +=
+                "  chain mod-\(m) { meta mark set ip daddr . meta l4proto . th dport map @svc_slot "
                 + "meta l4proto tcp dnat ip to meta mark . numgen random mod \(m) map @backends; }\n"
         }
         text += "}\n"
@@ -119,10 +136,10 @@ public struct NFTServiceRuleset: Sendable {
         let elements = Self.backendAddresses(i, count: count).enumerated().map { j, be in "\(i) . \(j) : \(be.0) . \(be.1)" }
             .joined(separator: ", ")
         return """
-        add element ip \(table.name) backends { \(elements) }
-        add element ip \(table.name) svc_slot { \(Self.vip(i)) . tcp . 80 : \(i) }
-        add element ip \(table.name) svc_mod { \(Self.vip(i)) . tcp . 80 : \(count) }
+            add element ip \(table.name) backends { \(elements) }
+            add element ip \(table.name) svc_slot { \(Self.vip(i)) . tcp . 80 : \(i) }
+            add element ip \(table.name) svc_mod { \(Self.vip(i)) . tcp . 80 : \(count) }
 
-        """
+            """
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 import MeshKernel
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A one-shot TCP exchange between two namespaces with real sockets: the listener and the client
@@ -14,8 +14,10 @@ public enum TCPProbe {
 
     /// Listens on `address:port` in `server`, connects from `client`, sends a line, returns the
     /// server's answer `"echo <line> from <peer-ip>"`. Throws if anything fails within `timeout`.
-    public static func exchange(server: NetworkNamespace, client: NetworkNamespace, address: IPAddress, port: UInt16,
-                                message: String = "hello", timeoutMilliseconds: Int32 = 2000) throws -> String {
+    public static func exchange(
+        server: NetworkNamespace, client: NetworkNamespace, address: IPAddress, port: UInt16,
+        message: String = "hello", timeoutMilliseconds: Int32 = 2000
+    ) throws -> String {
         let listener = try server.run { () throws(KernelError) -> Int32 in try listen(address, port) }
         defer { close(listener) }
         setTimeouts(listener, timeoutMilliseconds)
@@ -52,15 +54,25 @@ public enum TCPProbe {
         let rc = withUnsafePointer(to: &storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_storage>.size)) }
         }
-        if rc < 0 { let e = Errno.current; close(fd); throw .system(call: "bind \(address):\(port)", errno: e) }
-        if Glibc.listen(fd, backlog) < 0 { let e = Errno.current; close(fd); throw .system(call: "listen", errno: e) }
+        if rc < 0 {
+            let e = Errno.current
+            close(fd)
+            throw .system(call: "bind \(address):\(port)", errno: e)
+        }
+        if Glibc.listen(fd, backlog) < 0 {
+            let e = Errno.current
+            close(fd)
+            throw .system(call: "listen", errno: e)
+        }
         return fd
     }
 
     /// A blocking TCP socket made in `namespace` and connected to `address:port`, with send and
     /// receive timeouts.
-    static func connect(from namespace: NetworkNamespace, to address: IPAddress, port: UInt16,
-                        timeoutMilliseconds: Int32) throws -> Int32 {
+    static func connect(
+        from namespace: NetworkNamespace, to address: IPAddress, port: UInt16,
+        timeoutMilliseconds: Int32
+    ) throws -> Int32 {
         let fd = try namespace.run { () throws(KernelError) -> Int32 in
             let fd = socket(address.isIPv4 ? AF_INET : AF_INET6, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             if fd < 0 { throw .system(call: "socket", errno: .current) }

@@ -17,13 +17,14 @@ public struct TestPKI: Sendable {
         caKeyBytes = caKey.rawRepresentation
         caName = try DistinguishedName { CommonName(name) }
         let now = Date()
-        let ca = try Certificate(version: .v3, serialNumber: .init(), publicKey: .init(caKey.publicKey),
-                                 notValidBefore: now - 60, notValidAfter: now + 3600, issuer: caName, subject: caName,
-                                 signatureAlgorithm: .ecdsaWithSHA256,
-                                 extensions: try Certificate.Extensions {
-                                     Critical(BasicConstraints.isCertificateAuthority(maxPathLength: nil))
-                                     Critical(KeyUsage(keyCertSign: true))
-                                 }, issuerPrivateKey: .init(caKey))
+        let ca = try Certificate(
+            version: .v3, serialNumber: .init(), publicKey: .init(caKey.publicKey),
+            notValidBefore: now - 60, notValidAfter: now + 3600, issuer: caName, subject: caName,
+            signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: try Certificate.Extensions {
+                Critical(BasicConstraints.isCertificateAuthority(maxPathLength: nil))
+                Critical(KeyUsage(keyCertSign: true))
+            }, issuerPrivateKey: .init(caKey))
         caPEM = try ca.serializeAsPEM().pemString
         caDER = try ca.serializeAsPEM().derBytes
     }
@@ -32,14 +33,16 @@ public struct TestPKI: Sendable {
         let key = P256.Signing.PrivateKey()
         let caKey = try P256.Signing.PrivateKey(rawRepresentation: caKeyBytes)
         let now = Date()
-        let leaf = try Certificate(version: .v3, serialNumber: .init(), publicKey: .init(key.publicKey),
-                                   notValidBefore: now - 60, notValidAfter: now + 3600, issuer: caName,
-                                   subject: try DistinguishedName { CommonName(commonName) }, signatureAlgorithm: .ecdsaWithSHA256,
-                                   extensions: try Certificate.Extensions {
-                                       Critical(BasicConstraints.notCertificateAuthority)
-                                       Critical(KeyUsage(digitalSignature: true))
-                                       try ExtendedKeyUsage([.serverAuth, .clientAuth])
-                                   }, issuerPrivateKey: .init(caKey))
-        return ControlIdentity(certificateChainPEM: try leaf.serializeAsPEM().pemString + "\n" + caPEM, privateKeyPEM: key.pemRepresentation)
+        let leaf = try Certificate(
+            version: .v3, serialNumber: .init(), publicKey: .init(key.publicKey),
+            notValidBefore: now - 60, notValidAfter: now + 3600, issuer: caName,
+            subject: try DistinguishedName { CommonName(commonName) }, signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: try Certificate.Extensions {
+                Critical(BasicConstraints.notCertificateAuthority)
+                Critical(KeyUsage(digitalSignature: true))
+                try ExtendedKeyUsage([.serverAuth, .clientAuth])
+            }, issuerPrivateKey: .init(caKey))
+        return ControlIdentity(
+            certificateChainPEM: try leaf.serializeAsPEM().pemString + "\n" + caPEM, privateKeyPEM: key.pemRepresentation)
     }
 }

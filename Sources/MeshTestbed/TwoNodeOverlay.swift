@@ -47,7 +47,9 @@ public final class TwoNodeOverlay: Sendable {
     }
 
     private init(group: NamespaceGroup, underlay: NetworkNamespace, nodes: [Node]) {
-        self.group = group; self.underlay = underlay; self.nodes = nodes
+        self.group = group
+        self.underlay = underlay
+        self.nodes = nodes
     }
 
     /// Builds everything; on any failure removes what it made and rethrows.
@@ -80,8 +82,10 @@ public final class TwoNodeOverlay: Sendable {
             let mac = MACAddress(rawValue: 0x02_6d_00_00_10_00 | UInt64(n))!
 
             // Underlay: a veth from the underlay bridge to the node's eth0.
-            try await u.linkAdd(LinkSpec(name: "u\(n)", kind: .veth(peerName: "eth0", peerNamespace: nodeNS), mtu: underlayMTU,
-                                         master: "br0", up: true))
+            try await u.linkAdd(
+                LinkSpec(
+                    name: "u\(n)", kind: .veth(peerName: "eth0", peerNamespace: nodeNS), mtu: underlayMTU,
+                    master: "br0", up: true))
             try await node.apply([
                 .linkSet("lo", LinkChange(up: true)),
                 .addrAdd(InterfaceAddress(device: "eth0", prefix: IPPrefix(address: underlayAddress, length: 24)!)),
@@ -89,15 +93,19 @@ public final class TwoNodeOverlay: Sendable {
             ])
 
             // vxlan0 is created in the node namespace so its UDP socket lives on the underlay, then moved.
-            try await node.linkAdd(LinkSpec(name: "vxlan0", kind: .vxlan(VXLANAttributes(vni: 4097, local: underlayAddress)),
-                                            mtu: underlayMTU - 50, mac: mac))
+            try await node.linkAdd(
+                LinkSpec(
+                    name: "vxlan0", kind: .vxlan(VXLANAttributes(vni: 4097, local: underlayAddress)),
+                    mtu: underlayMTU - 50, mac: mac))
             try await node.linkSetNamespace("vxlan0", sandboxNS)
 
             try sandboxNS.setSysctl("net.ipv4.ip_forward", "1")
             try sandboxNS.setSysctl("net.ipv4.conf.all.rp_filter", "0")
             try sandboxNS.setSysctl("net.ipv4.conf.default.rp_filter", "0")
-            try await sandbox.linkAdd(LinkSpec(name: "tap\(n)", kind: .veth(peerName: "eth0", peerNamespace: taskNS),
-                                               mtu: underlayMTU - 50))
+            try await sandbox.linkAdd(
+                LinkSpec(
+                    name: "tap\(n)", kind: .veth(peerName: "eth0", peerNamespace: taskNS),
+                    mtu: underlayMTU - 50))
             try sandboxNS.setSysctl("net.ipv4.conf.tap\(n).proxy_arp", "1")
             try await sandbox.apply([
                 .linkSet("lo", LinkChange(up: true)),
@@ -113,14 +121,18 @@ public final class TwoNodeOverlay: Sendable {
                 .linkSet("eth0", LinkChange(up: true)),
                 .route(.replace, .defaultRoute(via: IPAddress("10.10.0.1")!, device: "eth0")),
             ])
-            nodes.append(Node(index: i, node: nodeNS, sandbox: sandboxNS, task: taskNS, underlayAddress: underlayAddress,
-                              taskAddress: taskAddress, vxlanMAC: mac, nodeHandle: node, sandboxHandle: sandbox, taskHandle: task))
+            nodes.append(
+                Node(
+                    index: i, node: nodeNS, sandbox: sandboxNS, task: taskNS, underlayAddress: underlayAddress,
+                    taskAddress: taskAddress, vxlanMAC: mac, nodeHandle: node, sandboxHandle: sandbox, taskHandle: task))
         }
         let overlay = TwoNodeOverlay(group: group, underlay: underlay, nodes: nodes)
         // Remote endpoints: one neighbour per remote task, one FDB entry per remote node.
         for i in 0..<2 {
-            try await nodes[i].sandboxHandle.apply([.neigh(.replace, overlay.remoteNeighbor(from: i)),
-                                                    .fdb(.append, overlay.remoteFDB(from: i))])
+            try await nodes[i].sandboxHandle.apply([
+                .neigh(.replace, overlay.remoteNeighbor(from: i)),
+                .fdb(.append, overlay.remoteFDB(from: i)),
+            ])
         }
         return overlay
     }
@@ -128,8 +140,10 @@ public final class TwoNodeOverlay: Sendable {
     /// `ping -c N` from task `from` to task `to`'s address; true if every reply came back.
     public func ping(from: Int, to: Int, count: Int = 2, waitSeconds: Int = 2) throws -> Bool {
         let name = nodes[from].task.name!
-        let out = try Exec.run(["ip", "netns", "exec", name, "ping", "-c", "\(count)", "-W", "\(waitSeconds)", "-i", "0.2",
-                                nodes[to].taskAddress.description])
+        let out = try Exec.run([
+            "ip", "netns", "exec", name, "ping", "-c", "\(count)", "-W", "\(waitSeconds)", "-i", "0.2",
+            nodes[to].taskAddress.description,
+        ])
         return out.succeeded
     }
 

@@ -1,12 +1,12 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// An IPv4 or IPv6 address as a value. Parsing and printing go through inet_pton/inet_ntop so
 /// text matches what `ip -j` prints.
 public enum IPAddress: Hashable, Sendable, Codable, CustomStringConvertible, Comparable {
-    case v4(UInt32)             // network order value: 10.0.0.1 == 0x0A000001
-    case v6(UInt64, UInt64)     // high and low halves, network order
+    case v4(UInt32)  // network order value: 10.0.0.1 == 0x0A000001
+    case v6(UInt64, UInt64)  // high and low halves, network order
 
     public init?(_ text: String) {
         // inet_pton reads a C string: text after an embedded NUL would be silently ignored.
@@ -143,7 +143,7 @@ public struct IPPrefix: Hashable, Sendable, Codable, CustomStringConvertible {
 
 /// A 48-bit Ethernet address.
 public struct MACAddress: Hashable, Sendable, Codable, CustomStringConvertible, Comparable {
-    public let rawValue: UInt64   // low 48 bits
+    public let rawValue: UInt64  // low 48 bits
 
     public init?(rawValue: UInt64) {
         guard rawValue >> 48 == 0 else { return nil }

@@ -4,7 +4,10 @@
 public struct SplitMix64: RandomNumberGenerator, Sendable {
     private var state: UInt64
     public init(seed: UInt64) { state = seed }
-    public init() { var g = SystemRandomNumberGenerator(); state = g.next() }
+    public init() {
+        var g = SystemRandomNumberGenerator()
+        state = g.next()
+    }
     public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state

@@ -20,8 +20,10 @@ public final class WhoamiServer: Sendable {
 
     /// Listens on `address:port` inside `namespace` (the socket is made there and adopted by
     /// SwiftNIO), or in the process's own namespace when nil. Port 0 picks a free port.
-    public static func start(name: String, namespace: NetworkNamespace? = nil, address: IPAddress = .v4(0), port: UInt16 = 8000,
-                             group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> WhoamiServer {
+    public static func start(
+        name: String, namespace: NetworkNamespace? = nil, address: IPAddress = .v4(0), port: UInt16 = 8000,
+        group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> WhoamiServer {
         let fd = try NamespaceSockets.inside(namespace) { () throws(KernelError) -> Int32 in
             try NamespaceSockets.bound(Int32(SOCK_STREAM.rawValue), address: address, port: port, reusePort: false)
         }

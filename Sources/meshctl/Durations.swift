@@ -34,8 +34,14 @@ struct GoDuration: ExpressibleByArgument {
         if ns < 1_000_000_000 { return "\(ns / 1_000_000)ms" }
         var s = ns / 1_000_000_000
         var out = ""
-        if s >= 3600 { out += "\(s / 3600)h"; s %= 3600 }
-        if s >= 60 || !out.isEmpty { out += "\(s / 60)m"; s %= 60 }
+        if s >= 3600 {
+            out += "\(s / 3600)h"
+            s %= 3600
+        }
+        if s >= 60 || !out.isEmpty {
+            out += "\(s / 60)m"
+            s %= 60
+        }
         return out + "\(s)s"
     }
 }

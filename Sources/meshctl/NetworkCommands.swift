@@ -23,14 +23,16 @@ struct NetworkCreate: AsyncParsableCommand {
         try await reporting {
             let configs = subnet.enumerated().map { i, s in IPAMConfig(Subnet: s, Gateway: i < gateway.count ? gateway[i] : nil) }
             func pairs(_ items: [String]) -> [String: String] {
-                Dictionary(items.map { item -> (String, String) in
-                    let kv = item.split(separator: "=", maxSplits: 1)
-                    return (String(kv.first ?? ""), kv.count > 1 ? String(kv[1]) : "")
-                }, uniquingKeysWith: { _, b in b })
+                Dictionary(
+                    items.map { item -> (String, String) in
+                        let kv = item.split(separator: "=", maxSplits: 1)
+                        return (String(kv.first ?? ""), kv.count > 1 ? String(kv[1]) : "")
+                    }, uniquingKeysWith: { _, b in b })
             }
-            let request = NetworkCreateRequest(Name: name, Driver: driver, IPAM: IPAM(Driver: "default", Options: [:], Config: configs),
-                                               Internal: `internal`, Attachable: attachable, Ingress: false, Options: pairs(opt),
-                                               Labels: pairs(label))
+            let request = NetworkCreateRequest(
+                Name: name, Driver: driver, IPAM: IPAM(Driver: "default", Options: [:], Config: configs),
+                Internal: `internal`, Attachable: attachable, Ingress: false, Options: pairs(opt),
+                Labels: pairs(label))
             let created = try await global.client().post(NetworkCreateResponse.self, "/networks/create", body: request)
             print(created.Id)
         }
@@ -60,7 +62,8 @@ struct NetworkList: AsyncParsableCommand {
 }
 
 struct NetworkInspect: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "inspect", abstract: "Display detailed information on one or more networks.")
+    static let configuration = CommandConfiguration(
+        commandName: "inspect", abstract: "Display detailed information on one or more networks.")
     @OptionGroup var global: GlobalOptions
     @Argument var networks: [String]
 

@@ -42,8 +42,10 @@ struct NodeList: AsyncParsableCommand {
             var t = Table(["ID", "HOSTNAME", "STATUS", "AVAILABILITY", "MANAGER STATUS", "ENGINE VERSION"])
             for n in nodes {
                 let manager = n.ManagerStatus.map { $0.Leader == true ? "Leader" : $0.Reachability.capitalizedFirst } ?? ""
-                t.add([n.ID == me ? "\(n.ID) *" : n.ID, n.Description.Hostname, n.Status.State.capitalizedFirst,
-                       n.Spec.Availability.capitalizedFirst, manager, n.Description.Engine.EngineVersion])
+                t.add([
+                    n.ID == me ? "\(n.ID) *" : n.ID, n.Description.Hostname, n.Status.State.capitalizedFirst,
+                    n.Spec.Availability.capitalizedFirst, manager, n.Description.Engine.EngineVersion,
+                ])
             }
             t.print()
         }

@@ -5,8 +5,10 @@ import MeshAPI
 struct ServiceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "service", abstract: "Manage swarm services.",
-        subcommands: [ServiceCreate.self, ServiceList.self, ServicePS.self, ServiceInspect.self, ServiceScale.self, ServiceUpdate.self,
-                      ServiceRollback.self, ServiceRemove.self, ServiceLogs.self])
+        subcommands: [
+            ServiceCreate.self, ServiceList.self, ServicePS.self, ServiceInspect.self, ServiceScale.self, ServiceUpdate.self,
+            ServiceRollback.self, ServiceRemove.self, ServiceLogs.self,
+        ])
 }
 
 struct ServiceCreate: AsyncParsableCommand {
@@ -15,7 +17,8 @@ struct ServiceCreate: AsyncParsableCommand {
     @Option(help: "Service name.") var name: String?
     @Option(help: "Number of tasks.") var replicas: UInt64?
     @Option(help: "Service mode (replicated, global).") var mode = "replicated"
-    @Option(name: .shortAndLong, help: "Publish a port as a node port ([PUBLISHED:]TARGET[/PROTO] or mode=…,target=…).") var publish: [String] = []
+    @Option(name: .shortAndLong, help: "Publish a port as a node port ([PUBLISHED:]TARGET[/PROTO] or mode=…,target=…).") var publish:
+        [String] = []
     @Option(help: "Network attachments.") var network: [String] = []
     @Option(name: .shortAndLong, help: "Set environment variables (K=V).") var env: [String] = []
     @Option(help: "Service labels (K=V).") var label: [String] = []
@@ -38,19 +41,22 @@ struct ServiceCreate: AsyncParsableCommand {
             let client = try global.client()
             var container = ContainerSpec(Image: image, Args: args.isEmpty ? nil : args, Env: env.isEmpty ? nil : env)
             container.Init = false
-            let labels = Dictionary(label.map { l -> (String, String) in
-                let kv = l.split(separator: "=", maxSplits: 1).map(String.init)
-                return (kv.first ?? "", kv.count > 1 ? kv[1] : "")
-            }, uniquingKeysWith: { _, b in b })
-            let task = TaskSpec(ContainerSpec: container,
-                                RestartPolicy: restartCondition.map { RestartPolicy(Condition: $0, Delay: .seconds(5), MaxAttempts: 0) },
-                                Placement: Placement(Constraints: constraint.isEmpty ? nil : constraint),
-                                Networks: network.isEmpty ? nil : network.map { NetworkAttachmentConfig(Target: $0) }, ForceUpdate: 0)
+            let labels = Dictionary(
+                label.map { l -> (String, String) in
+                    let kv = l.split(separator: "=", maxSplits: 1).map(String.init)
+                    return (kv.first ?? "", kv.count > 1 ? kv[1] : "")
+                }, uniquingKeysWith: { _, b in b })
+            let task = TaskSpec(
+                ContainerSpec: container,
+                RestartPolicy: restartCondition.map { RestartPolicy(Condition: $0, Delay: .seconds(5), MaxAttempts: 0) },
+                Placement: Placement(Constraints: constraint.isEmpty ? nil : constraint),
+                Networks: network.isEmpty ? nil : network.map { NetworkAttachmentConfig(Target: $0) }, ForceUpdate: 0)
             let ports = try publish.map(parsePublish)
-            let spec = ServiceSpec(Name: name, Labels: labels, TaskTemplate: task,
-                                   Mode: mode == "global" ? .global : ServiceMode(Replicated: .init(Replicas: replicas)),
-                                   UpdateConfig: update.apply(to: nil),
-                                   EndpointSpec: EndpointSpec(Mode: endpointMode, Ports: ports.isEmpty ? nil : ports))
+            let spec = ServiceSpec(
+                Name: name, Labels: labels, TaskTemplate: task,
+                Mode: mode == "global" ? .global : ServiceMode(Replicated: .init(Replicas: replicas)),
+                UpdateConfig: update.apply(to: nil),
+                EndpointSpec: EndpointSpec(Mode: endpointMode, Ports: ports.isEmpty ? nil : ports))
             let created = try await client.post(ServiceCreateResponse.self, "/services/create", body: spec)
             for w in created.Warnings ?? [] { printErr(w) }
             print(created.ID)
@@ -60,8 +66,10 @@ struct ServiceCreate: AsyncParsableCommand {
 }
 
 /// GET the service, change its spec, POST it back with the version read.
-func updateServiceSpec(_ client: EngineClient, _ ref: String, rollback: Bool = false,
-                       _ change: (inout ServiceSpec) throws -> Void) async throws -> Service {
+func updateServiceSpec(
+    _ client: EngineClient, _ ref: String, rollback: Bool = false,
+    _ change: (inout ServiceSpec) throws -> Void
+) async throws -> Service {
     let service = try await client.get(Service.self, apiPath("services", ref), query: [("insertDefaults", "false")])
     var spec = service.Spec
     try change(&spec)

@@ -23,16 +23,20 @@ struct ServiceList: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting {
-            let services = try await global.client().get([Service].self, "/services", query: try parseFilters(filter) + [("status", "true")])
-                .sorted { ($0.Spec.Name ?? "") < ($1.Spec.Name ?? "") }
+            let services = try await global.client().get(
+                [Service].self, "/services", query: try parseFilters(filter) + [("status", "true")]
+            )
+            .sorted { ($0.Spec.Name ?? "") < ($1.Spec.Name ?? "") }
             if quiet { return services.forEach { print($0.ID.truncated(12)) } }
             if format == .json { return try services.forEach(printJSONLine) }
             var t = Table(["ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS"])
             for s in services {
                 var replicas = s.ServiceStatus.map { "\($0.RunningTasks)/\($0.DesiredTasks)" } ?? ""
                 if let max = s.Spec.TaskTemplate.Placement?.MaxReplicas, max > 0 { replicas += " (max \(max) per node)" }
-                t.add([s.ID.truncated(12), s.Spec.Name ?? "", (s.Spec.Mode ?? .replicated(1)).name, replicas,
-                       imageColumn(s.Spec.TaskTemplate.ContainerSpec?.Image), portsColumn(s.Endpoint?.Ports, mode: "ingress")])
+                t.add([
+                    s.ID.truncated(12), s.Spec.Name ?? "", (s.Spec.Mode ?? .replicated(1)).name, replicas,
+                    imageColumn(s.Spec.TaskTemplate.ContainerSpec?.Image), portsColumn(s.Endpoint?.Ports, mode: "ingress"),
+                ])
             }
             t.print()
         }
@@ -83,9 +87,12 @@ struct ServicePS: AsyncParsableCommand {
                     names[task.NodeID] = node.map { ($0.Spec.Name ?? "").isEmpty ? $0.Description.Hostname : $0.Spec.Name! } ?? task.NodeID
                 }
                 let err = task.Status.Err.map { $0.isEmpty ? "" : "\"\($0.truncated(noTrunc ? 10_000 : 60))\"" } ?? ""
-                t.add([noTrunc ? task.ID : task.ID.truncated(12), name, imageColumn(task.Spec.ContainerSpec?.Image), names[task.NodeID] ?? "",
-                       task.DesiredState.capitalizedFirst, "\(task.Status.State.capitalizedFirst) \(humanAgo(task.Status.Timestamp).lowercasedAgo)",
-                       err, portsColumn(task.Status.PortStatus?.Ports, mode: "host")])
+                t.add([
+                    noTrunc ? task.ID : task.ID.truncated(12), name, imageColumn(task.Spec.ContainerSpec?.Image), names[task.NodeID] ?? "",
+                    task.DesiredState.capitalizedFirst,
+                    "\(task.Status.State.capitalizedFirst) \(humanAgo(task.Status.Timestamp).lowercasedAgo)",
+                    err, portsColumn(task.Status.PortStatus?.Ports, mode: "host"),
+                ])
             }
             t.print()
         }
@@ -98,7 +105,8 @@ extension String {
 }
 
 struct ServiceInspect: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "inspect", abstract: "Display detailed information on one or more services.")
+    static let configuration = CommandConfiguration(
+        commandName: "inspect", abstract: "Display detailed information on one or more services.")
     @OptionGroup var global: GlobalOptions
     @Flag(help: "Print the information in a human friendly format.") var pretty = false
     @Argument var services: [String]
@@ -152,14 +160,20 @@ struct ServiceInspect: AsyncParsableCommand {
         if let env = spec.TaskTemplate.ContainerSpec?.Env, !env.isEmpty { print(" Env:\t\t\(env.joined(separator: " "))") }
         if let nets = spec.TaskTemplate.Networks, !nets.isEmpty {
             var names: [String] = []
-            for n in nets { names.append((try? await client.get(NetworkResource.self, apiPath("networks", n.Target), query: [("scope", "swarm")]))?.Name ?? n.Target) }
+            for n in nets {
+                names.append(
+                    (try? await client.get(NetworkResource.self, apiPath("networks", n.Target), query: [("scope", "swarm")]))?.Name
+                        ?? n.Target)
+            }
             print("Networks:\t\(names.joined(separator: " "))")
         }
         print("Endpoint Mode:\t\(spec.EndpointSpec?.Mode ?? "vip")")
         if let ports = s.Endpoint?.Ports, !ports.isEmpty {
             print("Ports:")
             for p in ports {
-                print(" PublishedPort = \(p.PublishedPort ?? 0)\n  Protocol = \(p.Protocol ?? "tcp")\n  TargetPort = \(p.TargetPort)\n  PublishMode = \(p.PublishMode ?? "ingress")")
+                print(
+                    " PublishedPort = \(p.PublishedPort ?? 0)\n  Protocol = \(p.Protocol ?? "tcp")\n  TargetPort = \(p.TargetPort)\n  PublishMode = \(p.PublishMode ?? "ingress")"
+                )
             }
         }
         print("")

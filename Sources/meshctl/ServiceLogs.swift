@@ -19,9 +19,13 @@ struct ServiceLogs: AsyncParsableCommand {
             let tasks = try await client.get([SwarmTask].self, "/tasks", query: [("filters", EngineClient.filters(["service": [svc.ID]]))])
             let nodes = try await client.get([Node].self, "/nodes")
             let hostnames = Dictionary(nodes.map { ($0.ID, $0.Description.Hostname) }, uniquingKeysWith: { a, _ in a })
-            let contexts = Dictionary(tasks.map { t in
-                (t.ID, "\(svc.Spec.Name ?? svc.ID).\(t.Slot == 0 ? t.NodeID : String(t.Slot)).\(t.ID.prefix(12))@\(hostnames[t.NodeID] ?? t.NodeID)")
-            }, uniquingKeysWith: { a, _ in a })
+            let contexts = Dictionary(
+                tasks.map { t in
+                    (
+                        t.ID,
+                        "\(svc.Spec.Name ?? svc.ID).\(t.Slot == 0 ? t.NodeID : String(t.Slot)).\(t.ID.prefix(12))@\(hostnames[t.NodeID] ?? t.NodeID)"
+                    )
+                }, uniquingKeysWith: { a, _ in a })
             var query = [("details", raw ? "0" : "1"), ("stderr", "1"), ("stdout", "1"), ("tail", tail)]
             if follow { query.append(("follow", "1")) }
             if timestamps { query.append(("timestamps", "1")) }

@@ -28,7 +28,8 @@ struct ServiceProgress {
 
             switch svc.UpdateStatus?.State {
             case "paused": throw EngineClientError.daemon(status: 0, message: "service update paused: \(svc.UpdateStatus?.Message ?? "")")
-            case "rollback_paused": throw EngineClientError.daemon(status: 0, message: "service rollback paused: \(svc.UpdateStatus?.Message ?? "")")
+            case "rollback_paused":
+                throw EngineClientError.daemon(status: 0, message: "service rollback paused: \(svc.UpdateStatus?.Message ?? "")")
             case "rollback_started" where !announcedRollback:
                 say("rollback: \(svc.UpdateStatus?.Message ?? "")")
                 announcedRollback = true
@@ -36,7 +37,9 @@ struct ServiceProgress {
             }
 
             let (running, desired, lines) = Self.count(svc, tasks: tasks, activeNodes: active)
-            let header = desired == 0 && svc.Spec.Mode?.Global != nil ? "overall progress: waiting for new tasks"
+            let header =
+                desired == 0 && svc.Spec.Mode?.Global != nil
+                ? "overall progress: waiting for new tasks"
                 : "overall progress: \(running) out of \(desired) tasks"
             let text = ([header] + (desired <= 20 ? lines : [])).joined(separator: "\n")
             if text != last {
@@ -68,7 +71,8 @@ struct ServiceProgress {
         let order = SwarmTask.states
         func rank(_ s: String) -> Int { order.firstIndex(of: s) ?? Int.max }
         func better(_ a: SwarmTask, _ b: SwarmTask) -> Bool {
-            rank(a.DesiredState) != rank(b.DesiredState) ? rank(a.DesiredState) < rank(b.DesiredState) : rank(a.Status.State) < rank(b.Status.State)
+            rank(a.DesiredState) != rank(b.DesiredState)
+                ? rank(a.DesiredState) < rank(b.DesiredState) : rank(a.Status.State) < rank(b.Status.State)
         }
         let isGlobal = svc.Spec.Mode?.Replicated == nil
         var best: [String: SwarmTask] = [:]

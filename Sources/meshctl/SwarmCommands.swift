@@ -20,9 +20,10 @@ struct SwarmInit: AsyncParsableCommand {
     func run() async throws {
         try await reporting {
             let client = try global.client()
-            let request = SwarmInitRequest(ListenAddr: listenAddr, AdvertiseAddr: advertiseAddr ?? "", DataPathPort: dataPathPort,
-                                           ForceNewCluster: false, Spec: SwarmSpec(Name: nil), AutoLockManagers: false,
-                                           Availability: availability, DefaultAddrPool: defaultAddrPool, SubnetSize: defaultAddrPoolMaskLength)
+            let request = SwarmInitRequest(
+                ListenAddr: listenAddr, AdvertiseAddr: advertiseAddr ?? "", DataPathPort: dataPathPort,
+                ForceNewCluster: false, Spec: SwarmSpec(Name: nil), AutoLockManagers: false,
+                Availability: availability, DefaultAddrPool: defaultAddrPool, SubnetSize: defaultAddrPoolMaskLength)
             let nodeID = try await client.post(String.self, "/swarm/init", body: request)
             print("Swarm initialized: current node (\(nodeID)) is now a manager.\n")
             let node = try await client.get(Node.self, "/nodes/\(nodeID)")
@@ -46,8 +47,11 @@ struct SwarmJoin: AsyncParsableCommand {
     func run() async throws {
         try await reporting {
             let client = try global.client()
-            try await client.post("/swarm/join", body: SwarmJoinRequest(ListenAddr: listenAddr, AdvertiseAddr: advertiseAddr ?? "",
-                                                                       RemoteAddrs: [remote], JoinToken: token, Availability: availability))
+            try await client.post(
+                "/swarm/join",
+                body: SwarmJoinRequest(
+                    ListenAddr: listenAddr, AdvertiseAddr: advertiseAddr ?? "",
+                    RemoteAddrs: [remote], JoinToken: token, Availability: availability))
             let info = try await client.get(SystemInfo.self, "/info")
             print(info.Swarm.ControlAvailable ? "This node joined a swarm as a manager." : "This node joined a swarm as a worker.")
         }
@@ -71,8 +75,9 @@ struct SwarmJoinToken: AsyncParsableCommand {
             var swarm = try await client.get(Swarm.self, "/swarm")
             if rotate {
                 let flag = role == "worker" ? "rotateWorkerToken" : "rotateManagerToken"
-                try await client.post("/swarm/update", query: [(flag, "true"), ("version", String(swarm.cluster.Version.Index))],
-                                      body: swarm.cluster.Spec)
+                try await client.post(
+                    "/swarm/update", query: [(flag, "true"), ("version", String(swarm.cluster.Version.Index))],
+                    body: swarm.cluster.Spec)
                 swarm = try await client.get(Swarm.self, "/swarm")
                 if !quiet { print("Successfully rotated \(role) join token.\n") }
             }

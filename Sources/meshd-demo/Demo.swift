@@ -13,7 +13,8 @@ import MeshTestbed
 struct MeshdDemo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "meshd-demo",
-        abstract: "Three meshd daemons in network namespaces, one swarm, a whoami service with three replicas published on 8000 of every node.",
+        abstract:
+            "Three meshd daemons in network namespaces, one swarm, a whoami service with three replicas published on 8000 of every node.",
         discussion: "With --keep the cluster stays for you to drive with meshctl or docker; `meshd-demo --down` removes it.")
 
     @Flag(help: "Leave the cluster running; `meshd-demo --down` removes it.") var keep = false
@@ -64,8 +65,12 @@ struct MeshdDemo: AsyncParsableCommand {
         }
         _ = try step(1, "meshctl", ["node", "ls"])
         _ = try step(1, "docker", ["network", "create", "-d", "overlay", "demo"])
-        _ = try step(1, "docker", ["service", "create", "--name", "whoami", "-p", "8000:8000", "--network", "demo", "--replicas", "3",
-                                   "meshd/whoami"])
+        _ = try step(
+            1, "docker",
+            [
+                "service", "create", "--name", "whoami", "-p", "8000:8000", "--network", "demo", "--replicas", "3",
+                "meshd/whoami",
+            ])
         _ = try step(1, "docker", ["service", "ps", "whoami"])
 
         print("\npublished port 8000 answers on every node, 9 requests each from the client namespace:")
@@ -88,15 +93,16 @@ struct MeshdDemo: AsyncParsableCommand {
             kept = true
             // The namespaces go when the lab is released: a kept cluster must outlive this process's objects.
             _ = Unmanaged.passRetained(c)
-            print("""
+            print(
+                """
 
-            kept. Drive it as a user would (any node's socket; node 1 is the manager):
-              meshctl -H unix://\(c.socket(1)) service ls
-              docker -H unix://\(c.socket(1)) service scale whoami=5
-              ip netns exec \(c.lab.clientNamespace) curl -s \(c.address(2)):8000
-            daemon logs: \(c.directory)/node*.log
-            remove it all: meshd-demo --down
-            """)
+                kept. Drive it as a user would (any node's socket; node 1 is the manager):
+                  meshctl -H unix://\(c.socket(1)) service ls
+                  docker -H unix://\(c.socket(1)) service scale whoami=5
+                  ip netns exec \(c.lab.clientNamespace) curl -s \(c.address(2)):8000
+                daemon logs: \(c.directory)/node*.log
+                remove it all: meshd-demo --down
+                """)
         } else {
             print("\nremoving everything (run with --keep to explore) …")
         }

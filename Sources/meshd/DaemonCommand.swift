@@ -35,8 +35,10 @@ struct DaemonCommand: AsyncParsableCommand {
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         let socketPath = socket ?? "\(root)/meshd.sock"
         let meshd = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
-        let daemon = Daemon(options: .init(dataRoot: root, lb: kind, meshd: Self.executablePath() ?? meshd,
-                                           hostname: hostname ?? ProcessInfo.processInfo.hostName))
+        let daemon = Daemon(
+            options: .init(
+                dataRoot: root, lb: kind, meshd: Self.executablePath() ?? meshd,
+                hostname: hostname ?? ProcessInfo.processInfo.hostName))
         try await daemon.resume()
         unlink(socketPath)
         let server = try await APIServer.start(socketPath: socketPath, router: APIRouter(backend: daemon))

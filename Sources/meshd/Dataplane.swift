@@ -12,7 +12,9 @@ struct Dataplane: AsyncParsableCommand {
     struct Apply: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Make the kernel match a state file (JSON DataplaneState) once; print what changed.",
-            discussion: "Exit status: 0 applied (nothing printed when nothing changed), 1 the kernel refused a change (the namespace it was in is left as it was), 2 the state is invalid (nothing touched).")
+            discussion:
+                "Exit status: 0 applied (nothing printed when nothing changed), 1 the kernel refused a change (the namespace it was in is left as it was), 2 the state is invalid (nothing touched)."
+        )
         @Option(help: "The state file (JSON).") var state: String
         @Option(help: "Load balancer: auto (IPVS when the kernel has it), nftables or ipvs.") var lb = "nftables"
         @Flag(help: "Print the report as JSON.") var json = false
@@ -38,7 +40,8 @@ struct Dataplane: AsyncParsableCommand {
             do {
                 let report = try await Reconciler(lb: kind).apply(decoded)
                 if json {
-                    let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+                    let enc = JSONEncoder()
+                    enc.outputFormatting = [.prettyPrinted, .sortedKeys]
                     print(String(decoding: try enc.encode(report), as: UTF8.self))
                 } else {
                     for line in report.changes { print(line) }
@@ -60,7 +63,8 @@ struct Dataplane: AsyncParsableCommand {
             }
         }
         static func path(_ keys: [CodingKey]) -> String {
-            keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().trimmingCharacters(in: CharacterSet(charactersIn: "."))
+            keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().trimmingCharacters(
+                in: CharacterSet(charactersIn: "."))
         }
     }
 
@@ -73,7 +77,8 @@ struct Dataplane: AsyncParsableCommand {
         func run() async throws {
             let models = try await Reconciler().snapshot(nodeID: node, namespace: netns)
             if json {
-                let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+                let enc = JSONEncoder()
+                enc.outputFormatting = [.prettyPrinted, .sortedKeys]
                 print(String(decoding: try enc.encode(models.map(SandboxView.init)), as: UTF8.self))
                 return
             }
@@ -117,6 +122,7 @@ struct SandboxView: Encodable {
         neighbours = Dictionary(uniqueKeysWithValues: m.neighbours.map { ($0.key.description, $0.value.description) })
         fdb = Dictionary(uniqueKeysWithValues: m.fdb.map { ($0.key.description, $0.value.description) })
         vips = Dictionary(uniqueKeysWithValues: m.balancer.vips.map { ($0.key.description, $0.value.map(\.address.description)) })
-        published = Dictionary(uniqueKeysWithValues: m.balancer.published.map { ($0.key.description, $0.value.map { "\($0.address):\($0.port ?? 0)" }) })
+        published = Dictionary(
+            uniqueKeysWithValues: m.balancer.published.map { ($0.key.description, $0.value.map { "\($0.address):\($0.port ?? 0)" }) })
     }
 }

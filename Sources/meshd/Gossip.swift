@@ -9,9 +9,9 @@ struct Gossip: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run one gossip node: events as JSON lines on stdout, commands on stdin.",
         discussion: """
-        stdin commands, one per line: join-network NET | leave-network NET | set NET TABLE KEY VALUE |
-        delete NET TABLE KEY | install-key HEX | use-key HEX | remove-key HEX | stats | entries NET | leave
-        """)
+            stdin commands, one per line: join-network NET | leave-network NET | set NET TABLE KEY VALUE |
+            delete NET TABLE KEY | install-key HEX | use-key HEX | remove-key HEX | stats | entries NET | leave
+            """)
 
     @Option(help: "Node name (unique in the cluster).") var name: String
     @Option(help: "IPv4 address to bind and advertise.") var bind: String
@@ -26,7 +26,9 @@ struct Gossip: AsyncParsableCommand {
     func run() async throws {
         var keyring: Keyring?
         if let keyFile {
-            let lines = try String(contentsOfFile: keyFile, encoding: .utf8).split(whereSeparator: \.isNewline).map(String.init).filter { !$0.isEmpty }
+            let lines = try String(contentsOfFile: keyFile, encoding: .utf8).split(whereSeparator: \.isNewline).map(String.init).filter {
+                !$0.isEmpty
+            }
             keyring = try Keyring(keys: try lines.map(Self.hex))
         }
         let seeds = try seed.map { s in
@@ -38,9 +40,10 @@ struct Gossip: AsyncParsableCommand {
         if let pushPull { config.pushPullInterval = .milliseconds(Int64(pushPull * 1000)) }
         // Seconds since the epoch: a restarted node always starts above its previous life.
         let incarnation = UInt32(truncatingIfNeeded: Int(Date().timeIntervalSince1970))
-        let agent = try GossipAgent(name: name, transport: TransportConfig(bindHost: bind, port: port), config: config,
-                                    envelope: Envelope(label: label, keyring: keyring), incarnation: incarnation,
-                                    seed: UInt64.random(in: 0...UInt64.max))
+        let agent = try GossipAgent(
+            name: name, transport: TransportConfig(bindHost: bind, port: port), config: config,
+            envelope: Envelope(label: label, keyring: keyring), incarnation: incarnation,
+            seed: UInt64.random(in: 0...UInt64.max))
         let events = await agent.events()
         let printer = Task {
             for await e in events { Self.emit(Self.json(e)) }
@@ -59,18 +62,29 @@ struct Gossip: AsyncParsableCommand {
                 case ("leave-network", 2): await agent.leaveNetwork(words[1])
                 case ("set", 5): try await agent.set(network: words[1], table: words[2], key: words[3], value: Array(words[4].utf8))
                 case ("delete", 4): try await agent.delete(network: words[1], table: words[2], key: words[3])
-                case ("install-key", 2): let k = try Self.hex(words[1]); try await agent.updateKeyring { try $0.install(k) }
-                case ("use-key", 2): let k = try Self.hex(words[1]); try await agent.updateKeyring { try $0.use(k) }
-                case ("remove-key", 2): let k = try Self.hex(words[1]); try await agent.updateKeyring { try $0.remove(k) }
+                case ("install-key", 2):
+                    let k = try Self.hex(words[1])
+                    try await agent.updateKeyring { try $0.install(k) }
+                case ("use-key", 2):
+                    let k = try Self.hex(words[1])
+                    try await agent.updateKeyring { try $0.use(k) }
+                case ("remove-key", 2):
+                    let k = try Self.hex(words[1])
+                    try await agent.updateKeyring { try $0.remove(k) }
                 case ("stats", 1):
                     let s = await agent.stats
-                    Self.emit(["event": "stats", "packetsSent": s.packetsSent, "bytesSent": s.bytesSent, "packetsReceived": s.packetsReceived, "streamsSent": s.streamsSent, "streamsReceived": s.streamsReceived,
-                               "droppedUndecryptable": s.droppedUndecryptable, "droppedWrongLabel": s.droppedWrongLabel,
-                               "droppedMalformed": s.droppedMalformed, "refutations": s.refutations])
+                    Self.emit([
+                        "event": "stats", "packetsSent": s.packetsSent, "bytesSent": s.bytesSent, "packetsReceived": s.packetsReceived,
+                        "streamsSent": s.streamsSent, "streamsReceived": s.streamsReceived,
+                        "droppedUndecryptable": s.droppedUndecryptable, "droppedWrongLabel": s.droppedWrongLabel,
+                        "droppedMalformed": s.droppedMalformed, "refutations": s.refutations,
+                    ])
                 case ("entries", 2):
                     let entries = await agent.entries(network: words[1])
-                    Self.emit(["event": "entries", "network": words[1], "count": entries.count,
-                               "keys": entries.keys.sorted().map { "\($0.table)/\($0.key)" }])
+                    Self.emit([
+                        "event": "entries", "network": words[1], "count": entries.count,
+                        "keys": entries.keys.sorted().map { "\($0.table)/\($0.key)" },
+                    ])
                 case ("leave", 1):
                     await agent.leave()
                     Self.emit(["event": "left"])
@@ -109,10 +123,15 @@ struct Gossip: AsyncParsableCommand {
     static func json(_ e: GossipEvent) -> [String: Any] {
         switch e {
         case let .member(name, address, state, incarnation):
-            return ["event": "member", "name": name, "address": address.description, "state": state.description, "incarnation": Int(incarnation)]
+            return [
+                "event": "member", "name": name, "address": address.description, "state": state.description,
+                "incarnation": Int(incarnation),
+            ]
         case let .table(c):
-            return ["event": "table", "kind": c.kind.rawValue, "network": c.network, "table": c.table, "key": c.key,
-                    "owner": c.owner, "value": String(decoding: c.value, as: UTF8.self)]
+            return [
+                "event": "table", "kind": c.kind.rawValue, "network": c.network, "table": c.table, "key": c.key,
+                "owner": c.owner, "value": String(decoding: c.value, as: UTF8.self),
+            ]
         case let .warning(w):
             return ["event": "warning", "message": w]
         }

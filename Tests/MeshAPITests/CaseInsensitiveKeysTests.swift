@@ -13,7 +13,9 @@ struct CaseInsensitiveKeysTests {
 
     @Test func dockerPysGlobalModeIsAGlobalService() throws {
         // docker-py: ServiceMode('global') is {"global": {}}.
-        let spec = try decode(ServiceSpec.self, """
+        let spec = try decode(
+            ServiceSpec.self,
+            """
             {"Name": "g", "TaskTemplate": {"ContainerSpec": {"Image": "busybox", "Command": ["sleep", "300"]}}, "Mode": {"global": {}}}
             """)
         #expect(spec.Mode?.Global != nil)
@@ -23,14 +25,18 @@ struct CaseInsensitiveKeysTests {
 
     @Test func dockerPysReplicatedModeKeepsItsCount() throws {
         // docker-py: ServiceMode('replicated', replicas=5) is {"replicated": {"Replicas": 5}}.
-        let spec = try decode(ServiceSpec.self, """
+        let spec = try decode(
+            ServiceSpec.self,
+            """
             {"Name": "r", "TaskTemplate": {"ContainerSpec": {"Image": "busybox"}}, "Mode": {"replicated": {"Replicas": 5}}}
             """)
         #expect(try ServiceSpecNormalizer.normalize(spec).Mode?.Replicated?.Replicas == 5)
     }
 
     @Test func lowerCaseUpdateOrderAndNestedKeysAreHonoured() throws {
-        let spec = try decode(ServiceSpec.self, """
+        let spec = try decode(
+            ServiceSpec.self,
+            """
             {"name": "u", "taskTemplate": {"containerSpec": {"image": "busybox", "env": ["A=1"]},
              "restartPolicy": {"condition": "on-failure", "maxAttempts": 3}, "placement": {"constraints": ["node.role==manager"]},
              "networks": [{"target": "n1", "aliases": ["web"]}]},
@@ -45,7 +51,10 @@ struct CaseInsensitiveKeysTests {
         #expect(spec.TaskTemplate.Networks == [NetworkAttachmentConfig(Target: "n1", Aliases: ["web"])])
         #expect(spec.UpdateConfig == UpdateConfig(Parallelism: 2, FailureAction: "rollback", Order: "start-first"))
         #expect(spec.RollbackConfig?.Order == "stop-first")
-        #expect(spec.EndpointSpec == EndpointSpec(Mode: "dnsrr", Ports: [PortConfig(Protocol: "udp", TargetPort: 53, PublishedPort: 5353, PublishMode: "host")]))
+        #expect(
+            spec.EndpointSpec
+                == EndpointSpec(
+                    Mode: "dnsrr", Ports: [PortConfig(Protocol: "udp", TargetPort: 53, PublishedPort: 5353, PublishMode: "host")]))
     }
 
     /// Every key of real CLI bodies re-spelt in lower and in upper case decodes to the same spec:
@@ -64,7 +73,9 @@ struct CaseInsensitiveKeysTests {
     }
 
     @Test func dictionaryKeysAreDataAndKeepTheirSpelling() throws {
-        let spec = try decode(ServiceSpec.self, """
+        let spec = try decode(
+            ServiceSpec.self,
+            """
             {"Name": "l", "labels": {"a": "1", "A": "2", "name": "3", "Mode": "4"}, "TaskTemplate": {"ContainerSpec": {"Image": "x"}}}
             """)
         #expect(spec.Labels == ["a": "1", "A": "2", "name": "3", "Mode": "4"])
@@ -84,11 +95,15 @@ struct CaseInsensitiveKeysTests {
             #expect(error.message.contains("\"Global\", \"global\""), "\(error.message)")
             #expect(error.message.contains("Mode.Global"), "\(error.message)")
         }
-        #expect(throws: EngineError.self) { try decode(NodeSpec.self, "{\"Role\": \"worker\", \"role\": \"manager\", \"Availability\": \"active\"}") }
+        #expect(throws: EngineError.self) {
+            try decode(NodeSpec.self, "{\"Role\": \"worker\", \"role\": \"manager\", \"Availability\": \"active\"}")
+        }
     }
 
     @Test func unknownKeysAreIgnoredAndAbsentOnesAreZero() throws {
-        let spec = try decode(ServiceSpec.self, """
+        let spec = try decode(
+            ServiceSpec.self,
+            """
             {"Name": "z", "Frobnicate": {"x": [1, 2, {"y": null}]}, "TaskTemplate": {"ContainerSpec": {"Image": "x", "Nonsense": true}}}
             """)
         #expect(spec.Name == "z" && spec.TaskTemplate.ContainerSpec == ContainerSpec(Image: "x"))
@@ -102,13 +117,16 @@ struct CaseInsensitiveKeysTests {
         #expect(join.RemoteAddrs.isEmpty && join.JoinToken.isEmpty && join.AdvertiseAddr == nil)
         // An absent image is the normaliser's error, in swarmkit's words, not a decoding one.
         let noImage = try decode(ServiceSpec.self, "{\"Name\": \"n\", \"TaskTemplate\": {\"ContainerSpec\": {}}}")
-        #expect(throws: EngineError.invalidArgument("rpc error: code = InvalidArgument desc = ContainerSpec: image reference must be provided")) {
+        #expect(
+            throws: EngineError.invalidArgument("rpc error: code = InvalidArgument desc = ContainerSpec: image reference must be provided")
+        ) {
             try ServiceSpecNormalizer.normalize(noImage)
         }
     }
 
     @Test func wrongTypesAndNumbersOutOfRangeAre400s() throws {
-        let base = "{\"Name\": \"w\", \"TaskTemplate\": {\"ContainerSpec\": {\"Image\": \"x\"}}, \"mode\": {\"replicated\": {\"replicas\": %@}}}"
+        let base =
+            "{\"Name\": \"w\", \"TaskTemplate\": {\"ContainerSpec\": {\"Image\": \"x\"}}, \"mode\": {\"replicated\": {\"replicas\": %@}}}"
         for bad in ["1.5", "-1", "true", "\"two\"", "18446744073709551616", "[1]", "{}"] {
             do {
                 _ = try decode(ServiceSpec.self, base.replacingOccurrences(of: "%@", with: bad))
@@ -140,7 +158,8 @@ struct CaseInsensitiveKeysTests {
     /// UTF-8 and lone surrogates become U+FFFD, the last of duplicate keys wins).
     @Test func theParserReadsJSONAsGoDoes() throws {
         func value<T: Decodable>(_ t: T.Type, _ json: String) throws -> T { try EngineJSON.decodeRequest(t, from: Data(json.utf8)) }
-        #expect(try value([String].self, #"["a\"b\\c\/d\b\f\n\r\t", "\u00e9\u4E2D", "\ud83d\ude00", "\ud83d", "x\ud83d\u0041"]"#)
+        #expect(
+            try value([String].self, #"["a\"b\\c\/d\b\f\n\r\t", "\u00e9\u4E2D", "\ud83d\ude00", "\ud83d", "x\ud83d\u0041"]"#)
                 == ["a\"b\\c/d\u{8}\u{c}\n\r\t", "é中", "😀", "\u{FFFD}", "x\u{FFFD}A"])
         #expect(try EngineJSON.decodeRequest([String].self, from: Data([0x5B, 0x22, 0x61, 0xFF, 0x22, 0x5D])) == ["a\u{FFFD}"])
         #expect(try value([Int64].self, " [0, -0, 9223372036854775807, -9223372036854775808]\n") == [0, 0, .max, .min])
@@ -149,15 +168,19 @@ struct CaseInsensitiveKeysTests {
         #expect(try value([String: Int].self, #"{"a": 1, "a": 2, "b": 3}"#) == ["a": 2, "b": 3])
         #expect(try value([Bool?].self, "[true, false, null]") == [true, false, nil])
         #expect(try value([[String: [Int]]].self, "[{}, {\"x\": []}]") == [[:], ["x": []]])
-        let bad = ["", " ", "[01]", "[1.]", "[.5]", "[+1]", "[1e]", "[-]", "[1e999]", "{\"a\" 1}", "[1,]", "{\"a\":1,}", "{,}",
-                   "[1] x", "[tru]", "nul", "[\"a\u{01}\"]", "[\"\\x\"]", "[\"\\u12\"]", "{'a':1}", "[\"open]", "[1", "{\"a\":"]
+        let bad = [
+            "", " ", "[01]", "[1.]", "[.5]", "[+1]", "[1e]", "[-]", "[1e999]", "{\"a\" 1}", "[1,]", "{\"a\":1,}", "{,}",
+            "[1] x", "[tru]", "nul", "[\"a\u{01}\"]", "[\"\\x\"]", "[\"\\u12\"]", "{'a':1}", "[\"open]", "[1", "{\"a\":",
+        ]
         for text in bad {
             #expect(throws: (any Error).self, "\(text.debugDescription)") { _ = try value([Int].self, text) }
         }
     }
 
     @Test func everyRequestModelFolds() throws {
-        let net = try decode(NetworkCreateRequest.self, """
+        let net = try decode(
+            NetworkCreateRequest.self,
+            """
             {"name": "n", "driver": "overlay", "attachable": true, "ingress": false,
              "ipam": {"driver": "default", "config": [{"subnet": "10.9.0.0/24", "gateway": "10.9.0.1", "iprange": "10.9.0.0/25"}]},
              "options": {"com.docker.network.driver.mtu": "1400"}, "labels": {"Team": "a"}}
@@ -166,19 +189,25 @@ struct CaseInsensitiveKeysTests {
         #expect(net.IPAM?.Config == [IPAMConfig(Subnet: "10.9.0.0/24", IPRange: "10.9.0.0/25", Gateway: "10.9.0.1")])
         #expect(net.Options == ["com.docker.network.driver.mtu": "1400"] && net.Labels == ["Team": "a"])
 
-        let node = try decode(NodeSpec.self, "{\"availability\": \"drain\", \"role\": \"manager\", \"name\": \"n1\", \"labels\": {\"Zone\": \"b\"}}")
+        let node = try decode(
+            NodeSpec.self, "{\"availability\": \"drain\", \"role\": \"manager\", \"name\": \"n1\", \"labels\": {\"Zone\": \"b\"}}")
         #expect(node == NodeSpec(Name: "n1", Labels: ["Zone": "b"], Role: "manager", Availability: "drain"))
 
-        let initRequest = try decode(SwarmInitRequest.self, """
+        let initRequest = try decode(
+            SwarmInitRequest.self,
+            """
             {"listenaddr": "0.0.0.0:2377", "advertiseaddr": "10.1.0.1", "forcenewcluster": false, "defaultaddrpool": ["10.20.0.0/16"],
              "subnetsize": 26, "spec": {"orchestration": {"taskhistoryretentionlimit": 7}, "raft": {"snapshotinterval": 5000},
              "dispatcher": {"heartbeatperiod": 5000000000}, "caconfig": {"nodecertexpiry": 7776000000000000}}}
             """)
         #expect(initRequest.AdvertiseAddr == "10.1.0.1" && initRequest.DefaultAddrPool == ["10.20.0.0/16"] && initRequest.SubnetSize == 26)
         #expect(initRequest.Spec?.Orchestration?.TaskHistoryRetentionLimit == 7 && initRequest.Spec?.Raft?.SnapshotInterval == 5000)
-        #expect(initRequest.Spec?.Dispatcher?.HeartbeatPeriod == 5_000_000_000 && initRequest.Spec?.CAConfig?.NodeCertExpiry == 7_776_000_000_000_000)
+        #expect(
+            initRequest.Spec?.Dispatcher?.HeartbeatPeriod == 5_000_000_000
+                && initRequest.Spec?.CAConfig?.NodeCertExpiry == 7_776_000_000_000_000)
 
-        let join = try decode(SwarmJoinRequest.self, "{\"remoteaddrs\": [\"10.1.0.1:2377\"], \"jointoken\": \"SWMTKN-1-x\", \"availability\": \"pause\"}")
+        let join = try decode(
+            SwarmJoinRequest.self, "{\"remoteaddrs\": [\"10.1.0.1:2377\"], \"jointoken\": \"SWMTKN-1-x\", \"availability\": \"pause\"}")
         #expect(join.RemoteAddrs == ["10.1.0.1:2377"] && join.JoinToken == "SWMTKN-1-x" && join.Availability == "pause")
     }
 
@@ -187,15 +216,19 @@ struct CaseInsensitiveKeysTests {
         let t = try await TestServer.start()
         defer { t.stop() }
         _ = try await t.engine.initSwarm(SwarmInitRequest())
-        let created = try await t.curl("POST", "/v1.50/services/create", body: """
-            {"Name": "pyglobal", "TaskTemplate": {"ContainerSpec": {"Image": "busybox"}}, "Mode": {"global": {}}}
-            """)
+        let created = try await t.curl(
+            "POST", "/v1.50/services/create",
+            body: """
+                {"Name": "pyglobal", "TaskTemplate": {"ContainerSpec": {"Image": "busybox"}}, "Mode": {"global": {}}}
+                """)
         #expect(created.status == 201, "\(created)")
         let inspect = try await t.curl("GET", "/v1.50/services/pyglobal")
         #expect(inspect.body.contains("\"Mode\":{\"Global\":{}}"), "\(inspect.body)")
-        let ambiguous = try await t.curl("POST", "/v1.50/services/create", body: """
-            {"Name": "two", "TaskTemplate": {"ContainerSpec": {"Image": "busybox"}}, "mode": {"Global": {}, "GLOBAL": {}}}
-            """)
+        let ambiguous = try await t.curl(
+            "POST", "/v1.50/services/create",
+            body: """
+                {"Name": "two", "TaskTemplate": {"ContainerSpec": {"Image": "busybox"}}, "mode": {"Global": {}, "GLOBAL": {}}}
+                """)
         #expect(ambiguous.status == 400 && ambiguous.body.hasPrefix("{\"message\":\"invalid JSON: "), "\(ambiguous)")
     }
 }
@@ -233,4 +266,3 @@ enum Respell {
         return value
     }
 }
-

@@ -8,16 +8,36 @@ typealias SplitMix = MeshKernel.SplitMix64
 
 /// Request bodies the docker CLI sends (from the reference log), the seeds of the mutations.
 let cliBodies: [(String, String)] = [
-    ("/v1.50/swarm/init", #"{"ListenAddr": "0.0.0.0:2377", "AdvertiseAddr": "192.168.1.10", "DataPathAddr": "", "DataPathPort": 0, "ForceNewCluster": false, "Spec": {"Labels": null, "Orchestration": {}, "Raft": {"ElectionTick": 0, "HeartbeatTick": 0}, "Dispatcher": {}, "CAConfig": {}, "TaskDefaults": {}, "EncryptionConfig": {"AutoLockManagers": false}}, "AutoLockManagers": false, "Availability": "", "DefaultAddrPool": [], "SubnetSize": 24}"#),
-    ("/v1.50/networks/create", #"{"Driver": "overlay", "Scope": "", "IPAM": {"Driver": "default", "Options": {}, "Config": [{"Subnet": "10.20.0.0/24", "Gateway": "10.20.0.1"}]}, "Internal": false, "Attachable": true, "Ingress": false, "ConfigOnly": false, "ConfigFrom": null, "Options": {"encrypted": ""}, "Labels": {}, "Name": "secure"}"#),
-    ("/v1.50/services/create", #"{"Name": "g", "Labels": {}, "TaskTemplate": {"ContainerSpec": {"Image": "traefik/whoami:latest", "Args": ["--port", "80"], "Env": ["A=1"], "Init": false, "DNSConfig": {}}, "Resources": {"Limits": {}, "Reservations": {}}, "RestartPolicy": {"Condition": "on-failure", "Delay": 5000000000, "MaxAttempts": 0}, "Placement": {"Constraints": ["node.role==manager"]}, "Networks": [{"Target": "secure"}], "ForceUpdate": 0}, "Mode": {"Global": {}}, "UpdateConfig": {"Parallelism": 2, "Delay": 10000000000, "FailureAction": "rollback", "Monitor": 5000000000, "MaxFailureRatio": 0, "Order": "start-first"}, "RollbackConfig": {"Parallelism": 1, "FailureAction": "pause", "Monitor": 3000000000, "MaxFailureRatio": 0, "Order": "stop-first"}, "EndpointSpec": {"Mode": "dnsrr", "Ports": [{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": 8080, "PublishMode": "host"}]}}"#),
-    ("/v1.50/services/create", #"{"Name": "r", "Labels": {}, "TaskTemplate": {"ContainerSpec": {"Image": "nginx:latest", "Init": false, "DNSConfig": {}}, "Resources": {"Limits": {}, "Reservations": {}}, "Placement": {}, "ForceUpdate": 0}, "Mode": {"Replicated": {"Replicas": 2}}, "EndpointSpec": {"Mode": "vip", "Ports": [{"Protocol": "udp", "TargetPort": 9000, "PublishedPort": 9000, "PublishMode": "ingress"}, {"Protocol": "tcp", "TargetPort": 7000, "PublishedPort": 7000, "PublishMode": "ingress"}]}}"#),
+    (
+        "/v1.50/swarm/init",
+        #"{"ListenAddr": "0.0.0.0:2377", "AdvertiseAddr": "192.168.1.10", "DataPathAddr": "", "DataPathPort": 0, "ForceNewCluster": false, "Spec": {"Labels": null, "Orchestration": {}, "Raft": {"ElectionTick": 0, "HeartbeatTick": 0}, "Dispatcher": {}, "CAConfig": {}, "TaskDefaults": {}, "EncryptionConfig": {"AutoLockManagers": false}}, "AutoLockManagers": false, "Availability": "", "DefaultAddrPool": [], "SubnetSize": 24}"#
+    ),
+    (
+        "/v1.50/networks/create",
+        #"{"Driver": "overlay", "Scope": "", "IPAM": {"Driver": "default", "Options": {}, "Config": [{"Subnet": "10.20.0.0/24", "Gateway": "10.20.0.1"}]}, "Internal": false, "Attachable": true, "Ingress": false, "ConfigOnly": false, "ConfigFrom": null, "Options": {"encrypted": ""}, "Labels": {}, "Name": "secure"}"#
+    ),
+    (
+        "/v1.50/services/create",
+        #"{"Name": "g", "Labels": {}, "TaskTemplate": {"ContainerSpec": {"Image": "traefik/whoami:latest", "Args": ["--port", "80"], "Env": ["A=1"], "Init": false, "DNSConfig": {}}, "Resources": {"Limits": {}, "Reservations": {}}, "RestartPolicy": {"Condition": "on-failure", "Delay": 5000000000, "MaxAttempts": 0}, "Placement": {"Constraints": ["node.role==manager"]}, "Networks": [{"Target": "secure"}], "ForceUpdate": 0}, "Mode": {"Global": {}}, "UpdateConfig": {"Parallelism": 2, "Delay": 10000000000, "FailureAction": "rollback", "Monitor": 5000000000, "MaxFailureRatio": 0, "Order": "start-first"}, "RollbackConfig": {"Parallelism": 1, "FailureAction": "pause", "Monitor": 3000000000, "MaxFailureRatio": 0, "Order": "stop-first"}, "EndpointSpec": {"Mode": "dnsrr", "Ports": [{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": 8080, "PublishMode": "host"}]}}"#
+    ),
+    (
+        "/v1.50/services/create",
+        #"{"Name": "r", "Labels": {}, "TaskTemplate": {"ContainerSpec": {"Image": "nginx:latest", "Init": false, "DNSConfig": {}}, "Resources": {"Limits": {}, "Reservations": {}}, "Placement": {}, "ForceUpdate": 0}, "Mode": {"Replicated": {"Replicas": 2}}, "EndpointSpec": {"Mode": "vip", "Ports": [{"Protocol": "udp", "TargetPort": 9000, "PublishedPort": 9000, "PublishMode": "ingress"}, {"Protocol": "tcp", "TargetPort": 7000, "PublishedPort": 7000, "PublishMode": "ingress"}]}}"#
+    ),
     ("/v1.50/nodes/node1/update?version=11", #"{"Labels": {}, "Role": "manager", "Availability": "drain"}"#),
-    ("/v1.50/swarm/join", #"{"ListenAddr": "0.0.0.0:2377", "AdvertiseAddr": "", "RemoteAddrs": ["192.168.1.10:2377"], "JoinToken": "SWMTKN-1-abc", "Availability": ""}"#),
-    ("/v1.50/swarm/update?rotateManagerToken=false&rotateManagerUnlockKey=false&rotateWorkerToken=true&version=11", #"{"Name":"default","Labels":{},"Orchestration":{"TaskHistoryRetentionLimit":5},"Raft":{"SnapshotInterval":10000,"ElectionTick":10,"HeartbeatTick":1},"Dispatcher":{"HeartbeatPeriod":5000000000},"CAConfig":{"NodeCertExpiry":7776000000000000},"TaskDefaults":{},"EncryptionConfig":{"AutoLockManagers":false}}"#),
+    (
+        "/v1.50/swarm/join",
+        #"{"ListenAddr": "0.0.0.0:2377", "AdvertiseAddr": "", "RemoteAddrs": ["192.168.1.10:2377"], "JoinToken": "SWMTKN-1-abc", "Availability": ""}"#
+    ),
+    (
+        "/v1.50/swarm/update?rotateManagerToken=false&rotateManagerUnlockKey=false&rotateWorkerToken=true&version=11",
+        #"{"Name":"default","Labels":{},"Orchestration":{"TaskHistoryRetentionLimit":5},"Raft":{"SnapshotInterval":10000,"ElectionTick":10,"HeartbeatTick":1},"Dispatcher":{"HeartbeatPeriod":5000000000},"CAConfig":{"NodeCertExpiry":7776000000000000},"TaskDefaults":{},"EncryptionConfig":{"AutoLockManagers":false}}"#
+    ),
 ]
 
-let fuzzTokens = ["null", "true", "-1", "1e999", "\"\"", "{}", "[]", "\"x\"", "18446744073709551616", "0.5", "\"\\u0000\"", "[[[[[[[[", "}", "\""]
+let fuzzTokens = [
+    "null", "true", "-1", "1e999", "\"\"", "{}", "[]", "\"x\"", "18446744073709551616", "0.5", "\"\\u0000\"", "[[[[[[[[", "}", "\"",
+]
 
 func mutate(_ s: String, _ rng: inout SplitMix) -> [UInt8] {
     var b = Array(s.utf8)
@@ -53,11 +73,15 @@ struct FuzzTests {
         let engine = InMemoryEngine()
         _ = try await engine.initSwarm(SwarmInitRequest())
         let router = APIRouter(backend: engine)
-        let pathParts = ["v1.50", "v1.5", "v9.99", "v1.", "_ping", "swarm", "nodes", "services", "tasks", "networks", "create", "update", "logs",
-                         "init", "join", "leave", "unlockkey", "%", "%zz", "%2F", "..", "distribution", "json", "prune", "secrets", "self", ""]
-        let queries = ["filters=%7B%22name%22%3A%7B%22x%22%3Atrue%7D%7D", "filters=%7B", "filters=%5B%5D", "filters=%7B%22id%22%3A%5B1%5D%7D",
-                       "version=", "version=-1", "version=99999999999999999999", "status=1", "insertDefaults=true", "force=1", "tail=-5",
-                       "since=nan", "stdout=1", "rollback=previous", "rollback=next", "scope=swarm", "a=%", "&&&", "=x"]
+        let pathParts = [
+            "v1.50", "v1.5", "v9.99", "v1.", "_ping", "swarm", "nodes", "services", "tasks", "networks", "create", "update", "logs",
+            "init", "join", "leave", "unlockkey", "%", "%zz", "%2F", "..", "distribution", "json", "prune", "secrets", "self", "",
+        ]
+        let queries = [
+            "filters=%7B%22name%22%3A%7B%22x%22%3Atrue%7D%7D", "filters=%7B", "filters=%5B%5D", "filters=%7B%22id%22%3A%5B1%5D%7D",
+            "version=", "version=-1", "version=99999999999999999999", "status=1", "insertDefaults=true", "force=1", "tail=-5",
+            "since=nan", "stdout=1", "rollback=previous", "rollback=next", "scope=swarm", "a=%", "&&&", "=x",
+        ]
         var statuses: [Int: Int] = [:]
         for n in 0..<Self.inputs {
             let method: HTTPMethodName

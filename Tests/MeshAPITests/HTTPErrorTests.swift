@@ -68,8 +68,10 @@ struct HTTPErrorTests {
         _ = try await t.engine.initSwarm(SwarmInitRequest())
         let bad = try await t.curl("POST", "/v1.50/services/create", body: "{\"Name\":")
         #expect(bad.status == 400 && bad.body.contains("invalid JSON"), "\(bad)")
-        let wrongType = try await t.curl("POST", "/v1.50/services/create",
-                                         body: "{\"Name\":\"w\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"x\"}},\"Mode\":{\"Replicated\":{\"Replicas\":\"two\"}}}")
+        let wrongType = try await t.curl(
+            "POST", "/v1.50/services/create",
+            body: "{\"Name\":\"w\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"x\"}},\"Mode\":{\"Replicated\":{\"Replicas\":\"two\"}}}"
+        )
         #expect(wrongType.status == 400)
         #expect(wrongType.body.contains("Mode.Replicated.Replicas must be of type number"), "\(wrongType.body)")
         let empty = try await t.curl("POST", "/v1.50/networks/create", body: "")
@@ -84,7 +86,8 @@ struct HTTPErrorTests {
         #expect(garbageFilter.status == 400)
         let badVersion = try await t.curl("POST", "/v1.50/nodes/x/update?version=abc", body: "{}")
         #expect(badVersion.status == 400 && badVersion.body.contains("invalid node version 'abc'"))
-        let badRole = try await t.curl("POST", "/v1.50/nodes/node1/update?version=1", body: "{\"Role\":\"boss\",\"Availability\":\"active\"}")
+        let badRole = try await t.curl(
+            "POST", "/v1.50/nodes/node1/update?version=1", body: "{\"Role\":\"boss\",\"Availability\":\"active\"}")
         #expect(badRole.status == 400 && badRole.body.contains("invalid role"))
         // Still serving.
         #expect(try await t.curl("GET", "/_ping").status == 200)
@@ -96,7 +99,8 @@ struct HTTPErrorTests {
         let big = "{\"Name\":\"" + String(repeating: "a", count: 10_000) + "\"}"
         let r = try await t.curl("POST", "/v1.50/networks/create", body: big)
         #expect(r.status == 413 && r.body.contains("larger than the limit of 4096 bytes"), "\(r)")
-        let chunked = try await t.curl("POST", "/v1.50/networks/create", body: big, headers: ["Transfer-Encoding: chunked", "Content-Type: application/json"])
+        let chunked = try await t.curl(
+            "POST", "/v1.50/networks/create", body: big, headers: ["Transfer-Encoding: chunked", "Content-Type: application/json"])
         #expect(chunked.status == 413, "\(chunked)")
         #expect(try await t.curl("GET", "/_ping").status == 200)
     }
@@ -110,18 +114,21 @@ struct HTTPErrorTests {
         #expect(created.status == 201 && created.body.contains("\"ID\""))
         let dup = try await t.curl("POST", "/v1.50/services/create", body: spec)
         #expect(dup.status == 409)
-        #expect(dup.body.contains("rpc error: code = AlreadyExists desc = name conflicts with an existing object: service web already exists"))
+        #expect(
+            dup.body.contains("rpc error: code = AlreadyExists desc = name conflicts with an existing object: service web already exists"))
         // `Replicated:{}` became one replica, and it is always present in answers.
         let svc = try await t.engine.inspectService("web")
         #expect(svc.Spec.Mode?.Replicated?.Replicas == 1)
         let stale = try await t.curl("POST", "/v1.50/services/web/update?version=\(svc.Version.Index - 1)", body: spec)
         #expect(stale.status == 500 && stale.body.contains("update out of sequence"))
-        let ok = try await t.curl("POST", "/v1.50/services/web/update?version=\(svc.Version.Index)",
-                                  body: spec.replacingOccurrences(of: "{}", with: "{\"Replicas\":3}"))
+        let ok = try await t.curl(
+            "POST", "/v1.50/services/web/update?version=\(svc.Version.Index)",
+            body: spec.replacingOccurrences(of: "{}", with: "{\"Replicas\":3}"))
         #expect(ok.status == 200 && ok.body == "{\"Warnings\":null}\n", "\(ok)")
         #expect(try await t.engine.inspectService("web").Spec.Mode?.Replicated?.Replicas == 3)
-        let rollbackNone = try await t.curl("POST", "/v1.50/services/create",
-                                            body: spec.replacingOccurrences(of: "\"web\"", with: "\"other\""))
+        let rollbackNone = try await t.curl(
+            "POST", "/v1.50/services/create",
+            body: spec.replacingOccurrences(of: "\"web\"", with: "\"other\""))
         #expect(rollbackNone.status == 201)
         let other = try await t.engine.inspectService("other")
         let noPrev = try await t.curl("POST", "/v1.50/services/other/update?rollback=previous&version=\(other.Version.Index)", body: spec)
@@ -144,11 +151,14 @@ struct HTTPErrorTests {
         let t = try await TestServer.start()
         defer { t.stop() }
         _ = try await t.engine.initSwarm(SwarmInitRequest())
-        _ = try await t.engine.createService(try ServiceSpecNormalizer.normalize(
-            ServiceSpec(Name: "web", TaskTemplate: TaskSpec(ContainerSpec: ContainerSpec(Image: "nginx")), Mode: .replicated(1))))
+        _ = try await t.engine.createService(
+            try ServiceSpecNormalizer.normalize(
+                ServiceSpec(Name: "web", TaskTemplate: TaskSpec(ContainerSpec: ContainerSpec(Image: "nginx")), Mode: .replicated(1))))
         let file = t.dockerConfig + "/logs.bin"
-        _ = try await offPool(["curl", "-s", "-o", file, "--unix-socket", t.socket,
-                               "http://x/v1.50/services/web/logs?details=1&stdout=1&stderr=1&tail=all"])
+        _ = try await offPool([
+            "curl", "-s", "-o", file, "--unix-socket", t.socket,
+            "http://x/v1.50/services/web/logs?details=1&stdout=1&stderr=1&tail=all",
+        ])
         let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: file)))
         // Two frames: stdout then stderr, each `[stream,0,0,0,len]` + one line.
         #expect(bytes.count > 16)
@@ -166,11 +176,14 @@ struct HTTPErrorTests {
         let t = try await TestServer.start()
         defer { t.stop() }
         _ = try await t.engine.initSwarm(SwarmInitRequest())
-        _ = try await t.engine.createService(try ServiceSpecNormalizer.normalize(
-            ServiceSpec(Name: "web", TaskTemplate: TaskSpec(ContainerSpec: ContainerSpec(Image: "nginx")), Mode: .replicated(2))))
+        _ = try await t.engine.createService(
+            try ServiceSpecNormalizer.normalize(
+                ServiceSpec(Name: "web", TaskTemplate: TaskSpec(ContainerSpec: ContainerSpec(Image: "nginx")), Mode: .replicated(2))))
         let file = t.dockerConfig + "/follow.bin"
-        let out = try await offPool(["curl", "-s", "--max-time", "1", "-o", file, "--unix-socket", t.socket,
-                                     "http://x/v1.50/services/web/logs?follow=1&stdout=1&stderr=1"])
+        let out = try await offPool([
+            "curl", "-s", "--max-time", "1", "-o", file, "--unix-socket", t.socket,
+            "http://x/v1.50/services/web/logs?follow=1&stdout=1&stderr=1",
+        ])
         #expect(out.status == 28, "curl should have timed out on an open stream")
         var decoder = LogStreamDecoder()
         let frames = try decoder.feed(Array(try Data(contentsOf: URL(fileURLWithPath: file))))

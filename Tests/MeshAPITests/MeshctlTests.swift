@@ -33,7 +33,9 @@ struct MeshctlTests {
         let t = try await TestServer.start()
         defer { t.stop() }
         let inactive = try await t.meshctl("node", "ls")
-        #expect(inactive.status == 1 && inactive.stderr.contains("Error response from daemon: This node is not a swarm manager."), "\(inactive.stderr)")
+        #expect(
+            inactive.status == 1 && inactive.stderr.contains("Error response from daemon: This node is not a swarm manager."),
+            "\(inactive.stderr)")
         let initOut = try await t.meshctl("swarm", "init", "--advertise-addr", "10.1.2.3")
         #expect(initOut.succeeded, "\(initOut.stderr)")
         let id = await t.engine.s.selfID
@@ -43,7 +45,9 @@ struct MeshctlTests {
 
         let ls = try await t.meshctl("node", "ls")
         let lines = ls.stdout.split(separator: "\n").map(String.init)
-        #expect(lines.first == "ID                            HOSTNAME   STATUS    AVAILABILITY   MANAGER STATUS   ENGINE VERSION", "\(ls.stdout)")
+        #expect(
+            lines.first == "ID                            HOSTNAME   STATUS    AVAILABILITY   MANAGER STATUS   ENGINE VERSION",
+            "\(ls.stdout)")
         #expect(lines.last == "\(id) *   node1      Ready     Active         Leader           0.1.0", "\(ls.stdout)")
         #expect(try await t.meshctl("node", "ls", "-q").stdout == id + "\n")
         let json = try await t.meshctl("node", "ls", "--format", "json")
@@ -53,7 +57,9 @@ struct MeshctlTests {
         #expect(try await t.meshctl("swarm", "join-token", "-q", "worker").stdout == tokens.Worker + "\n")
         let rotated = try await t.meshctl("swarm", "join-token", "--rotate", "manager")
         let newManager = await t.engine.s.tokens.Manager
-        #expect(newManager != tokens.Manager && rotated.stdout.contains("meshctl swarm join --token \(newManager) 10.1.2.3:2377"), "\(rotated.stdout)")
+        #expect(
+            newManager != tokens.Manager && rotated.stdout.contains("meshctl swarm join --token \(newManager) 10.1.2.3:2377"),
+            "\(rotated.stdout)")
 
         #expect(try await t.meshctl("node", "update", "--availability", "pause", "--label-add", "zone=b", "self").succeeded)
         let inspected = try await t.meshctl("node", "inspect", "self")
@@ -61,7 +67,11 @@ struct MeshctlTests {
         #expect(nodes.first?.Spec.Availability == "pause" && nodes.first?.Spec.Labels?["zone"] == "b")
         #expect(try await t.meshctl("node", "inspect", "--pretty", "node1").stdout.contains(" Availability:\t\tPause"))
         let demote = try await t.meshctl("node", "demote", "node1")
-        #expect(demote.status == 1 && demote.stderr == "Error response from daemon: rpc error: code = FailedPrecondition desc = attempting to demote the last manager of the swarm\n")
+        #expect(
+            demote.status == 1
+                && demote.stderr
+                    == "Error response from daemon: rpc error: code = FailedPrecondition desc = attempting to demote the last manager of the swarm\n"
+        )
         #expect(try await t.meshctl("node", "promote", "node1").stdout == "Node node1 promoted to a manager in the swarm.\n")
         #expect(try await t.meshctl("node", "rm", "nosuch").stderr == "Error response from daemon: node nosuch not found\n")
         #expect(try await t.meshctl("swarm", "leave").status == 1)
@@ -78,12 +88,16 @@ struct MeshctlTests {
         #expect(nls.stdout.hasPrefix("NETWORK ID     NAME      DRIVER    SCOPE\n"), "\(nls.stdout)")
         #expect(nls.stdout.contains("   demo      overlay   swarm"))
         #expect(try await t.meshctl("network", "inspect", "demo").stdout.contains("\"Subnet\" : \"10.30.0.0/24\""))
-        #expect(try await t.meshctl("network", "create", "demo").stderr == "Error response from daemon: network with name demo already exists\n")
+        #expect(
+            try await t.meshctl("network", "create", "demo").stderr == "Error response from daemon: network with name demo already exists\n"
+        )
 
-        let create = try await t.meshctl("service", "create", "--name", "web", "-p", "8000:80", "--replicas", "2", "--network", "demo",
-                                         "--env", "A=1", "--update-delay", "2s", "--update-monitor", "300ms", "nginx", "--port", "80")
+        let create = try await t.meshctl(
+            "service", "create", "--name", "web", "-p", "8000:80", "--replicas", "2", "--network", "demo",
+            "--env", "A=1", "--update-delay", "2s", "--update-monitor", "300ms", "nginx", "--port", "80")
         #expect(create.succeeded, "\(create.stderr)")
-        #expect(create.stdout.contains("overall progress: 2 out of 2 tasks") && create.stdout.contains("verify: Service"), "\(create.stdout)")
+        #expect(
+            create.stdout.contains("overall progress: 2 out of 2 tasks") && create.stdout.contains("verify: Service"), "\(create.stdout)")
         let svc = try await t.engine.inspectService("web")
         #expect(svc.Spec.TaskTemplate.ContainerSpec?.Args == ["--port", "80"] && svc.Spec.TaskTemplate.ContainerSpec?.Env == ["A=1"])
         #expect(svc.Spec.UpdateConfig?.Delay == 2_000_000_000)
@@ -95,14 +109,18 @@ struct MeshctlTests {
         #expect(try await t.meshctl("service", "ls", "-q").stdout == svc.ID.prefix(12) + "\n")
 
         let scale = try await t.meshctl("service", "scale", "web=3")
-        #expect(scale.stdout.hasPrefix("web scaled to 3\n") && scale.stdout.contains("overall progress: 3 out of 3 tasks"), "\(scale.stdout)")
-        let update = try await t.meshctl("service", "update", "-d", "--image", "nginx:2", "--env-add", "B=2", "--publish-add", "9000:90", "web")
+        #expect(
+            scale.stdout.hasPrefix("web scaled to 3\n") && scale.stdout.contains("overall progress: 3 out of 3 tasks"), "\(scale.stdout)")
+        let update = try await t.meshctl(
+            "service", "update", "-d", "--image", "nginx:2", "--env-add", "B=2", "--publish-add", "9000:90", "web")
         #expect(update.succeeded, "\(update.stderr)")
         let updated = try await t.engine.inspectService("web")
         #expect(updated.Spec.TaskTemplate.ContainerSpec?.Env == ["A=1", "B=2"] && updated.Spec.EndpointSpec?.Ports?.count == 2)
         let ps = try await t.meshctl("service", "ps", "web")
         let psLines = ps.stdout.split(separator: "\n").map(String.init)
-        #expect(psLines.first?.hasPrefix("ID             NAME        IMAGE     NODE      DESIRED STATE   CURRENT STATE") == true, "\(ps.stdout)")
+        #expect(
+            psLines.first?.hasPrefix("ID             NAME        IMAGE     NODE      DESIRED STATE   CURRENT STATE") == true, "\(ps.stdout)"
+        )
         #expect(psLines.filter { $0.contains(" \\_ web.") }.count == 3, "\(ps.stdout)")
         #expect(psLines.filter { $0.contains("Running   ") && $0.contains("nginx:2") }.count == 3, "\(ps.stdout)")
 
@@ -110,9 +128,11 @@ struct MeshctlTests {
         #expect(rollback.succeeded, "\(rollback.stderr)")
         #expect(try await t.engine.inspectService("web").Spec.TaskTemplate.ContainerSpec?.Image == "nginx")
         let pretty = try await t.meshctl("service", "inspect", "--pretty", "web")
-        #expect(pretty.stdout.contains("Name:\t\tweb") && pretty.stdout.contains("Networks:\tdemo") && pretty.stdout.contains(" Delay:\t\t2s"),
-                "\(pretty.stdout)")
-        let inspected = try EngineJSON.decoder().decode([Service].self, from: Data(try await t.meshctl("service", "inspect", "web").stdout.utf8))
+        #expect(
+            pretty.stdout.contains("Name:\t\tweb") && pretty.stdout.contains("Networks:\tdemo") && pretty.stdout.contains(" Delay:\t\t2s"),
+            "\(pretty.stdout)")
+        let inspected = try EngineJSON.decoder().decode(
+            [Service].self, from: Data(try await t.meshctl("service", "inspect", "web").stdout.utf8))
         #expect(inspected.first?.Spec.RollbackConfig?.Monitor == 5_000_000_000)
 
         let logs = try await t.meshctl("service", "logs", "web")
@@ -122,7 +142,9 @@ struct MeshctlTests {
 
         #expect(try await t.meshctl("service", "inspect", "nosuch").stderr == "no such service: nosuch\n")
         let scaleBad = try await t.meshctl("service", "scale", "web=x", "nosuch=2")
-        #expect(scaleBad.status == 1 && scaleBad.stderr.contains("invalid scale specifier 'web=x'") && scaleBad.stderr.contains("service nosuch not found"))
+        #expect(
+            scaleBad.status == 1 && scaleBad.stderr.contains("invalid scale specifier 'web=x'")
+                && scaleBad.stderr.contains("service nosuch not found"))
         #expect(try await t.meshctl("network", "rm", "demo").stderr.contains("is in use by service web"))
         #expect(try await t.meshctl("service", "rm", "web").stdout == "web\n")
         #expect(try await t.meshctl("network", "rm", "demo").stdout == "demo\n")

@@ -6,7 +6,8 @@ import Testing
 @Suite("request decoding")
 struct RequestDecodingTests {
     @Test func uriSplitsVersionSegmentsAndQuery() throws {
-        let r = try APIRequest(method: .GET, uri: "/v1.45/services/my%20svc/logs?tail=all&filters=%7B%22a%22%3A1%7D&x=a+b&flag", contentType: nil, body: [])
+        let r = try APIRequest(
+            method: .GET, uri: "/v1.45/services/my%20svc/logs?tail=all&filters=%7B%22a%22%3A1%7D&x=a+b&flag", contentType: nil, body: [])
         #expect(r.apiVersion == "1.45")
         #expect(r.segments == ["services", "my svc", "logs"])
         #expect(r.query["tail"] == "all" && r.query["filters"] == "{\"a\":1}" && r.query["x"] == "a b" && r.query["flag"] == "")
@@ -53,9 +54,10 @@ struct RequestDecodingTests {
     }
 
     @Test func specsAreNormalisedLikeSwarmkit() throws {
-        var spec = ServiceSpec(Name: "web", TaskTemplate: TaskSpec(ContainerSpec: ContainerSpec(Image: "nginx")),
-                               Mode: ServiceMode(Replicated: .init()), UpdateConfig: UpdateConfig(Order: ""),
-                               EndpointSpec: EndpointSpec(Ports: [PortConfig(Protocol: nil, TargetPort: 80, PublishedPort: 8080, PublishMode: nil)]))
+        var spec = ServiceSpec(
+            Name: "web", TaskTemplate: TaskSpec(ContainerSpec: ContainerSpec(Image: "nginx")),
+            Mode: ServiceMode(Replicated: .init()), UpdateConfig: UpdateConfig(Order: ""),
+            EndpointSpec: EndpointSpec(Ports: [PortConfig(Protocol: nil, TargetPort: 80, PublishedPort: 8080, PublishMode: nil)]))
         let n = try ServiceSpecNormalizer.normalize(spec)
         #expect(n.Mode?.Replicated?.Replicas == 1)
         #expect(n.EndpointSpec?.Mode == "vip")
@@ -65,7 +67,9 @@ struct RequestDecodingTests {
 
         spec.EndpointSpec?.Mode = "dnsrr"
         #expect(throws: EngineError.self) { try ServiceSpecNormalizer.normalize(spec) }
-        spec.EndpointSpec = EndpointSpec(Ports: [PortConfig(TargetPort: 80, PublishedPort: 80), PortConfig(TargetPort: 81, PublishedPort: 80)])
+        spec.EndpointSpec = EndpointSpec(Ports: [
+            PortConfig(TargetPort: 80, PublishedPort: 80), PortConfig(TargetPort: 81, PublishedPort: 80),
+        ])
         #expect(throws: EngineError.self) { try ServiceSpecNormalizer.normalize(spec) }
         spec.EndpointSpec = nil
         spec.Name = "-bad name"
@@ -75,26 +79,32 @@ struct RequestDecodingTests {
         #expect(throws: EngineError.self) { try ServiceSpecNormalizer.normalize(spec) }
 
         let d = ServiceSpecNormalizer.withDefaults(ServiceSpec(Name: "x", TaskTemplate: spec.TaskTemplate))
-        #expect(d.UpdateConfig == UpdateConfig(Parallelism: 1, FailureAction: "pause", Monitor: 5_000_000_000, MaxFailureRatio: 0, Order: "stop-first"))
+        #expect(
+            d.UpdateConfig
+                == UpdateConfig(Parallelism: 1, FailureAction: "pause", Monitor: 5_000_000_000, MaxFailureRatio: 0, Order: "stop-first"))
         #expect(d.TaskTemplate.RestartPolicy == RestartPolicy(Condition: "any", Delay: 5_000_000_000, MaxAttempts: 0))
         #expect(d.TaskTemplate.ContainerSpec?.StopGracePeriod == 10_000_000_000)
     }
 
     @Test func modelsRoundTripDockersJSON() throws {
         // `Replicated:{}` and a port without TargetPort (Go's omitempty) both decode.
-        let json = #"{"Name":"w","TaskTemplate":{"ContainerSpec":{"Image":"x"},"Unknown":1},"Mode":{"Replicated":{}},"EndpointSpec":{"Ports":[{"PublishedPort":1}]}}"#
+        let json =
+            #"{"Name":"w","TaskTemplate":{"ContainerSpec":{"Image":"x"},"Unknown":1},"Mode":{"Replicated":{}},"EndpointSpec":{"Ports":[{"PublishedPort":1}]}}"#
         let spec = try EngineJSON.decoder().decode(ServiceSpec.self, from: Data(json.utf8))
         #expect(spec.Mode?.Replicated != nil && spec.Mode?.Replicated?.Replicas == nil)
         #expect(spec.EndpointSpec?.Ports?.first?.TargetPort == 0)
         let now = Date(timeIntervalSince1970: 1_795_000_000.25)
-        let swarm = Swarm(cluster: ClusterInfo(ID: "c", Version: ObjectVersion(3), CreatedAt: now, UpdatedAt: now, Spec: SwarmSpec(),
-                                               TLSInfo: TLSInfo(), DefaultAddrPool: ["10.0.0.0/8"], SubnetSize: 24, DataPathPort: 4789),
-                          JoinTokens: JoinTokens(Worker: "w", Manager: "m"))
+        let swarm = Swarm(
+            cluster: ClusterInfo(
+                ID: "c", Version: ObjectVersion(3), CreatedAt: now, UpdatedAt: now, Spec: SwarmSpec(),
+                TLSInfo: TLSInfo(), DefaultAddrPool: ["10.0.0.0/8"], SubnetSize: 24, DataPathPort: 4789),
+            JoinTokens: JoinTokens(Worker: "w", Manager: "m"))
         let data = try EngineJSON.encoder().encode(swarm)
         let text = String(decoding: data, as: UTF8.self)
         // Flat keys, as Go's embedded struct gives them (key order is the encoder's business).
         let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
-        #expect(object["ID"] as? String == "c" && (object["JoinTokens"] as? [String: String]) == ["Worker": "w", "Manager": "m"], "\(text)")
+        #expect(
+            object["ID"] as? String == "c" && (object["JoinTokens"] as? [String: String]) == ["Worker": "w", "Manager": "m"], "\(text)")
         #expect(object["DefaultAddrPool"] as? [String] == ["10.0.0.0/8"] && text.contains("10.0.0.0/8"))
         #expect(text.contains("\"CreatedAt\":\"2026-11-18T") && text.contains(".250Z\""), "\(text)")
         #expect(try EngineJSON.decoder().decode(Swarm.self, from: data) == swarm)
@@ -105,12 +115,15 @@ struct RequestDecodingTests {
         var o = LogOptions()
         o.details = true
         o.timestamps = true
-        let m = LogMessage(stream: .stderr, timestamp: Date(timeIntervalSince1970: 1_795_000_000.5), line: "hi there",
-                           serviceID: "s", nodeID: "n", taskID: "t/1")
+        let m = LogMessage(
+            stream: .stderr, timestamp: Date(timeIntervalSince1970: 1_795_000_000.5), line: "hi there",
+            serviceID: "s", nodeID: "n", taskID: "t/1")
         let f = LogFraming.frame(m, options: o)
         let payload = String(decoding: f[8...], as: UTF8.self)
         #expect(f[0] == 2 && Int(f[7]) == f.count - 8)
-        #expect(payload == "2026-11-18T11:06:40.500000000Z com.docker.swarm.node.id=n,com.docker.swarm.service.id=s,com.docker.swarm.task.id=t%2F1 hi there\n",
-                "\(payload)")
+        #expect(
+            payload
+                == "2026-11-18T11:06:40.500000000Z com.docker.swarm.node.id=n,com.docker.swarm.service.id=s,com.docker.swarm.task.id=t%2F1 hi there\n",
+            "\(payload)")
     }
 }

@@ -55,17 +55,23 @@ struct SocketFuzzTests {
         var answered = 0
         for n in 0..<Self.inputs {
             let (path, json) = cliBodies.randomElement(using: &rng)!
-            let valid = "POST \(path) HTTP/1.1\r\nHost: api.moby.localhost\r\nContent-Type: application/json\r\nContent-Length: \(json.utf8.count)\r\n\r\n\(json)"
+            let valid =
+                "POST \(path) HTTP/1.1\r\nHost: api.moby.localhost\r\nContent-Type: application/json\r\nContent-Length: \(json.utf8.count)\r\n\r\n\(json)"
             var bytes: [UInt8]
             switch n % 5 {
             case 0: bytes = mutate(valid, &rng)
             case 1: bytes = (0..<Int.random(in: 0...512, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
             case 2: bytes = Array((valid + "GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n" + valid).utf8)
-            case 3: bytes = Array("GET /v1.50/services HTTP/1.1\r\nX-Long: \(String(repeating: "a", count: Int.random(in: 1000...200_000, using: &rng)))\r\n\r\n".utf8)
+            case 3:
+                bytes = Array(
+                    "GET /v1.50/services HTTP/1.1\r\nX-Long: \(String(repeating: "a", count: Int.random(in: 1000...200_000, using: &rng)))\r\n\r\n"
+                        .utf8)
             default:
                 // A head announcing a body longer than what follows, or than the limit.
                 let length = [10, 1 << 20, Int(Int32.max)].randomElement(using: &rng)!
-                bytes = Array("POST /v1.50/services/create HTTP/1.1\r\nContent-Length: \(length)\r\nContent-Type: application/json\r\n\r\n{\"Name\":".utf8)
+                bytes = Array(
+                    "POST /v1.50/services/create HTTP/1.1\r\nContent-Length: \(length)\r\nContent-Type: application/json\r\n\r\n{\"Name\":"
+                        .utf8)
             }
             let answer = await rawExchange(t.socket, bytes)
             if answer.starts(with: Array("HTTP/1.1 ".utf8)) { answered += 1 }

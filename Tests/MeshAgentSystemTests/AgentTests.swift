@@ -37,27 +37,40 @@ import Testing
         }
     }
 
-    static let demo = OverlayNetwork(id: "demo", name: "demo", vni: 5011, subnet: IPPrefix("10.11.0.0/24")!, gateway: IPAddress("10.11.0.1")!)
-    static let ingress = OverlayNetwork(id: "ingress", name: "ingress", vni: 4096, subnet: IPPrefix("10.255.9.0/24")!,
-                                        gateway: IPAddress("10.255.9.1")!, ingress: true)
+    static let demo = OverlayNetwork(
+        id: "demo", name: "demo", vni: 5011, subnet: IPPrefix("10.11.0.0/24")!, gateway: IPAddress("10.11.0.1")!)
+    static let ingress = OverlayNetwork(
+        id: "ingress", name: "ingress", vni: 4096, subnet: IPPrefix("10.255.9.0/24")!,
+        gateway: IPAddress("10.255.9.1")!, ingress: true)
 
     static func web(_ n: Int) -> NodeAssignment.LocalTask {
-        .init(id: "web\(n)task", name: "web.\(n).web\(n)task", service: "web", image: "jwilder/whoami",
-              attachments: [.init(network: "ingress", address: IPAddress("10.255.9.\(10 + n)")!),
-                            .init(network: "demo", address: IPAddress("10.11.0.\(10 + n)")!)])
+        .init(
+            id: "web\(n)task", name: "web.\(n).web\(n)task", service: "web", image: "jwilder/whoami",
+            attachments: [
+                .init(network: "ingress", address: IPAddress("10.255.9.\(10 + n)")!),
+                .init(network: "demo", address: IPAddress("10.11.0.\(10 + n)")!),
+            ])
     }
-    static let probe = NodeAssignment.LocalTask(id: "probetask", name: "probe.1.probetask", service: "probe", image: "busybox",
-                                                args: ["sleep", "600"], attachments: [.init(network: "demo", address: IPAddress("10.11.0.50")!)])
+    static let probe = NodeAssignment.LocalTask(
+        id: "probetask", name: "probe.1.probetask", service: "probe", image: "busybox",
+        args: ["sleep", "600"], attachments: [.init(network: "demo", address: IPAddress("10.11.0.50")!)])
 
     static func assignment(_ node: Node, tasks: [NodeAssignment.LocalTask]) -> NodeAssignment {
         NodeAssignment(
-            node: NodeIdentity(id: node.id, advertiseAddress: IPAddress("198.18.9.1")!, ingressAddress: IPAddress("10.255.9.201")!,
-                               namespace: node.nodeNS),
+            node: NodeIdentity(
+                id: node.id, advertiseAddress: IPAddress("198.18.9.1")!, ingressAddress: IPAddress("10.255.9.201")!,
+                namespace: node.nodeNS),
             networks: [ingress, demo],
-            services: [.init(id: "web", name: "web", vips: [.init(network: "demo", address: IPAddress("10.11.0.2")!),
-                                                            .init(network: "ingress", address: IPAddress("10.255.9.2")!)],
-                             ports: [.init(published: 8000, target: 8000)]),
-                       .init(id: "probe", name: "probe", mode: .dnsrr)],
+            services: [
+                .init(
+                    id: "web", name: "web",
+                    vips: [
+                        .init(network: "demo", address: IPAddress("10.11.0.2")!),
+                        .init(network: "ingress", address: IPAddress("10.255.9.2")!),
+                    ],
+                    ports: [.init(published: 8000, target: 8000)]),
+                .init(id: "probe", name: "probe", mode: .dnsrr),
+            ],
             tasks: tasks)
     }
 
@@ -66,10 +79,14 @@ import Testing
         let c = try node.group.create("client")
         let h = try NetlinkHandle(namespace: n)
         try await h.linkAdd(LinkSpec(name: "eth0", kind: .veth(peerName: "eth0", peerNamespace: c), mtu: 1500))
-        try await h.apply([.linkSet("lo", LinkChange(up: true)), .linkSet("eth0", LinkChange(up: true)),
-                           .addrAdd(InterfaceAddress(device: "eth0", prefix: IPPrefix("198.18.9.1/24")!))])
-        try await NetlinkHandle(namespace: c).apply([.linkSet("lo", LinkChange(up: true)), .linkSet("eth0", LinkChange(up: true)),
-                                                     .addrAdd(InterfaceAddress(device: "eth0", prefix: IPPrefix("198.18.9.100/24")!))])
+        try await h.apply([
+            .linkSet("lo", LinkChange(up: true)), .linkSet("eth0", LinkChange(up: true)),
+            .addrAdd(InterfaceAddress(device: "eth0", prefix: IPPrefix("198.18.9.1/24")!)),
+        ])
+        try await NetlinkHandle(namespace: c).apply([
+            .linkSet("lo", LinkChange(up: true)), .linkSet("eth0", LinkChange(up: true)),
+            .addrAdd(InterfaceAddress(device: "eth0", prefix: IPPrefix("198.18.9.100/24")!)),
+        ])
     }
 
     static func inTask(_ ns: String, _ argv: [String]) throws -> String {
@@ -78,7 +95,10 @@ import Testing
 
     static func until(_ what: String, _ check: () throws -> Bool) async throws {
         // Generous: a debug whoami under a loaded CI machine can take seconds to listen.
-        for _ in 0..<300 { if try check() { return }; try await Task.sleep(for: .milliseconds(100)) }
+        for _ in 0..<300 {
+            if try check() { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
         Issue.record("timed out waiting for \(what)")
     }
 
@@ -109,20 +129,25 @@ import Testing
             return seen == ["I'm web1task", "I'm web2task"]
         }
         // North-south through the published port, from the underlay.
-        let published = try Exec.run(["ip", "netns", "exec", node.clientNS, "curl", "-s", "--max-time", "2", "-H", "Connection: close",
-                                      "http://198.18.9.1:8000/", "http://198.18.9.1:8000/"]).stdout
+        let published = try Exec.run([
+            "ip", "netns", "exec", node.clientNS, "curl", "-s", "--max-time", "2", "-H", "Connection: close",
+            "http://198.18.9.1:8000/", "http://198.18.9.1:8000/",
+        ]).stdout
         #expect(published.contains("I'm web1task") && published.contains("I'm web2task"), "\(published)")
 
         // Scale down: web2 is drained, stopped and detached; only web1 answers; DNS follows.
         try await agent.apply(Self.assignment(node, tasks: [Self.web(1), Self.probe]))
         #expect(!NetworkNamespace.exists(named: runtime.namespaceName("web2task")))
-        let after = try Exec.run(["ip", "netns", "exec", node.clientNS, "curl", "-s", "--max-time", "2", "-H", "Connection: close"]
-                                 + Array(repeating: "http://198.18.9.1:8000/", count: 4)).stdout
+        let after = try Exec.run(
+            ["ip", "netns", "exec", node.clientNS, "curl", "-s", "--max-time", "2", "-H", "Connection: close"]
+                + Array(repeating: "http://198.18.9.1:8000/", count: 4)
+        ).stdout
         #expect(after.components(separatedBy: "I'm web1task").count == 5, "\(after)")
         #expect(try Self.inTask(probeNS, ["dig", "+short", "tasks.web"]).split(separator: "\n") == ["10.11.0.11"])
 
         // An image with no mapping is rejected with the catalog's reason; the others keep running.
-        var bad = Self.web(3); bad.image = "nginx:1.27"
+        var bad = Self.web(3)
+        bad.image = "nginx:1.27"
         try await agent.apply(Self.assignment(node, tasks: [Self.web(1), Self.probe, bad]))
         let rejected = await agent.status().first { $0.id == "web3task" }
         #expect(rejected?.state == .rejected && rejected?.message.contains("not in this node's image catalog") == true)
@@ -130,12 +155,14 @@ import Testing
         // Everything goes: tasks, then what the dataplane made.
         try await agent.apply(Self.assignment(node, tasks: []))
         await agent.shutdown()
-        _ = try await reconciler.apply(DataplaneState(node: NodeIdentity(id: node.id, advertiseAddress: IPAddress("198.18.9.1")!,
-                                                                         namespace: node.nodeNS)))
+        _ = try await reconciler.apply(
+            DataplaneState(
+                node: NodeIdentity(
+                    id: node.id, advertiseAddress: IPAddress("198.18.9.1")!,
+                    namespace: node.nodeNS)))
         await dns.shutdown()
         #expect(NetworkNamespace.list().filter { $0.hasPrefix("meshd-\(node.id)-") || $0.hasPrefix("mtask-\(node.id)-") }.isEmpty)
     }
 }
 
 struct NotRootAgent: Error, CustomStringConvertible { var description: String { "agent tests run tasks in namespaces: run as root" } }
-

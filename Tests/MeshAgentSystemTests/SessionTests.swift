@@ -19,8 +19,11 @@ import Testing
     }
     static func one(_ node: AgentTests.Node) -> NodeAssignment {
         var one = base(node)
-        one.tasks = [.init(id: "sleep1task", name: "sleeper.1.sleep1task", service: "sleeper", image: "busybox", args: ["sleep", "600"],
-                           attachments: [.init(network: "demo", address: IPAddress("10.11.0.30")!)])]
+        one.tasks = [
+            .init(
+                id: "sleep1task", name: "sleeper.1.sleep1task", service: "sleeper", image: "busybox", args: ["sleep", "600"],
+                attachments: [.init(network: "demo", address: IPAddress("10.11.0.30")!)])
+        ]
         return one
     }
 
@@ -38,7 +41,8 @@ import Testing
             var seen: [[TaskReport]] = []
             var it = inbound.makeAsyncIterator()
             guard try await inbound.next(ControlMessage.self, iterator: &it) == .hello(nodeID: node.id) else {
-                done.yield(([], "no hello")); return
+                done.yield(([], "no hello"))
+                return
             }
             let name = await peer.commonName()
             try await writer.send(json: ControlMessage.assignment(one))
@@ -56,21 +60,29 @@ import Testing
         let dns = try await DNSServer.start(.init(forwarding: .init(upstreams: [])), store: DNSRecordStore(), threads: 1)
         let agent = NodeAgent(runtime: runtime, reconciler: reconciler, dns: dns, stopGrace: .seconds(1))
         let session = AgentSession(nodeID: node.id, agent: agent, directory: nil, statusInterval: .milliseconds(100))
-        let connection = try await ControlClient.connect(host: "127.0.0.1", port: server.port, caPEM: pki.caPEM,
-                                                         identity: try pki.issue(node.id))
+        let connection = try await ControlClient.connect(
+            host: "127.0.0.1", port: server.port, caPEM: pki.caPEM,
+            identity: try pki.issue(node.id))
         let nodeSide = Task { try await session.run(connection) }
 
         var seen: [[TaskReport]] = []
         var peer: String?
-        for await (reports, name) in results { seen = reports; peer = name; break }
+        for await (reports, name) in results {
+            seen = reports
+            peer = name
+            break
+        }
         #expect(peer == node.id)
         #expect(seen.contains { $0 == [TaskReport(id: "sleep1task", state: .running, message: "started")] })
         #expect(seen.last?.map(\.state) == [.shutdown])
         await server.close()
         _ = try? await nodeSide.value
         await agent.shutdown()
-        _ = try await reconciler.apply(DataplaneState(node: NodeIdentity(id: node.id, advertiseAddress: IPAddress("198.18.9.1")!,
-                                                                         namespace: node.nodeNS)))
+        _ = try await reconciler.apply(
+            DataplaneState(
+                node: NodeIdentity(
+                    id: node.id, advertiseAddress: IPAddress("198.18.9.1")!,
+                    namespace: node.nodeNS)))
         await dns.shutdown()
     }
 
@@ -83,32 +95,43 @@ import Testing
         try await AgentTests.underlay(node)
         let pki = try TestPKI()
         let base = Self.base(node), one = Self.one(node)
-        let two = { var a = base
-            a.tasks = [.init(id: "sleep2task", name: "sleeper.2.sleep2task", service: "sleeper", image: "busybox", args: ["sleep", "600"],
-                             attachments: [.init(network: "demo", address: IPAddress("10.11.0.31")!)])]
-            return a }()
+        let two = {
+            var a = base
+            a.tasks = [
+                .init(
+                    id: "sleep2task", name: "sleeper.2.sleep2task", service: "sleeper", image: "busybox", args: ["sleep", "600"],
+                    attachments: [.init(network: "demo", address: IPAddress("10.11.0.31")!)])
+            ]
+            return a
+        }()
         // This node's directory and another node's, over gossip on 127.0.0.1.
         let port = UInt16.random(in: 41_000...50_000)
         func gossipAgent(_ name: String, _ port: UInt16) throws -> GossipAgent {
-            try GossipAgent(name: name, transport: TransportConfig(bindHost: "127.0.0.1", port: port),
-                            config: GossipConfig().scaled(by: 10),
-                            envelope: Envelope(label: "session", keyring: try Keyring(keys: [[UInt8](repeating: 9, count: 32)])),
-                            incarnation: 1, seed: UInt64(port))
+            try GossipAgent(
+                name: name, transport: TransportConfig(bindHost: "127.0.0.1", port: port),
+                config: GossipConfig().scaled(by: 10),
+                envelope: Envelope(label: "session", keyring: try Keyring(keys: [[UInt8](repeating: 9, count: 32)])),
+                incarnation: 1, seed: UInt64(port))
         }
         let gossip = try gossipAgent(node.id, port), peerGossip = try gossipAgent("peer", port + 1)
-        try await gossip.start(); try await peerGossip.start()
+        try await gossip.start()
+        try await peerGossip.start()
         await peerGossip.join(seeds: [PeerAddress("127.0.0.1", port: port)!])
         let directory = EndpointDirectory(gossip: gossip, nodeID: node.id, nodeAddress: IPAddress("198.18.9.1")!)
         let peer = EndpointDirectory(gossip: peerGossip, nodeID: "peer", nodeAddress: IPAddress("198.18.9.2")!)
-        let peerTask = NodeAssignment.LocalTask(id: "remote1task", name: "sleeper.3.remote1task", service: "sleeper", image: "busybox",
-                                                attachments: [.init(network: "demo", address: IPAddress("10.11.0.40")!)])
+        let peerTask = NodeAssignment.LocalTask(
+            id: "remote1task", name: "sleeper.3.remote1task", service: "sleeper", image: "busybox",
+            attachments: [.init(network: "demo", address: IPAddress("10.11.0.40")!)])
 
         let (results, done) = AsyncStream.makeStream(of: [[TaskReport]].self)
         let server = try await ControlServer.start(host: "127.0.0.1", port: 0, identity: try pki.issue("manager"), caPEM: pki.caPEM) {
             _, inbound, writer in
             var seen: [[TaskReport]] = []
             var it = inbound.makeAsyncIterator()
-            guard try await inbound.next(ControlMessage.self, iterator: &it) == .hello(nodeID: node.id) else { done.yield([]); return }
+            guard try await inbound.next(ControlMessage.self, iterator: &it) == .hello(nodeID: node.id) else {
+                done.yield([])
+                return
+            }
             try await writer.send(json: ControlMessage.assignment(one))
             var sentTwo: ContinuousClock.Instant?
             while let m = try await inbound.next(ControlMessage.self, iterator: &it) {
@@ -134,14 +157,19 @@ import Testing
         let reconciler = Reconciler(lb: .nftables)
         let dns = try await DNSServer.start(.init(forwarding: .init(upstreams: [])), store: DNSRecordStore(), threads: 1)
         let agent = NodeAgent(runtime: runtime, reconciler: reconciler, dns: dns, stopGrace: .seconds(1))
-        let session = AgentSession(nodeID: node.id, agent: agent, directory: directory, statusInterval: .milliseconds(100),
-                                   heartbeat: .milliseconds(500), drainDelay: .seconds(1))
-        let connection = try await ControlClient.connect(host: "127.0.0.1", port: server.port, caPEM: pki.caPEM,
-                                                         identity: try pki.issue(node.id))
+        let session = AgentSession(
+            nodeID: node.id, agent: agent, directory: directory, statusInterval: .milliseconds(100),
+            heartbeat: .milliseconds(500), drainDelay: .seconds(1))
+        let connection = try await ControlClient.connect(
+            host: "127.0.0.1", port: server.port, caPEM: pki.caPEM,
+            identity: try pki.issue(node.id))
         let nodeSide = Task { try await session.run(connection) }
 
         var seen: [[TaskReport]] = []
-        for await reports in results { seen = reports; break }
+        for await reports in results {
+            seen = reports
+            break
+        }
         let states = seen.flatMap { $0 }.filter { $0.id == "sleep2task" }.map(\.state)
         #expect(states.contains(.running), "the newer assignment's task ran: \(seen)")
         #expect(!states.contains(.shutdown), "and was never stopped by the older assignment: \(seen)")
@@ -149,10 +177,15 @@ import Testing
         await server.close()
         _ = try? await nodeSide.value
         await agent.shutdown()
-        await directory.stop(); await peer.stop()
-        await gossip.shutdown(); await peerGossip.shutdown()
-        _ = try await reconciler.apply(DataplaneState(node: NodeIdentity(id: node.id, advertiseAddress: IPAddress("198.18.9.1")!,
-                                                                         namespace: node.nodeNS)))
+        await directory.stop()
+        await peer.stop()
+        await gossip.shutdown()
+        await peerGossip.shutdown()
+        _ = try await reconciler.apply(
+            DataplaneState(
+                node: NodeIdentity(
+                    id: node.id, advertiseAddress: IPAddress("198.18.9.1")!,
+                    namespace: node.nodeNS)))
         await dns.shutdown()
     }
 }

@@ -10,20 +10,31 @@ import Testing
     /// A stack service `demo_web` with the alias `web` (as `stack deploy` sends it): its local and remote
     /// tasks answer `tasks.web` as well as `tasks.demo_web`.
     @Test func tasksCarryTheirServicesAliasesIntoDNS() throws {
-        let front = OverlayNetwork(id: "n1", name: "demo_front", vni: 4097, subnet: IPPrefix("10.0.1.0/24")!, gateway: IPAddress("10.0.1.1")!)
+        let front = OverlayNetwork(
+            id: "n1", name: "demo_front", vni: 4097, subnet: IPPrefix("10.0.1.0/24")!, gateway: IPAddress("10.0.1.1")!)
         let local = IPAddress("10.0.1.5")!, remote = IPAddress("10.0.1.6")!
         let a = NodeAssignment(
             node: NodeIdentity(id: "node1", advertiseAddress: IPAddress("192.168.60.1")!),
             networks: [front],
-            services: [NodeAssignment.Service(id: "s1", name: "demo_web", vips: [.init(network: "n1", address: IPAddress("10.0.1.2")!)],
-                                              aliases: ["web"]),
-                       NodeAssignment.Service(id: "s2", name: "demo_db")],
-            tasks: [NodeAssignment.LocalTask(id: "t1", name: "demo_web.1.t1", service: "s1", image: "x",
-                                             attachments: [.init(network: "n1", address: local)]),
-                    NodeAssignment.LocalTask(id: "t3", name: "demo_db.1.t3", service: "s2", image: "x",
-                                             attachments: [.init(network: "n1", address: IPAddress("10.0.1.7")!)])],
-            remoteTasks: [NodeAssignment.RemoteTask(id: "t2", name: "demo_web.2.t2", service: "s1", nodeID: "node2",
-                                                    nodeAddress: IPAddress("192.168.60.2")!, attachments: [.init(network: "n1", address: remote)])])
+            services: [
+                NodeAssignment.Service(
+                    id: "s1", name: "demo_web", vips: [.init(network: "n1", address: IPAddress("10.0.1.2")!)],
+                    aliases: ["web"]),
+                NodeAssignment.Service(id: "s2", name: "demo_db"),
+            ],
+            tasks: [
+                NodeAssignment.LocalTask(
+                    id: "t1", name: "demo_web.1.t1", service: "s1", image: "x",
+                    attachments: [.init(network: "n1", address: local)]),
+                NodeAssignment.LocalTask(
+                    id: "t3", name: "demo_db.1.t3", service: "s2", image: "x",
+                    attachments: [.init(network: "n1", address: IPAddress("10.0.1.7")!)]),
+            ],
+            remoteTasks: [
+                NodeAssignment.RemoteTask(
+                    id: "t2", name: "demo_web.2.t2", service: "s1", nodeID: "node2",
+                    nodeAddress: IPAddress("192.168.60.2")!, attachments: [.init(network: "n1", address: remote)])
+            ])
         let plan = AssignmentPlan.dns(a)
         #expect(plan.tasks.first { $0.id == "t1" }?.serviceAliases == ["web"])
         #expect(plan.tasks.first { $0.id == "t2" }?.serviceAliases == ["web"])

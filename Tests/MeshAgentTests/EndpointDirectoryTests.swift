@@ -10,10 +10,11 @@ import Testing
 /// and a crashed node's tasks disappearing from the other's view.
 @Suite struct EndpointDirectoryTests {
     static func agent(_ name: String, _ port: UInt16) throws -> GossipAgent {
-        try GossipAgent(name: name, transport: TransportConfig(bindHost: "127.0.0.1", port: port),
-                        config: GossipConfig().scaled(by: 10),
-                        envelope: Envelope(label: "dir", keyring: try Keyring(keys: [[UInt8](repeating: 7, count: 32)])),
-                        incarnation: 1, seed: UInt64(port))
+        try GossipAgent(
+            name: name, transport: TransportConfig(bindHost: "127.0.0.1", port: port),
+            config: GossipConfig().scaled(by: 10),
+            envelope: Envelope(label: "dir", keyring: try Keyring(keys: [[UInt8](repeating: 7, count: 32)])),
+            incarnation: 1, seed: UInt64(port))
     }
 
     static func until(_ what: String, seconds: Double = 10, _ check: () async -> Bool) async -> Duration {
@@ -29,15 +30,19 @@ import Testing
     @Test func publishDrainAndCrash() async throws {
         let base = UInt16.random(in: 41_000...50_000)
         let ga = try Self.agent("n1", base), gb = try Self.agent("n2", base + 1)
-        try await ga.start(); try await gb.start()
+        try await ga.start()
+        try await gb.start()
         let a = EndpointDirectory(gossip: ga, nodeID: "n1", nodeAddress: IPAddress("198.18.0.1")!)
         let b = EndpointDirectory(gossip: gb, nodeID: "n2", nodeAddress: IPAddress("198.18.0.2")!)
         try await b.watch("demo")
         await gb.join(seeds: [PeerAddress("127.0.0.1", port: base)!])
 
-        let web1 = NodeAssignment.LocalTask(id: "t1", name: "web.1.t1", service: "web", image: "jwilder/whoami",
-                                            attachments: [.init(network: "demo", address: IPAddress("10.0.1.5")!),
-                                                          .init(network: "ingress", address: IPAddress("10.0.0.5")!)])
+        let web1 = NodeAssignment.LocalTask(
+            id: "t1", name: "web.1.t1", service: "web", image: "jwilder/whoami",
+            attachments: [
+                .init(network: "demo", address: IPAddress("10.0.1.5")!),
+                .init(network: "ingress", address: IPAddress("10.0.0.5")!),
+            ])
         try await a.publish([web1])
         try await b.watch("ingress")
         _ = await Self.until("b sees t1 on both networks") { await b.remoteTasks().first?.attachments.count == 2 }
@@ -54,7 +59,8 @@ import Testing
         await ga.shutdown()
         let took = await Self.until("n1's tasks gone", seconds: 15) { await b.remoteTasks().isEmpty }
         #expect(took < .seconds(15))
-        await a.stop(); await b.stop()
+        await a.stop()
+        await b.stop()
         await gb.shutdown()
     }
 }

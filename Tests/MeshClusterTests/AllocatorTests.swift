@@ -35,7 +35,8 @@ import Testing
         #expect(throws: ClusterError.self) { try a.createNetwork(id: "four", request: request("four", subnet: "10.30.0.1/24"), now: t0) }
         // The failed requests left nothing allocated.
         #expect(a.subnets.allocated.count == 1 && a.vniOwners.count == 1)
-        let gw = try a.createNetwork(id: "gw", request: NetworkRequest(name: "gw", subnet: IPPrefix("192.168.7.0/24"), gateway: IPAddress("192.168.7.254")), now: t0)
+        let gw = try a.createNetwork(
+            id: "gw", request: NetworkRequest(name: "gw", subnet: IPPrefix("192.168.7.0/24"), gateway: IPAddress("192.168.7.254")), now: t0)
         #expect(gw.gateway.description == "192.168.7.254")
     }
 
@@ -103,8 +104,11 @@ import Testing
 
         var t = ClusterTask(id: "t1", serviceID: "web", slot: 1, spec: s.spec.task, specVersion: 1, now: t0)
         try a.allocateTask(&t, service: s, ingressNetworkID: ingress.id)
-        #expect(t.networks == [NetworkAttachment(networkID: "ingress", address: "10.0.0.4/24"),
-                               NetworkAttachment(networkID: "demo", address: "10.0.1.3/24")])
+        #expect(
+            t.networks == [
+                NetworkAttachment(networkID: "ingress", address: "10.0.0.4/24"),
+                NetworkAttachment(networkID: "demo", address: "10.0.1.3/24"),
+            ])
         a.releaseTask(&t)
         #expect(t.networks.isEmpty && a.owner(networkID: "demo", address: IPAddress("10.0.1.3")!) == nil)
         // dnsrr services get no VIP.
@@ -128,7 +132,8 @@ import Testing
             var model: [AddressOwner: String] = [:]
             for _ in 0..<400 {
                 operations += 1
-                let owner: AddressOwner = Bool.random(using: &rng)
+                let owner: AddressOwner =
+                    Bool.random(using: &rng)
                     ? .task(taskID: "t\(Int.random(in: 0..<40, using: &rng))")
                     : .vip(serviceID: "s\(Int.random(in: 0..<8, using: &rng))")
                 if Int.random(in: 0..<3, using: &rng) == 0 {

@@ -12,8 +12,9 @@ import Testing
         var allocator: NetworkAllocator
         do {
             let store = try ClusterStore(path: path)
-            (settings, allocator) = try ClusterBootstrap.initialize(store: store, nodeID: nodeID, hostname: "node1",
-                                                                   advertiseAddr: "192.168.50.1", now: t0)
+            (settings, allocator) = try ClusterBootstrap.initialize(
+                store: store, nodeID: nodeID, hostname: "node1",
+                advertiseAddr: "192.168.50.1", now: t0)
             let ingress = try store.resolve(ClusterNetwork.self, "ingress")
             #expect(ingress.subnet.description == "10.0.0.0/24" && ingress.vni == 4096 && ingress.ingress)
             let me = try store.resolve(ClusterNode.self, "node1")
@@ -33,8 +34,9 @@ import Testing
         #expect(settings.gossipKeys.count == 1 && settings.gossipKeys[0].bytes.count == 32)
         let custom = temporaryPath("c.sqlite")
         defer { removeTemporary(custom) }
-        let (s2, a2) = try ClusterBootstrap.initialize(store: try ClusterStore(path: custom), nodeID: nodeID, hostname: "n",
-                                                       advertiseAddr: "10.1.1.1", defaultAddrPool: [IPPrefix("10.10.0.0/16")!], now: t0)
+        let (s2, a2) = try ClusterBootstrap.initialize(
+            store: try ClusterStore(path: custom), nodeID: nodeID, hostname: "n",
+            advertiseAddr: "10.1.1.1", defaultAddrPool: [IPPrefix("10.10.0.0/16")!], now: t0)
         #expect(a2.spaces[s2.ingressNetworkID]?.subnet.description == "10.10.0.0/24")
     }
 }

@@ -6,12 +6,19 @@ import Testing
     let three = [node("n1", role: .manager), node("n2"), node("n3")]
 
     @Test func reaperKeepsFiveTasksPerSlotAndReleasesEndedOnes() {
-        var sim = Simulation(nodes: three, services: [service("web", replicas: 1, image: "bad",
-                                                              restart: RestartPolicy(condition: .any, delay: 0))])
+        var sim = Simulation(
+            nodes: three,
+            services: [
+                service(
+                    "web", replicas: 1, image: "bad",
+                    restart: RestartPolicy(condition: .any, delay: 0))
+            ])
         sim.failingImages = ["bad"]
         sim.run(steps: 12)
         // Give every task an address so release has something to do.
-        for i in sim.snapshot.tasks.indices { sim.snapshot.tasks[i].networks = [NetworkAttachment(networkID: "n", address: "10.0.1.\(i + 2)/24")] }
+        for i in sim.snapshot.tasks.indices {
+            sim.snapshot.tasks[i].networks = [NetworkAttachment(networkID: "n", address: "10.0.1.\(i + 2)/24")]
+        }
         let tasks = sim.tasks("web")
         #expect(tasks.count > 6)
         let plan = TaskReaper().plan(sim.snapshot)
@@ -52,7 +59,10 @@ import Testing
         var sim = Simulation(nodes: three, services: [service("web", replicas: 3, update: UpdateConfig(parallelism: 1, monitor: 0))])
         sim.run { $0.running("web").count == 3 }
         #expect(sim.snapshot.status(ofService: "web") == ServiceStatus(runningTasks: 3, desiredTasks: 3, completedTasks: 0))
-        try sim.updateService("web") { $0.task.image = "v2"; $0.task.networks = [NetworkTarget(target: "demo")] }
+        try sim.updateService("web") {
+            $0.task.image = "v2"
+            $0.task.networks = [NetworkTarget(target: "demo")]
+        }
         sim.step()
         sim.step()
         let upToDate = sim.tasks("web").filter { sim.snapshot.isUpToDate($0) }

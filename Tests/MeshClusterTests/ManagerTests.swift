@@ -16,12 +16,14 @@ import X509
             path = temporaryPath("cluster.sqlite")
             var g = SplitMix64(seed: 5)
             ids = (0..<3).map { _ in ObjectID.make(using: &g) }
-            manager = try ClusterManager.initialize(store: try ClusterStore(path: path), nodeID: ids[0], hostname: "node1",
-                                                    advertiseAddr: "192.168.60.1", now: t0)
+            manager = try ClusterManager.initialize(
+                store: try ClusterStore(path: path), nodeID: ids[0], hostname: "node1",
+                advertiseAddr: "192.168.60.1", now: t0)
             for (i, id) in ids.enumerated().dropFirst() {
                 let (_, csr) = try ClusterCA.makeRequest(nodeID: id)
-                _ = try manager.join(token: manager.settings.tokens.worker, nodeID: id, hostname: "node\(i + 1)",
-                                     addr: "192.168.60.\(i + 1)", csr: csr, now: t0)
+                _ = try manager.join(
+                    token: manager.settings.tokens.worker, nodeID: id, hostname: "node\(i + 1)",
+                    addr: "192.168.60.\(i + 1)", csr: csr, now: t0)
             }
         }
 
@@ -54,8 +56,9 @@ import X509
         #expect(throws: ClusterError.nameConflict(objectKind: "network", name: "demo")) {
             try f.manager.createNetwork(NetworkRequest(name: "demo"), now: t0)
         }
-        var spec = ServiceSpec(name: "whoami", task: TaskSpec(image: "meshd/whoami", networks: [NetworkTarget(target: "demo")]),
-                               mode: .replicated(replicas: 2))
+        var spec = ServiceSpec(
+            name: "whoami", task: TaskSpec(image: "meshd/whoami", networks: [NetworkTarget(target: "demo")]),
+            mode: .replicated(replicas: 2))
         spec.endpoint.ports = [PortConfig(targetPort: 8000, publishedPort: 8000)]
         let svc = try f.manager.createService(spec, now: t0)
         #expect(svc.spec.task.networks[0].target == demo.id, "names are stored as IDs")
@@ -99,8 +102,9 @@ import X509
         var f = try Fixture()
         defer { removeTemporary(f.path) }
         let demo = try f.manager.createNetwork(NetworkRequest(name: "demo"), now: t0)
-        let spec = ServiceSpec(name: "web", task: TaskSpec(image: "meshd/whoami", networks: [NetworkTarget(target: "demo")]),
-                               mode: .replicated(replicas: 2))
+        let spec = ServiceSpec(
+            name: "web", task: TaskSpec(image: "meshd/whoami", networks: [NetworkTarget(target: "demo")]),
+            mode: .replicated(replicas: 2))
         let svc = try f.manager.createService(spec, now: t0)
         for _ in 0..<3 { try f.tick() }
         #expect(try f.running(svc.id).count == 2)
@@ -127,8 +131,9 @@ import X509
     @Test func onlyTasksStillMeantToRunHoldANetwork() throws {
         let network = "n1"
         func task(_ id: String, desired: TaskState, state: TaskState) -> ClusterTask {
-            var t = ClusterTask(id: id, serviceID: "s", slot: 1, nodeID: "a", spec: TaskSpec(image: "x"), specVersion: 1,
-                                desiredState: desired, now: t0)
+            var t = ClusterTask(
+                id: id, serviceID: "s", slot: 1, nodeID: "a", spec: TaskSpec(image: "x"), specVersion: 1,
+                desiredState: desired, now: t0)
             t.status = TaskStatus(state: state, timestamp: t0)
             t.networks = [NetworkAttachment(networkID: network, address: "10.0.1.3/24")]
             return t
@@ -148,8 +153,10 @@ import X509
         var f = try Fixture()
         defer { removeTemporary(f.path) }
         _ = try f.manager.createNetwork(NetworkRequest(name: "demo"), now: t0)
-        _ = try f.manager.createService(ServiceSpec(name: "web", task: TaskSpec(image: "x", networks: [NetworkTarget(target: "demo")]),
-                                                    mode: .replicated(replicas: 3)), now: t0)
+        _ = try f.manager.createService(
+            ServiceSpec(
+                name: "web", task: TaskSpec(image: "x", networks: [NetworkTarget(target: "demo")]),
+                mode: .replicated(replicas: 3)), now: t0)
         for _ in 0..<3 { try f.tick() }
         let before = try f.manager.store.snapshot()
         let reopened = try #require(try ClusterManager.open(store: try ClusterStore(path: f.path)))
@@ -170,19 +177,24 @@ import X509
         #expect { try f.manager.join(token: old, nodeID: newID, hostname: "n4", addr: "192.168.60.4", csr: csr, now: t0) } throws: {
             ($0 as? ClusterError)?.description.hasPrefix("A valid join token is necessary") == true
         }
-        let (node, cert) = try f.manager.join(token: f.manager.settings.tokens.manager, nodeID: newID, hostname: "n4",
-                                              addr: "192.168.60.4", csr: csr, now: t0)
+        let (node, cert) = try f.manager.join(
+            token: f.manager.settings.tokens.manager, nodeID: newID, hostname: "n4",
+            addr: "192.168.60.4", csr: csr, now: t0)
         #expect(node.role == .manager && node.managerAddr == "192.168.60.4:2377")
-        #expect(try f.manager.ca.verify(cert, now: t0) == NodeIdentity(nodeID: newID, role: .manager, clusterID: f.manager.settings.clusterID))
+        #expect(
+            try f.manager.ca.verify(cert, now: t0) == NodeIdentity(nodeID: newID, role: .manager, clusterID: f.manager.settings.clusterID))
         // Reopened, the rotated token still holds.
         let reopened = try #require(try ClusterManager.open(store: f.manager.store))
         #expect(reopened.settings.tokens.manager == f.manager.settings.tokens.manager)
 
         // node update / rm rules.
         let worker = try f.manager.store.resolve(ClusterNode.self, "node2")
-        let drained = try f.manager.updateNode("node2", version: worker.version, role: .worker, availability: .drain, labels: ["a": "b"], now: t0)
+        let drained = try f.manager.updateNode(
+            "node2", version: worker.version, role: .worker, availability: .drain, labels: ["a": "b"], now: t0)
         #expect(drained.availability == .drain && drained.labels == ["a": "b"])
-        #expect(throws: ClusterError.self) { try f.manager.updateNode("node2", version: worker.version, role: .worker, availability: .active, labels: [:], now: t0) }
+        #expect(throws: ClusterError.self) {
+            try f.manager.updateNode("node2", version: worker.version, role: .worker, availability: .active, labels: [:], now: t0)
+        }
         #expect { try f.manager.removeNode("node2", force: false) } throws: {
             ($0 as? ClusterError)?.description.hasSuffix("is not down and can't be removed") == true
         }

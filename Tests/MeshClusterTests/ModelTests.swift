@@ -31,8 +31,9 @@ import Testing
     }
 
     @Test func serviceRoundTripsThroughJSON() throws {
-        var s = service("svc1", replicas: 3, update: UpdateConfig(parallelism: 2, delay: 2_000_000_000, failureAction: .rollback, order: .startFirst),
-                        restart: RestartPolicy(condition: .onFailure, delay: 1, maxAttempts: 3))
+        var s = service(
+            "svc1", replicas: 3, update: UpdateConfig(parallelism: 2, delay: 2_000_000_000, failureAction: .rollback, order: .startFirst),
+            restart: RestartPolicy(condition: .onFailure, delay: 1, maxAttempts: 3))
         s.spec.endpoint = EndpointSpec(mode: .vip, ports: [PortConfig(protocol: .udp, targetPort: 53, publishedPort: 53)])
         s.updateStatus = UpdateStatus(state: .rollbackStarted, startedAt: t0, message: "x")
         let data = try JSONEncoder().encode(s)

@@ -16,7 +16,11 @@ import Testing
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             let peer = try? context.pipeline.syncOperations.nioSSL_peerCertificate()
             let answer: String
-            if let peer, let id = try? credentials.peerIdentity(peer) { answer = "\(id.nodeID) \(id.role.rawValue)" } else { answer = "anonymous" }
+            if let peer, let id = try? credentials.peerIdentity(peer) {
+                answer = "\(id.nodeID) \(id.role.rawValue)"
+            } else {
+                answer = "anonymous"
+            }
             context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: answer)), promise: nil)
         }
     }
@@ -75,8 +79,9 @@ import Testing
         #expect(try exchange(server: manager, client: worker) == "\(workerID) worker")
         #expect(try exchange(server: worker, client: manager) == "\(managerID) manager")
         // Saved and reloaded as PEM, the credentials still work.
-        let reloaded = try NodeCredentials(certificatePEM: worker.certificatePEM, keyPEM: worker.keyPEM,
-                                           caCertificatePEM: worker.caCertificatePEM, clusterID: "c1")
+        let reloaded = try NodeCredentials(
+            certificatePEM: worker.certificatePEM, keyPEM: worker.keyPEM,
+            caCertificatePEM: worker.caCertificatePEM, clusterID: "c1")
         #expect(try exchange(server: manager, client: reloaded) == "\(workerID) worker")
     }
 

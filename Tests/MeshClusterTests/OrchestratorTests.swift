@@ -99,8 +99,13 @@ import Testing
 
     @Test func failedUpdatePauses() throws {
         let update = UpdateConfig(parallelism: 1, delay: 0, failureAction: .pause, monitor: 5_000_000_000)
-        var sim = Simulation(nodes: three, services: [service("web", replicas: 3, image: "v1", update: update,
-                                                              restart: RestartPolicy(condition: .none))])
+        var sim = Simulation(
+            nodes: three,
+            services: [
+                service(
+                    "web", replicas: 3, image: "v1", update: update,
+                    restart: RestartPolicy(condition: .none))
+            ])
         sim.failingImages = ["bad"]
         sim.run { $0.running("web").count == 3 }
         try sim.updateService("web") { $0.task.image = "bad" }
@@ -130,7 +135,10 @@ import Testing
         let update = UpdateConfig(parallelism: 0, delay: 0, monitor: 0)
         var sim = Simulation(nodes: three, services: [service("web", replicas: 3, image: "v1", update: update, rollback: update)])
         sim.run { $0.running("web").count == 3 }
-        try sim.updateService("web") { $0.task.image = "v2"; $0.task.env = ["A=1"] }
+        try sim.updateService("web") {
+            $0.task.image = "v2"
+            $0.task.env = ["A=1"]
+        }
         sim.run { $0.service("web").updateStatus?.state == .completed }
         #expect(sim.running("web").allSatisfy { $0.spec.image == "v2" })
         var s = sim.service("web")
@@ -163,8 +171,13 @@ import Testing
     }
 
     @Test func globalRollingUpdate() throws {
-        var sim = Simulation(nodes: three, services: [service("g", replicas: nil, image: "v1",
-                                                            update: UpdateConfig(parallelism: 1, monitor: 0))])
+        var sim = Simulation(
+            nodes: three,
+            services: [
+                service(
+                    "g", replicas: nil, image: "v1",
+                    update: UpdateConfig(parallelism: 1, monitor: 0))
+            ])
         sim.run { $0.running("g").count == 3 }
         try sim.updateService("g") { $0.task.image = "v2" }
         sim.run { $0.service("g").updateStatus?.state == .completed }
@@ -173,8 +186,13 @@ import Testing
     }
 
     @Test func restartPolicyDelayAndMaxAttempts() throws {
-        var sim = Simulation(nodes: three, services: [service("web", replicas: 1, image: "bad",
-                                                              restart: RestartPolicy(condition: .onFailure, delay: 5_000_000_000, maxAttempts: 3))])
+        var sim = Simulation(
+            nodes: three,
+            services: [
+                service(
+                    "web", replicas: 1, image: "bad",
+                    restart: RestartPolicy(condition: .onFailure, delay: 5_000_000_000, maxAttempts: 3))
+            ])
         sim.failingImages = ["bad"]
         sim.run(steps: 60)
         let tasks = sim.tasks("web").sorted { $0.createdAt < $1.createdAt }
@@ -184,7 +202,8 @@ import Testing
         #expect(tasks.allSatisfy { $0.status.state == .failed && $0.slot == 1 })
         #expect(tasks.last!.desiredState == .running, "the last one stays, not restarted")
 
-        var none = Simulation(nodes: three, services: [service("once", replicas: 2, image: "bad", restart: RestartPolicy(condition: .none))])
+        var none = Simulation(
+            nodes: three, services: [service("once", replicas: 2, image: "bad", restart: RestartPolicy(condition: .none))])
         none.failingImages = ["bad"]
         none.run(steps: 20)
         #expect(none.tasks("once").count == 2)
@@ -192,7 +211,8 @@ import Testing
 
     @Test func completedTasksRestartOnlyWithConditionAny() throws {
         for (condition, expected) in [(RestartPolicy.Condition.any, 2), (.onFailure, 1)] {
-            var sim = Simulation(nodes: three, services: [service("job", replicas: 1, restart: RestartPolicy(condition: condition, delay: 0))])
+            var sim = Simulation(
+                nodes: three, services: [service("job", replicas: 1, restart: RestartPolicy(condition: condition, delay: 0))])
             sim.run { $0.running("job").count == 1 }
             var t = sim.running("job")[0]
             t.status = TaskStatus(state: .complete, timestamp: sim.now, message: "finished")
@@ -211,8 +231,13 @@ import Testing
     }
 
     @Test func nextWakeCoversDelays() throws {
-        var sim = Simulation(nodes: three, services: [service("web", replicas: 1, image: "bad",
-                                                              restart: RestartPolicy(condition: .any, delay: 7_000_000_000))])
+        var sim = Simulation(
+            nodes: three,
+            services: [
+                service(
+                    "web", replicas: 1, image: "bad",
+                    restart: RestartPolicy(condition: .any, delay: 7_000_000_000))
+            ])
         sim.failingImages = ["bad"]
         sim.run(steps: 2)
         let plan = Orchestrator().reconcile(sim.snapshot, now: sim.now)

@@ -5,7 +5,9 @@ import Testing
 @Suite struct SchedulerTests {
     @Test func constraintParsing() throws {
         #expect(try PlacementConstraint.parse("node.role==manager") == PlacementConstraint(key: .role, equals: true, value: "manager"))
-        #expect(try PlacementConstraint.parse(" node.labels.zone != east ") == PlacementConstraint(key: .label("zone"), equals: false, value: "east"))
+        #expect(
+            try PlacementConstraint.parse(" node.labels.zone != east ")
+                == PlacementConstraint(key: .label("zone"), equals: false, value: "east"))
         #expect(try PlacementConstraint.parse("node.hostname==n1").description == "node.hostname==n1")
         for bad in ["node.role=manager", "node.role==boss", "node.colour==red", "node.labels.==x", "node.id==", "a==b==c"] {
             #expect(throws: ClusterError.self, "\(bad)") { try PlacementConstraint.parse(bad) }
@@ -46,8 +48,10 @@ import Testing
     }
 
     @Test func onlyReadyActiveNodesThatMatch() {
-        let nodes = [node("n1", availability: .drain), node("n2", availability: .pause), node("n3", state: .down),
-                     node("n4", labels: ["disk": "ssd"]), node("n5")]
+        let nodes = [
+            node("n1", availability: .drain), node("n2", availability: .pause), node("n3", state: .down),
+            node("n4", labels: ["disk": "ssd"]), node("n5"),
+        ]
         let s = service("web", replicas: 3, constraints: ["node.labels.disk==ssd"])
         let tasks = (1...3).map { ClusterTask(id: "w\($0)", serviceID: "web", slot: $0, spec: s.spec.task, specVersion: 1, now: t0) }
         let placed = Scheduler().schedule(ClusterSnapshot(nodes: nodes, services: [s], tasks: tasks), now: t0)
@@ -60,7 +64,9 @@ import Testing
         let t = ClusterTask(id: "w1", serviceID: "web", slot: 1, spec: s.spec.task, specVersion: 1, now: t0)
         let placed = Scheduler().schedule(ClusterSnapshot(nodes: nodes, services: [s], tasks: [t]), now: t0)
         #expect(placed.count == 1 && placed[0].status.state == .pending && placed[0].nodeID.isEmpty)
-        #expect(placed[0].status.err == "no suitable node (1 node not available for new tasks; scheduling constraints not satisfied on 2 nodes)")
+        #expect(
+            placed[0].status.err == "no suitable node (1 node not available for new tasks; scheduling constraints not satisfied on 2 nodes)"
+        )
         // Nothing changes on a second pass with the same answer.
         let again = Scheduler().schedule(ClusterSnapshot(nodes: nodes, services: [s], tasks: placed), now: t0.addingTimeInterval(5))
         #expect(again.isEmpty)
@@ -74,7 +80,8 @@ import Testing
         s.spec.endpoint.ports = [PortConfig(targetPort: 80, publishedPort: 8080, publishMode: .host)]
         var other = service("other", replicas: 1)
         other.spec.endpoint.ports = [PortConfig(protocol: .udp, targetPort: 80, publishedPort: 8080, publishMode: .host)]
-        let tasks = (1...3).map { ClusterTask(id: "w\($0)", serviceID: "web", slot: $0, spec: s.spec.task, specVersion: 1, now: t0) }
+        let tasks =
+            (1...3).map { ClusterTask(id: "w\($0)", serviceID: "web", slot: $0, spec: s.spec.task, specVersion: 1, now: t0) }
             + [ClusterTask(id: "x1", serviceID: "other", slot: 1, spec: other.spec.task, specVersion: 1, now: t0)]
         let placed = Scheduler().schedule(ClusterSnapshot(nodes: nodes, services: [s, other], tasks: tasks), now: t0)
         // Placed in service ID order: other's x1, then web's w1...w3.
@@ -88,8 +95,10 @@ import Testing
     @Test func globalTasksAreCheckedOnTheirNode() {
         let nodes = [node("n1"), node("n2", availability: .pause)]
         let s = service("g", replicas: nil)
-        let tasks = [ClusterTask(id: "g1", serviceID: "g", slot: 0, nodeID: "n1", spec: s.spec.task, specVersion: 1, now: t0),
-                     ClusterTask(id: "g2", serviceID: "g", slot: 0, nodeID: "n2", spec: s.spec.task, specVersion: 1, now: t0)]
+        let tasks = [
+            ClusterTask(id: "g1", serviceID: "g", slot: 0, nodeID: "n1", spec: s.spec.task, specVersion: 1, now: t0),
+            ClusterTask(id: "g2", serviceID: "g", slot: 0, nodeID: "n2", spec: s.spec.task, specVersion: 1, now: t0),
+        ]
         let placed = Scheduler().schedule(ClusterSnapshot(nodes: nodes, services: [s], tasks: tasks), now: t0)
         #expect(placed.map(\.status.state) == [.assigned, .pending])
         #expect(placed.map(\.nodeID) == ["n1", "n2"])

@@ -10,14 +10,17 @@ import X509
         let nodeID = ObjectID.make(using: &g)
         let (_, csr) = try ClusterCA.makeRequest(nodeID: "whatever-the-node-claims")
         let cert = try ca.issue(csr: csr, nodeID: nodeID, role: .manager, now: t0)
-        #expect(try ca.verify(cert, now: t0.addingTimeInterval(86400)) == NodeIdentity(nodeID: nodeID, role: .manager, clusterID: "cluster1"))
+        #expect(
+            try ca.verify(cert, now: t0.addingTimeInterval(86400)) == NodeIdentity(nodeID: nodeID, role: .manager, clusterID: "cluster1"))
         let worker = try ca.issue(csr: csr, nodeID: nodeID, role: .worker, now: t0)
         #expect(try ca.verify(worker, now: t0).role == .worker)
         // Expired, and issued by another CA.
         #expect(throws: ClusterError.self) { try ca.verify(cert, now: t0.addingTimeInterval(91 * 86400)) }
         let other = try ClusterCA.create(clusterID: "cluster2", now: t0)
         let foreign = try other.issue(csr: csr, nodeID: nodeID, role: .manager, now: t0)
-        #expect { try ca.verify(foreign, now: t0) } throws: { ($0 as? ClusterError)?.description.contains("not issued by this cluster's CA") == true }
+        #expect { try ca.verify(foreign, now: t0) } throws: {
+            ($0 as? ClusterError)?.description.contains("not issued by this cluster's CA") == true
+        }
         // A certificate with a forged issuer name but the wrong signature.
         let impostor = try ClusterCA.create(clusterID: "cluster1", now: t0)
         let forged = try impostor.issue(csr: csr, nodeID: nodeID, role: .manager, now: t0)
@@ -46,9 +49,11 @@ import X509
             #expect(try JoinToken.parse(text).caDigest == ca.digest)
         }
         #expect(tokens.worker != tokens.manager)
-        for bad in ["", "SWMTKN-1-abc", "SWMTKN-2-\(ca.digest)-\(String(repeating: "a", count: 25))",
-                    "XXX-1-\(ca.digest)-\(String(repeating: "a", count: 25))",
-                    "SWMTKN-1-\(ca.digest)-\(String(repeating: "A", count: 25))"] {
+        for bad in [
+            "", "SWMTKN-1-abc", "SWMTKN-2-\(ca.digest)-\(String(repeating: "a", count: 25))",
+            "XXX-1-\(ca.digest)-\(String(repeating: "a", count: 25))",
+            "SWMTKN-1-\(ca.digest)-\(String(repeating: "A", count: 25))",
+        ] {
             #expect(throws: JoinTokenError.self, "\(bad)") { try JoinToken.parse(bad) }
         }
     }

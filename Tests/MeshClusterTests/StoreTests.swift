@@ -81,7 +81,8 @@ import Testing
         let written: ClusterSnapshot
         do {
             let store = try ClusterStore(path: path)
-            let ingress = try allocator.createNetwork(id: "ingress00000000000000000a", request: NetworkRequest(name: "ingress", ingress: true), now: t0)
+            let ingress = try allocator.createNetwork(
+                id: "ingress00000000000000000a", request: NetworkRequest(name: "ingress", ingress: true), now: t0)
             try store.create(ingress)
             var n = node("n1", role: .manager, labels: ["zone": "a"])
             n.leader = true
@@ -106,4 +107,7 @@ import Testing
     }
 }
 
-struct JoinTokensProbe: Codable, Sendable, Equatable { var worker: String; var manager: String }
+struct JoinTokensProbe: Codable, Sendable, Equatable {
+    var worker: String
+    var manager: String
+}

@@ -18,18 +18,23 @@ func removeTemporary(_ path: String) {
     try? FileManager.default.removeItem(at: URL(fileURLWithPath: path).deletingLastPathComponent())
 }
 
-func node(_ id: String, _ hostname: String? = nil, role: NodeRole = .worker, availability: NodeAvailability = .active,
-          state: NodeState = .ready, labels: [String: String] = [:]) -> ClusterNode {
+func node(
+    _ id: String, _ hostname: String? = nil, role: NodeRole = .worker, availability: NodeAvailability = .active,
+    state: NodeState = .ready, labels: [String: String] = [:]
+) -> ClusterNode {
     ClusterNode(id: id, hostname: hostname ?? id, role: role, availability: availability, state: state, labels: labels, now: t0)
 }
 
-func service(_ id: String, name: String? = nil, replicas: Int? = 1, image: String = "meshd/whoami",
-             constraints: [String] = [], update: UpdateConfig? = nil, rollback: UpdateConfig? = nil,
-             restart: RestartPolicy? = nil) -> ClusterService {
-    let spec = ServiceSpec(name: name ?? id,
-                           task: TaskSpec(image: image, restartPolicy: restart, constraints: constraints),
-                           mode: replicas.map { .replicated(replicas: $0) } ?? .global,
-                           update: update, rollback: rollback)
+func service(
+    _ id: String, name: String? = nil, replicas: Int? = 1, image: String = "meshd/whoami",
+    constraints: [String] = [], update: UpdateConfig? = nil, rollback: UpdateConfig? = nil,
+    restart: RestartPolicy? = nil
+) -> ClusterService {
+    let spec = ServiceSpec(
+        name: name ?? id,
+        task: TaskSpec(image: image, restartPolicy: restart, constraints: constraints),
+        mode: replicas.map { .replicated(replicas: $0) } ?? .global,
+        update: update, rollback: rollback)
     return ClusterService(id: id, spec: spec, now: t0)
 }
 
@@ -64,8 +69,10 @@ struct Simulation {
 
     /// Steps until `done` holds (checked before each step); records an issue if it never does.
     @discardableResult
-    mutating func run(maxSteps: Int = 200, seconds: Double = 1, sourceLocation: SourceLocation = #_sourceLocation,
-                      until done: (Simulation) -> Bool) -> Bool {
+    mutating func run(
+        maxSteps: Int = 200, seconds: Double = 1, sourceLocation: SourceLocation = #_sourceLocation,
+        until done: (Simulation) -> Bool
+    ) -> Bool {
         for _ in 0..<maxSteps {
             if done(self) { return true }
             step(seconds: seconds)
@@ -92,9 +99,11 @@ struct Simulation {
         for i in snapshot.tasks.indices {
             var t = snapshot.tasks[i]
             guard !t.nodeID.isEmpty, !deadAgents.contains(t.nodeID),
-                  let n = snapshot.nodes.first(where: { $0.id == t.nodeID }), n.state != .down else { continue }
+                let n = snapshot.nodes.first(where: { $0.id == t.nodeID }), n.state != .down
+            else { continue }
             if t.desiredState == .running, t.status.state == .assigned {
-                t.status = failingImages.contains(t.spec.image)
+                t.status =
+                    failingImages.contains(t.spec.image)
                     ? TaskStatus(state: .failed, timestamp: now, message: "started", err: "task: non-zero exit (1)")
                     : TaskStatus(state: .running, timestamp: now, message: "started")
             } else if t.desiredState > .running, !t.status.state.isTerminal {

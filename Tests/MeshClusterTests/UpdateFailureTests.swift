@@ -9,8 +9,13 @@ import Testing
 
     @Test func continueGoesThroughEverySlot() throws {
         let update = UpdateConfig(parallelism: 1, delay: 0, failureAction: .continue, monitor: 1_000_000_000)
-        var sim = Simulation(nodes: three, services: [service("web", replicas: 3, image: "v1", update: update,
-                                                              restart: RestartPolicy(condition: .none))])
+        var sim = Simulation(
+            nodes: three,
+            services: [
+                service(
+                    "web", replicas: 3, image: "v1", update: update,
+                    restart: RestartPolicy(condition: .none))
+            ])
         sim.failingImages = ["bad"]
         sim.run { $0.running("web").count == 3 }
         try sim.updateService("web") { $0.task.image = "bad" }
@@ -22,8 +27,13 @@ import Testing
     @Test func maxFailureRatioToleratesSomeFailures() throws {
         // 4 slots, ratio 0.5: the first two failures are tolerated, the third pauses.
         let update = UpdateConfig(parallelism: 1, delay: 0, failureAction: .pause, monitor: 1_000_000_000, maxFailureRatio: 0.5)
-        var sim = Simulation(nodes: three, services: [service("web", replicas: 4, image: "v1", update: update,
-                                                              restart: RestartPolicy(condition: .none))])
+        var sim = Simulation(
+            nodes: three,
+            services: [
+                service(
+                    "web", replicas: 4, image: "v1", update: update,
+                    restart: RestartPolicy(condition: .none))
+            ])
         sim.failingImages = ["bad"]
         sim.run { $0.running("web").count == 4 }
         try sim.updateService("web") { $0.task.image = "bad" }
@@ -36,8 +46,13 @@ import Testing
     @Test func failureInsideTheMonitorWindowCountsAfterItDoesNot() throws {
         let update = UpdateConfig(parallelism: 1, delay: 0, failureAction: .pause, monitor: 30_000_000_000)
         func start() throws -> Simulation {
-            var sim = Simulation(nodes: three, services: [service("web", replicas: 2, image: "v1", update: update,
-                                                                  restart: RestartPolicy(condition: .none))])
+            var sim = Simulation(
+                nodes: three,
+                services: [
+                    service(
+                        "web", replicas: 2, image: "v1", update: update,
+                        restart: RestartPolicy(condition: .none))
+                ])
             sim.run { $0.running("web").count == 2 }
             try sim.updateService("web") { $0.task.image = "v2" }
             sim.run { $0.running("web").contains { $0.spec.image == "v2" } }

@@ -16,15 +16,20 @@ import X509
     @Test func framesSplitJoinAndOversize() throws {
         let ch = EmbeddedChannel(handler: ByteToMessageHandler(FrameDecoder(limit: 1024)))
         var b = ByteBuffer()
-        for text in ["one", "two"] { b.writeInteger(UInt32(text.utf8.count)); b.writeString(text) }
-        b.writeInteger(UInt32(5)); b.writeString("thr")
+        for text in ["one", "two"] {
+            b.writeInteger(UInt32(text.utf8.count))
+            b.writeString(text)
+        }
+        b.writeInteger(UInt32(5))
+        b.writeString("thr")
         try ch.writeInbound(b)
         #expect(try ch.readInbound(as: ByteBuffer.self).map { String(buffer: $0) } == "one")
         #expect(try ch.readInbound(as: ByteBuffer.self).map { String(buffer: $0) } == "two")
         #expect(try ch.readInbound(as: ByteBuffer.self) == nil)
         try ch.writeInbound(ByteBuffer(string: "ee"))
         #expect(try ch.readInbound(as: ByteBuffer.self).map { String(buffer: $0) } == "three")
-        var huge = ByteBuffer(); huge.writeInteger(UInt32(1 << 30))
+        var huge = ByteBuffer()
+        huge.writeInteger(UInt32(1 << 30))
         #expect(throws: ControlError.self) { try ch.writeInbound(huge) }
         _ = try? ch.finish()
     }
@@ -35,7 +40,8 @@ import X509
 
     /// A server that answers each frame with "<peer CN or nobody>: <text>".
     static func echoServer(_ pki: PKI) async throws -> ControlServer {
-        try await ControlServer.start(host: "127.0.0.1", port: 0, identity: try pki.issue("manager1"), caPEM: pki.caPEM) { peer, inbound, writer in
+        try await ControlServer.start(host: "127.0.0.1", port: 0, identity: try pki.issue("manager1"), caPEM: pki.caPEM) {
+            peer, inbound, writer in
             var it = inbound.makeAsyncIterator()
             while let hello = try await inbound.next(Hello.self, iterator: &it) {
                 let who = await peer.commonName() ?? "nobody"
@@ -55,7 +61,8 @@ import X509
     @Test func mutualTLSNamesTheNodeAndJoinersGetInWithoutACertificate() async throws {
         let pki = try PKI()
         let server = try await Self.echoServer(pki)
-        let node = try await ControlClient.connect(host: "127.0.0.1", port: server.port, caPEM: pki.caPEM, identity: try pki.issue("node-7"))
+        let node = try await ControlClient.connect(
+            host: "127.0.0.1", port: server.port, caPEM: pki.caPEM, identity: try pki.issue("node-7"))
         #expect(try await Self.ask(node, "hi") == "node-7: hi")
         let joiner = try await ControlClient.connect(host: "127.0.0.1", port: server.port, caPEM: pki.caPEM)
         #expect(try await Self.ask(joiner, "token please") == "nobody: token please")
@@ -66,7 +73,8 @@ import X509
         let pki = try PKI(), other = try PKI(name: "someone else")
         let server = try await Self.echoServer(pki)
         // A node certificate from another CA: the manager refuses the handshake.
-        let intruder = try await ControlClient.connect(host: "127.0.0.1", port: server.port, caPEM: pki.caPEM, identity: try other.issue("node-x"))
+        let intruder = try await ControlClient.connect(
+            host: "127.0.0.1", port: server.port, caPEM: pki.caPEM, identity: try other.issue("node-x"))
         await #expect(throws: (any Error).self) { _ = try await Self.ask(intruder, "hi") }
         // A node that trusts another CA refuses this manager.
         let confused = try await ControlClient.connect(host: "127.0.0.1", port: server.port, caPEM: other.caPEM)
@@ -90,7 +98,8 @@ import X509
         let pki = try PKI()
         let server = try await Self.echoServer(pki)
         // Not TLS at all.
-        let raw = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: server.port).get()
+        let raw = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: server.port)
+            .get()
         try await raw.writeAndFlush(ByteBuffer(bytes: Array(repeating: 0x41, count: 4096))).get()
         try await raw.closeFuture.get()
         let node = try await ControlClient.connect(host: "127.0.0.1", port: server.port, caPEM: pki.caPEM, identity: try pki.issue("n3"))
@@ -111,8 +120,10 @@ import X509
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 4)
         let served = ServedCount()
         for _ in 0..<300 {
-            let server = try await ControlServer.start(host: "127.0.0.1", port: 0, identity: identity, caPEM: pki.caPEM,
-                                                       group: group) { _, inbound, _ in
+            let server = try await ControlServer.start(
+                host: "127.0.0.1", port: 0, identity: identity, caPEM: pki.caPEM,
+                group: group
+            ) { _, inbound, _ in
                 served.add()
                 for try await _ in inbound {}
             }
@@ -132,7 +143,9 @@ import X509
                 }
             }
             // Closed means closed: nothing listens on the port any more.
-            await #expect(throws: (any Error).self) { _ = try await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: port).get() }
+            await #expect(throws: (any Error).self) {
+                _ = try await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: port).get()
+            }
         }
         // The servers did serve while they were open (the race is exercised, not avoided).
         #expect(served.value > 0)

@@ -9,13 +9,19 @@ import MeshTestbed
 func seed(_ store: DNSRecordStore) {
     store.upsert(DNSNetwork(id: "n1", name: "front"))
     store.upsert(DNSNetwork(id: "n2", name: "back"))
-    store.upsert(DNSService(id: "s-web", name: "web", aliases: ["www"], mode: .vip,
-                            vips: ["n1": [IPAddress("10.1.0.2")!], "n2": [IPAddress("10.2.0.2")!]],
-                            ports: [DNSServicePort(name: "http", proto: "tcp", target: 8080, published: 80)]))
-    store.upsert(DNSTask(id: "t-web1", name: "web.1.aaa", service: "web", aliases: ["web-one"],
-                         addresses: ["n1": [IPAddress("10.1.0.5")!, IPAddress("fd00:1::5")!], "n2": [IPAddress("10.2.0.5")!]]))
-    store.upsert(DNSTask(id: "t-web2", name: "web.2.bbb", service: "web",
-                         addresses: ["n1": [IPAddress("10.1.0.6")!], "n2": [IPAddress("10.2.0.6")!]]))
+    store.upsert(
+        DNSService(
+            id: "s-web", name: "web", aliases: ["www"], mode: .vip,
+            vips: ["n1": [IPAddress("10.1.0.2")!], "n2": [IPAddress("10.2.0.2")!]],
+            ports: [DNSServicePort(name: "http", proto: "tcp", target: 8080, published: 80)]))
+    store.upsert(
+        DNSTask(
+            id: "t-web1", name: "web.1.aaa", service: "web", aliases: ["web-one"],
+            addresses: ["n1": [IPAddress("10.1.0.5")!, IPAddress("fd00:1::5")!], "n2": [IPAddress("10.2.0.5")!]]))
+    store.upsert(
+        DNSTask(
+            id: "t-web2", name: "web.2.bbb", service: "web",
+            addresses: ["n1": [IPAddress("10.1.0.6")!], "n2": [IPAddress("10.2.0.6")!]]))
     store.upsert(DNSService(id: "s-db", name: "db", mode: .dnsrr, networks: ["n2"], ports: [DNSServicePort(proto: "tcp", target: 5432)]))
     for i in 1...3 {
         store.upsert(DNSTask(id: "t-db\(i)", name: "db.\(i).ccc", service: "db", addresses: ["n2": [IPAddress("10.2.1.\(i)")!]]))
@@ -85,7 +91,9 @@ struct ClusterNameTests {
             tb.store.upsert(DNSNetwork(id: "n1", name: "front"))
             tb.store.upsert(DNSService(id: "s", name: "big", mode: .dnsrr, networks: ["n1"]))
             for i in 0..<100 {
-                tb.store.upsert(DNSTask(id: "t\(i)", name: "big.\(i)", service: "big", addresses: ["n1": [IPAddress("10.9.\(i / 250).\(i % 250 + 1)")!]]))
+                tb.store.upsert(
+                    DNSTask(
+                        id: "t\(i)", name: "big.\(i)", service: "big", addresses: ["n1": [IPAddress("10.9.\(i / 250).\(i % 250 + 1)")!]]))
             }
             let t = try await tb.task("t", networks: ["n1"])
             // Plain UDP without EDNS: 512 bytes, TC set.
@@ -120,7 +128,9 @@ struct ClusterNameTests {
             #expect(getent.stdout.hasPrefix("10.1.0.2"), "\(getent.stdout) \(getent.stderr)")
             // ahosts, not ahostsv4: AI_ADDRCONFIG finds no IPv4 address but loopback in this bare namespace.
             let getent6 = try Exec.run(["ip", "netns", "exec", t.name!, "getent", "ahosts", "tasks.web"])
-            #expect(getent6.stdout.contains("10.1.0.5") && getent6.stdout.contains("10.1.0.6") && getent6.stdout.contains("fd00:1::5"), "\(getent6.stdout) \(getent6.stderr)")
+            #expect(
+                getent6.stdout.contains("10.1.0.5") && getent6.stdout.contains("10.1.0.6") && getent6.stdout.contains("fd00:1::5"),
+                "\(getent6.stdout) \(getent6.stderr)")
             let nslookup = try Exec.run(["ip", "netns", "exec", t.name!, "busybox", "nslookup", "web.1.aaa", "127.0.0.11"])
             #expect(nslookup.stdout.contains("10.1.0.5"), "\(nslookup.stdout) \(nslookup.stderr)")
         }
@@ -133,14 +143,19 @@ struct ClusterNameTests {
             let t = try await tb.task("t", networks: ["n1"])
             #expect(try tb.short(t, "web.3.new").isEmpty)
             let client = try RawUDPClient(in: t)
-            let query = DNSMessage(header: DNSHeader(id: 7, recursionDesired: true),
-                                   questions: [DNSQuestion(name: DNSName("web.3.new")!, type: .a)]).encode()
+            let query = DNSMessage(
+                header: DNSHeader(id: 7, recursionDesired: true),
+                questions: [DNSQuestion(name: DNSName("web.3.new")!, type: .a)]
+            ).encode()
             tb.store.upsert(DNSTask(id: "t-web3", name: "web.3.new", service: "web", addresses: ["n1": [IPAddress("10.1.0.7")!]]))
             let clock = ContinuousClock()
             let start = clock.now
             var seenAt: Duration?
             while clock.now - start < .milliseconds(100) {
-                if let r = client.exchange(query), let m = try? DNSMessage(decoding: r), m.answers.count == 1 { seenAt = clock.now - start; break }
+                if let r = client.exchange(query), let m = try? DNSMessage(decoding: r), m.answers.count == 1 {
+                    seenAt = clock.now - start
+                    break
+                }
             }
             #expect(seenAt != nil, "the new task was not answered within 100 ms")
             #expect(try Set(tb.short(t, "tasks.web")) == ["10.1.0.5", "10.1.0.6", "10.1.0.7"])
@@ -204,7 +219,7 @@ struct ClusterNameTests {
             var status = DNSMessage(header: DNSHeader(id: 5, opcode: 2), questions: [DNSQuestion(name: DNSName("web")!, type: .a)]).encode()
             let notimp = client.exchange(status)
             #expect(notimp.map { $0[3] & 0xF } == 4)
-            status[2] |= 0x80   // a response sent to the server: ignored
+            status[2] |= 0x80  // a response sent to the server: ignored
             #expect(client.exchange(status) == nil)
             // EDNS version 1: BADVERS.
             var v1 = DNSMessage(header: DNSHeader(id: 6), questions: [DNSQuestion(name: DNSName("web")!, type: .a)])

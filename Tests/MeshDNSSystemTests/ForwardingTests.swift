@@ -4,7 +4,7 @@ import Testing
 import MeshKernel
 import MeshTestbed
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @Suite("forwarding to real upstreams", .serialized)
@@ -16,23 +16,31 @@ struct ForwardingTests {
             var hosts = "203.0.113.7 external.test\n"
             for i in 1...60 { hosts += "198.51.100.\(i) many.test\n" }
             let hostsFile = try tb.tempFile("hosts", hosts)
-            let dnsmasq = try tb.startDnsmasq(in: up, listen: DNSTestbed.upstreamAddress, hostsFile: hostsFile,
-                                              extra: ["--edns-packet-max=512", "--local=/test/"])
+            let dnsmasq = try tb.startDnsmasq(
+                in: up, listen: DNSTestbed.upstreamAddress, hostsFile: hostsFile,
+                extra: ["--edns-packet-max=512", "--local=/test/"])
             // An upstream that never answers, on the node's loopback: it must time out first.
             try await NetlinkHandle(namespace: tb.node).linkSetUp("lo")
             let silent = try tb.node.run { () throws(KernelError) in
                 try NamespaceSockets.bound(Int32(SOCK_DGRAM.rawValue), address: IPAddress("127.0.0.1")!, port: 53, reusePort: false)
             }
             defer { close(silent) }
-            try await tb.start(upstreams: [DNSUpstream(address: IPAddress("127.0.0.1")!),
-                                           DNSUpstream(address: IPAddress(DNSTestbed.upstreamAddress)!)],
-                               timeout: .milliseconds(400))
+            try await tb.start(
+                upstreams: [
+                    DNSUpstream(address: IPAddress("127.0.0.1")!),
+                    DNSUpstream(address: IPAddress(DNSTestbed.upstreamAddress)!),
+                ],
+                timeout: .milliseconds(400))
             seed(tb.store)
             let t = try await tb.task("t", networks: ["n1"])
             // Wait for dnsmasq to listen (it is started asynchronously).
             var ready = false
             for _ in 0..<50 where !ready {
-                ready = (try? Exec.run(["ip", "netns", "exec", tb.node.name!, "dig", "@\(DNSTestbed.upstreamAddress)", "+time=1", "+tries=1", "+short", "external.test"]).stdout.contains("203.0.113.7")) ?? false
+                ready =
+                    (try? Exec.run([
+                        "ip", "netns", "exec", tb.node.name!, "dig", "@\(DNSTestbed.upstreamAddress)", "+time=1", "+tries=1", "+short",
+                        "external.test",
+                    ]).stdout.contains("203.0.113.7")) ?? false
                 if !ready { try await Task.sleep(for: .milliseconds(100)) }
             }
             #expect(ready, "dnsmasq did not come up")
@@ -78,8 +86,11 @@ struct ForwardingTests {
             for i in 0..<count {
                 // In bursts of 50, as many clients would send them, not one 500-datagram blast.
                 if i % 50 == 49 { try await Task.sleep(for: .milliseconds(5)) }
-                client.send(DNSMessage(header: DNSHeader(id: UInt16(i), recursionDesired: true),
-                                       questions: [DNSQuestion(name: DNSName("q\(i).slow.test")!, type: .a)]).encode())
+                client.send(
+                    DNSMessage(
+                        header: DNSHeader(id: UInt16(i), recursionDesired: true),
+                        questions: [DNSQuestion(name: DNSName("q\(i).slow.test")!, type: .a)]
+                    ).encode())
             }
             var held: [(DNSMessage, UInt16)] = []
             while held.count < count, let (bytes, port, _) = upstream.receive() {
@@ -106,8 +117,9 @@ struct ForwardingTests {
             var answered = Set<UInt16>()
             while answered.count < count, let (bytes, _, _) = client.receive() {
                 if let m = try? DNSMessage(decoding: bytes), m.rcode == .noError,
-                   m.answers.map(\.data) == [.a(IPAddress("192.0.2.1")!)],
-                   m.questions.first?.name == DNSName("q\(m.header.id).slow.test")! {
+                    m.answers.map(\.data) == [.a(IPAddress("192.0.2.1")!)],
+                    m.questions.first?.name == DNSName("q\(m.header.id).slow.test")!
+                {
                     answered.insert(m.header.id)
                 }
             }
@@ -116,7 +128,8 @@ struct ForwardingTests {
     }
 
     @Test func readsUpstreamsFromTheNodeResolvConf() throws {
-        let c = ResolvConf.parse("""
+        let c = ResolvConf.parse(
+            """
             # comment
             nameserver 127.0.0.53
             nameserver 127.0.0.11

@@ -6,7 +6,7 @@ import MeshTestbed
 import NIOCore
 import NIOPosix
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// System tests need root and must not skip silently: without root they fail and say why.
@@ -42,8 +42,9 @@ final class DNSTestbed: @unchecked Sendable {
 
     func start(upstreams: [DNSUpstream] = [], timeout: TimeAmount = .seconds(2), ttl: UInt32 = 5, maxTCP: Int = 128) async throws {
         try await NetlinkHandle(namespace: node).linkSetUp("lo")
-        let cfg = DNSServer.Configuration(ttl: ttl, forwarding: .init(upstreams: upstreams, timeout: timeout, namespace: node),
-                                          maxTCPConnectionsPerNamespace: maxTCP)
+        let cfg = DNSServer.Configuration(
+            ttl: ttl, forwarding: .init(upstreams: upstreams, timeout: timeout, namespace: node),
+            maxTCPConnectionsPerNamespace: maxTCP)
         server = try await DNSServer.start(cfg, store: store, group: elg)
     }
 
@@ -75,8 +76,11 @@ final class DNSTestbed: @unchecked Sendable {
     func startDnsmasq(in ns: NetworkNamespace, listen: String, hostsFile: String, extra: [String] = []) throws -> Int32 {
         let pidFile = try tempFile("dnsmasq.pid", "")
         // Through sh so the daemon holds none of Exec's pipes (which would keep Exec reading).
-        let argv = ["dnsmasq", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--addn-hosts=\(hostsFile)",
-                    "--listen-address=\(listen)", "--bind-interfaces", "--pid-file=\(pidFile)", "--user=root", "--port=53"] + extra
+        let argv =
+            [
+                "dnsmasq", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--addn-hosts=\(hostsFile)",
+                "--listen-address=\(listen)", "--bind-interfaces", "--pid-file=\(pidFile)", "--user=root", "--port=53",
+            ] + extra
         try Exec.check(["ip", "netns", "exec", ns.name!, "sh", "-c", argv.joined(separator: " ") + " </dev/null >/dev/null 2>&1"])
         let text = try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         guard let pid = Int32(text), pid > 1 else { throw TestbedError(message: "dnsmasq wrote no pid to \(pidFile)") }
@@ -181,7 +185,9 @@ struct RawUDPClient: ~Copyable {
         var sa = sockaddr_in()
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
         let n = buf.withUnsafeMutableBytes { b in
-            withUnsafeMutablePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(fd, b.baseAddress, b.count, 0, $0, &len) } }
+            withUnsafeMutablePointer(to: &sa) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(fd, b.baseAddress, b.count, 0, $0, &len) }
+            }
         }
         guard n > 0 else { return nil }
         return (Array(buf[0..<n]), UInt16(bigEndian: sa.sin_port), .v4(UInt32(bigEndian: sa.sin_addr.s_addr)))
@@ -210,7 +216,11 @@ final class RawTCPClient {
         var tv = timeval(tv_sec: 2, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         let rc = NamespaceSockets.withSockaddr(IPAddress("127.0.0.11")!, 53) { connect(fd, $0, $1) }
-        if rc < 0 { let e = errno; close(fd); throw KernelError.system(call: "connect", errno: Errno(e)) }
+        if rc < 0 {
+            let e = errno
+            close(fd)
+            throw KernelError.system(call: "connect", errno: Errno(e))
+        }
         self.fd = fd
     }
     deinit { close(fd) }

@@ -6,9 +6,11 @@ import MeshKernel
 @Suite("wire codec fixtures")
 struct CodecFixtureTests {
     // www.example.com A IN, ID 0x1234, RD.
-    static let query: [UInt8] = [0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0,
-                                 3, 0x77, 0x77, 0x77, 7, 0x65, 0x78, 0x61, 0x6d, 0x70, 0x6c, 0x65, 3, 0x63, 0x6f, 0x6d, 0,
-                                 0, 1, 0, 1]
+    static let query: [UInt8] = [
+        0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0,
+        3, 0x77, 0x77, 0x77, 7, 0x65, 0x78, 0x61, 0x6d, 0x70, 0x6c, 0x65, 3, 0x63, 0x6f, 0x6d, 0,
+        0, 1, 0, 1,
+    ]
 
     @Test func decodesAQuery() throws {
         let m = try DNSMessage(decoding: Self.query)
@@ -20,20 +22,24 @@ struct CodecFixtureTests {
     }
 
     @Test func encodesAnAnswerWithTheOwnerCompressedToTheQuestion() {
-        var m = DNSMessage(header: DNSHeader(id: 0x1234, isResponse: true, authoritative: true, recursionDesired: true, recursionAvailable: true),
-                           questions: [DNSQuestion(name: DNSName("www.example.com")!, type: .a)])
+        var m = DNSMessage(
+            header: DNSHeader(id: 0x1234, isResponse: true, authoritative: true, recursionDesired: true, recursionAvailable: true),
+            questions: [DNSQuestion(name: DNSName("www.example.com")!, type: .a)])
         m.answers = [DNSResourceRecord(name: DNSName("www.example.com")!, type: .a, ttl: 5, data: .a(IPAddress("10.0.0.1")!))]
-        let expected: [UInt8] = [0x12, 0x34, 0x85, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]
+        let expected: [UInt8] =
+            [0x12, 0x34, 0x85, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]
             + Array(Self.query[12...])
             + [0xC0, 0x0C, 0, 1, 0, 1, 0, 0, 0, 5, 0, 4, 10, 0, 0, 1]
         #expect(m.encode() == expected)
     }
 
     @Test func compressesSuffixesCaseInsensitivelyAndNeverSRVTargets() throws {
-        var m = DNSMessage(header: DNSHeader(id: 1, isResponse: true),
-                           questions: [DNSQuestion(name: DNSName("_http._tcp.Web")!, type: .srv)])
+        var m = DNSMessage(
+            header: DNSHeader(id: 1, isResponse: true),
+            questions: [DNSQuestion(name: DNSName("_http._tcp.Web")!, type: .srv)])
         m.answers = [
-            DNSResourceRecord(name: DNSName("_http._tcp.Web")!, type: .srv, ttl: 5, data: .srv(priority: 0, weight: 0, port: 80, target: DNSName("web")!)),
+            DNSResourceRecord(
+                name: DNSName("_http._tcp.Web")!, type: .srv, ttl: 5, data: .srv(priority: 0, weight: 0, port: 80, target: DNSName("web")!)),
             DNSResourceRecord(name: DNSName("x.web")!, type: .ptr, ttl: 5, data: .ptr(DNSName("WEB")!)),
         ]
         let bytes = m.encode()
@@ -52,7 +58,7 @@ struct CodecFixtureTests {
     }
 
     @Test func decodesEDNSAndKeepsItOutOfAdditional() throws {
-        let opt: [UInt8] = [0, 0, 41, 0x04, 0xD0, 0, 0, 0x80, 0, 0, 0]   // payload 1232, DO
+        let opt: [UInt8] = [0, 0, 41, 0x04, 0xD0, 0, 0, 0x80, 0, 0, 0]  // payload 1232, DO
         var q = Self.query
         q[11] = 1
         let m = try DNSMessage(decoding: q + opt)
@@ -65,7 +71,8 @@ struct CodecFixtureTests {
         let records: [DNSResourceRecord] = [
             DNSResourceRecord(name: DNSName("a.b")!, type: .aaaa, ttl: 7, data: .aaaa(IPAddress("fd00::1")!)),
             DNSResourceRecord(name: DNSName("1.0.0.10.in-addr.arpa")!, type: .ptr, ttl: 7, data: .ptr(DNSName("a.b")!)),
-            DNSResourceRecord(name: DNSName("_x._udp.b")!, type: .srv, ttl: 7, data: .srv(priority: 1, weight: 2, port: 53, target: DNSName("a.b")!)),
+            DNSResourceRecord(
+                name: DNSName("_x._udp.b")!, type: .srv, ttl: 7, data: .srv(priority: 1, weight: 2, port: 53, target: DNSName("a.b")!)),
             DNSResourceRecord(name: DNSName("c.b")!, type: .cname, ttl: 7, data: .cname(DNSName("a.b")!)),
             DNSResourceRecord(name: DNSName("c.b")!, type: DNSType(rawValue: 16), ttl: 7, data: .raw([3, 0x61, 0x62, 0x63])),
         ]
@@ -97,7 +104,7 @@ struct CodecFixtureTests {
         #expect(throws: DNSWireError.trailingData(1)) { try DNSMessage(decoding: Self.query + [0]) }
         var badA: [UInt8] = [0, 1, 0x80, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 1, 0, 3, 1, 2, 3]
         #expect(throws: DNSWireError.badRDataLength(type: 1, length: 3)) { try DNSMessage(decoding: badA) }
-        badA[22] = 9   // RDLENGTH past the end
+        badA[22] = 9  // RDLENGTH past the end
         #expect(throws: DNSWireError.truncated(at: 23)) { try DNSMessage(decoding: badA) }
     }
 

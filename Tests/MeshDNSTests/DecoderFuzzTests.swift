@@ -12,13 +12,15 @@ struct DecoderFuzzTests {
 
     static func seeds() -> [[UInt8]] {
         var out: [[UInt8]] = []
-        var q = DNSMessage(header: DNSHeader(id: 1, recursionDesired: true), questions: [DNSQuestion(name: DNSName("web.front")!, type: .a)])
+        var q = DNSMessage(
+            header: DNSHeader(id: 1, recursionDesired: true), questions: [DNSQuestion(name: DNSName("web.front")!, type: .a)])
         out.append(q.encode())
         q.edns = DNSEDNS(payloadSize: 1232, options: [0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8])
         out.append(q.encode())
         var r = DNSMessage(header: DNSHeader(id: 2, isResponse: true), questions: [DNSQuestion(name: DNSName("_h._tcp.web")!, type: .srv)])
         r.answers = [
-            DNSResourceRecord(name: DNSName("_h._tcp.web")!, type: .srv, ttl: 5, data: .srv(priority: 1, weight: 2, port: 80, target: DNSName("web")!)),
+            DNSResourceRecord(
+                name: DNSName("_h._tcp.web")!, type: .srv, ttl: 5, data: .srv(priority: 1, weight: 2, port: 80, target: DNSName("web")!)),
             DNSResourceRecord(name: DNSName("x.web")!, type: .ptr, ttl: 5, data: .ptr(DNSName("y.web")!)),
             DNSResourceRecord(name: DNSName("web")!, type: .cname, ttl: 5, data: .cname(DNSName("z._tcp.web")!)),
         ]
@@ -33,7 +35,8 @@ struct DecoderFuzzTests {
         let seeds = Self.seeds()
         let store = DNSRecordStore()
         store.upsert(DNSNetwork(id: "n1", name: "front"))
-        store.upsert(DNSService(id: "s", name: "web", vips: ["n1": [IPAddress("10.1.0.2")!]], ports: [DNSServicePort(name: "h", target: 80)]))
+        store.upsert(
+            DNSService(id: "s", name: "web", vips: ["n1": [IPAddress("10.1.0.2")!]], ports: [DNSServicePort(name: "h", target: 80)]))
         let processor = DNSQueryProcessor()
         var decoded = 0, replies = 0, roundTripFailures = 0, badReplies = 0
         for n in 0..<Self.inputs {
@@ -73,8 +76,9 @@ struct DecoderFuzzTests {
             return DNSName((0..<depth).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] }.joined(separator: ".")) ?? .root
         }
         for _ in 0..<50_000 {
-            var m = DNSMessage(header: DNSHeader(id: UInt16(truncatingIfNeeded: rng.next()), isResponse: true),
-                               questions: [DNSQuestion(name: name(), type: .a)])
+            var m = DNSMessage(
+                header: DNSHeader(id: UInt16(truncatingIfNeeded: rng.next()), isResponse: true),
+                questions: [DNSQuestion(name: name(), type: .a)])
             for _ in 0..<Int(rng.next() % 6) {
                 let data: DNSRData
                 switch rng.next() % 4 {
@@ -83,7 +87,13 @@ struct DecoderFuzzTests {
                 case 2: data = .srv(priority: 1, weight: 2, port: 3, target: name())
                 default: data = .a(.v4(UInt32(truncatingIfNeeded: rng.next())))
                 }
-                let type: DNSType = switch data { case .ptr: .ptr; case .cname: .cname; case .srv: .srv; default: .a }
+                let type: DNSType =
+                    switch data {
+                    case .ptr: .ptr
+                    case .cname: .cname
+                    case .srv: .srv
+                    default: .a
+                    }
                 m.answers.append(DNSResourceRecord(name: name(), type: type, ttl: 5, data: data))
             }
             let bytes = m.encode()
@@ -91,9 +101,15 @@ struct DecoderFuzzTests {
             #expect(back.questions == m.questions && back.answers == m.answers)
             // Spelling is kept exactly where a name was written in full.
             #expect(back.questions[0].name.wire == m.questions[0].name.wire)
-            let uncompressedSize = 12 + m.questions.map { $0.name.wire.count + 4 }.reduce(0, +)
+            let uncompressedSize =
+                12 + m.questions.map { $0.name.wire.count + 4 }.reduce(0, +)
                 + m.answers.map { rr -> Int in
-                    let rdata: Int = switch rr.data { case .ptr(let n), .cname(let n): n.wire.count; case .srv(_, _, _, let t): 6 + t.wire.count; default: 4 }
+                    let rdata: Int =
+                        switch rr.data {
+                        case .ptr(let n), .cname(let n): n.wire.count
+                        case .srv(_, _, _, let t): 6 + t.wire.count
+                        default: 4
+                        }
                     return rr.name.wire.count + 10 + rdata
                 }.reduce(0, +)
             #expect(bytes.count <= uncompressedSize)
@@ -110,8 +126,12 @@ struct DecoderFuzzTests {
             case 1: b[i] = UInt8(truncatingIfNeeded: rng.next())
             case 2: b.removeSubrange(i...)
             case 3: b.insert(UInt8(truncatingIfNeeded: rng.next()), at: i)
-            case 4: if i + 1 < b.count { b[i] = 0xC0 | UInt8(rng.next() % 4); b[i + 1] = UInt8(truncatingIfNeeded: rng.next()) }
-            default: if i < 12 { b[i] = [0, 1, 0xFF][Int(rng.next() % 3)] }   // counts and flags
+            case 4:
+                if i + 1 < b.count {
+                    b[i] = 0xC0 | UInt8(rng.next() % 4)
+                    b[i + 1] = UInt8(truncatingIfNeeded: rng.next())
+                }
+            default: if i < 12 { b[i] = [0, 1, 0xFF][Int(rng.next() % 3)] }  // counts and flags
             }
         }
         return b

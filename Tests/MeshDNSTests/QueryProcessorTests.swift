@@ -7,7 +7,8 @@ struct QueryProcessorTests {
     let store: DNSRecordStore = {
         let s = DNSRecordStore()
         s.upsert(DNSNetwork(id: "n1", name: "front"))
-        s.upsert(DNSService(id: "s", name: "web", vips: ["n1": [IPAddress("10.1.0.2")!]], ports: [DNSServicePort(name: "http", target: 80)]))
+        s.upsert(
+            DNSService(id: "s", name: "web", vips: ["n1": [IPAddress("10.1.0.2")!]], ports: [DNSServicePort(name: "http", target: 80)]))
         for k in 0..<3 {
             s.upsert(DNSTask(id: "t\(k)", name: "web.\(k)", service: "web", addresses: ["n1": [.v4(0x0A01_0010 + UInt32(k))]]))
         }
@@ -15,8 +16,10 @@ struct QueryProcessorTests {
     }()
     let processor = DNSQueryProcessor(resolver: DNSResolver(ttl: 7))
 
-    func ask(_ name: String, _ type: DNSType = .a, edns: DNSEDNS? = nil, transport: DNSQueryProcessor.Transport = .udp,
-             networks: [String] = ["n1"]) throws -> DNSMessage? {
+    func ask(
+        _ name: String, _ type: DNSType = .a, edns: DNSEDNS? = nil, transport: DNSQueryProcessor.Transport = .udp,
+        networks: [String] = ["n1"]
+    ) throws -> DNSMessage? {
         var q = DNSMessage(header: DNSHeader(id: 77, recursionDesired: true), questions: [DNSQuestion(name: DNSName(name)!, type: type)])
         q.edns = edns
         var rng = SplitMix64(seed: 1)
@@ -28,7 +31,8 @@ struct QueryProcessorTests {
 
     @Test func answersWithTTLAuthorityAndTheAskersSpelling() throws {
         let r = try #require(try ask("WEB"))
-        #expect(r.header.id == 77 && r.header.isResponse && r.header.authoritative && r.header.recursionAvailable && r.header.recursionDesired)
+        #expect(
+            r.header.id == 77 && r.header.isResponse && r.header.authoritative && r.header.recursionAvailable && r.header.recursionDesired)
         #expect(r.answers == [DNSResourceRecord(name: DNSName("WEB")!, type: .a, ttl: 7, data: .a(IPAddress("10.1.0.2")!))])
         #expect(r.answers[0].name.wire == DNSName("WEB")!.wire)
         #expect(r.edns == nil)
@@ -65,15 +69,18 @@ struct QueryProcessorTests {
 
     @Test func errorsFORMERRNOTIMPBADVERSAndDrops() {
         var rng = SplitMix64(seed: 2)
-        func run(_ b: [UInt8]) -> DNSQueryProcessor.Action { processor.process(b, transport: .udp, store: store, networks: ["n1"], using: &rng) }
+        func run(_ b: [UInt8]) -> DNSQueryProcessor.Action {
+            processor.process(b, transport: .udp, store: store, networks: ["n1"], using: &rng)
+        }
         func rcode(_ a: DNSQueryProcessor.Action) -> DNSRCode? {
             guard case .reply(let b) = a, let m = try? DNSMessage(decoding: b) else { return nil }
             return m.rcode
         }
         #expect(run([1, 2, 3]) == .drop)
         #expect(rcode(run([0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0])) == .formErr)
-        #expect(rcode(run([0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])) == .formErr)   // no question
-        let two = DNSMessage(header: DNSHeader(id: 1), questions: [DNSQuestion(name: DNSName("a")!, type: .a), DNSQuestion(name: DNSName("b")!, type: .a)])
+        #expect(rcode(run([0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])) == .formErr)  // no question
+        let two = DNSMessage(
+            header: DNSHeader(id: 1), questions: [DNSQuestion(name: DNSName("a")!, type: .a), DNSQuestion(name: DNSName("b")!, type: .a)])
         #expect(rcode(run(two.encode())) == .formErr)
         let update = DNSMessage(header: DNSHeader(id: 1, opcode: 5), questions: [DNSQuestion(name: DNSName("a")!, type: .a)])
         #expect(rcode(run(update.encode())) == .notImp)

@@ -10,7 +10,8 @@ struct RecordIndexTests {
         i.upsert(DNSNetwork(id: "n2", name: "back"))
         i.upsert(DNSService(id: "s", name: "web", aliases: ["www"], vips: ["n1": [IPAddress("10.1.0.2")!]]))
         i.upsert(DNSTask(id: "t1", name: "web.1", service: "web", aliases: ["one"], addresses: ["n1": [IPAddress("10.1.0.5")!]]))
-        i.upsert(DNSTask(id: "t2", name: "web.2", service: "web", addresses: ["n1": [IPAddress("10.1.0.6")!], "n2": [IPAddress("10.2.0.6")!]]))
+        i.upsert(
+            DNSTask(id: "t2", name: "web.2", service: "web", addresses: ["n1": [IPAddress("10.1.0.6")!], "n2": [IPAddress("10.2.0.6")!]]))
         return i
     }
 
@@ -33,7 +34,7 @@ struct RecordIndexTests {
         var i = index()
         let before = i.nameCount
         i.upsert(DNSTask(id: "t3", name: "web.3", service: "web", addresses: ["n1": [IPAddress("10.1.0.7")!]]))
-        #expect(i.nameCount == before + 1)   // web.3; tasks.web already existed, web.3.front is derived
+        #expect(i.nameCount == before + 1)  // web.3; tasks.web already existed, web.3.front is derived
         i.removeTask("t3")
         #expect(i.nameCount == before)
         // Replace t1 with a new address and no alias.
@@ -41,7 +42,9 @@ struct RecordIndexTests {
         #expect(i.addresses(for: DNSName("one")!, networks: ["n1"]) == nil)
         #expect(i.addresses(for: DNSName("web.1")!, networks: ["n1"]) == [IPAddress("10.1.0.9")!])
         #expect(i.names(for: IPAddress("10.1.0.5")!, networks: ["n1"]) == nil)
-        i.removeTask("t1"); i.removeTask("t2"); i.removeService("s")
+        i.removeTask("t1")
+        i.removeTask("t2")
+        i.removeService("s")
         #expect(i.nameCount == 0)
     }
 
@@ -69,7 +72,9 @@ struct RecordIndexTests {
         #expect(i.addresses(for: DNSName("tasks.demo_web")!, networks: ["n1"]) == [a5])
         // An alias equal to the service's name adds nothing twice, and removal leaves nothing behind.
         i.upsert(DNSTask(id: "t3", name: "demo_web.3.ccc", service: "demo_web", serviceAliases: ["demo_web"], addresses: ["n1": [a6]]))
-        i.removeTask("t3"); i.removeTask("t1"); i.removeService("s")
+        i.removeTask("t3")
+        i.removeTask("t1")
+        i.removeService("s")
         #expect(i.nameCount == 0)
     }
 
@@ -95,8 +100,10 @@ struct RecordIndexTests {
             let clock = ContinuousClock()
             return clock.measure {
                 for k in 0..<1000 {
-                    i.upsert(DNSTask(id: "t\(k % 100)", name: "task\(k % 100)", service: "svc\(k % 100)",
-                                     addresses: ["n": [.v4(0x0B00_0000 | UInt32(k))]]))
+                    i.upsert(
+                        DNSTask(
+                            id: "t\(k % 100)", name: "task\(k % 100)", service: "svc\(k % 100)",
+                            addresses: ["n": [.v4(0x0B00_0000 | UInt32(k))]]))
                 }
             }
         }

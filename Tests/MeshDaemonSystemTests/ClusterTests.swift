@@ -54,8 +54,13 @@ struct NotRootCluster: Error, CustomStringConvertible {
         print("node ls:\n\(nodes.stdout)")
 
         _ = Self.check(try c.docker(1, ["network", "create", "-d", "overlay", "demo"]), "network create", c)
-        let create = Self.check(try c.docker(1, ["service", "create", "--name", "whoami", "-p", "8000:8000", "--network", "demo",
-                                                 "--replicas", "2", "meshd/whoami"]), "service create", c)
+        let create = Self.check(
+            try c.docker(
+                1,
+                [
+                    "service", "create", "--name", "whoami", "-p", "8000:8000", "--network", "demo",
+                    "--replicas", "2", "meshd/whoami",
+                ]), "service create", c)
         #expect(create.stdout.contains("verify: Service") || create.stderr.contains("converged"), "\(create.stdout)\(create.stderr)")
 
         // Every node answers on 8000 from both tasks, the node without a task too.
@@ -70,25 +75,32 @@ struct NotRootCluster: Error, CustomStringConvertible {
 
         // The tasks' output, fetched from the nodes that run them.
         let logs = try c.docker(1, ["service", "logs", "whoami"])
-        #expect(Self.lines(logs.stdout + logs.stderr).filter { $0.contains("listening on") }.count == 2,
-                "service logs: \(logs.stdout)\(logs.stderr)")
+        #expect(
+            Self.lines(logs.stdout + logs.stderr).filter { $0.contains("listening on") }.count == 2,
+            "service logs: \(logs.stdout)\(logs.stderr)")
 
         // scale to 5 with meshctl: all five answer, the VIP stays, DNS from a task of another service.
         let vipBefore = try c.docker(1, ["service", "inspect", "whoami", "--format", "{{json .Endpoint.VirtualIPs}}"]).stdout
         _ = Self.check(try c.meshctl(1, ["service", "scale", "whoami=5"]), "meshctl service scale", c)
         let five = try await Self.eventually(.seconds(20)) {
-            (try c.lab.spread(from: c.lab.clientNamespace, url: "http://\(c.address(1)):8000/", count: 25)).filter { $0.key != "failed" }.count == 5
+            (try c.lab.spread(from: c.lab.clientNamespace, url: "http://\(c.address(1)):8000/", count: 25)).filter { $0.key != "failed" }
+                .count == 5
         }
-        #expect(five, "5 replicas do not all answer: \((try? c.lab.spread(from: c.lab.clientNamespace, url: "http://\(c.address(1)):8000/", count: 25)) ?? [:])")
+        #expect(
+            five,
+            "5 replicas do not all answer: \((try? c.lab.spread(from: c.lab.clientNamespace, url: "http://\(c.address(1)):8000/", count: 25)) ?? [:])"
+        )
         let vipAfter = try c.docker(1, ["service", "inspect", "whoami", "--format", "{{json .Endpoint.VirtualIPs}}"]).stdout
         #expect(vipBefore == vipAfter && vipBefore.contains("Addr"), "VIPs \(vipBefore) → \(vipAfter)")
 
-        _ = Self.check(try c.docker(1, ["service", "create", "--name", "probe", "--network", "demo", "busybox", "sleep", "100000"]),
-                       "service create probe", c)
+        _ = Self.check(
+            try c.docker(1, ["service", "create", "--name", "probe", "--network", "demo", "busybox", "sleep", "100000"]),
+            "service create probe", c)
         let probe = try #require(try await self.taskNamespace(c, service: "probe"), "no probe task")
         let vip = try #require(Self.vip(vipAfter, c), "no VIP on demo in \(vipAfter)")
         let dnsFive = try await Self.eventually(.seconds(15)) {
-            Self.lines(try Exec.run(["ip", "netns", "exec", probe, "dig", "+short", "+time=1", "+tries=1", "tasks.whoami"]).stdout).count == 5
+            Self.lines(try Exec.run(["ip", "netns", "exec", probe, "dig", "+short", "+time=1", "+tries=1", "tasks.whoami"]).stdout).count
+                == 5
         }
         let tasksDig = try Exec.run(["ip", "netns", "exec", probe, "dig", "+short", "+time=1", "+tries=1", "tasks.whoami"]).stdout
         #expect(dnsFive, "tasks.whoami: \(tasksDig)")
@@ -103,7 +115,10 @@ struct NotRootCluster: Error, CustomStringConvertible {
         let drainLoop = ClientLoop(c, url: "http://\(c.address(1)):8000/")
         _ = Self.check(try c.docker(1, ["node", "update", "--availability", "drain", "node2"]), "node update drain", c)
         let moved = try await Self.eventually(.seconds(30)) {
-            let nodes = Self.lines(try c.docker(1, ["service", "ps", "whoami", "--filter", "desired-state=running", "--format", "{{.Node}} {{.CurrentState}}"]).stdout)
+            let nodes = Self.lines(
+                try c.docker(
+                    1, ["service", "ps", "whoami", "--filter", "desired-state=running", "--format", "{{.Node}} {{.CurrentState}}"]
+                ).stdout)
             return nodes.count == 5 && nodes.allSatisfy { !$0.hasPrefix("node2") && $0.contains("Running") }
         }
         try await Task.sleep(for: .seconds(2))
@@ -115,13 +130,15 @@ struct NotRootCluster: Error, CustomStringConvertible {
 
         // rolling update of the image, one task at a time, with no failed request; then rollback.
         let updateLoop = ClientLoop(c, url: "http://\(c.address(2)):8000/")
-        let update = Self.check(try c.docker(1, ["service", "update", "--image", "jwilder/whoami", "--update-delay", "1s", "whoami"]),
-                                "service update --image", c)
+        let update = Self.check(
+            try c.docker(1, ["service", "update", "--image", "jwilder/whoami", "--update-delay", "1s", "whoami"]),
+            "service update --image", c)
         let updated = updateLoop.stop()
         print("rolling update: client requests \(updated)")
         #expect(updated.failed == 0 && updated.ok > 10, "requests during the rolling update: \(updated)")
         #expect(update.stdout.contains("whoami") || update.stderr.contains("converged"), "\(update.stdout)\(update.stderr)")
-        let images = Set(Self.lines(try c.docker(1, ["service", "ps", "whoami", "--filter", "desired-state=running", "--format", "{{.Image}}"]).stdout))
+        let images = Set(
+            Self.lines(try c.docker(1, ["service", "ps", "whoami", "--filter", "desired-state=running", "--format", "{{.Image}}"]).stdout))
         #expect(images == ["jwilder/whoami:latest"], "after the update: \(images)")
         _ = Self.check(try c.meshctl(1, ["service", "rollback", "whoami"]), "meshctl service rollback", c)
         let image = try c.docker(1, ["service", "inspect", "whoami", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}"]).stdout
@@ -139,7 +156,10 @@ struct NotRootCluster: Error, CustomStringConvertible {
         print("node3 SIGKILL: no failed request through nodes 1 and 2 after \(ContinuousClock.now - killed)")
         #expect(clean, "requests still fail after node3's daemon died")
         let rescheduled = try await Self.eventually(.seconds(40)) {
-            let nodes = Self.lines(try c.docker(1, ["service", "ps", "whoami", "--filter", "desired-state=running", "--format", "{{.Node}} {{.CurrentState}}"]).stdout)
+            let nodes = Self.lines(
+                try c.docker(
+                    1, ["service", "ps", "whoami", "--filter", "desired-state=running", "--format", "{{.Node}} {{.CurrentState}}"]
+                ).stdout)
             return nodes.count == 5 && nodes.allSatisfy { !$0.hasPrefix("node3") && $0.contains("Running") }
         }
         #expect(rescheduled, "tasks not rescheduled: \((try? c.docker(1, ["service", "ps", "whoami"]).stdout) ?? "")")
@@ -175,11 +195,19 @@ struct NotRootCluster: Error, CustomStringConvertible {
     /// The namespace of a running task of `service` (the runtime's `mtask-<node>-<task>`).
     func taskNamespace(_ c: DaemonCluster, service: String) async throws -> String? {
         for _ in 0..<100 {
-            let rows = Self.lines(try c.docker(1, ["service", "ps", service, "--no-trunc", "--filter", "desired-state=running",
-                                                    "--format", "{{.ID}} {{.Node}} {{.CurrentState}}"]).stdout)
+            let rows = Self.lines(
+                try c.docker(
+                    1,
+                    [
+                        "service", "ps", service, "--no-trunc", "--filter", "desired-state=running",
+                        "--format", "{{.ID}} {{.Node}} {{.CurrentState}}",
+                    ]
+                ).stdout)
             for row in rows where row.contains("Running") {
                 let parts = row.split(separator: " ")
-                guard parts.count >= 2, let n = Int(parts[1].dropFirst(4)), let ns = c.taskNamespace(n, task: String(parts[0])) else { continue }
+                guard parts.count >= 2, let n = Int(parts[1].dropFirst(4)), let ns = c.taskNamespace(n, task: String(parts[0])) else {
+                    continue
+                }
                 if NetworkNamespace.exists(named: ns) { return ns }
             }
             try await Task.sleep(for: .milliseconds(200))
@@ -210,7 +238,10 @@ final class ClientLoop: @unchecked Sendable {
             while lock.withLock({ running }) {
                 let spread = (try? c.lab.spread(from: ns, url: url, count: 5)) ?? ["failed": 5]
                 let failed = spread["failed"] ?? 0
-                lock.withLock { counts.ok += 5 - failed; counts.failed += failed }
+                lock.withLock {
+                    counts.ok += 5 - failed
+                    counts.failed += failed
+                }
             }
             done.signal()
         }

@@ -14,13 +14,27 @@ import Testing
         let token = try c.docker(1, ["swarm", "join-token", "-q", "worker"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         for n in 2...3 { _ = ClusterTests.check(try c.docker(n, ["swarm", "join", "--token", token, "\(c.address(1)):2377"]), "join", c) }
         _ = ClusterTests.check(try c.docker(1, ["network", "create", "-d", "overlay", "rejoin"]), "network create", c)
-        _ = ClusterTests.check(try c.docker(1, ["service", "create", "--detach", "--name", "whoami", "--network", "rejoin",
-                                                 "--replicas", "6", "meshd/whoami"]), "service create", c)
+        _ = ClusterTests.check(
+            try c.docker(
+                1,
+                [
+                    "service", "create", "--detach", "--name", "whoami", "--network", "rejoin",
+                    "--replicas", "6", "meshd/whoami",
+                ]), "service create", c)
         func running() throws -> [String] {
-            ClusterTests.lines(try c.docker(1, ["service", "ps", "whoami", "--filter", "desired-state=running",
-                                                "--format", "{{.Node}} {{.CurrentState}}"]).stdout).filter { $0.contains("Running") }
+            ClusterTests.lines(
+                try c.docker(
+                    1,
+                    [
+                        "service", "ps", "whoami", "--filter", "desired-state=running",
+                        "--format", "{{.Node}} {{.CurrentState}}",
+                    ]
+                ).stdout
+            ).filter { $0.contains("Running") }
         }
-        let spread = try await ClusterTests.eventually(.seconds(30)) { try running().count == 6 && (try running().contains { $0.hasPrefix("node3 ") }) }
+        let spread = try await ClusterTests.eventually(.seconds(30)) {
+            try running().count == 6 && (try running().contains { $0.hasPrefix("node3 ") })
+        }
         let before = try running()
         #expect(spread, "6 replicas with some on node3: \(before)")
 

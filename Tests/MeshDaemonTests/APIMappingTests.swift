@@ -26,8 +26,9 @@ import Testing
                 Placement: Placement(Constraints: ["node.role==worker", "node.labels.zone!=b"]),
                 Networks: [NetworkAttachmentConfig(Target: "netid1", Aliases: ["www"])], ForceUpdate: 2),
             Mode: .replicated(4),
-            UpdateConfig: MeshAPI.UpdateConfig(Parallelism: 2, Delay: 1_000_000_000, FailureAction: "rollback", Monitor: 7_000_000_000,
-                                               MaxFailureRatio: 0.25, Order: "start-first"),
+            UpdateConfig: MeshAPI.UpdateConfig(
+                Parallelism: 2, Delay: 1_000_000_000, FailureAction: "rollback", Monitor: 7_000_000_000,
+                MaxFailureRatio: 0.25, Order: "start-first"),
             RollbackConfig: MeshAPI.UpdateConfig(Parallelism: 0, FailureAction: "continue", Order: "stop-first"),
             EndpointSpec: MeshAPI.EndpointSpec(Mode: "vip", Ports: [MeshAPI.PortConfig(TargetPort: 80, PublishedPort: 8080), port]))
     }
@@ -42,16 +43,23 @@ import Testing
         #expect(s.task.constraints == ["node.role==worker", "node.labels.zone!=b"])
         #expect(s.task.networks == [NetworkTarget(target: "netid1", aliases: ["www"])])
         #expect(s.mode == .replicated(replicas: 4))
-        #expect(s.update == MeshCluster.UpdateConfig(parallelism: 2, delay: 1_000_000_000, failureAction: .rollback,
-                                                     monitor: 7_000_000_000, maxFailureRatio: 0.25, order: .startFirst))
+        #expect(
+            s.update
+                == MeshCluster.UpdateConfig(
+                    parallelism: 2, delay: 1_000_000_000, failureAction: .rollback,
+                    monitor: 7_000_000_000, maxFailureRatio: 0.25, order: .startFirst))
         // Parallelism 0 (all at once) stays 0; a zero Monitor takes swarmkit's 5 s as dockerd leaves it unset.
-        #expect(s.rollback == MeshCluster.UpdateConfig(parallelism: 0, delay: 0, failureAction: .continue, monitor: 5_000_000_000,
-                                                       maxFailureRatio: 0, order: .stopFirst))
+        #expect(
+            s.rollback
+                == MeshCluster.UpdateConfig(
+                    parallelism: 0, delay: 0, failureAction: .continue, monitor: 5_000_000_000,
+                    maxFailureRatio: 0, order: .stopFirst))
         #expect(s.endpoint.mode == .vip)
-        #expect(s.endpoint.ports == [
-            MeshCluster.PortConfig(protocol: .tcp, targetPort: 80, publishedPort: 8080, publishMode: .ingress),
-            MeshCluster.PortConfig(name: "dns", protocol: .udp, targetPort: 53, publishedPort: 5353, publishMode: .host),
-        ])
+        #expect(
+            s.endpoint.ports == [
+                MeshCluster.PortConfig(protocol: .tcp, targetPort: 80, publishedPort: 8080, publishMode: .ingress),
+                MeshCluster.PortConfig(name: "dns", protocol: .udp, targetPort: 53, publishedPort: 5353, publishMode: .host),
+            ])
     }
 
     /// What `service inspect` returns and the CLI sends back on `update` must store the same spec, or an
@@ -86,8 +94,11 @@ import Testing
         s = try APIMapping.clusterServiceSpec(spec)
         #expect(s.mode == .replicated(replicas: 1))
         #expect(s.task.restartPolicy == MeshCluster.RestartPolicy(condition: .any, delay: 5_000_000_000, maxAttempts: 0))
-        #expect(s.update == MeshCluster.UpdateConfig(parallelism: 0, delay: 0, failureAction: .pause, monitor: 5_000_000_000,
-                                                     maxFailureRatio: 0, order: .stopFirst))
+        #expect(
+            s.update
+                == MeshCluster.UpdateConfig(
+                    parallelism: 0, delay: 0, failureAction: .pause, monitor: 5_000_000_000,
+                    maxFailureRatio: 0, order: .stopFirst))
         #expect(s.endpoint.ports == [MeshCluster.PortConfig(protocol: .tcp, targetPort: 80, publishedPort: 0, publishMode: .ingress)])
         spec.Mode = .global
         #expect(try APIMapping.clusterServiceSpec(spec).mode == .global)
@@ -97,13 +108,20 @@ import Testing
         func status(_ change: (inout MeshAPI.ServiceSpec) -> Void) -> Int? {
             var spec = webSpec("v")
             change(&spec)
-            do { _ = try APIMapping.clusterServiceSpec(spec); return nil } catch { return error.status }
+            do {
+                _ = try APIMapping.clusterServiceSpec(spec)
+                return nil
+            } catch { return error.status }
         }
         #expect(status { $0.Mode = .replicated(APIMapping.maxReplicas) } == nil)
         #expect(status { $0.Mode = .replicated(APIMapping.maxReplicas + 1) } == 400)
         #expect(status { $0.Mode = .replicated(.max) } == 400)
         #expect(status { $0.Mode = MeshAPI.ServiceMode(Replicated: .init(Replicas: 1), Global: .init()) } == 400)
-        #expect(status { $0.Mode?.Replicated = nil; $0.Mode?.GlobalJob = .init() } == 501)
+        #expect(
+            status {
+                $0.Mode?.Replicated = nil
+                $0.Mode?.GlobalJob = .init()
+            } == 501)
         #expect(status { $0.UpdateConfig?.Delay = -1 } == 400)
         #expect(status { $0.UpdateConfig?.Monitor = .min } == 400)
         #expect(status { $0.UpdateConfig?.MaxFailureRatio = 1.5 } == 400)
@@ -127,19 +145,29 @@ import Testing
             (.notFound(objectKind: "service", reference: "nosuch"), 404, "service nosuch not found"),
             (.notFound(objectKind: "network", reference: "x"), 404, "network x not found"),
             (.ambiguous(objectKind: "task", reference: "a", matches: 2), 400, "task a is ambiguous (2 matches found)"),
-            (.nameConflict(objectKind: "service", name: "web"), 409,
-             "rpc error: code = AlreadyExists desc = name conflicts with an existing object: service web already exists"),
+            (
+                .nameConflict(objectKind: "service", name: "web"), 409,
+                "rpc error: code = AlreadyExists desc = name conflicts with an existing object: service web already exists"
+            ),
             (.nameConflict(objectKind: "network", name: "demo"), 409, "network with name demo already exists"),
             (.idConflict(objectKind: "task", id: "t"), 409, "rpc error: code = AlreadyExists desc = task t already exists"),
-            (.outOfSequence(objectKind: "service", id: "s", expected: 3, got: 2), 500,
-             "rpc error: code = Unknown desc = update out of sequence"),
+            (
+                .outOfSequence(objectKind: "service", id: "s", expected: 3, got: 2), 500,
+                "rpc error: code = Unknown desc = update out of sequence"
+            ),
             (.invalidArgument("bad"), 400, "rpc error: code = InvalidArgument desc = bad"),
-            (.failedPrecondition("service s does not have a previous spec"), 400,
-             "rpc error: code = FailedPrecondition desc = service s does not have a previous spec"),
-            (.unimplemented("renaming services is not supported"), 501,
-             "rpc error: code = Unimplemented desc = renaming services is not supported"),
-            (.exhausted("no free dynamic ingress port for tcp"), 500,
-             "rpc error: code = ResourceExhausted desc = no free dynamic ingress port for tcp"),
+            (
+                .failedPrecondition("service s does not have a previous spec"), 400,
+                "rpc error: code = FailedPrecondition desc = service s does not have a previous spec"
+            ),
+            (
+                .unimplemented("renaming services is not supported"), 501,
+                "rpc error: code = Unimplemented desc = renaming services is not supported"
+            ),
+            (
+                .exhausted("no free dynamic ingress port for tcp"), 500,
+                "rpc error: code = ResourceExhausted desc = no free dynamic ingress port for tcp"
+            ),
             (.storage("disk"), 500, "disk"),
         ]
         for (cluster, status, message) in cases {
@@ -153,11 +181,13 @@ import Testing
     }
 
     @Test func nodesShowRoleStatusAndLeadership() {
-        var m = ClusterNode(id: "m1", hostname: "alpha", role: .manager, state: .ready, addr: "10.1.0.1", labels: ["a": "b"],
-                            managerAddr: "10.1.0.1:2377", now: t0)
+        var m = ClusterNode(
+            id: "m1", hostname: "alpha", role: .manager, state: .ready, addr: "10.1.0.1", labels: ["a": "b"],
+            managerAddr: "10.1.0.1:2377", now: t0)
         m.version = 7
-        m.description = NodeDescription(os: "linux", architecture: "x86_64", nanoCPUs: 2_000_000_000, memoryBytes: 1 << 30,
-                                        engineVersion: "0.3.0")
+        m.description = NodeDescription(
+            os: "linux", architecture: "x86_64", nanoCPUs: 2_000_000_000, memoryBytes: 1 << 30,
+            engineVersion: "0.3.0")
         let tls = MeshAPI.TLSInfo(TrustRoot: "pem", CertIssuerSubject: "c3Vi", CertIssuerPublicKey: "a2V5")
         let leader = APIMapping.node(m, isLeader: true, tlsInfo: tls)
         #expect(leader.ID == "m1" && leader.Version.Index == 7 && leader.Spec.Role == "manager" && leader.Spec.Availability == "active")
@@ -184,19 +214,23 @@ import Testing
     }
 
     @Test func tasksCarryStatusAttachmentsAndHostPorts() {
-        var t = ClusterTask(id: "t1", serviceID: "s1", slot: 2, nodeID: "n1", spec: MeshCluster.TaskSpec(image: "busybox", args: ["sh"]),
-                            specVersion: 1, now: t0)
+        var t = ClusterTask(
+            id: "t1", serviceID: "s1", slot: 2, nodeID: "n1", spec: MeshCluster.TaskSpec(image: "busybox", args: ["sh"]),
+            specVersion: 1, now: t0)
         t.version = 12
         t.status = TaskStatus(state: .failed, timestamp: t0.addingTimeInterval(5), message: "started", err: "task: non-zero exit (1)")
         t.desiredState = .shutdown
-        t.networks = [NetworkAttachment(networkID: "net1", address: "10.0.1.7/24"), NetworkAttachment(networkID: "gone", address: "10.0.9.2/24")]
+        t.networks = [
+            NetworkAttachment(networkID: "net1", address: "10.0.1.7/24"), NetworkAttachment(networkID: "gone", address: "10.0.9.2/24"),
+        ]
         t.hostPorts = [MeshCluster.PortConfig(protocol: .tcp, targetPort: 80, publishedPort: 8081, publishMode: .host)]
         let api = APIMapping.task(t, networkNames: ["net1": "demo"])
         #expect(api.ID == "t1" && api.Version.Index == 12 && api.ServiceID == "s1" && api.Slot == 2 && api.NodeID == "n1")
         #expect(api.Spec.ContainerSpec?.Image == "busybox" && api.Spec.ContainerSpec?.Args == ["sh"])
         #expect(api.Status.State == "failed" && api.Status.Message == "started" && api.Status.Err == "task: non-zero exit (1)")
         #expect(api.Status.Timestamp == t0.addingTimeInterval(5) && api.DesiredState == "shutdown")
-        #expect(api.Status.PortStatus?.Ports == [MeshAPI.PortConfig(Protocol: "tcp", TargetPort: 80, PublishedPort: 8081, PublishMode: "host")])
+        #expect(
+            api.Status.PortStatus?.Ports == [MeshAPI.PortConfig(Protocol: "tcp", TargetPort: 80, PublishedPort: 8081, PublishMode: "host")])
         #expect(api.NetworksAttachments?.map(\.Network.Spec.Name) == ["demo", "gone"])
         #expect(api.NetworksAttachments?.map(\.Addresses) == [["10.0.1.7/24"], ["10.0.9.2/24"]])
         t.networks = []
@@ -207,8 +241,9 @@ import Testing
     }
 
     @Test func networksShowOverlayFieldsAndRequestsAreChecked() throws {
-        var n = ClusterNetwork(id: "n1", name: "demo", vni: 4097, subnet: IPPrefix("10.0.1.0/24")!, gateway: IPAddress("10.0.1.1")!,
-                               attachable: true, labels: ["k": "v"], options: ["encrypted": ""], now: t0)
+        var n = ClusterNetwork(
+            id: "n1", name: "demo", vni: 4097, subnet: IPPrefix("10.0.1.0/24")!, gateway: IPAddress("10.0.1.1")!,
+            attachable: true, labels: ["k": "v"], options: ["encrypted": ""], now: t0)
         n.version = 3
         let r = APIMapping.network(n)
         #expect(r.Name == "demo" && r.Id == "n1" && r.Created == t0 && r.Scope == "swarm" && r.Driver == "overlay")
@@ -216,23 +251,35 @@ import Testing
         #expect(r.Attachable && !r.Ingress && !r.Internal && r.Labels == ["k": "v"])
         #expect(r.Options == ["encrypted": "", "com.docker.network.driver.overlay.vxlanid_list": "4097"])
 
-        let request = try APIMapping.networkRequest(NetworkCreateRequest(
-            Name: "x", IPAM: IPAM(Driver: "default", Config: [IPAMConfig(Subnet: "10.20.0.0/16", Gateway: "10.20.0.254")]),
-            Internal: true, Attachable: true, Options: ["encrypted": ""], Labels: ["a": "b"]))
-        #expect(request == NetworkRequest(name: "x", subnet: IPPrefix("10.20.0.0/16"), gateway: IPAddress("10.20.0.254"), attachable: true,
-                                          internal: true, labels: ["a": "b"], options: ["encrypted": ""]))
+        let request = try APIMapping.networkRequest(
+            NetworkCreateRequest(
+                Name: "x", IPAM: IPAM(Driver: "default", Config: [IPAMConfig(Subnet: "10.20.0.0/16", Gateway: "10.20.0.254")]),
+                Internal: true, Attachable: true, Options: ["encrypted": ""], Labels: ["a": "b"]))
+        #expect(
+            request
+                == NetworkRequest(
+                    name: "x", subnet: IPPrefix("10.20.0.0/16"), gateway: IPAddress("10.20.0.254"), attachable: true,
+                    internal: true, labels: ["a": "b"], options: ["encrypted": ""]))
         // The stack client sends `IPAM:{Driver:""}` and no config.
-        #expect(try APIMapping.networkRequest(NetworkCreateRequest(Name: "s", Driver: nil, IPAM: IPAM(Driver: ""))) == NetworkRequest(name: "s"))
+        #expect(
+            try APIMapping.networkRequest(NetworkCreateRequest(Name: "s", Driver: nil, IPAM: IPAM(Driver: ""))) == NetworkRequest(name: "s")
+        )
 
         func refused(_ r: NetworkCreateRequest) -> Bool {
-            do { _ = try APIMapping.networkRequest(r); return false } catch { return error.status == 400 }
+            do {
+                _ = try APIMapping.networkRequest(r)
+                return false
+            } catch { return error.status == 400 }
         }
         #expect(refused(NetworkCreateRequest(Name: "b", Driver: "bridge")))
         #expect(refused(NetworkCreateRequest(Name: "b", IPAM: IPAM(Config: [IPAMConfig(Subnet: "10.1.0.0")]))))
         #expect(refused(NetworkCreateRequest(Name: "b", IPAM: IPAM(Config: [IPAMConfig(Subnet: "fd00::/64")]))))
         #expect(refused(NetworkCreateRequest(Name: "b", IPAM: IPAM(Config: [IPAMConfig(Subnet: "10.1.0.0/24", IPRange: "10.1.0.0/25")]))))
         #expect(refused(NetworkCreateRequest(Name: "b", IPAM: IPAM(Config: [IPAMConfig(Gateway: "10.1.0.1")]))))
-        #expect(refused(NetworkCreateRequest(Name: "b", IPAM: IPAM(Config: [IPAMConfig(Subnet: "10.1.0.0/24"), IPAMConfig(Subnet: "10.2.0.0/24")]))))
+        #expect(
+            refused(
+                NetworkCreateRequest(Name: "b", IPAM: IPAM(Config: [IPAMConfig(Subnet: "10.1.0.0/24"), IPAMConfig(Subnet: "10.2.0.0/24")])))
+        )
         #expect(refused(NetworkCreateRequest(Name: "b", IPAM: IPAM(Driver: "dhcp"))))
         #expect(refused(NetworkCreateRequest(Name: "b", Options: ["com.docker.network.driver.overlay.vxlanid_list": "5000"])))
         var v6 = NetworkCreateRequest(Name: "b")

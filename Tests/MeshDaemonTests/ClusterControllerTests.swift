@@ -50,7 +50,9 @@ import Testing
             try await c.controller.updateSwarm(spec, version: v + 1, rotate: SwarmRotation(managerToken: true))
             #expect(try await c.controller.read { m throws(ClusterError) in m.reaper.retentionLimit } == 2)
             let updated = try await c.controller.inspectSwarm()
-            #expect(updated.cluster.Spec.Orchestration?.TaskHistoryRetentionLimit == 2 && updated.JoinTokens.Manager != swarm.JoinTokens.Manager)
+            #expect(
+                updated.cluster.Spec.Orchestration?.TaskHistoryRetentionLimit == 2 && updated.JoinTokens.Manager != swarm.JoinTokens.Manager
+            )
 
             // A restarted manager keeps the version and the spec.
             let reopened = try #require(try ClusterManager.open(store: c.store))
@@ -65,18 +67,20 @@ import Testing
             #expect(await engineError { try await restarted.updateSwarm(autolock, version: v + 2, rotate: SwarmRotation()) }?.status == 400)
             // With autolock off, dockerd's key is the empty string.
             #expect(try await restarted.unlockKey() == "")
-            #expect(await engineError {
-                try await restarted.updateSwarm(again.cluster.Spec, version: v + 2, rotate: SwarmRotation(managerUnlockKey: true))
-            }?.status == 400)
+            #expect(
+                await engineError {
+                    try await restarted.updateSwarm(again.cluster.Spec, version: v + 2, rotate: SwarmRotation(managerUnlockKey: true))
+                }?.status == 400)
         }
     }
 
     @Test func networksCreateListInspectRemoveAndPrune() async throws {
         try await TestCluster.with { c in
             let ctl = c.controller
-            let created = try await ctl.createNetwork(NetworkCreateRequest(
-                Name: "demo", IPAM: IPAM(Config: [IPAMConfig(Subnet: "10.30.0.0/24")]), Attachable: true,
-                Options: ["encrypted": ""], Labels: ["com.docker.stack.namespace": "st"]))
+            let created = try await ctl.createNetwork(
+                NetworkCreateRequest(
+                    Name: "demo", IPAM: IPAM(Config: [IPAMConfig(Subnet: "10.30.0.0/24")]), Attachable: true,
+                    Options: ["encrypted": ""], Labels: ["com.docker.stack.namespace": "st"]))
             let demo = try await ctl.inspectNetwork("demo", scope: "swarm")
             #expect(demo.Id == created.Id && demo.Scope == "swarm" && demo.Driver == "overlay" && demo.Attachable)
             #expect(demo.IPAM.Config?.first?.Subnet == "10.30.0.0/24" && demo.IPAM.Config?.first?.Gateway == "10.30.0.1")
@@ -86,11 +90,13 @@ import Testing
             #expect(await engineError { _ = try await ctl.inspectNetwork("nosuch", scope: nil) } == .notFound("network nosuch not found"))
 
             let ingress = try await ctl.inspectNetwork("ingress", scope: nil)
-            #expect(ingress.Ingress && ingress.IPAM.Config?.first?.Subnet == "10.0.0.0/24"
-                && ingress.Options["com.docker.network.driver.overlay.vxlanid_list"] == "4096")
+            #expect(
+                ingress.Ingress && ingress.IPAM.Config?.first?.Subnet == "10.0.0.0/24"
+                    && ingress.Options["com.docker.network.driver.overlay.vxlanid_list"] == "4096")
 
-            #expect(await engineError { _ = try await ctl.createNetwork(NetworkCreateRequest(Name: "demo")) }
-                == .conflict("network with name demo already exists"))
+            #expect(
+                await engineError { _ = try await ctl.createNetwork(NetworkCreateRequest(Name: "demo")) }
+                    == .conflict("network with name demo already exists"))
             #expect(await engineError { _ = try await ctl.createNetwork(NetworkCreateRequest(Name: "in2", Ingress: true)) }?.status == 409)
             let overlap = await engineError {
                 _ = try await ctl.createNetwork(NetworkCreateRequest(Name: "o", IPAM: IPAM(Config: [IPAMConfig(Subnet: "10.30.0.0/16")])))
@@ -115,7 +121,9 @@ import Testing
             #expect(try await names(["dangling": ["true"]]) == ["spare"])
             #expect(try await names(["dangling": ["false"]]) == ["ingress", "demo"])
             let inUse = await engineError { try await ctl.removeNetwork("demo") }
-            #expect(inUse?.status == 400 && inUse?.message == "rpc error: code = FailedPrecondition desc = network demo is in use by service web")
+            #expect(
+                inUse?.status == 400
+                    && inUse?.message == "rpc error: code = FailedPrecondition desc = network demo is in use by service web")
             #expect(try await ctl.pruneNetworks() == ["spare"])
             #expect(Set(try await ctl.listNetworks(NetworkFilter()).map(\.Name)) == ["ingress", "demo"])
 
@@ -140,7 +148,10 @@ import Testing
             try await c.converge(rounds: 2)
             let held = await engineError { try await ctl.removeNetwork("ingress") }
             #expect(held?.status == 400, "\(String(describing: held))")
-            #expect(held?.message == "rpc error: code = FailedPrecondition desc = ingress network cannot be removed because service \(publisher) depends on it")
+            #expect(
+                held?.message
+                    == "rpc error: code = FailedPrecondition desc = ingress network cannot be removed because service \(publisher) depends on it"
+            )
             // A second ingress network is refused while one exists.
             let second = await engineError { _ = try await ctl.createNetwork(NetworkCreateRequest(Name: "ingress2", Ingress: true)) }
             #expect(second?.status == 409 && second?.message.contains("ingress network (\(old.Id)) is already present") == true)
@@ -152,20 +163,27 @@ import Testing
             let nodes = try await c.controller.read { m throws(ClusterError) in try m.store.list(ClusterNode.self) }
             #expect(nodes.count == 2 && nodes.allSatisfy { $0.attachments.isEmpty }, "the nodes' ingress addresses went with it")
             // Without an ingress network, publishing is refused in swarmkit's words; other services still work.
-            let noIngress = await engineError { _ = try await ctl.createService(webSpec("p2", ports: [MeshAPI.PortConfig(TargetPort: 80)])) }
-            #expect(noIngress?.message == "rpc error: code = FailedPrecondition desc = service needs ingress network, but no ingress network is present")
+            let noIngress = await engineError {
+                _ = try await ctl.createService(webSpec("p2", ports: [MeshAPI.PortConfig(TargetPort: 80)]))
+            }
+            #expect(
+                noIngress?.message
+                    == "rpc error: code = FailedPrecondition desc = service needs ingress network, but no ingress network is present")
             _ = try await ctl.createService(webSpec("plain", networks: []))
             // A join without an ingress network gets no ingress address, and works.
             let late = try await TestCluster.join(ctl, hostname: "late", addr: "192.168.50.7")
             try await c.converge(rounds: 2)
 
             // `network create --ingress` makes the new routing-mesh network, with its own name and subnet.
-            let made = try await ctl.createNetwork(NetworkCreateRequest(Name: "mesh-ingress", IPAM: IPAM(Config: [IPAMConfig(Subnet: "10.77.0.0/24")]),
-                                                                        Ingress: true))
+            let made = try await ctl.createNetwork(
+                NetworkCreateRequest(
+                    Name: "mesh-ingress", IPAM: IPAM(Config: [IPAMConfig(Subnet: "10.77.0.0/24")]),
+                    Ingress: true))
             let fresh = try await ctl.inspectNetwork("mesh-ingress", scope: nil)
             #expect(fresh.Id == made.Id && fresh.Ingress && fresh.IPAM.Config?.first?.Subnet == "10.77.0.0/24")
             let attached = try await c.controller.read { m throws(ClusterError) in try m.store.list(ClusterNode.self) }
-            #expect(attached.count == 3 && attached.allSatisfy { $0.attachments.map(\.networkID) == [made.Id] }, "every node, the late one too")
+            #expect(
+                attached.count == 3 && attached.allSatisfy { $0.attachments.map(\.networkID) == [made.Id] }, "every node, the late one too")
             #expect(Set(attached.flatMap { $0.attachments.map(\.address) }).count == 3)
             #expect(attached.contains { $0.id == late })
             // Published services use it.
@@ -184,14 +202,18 @@ import Testing
     @Test func serviceCreateReconcileTasksAndStatus() async throws {
         try await TestCluster.with(workers: 2) { c in
             let ctl = c.controller
-            let net = try await ctl.createNetwork(NetworkCreateRequest(Name: "demo", IPAM: IPAM(Config: [IPAMConfig(Subnet: "10.40.0.0/24")])))
+            let net = try await ctl.createNetwork(
+                NetworkCreateRequest(Name: "demo", IPAM: IPAM(Config: [IPAMConfig(Subnet: "10.40.0.0/24")])))
             let ports = [MeshAPI.PortConfig(TargetPort: 80, PublishedPort: 8080), MeshAPI.PortConfig(TargetPort: 81)]
-            let id = try await ctl.createService(webSpec("web", replicas: 3, networks: [net.Id], ports: ports, labels: ["tier": "front"])).ID
+            let id = try await ctl.createService(webSpec("web", replicas: 3, networks: [net.Id], ports: ports, labels: ["tier": "front"]))
+                .ID
 
             // Created, allocated, but not reconciled: no tasks yet, the endpoint is already resolved.
             let service = try await ctl.inspectService("web")
             #expect(service.ID == id && service.Spec.Name == "web" && service.Spec.Mode?.Replicated?.Replicas == 3)
-            #expect(service.Spec.TaskTemplate.ContainerSpec?.Image == "meshd/whoami" && service.Spec.TaskTemplate.ContainerSpec?.Args == ["--port", "80"])
+            #expect(
+                service.Spec.TaskTemplate.ContainerSpec?.Image == "meshd/whoami"
+                    && service.Spec.TaskTemplate.ContainerSpec?.Args == ["--port", "80"])
             #expect(service.Spec.TaskTemplate.Networks?.map(\.Target) == [net.Id] && service.PreviousSpec == nil)
             #expect(service.Endpoint?.Spec?.Ports?.count == 2 && service.Endpoint?.Spec?.Ports?.last?.PublishedPort == nil)
             #expect(service.Endpoint?.Ports?.map(\.PublishedPort) == [8080, 30000])
@@ -225,7 +247,12 @@ import Testing
             #expect(try await ctl.listTasks(TaskFilter(filter(["service": [id]]))).allSatisfy { $0.Status.State == "running" })
 
             // Global: one task per node.
-            _ = try await ctl.createService({ var s = webSpec("agent"); s.Mode = .global; return s }())
+            _ = try await ctl.createService(
+                {
+                    var s = webSpec("agent")
+                    s.Mode = .global
+                    return s
+                }())
             try await c.converge(rounds: 2)
             let global = try await ctl.listTasks(TaskFilter(filter(["service": ["agent"]])))
             #expect(global.count == 3 && global.allSatisfy { $0.Slot == 0 } && Set(global.map(\.NodeID)) == nodes)
@@ -255,18 +282,22 @@ import Testing
             // A stale version, a rename and a mode change are refused; so is a rollback with no history.
             var spec = service.Spec
             spec.TaskTemplate.ContainerSpec?.Image = "meshd/whoami:v2"
-            #expect(await engineError { _ = try await ctl.updateService(id, version: service.Version.Index - 1, spec: spec, rollback: false) }
-                == .updateOutOfSequence)
+            #expect(
+                await engineError { _ = try await ctl.updateService(id, version: service.Version.Index - 1, spec: spec, rollback: false) }
+                    == .updateOutOfSequence)
             var renamed = spec
             renamed.Name = "web2"
-            #expect(await engineError { _ = try await ctl.updateService(id, version: service.Version.Index, spec: renamed, rollback: false) }
-                == .notImplemented("rpc error: code = Unimplemented desc = renaming services is not supported"))
+            #expect(
+                await engineError { _ = try await ctl.updateService(id, version: service.Version.Index, spec: renamed, rollback: false) }
+                    == .notImplemented("rpc error: code = Unimplemented desc = renaming services is not supported"))
             var global = spec
             global.Mode = .global
-            #expect(await engineError { _ = try await ctl.updateService(id, version: service.Version.Index, spec: global, rollback: false) }
-                == .notImplemented("rpc error: code = Unimplemented desc = service mode change is not allowed"))
-            #expect(await engineError { _ = try await ctl.updateService(id, version: service.Version.Index, spec: spec, rollback: true) }
-                == .noPreviousSpec(id))
+            #expect(
+                await engineError { _ = try await ctl.updateService(id, version: service.Version.Index, spec: global, rollback: false) }
+                    == .notImplemented("rpc error: code = Unimplemented desc = service mode change is not allowed"))
+            #expect(
+                await engineError { _ = try await ctl.updateService(id, version: service.Version.Index, spec: spec, rollback: true) }
+                    == .noPreviousSpec(id))
 
             // `service update --image`: the previous spec is kept and the rollout replaces the tasks.
             _ = try await ctl.updateService("web", version: service.Version.Index, spec: spec, rollback: false)
@@ -275,7 +306,8 @@ import Testing
             #expect(service.PreviousSpec?.TaskTemplate.ContainerSpec?.Image == "meshd/whoami")
             try await c.converge(rounds: 12)
             service = try await ctl.inspectService(id)
-            let upToDate = try await ctl.listTasks(TaskFilter(filter(["service": [id], "_up-to-date": ["true"], "desired-state": ["running"]])))
+            let upToDate = try await ctl.listTasks(
+                TaskFilter(filter(["service": [id], "_up-to-date": ["true"], "desired-state": ["running"]])))
             #expect(upToDate.count == 2 && upToDate.allSatisfy { $0.Spec.ContainerSpec?.Image == "meshd/whoami:v2" })
             // The old tasks stay as history (`service ps` shows them as Shutdown).
             let history = try await ctl.listTasks(TaskFilter(filter(["service": [id], "desired-state": ["shutdown"]])))
@@ -291,7 +323,8 @@ import Testing
             try await c.converge(rounds: 12)
             service = try await ctl.inspectService(id)
             #expect(service.UpdateStatus?.State == "rollback_completed")
-            let rolledBack = try await ctl.listTasks(TaskFilter(filter(["service": [id], "_up-to-date": ["1"], "desired-state": ["running"]])))
+            let rolledBack = try await ctl.listTasks(
+                TaskFilter(filter(["service": [id], "_up-to-date": ["1"], "desired-state": ["running"]])))
             #expect(rolledBack.count == 2 && rolledBack.allSatisfy { $0.Spec.ContainerSpec?.Image == "meshd/whoami" })
 
             // `service scale web=5`, then 1: a replicas-only change replaces nothing and starts no rollout, and
@@ -304,16 +337,20 @@ import Testing
             try await c.converge(rounds: 2)
             service = try await ctl.inspectService(id)
             #expect(service.UpdateStatus == nil)
-            #expect(try await ctl.listTasks(TaskFilter(filter(["service": [id], "_up-to-date": ["true"], "desired-state": ["running"]]))).count == 5)
-            #expect(try await ctl.listServices(ServiceFilter(), status: true).first?.ServiceStatus
-                == Service.ServiceStatus(RunningTasks: 5, DesiredTasks: 5))
+            #expect(
+                try await ctl.listTasks(TaskFilter(filter(["service": [id], "_up-to-date": ["true"], "desired-state": ["running"]]))).count
+                    == 5)
+            #expect(
+                try await ctl.listServices(ServiceFilter(), status: true).first?.ServiceStatus
+                    == Service.ServiceStatus(RunningTasks: 5, DesiredTasks: 5))
             scaled.Mode = .replicated(1)
             _ = try await ctl.updateService(id, version: service.Version.Index, spec: scaled, rollback: false)
             try await c.converge(rounds: 2)
             let running = try await ctl.listTasks(TaskFilter(filter(["service": ["web"], "desired-state": ["running"]])))
             #expect(running.map(\.Slot) == [1])
-            #expect(try await ctl.listServices(ServiceFilter(), status: true).first?.ServiceStatus
-                == Service.ServiceStatus(RunningTasks: 1, DesiredTasks: 1))
+            #expect(
+                try await ctl.listServices(ServiceFilter(), status: true).first?.ServiceStatus
+                    == Service.ServiceStatus(RunningTasks: 1, DesiredTasks: 1))
         }
     }
 
@@ -360,16 +397,19 @@ import Testing
 
             // Errors with dockerd's text.
             let meNode = try await ctl.inspectNode(c.managerID)
-            #expect(await engineError {
-                try await ctl.updateNode(c.managerID, version: meNode.Version.Index, spec: NodeSpec(Role: "worker", Availability: "active"))
-            } == .demoteLastManager)
+            #expect(
+                await engineError {
+                    try await ctl.updateNode(
+                        c.managerID, version: meNode.Version.Index, spec: NodeSpec(Role: "worker", Availability: "active"))
+                } == .demoteLastManager)
             let w2 = c.workerIDs[1]
             #expect(await engineError { try await ctl.removeNode(w2, force: false) } == .nodeNotDown(w2))
             #expect(await engineError { try await ctl.removeNode(c.managerID, force: true) }?.status == 400)
             #expect(await engineError { _ = try await ctl.inspectNode("nosuch") } == .notFound("node nosuch not found"))
-            #expect(await engineError {
-                try await ctl.updateNode(w2, version: 1, spec: NodeSpec(Role: "captain", Availability: "active"))
-            }?.status == 400)
+            #expect(
+                await engineError {
+                    try await ctl.updateNode(w2, version: 1, spec: NodeSpec(Role: "captain", Availability: "active"))
+                }?.status == 400)
 
             // `node rm --force` on a live worker; its tasks are rescheduled.
             try await ctl.removeNode(w2, force: true)
@@ -426,10 +466,12 @@ import Testing
             #expect(try await tasks(["id": [String(one.ID.prefix(10))]]).map(\.ID) == [one.ID])
             #expect(try await tasks(["desired-state": ["shutdown"]]).isEmpty)
             #expect(try await tasks(["runtime": ["container"]]).count == 5)
-            #expect(await engineError { _ = try await ctl.listTasks(TaskFilter(filter(["service": ["nosuch"]]))) }
-                == .notFound("service nosuch not found"))
-            #expect(await engineError { _ = try await ctl.listTasks(TaskFilter(filter(["node": ["nosuch"]]))) }
-                == .notFound("node nosuch not found"))
+            #expect(
+                await engineError { _ = try await ctl.listTasks(TaskFilter(filter(["service": ["nosuch"]]))) }
+                    == .notFound("service nosuch not found"))
+            #expect(
+                await engineError { _ = try await ctl.listTasks(TaskFilter(filter(["node": ["nosuch"]]))) }
+                    == .notFound("node nosuch not found"))
         }
     }
 
@@ -448,8 +490,9 @@ import Testing
             let shared = zip(ids[0], ids[1]).prefix { $0 == $1 }.count
             if shared > 0 {
                 let prefix = String(ids[0].prefix(shared))
-                #expect(await engineError { _ = try await ctl.inspectService(prefix) }
-                    == .invalidArgument("service \(prefix) is ambiguous (2 matches found)"))
+                #expect(
+                    await engineError { _ = try await ctl.inspectService(prefix) }
+                        == .invalidArgument("service \(prefix) is ambiguous (2 matches found)"))
             }
             // Bad specs: the image, the name, a constraint the scheduler cannot read, a network that is not there.
             #expect(await engineError { _ = try await ctl.createService(webSpec("noimage", image: "")) }?.status == 400)
@@ -457,8 +500,9 @@ import Testing
             var constrained = webSpec("c")
             constrained.TaskTemplate.Placement = Placement(Constraints: ["engine.labels.x==y"])
             #expect(await engineError { _ = try await ctl.createService(constrained) }?.status == 400)
-            #expect(await engineError { _ = try await ctl.createService(webSpec("n", networks: ["nosuch"])) }
-                == .notFound("network nosuch not found"))
+            #expect(
+                await engineError { _ = try await ctl.createService(webSpec("n", networks: ["nosuch"])) }
+                    == .notFound("network nosuch not found"))
             #expect(await engineError { _ = try await ctl.createService(webSpec("i", networks: ["ingress"])) }?.status == 400)
             // A published port another service holds.
             _ = try await ctl.createService(webSpec("p1", ports: [MeshAPI.PortConfig(TargetPort: 80, PublishedPort: 9000)]))
@@ -504,8 +548,14 @@ import Testing
             _ = try await ctl.read { m throws(ClusterError) in try m.store.snapshot() }
             let stream = ctl.changes
             let woke = await withTaskGroup(of: Bool.self) { g in
-                g.addTask { var i = stream.makeAsyncIterator(); return await i.next() != nil }
-                g.addTask { try? await Task.sleep(for: .milliseconds(300)); return false }
+                g.addTask {
+                    var i = stream.makeAsyncIterator()
+                    return await i.next() != nil
+                }
+                g.addTask {
+                    try? await Task.sleep(for: .milliseconds(300))
+                    return false
+                }
                 let first = await g.next() ?? true
                 g.cancelAll()
                 return first

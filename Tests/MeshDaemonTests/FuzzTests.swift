@@ -5,7 +5,6 @@ import MeshDaemon
 import MeshKernel
 import Testing
 
-
 /// Random and mutated service specs: plausible values most of the time, edges and garbage otherwise, so
 /// that both the refusals and the paths past them are exercised.
 struct SpecFuzzer {
@@ -18,8 +17,10 @@ struct SpecFuzzer {
     mutating func int(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &rng) }
 
     mutating func text() -> String {
-        let pool: [String] = ["web", "a", "", "-x", "x-", "with space", "ünï", "a_b", "A1", String(repeating: "n", count: 63),
-                              String(repeating: "n", count: 64), "x.y", "\u{0}", "svc", "db", "api-1"]
+        let pool: [String] = [
+            "web", "a", "", "-x", "x-", "with space", "ünï", "a_b", "A1", String(repeating: "n", count: 63),
+            String(repeating: "n", count: 64), "x.y", "\u{0}", "svc", "db", "api-1",
+        ]
         var s = pick(pool)
         if chance(0.3) { s += String(int(0...999)) }
         return s
@@ -69,9 +70,10 @@ struct SpecFuzzer {
     }
 
     mutating func spec() -> MeshAPI.ServiceSpec {
-        var container = MeshAPI.ContainerSpec(Image: chance(0.9) ? pick(["meshd/whoami", "busybox", "nginx:1.27"]) : pick(["", String(repeating: "i", count: 600)]),
-                                              Args: chance(0.5) ? (0..<int(0...3)).map { _ in text() } : nil,
-                                              Env: chance(0.5) ? (0..<int(0...3)).map { _ in "K\(int(0...9))=\(text())" } : nil)
+        var container = MeshAPI.ContainerSpec(
+            Image: chance(0.9) ? pick(["meshd/whoami", "busybox", "nginx:1.27"]) : pick(["", String(repeating: "i", count: 600)]),
+            Args: chance(0.5) ? (0..<int(0...3)).map { _ in text() } : nil,
+            Env: chance(0.5) ? (0..<int(0...3)).map { _ in "K\(int(0...9))=\(text())" } : nil)
         if chance(0.2) { container.Command = [text()] }
         if chance(0.2) { container.Labels = [text(): text()] }
         if chance(0.1) { container.Hostname = text() }
@@ -82,8 +84,10 @@ struct SpecFuzzer {
                 Delay: chance(0.6) ? int64() : nil, MaxAttempts: chance(0.6) ? uint64() : nil, Window: chance(0.2) ? int64() : nil)
         }
         if chance(0.3) {
-            let pool = ["node.role==manager", "node.role!=worker", "node.labels.zone==a", "node.hostname!=x", "node.id==abc",
-                        "node.role==boss", "bogus", "==", "node.labels.==x", "node.platform.os==linux", "a==b==c"]
+            let pool = [
+                "node.role==manager", "node.role!=worker", "node.labels.zone==a", "node.hostname!=x", "node.id==abc",
+                "node.role==boss", "bogus", "==", "node.labels.==x", "node.platform.os==linux", "a==b==c",
+            ]
             task.Placement = Placement(Constraints: (0..<int(0...2)).map { _ in pick(pool) })
         }
         if chance(0.4) {
@@ -94,8 +98,9 @@ struct SpecFuzzer {
         if chance(0.1) { task.ForceUpdate = uint64() }
         var endpoint: MeshAPI.EndpointSpec?
         if chance(0.6) {
-            endpoint = MeshAPI.EndpointSpec(Mode: chance(0.9) ? pick([nil, "", "vip", "dnsrr"]) : text(),
-                                            Ports: chance(0.6) ? (0..<int(0...3)).map { _ in port() } : nil)
+            endpoint = MeshAPI.EndpointSpec(
+                Mode: chance(0.9) ? pick([nil, "", "vip", "dnsrr"]) : text(),
+                Ports: chance(0.6) ? (0..<int(0...3)).map { _ in port() } : nil)
         }
         return MeshAPI.ServiceSpec(
             Name: chance(0.95) ? text() : nil, Labels: chance(0.3) ? [text(): text()] : nil, TaskTemplate: task, Mode: mode(),
@@ -152,10 +157,12 @@ struct SpecFuzzer {
         try await TestCluster.with(workers: 1) { c in
             let ctl = c.controller
             let demo = try await ctl.createNetwork(NetworkCreateRequest(Name: "demo"))
-            var f = SpecFuzzer(rng: SplitMix64(seed: 0x6170_6931), networkRefs: [demo.Id, "demo", String(demo.Id.prefix(5)), "ingress", "nosuch"])
+            var f = SpecFuzzer(
+                rng: SplitMix64(seed: 0x6170_6931), networkRefs: [demo.Id, "demo", String(demo.Id.prefix(5)), "ingress", "nosuch"])
             var created = 0, refused: [Int: Int] = [:]
             for i in 0..<1_500 {
-                let input = i % 3 == 0 ? f.spec() : f.mutate(webSpec("base\(i)", networks: [demo.Id], ports: [MeshAPI.PortConfig(TargetPort: 80)]))
+                let input =
+                    i % 3 == 0 ? f.spec() : f.mutate(webSpec("base\(i)", networks: [demo.Id], ports: [MeshAPI.PortConfig(TargetPort: 80)]))
                 do throws(EngineError) {
                     let id = try await ctl.createService(input).ID
                     created += 1

@@ -16,7 +16,9 @@ import Testing
 
             // Swarm: ClusterInfo's keys flat beside JoinTokens (Go embeds the struct).
             let swarm = try jsonObject(try await ctl.inspectSwarm())
-            for key in ["ID", "Version", "CreatedAt", "UpdatedAt", "Spec", "TLSInfo", "DefaultAddrPool", "SubnetSize", "DataPathPort", "JoinTokens"] {
+            for key in [
+                "ID", "Version", "CreatedAt", "UpdatedAt", "Spec", "TLSInfo", "DefaultAddrPool", "SubnetSize", "DataPathPort", "JoinTokens",
+            ] {
                 #expect(swarm[key] != nil, "Swarm.\(key)")
             }
             #expect(object(swarm["Version"])["Index"] is NSNumber)
@@ -44,7 +46,9 @@ import Testing
                 #expect(object(json["Status"])["Message"] == nil)
                 if n.ID == c.managerID {
                     let ms = object(json["ManagerStatus"])
-                    #expect(ms["Leader"] as? Bool == true && ms["Reachability"] as? String == "reachable" && ms["Addr"] as? String == "192.168.50.1:2377")
+                    #expect(
+                        ms["Leader"] as? Bool == true && ms["Reachability"] as? String == "reachable"
+                            && ms["Addr"] as? String == "192.168.50.1:2377")
                 } else {
                     #expect(json["ManagerStatus"] == nil)
                 }
@@ -59,20 +63,28 @@ import Testing
             let template = object(spec["TaskTemplate"])
             #expect(object(template["ContainerSpec"])["Image"] as? String == "meshd/whoami")
             #expect(object(array(template["Networks"]).first)["Target"] as? String == net.Id)
-            #expect(object(spec["UpdateConfig"])["Monitor"] as? Int == 5_000_000_000 && object(spec["UpdateConfig"])["Order"] as? String == "stop-first")
+            #expect(
+                object(spec["UpdateConfig"])["Monitor"] as? Int == 5_000_000_000
+                    && object(spec["UpdateConfig"])["Order"] as? String == "stop-first")
             let endpoint = object(service["Endpoint"])
             let port = object(array(endpoint["Ports"]).first)
-            #expect(port["Protocol"] as? String == "tcp" && port["TargetPort"] as? Int == 80 && port["PublishedPort"] as? Int == 30000
-                && port["PublishMode"] as? String == "ingress")
+            #expect(
+                port["Protocol"] as? String == "tcp" && port["TargetPort"] as? Int == 80 && port["PublishedPort"] as? Int == 30000
+                    && port["PublishMode"] as? String == "ingress")
             #expect(array(endpoint["VirtualIPs"]).map { object($0)["NetworkID"] as? String ?? "" }.count == 2)
             #expect(object(endpoint["Spec"])["Mode"] as? String == "vip")
-            #expect(object(service["ServiceStatus"])["RunningTasks"] as? Int == 2 && object(service["ServiceStatus"])["DesiredTasks"] as? Int == 2)
+            #expect(
+                object(service["ServiceStatus"])["RunningTasks"] as? Int == 2
+                    && object(service["ServiceStatus"])["DesiredTasks"] as? Int == 2)
             #expect(try jsonObject(try await ctl.inspectService("web"))["ServiceStatus"] == nil)
             #expect(service["PreviousSpec"] == nil && service["UpdateStatus"] == nil)
 
             // Task: Status with Timestamp and State, DesiredState, attachments with Network.ID/Spec.Name and Addresses.
             let task = try jsonObject(try #require(try await ctl.listTasks(TaskFilter()).first))
-            for key in ["ID", "Version", "CreatedAt", "UpdatedAt", "Spec", "ServiceID", "Slot", "NodeID", "Status", "DesiredState", "NetworksAttachments"] {
+            for key in [
+                "ID", "Version", "CreatedAt", "UpdatedAt", "Spec", "ServiceID", "Slot", "NodeID", "Status", "DesiredState",
+                "NetworksAttachments",
+            ] {
                 #expect(task[key] != nil, "Task.\(key)")
             }
             let status = object(task["Status"])
@@ -84,8 +96,10 @@ import Testing
 
             // Network: the local API's shape with swarm scope.
             let network = try jsonObject(try await ctl.inspectNetwork("demo", scope: "swarm"))
-            for key in ["Name", "Id", "Created", "Scope", "Driver", "EnableIPv4", "EnableIPv6", "IPAM", "Internal", "Attachable",
-                        "Ingress", "ConfigOnly", "Containers", "Options", "Labels"] {
+            for key in [
+                "Name", "Id", "Created", "Scope", "Driver", "EnableIPv4", "EnableIPv6", "IPAM", "Internal", "Attachable",
+                "Ingress", "ConfigOnly", "Containers", "Options", "Labels",
+            ] {
                 #expect(network[key] != nil, "Network.\(key)")
             }
             #expect(network["Scope"] as? String == "swarm" && network["Driver"] as? String == "overlay")

@@ -18,8 +18,9 @@ struct TestCluster {
         defer { try? FileManager.default.removeItem(at: dir) }
         let store = try ClusterStore(path: dir.appendingPathComponent("cluster.sqlite").path)
         let managerID = ObjectID.make()
-        let manager = try ClusterManager.initialize(store: store, nodeID: managerID, hostname: "manager1",
-                                                    advertiseAddr: "192.168.50.1")
+        let manager = try ClusterManager.initialize(
+            store: store, nodeID: managerID, hostname: "manager1",
+            advertiseAddr: "192.168.50.1")
         let controller = ClusterController(manager: manager, selfNodeID: managerID)
         var workerIDs: [String] = []
         for i in 0..<workers {
@@ -49,9 +50,13 @@ struct TestCluster {
         let now = Date()
         for t in tasks where !t.nodeID.isEmpty {
             let next: TaskState?
-            if t.desiredState == .running, t.status.state >= .assigned, t.status.state < .running { next = .running }
-            else if t.desiredState > .running, !t.status.state.isTerminal, t.status.state >= .assigned { next = .shutdown }
-            else { next = nil }
+            if t.desiredState == .running, t.status.state >= .assigned, t.status.state < .running {
+                next = .running
+            } else if t.desiredState > .running, !t.status.state.isTerminal, t.status.state >= .assigned {
+                next = .shutdown
+            } else {
+                next = nil
+            }
             guard let next else { continue }
             let status = TaskStatus(state: next, timestamp: now, message: next == .running ? "started" : "shutdown")
             _ = try await controller.withManager { m throws(ClusterError) in
@@ -85,15 +90,19 @@ func engineError(_ body: () async throws -> Void, sourceLocation: SourceLocation
 func filter(_ values: [String: [String]]) -> FilterArgs { FilterArgs(values) }
 
 /// A minimal service spec as the CLI sends it after normalisation.
-func webSpec(_ name: String, image: String = "meshd/whoami", replicas: UInt64 = 1, networks: [String] = [],
-             ports: [MeshAPI.PortConfig] = [], labels: [String: String]? = nil) -> MeshAPI.ServiceSpec {
+func webSpec(
+    _ name: String, image: String = "meshd/whoami", replicas: UInt64 = 1, networks: [String] = [],
+    ports: [MeshAPI.PortConfig] = [], labels: [String: String]? = nil
+) -> MeshAPI.ServiceSpec {
     var spec = MeshAPI.ServiceSpec(
         Name: name, Labels: labels,
-        TaskTemplate: MeshAPI.TaskSpec(ContainerSpec: MeshAPI.ContainerSpec(Image: image),
-                                       Networks: networks.isEmpty ? nil : networks.map { NetworkAttachmentConfig(Target: $0) }),
+        TaskTemplate: MeshAPI.TaskSpec(
+            ContainerSpec: MeshAPI.ContainerSpec(Image: image),
+            Networks: networks.isEmpty ? nil : networks.map { NetworkAttachmentConfig(Target: $0) }),
         Mode: .replicated(replicas),
-        UpdateConfig: MeshAPI.UpdateConfig(Parallelism: 1, FailureAction: "pause", Monitor: 5_000_000_000, MaxFailureRatio: 0,
-                                           Order: "stop-first"),
+        UpdateConfig: MeshAPI.UpdateConfig(
+            Parallelism: 1, FailureAction: "pause", Monitor: 5_000_000_000, MaxFailureRatio: 0,
+            Order: "stop-first"),
         EndpointSpec: MeshAPI.EndpointSpec(Mode: "vip", Ports: ports.isEmpty ? nil : ports))
     spec.TaskTemplate.ContainerSpec?.Args = ["--port", "80"]
     return spec

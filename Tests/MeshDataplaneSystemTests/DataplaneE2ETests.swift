@@ -62,7 +62,8 @@ import Testing
     func raw(_ spaces: [String]) throws -> [String: String] {
         var out: [String: String] = [:]
         for ns in spaces {
-            let text = try DataplanePicture.nftLines(ns).sorted().joined(separator: "\n")
+            let text =
+                try DataplanePicture.nftLines(ns).sorted().joined(separator: "\n")
                 + Exec.check(["ip", "-n", ns, "-j", "-d", "link", "show"]) + Exec.check(["ip", "-n", ns, "-4", "-j", "addr", "show"])
                 + Exec.check(["ip", "-n", ns, "-4", "-j", "route", "show", "table", "all"])
             out[ns] = text
@@ -93,7 +94,10 @@ import Testing
                 #expect(o.succeeded && o.stdout.isEmpty, "second apply on node\(n) printed \(o.stdout) \(o.stderr)")
                 let after = try raw(spaces)
                 let changed = spaces.filter { before[$0] != after[$0] }
-                #expect(changed.isEmpty, "node\(n): kernel output of \(changed) changed on a no-op apply: \(changed.first.map { firstDifference(before[$0]!, after[$0]!) } ?? "")")
+                #expect(
+                    changed.isEmpty,
+                    "node\(n): kernel output of \(changed) changed on a no-op apply: \(changed.first.map { firstDifference(before[$0]!, after[$0]!) } ?? "")"
+                )
                 #expect(try s.picture(n) == picture)
             }
         }
@@ -166,7 +170,9 @@ import Testing
             let stale = Naming(nodeID: s.lab.nodeID(1)).sandbox("gone")
             _ = try NetworkNamespace.create(named: stale)
             let web1 = Naming(nodeID: s.lab.nodeID(1)).sandbox("web")
-            try Exec.check(["ip", "-n", web1, "neigh", "add", "10.20.0.99", "lladdr", "02:00:00:00:00:99", "dev", "vxlan0", "nud", "permanent"])
+            try Exec.check([
+                "ip", "-n", web1, "neigh", "add", "10.20.0.99", "lladdr", "02:00:00:00:00:99", "dev", "vxlan0", "nud", "permanent",
+            ])
             // Scale 3 → 2: w3's attachment on node 3 goes.
             try await s.deploy(backends: 2, started: &started)
             // A fresh process (it reads the kernel) sees the leftovers on node 1.
@@ -188,10 +194,12 @@ import Testing
             try await s.lab.createTask("client")
             for i in 1...2 { try await s.lab.createTask("w\(i)") }
             var other = DataplaneScenario.whoami
-            other.id = "other"; other.name = "other"
+            other.id = "other"
+            other.name = "other"
             other.vips = [.init(network: "web", address: IPAddress("10.20.0.101")!)]
-            let states = s.lab.states(networks: [DataplaneScenario.web], tasks: s.tasks(backends: 2),
-                                      services: [DataplaneScenario.whoami, other])
+            let states = s.lab.states(
+                networks: [DataplaneScenario.web], tasks: s.tasks(backends: 2),
+                services: [DataplaneScenario.whoami, other])
             let o = try s.lab.apply(states[0], node: 1)
             #expect(o.status == 2, "exit \(o.status): \(o.stdout) \(o.stderr)")
             #expect(o.stderr.contains("8000"), "the error does not name the port: \(o.stderr)")

@@ -36,10 +36,16 @@ import Testing
         let locals = tasks.enumerated().map { i, t in
             LocalEndpoint(id: t, network: "demo", namespace: n.group.name(t), address: IPAddress("10.41.0.\(11 + i)")!)
         }
-        let services = vip ? [BalancedService(id: "s", name: "web", vips: [.init(network: "demo", address: IPAddress("10.41.0.2")!)],
-                                          backends: locals.map { .init(network: "demo", address: $0.address) })] : []
-        return DataplaneState(node: NodeIdentity(id: n.id, advertiseAddress: IPAddress("198.18.7.1")!, namespace: n.group.name("node")),
-                              networks: [demo], localEndpoints: locals, services: services)
+        let services =
+            vip
+            ? [
+                BalancedService(
+                    id: "s", name: "web", vips: [.init(network: "demo", address: IPAddress("10.41.0.2")!)],
+                    backends: locals.map { .init(network: "demo", address: $0.address) })
+            ] : []
+        return DataplaneState(
+            node: NodeIdentity(id: n.id, advertiseAddress: IPAddress("198.18.7.1")!, namespace: n.group.name("node")),
+            networks: [demo], localEndpoints: locals, services: services)
     }
 
     static func cleanup(_ n: Node) {

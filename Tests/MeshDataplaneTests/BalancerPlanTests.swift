@@ -50,11 +50,14 @@ import Testing
         let took = clock.measure { batch = NFTBalancer.plan(&applied, to: want, scope: scope, changes: &changes) }
         // Replace one slot: delete + add of one element; no rule, chain or set touched.
         #expect(Self.elementCount(batch) == 2)
-        #expect(batch.operations.allSatisfy {
-            if case .addElements = $0 { return true }; if case .deleteElements = $0 { return true }; return false
-        })
+        #expect(
+            batch.operations.allSatisfy {
+                if case .addElements = $0 { return true }
+                if case .deleteElements = $0 { return true }
+                return false
+            })
         #expect(changes.count == 1)
-        #expect(took < .milliseconds(20))   // scoped: the 9,999 other VIPs are not looked at
+        #expect(took < .milliseconds(20))  // scoped: the 9,999 other VIPs are not looked at
     }
 
     @Test func scalingTouchesOnlyTheChangedSlotsAndAddsAChainOncePerCount() {
@@ -64,13 +67,21 @@ import Testing
         _ = NFTBalancer.plan(&grown, to: want, changes: &changes)
         want.vips[Self.vip(1)]!.append(.init(address: Self.backend(1, 7), port: nil, weight: 1))
         let grow = NFTBalancer.plan(&grown, to: want, changes: &changes)
-        #expect(grow.operations.contains { if case .addChain(let c) = $0 { return c.name == "vip-4" }; return false })
+        #expect(
+            grow.operations.contains {
+                if case .addChain(let c) = $0 { return c.name == "vip-4" }
+                return false
+            })
         #expect(grown.vipTargets[Self.vip(1)]?.count == 4)
         // Scale the other one to 4 as well: the chain exists, only elements move.
         want.vips[Self.vip(2)]!.append(.init(address: Self.backend(2, 7), port: nil, weight: 1))
         let second = NFTBalancer.plan(&grown, to: want, changes: &changes)
-        #expect(!second.operations.contains { if case .addChain = $0 { return true }; return false })
-        #expect(Self.elementCount(second) == 3)   // mod: delete + add; one new slot
+        #expect(
+            !second.operations.contains {
+                if case .addChain = $0 { return true }
+                return false
+            })
+        #expect(Self.elementCount(second) == 3)  // mod: delete + add; one new slot
     }
 
     @Test func drainingRemovesTheSlotForNftablesAndSetsWeightZeroForIPVS() {
@@ -83,8 +94,12 @@ import Testing
         let n2 = NFTBalancer.plan(&nft, to: want, changes: &changes)
         #expect(nft.vipTargets[Self.vip(1)]?.count == 2 && !n2.isEmpty)
         let p = IPVSBalancer.plan(&ipvs, to: want, changes: &changes)
-        #expect(p.ipvsFirst == [.updateDestination(.fwmark(IPVSBalancer.vipBase + 1, ipv6: false),
-                                                    IPVSDestination(Self.backend(1, 0), port: 0, weight: 0))])
+        #expect(
+            p.ipvsFirst == [
+                .updateDestination(
+                    .fwmark(IPVSBalancer.vipBase + 1, ipv6: false),
+                    IPVSDestination(Self.backend(1, 0), port: 0, weight: 0))
+            ])
         #expect(p.nft.isEmpty && p.ipvsLast.isEmpty)
     }
 
@@ -95,14 +110,18 @@ import Testing
         want.published[.init(proto: .tcp, port: 8000)] = [.init(address: Self.backend(9, 0), port: 80, weight: 1)]
         var applied = IPVSBalancer.Applied()
         let first = IPVSBalancer.plan(&applied, to: want, changes: &changes)
-        #expect(first.ipvsFirst.filter { if case .addService = $0 { return true }; return false }.count == 4)
+        #expect(
+            first.ipvsFirst.filter {
+                if case .addService = $0 { return true }
+                return false
+            }.count == 4)
         var copy = applied
         let again = IPVSBalancer.plan(&copy, to: want, changes: &changes)
         #expect(again.isEmpty)
         want.vips[Self.vip(2)] = nil
         let removal = IPVSBalancer.plan(&applied, to: want, changes: &changes)
         #expect(removal.ipvsFirst.isEmpty)
-        #expect(removal.nft.operations.count == 1)                        // stop marking …
-        #expect(removal.ipvsLast == [.deleteService(.fwmark(IPVSBalancer.vipBase + 2, ipv6: false))])   // … then delete
+        #expect(removal.nft.operations.count == 1)  // stop marking …
+        #expect(removal.ipvsLast == [.deleteService(.fwmark(IPVSBalancer.vipBase + 2, ipv6: false))])  // … then delete
     }
 }

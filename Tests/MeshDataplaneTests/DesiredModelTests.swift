@@ -8,8 +8,8 @@ import Testing
     @Test func oneSandboxPerNetworkNamedForNodeAndNetwork() throws {
         #expect(Set(model.sandboxes.keys) == ["meshd-n1-demo", "meshd-n1-ingress"])
         let demo = try #require(model.sandboxes["meshd-n1-demo"])
-        #expect(demo.vxlan?.mtu == 8950)                                   // underlay − 50
-        #expect(demo.vxlan?.local == IPAddress("198.18.0.1"))              // pinned to the advertise address
+        #expect(demo.vxlan?.mtu == 8950)  // underlay − 50
+        #expect(demo.vxlan?.local == IPAddress("198.18.0.1"))  // pinned to the advertise address
         #expect(demo.loAddresses == [IPAddress("10.10.0.1")!, IPAddress("10.10.0.2")!])
         #expect(demo.neighbours == [IPAddress("10.10.0.12")!: Naming.vxlanMAC(node: "n2", vni: 4097)])
         #expect(demo.fdb == [Naming.vxlanMAC(node: "n2", vni: 4097): IPAddress("198.18.0.2")!])
@@ -58,12 +58,13 @@ import Testing
 
     @Test func weightsBecomeInterleavedSlotsAndDrainingGetsNone() {
         let a = IPAddress("10.0.0.1")!, b = IPAddress("10.0.0.2")!, c = IPAddress("10.0.0.3")!
-        let slots = SlotLayout.expand([.init(address: a, port: nil, weight: 4), .init(address: b, port: nil, weight: 2), .init(address: c, port: nil, weight: 0)])
-        #expect(slots.map(\.address) == [a, b, a])      // 4:2 reduces to 2:1
+        let slots = SlotLayout.expand([
+            .init(address: a, port: nil, weight: 4), .init(address: b, port: nil, weight: 2), .init(address: c, port: nil, weight: 0),
+        ])
+        #expect(slots.map(\.address) == [a, b, a])  // 4:2 reduces to 2:1
         #expect(SlotLayout.expand([.init(address: c, port: nil, weight: 0)]).isEmpty)
     }
 }
-
 
 @Suite struct IncrementalModelTests {
     /// A state with `n` services, then the same after one change either way: the incremental

@@ -12,12 +12,16 @@ import Testing
         var idx = Self.applied(old)
         var new = old
         new.services[0].backends!.removeAll { $0.address == Fixture.ip("10.10.0.12") }
-        new.services.append(BalancedService(id: "s2", name: "api", vips: [.init(network: "demo", address: Fixture.ip("10.10.0.3"))],
-                                            backends: [.init(network: "demo", address: Fixture.ip("10.10.0.14"))]))
+        new.services.append(
+            BalancedService(
+                id: "s2", name: "api", vips: [.init(network: "demo", address: Fixture.ip("10.10.0.3"))],
+                backends: [.init(network: "demo", address: Fixture.ip("10.10.0.14"))]))
         new.localEndpoints.append(LocalEndpoint(id: "t3", network: "demo", namespace: "task3", address: Fixture.ip("10.10.0.13")))
         new.remoteEndpoints.removeAll { $0.address == Fixture.ip("10.10.0.12") }
-        new.remoteEndpoints.append(RemoteEndpoint(network: "demo", address: Fixture.ip("10.10.0.14"), nodeID: "n3",
-                                                  nodeAddress: Fixture.ip("198.18.0.3")))
+        new.remoteEndpoints.append(
+            RemoteEndpoint(
+                network: "demo", address: Fixture.ip("10.10.0.14"), nodeID: "n3",
+                nodeAddress: Fixture.ip("198.18.0.3")))
         let changes = try #require(idx.changes(to: new))
         #expect(changes.count == 5, "\(changes)")
         var touched = DesiredModel.Changes()
@@ -25,7 +29,8 @@ import Testing
         #expect(idx.model == DesiredModel(new, underlayMTU: 1500))
         // On ingress only web's published port is looked at again (its backends changed).
         let ingress = touched.sandboxes["meshd-n1-ingress"]
-        #expect(ingress?.ports == [.init(proto: .tcp, port: 8000)] && ingress?.endpoints.isEmpty == true
+        #expect(
+            ingress?.ports == [.init(proto: .tcp, port: 8000)] && ingress?.endpoints.isEmpty == true
                 && ingress?.neighbours.isEmpty == true, "\(touched)")
         #expect(idx.changes(to: new)?.isEmpty == true)
     }
@@ -65,11 +70,16 @@ import Testing
         var s = Fixture.state()
         var idx = Self.applied(s)
         var touched = DesiredModel.Changes()
-        try idx.apply(.remoteEndpoint(RemoteEndpoint(network: "demo", address: Fixture.ip("10.10.0.15"), nodeID: "n3",
-                                                     nodeAddress: Fixture.ip("198.18.0.3"))), &touched)
+        try idx.apply(
+            .remoteEndpoint(
+                RemoteEndpoint(
+                    network: "demo", address: Fixture.ip("10.10.0.15"), nodeID: "n3",
+                    nodeAddress: Fixture.ip("198.18.0.3"))), &touched)
         try idx.apply(.backend(service: "s1", .init(network: "demo", address: Fixture.ip("10.10.0.15"), weight: 0)), &touched)
-        s.remoteEndpoints.append(RemoteEndpoint(network: "demo", address: Fixture.ip("10.10.0.15"), nodeID: "n3",
-                                                nodeAddress: Fixture.ip("198.18.0.3")))
+        s.remoteEndpoints.append(
+            RemoteEndpoint(
+                network: "demo", address: Fixture.ip("10.10.0.15"), nodeID: "n3",
+                nodeAddress: Fixture.ip("198.18.0.3")))
         s.services[0].backends!.append(.init(network: "demo", address: Fixture.ip("10.10.0.15"), weight: 0))
         #expect(idx.model == DesiredModel(s, underlayMTU: 1500))
         #expect(touched.sandboxes["meshd-n1-demo"]?.vips == [Fixture.ip("10.10.0.2")])

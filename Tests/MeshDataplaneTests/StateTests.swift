@@ -20,7 +20,8 @@ import Testing
 
     @Test func contradictionsAreListed() {
         var s = Fixture.state()
-        s.networks.append(OverlayNetwork(id: "x", name: "x", vni: 4097, subnet: IPPrefix("10.20.0.0/24")!, gateway: IPAddress("10.30.0.1")!))
+        s.networks.append(
+            OverlayNetwork(id: "x", name: "x", vni: 4097, subnet: IPPrefix("10.20.0.0/24")!, gateway: IPAddress("10.30.0.1")!))
         s.localEndpoints.append(LocalEndpoint(id: "t9", network: "nope", namespace: "t9", address: IPAddress("10.10.0.50")!))
         s.localEndpoints.append(LocalEndpoint(id: "t8", network: "demo", namespace: "t8", address: IPAddress("10.10.0.12")!))
         s.services[0].vips = [.init(network: "demo", address: IPAddress("10.99.0.1")!)]

@@ -27,9 +27,13 @@ struct RealClusterTests {
         c.node(5).stop()
         let restartedAt = ContinuousClock.now
         try c.start(5)
-        #expect(await c.wait(.seconds(30)) { (1...4).allSatisfy { c.node($0).sawMember("n5", "alive", since: restartedAt) != nil } },
-                "restarted n5 was not seen alive again")
-        #expect(await c.wait(.seconds(20)) { c.converged(Array(1...5), since: restartedAt) || (1...4).allSatisfy { c.node(5).sawMember("n\($0)", "alive") != nil } })
+        #expect(
+            await c.wait(.seconds(30)) { (1...4).allSatisfy { c.node($0).sawMember("n5", "alive", since: restartedAt) != nil } },
+            "restarted n5 was not seen alive again")
+        #expect(
+            await c.wait(.seconds(20)) {
+                c.converged(Array(1...5), since: restartedAt) || (1...4).allSatisfy { c.node(5).sawMember("n\($0)", "alive") != nil }
+            })
     }
 
     @Test func sigstoppedNodeIsDeclaredDeadAndRefutesOnSigcont() async throws {
@@ -40,23 +44,42 @@ struct RealClusterTests {
         for i in 1...5 { try c.start(i, extra: ["--push-pull", "5"]) }
         #expect(await c.wait(.seconds(40)) { c.converged(Array(1...5)) })
         c.node(3).send("set net ep task3 up")
-        #expect(await c.wait(.seconds(30)) { [1, 2, 4, 5].allSatisfy { i in c.node(i).events().contains { $0.object["event"] as? String == "table" && $0.object["key"] as? String == "task3" } } })
+        #expect(
+            await c.wait(.seconds(30)) {
+                [1, 2, 4, 5].allSatisfy { i in
+                    c.node(i).events().contains { $0.object["event"] as? String == "table" && $0.object["key"] as? String == "task3" }
+                }
+            })
 
         let stoppedAt = ContinuousClock.now
         c.node(3).signal(SIGSTOP)
-        #expect(await c.wait(.seconds(50)) { [1, 2, 4, 5].allSatisfy { c.node($0).sawMember("n3", "dead", since: stoppedAt) != nil } },
-                "SIGSTOPped n3 was not declared dead")
+        #expect(
+            await c.wait(.seconds(50)) { [1, 2, 4, 5].allSatisfy { c.node($0).sawMember("n3", "dead", since: stoppedAt) != nil } },
+            "SIGSTOPped n3 was not declared dead")
         // Its entry is withdrawn from watchers when it is declared dead.
-        #expect([1, 2, 4, 5].allSatisfy { i in c.node(i).events(since: stoppedAt).contains { $0.object["event"] as? String == "table" && $0.object["kind"] as? String == "delete" && $0.object["key"] as? String == "task3" } })
+        #expect(
+            [1, 2, 4, 5].allSatisfy { i in
+                c.node(i).events(since: stoppedAt).contains {
+                    $0.object["event"] as? String == "table" && $0.object["kind"] as? String == "delete"
+                        && $0.object["key"] as? String == "task3"
+                }
+            })
 
         let contAt = ContinuousClock.now
         c.node(3).signal(SIGCONT)
-        #expect(await c.wait(.seconds(80)) { [1, 2, 4, 5].allSatisfy { c.node($0).sawMember("n3", "alive", since: contAt) != nil } },
-                "n3 did not refute after SIGCONT")
+        #expect(
+            await c.wait(.seconds(80)) { [1, 2, 4, 5].allSatisfy { c.node($0).sawMember("n3", "alive", since: contAt) != nil } },
+            "n3 did not refute after SIGCONT")
         let stats = await c.node(3).query("stats", event: "stats")
         #expect((stats?["refutations"] as? Int ?? 0) > 0, "n3 should have refuted: \(String(describing: stats))")
         // And its entry comes back.
-        #expect([1, 2, 4, 5].allSatisfy { i in c.node(i).events(since: contAt).contains { $0.object["event"] as? String == "table" && $0.object["kind"] as? String == "create" && $0.object["key"] as? String == "task3" } })
+        #expect(
+            [1, 2, 4, 5].allSatisfy { i in
+                c.node(i).events(since: contAt).contains {
+                    $0.object["event"] as? String == "table" && $0.object["kind"] as? String == "create"
+                        && $0.object["key"] as? String == "task3"
+                }
+            })
     }
 
     @Test func keyRotationWhileUpdatesFlowLosesNothing() async throws {
@@ -85,7 +108,12 @@ struct RealClusterTests {
         try await writes(5)
         let total = written * 5
         let all = await c.wait(.seconds(60)) {
-            (1...5).allSatisfy { i in Set(c.node(i).events().filter { $0.object["event"] as? String == "table" && $0.object["kind"] as? String == "create" }.compactMap { $0.object["key"] as? String }).count >= total }
+            (1...5).allSatisfy { i in
+                Set(
+                    c.node(i).events().filter { $0.object["event"] as? String == "table" && $0.object["kind"] as? String == "create" }
+                        .compactMap { $0.object["key"] as? String }
+                ).count >= total
+            }
         }
         #expect(all, "not every node saw all \(total) entries")
         for i in 1...5 {

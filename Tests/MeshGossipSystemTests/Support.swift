@@ -64,7 +64,9 @@ final class GossipProcess: @unchecked Sendable {
 
     /// First time (after `since`) this node reported `about` in `state`.
     func sawMember(_ about: String, _ state: String, since: ContinuousClock.Instant? = nil) -> ContinuousClock.Instant? {
-        events(since: since).first { $0.object["event"] as? String == "member" && $0.object["name"] as? String == about && $0.object["state"] as? String == state }?.at
+        events(since: since).first {
+            $0.object["event"] as? String == "member" && $0.object["name"] as? String == about && $0.object["state"] as? String == state
+        }?.at
     }
 
     /// Sends a command that prints one JSON object of kind `event` and waits for it.

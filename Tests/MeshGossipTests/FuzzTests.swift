@@ -9,22 +9,22 @@ struct FuzzTests {
     static func mutate(_ input: [UInt8], _ r: inout SeededRandom) -> [UInt8] {
         var b = input
         switch r.next() % 6 {
-        case 0: // random bytes
+        case 0:  // random bytes
             b = (0..<Int(r.next() % 64)).map { _ in UInt8(truncatingIfNeeded: r.next()) }
-        case 1: // bit flips
+        case 1:  // bit flips
             for _ in 0..<(1 + Int(r.next() % 4)) where !b.isEmpty { b[Int(r.next() % UInt64(b.count))] ^= UInt8(1 << (r.next() % 8)) }
-        case 2: // truncate
+        case 2:  // truncate
             b = Array(b.prefix(Int(r.next() % UInt64(b.count + 1))))
-        case 3: // overwrite 4 bytes with a hostile length
+        case 3:  // overwrite 4 bytes with a hostile length
             if b.count > 5 {
                 let at = Int(r.next() % UInt64(b.count - 4))
                 let v: [UInt8] = [[0xff, 0xff, 0xff, 0xff], [0x7f, 0xff, 0xff, 0xff], [0, 0, 0xff, 0xff], [0, 1, 0, 0]][Int(r.next() % 4)]
                 b.replaceSubrange(at..<at + 4, with: v)
             }
-        case 4: // splice two seeds
+        case 4:  // splice two seeds
             let other = seeds[Int(r.next() % UInt64(seeds.count))]
             b = Array(b.prefix(Int(r.next() % UInt64(b.count + 1)))) + Array(other.suffix(Int(r.next() % UInt64(other.count + 1))))
-        default: // insert random bytes
+        default:  // insert random bytes
             let at = Int(r.next() % UInt64(b.count + 1))
             b.insert(contentsOf: (0..<(1 + Int(r.next() % 8))).map { _ in UInt8(truncatingIfNeeded: r.next()) }, at: at)
         }

@@ -8,8 +8,10 @@ struct LoopbackAgentTests {
     @Test func watchersSeeCreateUpdateDeleteOverRealSockets() async throws {
         let base = UInt16.random(in: 20_000...40_000)
         let env = Envelope(label: "lo", keyring: try Keyring(keys: [key1]))
-        let a = try GossipAgent(name: "a", transport: TransportConfig(bindHost: "127.0.0.1", port: base), envelope: env, incarnation: 1, seed: 1)
-        let b = try GossipAgent(name: "b", transport: TransportConfig(bindHost: "127.0.0.1", port: base + 1), envelope: env, incarnation: 1, seed: 2)
+        let a = try GossipAgent(
+            name: "a", transport: TransportConfig(bindHost: "127.0.0.1", port: base), envelope: env, incarnation: 1, seed: 1)
+        let b = try GossipAgent(
+            name: "b", transport: TransportConfig(bindHost: "127.0.0.1", port: base + 1), envelope: env, incarnation: 1, seed: 2)
         try await a.start()
         try await b.start()
         await a.joinNetwork("net")

@@ -9,9 +9,15 @@ struct TableSimulationTests {
         let sim = Simulator.converged(3, config: GossipConfig(), networks: ["net"], seed: 1)
         try sim.perform(0) { n, now in try n.set(network: "net", table: "ep", key: "a", value: [1], at: now) }
         sim.run(for: .seconds(2))
-        #expect(throws: TableError.ownedBy("n0")) { try sim.perform(1) { n, now in try n.set(network: "net", table: "ep", key: "a", value: [2], at: now) } }
-        #expect(throws: TableError.ownedBy("n0")) { try sim.perform(1) { n, now in try n.delete(network: "net", table: "ep", key: "a", at: now) } }
-        #expect(throws: TableError.notOnNetwork("other")) { try sim.perform(1) { n, now in try n.set(network: "other", table: "ep", key: "a", value: [2], at: now) } }
+        #expect(throws: TableError.ownedBy("n0")) {
+            try sim.perform(1) { n, now in try n.set(network: "net", table: "ep", key: "a", value: [2], at: now) }
+        }
+        #expect(throws: TableError.ownedBy("n0")) {
+            try sim.perform(1) { n, now in try n.delete(network: "net", table: "ep", key: "a", at: now) }
+        }
+        #expect(throws: TableError.notOnNetwork("other")) {
+            try sim.perform(1) { n, now in try n.set(network: "other", table: "ep", key: "a", value: [2], at: now) }
+        }
         try sim.perform(0) { n, now in try n.set(network: "net", table: "ep", key: "a", value: [3], at: now) }
         sim.run(for: .seconds(2))
         #expect((0..<3).allSatisfy { sim.nodes[$0].entries(network: "net")[k("a")]?.value == [3] })
@@ -41,8 +47,9 @@ struct TableSimulationTests {
         for i in 0..<12 { try sim.perform(0) { n, now in try n.set(network: "net", table: "ep", key: "b\(i)", value: value, at: now) } }
         sim.perform(0) { n, _ in n.flush(network: "net") }
         let start = sim.now
-        let t = sim.run(until: { (1..<3).allSatisfy { i in (0..<12).allSatisfy { sim.nodes[i].rawEntries(network: "net")[k("b\($0)")] != nil } } },
-                        step: .milliseconds(5), limit: .seconds(20))
+        let t = sim.run(
+            until: { (1..<3).allSatisfy { i in (0..<12).allSatisfy { sim.nodes[i].rawEntries(network: "net")[k("b\($0)")] != nil } } },
+            step: .milliseconds(5), limit: .seconds(20))
         #expect(t != nil)
         if let t { #expect(t - start < .milliseconds(100), "took \(t - start) with a 5 s gossip interval") }
     }
@@ -52,7 +59,8 @@ struct TableSimulationTests {
         sim.run(for: .seconds(1))
         try sim.perform(0) { n, now in try n.set(network: "net", table: "ep", key: "u", value: [1], at: now) }
         let start = sim.now
-        let t = sim.run(until: { sim.nodes.allSatisfy { $0.rawEntries(network: "net")[k("u")] != nil } }, step: .milliseconds(20), limit: .seconds(20))
+        let t = sim.run(
+            until: { sim.nodes.allSatisfy { $0.rawEntries(network: "net")[k("u")] != nil } }, step: .milliseconds(20), limit: .seconds(20))
         #expect(t != nil)
         // Serf's model: 2.2 s to 99.99% at N = 1,000 with a 200 ms interval and fanout 3.
         if let t { #expect(t - start < .seconds(3), "took \(t - start)") }
@@ -65,10 +73,13 @@ struct TableSimulationTests {
         // after the heal. At 10 s (20 s) each node makes several exchanges in that time.
         var config = GossipConfig()
         config.pushPullInterval = .seconds(10)
-        let sim = Simulator.converged(n, config: config, networks: ["net"], conditions: NetworkConditions(loss: 0.05, duplicate: 0.05), seed: 4)
+        let sim = Simulator.converged(
+            n, config: config, networks: ["net"], conditions: NetworkConditions(loss: 0.05, duplicate: 0.05), seed: 4)
         let rec = Recorder(count: n)
         rec.attach(sim)
-        for i in 0..<n { try sim.perform(i) { node, now in try node.set(network: "net", table: "ep", key: "k\(i)", value: [UInt8(i)], at: now) } }
+        for i in 0..<n {
+            try sim.perform(i) { node, now in try node.set(network: "net", table: "ep", key: "k\(i)", value: [UInt8(i)], at: now) }
+        }
         sim.run(for: .seconds(10))
         sim.partition = (0..<n).map { $0 < n / 2 ? 0 : 1 }
         sim.run(for: .seconds(5))
@@ -88,7 +99,8 @@ struct TableSimulationTests {
         for i in 0..<n {
             // Same versions everywhere (reapAt is node-local time, so it is not compared).
             #expect(sameVersions(sim.nodes[i].rawEntries(network: "net"), reference), "node \(i) differs")
-            #expect(rec.views[i] == sim.nodes[i].entries(network: "net").mapValues(\.value), "node \(i): watcher view differs from the table")
+            #expect(
+                rec.views[i] == sim.nodes[i].entries(network: "net").mapValues(\.value), "node \(i): watcher view differs from the table")
         }
         let visible = sim.nodes[0].entries(network: "net")
         #expect(visible[k("k1")]?.value == [200] && visible[k("k31")]?.value == [200] && visible[k("p30")]?.value == [7])
@@ -98,8 +110,9 @@ struct TableSimulationTests {
 
     @Test func tombstonesNeverResurrect() throws {
         let n = 12
-        let sim = Simulator.converged(n, config: GossipConfig(), networks: ["net"],
-                                      conditions: NetworkConditions(loss: 0.1, duplicate: 0.3, latency: .milliseconds(5), jitter: .milliseconds(300)), seed: 5)
+        let sim = Simulator.converged(
+            n, config: GossipConfig(), networks: ["net"],
+            conditions: NetworkConditions(loss: 0.1, duplicate: 0.3, latency: .milliseconds(5), jitter: .milliseconds(300)), seed: 5)
         try sim.perform(0) { node, now in try node.set(network: "net", table: "ep", key: "z", value: [1], at: now) }
         sim.run(for: .seconds(5))
         // Node 7 sleeps through the delete, holding the old value.
@@ -133,10 +146,11 @@ struct TableSimulationTests {
     @Test func pushPullDeliversEntriesFromOwnersWeDidNotKnowJoined() {
         var b = GossipNode(name: "b", address: .simulated(2), seed: 1)
         _ = b.joinNetwork("net", at: .zero)
-        let state = PushPull(isReply: false, isJoin: false, sender: "c", ltime: 5, senderNetworks: ["net"],
-                             members: [MemberRecord(node: "c", address: .simulated(3), incarnation: 1, state: .alive)],
-                             networkEvents: [],
-                             entries: [TableEvent(ltime: 4, deleted: false, owner: "c", network: "net", table: "ep", key: "c1", value: [9])])
+        let state = PushPull(
+            isReply: false, isJoin: false, sender: "c", ltime: 5, senderNetworks: ["net"],
+            members: [MemberRecord(node: "c", address: .simulated(3), incarnation: 1, state: .alive)],
+            networkEvents: [],
+            entries: [TableEvent(ltime: 4, deleted: false, owner: "c", network: "net", table: "ep", key: "c1", value: [9])])
         let (reply, out) = b.receiveStream(Envelope().seal(MessageCodec.encode(.pushPull(state))), from: .simulated(3), at: .seconds(1))
         #expect(b.entries(network: "net")[k("c1")]?.value == [9])
         #expect(out.contains { if case .event(.table(let c)) = $0 { c.kind == .create && c.key == "c1" } else { false } })
@@ -165,9 +179,27 @@ struct TableSimulationTests {
             sim.run(for: .milliseconds(300))
         }
         try writeRound()
-        for i in 0..<n { try sim.perform(i) { node, _ in try node.updateKeyring { try $0.install(key2) }; return [] }; try writeRound() }
-        for i in 0..<n { try sim.perform(i) { node, _ in try node.updateKeyring { try $0.use(key2) }; return [] }; try writeRound() }
-        for i in 0..<n { try sim.perform(i) { node, _ in try node.updateKeyring { try $0.remove(key1) }; return [] }; try writeRound() }
+        for i in 0..<n {
+            try sim.perform(i) { node, _ in
+                try node.updateKeyring { try $0.install(key2) }
+                return []
+            }
+            try writeRound()
+        }
+        for i in 0..<n {
+            try sim.perform(i) { node, _ in
+                try node.updateKeyring { try $0.use(key2) }
+                return []
+            }
+            try writeRound()
+        }
+        for i in 0..<n {
+            try sim.perform(i) { node, _ in
+                try node.updateKeyring { try $0.remove(key1) }
+                return []
+            }
+            try writeRound()
+        }
         // Gossip alone may miss a few (its budget is finite); push/pull (every 30–60 s) repairs that.
         sim.run(for: .seconds(70))
         for i in 0..<n {

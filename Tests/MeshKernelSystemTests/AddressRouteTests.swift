@@ -74,7 +74,8 @@ struct AddressRouteTests {
             #expect(mine100.first?.gateway == inTable.gateway)
             #expect(mine100.first?.metric == 20)
             let mineMain = try await s.nl.routeList()
-            #expect(mineMain.contains { $0.destination == host.destination && $0.effectiveScope == .link && $0.proto == Route.meshdProtocol })
+            #expect(
+                mineMain.contains { $0.destination == host.destination && $0.effectiveScope == .link && $0.proto == Route.meshdProtocol })
             #expect(mineMain.contains { $0.destination == viaOnlink.destination && $0.onlink })
 
             // replace changes in place; add of the same destination is refused.
@@ -86,7 +87,7 @@ struct AddressRouteTests {
             try await s.nl.routeDel(inTable)
             #expect(try s.ip("route", "show").allSatisfy { $0["dst"] as? String != "10.30.5.7" })
             #expect(try s.ip("route", "show", "table", "100").isEmpty)
-            await expectKernelError(.init(ESRCH)) { try await s.nl.routeDel(host) }   // fib_table_delete says ESRCH
+            await expectKernelError(.init(ESRCH)) { try await s.nl.routeDel(host) }  // fib_table_delete says ESRCH
             // A gateway that is not on-link without `onlink`: the kernel says why.
             let unreachable = await expectKernelError(.init(ENETUNREACH)) {
                 try await s.nl.routeAdd(Route(destination: IPPrefix("10.60.0.0/24")!, gateway: IPAddress("10.98.0.1")!, device: "br0"))

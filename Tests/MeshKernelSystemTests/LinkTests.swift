@@ -9,8 +9,9 @@ struct LinkTests {
         try await withScratch { s in
             try await s.nl.linkAdd(LinkSpec(name: "d0", kind: .bridge, up: true))
             let d0 = try await s.nl.linkGet("d0")
-            let vx = VXLANAttributes(vni: 4097, local: IPAddress("198.18.0.1")!, port: 4790, learning: false,
-                                     proxy: true, ttl: 64, underlayIndex: d0.index)
+            let vx = VXLANAttributes(
+                vni: 4097, local: IPAddress("198.18.0.1")!, port: 4790, learning: false,
+                proxy: true, ttl: 64, underlayIndex: d0.index)
             try await s.nl.linkAdd(LinkSpec(name: "vxlan0", kind: .vxlan(vx), mtu: 1450, mac: MACAddress("02:6d:00:00:00:01")!))
 
             let j = try #require(try s.ip("-d", "link", "show", "dev", "vxlan0").first)
@@ -165,7 +166,9 @@ struct LinkTests {
             await expectKernelError(.noDevice) { try await s.nl.linkAdd(LinkSpec(name: "d9", kind: .bridge, master: "nobr")) }
 
             // Invalid names never reach the kernel.
-            #expect(throws: KernelError.self) { _ = try LinkMessages.add(LinkSpec(name: "this-name-is-too-long", kind: .bridge), masterIndex: nil) }
+            #expect(throws: KernelError.self) {
+                _ = try LinkMessages.add(LinkSpec(name: "this-name-is-too-long", kind: .bridge), masterIndex: nil)
+            }
             // Nothing half-made was left behind.
             #expect(try s.ip("link", "show").compactMap { $0["ifname"] as? String }.sorted() == ["dup0", "lo"])
         }

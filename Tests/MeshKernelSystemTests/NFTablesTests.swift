@@ -12,8 +12,9 @@ struct NFTablesTests {
     static let filter = NFTChain(t, "forward", base: .init(type: .filter, hook: .forward, priority: 0, policy: .drop))
     static let services = NFTSet(t, "services", key: NFTKeyType(.ipv4Address, .inetProto, .inetService), kind: .verdictMap)
     static let svc1 = NFTChain(t, "svc-1")
-    static let backends1 = NFTSet(t, "svc-1-backends", key: NFTKeyType(.integer(bytes: 4)),
-                                  kind: .map(NFTKeyType(.ipv4Address, .inetService)))
+    static let backends1 = NFTSet(
+        t, "svc-1-backends", key: NFTKeyType(.integer(bytes: 4)),
+        kind: .map(NFTKeyType(.ipv4Address, .inetService)))
     static let allowed = NFTSet(t, "allowed", key: NFTKeyType(.ipv4Address))
     static let fromAllowed = NFTChain(t, "from-allowed")
 
@@ -21,11 +22,20 @@ struct NFTablesTests {
     static func fullBatch() -> NFTBatch {
         var b = NFTBatch()
         b.add(t)
-        b.add(pre); b.add(post); b.add(filter); b.add(svc1); b.add(fromAllowed)
+        b.add(pre)
+        b.add(post)
+        b.add(filter)
+        b.add(svc1)
+        b.add(fromAllowed)
         b.add(NFTRule(fromAllowed, [.counter, .verdict(.accept)]))
-        b.add(services); b.add(backends1); b.add(allowed)
-        b.add([.map(.u32(0), to: .concat(.address(IPAddress("10.98.0.11")!), .port(8080))),
-               .map(.u32(1), to: .concat(.address(IPAddress("10.98.0.12")!), .port(8080)))], to: backends1)
+        b.add(services)
+        b.add(backends1)
+        b.add(allowed)
+        b.add(
+            [
+                .map(.u32(0), to: .concat(.address(IPAddress("10.98.0.11")!), .port(8080))),
+                .map(.u32(1), to: .concat(.address(IPAddress("10.98.0.12")!), .port(8080))),
+            ], to: backends1)
         b.add([.map(.concat(.address(IPAddress("10.97.0.10")!), .proto(6), .port(80)), to: .goto("svc-1"))], to: services)
         b.add([NFTElement(.address(IPAddress("10.99.0.2")!))], to: allowed)
         b.add(NFTRule(pre, [.counter] + NFTExpr.vmap([.ipDaddr, .l4proto, .thDport], "services"), comment: "service dispatch"))
@@ -34,8 +44,11 @@ struct NFTablesTests {
         b.add(NFTRule(post, NFTExpr.match(.mark, .eq, .u32(0x4000)) + NFTExpr.masquerade(), comment: "masq"))
         b.add(NFTRule(post, NFTExpr.match(.oifname, .eq, NFTValue(bytes: Array("eth9".utf8) + [0])) + NFTExpr.masquerade(port: 3000)))
         b.add(NFTRule(post, NFTExpr.match(.ipDaddr, .eq, .address(IPAddress("10.98.0.99")!)) + NFTExpr.snat(to: IPAddress("10.98.0.1")!)))
-        b.add(NFTRule(pre, NFTExpr.match(.ipDaddr, .eq, .address(IPAddress("10.97.0.99")!))
-                      + NFTExpr.dnat(to: IPAddress("10.98.0.11")!, port: 8080)))
+        b.add(
+            NFTRule(
+                pre,
+                NFTExpr.match(.ipDaddr, .eq, .address(IPAddress("10.97.0.99")!))
+                    + NFTExpr.dnat(to: IPAddress("10.98.0.11")!, port: 8080)))
         b.add(NFTRule(filter, NFTExpr.ctState([.established, .related]) + [.verdict(.accept)]))
         b.add(NFTRule(filter, NFTExpr.inSet([.ipSaddr], "allowed") + [.counter, .verdict(.jump("from-allowed"))]))
         b.insert(NFTRule(filter, NFTExpr.match(.l4proto, .eq, .proto(17)) + [.verdict(.accept)], comment: "first"))
@@ -71,20 +84,22 @@ struct NFTablesTests {
 
             let listing = try text(s)
             // nft decompiles our expressions back into its own syntax: the kernel got what nft would send.
-            for needle in ["ip daddr . meta l4proto . th dport vmap @services",
-                           "meta mark set 0x00004000",
-                           "dnat ip to numgen random mod 2 map @svc-1-backends",
-                           "dnat ip to jhash ip saddr mod 2 seed 0x7 map @svc-1-backends",
-                           "meta mark 0x00004000 masquerade",
-                           "oifname \"eth9\" masquerade to :3000",
-                           "ip daddr 10.98.0.99 snat to 10.98.0.1",
-                           "ip daddr 10.97.0.99 dnat to 10.98.0.11:8080",
-                           "ct state established,related accept",
-                           "ip saddr @allowed counter packets 0 bytes 0 jump from-allowed",
-                           "comment \"service dispatch\"",
-                           "10.97.0.10 . tcp . 80 : goto svc-1",
-                           "0 : 10.98.0.11 . 8080", "1 : 10.98.0.12 . 8080",
-                           "type ipv4_addr . inet_proto . inet_service : verdict"] {
+            for needle in [
+                "ip daddr . meta l4proto . th dport vmap @services",
+                "meta mark set 0x00004000",
+                "dnat ip to numgen random mod 2 map @svc-1-backends",
+                "dnat ip to jhash ip saddr mod 2 seed 0x7 map @svc-1-backends",
+                "meta mark 0x00004000 masquerade",
+                "oifname \"eth9\" masquerade to :3000",
+                "ip daddr 10.98.0.99 snat to 10.98.0.1",
+                "ip daddr 10.97.0.99 dnat to 10.98.0.11:8080",
+                "ct state established,related accept",
+                "ip saddr @allowed counter packets 0 bytes 0 jump from-allowed",
+                "comment \"service dispatch\"",
+                "10.97.0.10 . tcp . 80 : goto svc-1",
+                "0 : 10.98.0.11 . 8080", "1 : 10.98.0.12 . 8080",
+                "type ipv4_addr . inet_proto . inet_service : verdict",
+            ] {
                 #expect(listing.contains(needle), "nft list ruleset lacks \(needle):\n\(listing)")
             }
             // Inserted rules go first, appended ones last.
@@ -141,7 +156,8 @@ struct NFTablesTests {
             // Replace a rule in place by handle, then delete it by handle.
             let first = try #require(try nft.listRules(Self.t, chain: "forward").first)
             b = NFTBatch()
-            b.replace(NFTRule(Self.filter, NFTExpr.match(.l4proto, .eq, .proto(132)) + [.verdict(.drop)], comment: "sctp"), handle: first.handle)
+            b.replace(
+                NFTRule(Self.filter, NFTExpr.match(.l4proto, .eq, .proto(132)) + [.verdict(.drop)], comment: "sctp"), handle: first.handle)
             try await nft.commit(b)
             #expect(try text(s).contains("meta l4proto sctp drop comment \"sctp\""))
             b = NFTBatch()
@@ -183,17 +199,25 @@ struct NFTablesTests {
             let c6 = NFTChain(t6, "pre", base: .init(type: .nat, hook: .prerouting, priority: -100))
             let ci = NFTChain(ti, "in", base: .init(type: .filter, hook: .input, priority: 0))
             let m6 = NFTSet(t6, "be", key: NFTKeyType(.integer(bytes: 4)), kind: .map(NFTKeyType(.ipv6Address, .inetService)))
-            b.add(t6); b.add(ti); b.add(c6); b.add(ci); b.add(m6)
+            b.add(t6)
+            b.add(ti)
+            b.add(c6)
+            b.add(ci)
+            b.add(m6)
             b.add([.map(.u32(0), to: .concat(.address(IPAddress("fd00::11")!), .port(80)))], to: m6)
-            b.add(NFTRule(c6, NFTExpr.match(.ip6Daddr, .eq, .address(IPAddress("fd00::10")!))
-                          + NFTExpr.dnatNumgen(modulus: 1, map: "be", family: .ip6)))
+            b.add(
+                NFTRule(
+                    c6,
+                    NFTExpr.match(.ip6Daddr, .eq, .address(IPAddress("fd00::10")!))
+                        + NFTExpr.dnatNumgen(modulus: 1, map: "be", family: .ip6)))
             b.add(NFTRule(ci, NFTExpr.match(.thDport, .eq, .port(53)) + [.counter, .verdict(.accept)]))
             try await nft.commit(b)
             let tables = try objects(s, "table").map { "\($0["family"] ?? "") \($0["name"] ?? "")" }
             #expect(Set(tables) == ["ip6 meshd6", "inet meshdinet"])
             let listing = try text(s)
-            #expect(listing.contains("ip6 daddr fd00::10 dnat ip6 to numgen random mod 1 map @be") ||
-                    listing.contains("ip6 daddr fd00::10 dnat to numgen random mod 1 map @be"), "\(listing)")
+            #expect(
+                listing.contains("ip6 daddr fd00::10 dnat ip6 to numgen random mod 1 map @be")
+                    || listing.contains("ip6 daddr fd00::10 dnat to numgen random mod 1 map @be"), "\(listing)")
             #expect(listing.contains("th dport 53 counter packets 0 bytes 0 accept"), "\(listing)")
             #expect(listing.contains("0 : fd00::11 . 80"), "\(listing)")
         }
@@ -212,7 +236,10 @@ struct NFTablesTests {
             b.flush(Self.allowed)
             b.add(NFTRule(Self.filter, [.verdict(.jump("no-such-chain"))], comment: "bad jump"))
             let e = await expectKernelError(.noEntry) { try await nft.commit(b) }
-            guard case .transaction(let failures, let n)? = e else { Issue.record("not a transaction error: \(String(describing: e))"); return }
+            guard case .transaction(let failures, let n)? = e else {
+                Issue.record("not a transaction error: \(String(describing: e))")
+                return
+            }
             #expect(n == 4)
             #expect(failures.map(\.index) == [3])
             #expect(failures.first?.error.description.contains("add rule ip meshd forward comment \"bad jump\"") == true, "\(failures)")

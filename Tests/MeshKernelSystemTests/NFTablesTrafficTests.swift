@@ -27,15 +27,23 @@ struct NFTablesTrafficTests {
         // dataplane uses, so use it and check the spread is the one a fair die gives, then prove
         // exactness with the incremental generator.
         var b = NFTBatch()
-        b.add(t); b.add(pre); b.add(services); b.add(svc)
+        b.add(t)
+        b.add(pre)
+        b.add(services)
+        b.add(svc)
         b.add(backendMap(3))
         b.add(elements(lab.backendAddresses), to: backendMap(3))
         b.add([.map(.concat(.address(LoadBalancerLab.vip), .proto(6), .port(80)), to: .goto("svc-web"))], to: services)
         b.add(NFTRule(pre, NFTExpr.vmap([.ipDaddr, .l4proto, .thDport], "services")))
-        b.add(NFTRule(svc, [.numgen(random: false, modulus: 3, offset: 0, into: .r(0)),
-                            .lookup(set: "svc-web-3", from: .r(0), into: .r(0), invert: false),
-                            .nat(.dnat, family: .ip, address: .r(0), port: .r(1), flags: [.protoSpecified])],
-                      comment: "svc-web"))
+        b.add(
+            NFTRule(
+                svc,
+                [
+                    .numgen(random: false, modulus: 3, offset: 0, into: .r(0)),
+                    .lookup(set: "svc-web-3", from: .r(0), into: .r(0), invert: false),
+                    .nat(.dnat, family: .ip, address: .r(0), port: .r(1), flags: [.protoSpecified]),
+                ],
+                comment: "svc-web"))
         try await nft.commit(b)
 
         let spread = try lab.spread(30)

@@ -7,7 +7,8 @@ import MeshTestbed
 struct NeighbourTests {
     /// A vxlan0 like the sandbox's: VNI, local address, no learning.
     func vxlan(_ s: Scratch) async throws {
-        try await s.nl.linkAdd(LinkSpec(name: "vxlan0", kind: .vxlan(VXLANAttributes(vni: 4200, local: IPAddress("198.18.7.1")!)), up: true))
+        try await s.nl.linkAdd(
+            LinkSpec(name: "vxlan0", kind: .vxlan(VXLANAttributes(vni: 4200, local: IPAddress("198.18.7.1")!)), up: true))
     }
 
     @Test func permanentNeighboursAddReplaceListDelete() async throws {
@@ -27,7 +28,9 @@ struct NeighbourTests {
             var moved = a
             moved.mac = MACAddress("02:6d:00:00:00:09")!
             try await s.nl.neighReplace(moved)
-            #expect(try s.ip("neigh", "show", "dev", "vxlan0").first { $0["dst"] as? String == "10.0.1.3" }?["lladdr"] as? String == "02:6d:00:00:00:09")
+            #expect(
+                try s.ip("neigh", "show", "dev", "vxlan0").first { $0["dst"] as? String == "10.0.1.3" }?["lladdr"] as? String
+                    == "02:6d:00:00:00:09")
 
             let mine = try await s.nl.neighList(device: "vxlan0")
             #expect(mine.count == 1)
@@ -66,8 +69,10 @@ struct NeighbourTests {
             #expect(zeros == ["198.18.7.2", "198.18.7.3"])
 
             let mine = try await s.nl.fdbList(device: "vxlan0").filter { $0.destination != nil }
-            #expect(Set(mine.map { "\($0.mac) \($0.destination!)" }) ==
-                    ["02:6d:00:00:00:02 198.18.7.2", "00:00:00:00:00:00 198.18.7.2", "00:00:00:00:00:00 198.18.7.3"])
+            #expect(
+                Set(mine.map { "\($0.mac) \($0.destination!)" }) == [
+                    "02:6d:00:00:00:02 198.18.7.2", "00:00:00:00:00:00 198.18.7.2", "00:00:00:00:00:00 198.18.7.3",
+                ])
 
             await expectKernelError(.exists) { try await s.nl.fdbAdd(remote) }
             try await s.nl.fdbDel(flood1)
@@ -83,7 +88,11 @@ struct NeighbourTests {
         try await withScratch { s in
             try await vxlan(s)
             var ops: [RouteOperation] = (0..<1000).map { i in
-                .neigh(.add, Neighbor(device: "vxlan0", address: .v4(0x0A64_0000 | UInt32(i)), mac: MACAddress(rawValue: 0x02_00_00_00_00_00 | UInt64(i))!))
+                .neigh(
+                    .add,
+                    Neighbor(
+                        device: "vxlan0", address: .v4(0x0A64_0000 | UInt32(i)), mac: MACAddress(rawValue: 0x02_00_00_00_00_00 | UInt64(i))!
+                    ))
             }
             // #1000 duplicates #0: the only one to fail.
             ops.append(ops[0])

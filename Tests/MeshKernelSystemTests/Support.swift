@@ -46,8 +46,10 @@ func withScratch<T>(_ tag: String = "mkt", _ body: (Scratch) async throws -> T) 
 
 /// Asserts `body` throws a KernelError whose errno is `errno`; returns it for further checks.
 @discardableResult
-func expectKernelError(_ errno: Errno, sourceLocation: SourceLocation = #_sourceLocation,
-                       _ body: () async throws -> Void) async -> KernelError? {
+func expectKernelError(
+    _ errno: Errno, sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: () async throws -> Void
+) async -> KernelError? {
     do {
         try await body()
         Issue.record("expected \(errno), but it succeeded", sourceLocation: sourceLocation)

@@ -10,7 +10,7 @@ import Testing
         #expect(a.isIPv4)
         #expect(a.description == text)
         #expect(a.bitWidth == 32)
-        #expect(a.family == 2)                      // AF_INET
+        #expect(a.family == 2)  // AF_INET
         #expect(IPAddress(bytes: a.bytes) == a)
     }
 
@@ -35,7 +35,7 @@ import Testing
         let a = try #require(IPAddress(input))
         #expect(!a.isIPv4)
         #expect(a.bitWidth == 128)
-        #expect(a.family == 10)                     // AF_INET6
+        #expect(a.family == 10)  // AF_INET6
         #expect(a.description == printed)
         #expect(IPAddress(printed) == a)
         #expect(IPAddress(bytes: a.bytes) == a)
@@ -49,8 +49,10 @@ import Testing
         #expect(IPAddress("2001:db8::") == .v6(0x2001_0DB8_0000_0000, 0))
     }
 
-    @Test(arguments: ["10.0.0.256", "1.2.3", "", "::g", "1.2.3.4.5", " 10.0.0.1", "10.0.0.1 ",
-                      "1:2:3:4:5:6:7:8:9", "fe80::1::2", "10.0.0.1/24", "localhost", "0x0a000001", "fe80::1%eth0"])
+    @Test(arguments: [
+        "10.0.0.256", "1.2.3", "", "::g", "1.2.3.4.5", " 10.0.0.1", "10.0.0.1 ",
+        "1:2:3:4:5:6:7:8:9", "fe80::1::2", "10.0.0.1/24", "localhost", "0x0a000001", "fe80::1%eth0",
+    ])
     func rejectsBadText(text: String) {
         #expect(IPAddress(text) == nil)
     }
@@ -77,7 +79,7 @@ import Testing
         #expect(a.masked(to: 9) == IPAddress("10.0.0.0"))
         #expect(a.masked(to: 8) == IPAddress("10.0.0.0"))
         #expect(a.masked(to: 0) == IPAddress("0.0.0.0"))
-        #expect(a.masked(to: 33) == a)          // out of range clamps, never traps
+        #expect(a.masked(to: 33) == a)  // out of range clamps, never traps
         #expect(a.masked(to: -1) == IPAddress("0.0.0.0"))
         let b = try #require(IPAddress("2001:db8:abcd:12::1"))
         #expect(b.masked(to: 128) == b)
@@ -129,8 +131,10 @@ import Testing
         #expect(IPPrefix("::1/128")?.length == 128)
     }
 
-    @Test(arguments: ["10.0.0.0/33", "::/129", "10.0.0.1/024", "10.0.0.1/", "10.0.0.1/-1", "10.0.0.1/+24",
-                      "10.0.0.1/24/1", "/24", "", "10.0.0.1/ 24", "10.0.0.1/2a", "10.0.0.256/24", "fe80::1/0x40"])
+    @Test(arguments: [
+        "10.0.0.0/33", "::/129", "10.0.0.1/024", "10.0.0.1/", "10.0.0.1/-1", "10.0.0.1/+24",
+        "10.0.0.1/24/1", "/24", "", "10.0.0.1/ 24", "10.0.0.1/2a", "10.0.0.256/24", "fe80::1/0x40",
+    ])
     func rejects(text: String) {
         #expect(IPPrefix(text) == nil)
     }
@@ -149,14 +153,14 @@ import Testing
         #expect(p.contains(try #require(IPAddress("10.0.0.255"))))
         #expect(!p.contains(try #require(IPAddress("10.0.1.0"))))
         #expect(!p.contains(try #require(IPAddress("9.255.255.255"))))
-        #expect(!p.contains(try #require(IPAddress("::ffff:10.0.0.1"))))   // other family
+        #expect(!p.contains(try #require(IPAddress("::ffff:10.0.0.1"))))  // other family
         let all4 = try #require(IPPrefix("0.0.0.0/0"))
         #expect(all4.contains(try #require(IPAddress("255.255.255.255"))))
         #expect(!all4.contains(try #require(IPAddress("::"))))
         let v6 = try #require(IPPrefix("2001:db8::/32"))
         #expect(v6.contains(try #require(IPAddress("2001:db8:ffff::1"))))
         #expect(!v6.contains(try #require(IPAddress("2001:db9::"))))
-        #expect(!v6.contains(try #require(IPAddress("32.1.13.184"))))       // same leading bytes, v4
+        #expect(!v6.contains(try #require(IPAddress("32.1.13.184"))))  // same leading bytes, v4
         let host = try #require(IPPrefix("10.0.0.7"))
         #expect(host.contains(try #require(IPAddress("10.0.0.7"))))
         #expect(!host.contains(try #require(IPAddress("10.0.0.6"))))
@@ -170,7 +174,7 @@ import Testing
         #expect(String(decoding: json, as: UTF8.self) == #"["10.0.0.2/24","2001:db8::/32","0.0.0.0/0"]"#)
         let back = try JSONDecoder().decode([IPPrefix].self, from: json)
         #expect(back == prefixes)
-        #expect(back[0].address == IPAddress("10.0.0.2"))             // host bits survive
+        #expect(back[0].address == IPAddress("10.0.0.2"))  // host bits survive
         #expect(throws: DecodingError.self) { try JSONDecoder().decode([IPPrefix].self, from: Data(#"["10.0.0.0/33"]"#.utf8)) }
     }
 }
@@ -186,9 +190,11 @@ import Testing
         #expect(MACAddress.zero.description == "00:00:00:00:00:00")
     }
 
-    @Test(arguments: ["02:ab:cd:00:00", "zz:ab:cd:00:00:01", "02:ab:cd:00:00:01:02", "", "02:ab:cd:00:00:1",
-                      "02:ab:cd:00:00:001", "02abcd000001", "02:ab:cd:00:00:0g", "02:ab:cd:00:00:01 ",
-                      "02:ab:cd::00:01", "002:ab:cd:00:0:1"])
+    @Test(arguments: [
+        "02:ab:cd:00:00", "zz:ab:cd:00:00:01", "02:ab:cd:00:00:01:02", "", "02:ab:cd:00:00:1",
+        "02:ab:cd:00:00:001", "02abcd000001", "02:ab:cd:00:00:0g", "02:ab:cd:00:00:01 ",
+        "02:ab:cd::00:01", "002:ab:cd:00:0:1",
+    ])
     func rejects(text: String) {
         #expect(MACAddress(text) == nil)
     }

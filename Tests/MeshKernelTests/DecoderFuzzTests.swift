@@ -22,8 +22,7 @@ struct FuzzReport: CustomStringConvertible {
     var failures: [String] = []
 
     mutating func fail(_ what: String, _ input: [UInt8]) {
-        if failures.count < 5 { failures.append("\(what): \(hex(input.prefix(96)))") }
-        else if failures.count == 5 { failures.append("…") }
+        if failures.count < 5 { failures.append("\(what): \(hex(input.prefix(96)))") } else if failures.count == 5 { failures.append("…") }
     }
     var description: String {
         "\(inputs) inputs, \(parsedMessages) messages parsed, \(parseErrors) rejected by parseAll, \(decoded) decoded objects"
@@ -35,18 +34,29 @@ enum Fuzz {
     static let seedMessages: [NetlinkMessage] = {
         var out = Replies.all
         let requests: [NetlinkRequest] = [
-            try? LinkMessages.add(LinkSpec(name: "vxlan0", kind: .vxlan(VXLANAttributes(vni: 4097, local: IPAddress("198.18.0.1"), ttl: 3, underlayIndex: 2))), masterIndex: 1),
+            try? LinkMessages.add(
+                LinkSpec(
+                    name: "vxlan0", kind: .vxlan(VXLANAttributes(vni: 4097, local: IPAddress("198.18.0.1"), ttl: 3, underlayIndex: 2))),
+                masterIndex: 1),
             try? LinkMessages.add(LinkSpec(name: "veth0", kind: .veth(peerName: "veth1", peerNamespace: nil), mtu: 1400), masterIndex: nil),
             try? LinkMessages.add(LinkSpec(name: "br0", kind: .bridge, mac: MACAddress("02:00:00:00:00:01"), up: true), masterIndex: nil),
             try? AddressMessages.change(.add, InterfaceAddress(device: .index(3), prefix: IPPrefix("fe80::2/64")!, label: "x"), index: 3),
-            try? RouteMessages.change(.replace, Route(destination: IPPrefix("2001:db8::/32")!, gateway: IPAddress("fe80::1"), device: .index(3), table: 1000, onlink: true, metric: 5, preferredSource: IPAddress("2001:db8::2")), deviceIndex: 3),
-            try? NeighbourMessages.change(.replace, Neighbor(device: .index(4), address: IPAddress("fe80::3")!, mac: MACAddress("02:00:00:00:00:03")), index: 4),
-            try? NeighbourMessages.change(.append, FDBEntry(device: .index(6), mac: .zero, destination: IPAddress("2001:db8::9"), vni: 9, port: 4789), index: 6),
+            try? RouteMessages.change(
+                .replace,
+                Route(
+                    destination: IPPrefix("2001:db8::/32")!, gateway: IPAddress("fe80::1"), device: .index(3), table: 1000, onlink: true,
+                    metric: 5, preferredSource: IPAddress("2001:db8::2")), deviceIndex: 3),
+            try? NeighbourMessages.change(
+                .replace, Neighbor(device: .index(4), address: IPAddress("fe80::3")!, mac: MACAddress("02:00:00:00:00:03")), index: 4),
+            try? NeighbourMessages.change(
+                .append, FDBEntry(device: .index(6), mac: .zero, destination: IPAddress("2001:db8::9"), vni: 9, port: 4789), index: 6),
         ].compactMap { $0 }
         out += requests.map { NetlinkMessage(type: $0.type, flags: $0.flags | 2, seq: 1, pid: 0, payload: $0.body) }
         // An uncapped error echoing a whole request, and a DONE with a TLV.
         let echoed = out[out.count - 1].encoded()
-        out.append(NetlinkMessage(type: 2, flags: 0x200, seq: 1, pid: 0, payload: le32(Int32(-22)) + echoed + tlv(1, string: "bad") + tlv(2, u32: 24)))
+        out.append(
+            NetlinkMessage(
+                type: 2, flags: 0x200, seq: 1, pid: 0, payload: le32(Int32(-22)) + echoed + tlv(1, string: "bad") + tlv(2, u32: 24)))
         out.append(NetlinkMessage(type: 3, flags: 0x202, seq: 1, pid: 0, payload: le32(Int32(0)) + tlv(1, string: "done")))
         return out
     }()
@@ -84,7 +94,8 @@ enum Fuzz {
 
     static func setLE16(_ b: inout [UInt8], _ at: Int, _ v: UInt32) {
         guard at + 2 <= b.count else { return }
-        b[at] = UInt8(truncatingIfNeeded: v); b[at + 1] = UInt8(truncatingIfNeeded: v >> 8)
+        b[at] = UInt8(truncatingIfNeeded: v)
+        b[at + 1] = UInt8(truncatingIfNeeded: v >> 8)
     }
     static func setLE32(_ b: inout [UInt8], _ at: Int, _ v: UInt32) {
         guard at + 4 <= b.count else { return }
@@ -94,33 +105,33 @@ enum Fuzz {
     /// One random structural or byte-level mutation. `attrStart` is where TLVs begin (for nla_len targets).
     static func mutate(_ b: inout [UInt8], attrStart: Int, isWire: Bool, _ rng: inout SplitMix64) {
         switch rng.below(isWire ? 11 : 10) {
-        case 0, 1:   // flip a few bits
+        case 0, 1:  // flip a few bits
             guard !b.isEmpty else { return }
             for _ in 0...rng.below(4) { b[rng.below(b.count)] ^= UInt8(1) << UInt8(rng.below(8)) }
-        case 2:      // random byte
+        case 2:  // random byte
             guard !b.isEmpty else { return }
             b[rng.below(b.count)] = rng.byte()
-        case 3:      // truncate
+        case 3:  // truncate
             b.removeLast(rng.below(b.count + 1))
-        case 4:      // append garbage
+        case 4:  // append garbage
             b += rng.bytes(rng.below(24))
-        case 5:      // delete a run
+        case 5:  // delete a run
             guard !b.isEmpty else { return }
             let at = rng.below(b.count)
             b.removeSubrange(at..<min(b.count, at + 1 + rng.below(8)))
-        case 6:      // insert a run
+        case 6:  // insert a run
             b.insert(contentsOf: rng.bytes(1 + rng.below(8)), at: rng.below(b.count + 1))
-        case 7:      // duplicate a chunk
+        case 7:  // duplicate a chunk
             guard !b.isEmpty else { return }
             let at = rng.below(b.count), n = 1 + rng.below(min(32, b.count - at))
             b.insert(contentsOf: b[at..<at + n], at: rng.below(b.count + 1))
-        case 8, 9:   // an attribute length (possibly nested) set to an extreme
+        case 8, 9:  // an attribute length (possibly nested) set to an extreme
             var offsets: [Int] = []
             attributeLengthOffsets(b, min(attrStart, b.count), b.count, into: &offsets)
             guard !offsets.isEmpty else { return }
             let v = rng.chance(4) ? UInt32(rng.below(0x1_0000)) : extremeLengths[rng.below(extremeLengths.count)]
             setLE16(&b, offsets[rng.below(offsets.count)], v)
-        default:     // nlmsg_len set to an extreme
+        default:  // nlmsg_len set to an extreme
             let v = rng.chance(3) ? UInt32(max(0, b.count + rng.below(9) - 4)) : extremeLengths[rng.below(extremeLengths.count)]
             setLE32(&b, 0, v)
         }
@@ -146,14 +157,15 @@ enum Fuzz {
         let found = [link != nil, addr != nil, route != nil, neigh != nil, fdb != nil].filter { $0 }.count
         report.decoded += found
         // The monitor must say what the object decoders say.
-        let expected: RouteEvent? = switch m.type {
-        case 16: link.map(RouteEvent.linkChanged)
-        case 20: addr.map(RouteEvent.addressAdded)
-        case 24: route.map(RouteEvent.routeAdded)
-        case 28: fdb.map(RouteEvent.fdbChanged) ?? neigh.map(RouteEvent.neighborChanged)
-        case 29: fdb.map(RouteEvent.fdbRemoved) ?? neigh.map(RouteEvent.neighborRemoved)
-        default: event
-        }
+        let expected: RouteEvent? =
+            switch m.type {
+            case 16: link.map(RouteEvent.linkChanged)
+            case 20: addr.map(RouteEvent.addressAdded)
+            case 24: route.map(RouteEvent.routeAdded)
+            case 28: fdb.map(RouteEvent.fdbChanged) ?? neigh.map(RouteEvent.neighborChanged)
+            case 29: fdb.map(RouteEvent.fdbRemoved) ?? neigh.map(RouteEvent.neighborRemoved)
+            default: event
+            }
         if event != expected { report.fail("monitor disagrees for type \(m.type)", m.payload) }
         if found > 1 { report.fail("several decoders accepted type \(m.type)", m.payload) }
     }
@@ -208,7 +220,7 @@ enum Fuzz {
         let seeds = Fuzz.seedMessages.map { $0.encoded() }
         for _ in 0..<80_000 {
             var b = seeds[rng.below(seeds.count)]
-            if rng.chance(6) { b += seeds[rng.below(seeds.count)] }            // several messages per datagram
+            if rng.chance(6) { b += seeds[rng.below(seeds.count)] }  // several messages per datagram
             for _ in 0...rng.below(4) {
                 let start = 16 + Fuzz.familyHeaderLength(UInt16(b.count >= 6 ? Int(b[4]) : 0))
                 Fuzz.mutate(&b, attrStart: start, isWire: true, &rng)
@@ -266,7 +278,10 @@ enum Fuzz {
             report.inputs += 1
             Fuzz.decodeEverything(m, report: &report)
             _ = NetlinkAttributes(m.payload.dropFirst(Fuzz.familyHeaderLength(m.type)))
-            if rng.chance(4) { Fuzz.exerciseWire(m.encoded(), report: &report); report.inputs -= 1 }
+            if rng.chance(4) {
+                Fuzz.exerciseWire(m.encoded(), report: &report)
+                report.inputs -= 1
+            }
         }
         Fuzz.finish("nestedAttributeLengths", report, started)
         #expect(report.inputs == 24_000)

@@ -4,13 +4,16 @@ import Testing
 
 @Suite struct KernelErrorTests {
     @Test func kernelErrorDescription() {
-        let e = KernelError.kernel(operation: "ip link add vxlan0 type vxlan", errno: .exists,
-                                   message: "VXLAN: A VXLAN device with the specified VNI already exists")
+        let e = KernelError.kernel(
+            operation: "ip link add vxlan0 type vxlan", errno: .exists,
+            message: "VXLAN: A VXLAN device with the specified VNI already exists")
         #expect(e.description.contains("ip link add vxlan0 type vxlan"))
         #expect(e.description.contains("File exists"))
         #expect(e.description.contains("errno 17"))
         #expect(e.description.contains("VXLAN: A VXLAN device with the specified VNI already exists"))
-        #expect(e.description == "ip link add vxlan0 type vxlan: File exists (errno 17): VXLAN: A VXLAN device with the specified VNI already exists")
+        #expect(
+            e.description
+                == "ip link add vxlan0 type vxlan: File exists (errno 17): VXLAN: A VXLAN device with the specified VNI already exists")
         #expect(e.errno == .exists)
         #expect(e.kernelMessage == "VXLAN: A VXLAN device with the specified VNI already exists")
     }
@@ -38,14 +41,16 @@ import Testing
     }
 
     @Test func batchListsFailures() {
-        let f0 = KernelError.BatchFailure(index: 0, error: .kernel(operation: "ip neigh replace 10.0.0.3", errno: .noDevice, message: "no such device"))
-        let f3 = KernelError.BatchFailure(index: 3, error: .kernel(operation: "bridge fdb append 02:00:00:00:00:01", errno: .invalidArgument, message: nil))
+        let f0 = KernelError.BatchFailure(
+            index: 0, error: .kernel(operation: "ip neigh replace 10.0.0.3", errno: .noDevice, message: "no such device"))
+        let f3 = KernelError.BatchFailure(
+            index: 3, error: .kernel(operation: "bridge fdb append 02:00:00:00:00:01", errno: .invalidArgument, message: nil))
         let e = KernelError.batch(failures: [f0, f3], applied: 5)
         #expect(e.description.hasPrefix("2 of 7 requests failed: "))
         #expect(e.description.contains("#0: ip neigh replace 10.0.0.3: No such device (errno 19): no such device"))
         #expect(e.description.contains("#3: bridge fdb append 02:00:00:00:00:01: Invalid argument (errno 22)"))
         #expect(!e.description.contains("…"))
-        #expect(e.errno == .noDevice)                    // the first failure's
+        #expect(e.errno == .noDevice)  // the first failure's
         #expect(e.kernelMessage == "no such device")
     }
 
@@ -67,8 +72,10 @@ import Testing
         #expect(try NetworkNamespace.sysctlPath("net.ipv4.conf.eth0/10.rp_filter") == "/proc/sys/net/ipv4/conf/eth0.10/rp_filter")
     }
 
-    @Test(arguments: ["kernel.hostname", "net..x", "net.ipv4/../x", "net", "net.ipv4", "", "net.ipv4.", ".net.ipv4.x",
-                      "vm.net.x"])
+    @Test(arguments: [
+        "kernel.hostname", "net..x", "net.ipv4/../x", "net", "net.ipv4", "", "net.ipv4.", ".net.ipv4.x",
+        "vm.net.x",
+    ])
     func rejectsOthers(key: String) {
         #expect(throws: KernelError.self) { try NetworkNamespace.sysctlPath(key) }
     }

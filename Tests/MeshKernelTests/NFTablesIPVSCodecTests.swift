@@ -13,7 +13,9 @@ enum NFTFixtures {
     static let chain = NFTChain(t, "svc-1")
     static let map = NFTSet(t, "be", key: NFTKeyType(.integer(bytes: 4)), kind: .map(NFTKeyType(.ipv4Address, .inetService)))
     static let vmap = NFTSet(t, "services", key: NFTKeyType(.ipv4Address, .inetProto, .inetService), kind: .verdictMap)
-    static let elements: [NFTElement] = (0..<5).map { .map(.u32(UInt32($0)), to: .concat(.address(.v4(0x0a00_0000 + UInt32($0))), .port(80))) }
+    static let elements: [NFTElement] = (0..<5).map {
+        .map(.u32(UInt32($0)), to: .concat(.address(.v4(0x0a00_0000 + UInt32($0))), .port(80)))
+    }
 
     static func batch() -> NFTBatch {
         var b = NFTBatch()
@@ -24,8 +26,10 @@ enum NFTFixtures {
         b.add(vmap)
         b.add(elements, to: map)
         b.add([.map(.concat(.address(.v4(0x0a60_0001)), .proto(6), .port(443)), to: .goto("svc-1"))], to: vmap)
-        b.add(NFTRule(chain, [.counter] + NFTExpr.match(.l4proto, .eq, .proto(6)) + NFTExpr.dnatNumgen(modulus: 5, map: "be"),
-                      comment: "svc-1"))
+        b.add(
+            NFTRule(
+                chain, [.counter] + NFTExpr.match(.l4proto, .eq, .proto(6)) + NFTExpr.dnatNumgen(modulus: 5, map: "be"),
+                comment: "svc-1"))
         return b
     }
 
@@ -73,7 +77,8 @@ enum NFTFixtures {
 
     @Test func valuesUseTheKernelsLayout() {
         #expect(NFTValue.port(8080).bytes == [0x1f, 0x90])
-        #expect(NFTValue.concat(.address(IPAddress("10.0.0.1")!), .proto(6), .port(80)).bytes
+        #expect(
+            NFTValue.concat(.address(IPAddress("10.0.0.1")!), .proto(6), .port(80)).bytes
                 == [10, 0, 0, 1, 6, 0, 0, 0, 0, 80, 0, 0])
         #expect(NFTKeyType(.ipv4Address, .inetProto, .inetService).length == 12)
         #expect(NFTKeyType(.ipv6Address, .inetService).length == 20)
@@ -137,7 +142,8 @@ enum NFTFixtures {
     }
 
     @Test func destinationsRoundTripWithBigEndianPorts() throws {
-        let d = IPVSDestination(IPAddress("10.98.0.11")!, port: 8080, forwarding: .directRoute, weight: 0, upperThreshold: 9, lowerThreshold: 2)
+        let d = IPVSDestination(
+            IPAddress("10.98.0.11")!, port: 8080, forwarding: .directRoute, weight: 0, upperThreshold: 9, lowerThreshold: 2)
         let r = try IPVSMessages.encode(.addDestination(.tuple(.tcp, IPAddress("10.96.0.1")!, 80), d), family: Self.family)
         #expect(r.type == Self.family)
         #expect(IPVSMessages.decodeDestination(Self.reply(r))?.destination == d)
@@ -146,10 +152,16 @@ enum NFTFixtures {
     }
 
     @Test func badInputIsRefused() {
-        #expect(throws: KernelError.self) { try IPVSMessages.encode(.addService(IPVSService(.tuple(.tcp, IPAddress("10.0.0.1")!, 80), scheduler: "way too long a name")), family: 1) }
-        #expect(throws: KernelError.self) { try IPVSMessages.encode(.addService(IPVSService(.tuple(.tcp, IPAddress("10.0.0.1")!, 0))), family: 1) }
         #expect(throws: KernelError.self) {
-            try IPVSMessages.encode(.addDestination(.tuple(.tcp, IPAddress("10.0.0.1")!, 80), IPVSDestination(IPAddress("fd00::1")!, port: 80)), family: 1)
+            try IPVSMessages.encode(
+                .addService(IPVSService(.tuple(.tcp, IPAddress("10.0.0.1")!, 80), scheduler: "way too long a name")), family: 1)
+        }
+        #expect(throws: KernelError.self) {
+            try IPVSMessages.encode(.addService(IPVSService(.tuple(.tcp, IPAddress("10.0.0.1")!, 0))), family: 1)
+        }
+        #expect(throws: KernelError.self) {
+            try IPVSMessages.encode(
+                .addDestination(.tuple(.tcp, IPAddress("10.0.0.1")!, 80), IPVSDestination(IPAddress("fd00::1")!, port: 80)), family: 1)
         }
         #expect(IPVSMessages.netmask(bits: 24, v6: false) == UInt32(0xffff_ff00).bigEndian)
     }
@@ -166,10 +178,12 @@ extension Array where Element == UInt8 {
     static func seeds() throws -> [NetlinkMessage] {
         var out = try NFTFixtures.messages()
         let key = IPVSServiceKey.tuple(.tcp, IPAddress("10.96.0.1")!, 80)
-        for op: IPVSOperation in [.addService(IPVSService(key, scheduler: "rr")),
-                                  .addDestination(key, IPVSDestination(IPAddress("10.98.0.1")!, port: 80)),
-                                  .addService(IPVSService(.fwmark(3, ipv6: true))),
-                                  .addDestination(key, IPVSDestination(IPAddress("fd00::3")!, port: 80, forwarding: .tunnel))] {
+        for op: IPVSOperation in [
+            .addService(IPVSService(key, scheduler: "rr")),
+            .addDestination(key, IPVSDestination(IPAddress("10.98.0.1")!, port: 80)),
+            .addService(IPVSService(.fwmark(3, ipv6: true))),
+            .addDestination(key, IPVSDestination(IPAddress("fd00::3")!, port: 80, forwarding: .tunnel)),
+        ] {
             let r = try IPVSMessages.encode(op, family: 0x20)
             out.append(NetlinkMessage(type: r.type, flags: 2, seq: 1, pid: 0, payload: r.body))
         }

@@ -33,7 +33,8 @@ func hex(_ bytes: some Collection<UInt8>) -> String {
 func expectBytes(_ actual: [UInt8], _ expected: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) {
     guard actual != expected else { return }
     let firstDiff = zip(actual, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(actual.count, expected.count)
-    Issue.record("""
+    Issue.record(
+        """
         bytes differ at offset \(firstDiff) (actual \(actual.count) B, expected \(expected.count) B)
           actual:   \(hex(actual))
           expected: \(hex(expected))

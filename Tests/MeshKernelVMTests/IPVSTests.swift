@@ -11,7 +11,10 @@ struct NotRoot: Error, CustomStringConvertible {
 
 /// `ipvsadm -Ln --exact [extra]` in a namespace, parsed into services with their destinations.
 struct IPVSAdmListing: CustomStringConvertible {
-    struct Service { var words: [String]; var destinations: [[String]] }
+    struct Service {
+        var words: [String]
+        var destinations: [[String]]
+    }
     var services: [Service] = []
     var text: String
     var description: String { text }
@@ -100,7 +103,8 @@ struct IPVSTests {
                 .addService(IPVSService(Self.web, scheduler: "wrr")),
                 .addDestination(Self.web, IPVSDestination(b1, port: 8080, forwarding: .masquerade, weight: 5)),
                 .addDestination(Self.web, IPVSDestination(b2, port: 80, forwarding: .directRoute, weight: 1)),
-                .addDestination(Self.web, IPVSDestination(b3, port: 80, forwarding: .tunnel, weight: 0, upperThreshold: 100, lowerThreshold: 10)),
+                .addDestination(
+                    Self.web, IPVSDestination(b3, port: 80, forwarding: .tunnel, weight: 0, upperThreshold: 100, lowerThreshold: 10)),
             ])
             var l = try IPVSAdmListing(namespace: ns.name!)
             let d = l.service("TCP 10.97.0.10:80 wrr")?.destinations ?? []
@@ -109,11 +113,12 @@ struct IPVSTests {
             #expect(d.contains { $0.starts(with: ["10.98.0.13:80", "Tunnel", "0"]) }, "\(l)")
 
             let listed = try await ipvs.listDestinations(Self.web)
-            #expect(Set(listed.map(\.destination)) == [
-                IPVSDestination(b1, port: 8080, forwarding: .masquerade, weight: 5),
-                IPVSDestination(b2, port: 80, forwarding: .directRoute, weight: 1),
-                IPVSDestination(b3, port: 80, forwarding: .tunnel, weight: 0, upperThreshold: 100, lowerThreshold: 10),
-            ])
+            #expect(
+                Set(listed.map(\.destination)) == [
+                    IPVSDestination(b1, port: 8080, forwarding: .masquerade, weight: 5),
+                    IPVSDestination(b2, port: 80, forwarding: .directRoute, weight: 1),
+                    IPVSDestination(b3, port: 80, forwarding: .tunnel, weight: 0, upperThreshold: 100, lowerThreshold: 10),
+                ])
 
             // Drain b1 (weight 0), then delete b2.
             try await ipvs.updateDestination(IPVSDestination(b1, port: 8080, forwarding: .masquerade, weight: 0), in: Self.web)
@@ -170,7 +175,10 @@ struct IPVSTests {
                 ])
                 Issue.record("destination of a missing service accepted")
             } catch {
-                guard case .batch(let failures, let applied) = error else { Issue.record("\(error)"); return }
+                guard case .batch(let failures, let applied) = error else {
+                    Issue.record("\(error)")
+                    return
+                }
                 #expect(failures.map(\.index) == [1] && applied == 1)
             }
             #expect(try await ipvs.listDestinations(Self.web).count == 1)
@@ -187,8 +195,9 @@ struct IPVSTrafficTests {
         defer { lab.destroy() }
         let ipvs = try IPVSHandle(namespace: lab.lb)
         let key = IPVSServiceKey.tuple(.tcp, LoadBalancerLab.vip, LoadBalancerLab.vipPort)
-        try await ipvs.apply([.addService(IPVSService(key, scheduler: "rr"))]
-                             + lab.backendAddresses.map { .addDestination(key, IPVSDestination($0, port: 80)) })
+        try await ipvs.apply(
+            [.addService(IPVSService(key, scheduler: "rr"))]
+                + lab.backendAddresses.map { .addDestination(key, IPVSDestination($0, port: 80)) })
 
         let spread = try lab.spread(30)
         #expect(spread == ["backend1": 10, "backend2": 10, "backend3": 10], "\(spread)")

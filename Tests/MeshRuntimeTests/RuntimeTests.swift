@@ -39,7 +39,9 @@ import Testing
 @Suite(.serialized) struct TaskRuntimeTests {
     static func runtime() throws -> (TaskRuntime, String) {
         guard getuid() == 0 else { throw RootNeeded() }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mkt-runtime-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "mkt-runtime-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        ).path
         let meshd = DataplaneLab.locateMeshd()
         return (try TaskRuntime(nodeID: "mktrt\(getpid())", dataRoot: dir, meshd: meshd), dir)
     }
@@ -47,7 +49,9 @@ import Testing
     @Test func aTaskHasItsOwnHostnameNetworkAndResolvConf() async throws {
         let (rt, dir) = try Self.runtime()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let t = TaskLaunch(id: "t1abc", image: "busybox", args: ["sh", "-c", "hostname; cat /etc/resolv.conf; cat /proc/net/dev | tail -n +3 | cut -d: -f1"])
+        let t = TaskLaunch(
+            id: "t1abc", image: "busybox",
+            args: ["sh", "-c", "hostname; cat /etc/resolv.conf; cat /proc/net/dev | tail -n +3 | cut -d: -f1"])
         let r = try await rt.start(t)
         #expect(await r.process.wait() == .exited(0))
         let log = await rt.log("t1abc")
@@ -69,7 +73,9 @@ import Testing
         var answer = ""
         for _ in 0..<300 where !answer.contains("I'm") {
             try await Task.sleep(for: .milliseconds(100))
-            answer = (try? Exec.run(["ip", "netns", "exec", r.namespace, "curl", "-s", "--max-time", "1", "http://127.0.0.1:8000/"]).stdout) ?? ""
+            answer =
+                (try? Exec.run(["ip", "netns", "exec", r.namespace, "curl", "-s", "--max-time", "1", "http://127.0.0.1:8000/"]).stdout)
+                ?? ""
         }
         #expect(answer.hasPrefix("I'm web1xyz"), "\(answer)")
         let end = await rt.stop("web1xyz", grace: .seconds(5))
@@ -139,4 +145,3 @@ import Testing
 }
 
 struct RootNeeded: Error, CustomStringConvertible { var description: String { "runtime tests start tasks in namespaces: run as root" } }
-

@@ -18,8 +18,10 @@ struct WhoamiTests {
         defer { lab.destroy() }
         let server = try await WhoamiServer.start(name: "web1", namespace: lab.backendNamespaces[0], port: 8000)
         let backend = lab.backendAddresses[0]
-        let out = try Exec.check(["ip", "netns", "exec", lab.client.name!, "curl", "-s", "--max-time", "3",
-                                  "-H", "X-Probe: 42", "http://\(backend):8000/some/path?q=1"])
+        let out = try Exec.check([
+            "ip", "netns", "exec", lab.client.name!, "curl", "-s", "--max-time", "3",
+            "-H", "X-Probe: 42", "http://\(backend):8000/some/path?q=1",
+        ])
         let lines = out.split(separator: "\n").map(String.init)
         #expect(lines.first == "I'm web1", "\(out)")
         // Routed through lb with no NAT: the server sees the client namespace's own address.

@@ -28,7 +28,10 @@ struct AgentBench: AsyncParsableCommand {
     /// Backend j of service i: 8 per service in 10.72.0.0/13 (the bulk network's upper half).
     static func backend(_ i: Int, _ j: Int) -> IPAddress { .v4(0x0A48_0000 + UInt32(8 * i + j)) }
     /// The service of sample k: spread over the services, never one already at 5 backends.
-    static func target(_ k: Int, _ n: Int) -> Int { let s = (k * 7919) % n; return s % 5 == 4 ? s - 1 : s }
+    static func target(_ k: Int, _ n: Int) -> Int {
+        let s = (k * 7919) % n
+        return s % 5 == 4 ? s - 1 : s
+    }
 
     func run() async throws {
         guard getuid() == 0 else { throw ValidationError("the benchmark creates network namespaces: run it as root") }
@@ -38,16 +41,24 @@ struct AgentBench: AsyncParsableCommand {
         var delta: [Int: Double] = [:], full: [Int: Double] = [:]
         for n in counts {
             let (d, f) = try await measure(services: n, samples: timed)
-            delta[n] = d; full[n] = f
-            print(String(format: "  %6d services: gossip delta %.2f ms   whole assignment %.2f ms   (delta/whole %.3f)",
-                         n, d * 1000, f * 1000, d / max(f, 1e-9)))
+            delta[n] = d
+            full[n] = f
+            print(
+                String(
+                    format: "  %6d services: gossip delta %.2f ms   whole assignment %.2f ms   (delta/whole %.3f)",
+                    n, d * 1000, f * 1000, d / max(f, 1e-9)))
         }
         guard let small = counts.first, let large = counts.last, let a = delta[small], let b = delta[large] else { return }
-        print(String(format: "agent gossip path: %d vs %d services = %.2f× (goal ≤ 1.5×), %.2f ms at %d (goal < 10 ms)",
-                     large, small, b / max(a, 1e-9), b * 1000, large))
+        print(
+            String(
+                format: "agent gossip path: %d vs %d services = %.2f× (goal ≤ 1.5×), %.2f ms at %d (goal < 10 ms)",
+                large, small, b / max(a, 1e-9), b * 1000, large))
         if let path = options.json {
             var out: [String: Any] = ["ratio": b / max(a, 1e-9)]
-            for n in counts { out["delta_\(n)"] = delta[n]; out["full_\(n)"] = full[n] }
+            for n in counts {
+                out["delta_\(n)"] = delta[n]
+                out["full_\(n)"] = full[n]
+            }
             try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys]).write(to: URL(fileURLWithPath: path))
         }
     }
@@ -69,26 +80,36 @@ struct AgentBench: AsyncParsableCommand {
         // the whole table: that one change costs the table, once per count.)
         let base = (0..<n).flatMap { i in
             (0..<(i % 5 + 1)).map { j in
-                NodeAssignment.RemoteTask(id: "base\(i)x\(j)", name: "s\(i).\(j).base\(i)x\(j)", service: "s\(i)", nodeID: "peer0",
-                                          nodeAddress: IPAddress("198.18.0.3")!,
-                                          attachments: [.init(network: Self.network.id, address: Self.backend(i, j))])
+                NodeAssignment.RemoteTask(
+                    id: "base\(i)x\(j)", name: "s\(i).\(j).base\(i)x\(j)", service: "s\(i)", nodeID: "peer0",
+                    nodeAddress: IPAddress("198.18.0.3")!,
+                    attachments: [.init(network: Self.network.id, address: Self.backend(i, j))])
             }
         }
-        var assignment = NodeAssignment(node: node, networks: [Self.network], services: (0..<n).map { i in
-            NodeAssignment.Service(id: "s\(i)", name: "s\(i)", vips: [.init(network: Self.network.id, address: ApplyBench.vip(i))])
-        }, remoteTasks: base)
+        var assignment = NodeAssignment(
+            node: node, networks: [Self.network],
+            services: (0..<n).map { i in
+                NodeAssignment.Service(id: "s\(i)", name: "s\(i)", vips: [.init(network: Self.network.id, address: ApplyBench.vip(i))])
+            }, remoteTasks: base)
         try await agent.apply(assignment)
 
         // This node's directory and another node's, over real gossip.
         let port = UInt16.random(in: 41_000...50_000)
         func gossipAgent(_ name: String, _ port: UInt16) throws -> GossipAgent {
-            try GossipAgent(name: name, transport: TransportConfig(bindHost: "127.0.0.1", port: port), config: GossipConfig(),
-                            envelope: Envelope(label: "agent-bench", keyring: try Keyring(keys: [[UInt8](repeating: 7, count: 32)])),
-                            incarnation: 1, seed: UInt64(port))
+            try GossipAgent(
+                name: name, transport: TransportConfig(bindHost: "127.0.0.1", port: port), config: GossipConfig(),
+                envelope: Envelope(label: "agent-bench", keyring: try Keyring(keys: [[UInt8](repeating: 7, count: 32)])),
+                incarnation: 1, seed: UInt64(port))
         }
         let gossip = try gossipAgent(node.id, port), peerGossip = try gossipAgent("peer", port + 1)
-        try await gossip.start(); try await peerGossip.start()
-        defer { Task { await gossip.shutdown(); await peerGossip.shutdown() } }
+        try await gossip.start()
+        try await peerGossip.start()
+        defer {
+            Task {
+                await gossip.shutdown()
+                await peerGossip.shutdown()
+            }
+        }
         await peerGossip.join(seeds: [PeerAddress("127.0.0.1", port: port)!])
         let directory = EndpointDirectory(gossip: gossip, nodeID: node.id, nodeAddress: node.advertiseAddress)
         let peer = EndpointDirectory(gossip: peerGossip, nodeID: "peer", nodeAddress: IPAddress("198.18.0.2")!)
@@ -116,8 +137,9 @@ struct AgentBench: AsyncParsableCommand {
         for k in 0..<samples {
             let s = Self.target(k, n)
             let id = "bench\(k)"
-            let task = NodeAssignment.LocalTask(id: id, name: "s\(s).1.\(id)", service: "s\(s)", image: "busybox",
-                                                attachments: [.init(network: Self.network.id, address: Self.backend(s, 7))])
+            let task = NodeAssignment.LocalTask(
+                id: id, name: "s\(s).1.\(id)", service: "s\(s)", image: "busybox",
+                attachments: [.init(network: Self.network.id, address: Self.backend(s, 7))])
             let start = ContinuousClock.now
             try await peer.publish([task])
             deltas.append(seconds(try await until(id) - start))
@@ -135,13 +157,16 @@ struct AgentBench: AsyncParsableCommand {
         follower.cancel()
         for k in 0..<samples {
             let s = Self.target(k, n)
-            let remote = NodeAssignment.RemoteTask(id: "whole\(k)", name: "s\(s).1.whole\(k)", service: "s\(s)", nodeID: "peer",
-                                                   nodeAddress: IPAddress("198.18.0.2")!,
-                                                   attachments: [.init(network: Self.network.id, address: Self.backend(s, 7))])
+            let remote = NodeAssignment.RemoteTask(
+                id: "whole\(k)", name: "s\(s).1.whole\(k)", service: "s\(s)", nodeID: "peer",
+                nodeAddress: IPAddress("198.18.0.2")!,
+                attachments: [.init(network: Self.network.id, address: Self.backend(s, 7))])
             assignment.remoteTasks = base + [remote]
             wholes.append(seconds(try await ContinuousClock().measure { try await agent.apply(assignment) }))
             let present = try await ConvergeBench.backends(node.id, sandbox, vip: ApplyBench.vip(s))
-            guard present.contains(Self.backend(s, 7)) else { throw ValidationError("the whole-assignment path did not program \(remote.id)") }
+            guard present.contains(Self.backend(s, 7)) else {
+                throw ValidationError("the whole-assignment path did not program \(remote.id)")
+            }
             assignment.remoteTasks = base
             try await agent.apply(assignment)
         }

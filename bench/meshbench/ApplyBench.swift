@@ -19,8 +19,9 @@ struct ApplyBench: AsyncParsableCommand {
     @Option(help: "Load balancer: nftables or ipvs.") var lb = "nftables"
 
     /// 10.64.0.0/12: VIP i = 10.65.0.0 + i, backends 10.72.0.0 + 4i + j.
-    static let network = OverlayNetwork(id: "bulk", name: "bulk", vni: 4500, subnet: IPPrefix("10.64.0.0/12")!,
-                                        gateway: IPAddress("10.64.0.1")!)
+    static let network = OverlayNetwork(
+        id: "bulk", name: "bulk", vni: 4500, subnet: IPPrefix("10.64.0.0/12")!,
+        gateway: IPAddress("10.64.0.1")!)
     static func vip(_ i: Int) -> IPAddress { .v4(0x0A41_0000 + UInt32(i)) }
     static func backend(_ i: Int, _ j: Int) -> IPAddress { .v4(0x0A48_0000 + UInt32(4 * i + j)) }
 
@@ -31,8 +32,9 @@ struct ApplyBench: AsyncParsableCommand {
         var s = lab.emptyState(1)
         s.networks = [network]
         s.services = (0..<n).map { i in
-            BalancedService(id: "s\(i)", name: "s\(i)", vips: [.init(network: "bulk", address: vip(i))],
-                        backends: (0..<3).map { .init(network: "bulk", address: backend(i, $0)) })
+            BalancedService(
+                id: "s\(i)", name: "s\(i)", vips: [.init(network: "bulk", address: vip(i))],
+                backends: (0..<3).map { .init(network: "bulk", address: backend(i, $0)) })
         }
         return s
     }
@@ -65,7 +67,8 @@ struct ApplyBench: AsyncParsableCommand {
                 // Swap one backend of one service (a different service each time) for a new address,
                 // sent as the agent sends it: one changed service.
                 let i = (k * 7919) % n
-                state.services[i].backends![0].address = Self.toggle(state.services[i].backends![0].address, Self.backend(i, 0), .v4(0x0A4F_0000 + UInt32(i)))
+                state.services[i].backends![0].address = Self.toggle(
+                    state.services[i].backends![0].address, Self.backend(i, 0), .v4(0x0A4F_0000 + UInt32(i)))
                 var changed: ChangeReport?
                 samples.append(seconds(try await clock.measure { changed = try await r.apply([.service(state.services[i])]) }))
                 guard let changed, !changed.isEmpty, changed.changes.count <= 8 else {
@@ -75,14 +78,18 @@ struct ApplyBench: AsyncParsableCommand {
             for k in 0..<timed {
                 // The same kind of change as a whole new state (what `meshd dataplane apply` does), for comparison.
                 let j = (k * 7919 + 1) % n
-                state.services[j].backends![1].address = Self.toggle(state.services[j].backends![1].address, Self.backend(j, 1), .v4(0x0A4E_8000 + UInt32(j)))
+                state.services[j].backends![1].address = Self.toggle(
+                    state.services[j].backends![1].address, Self.backend(j, 1), .v4(0x0A4E_8000 + UInt32(j)))
                 var full: ChangeReport?
                 fullSamples.append(seconds(try await clock.measure { full = try await r.apply(state) }))
                 if full?.isEmpty ?? true { fullEmpty += 1 }
             }
             changeMedians[n] = median(samples)
-            print(String(format: "  %6d services: cold apply %8.1f ms   one backend change: median %6.2f ms  (min %.2f, max %.2f)   as a full state: %.2f ms",
-                         n, cold * 1e3, median(samples) * 1e3, samples.min()! * 1e3, samples.max()! * 1e3, median(fullSamples) * 1e3))
+            print(
+                String(
+                    format:
+                        "  %6d services: cold apply %8.1f ms   one backend change: median %6.2f ms  (min %.2f, max %.2f)   as a full state: %.2f ms",
+                    n, cold * 1e3, median(samples) * 1e3, samples.min()! * 1e3, samples.max()! * 1e3, median(fullSamples) * 1e3))
             if fullEmpty > 0 { print("    WARNING: \(fullEmpty) of \(timed) full-state applies of a changed backend reported no change") }
         }
 
@@ -98,8 +105,9 @@ struct ApplyBench: AsyncParsableCommand {
                 // A fresh task each time, attached, timed, then detached (untimed).
                 let id = "a\(k)"
                 try await lab.createTask(id)
-                let endpoint = LocalEndpoint(id: id, network: "bulk", namespace: lab.taskNamespace(id),
-                                             address: .v4(0x0A4E_0000 + UInt32(k + 2)))
+                let endpoint = LocalEndpoint(
+                    id: id, network: "bulk", namespace: lab.taskNamespace(id),
+                    address: .v4(0x0A4E_0000 + UInt32(k + 2)))
                 let clock = ContinuousClock()
                 var report: ChangeReport?
                 samples.append(seconds(try await clock.measure { report = try await r.apply([.localEndpoint(endpoint)]) }))
@@ -109,17 +117,23 @@ struct ApplyBench: AsyncParsableCommand {
                 _ = try await r.apply([.removeLocalEndpoint(task: id, network: "bulk")])
             }
             attachMedians[n] = median(samples)
-            print(String(format: "  attach one task at %5d services: median %6.2f ms  (min %.2f, max %.2f)",
-                         n, median(samples) * 1e3, samples.min()! * 1e3, samples.max()! * 1e3))
+            print(
+                String(
+                    format: "  attach one task at %5d services: median %6.2f ms  (min %.2f, max %.2f)",
+                    n, median(samples) * 1e3, samples.min()! * 1e3, samples.max()! * 1e3))
         }
         let small = counts.min()!, large = counts.max()!
         let flat = changeMedians[large]! / changeMedians[small]!
         let attachRatio = attachMedians[attachSizes[1]]! / attachMedians[attachSizes[0]]!
         print("")
-        print(String(format: "  backend change %d vs %d services: %.2fx (goal <= 1.5x), %.2f ms at %d (goal < 10 ms)",
-                     large, small, flat, changeMedians[large]! * 1e3, large))
-        print(String(format: "  attach at %d vs %d services: %.2fx (goal: independent of the service count, ~1.0x)",
-                     attachSizes[1], attachSizes[0], attachRatio))
+        print(
+            String(
+                format: "  backend change %d vs %d services: %.2fx (goal <= 1.5x), %.2f ms at %d (goal < 10 ms)",
+                large, small, flat, changeMedians[large]! * 1e3, large))
+        print(
+            String(
+                format: "  attach at %d vs %d services: %.2fx (goal: independent of the service count, ~1.0x)",
+                attachSizes[1], attachSizes[0], attachRatio))
         if let path = options.json {
             var json: [String: Any] = ["benchmark": "apply", "lb": lb, "timed": timed, "change_ratio": flat, "attach_ratio": attachRatio]
             for (n, m) in changeMedians { json["change_\(n)_s"] = m }

@@ -64,7 +64,9 @@ struct ConvergeBench: AsyncParsableCommand {
                 mine = try Self.addresses(c, service: "whoami", node: "node3")
                     .intersection(try await Self.backends(ids[0], c.lab.nodeNamespace(1), vip: vip))
                 if !mine.isEmpty {
-                    if attempt > 0 { print("  (round \(round + 1): node3's tasks reached node1's balancer after \(ContinuousClock.now - looked))") }
+                    if attempt > 0 {
+                        print("  (round \(round + 1): node3's tasks reached node1's balancer after \(ContinuousClock.now - looked))")
+                    }
                     break
                 }
                 if attempt == 0, ProcessInfo.processInfo.environment["CONVERGE_TRACE"] != nil {
@@ -77,8 +79,9 @@ struct ConvergeBench: AsyncParsableCommand {
                 let placed = try Self.addresses(c, service: "whoami", node: "node3")
                 let lb = try await Self.backends(ids[0], c.lab.nodeNamespace(1), vip: vip)
                 let ps = (try? c.docker(1, ["service", "ps", "whoami", "--filter", "desired-state=running"]).stdout) ?? ""
-                throw ValidationError("round \(round + 1): node3's whoami tasks \(placed.sorted()) are not in node1's balancer "
-                    + "\(lb.sorted()) after 30 s\n\(ps)\n--- node3 log:\n\(c.log(3).suffix(3000))")
+                throw ValidationError(
+                    "round \(round + 1): node3's whoami tasks \(placed.sorted()) are not in node1's balancer "
+                        + "\(lb.sorted()) after 30 s\n\(ps)\n--- node3 log:\n\(c.log(3).suffix(3000))")
             }
             let killed = ContinuousClock.now
             c.kill9(3)
@@ -111,14 +114,22 @@ struct ConvergeBench: AsyncParsableCommand {
             let s = xs.sorted()
             return s.isEmpty ? 0 : s[min(s.count - 1, Int((Double(s.count) * q).rounded(.up)) - 1)]
         }
-        print(String(format: "scale 2→%d, every LB and DNS: p50 %.3f s  p99 %.3f s   (goal p99 < 1 s)", target, median(scale), p(scale, 0.99)))
-        print(String(format: "scale 2→%d, API reports %d running: p50 %.3f s  p99 %.3f s   ratio dataplane/API p50 %.2f", target, target,
-                     median(api), p(api, 0.99), median(scale) / max(median(api), 0.001)))
-        print(String(format: "worker SIGKILL → out of every LB: p50 %.3f s  p99 %.3f s   (goal p99 < 5 s; %d runs)",
-                     median(failure), p(failure, 0.99), failure.count))
+        print(
+            String(format: "scale 2→%d, every LB and DNS: p50 %.3f s  p99 %.3f s   (goal p99 < 1 s)", target, median(scale), p(scale, 0.99))
+        )
+        print(
+            String(
+                format: "scale 2→%d, API reports %d running: p50 %.3f s  p99 %.3f s   ratio dataplane/API p50 %.2f", target, target,
+                median(api), p(api, 0.99), median(scale) / max(median(api), 0.001)))
+        print(
+            String(
+                format: "worker SIGKILL → out of every LB: p50 %.3f s  p99 %.3f s   (goal p99 < 5 s; %d runs)",
+                median(failure), p(failure, 0.99), failure.count))
         if let path = options.json {
-            let out: [String: Any] = ["scale_p50": median(scale), "scale_p99": p(scale, 0.99), "api_p50": median(api),
-                                      "failure_p50": median(failure), "failure_p99": p(failure, 0.99), "runs": runs, "replicas": target]
+            let out: [String: Any] = [
+                "scale_p50": median(scale), "scale_p99": p(scale, 0.99), "api_p50": median(api),
+                "failure_p50": median(failure), "failure_p99": p(failure, 0.99), "runs": runs, "replicas": target,
+            ]
             try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys]).write(to: URL(fileURLWithPath: path))
         }
     }
@@ -144,9 +155,15 @@ struct ConvergeBench: AsyncParsableCommand {
         let token = try c.docker(1, ["swarm", "join-token", "-q", "worker"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         for n in 2...3 { try check(c.docker(n, ["swarm", "join", "--token", token, "\(c.address(1)):2377"])) }
         try check(c.docker(1, ["network", "create", "-d", "overlay", "bench"]))
-        try check(c.docker(1, ["service", "create", "--detach", "--name", "whoami", "--network", "bench", "--replicas", "2", "meshd/whoami"]))
-        try check(c.docker(1, ["service", "create", "--detach", "--name", "probe", "--network", "bench", "--mode", "global",
-                               "busybox", "sleep", "1000000"]))
+        try check(
+            c.docker(1, ["service", "create", "--detach", "--name", "whoami", "--network", "bench", "--replicas", "2", "meshd/whoami"]))
+        try check(
+            c.docker(
+                1,
+                [
+                    "service", "create", "--detach", "--name", "probe", "--network", "bench", "--mode", "global",
+                    "busybox", "sleep", "1000000",
+                ]))
     }
 
     func vip(_ c: DaemonCluster) throws -> IPAddress {
@@ -168,8 +185,13 @@ struct ConvergeBench: AsyncParsableCommand {
     /// The probe task's namespace on node `n`.
     static func probeNamespace(_ c: DaemonCluster, node n: Int) async throws -> String {
         for _ in 0..<300 {
-            let rows = try c.docker(1, ["service", "ps", "probe", "--no-trunc", "--filter", "desired-state=running",
-                                        "--format", "{{.ID}} {{.Node}} {{.CurrentState}}"]).stdout.split(separator: "\n")
+            let rows = try c.docker(
+                1,
+                [
+                    "service", "ps", "probe", "--no-trunc", "--filter", "desired-state=running",
+                    "--format", "{{.ID}} {{.Node}} {{.CurrentState}}",
+                ]
+            ).stdout.split(separator: "\n")
             for row in rows where row.contains("node\(n) ") && row.contains("Running") {
                 if let ns = c.taskNamespace(n, task: String(row.split(separator: " ")[0])), NetworkNamespace.exists(named: ns) { return ns }
             }
@@ -180,11 +202,21 @@ struct ConvergeBench: AsyncParsableCommand {
 
     /// The overlay addresses of a service's running tasks on one node, as the manager allocated them.
     static func addresses(_ c: DaemonCluster, service: String, node: String) throws -> Set<IPAddress> {
-        let ids = try c.docker(1, ["service", "ps", "-q", "--no-trunc", "--filter", "node=\(node)", "--filter", "desired-state=running",
-                                   service]).stdout.split(separator: "\n").map(String.init)
+        let ids = try c.docker(
+            1,
+            [
+                "service", "ps", "-q", "--no-trunc", "--filter", "node=\(node)", "--filter", "desired-state=running",
+                service,
+            ]
+        ).stdout.split(separator: "\n").map(String.init)
         guard !ids.isEmpty else { return [] }
-        let out = try c.docker(1, ["inspect", "--type", "task", "--format",
-                                   "{{range .NetworksAttachments}}{{range .Addresses}}{{.}} {{end}}{{end}}"] + ids).stdout
+        let out = try c.docker(
+            1,
+            [
+                "inspect", "--type", "task", "--format",
+                "{{range .NetworksAttachments}}{{range .Addresses}}{{.}} {{end}}{{end}}",
+            ] + ids
+        ).stdout
         return Set(out.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { IPPrefix(String($0))?.address })
     }
 
@@ -200,8 +232,10 @@ struct ConvergeBench: AsyncParsableCommand {
     /// answers `tasks.whoami` with `count` addresses. Each of those six conditions is timed when
     /// it is first seen to hold (backends are only added while this waits), so one slow check
     /// does not delay the others' times; returns the last of them.
-    func until(_ c: DaemonCluster, ids: [String], vip: IPAddress, probes: [Int: DNSProbe], count: Int, timeout: Duration,
-               each: () -> Void = {}) async throws -> ContinuousClock.Instant {
+    func until(
+        _ c: DaemonCluster, ids: [String], vip: IPAddress, probes: [Int: DNSProbe], count: Int, timeout: Duration,
+        each: () -> Void = {}
+    ) async throws -> ContinuousClock.Instant {
         let start = ContinuousClock.now
         var lbAt: [Int: ContinuousClock.Instant] = [:], dnsAt: [Int: ContinuousClock.Instant] = [:]
         while ContinuousClock.now - start < timeout {
@@ -210,7 +244,9 @@ struct ConvergeBench: AsyncParsableCommand {
                 if lbAt[n] == nil, try await Self.backends(ids[n - 1], c.lab.nodeNamespace(n), vip: vip).count == count {
                     lbAt[n] = ContinuousClock.now
                 }
-                if dnsAt[n] == nil, let probe = probes[n], probe.addresses("tasks.whoami")?.count == count { dnsAt[n] = ContinuousClock.now }
+                if dnsAt[n] == nil, let probe = probes[n], probe.addresses("tasks.whoami")?.count == count {
+                    dnsAt[n] = ContinuousClock.now
+                }
             }
             if lbAt.count == 3, dnsAt.count == 3 { return (Array(lbAt.values) + Array(dnsAt.values)).max()! }
             try await Task.sleep(for: .milliseconds(5))
@@ -222,6 +258,7 @@ struct ConvergeBench: AsyncParsableCommand {
             seen.append("node\(n): LB \(lb), DNS \(dns)")
         }
         let ps = (try? c.docker(1, ["service", "ps", "whoami"]).stdout) ?? ""
-        throw ValidationError("not converged to \(count) backends within \(timeout): \(seen.joined(separator: "; "))\n\(ps)\n\(c.log(3).suffix(1500))")
+        throw ValidationError(
+            "not converged to \(count) backends within \(timeout): \(seen.joined(separator: "; "))\n\(ps)\n\(c.log(3).suffix(1500))")
     }
 }

@@ -4,7 +4,7 @@ import MeshDNS
 import MeshKernel
 import MeshTestbed
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// dnsperf against meshd's embedded DNS server and against dnsmasq serving the same names from a
@@ -26,7 +26,11 @@ struct DNSBench: AsyncParsableCommand {
     @Option(help: "Queries dnsperf keeps outstanding.") var outstanding = 200
     @Option(help: "Offered rate for the latency runs (default: half of meshd's measured peak).") var latencyRate: Int?
 
-    struct Side { var qps: [Double] = []; var p99: Double = 0; var p50: Double = 0 }
+    struct Side {
+        var qps: [Double] = []
+        var p99: Double = 0
+        var p50: Double = 0
+    }
 
     func run() async throws {
         guard getuid() == 0 else { throw ValidationError("the benchmark creates network namespaces: run it as root") }
@@ -39,8 +43,10 @@ struct DNSBench: AsyncParsableCommand {
         let address = { (i: Int) in IPAddress.v4(0x0A40_0000 | UInt32(i + 1)) }
         let hostsFile = dir.appendingPathComponent("hosts").path
         let queryFile = dir.appendingPathComponent("queries").path
-        try (0..<n).map { "\(address($0)) task-\($0)" }.joined(separator: "\n").appending("\n").write(toFile: hostsFile, atomically: true, encoding: .utf8)
-        try (0..<n).map { "task-\($0) A" }.joined(separator: "\n").appending("\n").write(toFile: queryFile, atomically: true, encoding: .utf8)
+        try (0..<n).map { "\(address($0)) task-\($0)" }.joined(separator: "\n").appending("\n").write(
+            toFile: hostsFile, atomically: true, encoding: .utf8)
+        try (0..<n).map { "task-\($0) A" }.joined(separator: "\n").appending("\n").write(
+            toFile: queryFile, atomically: true, encoding: .utf8)
         let emptyHosts = dir.appendingPathComponent("empty").path
         try "".write(toFile: emptyHosts, atomically: true, encoding: .utf8)
 
@@ -58,8 +64,9 @@ struct DNSBench: AsyncParsableCommand {
             for i in 0..<n { index.upsert(DNSTask(id: "t\(i)", name: "task-\(i)", addresses: ["n1": [address(i)]])) }
         }
         let meshBytes = Double(Self.rss(getpid()) - rssBefore)
-        let server = try await DNSServer.start(DNSServer.Configuration(forwarding: .init(upstreams: []), udpSocketsPerNamespace: sockets),
-                                               store: store, threads: threads)
+        let server = try await DNSServer.start(
+            DNSServer.Configuration(forwarding: .init(upstreams: []), udpSocketsPerNamespace: sockets),
+            store: store, threads: threads)
         try await server.attach(meshNS, networks: ["n1"], nodeResolvConf: ResolvConf.Contents())
         let pinned = pin && sysconf(Int32(_SC_NPROCESSORS_ONLN)) >= 2
         if pinned { try Exec.check(["taskset", "-a", "-p", "-c", "0", String(getpid())]) }
@@ -78,7 +85,9 @@ struct DNSBench: AsyncParsableCommand {
         try await Task.sleep(for: .milliseconds(300))
         let dnsmasqBytes = Double(Self.rss(pid) - emptyRSS)
 
-        print("dns: \(n) names, dnsperf \(runSeconds) s per run, \(rounds) round(s); meshd \(threads) loop(s) × \(sockets) UDP socket(s); dnsmasq single-threaded; " + (pinned ? "servers on CPU 0, dnsperf on CPU 1" : "not pinned"))
+        print(
+            "dns: \(n) names, dnsperf \(runSeconds) s per run, \(rounds) round(s); meshd \(threads) loop(s) × \(sockets) UDP socket(s); dnsmasq single-threaded; "
+                + (pinned ? "servers on CPU 0, dnsperf on CPU 1" : "not pinned"))
         var mesh = Side(), masq = Side()
         for round in 0..<rounds {
             for side in (round % 2 == 0 ? [0, 1] : [1, 0]) {
@@ -92,36 +101,57 @@ struct DNSBench: AsyncParsableCommand {
         // Latency at half of meshd's peak, the same offered rate for both.
         let rate = latencyRate ?? max(100, Int(meshPeak / 2))
         for side in [0, 1] {
-            let r = try Self.dnsperf(side == 0 ? meshNS : dnsmasqNS, queryFile, seconds: options.quick ? 1 : 3,
-                                     outstanding: outstanding, rate: rate, verbose: true, pinned: pinned)
-            if side == 0 { mesh.p99 = r.p99; mesh.p50 = r.p50 } else { masq.p99 = r.p99; masq.p50 = r.p50 }
+            let r = try Self.dnsperf(
+                side == 0 ? meshNS : dnsmasqNS, queryFile, seconds: options.quick ? 1 : 3,
+                outstanding: outstanding, rate: rate, verbose: true, pinned: pinned)
+            if side == 0 {
+                mesh.p99 = r.p99
+                mesh.p50 = r.p50
+            } else {
+                masq.p99 = r.p99
+                masq.p50 = r.p50
+            }
         }
         await server.shutdown()
 
         print("")
         print("                              meshd        dnsmasq     ratio (meshd / dnsmasq)")
-        print(String(format: "  peak qps (median)     %10.0f     %10.0f     %.2fx  (goal >= 1.0x)", meshPeak, masqPeak, meshPeak / masqPeak))
+        print(
+            String(format: "  peak qps (median)     %10.0f     %10.0f     %.2fx  (goal >= 1.0x)", meshPeak, masqPeak, meshPeak / masqPeak))
         print(String(format: "  p50 at %6d qps      %8.3f ms    %8.3f ms", rate, mesh.p50 * 1e3, masq.p50 * 1e3))
         print(String(format: "  p99 at %6d qps      %8.3f ms    %8.3f ms   (goal meshd <= 1 ms)", rate, mesh.p99 * 1e3, masq.p99 * 1e3))
-        print(String(format: "  memory per 10k names  %8.2f MiB    %8.2f MiB   (RSS delta of loading the names)",
-                     meshBytes / Double(n) * 10_000 / 1_048_576, dnsmasqBytes / Double(n) * 10_000 / 1_048_576))
+        print(
+            String(
+                format: "  memory per 10k names  %8.2f MiB    %8.2f MiB   (RSS delta of loading the names)",
+                meshBytes / Double(n) * 10_000 / 1_048_576, dnsmasqBytes / Double(n) * 10_000 / 1_048_576))
         if let path = options.json {
-            let result: [String: Any] = ["benchmark": "dns", "names": n, "rounds": rounds,
-                                         "meshd_qps": meshPeak, "dnsmasq_qps": masqPeak, "ratio": meshPeak / masqPeak,
-                                         "rate_for_latency": rate, "meshd_p99_s": mesh.p99, "dnsmasq_p99_s": masq.p99,
-                                         "meshd_bytes_per_10k": meshBytes / Double(n) * 10_000,
-                                         "dnsmasq_bytes_per_10k": dnsmasqBytes / Double(n) * 10_000]
+            let result: [String: Any] = [
+                "benchmark": "dns", "names": n, "rounds": rounds,
+                "meshd_qps": meshPeak, "dnsmasq_qps": masqPeak, "ratio": meshPeak / masqPeak,
+                "rate_for_latency": rate, "meshd_p99_s": mesh.p99, "dnsmasq_p99_s": masq.p99,
+                "meshd_bytes_per_10k": meshBytes / Double(n) * 10_000,
+                "dnsmasq_bytes_per_10k": dnsmasqBytes / Double(n) * 10_000,
+            ]
             try JSONSerialization.data(withJSONObject: result, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: path))
         }
     }
 
-    struct PerfResult { var qps: Double; var p50: Double; var p99: Double }
+    struct PerfResult {
+        var qps: Double
+        var p50: Double
+        var p99: Double
+    }
 
     /// One dnsperf run inside `ns` against 127.0.0.11; fails unless (nearly) every query got NOERROR.
-    static func dnsperf(_ ns: NetworkNamespace, _ queries: String, seconds: Int, outstanding: Int, rate: Int?,
-                        verbose: Bool = false, pinned: Bool) throws -> PerfResult {
-        var argv = ["ip", "netns", "exec", ns.name!] + (pinned ? ["taskset", "-c", "1"] : []) + ["dnsperf", "-s", "127.0.0.11", "-d", queries, "-l", String(seconds),
-                    "-q", String(outstanding), "-c", "4", "-t", "2"]
+    static func dnsperf(
+        _ ns: NetworkNamespace, _ queries: String, seconds: Int, outstanding: Int, rate: Int?,
+        verbose: Bool = false, pinned: Bool
+    ) throws -> PerfResult {
+        var argv =
+            ["ip", "netns", "exec", ns.name!] + (pinned ? ["taskset", "-c", "1"] : []) + [
+                "dnsperf", "-s", "127.0.0.11", "-d", queries, "-l", String(seconds),
+                "-q", String(outstanding), "-c", "4", "-t", "2",
+            ]
         if let rate { argv += ["-Q", String(rate)] }
         let out: String
         if verbose {
@@ -129,7 +159,7 @@ struct DNSBench: AsyncParsableCommand {
             // process would steal CPU from the server being measured.
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("meshbench-dnsperf-\(getpid()).txt").path
             defer { try? FileManager.default.removeItem(atPath: file) }
-            let quoted = (argv.dropFirst(4) + ["-v"]).joined(separator: " ")   // after "ip netns exec NS"
+            let quoted = (argv.dropFirst(4) + ["-v"]).joined(separator: " ")  // after "ip netns exec NS"
             try Exec.check(Array(argv.prefix(4)) + ["sh", "-c", "\(quoted) > \(file)"])
             out = try String(contentsOfFile: file, encoding: .utf8)
         } else {
@@ -142,7 +172,8 @@ struct DNSBench: AsyncParsableCommand {
             return Double(stats[r.upperBound...].drop { $0 == " " }.prefix { $0.isNumber || $0 == "." })
         }
         guard let qps = number(after: "Queries per second:"), let sent = number(after: "Queries sent:"),
-              let completed = number(after: "Queries completed:"), sent > 0 else {
+            let completed = number(after: "Queries completed:"), sent > 0
+        else {
             throw ValidationError("dnsperf printed no statistics:\n\(out)")
         }
         let noError = number(after: "NOERROR ") ?? 0
@@ -163,8 +194,11 @@ struct DNSBench: AsyncParsableCommand {
 
     static func startDnsmasq(in ns: NetworkNamespace, hosts: String, dir: URL, tag: String, pinned: Bool) throws -> Int32 {
         let pidFile = dir.appendingPathComponent("dnsmasq-\(tag).pid").path
-        let argv = (pinned ? ["taskset", "-c", "0"] : []) + ["dnsmasq", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--addn-hosts=\(hosts)",
-                    "--listen-address=127.0.0.11", "--bind-interfaces", "--pid-file=\(pidFile)", "--user=root", "--port=53"]
+        let argv =
+            (pinned ? ["taskset", "-c", "0"] : []) + [
+                "dnsmasq", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--addn-hosts=\(hosts)",
+                "--listen-address=127.0.0.11", "--bind-interfaces", "--pid-file=\(pidFile)", "--user=root", "--port=53",
+            ]
         // Through sh with stdio closed: the daemon must hold none of Exec's pipes.
         try Exec.check(["ip", "netns", "exec", ns.name!, "sh", "-c", argv.joined(separator: " ") + " </dev/null >/dev/null 2>&1"])
         let text = try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)

@@ -3,7 +3,7 @@ import Foundation
 import MeshDNS
 import MeshKernel
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Asks a namespace's resolver (127.0.0.11) from a UDP socket made inside that namespace, so a
@@ -23,7 +23,10 @@ final class DNSProbe {
         var tv = timeval(tv_sec: 1, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         let ok = NamespaceSockets.withSockaddr(IPAddress("127.0.0.11")!, 53) { connect(fd, $0, $1) } == 0
-        guard ok else { close(fd); throw ValidationError("connect 127.0.0.11:53 in \(name): \(Errno.current)") }
+        guard ok else {
+            close(fd)
+            throw ValidationError("connect 127.0.0.11:53 in \(name): \(Errno.current)")
+        }
     }
 
     deinit { close(fd) }
@@ -31,8 +34,10 @@ final class DNSProbe {
     /// The A records `name` resolves to; nil when the resolver did not answer within a second.
     func addresses(_ name: String) -> [String]? {
         id &+= 1
-        let query = DNSMessage(header: DNSHeader(id: id, recursionDesired: true),
-                               questions: [DNSQuestion(name: DNSName(name)!, type: .a)]).encode()
+        let query = DNSMessage(
+            header: DNSHeader(id: id, recursionDesired: true),
+            questions: [DNSQuestion(name: DNSName(name)!, type: .a)]
+        ).encode()
         guard query.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, 0) }) == query.count else { return nil }
         var buf = [UInt8](repeating: 0, count: 4096)
         while true {

@@ -16,7 +16,9 @@ struct GossipBench: AsyncParsableCommand {
     func run() async throws {
         let quick = options.quick
         let rounds = quick ? 1 : options.rounds
-        print("gossip: simulator (fake clock and network, seeded), 200 ms gossip interval, fanout 3, \(rounds) round(s) per cell\(quick ? " [quick: smaller sizes]" : "")")
+        print(
+            "gossip: simulator (fake clock and network, seeded), 200 ms gossip interval, fanout 3, \(rounds) round(s) per cell\(quick ? " [quick: smaller sizes]" : "")"
+        )
         var json: [String: Any] = ["benchmark": "gossip", "rounds": rounds, "quick": quick]
 
         // 1. Dissemination.
@@ -29,8 +31,10 @@ struct GossipBench: AsyncParsableCommand {
                 var times: [Double] = []
                 for r in 0..<rounds { times.append(try disseminate(n: n, loss: loss, seed: UInt64(1000 * n + r))) }
                 let ours = median(times), model = Self.serfModel(n: n, loss: loss)
-                print(String(format: "  %6d   %3.0f%%    %5.2f s     %5.2f s            %.2fx%@", n, loss * 100, ours, model, ours / model,
-                             n == 10_000 ? "  (probing off: pure dissemination)" : ""))
+                print(
+                    String(
+                        format: "  %6d   %3.0f%%    %5.2f s     %5.2f s            %.2fx%@", n, loss * 100, ours, model, ours / model,
+                        n == 10_000 ? "  (probing off: pure dissemination)" : ""))
                 dissemination.append(["n": n, "loss": loss, "meshd_s": ours, "model_s": model])
             }
         }
@@ -45,9 +49,14 @@ struct GossipBench: AsyncParsableCommand {
         let ours = (0..<seeds).map { detectSimulated(config: GossipConfig(), seed: UInt64($0)) }
         let theirs = (0..<seeds).map { detectSimulated(config: memberlistConfig, seed: UInt64($0)) }
         print("\n  SIGKILLed node → dead at all 4 others, N = 5 (simulator, \(seeds) seeds; goal ≤ 5 s)")
-        print(String(format: "    meshd defaults (probe 0.8 s / 0.4 s, suspicion ×3):     median %.2f s  p90 %.2f s", median(ours), Self.p90(ours)))
-        print(String(format: "    memberlist LAN numbers (probe 1 s / 0.5 s, suspicion ×4): median %.2f s  p90 %.2f s  ratio %.2fx",
-                     median(theirs), Self.p90(theirs), median(ours) / median(theirs)))
+        print(
+            String(
+                format: "    meshd defaults (probe 0.8 s / 0.4 s, suspicion ×3):     median %.2f s  p90 %.2f s", median(ours),
+                Self.p90(ours)))
+        print(
+            String(
+                format: "    memberlist LAN numbers (probe 1 s / 0.5 s, suspicion ×4): median %.2f s  p90 %.2f s  ratio %.2fx",
+                median(theirs), Self.p90(theirs), median(ours) / median(theirs)))
         json["detect_sim_meshd_s"] = median(ours)
         json["detect_sim_memberlist_s"] = median(theirs)
 
@@ -55,10 +64,13 @@ struct GossipBench: AsyncParsableCommand {
         if noReal {
             print("\n  real 5-process detection: skipped (--no-real); the simulator figure above stands in")
         } else {
-            guard getuid() == 0 else { throw ValidationError("the real detection rounds create network namespaces: run as root, or pass --no-real") }
+            guard getuid() == 0 else {
+                throw ValidationError("the real detection rounds create network namespaces: run as root, or pass --no-real")
+            }
             let meshd = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("meshd").path
             guard FileManager.default.isExecutableFile(atPath: meshd) else {
-                throw ValidationError("meshd is not next to meshbench (\(meshd)): `swift build [-c release] --product meshd`, or pass --no-real")
+                throw ValidationError(
+                    "meshd is not next to meshbench (\(meshd)): `swift build [-c release] --product meshd`, or pass --no-real")
             }
             var real: [Double] = []
             for r in 0..<rounds {
@@ -66,7 +78,11 @@ struct GossipBench: AsyncParsableCommand {
                 real.append(t)
                 print(String(format: "    real round %d: %.2f s", r + 1, t))
             }
-            print(String(format: "  SIGKILLed node → dead at all 4 others, 5 real meshd gossip processes in namespaces: median %.2f s (goal ≤ 5 s; memberlist measured 5–6.6 s)", median(real)))
+            print(
+                String(
+                    format:
+                        "  SIGKILLed node → dead at all 4 others, 5 real meshd gossip processes in namespaces: median %.2f s (goal ≤ 5 s; memberlist measured 5–6.6 s)",
+                    median(real)))
             json["detect_real_s"] = median(real)
         }
 
@@ -87,7 +103,10 @@ struct GossipBench: AsyncParsableCommand {
         let bwN = quick ? 100 : 1_000
         let bw = bandwidth(n: bwN, seconds: quick ? 10 : 60)
         print("\n  bytes per node per second, N = \(bwN), probing + 20 table updates/s + push/pull, 0% loss")
-        print(String(format: "    mean %.1f kbit/s, busiest node %.1f kbit/s (goal ≤ 330 kbit/s; ratio mean/goal %.3f)", bw.mean, bw.max, bw.mean / 330))
+        print(
+            String(
+                format: "    mean %.1f kbit/s, busiest node %.1f kbit/s (goal ≤ 330 kbit/s; ratio mean/goal %.3f)", bw.mean, bw.max,
+                bw.mean / 330))
         json["kbit_per_node_mean"] = bw.mean
         json["kbit_per_node_max"] = bw.max
 
@@ -129,7 +148,8 @@ struct GossipBench: AsyncParsableCommand {
         sim.run(for: .seconds(3) + .milliseconds(Int64(seed * 97 % 1000)))
         sim.crash(4)
         let start = sim.now
-        let t = sim.run(until: { (0..<4).allSatisfy { sim.nodes[$0].member("n4")?.state == .dead } }, step: .milliseconds(10), limit: .seconds(120))
+        let t = sim.run(
+            until: { (0..<4).allSatisfy { sim.nodes[$0].member("n4")?.state == .dead } }, step: .milliseconds(10), limit: .seconds(120))
         return seconds((t ?? .seconds(120)) - start)
     }
 
@@ -148,7 +168,9 @@ struct GossipBench: AsyncParsableCommand {
         var rng = SeededRandom(seed: 5)
         for tick in 0..<(s * 20) {
             let i = Int(rng.next() % UInt64(n))
-            _ = try? sim.perform(i) { node, now in try node.set(network: "net", table: "ep", key: "k\(tick % 500)-\(i)", value: Array(repeating: 1, count: 40), at: now) }
+            _ = try? sim.perform(i) { node, now in
+                try node.set(network: "net", table: "ep", key: "k\(tick % 500)-\(i)", value: Array(repeating: 1, count: 40), at: now)
+            }
             sim.run(for: .milliseconds(50))
         }
         let per = zip(sim.bytesSent, before).map { Double($0 - $1) * 8 / 1000 / Double(s) }
@@ -179,7 +201,10 @@ struct GossipBench: AsyncParsableCommand {
         let clock = ContinuousClock()
         func wait(_ limit: Duration, _ cond: () -> Bool) async -> Bool {
             let start = clock.now
-            while clock.now - start < limit { if cond() { return true }; try? await Task.sleep(for: .milliseconds(20)) }
+            while clock.now - start < limit {
+                if cond() { return true }
+                try? await Task.sleep(for: .milliseconds(20))
+            }
             return cond()
         }
         let converged = await wait(.seconds(30)) { procs.allSatisfy { $0.aliveCount() >= 4 } }
@@ -222,7 +247,8 @@ final class RealNode: @unchecked Sendable {
                     let line = pending[pending.startIndex..<nl]
                     pending = Data(pending[(nl + 1)...])
                     guard let o = try? JSONSerialization.jsonObject(with: line) as? [String: Any], o["event"] as? String == "member",
-                          let name = o["name"] as? String, let state = o["state"] as? String else { continue }
+                        let name = o["name"] as? String, let state = o["state"] as? String
+                    else { continue }
                     self?.record(name, state)
                 }
             }

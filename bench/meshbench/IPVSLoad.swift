@@ -39,35 +39,44 @@ struct IPVSLoad: AsyncParsableCommand {
                 let ipvs = try IPVSHandle(namespace: ns)
                 let clock = ContinuousClock()
                 if side == 0 {
-                    mesh.append(seconds(try await clock.measure {
-                        var ops: [IPVSOperation] = []
-                        ops.reserveCapacity(s * (d + 1))
-                        for i in 0..<s {
-                            let key = IPVSServiceKey.tuple(.tcp, vip(i), 80)
-                            ops.append(.addService(IPVSService(key, scheduler: "rr")))
-                            for j in 0..<d { ops.append(.addDestination(key, IPVSDestination(backend(i, j), port: 8080))) }
-                        }
-                        try await ipvs.apply(ops)
-                    }))
+                    mesh.append(
+                        seconds(
+                            try await clock.measure {
+                                var ops: [IPVSOperation] = []
+                                ops.reserveCapacity(s * (d + 1))
+                                for i in 0..<s {
+                                    let key = IPVSServiceKey.tuple(.tcp, vip(i), 80)
+                                    ops.append(.addService(IPVSService(key, scheduler: "rr")))
+                                    for j in 0..<d { ops.append(.addDestination(key, IPVSDestination(backend(i, j), port: 8080))) }
+                                }
+                                try await ipvs.apply(ops)
+                            }))
                 } else {
-                    adm.append(seconds(try clock.measure {
-                        try Exec.check(["ip", "netns", "exec", ns.name!, "ipvsadm", "-R"], stdin: rules)
-                    }))
+                    adm.append(
+                        seconds(
+                            try clock.measure {
+                                try Exec.check(["ip", "netns", "exec", ns.name!, "ipvsadm", "-R"], stdin: rules)
+                            }))
                 }
                 let listed = try await ipvs.listServices().count
                 let dests = try await ipvs.listDestinations(.tuple(.tcp, vip(s - 1), 80)).count
                 guard listed == s, dests == d else {
-                    throw ValidationError("side \(side == 0 ? "MeshKernel" : "ipvsadm -R") loaded \(listed)/\(s) services, \(dests)/\(d) destinations")
+                    throw ValidationError(
+                        "side \(side == 0 ? "MeshKernel" : "ipvsadm -R") loaded \(listed)/\(s) services, \(dests)/\(d) destinations")
                 }
             }
             print(String(format: "  round %d: MeshKernel %.0f ms   ipvsadm -R %.0f ms", round + 1, mesh.last! * 1e3, adm.last! * 1e3))
         }
         let m = median(mesh), a = median(adm)
-        print(String(format: "  medians: MeshKernel %.0f ms, ipvsadm -R %.0f ms: MeshKernel takes %.2fx ipvsadm's time (goal <= 1.0x)",
-                     m * 1e3, a * 1e3, m / a))
+        print(
+            String(
+                format: "  medians: MeshKernel %.0f ms, ipvsadm -R %.0f ms: MeshKernel takes %.2fx ipvsadm's time (goal <= 1.0x)",
+                m * 1e3, a * 1e3, m / a))
         if let path = options.json {
-            let result: [String: Any] = ["benchmark": "ipvs-load", "services": s, "destinations": d, "rounds": rounds,
-                                         "mesh_s": m, "ipvsadm_s": a, "ratio": m / a]
+            let result: [String: Any] = [
+                "benchmark": "ipvs-load", "services": s, "destinations": d, "rounds": rounds,
+                "mesh_s": m, "ipvsadm_s": a, "ratio": m / a,
+            ]
             try JSONSerialization.data(withJSONObject: result, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: path))
         }
     }

@@ -8,7 +8,10 @@ struct MeshBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "meshbench",
         abstract: "meshd benchmarks: each runs meshd and its comparison side by side and prints the ratio.",
-        subcommands: [NeighFDB.self, NFTLoad.self, IPVSLoad.self, GossipBench.self, DNSBench.self, VIPBench.self, ApplyBench.self, AgentBench.self, ConvergeBench.self]
+        subcommands: [
+            NeighFDB.self, NFTLoad.self, IPVSLoad.self, GossipBench.self, DNSBench.self, VIPBench.self, ApplyBench.self, AgentBench.self,
+            ConvergeBench.self,
+        ]
     )
 }
 

@@ -40,8 +40,9 @@ struct NFTLoad: AsyncParsableCommand {
         let file = dir.appendingPathComponent("ruleset.nft").path
         try nftText(s).write(toFile: file, atomically: true, encoding: .utf8)
 
-        print("nft-load: \(s) services x \(backends) backends = \(s * backends) backend elements + \(2 * s) VIP elements; "
-              + "\(rounds) round(s), fresh namespace per side per round")
+        print(
+            "nft-load: \(s) services x \(backends) backends = \(s * backends) backend elements + \(2 * s) VIP elements; "
+                + "\(rounds) round(s), fresh namespace per side per round")
         var mesh: [Double] = [], nft: [Double] = []
         for round in 0..<rounds {
             for side in (round % 2 == 0 ? [0, 1] : [1, 0]) {
@@ -61,8 +62,11 @@ struct NFTLoad: AsyncParsableCommand {
             print(String(format: "  round %d: MeshKernel %.0f ms   nft -f %.0f ms", round + 1, mesh.last! * 1e3, nft.last! * 1e3))
         }
         let m = median(mesh), n = median(nft)
-        print(String(format: "  cold load medians: MeshKernel %.0f ms, nft -f %.0f ms: MeshKernel takes %.2fx nft's time (goal <= 1.0x and < 2 s)",
-                     m * 1e3, n * 1e3, m / n))
+        print(
+            String(
+                format:
+                    "  cold load medians: MeshKernel %.0f ms, nft -f %.0f ms: MeshKernel takes %.2fx nft's time (goal <= 1.0x and < 2 s)",
+                m * 1e3, n * 1e3, m / n))
 
         // One service added to a table holding `existing` services: the cost must not grow with it.
         var addResults: [(existing: Int, mesh: Double, nft: Double)] = []
@@ -80,11 +84,15 @@ struct NFTLoad: AsyncParsableCommand {
             let clock = ContinuousClock()
             for k in 0..<adds {
                 let i = existing + k
-                meshTimes.append(seconds(try await clock.measure {
-                    var one = NFTBatch()
-                    r.add(service: i, vip: ServiceRuleset.vip(i), backends: ServiceRuleset.backendAddresses(i, count: backends), to: &one)
-                    try await sock.commit(one)
-                }))
+                meshTimes.append(
+                    seconds(
+                        try await clock.measure {
+                            var one = NFTBatch()
+                            r.add(
+                                service: i, vip: ServiceRuleset.vip(i), backends: ServiceRuleset.backendAddresses(i, count: backends),
+                                to: &one)
+                            try await sock.commit(one)
+                        }))
                 let snippet = dir.appendingPathComponent("add-\(i).nft").path
                 try r.nftService(i, count: backends).write(toFile: snippet, atomically: true, encoding: .utf8)
                 nftTimes.append(seconds(try clock.measure { try Exec.check(["ip", "netns", "exec", nftNS.name!, "nft", "-f", snippet]) }))
@@ -92,18 +100,24 @@ struct NFTLoad: AsyncParsableCommand {
             try verify(sock, r, services: existing + adds, side: "MeshKernel additions")
             try verify(nftSock, r, services: existing + adds, side: "nft -f additions")
             addResults.append((existing, median(meshTimes), median(nftTimes)))
-            print(String(format: "  add one service to %d: MeshKernel %.2f ms   nft -f %.2f ms (median of %d)",
-                         existing, median(meshTimes) * 1e3, median(nftTimes) * 1e3, adds))
+            print(
+                String(
+                    format: "  add one service to %d: MeshKernel %.2f ms   nft -f %.2f ms (median of %d)",
+                    existing, median(meshTimes) * 1e3, median(nftTimes) * 1e3, adds))
         }
         let growth = addResults[1].mesh / addResults[0].mesh
-        print(String(format: "  one-service add at %d vs 100 existing: MeshKernel %.2fx (goal <= 1.5x, <= 10 ms), nft -f %.2fx",
-                     s, growth, addResults[1].nft / addResults[0].nft))
+        print(
+            String(
+                format: "  one-service add at %d vs 100 existing: MeshKernel %.2fx (goal <= 1.5x, <= 10 ms), nft -f %.2fx",
+                s, growth, addResults[1].nft / addResults[0].nft))
         if let path = options.json {
-            let result: [String: Any] = ["benchmark": "nft-load", "services": s, "backends": backends, "rounds": rounds,
-                                         "mesh_cold_s": m, "nft_cold_s": n, "ratio_cold": m / n,
-                                         "mesh_add_small_s": addResults[0].mesh, "mesh_add_large_s": addResults[1].mesh,
-                                         "nft_add_small_s": addResults[0].nft, "nft_add_large_s": addResults[1].nft,
-                                         "mesh_add_growth": growth]
+            let result: [String: Any] = [
+                "benchmark": "nft-load", "services": s, "backends": backends, "rounds": rounds,
+                "mesh_cold_s": m, "nft_cold_s": n, "ratio_cold": m / n,
+                "mesh_add_small_s": addResults[0].mesh, "mesh_add_large_s": addResults[1].mesh,
+                "nft_add_small_s": addResults[0].nft, "nft_add_large_s": addResults[1].nft,
+                "mesh_add_growth": growth,
+            ]
             try JSONSerialization.data(withJSONObject: result, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: path))
         }
     }

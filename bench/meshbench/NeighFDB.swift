@@ -22,13 +22,18 @@ struct NeighFDB: AsyncParsableCommand {
         let m = options.quick ? 100 : fdb
         let rounds = options.quick ? 1 : options.rounds
         let neighs = (0..<n).map { i in
-            Neighbor(device: "vxlan0", address: .v4(0x0A80_0000 | UInt32(i)), mac: MACAddress(rawValue: 0x02_6d_01_00_00_00 | UInt64(i % 4096))!)
+            Neighbor(
+                device: "vxlan0", address: .v4(0x0A80_0000 | UInt32(i)), mac: MACAddress(rawValue: 0x02_6d_01_00_00_00 | UInt64(i % 4096))!)
         }
         let fdbs = (0..<m).map { i in
-            FDBEntry(device: "vxlan0", mac: MACAddress(rawValue: 0x02_6d_02_00_00_00 | UInt64(i))!, destination: .v4(0xC612_0000 | UInt32(i % 250 + 1)))
+            FDBEntry(
+                device: "vxlan0", mac: MACAddress(rawValue: 0x02_6d_02_00_00_00 | UInt64(i))!,
+                destination: .v4(0xC612_0000 | UInt32(i % 250 + 1)))
         }
-        let ipNeighBatch = neighs.map { "neigh add \($0.address) lladdr \($0.mac!) dev vxlan0 nud permanent" }.joined(separator: "\n") + "\n"
-        let bridgeBatch = fdbs.map { "fdb append \($0.mac) dev vxlan0 dst \($0.destination!) self permanent" }.joined(separator: "\n") + "\n"
+        let ipNeighBatch =
+            neighs.map { "neigh add \($0.address) lladdr \($0.mac!) dev vxlan0 nud permanent" }.joined(separator: "\n") + "\n"
+        let bridgeBatch =
+            fdbs.map { "fdb append \($0.mac) dev vxlan0 dst \($0.destination!) self permanent" }.joined(separator: "\n") + "\n"
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("meshbench-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -47,7 +52,8 @@ struct NeighFDB: AsyncParsableCommand {
                 defer { group.destroy() }
                 let ns = try group.create(side == 0 ? "mesh" : "ip")
                 let nl = try NetlinkHandle(namespace: ns)
-                try await nl.linkAdd(LinkSpec(name: "vxlan0", kind: .vxlan(VXLANAttributes(vni: 4097, local: IPAddress("198.18.0.1")!)), up: true))
+                try await nl.linkAdd(
+                    LinkSpec(name: "vxlan0", kind: .vxlan(VXLANAttributes(vni: 4097, local: IPAddress("198.18.0.1")!)), up: true))
                 if side == 0 {
                     let clock = ContinuousClock()
                     s.meshNeigh = seconds(try await clock.measure { try await nl.apply(neighs.map { .neigh(.add, $0) }) })
@@ -61,12 +67,15 @@ struct NeighFDB: AsyncParsableCommand {
                 let got = try await nl.neighList(device: "vxlan0").count
                 let gotFDB = try await nl.fdbList(device: "vxlan0").filter { $0.destination != nil }.count
                 guard got == n, gotFDB == m else {
-                    throw ValidationError("side \(side == 0 ? "MeshKernel" : "iproute2") programmed \(got)/\(n) neighbours, \(gotFDB)/\(m) FDB entries")
+                    throw ValidationError(
+                        "side \(side == 0 ? "MeshKernel" : "iproute2") programmed \(got)/\(n) neighbours, \(gotFDB)/\(m) FDB entries")
                 }
             }
             samples.append(s)
-            print(String(format: "  round %d: MeshKernel %.1f ms + %.1f ms   iproute2 %.1f ms + %.1f ms",
-                         round + 1, s.meshNeigh * 1e3, s.meshFDB * 1e3, s.ipNeigh * 1e3, s.ipFDB * 1e3))
+            print(
+                String(
+                    format: "  round %d: MeshKernel %.1f ms + %.1f ms   iproute2 %.1f ms + %.1f ms",
+                    round + 1, s.meshNeigh * 1e3, s.meshFDB * 1e3, s.ipNeigh * 1e3, s.ipFDB * 1e3))
         }
         let mN = median(samples.map(\.meshNeigh)), mF = median(samples.map(\.meshFDB))
         let iN = median(samples.map(\.ipNeigh)), iF = median(samples.map(\.ipFDB))
@@ -76,12 +85,16 @@ struct NeighFDB: AsyncParsableCommand {
         print("                      MeshKernel     iproute2 batch   ratio (MeshKernel rate / iproute2 rate)")
         print("  neighbours      \(rate(n, mN))     \(rate(n, iN))      \(String(format: "%.2fx", iN / mN))")
         print("  fdb entries     \(rate(m, mF))     \(rate(m, iF))      \(String(format: "%.2fx", iF / mF))")
-        print("  all entries     \(rate(n + m, meshTotal))     \(rate(n + m, ipTotal))      \(String(format: "%.2fx", ipTotal / meshTotal))  (goal >= 1.0x)")
+        print(
+            "  all entries     \(rate(n + m, meshTotal))     \(rate(n + m, ipTotal))      \(String(format: "%.2fx", ipTotal / meshTotal))  (goal >= 1.0x)"
+        )
         print("  (medians; iproute2 times include starting the ip/bridge process, about 1-2 ms)")
         if let path = options.json {
-            let result: [String: Any] = ["benchmark": "neigh-fdb", "neighbours": n, "fdb": m, "rounds": rounds,
-                                         "mesh_neigh_s": mN, "mesh_fdb_s": mF, "ip_neigh_s": iN, "bridge_fdb_s": iF,
-                                         "ratio_total": ipTotal / meshTotal]
+            let result: [String: Any] = [
+                "benchmark": "neigh-fdb", "neighbours": n, "fdb": m, "rounds": rounds,
+                "mesh_neigh_s": mN, "mesh_fdb_s": mF, "ip_neigh_s": iN, "bridge_fdb_s": iF,
+                "ratio_total": ipTotal / meshTotal,
+            ]
             try JSONSerialization.data(withJSONObject: result, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: path))
         }
     }

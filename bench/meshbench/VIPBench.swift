@@ -18,7 +18,11 @@ struct VIPBench: AsyncParsableCommand {
     @Option(help: "wrk connections.") var connections = 16
     @Option(help: "Load balancer: nftables or ipvs.") var lb = "nftables"
 
-    struct Result { var rps: Double; var p50: Double; var p99: Double }
+    struct Result {
+        var rps: Double
+        var p50: Double
+        var p99: Double
+    }
     enum Side: String, CaseIterable { case vip, direct, haproxy }
 
     func run() async throws {
@@ -40,38 +44,45 @@ struct VIPBench: AsyncParsableCommand {
                 .init(id: "w1", service: "whoami", node: 2, addresses: [("web", backend)]),
             ]
             for t in tasks { try await lab.createTask(t.id) }
-            let service = DataplaneLab.ServiceDef(id: "whoami", name: "whoami", vips: [.init(network: "web", address: DataplaneScenario.vip)])
+            let service = DataplaneLab.ServiceDef(
+                id: "whoami", name: "whoami", vips: [.init(network: "web", address: DataplaneScenario.vip)])
             try lab.applyAll(lab.states(networks: [DataplaneScenario.web], tasks: tasks, services: [service]), lb: lb)
             try lab.startWhoami(task: "w1", name: "w1")
 
             let config = """
-            global
-              maxconn 4096
-            defaults
-              mode tcp
-              timeout connect 2s
-              timeout client 30s
-              timeout server 30s
-            frontend vip
-              bind \(proxy):8080
-              default_backend whoami
-            backend whoami
-              server w1 \(backend):8000
+                global
+                  maxconn 4096
+                defaults
+                  mode tcp
+                  timeout connect 2s
+                  timeout client 30s
+                  timeout server 30s
+                frontend vip
+                  bind \(proxy):8080
+                  default_backend whoami
+                backend whoami
+                  server w1 \(backend):8000
 
-            """
+                """
             try config.write(toFile: "\(dir)/haproxy.cfg", atomically: true, encoding: .utf8)
             // -D: haproxy forks and writes its pid file, then the command returns.
-            let status = try Self.spawnAndWait(["/usr/sbin/ip", "netns", "exec", lab.taskNamespace("haproxy"),
-                                                "haproxy", "-D", "-f", "\(dir)/haproxy.cfg", "-p", pidFile])
+            let status = try Self.spawnAndWait([
+                "/usr/sbin/ip", "netns", "exec", lab.taskNamespace("haproxy"),
+                "haproxy", "-D", "-f", "\(dir)/haproxy.cfg", "-p", pidFile,
+            ])
             guard status == 0 else { throw ValidationError("haproxy did not start (status \(status))") }
             defer { Self.killPidFile(pidFile) }
 
-            let urls: [Side: String] = [.vip: "http://\(DataplaneScenario.vip):8000/", .direct: "http://\(backend):8000/",
-                                        .haproxy: "http://\(proxy):8080/"]
+            let urls: [Side: String] = [
+                .vip: "http://\(DataplaneScenario.vip):8000/", .direct: "http://\(backend):8000/",
+                .haproxy: "http://\(proxy):8080/",
+            ]
             // Every path must answer before it is timed. haproxy -D returns once it has forked, and on a
             // loaded machine its worker may not serve yet: each path gets up to 10 s.
             for side in Side.allCases { try Self.waitUntilAnswering(lab, url: urls[side]!, side: side) }
-            print("vip: wrk -c\(connections) for \(seconds) s per run, client task node1 → whoami on node2 over VXLAN, lb \(lb), \(rounds) round(s)")
+            print(
+                "vip: wrk -c\(connections) for \(seconds) s per run, client task node1 → whoami on node2 over VXLAN, lb \(lb), \(rounds) round(s)"
+            )
             var samples: [String: [Result]] = [:]
             for round in 0..<rounds {
                 // Rotate the order so no side always runs first.
@@ -94,8 +105,11 @@ struct VIPBench: AsyncParsableCommand {
                 for side in Side.allCases {
                     let r = med[side]!
                     let label = "\(mode) \(side.rawValue)".padding(toLength: 20, withPad: " ", startingAt: 0)
-                    print("  " + label + String(format: "%10.0f   %8.3f   %8.3f     %5.2fx      %5.2fx", r.rps,
-                                                     r.p50, r.p99, r.rps / med[.direct]!.rps, r.rps / med[.haproxy]!.rps))
+                    print(
+                        "  " + label
+                            + String(
+                                format: "%10.0f   %8.3f   %8.3f     %5.2fx      %5.2fx", r.rps,
+                                r.p50, r.p99, r.rps / med[.direct]!.rps, r.rps / med[.haproxy]!.rps))
                     json["\(mode)_\(side.rawValue)_rps"] = r.rps
                     json["\(mode)_\(side.rawValue)_p99_ms"] = r.p99
                 }
@@ -104,7 +118,8 @@ struct VIPBench: AsyncParsableCommand {
             }
             print("  (medians; goal: VIP >= 0.95x direct and ahead of haproxy)")
             if let path = options.json {
-                try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: path))
+                try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys]).write(
+                    to: URL(fileURLWithPath: path))
             }
         }
     }
@@ -112,12 +127,15 @@ struct VIPBench: AsyncParsableCommand {
     static func waitUntilAnswering(_ lab: DataplaneLab, url: String, side: Side) throws {
         let deadline = Date().addingTimeInterval(10)
         while true {
-            let last = try Exec.run(["ip", "netns", "exec", lab.taskNamespace("client"), "curl", "-sS", "--max-time", "2",
-                                 "-H", "Connection: close", url])
+            let last = try Exec.run([
+                "ip", "netns", "exec", lab.taskNamespace("client"), "curl", "-sS", "--max-time", "2",
+                "-H", "Connection: close", url,
+            ])
             if last.succeeded, last.stdout.hasPrefix("I'm w1") { return }
             if Date() >= deadline {
-                throw ValidationError("\(side.rawValue) does not answer \(url) within 10 s: curl exit \(last.status), "
-                                      + "\(last.stderr.trimmingCharacters(in: .whitespacesAndNewlines)), body \(last.stdout.debugDescription)")
+                throw ValidationError(
+                    "\(side.rawValue) does not answer \(url) within 10 s: curl exit \(last.status), "
+                        + "\(last.stderr.trimmingCharacters(in: .whitespacesAndNewlines)), body \(last.stdout.debugDescription)")
             }
             usleep(250_000)
         }
@@ -142,7 +160,8 @@ struct VIPBench: AsyncParsableCommand {
     /// wrk's latency distribution line ("     99%    1.23ms") in milliseconds.
     static func latency(_ pct: String, _ text: String) -> Double? {
         guard let line = text.split(separator: "\n").first(where: { $0.trimmingCharacters(in: .whitespaces).hasPrefix(pct) }),
-              let value = line.split(separator: " ").last else { return nil }
+            let value = line.split(separator: " ").last
+        else { return nil }
         let units: [(String, Double)] = [("us", 1e-3), ("ms", 1), ("s", 1e3), ("m", 6e4)]
         for (u, scale) in units where value.hasSuffix(u) { return Double(value.dropLast(u.count)).map { $0 * scale } }
         return nil

@@ -52,13 +52,16 @@ public struct EngineClient: Sendable {
 
     /// Sends one request; `onBody`, when given, receives the body as it arrives instead of it
     /// being collected (log streams).
-    public func send(_ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: [UInt8]? = nil,
-                     onBody: (@Sendable ([UInt8]) -> Void)? = nil) async throws -> Response {
+    public func send(
+        _ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: [UInt8]? = nil,
+        onBody: (@Sendable ([UInt8]) -> Void)? = nil
+    ) async throws -> Response {
         var uri = "/v\(APIVersion.current)\(path)"
         if !query.isEmpty {
             var allowed = CharacterSet.alphanumerics
             allowed.insert(charactersIn: "-_.~")
-            uri += "?" + query.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: allowed) ?? $0.1)" }.joined(separator: "&")
+            uri +=
+                "?" + query.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: allowed) ?? $0.1)" }.joined(separator: "&")
         }
         let channel: NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
         do {
@@ -70,7 +73,8 @@ public struct EngineClient: Sendable {
                     }
                 }
         } catch {
-            throw EngineClientError.cannotConnect("Cannot connect to the meshd daemon at unix://\(socketPath). Is the daemon running? (\(error))")
+            throw EngineClientError.cannotConnect(
+                "Cannot connect to the meshd daemon at unix://\(socketPath). Is the daemon running? (\(error))")
         }
         var headers = HTTPHeaders()
         headers.add(name: "Host", value: "api.moby.localhost")
@@ -94,7 +98,9 @@ public struct EngineClient: Sendable {
                     if let onBody, response.status < 400 {
                         onBody(Array(b.readableBytesView))
                     } else {
-                        guard response.body.count + b.readableBytes <= 64 << 20 else { throw EngineClientError.badAnswer("answer too large") }
+                        guard response.body.count + b.readableBytes <= 64 << 20 else {
+                            throw EngineClientError.badAnswer("answer too large")
+                        }
                         response.body += b.readableBytesView
                     }
                 case .end:
@@ -128,7 +134,8 @@ public struct EngineClient: Sendable {
         try await call(.POST, path, query: query, body: Array(try EngineJSON.encoder().encode(body)))
     }
 
-    public func post<B: Encodable, T: Decodable>(_ type: T.Type, _ path: String, query: [(String, String)] = [], body: B) async throws -> T {
+    public func post<B: Encodable, T: Decodable>(_ type: T.Type, _ path: String, query: [(String, String)] = [], body: B) async throws -> T
+    {
         try Self.decode(T.self, try await post(path, query: query, body: body).body)
     }
 
@@ -143,7 +150,8 @@ public struct EngineClient: Sendable {
     /// `filters` in the CLI's form: `{"key":{"value":true}}`.
     public static func filters(_ f: [String: [String]]) -> String {
         let object = f.mapValues { Dictionary(uniqueKeysWithValues: $0.map { ($0, true) }) }
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        let data =
+            (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self)
     }
 }

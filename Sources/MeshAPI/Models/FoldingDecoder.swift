@@ -90,9 +90,15 @@ struct JSONTreeParser {
         case UInt8(ascii: "{"): return try object()
         case UInt8(ascii: "["): return try array()
         case UInt8(ascii: "\""): return .string(try string())
-        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
-        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
-        case UInt8(ascii: "n"): try literal("null"); return .null
+        case UInt8(ascii: "t"):
+            try literal("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try literal("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try literal("null")
+            return .null
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try number()
         default: throw failure("invalid character")
         }
@@ -115,7 +121,11 @@ struct JSONTreeParser {
         i += 1
         var members: [String: JSONValue] = [:]
         skipSpace()
-        if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; depth -= 1; return .object(members) }
+        if i < bytes.count, bytes[i] == UInt8(ascii: "}") {
+            i += 1
+            depth -= 1
+            return .object(members)
+        }
         while true {
             skipSpace()
             guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw failure("expected a key") }
@@ -127,7 +137,10 @@ struct JSONTreeParser {
             members[key] = try value()
             skipSpace()
             guard i < bytes.count else { throw failure("unexpected end") }
-            if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+            if bytes[i] == UInt8(ascii: ",") {
+                i += 1
+                continue
+            }
             guard bytes[i] == UInt8(ascii: "}") else { throw failure("expected ',' or '}'") }
             i += 1
             depth -= 1
@@ -140,13 +153,20 @@ struct JSONTreeParser {
         i += 1
         var elements: [JSONValue] = []
         skipSpace()
-        if i < bytes.count, bytes[i] == UInt8(ascii: "]") { i += 1; depth -= 1; return .array(elements) }
+        if i < bytes.count, bytes[i] == UInt8(ascii: "]") {
+            i += 1
+            depth -= 1
+            return .array(elements)
+        }
         while true {
             skipSpace()
             elements.append(try value())
             skipSpace()
             guard i < bytes.count else { throw failure("unexpected end") }
-            if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+            if bytes[i] == UInt8(ascii: ",") {
+                i += 1
+                continue
+            }
             guard bytes[i] == UInt8(ascii: "]") else { throw failure("expected ',' or ']'") }
             i += 1
             depth -= 1
@@ -176,7 +196,11 @@ struct JSONTreeParser {
                 return String(decoding: out, as: UTF8.self)
             }
             guard b >= 0x20 else { throw failure("control character in a string") }
-            guard b == UInt8(ascii: "\\") else { out.append(b); i += 1; continue }
+            guard b == UInt8(ascii: "\\") else {
+                out.append(b)
+                i += 1
+                continue
+            }
             guard i + 1 < bytes.count else { throw failure("unterminated string") }
             let e = bytes[i + 1]
             i += 2
@@ -189,14 +213,16 @@ struct JSONTreeParser {
             case UInt8(ascii: "t"): out.append(0x09)
             case UInt8(ascii: "u"):
                 var scalar = try hex4()
-                if (0xD800..<0xDC00).contains(scalar), i + 1 < bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") {
+                if (0xD800..<0xDC00).contains(scalar), i + 1 < bytes.count, bytes[i] == UInt8(ascii: "\\"),
+                    bytes[i + 1] == UInt8(ascii: "u")
+                {
                     let save = i
                     i += 2
                     let low = try hex4()
                     if (0xDC00..<0xE000).contains(low) {
                         scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
                     } else {
-                        i = save   // not a pair: the high half alone is replaced below
+                        i = save  // not a pair: the high half alone is replaced below
                     }
                 }
                 // A lone surrogate is U+FFFD, as Go decodes it.
@@ -401,8 +427,9 @@ struct FoldingKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
         let found = candidates(key)
         if found.count > 1 {
             let names = found.sorted().map { "\"\($0)\"" }.joined(separator: ", ")
-            throw DecodingError.dataCorrupted(DecodingError.Context(
-                codingPath: codingPath + [key], debugDescription: "the keys \(names) all name the field \(key.stringValue); send one"))
+            throw DecodingError.dataCorrupted(
+                DecodingError.Context(
+                    codingPath: codingPath + [key], debugDescription: "the keys \(names) all name the field \(key.stringValue); send one"))
         }
         return found.first.flatMap { members[$0] }
     }
@@ -470,8 +497,11 @@ struct FoldingUnkeyedContainer: UnkeyedDecodingContainer {
 
     mutating func next() throws -> FoldingDecoder {
         guard !isAtEnd else {
-            throw DecodingError.valueNotFound(Any.self, DecodingError.Context(codingPath: codingPath + [Index(currentIndex)],
-                                                                               debugDescription: "the array has no more elements"))
+            throw DecodingError.valueNotFound(
+                Any.self,
+                DecodingError.Context(
+                    codingPath: codingPath + [Index(currentIndex)],
+                    debugDescription: "the array has no more elements"))
         }
         defer { currentIndex += 1 }
         return FoldingDecoder(value: elements[currentIndex], codingPath: codingPath + [Index(currentIndex)])

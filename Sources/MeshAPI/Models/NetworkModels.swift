@@ -38,8 +38,10 @@ public struct NetworkCreateRequest: Codable, Sendable, Equatable {
     public var Options: [String: String]?
     public var Labels: [String: String]?
 
-    public init(Name: String, Driver: String? = "overlay", IPAM: IPAM? = nil, Internal: Bool? = nil, Attachable: Bool? = nil,
-                Ingress: Bool? = nil, Options: [String: String]? = nil, Labels: [String: String]? = nil) {
+    public init(
+        Name: String, Driver: String? = "overlay", IPAM: IPAM? = nil, Internal: Bool? = nil, Attachable: Bool? = nil,
+        Ingress: Bool? = nil, Options: [String: String]? = nil, Labels: [String: String]? = nil
+    ) {
         self.Name = Name
         self.Driver = Driver
         self.IPAM = IPAM
@@ -104,10 +106,12 @@ public struct NetworkResource: Codable, Sendable, Equatable {
         }
     }
 
-    public init(Name: String, Id: String, Created: Date, Scope: String = "swarm", Driver: String = "overlay", EnableIPv4: Bool = true,
-                EnableIPv6: Bool = false, IPAM: IPAM, Internal: Bool = false, Attachable: Bool = false, Ingress: Bool = false,
-                ConfigOnly: Bool = false, Containers: [String: EndpointResource] = [:], Options: [String: String] = [:],
-                Labels: [String: String] = [:], Peers: [Peer]? = nil) {
+    public init(
+        Name: String, Id: String, Created: Date, Scope: String = "swarm", Driver: String = "overlay", EnableIPv4: Bool = true,
+        EnableIPv6: Bool = false, IPAM: IPAM, Internal: Bool = false, Attachable: Bool = false, Ingress: Bool = false,
+        ConfigOnly: Bool = false, Containers: [String: EndpointResource] = [:], Options: [String: String] = [:],
+        Labels: [String: String] = [:], Peers: [Peer]? = nil
+    ) {
         self.Name = Name
         self.Id = Id
         self.Created = Created

@@ -90,8 +90,10 @@ public struct Node: Codable, Sendable, Equatable {
         }
     }
 
-    public init(ID: String, Version: ObjectVersion, CreatedAt: Date, UpdatedAt: Date, Spec: NodeSpec, Description: Description,
-                Status: Status, ManagerStatus: ManagerStatus? = nil) {
+    public init(
+        ID: String, Version: ObjectVersion, CreatedAt: Date, UpdatedAt: Date, Spec: NodeSpec, Description: Description,
+        Status: Status, ManagerStatus: ManagerStatus? = nil
+    ) {
         self.ID = ID
         self.Version = Version
         self.CreatedAt = CreatedAt

@@ -56,8 +56,10 @@ public struct Service: Codable, Sendable, Equatable {
         }
     }
 
-    public init(ID: String, Version: ObjectVersion, CreatedAt: Date, UpdatedAt: Date, Spec: ServiceSpec, PreviousSpec: ServiceSpec? = nil,
-                Endpoint: Endpoint? = nil, UpdateStatus: UpdateStatus? = nil, ServiceStatus: ServiceStatus? = nil) {
+    public init(
+        ID: String, Version: ObjectVersion, CreatedAt: Date, UpdatedAt: Date, Spec: ServiceSpec, PreviousSpec: ServiceSpec? = nil,
+        Endpoint: Endpoint? = nil, UpdateStatus: UpdateStatus? = nil, ServiceStatus: ServiceStatus? = nil
+    ) {
         self.ID = ID
         self.Version = Version
         self.CreatedAt = CreatedAt
@@ -119,8 +121,10 @@ public struct SwarmTask: Codable, Sendable, Equatable {
         public var Err: String?
         public var ContainerStatus: ContainerStatus?
         public var PortStatus: PortStatus?
-        public init(Timestamp: Date, State: String, Message: String? = nil, Err: String? = nil, ContainerStatus: ContainerStatus? = nil,
-                    PortStatus: PortStatus? = nil) {
+        public init(
+            Timestamp: Date, State: String, Message: String? = nil, Err: String? = nil, ContainerStatus: ContainerStatus? = nil,
+            PortStatus: PortStatus? = nil
+        ) {
             self.Timestamp = Timestamp
             self.State = State
             self.Message = Message
@@ -166,9 +170,11 @@ public struct SwarmTask: Codable, Sendable, Equatable {
         }
     }
 
-    public init(ID: String, Version: ObjectVersion, CreatedAt: Date, UpdatedAt: Date, Name: String? = nil, Labels: [String: String]? = nil,
-                Spec: TaskSpec, ServiceID: String, Slot: Int, NodeID: String, Status: TaskStatus, DesiredState: String,
-                NetworksAttachments: [NetworkAttachment]? = nil) {
+    public init(
+        ID: String, Version: ObjectVersion, CreatedAt: Date, UpdatedAt: Date, Name: String? = nil, Labels: [String: String]? = nil,
+        Spec: TaskSpec, ServiceID: String, Slot: Int, NodeID: String, Status: TaskStatus, DesiredState: String,
+        NetworksAttachments: [NetworkAttachment]? = nil
+    ) {
         self.ID = ID
         self.Version = Version
         self.CreatedAt = CreatedAt
@@ -185,6 +191,8 @@ public struct SwarmTask: Codable, Sendable, Equatable {
     }
 
     /// Task states in the order progress bars and `service ps` use.
-    public static let states = ["new", "allocated", "pending", "assigned", "accepted", "preparing", "ready", "starting", "running",
-                                "complete", "shutdown", "failed", "rejected", "remove", "orphaned"]
+    public static let states = [
+        "new", "allocated", "pending", "assigned", "accepted", "preparing", "ready", "starting", "running",
+        "complete", "shutdown", "failed", "rejected", "remove", "orphaned",
+    ]
 }

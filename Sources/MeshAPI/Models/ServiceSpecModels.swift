@@ -11,8 +11,10 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
     public var RollbackConfig: UpdateConfig?
     public var EndpointSpec: EndpointSpec?
 
-    public init(Name: String? = nil, Labels: [String: String]? = nil, TaskTemplate: TaskSpec = TaskSpec(), Mode: ServiceMode? = nil,
-                UpdateConfig: UpdateConfig? = nil, RollbackConfig: UpdateConfig? = nil, EndpointSpec: EndpointSpec? = nil) {
+    public init(
+        Name: String? = nil, Labels: [String: String]? = nil, TaskTemplate: TaskSpec = TaskSpec(), Mode: ServiceMode? = nil,
+        UpdateConfig: UpdateConfig? = nil, RollbackConfig: UpdateConfig? = nil, EndpointSpec: EndpointSpec? = nil
+    ) {
         self.Name = Name
         self.Labels = Labels
         self.TaskTemplate = TaskTemplate
@@ -34,8 +36,10 @@ public struct TaskSpec: Codable, Sendable, Equatable {
     public var ForceUpdate: UInt64?
     public var Runtime: String?
 
-    public init(ContainerSpec: ContainerSpec? = nil, Resources: ResourceRequirements? = nil, RestartPolicy: RestartPolicy? = nil,
-                Placement: Placement? = nil, Networks: [NetworkAttachmentConfig]? = nil, LogDriver: Driver? = nil, ForceUpdate: UInt64? = nil) {
+    public init(
+        ContainerSpec: ContainerSpec? = nil, Resources: ResourceRequirements? = nil, RestartPolicy: RestartPolicy? = nil,
+        Placement: Placement? = nil, Networks: [NetworkAttachmentConfig]? = nil, LogDriver: Driver? = nil, ForceUpdate: UInt64? = nil
+    ) {
         self.ContainerSpec = ContainerSpec
         self.Resources = Resources
         self.RestartPolicy = RestartPolicy
@@ -181,8 +185,10 @@ public struct UpdateConfig: Codable, Sendable, Equatable {
     public var MaxFailureRatio: Double?
     /// stop-first, start-first ("" means stop-first)
     public var Order: String?
-    public init(Parallelism: UInt64? = nil, Delay: Nanoseconds? = nil, FailureAction: String? = nil, Monitor: Nanoseconds? = nil,
-                MaxFailureRatio: Double? = nil, Order: String? = nil) {
+    public init(
+        Parallelism: UInt64? = nil, Delay: Nanoseconds? = nil, FailureAction: String? = nil, Monitor: Nanoseconds? = nil,
+        MaxFailureRatio: Double? = nil, Order: String? = nil
+    ) {
         self.Parallelism = Parallelism
         self.Delay = Delay
         self.FailureAction = FailureAction

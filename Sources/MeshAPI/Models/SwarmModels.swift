@@ -21,8 +21,10 @@ public struct SwarmSpec: Codable, Sendable, Equatable {
         public var LogEntriesForSlowFollowers: UInt64?
         public var ElectionTick: Int?
         public var HeartbeatTick: Int?
-        public init(SnapshotInterval: UInt64? = nil, KeepOldSnapshots: UInt64? = nil, LogEntriesForSlowFollowers: UInt64? = nil,
-                    ElectionTick: Int? = nil, HeartbeatTick: Int? = nil) {
+        public init(
+            SnapshotInterval: UInt64? = nil, KeepOldSnapshots: UInt64? = nil, LogEntriesForSlowFollowers: UInt64? = nil,
+            ElectionTick: Int? = nil, HeartbeatTick: Int? = nil
+        ) {
             self.SnapshotInterval = SnapshotInterval
             self.KeepOldSnapshots = KeepOldSnapshots
             self.LogEntriesForSlowFollowers = LogEntriesForSlowFollowers
@@ -50,9 +52,11 @@ public struct SwarmSpec: Codable, Sendable, Equatable {
         public init(AutoLockManagers: Bool = false) { self.AutoLockManagers = AutoLockManagers }
     }
 
-    public init(Name: String? = "default", Labels: [String: String]? = nil, Orchestration: Orchestration? = nil, Raft: Raft? = nil,
-                Dispatcher: Dispatcher? = nil, CAConfig: CAConfig? = nil, TaskDefaults: TaskDefaults? = nil,
-                EncryptionConfig: EncryptionConfig? = nil) {
+    public init(
+        Name: String? = "default", Labels: [String: String]? = nil, Orchestration: Orchestration? = nil, Raft: Raft? = nil,
+        Dispatcher: Dispatcher? = nil, CAConfig: CAConfig? = nil, TaskDefaults: TaskDefaults? = nil,
+        EncryptionConfig: EncryptionConfig? = nil
+    ) {
         self.Name = Name
         self.Labels = Labels
         self.Orchestration = Orchestration
@@ -109,8 +113,10 @@ public struct ClusterInfo: Codable, Sendable, Equatable {
     public var SubnetSize: UInt32
     public var DataPathPort: UInt32
 
-    public init(ID: String, Version: ObjectVersion, CreatedAt: Date, UpdatedAt: Date, Spec: SwarmSpec, TLSInfo: TLSInfo,
-                RootRotationInProgress: Bool = false, DefaultAddrPool: [String], SubnetSize: UInt32, DataPathPort: UInt32) {
+    public init(
+        ID: String, Version: ObjectVersion, CreatedAt: Date, UpdatedAt: Date, Spec: SwarmSpec, TLSInfo: TLSInfo,
+        RootRotationInProgress: Bool = false, DefaultAddrPool: [String], SubnetSize: UInt32, DataPathPort: UInt32
+    ) {
         self.ID = ID
         self.Version = Version
         self.CreatedAt = CreatedAt
@@ -161,9 +167,11 @@ public struct SwarmInitRequest: Codable, Sendable, Equatable {
     public var DefaultAddrPool: [String]?
     public var SubnetSize: UInt32?
 
-    public init(ListenAddr: String? = "0.0.0.0:2377", AdvertiseAddr: String? = nil, DataPathAddr: String? = nil, DataPathPort: UInt32? = nil,
-                ForceNewCluster: Bool? = nil, Spec: SwarmSpec? = nil, AutoLockManagers: Bool? = nil, Availability: String? = nil,
-                DefaultAddrPool: [String]? = nil, SubnetSize: UInt32? = nil) {
+    public init(
+        ListenAddr: String? = "0.0.0.0:2377", AdvertiseAddr: String? = nil, DataPathAddr: String? = nil, DataPathPort: UInt32? = nil,
+        ForceNewCluster: Bool? = nil, Spec: SwarmSpec? = nil, AutoLockManagers: Bool? = nil, Availability: String? = nil,
+        DefaultAddrPool: [String]? = nil, SubnetSize: UInt32? = nil
+    ) {
         self.ListenAddr = ListenAddr
         self.AdvertiseAddr = AdvertiseAddr
         self.DataPathAddr = DataPathAddr
@@ -186,8 +194,10 @@ public struct SwarmJoinRequest: Codable, Sendable, Equatable {
     public var JoinToken: String
     public var Availability: String?
 
-    public init(ListenAddr: String? = "0.0.0.0:2377", AdvertiseAddr: String? = nil, DataPathAddr: String? = nil, RemoteAddrs: [String],
-                JoinToken: String, Availability: String? = nil) {
+    public init(
+        ListenAddr: String? = "0.0.0.0:2377", AdvertiseAddr: String? = nil, DataPathAddr: String? = nil, RemoteAddrs: [String],
+        JoinToken: String, Availability: String? = nil
+    ) {
         self.ListenAddr = ListenAddr
         self.AdvertiseAddr = AdvertiseAddr
         self.DataPathAddr = DataPathAddr
@@ -235,8 +245,10 @@ public struct SwarmInfo: Codable, Sendable, Equatable {
         }
     }
 
-    public init(NodeID: String = "", NodeAddr: String = "", LocalNodeState: LocalNodeState = .inactive, ControlAvailable: Bool = false,
-                Error: String = "", RemoteManagers: [Peer]? = nil, Nodes: Int? = nil, Managers: Int? = nil, Cluster: ClusterInfo? = nil) {
+    public init(
+        NodeID: String = "", NodeAddr: String = "", LocalNodeState: LocalNodeState = .inactive, ControlAvailable: Bool = false,
+        Error: String = "", RemoteManagers: [Peer]? = nil, Nodes: Int? = nil, Managers: Int? = nil, Cluster: ClusterInfo? = nil
+    ) {
         self.NodeID = NodeID
         self.NodeAddr = NodeAddr
         self.LocalNodeState = LocalNodeState

@@ -32,7 +32,9 @@ public struct APIRequest: Sendable {
                 throw .invalidArgument("client version \(version) is too new. Maximum supported API version is \(APIVersion.current)")
             }
             guard version >= APIVersion.minimum else {
-                throw .invalidArgument("client version \(version) is too old. Minimum supported API version is \(APIVersion.minimum), please upgrade your client to a newer version")
+                throw .invalidArgument(
+                    "client version \(version) is too old. Minimum supported API version is \(APIVersion.minimum), please upgrade your client to a newer version"
+                )
             }
             apiVersion = version.description
             segs.removeFirst()
@@ -129,7 +131,8 @@ public struct APIVersion: Comparable, Sendable, CustomStringConvertible {
     init?(_ text: String) {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 2, parts.allSatisfy({ !$0.isEmpty && $0.count <= 4 && $0.allSatisfy(\.isNumber) }),
-              let a = Int(parts[0]), let b = Int(parts[1]) else { return nil }
+            let a = Int(parts[0]), let b = Int(parts[1])
+        else { return nil }
         major = a
         minor = b
     }

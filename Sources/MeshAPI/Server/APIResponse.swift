@@ -36,8 +36,9 @@ public struct APIResponse: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes]
         let data = (try? encoder.encode(Message(message: e.message))) ?? Data("{\"message\":\"error\"}".utf8)
-        return APIResponse(status: HTTPResponseStatus(statusCode: e.status), headers: [("Content-Type", "application/json")],
-                           body: .bytes(Array(data) + [0x0A]))
+        return APIResponse(
+            status: HTTPResponseStatus(statusCode: e.status), headers: [("Content-Type", "application/json")],
+            body: .bytes(Array(data) + [0x0A]))
     }
 
     public var statusCode: Int { Int(status.code) }

@@ -10,7 +10,9 @@ extension APIRouter {
             return .json(try await backend.listNetworks(NetworkFilter(args)))
         case (.POST, 2) where s[1] == "create":
             let request = try r.decode(NetworkCreateRequest.self)
-            guard !request.Name.isEmpty, request.Name.utf8.count <= 128 else { throw .invalidArgument("invalid network name \"\(request.Name.prefix(128))\"") }
+            guard !request.Name.isEmpty, request.Name.utf8.count <= 128 else {
+                throw .invalidArgument("invalid network name \"\(request.Name.prefix(128))\"")
+            }
             if ["bridge", "host", "none"].contains(request.Name) {
                 throw .forbidden("\(request.Name) is a pre-defined network and cannot be created")
             }

@@ -15,7 +15,9 @@ extension APIRouter {
         case (.POST, 3) where s[2] == "update":
             let version = try r.objectVersion(kind: "node")
             let spec = try r.decode(NodeSpec.self)
-            guard NodeSpec.roles.contains(spec.Role) else { throw .invalidArgument("invalid role \(spec.Role), only worker and manager are supported") }
+            guard NodeSpec.roles.contains(spec.Role) else {
+                throw .invalidArgument("invalid role \(spec.Role), only worker and manager are supported")
+            }
             guard NodeSpec.availabilities.contains(spec.Availability) else {
                 throw .invalidArgument("invalid availability \(spec.Availability), only active, pause and drain are supported")
             }

@@ -92,8 +92,10 @@ public enum LogFraming {
         var text = ""
         if options.timestamps { text += timestamp(m.timestamp) + " " }
         if options.details {
-            let pairs = [("com.docker.swarm.node.id", m.nodeID), ("com.docker.swarm.service.id", m.serviceID),
-                         ("com.docker.swarm.task.id", m.taskID)]
+            let pairs = [
+                ("com.docker.swarm.node.id", m.nodeID), ("com.docker.swarm.service.id", m.serviceID),
+                ("com.docker.swarm.task.id", m.taskID),
+            ]
             text += pairs.map { "\(escape($0.0))=\(escape($0.1))" }.joined(separator: ",") + " "
         }
         text += m.line + "\n"

@@ -28,8 +28,9 @@ extension APIRouter {
         case (.POST, "update", 2):
             let version = try r.objectVersion(kind: "swarm")
             let spec = try r.decode(SwarmSpec.self)
-            let rotate = SwarmRotation(workerToken: r.bool("rotateWorkerToken"), managerToken: r.bool("rotateManagerToken"),
-                                       managerUnlockKey: r.bool("rotateManagerUnlockKey"))
+            let rotate = SwarmRotation(
+                workerToken: r.bool("rotateWorkerToken"), managerToken: r.bool("rotateManagerToken"),
+                managerUnlockKey: r.bool("rotateManagerUnlockKey"))
             try await backend.updateSwarm(spec, version: version, rotate: rotate)
             return .empty()
         case (.GET, "unlockkey", 2):

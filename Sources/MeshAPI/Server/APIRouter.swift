@@ -14,8 +14,10 @@ public struct APIRouter: Sendable {
 
     /// Headers dockerd puts on every answer.
     var commonHeaders: [(String, String)] {
-        [("Api-Version", APIVersion.current.description), ("Ostype", "linux"),
-         ("Server", "meshd/\(configuration.engineVersion) (linux)")]
+        [
+            ("Api-Version", APIVersion.current.description), ("Ostype", "linux"),
+            ("Server", "meshd/\(configuration.engineVersion) (linux)"),
+        ]
     }
 
     public func handle(method: HTTPMethod, uri: String, contentType: String?, body: [UInt8]) async -> APIResponse {
@@ -74,31 +76,37 @@ public struct APIRouter: Sendable {
     func ping(_ r: APIRequest) async throws(EngineError) -> APIResponse {
         guard r.segments.count == 1, r.method == .GET || r.method == .HEAD else { throw Self.pageNotFound }
         let swarm = await backend.swarmInfo()
-        let headers = [("Cache-Control", "no-cache, no-store, must-revalidate"), ("Pragma", "no-cache"),
-                       ("Docker-Experimental", "false"), ("Builder-Version", "2"), ("Swarm", swarm.pingHeader),
-                       ("Content-Type", "text/plain; charset=utf-8")]
+        let headers = [
+            ("Cache-Control", "no-cache, no-store, must-revalidate"), ("Pragma", "no-cache"),
+            ("Docker-Experimental", "false"), ("Builder-Version", "2"), ("Swarm", swarm.pingHeader),
+            ("Content-Type", "text/plain; charset=utf-8"),
+        ]
         return APIResponse(status: .ok, headers: headers, body: .bytes(r.method == .HEAD ? [] : Array("OK".utf8)))
     }
 
     func version() -> VersionInfo {
         let h = configuration.host
-        let details = ["ApiVersion": APIVersion.current.description, "MinAPIVersion": APIVersion.minimum.description,
-                       "GitCommit": "meshd", "GoVersion": "swift", "Os": "linux", "Arch": h.goArch, "KernelVersion": h.kernelVersion,
-                       "BuildTime": "", "Experimental": "false"]
-        return VersionInfo(Platform: .init(Name: "meshd"),
-                           Components: [.init(Name: "Engine", Version: configuration.engineVersion, Details: details)],
-                           Version: configuration.engineVersion, ApiVersion: APIVersion.current.description,
-                           MinAPIVersion: APIVersion.minimum.description, GitCommit: "meshd", GoVersion: "swift", Os: "linux",
-                           Arch: h.goArch, KernelVersion: h.kernelVersion, BuildTime: "")
+        let details = [
+            "ApiVersion": APIVersion.current.description, "MinAPIVersion": APIVersion.minimum.description,
+            "GitCommit": "meshd", "GoVersion": "swift", "Os": "linux", "Arch": h.goArch, "KernelVersion": h.kernelVersion,
+            "BuildTime": "", "Experimental": "false",
+        ]
+        return VersionInfo(
+            Platform: .init(Name: "meshd"),
+            Components: [.init(Name: "Engine", Version: configuration.engineVersion, Details: details)],
+            Version: configuration.engineVersion, ApiVersion: APIVersion.current.description,
+            MinAPIVersion: APIVersion.minimum.description, GitCommit: "meshd", GoVersion: "swift", Os: "linux",
+            Arch: h.goArch, KernelVersion: h.kernelVersion, BuildTime: "")
     }
 
     func info() async -> SystemInfo {
         let h = configuration.host
         let swarm = await backend.swarmInfo()
-        return SystemInfo(ID: swarm.NodeID, Containers: 0, ContainersRunning: 0, ContainersPaused: 0, ContainersStopped: 0, Images: 0,
-                          Driver: "meshd", NCPU: h.cpus, MemTotal: h.memoryBytes, Name: h.hostname,
-                          ServerVersion: configuration.engineVersion, KernelVersion: h.kernelVersion, OperatingSystem: h.operatingSystem,
-                          OSType: "linux", Architecture: h.architecture, DockerRootDir: configuration.dataRoot, Labels: [],
-                          ExperimentalBuild: false, Swarm: swarm, Warnings: nil)
+        return SystemInfo(
+            ID: swarm.NodeID, Containers: 0, ContainersRunning: 0, ContainersPaused: 0, ContainersStopped: 0, Images: 0,
+            Driver: "meshd", NCPU: h.cpus, MemTotal: h.memoryBytes, Name: h.hostname,
+            ServerVersion: configuration.engineVersion, KernelVersion: h.kernelVersion, OperatingSystem: h.operatingSystem,
+            OSType: "linux", Architecture: h.architecture, DockerRootDir: configuration.dataRoot, Labels: [],
+            ExperimentalBuild: false, Swarm: swarm, Warnings: nil)
     }
 }

@@ -11,23 +11,28 @@ public final class APIServer: Sendable {
     private let listener: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>
     private let serving: Task<Void, Never>
 
-    private init(socketPath: String, listener: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>,
-                 serving: Task<Void, Never>) {
+    private init(
+        socketPath: String, listener: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>,
+        serving: Task<Void, Never>
+    ) {
         self.socketPath = socketPath
         self.listener = listener
         self.serving = serving
     }
 
     /// Binds `socketPath` (a stale socket file is replaced), mode 0660, and serves `router`.
-    public static func start(socketPath: String, router: APIRouter,
-                             group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> APIServer {
+    public static func start(
+        socketPath: String, router: APIRouter,
+        group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> APIServer {
         let listener = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 128)
             .bind(unixDomainSocketPath: socketPath, cleanupExistingSocketFile: true) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     // Requests on a connection are already answered one at a time by APIConnection; NIO's pipelining
                     // assistance would assert when its error handler answers a request we already answered early (413).
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: true)
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                        withPipeliningAssistance: false, withErrorHandling: true)
                     return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
                 }
             }
@@ -86,8 +91,9 @@ struct APIConnection {
                     case .end:
                         guard let h = head else { continue }
                         head = nil
-                        let response = await router.handle(method: h.method, uri: h.uri, contentType: h.headers.first(name: "Content-Type"),
-                                                           body: body)
+                        let response = await router.handle(
+                            method: h.method, uri: h.uri, contentType: h.headers.first(name: "Content-Type"),
+                            body: body)
                         body = []
                         try await write(response, head: h, keepAlive: h.isKeepAlive, outbound)
                         if !h.isKeepAlive { return }
@@ -105,8 +111,10 @@ struct APIConnection {
         return r
     }
 
-    func write(_ response: APIResponse, head: HTTPRequestHead?, keepAlive: Bool,
-               _ outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws {
+    func write(
+        _ response: APIResponse, head: HTTPRequestHead?, keepAlive: Bool,
+        _ outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
+    ) async throws {
         var headers = HTTPHeaders(response.headers)
         let version = head?.version ?? .http1_1
         if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
@@ -131,7 +139,11 @@ struct APIConnection {
                 }
             }
             channel.channel.closeFuture.whenComplete { _ in pump.cancel() }
-            try await withTaskCancellationHandler { try await pump.value } onCancel: { pump.cancel() }
+            try await withTaskCancellationHandler {
+                try await pump.value
+            } onCancel: {
+                pump.cancel()
+            }
             try await outbound.write(.end(nil))
         }
     }

@@ -16,12 +16,14 @@ public struct HostFacts: Sendable, Equatable {
             withUnsafeBytes(of: v) { raw in String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self) }
         }
         let osRelease = (try? String(contentsOfFile: "/etc/os-release", encoding: .utf8)) ?? ""
-        let pretty = osRelease.split(separator: "\n").first { $0.hasPrefix("PRETTY_NAME=") }
+        let pretty =
+            osRelease.split(separator: "\n").first { $0.hasPrefix("PRETTY_NAME=") }
             .map { $0.dropFirst("PRETTY_NAME=".count).trimmingCharacters(in: CharacterSet(charactersIn: "\"")) } ?? "Linux"
         let machine = field(u.machine)
-        return HostFacts(hostname: ProcessInfo.processInfo.hostName, kernelVersion: field(u.release), operatingSystem: pretty,
-                         architecture: machine, cpus: ProcessInfo.processInfo.activeProcessorCount,
-                         memoryBytes: Int64(ProcessInfo.processInfo.physicalMemory))
+        return HostFacts(
+            hostname: ProcessInfo.processInfo.hostName, kernelVersion: field(u.release), operatingSystem: pretty,
+            architecture: machine, cpus: ProcessInfo.processInfo.activeProcessorCount,
+            memoryBytes: Int64(ProcessInfo.processInfo.physicalMemory))
     }
 
     /// Go's GOARCH name, which `Platform.Architecture` and `/version` use.

@@ -12,7 +12,10 @@ public struct IPv4Block: Hashable, Sendable, Codable, Comparable, CustomStringCo
         start = length == 0 ? 0 : a & ~UInt32(truncatingIfNeeded: (UInt64(1) << (32 - length)) - 1)
     }
 
-    init(start: UInt32, length: Int) { self.start = start; self.length = length }
+    init(start: UInt32, length: Int) {
+        self.start = start
+        self.length = length
+    }
 
     public var size: UInt64 { UInt64(1) << (32 - length) }
     /// Last address (the broadcast address).

@@ -11,11 +11,19 @@ public struct NetworkRequest: Sendable, Equatable {
     public var `internal`: Bool
     public var labels: [String: String]
     public var options: [String: String]
-    public init(name: String, subnet: IPPrefix? = nil, gateway: IPAddress? = nil, attachable: Bool = false,
-                ingress: Bool = false, internal: Bool = false, labels: [String: String] = [:],
-                options: [String: String] = [:]) {
-        self.name = name; self.subnet = subnet; self.gateway = gateway; self.attachable = attachable
-        self.ingress = ingress; self.internal = `internal`; self.labels = labels; self.options = options
+    public init(
+        name: String, subnet: IPPrefix? = nil, gateway: IPAddress? = nil, attachable: Bool = false,
+        ingress: Bool = false, internal: Bool = false, labels: [String: String] = [:],
+        options: [String: String] = [:]
+    ) {
+        self.name = name
+        self.subnet = subnet
+        self.gateway = gateway
+        self.attachable = attachable
+        self.ingress = ingress
+        self.internal = `internal`
+        self.labels = labels
+        self.options = options
     }
 }
 
@@ -67,9 +75,10 @@ public struct NetworkAllocator: Sendable, Equatable {
         }
         vniOwners[vni] = id
         spaces[id] = space
-        return ClusterNetwork(id: id, name: request.name, vni: vni, subnet: block.prefix, gateway: .v4(gateway),
-                              attachable: request.attachable, ingress: request.ingress, internal: request.internal,
-                              labels: request.labels, options: request.options, now: now)
+        return ClusterNetwork(
+            id: id, name: request.name, vni: vni, subnet: block.prefix, gateway: .v4(gateway),
+            attachable: request.attachable, ingress: request.ingress, internal: request.internal,
+            labels: request.labels, options: request.options, now: now)
     }
 
     /// Lowest free VNI from 4096 up (Docker's overlay driver starts there too).
@@ -161,16 +170,25 @@ public struct NetworkAllocator: Sendable, Equatable {
         // Keep automatic ports the service already has, so an update does not move them.
         let previous = service.endpoint.ports
         for var p in service.spec.endpoint.ports {
-            guard p.publishMode == .ingress else { out.append(p); continue }
+            guard p.publishMode == .ingress else {
+                out.append(p)
+                continue
+            }
             if p.publishedPort == 0 {
-                if let kept = previous.first(where: { $0.targetPort == p.targetPort && $0.protocol == p.protocol
+                if let kept = previous.first(where: {
+                    $0.targetPort == p.targetPort && $0.protocol == p.protocol
                         && $0.publishMode == .ingress && Self.dynamicPorts.contains($0.publishedPort)
-                        && !taken.contains(Self.portKey($0)) }) {
+                        && !taken.contains(Self.portKey($0))
+                }) {
                     p.publishedPort = kept.publishedPort
                 } else {
-                    guard let free = Self.dynamicPorts.first(where: { port in
-                        var c = p; c.publishedPort = port; return !taken.contains(Self.portKey(c))
-                    }) else { throw .exhausted("no free dynamic ingress port for \(p.protocol.rawValue)") }
+                    guard
+                        let free = Self.dynamicPorts.first(where: { port in
+                            var c = p
+                            c.publishedPort = port
+                            return !taken.contains(Self.portKey(c))
+                        })
+                    else { throw .exhausted("no free dynamic ingress port for \(p.protocol.rawValue)") }
                     p.publishedPort = free
                 }
             } else if let holder = ingressPorts[Self.portKey(p)], holder != service.id {
@@ -231,8 +249,10 @@ public struct NetworkAllocator: Sendable, Equatable {
 
     /// The allocator state implied by the store: every network's VNI, subnet and gateway, every VIP, ingress
     /// port, node and task address. Fails if the store records two owners for one resource.
-    public static func rebuild(from snapshot: ClusterSnapshot, pools: [IPPrefix] = [IPPrefix("10.0.0.0/8")!],
-                               subnetSize: Int = 24) throws(ClusterError) -> NetworkAllocator {
+    public static func rebuild(
+        from snapshot: ClusterSnapshot, pools: [IPPrefix] = [IPPrefix("10.0.0.0/8")!],
+        subnetSize: Int = 24
+    ) throws(ClusterError) -> NetworkAllocator {
         var a = try NetworkAllocator(pools: pools, subnetSize: subnetSize)
         for n in snapshot.networks.sorted(by: { $0.createdAt == $1.createdAt ? $0.id < $1.id : $0.createdAt < $1.createdAt }) {
             let block = try a.subnets.reserve(n.subnet, owner: n.id)

@@ -62,7 +62,9 @@ public struct SubnetPool: Sendable, Equatable {
         }
         guard block.length <= 30 else { throw .invalidArgument("invalid subnet \(prefix): smaller than /30") }
         if let clash = allocated.first(where: { $0.block.overlaps(block) }) {
-            throw .invalidArgument("invalid pool request: Pool overlaps with other one on this address space (\(block) overlaps \(clash.block) of network \(clash.owner))")
+            throw .invalidArgument(
+                "invalid pool request: Pool overlaps with other one on this address space (\(block) overlaps \(clash.block) of network \(clash.owner))"
+            )
         }
         insert(block, owner: owner)
         return block

@@ -4,8 +4,13 @@ public struct ClusterSnapshot: Codable, Sendable, Equatable {
     public var networks: [ClusterNetwork]
     public var services: [ClusterService]
     public var tasks: [ClusterTask]
-    public init(nodes: [ClusterNode] = [], networks: [ClusterNetwork] = [], services: [ClusterService] = [],
-                tasks: [ClusterTask] = []) {
-        self.nodes = nodes; self.networks = networks; self.services = services; self.tasks = tasks
+    public init(
+        nodes: [ClusterNode] = [], networks: [ClusterNetwork] = [], services: [ClusterService] = [],
+        tasks: [ClusterTask] = []
+    ) {
+        self.nodes = nodes
+        self.networks = networks
+        self.services = services
+        self.tasks = tasks
     }
 }

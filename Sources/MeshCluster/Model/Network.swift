@@ -19,12 +19,24 @@ public struct ClusterNetwork: Codable, Sendable, Equatable, Identifiable {
     /// Driver options as given (`encrypted`...), kept for inspect.
     public var options: [String: String]
 
-    public init(id: String, name: String, vni: UInt32, subnet: IPPrefix, gateway: IPAddress, driver: String = "overlay",
-                attachable: Bool = false, ingress: Bool = false, internal: Bool = false,
-                labels: [String: String] = [:], options: [String: String] = [:], now: Date = Date(timeIntervalSince1970: 0)) {
-        self.id = id; self.version = 0; self.createdAt = now; self.updatedAt = now
-        self.name = name; self.driver = driver; self.vni = vni; self.subnet = subnet; self.gateway = gateway
-        self.attachable = attachable; self.ingress = ingress; self.internal = `internal`
-        self.labels = labels; self.options = options
+    public init(
+        id: String, name: String, vni: UInt32, subnet: IPPrefix, gateway: IPAddress, driver: String = "overlay",
+        attachable: Bool = false, ingress: Bool = false, internal: Bool = false,
+        labels: [String: String] = [:], options: [String: String] = [:], now: Date = Date(timeIntervalSince1970: 0)
+    ) {
+        self.id = id
+        self.version = 0
+        self.createdAt = now
+        self.updatedAt = now
+        self.name = name
+        self.driver = driver
+        self.vni = vni
+        self.subnet = subnet
+        self.gateway = gateway
+        self.attachable = attachable
+        self.ingress = ingress
+        self.internal = `internal`
+        self.labels = labels
+        self.options = options
     }
 }

@@ -30,13 +30,24 @@ public struct ClusterNode: Codable, Sendable, Equatable, Identifiable {
     /// `Node.Attachments`; kept here so the allocator can rebuild them.
     public var attachments: [NetworkAttachment]
 
-    public init(id: String, hostname: String, role: NodeRole = .worker, availability: NodeAvailability = .active,
-                state: NodeState = .unknown, addr: String = "", labels: [String: String] = [:],
-                managerAddr: String? = nil, leader: Bool = false, now: Date = Date(timeIntervalSince1970: 0)) {
-        self.id = id; self.version = 0; self.createdAt = now; self.updatedAt = now
-        self.role = role; self.availability = availability; self.labels = labels
-        self.hostname = hostname; self.state = state; self.stateMessage = ""; self.addr = addr
-        self.managerAddr = managerAddr; self.leader = leader
+    public init(
+        id: String, hostname: String, role: NodeRole = .worker, availability: NodeAvailability = .active,
+        state: NodeState = .unknown, addr: String = "", labels: [String: String] = [:],
+        managerAddr: String? = nil, leader: Bool = false, now: Date = Date(timeIntervalSince1970: 0)
+    ) {
+        self.id = id
+        self.version = 0
+        self.createdAt = now
+        self.updatedAt = now
+        self.role = role
+        self.availability = availability
+        self.labels = labels
+        self.hostname = hostname
+        self.state = state
+        self.stateMessage = ""
+        self.addr = addr
+        self.managerAddr = managerAddr
+        self.leader = leader
         self.attachments = []
         self.description = NodeDescription()
     }
@@ -54,9 +65,14 @@ public struct NodeDescription: Codable, Sendable, Equatable {
     public var nanoCPUs: Int64
     public var memoryBytes: Int64
     public var engineVersion: String
-    public init(os: String = "linux", architecture: String = "x86_64", nanoCPUs: Int64 = 0, memoryBytes: Int64 = 0,
-                engineVersion: String = "") {
-        self.os = os; self.architecture = architecture; self.nanoCPUs = nanoCPUs; self.memoryBytes = memoryBytes
+    public init(
+        os: String = "linux", architecture: String = "x86_64", nanoCPUs: Int64 = 0, memoryBytes: Int64 = 0,
+        engineVersion: String = ""
+    ) {
+        self.os = os
+        self.architecture = architecture
+        self.nanoCPUs = nanoCPUs
+        self.memoryBytes = memoryBytes
         self.engineVersion = engineVersion
     }
 }

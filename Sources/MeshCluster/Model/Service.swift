@@ -12,7 +12,10 @@ public struct UpdateStatus: Codable, Sendable, Equatable {
     public var completedAt: Date?
     public var message: String
     public init(state: State, startedAt: Date? = nil, completedAt: Date? = nil, message: String = "") {
-        self.state = state; self.startedAt = startedAt; self.completedAt = completedAt; self.message = message
+        self.state = state
+        self.startedAt = startedAt
+        self.completedAt = completedAt
+        self.message = message
     }
 }
 
@@ -20,14 +23,20 @@ public struct VirtualIP: Codable, Sendable, Equatable {
     public var networkID: String
     /// `a.b.c.d/len`.
     public var addr: String
-    public init(networkID: String, addr: String) { self.networkID = networkID; self.addr = addr }
+    public init(networkID: String, addr: String) {
+        self.networkID = networkID
+        self.addr = addr
+    }
 }
 
 /// What the allocator resolved for the endpoint: ports with automatic published ports filled in, and VIPs.
 public struct ServiceEndpoint: Codable, Sendable, Equatable {
     public var ports: [PortConfig]
     public var virtualIPs: [VirtualIP]
-    public init(ports: [PortConfig] = [], virtualIPs: [VirtualIP] = []) { self.ports = ports; self.virtualIPs = virtualIPs }
+    public init(ports: [PortConfig] = [], virtualIPs: [VirtualIP] = []) {
+        self.ports = ports
+        self.virtualIPs = virtualIPs
+    }
 }
 
 /// Progress of a rolling update or rollback, kept in the service so a manager restart resumes it.
@@ -46,8 +55,13 @@ public struct Rollout: Codable, Sendable, Equatable {
     /// Paused on a failure; a new `service update` replaces the rollout.
     public var paused: Bool
     public init(kind: Kind, specVersion: UInt64) {
-        self.kind = kind; self.specVersion = specVersion; self.inFlight = []; self.watching = []; self.nextBatchAt = nil
-        self.failures = 0; self.paused = false
+        self.kind = kind
+        self.specVersion = specVersion
+        self.inFlight = []
+        self.watching = []
+        self.nextBatchAt = nil
+        self.failures = 0
+        self.paused = false
     }
 }
 
@@ -66,9 +80,16 @@ public struct ClusterService: Codable, Sendable, Equatable, Identifiable {
     public var rollout: Rollout?
 
     public init(id: String, spec: ServiceSpec, now: Date) {
-        self.id = id; self.version = 0; self.createdAt = now; self.updatedAt = now
-        self.spec = spec; self.previousSpec = nil; self.specVersion = 1
-        self.endpoint = ServiceEndpoint(); self.updateStatus = nil; self.rollout = nil
+        self.id = id
+        self.version = 0
+        self.createdAt = now
+        self.updatedAt = now
+        self.spec = spec
+        self.previousSpec = nil
+        self.specVersion = 1
+        self.endpoint = ServiceEndpoint()
+        self.updateStatus = nil
+        self.rollout = nil
     }
 
     /// `service update`: keeps the old spec for rollback; a change that replaces tasks starts a new rolling
@@ -103,8 +124,9 @@ public struct ClusterService: Codable, Sendable, Equatable, Identifiable {
             specVersion += 1
             rollout = Rollout(kind: .rollback, specVersion: specVersion)
         }
-        updateStatus = UpdateStatus(state: replaces ? .rollbackStarted : .rollbackCompleted, startedAt: now,
-                                    completedAt: replaces ? nil : now, message: message)
+        updateStatus = UpdateStatus(
+            state: replaces ? .rollbackStarted : .rollbackCompleted, startedAt: now,
+            completedAt: replaces ? nil : now, message: message)
     }
 
     /// Docker's default when `UpdateConfig`/`RollbackConfig` is absent.

@@ -12,7 +12,6 @@ public enum ServiceMode: Codable, Sendable, Equatable {
     public var replicas: Int? { if case .replicated(let n) = self { n } else { nil } }
 }
 
-
 public struct PortConfig: Codable, Sendable, Equatable, Hashable {
     public var name: String
     public var `protocol`: TransportProtocol
@@ -20,17 +19,25 @@ public struct PortConfig: Codable, Sendable, Equatable, Hashable {
     /// 0 asks for an automatic port (30000-32767) for ingress ports.
     public var publishedPort: UInt16
     public var publishMode: PublishMode
-    public init(name: String = "", protocol: TransportProtocol = .tcp, targetPort: UInt16, publishedPort: UInt16 = 0,
-                publishMode: PublishMode = .ingress) {
-        self.name = name; self.protocol = `protocol`; self.targetPort = targetPort
-        self.publishedPort = publishedPort; self.publishMode = publishMode
+    public init(
+        name: String = "", protocol: TransportProtocol = .tcp, targetPort: UInt16, publishedPort: UInt16 = 0,
+        publishMode: PublishMode = .ingress
+    ) {
+        self.name = name
+        self.protocol = `protocol`
+        self.targetPort = targetPort
+        self.publishedPort = publishedPort
+        self.publishMode = publishMode
     }
 }
 
 public struct EndpointSpec: Codable, Sendable, Equatable {
     public var mode: EndpointMode
     public var ports: [PortConfig]
-    public init(mode: EndpointMode = .vip, ports: [PortConfig] = []) { self.mode = mode; self.ports = ports }
+    public init(mode: EndpointMode = .vip, ports: [PortConfig] = []) {
+        self.mode = mode
+        self.ports = ports
+    }
 }
 
 public struct RestartPolicy: Codable, Sendable, Equatable {
@@ -40,7 +47,9 @@ public struct RestartPolicy: Codable, Sendable, Equatable {
     /// 0: unlimited.
     public var maxAttempts: Int
     public init(condition: Condition = .any, delay: Nanoseconds = 5_000_000_000, maxAttempts: Int = 0) {
-        self.condition = condition; self.delay = delay; self.maxAttempts = maxAttempts
+        self.condition = condition
+        self.delay = delay
+        self.maxAttempts = maxAttempts
     }
 }
 
@@ -55,10 +64,16 @@ public struct UpdateConfig: Codable, Sendable, Equatable {
     public var monitor: Nanoseconds
     public var maxFailureRatio: Double
     public var order: Order
-    public init(parallelism: Int = 1, delay: Nanoseconds = 0, failureAction: FailureAction = .pause,
-                monitor: Nanoseconds = 5_000_000_000, maxFailureRatio: Double = 0, order: Order = .stopFirst) {
-        self.parallelism = parallelism; self.delay = delay; self.failureAction = failureAction
-        self.monitor = monitor; self.maxFailureRatio = maxFailureRatio; self.order = order
+    public init(
+        parallelism: Int = 1, delay: Nanoseconds = 0, failureAction: FailureAction = .pause,
+        monitor: Nanoseconds = 5_000_000_000, maxFailureRatio: Double = 0, order: Order = .stopFirst
+    ) {
+        self.parallelism = parallelism
+        self.delay = delay
+        self.failureAction = failureAction
+        self.monitor = monitor
+        self.maxFailureRatio = maxFailureRatio
+        self.order = order
     }
 }
 
@@ -66,7 +81,10 @@ public struct NetworkTarget: Codable, Sendable, Equatable {
     /// A network ID (names are resolved before they are stored).
     public var target: String
     public var aliases: [String]
-    public init(target: String, aliases: [String] = []) { self.target = target; self.aliases = aliases }
+    public init(target: String, aliases: [String] = []) {
+        self.target = target
+        self.aliases = aliases
+    }
 }
 
 /// What every task of a service runs (Docker's `TaskTemplate`, reduced to what meshd's runtime uses).
@@ -85,13 +103,24 @@ public struct TaskSpec: Codable, Sendable, Equatable {
     /// Bumped by `service update --force` to make tasks dirty without another change.
     public var forceUpdate: UInt64
 
-    public init(image: String, command: [String] = [], args: [String] = [], env: [String] = [],
-                labels: [String: String] = [:], hostname: String = "", dir: String = "", user: String = "",
-                restartPolicy: RestartPolicy? = nil, constraints: [String] = [], networks: [NetworkTarget] = [],
-                forceUpdate: UInt64 = 0) {
-        self.image = image; self.command = command; self.args = args; self.env = env; self.labels = labels
-        self.hostname = hostname; self.dir = dir; self.user = user; self.restartPolicy = restartPolicy
-        self.constraints = constraints; self.networks = networks; self.forceUpdate = forceUpdate
+    public init(
+        image: String, command: [String] = [], args: [String] = [], env: [String] = [],
+        labels: [String: String] = [:], hostname: String = "", dir: String = "", user: String = "",
+        restartPolicy: RestartPolicy? = nil, constraints: [String] = [], networks: [NetworkTarget] = [],
+        forceUpdate: UInt64 = 0
+    ) {
+        self.image = image
+        self.command = command
+        self.args = args
+        self.env = env
+        self.labels = labels
+        self.hostname = hostname
+        self.dir = dir
+        self.user = user
+        self.restartPolicy = restartPolicy
+        self.constraints = constraints
+        self.networks = networks
+        self.forceUpdate = forceUpdate
     }
 }
 
@@ -104,10 +133,17 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
     public var rollback: UpdateConfig?
     public var endpoint: EndpointSpec
 
-    public init(name: String, labels: [String: String] = [:], task: TaskSpec, mode: ServiceMode = .replicated(replicas: 1),
-                update: UpdateConfig? = nil, rollback: UpdateConfig? = nil, endpoint: EndpointSpec = EndpointSpec()) {
-        self.name = name; self.labels = labels; self.task = task; self.mode = mode
-        self.update = update; self.rollback = rollback; self.endpoint = endpoint
+    public init(
+        name: String, labels: [String: String] = [:], task: TaskSpec, mode: ServiceMode = .replicated(replicas: 1),
+        update: UpdateConfig? = nil, rollback: UpdateConfig? = nil, endpoint: EndpointSpec = EndpointSpec()
+    ) {
+        self.name = name
+        self.labels = labels
+        self.task = task
+        self.mode = mode
+        self.update = update
+        self.rollback = rollback
+        self.endpoint = endpoint
     }
 
     /// Whether tasks made from `other` must be replaced to match this spec (swarmkit's `IsTaskDirty`:
@@ -118,8 +154,11 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
 
     /// Checks Docker also makes on create/update. Names follow Docker's rule for service names.
     public func validate() throws(ClusterError) {
-        let nameOK = !name.isEmpty && name.count <= 63
-            && name.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 45 || $0 == 95 || $0 == 46 }
+        let nameOK =
+            !name.isEmpty && name.count <= 63
+            && name.utf8.allSatisfy {
+                ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 45 || $0 == 95 || $0 == 46
+            }
             && name.first != "-" && name.first != "."
         guard nameOK else { throw .invalidArgument("invalid name \"\(name)\": must be 1-63 letters, digits, '-', '_' or '.'") }
         guard !task.image.isEmpty else { throw .invalidArgument("ContainerSpec: image reference must be provided") }

@@ -17,7 +17,10 @@ public struct NetworkAttachment: Codable, Sendable, Equatable {
     public var networkID: String
     /// `a.b.c.d/len`, the length being the network's prefix length (as Docker prints it).
     public var address: String
-    public init(networkID: String, address: String) { self.networkID = networkID; self.address = address }
+    public init(networkID: String, address: String) {
+        self.networkID = networkID
+        self.address = address
+    }
 }
 
 public struct TaskStatus: Codable, Sendable, Equatable {
@@ -27,7 +30,10 @@ public struct TaskStatus: Codable, Sendable, Equatable {
     /// Why the task failed or cannot be scheduled; shown in `service ps` ERROR.
     public var err: String
     public init(state: TaskState, timestamp: Date, message: String = "", err: String = "") {
-        self.state = state; self.timestamp = timestamp; self.message = message; self.err = err
+        self.state = state
+        self.timestamp = timestamp
+        self.message = message
+        self.err = err
     }
 }
 
@@ -54,13 +60,24 @@ public struct ClusterTask: Codable, Sendable, Equatable, Identifiable {
     /// Ports published in host mode (for `service ps` PORTS).
     public var hostPorts: [PortConfig]
 
-    public init(id: String, serviceID: String, slot: Int, nodeID: String = "", spec: TaskSpec, specVersion: UInt64,
-                desiredState: TaskState = .running, attempt: Int = 0, now: Date) {
-        self.id = id; self.version = 0; self.createdAt = now; self.updatedAt = now
-        self.serviceID = serviceID; self.slot = slot; self.nodeID = nodeID
-        self.desiredState = desiredState; self.status = TaskStatus(state: .new, timestamp: now, message: "created")
-        self.spec = spec; self.specVersion = specVersion; self.attempt = attempt
-        self.networks = []; self.hostPorts = []
+    public init(
+        id: String, serviceID: String, slot: Int, nodeID: String = "", spec: TaskSpec, specVersion: UInt64,
+        desiredState: TaskState = .running, attempt: Int = 0, now: Date
+    ) {
+        self.id = id
+        self.version = 0
+        self.createdAt = now
+        self.updatedAt = now
+        self.serviceID = serviceID
+        self.slot = slot
+        self.nodeID = nodeID
+        self.desiredState = desiredState
+        self.status = TaskStatus(state: .new, timestamp: now, message: "created")
+        self.spec = spec
+        self.specVersion = specVersion
+        self.attempt = attempt
+        self.networks = []
+        self.hostPorts = []
     }
 
     /// Meant to run or to start soon (desired `ready` or `running`).

@@ -24,8 +24,10 @@ public struct Orchestrator: Sendable {
     /// `only`: reconcile just these services (those whose spec or tasks changed), so a change costs in
     /// proportion to its service rather than to the cluster; nil reconciles everything (after a node change,
     /// a restart, or at `nextWake`).
-    public func reconcile<G: RandomNumberGenerator>(_ snapshot: ClusterSnapshot, now: Date, only serviceIDs: Set<String>? = nil,
-                                                    ids: inout G) -> OrchestratorPlan {
+    public func reconcile<G: RandomNumberGenerator>(
+        _ snapshot: ClusterSnapshot, now: Date, only serviceIDs: Set<String>? = nil,
+        ids: inout G
+    ) -> OrchestratorPlan {
         var plan = OrchestratorPlan()
         let nodes = Dictionary(snapshot.nodes.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         var byService: [String: [ClusterTask]] = [:]
@@ -43,8 +45,9 @@ public struct Orchestrator: Sendable {
 
         let sortedNodes = snapshot.nodes.sorted { $0.id < $1.id }
         for service in snapshot.services.sorted(by: { $0.id < $1.id }) where serviceIDs?.contains(service.id) ?? true {
-            var work = ServiceWork(service: service, tasks: byService[service.id] ?? [], nodes: nodes,
-                                   sortedNodes: sortedNodes, now: now)
+            var work = ServiceWork(
+                service: service, tasks: byService[service.id] ?? [], nodes: nodes,
+                sortedNodes: sortedNodes, now: now)
             work.shutDownMisplaced()
             if service.spec.mode.isGlobal { work.fillNodes(ids: &ids) } else { work.scaleSlots(ids: &ids) }
             work.restartEnded(ids: &ids)
@@ -85,7 +88,8 @@ struct ServiceWork {
         self.nodes = nodes
         self.sortedNodes = sortedNodes
         // Specs are validated on create/update; an unparsable stored constraint matches no node.
-        self.constraints = (try? PlacementConstraint.parseAll(service.spec.task.constraints))
+        self.constraints =
+            (try? PlacementConstraint.parseAll(service.spec.task.constraints))
             ?? [PlacementConstraint(key: .nodeID, equals: true, value: "")]
         self.now = now
     }
@@ -123,8 +127,9 @@ struct ServiceWork {
     mutating func create<G: RandomNumberGenerator>(unit: Unit, desired: TaskState, attempt: Int = 0, ids: inout G) -> ClusterTask {
         var id = ObjectID.make(using: &ids)
         while tasks[id] != nil { id = ObjectID.make(using: &ids) }
-        let t = ClusterTask(id: id, serviceID: service.id, slot: unit.slot, nodeID: unit.node, spec: service.spec.task,
-                            specVersion: service.specVersion, desiredState: desired, attempt: attempt, now: now)
+        let t = ClusterTask(
+            id: id, serviceID: service.id, slot: unit.slot, nodeID: unit.node, spec: service.spec.task,
+            specVersion: service.specVersion, desiredState: desired, attempt: attempt, now: now)
         tasks[id] = t
         createdIDs.append(id)
         return t
@@ -136,9 +141,18 @@ struct ServiceWork {
 
     mutating func shutDownMisplaced() {
         for t in ordered where t.isActive && !t.nodeID.isEmpty {
-            guard let node = nodes[t.nodeID] else { shutDown(t, message: "node removed from the cluster"); continue }
-            if node.state == .down { shutDown(t, message: "node is down"); continue }
-            if node.availability == .drain { shutDown(t, message: "node is drained"); continue }
+            guard let node = nodes[t.nodeID] else {
+                shutDown(t, message: "node removed from the cluster")
+                continue
+            }
+            if node.state == .down {
+                shutDown(t, message: "node is down")
+                continue
+            }
+            if node.availability == .drain {
+                shutDown(t, message: "node is drained")
+                continue
+            }
             if isGlobal, !constraints.allSatisfy({ $0.matches(node) }) {
                 shutDown(t, message: "node no longer satisfies the service constraints")
             }
@@ -188,7 +202,10 @@ struct ServiceWork {
             }
             guard wanted, policy.maxAttempts == 0 || t.attempt < policy.maxAttempts else { continue }
             let due = t.status.timestamp.addingTimeInterval(Double(policy.delay) / 1e9)
-            guard now >= due else { wake(at: due); continue }
+            guard now >= due else {
+                wake(at: due)
+                continue
+            }
             shutDown(t)
             if isGlobal {
                 // A global task comes back on its node only if the node may still run it.

@@ -30,7 +30,8 @@ extension ServiceWork {
         r.specVersion = service.specVersion
         let config = r.kind == .rollback ? service.effectiveRollbackConfig : service.effectiveUpdateConfig
         if service.updateStatus == nil {
-            service.updateStatus = r.kind == .rollback
+            service.updateStatus =
+                r.kind == .rollback
                 ? UpdateStatus(state: .rollbackStarted, startedAt: now, message: "rollback in progress")
                 : UpdateStatus(state: .updating, startedAt: now, message: "update in progress")
         }
@@ -43,14 +44,20 @@ extension ServiceWork {
         var watching = r.watching
         for id in r.inFlight {
             guard let t = tasks[id] else { continue }
-            if failedUpdate(t) { failed.append(id); continue }
+            if failedUpdate(t) {
+                failed.append(id)
+                continue
+            }
             if t.desiredState > .running { continue }
             if t.status.state == .running { watching.append(id) } else { inFlight.append(id) }
         }
         var stillWatching: [String] = []
         for id in watching {
             guard let t = tasks[id] else { continue }
-            if failedUpdate(t) { failed.append(id); continue }
+            if failedUpdate(t) {
+                failed.append(id)
+                continue
+            }
             if t.desiredState > .running { continue }
             let until = t.status.timestamp.addingTimeInterval(monitor)
             if t.status.state == .running, now >= until { continue }
@@ -82,7 +89,8 @@ extension ServiceWork {
                 case .rollback:
                     if r.kind == .update, service.previousSpec != nil {
                         do {
-                            try service.rollback(now: now, message: "update rolled back due to failure or early termination of task \(first)")
+                            try service.rollback(
+                                now: now, message: "update rolled back due to failure or early termination of task \(first)")
                         } catch {
                             // Unreachable: the previous spec was checked above.
                         }

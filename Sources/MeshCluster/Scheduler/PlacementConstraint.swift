@@ -10,12 +10,22 @@ public struct PlacementConstraint: Sendable, Equatable, CustomStringConvertible 
     public var equals: Bool
     public var value: String
 
-    public init(key: Key, equals: Bool, value: String) { self.key = key; self.equals = equals; self.value = value }
+    public init(key: Key, equals: Bool, value: String) {
+        self.key = key
+        self.equals = equals
+        self.value = value
+    }
 
     public static func parse(_ expression: String) throws(ClusterError) -> PlacementConstraint {
         let op: String
         let equals: Bool
-        if expression.contains("!=") { op = "!="; equals = false } else if expression.contains("==") { op = "=="; equals = true } else {
+        if expression.contains("!=") {
+            op = "!="
+            equals = false
+        } else if expression.contains("==") {
+            op = "=="
+            equals = true
+        } else {
             throw .invalidArgument("constraint expected one operator from ==, !=: \(expression)")
         }
         let parts = expression.components(separatedBy: op)
@@ -28,13 +38,16 @@ public struct PlacementConstraint: Sendable, Equatable, CustomStringConvertible 
         switch lower {
         case "node.id": key = .nodeID
         case "node.hostname": key = .hostname
-        case "node.role": key = .role
+        case "node.role":
+            key = .role
             guard NodeRole(rawValue: value.lowercased()) != nil else {
                 throw .invalidArgument("constraint node.role must be manager or worker: \(expression)")
             }
         default:
             guard lower.hasPrefix("node.labels."), lhs.count > "node.labels.".count else {
-                throw .invalidArgument("constraint key \"\(lhs)\" is not supported (use node.id, node.hostname, node.role or node.labels.<key>): \(expression)")
+                throw .invalidArgument(
+                    "constraint key \"\(lhs)\" is not supported (use node.id, node.hostname, node.role or node.labels.<key>): \(expression)"
+                )
             }
             key = .label(String(lhs.dropFirst("node.labels.".count)))
         }
@@ -55,7 +68,9 @@ public struct PlacementConstraint: Sendable, Equatable, CustomStringConvertible 
         case .nodeID: actual = node.id
         case .hostname: actual = node.hostname
         case .role: actual = node.role.rawValue
-        case .label(let k): actual = node.labels[k]; caseSensitive = true
+        case .label(let k):
+            actual = node.labels[k]
+            caseSensitive = true
         }
         // A missing label never equals, and always differs.
         guard let actual else { return !equals }

@@ -37,8 +37,9 @@ public struct Scheduler: Sendable {
 
     /// Host-mode ports with a fixed published port: two tasks publishing one of them cannot share a node.
     static func hostPorts(_ service: ClusterService) -> Set<String> {
-        Set(service.spec.endpoint.ports.filter { $0.publishMode == .host && $0.publishedPort != 0 }
-            .map { "\($0.publishedPort)/\($0.protocol.rawValue)" })
+        Set(
+            service.spec.endpoint.ports.filter { $0.publishMode == .host && $0.publishedPort != 0 }
+                .map { "\($0.publishedPort)/\($0.protocol.rawValue)" })
     }
 
     /// The node for one new task of `service`, or why there is none (Docker's `no suitable node (...)`).
@@ -53,15 +54,26 @@ public struct Scheduler: Sendable {
         let ports = Self.hostPorts(service)
         var best: (Int, Int, String)?
         for node in nodes {
-            guard node.acceptsNewTasks else { unavailable += 1; continue }
-            guard constraints.allSatisfy({ $0.matches(node) }) else { unsatisfied += 1; continue }
-            guard ports.isDisjoint(with: load.hostPorts[node.id] ?? []) else { portsTaken += 1; continue }
+            guard node.acceptsNewTasks else {
+                unavailable += 1
+                continue
+            }
+            guard constraints.allSatisfy({ $0.matches(node) }) else {
+                unsatisfied += 1
+                continue
+            }
+            guard ports.isDisjoint(with: load.hostPorts[node.id] ?? []) else {
+                portsTaken += 1
+                continue
+            }
             let key = (load.count(serviceID: service.id, nodeID: node.id), load.total[node.id] ?? 0, node.id)
             if best == nil || key < best! { best = key }
         }
         if let best { return .success(best.2) }
-        return .failure(NoSuitableNode(nodes: nodes.count, unavailable: unavailable, unsatisfied: unsatisfied,
-                                       hostPortsTaken: portsTaken))
+        return .failure(
+            NoSuitableNode(
+                nodes: nodes.count, unavailable: unavailable, unsatisfied: unsatisfied,
+                hostPortsTaken: portsTaken))
     }
 
     /// Assigns every unscheduled task of the snapshot that is meant to run: replicated tasks get a node,
@@ -74,8 +86,10 @@ public struct Scheduler: Sendable {
         var load = Load(tasks: snapshot.tasks, services: snapshot.services)
         var changed: [ClusterTask] = []
         let waiting = snapshot.tasks
-            .filter { $0.desiredState <= .running && $0.status.state < .assigned
-                && (!requireAllocation || $0.status.state >= .allocated) }
+            .filter {
+                $0.desiredState <= .running && $0.status.state < .assigned
+                    && (!requireAllocation || $0.status.state >= .allocated)
+            }
             .sorted { ($0.serviceID, $0.slot, $0.nodeID, $0.id) < ($1.serviceID, $1.slot, $1.nodeID, $1.id) }
         for var task in waiting {
             guard let service = services[task.serviceID] else { continue }

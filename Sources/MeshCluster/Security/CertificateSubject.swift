@@ -6,8 +6,9 @@ public extension ClusterCA {
     /// joining node reads its own new certificate with this, having checked the CA already.
     static func subject(of cert: Certificate) -> (nodeID: String, role: NodeRole, clusterID: String)? {
         guard let cn = attribute(.RDNAttributeType.commonName, of: cert.subject),
-              let ou = attribute(.RDNAttributeType.organizationalUnitName, of: cert.subject),
-              let org = attribute(.RDNAttributeType.organizationName, of: cert.subject) else { return nil }
+            let ou = attribute(.RDNAttributeType.organizationalUnitName, of: cert.subject),
+            let org = attribute(.RDNAttributeType.organizationName, of: cert.subject)
+        else { return nil }
         return (cn, ou == "swarm-manager" ? .manager : .worker, org)
     }
 }

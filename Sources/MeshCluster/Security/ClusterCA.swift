@@ -66,7 +66,9 @@ public struct ClusterCA: Sendable {
     }
 
     private init(clusterID: String, certificate: Certificate, key: P256.Signing.PrivateKey) {
-        self.clusterID = clusterID; self.certificate = certificate; self.keyBytes = key.rawRepresentation
+        self.clusterID = clusterID
+        self.certificate = certificate
+        self.keyBytes = key.rawRepresentation
     }
 
     public var certificatePEM: String { (try? certificate.serializeAsPEM().pemString) ?? "" }
@@ -105,8 +107,10 @@ public struct ClusterCA: Sendable {
     }
 
     /// Signs a node certificate for the CSR's key (valid 90 days, Docker's default node certificate expiry).
-    public func issue(csr: CertificateSigningRequest, nodeID: String, role: NodeRole, now: Date = Date(),
-                      validity: TimeInterval = 90 * 86400) throws(ClusterError) -> Certificate {
+    public func issue(
+        csr: CertificateSigningRequest, nodeID: String, role: NodeRole, now: Date = Date(),
+        validity: TimeInterval = 90 * 86400
+    ) throws(ClusterError) -> Certificate {
         guard csr.publicKey.isValidSignature(csr.signature, for: csr) else {
             throw .invalidArgument("the certificate signing request's signature is not valid")
         }
@@ -144,18 +148,23 @@ public struct ClusterCA: Sendable {
     }
 
     /// The same check with only the CA certificate, as a node (which has no CA key) checks its peers.
-    public static func verify(_ cert: Certificate, caCertificate: Certificate, clusterID: String,
-                              now: Date = Date()) throws(ClusterError) -> NodeIdentity {
+    public static func verify(
+        _ cert: Certificate, caCertificate: Certificate, clusterID: String,
+        now: Date = Date()
+    ) throws(ClusterError) -> NodeIdentity {
         guard cert.issuer == caCertificate.subject,
-              caCertificate.publicKey.isValidSignature(cert.signature, for: cert) else {
+            caCertificate.publicKey.isValidSignature(cert.signature, for: cert)
+        else {
             throw .invalidArgument("certificate of \(cert.subject) was not issued by this cluster's CA")
         }
         guard cert.notValidBefore <= now, now <= cert.notValidAfter else {
-            throw .invalidArgument("certificate of \(cert.subject) is not valid at \(now) (valid \(cert.notValidBefore) to \(cert.notValidAfter))")
+            throw .invalidArgument(
+                "certificate of \(cert.subject) is not valid at \(now) (valid \(cert.notValidBefore) to \(cert.notValidAfter))")
         }
         guard let cn = attribute(ASN1ObjectIdentifier.RDNAttributeType.commonName, of: cert.subject),
-              let ou = attribute(ASN1ObjectIdentifier.RDNAttributeType.organizationalUnitName, of: cert.subject),
-              let org = attribute(ASN1ObjectIdentifier.RDNAttributeType.organizationName, of: cert.subject) else {
+            let ou = attribute(ASN1ObjectIdentifier.RDNAttributeType.organizationalUnitName, of: cert.subject),
+            let org = attribute(ASN1ObjectIdentifier.RDNAttributeType.organizationName, of: cert.subject)
+        else {
             throw .invalidArgument("certificate of \(cert.subject) lacks the node ID, role or cluster ID")
         }
         guard org == clusterID else { throw .invalidArgument("certificate belongs to cluster \(org), not \(clusterID)") }
@@ -184,8 +193,9 @@ extension ClusterCA {
         try? subject.serialize(certificate.subject)
         var key = DER.Serializer()
         try? key.serialize(certificate.publicKey)
-        return TLSInfo(trustRoot: certificatePEM,
-                       certIssuerSubject: Data(subject.serializedBytes).base64EncodedString(),
-                       certIssuerPublicKey: Data(key.serializedBytes).base64EncodedString())
+        return TLSInfo(
+            trustRoot: certificatePEM,
+            certIssuerSubject: Data(subject.serializedBytes).base64EncodedString(),
+            certIssuerPublicKey: Data(key.serializedBytes).base64EncodedString())
     }
 }

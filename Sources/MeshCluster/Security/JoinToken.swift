@@ -49,7 +49,10 @@ public struct JoinToken: Sendable, Equatable, CustomStringConvertible {
         return JoinToken(caDigest: digest(ofCACertificate: der), secret: Base36.encode(secret, width: secretLength))
     }
 
-    private init(caDigest: String, secret: String) { self.caDigest = caDigest; self.secret = secret }
+    private init(caDigest: String, secret: String) {
+        self.caDigest = caDigest
+        self.secret = secret
+    }
 
     public static func parse(_ text: String) throws(JoinTokenError) -> JoinToken {
         let parts = text.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "-", omittingEmptySubsequences: false)

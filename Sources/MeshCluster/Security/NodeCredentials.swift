@@ -16,7 +16,9 @@ public struct NodeCredentials: Sendable {
     public let keyPEM: String
 
     public init(certificate: Certificate, key: P256.Signing.PrivateKey, caCertificate: Certificate, clusterID: String) {
-        self.certificate = certificate; self.caCertificate = caCertificate; self.clusterID = clusterID
+        self.certificate = certificate
+        self.caCertificate = caCertificate
+        self.clusterID = clusterID
         self.keyPEM = key.pemRepresentation
     }
 

@@ -23,18 +23,19 @@ public final class ClusterStore: Sendable {
 
     private static func migrate(_ db: Database) throws {
         for table in [ClusterNode.table, ClusterNetwork.table, ClusterService.table, ClusterTask.table] {
-            try db.execute(sql: """
-                CREATE TABLE IF NOT EXISTS \(table) (
-                  id TEXT PRIMARY KEY NOT NULL,
-                  name TEXT NOT NULL,
-                  version INTEGER NOT NULL,
-                  service_id TEXT,
-                  node_id TEXT,
-                  data TEXT NOT NULL);
-                CREATE INDEX IF NOT EXISTS \(table)_name ON \(table)(name);
-                CREATE INDEX IF NOT EXISTS \(table)_service ON \(table)(service_id);
-                CREATE INDEX IF NOT EXISTS \(table)_node ON \(table)(node_id);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE IF NOT EXISTS \(table) (
+                      id TEXT PRIMARY KEY NOT NULL,
+                      name TEXT NOT NULL,
+                      version INTEGER NOT NULL,
+                      service_id TEXT,
+                      node_id TEXT,
+                      data TEXT NOT NULL);
+                    CREATE INDEX IF NOT EXISTS \(table)_name ON \(table)(name);
+                    CREATE INDEX IF NOT EXISTS \(table)_service ON \(table)(service_id);
+                    CREATE INDEX IF NOT EXISTS \(table)_node ON \(table)(node_id);
+                    """)
         }
         try db.execute(sql: "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)")
     }
@@ -71,20 +72,32 @@ public final class ClusterStore: Sendable {
     // One-object conveniences, each its own transaction.
 
     @discardableResult
-    public func create<T: StoredObject>(_ object: T) throws(ClusterError) -> T { try write { tx throws(ClusterError) in try tx.create(object) } }
+    public func create<T: StoredObject>(_ object: T) throws(ClusterError) -> T {
+        try write { tx throws(ClusterError) in try tx.create(object) }
+    }
     @discardableResult
-    public func update<T: StoredObject>(_ object: T) throws(ClusterError) -> T { try write { tx throws(ClusterError) in try tx.update(object) } }
-    public func get<T: StoredObject>(_ type: T.Type, id: String) throws(ClusterError) -> T? { try read { tx throws(ClusterError) in try tx.get(type, id: id) } }
+    public func update<T: StoredObject>(_ object: T) throws(ClusterError) -> T {
+        try write { tx throws(ClusterError) in try tx.update(object) }
+    }
+    public func get<T: StoredObject>(_ type: T.Type, id: String) throws(ClusterError) -> T? {
+        try read { tx throws(ClusterError) in try tx.get(type, id: id) }
+    }
     /// Exact ID, then exact name, then unique ID prefix (Docker's lookup order).
     public func resolve<T: StoredObject>(_ type: T.Type, _ reference: String) throws(ClusterError) -> T {
         try read { tx throws(ClusterError) in try tx.resolve(type, reference) }
     }
-    public func list<T: StoredObject>(_ type: T.Type) throws(ClusterError) -> [T] { try read { tx throws(ClusterError) in try tx.list(type) } }
+    public func list<T: StoredObject>(_ type: T.Type) throws(ClusterError) -> [T] {
+        try read { tx throws(ClusterError) in try tx.list(type) }
+    }
     public func delete<T: StoredObject>(_ type: T.Type, id: String) throws(ClusterError) {
         try write { tx throws(ClusterError) in try tx.delete(type, id: id) }
     }
-    public func tasks(serviceID: String) throws(ClusterError) -> [ClusterTask] { try read { tx throws(ClusterError) in try tx.tasks(serviceID: serviceID) } }
-    public func tasks(nodeID: String) throws(ClusterError) -> [ClusterTask] { try read { tx throws(ClusterError) in try tx.tasks(nodeID: nodeID) } }
+    public func tasks(serviceID: String) throws(ClusterError) -> [ClusterTask] {
+        try read { tx throws(ClusterError) in try tx.tasks(serviceID: serviceID) }
+    }
+    public func tasks(nodeID: String) throws(ClusterError) -> [ClusterTask] {
+        try read { tx throws(ClusterError) in try tx.tasks(nodeID: nodeID) }
+    }
     public func value<T: Codable & Sendable>(_ type: T.Type, forKey key: String) throws(ClusterError) -> T? {
         try read { tx throws(ClusterError) in try tx.value(type, forKey: key) }
     }

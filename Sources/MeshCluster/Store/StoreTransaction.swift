@@ -60,7 +60,8 @@ public struct StoreTransaction {
             throw .outOfSequence(objectKind: T.objectKind, id: object.id, expected: current.version, got: object.version)
         }
         if T.uniqueNames, object.storeName != current.storeName,
-           try !rows(T.self, sql: "name = ? AND id != ?", [object.storeName, object.id]).isEmpty {
+            try !rows(T.self, sql: "name = ? AND id != ?", [object.storeName, object.id]).isEmpty
+        {
             throw .nameConflict(objectKind: T.objectKind, name: object.storeName)
         }
         var stored = object
@@ -71,12 +72,17 @@ public struct StoreTransaction {
 
     private func put<T: StoredObject>(_ object: T, insert: Bool) throws(ClusterError) {
         let json = try Self.encode(object)
-        let sql = insert
+        let sql =
+            insert
             ? "INSERT INTO \(T.table) (name, version, service_id, node_id, data, id) VALUES (?, ?, ?, ?, ?, ?)"
             : "UPDATE \(T.table) SET name = ?, version = ?, service_id = ?, node_id = ?, data = ? WHERE id = ?"
         try run {
-            try db.execute(sql: sql, arguments: [object.storeName, Int64(bitPattern: object.version),
-                                                 object.serviceIndex, object.nodeIndex, json, object.id])
+            try db.execute(
+                sql: sql,
+                arguments: [
+                    object.storeName, Int64(bitPattern: object.version),
+                    object.serviceIndex, object.nodeIndex, json, object.id,
+                ])
         }
     }
 
@@ -138,8 +144,9 @@ public struct StoreTransaction {
     public func setValue<T: Codable>(_ value: T, forKey key: String) throws(ClusterError) {
         let json = try Self.encode(value)
         try run {
-            try db.execute(sql: "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                           arguments: [key, json])
+            try db.execute(
+                sql: "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                arguments: [key, json])
         }
     }
 
@@ -148,7 +155,8 @@ public struct StoreTransaction {
     }
 
     public func snapshot() throws(ClusterError) -> ClusterSnapshot {
-        ClusterSnapshot(nodes: try list(ClusterNode.self), networks: try list(ClusterNetwork.self),
-                        services: try list(ClusterService.self), tasks: try list(ClusterTask.self))
+        ClusterSnapshot(
+            nodes: try list(ClusterNode.self), networks: try list(ClusterNetwork.self),
+            services: try list(ClusterService.self), tasks: try list(ClusterTask.self))
     }
 }

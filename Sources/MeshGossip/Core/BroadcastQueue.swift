@@ -20,7 +20,12 @@ struct BroadcastQueue {
     mutating func enqueue(subject: String, bytes: [UInt8]) {
         counter += 1
         let item = Item(subject: subject, bytes: bytes, transmits: 0, order: counter)
-        if let i = index[subject] { items[i] = item } else { index[subject] = items.count; items.append(item) }
+        if let i = index[subject] {
+            items[i] = item
+        } else {
+            index[subject] = items.count
+            items.append(item)
+        }
     }
 
     /// Takes messages that fit in `budget` bytes (each costing its length + `perItem`), fewest
@@ -29,7 +34,9 @@ struct BroadcastQueue {
     mutating func take(budget: Int, perItem: Int, limit: Int, maxItems: Int) -> [[UInt8]] {
         guard !items.isEmpty, budget > 0, maxItems > 0 else { return [] }
         var order = Array(items.indices)
-        order.sort { items[$0].transmits != items[$1].transmits ? items[$0].transmits < items[$1].transmits : items[$0].order > items[$1].order }
+        order.sort {
+            items[$0].transmits != items[$1].transmits ? items[$0].transmits < items[$1].transmits : items[$0].order > items[$1].order
+        }
         var left = budget
         var out: [[UInt8]] = []
         var spent = false

@@ -17,9 +17,10 @@ extension GossipNode {
         if bytes.count > maxMessageInPacket {
             // Never truncated: too big for UDP, so it goes whole over TCP to `gossipNodes` peers,
             // each of which does the same once; push/pull backs this up.
-            let peers = networkNodes[t.network]?.sample(config.gossipNodes, using: &rng) { [name, members] n in
-                n != name && (members[n]?.state.isLive ?? false)
-            } ?? []
+            let peers =
+                networkNodes[t.network]?.sample(config.gossipNodes, using: &rng) { [name, members] n in
+                    n != name && (members[n]?.state.isLive ?? false)
+                } ?? []
             for p in peers { if let m = members[p] { sendStreamBytes(to: m.address, bytes) } }
             return
         }
@@ -31,8 +32,9 @@ extension GossipNode {
         var parts = messages.map { MessageCodec.encode($0) }
         if piggyback && !memberQueue.isEmpty {
             let used = envelope.overhead + Compound.overhead(parts: parts.count) + parts.reduce(0) { $0 + $1.count }
-            parts += memberQueue.take(budget: config.packetSize - used, perItem: 2, limit: retransmitLimit,
-                                      maxItems: Compound.maxParts - parts.count)
+            parts += memberQueue.take(
+                budget: config.packetSize - used, perItem: 2, limit: retransmitLimit,
+                maxItems: Compound.maxParts - parts.count)
         }
         transmit(to: to, parts)
     }
@@ -66,8 +68,9 @@ extension GossipNode {
             }
             for t in targets {
                 guard let m = members[t] else { continue }
-                let parts = memberQueue.take(budget: config.packetSize - envelope.overhead - 1, perItem: 2,
-                                             limit: retransmitLimit, maxItems: Compound.maxParts)
+                let parts = memberQueue.take(
+                    budget: config.packetSize - envelope.overhead - 1, perItem: 2,
+                    limit: retransmitLimit, maxItems: Compound.maxParts)
                 if parts.isEmpty { break }
                 transmit(to: m.address, parts)
             }

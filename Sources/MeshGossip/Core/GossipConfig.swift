@@ -47,9 +47,12 @@ public struct GossipConfig: Sendable {
     /// For tests: same ratios, every interval divided by `factor`.
     public func scaled(by factor: Int64) -> GossipConfig {
         var c = self
-        c.probeInterval = probeInterval / factor; c.probeTimeout = probeTimeout / factor
-        c.gossipInterval = gossipInterval / factor; c.pushPullInterval = pushPullInterval / factor
-        c.gossipToTheDead = gossipToTheDead / factor; c.reconnectInterval = reconnectInterval / factor
+        c.probeInterval = probeInterval / factor
+        c.probeTimeout = probeTimeout / factor
+        c.gossipInterval = gossipInterval / factor
+        c.pushPullInterval = pushPullInterval / factor
+        c.gossipToTheDead = gossipToTheDead / factor
+        c.reconnectInterval = reconnectInterval / factor
         return c
     }
 }

@@ -57,8 +57,10 @@ public struct GossipNode {
     var networkQueues: [String: BroadcastQueue] = [:]
     var store = TableStore()
 
-    public init(name: String, address: PeerAddress, config: GossipConfig = GossipConfig(), envelope: Envelope = Envelope(),
-                incarnation: UInt32 = 0, seed: UInt64, now: Duration = .zero) {
+    public init(
+        name: String, address: PeerAddress, config: GossipConfig = GossipConfig(), envelope: Envelope = Envelope(),
+        incarnation: UInt32 = 0, seed: UInt64, now: Duration = .zero
+    ) {
         self.name = name
         self.address = address
         self.config = config
@@ -89,7 +91,10 @@ public struct GossipNode {
         return outbox
     }
 
-    mutating func nextSeq() -> UInt32 { sequence &+= 1; return sequence }
+    mutating func nextSeq() -> UInt32 {
+        sequence &+= 1
+        return sequence
+    }
 
     mutating func emit(_ e: GossipEvent) { outbox.append(.event(e)) }
 
@@ -124,7 +129,9 @@ public struct GossipNode {
         }
         if now >= nextJoinAt {
             if liveCount > 1 { pendingSeeds = [] }
-            if pendingSeeds.isEmpty { nextJoinAt = .seconds(Int64.max / 4) } else {
+            if pendingSeeds.isEmpty {
+                nextJoinAt = .seconds(Int64.max / 4)
+            } else {
                 contactSeeds()
                 nextJoinAt = now + config.probeInterval * 2
             }
@@ -151,7 +158,8 @@ public struct GossipNode {
     }
 
     /// One TCP frame arrived (request or reply). Returns the reply frame to write back, if any.
-    public mutating func receiveStream(_ bytes: [UInt8], from: PeerAddress, at now: Duration) -> (reply: [UInt8]?, outputs: [GossipOutput]) {
+    public mutating func receiveStream(_ bytes: [UInt8], from: PeerAddress, at now: Duration) -> (reply: [UInt8]?, outputs: [GossipOutput])
+    {
         stats.streamsReceived += 1
         guard let payload = open(bytes) else { return (nil, takeOutbox()) }
         let message: Message
@@ -242,7 +250,9 @@ public struct GossipNode {
     /// member as if a push/pull had delivered it.
     public mutating func learn(_ record: MemberRecord, at now: Duration) {
         switch record.state {
-        case .alive: handleAlive(AliveMessage(incarnation: record.incarnation, node: record.node, address: record.address), at: now, broadcast: false)
+        case .alive:
+            handleAlive(
+                AliveMessage(incarnation: record.incarnation, node: record.node, address: record.address), at: now, broadcast: false)
         default: break
         }
     }

@@ -17,7 +17,10 @@ extension GossipNode {
             members[a.node] = m
             suspicions[a.node] = nil
             if old != .alive {
-                if !old.isLive { liveNames.insert(a.node); restoreEntries(owner: a.node) }
+                if !old.isLive {
+                    liveNames.insert(a.node)
+                    restoreEntries(owner: a.node)
+                }
                 emit(.member(name: a.node, address: a.address, state: .alive, incarnation: a.incarnation))
             }
         } else {
@@ -40,7 +43,10 @@ extension GossipNode {
             return
         }
         guard var m = members[s.node] else { return }
-        guard s.incarnation >= m.incarnation else { answerStale(about: s.node, to: sender); return }
+        guard s.incarnation >= m.incarnation else {
+            answerStale(about: s.node, to: sender)
+            return
+        }
         guard m.state.isLive else { return }
         if m.state == .suspect {
             // An independent confirmation shortens the timer; pass it on so others count it too.
@@ -66,12 +72,18 @@ extension GossipNode {
 
     mutating func handleDead(_ d: AccusationMessage, from sender: PeerAddress? = nil, at now: Duration) {
         if d.node == name {
-            if !leaving && d.incarnation >= incarnation { refute(atLeast: d.incarnation, at: now) }
-            else if !leaving { answerStale(about: name, to: sender) }
+            if !leaving && d.incarnation >= incarnation {
+                refute(atLeast: d.incarnation, at: now)
+            } else if !leaving {
+                answerStale(about: name, to: sender)
+            }
             return
         }
         guard var m = members[d.node] else { return }
-        guard d.incarnation >= m.incarnation else { answerStale(about: d.node, to: sender); return }
+        guard d.incarnation >= m.incarnation else {
+            answerStale(about: d.node, to: sender)
+            return
+        }
         let newState: MemberState = d.from == d.node ? .left : .dead
         guard m.state.isLive || (m.state == .dead && newState == .left) else { return }
         let wasLive = m.state.isLive

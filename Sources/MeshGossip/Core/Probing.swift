@@ -57,8 +57,9 @@ extension GossipNode {
     private mutating func startProbe(at now: Duration) {
         guard !leaving, let target = nextProbeTarget() else { return }
         let seq = nextSeq()
-        probe = ActiveProbe(seq: seq, target: target.name, ackDeadline: now + awareness.scale(config.probeTimeout),
-                            end: now + awareness.scale(config.probeInterval))
+        probe = ActiveProbe(
+            seq: seq, target: target.name, ackDeadline: now + awareness.scale(config.probeTimeout),
+            end: now + awareness.scale(config.probeInterval))
         var msgs: [Message] = [.ping(seq: seq, target: target.name, source: name, sourceAddress: address)]
         // Lifeguard's buddy system: tell a suspect directly so it can refute at once.
         if target.state == .suspect {
@@ -73,8 +74,13 @@ extension GossipNode {
         let helpers = liveNames.sample(config.indirectChecks, using: &rng) { [name] n in n != name && n != p.target }
         for h in helpers {
             guard let m = members[h] else { continue }
-            sendPacket(to: m.address, [.indirectPing(seq: p.seq, target: p.target, targetAddress: target.address,
-                                                      source: name, sourceAddress: address, wantNack: true)])
+            sendPacket(
+                to: m.address,
+                [
+                    .indirectPing(
+                        seq: p.seq, target: p.target, targetAddress: target.address,
+                        source: name, sourceAddress: address, wantNack: true)
+                ])
         }
         // TCP fallback: a target whose UDP is blocked but which is alive must not be declared dead.
         sendStream(to: target.address, .ping(seq: p.seq, target: p.target, source: name, sourceAddress: address))
@@ -110,7 +116,9 @@ extension GossipNode {
         }
     }
 
-    mutating func relayProbe(seq: UInt32, target: String, targetAddress: PeerAddress, requester: PeerAddress, wantNack: Bool, at now: Duration) {
+    mutating func relayProbe(
+        seq: UInt32, target: String, targetAddress: PeerAddress, requester: PeerAddress, wantNack: Bool, at now: Duration
+    ) {
         let mine = nextSeq()
         // Nack a little before the requester's probe period ends, or the nack itself arrives late and
         // counts against the requester's health.

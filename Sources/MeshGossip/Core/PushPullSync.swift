@@ -20,12 +20,15 @@ extension GossipNode {
         for net in shared {
             for k in store.keys(network: net) {
                 guard let e = store[k] else { continue }
-                entries.append(TableEvent(ltime: e.ltime, deleted: e.deleted, owner: e.owner, network: k.network,
-                                          table: k.table, key: k.key, value: e.value))
+                entries.append(
+                    TableEvent(
+                        ltime: e.ltime, deleted: e.deleted, owner: e.owner, network: k.network,
+                        table: k.table, key: k.key, value: e.value))
             }
         }
-        return PushPull(isReply: isReply, isJoin: isJoin, sender: name, ltime: clock, senderNetworks: Array(networks).sorted(),
-                        members: records, networkEvents: events, entries: entries)
+        return PushPull(
+            isReply: isReply, isJoin: isJoin, sender: name, ltime: clock, senderNetworks: Array(networks).sorted(),
+            members: records, networkEvents: events, entries: entries)
     }
 
     mutating func mergeRemoteState(_ p: PushPull, at now: Duration) {
@@ -53,7 +56,9 @@ extension GossipNode {
     }
 
     mutating func pushPullWithRandomPeer(at now: Duration) {
-        guard !leaving, let peer = liveNames.sample(1, using: &rng, where: { [name] n in n != name }).first, let m = members[peer] else { return }
+        guard !leaving, let peer = liveNames.sample(1, using: &rng, where: { [name] n in n != name }).first, let m = members[peer] else {
+            return
+        }
         sendStream(to: m.address, .pushPull(fullState(isReply: false, forNetworks: networks, to: peer)))
     }
 

@@ -28,7 +28,10 @@ struct IndexedSet<Element: Hashable> {
     mutating func remove(_ e: Element) -> Bool {
         guard let i = position.removeValue(forKey: e) else { return false }
         let last = elements.removeLast()
-        if i < elements.count { elements[i] = last; position[last] = i }
+        if i < elements.count {
+            elements[i] = last
+            position[last] = i
+        }
         return true
     }
 

@@ -7,7 +7,9 @@ struct EventQueue<Payload> {
     var count: Int { heap.count }
     var nextTime: Duration? { heap.first?.time }
 
-    private static func less(_ a: (time: Duration, seq: UInt64, payload: Payload), _ b: (time: Duration, seq: UInt64, payload: Payload)) -> Bool {
+    private static func less(_ a: (time: Duration, seq: UInt64, payload: Payload), _ b: (time: Duration, seq: UInt64, payload: Payload))
+        -> Bool
+    {
         a.time != b.time ? a.time < b.time : a.seq < b.seq
     }
 
@@ -18,7 +20,8 @@ struct EventQueue<Payload> {
         while i > 0 {
             let parent = (i - 1) / 2
             guard Self.less(heap[i], heap[parent]) else { break }
-            heap.swapAt(i, parent); i = parent
+            heap.swapAt(i, parent)
+            i = parent
         }
     }
 
@@ -35,7 +38,8 @@ struct EventQueue<Payload> {
                 if l < heap.count && Self.less(heap[l], heap[m]) { m = l }
                 if r < heap.count && Self.less(heap[r], heap[m]) { m = r }
                 if m == i { break }
-                heap.swapAt(i, m); i = m
+                heap.swapAt(i, m)
+                i = m
             }
         }
         return (top.time, top.payload)

@@ -7,7 +7,10 @@ public struct NetworkConditions: Sendable {
     public var latency: Duration = .microseconds(500)
     public var jitter: Duration = .microseconds(500)
     public init(loss: Double = 0, duplicate: Double = 0, latency: Duration = .microseconds(500), jitter: Duration = .microseconds(500)) {
-        self.loss = loss; self.duplicate = duplicate; self.latency = latency; self.jitter = jitter
+        self.loss = loss
+        self.duplicate = duplicate
+        self.latency = latency
+        self.jitter = jitter
     }
 }
 
@@ -51,9 +54,12 @@ public final class Simulator {
     }
 
     /// `n` fresh nodes named n0…n(n−1), each joining through node 0 (a real join storm).
-    public static func joining(_ n: Int, config: GossipConfig, envelope: Envelope = Envelope(), conditions: NetworkConditions = NetworkConditions(), seed: UInt64) -> Simulator {
+    public static func joining(
+        _ n: Int, config: GossipConfig, envelope: Envelope = Envelope(), conditions: NetworkConditions = NetworkConditions(), seed: UInt64
+    ) -> Simulator {
         let nodes = (0..<n).map { i in
-            GossipNode(name: "n\(i)", address: .simulated(i), config: config, envelope: envelope, incarnation: 1, seed: seed &+ UInt64(i) &* 7919)
+            GossipNode(
+                name: "n\(i)", address: .simulated(i), config: config, envelope: envelope, incarnation: 1, seed: seed &+ UInt64(i) &* 7919)
         }
         let sim = Simulator(nodes: nodes, conditions: conditions, seed: seed)
         for i in 1..<n { sim.perform(i) { node, now in node.join(seeds: [.simulated(0)], at: now) } }
@@ -62,8 +68,10 @@ public final class Simulator {
 
     /// `n` nodes that already know each other and share `networks` (as after convergence), built
     /// from one template so their identical views share storage: this is what lets 10,000 nodes fit.
-    public static func converged(_ n: Int, config: GossipConfig, networks: [String] = [], envelope: Envelope = Envelope(),
-                                 conditions: NetworkConditions = NetworkConditions(), seed: UInt64) -> Simulator {
+    public static func converged(
+        _ n: Int, config: GossipConfig, networks: [String] = [], envelope: Envelope = Envelope(),
+        conditions: NetworkConditions = NetworkConditions(), seed: UInt64
+    ) -> Simulator {
         var template = GossipNode(name: "n0", address: .simulated(0), config: config, envelope: envelope, incarnation: 1, seed: seed)
         for i in 1..<n {
             template.learn(MemberRecord(node: "n\(i)", address: .simulated(i), incarnation: 1, state: .alive), at: .zero)
@@ -99,14 +107,20 @@ public final class Simulator {
     public func unblockUDP(of i: Int) { udpBlocked.remove(i) }
     private var udpBlocked: Set<Int> = []
     public func pause(_ i: Int) { paused.insert(i) }
-    public func resume(_ i: Int) { paused.remove(i); scheduled[i] = nil; schedule(i) }
+    public func resume(_ i: Int) {
+        paused.remove(i)
+        scheduled[i] = nil
+        schedule(i)
+    }
 
     /// The process comes back with empty state and a higher incarnation, and rejoins via `seed`.
     public func restart(_ i: Int, seed joinSeed: Int, incarnation: UInt32) {
         let old = nodes[i]
-        nodes[i] = GossipNode(name: old.name, address: old.address, config: old.config, envelope: old.envelope,
-                              incarnation: incarnation, seed: rng.next(), now: now)
-        crashed.remove(i); paused.remove(i)
+        nodes[i] = GossipNode(
+            name: old.name, address: old.address, config: old.config, envelope: old.envelope,
+            incarnation: incarnation, seed: rng.next(), now: now)
+        crashed.remove(i)
+        paused.remove(i)
         scheduled[i] = nil
         let seedAddress = nodes[joinSeed].address
         perform(i) { node, now in node.join(seeds: [seedAddress], at: now) }

@@ -7,9 +7,12 @@ extension GossipNode {
         networks.insert(network)
         clock += 1
         applyNetworkEvent(NetworkEvent(ltime: clock, node: name, network: network, joined: true), at: now)
-        if let peer = networkNodes[network]?.sample(1, using: &rng, where: { [name, members] n in
-            n != name && (members[n]?.state.isLive ?? false)
-        }).first, let m = members[peer] {
+        if let peer = networkNodes[network]?.sample(
+            1, using: &rng,
+            where: { [name, members] n in
+                n != name && (members[n]?.state.isLive ?? false)
+            }
+        ).first, let m = members[peer] {
             sendStream(to: m.address, .pushPull(fullState(isReply: false, forNetworks: networks, to: peer)))
         }
         return takeOutbox()
@@ -49,7 +52,8 @@ extension GossipNode {
             for k in store.keys(owner: e.node) where k.network == e.network {
                 guard let old = store[k], !old.deleted else { continue }
                 if isVisible(old) {
-                    emit(.table(TableChange(kind: .delete, network: k.network, table: k.table, key: k.key, owner: e.node, value: old.value)))
+                    emit(
+                        .table(TableChange(kind: .delete, network: k.network, table: k.table, key: k.key, owner: e.node, value: old.value)))
                 }
                 var t = old
                 t.deleted = true

@@ -22,7 +22,9 @@ extension GossipNode {
     }
 
     /// Creates or updates an entry owned by this node.
-    public mutating func set(network: String, table: String, key: String, value: [UInt8], at now: Duration) throws(TableError) -> [GossipOutput] {
+    public mutating func set(network: String, table: String, key: String, value: [UInt8], at now: Duration) throws(TableError)
+        -> [GossipOutput]
+    {
         try checkWrite(network: network, table: table, key: key, value: value)
         let k = EntryKey(network: network, table: table, key: key)
         if let e = store[k], !e.deleted, e.owner != name, members[e.owner]?.state.isLive ?? true { throw .ownedBy(e.owner) }
@@ -59,8 +61,9 @@ extension GossipNode {
         let k = EntryKey(network: t.network, table: t.table, key: t.key)
         let before = store[k]
         let wasVisible = before.map(isVisible) ?? false
-        let e = TableEntry(owner: t.owner, ltime: t.ltime, value: t.value, deleted: t.deleted,
-                           reapAt: t.deleted ? now + config.tombstoneReap : nil)
+        let e = TableEntry(
+            owner: t.owner, ltime: t.ltime, value: t.value, deleted: t.deleted,
+            reapAt: t.deleted ? now + config.tombstoneReap : nil)
         store.put(k, e)
         let visible = isVisible(e)
         if visible && !wasVisible {
@@ -68,7 +71,9 @@ extension GossipNode {
         } else if visible && wasVisible && (before!.value != t.value || before!.owner != t.owner) {
             emit(.table(TableChange(kind: .update, network: t.network, table: t.table, key: t.key, owner: t.owner, value: t.value)))
         } else if !visible && wasVisible {
-            emit(.table(TableChange(kind: .delete, network: t.network, table: t.table, key: t.key, owner: before!.owner, value: before!.value)))
+            emit(
+                .table(
+                    TableChange(kind: .delete, network: t.network, table: t.table, key: t.key, owner: before!.owner, value: before!.value)))
         }
     }
 
@@ -85,9 +90,14 @@ extension GossipNode {
             if let mine = store[k], mine.owner == name, mine.ltime >= t.ltime { return }
             clock += 1
             if let mine = store[k], mine.owner == name, !mine.deleted {
-                commitLocal(TableEvent(ltime: clock, deleted: false, owner: name, network: t.network, table: t.table, key: t.key, value: mine.value), at: now)
+                commitLocal(
+                    TableEvent(
+                        ltime: clock, deleted: false, owner: name, network: t.network, table: t.table, key: t.key, value: mine.value),
+                    at: now)
             } else {
-                commitLocal(TableEvent(ltime: clock, deleted: true, owner: name, network: t.network, table: t.table, key: t.key, value: []), at: now)
+                commitLocal(
+                    TableEvent(ltime: clock, deleted: true, owner: name, network: t.network, table: t.table, key: t.key, value: []), at: now
+                )
             }
             return
         }

@@ -3,7 +3,11 @@ public struct EntryKey: Hashable, Sendable, Comparable {
     public var network: String
     public var table: String
     public var key: String
-    public init(network: String, table: String, key: String) { self.network = network; self.table = table; self.key = key }
+    public init(network: String, table: String, key: String) {
+        self.network = network
+        self.table = table
+        self.key = key
+    }
     public static func < (a: EntryKey, b: EntryKey) -> Bool { (a.network, a.table, a.key) < (b.network, b.table, b.key) }
 }
 
@@ -60,10 +64,14 @@ struct TableStore {
         while reapHead < reapQueue.count, reapQueue[reapHead].at <= now {
             let t = reapQueue[reapHead]
             reapHead += 1
-            if let e = entries[t.key], e.deleted, e.ltime == t.ltime { remove(t.key); n += 1 }
+            if let e = entries[t.key], e.deleted, e.ltime == t.ltime {
+                remove(t.key)
+                n += 1
+            }
         }
         if reapHead > 1024 && reapHead * 2 > reapQueue.count {
-            reapQueue.removeFirst(reapHead); reapHead = 0
+            reapQueue.removeFirst(reapHead)
+            reapHead = 0
         }
         return n
     }

@@ -11,7 +11,10 @@ public struct TransportConfig: Sendable {
     public var maxFrame = 32 << 20
     /// A TCP exchange that has not answered by then is abandoned.
     public var tcpTimeout: Duration = .seconds(10)
-    public init(bindHost: String, port: UInt16 = 7946) { self.bindHost = bindHost; self.port = port }
+    public init(bindHost: String, port: UInt16 = 7946) {
+        self.bindHost = bindHost
+        self.port = port
+    }
 }
 
 public enum TransportError: Error, Sendable {
@@ -38,9 +41,13 @@ public actor GossipAgent {
     private var nextWatcher = 0
     private var stopped = false
 
-    public init(name: String, transport: TransportConfig, config: GossipConfig = GossipConfig(), envelope: Envelope = Envelope(),
-                incarnation: UInt32, seed: UInt64) throws {
-        guard let address = PeerAddress(transport.bindHost, port: transport.port) else { throw TransportError.badAddress(transport.bindHost) }
+    public init(
+        name: String, transport: TransportConfig, config: GossipConfig = GossipConfig(), envelope: Envelope = Envelope(),
+        incarnation: UInt32, seed: UInt64
+    ) throws {
+        guard let address = PeerAddress(transport.bindHost, port: transport.port) else {
+            throw TransportError.badAddress(transport.bindHost)
+        }
         self.transport = transport
         node = GossipNode(name: name, address: address, config: config, envelope: envelope, incarnation: incarnation, seed: seed)
     }
@@ -61,13 +68,13 @@ public actor GossipAgent {
         let tcp: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
         do {
             tcp = try await ServerBootstrap(group: group)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .bind(host: transport.bindHost, port: Int(transport.port)) { ch in
-                ch.eventLoop.makeCompletedFuture {
-                    try ch.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(maxFrame: maxFrame)))
-                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: ch)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .bind(host: transport.bindHost, port: Int(transport.port)) { ch in
+                    ch.eventLoop.makeCompletedFuture {
+                        try ch.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(maxFrame: maxFrame)))
+                        return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: ch)
+                    }
                 }
-            }
         } catch {
             // The UDP side must be closed through its async channel, or NIO traps when it goes.
             try? await udp.executeThenClose { _, _ in }
@@ -133,7 +140,8 @@ public actor GossipAgent {
                         return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: ch)
                     }
                 }
-            let closer = conn.channel.eventLoop.scheduleTask(in: TimeAmount.nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000)) {
+            let closer = conn.channel.eventLoop.scheduleTask(in: TimeAmount.nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000))
+            {
                 conn.channel.close(promise: nil)
             }
             defer { closer.cancel() }

@@ -6,7 +6,8 @@ public struct PeerAddress: Hashable, Sendable, Comparable, CustomStringConvertib
 
     public init?(ip: [UInt8], port: UInt16) {
         guard ip.count == 4 || ip.count == 16 else { return nil }
-        self.ip = ip; self.port = port
+        self.ip = ip
+        self.port = port
     }
 
     /// A dotted-quad IPv4 address with a port, e.g. `10.0.0.1`.
@@ -18,7 +19,8 @@ public struct PeerAddress: Hashable, Sendable, Comparable, CustomStringConvertib
             guard let b = UInt8(p) else { return nil }
             ip.append(b)
         }
-        self.ip = ip; self.port = port
+        self.ip = ip
+        self.port = port
     }
 
     /// `host:port` for IPv4 (what the command line takes for seeds).
@@ -46,7 +48,9 @@ public struct PeerAddress: Hashable, Sendable, Comparable, CustomStringConvertib
 
 extension ByteWriter {
     mutating func address(_ a: PeerAddress) {
-        u8(UInt8(a.ip.count)); raw(a.ip); u16(a.port)
+        u8(UInt8(a.ip.count))
+        raw(a.ip)
+        u16(a.port)
     }
 }
 

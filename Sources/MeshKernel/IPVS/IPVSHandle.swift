@@ -1,6 +1,6 @@
 import CNetlink
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// IPVS over generic netlink, with ipvsadm's verbs. The family id is resolved once with
@@ -89,13 +89,16 @@ public final class IPVSHandle: Sendable {
         guard let m = try await socket.request(r).first, let a = IPVSMessages.attributes(m) else {
             throw .malformedReply(operation: "ipvsadm -L --timeout", detail: "no config in the reply")
         }
-        return IPVSTimeouts(tcp: a.u32(IPVS_CMD_ATTR_TIMEOUT_TCP) ?? 0, tcpFin: a.u32(IPVS_CMD_ATTR_TIMEOUT_TCP_FIN) ?? 0,
-                            udp: a.u32(IPVS_CMD_ATTR_TIMEOUT_UDP) ?? 0)
+        return IPVSTimeouts(
+            tcp: a.u32(IPVS_CMD_ATTR_TIMEOUT_TCP) ?? 0, tcpFin: a.u32(IPVS_CMD_ATTR_TIMEOUT_TCP_FIN) ?? 0,
+            udp: a.u32(IPVS_CMD_ATTR_TIMEOUT_UDP) ?? 0)
     }
 
     public func setTimeouts(_ t: IPVSTimeouts) async throws(KernelError) {
-        let r = try IPVSMessages.request(family: family, IPVS_CMD_SET_CONFIG, verb: .change,
-                                         label: "ipvsadm --set \(t.tcp) \(t.tcpFin) \(t.udp)") { b in
+        let r = try IPVSMessages.request(
+            family: family, IPVS_CMD_SET_CONFIG, verb: .change,
+            label: "ipvsadm --set \(t.tcp) \(t.tcpFin) \(t.udp)"
+        ) { b in
             b.put(IPVS_CMD_ATTR_TIMEOUT_TCP, u32: t.tcp)
             b.put(IPVS_CMD_ATTR_TIMEOUT_TCP_FIN, u32: t.tcpFin)
             b.put(IPVS_CMD_ATTR_TIMEOUT_UDP, u32: t.udp)

@@ -6,8 +6,10 @@ import CNetlink
 enum IPVSMessages {
     static let version: UInt8 = 1  // IPVS_GENL_VERSION
 
-    static func request(family: UInt16, _ cmd: Int, verb: NetlinkVerb, label: @autoclosure @escaping @Sendable () -> String,
-                        _ body: (RequestBuilder) -> Void = { _ in }) throws(KernelError) -> NetlinkRequest {
+    static func request(
+        family: UInt16, _ cmd: Int, verb: NetlinkVerb, label: @autoclosure @escaping @Sendable () -> String,
+        _ body: (RequestBuilder) -> Void = { _ in }
+    ) throws(KernelError) -> NetlinkRequest {
         let b = RequestBuilder(type: Int(family), verb: verb, operation: label())
         b.header(genlmsghdr(cmd: UInt8(cmd), version: version, reserved: 0))
         body(b)
@@ -83,7 +85,9 @@ enum IPVSMessages {
             }
         case .updateDestination(let k, let d):
             try validate(k, d)
-            return try request(family: family, IPVS_CMD_SET_DEST, verb: .change, label: "ipvsadm -e \(k) -r \(d.address):\(d.port) -w \(d.weight)") { b in
+            return try request(
+                family: family, IPVS_CMD_SET_DEST, verb: .change, label: "ipvsadm -e \(k) -r \(d.address):\(d.port) -w \(d.weight)"
+            ) { b in
                 b.nest(IPVS_CMD_ATTR_SERVICE) { putKey(b, k) }
                 putDestination(b, d)
             }
@@ -126,8 +130,9 @@ enum IPVSMessages {
         guard let af = a.u16(IPVS_SVC_ATTR_AF) else { return nil }
         if let mark = a.u32(IPVS_SVC_ATTR_FWMARK), mark != 0 { return .fwmark(mark, ipv6: af == 10) }
         guard let protoRaw = a.u16(IPVS_SVC_ATTR_PROTOCOL), let proto = IPVSProtocol(rawValue: protoRaw),
-              let raw = a[IPVS_SVC_ATTR_ADDR], let port = a.be16(IPVS_SVC_ATTR_PORT),
-              let address = IPAddress(bytes: af == 2 ? Array(raw.prefix(4)) : raw) else { return nil }
+            let raw = a[IPVS_SVC_ATTR_ADDR], let port = a.be16(IPVS_SVC_ATTR_PORT),
+            let address = IPAddress(bytes: af == 2 ? Array(raw.prefix(4)) : raw)
+        else { return nil }
         return .tuple(proto, address, port)
     }
 
@@ -138,24 +143,28 @@ enum IPVSMessages {
         let mask = a.u32(IPVS_SVC_ATTR_NETMASK) ?? 0
         let bits = key.family == 10 ? Int(mask) : UInt32(bigEndian: mask).nonzeroBitCount
         // The kernel adds HASHED (0x2) to every listed service; it is state, not configuration.
-        let s = IPVSService(key, scheduler: a.string(IPVS_SVC_ATTR_SCHED_NAME) ?? "",
-                            flags: IPVSServiceFlags(rawValue: flags & ~0x2), timeout: a.u32(IPVS_SVC_ATTR_TIMEOUT) ?? 0,
-                            netmaskBits: bits)
+        let s = IPVSService(
+            key, scheduler: a.string(IPVS_SVC_ATTR_SCHED_NAME) ?? "",
+            flags: IPVSServiceFlags(rawValue: flags & ~0x2), timeout: a.u32(IPVS_SVC_ATTR_TIMEOUT) ?? 0,
+            netmaskBits: bits)
         return IPVSServiceEntry(service: s, stats: decodeStats(a.nested(IPVS_SVC_ATTR_STATS64), a.nested(IPVS_SVC_ATTR_STATS)))
     }
 
     static func decodeDestination(_ m: NetlinkMessage) -> IPVSDestinationEntry? {
         guard let top = attributes(m), let a = top.nested(IPVS_CMD_ATTR_DEST), let raw = a[IPVS_DEST_ATTR_ADDR],
-              let port = a.be16(IPVS_DEST_ATTR_PORT) else { return nil }
+            let port = a.be16(IPVS_DEST_ATTR_PORT)
+        else { return nil }
         let af = a.u16(IPVS_DEST_ATTR_ADDR_FAMILY) ?? 2
         guard let address = IPAddress(bytes: af == 2 ? Array(raw.prefix(4)) : raw) else { return nil }
-        let d = IPVSDestination(address, port: port, forwarding: .from(a.u32(IPVS_DEST_ATTR_FWD_METHOD) ?? 0),
-                                weight: a.u32(IPVS_DEST_ATTR_WEIGHT) ?? 0, upperThreshold: a.u32(IPVS_DEST_ATTR_U_THRESH) ?? 0,
-                                lowerThreshold: a.u32(IPVS_DEST_ATTR_L_THRESH) ?? 0)
-        return IPVSDestinationEntry(destination: d, activeConnections: a.u32(IPVS_DEST_ATTR_ACTIVE_CONNS) ?? 0,
-                                    inactiveConnections: a.u32(IPVS_DEST_ATTR_INACT_CONNS) ?? 0,
-                                    persistentConnections: a.u32(IPVS_DEST_ATTR_PERSIST_CONNS) ?? 0,
-                                    stats: decodeStats(a.nested(IPVS_DEST_ATTR_STATS64), a.nested(IPVS_DEST_ATTR_STATS)))
+        let d = IPVSDestination(
+            address, port: port, forwarding: .from(a.u32(IPVS_DEST_ATTR_FWD_METHOD) ?? 0),
+            weight: a.u32(IPVS_DEST_ATTR_WEIGHT) ?? 0, upperThreshold: a.u32(IPVS_DEST_ATTR_U_THRESH) ?? 0,
+            lowerThreshold: a.u32(IPVS_DEST_ATTR_L_THRESH) ?? 0)
+        return IPVSDestinationEntry(
+            destination: d, activeConnections: a.u32(IPVS_DEST_ATTR_ACTIVE_CONNS) ?? 0,
+            inactiveConnections: a.u32(IPVS_DEST_ATTR_INACT_CONNS) ?? 0,
+            persistentConnections: a.u32(IPVS_DEST_ATTR_PERSIST_CONNS) ?? 0,
+            stats: decodeStats(a.nested(IPVS_DEST_ATTR_STATS64), a.nested(IPVS_DEST_ATTR_STATS)))
     }
 
     /// STATS64 carries u64 counters; the older STATS has u32 ones except the byte counts.

@@ -2,7 +2,13 @@
 
 public enum IPVSProtocol: UInt16, Sendable, CustomStringConvertible {
     case tcp = 6, udp = 17, sctp = 132
-    public var description: String { switch self { case .tcp: "TCP"; case .udp: "UDP"; case .sctp: "SCTP" } }
+    public var description: String {
+        switch self {
+        case .tcp: "TCP"
+        case .udp: "UDP"
+        case .sctp: "SCTP"
+        }
+    }
 }
 
 /// How a service is identified: by address, port and protocol, or by a firewall mark that
@@ -50,8 +56,10 @@ public struct IPVSService: Sendable, Hashable {
     /// Persistence granularity: the client prefix length that shares a server.
     public var netmaskBits: Int
 
-    public init(_ key: IPVSServiceKey, scheduler: String = "rr", flags: IPVSServiceFlags = [], timeout: UInt32 = 0,
-                netmaskBits: Int? = nil) {
+    public init(
+        _ key: IPVSServiceKey, scheduler: String = "rr", flags: IPVSServiceFlags = [], timeout: UInt32 = 0,
+        netmaskBits: Int? = nil
+    ) {
         self.key = key
         self.scheduler = scheduler
         self.flags = flags
@@ -72,14 +80,29 @@ public enum IPVSForwarding: Sendable, Hashable, CustomStringConvertible {
     case local
 
     var raw: UInt32 {
-        switch self { case .masquerade: 0; case .local: 1; case .tunnel: 2; case .directRoute: 3 }
+        switch self {
+        case .masquerade: 0
+        case .local: 1
+        case .tunnel: 2
+        case .directRoute: 3
+        }
     }
     static func from(_ raw: UInt32) -> IPVSForwarding {
-        switch raw & 7 { case 1: .local; case 2: .tunnel; case 3: .directRoute; default: .masquerade }
+        switch raw & 7 {
+        case 1: .local
+        case 2: .tunnel
+        case 3: .directRoute
+        default: .masquerade
+        }
     }
     /// ipvsadm's column word.
     public var description: String {
-        switch self { case .masquerade: "Masq"; case .directRoute: "Route"; case .tunnel: "Tunnel"; case .local: "Local" }
+        switch self {
+        case .masquerade: "Masq"
+        case .directRoute: "Route"
+        case .tunnel: "Tunnel"
+        case .local: "Local"
+        }
     }
 }
 
@@ -92,8 +115,10 @@ public struct IPVSDestination: Sendable, Hashable {
     public var upperThreshold: UInt32
     public var lowerThreshold: UInt32
 
-    public init(_ address: IPAddress, port: UInt16, forwarding: IPVSForwarding = .masquerade, weight: UInt32 = 1,
-                upperThreshold: UInt32 = 0, lowerThreshold: UInt32 = 0) {
+    public init(
+        _ address: IPAddress, port: UInt16, forwarding: IPVSForwarding = .masquerade, weight: UInt32 = 1,
+        upperThreshold: UInt32 = 0, lowerThreshold: UInt32 = 0
+    ) {
         self.address = address
         self.port = port
         self.forwarding = forwarding

@@ -61,9 +61,10 @@ enum NFTDecode {
     static func chain(_ m: NetlinkMessage) -> NFTChainInfo? {
         guard let (f, a) = split(m), let table = a.string(1), let name = a.string(3) else { return nil }
         let hook = a.nested(4)
-        return NFTChainInfo(family: f, table: table, name: name, handle: a.be64(2) ?? 0, type: a.string(7),
-                            hook: hook?.be32(1), priority: hook?.be32(2).map { Int32(bitPattern: $0) },
-                            policy: a.be32(5), references: a.be32(6) ?? 0)
+        return NFTChainInfo(
+            family: f, table: table, name: name, handle: a.be64(2) ?? 0, type: a.string(7),
+            hook: hook?.be32(1), priority: hook?.be32(2).map { Int32(bitPattern: $0) },
+            policy: a.be32(5), references: a.be32(6) ?? 0)
     }
 
     static func rule(_ m: NetlinkMessage) -> NFTRuleInfo? {
@@ -96,8 +97,9 @@ enum NFTDecode {
 
     static func set(_ m: NetlinkMessage) -> NFTSetInfo? {
         guard let (f, a) = split(m), let table = a.string(1), let name = a.string(2) else { return nil }
-        return NFTSetInfo(family: f, table: table, name: name, flags: a.be32(3) ?? 0, keyType: a.be32(4) ?? 0,
-                          keyLength: a.be32(5) ?? 0, dataType: a.be32(6), dataLength: a.be32(7))
+        return NFTSetInfo(
+            family: f, table: table, name: name, flags: a.be32(3) ?? 0, keyType: a.be32(4) ?? 0,
+            keyLength: a.be32(5) ?? 0, dataType: a.be32(6), dataLength: a.be32(7))
     }
 
     static func elements(_ m: NetlinkMessage) -> [NFTElement] {
@@ -113,7 +115,8 @@ enum NFTDecode {
                 if let v = d[1] {
                     data = .value(NFTValue(bytes: v))
                 } else if let v = d.nested(2), let code = v.be32(1),
-                          let verdict = NFTVerdict.from(code: Int32(bitPattern: code), chain: v.string(2)) {
+                    let verdict = NFTVerdict.from(code: Int32(bitPattern: code), chain: v.string(2))
+                {
                     data = .verdict(verdict)
                 }
             }

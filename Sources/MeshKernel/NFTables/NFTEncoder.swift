@@ -1,6 +1,6 @@
 import CNFTables
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Builds the wire form of an `NFTBatch` with libnftnl: BATCH_BEGIN, one message per object
@@ -53,9 +53,10 @@ final class NFTEncoder {
 
     private func header(_ type: Int, _ family: NFTFamily, _ flags: Int32) -> UnsafeMutablePointer<nlmsghdr> {
         let s = nextSeq()
-        return nftnl_nlmsg_build_hdr(scratch.assumingMemoryBound(to: CChar.self),
-                                     UInt16(Int(NFNL_SUBSYS_NFTABLES) << 8 | type), UInt16(family.rawValue),
-                                     UInt16(flags), s)
+        return nftnl_nlmsg_build_hdr(
+            scratch.assumingMemoryBound(to: CChar.self),
+            UInt16(Int(NFNL_SUBSYS_NFTABLES) << 8 | type), UInt16(family.rawValue),
+            UInt16(flags), s)
     }
 
     func encode(_ batch: NFTBatch) throws(KernelError) {
@@ -179,14 +180,24 @@ final class NFTEncoder {
                 nftnl_set_set_u32(obj, attr(NFTNL_SET_FAMILY), UInt32(s.table.family.rawValue))
                 for e in elements[start..<end] {
                     let el = nftnl_set_elem_alloc()!
-                    let rc = e.key.bytes.withUnsafeBytes { nftnl_set_elem_set(el, attr(NFTNL_SET_ELEM_KEY), $0.baseAddress, UInt32($0.count)) }
-                    if rc < 0 { nftnl_set_elem_free(el); throw .invalidArgument("\(s.kindWord) \(s.name): libnftnl refused element key \(e.key)") }
+                    let rc = e.key.bytes.withUnsafeBytes {
+                        nftnl_set_elem_set(el, attr(NFTNL_SET_ELEM_KEY), $0.baseAddress, UInt32($0.count))
+                    }
+                    if rc < 0 {
+                        nftnl_set_elem_free(el)
+                        throw .invalidArgument("\(s.kindWord) \(s.name): libnftnl refused element key \(e.key)")
+                    }
                     if isAdd {
                         switch e.data {
                         case .none: break
                         case .value(let v):
-                            let rc = v.bytes.withUnsafeBytes { nftnl_set_elem_set(el, attr(NFTNL_SET_ELEM_DATA), $0.baseAddress, UInt32($0.count)) }
-                            if rc < 0 { nftnl_set_elem_free(el); throw .invalidArgument("map \(s.name): libnftnl refused element value \(v)") }
+                            let rc = v.bytes.withUnsafeBytes {
+                                nftnl_set_elem_set(el, attr(NFTNL_SET_ELEM_DATA), $0.baseAddress, UInt32($0.count))
+                            }
+                            if rc < 0 {
+                                nftnl_set_elem_free(el)
+                                throw .invalidArgument("map \(s.name): libnftnl refused element value \(v)")
+                            }
                         case .verdict(let v):
                             nftnl_set_elem_set_u32(el, attr(NFTNL_SET_ELEM_VERDICT), UInt32(bitPattern: v.code))
                             if let c = v.chain { nftnl_set_elem_set_str(el, attr(NFTNL_SET_ELEM_CHAIN), c) }
@@ -263,7 +274,8 @@ final class NFTEncoder {
         }
         for (n, e) in elements.enumerated() {
             guard e.key.bytes.count == keyLen else {
-                throw .invalidArgument("\(s.kindWord) \(s.name) element #\(n): key is \(e.key.bytes.count) bytes, the key type needs \(keyLen)")
+                throw .invalidArgument(
+                    "\(s.kindWord) \(s.name) element #\(n): key is \(e.key.bytes.count) bytes, the key type needs \(keyLen)")
             }
             guard adding else { continue }  // deletes name the key only
             switch (s.kind, e.data) {
@@ -320,22 +332,32 @@ final class NFTEncoder {
         }
         switch e {
         case .payload(let base, let offset, let length, let r):
-            u32(NFTNL_EXPR_PAYLOAD_DREG, r.raw); u32(NFTNL_EXPR_PAYLOAD_BASE, base.rawValue)
-            u32(NFTNL_EXPR_PAYLOAD_OFFSET, offset); u32(NFTNL_EXPR_PAYLOAD_LEN, length)
+            u32(NFTNL_EXPR_PAYLOAD_DREG, r.raw)
+            u32(NFTNL_EXPR_PAYLOAD_BASE, base.rawValue)
+            u32(NFTNL_EXPR_PAYLOAD_OFFSET, offset)
+            u32(NFTNL_EXPR_PAYLOAD_LEN, length)
         case .meta(let key, let r):
-            u32(NFTNL_EXPR_META_KEY, key.rawValue); u32(NFTNL_EXPR_META_DREG, r.raw)
+            u32(NFTNL_EXPR_META_KEY, key.rawValue)
+            u32(NFTNL_EXPR_META_DREG, r.raw)
         case .metaSet(let key, let r):
-            u32(NFTNL_EXPR_META_KEY, key.rawValue); u32(NFTNL_EXPR_META_SREG, r.raw)
+            u32(NFTNL_EXPR_META_KEY, key.rawValue)
+            u32(NFTNL_EXPR_META_SREG, r.raw)
         case .ct(let key, let r):
-            u32(NFTNL_EXPR_CT_KEY, key.rawValue); u32(NFTNL_EXPR_CT_DREG, r.raw)
+            u32(NFTNL_EXPR_CT_KEY, key.rawValue)
+            u32(NFTNL_EXPR_CT_DREG, r.raw)
         case .cmp(let op, let r, let v):
-            u32(NFTNL_EXPR_CMP_SREG, r.raw); u32(NFTNL_EXPR_CMP_OP, op.rawValue); data(NFTNL_EXPR_CMP_DATA, v)
+            u32(NFTNL_EXPR_CMP_SREG, r.raw)
+            u32(NFTNL_EXPR_CMP_OP, op.rawValue)
+            data(NFTNL_EXPR_CMP_DATA, v)
         case .bitwise(let from, let into, let mask, let xor):
-            u32(NFTNL_EXPR_BITWISE_SREG, from.raw); u32(NFTNL_EXPR_BITWISE_DREG, into.raw)
+            u32(NFTNL_EXPR_BITWISE_SREG, from.raw)
+            u32(NFTNL_EXPR_BITWISE_DREG, into.raw)
             u32(NFTNL_EXPR_BITWISE_LEN, UInt32(mask.bytes.count))
-            data(NFTNL_EXPR_BITWISE_MASK, mask); data(NFTNL_EXPR_BITWISE_XOR, xor)
+            data(NFTNL_EXPR_BITWISE_MASK, mask)
+            data(NFTNL_EXPR_BITWISE_XOR, xor)
         case .immediate(let r, let v):
-            u32(NFTNL_EXPR_IMM_DREG, r.raw); data(NFTNL_EXPR_IMM_DATA, v)
+            u32(NFTNL_EXPR_IMM_DREG, r.raw)
+            data(NFTNL_EXPR_IMM_DATA, v)
         case .verdict(let v):
             u32(NFTNL_EXPR_IMM_DREG, NFTRegister.verdict.raw)
             u32(NFTNL_EXPR_IMM_VERDICT, UInt32(bitPattern: v.code))
@@ -348,13 +370,17 @@ final class NFTEncoder {
             if let into { u32(NFTNL_EXPR_LOOKUP_DREG, into.raw) }
             if invert { u32(NFTNL_EXPR_LOOKUP_FLAGS, NFT_LOOKUP_F_INV.rawValue) }
         case .numgen(let random, let modulus, let offset, let r):
-            u32(NFTNL_EXPR_NG_DREG, r.raw); u32(NFTNL_EXPR_NG_MODULUS, modulus)
+            u32(NFTNL_EXPR_NG_DREG, r.raw)
+            u32(NFTNL_EXPR_NG_MODULUS, modulus)
             u32(NFTNL_EXPR_NG_TYPE, random ? NFT_NG_RANDOM.rawValue : NFT_NG_INCREMENTAL.rawValue)
             u32(NFTNL_EXPR_NG_OFFSET, offset)
         case .jhash(let from, let length, let modulus, let seed, let offset, let r):
-            u32(NFTNL_EXPR_HASH_SREG, from.raw); u32(NFTNL_EXPR_HASH_DREG, r.raw)
-            u32(NFTNL_EXPR_HASH_LEN, length); u32(NFTNL_EXPR_HASH_MODULUS, modulus)
-            u32(NFTNL_EXPR_HASH_SEED, seed); u32(NFTNL_EXPR_HASH_OFFSET, offset)
+            u32(NFTNL_EXPR_HASH_SREG, from.raw)
+            u32(NFTNL_EXPR_HASH_DREG, r.raw)
+            u32(NFTNL_EXPR_HASH_LEN, length)
+            u32(NFTNL_EXPR_HASH_MODULUS, modulus)
+            u32(NFTNL_EXPR_HASH_SEED, seed)
+            u32(NFTNL_EXPR_HASH_OFFSET, offset)
             u32(NFTNL_EXPR_HASH_TYPE, NFT_HASH_JENKINS.rawValue)
         case .nat(let kind, let family, let address, let port, let flags):
             u32(NFTNL_EXPR_NAT_TYPE, kind.rawValue)
@@ -366,7 +392,9 @@ final class NFTEncoder {
             if let port { u32(NFTNL_EXPR_MASQ_REG_PROTO_MIN, port.raw) }
             if !flags.isEmpty { u32(NFTNL_EXPR_MASQ_FLAGS, flags.rawValue) }
         case .fib(let result, let flags, let r):
-            u32(NFTNL_EXPR_FIB_DREG, r.raw); u32(NFTNL_EXPR_FIB_RESULT, result); u32(NFTNL_EXPR_FIB_FLAGS, flags)
+            u32(NFTNL_EXPR_FIB_DREG, r.raw)
+            u32(NFTNL_EXPR_FIB_RESULT, result)
+            u32(NFTNL_EXPR_FIB_FLAGS, flags)
         }
         return x
     }

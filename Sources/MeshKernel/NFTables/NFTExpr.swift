@@ -152,9 +152,11 @@ extension NFTExpr {
 
     /// `ct state { states }`: a bitmask test, as nft compiles it.
     public static func ctState(_ states: NFTCTState) -> [NFTExpr] {
-        [.ct(.state, into: .r(0)),
-         .bitwise(from: .r(0), into: .r(0), mask: .u32(states.rawValue), xor: .u32(0)),
-         .cmp(.neq, .r(0), .u32(0))]
+        [
+            .ct(.state, into: .r(0)),
+            .bitwise(from: .r(0), into: .r(0), mask: .u32(states.rawValue), xor: .u32(0)),
+            .cmp(.neq, .r(0), .u32(0)),
+        ]
     }
 
     /// Loads fields into consecutive registers from `start`: a concatenation key.
@@ -181,35 +183,47 @@ extension NFTExpr {
     /// `dnat ip to numgen random mod N map @set` where the map's values are
     /// `ipv4_addr . inet_service`: picks backend `numgen` and rewrites address and port.
     public static func dnatNumgen(modulus: UInt32, map: String, family: NFTFamily = .ip) -> [NFTExpr] {
-        [.numgen(random: true, modulus: modulus, offset: 0, into: .r(0)),
-         .lookup(set: map, from: .r(0), into: .r(0), invert: false),
-         .nat(.dnat, family: family, address: .r(0), port: .r(family == .ip6 ? 4 : 1), flags: [.protoSpecified])]
+        [
+            .numgen(random: true, modulus: modulus, offset: 0, into: .r(0)),
+            .lookup(set: map, from: .r(0), into: .r(0), invert: false),
+            .nat(.dnat, family: family, address: .r(0), port: .r(family == .ip6 ? 4 : 1), flags: [.protoSpecified]),
+        ]
     }
 
     /// `dnat ip to jhash fields mod N map @set`: the same, but sticky per flow key (source affinity).
-    public static func dnatJhash(_ fields: [NFTField], modulus: UInt32, seed: UInt32, map: String,
-                                 family: NFTFamily = .ip) -> [NFTExpr] {
+    public static func dnatJhash(
+        _ fields: [NFTField], modulus: UInt32, seed: UInt32, map: String,
+        family: NFTFamily = .ip
+    ) -> [NFTExpr] {
         let len = fields.reduce(0) { $0 + ($1.length + 3) / 4 * 4 }
         return load(fields, from: 4)
-            + [.jhash(from: .r(4), length: UInt32(len), modulus: modulus, seed: seed, offset: 0, into: .r(0)),
-               .lookup(set: map, from: .r(0), into: .r(0), invert: false),
-               .nat(.dnat, family: family, address: .r(0), port: .r(family == .ip6 ? 4 : 1), flags: [.protoSpecified])]
+            + [
+                .jhash(from: .r(4), length: UInt32(len), modulus: modulus, seed: seed, offset: 0, into: .r(0)),
+                .lookup(set: map, from: .r(0), into: .r(0), invert: false),
+                .nat(.dnat, family: family, address: .r(0), port: .r(family == .ip6 ? 4 : 1), flags: [.protoSpecified]),
+            ]
     }
 
     /// `dnat to addr[:port]` with constants.
     public static func dnat(to address: IPAddress, port: UInt16? = nil) -> [NFTExpr] {
         var out: [NFTExpr] = [.immediate(into: .r(0), .address(address))]
         if let port { out.append(.immediate(into: .r(4), .port(port))) }
-        return out + [.nat(.dnat, family: address.isIPv4 ? .ip : .ip6, address: .r(0),
-                           port: port == nil ? nil : .r(4), flags: port == nil ? [] : [.protoSpecified])]
+        return out + [
+            .nat(
+                .dnat, family: address.isIPv4 ? .ip : .ip6, address: .r(0),
+                port: port == nil ? nil : .r(4), flags: port == nil ? [] : [.protoSpecified])
+        ]
     }
 
     /// `snat to addr[:port]` with constants.
     public static func snat(to address: IPAddress, port: UInt16? = nil) -> [NFTExpr] {
         var out: [NFTExpr] = [.immediate(into: .r(0), .address(address))]
         if let port { out.append(.immediate(into: .r(4), .port(port))) }
-        return out + [.nat(.snat, family: address.isIPv4 ? .ip : .ip6, address: .r(0),
-                           port: port == nil ? nil : .r(4), flags: port == nil ? [] : [.protoSpecified])]
+        return out + [
+            .nat(
+                .snat, family: address.isIPv4 ? .ip : .ip6, address: .r(0),
+                port: port == nil ? nil : .r(4), flags: port == nil ? [] : [.protoSpecified])
+        ]
     }
 
     /// `masquerade [to :port]`.

@@ -4,7 +4,12 @@
 public enum NFTFamily: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case inet = 1, ip = 2, bridge = 7, ip6 = 10
     public var description: String {
-        switch self { case .inet: "inet"; case .ip: "ip"; case .bridge: "bridge"; case .ip6: "ip6" }
+        switch self {
+        case .inet: "inet"
+        case .ip: "ip"
+        case .bridge: "bridge"
+        case .ip6: "ip6"
+        }
     }
 }
 
@@ -82,7 +87,10 @@ public enum NFTDataType: Sendable, Equatable {
     }
     /// Integers and marks live in registers in host order; nft needs to be told to print them right.
     var hostOrder: Bool {
-        switch self { case .integer, .mark: true; default: false }
+        switch self {
+        case .integer, .mark: true
+        default: false
+        }
     }
 }
 
@@ -166,7 +174,10 @@ public enum NFTVerdict: Sendable, Equatable {
         }
     }
     var chain: String? {
-        switch self { case .jump(let c), .goto(let c): c; default: nil }
+        switch self {
+        case .jump(let c), .goto(let c): c
+        default: nil
+        }
     }
     static func from(code: Int32, chain: String?) -> NFTVerdict? {
         switch code {

@@ -2,7 +2,7 @@ import CNFTables
 import CMeshShim
 import Dispatch
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A long-lived NETLINK_NETFILTER socket (libmnl) owned by a serial queue. Like every MeshKernel
@@ -86,7 +86,8 @@ public final class NFTSocket: @unchecked Sendable {
                 // Keep what the kernel already refused: that is the useful part of the report.
                 if !failures.isEmpty { throw .transaction(failures: failures, operations: batch.operations.count) }
                 if case .timeout = error {
-                    throw .timeout(operation: "nftables batch of \(batch.operations.count) changes (outcome unknown: read the ruleset back)")
+                    throw .timeout(
+                        operation: "nftables batch of \(batch.operations.count) changes (outcome unknown: read the ruleset back)")
                 }
                 throw error
             }
@@ -99,16 +100,23 @@ public final class NFTSocket: @unchecked Sendable {
                 if m.seq == enc.lastSeq { done = true }
                 if m.seq == enc.beginSeq {
                     // The kernel blames the batch itself (e.g. a missing BATCH_END or a busy ruleset).
-                    failures.append(.init(index: -1, error: .kernel(operation: "nftables batch", errno: Errno(-status.error),
-                                                                    message: status.message)))
+                    failures.append(
+                        .init(
+                            index: -1,
+                            error: .kernel(
+                                operation: "nftables batch", errno: Errno(-status.error),
+                                message: status.message)))
                     done = true
                     continue
                 }
                 guard status.error != 0, let info = enc.messages[m.seq] else { continue }
                 let op = batch.operations[info.operation]
-                failures.append(.init(index: info.operation, error: .kernel(
-                    operation: describe(op, info, offset: status.offset, bytes: enc.bytes),
-                    errno: Errno(-status.error), message: status.message)))
+                failures.append(
+                    .init(
+                        index: info.operation,
+                        error: .kernel(
+                            operation: describe(op, info, offset: status.offset, bytes: enc.bytes),
+                            errno: Errno(-status.error), message: status.message)))
             }
         }
         if !failures.isEmpty { throw .transaction(failures: failures, operations: batch.operations.count) }
@@ -121,7 +129,8 @@ public final class NFTSocket: @unchecked Sendable {
         var v = want
         let size = socklen_t(MemoryLayout<Int32>.size)
         if setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &v, size) < 0,
-           setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, size) < 0 {
+            setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, size) < 0
+        {
             throw .system(call: "setsockopt(SO_SNDBUF \(want))", errno: .current)
         }
         sendBufferBytes = want
@@ -188,20 +197,31 @@ public final class NFTSocket: @unchecked Sendable {
 
     /// Dumps one object type; `attributes` filter it (the kernel honours table and chain filters).
     private func dump(_ type: Int, family: NFTFamily?, attributes: [(UInt16, String)], operation: String)
-        throws(KernelError) -> [NetlinkMessage] {
+        throws(KernelError) -> [NetlinkMessage]
+    {
         seq &+= 1
         let mySeq = seq
         var w = ByteWriter()
-        w.u32(0); w.u16(UInt16(Int(NFNL_SUBSYS_NFTABLES) << 8 | type))
-        w.u16(UInt16(NLM_F_REQUEST | NLM_F_DUMP | NLM_F_ACK)); w.u32(mySeq); w.u32(0)
-        w.u8(family?.rawValue ?? 0); w.u8(UInt8(NFNETLINK_V0)); w.u16(0)
+        w.u32(0)
+        w.u16(UInt16(Int(NFNL_SUBSYS_NFTABLES) << 8 | type))
+        w.u16(UInt16(NLM_F_REQUEST | NLM_F_DUMP | NLM_F_ACK))
+        w.u32(mySeq)
+        w.u32(0)
+        w.u8(family?.rawValue ?? 0)
+        w.u8(UInt8(NFNETLINK_V0))
+        w.u16(0)
         for (t, s) in attributes {
             let v = Array(s.utf8) + [0]
-            w.u16(UInt16(4 + v.count)); w.u16(t); w.append(v); w.pad4()
+            w.u16(UInt16(4 + v.count))
+            w.u16(t)
+            w.append(v)
+            w.pad4()
         }
         let total = UInt32(w.bytes.count)
-        w.bytes[0] = UInt8(total & 0xff); w.bytes[1] = UInt8((total >> 8) & 0xff)
-        w.bytes[2] = UInt8((total >> 16) & 0xff); w.bytes[3] = UInt8(total >> 24)
+        w.bytes[0] = UInt8(total & 0xff)
+        w.bytes[1] = UInt8((total >> 8) & 0xff)
+        w.bytes[2] = UInt8((total >> 16) & 0xff)
+        w.bytes[3] = UInt8(total >> 24)
         let sent = w.bytes.withUnsafeBytes { mnl_socket_sendto(sock, $0.baseAddress, $0.count) }
         if sent < 0 { throw .system(call: "sendmsg(\(operation))", errno: .current) }
 
@@ -231,12 +251,15 @@ public final class NFTSocket: @unchecked Sendable {
     }
 
     private func dumpRetrying(_ type: Int, family: NFTFamily?, attributes: [(UInt16, String)], operation: String)
-        throws(KernelError) -> [NetlinkMessage] {
+        throws(KernelError) -> [NetlinkMessage]
+    {
         var attempt = 0
         while true {
-            let r = queue.sync { catching { () throws(KernelError) in
-                try dump(type, family: family, attributes: attributes, operation: operation)
-            } }
+            let r = queue.sync {
+                catching { () throws(KernelError) in
+                    try dump(type, family: family, attributes: attributes, operation: operation)
+                }
+            }
             switch r {
             case .success(let m): return m
             case .failure(.dumpInterrupted(let op)):
@@ -253,29 +276,37 @@ public final class NFTSocket: @unchecked Sendable {
     }
 
     public func listChains(_ table: NFTTable) throws(KernelError) -> [NFTChainInfo] {
-        try dumpRetrying(msg(NFT_MSG_GETCHAIN), family: table.family, attributes: [(1, table.name)],
-                         operation: "nft list chains \(table.family) \(table.name)")
-            .compactMap(NFTDecode.chain).filter { $0.table == table.name }
+        try dumpRetrying(
+            msg(NFT_MSG_GETCHAIN), family: table.family, attributes: [(1, table.name)],
+            operation: "nft list chains \(table.family) \(table.name)"
+        )
+        .compactMap(NFTDecode.chain).filter { $0.table == table.name }
     }
 
     public func listRules(_ table: NFTTable, chain: String? = nil) throws(KernelError) -> [NFTRuleInfo] {
         var attrs: [(UInt16, String)] = [(1, table.name)]
         if let chain { attrs.append((2, chain)) }
-        return try dumpRetrying(msg(NFT_MSG_GETRULE), family: table.family, attributes: attrs,
-                                operation: "nft list \(chain.map { "chain \(table.family) \(table.name) \($0)" } ?? "table \(table.family) \(table.name)")")
-            .compactMap(NFTDecode.rule).filter { $0.table == table.name && (chain == nil || $0.chain == chain) }
+        return try dumpRetrying(
+            msg(NFT_MSG_GETRULE), family: table.family, attributes: attrs,
+            operation: "nft list \(chain.map { "chain \(table.family) \(table.name) \($0)" } ?? "table \(table.family) \(table.name)")"
+        )
+        .compactMap(NFTDecode.rule).filter { $0.table == table.name && (chain == nil || $0.chain == chain) }
     }
 
     public func listSets(_ table: NFTTable) throws(KernelError) -> [NFTSetInfo] {
-        try dumpRetrying(msg(NFT_MSG_GETSET), family: table.family, attributes: [(1, table.name)],
-                         operation: "nft list sets \(table.family) \(table.name)")
-            .compactMap(NFTDecode.set).filter { $0.table == table.name }
+        try dumpRetrying(
+            msg(NFT_MSG_GETSET), family: table.family, attributes: [(1, table.name)],
+            operation: "nft list sets \(table.family) \(table.name)"
+        )
+        .compactMap(NFTDecode.set).filter { $0.table == table.name }
     }
 
     public func listElements(_ set: NFTSet) throws(KernelError) -> [NFTElement] {
-        try dumpRetrying(msg(NFT_MSG_GETSETELEM), family: set.table.family, attributes: [(1, set.table.name), (2, set.name)],
-                         operation: "nft list \(set.kindWord) \(set.table.family) \(set.table.name) \(set.name)")
-            .flatMap(NFTDecode.elements)
+        try dumpRetrying(
+            msg(NFT_MSG_GETSETELEM), family: set.table.family, attributes: [(1, set.table.name), (2, set.name)],
+            operation: "nft list \(set.kindWord) \(set.table.family) \(set.table.name) \(set.name)"
+        )
+        .flatMap(NFTDecode.elements)
     }
 }
 

@@ -3,7 +3,8 @@ import MeshAPI
 
 extension InMemoryEngine {
     func service(_ ref: String) throws(EngineError) -> Int {
-        try NameResolver.resolve(ref, kind: "service", in: s.services.indices, id: { s.services[$0].ID }, name: { s.services[$0].Spec.Name })
+        try NameResolver.resolve(
+            ref, kind: "service", in: s.services.indices, id: { s.services[$0].ID }, name: { s.services[$0].Spec.Name })
     }
 
     func createService(_ spec: ServiceSpec) async throws(EngineError) -> ServiceCreateResponse {
@@ -35,7 +36,8 @@ extension InMemoryEngine {
         }
         var vips: [Service.VirtualIP] = []
         if spec.EndpointSpec?.Mode == "vip" {
-            let netIDs = (ports.contains { $0.PublishMode == "ingress" } ? [s.networks.first { $0.Ingress }?.Id].compactMap { $0 } : [])
+            let netIDs =
+                (ports.contains { $0.PublishMode == "ingress" } ? [s.networks.first { $0.Ingress }?.Id].compactMap { $0 } : [])
                 + (spec.TaskTemplate.Networks ?? []).map(\.Target)
             for (k, id) in netIDs.enumerated() {
                 let subnet = s.networks.first { $0.Id == id }?.IPAM.Config?.first?.Subnet ?? "10.0.0.0/24"
@@ -65,7 +67,8 @@ extension InMemoryEngine {
         return s.services[try service(ref)]
     }
 
-    func updateService(_ ref: String, version: UInt64, spec: ServiceSpec, rollback: Bool) async throws(EngineError) -> ServiceUpdateResponse {
+    func updateService(_ ref: String, version: UInt64, spec: ServiceSpec, rollback: Bool) async throws(EngineError) -> ServiceUpdateResponse
+    {
         try requireManager()
         let i = try service(ref)
         guard s.services[i].Version.Index == version else { throw .updateOutOfSequence }
@@ -77,13 +80,17 @@ extension InMemoryEngine {
             svc.PreviousSpec = old
             svc.UpdateStatus = .init(State: "rollback_completed", StartedAt: Date(), CompletedAt: Date(), Message: "rollback completed")
         } else {
-            guard spec.Name == old.Name else { throw .notImplemented("rpc error: code = Unimplemented desc = renaming services is not supported") }
+            guard spec.Name == old.Name else {
+                throw .notImplemented("rpc error: code = Unimplemented desc = renaming services is not supported")
+            }
             guard spec.Mode?.name == old.Mode?.name else {
                 throw .notImplemented("rpc error: code = Unimplemented desc = service mode change is not allowed")
             }
             svc.PreviousSpec = old
             svc.Spec = spec
-            svc.UpdateStatus = old.TaskTemplate == spec.TaskTemplate ? svc.UpdateStatus
+            svc.UpdateStatus =
+                old.TaskTemplate == spec.TaskTemplate
+                ? svc.UpdateStatus
                 : .init(State: "completed", StartedAt: Date(), CompletedAt: Date(), Message: "update completed")
         }
         svc.Version = bump()
@@ -127,15 +134,20 @@ extension InMemoryEngine {
                 return .init(Network: .init(ID: net.Id, name: net.Name), Addresses: ["10.0.\(s.nextSubnet).\(10 + slot)/24"])
             }
             let hostPorts = (svc.Spec.EndpointSpec?.Ports ?? []).filter { $0.PublishMode == "host" }
-            s.tasks.append(SwarmTask(ID: id, Version: bump(), CreatedAt: now, UpdatedAt: now, Spec: svc.Spec.TaskTemplate, ServiceID: svc.ID,
-                                     Slot: slot, NodeID: s.selfID,
-                                     Status: .init(Timestamp: now, State: "running", Message: "started",
-                                                   ContainerStatus: .init(ContainerID: Self.randomID(64), PID: 1000 + slot),
-                                                   PortStatus: .init(Ports: hostPorts.isEmpty ? nil : hostPorts)),
-                                     DesiredState: "running", NetworksAttachments: attachments))
+            s.tasks.append(
+                SwarmTask(
+                    ID: id, Version: bump(), CreatedAt: now, UpdatedAt: now, Spec: svc.Spec.TaskTemplate, ServiceID: svc.ID,
+                    Slot: slot, NodeID: s.selfID,
+                    Status: .init(
+                        Timestamp: now, State: "running", Message: "started",
+                        ContainerStatus: .init(ContainerID: Self.randomID(64), PID: 1000 + slot),
+                        PortStatus: .init(Ports: hostPorts.isEmpty ? nil : hostPorts)),
+                    DesiredState: "running", NetworksAttachments: attachments))
             s.logs[svc.ID, default: []] += [
-                LogMessage(stream: .stdout, timestamp: now, line: "task \(slot) listening", serviceID: svc.ID, nodeID: s.selfID, taskID: id),
-                LogMessage(stream: .stderr, timestamp: now, line: "task \(slot) warming up", serviceID: svc.ID, nodeID: s.selfID, taskID: id),
+                LogMessage(
+                    stream: .stdout, timestamp: now, line: "task \(slot) listening", serviceID: svc.ID, nodeID: s.selfID, taskID: id),
+                LogMessage(
+                    stream: .stderr, timestamp: now, line: "task \(slot) warming up", serviceID: svc.ID, nodeID: s.selfID, taskID: id),
             ]
         }
     }
@@ -199,10 +211,11 @@ extension InMemoryEngine {
         let gateway = request.IPAM?.Config?.first?.Gateway ?? subnet.replacingOccurrences(of: ".0/24", with: ".1")
         var options = request.Options ?? [:]
         options["com.docker.network.driver.overlay.vxlanid_list"] = String(4096 + s.nextSubnet)
-        let net = NetworkResource(Name: request.Name, Id: Self.randomID(), Created: Date(),
-                                  IPAM: IPAM(Config: [IPAMConfig(Subnet: subnet, Gateway: gateway)]), Internal: request.Internal ?? false,
-                                  Attachable: request.Attachable ?? false, Ingress: request.Ingress ?? false, Options: options,
-                                  Labels: request.Labels ?? [:])
+        let net = NetworkResource(
+            Name: request.Name, Id: Self.randomID(), Created: Date(),
+            IPAM: IPAM(Config: [IPAMConfig(Subnet: subnet, Gateway: gateway)]), Internal: request.Internal ?? false,
+            Attachable: request.Attachable ?? false, Ingress: request.Ingress ?? false, Options: options,
+            Labels: request.Labels ?? [:])
         s.networks.append(net)
         return NetworkCreateResponse(Id: net.Id)
     }

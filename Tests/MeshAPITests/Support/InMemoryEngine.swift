@@ -45,9 +45,10 @@ actor InMemoryEngine: EngineBackend {
     func swarmInfo() async -> SwarmInfo {
         guard !s.selfID.isEmpty else { return SwarmInfo() }
         let addr = s.nodes.first { $0.ID == s.selfID }?.Status.Addr ?? "127.0.0.1"
-        return SwarmInfo(NodeID: s.selfID, NodeAddr: addr, LocalNodeState: .active, ControlAvailable: s.isManager,
-                         RemoteManagers: [.init(NodeID: s.selfID, Addr: "\(addr):2377")], Nodes: s.nodes.count,
-                         Managers: s.nodes.filter { $0.ManagerStatus != nil }.count, Cluster: s.isManager ? s.cluster : nil)
+        return SwarmInfo(
+            NodeID: s.selfID, NodeAddr: addr, LocalNodeState: .active, ControlAvailable: s.isManager,
+            RemoteManagers: [.init(NodeID: s.selfID, Addr: "\(addr):2377")], Nodes: s.nodes.count,
+            Managers: s.nodes.filter { $0.ManagerStatus != nil }.count, Cluster: s.isManager ? s.cluster : nil)
     }
 
     func inspectSwarm() async throws(EngineError) -> Swarm {
@@ -67,12 +68,14 @@ actor InMemoryEngine: EngineBackend {
         spec.Dispatcher = .init(HeartbeatPeriod: .seconds(5))
         spec.CAConfig = .init(NodeCertExpiry: .seconds(90 * 24 * 3600))
         let pool = (request.DefaultAddrPool ?? []).isEmpty ? ["10.0.0.0/8"] : request.DefaultAddrPool!
-        let tls = TLSInfo(TrustRoot: "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n",
-                          CertIssuerSubject: Data("CN=swarm-ca".utf8).base64EncodedString(),
-                          CertIssuerPublicKey: Data([0x30, 0x59, 0x30, 0x13]).base64EncodedString())
-        s.cluster = ClusterInfo(ID: Self.randomID(), Version: bump(), CreatedAt: now, UpdatedAt: now, Spec: spec, TLSInfo: tls,
-                                DefaultAddrPool: pool, SubnetSize: request.SubnetSize ?? 24,
-                                DataPathPort: (request.DataPathPort ?? 0) == 0 ? 4789 : request.DataPathPort!)
+        let tls = TLSInfo(
+            TrustRoot: "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n",
+            CertIssuerSubject: Data("CN=swarm-ca".utf8).base64EncodedString(),
+            CertIssuerPublicKey: Data([0x30, 0x59, 0x30, 0x13]).base64EncodedString())
+        s.cluster = ClusterInfo(
+            ID: Self.randomID(), Version: bump(), CreatedAt: now, UpdatedAt: now, Spec: spec, TLSInfo: tls,
+            DefaultAddrPool: pool, SubnetSize: request.SubnetSize ?? 24,
+            DataPathPort: (request.DataPathPort ?? 0) == 0 ? 4789 : request.DataPathPort!)
         s.tokens = JoinTokens(Worker: makeToken(), Manager: makeToken())
         s.isManager = true
         s.selfID = Self.randomID()
@@ -80,16 +83,23 @@ actor InMemoryEngine: EngineBackend {
         if addr.isEmpty { addr = "127.0.0.1" }
         if let colon = addr.firstIndex(of: ":") { addr = String(addr[..<colon]) }
         let availability = (request.Availability ?? "").isEmpty ? "active" : request.Availability!
-        s.nodes = [Node(ID: s.selfID, Version: bump(), CreatedAt: now, UpdatedAt: now,
-                        Spec: NodeSpec(Labels: [:], Role: "manager", Availability: availability),
-                        Description: .init(Hostname: hostname, Platform: .init(Architecture: "x86_64", OS: "linux"),
-                                           Resources: .init(NanoCPUs: 2_000_000_000, MemoryBytes: 4 << 30),
-                                           Engine: .init(EngineVersion: "0.1.0"), TLSInfo: tls),
-                        Status: .init(State: "ready", Addr: addr),
-                        ManagerStatus: .init(Leader: true, Reachability: "reachable", Addr: "\(addr):2377"))]
-        s.networks = [NetworkResource(Name: "ingress", Id: Self.randomID(), Created: now,
-                                      IPAM: IPAM(Config: [IPAMConfig(Subnet: "10.0.0.0/24", Gateway: "10.0.0.1")]), Ingress: true,
-                                      Options: ["com.docker.network.driver.overlay.vxlanid_list": "4096"])]
+        s.nodes = [
+            Node(
+                ID: s.selfID, Version: bump(), CreatedAt: now, UpdatedAt: now,
+                Spec: NodeSpec(Labels: [:], Role: "manager", Availability: availability),
+                Description: .init(
+                    Hostname: hostname, Platform: .init(Architecture: "x86_64", OS: "linux"),
+                    Resources: .init(NanoCPUs: 2_000_000_000, MemoryBytes: 4 << 30),
+                    Engine: .init(EngineVersion: "0.1.0"), TLSInfo: tls),
+                Status: .init(State: "ready", Addr: addr),
+                ManagerStatus: .init(Leader: true, Reachability: "reachable", Addr: "\(addr):2377"))
+        ]
+        s.networks = [
+            NetworkResource(
+                Name: "ingress", Id: Self.randomID(), Created: now,
+                IPAM: IPAM(Config: [IPAMConfig(Subnet: "10.0.0.0/24", Gateway: "10.0.0.1")]), Ingress: true,
+                Options: ["com.docker.network.driver.overlay.vxlanid_list": "4096"])
+        ]
         return s.selfID
     }
 
@@ -135,8 +145,9 @@ actor InMemoryEngine: EngineBackend {
     }
 
     func node(_ ref: String) throws(EngineError) -> Int {
-        let n = try NameResolver.resolve(ref, kind: "node", in: s.nodes.indices, id: { s.nodes[$0].ID },
-                                         name: { s.nodes[$0].Spec.Name ?? s.nodes[$0].Description.Hostname })
+        let n = try NameResolver.resolve(
+            ref, kind: "node", in: s.nodes.indices, id: { s.nodes[$0].ID },
+            name: { s.nodes[$0].Spec.Name ?? s.nodes[$0].Description.Hostname })
         return n
     }
 

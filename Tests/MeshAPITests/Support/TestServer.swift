@@ -38,7 +38,9 @@ struct TestServer {
     }
 
     /// curl over the unix socket: returns status, headers (lowercased names) and body.
-    func curl(_ method: String, _ path: String, body: String? = nil, headers: [String] = []) async throws -> (status: Int, headers: [String: String], body: String) {
+    func curl(_ method: String, _ path: String, body: String? = nil, headers: [String] = []) async throws -> (
+        status: Int, headers: [String: String], body: String
+    ) {
         var argv = ["curl", "-s", "-i", "--max-time", "10", "--unix-socket", socket, "-X", method]
         if method == "HEAD" { argv = argv.filter { $0 != "-X" && $0 != "HEAD" } + ["-I"] }
         for h in headers { argv += ["-H", h] }
