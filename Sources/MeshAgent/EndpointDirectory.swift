@@ -130,26 +130,7 @@ public actor EndpointDirectory {
     }
 
     /// Other nodes' tasks, one per task with all its attachments.
-    public func remoteTasks() -> [NodeAssignment.RemoteTask] {
-        var byID: [String: NodeAssignment.RemoteTask] = [:]
-        for (network, records) in remote {
-            for r in records.values {
-                var t =
-                    byID[r.id]
-                    ?? NodeAssignment.RemoteTask(
-                        id: r.id, name: r.name, service: r.service, nodeID: r.node,
-                        nodeAddress: r.nodeAddress, serving: r.serving, attachments: [])
-                t.attachments.append(.init(network: network, address: r.address))
-                t.serving = t.serving && r.serving
-                byID[r.id] = t
-            }
-        }
-        return byID.values.map {
-            var t = $0
-            t.attachments.sort { $0.network < $1.network }
-            return t
-        }.sorted { $0.id < $1.id }
-    }
+    public func remoteTasks() -> [NodeAssignment.RemoteTask] { taskNetworks.keys.sorted().compactMap(remoteTask) }
 
     /// Changes only: first every task known now, then each task again whenever it changes. Nothing
     /// is dropped (a delta cannot be coalesced away like a full list), and a change costs its task.

@@ -146,18 +146,17 @@ public actor NodeAgent {
             let wanted = AssignmentPlan.visible(new, node: a.node.id, networks: networks)
             let old = remoteApplied[id]
             guard old != wanted else { continue }
-            let oldAt = Set((old?.attachments ?? []).map { "\($0.network)/\($0.address)" })
-            let newAt = Set((wanted?.attachments ?? []).map { "\($0.network)/\($0.address)" })
+            let oldAt = Set(old?.attachments ?? []), newAt = Set(wanted?.attachments ?? [])
             let moved = old?.nodeID != wanted?.nodeID || old?.nodeAddress != wanted?.nodeAddress
             let reweighted = old?.serving != wanted?.serving || old?.service != wanted?.service
-            for at in old?.attachments ?? [] where !newAt.contains("\(at.network)/\(at.address)") {
+            for at in old?.attachments ?? [] where !newAt.contains(at) {
                 removals.append(.removeRemoteEndpoint(network: at.network, address: at.address))
                 if let o = old, services[o.service] != nil {
                     removals.append(.removeBackend(service: o.service, network: at.network, address: at.address))
                 }
             }
             if let w = wanted {
-                for at in w.attachments where moved || reweighted || !oldAt.contains("\(at.network)/\(at.address)") {
+                for at in w.attachments where moved || reweighted || !oldAt.contains(at) {
                     additions.append(
                         .remoteEndpoint(
                             RemoteEndpoint(

@@ -24,7 +24,7 @@ public struct NodeAssignment: Sendable, Equatable, Codable {
             self.aliases = aliases
         }
     }
-    public struct Attachment: Sendable, Equatable, Codable {
+    public struct Attachment: Sendable, Hashable, Codable {
         public var network: String
         public var address: IPAddress
         public init(network: String, address: IPAddress) {
