@@ -311,8 +311,9 @@ public final class NFTSocket: @unchecked Sendable {
 }
 
 extension NetworkNamespace {
-    /// An nftables socket living in this namespace.
-    public func openNFTables() throws(KernelError) -> NFTSocket {
-        try run { () throws(KernelError) in try NFTSocket() }
+    /// An nftables socket living in this namespace. A reply not read within the timeout fails
+    /// the call with `KernelError.timeout`.
+    public func openNFTables(receiveTimeoutMilliseconds: Int32 = 30_000) throws(KernelError) -> NFTSocket {
+        try run { () throws(KernelError) in try NFTSocket(receiveTimeoutMilliseconds: receiveTimeoutMilliseconds) }
     }
 }
