@@ -17,6 +17,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // libnl-3 core + route + genl. One module so a single import sees the whole libnl API.
@@ -57,6 +60,7 @@ let package = Package(
             name: "MeshDNS",
             dependencies: [
                 "MeshKernel",
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -120,6 +124,9 @@ let package = Package(
             dependencies: [
                 "MeshAPI", "MeshCluster", "MeshControl", "MeshAgent", "MeshRuntime", "MeshDataplane", "MeshDNS",
                 "MeshGossip", "MeshKernel", "MeshValues",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -132,6 +139,7 @@ let package = Package(
             dependencies: [
                 "MeshKernel", "MeshDataplane", "MeshGossip", "MeshWhoami", "MeshDaemon", "MeshAPI", "MeshRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // The demo cluster (scripts/demo): built on the testbed, so not part of the production binary.

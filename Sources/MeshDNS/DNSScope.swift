@@ -17,4 +17,5 @@ struct DNSServingContext: Sendable {
     let store: DNSRecordStore
     let forwarder: DNSForwarder
     let scope: DNSScope
+    let metrics: DNSMetrics
 }

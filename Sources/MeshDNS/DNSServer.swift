@@ -117,7 +117,7 @@ public final class DNSServer: Sendable {
             }
         }
         let scope = DNSScope(networks: networks)
-        let shared = DNSServingContext(processor: processor, store: store, forwarder: forwarder, scope: scope)
+        let shared = DNSServingContext(processor: processor, store: store, forwarder: forwarder, scope: scope, metrics: DNSMetrics())
         let tcpBudget = ConnectionBudget(limit: cfg.maxTCPConnectionsPerNamespace)
         var channels: [Channel] = []
         do {

@@ -27,18 +27,25 @@ final class DNSTCPHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let bytes = Array(unwrapInboundIn(data).readableBytesView)
+        let start = NIODeadline.now()
+        let metrics = shared.metrics
+        metrics.received(.tcp)
         switch shared.processor.process(bytes, transport: .tcp, store: shared.store, networks: shared.scope.networks, using: &rng) {
         case .drop:
+            metrics.drop()
             context.close(promise: nil)
         case .reply(let out):
+            metrics.replied(out, source: .local, since: start)
             context.writeAndFlush(wrapOutboundOut(Self.frame(out, context.channel.allocator)), promise: nil)
         case .forward(let query):
             let channel = context.channel
             let processor = shared.processor
+            metrics.forwarded()
             shared.forwarder.forward(query, on: context.eventLoop).whenSuccess { reply in
                 let out =
                     reply.map { processor.relay($0, to: query, transport: .tcp) }
                     ?? processor.serverFailure(for: query, transport: .tcp)
+                metrics.replied(out, source: .upstream, since: start, upstreamFailed: reply == nil)
                 channel.writeAndFlush(Self.frame(out, channel.allocator), promise: nil)
             }
         }

@@ -16,18 +16,25 @@ final class DNSUDPHandler: ChannelInboundHandler {
         let envelope = unwrapInboundIn(data)
         let bytes = Array(envelope.data.readableBytesView)
         let remote = envelope.remoteAddress
+        let start = NIODeadline.now()
+        let metrics = shared.metrics
+        metrics.received(.udp)
         switch shared.processor.process(bytes, transport: .udp, store: shared.store, networks: shared.scope.networks, using: &rng) {
         case .drop:
+            metrics.drop()
             return
         case .reply(let out):
+            metrics.replied(out, source: .local, since: start)
             context.write(wrapOutboundOut(self.envelope(out, remote, context.channel.allocator)), promise: nil)
         case .forward(let query):
             let channel = context.channel
             let processor = shared.processor
+            metrics.forwarded()
             shared.forwarder.forward(query, on: context.eventLoop).whenSuccess { reply in
                 let out =
                     reply.map { processor.relay($0, to: query, transport: .udp) }
                     ?? processor.serverFailure(for: query, transport: .udp)
+                metrics.replied(out, source: .upstream, since: start, upstreamFailed: reply == nil)
                 var buf = channel.allocator.buffer(capacity: out.count)
                 buf.writeBytes(out)
                 channel.writeAndFlush(AddressedEnvelope(remoteAddress: remote, data: buf), promise: nil)

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import MeshAPI
 import MeshCluster
 import MeshControl
@@ -50,7 +51,7 @@ public actor Daemon: EngineBackend {
         }
         node = try await NodePlane.start(record: record, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd)
         self.record = record
-        DaemonLog.info("resumed as \(record.role.rawValue) \(record.nodeID) at \(record.advertiseAddr)")
+        DaemonLog.daemon.info("resumed as \(record.role.rawValue) \(record.nodeID) at \(record.advertiseAddr)")
     }
 
     /// Daemon exit (not a leave): tasks and the dataplane stay for the next start.
@@ -108,7 +109,7 @@ public actor Daemon: EngineBackend {
             try record.save(dataRoot: options.dataRoot)
             node = try await NodePlane.start(record: record, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd)
             self.record = record
-            DaemonLog.info("swarm initialised: node \(nodeID) manager at \(advertise), listening on \(listen)")
+            DaemonLog.daemon.info("swarm initialised: node \(nodeID) manager at \(advertise), listening on \(listen)")
             return nodeID
         } catch {
             await abandon()
@@ -168,7 +169,7 @@ public actor Daemon: EngineBackend {
             try saved.save(dataRoot: options.dataRoot)
             node = try await NodePlane.start(record: saved, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd)
             self.record = saved
-            DaemonLog.info("joined the swarm as \(role.rawValue) \(nodeID) through \(target)")
+            DaemonLog.daemon.info("joined the swarm as \(role.rawValue) \(nodeID) through \(target)")
         } catch {
             await abandon()
             throw Self.engineError(error)
@@ -205,7 +206,7 @@ public actor Daemon: EngineBackend {
         guard let record else { throw .notPartOfSwarm }
         if record.role == .manager, !force { throw .lastManagerLeaving }
         await abandon()
-        DaemonLog.info("left the swarm")
+        DaemonLog.daemon.info("left the swarm")
     }
 
     public func updateSwarm(_ spec: SwarmSpec, version: UInt64, rotate: SwarmRotation) async throws(EngineError) {

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import MeshCluster
 import MeshControl
 import MeshGossip
@@ -141,7 +142,7 @@ public actor ManagerPlane {
                 return (joined.certificate, m.settings.gossipKeys.map { KeyHex.encode($0.bytes) }, m.ca.certificatePEM, managers)
             }
             let certificatePEM = try result.0.serializeAsPEM().pemString
-            DaemonLog.info("node \(nodeID) (\(request.hostname), \(request.advertiseAddress)) joined")
+            DaemonLog.manager.info("node \(nodeID) (\(request.hostname), \(request.advertiseAddress)) joined")
             return JoinResponse(nodeID: nodeID, certificatePEM: certificatePEM, caPEM: result.2, gossipKeys: result.1, managers: result.3)
         } catch let e as ClusterError {
             return JoinResponse(error: e.description)
@@ -237,7 +238,7 @@ public actor ManagerPlane {
             }
             nextWake = try await controller.withManager { m throws(ClusterError) in try m.reconcile(now: now) }
         } catch {
-            DaemonLog.warn("reconcile: \(error)")
+            DaemonLog.manager.warning("reconcile: \(error)")
         }
         await pushAll()
     }
@@ -249,7 +250,7 @@ public actor ManagerPlane {
         do {
             view = try await controller.read { m throws(ClusterError) in (try m.store.snapshot(), m.settings) }
         } catch {
-            DaemonLog.warn("assignments: \(error)")
+            DaemonLog.manager.warning("assignments: \(error)")
             return
         }
         for (node, session) in sessions.sorted(by: { $0.key < $1.key }) where only == nil || only == node {

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import MeshAgent
 import MeshControl
 import MeshDataplane
@@ -32,7 +33,7 @@ public actor NodePlane {
         // First: a previous run's tasks go before anything binds (and they are not the manager's to keep).
         let runtime = try TaskRuntime(nodeID: record.nodeID, dataRoot: dataRoot, meshd: meshd)
         let leftovers = await runtime.removeLeftovers()
-        if leftovers > 0 { DaemonLog.info("ended \(leftovers) task(s) left by a previous run; the manager restarts what should run") }
+        if leftovers > 0 { DaemonLog.node.info("ended \(leftovers) task(s) left by a previous run; the manager restarts what should run") }
         let gossip = try GossipAgent(
             name: record.nodeID, transport: TransportConfig(bindHost: record.advertiseAddr),
             envelope: Envelope(label: record.clusterID, keyring: keys.isEmpty ? nil : try Keyring(keys: keys)),
@@ -83,7 +84,7 @@ public actor NodePlane {
                         let session = AgentSession(nodeID: record.nodeID, agent: agent, directory: directory)
                         try await session.run(connection)
                     } catch {
-                        if !Task.isCancelled { DaemonLog.warn("node \(record.nodeID): session with \(manager) ended: \(error)") }
+                        if !Task.isCancelled { DaemonLog.node.warning("node \(record.nodeID): session with \(manager) ended: \(error)") }
                     }
                     self.setConnected(false)
                     if Task.isCancelled { return }
@@ -129,8 +130,11 @@ public actor NodePlane {
     }
 }
 
-/// The daemon logs to stderr, one line per event.
+/// The daemon's loggers, one per part (the label is the `logger` field of a JSON line). Made on
+/// first use, which comes after `meshd daemon` bootstraps the logging system with its
+/// `--log-level` and `--log-format`.
 enum DaemonLog {
-    static func info(_ s: String) { FileHandle.standardError.write(Data("meshd: \(s)\n".utf8)) }
-    static func warn(_ s: String) { FileHandle.standardError.write(Data("meshd: warning: \(s)\n".utf8)) }
+    static let daemon = Logger(label: "meshd")
+    static let manager = Logger(label: "meshd.manager")
+    static let node = Logger(label: "meshd.node")
 }

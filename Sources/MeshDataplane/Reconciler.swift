@@ -15,6 +15,7 @@ public actor Reconciler {
         var model: SandboxModel
         var balancer: NFTBalancer.Applied
         var ipvs: IPVSBalancer.Applied
+        var meter = TrafficMeter.Applied()
     }
     final class Handles: Sendable {
         let namespace: NetworkNamespace
@@ -165,6 +166,16 @@ public actor Reconciler {
         return out
     }
 
+    /// Each sandbox's VIP and published-port traffic, read from the meter's counters (four set
+    /// dumps per sandbox: the cost is the number of VIPs and ports, not the ruleset).
+    public func traffic() async -> [String: TrafficCounts] {
+        var out: [String: TrafficCounts] = [:]
+        for (name, h) in sandboxes where known[name]?.meter.chain == true {
+            if let c = try? TrafficMeter.counts(h.nft) { out[name] = c }
+        }
+        return out
+    }
+
     // MARK: - node
 
     private func attach(_ identity: NodeIdentity, naming: Naming) async throws(DataplaneError) {
@@ -190,6 +201,7 @@ public actor Reconciler {
                 } else {
                     known[name] = Known(model: m, balancer: try NFTBalancer.read(h.nft), ipvs: .init())
                 }
+                known[name]!.meter = try TrafficMeter.read(h.nft)
             } catch {
                 throw .kernel(namespace: name, object: "reading the sandbox", error: error, rolledBack: false)
             }
@@ -349,11 +361,12 @@ public actor Reconciler {
         var have = known[name]!.model
         var balancer = known[name]!.balancer
         var ipvsApplied = known[name]!.ipvs
+        var meter = known[name]!.meter
         known[name] = Known(model: Self.placeholder, balancer: .init(), ipvs: .init())
         if have.networkID.isEmpty {
             // Read without expectations (first sight): check endpoints against what is wanted now.
             do { have = try await SandboxReader.read(name: name, handle: h.netlink, expected: want) } catch {
-                known[name] = Known(model: have, balancer: balancer, ipvs: ipvsApplied)
+                known[name] = Known(model: have, balancer: balancer, ipvs: ipvsApplied, meter: meter)
                 throw .kernel(namespace: name, object: "reading the sandbox", error: error, rolledBack: false)
             }
         }
@@ -472,10 +485,14 @@ public actor Reconciler {
                 // lead to them (one nftables transaction), then what is no longer named.
                 let plan = IPVSBalancer.plan(&ipvsApplied, to: want.balancer, scope: scope, changes: &lbChanges)
                 try await ipvs.apply(plan.ipvsFirst)
-                if !plan.nft.isEmpty { try await h.nft.commit(plan.nft) }
+                var marks = plan.nft
+                TrafficMeter.plan(&meter, to: want.balancer, scope: scope, batch: &marks, changes: &lbChanges)
+                if !marks.isEmpty { try await h.nft.commit(marks) }
                 try await ipvs.apply(plan.ipvsLast)
             } else {
-                let batch = NFTBalancer.plan(&balancer, to: want.balancer, scope: scope, changes: &lbChanges)
+                // The meter's elements go in the balancer's transaction: a VIP is counted from its first packet.
+                var batch = NFTBalancer.plan(&balancer, to: want.balancer, scope: scope, changes: &lbChanges)
+                TrafficMeter.plan(&meter, to: want.balancer, scope: scope, batch: &batch, changes: &lbChanges)
                 if !batch.isEmpty { try await h.nft.commit(batch) }
             }
             changes += lbChanges.map { "\(name): \($0)" }
@@ -514,7 +531,8 @@ public actor Reconciler {
             } else if let a = try? NFTBalancer.read(h.nft) {
                 balancer = a
             }
-            known[name] = Known(model: have, balancer: balancer, ipvs: ipvsApplied)
+            if let m = try? TrafficMeter.read(h.nft) { meter = m }
+            known[name] = Known(model: have, balancer: balancer, ipvs: ipvsApplied, meter: meter)
             if let e = error as? DataplaneError { throw e }
             throw .kernel(namespace: name, object: step, error: error as! KernelError, rolledBack: true)
         }
@@ -529,7 +547,7 @@ public actor Reconciler {
         } else {
             have = want
         }
-        known[name] = Known(model: have, balancer: balancer, ipvs: ipvsApplied)
+        known[name] = Known(model: have, balancer: balancer, ipvs: ipvsApplied, meter: meter)
         report.changes += changes
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import MeshAPI
 import MeshDaemon
 import MeshDataplane
@@ -22,8 +23,27 @@ struct DaemonCommand: AsyncParsableCommand {
     @Option(help: "Unix socket for the API (default: <data-root>/meshd.sock).") var socket: String?
     @Option(help: "Load balancer: auto (IPVS when the kernel has it), nftables or ipvs.") var lb = "auto"
     @Option(help: "Host name this node reports (default: the machine's).") var hostname: String?
+    @Option(help: "Least severe log level written: debug, info, warn, error or fatal (as dockerd's).") var logLevel = "info"
+    @Option(help: "Log lines as text or json (one JSON object a line, for a collector).") var logFormat = "text"
+
+    /// dockerd's level names, mapped onto swift-log's.
+    static func level(_ name: String) -> Logger.Level? {
+        switch name.lowercased() {
+        case "trace": .trace
+        case "debug": .debug
+        case "info": .info
+        case "warn", "warning": .warning
+        case "error": .error
+        case "fatal", "panic": .critical
+        default: nil
+        }
+    }
 
     func run() async throws {
+        guard let level = Self.level(logLevel) else { throw ValidationError("--log-level must be debug, info, warn, error or fatal") }
+        guard let format = LogOutput.Format(rawValue: logFormat) else { throw ValidationError("--log-format must be text or json") }
+        LoggingSystem.bootstrap { label in LogOutput(label: label, level: level, format: format) }
+        let log = Logger(label: "meshd")
         let kind: LoadBalancerKind
         switch lb {
         case "auto": kind = LoadBalancerKind.detect()
@@ -42,9 +62,9 @@ struct DaemonCommand: AsyncParsableCommand {
         try await daemon.resume()
         unlink(socketPath)
         let server = try await APIServer.start(socketPath: socketPath, router: APIRouter(backend: daemon))
-        FileHandle.standardError.write(Data("meshd: API on unix://\(socketPath) (lb \(kind.rawValue))\n".utf8))
+        log.info("API on unix://\(socketPath) (lb \(kind.rawValue))")
         await Self.waitForTermination()
-        FileHandle.standardError.write(Data("meshd: stopping\n".utf8))
+        log.info("stopping")
         await server.stop()
         await daemon.shutdown()
         unlink(socketPath)

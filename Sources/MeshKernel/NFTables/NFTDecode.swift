@@ -120,9 +120,26 @@ enum NFTDecode {
                     data = .verdict(verdict)
                 }
             }
-            out.append(NFTElement(NFTValue(bytes: key), data))
+            var element = NFTElement(NFTValue(bytes: key), data)
+            element.counter = counter(e)
+            out.append(element)
         }
         return out
+    }
+}
+
+extension NFTDecode {
+    /// An element's counter: NFTA_SET_ELEM_EXPR (one expression) or NFTA_SET_ELEM_EXPRESSIONS
+    /// (a list), each {NFTA_EXPR_NAME "counter", NFTA_EXPR_DATA {BYTES, PACKETS}}.
+    static func counter(_ element: NetlinkAttributes) -> NFTCounter? {
+        func fromExpr(_ x: NetlinkAttributes) -> NFTCounter? {
+            guard x.string(1) == "counter", let d = x.nested(2), let bytes = d.be64(1), let packets = d.be64(2) else { return nil }
+            return NFTCounter(packets: packets, bytes: bytes)
+        }
+        if let one = element.nested(7), let c = fromExpr(one) { return c }
+        guard let list = element.nested(11) else { return nil }
+        for item in list.entries { if let c = fromExpr(NetlinkAttributes(item.value)) { return c } }
+        return nil
     }
 }
 

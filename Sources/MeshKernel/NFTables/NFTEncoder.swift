@@ -254,6 +254,8 @@ final class NFTEncoder {
             nftnl_set_set_u32(obj, attr(NFTNL_SET_DATA_LEN), 0)
         }
         nftnl_set_set_u32(obj, attr(NFTNL_SET_FLAGS), flags)
+        // One counter expression on the set: the kernel clones it into every element it adds.
+        if s.counters, let counter = nftnl_expr_alloc("counter") { nftnl_set_add_expr(obj, counter) }
         // nft reads byte order from the set's user data; without it, integer keys print byte-swapped.
         if s.key.hostOrder || dataHostOrder {
             let ud = nftnl_udata_buf_alloc(64)!

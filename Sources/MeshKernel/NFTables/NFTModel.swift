@@ -118,11 +118,25 @@ public struct NFTSet: Sendable, Equatable {
     public var name: String
     public var key: NFTKeyType
     public var kind: Kind
-    public init(_ table: NFTTable, _ name: String, key: NFTKeyType, kind: Kind = .set) {
+    /// Every element carries a counter (`counter` in the set's declaration) that each lookup
+    /// which finds it adds the packet to: per-key traffic for one rule, read back with the elements.
+    public var counters: Bool
+    public init(_ table: NFTTable, _ name: String, key: NFTKeyType, kind: Kind = .set, counters: Bool = false) {
         self.table = table
         self.name = name
         self.key = key
         self.kind = kind
+        self.counters = counters
+    }
+}
+
+/// What an element's counter has seen since the element was added.
+public struct NFTCounter: Sendable, Equatable {
+    public var packets: UInt64
+    public var bytes: UInt64
+    public init(packets: UInt64, bytes: UInt64) {
+        self.packets = packets
+        self.bytes = bytes
     }
 }
 
@@ -200,6 +214,9 @@ public struct NFTElement: Sendable, Equatable {
     }
     public var key: NFTValue
     public var data: Data
+    /// Read back only, from a set declared with `counters`; never sent (the kernel gives each
+    /// new element its set's counter, starting at zero).
+    public var counter: NFTCounter?
     public init(_ key: NFTValue, _ data: Data = .none) {
         self.key = key
         self.data = data
