@@ -45,7 +45,7 @@ let package = Package(
         ),
         .target(
             name: "MeshDataplane",
-            dependencies: ["MeshKernel"]
+            dependencies: ["MeshKernel", .product(name: "Metrics", package: "swift-metrics")]
         ),
         .target(
             name: "MeshTestbed",
@@ -96,7 +96,12 @@ let package = Package(
             .product(name: "X509", package: "swift-certificates"),
         ]),
         // The node agent: assignments → task processes, dataplane state, DNS records.
-        .target(name: "MeshAgent", dependencies: ["MeshKernel", "MeshDataplane", "MeshRuntime", "MeshDNS", "MeshGossip", "MeshControl"]),
+        .target(
+            name: "MeshAgent",
+            dependencies: [
+                "MeshKernel", "MeshDataplane", "MeshRuntime", "MeshDNS", "MeshGossip", "MeshControl",
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]),
         // The manager core: cluster model, store, allocator, scheduler, orchestrator, CA and join
         // tokens (the loop that drives it is MeshDaemon's ManagerPlane; the node agent is MeshAgent).
         .target(
@@ -140,6 +145,8 @@ let package = Package(
                 "MeshKernel", "MeshDataplane", "MeshGossip", "MeshWhoami", "MeshDaemon", "MeshAPI", "MeshRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         // The demo cluster (scripts/demo): built on the testbed, so not part of the production binary.
@@ -200,9 +207,14 @@ let package = Package(
         .testTarget(name: "MeshClusterTests", dependencies: ["MeshCluster", "MeshKernel"]),
         .testTarget(name: "MeshAPITests", dependencies: ["MeshAPI", "MeshKernel", "MeshTestbed"]),
         .testTarget(name: "MeshGossipSystemTests", dependencies: ["MeshGossip", "MeshKernel", "MeshTestbed"]),
-        .testTarget(name: "MeshDaemonTests", dependencies: ["MeshDaemon", "MeshAPI", "MeshCluster", "MeshControl", "MeshKernel", "MeshTestbed"]),
+        .testTarget(
+            name: "MeshDaemonTests",
+            dependencies: [
+                "MeshDaemon", "MeshAPI", "MeshCluster", "MeshControl", "MeshKernel", "MeshTestbed",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         // e2e: one `meshd daemon` per node namespace, driven through meshctl and the docker CLI.
-        .testTarget(name: "MeshDaemonSystemTests", dependencies: ["MeshKernel", "MeshTestbed"]),
+        .testTarget(name: "MeshDaemonSystemTests", dependencies: ["MeshKernel", "MeshTestbed", "MeshRuntime"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -27,6 +27,7 @@ public actor NodeAgent {
     private var launches: [String: TaskLaunch] = [:]
     private var stopped: Set<String> = []
     private let turn = OneAtATime()
+    private let metrics = AgentMetrics()
     /// The assignment last applied and the remote tasks in the dataplane now, for `updateRemote`.
     private var current: NodeAssignment?
     private var remoteApplied: [String: NodeAssignment.RemoteTask] = [:]
@@ -50,6 +51,7 @@ public actor NodeAgent {
         // directory updates, and the actor alone would interleave them at every await.
         await turn.enter()
         defer { turn.leave() }
+        let began = ContinuousClock.now
         let wanted = Dictionary(a.tasks.filter { $0.desired == .running }.map { ($0.id, $0) }, uniquingKeysWith: { x, _ in x })
         let toStop = attached.keys.filter { wanted[$0] == nil }.sorted()
         let toStart = wanted.keys.filter { attached[$0] == nil && rejected[$0] == nil }.sorted()
@@ -66,6 +68,7 @@ public actor NodeAgent {
                 prepared.append(id)
             } catch {
                 rejected[id] = "\(error)"
+                metrics.tasksRejected.increment()
             }
         }
         let names = attached.mapValues { $0.name ?? $0.path }
@@ -104,7 +107,10 @@ public actor NodeAgent {
             do {
                 let r = try await runtime.launch(launches[id]!)
                 started.append((r.process.pid, attached[id]!.path))
-            } catch { rejected[id] = "\(error)" }
+            } catch {
+                rejected[id] = "\(error)"
+                metrics.tasksRejected.increment()
+            }
         }
         for id in rejected.keys where wanted[id] == nil { rejected[id] = nil }
         if !prepared.isEmpty {
@@ -120,6 +126,8 @@ public actor NodeAgent {
             for id in prepared where rejected[id] != nil { running[id] = nil }
             report.changes += try await reconciler.converge(AssignmentPlan.dataplane(a, attached: running, draining: [])).changes
         }
+        metrics.assignments.increment()
+        metrics.started(prepared.filter { rejected[$0] == nil }.count, after: ContinuousClock.now - began)
         current = a
         currentServices = Dictionary(a.services.map { ($0.id, $0) }, uniquingKeysWith: { x, _ in x })
         currentNetworks = Set(a.networks.map(\.id))
@@ -138,6 +146,7 @@ public actor NodeAgent {
         await turn.enter()
         defer { turn.leave() }
         guard let a = current else { return ChangeReport() }
+        metrics.remoteChanges.increment(by: Int64(changed.count))
         let networks = currentNetworks, services = currentServices
         var removals: [DataplaneChange] = [], additions: [DataplaneChange] = []
         var affected: Set<String> = []
@@ -252,5 +261,51 @@ public actor NodeAgent {
             await runtime.remove(id)
         }
         attached = [:]
+    }
+}
+
+/// Traffic through one of this node's VIPs or published ports, named for its service.
+public struct ServiceTraffic: Sendable, Equatable {
+    public enum Entry: Sendable, Equatable {
+        /// A service's VIP on one network (the network's name).
+        case vip(IPAddress, network: String)
+        /// A published port of the routing mesh.
+        case published(TransportProtocol, UInt16)
+    }
+    public var service: String
+    public var entry: Entry
+    public var count: TrafficCounts.Count
+}
+
+extension NodeAgent {
+    /// What the kernel counted for each VIP and published port of the services this node
+    /// carries. Reads the meter's sets once per sandbox; a VIP or port no service of the current
+    /// assignment names (between an assignment and its apply) is left out.
+    public func traffic() async -> [ServiceTraffic] {
+        guard let a = current else { return [] }
+        let naming = Naming(nodeID: a.node.id)
+        var networkBySandbox: [String: OverlayNetwork] = [:]
+        for n in a.networks { networkBySandbox[naming.sandbox(n.id)] = n }
+        var vipOwner: [String: [IPAddress: String]] = [:]  // network id → VIP → service name
+        var portOwner: [BalancerState.PortKey: String] = [:]
+        for s in a.services {
+            for v in s.vips { vipOwner[v.network, default: [:]][v.address] = s.name }
+            for p in s.ports where (p.mode ?? .ingress) == .ingress {
+                portOwner[.init(proto: p.protocol ?? .tcp, port: p.published)] = s.name
+            }
+        }
+        var out: [ServiceTraffic] = []
+        for (sandbox, counts) in await reconciler.traffic() {
+            guard let network = networkBySandbox[sandbox] else { continue }
+            for (vip, c) in counts.vips {
+                if let service = vipOwner[network.id]?[vip] {
+                    out.append(.init(service: service, entry: .vip(vip, network: network.name), count: c))
+                }
+            }
+            for (key, c) in counts.ports {
+                if let service = portOwner[key] { out.append(.init(service: service, entry: .published(key.proto, key.port), count: c)) }
+            }
+        }
+        return out
     }
 }

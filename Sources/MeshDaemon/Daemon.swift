@@ -36,6 +36,12 @@ public actor Daemon: EngineBackend {
 
     var storePath: String { "\(options.dataRoot)/cluster.sqlite" }
 
+    /// The metrics read at scrape time (Prometheus text); empty outside a swarm.
+    public func liveMetrics() async -> String {
+        guard let node else { return "" }
+        return await node.liveMetrics()
+    }
+
     /// A restarted daemon picks up its membership where it left it.
     public func resume() async throws {
         guard let record = try NodeRecord.load(dataRoot: options.dataRoot) else { return }

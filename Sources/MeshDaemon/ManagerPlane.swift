@@ -20,6 +20,7 @@ public actor ManagerPlane {
     private let startedAt = Date()
     private var loop: Task<Void, Never>?
     private var liveness: NodeLiveness
+    private let metrics = ManagerMetrics()
 
     struct Session {
         let token: UUID
@@ -231,6 +232,7 @@ public actor ManagerPlane {
     private func converge() async {
         let now = Date()
         lastConverge = now
+        let start = ContinuousClock.now
         do {
             let seen = lastSeen, since = startedAt, liveness = liveness
             _ = try await controller.withManager { m throws(ClusterError) in
@@ -238,8 +240,10 @@ public actor ManagerPlane {
             }
             nextWake = try await controller.withManager { m throws(ClusterError) in try m.reconcile(now: now) }
         } catch {
+            metrics.passFailures.increment()
             DaemonLog.manager.warning("reconcile: \(error)")
         }
+        metrics.pass.recordNanoseconds((ContinuousClock.now - start).nanoseconds)
         await pushAll()
     }
 
@@ -247,18 +251,23 @@ public actor ManagerPlane {
     /// of the store for all of them.
     private func pushAll(only: String? = nil) async {
         let view: (ClusterSnapshot, ClusterSettings)
+        let start = ContinuousClock.now
         do {
             view = try await controller.read { m throws(ClusterError) in (try m.store.snapshot(), m.settings) }
         } catch {
             DaemonLog.manager.warning("assignments: \(error)")
             return
         }
+        metrics.storeRead.recordNanoseconds((ContinuousClock.now - start).nanoseconds)
+        metrics.count(view.0)
+        metrics.sessions.record(sessions.count)
         for (node, session) in sessions.sorted(by: { $0.key < $1.key }) where only == nil || only == node {
             guard let assignment = AssignmentBuilder.build(view.0, settings: view.1, nodeID: node),
                 assignment != session.sent
             else { continue }
             do {
                 try await session.writer.send(json: ControlMessage.assignment(assignment))
+                metrics.assignmentsSent.increment()
                 if sessions[node]?.token == session.token { sessions[node]?.sent = assignment }
             } catch {
                 if sessions[node]?.token == session.token { sessions[node] = nil }

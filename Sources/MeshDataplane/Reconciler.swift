@@ -50,7 +50,21 @@ public actor Reconciler {
         try state.validate()
         await turn.enter()
         defer { turn.leave() }
-        return try await applyFull(state)
+        return try await timed(full: true) { () async throws(DataplaneError) in try await applyFull(state) }
+    }
+
+    private let metrics = ReconcileMetrics()
+
+    private func timed(full: Bool, _ body: () async throws(DataplaneError) -> ChangeReport) async throws(DataplaneError) -> ChangeReport {
+        let start = ContinuousClock.now
+        do {
+            let r = try await body()
+            metrics.record(full: full, since: start, report: r)
+            return r
+        } catch {
+            metrics.record(full: full, since: start, report: nil)
+            throw error
+        }
     }
 
     /// The agent's path: makes the kernel match `state` through single-object changes derived
@@ -66,13 +80,13 @@ public actor Reconciler {
         {
             if changes.isEmpty { return ChangeReport() }
             do {
-                return try await applyChanges(changes, node: node)
+                return try await timed(full: false) { () async throws(DataplaneError) in try await applyChanges(changes, node: node) }
             } catch {
                 // The index is gone (see applyChanges): the full apply below re-reads nothing it
                 // need not and corrects whatever the failed change left.
             }
         }
-        return try await applyFull(state)
+        return try await timed(full: true) { () async throws(DataplaneError) in try await applyFull(state) }
     }
 
     private func applyFull(_ state: DataplaneState) async throws(DataplaneError) -> ChangeReport {
@@ -122,7 +136,7 @@ public actor Reconciler {
         await turn.enter()
         defer { turn.leave() }
         guard let node else { throw .invalidState(["apply a full state before single-object changes"]) }
-        return try await applyChanges(changes, node: node)
+        return try await timed(full: false) { () async throws(DataplaneError) in try await applyChanges(changes, node: node) }
     }
 
     private func applyChanges(_ changes: [DataplaneChange], node: Handles) async throws(DataplaneError) -> ChangeReport {

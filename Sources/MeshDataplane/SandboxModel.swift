@@ -54,6 +54,10 @@ public struct BalancerState: Equatable, Sendable {
     public struct PortKey: Hashable, Sendable, Comparable, CustomStringConvertible {
         public var proto: TransportProtocol
         public var port: UInt16
+        public init(proto: TransportProtocol, port: UInt16) {
+            self.proto = proto
+            self.port = port
+        }
         public static func < (a: PortKey, b: PortKey) -> Bool { (a.proto.number, a.port) < (b.proto.number, b.port) }
         public var description: String { "\(port)/\(proto.rawValue)" }
     }

@@ -13,19 +13,25 @@ public final class DaemonCluster: Sendable {
     public let directory: String
     public let meshctl: String
     public let lb: String
+    /// Given to every daemon after the testbed's own (e.g. `--metrics-addr 127.0.0.1:9323`: each
+    /// daemon has its own namespace, so one address serves them all).
+    public let extraArguments: [String]
     private let daemons = Mutex<[Int: Process]>([:])
 
-    public init(lab: DataplaneLab, directory: String, lb: String = "nftables") {
+    public init(lab: DataplaneLab, directory: String, lb: String = "nftables", extraArguments: [String] = []) {
         self.lab = lab
         self.directory = directory
         self.lb = lb
+        self.extraArguments = extraArguments
         meshctl = URL(fileURLWithPath: lab.meshd).deletingLastPathComponent().appendingPathComponent("meshctl").path
     }
 
-    public static func build(tag: String, nodes: Int = 3, lb: String = "nftables", directory: String? = nil) async throws -> DaemonCluster {
+    public static func build(
+        tag: String, nodes: Int = 3, lb: String = "nftables", directory: String? = nil, extraArguments: [String] = []
+    ) async throws -> DaemonCluster {
         let lab = try await DataplaneLab.build(tag: tag, nodes: nodes, requestSeconds: 3)
         let dir = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("\(lab.group.prefix)-daemons").path
-        let cluster = DaemonCluster(lab: lab, directory: dir, lb: lb)
+        let cluster = DaemonCluster(lab: lab, directory: dir, lb: lb, extraArguments: extraArguments)
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             try FileManager.default.createDirectory(atPath: "\(dir)/docker", withIntermediateDirectories: true)
@@ -51,10 +57,11 @@ public final class DaemonCluster: Sendable {
         // not propagate back, so the namespaces it makes (sandboxes, tasks) would be empty files to
         // everyone else on the machine.
         p.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
-        p.arguments = [
-            "--net=/run/netns/\(lab.nodeNamespace(n))", lab.meshd, "daemon", "--data-root", dataRoot(n), "--socket", socket(n),
-            "--hostname", "node\(n)", "--lb", lb,
-        ]
+        p.arguments =
+            [
+                "--net=/run/netns/\(lab.nodeNamespace(n))", lab.meshd, "daemon", "--data-root", dataRoot(n), "--socket", socket(n),
+                "--hostname", "node\(n)", "--lb", lb,
+            ] + extraArguments
         _ = FileManager.default.createFile(atPath: logPath(n), contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath(n)))
         log.seekToEndOfFile()

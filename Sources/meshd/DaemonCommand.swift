@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import Logging
 import MeshAPI
+import Metrics
+import Prometheus
 import MeshDaemon
 import MeshDataplane
 import MeshKernel
@@ -25,6 +27,8 @@ struct DaemonCommand: AsyncParsableCommand {
     @Option(help: "Host name this node reports (default: the machine's).") var hostname: String?
     @Option(help: "Least severe log level written: debug, info, warn, error or fatal (as dockerd's).") var logLevel = "info"
     @Option(help: "Log lines as text or json (one JSON object a line, for a collector).") var logFormat = "text"
+    @Option(help: "Serve Prometheus metrics on http://HOST:PORT/metrics (off unless given; e.g. 127.0.0.1:9323).")
+    var metricsAddr: String?
 
     /// dockerd's level names, mapped onto swift-log's.
     static func level(_ name: String) -> Logger.Level? {
@@ -44,6 +48,16 @@ struct DaemonCommand: AsyncParsableCommand {
         guard let format = LogOutput.Format(rawValue: logFormat) else { throw ValidationError("--log-format must be text or json") }
         LoggingSystem.bootstrap { label in LogOutput(label: label, level: level, format: format) }
         let log = Logger(label: "meshd")
+        var metricsEndpoint: (host: String, port: Int)?
+        if let addr = metricsAddr {
+            guard let colon = addr.lastIndex(of: ":"), let port = Int(addr[addr.index(after: colon)...]), (0...65535).contains(port) else {
+                throw ValidationError("--metrics-addr must be HOST:PORT, e.g. 127.0.0.1:9323")
+            }
+            metricsEndpoint = (String(addr[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port)
+        }
+        // One registry for the process, bootstrapped before any component makes its counters.
+        let registry = PrometheusCollectorRegistry()
+        if metricsEndpoint != nil { MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry)) }
         let kind: LoadBalancerKind
         switch lb {
         case "auto": kind = LoadBalancerKind.detect()
@@ -62,13 +76,27 @@ struct DaemonCommand: AsyncParsableCommand {
         try await daemon.resume()
         unlink(socketPath)
         let server = try await APIServer.start(socketPath: socketPath, router: APIRouter(backend: daemon))
+        var metrics: HTTPEndpoint?
+        if let (host, port) = metricsEndpoint {
+            let export = MetricsExport(registry: registry)
+            metrics = try await HTTPEndpoint.start(host: host, port: port) { _, uri, _ in
+                guard uri == "/metrics" || uri.hasPrefix("/metrics?") else { return .error(.notFound("page not found")) }
+                let body = await export.render(daemon)
+                return APIResponse(
+                    status: .ok, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], body: .bytes(body))
+            }
+            log.info("metrics on http://\(addr(host, metrics!.port))/metrics")
+        }
         log.info("API on unix://\(socketPath) (lb \(kind.rawValue))")
         await Self.waitForTermination()
         log.info("stopping")
         await server.stop()
+        await metrics?.stop()
         await daemon.shutdown()
         unlink(socketPath)
     }
+
+    func addr(_ host: String, _ port: Int) -> String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
     static func executablePath() -> String? {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))

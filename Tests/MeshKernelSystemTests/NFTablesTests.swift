@@ -270,6 +270,39 @@ struct NFTablesTests {
         }
     }
 
+    /// A set declared with counters gives each element its own, which a lookup that finds the
+    /// element adds to; the counts come back with the elements and match what `nft -j` shows.
+    @Test func setElementCountersCountLookups() async throws {
+        try await withScratch { s in
+            let nft = try s.ns.openNFTables()
+            let counted = NFTSet(Self.t, "counted", key: NFTKeyType(.ipv4Address), counters: true)
+            let out = NFTChain(Self.t, "out", base: .init(type: .filter, hook: .output, priority: 0))
+            var b = NFTBatch()
+            b.add(Self.t)
+            b.add(out)
+            b.add(counted)
+            b.add([NFTElement(.address(IPAddress("127.0.0.1")!)), NFTElement(.address(IPAddress("127.0.0.2")!))], to: counted)
+            b.add(NFTRule(out, NFTExpr.load([.ipDaddr]) + [.lookup(set: counted.name, from: .r(0), into: nil, invert: false)]))
+            try await nft.commit(b)
+            _ = try Exec.run(["ip", "-n", s.name, "link", "set", "lo", "up"])
+            let ping = try Exec.run(["ip", "netns", "exec", s.name, "ping", "-c", "3", "-i", "0.2", "-q", "127.0.0.1"])
+            #expect(ping.succeeded, "\(ping.stdout)\(ping.stderr)")
+            let got = Dictionary(uniqueKeysWithValues: try nft.listElements(counted).map { ($0.key, $0.counter) })
+            // Three echo requests and their three replies all leave through output to 127.0.0.1.
+            #expect(got[.address(IPAddress("127.0.0.1")!)]??.packets == 6)
+            #expect(got[.address(IPAddress("127.0.0.1")!)]??.bytes == 6 * 84)
+            #expect(got[.address(IPAddress("127.0.0.2")!)] == .some(NFTCounter(packets: 0, bytes: 0)))
+            let j = try Exec.json(["ip", "netns", "exec", s.name, "nft", "-j", "list", "set", "ip", "meshd", "counted"]) as? [String: Any]
+            let set = (j?["nftables"] as? [[String: Any]])?.compactMap { $0["set"] as? [String: Any] }.first
+            let shown = (set?["elem"] as? [[String: Any]])?.compactMap { e -> Int? in
+                let elem = e["elem"] as? [String: Any]
+                guard elem?["val"] as? String == "127.0.0.1" else { return nil }
+                return (elem?["counter"] as? [String: Any])?["packets"] as? Int
+            }
+            #expect(shown == [6], "nft -j: \(String(describing: set))")
+        }
+    }
+
     @Test func badInputIsRefusedBeforeTheKernelSeesIt() async throws {
         try await withScratch { s in
             let nft = try s.ns.openNFTables()

@@ -64,11 +64,24 @@ public final class APIServer: Sendable {
 
 /// One client connection.
 struct APIConnection {
+    typealias Handler = @Sendable (_ head: HTTPRequestHead, _ body: [UInt8]) async -> APIResponse
     let channel: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
-    let router: APIRouter
+    let limit: Int
+    let handle: Handler
+
+    init(channel: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, router: APIRouter) {
+        self.init(channel: channel, limit: router.configuration.maxBodyBytes) { h, body in
+            await router.handle(method: h.method, uri: h.uri, contentType: h.headers.first(name: "Content-Type"), body: body)
+        }
+    }
+
+    init(channel: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, limit: Int, handle: @escaping Handler) {
+        self.channel = channel
+        self.limit = limit
+        self.handle = handle
+    }
 
     func serve() async {
-        let limit = router.configuration.maxBodyBytes
         do {
             try await channel.executeThenClose { inbound, outbound in
                 var head: HTTPRequestHead?
@@ -91,9 +104,7 @@ struct APIConnection {
                     case .end:
                         guard let h = head else { continue }
                         head = nil
-                        let response = await router.handle(
-                            method: h.method, uri: h.uri, contentType: h.headers.first(name: "Content-Type"),
-                            body: body)
+                        let response = await handle(h, body)
                         body = []
                         try await write(response, head: h, keepAlive: h.isKeepAlive, outbound)
                         if !h.isKeepAlive { return }

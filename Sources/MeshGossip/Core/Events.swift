@@ -32,6 +32,8 @@ public struct GossipStats: Sendable, Equatable {
     public var streamsSent = 0, streamBytesSent = 0, streamsReceived = 0
     public var droppedWrongLabel = 0, droppedUndecryptable = 0, droppedPlaintext = 0, droppedMalformed = 0
     public var refutations = 0, probesFailed = 0, tcpOnlyProbes = 0
+    /// Members this node came to suspect (its own probes or others' word).
+    public var suspicions = 0
     public init() {}
 }
 

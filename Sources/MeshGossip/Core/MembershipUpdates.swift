@@ -60,6 +60,7 @@ extension GossipNode {
         m.incarnation = s.incarnation
         m.since = now
         members[s.node] = m
+        stats.suspicions += 1
         suspicions[s.node] = newSuspicion(accuser: s.from, at: now)
         // Probe it next ourselves: an independent verdict (confirmation or ack) sooner, which cuts
         // the slow tail of detection without shortening anyone's chance to refute.
