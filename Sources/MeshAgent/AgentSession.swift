@@ -67,6 +67,7 @@ public actor AgentSession {
                             try? await Task.sleep(for: self.statusInterval)
                             let beat = ContinuousClock.now - lastSent >= self.heartbeat
                             if await self.report(force: beat) { lastSent = ContinuousClock.now }
+                            if beat { await self.reportTraffic() }
                         }
                     }
                 }
@@ -188,6 +189,19 @@ public actor AgentSession {
         }
         await report(force: true)
     }
+
+    /// The node's traffic by service, when it changed since the last one sent.
+    private func reportTraffic() async {
+        var t = NodeTraffic()
+        for r in await agent.traffic() {
+            t.services[r.service, default: .init()].connections += r.count.connections
+            t.services[r.service, default: .init()].bytes += r.count.bytes
+        }
+        guard t != lastTraffic else { return }
+        lastTraffic = t
+        try? await writer?.send(json: ControlMessage.traffic(t))
+    }
+    private var lastTraffic = NodeTraffic()
 
     @discardableResult
     private func report(force: Bool) async -> Bool {

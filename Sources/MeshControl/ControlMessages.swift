@@ -14,6 +14,9 @@ public enum ControlMessage: Codable, Sendable, Equatable {
     case assignment(NodeAssignment)
     /// Node → manager: its tasks' states.
     case status([TaskReport])
+    /// Node → manager: what its VIPs and published ports carried so far, by service (sent with
+    /// the heartbeat when it changed), for the cluster page.
+    case traffic(NodeTraffic)
     /// Manager → node: the output of some of its tasks (`service logs`).
     case logsRequest(requestID: String, taskIDs: [String])
     /// Node → manager: the answer, task ID → its output so far.
@@ -74,6 +77,26 @@ public struct JoinResponse: Codable, Sendable, Equatable {
         self.gossipKeys = gossipKeys
         self.managers = managers
         self.error = error
+    }
+}
+
+/// One node's traffic totals by service name, from its kernel counters (the traffic meter).
+public struct NodeTraffic: Codable, Sendable, Equatable {
+    public struct Count: Codable, Sendable, Equatable {
+        public var connections: UInt64
+        public var bytes: UInt64
+        public init(connections: UInt64 = 0, bytes: UInt64 = 0) {
+            self.connections = connections
+            self.bytes = bytes
+        }
+    }
+    public var services: [String: Count]
+    public init(services: [String: Count] = [:]) { self.services = services }
+    public var total: Count {
+        services.values.reduce(into: Count()) {
+            $0.connections += $1.connections
+            $0.bytes += $1.bytes
+        }
     }
 }
 

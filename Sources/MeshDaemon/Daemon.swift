@@ -28,6 +28,8 @@ public actor Daemon: EngineBackend {
     }
 
     let options: Options
+    /// Notices for the cluster page, published by the manager plane while it runs.
+    public nonisolated let pageChanges = ChangeBroadcast()
     private var record: NodeRecord?
     private var node: NodePlane?
     private var manager: ManagerPlane?
@@ -35,6 +37,12 @@ public actor Daemon: EngineBackend {
     public init(options: Options) { self.options = options }
 
     var storePath: String { "\(options.dataRoot)/cluster.sqlite" }
+
+    /// What the cluster page listens to: one notice per change the manager commits or hears.
+    public nonisolated func clusterChanges() -> AsyncStream<String> { pageChanges.subscribe() }
+
+    /// Each node's last traffic report, by node ID (empty on a worker).
+    func managerTraffic() async -> [String: NodeTraffic] { await manager?.nodeTraffic() ?? [:] }
 
     /// The metrics read at scrape time (Prometheus text); empty outside a swarm.
     public func liveMetrics() async -> String {

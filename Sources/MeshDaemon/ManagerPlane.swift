@@ -21,6 +21,10 @@ public actor ManagerPlane {
     private var loop: Task<Void, Never>?
     private var liveness: NodeLiveness
     private let metrics = ManagerMetrics()
+    /// What each node last reported of its traffic (the cluster page shows it).
+    private var traffic: [String: NodeTraffic] = [:]
+
+    public func nodeTraffic() -> [String: NodeTraffic] { traffic }
 
     struct Session {
         let token: UUID
@@ -93,6 +97,7 @@ public actor ManagerPlane {
                 lastSeen[name] = Date()
                 switch message {
                 case .status(let reports): await record(reports, from: name)
+                case .traffic(let t): traffic[name] = t
                 case .logs(let id, let output): pendingLogs.removeValue(forKey: id)?.resume(returning: output)
                 default: continue
                 }

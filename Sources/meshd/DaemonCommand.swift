@@ -29,6 +29,8 @@ struct DaemonCommand: AsyncParsableCommand {
     @Option(help: "Log lines as text or json (one JSON object a line, for a collector).") var logFormat = "text"
     @Option(help: "Serve Prometheus metrics on http://HOST:PORT/metrics (off unless given; e.g. 127.0.0.1:9323).")
     var metricsAddr: String?
+    @Option(help: "Serve the read-only cluster page on http://HOST:PORT/ (off unless given; loopback only, e.g. 127.0.0.1:9324).")
+    var uiAddr: String?
 
     /// dockerd's level names, mapped onto swift-log's.
     static func level(_ name: String) -> Logger.Level? {
@@ -48,12 +50,11 @@ struct DaemonCommand: AsyncParsableCommand {
         guard let format = LogOutput.Format(rawValue: logFormat) else { throw ValidationError("--log-format must be text or json") }
         LoggingSystem.bootstrap { label in LogOutput(label: label, level: level, format: format) }
         let log = Logger(label: "meshd")
-        var metricsEndpoint: (host: String, port: Int)?
-        if let addr = metricsAddr {
-            guard let colon = addr.lastIndex(of: ":"), let port = Int(addr[addr.index(after: colon)...]), (0...65535).contains(port) else {
-                throw ValidationError("--metrics-addr must be HOST:PORT, e.g. 127.0.0.1:9323")
-            }
-            metricsEndpoint = (String(addr[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port)
+        let metricsEndpoint = try metricsAddr.map { try Self.hostPort($0, flag: "--metrics-addr") }
+        let uiEndpoint = try uiAddr.map { try Self.hostPort($0, flag: "--ui-addr") }
+        // The page has no login and no TLS: it must not be reachable from another machine.
+        if let ui = uiEndpoint, !["127.0.0.1", "::1", "localhost"].contains(ui.host), !ui.host.hasPrefix("127.") {
+            throw ValidationError("--ui-addr must be a loopback address (127.0.0.1, ::1 or localhost): the page has no TLS")
         }
         // One registry for the process, bootstrapped before any component makes its counters.
         let registry = PrometheusCollectorRegistry()
@@ -87,13 +88,27 @@ struct DaemonCommand: AsyncParsableCommand {
             }
             log.info("metrics on http://\(addr(host, metrics!.port))/metrics")
         }
+        var ui: HTTPEndpoint?
+        if let (host, port) = uiEndpoint {
+            let page = ClusterPage(daemon: daemon)
+            ui = try await HTTPEndpoint.start(host: host, port: port) { method, uri, headers in await page.handle(method, uri, headers) }
+            log.info("cluster page on http://\(addr(host, ui!.port))/")
+        }
         log.info("API on unix://\(socketPath) (lb \(kind.rawValue))")
         await Self.waitForTermination()
         log.info("stopping")
         await server.stop()
         await metrics?.stop()
+        await ui?.stop()
         await daemon.shutdown()
         unlink(socketPath)
+    }
+
+    static func hostPort(_ addr: String, flag: String) throws -> (host: String, port: Int) {
+        guard let colon = addr.lastIndex(of: ":"), let port = Int(addr[addr.index(after: colon)...]), (0...65535).contains(port) else {
+            throw ValidationError("\(flag) must be HOST:PORT, e.g. 127.0.0.1:9323")
+        }
+        return (String(addr[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port)
     }
 
     func addr(_ host: String, _ port: Int) -> String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
