@@ -22,6 +22,8 @@ struct DaemonCommand: AsyncParsableCommand {
     @Option(help: "Unix socket for the API (default: <data-root>/meshd.sock).") var socket: String?
     @Option(help: "Load balancer: auto (IPVS when the kernel has it), nftables or ipvs.") var lb = "auto"
     @Option(help: "Host name this node reports (default: the machine's).") var hostname: String?
+    @Option(help: "Group of the API socket, a name or gid (default: docker if that group exists, else root's).")
+    var group: String?
 
     func run() async throws {
         let kind: LoadBalancerKind
@@ -32,7 +34,8 @@ struct DaemonCommand: AsyncParsableCommand {
             kind = k
         }
         let root = URL(fileURLWithPath: dataRoot).standardizedFileURL.path
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        // Resolved before anything starts, so a mistyped --group fails at once. (Daemon.resume makes the data root, 0700.)
+        let socketGroup = try APISocket.group(named: group)
         let socketPath = socket ?? "\(root)/meshd.sock"
         let meshd = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
         let daemon = Daemon(
@@ -41,7 +44,7 @@ struct DaemonCommand: AsyncParsableCommand {
                 hostname: hostname ?? ProcessInfo.processInfo.hostName))
         try await daemon.resume()
         unlink(socketPath)
-        let server = try await APIServer.start(socketPath: socketPath, router: APIRouter(backend: daemon))
+        let server = try await APIServer.start(socketPath: socketPath, router: APIRouter(backend: daemon), socketGroup: socketGroup)
         FileHandle.standardError.write(Data("meshd: API on unix://\(socketPath) (lb \(kind.rawValue))\n".utf8))
         await Self.waitForTermination()
         FileHandle.standardError.write(Data("meshd: stopping\n".utf8))
