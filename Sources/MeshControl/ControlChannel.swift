@@ -60,18 +60,27 @@ public struct ControlWriter: Sendable {
 /// Every accepted connection is handed to `handler` and closed when it returns. One that never
 /// reaches the handler (accepted while the server closes) is finished and closed by its
 /// `AcceptedConnection` instead: NIO traps on an async channel whose writer was never finished.
+/// Peers it turns away, in the TLS handshake or by the handler throwing `ControlRefused`, are counted
+/// in `refusals`.
 public final class ControlServer: Sendable {
     public let port: Int
     private let loop: Task<Void, Never>
     private let listener: Channel
+    private let counter: RefusalCounter
     public static let frameLimit = 16 << 20
 
     public typealias Handler = @Sendable (_ peer: ControlPeer, _ inbound: ControlInbound, _ writer: ControlWriter) async throws -> Void
 
-    private init(port: Int, loop: Task<Void, Never>, listener: Channel) {
+    private init(port: Int, loop: Task<Void, Never>, listener: Channel, counter: RefusalCounter) {
         self.port = port
         self.loop = loop
         self.listener = listener
+        self.counter = counter
+    }
+
+    /// Peers refused since the server started, by cause (a snapshot).
+    public var refusals: ControlRefusals {
+        get async { counter.snapshot }
     }
 
     public static func start(
@@ -88,11 +97,13 @@ public final class ControlServer: Sendable {
         cfg.certificateVerification = .optionalVerification
         cfg.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(caPEM.utf8)))
         let context = try NIOSSLContext(configuration: cfg)
+        let counter = RefusalCounter()
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .bind(host: host, port: port) { child in
                 child.eventLoop.makeCompletedFuture {
                     try child.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
+                    try child.pipeline.syncOperations.addHandler(HandshakeRefusalCounter(counter))
                     try child.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(limit: frameLimit)))
                     try child.pipeline.syncOperations.addHandler(MessageToByteHandler(FrameEncoder()))
                     return AcceptedConnection(try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: child))
@@ -109,10 +120,16 @@ public final class ControlServer: Sendable {
                     for try await accepted in children {
                         guard let child = accepted.claim() else { continue }
                         group.addTask {
-                            try? await child.executeThenClose { inbound, outbound in
-                                try await handler(
-                                    ControlPeer(channel: child.channel), ControlInbound(inbound: inbound),
-                                    ControlWriter(outbound: outbound))
+                            do {
+                                try await child.executeThenClose { inbound, outbound in
+                                    try await handler(
+                                        ControlPeer(channel: child.channel), ControlInbound(inbound: inbound),
+                                        ControlWriter(outbound: outbound))
+                                }
+                            } catch let refused as ControlRefused {
+                                counter.record(refused.cause)
+                            } catch {
+                                // The peer went away or sent what the handler could not read: its connection only.
                             }
                         }
                     }
@@ -120,7 +137,7 @@ public final class ControlServer: Sendable {
                 group.cancelAll()
             }
         }
-        return ControlServer(port: listener.localAddress?.port ?? 0, loop: loop, listener: listener)
+        return ControlServer(port: listener.localAddress?.port ?? 0, loop: loop, listener: listener, counter: counter)
     }
 
     /// Stops accepting and ends every connection's handler.
@@ -163,6 +180,10 @@ public struct ControlPeer: Sendable {
         let cert = try? await channel.nioSSL_peerCertificate().get()
         return cert.flatMap(ControlConnection.commonName)
     }
+
+    /// Ends the connection from outside its handler (a node removed while its session is open): the
+    /// handler's next read ends, so it returns.
+    public func close() { channel.close(promise: nil) }
 }
 
 extension ControlConnection {

@@ -50,8 +50,10 @@ public actor Daemon: EngineBackend {
         return await node.liveMetrics()
     }
 
-    /// A restarted daemon picks up its membership where it left it.
+    /// A restarted daemon picks up its membership where it left it. First the data root is made (0700)
+    /// or checked: modes wider than `DataRoot` allows are narrowed, each with a warning.
     public func resume() async throws {
+        try secureDataRoot()
         guard let record = try NodeRecord.load(dataRoot: options.dataRoot) else { return }
         if record.role == .manager {
             let store = try ClusterStore(path: storePath)
@@ -66,6 +68,20 @@ public actor Daemon: EngineBackend {
         node = try await NodePlane.start(record: record, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd)
         self.record = record
         DaemonLog.daemon.info("resumed as \(record.role.rawValue) \(record.nodeID) at \(record.advertiseAddr)")
+    }
+
+    private func secureDataRoot() throws(DaemonError) {
+        for repair in try DataRoot.secure(options.dataRoot) { DaemonLog.daemon.warning("\(repair.description)") }
+    }
+
+    /// Peers the manager's 2377 listener refused, by cause; nil on a node that is no manager.
+    public var controlRefusals: ControlRefusals? {
+        get async { await manager?.refusals }
+    }
+
+    /// Gossip packets and frames this node dropped, by cause; nil outside a swarm.
+    public var gossipDrops: GossipDrops? {
+        get async { await node?.gossipDrops }
     }
 
     /// Daemon exit (not a leave): tasks and the dataplane stay for the next start.
@@ -100,7 +116,7 @@ public actor Daemon: EngineBackend {
         let nodeID = ObjectID.make()
         let dataPathPort = UInt16(clamping: (request.DataPathPort ?? 0) == 0 ? 4789 : request.DataPathPort!)
         do {
-            try FileManager.default.createDirectory(atPath: options.dataRoot, withIntermediateDirectories: true)
+            try secureDataRoot()
             let store = try ClusterStore(path: storePath)
             let m = try ClusterManager.initialize(
                 store: store, nodeID: nodeID, hostname: options.hostname, advertiseAddr: advertise,
@@ -179,7 +195,7 @@ public actor Daemon: EngineBackend {
                 certificatePEM: certificatePEM, keyPEM: key.pemRepresentation, caPEM: caPEM,
                 gossipKeys: response.gossipKeys)
             let role = subject.role
-            try FileManager.default.createDirectory(atPath: options.dataRoot, withIntermediateDirectories: true)
+            try secureDataRoot()
             try saved.save(dataRoot: options.dataRoot)
             node = try await NodePlane.start(record: saved, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd)
             self.record = saved

@@ -28,6 +28,7 @@ public actor ManagerPlane {
 
     struct Session {
         let token: UUID
+        let peer: ControlPeer
         let writer: ControlWriter
         var sent: NodeAssignment?
     }
@@ -81,14 +82,26 @@ public actor ManagerPlane {
         case .joinRequest(let request):
             let response = await join(request)
             try await writer.send(json: ControlMessage.joinResponse(response))
+            if let error = response.error { throw ControlRefused(.joinRefused, error) }
         case .hello(let claimed):
-            guard let name, name == claimed else {
+            // Each refusal answers why, then throws so the listener counts it and hangs up.
+            guard let name else {
+                try await writer.send(json: ControlMessage.error("a node session needs the node's certificate (got none for \(claimed))"))
+                throw ControlRefused(.noCertificate, "hello from \(claimed) without a certificate")
+            }
+            guard name == claimed else {
                 try await writer.send(
-                    json: ControlMessage.error("a node session needs the node's certificate (got \(name ?? "none") for \(claimed))"))
-                return
+                    json: ControlMessage.error("a node session needs the node's certificate (got \(name) for \(claimed))"))
+                throw ControlRefused(.identityMismatch, "hello from \(claimed) with the certificate of \(name)")
+            }
+            // A certificate stays valid under the CA until it expires; a node removed from the store
+            // must not keep a session (assignments, logs requests) on the strength of it.
+            guard try await isMember(name) else {
+                try await writer.send(json: ControlMessage.error("node \(name) is not a member of this swarm (it was removed)"))
+                throw ControlRefused(.unknownNode, "hello from removed node \(name)")
             }
             let token = UUID()
-            sessions[name] = Session(token: token, writer: writer, sent: nil)
+            sessions[name] = Session(token: token, peer: peer, writer: writer, sent: nil)
             reported[name] = nil
             lastSeen[name] = Date()
             await pushAll(only: name)
@@ -105,6 +118,15 @@ public actor ManagerPlane {
         default:
             try await writer.send(json: ControlMessage.error("expected a join request or a hello"))
         }
+    }
+
+    private func isMember(_ nodeID: String) async throws -> Bool {
+        try await controller.read { m throws(ClusterError) in try m.store.get(ClusterNode.self, id: nodeID) != nil }
+    }
+
+    /// Peers the 2377 listener refused, by cause (no certificate, another CA, a removed node…).
+    public nonisolated var refusals: ControlRefusals {
+        get async { await server.refusals }
     }
 
     private func ended(_ nodeID: String, token: UUID) {
@@ -266,6 +288,13 @@ public actor ManagerPlane {
         metrics.storeRead.recordNanoseconds((ContinuousClock.now - start).nanoseconds)
         metrics.count(view.0)
         metrics.sessions.record(sessions.count)
+        // A node removed while connected loses its session at once, not when it next reconnects.
+        let members = Set(view.0.nodes.map(\.id))
+        for (node, session) in sessions where !members.contains(node) {
+            DaemonLog.manager.info("node \(node) was removed: closing its session")
+            session.peer.close()
+            sessions[node] = nil
+        }
         for (node, session) in sessions.sorted(by: { $0.key < $1.key }) where only == nil || only == node {
             guard let assignment = AssignmentBuilder.build(view.0, settings: view.1, nodeID: node),
                 assignment != session.sent

@@ -96,6 +96,11 @@ public actor NodePlane {
         }
     }
 
+    /// Gossip packets and frames dropped, by cause (plaintext, wrong key, wrong cluster, garbage).
+    public var gossipDrops: GossipDrops {
+        get async { await gossip.dropped }
+    }
+
     private func setConnected(_ value: Bool) { connected = value }
     public var isConnected: Bool { connected }
 

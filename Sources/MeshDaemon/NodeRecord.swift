@@ -33,13 +33,7 @@ public struct NodeRecord: Codable, Sendable, Equatable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data = try encoder.encode(self)
-        let path = Self.path(dataRoot: dataRoot)
-        let temp = path + ".tmp"
-        guard FileManager.default.createFile(atPath: temp, contents: data, attributes: [.posixPermissions: 0o600]) else {
-            throw DaemonError.io("cannot write \(temp)")
-        }
-        // rename(2) so a crash mid-write never leaves a half record behind.
-        guard rename(temp, path) == 0 else { throw DaemonError.io("cannot rename \(temp): \(String(cString: strerror(errno)))") }
+        try DataRoot.writePrivate(data, to: Self.path(dataRoot: dataRoot))
     }
 
     public static func remove(dataRoot: String) {

@@ -44,6 +44,8 @@ struct DaemonCommand: AsyncParsableCommand {
         default: nil
         }
     }
+    @Option(help: "Group of the API socket, a name or gid (default: docker if that group exists, else root's).")
+    var group: String?
 
     func run() async throws {
         guard let level = Self.level(logLevel) else { throw ValidationError("--log-level must be debug, info, warn, error or fatal") }
@@ -67,7 +69,8 @@ struct DaemonCommand: AsyncParsableCommand {
             kind = k
         }
         let root = URL(fileURLWithPath: dataRoot).standardizedFileURL.path
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        // Resolved before anything starts, so a mistyped --group fails at once. (Daemon.resume makes the data root, 0700.)
+        let socketGroup = try APISocket.group(named: group)
         let socketPath = socket ?? "\(root)/meshd.sock"
         let meshd = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
         let daemon = Daemon(
@@ -76,7 +79,7 @@ struct DaemonCommand: AsyncParsableCommand {
                 hostname: hostname ?? ProcessInfo.processInfo.hostName))
         try await daemon.resume()
         unlink(socketPath)
-        let server = try await APIServer.start(socketPath: socketPath, router: APIRouter(backend: daemon))
+        let server = try await APIServer.start(socketPath: socketPath, router: APIRouter(backend: daemon), socketGroup: socketGroup)
         var metrics: HTTPEndpoint?
         if let (host, port) = metricsEndpoint {
             let export = MetricsExport(registry: registry)

@@ -107,6 +107,63 @@ import X509
         await server.close()
     }
 
+    /// The refusal counters rise (the server counts on its event loop, possibly after the client has seen the failure).
+    static func refusals(_ server: ControlServer, reach cause: ControlRefusalCause, _ count: Int) async -> Bool {
+        for _ in 0..<200 {
+            if await server.refusals[cause] >= count { return true }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return false
+    }
+
+    @Test func refusedHandshakesAreCountedByCauseAndHangUpsAreNot() async throws {
+        let pki = try PKI(), other = try PKI(name: "someone else")
+        let server = try await Self.echoServer(pki)
+        #expect(await server.refusals == ControlRefusals())
+        // A joiner reading the chain hangs up mid-handshake: not a refusal.
+        _ = try await ControlClient.presentedChain(host: "127.0.0.1", port: server.port)
+        let node = try await ControlClient.connect(host: "127.0.0.1", port: server.port, caPEM: pki.caPEM, identity: try pki.issue("n1"))
+        #expect(try await Self.ask(node, "hi") == "n1: hi")
+        let none = await server.refusals
+        #expect(none.total == 0, "\(none)")
+
+        let intruder = try await ControlClient.connect(
+            host: "127.0.0.1", port: server.port, caPEM: pki.caPEM, identity: try other.issue("node-x"))
+        await #expect(throws: (any Error).self) { _ = try await Self.ask(intruder, "hi") }
+        #expect(await Self.refusals(server, reach: .untrustedCertificate, 1))
+
+        let raw = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: server.port)
+            .get()
+        try await raw.writeAndFlush(ByteBuffer(bytes: Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8))).get()
+        try await raw.closeFuture.get()
+        #expect(await Self.refusals(server, reach: .handshake, 1))
+        let counted = await server.refusals
+        #expect(counted.total == 2 && counted[.untrustedCertificate] == 1 && counted[.handshake] == 1, "\(counted)")
+        await server.close()
+    }
+
+    @Test func aHandlerThatThrowsControlRefusedIsCounted() async throws {
+        let pki = try PKI()
+        let server = try await ControlServer.start(host: "127.0.0.1", port: 0, identity: try pki.issue("m"), caPEM: pki.caPEM) {
+            peer, inbound, writer in
+            var it = inbound.makeAsyncIterator()
+            _ = try await inbound.next(Hello.self, iterator: &it)
+            guard await peer.commonName() != nil else {
+                try await writer.send(json: Hello(text: "no"))
+                throw ControlRefused(.noCertificate, "test")
+            }
+            try await writer.send(json: Hello(text: "yes"))
+        }
+        let anonymous = try await ControlClient.connect(host: "127.0.0.1", port: server.port, caPEM: pki.caPEM)
+        #expect(try await Self.ask(anonymous, "let me in") == "no")
+        let node = try await ControlClient.connect(host: "127.0.0.1", port: server.port, caPEM: pki.caPEM, identity: try pki.issue("n"))
+        #expect(try await Self.ask(node, "let me in") == "yes")
+        #expect(await Self.refusals(server, reach: .noCertificate, 1))
+        let counted = await server.refusals
+        #expect(counted.total == 1, "\(counted)")
+        await server.close()
+    }
+
     /// `swarm leave --force` closes the control server while nodes keep connecting. A connection NIO
     /// accepted and initialised but then dropped, because the listener closed before it reached the
     /// accept loop, used to take the daemon down (SIGILL: "Deinited NIOAsyncWriter without calling

@@ -20,14 +20,16 @@ public final class APIServer: Sendable {
         self.serving = serving
     }
 
-    /// Binds `socketPath` (a stale socket file is replaced), mode 0660, and serves `router`.
+    /// Binds `socketPath` (a stale socket file is replaced), mode 0660 and group `socketGroup` (nil: the
+    /// process's) before it listens, and serves `router`.
     public static func start(
-        socketPath: String, router: APIRouter,
+        socketPath: String, router: APIRouter, socketGroup: gid_t? = nil,
         group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> APIServer {
+        let fd = try APISocket.bound(at: socketPath, group: socketGroup)
+        // NIO owns the descriptor from here (and calls listen, with the backlog of 128 NIO uses).
         let listener = try await ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 128)
-            .bind(unixDomainSocketPath: socketPath, cleanupExistingSocketFile: true) { channel in
+            .bind(fd) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     // Requests on a connection are already answered one at a time by APIConnection; NIO's pipelining
                     // assistance would assert when its error handler answers a request we already answered early (413).
@@ -36,7 +38,6 @@ public final class APIServer: Sendable {
                     return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
                 }
             }
-        chmod(socketPath, 0o660)
         let serving = Task {
             await withDiscardingTaskGroup { tasks in
                 do {

@@ -8,9 +8,16 @@ public final class ClusterStore: Sendable {
     private let queue: DatabaseQueue
     public let path: String
 
-    /// Opens (creating if needed) the store at `path`, e.g. `<data-root>/cluster.sqlite`.
+    /// Opens (creating if needed) the store at `path`, e.g. `<data-root>/cluster.sqlite`. A new file is
+    /// created mode 0600.
     public init(path: String) throws(ClusterError) {
         self.path = path
+        // The store holds the CA's private key, the gossip keys and the join tokens. SQLite would create the file
+        // 0644 (less the umask), so it is made here first, owner-only; SQLite then gives its journal, WAL and
+        // shared-memory files the database file's mode, so none of them is ever wider either.
+        let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw .storage("cannot create cluster store \(path): \(String(cString: strerror(errno)))") }
+        close(fd)
         do {
             var config = Configuration()
             config.busyMode = .timeout(5)

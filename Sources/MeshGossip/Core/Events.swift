@@ -35,6 +35,36 @@ public struct GossipStats: Sendable, Equatable {
     /// Members this node came to suspect (its own probes or others' word).
     public var suspicions = 0
     public init() {}
+
+    /// The four drop counters as one value, by cause.
+    public var dropped: GossipDrops {
+        GossipDrops(
+            plaintext: droppedPlaintext, undecryptable: droppedUndecryptable, wrongLabel: droppedWrongLabel,
+            malformed: droppedMalformed)
+    }
+}
+
+/// UDP packets and TCP frames the gossip layer threw away unread, by cause, since it started: plain counters
+/// for metrics (one per cause) and for the attacker tests. Nothing dropped ever reaches membership or tables.
+public struct GossipDrops: Sendable, Equatable, CustomStringConvertible {
+    /// Unsealed traffic while this node has a keyring: whoever sent it does not hold the key.
+    public var plaintext = 0
+    /// Sealed traffic no installed key opens (a wrong key, tampering), or sealed traffic while this node has none.
+    public var undecryptable = 0
+    /// Another cluster's label.
+    public var wrongLabel = 0
+    /// Not an envelope, or a payload that does not decode.
+    public var malformed = 0
+    public init(plaintext: Int = 0, undecryptable: Int = 0, wrongLabel: Int = 0, malformed: Int = 0) {
+        self.plaintext = plaintext
+        self.undecryptable = undecryptable
+        self.wrongLabel = wrongLabel
+        self.malformed = malformed
+    }
+    public var total: Int { plaintext + undecryptable + wrongLabel + malformed }
+    public var description: String {
+        "plaintext=\(plaintext) undecryptable=\(undecryptable) wrongLabel=\(wrongLabel) malformed=\(malformed)"
+    }
 }
 
 public enum TableError: Error, Equatable, Sendable {

@@ -189,6 +189,8 @@ public actor GossipAgent {
 
     public var name: String { node.name }
     public var stats: GossipStats { node.stats }
+    /// Packets and frames refused (no key, wrong key, wrong cluster, garbage), by cause.
+    public var dropped: GossipDrops { node.stats.dropped }
     public var members: [Member] { Array(node.members.values) }
 
     /// Every event from now on (membership, table changes, warnings).
