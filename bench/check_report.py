@@ -9,8 +9,8 @@ runs it on the smoke runs' results):
 - every SVG parses as XML, is an <svg> with a viewBox, and has data marks;
 - the plots show the measured values: each bar is the median the benchmark wrote and the dots and
   CDF points are its samples, value for value;
-- report.json carries every metric of every results file with its value, and a verdict for each
-  metric that has a goal and a value;
+- report.json carries every metric of every results file with its value, and the right verdict for
+  each metric that has a goal and a value; README.md shows every metric that has a value;
 - each BENCHMARK named on the command line has a results file in the report.
 Exits 1 with every problem found.
 """
@@ -163,8 +163,11 @@ def main(argv):
         for want, have in zip(r["metrics"], got):
             if want["name"] != have.get("name") or want.get("value") != have.get("value"):
                 problems.append(f"report.json: {bench} metric {want['name']!r} = {want.get('value')}, report says {have.get('value')}")
-            if "goal" in want and want.get("value") is not None and not isinstance(have.get("met"), bool):
-                problems.append(f"report.json: {bench} metric {want['name']!r} has a goal but no verdict")
+            if "goal" in want and want.get("value") is not None:
+                v, limit = want["value"], want["limit"]
+                verdict = {"<=": v <= limit, "<": v < limit, ">=": v >= limit, ">": v > limit, "==": v == limit}.get(want["goal"])
+                if have.get("met") is not verdict:
+                    problems.append(f"report.json: {bench} metric {want['name']!r} = {v} against {want['goal']} {limit}: verdict {have.get('met')}")
             if want.get("value") is not None and want["name"].replace("|", "\\|") not in md:
                 problems.append(f"README.md does not show {bench} metric {want['name']!r}")
 

@@ -97,6 +97,8 @@ def fmt(v, unit=""):
     if v is None:
         return "n/a"
     a = abs(v)
+    if unit == "" and v == int(v):  # a count
+        return f"{int(v):,}"
     if a >= 1000:
         s = f"{v:,.0f}"
     elif a >= 100:
@@ -275,7 +277,7 @@ def cdf_chart(title, subtitle, xlabel, series, goal=None):
     if goal:
         gx = px(goal[1])
         svg.add(f'<line class="goal" x1="{gx:.1f}" y1="{MT}" x2="{gx:.1f}" y2="{H - MB}" stroke="#c53030" stroke-dasharray="5,4"/>')
-        svg.text(gx + 4, H - MB - 6, goal[0], size=11, fill="#c53030")
+        svg.text(gx + 4, MT + 12, goal[0], size=11, fill="#c53030")
     legend = []
     for name, colour, xs in series:
         xs = sorted(x for x in xs if x is not None)
@@ -293,13 +295,14 @@ def cdf_chart(title, subtitle, xlabel, series, goal=None):
                 f'cy="{py((k + 1) / n):.1f}" r="3" fill="{colour}"/>'
             )
         legend.append((colour, f"{name} (n = {n}, p50 {fmt(median(xs), 's')})"))
-    # The legend goes top left, where a CDF has little, on white over whatever is there.
+    # The legend goes bottom right, where a CDF has little, on white over whatever is there.
+    lx, ly0 = W - MR - 310, H - MB - 10 - 18 * len(legend)
     if legend:
-        svg.add(f'<rect x="{ML + 4}" y="{MT + 3}" width="300" height="{18 * len(legend) + 4}" fill="#ffffff" opacity="0.85"/>')
+        svg.add(f'<rect x="{lx}" y="{ly0}" width="306" height="{18 * len(legend) + 4}" fill="#ffffff" opacity="0.9"/>')
     for i, (colour, label) in enumerate(legend):
-        ly = MT + 14 + 18 * i
-        svg.add(f'<line x1="{ML + 10}" y1="{ly:.1f}" x2="{ML + 32}" y2="{ly:.1f}" stroke="{colour}" stroke-width="3"/>')
-        svg.text(ML + 38, ly + 4, label, size=11)
+        ly = ly0 + 11 + 18 * i
+        svg.add(f'<line x1="{lx + 6}" y1="{ly:.1f}" x2="{lx + 28}" y2="{ly:.1f}" stroke="{colour}" stroke-width="3"/>')
+        svg.text(lx + 34, ly + 4, label, size=11)
     return svg.render()
 
 
@@ -333,7 +336,7 @@ def plots_converge(r):
             f"3 meshd daemons, {runs} run(s): every node's LB and DNS hold all {replicas} vs the API reporting {replicas} running",
             "seconds",
             [("every LB and DNS", MESHD, scale), (f"API: {replicas}/{replicas} running", OTHERS[0], api)],
-            goal=(f"goal p99 {OP_TEXT.get(g[0], '')} {fmt(g[1], 's')}", g[1]) if g[1] is not None else None,
+            goal=(f"goal p99 {OP_TEXT.get(g[0], '')} {g[1]:g} s", g[1]) if g[1] is not None else None,
         ),
     )
     g = goal_of(r, "worker SIGKILL") or (None, None)
@@ -344,7 +347,7 @@ def plots_converge(r):
             f"3 meshd daemons, {runs} run(s): node 3's daemon killed, time until nodes 1 and 2 dropped its tasks",
             "seconds",
             [("out of every LB", MESHD, failure)],
-            goal=(f"goal p99 {OP_TEXT.get(g[0], '')} {fmt(g[1], 's')}", g[1]) if g[1] is not None else None,
+            goal=(f"goal p99 {OP_TEXT.get(g[0], '')} {g[1]:g} s", g[1]) if g[1] is not None else None,
         ),
     )
     return out
@@ -447,7 +450,7 @@ def git_commit(path):
 
 
 def metric_table(rows, with_bench=False):
-    head = ("| benchmark " if with_bench else "") + "| metric | value | goal | |"
+    head = ("| benchmark " if with_bench else "") + "| metric | value | goal | verdict |"
     sep = ("|---" if with_bench else "") + "|---|---:|---|---|"
     lines = [head, sep]
     for bench, m, ok in rows:
@@ -490,7 +493,7 @@ def write_report(results, results_dir, out_dir):
     md.append("are what carries over from one run to another, not the absolute times (see `bench/README.md`).")
     md.append("")
     if quick:
-        md.append(f"> **Smoke run** (`--quick`: small sizes, one round, debug build) for {', '.join(quick)}: these numbers are not results.")
+        md.append(f"> **Smoke run** (`--quick`: small sizes, one round) for {', '.join(quick)}: these numbers are not results.")
         md.append("")
     missing = [b for b in ORDER if b not in results]
     if missing:
