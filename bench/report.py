@@ -272,7 +272,7 @@ def cdf_chart(title, subtitle, xlabel, series, goal=None):
         svg.text(px(t), H - MB + 17, tick_label(t), size=11, anchor="middle")
     svg.add(f'<line x1="{ML}" y1="{MT}" x2="{ML}" y2="{H - MB}" stroke="#4a5568"/>')
     svg.add(f'<line x1="{ML}" y1="{H - MB}" x2="{W - MR}" y2="{H - MB}" stroke="#4a5568"/>')
-    svg.text(ML + pw / 2, H - MB + 36, xlabel, size=12, anchor="middle")
+    svg.text(W - MR, H - MB + 36, xlabel, size=12, anchor="end")
     svg.text(18, MT + ph / 2, "fraction of runs ≤ x", size=12, anchor="middle", rotate=-90)
     if goal:
         gx = px(goal[1])
@@ -295,14 +295,11 @@ def cdf_chart(title, subtitle, xlabel, series, goal=None):
                 f'cy="{py((k + 1) / n):.1f}" r="3" fill="{colour}"/>'
             )
         legend.append((colour, f"{name} (n = {n}, p50 {fmt(median(xs), 's')})"))
-    # The legend goes bottom right, where a CDF has little, on white over whatever is there.
-    lx, ly0 = W - MR - 310, H - MB - 10 - 18 * len(legend)
-    if legend:
-        svg.add(f'<rect x="{lx}" y="{ly0}" width="306" height="{18 * len(legend) + 4}" fill="#ffffff" opacity="0.9"/>')
+    # The legend goes under the axis, clear of the curves (two rows fit in the margin).
     for i, (colour, label) in enumerate(legend):
-        ly = ly0 + 11 + 18 * i
-        svg.add(f'<line x1="{lx + 6}" y1="{ly:.1f}" x2="{lx + 28}" y2="{ly:.1f}" stroke="{colour}" stroke-width="3"/>')
-        svg.text(lx + 34, ly + 4, label, size=11)
+        ly = H - MB + 33 + 16 * i
+        svg.add(f'<line x1="{ML}" y1="{ly:.1f}" x2="{ML + 22}" y2="{ly:.1f}" stroke="{colour}" stroke-width="3"/>')
+        svg.text(ML + 28, ly + 4, label, size=11)
     return svg.render()
 
 
