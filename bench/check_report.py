@@ -93,6 +93,8 @@ def check_plot(problems, bench, r, name, doc):
     elif bench == "ipvs-load":
         expect_bar(problems, name, doc, "MeshKernel", r["mesh_s"])
         expect_bar(problems, name, doc, "ipvsadm -R", r["ipvsadm_s"])
+        expect_samples(problems, name, doc, "circle", "MeshKernel", r["mesh_samples_s"])
+        expect_samples(problems, name, doc, "circle", "ipvsadm -R", r["ipvsadm_samples_s"])
 
 
 def main(argv):
