@@ -53,14 +53,15 @@ struct AgentBench: AsyncParsableCommand {
             String(
                 format: "agent gossip path: %d vs %d services = %.2f× (goal ≤ 1.5×), %.2f ms at %d (goal < 10 ms)",
                 large, small, b / max(a, 1e-9), b * 1000, large))
-        if let path = options.json {
-            var out: [String: Any] = ["ratio": b / max(a, 1e-9)]
-            for n in counts {
-                out["delta_\(n)"] = delta[n]
-                out["full_\(n)"] = full[n]
-            }
-            try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys]).write(to: URL(fileURLWithPath: path))
+        var out = BenchResults("agent", quick: options.quick, ["ratio": b / max(a, 1e-9), "samples": timed])
+        for n in counts {
+            out["delta_\(n)"] = delta[n]
+            out["full_\(n)"] = full[n]
+            out.metric("\(n) services: gossip delta → kernel", delta[n]! * 1e3, "ms", goal: "<", 10)
+            out.metric("\(n) services: whole assignment → kernel", full[n]! * 1e3, "ms")
         }
+        out.metric("gossip delta \(large) vs \(small) services", b / max(a, 1e-9), "×", goal: "<=", 1.5)
+        try out.write(to: options.json)
     }
 
     func measure(services n: Int, samples: Int) async throws -> (delta: Double, full: Double) {

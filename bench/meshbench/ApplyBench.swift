@@ -134,11 +134,16 @@ struct ApplyBench: AsyncParsableCommand {
             String(
                 format: "  attach at %d vs %d services: %.2fx (goal: independent of the service count, ~1.0x)",
                 attachSizes[1], attachSizes[0], attachRatio))
-        if let path = options.json {
-            var json: [String: Any] = ["benchmark": "apply", "lb": lb, "timed": timed, "change_ratio": flat, "attach_ratio": attachRatio]
-            for (n, m) in changeMedians { json["change_\(n)_s"] = m }
-            for (n, m) in attachMedians { json["attach_\(n)_s"] = m }
-            try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: path))
+        var json = BenchResults(
+            "apply", quick: options.quick, ["lb": lb, "timed": timed, "change_ratio": flat, "attach_ratio": attachRatio])
+        for (n, m) in changeMedians { json["change_\(n)_s"] = m }
+        for (n, m) in attachMedians { json["attach_\(n)_s"] = m }
+        for n in counts {
+            json.metric("one backend change at \(n) services", changeMedians[n]! * 1e3, "ms", goal: "<", 10)
         }
+        json.metric("backend change \(large) vs \(small) services", flat, "×", goal: "<=", 1.5)
+        for n in attachSizes { json.metric("attach one task at \(n) services", attachMedians[n]! * 1e3, "ms") }
+        json.metric("attach at \(attachSizes[1]) vs \(attachSizes[0]) services", attachRatio, "×")
+        try json.write(to: options.json)
     }
 }

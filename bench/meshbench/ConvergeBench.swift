@@ -125,13 +125,21 @@ struct ConvergeBench: AsyncParsableCommand {
             String(
                 format: "worker SIGKILL → out of every LB: p50 %.3f s  p99 %.3f s   (goal p99 < 5 s; %d runs)",
                 median(failure), p(failure, 0.99), failure.count))
-        if let path = options.json {
-            let out: [String: Any] = [
-                "scale_p50": median(scale), "scale_p99": p(scale, 0.99), "api_p50": median(api),
+        var out = BenchResults(
+            "converge", quick: options.quick,
+            [
+                "scale_p50": median(scale), "scale_p99": p(scale, 0.99), "api_p50": median(api), "api_p99": p(api, 0.99),
                 "failure_p50": median(failure), "failure_p99": p(failure, 0.99), "runs": runs, "replicas": target,
-            ]
-            try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys]).write(to: URL(fileURLWithPath: path))
-        }
+                // Every run's time, for the report's CDFs.
+                "scale_samples_s": scale, "api_samples_s": api, "failure_samples_s": failure,
+            ])
+        out.metric("scale 2→\(target): every LB and DNS, p50", median(scale), "s")
+        out.metric("scale 2→\(target): every LB and DNS, p99", p(scale, 0.99), "s", goal: "<", 1)
+        out.metric("scale 2→\(target): API reports \(target) running, p50", median(api), "s")
+        out.metric("ratio dataplane / API (p50)", median(scale) / max(median(api), 0.001), "×")
+        out.metric("worker SIGKILL → out of every LB, p50", median(failure), "s")
+        out.metric("worker SIGKILL → out of every LB, p99", p(failure, 0.99), "s", goal: "<", 5)
+        try out.write(to: options.json)
     }
 
     /// Until `node ls` shows all three nodes Ready, as a user would wait; fails after 60 s.

@@ -124,16 +124,26 @@ struct DNSBench: AsyncParsableCommand {
             String(
                 format: "  memory per 10k names  %8.2f MiB    %8.2f MiB   (RSS delta of loading the names)",
                 meshBytes / Double(n) * 10_000 / 1_048_576, dnsmasqBytes / Double(n) * 10_000 / 1_048_576))
-        if let path = options.json {
-            let result: [String: Any] = [
-                "benchmark": "dns", "names": n, "rounds": rounds,
+        var result = BenchResults(
+            "dns", quick: options.quick,
+            [
+                "names": n, "rounds": rounds, "seconds": runSeconds, "threads": threads, "sockets": sockets, "pinned": pinned,
                 "meshd_qps": meshPeak, "dnsmasq_qps": masqPeak, "ratio": meshPeak / masqPeak,
-                "rate_for_latency": rate, "meshd_p99_s": mesh.p99, "dnsmasq_p99_s": masq.p99,
+                // Every round's peak, for the report's plot.
+                "meshd_qps_samples": mesh.qps, "dnsmasq_qps_samples": masq.qps,
+                "rate_for_latency": rate, "meshd_p50_s": mesh.p50, "dnsmasq_p50_s": masq.p50,
+                "meshd_p99_s": mesh.p99, "dnsmasq_p99_s": masq.p99,
                 "meshd_bytes_per_10k": meshBytes / Double(n) * 10_000,
                 "dnsmasq_bytes_per_10k": dnsmasqBytes / Double(n) * 10_000,
-            ]
-            try JSONSerialization.data(withJSONObject: result, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: path))
-        }
+            ])
+        result.metric("peak qps: meshd", meshPeak, "qps")
+        result.metric("peak qps: dnsmasq", masqPeak, "qps")
+        result.metric("peak qps meshd / dnsmasq", meshPeak / masqPeak, "×", goal: ">=", 1)
+        result.metric("p99 at \(rate) qps: meshd", mesh.p99 * 1e3, "ms", goal: "<=", 1)
+        result.metric("p99 at \(rate) qps: dnsmasq", masq.p99 * 1e3, "ms")
+        result.metric("memory per 10k names: meshd", meshBytes / Double(n) * 10_000 / 1_048_576, "MiB")
+        result.metric("memory per 10k names: dnsmasq", dnsmasqBytes / Double(n) * 10_000 / 1_048_576, "MiB")
+        try result.write(to: options.json)
     }
 
     struct PerfResult {

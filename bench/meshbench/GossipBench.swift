@@ -19,7 +19,7 @@ struct GossipBench: AsyncParsableCommand {
         print(
             "gossip: simulator (fake clock and network, seeded), 200 ms gossip interval, fanout 3, \(rounds) round(s) per cell\(quick ? " [quick: smaller sizes]" : "")"
         )
-        var json: [String: Any] = ["benchmark": "gossip", "rounds": rounds, "quick": quick]
+        var json = BenchResults("gossip", quick: quick, ["rounds": rounds])
 
         // 1. Dissemination.
         print("\n  time until 99.99% of nodes have an update (median over rounds)")
@@ -36,6 +36,9 @@ struct GossipBench: AsyncParsableCommand {
                         format: "  %6d   %3.0f%%    %5.2f s     %5.2f s            %.2fx%@", n, loss * 100, ours, model, ours / model,
                         n == 10_000 ? "  (probing off: pure dissemination)" : ""))
                 dissemination.append(["n": n, "loss": loss, "meshd_s": ours, "model_s": model])
+                json.metric(
+                    String(format: "99.99%% dissemination, N = %d, %.0f%% loss: meshd / model", n, loss * 100), ours / model, "×",
+                    goal: "<=", 1)
             }
         }
         json["dissemination"] = dissemination
@@ -59,6 +62,8 @@ struct GossipBench: AsyncParsableCommand {
                 median(theirs), Self.p90(theirs), median(ours) / median(theirs)))
         json["detect_sim_meshd_s"] = median(ours)
         json["detect_sim_memberlist_s"] = median(theirs)
+        json.metric("SIGKILL → dead at all 4 (simulator): meshd", median(ours), "s", goal: "<=", 5)
+        json.metric("SIGKILL → dead at all 4 (simulator): memberlist numbers", median(theirs), "s")
 
         // 3. Detection with real processes.
         if noReal {
@@ -84,6 +89,8 @@ struct GossipBench: AsyncParsableCommand {
                         "  SIGKILLed node → dead at all 4 others, 5 real meshd gossip processes in namespaces: median %.2f s (goal ≤ 5 s; memberlist measured 5–6.6 s)",
                     median(real)))
             json["detect_real_s"] = median(real)
+            json["detect_real_samples_s"] = real
+            json.metric("SIGKILL → dead at all 4 (5 real processes)", median(real), "s", goal: "<=", 5)
         }
 
         // 4. False positives at 20% loss.
@@ -98,6 +105,8 @@ struct GossipBench: AsyncParsableCommand {
         print("    meshd defaults: \(fpOurs)    memberlist LAN numbers: \(fpTheirs)")
         json["false_positives_meshd"] = fpOurs
         json["false_positives_memberlist"] = fpTheirs
+        json.metric("false dead, \(rounds)× \(fpMinutes) min at 20% loss: meshd", Double(fpOurs), "", goal: "==", 0)
+        json.metric("false dead, \(rounds)× \(fpMinutes) min at 20% loss: memberlist numbers", Double(fpTheirs), "")
 
         // 5. Bandwidth.
         let bwN = quick ? 100 : 1_000
@@ -109,10 +118,10 @@ struct GossipBench: AsyncParsableCommand {
                 bw.mean / 330))
         json["kbit_per_node_mean"] = bw.mean
         json["kbit_per_node_max"] = bw.max
+        json.metric("bandwidth per node, N = \(bwN): mean", bw.mean, "kbit/s", goal: "<=", 330)
+        json.metric("bandwidth per node, N = \(bwN): busiest", bw.max, "kbit/s")
 
-        if let path = options.json {
-            try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: path))
-        }
+        try json.write(to: options.json)
     }
 
     /// Serf's logistic model (reference §2), rounded up to whole gossip rounds.

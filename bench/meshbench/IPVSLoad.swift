@@ -72,12 +72,15 @@ struct IPVSLoad: AsyncParsableCommand {
             String(
                 format: "  medians: MeshKernel %.0f ms, ipvsadm -R %.0f ms: MeshKernel takes %.2fx ipvsadm's time (goal <= 1.0x)",
                 m * 1e3, a * 1e3, m / a))
-        if let path = options.json {
-            let result: [String: Any] = [
-                "benchmark": "ipvs-load", "services": s, "destinations": d, "rounds": rounds,
-                "mesh_s": m, "ipvsadm_s": a, "ratio": m / a,
-            ]
-            try JSONSerialization.data(withJSONObject: result, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: path))
-        }
+        var result = BenchResults(
+            "ipvs-load", quick: options.quick,
+            [
+                "services": s, "destinations": d, "rounds": rounds, "mesh_s": m, "ipvsadm_s": a, "ratio": m / a,
+                "mesh_samples_s": mesh, "ipvsadm_samples_s": adm,
+            ])
+        result.metric("load \(s) × \(d): MeshKernel", m, "s")
+        result.metric("load \(s) × \(d): ipvsadm -R", a, "s")
+        result.metric("MeshKernel / ipvsadm -R (time)", m / a, "×", goal: "<=", 1)
+        try result.write(to: options.json)
     }
 }

@@ -70,6 +70,7 @@ struct NFTLoad: AsyncParsableCommand {
 
         // One service added to a table holding `existing` services: the cost must not grow with it.
         var addResults: [(existing: Int, mesh: Double, nft: Double)] = []
+        var addSamples: [String: Any] = [:]
         for existing in [100, s] {
             // Each side adds to a table it loaded itself, in its own namespace.
             let group = NamespaceGroup(tag: "meshbench")
@@ -100,6 +101,7 @@ struct NFTLoad: AsyncParsableCommand {
             try verify(sock, r, services: existing + adds, side: "MeshKernel additions")
             try verify(nftSock, r, services: existing + adds, side: "nft -f additions")
             addResults.append((existing, median(meshTimes), median(nftTimes)))
+            addSamples["\(existing)"] = ["mesh_s": meshTimes, "nft_s": nftTimes]
             print(
                 String(
                     format: "  add one service to %d: MeshKernel %.2f ms   nft -f %.2f ms (median of %d)",
@@ -110,16 +112,27 @@ struct NFTLoad: AsyncParsableCommand {
             String(
                 format: "  one-service add at %d vs 100 existing: MeshKernel %.2fx (goal <= 1.5x, <= 10 ms), nft -f %.2fx",
                 s, growth, addResults[1].nft / addResults[0].nft))
-        if let path = options.json {
-            let result: [String: Any] = [
-                "benchmark": "nft-load", "services": s, "backends": backends, "rounds": rounds,
+        var result = BenchResults(
+            "nft-load", quick: options.quick,
+            [
+                "services": s, "backends": backends, "rounds": rounds, "additions": adds,
                 "mesh_cold_s": m, "nft_cold_s": n, "ratio_cold": m / n,
+                // Every round's cold load and every timed addition, for the report's plot.
+                "mesh_cold_samples_s": mesh, "nft_cold_samples_s": nft, "add_samples": addSamples,
+                "add_small_existing": addResults[0].existing, "add_large_existing": addResults[1].existing,
                 "mesh_add_small_s": addResults[0].mesh, "mesh_add_large_s": addResults[1].mesh,
                 "nft_add_small_s": addResults[0].nft, "nft_add_large_s": addResults[1].nft,
                 "mesh_add_growth": growth,
-            ]
-            try JSONSerialization.data(withJSONObject: result, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: path))
+            ])
+        result.metric("cold load \(s) × \(backends): MeshKernel", m, "s", goal: "<", 2)
+        result.metric("cold load \(s) × \(backends): nft -f", n, "s")
+        result.metric("cold load MeshKernel / nft -f (time)", m / n, "×", goal: "<=", 1)
+        for a in addResults {
+            result.metric("add one service to \(a.existing): MeshKernel", a.mesh * 1e3, "ms", goal: "<=", 10)
+            result.metric("add one service to \(a.existing): nft -f", a.nft * 1e3, "ms")
         }
+        result.metric("add at \(s) vs 100: MeshKernel growth", growth, "×", goal: "<=", 1.5)
+        try result.write(to: options.json)
     }
 
     /// Both sides must have loaded everything, or the timing means nothing.

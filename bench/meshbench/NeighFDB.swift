@@ -89,13 +89,18 @@ struct NeighFDB: AsyncParsableCommand {
             "  all entries     \(rate(n + m, meshTotal))     \(rate(n + m, ipTotal))      \(String(format: "%.2fx", ipTotal / meshTotal))  (goal >= 1.0x)"
         )
         print("  (medians; iproute2 times include starting the ip/bridge process, about 1-2 ms)")
-        if let path = options.json {
-            let result: [String: Any] = [
-                "benchmark": "neigh-fdb", "neighbours": n, "fdb": m, "rounds": rounds,
+        var result = BenchResults(
+            "neigh-fdb", quick: options.quick,
+            [
+                "neighbours": n, "fdb": m, "rounds": rounds,
                 "mesh_neigh_s": mN, "mesh_fdb_s": mF, "ip_neigh_s": iN, "bridge_fdb_s": iF,
-                "ratio_total": ipTotal / meshTotal,
-            ]
-            try JSONSerialization.data(withJSONObject: result, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: path))
-        }
+                "ratio_neigh": iN / mN, "ratio_fdb": iF / mF, "ratio_total": ipTotal / meshTotal,
+            ])
+        result.metric("neighbours: MeshKernel", Double(n) / mN, "/s")
+        result.metric("neighbours: ip -batch", Double(n) / iN, "/s")
+        result.metric("fdb entries: MeshKernel", Double(m) / mF, "/s")
+        result.metric("fdb entries: bridge -batch", Double(m) / iF, "/s")
+        result.metric("all entries: MeshKernel rate / iproute2 rate", ipTotal / meshTotal, "×", goal: ">=", 1)
+        try result.write(to: options.json)
     }
 }

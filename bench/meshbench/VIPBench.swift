@@ -96,7 +96,18 @@ struct VIPBench: AsyncParsableCommand {
             }
             print("")
             print("                         req/s        p50 ms     p99 ms    vs direct   vs haproxy")
-            var json: [String: Any] = ["benchmark": "vip", "rounds": rounds, "seconds": seconds, "lb": lb]
+            var json = BenchResults(
+                "vip", quick: options.quick, ["rounds": rounds, "seconds": seconds, "lb": lb, "connections": connections])
+            // Every wrk run's figures, for the report's plot: samples[mode][side] = [{rps, p50_ms, p99_ms}].
+            var runs: [String: [String: [[String: Double]]]] = [:]
+            for mode in ["keepalive", "close"] {
+                for side in Side.allCases {
+                    runs[mode, default: [:]][side.rawValue] = (samples["\(side.rawValue)/\(mode)"] ?? []).map {
+                        ["rps": $0.rps, "p50_ms": $0.p50, "p99_ms": $0.p99]
+                    }
+                }
+            }
+            json["samples"] = runs
             for mode in ["keepalive", "close"] {
                 let med = Side.allCases.reduce(into: [Side: Result]()) { acc, side in
                     let xs = samples["\(side.rawValue)/\(mode)"] ?? []
@@ -111,16 +122,18 @@ struct VIPBench: AsyncParsableCommand {
                                 format: "%10.0f   %8.3f   %8.3f     %5.2fx      %5.2fx", r.rps,
                                 r.p50, r.p99, r.rps / med[.direct]!.rps, r.rps / med[.haproxy]!.rps))
                     json["\(mode)_\(side.rawValue)_rps"] = r.rps
+                    json["\(mode)_\(side.rawValue)_p50_ms"] = r.p50
                     json["\(mode)_\(side.rawValue)_p99_ms"] = r.p99
+                    json.metric("\(mode) \(side.rawValue): req/s", r.rps, "req/s")
+                    json.metric("\(mode) \(side.rawValue): p99", r.p99, "ms")
                 }
                 json["\(mode)_vip_vs_direct"] = med[.vip]!.rps / med[.direct]!.rps
                 json["\(mode)_vip_vs_haproxy"] = med[.vip]!.rps / med[.haproxy]!.rps
+                json.metric("\(mode): VIP / direct (req/s)", med[.vip]!.rps / med[.direct]!.rps, "×", goal: ">=", 0.95)
+                json.metric("\(mode): VIP / haproxy (req/s)", med[.vip]!.rps / med[.haproxy]!.rps, "×", goal: ">", 1)
             }
             print("  (medians; goal: VIP >= 0.95x direct and ahead of haproxy)")
-            if let path = options.json {
-                try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys]).write(
-                    to: URL(fileURLWithPath: path))
-            }
+            try json.write(to: options.json)
         }
     }
 
