@@ -1,4 +1,5 @@
 import Foundation
+import MeshAPI
 import MeshCluster
 import MeshControl
 import MeshGossip
@@ -18,6 +19,8 @@ public actor ManagerPlane {
     private var lastSeen: [String: Date] = [:]
     private let startedAt = Date()
     private var loop: Task<Void, Never>?
+    /// Turns the store's commits into `docker events` on the daemon's log while the plane runs.
+    private var eventPump: Task<Void, Never>?
     private var liveness: NodeLiveness
 
     struct Session {
@@ -26,9 +29,11 @@ public actor ManagerPlane {
         var sent: NodeAssignment?
     }
 
-    public static func start(controller: ClusterController, record: NodeRecord, liveness: NodeLiveness = NodeLiveness(gracePeriod: 10))
-        async throws -> ManagerPlane
-    {
+    /// `events`: where the store's changes go as `docker events` (the daemon's log outlives the plane).
+    public static func start(
+        controller: ClusterController, record: NodeRecord, liveness: NodeLiveness = NodeLiveness(gracePeriod: 10),
+        events: EventLog? = nil
+    ) async throws -> ManagerPlane {
         guard let (host, port) = NodePlane.split(record.listenAddr) else {
             throw DaemonError.config("listen address \(record.listenAddr) is not host:port")
         }
@@ -47,6 +52,7 @@ public actor ManagerPlane {
         }
         let plane = ManagerPlane(controller: controller, server: server, nodeID: record.nodeID, liveness: liveness)
         box.plane = plane
+        if let events { await plane.publishEvents(to: events) }
         await plane.runLoop()
         return plane
     }
@@ -62,6 +68,8 @@ public actor ManagerPlane {
     public func stop() async {
         loop?.cancel()
         _ = await loop?.value
+        eventPump?.cancel()
+        _ = await eventPump?.value
         await server.close()
     }
 
@@ -186,6 +194,21 @@ public actor ManagerPlane {
         case .failed, .rejected: return text.isEmpty ? "failed" : "started"
         case .shutdown: return "shutdown"
         default: return text
+        }
+    }
+
+    // MARK: events
+
+    /// Watches the store from now on: writes made before the plane started (the swarm's own creation)
+    /// are not replayed, as dockerd's watch starts with the manager.
+    private func publishEvents(to log: EventLog) async {
+        // Reading the store's handle cannot fail; the typed throws comes with `read`.
+        guard let store = try? await controller.read({ m in m.store }) else { return }
+        let watch = store.watch()
+        eventPump = Task {
+            for await commit in watch.commits {
+                log.publish(EventTranslator.events(commit))
+            }
         }
     }
 
