@@ -48,7 +48,7 @@ public actor Daemon: EngineBackend {
             }
             manager = try await ManagerPlane.start(
                 controller: ClusterController(manager: m, selfNodeID: record.nodeID), record: record,
-                liveness: options.liveness, events: eventLog)
+                liveness: options.liveness, onCommit: publishEvents)
         }
         node = try await NodePlane.start(record: record, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd)
         self.record = record
@@ -106,7 +106,7 @@ public actor Daemon: EngineBackend {
                 caPEM: m.ca.certificatePEM, gossipKeys: m.settings.gossipKeys.map { KeyHex.encode($0.bytes) })
             manager = try await ManagerPlane.start(
                 controller: ClusterController(manager: m, selfNodeID: nodeID), record: record,
-                liveness: options.liveness, events: eventLog)
+                liveness: options.liveness, onCommit: publishEvents)
             try record.save(dataRoot: options.dataRoot)
             node = try await NodePlane.start(record: record, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd)
             self.record = record
@@ -259,6 +259,11 @@ public actor Daemon: EngineBackend {
     public func inspectTask(_ ref: String) async throws(EngineError) -> SwarmTask { try await controller().inspectTask(ref) }
 
     // MARK: events
+
+    /// The manager plane's store commits, as `docker events`.
+    private nonisolated var publishEvents: @Sendable (StoreCommit) -> Void {
+        { [eventLog] commit in eventLog.publish(EventTranslator.events(commit)) }
+    }
 
     public func events(_ query: EventQuery) async throws(EngineError) -> AsyncStream<EventMessage> { eventLog.subscribe(query) }
 

@@ -1,5 +1,4 @@
 import Foundation
-import MeshAPI
 import MeshCluster
 import MeshControl
 import MeshGossip
@@ -19,8 +18,6 @@ public actor ManagerPlane {
     private var lastSeen: [String: Date] = [:]
     private let startedAt = Date()
     private var loop: Task<Void, Never>?
-    /// Turns the store's commits into `docker events` on the daemon's log while the plane runs.
-    private var eventPump: Task<Void, Never>?
     private var liveness: NodeLiveness
 
     struct Session {
@@ -29,10 +26,11 @@ public actor ManagerPlane {
         var sent: NodeAssignment?
     }
 
-    /// `events`: where the store's changes go as `docker events` (the daemon's log outlives the plane).
+    /// `onCommit` gets every store commit made while the plane runs, in commit order (the daemon turns
+    /// them into `docker events`).
     public static func start(
         controller: ClusterController, record: NodeRecord, liveness: NodeLiveness = NodeLiveness(gracePeriod: 10),
-        events: EventLog? = nil
+        onCommit: (@Sendable (StoreCommit) -> Void)? = nil
     ) async throws -> ManagerPlane {
         guard let (host, port) = NodePlane.split(record.listenAddr) else {
             throw DaemonError.config("listen address \(record.listenAddr) is not host:port")
@@ -52,7 +50,7 @@ public actor ManagerPlane {
         }
         let plane = ManagerPlane(controller: controller, server: server, nodeID: record.nodeID, liveness: liveness)
         box.plane = plane
-        if let events { await plane.publishEvents(to: events) }
+        if let onCommit { await plane.watchStore(onCommit) }
         await plane.runLoop()
         return plane
     }
@@ -68,8 +66,8 @@ public actor ManagerPlane {
     public func stop() async {
         loop?.cancel()
         _ = await loop?.value
-        eventPump?.cancel()
-        _ = await eventPump?.value
+        storeWatch?.cancel()
+        _ = await storeWatch?.value
         await server.close()
     }
 
@@ -197,18 +195,19 @@ public actor ManagerPlane {
         }
     }
 
-    // MARK: events
+    // MARK: store watch
 
-    /// Watches the store from now on: writes made before the plane started (the swarm's own creation)
-    /// are not replayed, as dockerd's watch starts with the manager.
-    private func publishEvents(to log: EventLog) async {
+    /// Hands the store's commits to `onCommit` while the plane runs.
+    private var storeWatch: Task<Void, Never>?
+
+    /// Watches from now on: writes made before the plane started (the swarm's own creation) are not
+    /// replayed, as dockerd's store watch starts with the manager.
+    private func watchStore(_ onCommit: @escaping @Sendable (StoreCommit) -> Void) async {
         // Reading the store's handle cannot fail; the typed throws comes with `read`.
         guard let store = try? await controller.read({ m in m.store }) else { return }
         let watch = store.watch()
-        eventPump = Task {
-            for await commit in watch.commits {
-                log.publish(EventTranslator.events(commit))
-            }
+        storeWatch = Task {
+            for await commit in watch.commits { onCommit(commit) }
         }
     }
 
