@@ -27,8 +27,6 @@ public actor Daemon: EngineBackend {
     }
 
     let options: Options
-    /// `docker events`: the daemon's, so a subscription outlives swarm init, leave and restarts of the manager plane.
-    public nonisolated let eventLog = EventLog()
     private var record: NodeRecord?
     private var node: NodePlane?
     private var manager: ManagerPlane?
@@ -259,6 +257,9 @@ public actor Daemon: EngineBackend {
     public func inspectTask(_ ref: String) async throws(EngineError) -> SwarmTask { try await controller().inspectTask(ref) }
 
     // MARK: events
+
+    /// `docker events`: the daemon's, so a subscription outlives swarm init, leave and restarts of the manager plane.
+    public nonisolated let eventLog = EventLog()
 
     /// The manager plane's store commits, as `docker events`.
     private nonisolated var publishEvents: @Sendable (StoreCommit) -> Void {
