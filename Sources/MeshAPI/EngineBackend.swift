@@ -51,6 +51,13 @@ public protocol EngineBackend: Sendable {
     /// Removes the networks no service uses (never `ingress`); returns the removed names.
     func pruneNetworks() async throws(EngineError) -> [String]
 
+    // MARK: events
+    /// `GET /events` (`query` is parsed and validated): the buffered events `since`/`until` select, then
+    /// live ones; the stream finishes at `until` (at once when it has passed) and the server stops reading
+    /// when the client goes away. Outside a swarm and on a worker it carries nothing and stays open: dockerd
+    /// shows swarm events only on managers, and meshd has no local (container, image) events.
+    func events(_ query: EventQuery) async throws(EngineError) -> AsyncStream<EventMessage>
+
     // MARK: images
     /// `GET /distribution/{image}/json`. meshd's catalogue has no registry digests: throwing here
     /// makes the CLI print its "could not be accessed on a registry" warning and go on.

@@ -63,7 +63,7 @@ public actor Daemon: EngineBackend {
             }
             manager = try await ManagerPlane.start(
                 controller: ClusterController(manager: m, selfNodeID: record.nodeID), record: record,
-                liveness: options.liveness)
+                liveness: options.liveness, onCommit: publishEvents)
         }
         node = try await NodePlane.start(record: record, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd)
         self.record = record
@@ -135,7 +135,7 @@ public actor Daemon: EngineBackend {
                 caPEM: m.ca.certificatePEM, gossipKeys: m.settings.gossipKeys.map { KeyHex.encode($0.bytes) })
             manager = try await ManagerPlane.start(
                 controller: ClusterController(manager: m, selfNodeID: nodeID), record: record,
-                liveness: options.liveness)
+                liveness: options.liveness, onCommit: publishEvents)
             try record.save(dataRoot: options.dataRoot)
             node = try await NodePlane.start(record: record, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd)
             self.record = record
@@ -286,6 +286,23 @@ public actor Daemon: EngineBackend {
 
     public func listTasks(_ filter: TaskFilter) async throws(EngineError) -> [SwarmTask] { try await controller().listTasks(filter) }
     public func inspectTask(_ ref: String) async throws(EngineError) -> SwarmTask { try await controller().inspectTask(ref) }
+
+    // MARK: events
+
+    /// `docker events`: the daemon's, so a subscription outlives swarm init, leave and restarts of the manager plane.
+    public nonisolated let eventLog = EventLog()
+
+    /// The manager plane's store commits, as `docker events`.
+    private nonisolated var publishEvents: @Sendable (StoreCommit) -> Void {
+        { [eventLog] commit in eventLog.publish(EventTranslator.events(commit)) }
+    }
+
+    public func events(_ query: EventQuery) async throws(EngineError) -> AsyncStream<EventMessage> { eventLog.subscribe(query) }
+
+    /// Live events for readers in the process (the cluster page): the same messages `GET /events` sends.
+    public nonisolated func subscribeEvents(filter: EventFilter = EventFilter()) -> AsyncStream<EventMessage> {
+        eventLog.subscribe(filter: filter)
+    }
 
     // MARK: networks
 

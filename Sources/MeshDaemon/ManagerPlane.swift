@@ -33,9 +33,12 @@ public actor ManagerPlane {
         var sent: NodeAssignment?
     }
 
-    public static func start(controller: ClusterController, record: NodeRecord, liveness: NodeLiveness = NodeLiveness(gracePeriod: 10))
-        async throws -> ManagerPlane
-    {
+    /// `onCommit` gets every store commit made while the plane runs, in commit order (the daemon turns
+    /// them into `docker events`).
+    public static func start(
+        controller: ClusterController, record: NodeRecord, liveness: NodeLiveness = NodeLiveness(gracePeriod: 10),
+        onCommit: (@Sendable (StoreCommit) -> Void)? = nil
+    ) async throws -> ManagerPlane {
         guard let (host, port) = NodePlane.split(record.listenAddr) else {
             throw DaemonError.config("listen address \(record.listenAddr) is not host:port")
         }
@@ -54,6 +57,7 @@ public actor ManagerPlane {
         }
         let plane = ManagerPlane(controller: controller, server: server, nodeID: record.nodeID, liveness: liveness)
         box.plane = plane
+        if let onCommit { await plane.watchStore(onCommit) }
         await plane.runLoop()
         return plane
     }
@@ -69,6 +73,8 @@ public actor ManagerPlane {
     public func stop() async {
         loop?.cancel()
         _ = await loop?.value
+        storeWatch?.cancel()
+        _ = await storeWatch?.value
         await server.close()
     }
 
@@ -215,6 +221,22 @@ public actor ManagerPlane {
         case .failed, .rejected: return text.isEmpty ? "failed" : "started"
         case .shutdown: return "shutdown"
         default: return text
+        }
+    }
+
+    // MARK: store watch
+
+    /// Hands the store's commits to `onCommit` while the plane runs.
+    private var storeWatch: Task<Void, Never>?
+
+    /// Watches from now on: writes made before the plane started (the swarm's own creation) are not
+    /// replayed, as dockerd's store watch starts with the manager.
+    private func watchStore(_ onCommit: @escaping @Sendable (StoreCommit) -> Void) async {
+        // Reading the store's handle cannot fail; the typed throws comes with `read`.
+        guard let store = try? await controller.read({ m in m.store }) else { return }
+        let watch = store.watch()
+        storeWatch = Task {
+            for await commit in watch.commits { onCommit(commit) }
         }
     }
 

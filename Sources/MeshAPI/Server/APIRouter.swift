@@ -53,6 +53,7 @@ public struct APIRouter: Sendable {
         case "services": return try await services(r)
         case "tasks": return try await tasks(r)
         case "networks": return try await networks(r)
+        case "events" where s.count == 1 && r.method == .GET: return try await events(r)
         case "distribution" where s.count >= 3 && s.last == "json" && r.method == .GET:
             let image = s.dropFirst().dropLast().joined(separator: "/")
             return .json(try await backend.distributionInspect(image))

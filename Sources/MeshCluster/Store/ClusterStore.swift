@@ -1,12 +1,22 @@
 import Foundation
 import GRDB
+import Synchronization
 
 /// The manager's state in one SQLite file: a table per kind (JSON body plus indexed id, name, service and node
 /// columns) and a key/value table for cluster-wide values (CA, tokens, settings, the version counter).
 /// Every write takes a new version index from one counter, so `Version.Index` orders all changes like swarmkit's.
+///
+/// Every committed write transaction is also delivered to watchers (`watch`) as a `StoreCommit`: what it
+/// created, updated and removed, old and new values, in commit order.
 public final class ClusterStore: Sendable {
     private let queue: DatabaseQueue
     public let path: String
+    private let watchers = Mutex<Watchers>(Watchers())
+
+    private struct Watchers {
+        var next = 0
+        var continuations: [Int: AsyncStream<StoreCommit>.Continuation] = [:]
+    }
 
     /// Opens (creating if needed) the store at `path`, e.g. `<data-root>/cluster.sqlite`. A new file is
     /// created mode 0600.
@@ -47,12 +57,29 @@ public final class ClusterStore: Sendable {
         try db.execute(sql: "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)")
     }
 
-    /// Runs `body` in one write transaction: all of its changes are stored, or none.
+    deinit {
+        for c in watchers.withLock({ $0.continuations.values }) { c.finish() }
+    }
+
+    /// Runs `body` in one write transaction: all of its changes are stored, or none. Watchers get what
+    /// it changed once it has committed.
     public func write<T: Sendable>(_ body: @Sendable (inout StoreTransaction) throws(ClusterError) -> T) throws(ClusterError) -> T {
         do {
             return try queue.write { db in
-                var tx = StoreTransaction(db: db)
-                do throws(ClusterError) { return try body(&tx) } catch { throw Wrapped(error: error) }
+                let recorder = ChangeRecorder()
+                var tx = StoreTransaction(db: db, recorder: recorder)
+                let result: T
+                do throws(ClusterError) { result = try body(&tx) } catch { throw Wrapped(error: error) }
+                if !recorder.isEmpty {
+                    let commit = StoreCommit(
+                        index: try recorder.index ?? tx.currentIndex(), time: Date(), changes: recorder.changes,
+                        values: recorder.values.sorted())
+                    // GRDB runs this on the writer's queue right after COMMIT succeeds (never after a
+                    // rollback), serialised with every other write: watchers see commits in commit order
+                    // and never a change that was not stored.
+                    db.afterNextTransaction(onCommit: { [self] _ in self.publish(commit) })
+                }
+                return result
             }
         } catch let wrapped as Wrapped {
             throw wrapped.error
@@ -75,6 +102,52 @@ public final class ClusterStore: Sendable {
     }
 
     private struct Wrapped: Error { let error: ClusterError }
+
+    // MARK: change stream
+
+    /// Every commit after now. The stream buffers without bound: a watcher that rebuilds state from it
+    /// must not lose a commit, so it has to keep up (the event log and a manager cache do, in memory).
+    public func watch() -> StoreWatch {
+        // A read runs on the queue every write runs on, so no commit can land between reading the index
+        // and registering the watcher.
+        let registered = try? queue.read { db -> StoreWatch in
+            let index = try StoreTransaction(db: db).currentIndex()
+            return StoreWatch(index: index, commits: register())
+        }
+        return registered ?? StoreWatch(index: 0, commits: register())
+    }
+
+    /// Reads a consistent view with `body` and starts a watch at exactly that view: the commits
+    /// delivered are the ones after it, none missed, none already in it (a cache fills from the view,
+    /// then applies the commits).
+    public func watch<T: Sendable>(reading body: @Sendable (StoreTransaction) throws(ClusterError) -> T) throws(ClusterError) -> (
+        T, StoreWatch
+    ) {
+        try read { tx throws(ClusterError) in
+            let value = try body(tx)
+            return (value, StoreWatch(index: try tx.currentIndex(), commits: register()))
+        }
+    }
+
+    private func register() -> AsyncStream<StoreCommit> {
+        let (stream, continuation) = AsyncStream.makeStream(of: StoreCommit.self, bufferingPolicy: .unbounded)
+        let id = watchers.withLock { w in
+            w.next += 1
+            w.continuations[w.next] = continuation
+            return w.next
+        }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.watchers.withLock { $0.continuations.removeValue(forKey: id) }
+        }
+        return stream
+    }
+
+    /// Watches not yet ended (for tests: a watcher that stops must not be kept).
+    var watcherCount: Int { watchers.withLock { $0.continuations.count } }
+
+    private func publish(_ commit: StoreCommit) {
+        for c in watchers.withLock({ Array($0.continuations.values) }) { c.yield(commit) }
+    }
 
     // One-object conveniences, each its own transaction.
 

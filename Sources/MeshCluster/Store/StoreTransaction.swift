@@ -4,6 +4,13 @@ import GRDB
 /// Reads and writes inside one store transaction (see `ClusterStore.write`/`read`).
 public struct StoreTransaction {
     let db: Database
+    /// Collects what a write transaction changes for the store's watchers; nil on reads.
+    let recorder: ChangeRecorder?
+
+    init(db: Database, recorder: ChangeRecorder? = nil) {
+        self.db = db
+        self.recorder = recorder
+    }
 
     private static func encode<T: Encodable>(_ value: T) throws(ClusterError) -> String {
         let encoder = JSONEncoder()
@@ -33,6 +40,7 @@ public struct StoreTransaction {
     private func nextIndex() throws(ClusterError) -> UInt64 {
         let next = try currentIndex() + 1
         try setValue(next, forKey: "index")
+        recorder?.index = next
         return next
     }
 
@@ -47,6 +55,7 @@ public struct StoreTransaction {
         var stored = object
         stored.version = try nextIndex()
         try put(stored, insert: true)
+        recorder?.changes.append(T.storeChange(ObjectChange(action: .create, old: nil, new: stored, id: stored.id, index: stored.version)))
         return stored
     }
 
@@ -67,6 +76,8 @@ public struct StoreTransaction {
         var stored = object
         stored.version = try nextIndex()
         try put(stored, insert: false)
+        recorder?.changes.append(
+            T.storeChange(ObjectChange(action: .update, old: current, new: stored, id: stored.id, index: stored.version)))
         return stored
     }
 
@@ -107,12 +118,11 @@ public struct StoreTransaction {
     public func list<T: StoredObject>(_ type: T.Type) throws(ClusterError) -> [T] { try rows(type, sql: "1", []) }
 
     public func delete<T: StoredObject>(_ type: T.Type, id: String) throws(ClusterError) {
-        let changes = try run { () -> Int in
-            try db.execute(sql: "DELETE FROM \(T.table) WHERE id = ?", arguments: [id])
-            return db.changesCount
-        }
-        guard changes > 0 else { throw .notFound(objectKind: T.objectKind, reference: id) }
-        _ = try nextIndex()
+        // Read before it goes: watchers get the removed object (its name, for events) from the change.
+        guard let old = try get(type, id: id) else { throw .notFound(objectKind: T.objectKind, reference: id) }
+        try run { try db.execute(sql: "DELETE FROM \(T.table) WHERE id = ?", arguments: [id]) }
+        let index = try nextIndex()
+        recorder?.changes.append(T.storeChange(ObjectChange(action: .remove, old: old, new: nil, id: id, index: index)))
     }
 
     public func tasks(serviceID: String) throws(ClusterError) -> [ClusterTask] {
@@ -148,10 +158,12 @@ public struct StoreTransaction {
                 sql: "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 arguments: [key, json])
         }
+        if key != "index" { recorder?.values.insert(key) }
     }
 
     public func removeValue(forKey key: String) throws(ClusterError) {
         try run { try db.execute(sql: "DELETE FROM meta WHERE key = ?", arguments: [key]) }
+        recorder?.values.insert(key)
     }
 
     public func snapshot() throws(ClusterError) -> ClusterSnapshot {

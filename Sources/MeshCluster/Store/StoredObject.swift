@@ -1,7 +1,7 @@
 import Foundation
 
 /// A kind of object the store keeps in its own table, as JSON plus indexed columns.
-public protocol StoredObject: Codable, Sendable {
+public protocol StoredObject: Codable, Sendable, Equatable {
     /// Table name.
     static var table: String { get }
     /// The word used in errors: "service", "node", ...
@@ -16,6 +16,8 @@ public protocol StoredObject: Codable, Sendable {
     var updatedAt: Date { get set }
     var serviceIndex: String? { get }
     var nodeIndex: String? { get }
+    /// Wraps a change to an object of this kind for the store's change stream.
+    static func storeChange(_ change: ObjectChange<Self>) -> StoreChange
 }
 
 extension StoredObject {
@@ -24,6 +26,7 @@ extension StoredObject {
 }
 
 extension ClusterNode: StoredObject {
+    public static func storeChange(_ change: ObjectChange<Self>) -> StoreChange { .node(change) }
     public static let table = "nodes"
     public static let objectKind = "node"
     public static let uniqueNames = false
@@ -31,6 +34,7 @@ extension ClusterNode: StoredObject {
 }
 
 extension ClusterNetwork: StoredObject {
+    public static func storeChange(_ change: ObjectChange<Self>) -> StoreChange { .network(change) }
     public static let table = "networks"
     public static let objectKind = "network"
     public static let uniqueNames = true
@@ -38,6 +42,7 @@ extension ClusterNetwork: StoredObject {
 }
 
 extension ClusterService: StoredObject {
+    public static func storeChange(_ change: ObjectChange<Self>) -> StoreChange { .service(change) }
     public static let table = "services"
     public static let objectKind = "service"
     public static let uniqueNames = true
@@ -45,6 +50,7 @@ extension ClusterService: StoredObject {
 }
 
 extension ClusterTask: StoredObject {
+    public static func storeChange(_ change: ObjectChange<Self>) -> StoreChange { .task(change) }
     public static let table = "tasks"
     public static let objectKind = "task"
     public static let uniqueNames = false

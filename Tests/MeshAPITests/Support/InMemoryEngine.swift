@@ -22,6 +22,15 @@ actor InMemoryEngine: EngineBackend {
     }
     var s = State()
     let hostname: String
+    /// What `GET /events` streams; tests publish into it.
+    nonisolated let eventLog = EventLog(capacity: 64)
+    /// Every parsed `GET /events` query, in order.
+    var eventQueries: [EventQuery] = []
+
+    func events(_ query: EventQuery) async throws(EngineError) -> AsyncStream<EventMessage> {
+        eventQueries.append(query)
+        return eventLog.subscribe(query)
+    }
 
     init(hostname: String = "node1") { self.hostname = hostname }
 
