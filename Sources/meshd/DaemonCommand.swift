@@ -43,7 +43,7 @@ struct DaemonCommand: AsyncParsableCommand {
                 dataRoot: root, lb: kind, meshd: Self.executablePath() ?? meshd,
                 hostname: hostname ?? ProcessInfo.processInfo.hostName))
         try await daemon.resume()
-        unlink(socketPath)
+        // APIServer replaces a stale socket itself, and refuses to remove anything that is not a socket.
         let server = try await APIServer.start(socketPath: socketPath, router: APIRouter(backend: daemon), socketGroup: socketGroup)
         FileHandle.standardError.write(Data("meshd: API on unix://\(socketPath) (lb \(kind.rawValue))\n".utf8))
         await Self.waitForTermination()
