@@ -78,7 +78,7 @@ struct DaemonCommand: AsyncParsableCommand {
                 dataRoot: root, lb: kind, meshd: Self.executablePath() ?? meshd,
                 hostname: hostname ?? ProcessInfo.processInfo.hostName))
         try await daemon.resume()
-        unlink(socketPath)
+        // APIServer replaces a stale socket itself, and refuses to remove anything that is not a socket.
         let server = try await APIServer.start(socketPath: socketPath, router: APIRouter(backend: daemon), socketGroup: socketGroup)
         var metrics: HTTPEndpoint?
         if let (host, port) = metricsEndpoint {

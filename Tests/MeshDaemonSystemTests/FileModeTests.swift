@@ -111,4 +111,44 @@ import Testing
         try await c.waitForSocket(2)
         Self.checkModes(c, 2, secrets: secrets, "after the worker's restart")
     }
+
+    /// `--group` on a real daemon (outside any swarm, so it opens nothing but its socket): the socket is in that
+    /// group before clients can use it, and a group that does not exist stops the daemon before it starts.
+    @Test func theSocketGroupComesFromDashDashGroup() async throws {
+        guard getuid() == 0 else { throw NotRootCluster() }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("meshd-group-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let meshd = DataplaneLab.locateMeshd()
+        let socket = "\(dir)/api.sock"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: meshd)
+        p.arguments = ["daemon", "--data-root", "\(dir)/root", "--socket", socket, "--lb", "nftables", "--group", "47914"]
+        p.standardInput = FileHandle.nullDevice
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        defer {
+            if p.isRunning {
+                kill(p.processIdentifier, SIGKILL)
+                p.waitUntilExit()
+            }
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        let up = await ClusterTests.eventually(.seconds(30)) {
+            (try? Exec.run(["curl", "-s", "--max-time", "2", "--unix-socket", socket, "http://d/_ping"]))?.stdout == "OK"
+        }
+        #expect(up, "the daemon's API never answered")
+        var st = stat()
+        #expect(
+            lstat(socket, &st) == 0 && st.st_gid == 47914 && st.st_mode & 0o7777 == 0o660,
+            "gid \(st.st_gid) mode \(Self.octal(st.st_mode & 0o7777))")
+        #expect(Self.mode("\(dir)/root") == 0o700)
+        kill(p.processIdentifier, SIGTERM)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+
+        let refused = try Exec.run([meshd, "daemon", "--data-root", "\(dir)/root", "--socket", socket, "--group", "no-such-group-meshd"])
+        #expect(!refused.succeeded && refused.stderr.contains("group no-such-group-meshd does not exist"), "\(refused.stderr)")
+        #expect(lstat(socket, &st) != 0, "a daemon that refused its --group made a socket")
+    }
 }

@@ -41,29 +41,43 @@ import Testing
         return await condition()
     }
 
+    /// Four agents on consecutive ports below Linux's ephemeral range (32768+), where outgoing connections of
+    /// whatever else runs on the machine cannot be sitting; a port that is taken anyway means another base.
+    static func startAgents(_ envelopes: [(String, Envelope)]) async throws -> (base: UInt16, agents: [GossipAgent]) {
+        var lastError: (any Error)?
+        for _ in 0..<8 {
+            let base = UInt16.random(in: 20_000...32_000)
+            var started: [GossipAgent] = []
+            do {
+                for (offset, (name, envelope)) in envelopes.enumerated() {
+                    let a = try GossipAgent(
+                        name: name, transport: TransportConfig(bindHost: "127.0.0.1", port: base + UInt16(offset)), envelope: envelope,
+                        incarnation: 1, seed: UInt64(offset) + 1)
+                    try await a.start()
+                    started.append(a)
+                }
+                return (base, started)
+            } catch {
+                // The UDP bind reports NIO's error as it is, the TCP bind wraps it in TransportError.bind.
+                lastError = error
+                for a in started { await a.shutdown() }
+            }
+        }
+        throw lastError ?? TransportError.notStarted
+    }
+
     @Test func plaintextAndWrongKeyGossipIsDroppedAndCounted() async throws {
-        let base = UInt16.random(in: 20_000...40_000)
         let sealed = Envelope(label: Self.label, keyring: try Keyring(keys: [key1]))
         let plaintext = Envelope(label: Self.label)
         let wrongKey = Envelope(label: Self.label, keyring: try Keyring(keys: [key2]))
-        func agent(_ name: String, _ offset: UInt16, _ envelope: Envelope) throws -> GossipAgent {
-            try GossipAgent(
-                name: name, transport: TransportConfig(bindHost: "127.0.0.1", port: base + offset), envelope: envelope,
-                incarnation: 1, seed: UInt64(offset) + 1)
-        }
-        let victim = try agent("victim", 0, sealed)
-        let honest = try agent("honest", 1, sealed)
-        let noKey = try agent("no-key", 2, plaintext)
-        let otherKey = try agent("other-key", 3, wrongKey)
-        let all = [victim, honest, noKey, otherKey]
-        var started: [GossipAgent] = []
+        let (base, all) = try await Self.startAgents([
+            ("victim", sealed), ("honest", sealed), ("no-key", plaintext), ("other-key", wrongKey),
+        ])
+        let victim = all[0], honest = all[1], noKey = all[2], otherKey = all[3]
+        var started = all
         defer {
             let agents = started
             Task { for a in agents { await a.shutdown() } }
-        }
-        for a in all {
-            try await a.start()
-            started.append(a)
         }
         func names(_ a: GossipAgent) async -> Set<String> { Set(await a.members.map(\.name)) }
         let seed = PeerAddress("127.0.0.1", port: base)!
