@@ -47,7 +47,15 @@ public actor Daemon: EngineBackend {
     /// The metrics read at scrape time (Prometheus text); empty outside a swarm.
     public func liveMetrics() async -> String {
         guard let node else { return "" }
-        return await node.liveMetrics()
+        var text = await node.liveMetrics()
+        if let refusals = await manager?.refusals {
+            var p = PrometheusText()
+            p.family(
+                "meshd_control_refusals_total", .counter, help: "Peers the 2377 listener refused, by cause.",
+                ControlRefusalCause.allCases.map { .init(labels: [("cause", $0.rawValue)], value: UInt64(refusals[$0])) })
+            text += p.text
+        }
+        return text
     }
 
     /// A restarted daemon picks up its membership where it left it. First the data root is made (0700)
@@ -63,7 +71,8 @@ public actor Daemon: EngineBackend {
             }
             manager = try await ManagerPlane.start(
                 controller: ClusterController(manager: m, selfNodeID: record.nodeID), record: record,
-                liveness: options.liveness, onCommit: publishEvents)
+                liveness: options.liveness, onCommit: publishEvents,
+                onTraffic: { [pageChanges] in pageChanges.publish("{\"changed\":[\"traffic\"]}") })
         }
         node = try await NodePlane.start(record: record, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd)
         self.record = record
@@ -135,7 +144,8 @@ public actor Daemon: EngineBackend {
                 caPEM: m.ca.certificatePEM, gossipKeys: m.settings.gossipKeys.map { KeyHex.encode($0.bytes) })
             manager = try await ManagerPlane.start(
                 controller: ClusterController(manager: m, selfNodeID: nodeID), record: record,
-                liveness: options.liveness, onCommit: publishEvents)
+                liveness: options.liveness, onCommit: publishEvents,
+                onTraffic: { [pageChanges] in pageChanges.publish("{\"changed\":[\"traffic\"]}") })
             try record.save(dataRoot: options.dataRoot)
             node = try await NodePlane.start(record: record, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd)
             self.record = record
@@ -293,8 +303,14 @@ public actor Daemon: EngineBackend {
     public nonisolated let eventLog = EventLog()
 
     /// The manager plane's store commits, as `docker events`.
+    /// The page hears of every commit (task state changes too, which `docker events` leaves out),
+    /// as the kinds of object it changed.
     private nonisolated var publishEvents: @Sendable (StoreCommit) -> Void {
-        { [eventLog] commit in eventLog.publish(EventTranslator.events(commit)) }
+        { [eventLog, pageChanges] commit in
+            eventLog.publish(EventTranslator.events(commit))
+            let kinds = Set(commit.changes.map(\.kind))
+            if !kinds.isEmpty { pageChanges.publish("{\"changed\":[" + kinds.sorted().map { "\"\($0)\"" }.joined(separator: ",") + "]}") }
+        }
     }
 
     public func events(_ query: EventQuery) async throws(EngineError) -> AsyncStream<EventMessage> { eventLog.subscribe(query) }

@@ -25,6 +25,8 @@ public actor ManagerPlane {
     private var traffic: [String: NodeTraffic] = [:]
 
     public func nodeTraffic() -> [String: NodeTraffic] { traffic }
+    private var onTraffic: (@Sendable () -> Void)?
+    private func setTrafficHook(_ hook: (@Sendable () -> Void)?) { onTraffic = hook }
 
     struct Session {
         let token: UUID
@@ -37,7 +39,7 @@ public actor ManagerPlane {
     /// them into `docker events`).
     public static func start(
         controller: ClusterController, record: NodeRecord, liveness: NodeLiveness = NodeLiveness(gracePeriod: 10),
-        onCommit: (@Sendable (StoreCommit) -> Void)? = nil
+        onCommit: (@Sendable (StoreCommit) -> Void)? = nil, onTraffic: (@Sendable () -> Void)? = nil
     ) async throws -> ManagerPlane {
         guard let (host, port) = NodePlane.split(record.listenAddr) else {
             throw DaemonError.config("listen address \(record.listenAddr) is not host:port")
@@ -58,6 +60,7 @@ public actor ManagerPlane {
         let plane = ManagerPlane(controller: controller, server: server, nodeID: record.nodeID, liveness: liveness)
         box.plane = plane
         if let onCommit { await plane.watchStore(onCommit) }
+        await plane.setTrafficHook(onTraffic)
         await plane.runLoop()
         return plane
     }
@@ -116,7 +119,9 @@ public actor ManagerPlane {
                 lastSeen[name] = Date()
                 switch message {
                 case .status(let reports): await record(reports, from: name)
-                case .traffic(let t): traffic[name] = t
+                case .traffic(let t):
+                    traffic[name] = t
+                    onTraffic?()
                 case .logs(let id, let output): pendingLogs.removeValue(forKey: id)?.resume(returning: output)
                 default: continue
                 }

@@ -92,6 +92,7 @@ import Testing
         #expect((Self.value(node1, "meshd_gossip_packets_received_total") ?? 0) > 0)
         #expect(node1.contains("meshd_dataplane_apply_seconds_count{kind=\"full\"}"))
         #expect(node1.contains("meshd_task_start_seconds_count"))
+        #expect(Self.value(node1, "meshd_control_refusals_total{cause=\"unknownNode\"}") == 0, "\(node1.suffix(1500))")
 
         // Every line each daemon wrote is one JSON object with a time, level and message.
         for n in 1...3 {
