@@ -17,7 +17,7 @@ struct DaemonCommand: AsyncParsableCommand {
         discussion: """
             Drive it with `meshctl -H unix://SOCKET …` or `docker -H unix://SOCKET …`: `swarm init`, \
             `swarm join`, `network create`, `service create`. State lives under --data-root; a restarted \
-            daemon rejoins by itself. SIGTERM or SIGINT stop it (tasks keep running until it comes back).
+            daemon rejoins by itself. SIGTERM or SIGINT stop it and its tasks (a restarted daemon ends any task a crashed run left; the manager starts what should run).
             """)
 
     @Option(help: "Directory for the node's state (membership, certificates, the manager's database, task files).")
