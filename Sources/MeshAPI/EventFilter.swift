@@ -43,8 +43,6 @@ public struct EventFilter: Sendable, Equatable {
         return EventFilter(args)
     }
 
-    public var isEmpty: Bool { args.values.values.allSatisfy(\.isEmpty) }
-
     public func includes(_ e: EventMessage) -> Bool {
         matchAction(e.Action) && exact("type", e.Type) && exact("scope", e.scope)
             && Self.named.allSatisfy { fuzzy($0, e.Actor.ID) || fuzzy($0, e.Actor.Attributes["name"] ?? "") }

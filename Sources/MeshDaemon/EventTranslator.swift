@@ -14,7 +14,9 @@ import MeshCluster
 ///   object no docker command can show.
 /// - The time of every event is the commit's (swarmkit uses `Meta.CreatedAt`/`UpdatedAt` for create and
 ///   update, the current time for remove); one clock keeps the log in time order, which `since` needs.
-/// - A write that changed nothing but the version and update time gives no event: it is not a change.
+/// - A write that changed nothing but the version and update time gives no event: it is not a change;
+///   nor does one that changed only a service's `rollout` bookkeeping (swarmkit's updater keeps that
+///   outside the store).
 /// - `leader.old/new` never appear: meshd has one manager, which is always the leader.
 public enum EventTranslator {
     public static func events(_ commit: StoreCommit) -> [EventMessage] {
@@ -62,8 +64,12 @@ public enum EventTranslator {
     static func service(_ c: ObjectChange<ClusterService>) -> (name: String, attributes: [String: String])? {
         guard let current = c.new ?? c.old else { return nil }
         var a: [String: String] = [:]
-        if c.action == .update, let old = c.old, let new = c.new {
-            guard changed(c) else { return nil }
+        if c.action == .update, var old = c.old, var new = c.new {
+            // `rollout` is meshd's bookkeeping of a rolling update's batches, kept in the service so a
+            // restarted manager resumes it; swarmkit keeps it in its updater, so its writes are no event.
+            old.rollout = nil
+            new.rollout = nil
+            guard changed(ObjectChange(action: .update, old: old, new: new, id: c.id, index: c.index)) else { return nil }
             if old.spec.task.image != new.spec.task.image {
                 a["image.old"] = old.spec.task.image
                 a["image.new"] = new.spec.task.image

@@ -93,6 +93,12 @@ struct EventsEndpointTests {
         #expect(!follower.lines.contains { $0.text.contains("\"n1\"") }, "the network event passed a type=service filter")
         #expect(!follower.lines.contains { $0.text.contains("old1") })
 
+        // A client that goes away takes its subscription with it.
+        #expect(t.engine.eventLog.subscriberCount == 1)
+        follower.stop()
+        let gone = await waitUntil(.seconds(5)) { t.engine.eventLog.subscriberCount == 0 }
+        #expect(gone, "the subscription of a client that hung up is still there")
+
         // --since/--until in the past: the CLI prints the replay and exits by itself.
         let replay = try await t.docker("events", "--since", "999", "--until", "1001", "--format", "{{.Type}} {{.Action}} {{.Actor.ID}}")
         #expect(replay.succeeded && replay.stdout == "service create old1\n", "\(replay.stdout)\(replay.stderr)")

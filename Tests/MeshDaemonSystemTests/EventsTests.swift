@@ -23,7 +23,7 @@ import Testing
 
     @Test func dockerEventsShowsServiceChangesAsTheyHappenAndReplays() async throws {
         guard getuid() == 0 else { throw NotRootCluster() }
-        let c = try await DaemonCluster.build(tag: "mde", nodes: 1)
+        let c = try await DaemonCluster.build(tag: "mde", nodes: 2)
         defer { c.destroy() }
         _ = ClusterTests.check(try c.docker(1, ["swarm", "init", "--advertise-addr", c.address(1)]), "swarm init", c)
         let start = Date()
@@ -40,6 +40,15 @@ import Testing
             try c.docker(1, ["service", "create", "--detach", "--name", "canary", "--replicas", "0", "meshd/whoami"]), "canary", c)
         let live = await follower.waitForLine(within: .seconds(30)) { Self.attributes($0)["name"] == "canary" }
         try #require(live != nil, "docker events showed nothing: \(follower.lines.map(\.text)) \(follower.stderr)")
+
+        // A worker joins; its own `docker events` stays open and shows nothing, as dockerd's shows no
+        // swarm events on a worker.
+        let token = ClusterTests.check(try c.docker(1, ["swarm", "join-token", "-q", "worker"]), "join-token", c).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        _ = ClusterTests.check(try c.docker(2, ["swarm", "join", "--token", token, "\(c.address(1)):2377"]), "swarm join", c)
+        let onWorker = try LineStream(
+            ["docker", "--config", "\(c.directory)/docker", "-H", "unix://\(c.socket(2))", "events", "--format", "{{json .}}"])
+        defer { onWorker.stop() }
 
         /// Runs a docker command and returns the first new follower line that `match` accepts, with how
         /// long after the command returned it came (negative: before).
@@ -101,6 +110,12 @@ import Testing
                 Self.attributes("{\"Actor\":{\"Attributes\":\($0)}}")["availability.new"] == "drain"
             },
             "\(nodes.stdout)\(nodes.stderr)")
+        let nodeActions = try c.docker(
+            1, ["events"] + window + ["--filter", "type=node", "--format", "{{.Action}} {{.Actor.Attributes.name}}"])
+        #expect(ClusterTests.lines(nodeActions.stdout).contains("create node2"), "the worker's join: \(nodeActions.stdout)")
+        #expect(
+            onWorker.isRunning && onWorker.lines.isEmpty,
+            "on the worker: \(onWorker.lines.map(\.text)) \(onWorker.stderr) (exit \(String(describing: onWorker.terminationStatus)))")
         // A later --since sees nothing before it.
         let none = try c.docker(
             1, ["events", "--since", Self.timestamp(end), "--until", Self.timestamp(Date()), "--filter", "type=service"])

@@ -76,6 +76,12 @@ import Testing
         same.version = 10
         same.updatedAt = Self.t.addingTimeInterval(5)
         #expect(Self.events(.service(ObjectChange(action: .update, old: old, new: same, id: "svc1", index: 10))).isEmpty)
+        // Nor does a rolling update's batch bookkeeping, which swarmkit keeps outside the service.
+        var batch = old
+        batch.version = 12
+        batch.rollout = Rollout(kind: .update, specVersion: 2)
+        batch.rollout?.inFlight = ["task9"]
+        #expect(Self.events(.service(ObjectChange(action: .update, old: old, new: batch, id: "svc1", index: 12))).isEmpty)
         var node = Self.node()
         node.version = 11
         #expect(Self.events(.node(ObjectChange(action: .update, old: Self.node(), new: node, id: "node1", index: 11))).isEmpty)

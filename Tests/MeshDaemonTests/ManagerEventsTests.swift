@@ -74,6 +74,38 @@ import Testing
         }
     }
 
+    @Test func aRollingUpdateReportsItsImageAndUpdateStatesOnly() async throws {
+        try await TestCluster.with(workers: 1) { c in
+            let ctl = c.controller
+            var created = webSpec("web", replicas: 3)
+            created.UpdateConfig?.Monitor = 1_000_000
+            let id = try await ctl.createService(created).ID
+            try await c.converge(rounds: 2)
+            let (log, pump) = Self.pipe(c.store)
+            defer { pump.cancel() }
+
+            let service = try await ctl.inspectService(id)
+            var spec = service.Spec
+            spec.TaskTemplate.ContainerSpec?.Image = "meshd/whoami:v2"
+            _ = try await ctl.updateService(id, version: service.Version.Index, spec: spec, rollback: false)
+            try await c.converge(rounds: 16)
+            #expect(try await ctl.inspectService(id).UpdateStatus?.State == "completed")
+            _ = await Self.find(log) { $0.Actor.Attributes["updatestate.new"] == "completed" }
+
+            // What dockerd shows for a rolling update: the spec change, then the update state's steps;
+            // the batches in between (three tasks, one at a time) give no event of their own.
+            let updates = log.recent().filter { $0.Type == "service" }.map { e in
+                e.Actor.Attributes.filter { $0.key != "name" }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+                    .joined(separator: " ")
+            }
+            #expect(
+                updates == [
+                    "image.new=meshd/whoami:v2 image.old=meshd/whoami", "updatestate.new=updating",
+                    "updatestate.new=completed updatestate.old=updating",
+                ], "\(updates)")
+        }
+    }
+
     @Test func outsideASwarmTheStreamStaysOpenAndEmpty() async throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("meshdaemon-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: root) }
