@@ -146,4 +146,60 @@ public struct DataplaneScenario: Sendable {
             [lab.nodeNamespace(n)] + lab.sandboxes(n) + tasks.map(lab.taskNamespace),
             strip: [lab.group.prefix, lab.nodeID(n)])
     }
+
+    // MARK: the traffic meter
+
+    /// The meter's per-element counters, read with `nft -j` in every sandbox of node `n`: new
+    /// connections to the VIP and to published port 8000/tcp, and packets to the VIP.
+    public func meter(node n: Int) throws -> (vipConns: Int, vipPackets: Int, portConns: Int) {
+        var out = (vipConns: 0, vipPackets: 0, portConns: 0)
+        for sandbox in lab.sandboxes(n) {
+            for set in ["vip_conns", "vip_bytes", "pub_conns"] {
+                let r = try Exec.run(["ip", "netns", "exec", sandbox, "nft", "-j", "list", "set", "ip", "meshd", set])
+                guard r.succeeded else { continue }  // a sandbox that is not the ingress one has no pub_ sets
+                let doc = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+                for item in doc?["nftables"] as? [[String: Any]] ?? [] {
+                    for e in (item["set"] as? [String: Any])?["elem"] as? [[String: Any]] ?? [] {
+                        guard let elem = e["elem"] as? [String: Any], let c = elem["counter"] as? [String: Any],
+                            let packets = c["packets"] as? Int
+                        else { continue }
+                        switch set {
+                        case "vip_conns" where elem["val"] as? String == "\(Self.vip)": out.vipConns += packets
+                        case "vip_bytes" where elem["val"] as? String == "\(Self.vip)": out.vipPackets += packets
+                        case "pub_conns":
+                            let key = (elem["val"] as? [String: Any])?["concat"] as? [Any]
+                            if key?.first as? String == "tcp", key?.last as? Int == 8000 { out.portConns += packets }
+                        default: break
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// 20 connections from the client task through the VIP are counted on its node (node 1), 15
+    /// from the underlay client to node 2's published port on node 2, exactly, and neither as the other.
+    public func trafficIsCounted() async throws {
+        var started = Set<Int>()
+        try await deploy(backends: 3, started: &started)
+        let before1 = try meter(node: 1)
+        let spread = try vipSpread(20)
+        guard spread["failed"] == nil else { throw Failure("through the VIP: \(spread)") }
+        let after1 = try meter(node: 1)
+        guard after1.vipConns - before1.vipConns == 20, after1.vipPackets - before1.vipPackets >= 20 * 4 else {
+            throw Failure(
+                "node1 counted \(after1.vipConns - before1.vipConns) VIP connections and \(after1.vipPackets - before1.vipPackets) packets for 20 requests"
+            )
+        }
+        let before2 = try meter(node: 2)
+        let got = try lab.spread(from: lab.clientNamespace, url: "http://\(lab.underlayAddress(2)):8000/", count: 15)
+        guard got["failed"] == nil else { throw Failure("to node2:8000: \(got)") }
+        let after2 = try meter(node: 2)
+        guard after2.portConns - before2.portConns == 15, after2.vipConns == before2.vipConns else {
+            throw Failure(
+                "node2 counted \(after2.portConns - before2.portConns) published connections for 15 (VIP \(before2.vipConns) → \(after2.vipConns))"
+            )
+        }
+    }
 }

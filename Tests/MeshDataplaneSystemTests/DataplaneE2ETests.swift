@@ -24,53 +24,8 @@ import Testing
         }
     }
 
-    /// The meter's per-element counters, read with `nft -j` in every sandbox of a node: new
-    /// connections to the VIP and to published port 8000/tcp, and packets to the VIP.
-    func meter(_ s: DataplaneScenario, node n: Int) throws -> (vipConns: Int, vipPackets: Int, portConns: Int) {
-        var out = (vipConns: 0, vipPackets: 0, portConns: 0)
-        for sandbox in s.lab.sandboxes(n) {
-            for set in ["vip_conns", "vip_bytes", "pub_conns"] {
-                let r = try Exec.run(["ip", "netns", "exec", sandbox, "nft", "-j", "list", "set", "ip", "meshd", set])
-                guard r.succeeded else { continue }  // a sandbox that is not the ingress one has no pub_ sets
-                let doc = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
-                for item in doc?["nftables"] as? [[String: Any]] ?? [] {
-                    for e in (item["set"] as? [String: Any])?["elem"] as? [[String: Any]] ?? [] {
-                        guard let elem = e["elem"] as? [String: Any], let c = elem["counter"] as? [String: Any],
-                            let packets = c["packets"] as? Int
-                        else { continue }
-                        switch set {
-                        case "vip_conns" where elem["val"] as? String == "\(DataplaneScenario.vip)": out.vipConns += packets
-                        case "vip_bytes" where elem["val"] as? String == "\(DataplaneScenario.vip)": out.vipPackets += packets
-                        case "pub_conns":
-                            let key = (elem["val"] as? [String: Any])?["concat"] as? [Any]
-                            if key?.first as? String == "tcp", key?.last as? Int == 8000 { out.portConns += packets }
-                        default: break
-                        }
-                    }
-                }
-            }
-        }
-        return out
-    }
-
     @Test func vipAndPublishedTrafficIsCountedPerElement() async throws {
-        try await withScenario { s in
-            var started = Set<Int>()
-            try await s.deploy(backends: 3, started: &started)
-            let before1 = try meter(s, node: 1)
-            let spread = try s.vipSpread(20)
-            #expect(spread["failed"] == nil, "\(spread)")
-            let after1 = try meter(s, node: 1)
-            // The client task is on node 1: its 20 connections are counted there, each of several packets.
-            #expect(after1.vipConns - before1.vipConns == 20)
-            #expect(after1.vipPackets - before1.vipPackets >= 20 * 4, "SYN, ACK, request, FIN… per connection")
-            let before2 = try meter(s, node: 2)
-            let got = try s.lab.spread(from: s.lab.clientNamespace, url: "http://\(s.lab.underlayAddress(2)):8000/", count: 15)
-            #expect(got["failed"] == nil, "\(got)")
-            let after2 = try meter(s, node: 2)
-            #expect(after2.portConns - before2.portConns == 15)
-            #expect(after2.vipConns == before2.vipConns, "published traffic is not VIP traffic")
-        }
+        try await withScenario { s in try await s.trafficIsCounted() }
     }
 
     @Test func scaleThreeFiveOneFollowsInOneApply() async throws {

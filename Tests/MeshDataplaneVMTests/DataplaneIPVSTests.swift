@@ -36,6 +36,11 @@ struct NotRoot: Error, CustomStringConvertible {
         }
     }
 
+    /// The traffic meter counts in the sandbox's nftables table whichever balancer runs.
+    @Test func trafficIsCountedOverIPVS() async throws {
+        try await withScenario { s in try await s.trafficIsCounted() }
+    }
+
     @Test func scaleAndRemoveOverIPVS() async throws {
         try await withScenario { s in
             var started = Set<Int>()
