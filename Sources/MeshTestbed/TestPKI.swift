@@ -1,6 +1,8 @@
 import Crypto
 import Foundation
 import MeshControl
+import MeshKernel
+import SwiftASN1
 import X509
 
 /// A throwaway certificate authority for tests of the control channel: a P-256 root and leaf
@@ -29,7 +31,9 @@ public struct TestPKI: Sendable {
         caDER = try ca.serializeAsPEM().derBytes
     }
 
-    public func issue(_ commonName: String) throws -> ControlIdentity {
+    /// `ipAddresses`: subject alternative names a TLS client checks the server's address against
+    /// (Go's TLS, so the docker CLI, ignores the common name).
+    public func issue(_ commonName: String, ipAddresses: [String] = []) throws -> ControlIdentity {
         let key = P256.Signing.PrivateKey()
         let caKey = try P256.Signing.PrivateKey(rawRepresentation: caKeyBytes)
         let now = Date()
@@ -41,6 +45,10 @@ public struct TestPKI: Sendable {
                 Critical(BasicConstraints.notCertificateAuthority)
                 Critical(KeyUsage(digitalSignature: true))
                 try ExtendedKeyUsage([.serverAuth, .clientAuth])
+                if !ipAddresses.isEmpty {
+                    SubjectAlternativeNames(
+                        ipAddresses.compactMap { IPAddress($0) }.map { .ipAddress(ASN1OctetString(contentBytes: ArraySlice($0.bytes))) })
+                }
             }, issuerPrivateKey: .init(caKey))
         return ControlIdentity(
             certificateChainPEM: try leaf.serializeAsPEM().pemString + "\n" + caPEM, privateKeyPEM: key.pemRepresentation)

@@ -23,6 +23,15 @@ struct DaemonCommand: AsyncParsableCommand {
     @Option(help: "Directory for the node's state (membership, certificates, the manager's database, task files).")
     var dataRoot: String
     @Option(help: "Unix socket for the API (default: <data-root>/meshd.sock).") var socket: String?
+    @Option(
+        name: [.customShort("H"), .customLong("host")],
+        help: "Also serve the API here: unix://PATH (instead of --socket) or tcp://HOST:PORT (needs --tlsverify). Repeatable.")
+    var hosts: [String] = []
+    @Flag(help: "Require mutual TLS on tcp:// hosts: clients need a certificate --tlscacert signed (there is no plaintext TCP).")
+    var tlsverify = false
+    @Option(help: "CA (PEM) that client certificates must chain to.") var tlscacert: String?
+    @Option(help: "The API's TLS certificate (PEM).") var tlscert: String?
+    @Option(help: "The API's TLS key (PEM).") var tlskey: String?
     @Option(help: "Load balancer: auto (IPVS when the kernel has it), nftables or ipvs.") var lb = "auto"
     @Option(help: "Host name this node reports (default: the machine's).") var hostname: String?
     @Option(help: "Least severe log level written: debug, info, warn, error or fatal (as dockerd's).") var logLevel = "info"
@@ -71,7 +80,29 @@ struct DaemonCommand: AsyncParsableCommand {
         let root = URL(fileURLWithPath: dataRoot).standardizedFileURL.path
         // Resolved before anything starts, so a mistyped --group fails at once. (Daemon.resume makes the data root, 0700.)
         let socketGroup = try APISocket.group(named: group)
-        let socketPath = socket ?? "\(root)/meshd.sock"
+        var unixHost: String?
+        var tcpHosts: [(host: String, port: Int)] = []
+        for h in hosts {
+            if h.hasPrefix("unix://") {
+                unixHost = String(h.dropFirst(7))
+            } else if h.hasPrefix("tcp://") {
+                tcpHosts.append(try Self.hostPort(String(h.dropFirst(6)), flag: "-H tcp://"))
+            } else {
+                throw ValidationError("-H \(h): give unix://PATH or tcp://HOST:PORT")
+            }
+        }
+        var tls: TLSFiles?
+        if !tcpHosts.isEmpty {
+            // A plaintext TCP API is root on this node for whoever reaches the port: never offered.
+            guard tlsverify else {
+                throw ValidationError("-H tcp://… needs --tlsverify: meshd serves the API over TCP only with mutual TLS")
+            }
+            guard let tlscacert, let tlscert, let tlskey else {
+                throw ValidationError("--tlsverify needs --tlscacert, --tlscert and --tlskey")
+            }
+            tls = TLSFiles(caCertificate: tlscacert, certificate: tlscert, key: tlskey)
+        }
+        let socketPath = unixHost ?? socket ?? "\(root)/meshd.sock"
         let meshd = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
         let daemon = Daemon(
             options: .init(
@@ -80,6 +111,19 @@ struct DaemonCommand: AsyncParsableCommand {
         try await daemon.resume()
         // APIServer replaces a stale socket itself, and refuses to remove anything that is not a socket.
         let server = try await APIServer.start(socketPath: socketPath, router: APIRouter(backend: daemon), socketGroup: socketGroup)
+        var tcpServers: [APIServer] = []
+        for (host, port) in tcpHosts {
+            do {
+                tcpServers.append(try await APIServer.start(host: host, port: port, tls: tls!, router: APIRouter(backend: daemon)))
+            } catch {
+                for t in tcpServers { await t.stop() }
+                await server.stop()
+                for t in tcpServers { await t.stop() }
+                await daemon.shutdown()
+                throw ValidationError("cannot serve the API on tcp://\(addr(host, port)): \(error)")
+            }
+            log.info("API on tcp://\(addr(host, port)) (mutual TLS)")
+        }
         var metrics: HTTPEndpoint?
         if let (host, port) = metricsEndpoint {
             let export = MetricsExport(registry: registry)

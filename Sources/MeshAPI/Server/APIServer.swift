@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// The daemon's local API: HTTP/1.1 on a unix socket, one task per connection, requests on a
 /// connection answered in order. Bodies above `maxBodyBytes` get 413 and the connection closes;
@@ -54,12 +55,73 @@ public final class APIServer: Sendable {
         return APIServer(socketPath: socketPath, listener: listener, serving: serving)
     }
 
+    /// The API on a TCP address, mutual TLS only (dockerd's `--tlsverify`): a client must present a
+    /// certificate the CA in `caPEM` signed, or the handshake fails before a byte of HTTP is read.
+    /// There is no plaintext TCP mode: whoever reaches that port would be root on the node.
+    public static func start(
+        host: String, port: Int, tls: TLSFiles, router: APIRouter, group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> APIServer {
+        let context = try tls.serverContext()
+        let listener = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 128)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .bind(host: host, port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                        withPipeliningAssistance: false, withErrorHandling: true)
+                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
+                }
+            }
+        let serving = Task {
+            await withDiscardingTaskGroup { tasks in
+                do {
+                    try await listener.executeThenClose { inbound in
+                        for try await connection in inbound {
+                            tasks.addTask { await APIConnection(channel: connection, router: router).serve() }
+                        }
+                    }
+                } catch {
+                    // The listener closed (stop()) or failed; connections in flight finish on their own.
+                }
+            }
+        }
+        return APIServer(socketPath: "", listener: listener, serving: serving)
+    }
+
     /// Stops accepting, lets open connections finish and removes the socket file.
     public func stop() async {
         try? await listener.channel.close()
         serving.cancel()
         _ = await serving.value
-        unlink(socketPath)
+        if !socketPath.isEmpty { unlink(socketPath) }
+    }
+}
+
+/// dockerd's `--tlscacert`, `--tlscert` and `--tlskey`: PEM files read when the listener starts.
+public struct TLSFiles: Sendable, Equatable {
+    public var caCertificate: String
+    public var certificate: String
+    public var key: String
+    public init(caCertificate: String, certificate: String, key: String) {
+        self.caCertificate = caCertificate
+        self.certificate = certificate
+        self.key = key
+    }
+
+    /// TLS 1.2 or later; the client's chain must verify under the CA (its name is not checked:
+    /// clients are people and tools, not hosts).
+    func serverContext() throws -> NIOSSLContext {
+        let chain = try NIOSSLCertificate.fromPEMFile(certificate)
+        guard !chain.isEmpty else { throw NIOSSLError.failedToLoadCertificate }
+        let roots = try NIOSSLCertificate.fromPEMFile(caCertificate)
+        guard !roots.isEmpty else { throw NIOSSLError.failedToLoadCertificate }
+        var config = TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+        config.minimumTLSVersion = .tlsv12
+        config.trustRoots = .certificates(roots)
+        config.certificateVerification = .noHostnameVerification
+        return try NIOSSLContext(configuration: config)
     }
 }
 
