@@ -36,10 +36,15 @@ public actor AgentSession {
     /// dispatcher's heartbeat period.
     public static let defaultHeartbeat: Duration = .seconds(2)
 
+    /// Installs (and saves) the gossip keys the manager sends; the session acknowledges once it returns.
+    public typealias KeyHandler = @Sendable (GossipKeySet) async throws -> Void
+    let keys: KeyHandler?
+
     public init(
         nodeID: String, agent: NodeAgent, directory: EndpointDirectory?, statusInterval: Duration = .milliseconds(500),
-        heartbeat: Duration = AgentSession.defaultHeartbeat, drainDelay: Duration = .milliseconds(750)
+        heartbeat: Duration = AgentSession.defaultHeartbeat, drainDelay: Duration = .milliseconds(750), keys: KeyHandler? = nil
     ) {
+        self.keys = keys
         self.nodeID = nodeID
         self.agent = agent
         self.directory = directory
@@ -85,6 +90,14 @@ public actor AgentSession {
                     var output: [String: String] = [:]
                     for t in taskIDs { output[t] = await self.agent.runtime.log(t) }
                     try await writer.send(json: ControlMessage.logs(requestID: id, output: output))
+                case .gossipKeys(let set):
+                    guard let keys = self.keys else { continue }
+                    do {
+                        try await keys(set)
+                        try await writer.send(json: ControlMessage.gossipKeysApplied(generation: set.generation))
+                    } catch {
+                        try await writer.send(json: ControlMessage.error("node \(self.nodeID): cannot install gossip keys: \(error)"))
+                    }
                 case .error(let text):
                     throw SessionError.manager(text)
                 default:

@@ -83,6 +83,15 @@ public struct ClusterManager: Sendable {
         return key
     }
 
+    /// The gossip keys nodes hold, primary first (a step of a rotation the manager plane drives).
+    public mutating func setGossipKeys(_ keys: [GossipKey]) throws(ClusterError) {
+        guard !keys.isEmpty else { throw .invalidArgument("the cluster needs at least one gossip key") }
+        var s = settings
+        s.gossipKeys = keys
+        try ClusterBootstrap.save(s, store: store)
+        settings = s
+    }
+
     // MARK: nodes
 
     /// `swarm join` on the manager: the token's secret picks the role (or refuses), the node is recorded as

@@ -17,6 +17,10 @@ public enum ControlMessage: Codable, Sendable, Equatable {
     /// Node → manager: what its VIPs and published ports carried so far, by service (sent with
     /// the heartbeat when it changed), for the cluster page.
     case traffic(NodeTraffic)
+    /// Manager → node: the gossip keys to hold now (a rotation step, or the current set at a session's start).
+    case gossipKeys(GossipKeySet)
+    /// Node → manager: that set is installed and saved.
+    case gossipKeysApplied(generation: UInt64)
     /// Manager → node: the output of some of its tasks (`service logs`).
     case logsRequest(requestID: String, taskIDs: [String])
     /// Node → manager: the answer, task ID → its output so far.

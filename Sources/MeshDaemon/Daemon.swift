@@ -19,6 +19,8 @@ public actor Daemon: EngineBackend {
         public var meshd: String
         public var hostname: String
         public var liveness = NodeLiveness(gracePeriod: 10)
+        /// How often a manager rotates the gossip key (Docker: 12 h); nil: only when a node is removed.
+        public var gossipKeyPeriod: Duration? = .seconds(12 * 3600)
         public init(dataRoot: String, lb: LoadBalancerKind, meshd: String, hostname: String) {
             self.dataRoot = dataRoot
             self.lb = lb
@@ -72,7 +74,8 @@ public actor Daemon: EngineBackend {
             manager = try await ManagerPlane.start(
                 controller: ClusterController(manager: m, selfNodeID: record.nodeID), record: record,
                 liveness: options.liveness, onCommit: publishEvents,
-                onTraffic: { [pageChanges] in pageChanges.publish("{\"changed\":[\"traffic\"]}") })
+                onTraffic: { [pageChanges] in pageChanges.publish("{\"changed\":[\"traffic\"]}") },
+                gossipKeyPeriod: options.gossipKeyPeriod)
         }
         node = try await NodePlane.start(record: record, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd)
         self.record = record
@@ -145,7 +148,8 @@ public actor Daemon: EngineBackend {
             manager = try await ManagerPlane.start(
                 controller: ClusterController(manager: m, selfNodeID: nodeID), record: record,
                 liveness: options.liveness, onCommit: publishEvents,
-                onTraffic: { [pageChanges] in pageChanges.publish("{\"changed\":[\"traffic\"]}") })
+                onTraffic: { [pageChanges] in pageChanges.publish("{\"changed\":[\"traffic\"]}") },
+                gossipKeyPeriod: options.gossipKeyPeriod)
             try record.save(dataRoot: options.dataRoot)
             node = try await NodePlane.start(record: record, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd)
             self.record = record

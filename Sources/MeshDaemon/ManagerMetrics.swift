@@ -12,6 +12,7 @@ struct ManagerMetrics: Sendable {
     let storeRead = Timer(label: "meshd_manager_store_read_seconds")
     let assignmentsSent = Counter(label: "meshd_manager_assignments_sent_total")
     let sessions = Gauge(label: "meshd_manager_node_sessions")
+    let gossipKeyRotations = Counter(label: "meshd_manager_gossip_key_rotations_total")
     private let tasks: [TaskState: Gauge]
 
     init() {

@@ -25,6 +25,70 @@ public actor ManagerPlane {
     private var traffic: [String: NodeTraffic] = [:]
 
     public func nodeTraffic() -> [String: NodeTraffic] { traffic }
+
+    // MARK: gossip keys
+
+    /// Docker rotates the gossip key every 12 h; nil: only when a node is removed.
+    private var gossipKeyPeriod: Duration?
+    private var rotation: GossipKeyRotation?
+    private var keyGeneration: UInt64 = 1
+    private var rotateSoon = false
+    private let epoch = ContinuousClock.now
+    private lazy var lastRotation = ContinuousClock.now - epoch
+    private func setGossipKeyPeriod(_ p: Duration?) { gossipKeyPeriod = p }
+    private var sinceStart: Duration { ContinuousClock.now - epoch }
+
+    private func keySet() async -> GossipKeySet? {
+        guard let keys = try? await controller.read({ m throws(ClusterError) in m.settings.gossipKeys }) else { return nil }
+        return GossipKeySet(generation: keyGeneration, keys: keys.map { KeyHex.encode($0.bytes) })
+    }
+
+    private func broadcastKeys() async {
+        guard let set = await keySet() else { return }
+        for (node, session) in sessions.sorted(by: { $0.key < $1.key }) {
+            do { try await session.writer.send(json: ControlMessage.gossipKeys(set)) } catch {
+                if sessions[node]?.token == session.token { sessions[node] = nil }
+            }
+        }
+    }
+
+    /// Starts a rotation when one is due (the period, or a node removed) and moves a running one on.
+    private func stepRotation() async {
+        let now = sinceStart
+        do {
+            if var r = rotation {
+                let (moved, unanswered) = r.advance(connected: Set(sessions.keys), now: now, stepTimeout: .seconds(30))
+                rotation = r
+                guard moved else { return }
+                if !unanswered.isEmpty {
+                    DaemonLog.manager.warning("gossip key rotation went on without \(unanswered.sorted().joined(separator: ", "))")
+                }
+                let keys = r.keys
+                _ = try await controller.withManager { m throws(ClusterError) in try m.setGossipKeys(keys) }
+                keyGeneration = r.generation
+                if r.step == .done {
+                    rotation = nil
+                    lastRotation = now
+                    metrics.gossipKeyRotations.increment()
+                    DaemonLog.manager.info("gossip key rotated")
+                    return
+                }
+                await broadcastKeys()
+                return
+            }
+            let due = gossipKeyPeriod.map { now - lastRotation >= $0 } ?? false
+            guard rotateSoon || due else { return }
+            rotateSoon = false
+            guard let current = try await controller.read({ m throws(ClusterError) in m.settings.gossipKeys }).first else { return }
+            let r = GossipKeyRotation(old: current, new: GossipKey.generate(), generation: keyGeneration + 1, now: now)
+            _ = try await controller.withManager { m throws(ClusterError) in try m.setGossipKeys(r.keys) }
+            rotation = r
+            keyGeneration = r.generation
+            await broadcastKeys()
+        } catch {
+            DaemonLog.manager.warning("gossip key rotation: \(error)")
+        }
+    }
     private var onTraffic: (@Sendable () -> Void)?
     private func setTrafficHook(_ hook: (@Sendable () -> Void)?) { onTraffic = hook }
 
@@ -39,7 +103,8 @@ public actor ManagerPlane {
     /// them into `docker events`).
     public static func start(
         controller: ClusterController, record: NodeRecord, liveness: NodeLiveness = NodeLiveness(gracePeriod: 10),
-        onCommit: (@Sendable (StoreCommit) -> Void)? = nil, onTraffic: (@Sendable () -> Void)? = nil
+        onCommit: (@Sendable (StoreCommit) -> Void)? = nil, onTraffic: (@Sendable () -> Void)? = nil,
+        gossipKeyPeriod: Duration? = .seconds(12 * 3600)
     ) async throws -> ManagerPlane {
         guard let (host, port) = NodePlane.split(record.listenAddr) else {
             throw DaemonError.config("listen address \(record.listenAddr) is not host:port")
@@ -61,6 +126,7 @@ public actor ManagerPlane {
         box.plane = plane
         if let onCommit { await plane.watchStore(onCommit) }
         await plane.setTrafficHook(onTraffic)
+        await plane.setGossipKeyPeriod(gossipKeyPeriod)
         await plane.runLoop()
         return plane
     }
@@ -114,6 +180,7 @@ public actor ManagerPlane {
             reported[name] = nil
             lastSeen[name] = Date()
             await pushAll(only: name)
+            if let set = await keySet() { try await writer.send(json: ControlMessage.gossipKeys(set)) }
             defer { Task { self.ended(name, token: token) } }
             while let message = try await inbound.next(ControlMessage.self, iterator: &it) {
                 lastSeen[name] = Date()
@@ -123,6 +190,9 @@ public actor ManagerPlane {
                     traffic[name] = t
                     onTraffic?()
                 case .logs(let id, let output): pendingLogs.removeValue(forKey: id)?.resume(returning: output)
+                case .gossipKeysApplied(let g):
+                    rotation?.applied(by: name, generation: g)
+                    await stepRotation()
                 default: continue
                 }
             }
@@ -299,6 +369,7 @@ public actor ManagerPlane {
         }
         metrics.pass.recordNanoseconds((ContinuousClock.now - start).nanoseconds)
         await pushAll()
+        await stepRotation()
     }
 
     /// Sends each connected node its assignment when it differs from the last one it got. One read
@@ -321,6 +392,8 @@ public actor ManagerPlane {
             DaemonLog.manager.info("node \(node) was removed: closing its session")
             session.peer.close()
             sessions[node] = nil
+            // It still holds the gossip key: a new one, so that it reads and writes nothing more.
+            rotateSoon = true
         }
         for (node, session) in sessions.sorted(by: { $0.key < $1.key }) where only == nil || only == node {
             guard let assignment = AssignmentBuilder.build(view.0, settings: view.1, nodeID: node),

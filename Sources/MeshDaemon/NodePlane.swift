@@ -81,7 +81,9 @@ public actor NodePlane {
                             identity: ControlIdentity(certificateChainPEM: record.certificatePEM, privateKeyPEM: record.keyPEM))
                         attempt = 0
                         self.setConnected(true)
-                        let session = AgentSession(nodeID: record.nodeID, agent: agent, directory: directory)
+                        let session = AgentSession(nodeID: record.nodeID, agent: agent, directory: directory) { set in
+                            try await self.install(set)
+                        }
                         try await session.run(connection)
                     } catch {
                         if !Task.isCancelled { DaemonLog.node.warning("node \(record.nodeID): session with \(manager) ended: \(error)") }
@@ -94,6 +96,25 @@ public actor NodePlane {
                 try? await Task.sleep(for: .milliseconds(min(2000, 100 * attempt)))
             }
         }
+    }
+
+    /// The manager's key set: every key installed, the first sealing, the rest dropped; then saved
+    /// to node.json so a restart comes back with it. Opening tries every installed key, so at each
+    /// step of a rotation this node still reads what the others send.
+    func install(_ set: GossipKeySet) async throws {
+        let keys = try set.keys.map { hex -> [UInt8] in
+            guard let k = KeyHex.decode(hex) else { throw DaemonError.config("gossip key is not hex") }
+            return k
+        }
+        guard let primary = keys.first else { throw DaemonError.config("an empty gossip key set") }
+        try await gossip.updateKeyring { ring in
+            for k in keys { try ring.install(k) }
+            try ring.use(primary)
+            for k in ring.keys where !keys.contains(k) { try ring.remove(k) }
+        }
+        guard var saved = try NodeRecord.load(dataRoot: dataRoot), saved.gossipKeys != set.keys else { return }
+        saved.gossipKeys = set.keys
+        try saved.save(dataRoot: dataRoot)
     }
 
     /// Gossip packets and frames dropped, by cause (plaintext, wrong key, wrong cluster, garbage).

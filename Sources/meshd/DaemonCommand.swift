@@ -27,6 +27,8 @@ struct DaemonCommand: AsyncParsableCommand {
         name: [.customShort("H"), .customLong("host")],
         help: "Also serve the API here: unix://PATH (instead of --socket) or tcp://HOST:PORT (needs --tlsverify). Repeatable.")
     var hosts: [String] = []
+    @Option(help: "On a manager: rotate the gossip key this often (e.g. 12h, 30m, 45s; 0: only when a node is removed).")
+    var gossipKeyRotation = "12h"
     @Flag(help: "Require mutual TLS on tcp:// hosts: clients need a certificate --tlscacert signed (there is no plaintext TCP).")
     var tlsverify = false
     @Option(help: "CA (PEM) that client certificates must chain to.") var tlscacert: String?
@@ -104,10 +106,10 @@ struct DaemonCommand: AsyncParsableCommand {
         }
         let socketPath = unixHost ?? socket ?? "\(root)/meshd.sock"
         let meshd = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
-        let daemon = Daemon(
-            options: .init(
-                dataRoot: root, lb: kind, meshd: Self.executablePath() ?? meshd,
-                hostname: hostname ?? ProcessInfo.processInfo.hostName))
+        var options = Daemon.Options(
+            dataRoot: root, lb: kind, meshd: Self.executablePath() ?? meshd, hostname: hostname ?? ProcessInfo.processInfo.hostName)
+        options.gossipKeyPeriod = try Self.period(gossipKeyRotation)
+        let daemon = Daemon(options: options)
         try await daemon.resume()
         // APIServer replaces a stale socket itself, and refuses to remove anything that is not a socket.
         let server = try await APIServer.start(socketPath: socketPath, router: APIRouter(backend: daemon), socketGroup: socketGroup)
@@ -149,6 +151,16 @@ struct DaemonCommand: AsyncParsableCommand {
         await ui?.stop()
         await daemon.shutdown()
         unlink(socketPath)
+    }
+
+    /// `12h`, `30m`, `45s` (whole numbers); `0` is none.
+    static func period(_ text: String) throws -> Duration? {
+        if text == "0" { return nil }
+        let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600]
+        guard let unit = text.last.flatMap({ units[$0] }), let n = Int64(text.dropLast()), n > 0 else {
+            throw ValidationError("--gossip-key-rotation must be like 12h, 30m or 45s, or 0")
+        }
+        return .seconds(n * unit)
     }
 
     static func hostPort(_ addr: String, flag: String) throws -> (host: String, port: Int) {
