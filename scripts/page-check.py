@@ -88,6 +88,8 @@ def main():
     ap.add_argument("--scale", required=True, help="the command that scales the service (run with sh -c)")
     ap.add_argument("--within", type=float, default=2.0, help="seconds the page may take to show the scale")
     ap.add_argument("--screenshot", required=True)
+    ap.add_argument("--traffic-at-least", type=int, default=0,
+                    help="wait (10 s at most) for a node whose reported connections reach this")
     ap.add_argument("--chromium", default=shutil.which("chromium") or "chromium")
     args = ap.parse_args()
 
@@ -132,7 +134,10 @@ def main():
         wait(lambda: js("Array.from(document.querySelectorAll('.task[data-service=%s]')).every(t => t.dataset.state === 'running')"
                         % json.dumps(args.service)), 10)
         result["states"] = js("Array.from(document.querySelectorAll('.task')).map(t => t.dataset.state)")
-        result["traffic"] = js("Array.from(document.querySelectorAll('.traffic')).map(t => Number(t.dataset.connections))")
+        traffic_js = "Array.from(document.querySelectorAll('.traffic')).map(t => Number(t.dataset.connections))"
+        if args.traffic_at_least:
+            wait(lambda: any(v >= args.traffic_at_least for v in (js(traffic_js) or [])), 10)
+        result["traffic"] = js(traffic_js)
         shot = b.call("Page.captureScreenshot", {"format": "png"}, session=session)
         with open(args.screenshot, "wb") as f:
             f.write(base64.b64decode(shot["data"]))

@@ -72,7 +72,7 @@ public actor AgentSession {
                             try? await Task.sleep(for: self.statusInterval)
                             let beat = ContinuousClock.now - lastSent >= self.heartbeat
                             if await self.report(force: beat) { lastSent = ContinuousClock.now }
-                            if beat { await self.reportTraffic() }
+                            if beat, await self.trafficWanted { await self.reportTraffic() }
                         }
                     }
                 }
@@ -90,6 +90,8 @@ public actor AgentSession {
                     var output: [String: String] = [:]
                     for t in taskIDs { output[t] = await self.agent.runtime.log(t) }
                     try await writer.send(json: ControlMessage.logs(requestID: id, output: output))
+                case .trafficWanted(let on):
+                    await self.wantTraffic(on)
                 case .gossipKeys(let set):
                     guard let keys = self.keys else { continue }
                     do {
@@ -215,6 +217,11 @@ public actor AgentSession {
         try? await writer?.send(json: ControlMessage.traffic(t))
     }
     private var lastTraffic = NodeTraffic()
+    private var trafficWanted = false
+    private func wantTraffic(_ on: Bool) {
+        trafficWanted = on
+        if on { lastTraffic = NodeTraffic() }  // the manager may have dropped what it had: send the next one
+    }
 
     @discardableResult
     private func report(force: Bool) async -> Bool {

@@ -15,8 +15,11 @@ public enum ControlMessage: Codable, Sendable, Equatable {
     /// Node → manager: its tasks' states.
     case status([TaskReport])
     /// Node → manager: what its VIPs and published ports carried so far, by service (sent with
-    /// the heartbeat when it changed), for the cluster page.
+    /// the heartbeat when it changed, while the manager wants it), for the cluster page.
     case traffic(NodeTraffic)
+    /// Manager → node: send `traffic` (true) or stop (false). Only while a cluster page is open: the
+    /// counters are read from the kernel for each report, a cost nobody should pay when nobody looks.
+    case trafficWanted(Bool)
     /// Manager → node: the gossip keys to hold now (a rotation step, or the current set at a session's start).
     case gossipKeys(GossipKeySet)
     /// Node → manager: that set is installed and saved.

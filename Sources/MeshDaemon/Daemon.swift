@@ -75,7 +75,7 @@ public actor Daemon: EngineBackend {
                 controller: ClusterController(manager: m, selfNodeID: record.nodeID), record: record,
                 liveness: options.liveness, onCommit: publishEvents,
                 onTraffic: { [pageChanges] in pageChanges.publish("{\"changed\":[\"traffic\"]}") },
-                gossipKeyPeriod: options.gossipKeyPeriod)
+                gossipKeyPeriod: options.gossipKeyPeriod, wantsTraffic: { [pageChanges] in pageChanges.count > 0 })
         }
         node = try await NodePlane.start(record: record, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd)
         self.record = record
@@ -149,7 +149,7 @@ public actor Daemon: EngineBackend {
                 controller: ClusterController(manager: m, selfNodeID: nodeID), record: record,
                 liveness: options.liveness, onCommit: publishEvents,
                 onTraffic: { [pageChanges] in pageChanges.publish("{\"changed\":[\"traffic\"]}") },
-                gossipKeyPeriod: options.gossipKeyPeriod)
+                gossipKeyPeriod: options.gossipKeyPeriod, wantsTraffic: { [pageChanges] in pageChanges.count > 0 })
             try record.save(dataRoot: options.dataRoot)
             node = try await NodePlane.start(record: record, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd)
             self.record = record

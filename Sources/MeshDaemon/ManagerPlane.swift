@@ -90,6 +90,20 @@ public actor ManagerPlane {
         }
     }
     private var onTraffic: (@Sendable () -> Void)?
+    private var wantsTraffic: (@Sendable () -> Bool)?
+    private var trafficAsked = false
+    private func setWantsTraffic(_ f: (@Sendable () -> Bool)?) { wantsTraffic = f }
+
+    /// Tells every node to report traffic when a page opened, and to stop when the last one closed.
+    private func askForTraffic() async {
+        let want = wantsTraffic?() ?? false
+        guard want != trafficAsked else { return }
+        trafficAsked = want
+        if !want { traffic = [:] }
+        for (_, session) in sessions.sorted(by: { $0.key < $1.key }) {
+            try? await session.writer.send(json: ControlMessage.trafficWanted(want))
+        }
+    }
     private func setTrafficHook(_ hook: (@Sendable () -> Void)?) { onTraffic = hook }
 
     struct Session {
@@ -104,7 +118,7 @@ public actor ManagerPlane {
     public static func start(
         controller: ClusterController, record: NodeRecord, liveness: NodeLiveness = NodeLiveness(gracePeriod: 10),
         onCommit: (@Sendable (StoreCommit) -> Void)? = nil, onTraffic: (@Sendable () -> Void)? = nil,
-        gossipKeyPeriod: Duration? = .seconds(12 * 3600)
+        gossipKeyPeriod: Duration? = .seconds(12 * 3600), wantsTraffic: (@Sendable () -> Bool)? = nil
     ) async throws -> ManagerPlane {
         guard let (host, port) = NodePlane.split(record.listenAddr) else {
             throw DaemonError.config("listen address \(record.listenAddr) is not host:port")
@@ -127,6 +141,7 @@ public actor ManagerPlane {
         if let onCommit { await plane.watchStore(onCommit) }
         await plane.setTrafficHook(onTraffic)
         await plane.setGossipKeyPeriod(gossipKeyPeriod)
+        await plane.setWantsTraffic(wantsTraffic)
         await plane.runLoop()
         return plane
     }
@@ -181,6 +196,7 @@ public actor ManagerPlane {
             lastSeen[name] = Date()
             await pushAll(only: name)
             if let set = await keySet() { try await writer.send(json: ControlMessage.gossipKeys(set)) }
+            if trafficAsked { try await writer.send(json: ControlMessage.trafficWanted(true)) }
             defer { Task { self.ended(name, token: token) } }
             while let message = try await inbound.next(ControlMessage.self, iterator: &it) {
                 lastSeen[name] = Date()
@@ -370,6 +386,7 @@ public actor ManagerPlane {
         metrics.pass.recordNanoseconds((ContinuousClock.now - start).nanoseconds)
         await pushAll()
         await stepRotation()
+        await askForTraffic()
     }
 
     /// Sends each connected node its assignment when it differs from the last one it got. One read

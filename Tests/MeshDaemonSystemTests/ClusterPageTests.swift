@@ -58,7 +58,8 @@ import Testing
         let r = try Exec.run([
             "timeout", "-s", "KILL", "120", "nsenter", "--net=/run/netns/\(c.lab.nodeNamespace(1))", "python3",
             Self.repo.appendingPathComponent("scripts/page-check.py").path, "--url", "http://127.0.0.1:9324/", "--nodes", "3",
-            "--service", "web", "--before", "2", "--after", "5", "--within", "2", "--scale", scale, "--screenshot", shot,
+            "--service", "web", "--before", "2", "--after", "5", "--within", "2", "--traffic-at-least", "5", "--scale", scale,
+            "--screenshot", shot,
         ])
         print("page-check: \(r.stdout)\(r.stderr)")
         #expect(r.succeeded, "\(r.stdout)\(r.stderr)\n--- node1 log:\n\(c.log(1).suffix(2000))")
