@@ -124,6 +124,8 @@ public actor Daemon: EngineBackend {
         let listen = AddressChoice.listen(request.ListenAddr)
         let nodeID = ObjectID.make()
         let dataPathPort = UInt16(clamping: (request.DataPathPort ?? 0) == 0 ? 4789 : request.DataPathPort!)
+        // Refused before anything is made: a spec meshd cannot honour leaves the node out of any swarm.
+        let spec = try SwarmSpecRules.initialSpec(request)
         do {
             try secureDataRoot()
             let store = try ClusterStore(path: storePath)
@@ -131,6 +133,8 @@ public actor Daemon: EngineBackend {
                 store: store, nodeID: nodeID, hostname: options.hostname, advertiseAddr: advertise,
                 defaultAddrPool: request.DefaultAddrPool ?? [],
                 subnetSize: Int(request.SubnetSize ?? 24), dataPathPort: dataPathPort)
+            // The controller reads its swarm record (and the retention limit it sets) from the store.
+            try ClusterController.recordInitialSpec(spec, in: m)
             if var me = try m.store.get(ClusterNode.self, id: nodeID) {
                 me.description = NodeFacts.local()
                 _ = try m.store.update(me)
