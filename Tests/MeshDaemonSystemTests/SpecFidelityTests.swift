@@ -4,7 +4,7 @@ import MeshTestbed
 import Testing
 
 /// Issue 15: the stock docker CLI's flags for fields meshd records but does not enforce yet come back
-/// from `docker service inspect` on a real daemon, and `swarm init`'s flags reach `swarm inspect`.
+/// from `docker service inspect` on a real daemon, and `swarm init`'s flags reach the swarm's spec (`docker info`).
 @Suite(.serialized) struct SpecFidelityTests {
     @Test func cliFlagsComeBackFromInspect() async throws {
         guard getuid() == 0 else { throw NotRootCluster() }
@@ -14,7 +14,7 @@ import Testing
             try c.docker(
                 1, ["swarm", "init", "--advertise-addr", c.address(1), "--task-history-limit", "3", "--cert-expiry", "720h"]),
             "swarm init", c)
-        let swarm = try c.docker(1, ["swarm", "inspect", "--format", "{{json .Spec}}"])
+        let swarm = try c.docker(1, ["info", "--format", "{{json .Swarm.Cluster.Spec}}"])
         let swarmSpec = try #require(try JSONSerialization.jsonObject(with: Data(swarm.stdout.utf8)) as? [String: Any])
         #expect((swarmSpec["Orchestration"] as? [String: Any])?["TaskHistoryRetentionLimit"] as? Int == 3, "\(swarm.stdout)")
         #expect((swarmSpec["CAConfig"] as? [String: Any])?["NodeCertExpiry"] as? Int == 720 * 3600 * 1_000_000_000)
