@@ -4,14 +4,12 @@ import Foundation
 /// what it was given and swarmkit hands it to the executor; meshd does the same, so `service inspect`
 /// shows every field a client sent.
 ///
-/// Enforced by meshd today: none of these — the process driver runs a task as a process in its own
-/// network, UTS and mount namespaces (image, command, args, env, hostname, dir, user, restart policy,
-/// constraints, networks and ports are enforced; see `TaskSpec`). Recorded only (stored, returned by
-/// inspect, and part of the task template, so changing one replaces tasks as in swarmkit): groups,
-/// tty, openStdin, readOnly, initProcess (`Init`), stopSignal, stopGracePeriod, healthcheck, hosts, dnsConfig,
-/// privileges, mounts, isolation, sysctls, capabilityAdd/Drop, ulimits, oomScoreAdj, resources,
-/// logDriver, placement preferences/maxReplicas/platforms, restart window. The OCI runtime is where
-/// these become enforced.
+/// All recorded only: stored, returned by inspect, and part of the task template (so changing one
+/// replaces tasks, as in swarmkit), but not acted on by the process driver, which runs a task as a process
+/// in its own network, UTS and mount namespaces. The OCI runtime is where groups, tty, openStdin,
+/// readOnly, initProcess (`Init`), stopSignal, stopGracePeriod, healthcheck, hosts, dnsConfig, privileges,
+/// mounts, isolation, sysctls, capabilityAdd/Drop, ulimits and oomScoreAdj become enforced. What meshd
+/// enforces of a task template is listed on `TaskSpec`.
 public struct ContainerOptions: Codable, Sendable, Equatable {
     public var groups: [String] = []
     public var tty = false
@@ -155,7 +153,9 @@ public struct TaskResources: Codable, Sendable, Equatable {
     public init() {}
 }
 
-/// `Placement` beyond constraints (which the scheduler enforces). Recorded only.
+/// `Placement` beyond constraints. The scheduler enforces `maxReplicas` (tasks of the service per node)
+/// and `platforms` (a node's OS and architecture must match one); spread preferences are recorded only
+/// (meshd spreads by its own rule: fewest tasks of the service, then fewest tasks).
 public struct PlacementOptions: Codable, Sendable, Equatable {
     public struct Platform: Codable, Sendable, Equatable {
         public var architecture: String

@@ -102,11 +102,15 @@ public struct NetworkTarget: Codable, Sendable, Equatable {
     }
 }
 
-/// What every task of a service runs: Docker's `TaskTemplate`. The fields here are enforced (the process
-/// driver runs image/command/args/env/hostname/dir/user; the orchestrator applies the restart policy; the
-/// scheduler the constraints; the allocator the networks). `container`, `resources`, `placement` and
-/// `logDriver` are recorded only: stored and shown as dockerd shows them, not acted on yet (see
-/// `ContainerOptions`).
+/// What every task of a service runs: Docker's `TaskTemplate`, every field of it stored.
+///
+/// Enforced: `image`, `command`, `args`, `env` (the process driver runs them), `restartPolicy` condition,
+/// delay and max attempts (the orchestrator), `constraints` and `placement.maxReplicas`/`platforms` (the
+/// scheduler), `networks` with their aliases (the allocator, the agent and DNS), `forceUpdate`.
+/// Recorded only — stored and shown as dockerd shows them, part of the template (so a change replaces
+/// tasks, as in swarmkit), not acted on yet: `labels`, `hostname` (a task's hostname is its ID), `dir`,
+/// `user`, `restartPolicy.window`, `network.driverOpts`, `container` (see `ContainerOptions`),
+/// `resources`, `placement.spreadDescriptors` and `logDriver`.
 public struct TaskSpec: Codable, Sendable, Equatable {
     public var image: String
     public var command: [String]
