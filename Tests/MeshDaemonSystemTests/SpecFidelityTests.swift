@@ -12,12 +12,20 @@ import Testing
         defer { c.destroy() }
         _ = ClusterTests.check(
             try c.docker(
-                1, ["swarm", "init", "--advertise-addr", c.address(1), "--task-history-limit", "3", "--cert-expiry", "720h"]),
+                1,
+                [
+                    "swarm", "init", "--advertise-addr", c.address(1), "--task-history-limit", "3", "--cert-expiry", "720h",
+                    "--availability", "pause",
+                ]),
             "swarm init", c)
         let swarm = try c.docker(1, ["info", "--format", "{{json .Swarm.Cluster.Spec}}"])
         let swarmSpec = try #require(try JSONSerialization.jsonObject(with: Data(swarm.stdout.utf8)) as? [String: Any])
         #expect((swarmSpec["Orchestration"] as? [String: Any])?["TaskHistoryRetentionLimit"] as? Int == 3, "\(swarm.stdout)")
         #expect((swarmSpec["CAConfig"] as? [String: Any])?["NodeCertExpiry"] as? Int == 720 * 3600 * 1_000_000_000)
+        // `--availability` is the init request's, applied to the first node.
+        #expect(try c.docker(1, ["node", "inspect", "self", "--format", "{{.Spec.Availability}}"]).stdout.contains("pause"))
+        let me = try c.docker(1, ["info", "--format", "{{.Swarm.NodeID}}"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        _ = ClusterTests.check(try c.docker(1, ["node", "update", "--availability", "active", me]), "node update", c)
         let autolock = try c.docker(1, ["swarm", "update", "--autolock"])
         #expect(!autolock.succeeded && autolock.stderr.contains("autolock"))
 
