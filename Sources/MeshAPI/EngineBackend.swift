@@ -1,9 +1,10 @@
 import Foundation
 
-/// What the API server asks of the daemon. The server parses and validates requests, normalises
-/// service specs (`ServiceSpecNormalizer`), resolves network names in `TaskTemplate.Networks` to IDs
-/// and formats answers; the backend owns the state and resolves `{id}` references itself
-/// (`NameResolver`), so every method takes the reference as the user wrote it.
+/// What the API server asks of the daemon. The server parses and validates requests and formats
+/// answers; the backend owns the state and resolves `{id}` references itself (`NameResolver`), so every
+/// method takes the reference as the user wrote it. Service specs arrive as decoded: the backend runs
+/// them through `ServiceSpecNormalizer` once and resolves network names in `TaskTemplate.Networks`
+/// (`stack deploy` sends names), so each rule runs in one place.
 ///
 /// Errors: throw `EngineError`; its case picks the status code (see the canonical messages in
 /// `EngineError`). A backend not in a swarm throws `.notInSwarm`; a worker throws `.notAManager`.
@@ -26,7 +27,7 @@ public protocol EngineBackend: Sendable {
     func removeNode(_ ref: String, force: Bool) async throws(EngineError)
 
     // MARK: services
-    /// `spec` is normalised: a mode with `Replicas`, ports with protocol and publish mode, network IDs.
+    /// `spec` is as the client sent it (decoded case-insensitively).
     func createService(_ spec: ServiceSpec) async throws(EngineError) -> ServiceCreateResponse
     /// `status`: fill `ServiceStatus` (running/desired task counts).
     func listServices(_ filter: ServiceFilter, status: Bool) async throws(EngineError) -> [Service]

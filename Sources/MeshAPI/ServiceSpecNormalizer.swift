@@ -1,23 +1,41 @@
-/// What dockerd and swarmkit do to a service spec before storing it, so that every backend sees
-/// one canonical form: a mode with `Replicas` (the CLI sends `"Replicated":{}` without a count),
-/// ports with protocol and publish mode, an endpoint mode, a known update order.
+/// The API edge of the one service-spec pipeline: what dockerd's router and its conversion to swarmkit
+/// do to a spec before swarmkit sees it. It owns every rule about the request's *form*: enumerated
+/// strings (mode, endpoint mode, protocol, publish mode, restart condition, failure action, order, mount
+/// type, isolation, runtime), number ranges that the API's types allow but swarmkit's do not, request
+/// size limits, fields meshd refuses by name (secrets, configs, plugin tasks, generic resources' empty
+/// members, the deprecated top-level `Networks`), and dockerd's defaults (a mode with `Replicas`, ports
+/// with protocol and publish mode, an endpoint mode, an update order).
+///
+/// Rules about the spec's *meaning* (name, image, constraints, dnsrr with ingress ports, duplicate
+/// published ports, negative durations) belong to `MeshCluster.ServiceSpec.validate`, which runs on
+/// create, update and rollback; network names are resolved by the cluster manager. Each rule lives in
+/// exactly one of the two places. A backend runs this once (meshd's does it inside
+/// `APIMapping.clusterServiceSpec`); the router does not, so nothing is normalised twice.
 public enum ServiceSpecNormalizer {
+    public static let maxReplicas: UInt64 = 100_000
+
     public static func normalize(_ input: ServiceSpec) throws(EngineError) -> ServiceSpec {
         var spec = input
-        if let name = spec.Name, !name.isEmpty, !isValidName(name) {
-            throw .invalidArgument("rpc error: code = InvalidArgument desc = name must be valid as a DNS name component")
+        if let nets = spec.Networks, !nets.isEmpty {
+            throw .invalidArgument("ServiceSpec.Networks is deprecated and not supported by meshd: use TaskTemplate.Networks")
         }
-        guard let image = spec.TaskTemplate.ContainerSpec?.Image, !image.isEmpty else {
-            throw .invalidArgument("rpc error: code = InvalidArgument desc = ContainerSpec: image reference must be provided")
-        }
+        spec.Networks = nil
+        let image = spec.TaskTemplate.ContainerSpec?.Image ?? ""
         guard image.utf8.count <= 512 else { throw .invalidArgument("image reference is too long") }
+        try checkTaskTemplate(spec.TaskTemplate)
 
         var mode = spec.Mode ?? ServiceMode(Replicated: .init())
         guard mode.memberCount <= 1 else {
             throw .invalidArgument("rpc error: code = InvalidArgument desc = more than one service mode given")
         }
+        if mode.ReplicatedJob != nil || mode.GlobalJob != nil {
+            throw .notImplemented("job services (replicated-job, global-job) are not supported by meshd")
+        }
         if mode.memberCount == 0 { mode.Replicated = .init() }
         if mode.Replicated != nil, mode.Replicated?.Replicas == nil { mode.Replicated?.Replicas = 1 }
+        if let n = mode.Replicated?.Replicas, n > maxReplicas {
+            throw .invalidArgument("rpc error: code = InvalidArgument desc = replicas must be at most \(maxReplicas), not \(n)")
+        }
         spec.Mode = mode
 
         var endpoint = spec.EndpointSpec ?? EndpointSpec()
@@ -28,7 +46,6 @@ public enum ServiceSpecNormalizer {
         endpoint.Mode = endpointMode
         if let ports = endpoint.Ports {
             guard ports.count <= 1024 else { throw .invalidArgument("too many published ports") }
-            var seen = Set<String>()
             endpoint.Ports = try ports.map { (p: PortConfig) throws(EngineError) -> PortConfig in
                 var p = p
                 let proto = (p.Protocol ?? "").isEmpty ? "tcp" : p.Protocol!
@@ -44,14 +61,6 @@ public enum ServiceSpecNormalizer {
                 if let pub = p.PublishedPort, pub > 65535 {
                     throw .invalidArgument("rpc error: code = InvalidArgument desc = EndpointSpec: published port \(pub) is out of range")
                 }
-                if publish == "ingress", endpointMode == "dnsrr" {
-                    throw .invalidArgument(
-                        "rpc error: code = InvalidArgument desc = EndpointSpec: port published with ingress mode can't be used with dnsrr mode"
-                    )
-                }
-                if let pub = p.PublishedPort, pub != 0, !seen.insert("\(pub)/\(proto)").inserted {
-                    throw .invalidArgument("rpc error: code = InvalidArgument desc = EndpointSpec: duplicate published ports provided")
-                }
                 return p
             }
         }
@@ -59,11 +68,46 @@ public enum ServiceSpecNormalizer {
 
         spec.UpdateConfig = try normalize(spec.UpdateConfig, what: "UpdateConfig")
         spec.RollbackConfig = try normalize(spec.RollbackConfig, what: "RollbackConfig")
-        if let c = spec.TaskTemplate.RestartPolicy?.Condition, !c.isEmpty, !["none", "on-failure", "any"].contains(c) {
-            throw .invalidArgument("invalid RestartCondition \(c)")
-        }
-        if let nets = spec.TaskTemplate.Networks, nets.count > 64 { throw .invalidArgument("too many networks") }
         return spec
+    }
+
+    static func checkTaskTemplate(_ t: TaskSpec) throws(EngineError) {
+        if t.PluginSpec != nil { throw .invalidArgument("TaskTemplate.PluginSpec: plugin tasks are not supported by meshd") }
+        if t.NetworkAttachmentSpec != nil {
+            throw .invalidArgument("TaskTemplate.NetworkAttachmentSpec: network attachment tasks are not supported by meshd")
+        }
+        if let r = t.Runtime, !r.isEmpty, r != "container" {
+            throw .invalidArgument("TaskTemplate.Runtime: only container tasks are supported by meshd, not \(r)")
+        }
+        if let c = t.RestartPolicy?.Condition, !c.isEmpty, !["none", "on-failure", "any"].contains(c) {
+            throw .invalidArgument("invalid RestartCondition: \"\(c)\"")
+        }
+        if let nets = t.Networks, nets.count > 64 { throw .invalidArgument("too many networks") }
+        for g in t.Resources?.Reservations?.GenericResources ?? [] {
+            guard (g.NamedResourceSpec != nil) != (g.DiscreteResourceSpec != nil) else {
+                throw .invalidArgument(
+                    "TaskTemplate.Resources.Reservations.GenericResources: each needs exactly one of NamedResourceSpec and DiscreteResourceSpec"
+                )
+            }
+        }
+        for p in t.Placement?.Preferences ?? [] where p.Spread == nil {
+            throw .invalidArgument("TaskTemplate.Placement.Preferences: only Spread preferences are supported")
+        }
+        guard let c = t.ContainerSpec else { return }
+        if let s = c.Secrets, !s.isEmpty { throw .invalidArgument("ContainerSpec.Secrets: secrets are not supported by meshd yet") }
+        if let s = c.Configs, !s.isEmpty { throw .invalidArgument("ContainerSpec.Configs: configs are not supported by meshd yet") }
+        if let i = c.Isolation, !["", "default", "process", "hyperv"].contains(i) {
+            throw .invalidArgument("ContainerSpec.Isolation: invalid isolation \(i)")
+        }
+        for m in c.Mounts ?? [] {
+            let kind = m.`Type` ?? ""
+            guard ["bind", "volume", "tmpfs", "npipe", "cluster", "image"].contains(kind) else {
+                throw .invalidArgument("ContainerSpec.Mounts: invalid mount type \"\(kind)\"")
+            }
+        }
+        for u in c.Ulimits ?? [] where (u.Name ?? "").isEmpty {
+            throw .invalidArgument("ContainerSpec.Ulimits: a ulimit needs a Name")
+        }
     }
 
     static func normalize(_ c: UpdateConfig?, what: String) throws(EngineError) -> UpdateConfig? {
@@ -73,16 +117,7 @@ public enum ServiceSpecNormalizer {
         if let a = c.FailureAction, !a.isEmpty, !["pause", "continue", "rollback"].contains(a) {
             throw .invalidArgument("\(what): invalid FailureAction \(a)")
         }
-        if (c.Delay ?? 0) < 0 || (c.Monitor ?? 0) < 0 { throw .invalidArgument("\(what): negative duration") }
         return c
-    }
-
-    /// swarmkit's rule: letters, digits, `-` and `_`, starting and ending alphanumeric, at most 63.
-    static func isValidName(_ name: String) -> Bool {
-        let bytes = Array(name.utf8)
-        guard bytes.count <= 63, let first = bytes.first, let last = bytes.last else { return false }
-        func alnum(_ b: UInt8) -> Bool { (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122) }
-        return alnum(first) && alnum(last) && bytes.allSatisfy { alnum($0) || $0 == 45 || $0 == 95 }
     }
 
     /// `GET /services/{id}?insertDefaults=true`: swarmkit's defaults filled in (`api/defaults/service.go`).

@@ -276,6 +276,7 @@ public struct ClusterManager: Sendable {
         -> ClusterService
     {
         var service = try store.resolve(ClusterService.self, reference)
+        try service.checkSameIdentity(spec)
         guard service.version == version else {
             throw .outOfSequence(objectKind: "service", id: service.id, expected: service.version, got: version)
         }

@@ -2,125 +2,213 @@ import MeshAPI
 import MeshCluster
 import MeshValues
 
-/// MeshAPI → MeshCluster for service specs. Absent fields take the values dockerd and swarmkit give them
-/// (Go zero values inside a present object, swarmkit's defaults for absent objects), so the stored spec
-/// behaves as dockerd's would. Every number is range-checked before it is narrowed: a request can carry
-/// any JSON number.
+/// MeshAPI → MeshCluster for service specs: the middle of the one spec pipeline. The request is
+/// normalised first (`ServiceSpecNormalizer`: form, enumerations, ranges, refusals by name, dockerd's
+/// defaults), then converted field by field — every field of the API's `TaskSpec`/`ContainerSpec` has a
+/// home in `MeshCluster.TaskSpec`, so nothing a client sent is lost — and the cluster manager validates
+/// the meaning (`MeshCluster.ServiceSpec.validate`). The conversion itself makes no decisions: a value
+/// the normaliser let through always has a cluster counterpart. Absent fields take the values dockerd
+/// and swarmkit give them (Go zero values inside a present object, swarmkit's defaults for absent
+/// objects).
 extension APIMapping {
-    public static func clusterServiceSpec(_ api: MeshAPI.ServiceSpec) throws(EngineError) -> MeshCluster.ServiceSpec {
-        let container = api.TaskTemplate.ContainerSpec
-        let task = MeshCluster.TaskSpec(
-            image: container?.Image ?? "", command: container?.Command ?? [], args: container?.Args ?? [],
-            env: container?.Env ?? [], labels: container?.Labels ?? [:], hostname: container?.Hostname ?? "",
-            dir: container?.Dir ?? "", user: container?.User ?? "",
-            restartPolicy: try restartPolicy(api.TaskTemplate.RestartPolicy),
-            constraints: api.TaskTemplate.Placement?.Constraints ?? [],
-            networks: (api.TaskTemplate.Networks ?? []).map { NetworkTarget(target: $0.Target, aliases: $0.Aliases ?? []) },
-            forceUpdate: api.TaskTemplate.ForceUpdate ?? 0)
+    public static func clusterServiceSpec(_ input: MeshAPI.ServiceSpec) throws(EngineError) -> MeshCluster.ServiceSpec {
+        let api = try ServiceSpecNormalizer.normalize(input)
         return MeshCluster.ServiceSpec(
-            name: api.Name ?? "", labels: api.Labels ?? [:], task: task, mode: try mode(api.Mode),
-            update: try updateConfig(api.UpdateConfig, what: "UpdateConfig"),
-            rollback: try updateConfig(api.RollbackConfig, what: "RollbackConfig"),
-            endpoint: try endpointSpec(api.EndpointSpec))
+            name: api.Name ?? "", labels: api.Labels ?? [:], task: taskSpec(api.TaskTemplate), mode: mode(api.Mode),
+            update: api.UpdateConfig.map(updateConfig), rollback: api.RollbackConfig.map(updateConfig),
+            endpoint: endpointSpec(api.EndpointSpec))
     }
 
-    static func mode(_ m: MeshAPI.ServiceMode?) throws(EngineError) -> MeshCluster.ServiceMode {
-        guard let m else { return .replicated(replicas: 1) }
-        if m.ReplicatedJob != nil || m.GlobalJob != nil {
-            throw .notImplemented("job services (replicated-job, global-job) are not supported by meshd")
+    static func taskSpec(_ t: MeshAPI.TaskSpec) -> MeshCluster.TaskSpec {
+        let c = t.ContainerSpec
+        return MeshCluster.TaskSpec(
+            image: c?.Image ?? "", command: c?.Command ?? [], args: c?.Args ?? [],
+            env: c?.Env ?? [], labels: c?.Labels ?? [:], hostname: c?.Hostname ?? "",
+            dir: c?.Dir ?? "", user: c?.User ?? "",
+            restartPolicy: t.RestartPolicy.map(restartPolicy),
+            constraints: t.Placement?.Constraints ?? [],
+            networks: (t.Networks ?? []).map {
+                NetworkTarget(target: $0.Target, aliases: $0.Aliases ?? [], driverOpts: $0.DriverOpts ?? [:])
+            },
+            forceUpdate: t.ForceUpdate ?? 0, container: c.map(containerOptions) ?? ContainerOptions(),
+            resources: resources(t.Resources), placement: placement(t.Placement),
+            logDriver: t.LogDriver.map { DriverConfig(name: $0.Name, options: $0.Options ?? [:]) })
+    }
+
+    static func containerOptions(_ c: MeshAPI.ContainerSpec) -> ContainerOptions {
+        var o = ContainerOptions()
+        o.groups = c.Groups ?? []
+        o.tty = c.TTY ?? false
+        o.openStdin = c.OpenStdin ?? false
+        o.readOnly = c.ReadOnly ?? false
+        o.initProcess = c.Init
+        o.stopSignal = c.StopSignal ?? ""
+        o.stopGracePeriod = c.StopGracePeriod
+        o.healthcheck = c.Healthcheck.map { h in
+            var out = ContainerOptions.Healthcheck()
+            out.test = h.Test ?? []
+            out.interval = h.Interval ?? 0
+            out.timeout = h.Timeout ?? 0
+            out.startPeriod = h.StartPeriod ?? 0
+            out.startInterval = h.StartInterval ?? 0
+            out.retries = h.Retries ?? 0
+            return out
         }
-        switch (m.Replicated, m.Global) {
-        case (nil, nil): return .replicated(replicas: 1)
-        case (let r?, nil):
-            let n = r.Replicas ?? 1
-            guard n <= maxReplicas else {
-                throw .invalidArgument(rpc("InvalidArgument", "replicas must be at most \(maxReplicas), not \(n)"))
+        o.hosts = c.Hosts ?? []
+        o.dnsConfig = c.DNSConfig.map { d in
+            var out = ContainerOptions.DNSConfig()
+            out.nameservers = d.Nameservers ?? []
+            out.search = d.Search ?? []
+            out.options = d.Options ?? []
+            return out
+        }
+        o.privileges = c.Privileges.map(privileges)
+        o.mounts = (c.Mounts ?? []).map(mount)
+        o.isolation = c.Isolation ?? ""
+        o.sysctls = c.Sysctls ?? [:]
+        o.capabilityAdd = c.CapabilityAdd ?? []
+        o.capabilityDrop = c.CapabilityDrop ?? []
+        o.ulimits = (c.Ulimits ?? []).map { ContainerOptions.Ulimit(name: $0.Name ?? "", soft: $0.Soft ?? 0, hard: $0.Hard ?? 0) }
+        o.oomScoreAdj = c.OomScoreAdj ?? 0
+        return o
+    }
+
+    static func privileges(_ p: MeshAPI.ContainerSpec.Privileges) -> ContainerOptions.Privileges {
+        var out = ContainerOptions.Privileges()
+        out.credentialSpec = p.CredentialSpec.map { s in
+            var c = ContainerOptions.Privileges.CredentialSpec()
+            c.config = s.Config ?? ""
+            c.file = s.File ?? ""
+            c.registry = s.Registry ?? ""
+            return c
+        }
+        out.seLinuxContext = p.SELinuxContext.map { s in
+            var c = ContainerOptions.Privileges.SELinuxContext()
+            c.disable = s.Disable ?? false
+            c.user = s.User ?? ""
+            c.role = s.Role ?? ""
+            c.type = s.`Type` ?? ""
+            c.level = s.Level ?? ""
+            return c
+        }
+        out.seccomp = p.Seccomp.map { s in
+            var c = ContainerOptions.Privileges.Seccomp()
+            c.mode = s.Mode ?? ""
+            c.profile = s.Profile ?? ""
+            return c
+        }
+        out.appArmorMode = p.AppArmor.map { $0.Mode ?? "" }
+        out.noNewPrivileges = p.NoNewPrivileges ?? false
+        return out
+    }
+
+    static func mount(_ m: MeshAPI.ContainerSpec.Mount) -> ContainerOptions.Mount {
+        // The normaliser refused any other type.
+        var out = ContainerOptions.Mount(kind: ContainerOptions.Mount.Kind(rawValue: m.`Type` ?? "") ?? .bind, target: m.Target ?? "")
+        out.source = m.Source ?? ""
+        out.readOnly = m.ReadOnly ?? false
+        out.consistency = m.Consistency ?? ""
+        out.bindOptions = m.BindOptions.map { b in
+            var o = ContainerOptions.Mount.BindOptions()
+            o.propagation = b.Propagation ?? ""
+            o.nonRecursive = b.NonRecursive ?? false
+            o.createMountpoint = b.CreateMountpoint ?? false
+            o.readOnlyNonRecursive = b.ReadOnlyNonRecursive ?? false
+            o.readOnlyForceRecursive = b.ReadOnlyForceRecursive ?? false
+            return o
+        }
+        out.volumeOptions = m.VolumeOptions.map { v in
+            var o = ContainerOptions.Mount.VolumeOptions()
+            o.noCopy = v.NoCopy ?? false
+            o.labels = v.Labels ?? [:]
+            o.driverConfig = v.DriverConfig.map { DriverConfig(name: $0.Name, options: $0.Options ?? [:]) }
+            o.subpath = v.Subpath ?? ""
+            return o
+        }
+        out.imageSubpath = m.ImageOptions.map { $0.Subpath ?? "" }
+        out.tmpfsOptions = m.TmpfsOptions.map { t in
+            var o = ContainerOptions.Mount.TmpfsOptions()
+            o.sizeBytes = t.SizeBytes ?? 0
+            o.mode = t.Mode ?? 0
+            o.options = t.Options ?? []
+            return o
+        }
+        return out
+    }
+
+    static func resources(_ r: MeshAPI.ResourceRequirements?) -> TaskResources {
+        var out = TaskResources()
+        out.limits = r?.Limits.map { l in
+            var o = TaskResources.Limits()
+            o.nanoCPUs = l.NanoCPUs ?? 0
+            o.memoryBytes = l.MemoryBytes ?? 0
+            o.pids = l.Pids ?? 0
+            return o
+        }
+        out.reservations = r?.Reservations.map { v in
+            var o = TaskResources.Reservations()
+            o.nanoCPUs = v.NanoCPUs ?? 0
+            o.memoryBytes = v.MemoryBytes ?? 0
+            o.genericResources = (v.GenericResources ?? []).map { g in
+                if let n = g.NamedResourceSpec { return .named(kind: n.Kind ?? "", value: n.Value ?? "") }
+                let d = g.DiscreteResourceSpec
+                return .discrete(kind: d?.Kind ?? "", value: d?.Value ?? 0)
             }
-            return .replicated(replicas: Int(n))
-        case (nil, _?): return .global
-        case (_?, _?): throw .invalidArgument(rpc("InvalidArgument", "more than one service mode given"))
+            return o
         }
+        return out
     }
 
-    static func restartPolicy(_ p: MeshAPI.RestartPolicy?) throws(EngineError) -> MeshCluster.RestartPolicy? {
-        guard let p else { return nil }
-        let condition: MeshCluster.RestartPolicy.Condition
-        switch p.Condition ?? "" {
-        case "", "any": condition = .any
-        case "none": condition = .none
-        case "on-failure": condition = .onFailure
-        case let other: throw .invalidArgument("invalid RestartCondition: \"\(other)\"")
-        }
-        let delay = p.Delay ?? defaultRestartDelay
-        guard delay >= 0 else { throw .invalidArgument(rpc("InvalidArgument", "TaskSpec: restart-delay cannot be negative")) }
-        return MeshCluster.RestartPolicy(condition: condition, delay: delay, maxAttempts: Int(clamping: p.MaxAttempts ?? 0))
+    static func placement(_ p: MeshAPI.Placement?) -> PlacementOptions {
+        var out = PlacementOptions()
+        out.spreadDescriptors = (p?.Preferences ?? []).compactMap { $0.Spread?.SpreadDescriptor }
+        out.maxReplicas = p?.MaxReplicas ?? 0
+        out.platforms = (p?.Platforms ?? []).map { PlacementOptions.Platform(architecture: $0.Architecture, os: $0.OS) }
+        return out
     }
 
-    static func updateConfig(_ c: MeshAPI.UpdateConfig?, what: String) throws(EngineError) -> MeshCluster.UpdateConfig? {
-        guard let c else { return nil }
-        let action: MeshCluster.UpdateConfig.FailureAction
-        switch c.FailureAction ?? "" {
-        case "", "pause": action = .pause
-        case "continue": action = .continue
-        case "rollback": action = .rollback
-        case let other: throw .invalidArgument("\(what): invalid FailureAction \(other)")
-        }
-        let order: MeshCluster.UpdateConfig.Order
-        switch c.Order ?? "" {
-        case "", "stop-first": order = .stopFirst
-        case "start-first": order = .startFirst
-        case let other: throw .invalidArgument("\(what): invalid Order \(other)")
-        }
-        let delay = c.Delay ?? 0
+    static func mode(_ m: MeshAPI.ServiceMode?) -> MeshCluster.ServiceMode {
+        // Normalised: one member, job modes refused, replicas within `maxReplicas`.
+        if m?.Global != nil { return .global }
+        return .replicated(replicas: Int(clamping: m?.Replicated?.Replicas ?? 1))
+    }
+
+    static func restartPolicy(_ p: MeshAPI.RestartPolicy) -> MeshCluster.RestartPolicy {
+        let condition: MeshCluster.RestartPolicy.Condition =
+            switch p.Condition ?? "" {
+            case "none": .none
+            case "on-failure": .onFailure
+            default: .any
+            }
+        return MeshCluster.RestartPolicy(
+            condition: condition, delay: p.Delay ?? defaultRestartDelay, maxAttempts: Int(clamping: p.MaxAttempts ?? 0),
+            window: p.Window)
+    }
+
+    static func updateConfig(_ c: MeshAPI.UpdateConfig) -> MeshCluster.UpdateConfig {
+        let action: MeshCluster.UpdateConfig.FailureAction =
+            switch c.FailureAction ?? "" {
+            case "continue": .continue
+            case "rollback": .rollback
+            default: .pause
+            }
+        let order: MeshCluster.UpdateConfig.Order = c.Order == "start-first" ? .startFirst : .stopFirst
         let monitor = c.Monitor ?? 0
-        guard delay >= 0 else { throw .invalidArgument(rpc("InvalidArgument", "\(what): update-delay cannot be negative")) }
-        guard monitor >= 0 else { throw .invalidArgument(rpc("InvalidArgument", "\(what): update-monitor cannot be negative")) }
-        let ratio = c.MaxFailureRatio ?? 0
-        guard ratio.isFinite, ratio >= 0, ratio <= 1 else {
-            throw .invalidArgument(rpc("InvalidArgument", "\(what): update-maxfailureratio cannot be less than 0 or bigger than 1"))
-        }
         // dockerd sends no Monitor for 0, and swarmkit then uses its default.
         return MeshCluster.UpdateConfig(
-            parallelism: Int(clamping: c.Parallelism ?? 0), delay: delay, failureAction: action,
-            monitor: monitor == 0 ? defaultMonitor : monitor, maxFailureRatio: ratio, order: order)
+            parallelism: Int(clamping: c.Parallelism ?? 0), delay: c.Delay ?? 0, failureAction: action,
+            monitor: monitor == 0 ? defaultMonitor : monitor, maxFailureRatio: c.MaxFailureRatio ?? 0, order: order)
     }
 
-    static func endpointSpec(_ e: MeshAPI.EndpointSpec?) throws(EngineError) -> MeshCluster.EndpointSpec {
-        guard let e else { return MeshCluster.EndpointSpec() }
-        let mode: EndpointMode
-        switch e.Mode ?? "" {
-        case "", "vip": mode = .vip
-        case "dnsrr": mode = .dnsrr
-        case let other: throw .invalidArgument(rpc("InvalidArgument", "EndpointSpec: invalid resolution mode: \(other)"))
-        }
-        var ports: [MeshCluster.PortConfig] = []
-        for p in e.Ports ?? [] { ports.append(try port(p)) }
-        return MeshCluster.EndpointSpec(mode: mode, ports: ports)
+    static func endpointSpec(_ e: MeshAPI.EndpointSpec?) -> MeshCluster.EndpointSpec {
+        MeshCluster.EndpointSpec(mode: e?.Mode == "dnsrr" ? .dnsrr : .vip, ports: (e?.Ports ?? []).map(port))
     }
 
-    static func port(_ p: MeshAPI.PortConfig) throws(EngineError) -> MeshCluster.PortConfig {
-        let proto: TransportProtocol
-        switch p.Protocol ?? "" {
-        case "", "tcp": proto = .tcp
-        case "udp": proto = .udp
-        case "sctp": proto = .sctp
-        case let other: throw .invalidArgument("invalid protocol \(other)")
-        }
-        let publishMode: PublishMode
-        switch p.PublishMode ?? "" {
-        case "", "ingress": publishMode = .ingress
-        case "host": publishMode = .host
-        case let other: throw .invalidArgument("invalid publish mode \(other)")
-        }
-        guard p.TargetPort >= 1, let target = UInt16(exactly: p.TargetPort) else {
-            throw .invalidArgument(rpc("InvalidArgument", "EndpointSpec: target port \(p.TargetPort) is out of range"))
-        }
-        let published = p.PublishedPort ?? 0
-        guard let pub = UInt16(exactly: published) else {
-            throw .invalidArgument(rpc("InvalidArgument", "EndpointSpec: published port \(published) is out of range"))
-        }
-        return MeshCluster.PortConfig(
-            name: p.Name ?? "", protocol: proto, targetPort: target, publishedPort: pub,
-            publishMode: publishMode)
+    static func port(_ p: MeshAPI.PortConfig) -> MeshCluster.PortConfig {
+        // Normalised: a known protocol and publish mode, both ports within 16 bits.
+        MeshCluster.PortConfig(
+            name: p.Name ?? "", protocol: TransportProtocol(rawValue: p.Protocol ?? "") ?? .tcp,
+            targetPort: UInt16(clamping: p.TargetPort), publishedPort: UInt16(clamping: p.PublishedPort ?? 0),
+            publishMode: PublishMode(rawValue: p.PublishMode ?? "") ?? .ingress)
     }
 }

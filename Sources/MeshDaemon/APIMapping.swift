@@ -7,8 +7,9 @@ import MeshCluster
 /// replace every task.
 public enum APIMapping {
     /// meshd's orchestrator plans every replica of a service in one pass; a count beyond this is a typo
-    /// (or a hostile request) that would stall the control loop rather than a real deployment.
-    public static let maxReplicas: UInt64 = 100_000
+    /// (or a hostile request) that would stall the control loop rather than a real deployment. The rule
+    /// is the API edge's (`ServiceSpecNormalizer`).
+    public static let maxReplicas: UInt64 = ServiceSpecNormalizer.maxReplicas
 
     /// swarmkit's value when `UpdateConfig.Monitor` is absent or zero (`api/defaults/service.go`).
     static let defaultMonitor: Int64 = 5_000_000_000

@@ -2,13 +2,12 @@ import MeshAPI
 import MeshCluster
 
 extension ClusterController {
-    /// The spec is normalised again here (it is idempotent) so the controller holds to dockerd's rules
-    /// even when called without the router in front.
+    /// The one spec pipeline: `APIMapping.clusterServiceSpec` normalises (the API's rules) and converts,
+    /// the manager validates (the cluster's rules) and resolves network names.
     public func createService(_ spec: MeshAPI.ServiceSpec) async throws(EngineError) -> ServiceCreateResponse {
         try requireManager()
-        var normalized = try ServiceSpecNormalizer.normalize(spec)
-        if (normalized.Name ?? "").isEmpty { normalized.Name = try freeServiceName() }
-        let wanted = try APIMapping.clusterServiceSpec(normalized)
+        var wanted = try APIMapping.clusterServiceSpec(spec)
+        if wanted.name.isEmpty { wanted.name = try freeServiceName() }
         let created = try write { m throws(ClusterError) in try m.createService(wanted) }
         return ServiceCreateResponse(ID: created.id)
     }
@@ -53,14 +52,8 @@ extension ClusterController {
             _ = try write { m throws(ClusterError) in try m.rollbackService(ref, version: version) }
             return ServiceUpdateResponse()
         }
-        let wanted = try APIMapping.clusterServiceSpec(try ServiceSpecNormalizer.normalize(spec))
+        let wanted = try APIMapping.clusterServiceSpec(spec)
         let current = try resolve(ClusterService.self, ref)
-        guard wanted.name == current.spec.name else {
-            throw .notImplemented(APIMapping.rpc("Unimplemented", "renaming services is not supported"))
-        }
-        guard wanted.mode.isGlobal == current.spec.mode.isGlobal else {
-            throw .notImplemented(APIMapping.rpc("Unimplemented", "service mode change is not allowed"))
-        }
         _ = try write { m throws(ClusterError) in
             try m.updateServiceClearingFinishedStatus(current.id, version: version, spec: wanted)
         }

@@ -18,7 +18,66 @@ struct SwarmRecord: Codable, Sendable, Equatable {
     }
 }
 
+/// The swarm spec's rules, one place for `swarm init` and `swarm update`. What meshd acts on:
+/// `Orchestration.TaskHistoryRetentionLimit` (the reaper's retention). Recorded only (stored and shown
+/// by `swarm inspect`, as swarmkit keeps settings its components read): `Labels`, `Raft` (meshd runs no
+/// Raft: its store is SQLite or etcd), `Dispatcher.HeartbeatPeriod` (agents beat at
+/// `AgentSession.defaultHeartbeat`), `CAConfig.NodeCertExpiry` and `ForceRotate` at init,
+/// `TaskDefaults.LogDriver`. Refused by name: autolock, a custom or external CA, CA rotation, a name
+/// other than `default`.
+public enum SwarmSpecRules {
+    public static func check(_ spec: SwarmSpec) throws(EngineError) {
+        if spec.EncryptionConfig?.AutoLockManagers == true {
+            throw .invalidArgument(
+                "EncryptionConfig.AutoLockManagers: autolock is not supported by meshd: managers keep no encrypted state to unlock")
+        }
+        // `swarm ca --rotate` sends these; keeping a CA key in the spec record would also leak it to `GET /swarm`.
+        if !(spec.CAConfig?.SigningCACert ?? "").isEmpty || !(spec.CAConfig?.SigningCAKey ?? "").isEmpty {
+            throw .invalidArgument("CAConfig.SigningCACert/SigningCAKey: a custom root CA is not supported by meshd")
+        }
+        if !(spec.CAConfig?.ExternalCAs ?? []).isEmpty {
+            throw .invalidArgument("CAConfig.ExternalCAs: external CAs are not supported by meshd")
+        }
+        if let name = spec.Name, !name.isEmpty, name != "default" {
+            throw .invalidArgument(APIMapping.rpc("InvalidArgument", "swarm name must be \"default\""))
+        }
+    }
+
+    /// `swarm init`'s spec as dockerd makes it (`MergeSwarmSpecToGRPC`): meshd's defaults, with each
+    /// field the request set to something other than Go's zero value taking its place.
+    public static func initialSpec(_ request: SwarmInitRequest) throws(EngineError) -> SwarmSpec {
+        if request.AutoLockManagers == true {
+            throw .invalidArgument("AutoLockManagers: autolock is not supported by meshd: managers keep no encrypted state to unlock")
+        }
+        var spec = APIMapping.defaultSwarmSpec
+        guard let sent = request.Spec else { return spec }
+        try check(sent)
+        if let labels = sent.Labels, !labels.isEmpty { spec.Labels = labels }
+        if let limit = sent.Orchestration?.TaskHistoryRetentionLimit { spec.Orchestration = .init(TaskHistoryRetentionLimit: limit) }
+        if let r = sent.Raft {
+            var raft = spec.Raft ?? SwarmSpec.Raft()
+            if (r.SnapshotInterval ?? 0) != 0 { raft.SnapshotInterval = r.SnapshotInterval }
+            if r.KeepOldSnapshots != nil { raft.KeepOldSnapshots = r.KeepOldSnapshots }
+            if (r.LogEntriesForSlowFollowers ?? 0) != 0 { raft.LogEntriesForSlowFollowers = r.LogEntriesForSlowFollowers }
+            if (r.HeartbeatTick ?? 0) != 0 { raft.HeartbeatTick = r.HeartbeatTick }
+            if (r.ElectionTick ?? 0) != 0 { raft.ElectionTick = r.ElectionTick }
+            if raft != SwarmSpec.Raft() { spec.Raft = raft }
+        }
+        if let beat = sent.Dispatcher?.HeartbeatPeriod, beat != 0 { spec.Dispatcher = .init(HeartbeatPeriod: beat) }
+        if let expiry = sent.CAConfig?.NodeCertExpiry, expiry != 0 { spec.CAConfig?.NodeCertExpiry = expiry }
+        if let rotate = sent.CAConfig?.ForceRotate, rotate != 0 { spec.CAConfig?.ForceRotate = rotate }
+        if let driver = sent.TaskDefaults?.LogDriver { spec.TaskDefaults = .init(LogDriver: driver) }
+        return spec
+    }
+}
+
 extension ClusterController {
+    /// `swarm init`: the spec (from `SwarmSpecRules.initialSpec`) becomes version 1 of the swarm record,
+    /// which a controller made on `manager` afterwards reads, with the retention limit it sets.
+    public static func recordInitialSpec(_ spec: SwarmSpec, in manager: ClusterManager) throws(ClusterError) {
+        try manager.store.setValue(SwarmRecord(version: 1, updatedAt: manager.settings.createdAt, spec: spec), forKey: SwarmRecord.key)
+    }
+
     public func inspectSwarm() async throws(EngineError) -> Swarm {
         try requireManager()
         let settings = manager.settings
@@ -29,22 +88,17 @@ extension ClusterController {
         APIMapping.clusterInfo(settings, tlsInfo: tlsInfo, version: swarm.version, updatedAt: swarm.updatedAt, spec: swarm.spec)
     }
 
-    /// `swarm update` and `swarm join-token --rotate`. The spec is kept and shown back; of its settings
-    /// only the task history limit changes meshd's behaviour (the reaper's retention).
+    /// `swarm update` and `swarm join-token --rotate`. The spec is checked by the same rules as
+    /// `swarm init`'s (`SwarmSpecRules.check`), then kept and shown back whole.
     public func updateSwarm(_ spec: SwarmSpec, version: UInt64, rotate: SwarmRotation) async throws(EngineError) {
         try requireManager()
         guard version == swarm.version else { throw .updateOutOfSequence }
-        if spec.EncryptionConfig?.AutoLockManagers == true || rotate.managerUnlockKey {
+        if rotate.managerUnlockKey {
             throw .invalidArgument("autolock is not supported by meshd: managers keep no encrypted state to unlock")
         }
-        // `swarm ca --rotate` sends these; keeping a CA key in the spec record would also leak it to `GET /swarm`.
-        if !(spec.CAConfig?.SigningCACert ?? "").isEmpty || !(spec.CAConfig?.SigningCAKey ?? "").isEmpty
-            || (spec.CAConfig?.ForceRotate ?? 0) != (swarm.spec.CAConfig?.ForceRotate ?? 0)
-        {
-            throw .invalidArgument("CA rotation is not supported by meshd")
-        }
-        if let name = spec.Name, !name.isEmpty, name != "default" {
-            throw .invalidArgument(APIMapping.rpc("InvalidArgument", "swarm name must be \"default\""))
+        try SwarmSpecRules.check(spec)
+        if (spec.CAConfig?.ForceRotate ?? 0) != (swarm.spec.CAConfig?.ForceRotate ?? 0) {
+            throw .invalidArgument("CAConfig.ForceRotate: CA rotation is not supported by meshd")
         }
         var next = swarm
         next.spec = spec

@@ -127,6 +127,17 @@ public actor Daemon: EngineBackend {
         let listen = AddressChoice.listen(request.ListenAddr)
         let nodeID = ObjectID.make()
         let dataPathPort = UInt16(clamping: (request.DataPathPort ?? 0) == 0 ? 4789 : request.DataPathPort!)
+        // Refused before anything is made: a spec meshd cannot honour leaves the node out of any swarm.
+        let spec = try SwarmSpecRules.initialSpec(request)
+        // VXLAN leaves from the advertise address; a separate data path address is refused, not ignored.
+        if let dataPath = request.DataPathAddr, !dataPath.isEmpty,
+            try AddressChoice.advertise(dataPath, listen: request.ListenAddr) != advertise
+        {
+            throw .invalidArgument(
+                "DataPathAddr: meshd sends the data path from the advertise address (\(advertise)); a separate data path address is not supported"
+            )
+        }
+        let availability = NodeAvailability(rawValue: request.Availability ?? "") ?? .active
         do {
             try secureDataRoot()
             let store = try ClusterStore(path: storePath)
@@ -134,8 +145,11 @@ public actor Daemon: EngineBackend {
                 store: store, nodeID: nodeID, hostname: options.hostname, advertiseAddr: advertise,
                 defaultAddrPool: request.DefaultAddrPool ?? [],
                 subnetSize: Int(request.SubnetSize ?? 24), dataPathPort: dataPathPort)
+            // The controller reads its swarm record (and the retention limit it sets) from the store.
+            try ClusterController.recordInitialSpec(spec, in: m)
             if var me = try m.store.get(ClusterNode.self, id: nodeID) {
                 me.description = NodeFacts.local()
+                me.availability = availability
                 _ = try m.store.update(me)
             }
             let credentials = try NodeCredentials.issue(by: m.ca, nodeID: nodeID, role: .manager)

@@ -42,6 +42,23 @@ import Testing
         #expect(text.contains("\"rollback_started\"") && text.contains("\"start-first\"") && text.contains("\"on-failure\""))
     }
 
+    /// A store written before the recorded container fields and attachment driver options existed
+    /// still decodes, with their defaults.
+    @Test func taskSpecsFromOlderStoresDecode() throws {
+        let old = """
+            {"image":"x","command":[],"args":[],"env":[],"labels":{},"hostname":"","dir":"","user":"","constraints":[],
+             "networks":[{"target":"n1","aliases":["a"]}],"forceUpdate":0}
+            """
+        let t = try JSONDecoder().decode(TaskSpec.self, from: Data(old.utf8))
+        #expect(t == TaskSpec(image: "x", networks: [NetworkTarget(target: "n1", aliases: ["a"])]))
+        var full = t
+        full.container.tty = true
+        full.container.mounts = [ContainerOptions.Mount(kind: .tmpfs, target: "/t")]
+        full.resources.limits = TaskResources.Limits()
+        full.logDriver = DriverConfig(name: "json-file")
+        #expect(try JSONDecoder().decode(TaskSpec.self, from: try JSONEncoder().encode(full)) == full)
+    }
+
     @Test func specValidation() {
         var spec = service("a").spec
         spec.name = "bad name"

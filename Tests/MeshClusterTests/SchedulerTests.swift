@@ -47,6 +47,29 @@ import Testing
         #expect(placed.allSatisfy { $0.status.state == .assigned })
     }
 
+    /// `--replicas-max-per-node` and `Placement.Platforms` are enforced, with swarmkit's explanations.
+    @Test func maxReplicasPerNodeAndPlatforms() {
+        var s = service("web", replicas: 5)
+        s.spec.task.placement.maxReplicas = 2
+        let tasks = (1...5).map { ClusterTask(id: "w\($0)", serviceID: "web", slot: $0, spec: s.spec.task, specVersion: 1, now: t0) }
+        let placed = Scheduler().schedule(ClusterSnapshot(nodes: [node("n1"), node("n2")], services: [s], tasks: tasks), now: t0)
+        #expect(placed.filter { $0.status.state == .assigned }.map(\.nodeID).sorted() == ["n1", "n1", "n2", "n2"])
+        let pending = placed.filter { $0.status.state == .pending }
+        #expect(pending.count == 1)
+        #expect(pending.first?.status.err == "no suitable node (max replicas per node limit exceed)")
+
+        var arm = node("n3")
+        arm.description.architecture = "aarch64"
+        var p = service("p", replicas: 2)
+        p.spec.task.placement.platforms = [PlacementOptions.Platform(architecture: "arm64", os: "linux")]
+        let ptasks = (1...2).map { ClusterTask(id: "p\($0)", serviceID: "p", slot: $0, spec: p.spec.task, specVersion: 1, now: t0) }
+        let pplaced = Scheduler().schedule(ClusterSnapshot(nodes: [node("n1"), arm], services: [p], tasks: ptasks), now: t0)
+        #expect(pplaced.map(\.nodeID) == ["n3", "n3"])
+        p.spec.task.placement.platforms = [PlacementOptions.Platform(architecture: "s390x", os: "")]
+        let none = Scheduler().schedule(ClusterSnapshot(nodes: [node("n1"), arm], services: [p], tasks: ptasks), now: t0)
+        #expect(none.first?.status.err == "no suitable node (unsupported platform on 2 nodes)")
+    }
+
     @Test func onlyReadyActiveNodesThatMatch() {
         let nodes = [
             node("n1", availability: .drain), node("n2", availability: .pause), node("n3", state: .down),

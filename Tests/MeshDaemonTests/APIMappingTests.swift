@@ -108,10 +108,15 @@ import Testing
         func status(_ change: (inout MeshAPI.ServiceSpec) -> Void) -> Int? {
             var spec = webSpec("v")
             change(&spec)
+            // The whole pipeline: the normaliser's form rules, then the cluster model's meaning rules.
             do {
-                _ = try APIMapping.clusterServiceSpec(spec)
+                try APIMapping.clusterServiceSpec(spec).validate()
                 return nil
-            } catch { return error.status }
+            } catch let e as EngineError {
+                return e.status
+            } catch let e as ClusterError {
+                return APIMapping.engineError(e).status
+            } catch { return -1 }
         }
         #expect(status { $0.Mode = .replicated(APIMapping.maxReplicas) } == nil)
         #expect(status { $0.Mode = .replicated(APIMapping.maxReplicas + 1) } == 400)

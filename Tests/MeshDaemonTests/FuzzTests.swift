@@ -132,7 +132,8 @@ struct SpecFuzzer {
 @Suite struct FuzzTests {
     static let statuses: Set<Int> = [400, 404, 409, 500, 501]
 
-    /// Every input maps to a spec or an EngineError; a mapped spec shows back as a spec that maps to itself.
+    /// Every input maps to a valid spec or an error with a Docker status (the normaliser's and the
+    /// cluster model's rules, the whole pipeline); a stored spec shows back as a spec that maps to itself.
     @Test func mappingNeverCrashesAndRoundTrips() {
         var f = SpecFuzzer(rng: SplitMix64(seed: 0x6D65_7368), networkRefs: ["n1", "demo", "nosuch", ""])
         var mapped = 0, refused = 0
@@ -140,6 +141,12 @@ struct SpecFuzzer {
             let input = i % 2 == 0 ? f.spec() : f.mutate(webSpec("base", networks: ["n1"], ports: [MeshAPI.PortConfig(TargetPort: 80)]))
             do {
                 let stored = try APIMapping.clusterServiceSpec(input)
+                do { try stored.validate() } catch {
+                    refused += 1
+                    let e = APIMapping.engineError(error)
+                    #expect(Self.statuses.contains(e.status) && !e.message.isEmpty, "input \(i): \(e)")
+                    continue
+                }
                 mapped += 1
                 let again = try APIMapping.clusterServiceSpec(APIMapping.apiServiceSpec(stored))
                 #expect(again == stored, "input \(i)")

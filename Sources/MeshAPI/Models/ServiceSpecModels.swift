@@ -1,7 +1,9 @@
 import Foundation
 
-/// `POST /services/create` and `/services/{id}/update` bodies, and `Service.Spec`.
-/// Only the fields the CLI sends or reads; the rest of a Docker spec is ignored on input.
+/// `POST /services/create` and `/services/{id}/update` bodies, and `Service.Spec`: Docker Engine API
+/// v1.47+ `ServiceSpec` with every field of its `TaskSpec` and `ContainerSpec`, so a spec a client sent
+/// comes back from inspect as it was sent. Unknown keys are ignored as dockerd ignores them; a known
+/// field meshd cannot honour is refused by name in `ServiceSpecNormalizer`, never dropped.
 public struct ServiceSpec: Codable, Sendable, Equatable {
     public var Name: String?
     public var Labels: [String: String]?
@@ -9,6 +11,8 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
     public var Mode: ServiceMode?
     public var UpdateConfig: UpdateConfig?
     public var RollbackConfig: UpdateConfig?
+    /// Deprecated in Docker (use `TaskTemplate.Networks`); refused when not empty.
+    public var Networks: [NetworkAttachmentConfig]?
     public var EndpointSpec: EndpointSpec?
 
     public init(
@@ -25,9 +29,22 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
     }
 }
 
+/// Any JSON value, kept only to know that a client sent it (fields meshd refuses by name).
+public struct PresentValue: Codable, Sendable, Equatable {
+    public init() {}
+    public init(from decoder: Decoder) throws {}
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode([String: String]())
+    }
+}
+
 public struct TaskSpec: Codable, Sendable, Equatable {
     /// Always present in what meshd sends: `service ps` dereferences it.
     public var ContainerSpec: ContainerSpec?
+    /// Plugin and network-attachment tasks: refused (meshd runs container tasks only).
+    public var PluginSpec: PresentValue?
+    public var NetworkAttachmentSpec: PresentValue?
     public var Resources: ResourceRequirements?
     public var RestartPolicy: RestartPolicy?
     public var Placement: Placement?
@@ -60,20 +77,169 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
     public var Dir: String?
     public var User: String?
     public var Groups: [String]?
+    public var Privileges: Privileges?
+    public var Init: Bool?
+    public var StopSignal: String?
     public var TTY: Bool?
     public var OpenStdin: Bool?
     public var ReadOnly: Bool?
-    public var Init: Bool?
-    public var StopSignal: String?
+    public var Mounts: [Mount]?
     public var StopGracePeriod: Nanoseconds?
+    /// Go's field is `Healthcheck` (the API reference spells it `HealthCheck`; keys fold either way).
+    public var Healthcheck: HealthConfig?
     public var Hosts: [String]?
     public var DNSConfig: DNSConfig?
+    /// Refused when not empty until meshd stores secrets and configs.
+    public var Secrets: [PresentValue]?
+    public var Configs: [PresentValue]?
+    public var Isolation: String?
+    public var Sysctls: [String: String]?
+    public var CapabilityAdd: [String]?
+    public var CapabilityDrop: [String]?
+    public var Ulimits: [Ulimit]?
+    public var OomScoreAdj: Int64?
 
     public struct DNSConfig: Codable, Sendable, Equatable {
         public var Nameservers: [String]?
         public var Search: [String]?
         public var Options: [String]?
+        public init(Nameservers: [String]? = nil, Search: [String]? = nil, Options: [String]? = nil) {
+            self.Nameservers = Nameservers
+            self.Search = Search
+            self.Options = Options
+        }
+    }
+
+    public struct HealthConfig: Codable, Sendable, Equatable {
+        public var Test: [String]?
+        public var Interval: Nanoseconds?
+        public var Timeout: Nanoseconds?
+        public var StartPeriod: Nanoseconds?
+        public var StartInterval: Nanoseconds?
+        public var Retries: Int64?
         public init() {}
+    }
+
+    public struct Privileges: Codable, Sendable, Equatable {
+        public var CredentialSpec: CredentialSpec?
+        public var SELinuxContext: SELinuxContext?
+        public var Seccomp: Seccomp?
+        public var AppArmor: AppArmor?
+        public var NoNewPrivileges: Bool?
+        public struct CredentialSpec: Codable, Sendable, Equatable {
+            public init(Config: String? = nil, File: String? = nil, Registry: String? = nil) {
+                self.Config = Config
+                self.File = File
+                self.Registry = Registry
+            }
+            public var Config: String?
+            public var File: String?
+            public var Registry: String?
+        }
+        public struct SELinuxContext: Codable, Sendable, Equatable {
+            public init(Disable: Bool? = nil, User: String? = nil, Role: String? = nil, Type: String? = nil, Level: String? = nil) {
+                self.Disable = Disable
+                self.User = User
+                self.Role = Role
+                self.`Type` = `Type`
+                self.Level = Level
+            }
+            public var Disable: Bool?
+            public var User: String?
+            public var Role: String?
+            public var `Type`: String?
+            public var Level: String?
+        }
+        /// `Profile` is Go `[]byte`: base64 text in JSON, kept as text.
+        public struct Seccomp: Codable, Sendable, Equatable {
+            public init(Mode: String? = nil, Profile: String? = nil) {
+                self.Mode = Mode
+                self.Profile = Profile
+            }
+            public var Mode: String?
+            public var Profile: String?
+        }
+        public struct AppArmor: Codable, Sendable, Equatable {
+            public init(Mode: String? = nil) {
+                self.Mode = Mode
+            }
+            public var Mode: String?
+        }
+        public init() {}
+    }
+
+    public struct Mount: Codable, Sendable, Equatable {
+        /// bind, volume, tmpfs, npipe, cluster, image
+        public var `Type`: String?
+        public var Source: String?
+        public var Target: String?
+        public var ReadOnly: Bool?
+        public var Consistency: String?
+        public var BindOptions: BindOptions?
+        public var VolumeOptions: VolumeOptions?
+        public var ImageOptions: ImageOptions?
+        public var TmpfsOptions: TmpfsOptions?
+        public struct BindOptions: Codable, Sendable, Equatable {
+            public init(
+                Propagation: String? = nil, NonRecursive: Bool? = nil, CreateMountpoint: Bool? = nil, ReadOnlyNonRecursive: Bool? = nil,
+                ReadOnlyForceRecursive: Bool? = nil
+            ) {
+                self.Propagation = Propagation
+                self.NonRecursive = NonRecursive
+                self.CreateMountpoint = CreateMountpoint
+                self.ReadOnlyNonRecursive = ReadOnlyNonRecursive
+                self.ReadOnlyForceRecursive = ReadOnlyForceRecursive
+            }
+            public var Propagation: String?
+            public var NonRecursive: Bool?
+            public var CreateMountpoint: Bool?
+            public var ReadOnlyNonRecursive: Bool?
+            public var ReadOnlyForceRecursive: Bool?
+        }
+        public struct VolumeOptions: Codable, Sendable, Equatable {
+            public init(NoCopy: Bool? = nil, Labels: [String: String]? = nil, DriverConfig: Driver? = nil, Subpath: String? = nil) {
+                self.NoCopy = NoCopy
+                self.Labels = Labels
+                self.DriverConfig = DriverConfig
+                self.Subpath = Subpath
+            }
+            public var NoCopy: Bool?
+            public var Labels: [String: String]?
+            public var DriverConfig: Driver?
+            public var Subpath: String?
+        }
+        public struct ImageOptions: Codable, Sendable, Equatable {
+            public init(Subpath: String? = nil) {
+                self.Subpath = Subpath
+            }
+            public var Subpath: String?
+        }
+        public struct TmpfsOptions: Codable, Sendable, Equatable {
+            public init(SizeBytes: Int64? = nil, Mode: UInt32? = nil, Options: [[String]]? = nil) {
+                self.SizeBytes = SizeBytes
+                self.Mode = Mode
+                self.Options = Options
+            }
+            public var SizeBytes: Int64?
+            public var Mode: UInt32?
+            public var Options: [[String]]?
+        }
+        public init(Type: String? = nil, Source: String? = nil, Target: String? = nil) {
+            self.`Type` = `Type`
+            self.Source = Source
+            self.Target = Target
+        }
+    }
+
+    public struct Ulimit: Codable, Sendable, Equatable {
+        public init(Name: String? = nil, Soft: Int64? = nil, Hard: Int64? = nil) {
+            self.Name = Name
+            self.Soft = Soft
+            self.Hard = Hard
+        }
+        public var Name: String?
+        public var Soft: Int64?
+        public var Hard: Int64?
     }
 
     public init(Image: String, Args: [String]? = nil, Env: [String]? = nil) {
@@ -85,14 +251,52 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
 
 public struct ResourceRequirements: Codable, Sendable, Equatable {
     public var Limits: Limit?
-    public var Reservations: Limit?
+    public var Reservations: Resources?
     public struct Limit: Codable, Sendable, Equatable {
         public var NanoCPUs: Int64?
         public var MemoryBytes: Int64?
         public var Pids: Int64?
-        public init() {}
+        public init(NanoCPUs: Int64? = nil, MemoryBytes: Int64? = nil, Pids: Int64? = nil) {
+            self.NanoCPUs = NanoCPUs
+            self.MemoryBytes = MemoryBytes
+            self.Pids = Pids
+        }
     }
-    public init() {}
+    public struct Resources: Codable, Sendable, Equatable {
+        public var NanoCPUs: Int64?
+        public var MemoryBytes: Int64?
+        public var GenericResources: [GenericResource]?
+        public init(NanoCPUs: Int64? = nil, MemoryBytes: Int64? = nil) {
+            self.NanoCPUs = NanoCPUs
+            self.MemoryBytes = MemoryBytes
+        }
+    }
+    /// Exactly one member is set.
+    public struct GenericResource: Codable, Sendable, Equatable {
+        public var NamedResourceSpec: Named?
+        public var DiscreteResourceSpec: Discrete?
+        public init() {}
+        public struct Named: Codable, Sendable, Equatable {
+            public init(Kind: String? = nil, Value: String? = nil) {
+                self.Kind = Kind
+                self.Value = Value
+            }
+            public var Kind: String?
+            public var Value: String?
+        }
+        public struct Discrete: Codable, Sendable, Equatable {
+            public init(Kind: String? = nil, Value: Int64? = nil) {
+                self.Kind = Kind
+                self.Value = Value
+            }
+            public var Kind: String?
+            public var Value: Int64?
+        }
+    }
+    public init(Limits: Limit? = nil, Reservations: Resources? = nil) {
+        self.Limits = Limits
+        self.Reservations = Reservations
+    }
 }
 
 public struct RestartPolicy: Codable, Sendable, Equatable {
@@ -117,8 +321,10 @@ public struct Placement: Codable, Sendable, Equatable {
 
     public struct PlacementPreference: Codable, Sendable, Equatable {
         public var Spread: Spread?
+        public init(Spread: Spread? = nil) { self.Spread = Spread }
         public struct Spread: Codable, Sendable, Equatable {
             public var SpreadDescriptor: String
+            public init(SpreadDescriptor: String) { self.SpreadDescriptor = SpreadDescriptor }
         }
     }
     public init(Constraints: [String]? = nil, MaxReplicas: UInt64? = nil) {

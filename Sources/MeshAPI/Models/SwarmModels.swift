@@ -41,7 +41,12 @@ public struct SwarmSpec: Codable, Sendable, Equatable {
         public var SigningCACert: String?
         public var SigningCAKey: String?
         public var ForceRotate: UInt64?
-        public init(NodeCertExpiry: Nanoseconds? = nil) { self.NodeCertExpiry = NodeCertExpiry }
+        /// Refused when not empty: meshd's managers sign with their own CA only.
+        public var ExternalCAs: [PresentValue]?
+        public init(NodeCertExpiry: Nanoseconds? = nil, ForceRotate: UInt64? = nil) {
+            self.NodeCertExpiry = NodeCertExpiry
+            self.ForceRotate = ForceRotate
+        }
     }
     public struct TaskDefaults: Codable, Sendable, Equatable {
         public var LogDriver: Driver?

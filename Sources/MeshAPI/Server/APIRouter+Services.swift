@@ -9,8 +9,7 @@ extension APIRouter {
             let filter = ServiceFilter(try FilterArgs.parse(r.query["filters"], allowed: ServiceFilter.keys))
             return .json(try await backend.listServices(filter, status: r.bool("status")))
         case (.POST, 2) where s[1] == "create":
-            let spec = try await prepare(try r.decode(ServiceSpec.self))
-            return .json(try await backend.createService(spec), status: .created)
+            return .json(try await backend.createService(try r.decode(ServiceSpec.self)), status: .created)
         case (.GET, 2), (.HEAD, 2):
             var service = try await backend.inspectService(s[1])
             if r.bool("insertDefaults") {
@@ -27,29 +26,14 @@ extension APIRouter {
             if let other = r.query["rollback"], !other.isEmpty, other != "previous" {
                 throw .invalidArgument("invalid value for rollback: \(other)")
             }
-            let decoded = try r.decode(ServiceSpec.self)
             // dockerd ignores the body of a rollback; it still has to be a spec.
-            let spec = rollback ? decoded : try await prepare(decoded)
+            let spec = try r.decode(ServiceSpec.self)
             return .json(try await backend.updateService(s[1], version: version, spec: spec, rollback: rollback))
         case (.GET, 3) where s[2] == "logs":
             return try await logs(r, service: s[1])
         default:
             throw Self.pageNotFound
         }
-    }
-
-    /// Normalises the spec and turns network names into IDs (`stack deploy` sends names).
-    func prepare(_ input: ServiceSpec) async throws(EngineError) -> ServiceSpec {
-        var spec = try ServiceSpecNormalizer.normalize(input)
-        if let nets = spec.TaskTemplate.Networks {
-            var resolved: [NetworkAttachmentConfig] = []
-            for var n in nets {
-                n.Target = try await backend.inspectNetwork(n.Target, scope: "swarm").Id
-                resolved.append(n)
-            }
-            spec.TaskTemplate.Networks = resolved
-        }
-        return spec
     }
 
     func logs(_ r: APIRequest, service: String) async throws(EngineError) -> APIResponse {

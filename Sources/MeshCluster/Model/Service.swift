@@ -96,10 +96,7 @@ public struct ClusterService: Codable, Sendable, Equatable, Identifiable {
     /// update (the orchestrator sets `updating`), a replicas-only change does not (as in swarmkit).
     public mutating func update(to newSpec: ServiceSpec, now: Date) throws(ClusterError) {
         try newSpec.validate()
-        guard newSpec.name == spec.name else { throw .unimplemented("renaming services is not supported") }
-        guard newSpec.mode.isGlobal == spec.mode.isGlobal else {
-            throw .invalidArgument("service mode change is not allowed")
-        }
+        try checkSameIdentity(newSpec)
         let replaces = newSpec.replacesTasks(of: spec)
         previousSpec = spec
         spec = newSpec
@@ -111,11 +108,20 @@ public struct ClusterService: Codable, Sendable, Equatable, Identifiable {
         }
     }
 
+    /// swarmkit's `UpdateService` refuses a rename and a mode change (both Unimplemented) before it looks
+    /// at the version, so the manager calls this first too.
+    public func checkSameIdentity(_ newSpec: ServiceSpec) throws(ClusterError) {
+        guard newSpec.name == spec.name else { throw .unimplemented("renaming services is not supported") }
+        guard newSpec.mode.isGlobal == spec.mode.isGlobal else { throw .unimplemented("service mode change is not allowed") }
+    }
+
     /// `service rollback` (or `update --rollback`): back to the previous spec, tracked as a rollback.
     public mutating func rollback(now: Date, message: String = "manually requested rollback") throws(ClusterError) {
         guard let previous = previousSpec else {
             throw .failedPrecondition("service \(id) does not have a previous spec")
         }
+        // The same rules as create and update: a spec stored before a rule existed is not restored past it.
+        try previous.validate()
         let replaces = previous.replacesTasks(of: spec)
         previousSpec = spec
         spec = previous

@@ -46,10 +46,13 @@ public struct RestartPolicy: Codable, Sendable, Equatable {
     public var delay: Nanoseconds
     /// 0: unlimited.
     public var maxAttempts: Int
-    public init(condition: Condition = .any, delay: Nanoseconds = 5_000_000_000, maxAttempts: Int = 0) {
+    /// Recorded only: the window over which swarmkit counts `maxAttempts`; meshd counts over the task's life.
+    public var window: Nanoseconds?
+    public init(condition: Condition = .any, delay: Nanoseconds = 5_000_000_000, maxAttempts: Int = 0, window: Nanoseconds? = nil) {
         self.condition = condition
         self.delay = delay
         self.maxAttempts = maxAttempts
+        self.window = window
     }
 }
 
@@ -81,13 +84,33 @@ public struct NetworkTarget: Codable, Sendable, Equatable {
     /// A network ID (names are resolved before they are stored).
     public var target: String
     public var aliases: [String]
-    public init(target: String, aliases: [String] = []) {
+    /// Recorded only (overlay driver options per attachment).
+    public var driverOpts: [String: String]
+    public init(target: String, aliases: [String] = [], driverOpts: [String: String] = [:]) {
         self.target = target
         self.aliases = aliases
+        self.driverOpts = driverOpts
+    }
+
+    enum CodingKeys: String, CodingKey { case target, aliases, driverOpts }
+    /// Stores written before `driverOpts` existed decode with none.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        target = try c.decode(String.self, forKey: .target)
+        aliases = try c.decode([String].self, forKey: .aliases)
+        driverOpts = try c.decodeIfPresent([String: String].self, forKey: .driverOpts) ?? [:]
     }
 }
 
-/// What every task of a service runs (Docker's `TaskTemplate`, reduced to what meshd's runtime uses).
+/// What every task of a service runs: Docker's `TaskTemplate`, every field of it stored.
+///
+/// Enforced: `image`, `command`, `args`, `env` (the process driver runs them), `restartPolicy` condition,
+/// delay and max attempts (the orchestrator), `constraints` and `placement.maxReplicas`/`platforms` (the
+/// scheduler), `networks` with their aliases (the allocator, the agent and DNS), `forceUpdate`.
+/// Recorded only — stored and shown as dockerd shows them, part of the template (so a change replaces
+/// tasks, as in swarmkit), not acted on yet: `labels`, `hostname` (a task's hostname is its ID), `dir`,
+/// `user`, `restartPolicy.window`, `network.driverOpts`, `container` (see `ContainerOptions`),
+/// `resources`, `placement.spreadDescriptors` and `logDriver`.
 public struct TaskSpec: Codable, Sendable, Equatable {
     public var image: String
     public var command: [String]
@@ -102,12 +125,17 @@ public struct TaskSpec: Codable, Sendable, Equatable {
     public var networks: [NetworkTarget]
     /// Bumped by `service update --force` to make tasks dirty without another change.
     public var forceUpdate: UInt64
+    public var container: ContainerOptions
+    public var resources: TaskResources
+    public var placement: PlacementOptions
+    public var logDriver: DriverConfig?
 
     public init(
         image: String, command: [String] = [], args: [String] = [], env: [String] = [],
         labels: [String: String] = [:], hostname: String = "", dir: String = "", user: String = "",
         restartPolicy: RestartPolicy? = nil, constraints: [String] = [], networks: [NetworkTarget] = [],
-        forceUpdate: UInt64 = 0
+        forceUpdate: UInt64 = 0, container: ContainerOptions = ContainerOptions(), resources: TaskResources = TaskResources(),
+        placement: PlacementOptions = PlacementOptions(), logDriver: DriverConfig? = nil
     ) {
         self.image = image
         self.command = command
@@ -121,6 +149,36 @@ public struct TaskSpec: Codable, Sendable, Equatable {
         self.constraints = constraints
         self.networks = networks
         self.forceUpdate = forceUpdate
+        self.container = container
+        self.resources = resources
+        self.placement = placement
+        self.logDriver = logDriver
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case image, command, args, env, labels, hostname, dir, user, restartPolicy, constraints, networks, forceUpdate
+        case container, resources, placement, logDriver
+    }
+
+    /// Stores written before the recorded fields existed decode with their defaults.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        image = try c.decode(String.self, forKey: .image)
+        command = try c.decode([String].self, forKey: .command)
+        args = try c.decode([String].self, forKey: .args)
+        env = try c.decode([String].self, forKey: .env)
+        labels = try c.decode([String: String].self, forKey: .labels)
+        hostname = try c.decode(String.self, forKey: .hostname)
+        dir = try c.decode(String.self, forKey: .dir)
+        user = try c.decode(String.self, forKey: .user)
+        restartPolicy = try c.decodeIfPresent(RestartPolicy.self, forKey: .restartPolicy)
+        constraints = try c.decode([String].self, forKey: .constraints)
+        networks = try c.decode([NetworkTarget].self, forKey: .networks)
+        forceUpdate = try c.decode(UInt64.self, forKey: .forceUpdate)
+        container = try c.decodeIfPresent(ContainerOptions.self, forKey: .container) ?? ContainerOptions()
+        resources = try c.decodeIfPresent(TaskResources.self, forKey: .resources) ?? TaskResources()
+        placement = try c.decodeIfPresent(PlacementOptions.self, forKey: .placement) ?? PlacementOptions()
+        logDriver = try c.decodeIfPresent(DriverConfig.self, forKey: .logDriver)
     }
 }
 
@@ -152,32 +210,61 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
         task != other.task || endpoint != other.endpoint
     }
 
-    /// Checks Docker also makes on create/update. Names follow Docker's rule for service names.
+    /// swarmkit's checks on create, update and rollback (`controlapi/service.go`), and the one place each
+    /// of these rules lives: the API edge (`ServiceSpecNormalizer`) parses and defaults, this decides.
     public func validate() throws(ClusterError) {
-        let nameOK =
-            !name.isEmpty && name.count <= 63
-            && name.utf8.allSatisfy {
-                ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 45 || $0 == 95 || $0 == 46
-            }
-            && name.first != "-" && name.first != "."
-        guard nameOK else { throw .invalidArgument("invalid name \"\(name)\": must be 1-63 letters, digits, '-', '_' or '.'") }
+        guard Self.isValidName(name) else { throw .invalidArgument("name must be valid as a DNS name component") }
         guard !task.image.isEmpty else { throw .invalidArgument("ContainerSpec: image reference must be provided") }
         if let n = mode.replicas, n < 0 { throw .invalidArgument("replicas must be 0 or more") }
         for c in task.constraints { _ = try PlacementConstraint.parse(c) }
+        if let p = task.restartPolicy, p.delay < 0 { throw .invalidArgument("TaskSpec: restart-delay cannot be negative") }
+        if let w = task.restartPolicy?.window, w < 0 { throw .invalidArgument("TaskSpec: restart-window cannot be negative") }
+        if let g = task.container.stopGracePeriod, g < 0 {
+            throw .invalidArgument("ContainerSpec: stop-grace-period cannot be negative")
+        }
+        if let h = task.container.healthcheck,
+            [h.interval, h.timeout, h.startPeriod, h.startInterval].contains(where: { $0 < 0 }) || h.retries < 0
+        {
+            throw .invalidArgument("ContainerSpec: Healthcheck durations and retries cannot be negative")
+        }
+        for m in task.container.mounts where m.target.isEmpty {
+            throw .invalidArgument("ContainerSpec: mount \(m.kind.rawValue) has no target")
+        }
+        let r = task.resources
+        if let l = r.limits, l.nanoCPUs < 0 || l.memoryBytes < 0 || l.pids < 0 {
+            throw .invalidArgument("TaskSpec: Resources.Limits cannot be negative")
+        }
+        if let v = r.reservations, v.nanoCPUs < 0 || v.memoryBytes < 0 {
+            throw .invalidArgument("TaskSpec: Resources.Reservations cannot be negative")
+        }
         if endpoint.mode == .dnsrr, endpoint.ports.contains(where: { $0.publishMode == .ingress }) {
             throw .invalidArgument("EndpointSpec: port published with ingress mode can't be used with dnsrr mode")
         }
+        // swarmkit keys a published port by number and protocol: the same port in host and ingress mode
+        // is a duplicate too.
         var seen = Set<String>()
         for p in endpoint.ports where p.publishedPort != 0 {
-            let key = "\(p.publishedPort)/\(p.protocol.rawValue)/\(p.publishMode.rawValue)"
-            guard seen.insert(key).inserted else {
-                throw .invalidArgument("EndpointSpec: duplicate published ports provided (\(p.publishedPort)/\(p.protocol.rawValue))")
+            guard seen.insert("\(p.publishedPort)/\(p.protocol.rawValue)").inserted else {
+                throw .invalidArgument("EndpointSpec: duplicate published ports provided")
             }
         }
-        for u in [update, rollback].compactMap({ $0 }) {
-            guard u.parallelism >= 0, u.delay >= 0, u.monitor >= 0 else {
-                throw .invalidArgument("UpdateConfig: parallelism, delay and monitor must not be negative")
+        for (what, u) in [("UpdateConfig", update), ("RollbackConfig", rollback)] {
+            guard let u else { continue }
+            guard u.parallelism >= 0 else { throw .invalidArgument("\(what): parallelism cannot be negative") }
+            guard u.delay >= 0 else { throw .invalidArgument("\(what): update-delay cannot be negative") }
+            guard u.monitor >= 0 else { throw .invalidArgument("\(what): update-monitor cannot be negative") }
+            guard u.maxFailureRatio.isFinite, u.maxFailureRatio >= 0, u.maxFailureRatio <= 1 else {
+                throw .invalidArgument("\(what): update-maxfailureratio cannot be less than 0 or bigger than 1")
             }
         }
+    }
+
+    /// swarmkit's `isValidDNSName`: letters, digits, `-` and `_`, starting and ending with a letter or
+    /// digit, at most 63 (no dots: the name is one DNS label of `<name>.<network>`).
+    public static func isValidName(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        guard bytes.count <= 63, let first = bytes.first, let last = bytes.last else { return false }
+        func alnum(_ b: UInt8) -> Bool { (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122) }
+        return alnum(first) && alnum(last) && bytes.allSatisfy { alnum($0) || $0 == 45 || $0 == 95 }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 
-/// Places tasks on nodes. Candidates are ready, active nodes that satisfy the service's constraints; among
+/// Places tasks on nodes. Candidates are ready, active nodes that satisfy the service's constraints, its
+/// platforms (`Placement.Platforms`) and its per-node replica limit (`Placement.MaxReplicas`); among
 /// them the one with the fewest tasks of this service wins, then the one with the fewest tasks in total,
 /// then the lowest node ID (so the result is deterministic).
 public struct Scheduler: Sendable {
@@ -51,6 +52,9 @@ public struct Scheduler: Sendable {
         var unavailable = 0
         var unsatisfied = 0
         var portsTaken = 0
+        var wrongPlatform = 0
+        var atMaxReplicas = 0
+        let placement = service.spec.task.placement
         let ports = Self.hostPorts(service)
         var best: (Int, Int, String)?
         for node in nodes {
@@ -62,18 +66,44 @@ public struct Scheduler: Sendable {
                 unsatisfied += 1
                 continue
             }
+            guard Self.supports(node, placement.platforms) else {
+                wrongPlatform += 1
+                continue
+            }
+            let here = load.count(serviceID: service.id, nodeID: node.id)
+            guard placement.maxReplicas == 0 || UInt64(here) < placement.maxReplicas else {
+                atMaxReplicas += 1
+                continue
+            }
             guard ports.isDisjoint(with: load.hostPorts[node.id] ?? []) else {
                 portsTaken += 1
                 continue
             }
-            let key = (load.count(serviceID: service.id, nodeID: node.id), load.total[node.id] ?? 0, node.id)
+            let key = (here, load.total[node.id] ?? 0, node.id)
             if best == nil || key < best! { best = key }
         }
         if let best { return .success(best.2) }
         return .failure(
             NoSuitableNode(
                 nodes: nodes.count, unavailable: unavailable, unsatisfied: unsatisfied,
-                hostPortsTaken: portsTaken))
+                hostPortsTaken: portsTaken, wrongPlatform: wrongPlatform, atMaxReplicas: atMaxReplicas))
+    }
+
+    /// swarmkit's PlatformFilter: no platforms means any node; else one must match, an empty member
+    /// matching anything, with `x86_64`/`amd64` and `aarch64`/`arm64` the same architecture.
+    static func supports(_ node: ClusterNode, _ platforms: [PlacementOptions.Platform]) -> Bool {
+        guard !platforms.isEmpty else { return true }
+        func arch(_ a: String) -> String {
+            switch a {
+            case "x86_64": "amd64"
+            case "aarch64": "arm64"
+            default: a
+            }
+        }
+        return platforms.contains {
+            ($0.architecture.isEmpty || arch($0.architecture) == arch(node.description.architecture))
+                && ($0.os.isEmpty || $0.os == node.description.os)
+        }
     }
 
     /// Assigns every unscheduled task of the snapshot that is meant to run: replicated tasks get a node,
@@ -128,10 +158,12 @@ public struct NoSuitableNode: Error, Sendable, Equatable, CustomStringConvertibl
 
     public init(reason: String) { description = "no suitable node (\(reason))" }
 
-    public init(nodes: Int, unavailable: Int, unsatisfied: Int, hostPortsTaken: Int = 0) {
+    public init(nodes: Int, unavailable: Int, unsatisfied: Int, hostPortsTaken: Int = 0, wrongPlatform: Int = 0, atMaxReplicas: Int = 0) {
         func n(_ k: Int) -> String { k == 1 ? "1 node" : "\(k) nodes" }
         var parts: [String] = []
         if nodes == 0 { parts.append("no nodes in the cluster") }
+        if atMaxReplicas > 0 { parts.append("max replicas per node limit exceed") }
+        if wrongPlatform > 0 { parts.append("unsupported platform on \(n(wrongPlatform))") }
         if unavailable > 0 { parts.append("\(n(unavailable)) not available for new tasks") }
         if unsatisfied > 0 { parts.append("scheduling constraints not satisfied on \(n(unsatisfied))") }
         if hostPortsTaken > 0 { parts.append("host-mode port already in use on \(n(hostPortsTaken))") }

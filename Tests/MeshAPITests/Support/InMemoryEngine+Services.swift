@@ -7,9 +7,23 @@ extension InMemoryEngine {
             ref, kind: "service", in: s.services.indices, id: { s.services[$0].ID }, name: { s.services[$0].Spec.Name })
     }
 
-    func createService(_ spec: ServiceSpec) async throws(EngineError) -> ServiceCreateResponse {
+    /// What a backend does first (EngineBackend): normalise once, then turn network names into IDs.
+    func prepared(_ input: ServiceSpec) async throws(EngineError) -> ServiceSpec {
+        var spec = try ServiceSpecNormalizer.normalize(input)
+        if let nets = spec.TaskTemplate.Networks {
+            var resolved: [NetworkAttachmentConfig] = []
+            for var n in nets {
+                n.Target = try await inspectNetwork(n.Target, scope: "swarm").Id
+                resolved.append(n)
+            }
+            spec.TaskTemplate.Networks = resolved
+        }
+        return spec
+    }
+
+    func createService(_ input: ServiceSpec) async throws(EngineError) -> ServiceCreateResponse {
         try requireManager()
-        var spec = spec
+        var spec = try await prepared(input)
         let name = spec.Name ?? ""
         if name.isEmpty { spec.Name = "svc_\(Self.randomID(6))" }
         if s.services.contains(where: { $0.Spec.Name == spec.Name }) { throw .serviceExists(spec.Name!) }
@@ -67,9 +81,11 @@ extension InMemoryEngine {
         return s.services[try service(ref)]
     }
 
-    func updateService(_ ref: String, version: UInt64, spec: ServiceSpec, rollback: Bool) async throws(EngineError) -> ServiceUpdateResponse
+    func updateService(_ ref: String, version: UInt64, spec input: ServiceSpec, rollback: Bool) async throws(EngineError)
+        -> ServiceUpdateResponse
     {
         try requireManager()
+        let spec = rollback ? input : try await prepared(input)
         let i = try service(ref)
         guard s.services[i].Version.Index == version else { throw .updateOutOfSequence }
         var svc = s.services[i]
