@@ -14,14 +14,11 @@ import Testing
         guard getuid() == 0 else { throw NotRootCluster() }
         let c = try await DaemonCluster.build(tag: "mdu", extraArguments: ["--ui-addr", "127.0.0.1:9324"])
         defer { c.destroy() }
-        _ = ClusterTests.check(try c.docker(1, ["swarm", "init", "--advertise-addr", c.address(1)]), "swarm init", c)
-        let token = try c.docker(1, ["swarm", "join-token", "-q", "worker"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        for n in 2...3 { _ = ClusterTests.check(try c.docker(n, ["swarm", "join", "--token", token, "\(c.address(1)):2377"]), "join", c) }
+        try ClusterTests.formSwarm(c, network: "page")
         let ready = try await ClusterTests.eventually(.seconds(20)) {
             ClusterTests.lines(try c.docker(1, ["node", "ls", "--format", "{{.Status}}"]).stdout).filter { $0 == "Ready" }.count == 3
         }
         #expect(ready)
-        _ = ClusterTests.check(try c.docker(1, ["network", "create", "-d", "overlay", "page"]), "network create", c)
         _ = ClusterTests.check(
             try c.docker(
                 1,

@@ -29,6 +29,14 @@ struct NotRootCluster: Error, CustomStringConvertible {
 
     static func lines(_ s: String) -> [String] { s.split(separator: "\n").map(String.init) }
 
+    /// `swarm init` on node 1, the other nodes join it as workers, and `network create -d overlay network`.
+    static func formSwarm(_ c: DaemonCluster, network: String) throws {
+        _ = check(try c.docker(1, ["swarm", "init", "--advertise-addr", c.address(1)]), "swarm init", c)
+        let token = try c.docker(1, ["swarm", "join-token", "-q", "worker"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        for n in 2...c.nodeCount { _ = check(try c.docker(n, ["swarm", "join", "--token", token, "\(c.address(1)):2377"]), "join", c) }
+        _ = check(try c.docker(1, ["network", "create", "-d", "overlay", network]), "network create", c)
+    }
+
     @Test func clusterThroughDockerAndMeshctl() async throws {
         guard getuid() == 0 else { throw NotRootCluster() }
         let c = try await DaemonCluster.build(tag: "mdc")

@@ -30,10 +30,7 @@ import Testing
         guard getuid() == 0 else { throw NotRootCluster() }
         let c = try await DaemonCluster.build(tag: "mdo", extraArguments: ["--metrics-addr", "127.0.0.1:9323", "--log-format", "json"])
         defer { c.destroy() }
-        _ = ClusterTests.check(try c.docker(1, ["swarm", "init", "--advertise-addr", c.address(1)]), "swarm init", c)
-        let token = try c.docker(1, ["swarm", "join-token", "-q", "worker"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        for n in 2...3 { _ = ClusterTests.check(try c.docker(n, ["swarm", "join", "--token", token, "\(c.address(1)):2377"]), "join", c) }
-        _ = ClusterTests.check(try c.docker(1, ["network", "create", "-d", "overlay", "obs"]), "network create", c)
+        try ClusterTests.formSwarm(c, network: "obs")
         _ = ClusterTests.check(
             try c.docker(
                 1,

@@ -39,19 +39,7 @@ public final class APIServer: Sendable {
                     return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
                 }
             }
-        let serving = Task {
-            await withDiscardingTaskGroup { tasks in
-                do {
-                    try await listener.executeThenClose { inbound in
-                        for try await connection in inbound {
-                            tasks.addTask { await APIConnection(channel: connection, router: router).serve() }
-                        }
-                    }
-                } catch {
-                    // The listener closed (stop()) or failed; connections in flight finish on their own.
-                }
-            }
-        }
+        let serving = serve(listener, router)
         return APIServer(socketPath: socketPath, listener: listener, serving: serving)
     }
 
@@ -73,7 +61,15 @@ public final class APIServer: Sendable {
                     return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
                 }
             }
-        let serving = Task {
+        let serving = serve(listener, router)
+        return APIServer(socketPath: "", listener: listener, serving: serving)
+    }
+
+    /// One task per connection until the listener closes.
+    private static func serve(
+        _ listener: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>, _ router: APIRouter
+    ) -> Task<Void, Never> {
+        Task {
             await withDiscardingTaskGroup { tasks in
                 do {
                     try await listener.executeThenClose { inbound in
@@ -86,7 +82,6 @@ public final class APIServer: Sendable {
                 }
             }
         }
-        return APIServer(socketPath: "", listener: listener, serving: serving)
     }
 
     /// Stops accepting, lets open connections finish and removes the socket file.
