@@ -25,10 +25,11 @@ import sys
 from xml.sax.saxutils import escape
 
 # The order of the report; a benchmark missing from the results is listed as not run.
-ORDER = ["converge", "vip", "dns", "nft-load", "ipvs-load", "neigh-fdb", "apply", "agent", "gossip"]
+ORDER = ["converge", "vip", "overlay", "dns", "nft-load", "ipvs-load", "neigh-fdb", "apply", "agent", "gossip"]
 TITLES = {
     "converge": "Cluster convergence (3 meshd daemons)",
     "vip": "Service VIP throughput vs direct vs haproxy",
+    "overlay": "Overlay (VXLAN) throughput vs the underlay",
     "dns": "Embedded DNS vs dnsmasq",
     "nft-load": "nftables cold load vs nft -f",
     "ipvs-load": "IPVS load vs ipvsadm -R",
