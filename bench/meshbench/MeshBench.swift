@@ -10,7 +10,7 @@ struct MeshBench: AsyncParsableCommand {
         abstract: "meshd benchmarks: each runs meshd and its comparison side by side and prints the ratio.",
         subcommands: [
             NeighFDB.self, NFTLoad.self, IPVSLoad.self, GossipBench.self, DNSBench.self, VIPBench.self, OverlayBench.self, ApplyBench.self,
-            AgentBench.self,
+            AgentBench.self, ScaleBench.self,
             ConvergeBench.self,
         ]
     )
