@@ -20,6 +20,11 @@ struct VIPBench: AsyncParsableCommand {
         help: "wrk connection counts, a row each (the first is the plotted one).")
     var connections: [Int] = [16, 64, 256]
     @Option(help: "Load balancer: nftables or ipvs.") var lb = "nftables"
+    @Option(
+        help:
+            "wrk's request timeout in seconds: a request without an answer by then is an error (and fails the run); wrk's own 2 s counted a loaded debug build's p99 as errors."
+    )
+    var timeout = 10
     @Flag(help: "Print every wrk run with its errors and the TIME_WAIT sockets on each side.") var verbose = false
     @Flag(
         help: ArgumentHelp(
@@ -175,7 +180,8 @@ struct VIPBench: AsyncParsableCommand {
             var json = BenchResults(
                 "vip", quick: options.quick,
                 [
-                    "rounds": rounds, "seconds": seconds, "lb": lb, "connections": connections[0], "connection_counts": connections,
+                    "rounds": rounds, "seconds": seconds, "lb": lb, "timeout_s": timeout, "connections": connections[0],
+                    "connection_counts": connections,
                     "port_budget": defaultPortBudget ? "default" : budget,
                 ])
             var failures: [String] = []
@@ -279,7 +285,8 @@ struct VIPBench: AsyncParsableCommand {
     /// One wrk run from the client task with its rate, latencies and every error wrk counted.
     func wrk(_ lab: DataplaneLab, url: String, connections: Int, close: Bool, seconds: Int) throws -> Result {
         var argv = [
-            "ip", "netns", "exec", lab.taskNamespace("client"), "wrk", "-t2", "-c\(connections)", "-d\(seconds)s", "--latency",
+            "ip", "netns", "exec", lab.taskNamespace("client"), "wrk", "-t2", "-c\(connections)", "-d\(seconds)s", "--timeout",
+            "\(timeout)s", "--latency",
         ]
         if close { argv += ["-H", "Connection: close"] }
         let out = try Exec.check(argv + [url])
