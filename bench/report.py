@@ -25,16 +25,18 @@ import sys
 from xml.sax.saxutils import escape
 
 # The order of the report; a benchmark missing from the results is listed as not run.
-ORDER = ["converge", "vip", "dns", "nft-load", "ipvs-load", "neigh-fdb", "apply", "agent", "gossip"]
+ORDER = ["converge", "vip", "overlay", "dns", "nft-load", "ipvs-load", "neigh-fdb", "apply", "agent", "scale", "gossip"]
 TITLES = {
     "converge": "Cluster convergence (3 meshd daemons)",
     "vip": "Service VIP throughput vs direct vs haproxy",
+    "overlay": "Overlay (VXLAN) throughput vs the underlay",
     "dns": "Embedded DNS vs dnsmasq",
     "nft-load": "nftables cold load vs nft -f",
     "ipvs-load": "IPVS load vs ipvsadm -R",
     "neigh-fdb": "Neighbours and FDB entries vs iproute2",
     "apply": "Reconciler apply latency",
     "agent": "Agent gossip path to the kernel",
+    "scale": "10,000 services x 10 backends on one node: cold start, added backend, VIP latency",
     "gossip": "Gossip dissemination, detection, bandwidth",
 }
 OPS = {

@@ -9,7 +9,8 @@ struct MeshBench: AsyncParsableCommand {
         commandName: "meshbench",
         abstract: "meshd benchmarks: each runs meshd and its comparison side by side and prints the ratio.",
         subcommands: [
-            NeighFDB.self, NFTLoad.self, IPVSLoad.self, GossipBench.self, DNSBench.self, VIPBench.self, ApplyBench.self, AgentBench.self,
+            NeighFDB.self, NFTLoad.self, IPVSLoad.self, GossipBench.self, DNSBench.self, VIPBench.self, OverlayBench.self, ApplyBench.self,
+            AgentBench.self, ScaleBench.self,
             ConvergeBench.self,
         ]
     )
