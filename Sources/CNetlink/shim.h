@@ -11,6 +11,7 @@
 #include <linux/veth.h>
 #include <linux/genetlink.h>
 #include <linux/ip_vs.h>
+#include <linux/xfrm.h>
 #include <netlink/netlink.h>
 #include <netlink/msg.h>
 #include <netlink/attr.h>

@@ -89,6 +89,14 @@ final class RequestBuilder {
         check(withUnsafeMutableBytes(of: &v) { nlmsg_append(msg, $0.baseAddress, $0.count, Int32(NLMSG_ALIGNTO)) })
     }
 
+    /// A fixed family header laid out byte by byte (XFRM's structs have padding a Swift copy of
+    /// the imported C struct would not keep zeroed), padded to 4 bytes.
+    func header(bytes: [UInt8]) {
+        guard let msg else { return }
+        check(
+            bytes.withUnsafeBytes { nlmsg_append(msg, UnsafeMutableRawPointer(mutating: $0.baseAddress), $0.count, Int32(NLMSG_ALIGNTO)) })
+    }
+
     func put(_ type: Int, bytes: [UInt8]) {
         guard let msg else { return }
         check(bytes.withUnsafeBytes { nla_put(msg, Int32(type), Int32($0.count), $0.baseAddress) })
