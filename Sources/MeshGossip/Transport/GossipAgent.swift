@@ -233,6 +233,8 @@ public actor GossipAgent {
     /// Sends this network's pending table news now rather than at the next gossip round.
     public func flush(network: String) async { await perform(node.flush(network: network)) }
     public func entries(network: String) -> [EntryKey: TableEntry] { node.entries(network: network) }
+    /// Nodes this agent knows carry `network`: table news goes only to them.
+    public func nodes(on network: String) -> [String] { node.nodes(on: network) }
     public func updateKeyring(_ body: (inout Keyring) throws -> Void) throws { try node.updateKeyring(body) }
 
     /// Graceful leave, then a short wait so the news is out before the sockets close.
