@@ -2,8 +2,8 @@
 /// do to a spec before swarmkit sees it. It owns every rule about the request's *form*: enumerated
 /// strings (mode, endpoint mode, protocol, publish mode, restart condition, failure action, order, mount
 /// type, isolation, runtime), number ranges that the API's types allow but swarmkit's do not, request
-/// size limits, fields meshd refuses by name (secrets, configs, plugin tasks, generic resources' empty
-/// members, the deprecated top-level `Networks`), and dockerd's defaults (a mode with `Replicas`, ports
+/// size limits, fields meshd refuses by name (plugin tasks, generic resources' empty members, the
+/// deprecated top-level `Networks` together with `TaskTemplate.Networks`), and dockerd's defaults (a mode with `Replicas`, ports
 /// with protocol and publish mode, an endpoint mode, an update order).
 ///
 /// Rules about the spec's *meaning* (name, image, constraints, dnsrr with ingress ports, duplicate
@@ -16,10 +16,17 @@ public enum ServiceSpecNormalizer {
 
     public static func normalize(_ input: ServiceSpec) throws(EngineError) -> ServiceSpec {
         var spec = input
+        // The deprecated top-level `Networks` (docker-py sends it for `networks=`) is what swarmkit
+        // attaches when the task template names none; it stays where it was sent and the cluster spec
+        // takes it as the task's networks. Both lists at once would leave one of them unused.
         if let nets = spec.Networks, !nets.isEmpty {
-            throw .invalidArgument("ServiceSpec.Networks is deprecated and not supported by meshd: use TaskTemplate.Networks")
+            if let task = spec.TaskTemplate.Networks, !task.isEmpty {
+                throw .invalidArgument(
+                    "ServiceSpec.Networks and TaskTemplate.Networks are both given: use TaskTemplate.Networks (ServiceSpec.Networks is deprecated)")
+            }
+        } else {
+            spec.Networks = nil
         }
-        spec.Networks = nil
         let image = spec.TaskTemplate.ContainerSpec?.Image ?? ""
         guard image.utf8.count <= 512 else { throw .invalidArgument("image reference is too long") }
         try checkTaskTemplate(spec.TaskTemplate)

@@ -12,11 +12,13 @@ import MeshValues
 /// objects).
 extension APIMapping {
     public static func clusterServiceSpec(_ input: MeshAPI.ServiceSpec) throws(EngineError) -> MeshCluster.ServiceSpec {
-        let api = try ServiceSpecNormalizer.normalize(input)
+        var api = try ServiceSpecNormalizer.normalize(input)
+        let atServiceLevel = api.Networks != nil
+        if let nets = api.Networks { api.TaskTemplate.Networks = nets }
         return MeshCluster.ServiceSpec(
             name: api.Name ?? "", labels: api.Labels ?? [:], task: taskSpec(api.TaskTemplate), mode: mode(api.Mode),
             update: api.UpdateConfig.map(updateConfig), rollback: api.RollbackConfig.map(updateConfig),
-            endpoint: endpointSpec(api.EndpointSpec))
+            endpoint: endpointSpec(api.EndpointSpec), networksAtServiceLevel: atServiceLevel)
     }
 
     static func taskSpec(_ t: MeshAPI.TaskSpec) -> MeshCluster.TaskSpec {

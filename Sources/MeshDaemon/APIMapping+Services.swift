@@ -37,10 +37,15 @@ extension APIMapping {
         }
         var endpoint = MeshAPI.EndpointSpec(Mode: s.endpoint.mode.rawValue)
         endpoint.Ports = nonEmpty(s.endpoint.ports.map(apiPort))
-        return MeshAPI.ServiceSpec(
+        var spec = MeshAPI.ServiceSpec(
             Name: s.name, Labels: s.labels, TaskTemplate: apiTaskSpec(s.task), Mode: mode,
             UpdateConfig: s.update.map(apiUpdateConfig), RollbackConfig: s.rollback.map(apiUpdateConfig),
             EndpointSpec: endpoint)
+        if s.networksAtServiceLevel {
+            spec.Networks = spec.TaskTemplate.Networks
+            spec.TaskTemplate.Networks = nil
+        }
+        return spec
     }
 
     /// Every field `clusterServiceSpec` stored, in Docker's shape: Go's `omitempty` leaves zero values out,

@@ -82,6 +82,31 @@ import Testing
     }
 
     /// Known fields meshd cannot honour are refused with 400 and their name, never dropped.
+    /// docker-py's `networks=` sends the deprecated top-level `ServiceSpec.Networks`: dockerd attaches
+    /// them, inspect shows them there (names resolved to IDs), and an update that sends them in
+    /// `TaskTemplate.Networks` (as docker-py's `fetch_current_spec` does) moves them.
+    @Test func topLevelNetworksAreHonouredAndShownWhereSent() async throws {
+        try await TestCluster.with { c in
+            let ctl = c.controller
+            let net = try await ctl.createNetwork(NetworkCreateRequest(Name: "old"))
+            let spec = try EngineJSON.decodeRequest(
+                MeshAPI.ServiceSpec.self,
+                from: Data(#"{"Name": "r", "TaskTemplate": {"ContainerSpec": {"Image": "meshd/whoami"}}, "Networks": [{"Target": "old"}]}"#.utf8))
+            let id = try await ctl.createService(spec).ID
+            let shown = try await ctl.inspectService(id)
+            #expect(shown.Spec.Networks?.map(\.Target) == [net.Id])
+            #expect(shown.Spec.TaskTemplate.Networks == nil)
+            #expect(try c.store.get(ClusterService.self, id: id)?.spec.task.networks.map(\.target) == [net.Id])
+            var moved = shown.Spec
+            moved.TaskTemplate.Networks = moved.Networks
+            moved.Networks = nil
+            _ = try await ctl.updateService(id, version: shown.Version.Index, spec: moved, rollback: false)
+            let after = try await ctl.inspectService(id)
+            #expect(after.Spec.Networks == nil)
+            #expect(after.Spec.TaskTemplate.Networks?.map(\.Target) == [net.Id])
+        }
+    }
+
     @Test func fieldsMeshdCannotHonourAreRefusedByName() async throws {
         let cases: [(String, String)] = [
             (#""ContainerSpec": {"Image": "x", "Secrets": [{"SecretID": "s", "SecretName": "n"}]}"#, "ContainerSpec.Secrets"),
@@ -106,11 +131,13 @@ import Testing
                 #expect(e?.status == 400, "\(field)")
                 #expect(e?.message.contains(field) == true, "\(field): \(e?.message ?? "accepted")")
             }
-            let old = try EngineJSON.decodeRequest(
+            let both = try EngineJSON.decodeRequest(
                 MeshAPI.ServiceSpec.self,
-                from: Data(#"{"Name": "r", "TaskTemplate": {"ContainerSpec": {"Image": "x"}}, "Networks": [{"Target": "n"}]}"#.utf8))
-            let e = await engineError { _ = try await c.controller.createService(old) }
-            #expect(e?.status == 400 && e?.message.contains("ServiceSpec.Networks") == true)
+                from: Data(
+                    #"{"Name": "r", "TaskTemplate": {"ContainerSpec": {"Image": "x"}, "Networks": [{"Target": "m"}]}, "Networks": [{"Target": "n"}]}"#
+                        .utf8))
+            let e = await engineError { _ = try await c.controller.createService(both) }
+            #expect(e?.status == 400 && e?.message.contains("ServiceSpec.Networks and TaskTemplate.Networks") == true)
             #expect(try await c.controller.listServices(ServiceFilter(), status: false).isEmpty)
         }
     }

@@ -11,7 +11,7 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
     public var Mode: ServiceMode?
     public var UpdateConfig: UpdateConfig?
     public var RollbackConfig: UpdateConfig?
-    /// Deprecated in Docker (use `TaskTemplate.Networks`); refused when not empty.
+    /// Deprecated in Docker (use `TaskTemplate.Networks`): honoured when the task template names none, shown back here.
     public var Networks: [NetworkAttachmentConfig]?
     public var EndpointSpec: EndpointSpec?
 

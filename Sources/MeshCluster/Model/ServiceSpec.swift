@@ -190,11 +190,17 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
     public var update: UpdateConfig?
     public var rollback: UpdateConfig?
     public var endpoint: EndpointSpec
+    /// The client gave the networks in the deprecated top-level `ServiceSpec.Networks` (docker-py's
+    /// `networks=`): they live in `task.networks` like any others, and inspect shows them where they
+    /// were sent, as dockerd does, until an update sends `TaskTemplate.Networks`.
+    public var networksAtServiceLevel: Bool
 
     public init(
         name: String, labels: [String: String] = [:], task: TaskSpec, mode: ServiceMode = .replicated(replicas: 1),
-        update: UpdateConfig? = nil, rollback: UpdateConfig? = nil, endpoint: EndpointSpec = EndpointSpec()
+        update: UpdateConfig? = nil, rollback: UpdateConfig? = nil, endpoint: EndpointSpec = EndpointSpec(),
+        networksAtServiceLevel: Bool = false
     ) {
+        self.networksAtServiceLevel = networksAtServiceLevel
         self.name = name
         self.labels = labels
         self.task = task
@@ -202,6 +208,20 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
         self.update = update
         self.rollback = rollback
         self.endpoint = endpoint
+    }
+
+    enum CodingKeys: String, CodingKey { case name, labels, task, mode, update, rollback, endpoint, networksAtServiceLevel }
+    /// Stores written before `networksAtServiceLevel` existed decode without it.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        labels = try c.decode([String: String].self, forKey: .labels)
+        task = try c.decode(TaskSpec.self, forKey: .task)
+        mode = try c.decode(ServiceMode.self, forKey: .mode)
+        update = try c.decodeIfPresent(UpdateConfig.self, forKey: .update)
+        rollback = try c.decodeIfPresent(UpdateConfig.self, forKey: .rollback)
+        endpoint = try c.decode(EndpointSpec.self, forKey: .endpoint)
+        networksAtServiceLevel = try c.decodeIfPresent(Bool.self, forKey: .networksAtServiceLevel) ?? false
     }
 
     /// Whether tasks made from `other` must be replaced to match this spec (swarmkit's `IsTaskDirty`:
