@@ -324,8 +324,7 @@ public actor ManagerPlane {
     /// replayed, as dockerd's store watch starts with the manager.
     private func watchStore(_ onCommit: @escaping @Sendable (StoreCommit) -> Void) async {
         // Reading the store's handle cannot fail; the typed throws comes with `read`.
-        guard let store = try? await controller.read({ m in m.store }) else { return }
-        let watch = store.watch()
+        guard let store = try? await controller.read({ m in m.store }), let watch = try? store.watch() else { return }
         storeWatch = Task {
             for await commit in watch.commits { onCommit(commit) }
         }
