@@ -101,6 +101,11 @@ public struct StoreWatch: Sendable {
     /// nothing at or below it will be delivered.
     public let index: UInt64
     public let commits: AsyncStream<StoreCommit>
+
+    public init(index: UInt64, commits: AsyncStream<StoreCommit>) {
+        self.index = index
+        self.commits = commits
+    }
 }
 
 /// What a write transaction collects as it writes; only the transaction's own thread touches it.
