@@ -84,13 +84,14 @@ public final class EtcdHTTPTransport: EtcdTransport {
     }
 
     private func future(_ path: String, body: [UInt8]) -> EventLoopFuture<UnaryAnswer> {
+        // A kept connection is used on its own event loop: no hop through another loop's thread per call.
         let eventLoop = group.next()
         let reused = state.withLock { s -> (Channel, Int)? in
             while let (c, e) = s.idle.popLast() { if c.isActive { return (c, e) } }
             return nil
         }
         let channel: EventLoopFuture<(Channel, Int)> =
-            reused.map { eventLoop.makeSucceededFuture($0) } ?? connect(on: eventLoop, pipeline: .unary)
+            reused.map { $0.0.eventLoop.makeSucceededFuture($0) } ?? connect(on: eventLoop, pipeline: .unary)
         return channel.flatMap { [self] (channel, index) in
             let promise = channel.eventLoop.makePromise(of: UnaryAnswer.self)
             let timer = channel.eventLoop.scheduleTask(in: timeout) { [self] in
