@@ -16,6 +16,10 @@ final class ScriptedTransport: EtcdTransport {
     }
 
     private let state = Mutex<(sent: [Sent], answers: [(String, Result<[UInt8], StoreError>)])>(([], []))
+    /// Whole streams, one per `stream` call in order (after them, streams answer from `answers`).
+    private let streams = Mutex<[[[UInt8]]]>([])
+
+    func answerStream(_ lines: [String]) { streams.withLock { $0.append(lines.map { Array($0.utf8) }) } }
 
     func answer(_ path: String, _ json: String) { state.withLock { $0.answers.append((path, .success(Array(json.utf8)))) } }
     func fail(_ path: String, _ error: StoreError) { state.withLock { $0.answers.append((path, .failure(error))) } }
@@ -34,8 +38,10 @@ final class ScriptedTransport: EtcdTransport {
     func send(_ path: String, body: [UInt8]) async throws(StoreError) -> [UInt8] { try call(path, body: body) }
 
     func stream(_ path: String, body: [UInt8]) -> AsyncThrowingStream<[UInt8], any Error> {
+        let scripted = streams.withLock { s -> [[UInt8]]? in s.isEmpty ? nil : s.removeFirst() }
         let lines = state.withLock { s -> [[UInt8]] in
             s.sent.append(Sent(path: path, body: body))
+            if let scripted { return scripted }
             var out: [[UInt8]] = []
             while let i = s.answers.firstIndex(where: { $0.0 == path }), case .success(let b) = s.answers.remove(at: i).1 { out.append(b) }
             return out
@@ -236,5 +242,48 @@ func b64(_ s: String) -> String { Data(s.utf8).base64EncodedString() }
         }
         #expect(EtcdKey.prefixEnd(Data([0x61, 0xff])) == Data([0x62]))
         #expect(EtcdKey.prefixEnd(Data([0xff])) == Data([0]))
+    }
+
+    /// A watch message that does not decode ends that stream; the feed opens another from the revision after
+    /// the last it delivered, so nothing is lost or repeated.
+    @Test func aGarbledWatchMessageResumesWithoutLoss() async throws {
+        let t = ScriptedTransport()
+        let v = { (rev: Int) in
+            #"{"kv":{"key":"\#(b64("/p/values/k\(rev)"))","mod_revision":"\#(rev)","version":"1","value":"\#(b64("1"))"}}"#
+        }
+        t.answer("/v3/kv/range", #"{"header":{"revision":"9"}}"#)
+        t.answerStream([
+            #"{"result":{"header":{"revision":"9"},"created":true}}"#,
+            #"{"result":{"header":{"revision":"10"},"events":[\#(v(10))]}}"#,
+            #"{"result":{"events":[{"kv":{"key":12}}]}}"#,
+            #"{"result":{"header":{"revision":"11"},"events":[\#(v(11))]}}"#,
+        ])
+        t.answerStream([
+            #"{"result":{"header":{"revision":"11"},"created":true}}"#,
+            #"{"result":{"header":{"revision":"11"},"events":[\#(v(11))]}}"#,
+            #"{"result":{"header":{"revision":"12"},"events":[\#(v(12))]}}"#,
+        ])
+        let store = EtcdClusterStore(client: EtcdClient(transport: t), keys: EtcdKeys(prefix: "/p/"))
+        let log = StreamLog.follow(try store.watch().commits)
+        let commits = await log.wait(for: 3, seconds: 3)
+        #expect(commits.map(\.index) == [10, 11, 12])
+        #expect(commits.map(\.values) == [["k10"], ["k11"], ["k12"]])
+        let starts = t.sent.filter { $0.path == "/v3/watch" }.prefix(2).map {
+            ($0.json["create_request"] as? [String: Any])?["start_revision"] as? String
+        }
+        #expect(starts == ["10", "11"])
+    }
+
+    /// No etcd at the endpoint: a write fails at once as unavailable, naming where it tried.
+    @Test func noEtcdIsUnavailable() throws {
+        let store = EtcdClusterStore(client: EtcdClient(endpoints: [EtcdHTTPTransport.Endpoint(host: "127.0.0.1", port: 9)]))
+        let start = ContinuousClock.now
+        #expect {
+            try store.create(node("n1"))
+        } throws: { e in
+            guard case .store(.unavailable(let endpoint, _)) = e as? ClusterError else { return false }
+            return endpoint.contains("127.0.0.1:9")
+        }
+        #expect(ContinuousClock.now - start < .seconds(3))
     }
 }

@@ -207,6 +207,23 @@ import Testing
         #expect(seen.allSatisfy { !$0.relist })
     }
 
+    /// etcd takes at most 128 operations per txn list: a bigger write is refused whole, with etcd's words.
+    @Test func aWriteOverEtcdsOperationLimitIsRefusedWhole() async throws {
+        try await withStore(.etcd) { store, _ in
+            let tasks = (0..<70).map { i in
+                task("t\(i)", service: "s1", address: NetworkAttachment(networkID: "net1", address: "10.0.1.\(i + 2)/24"))
+            }
+            #expect {
+                try store.write { tx throws(ClusterError) in for t in tasks { try tx.create(t) } }
+            } throws: { e in
+                guard case .store(.rejected(_, _, let message)) = e as? ClusterError else { return false }
+                return message.contains("too many operations")
+            }
+            let stored = try store.list(ClusterTask.self)
+            #expect(stored.isEmpty)
+        }
+    }
+
     /// Not a pass/fail bound (the machine is shared): records the write latency through the gateway.
     @Test func txnLatencyThroughTheGateway() async throws {
         try await withStore(.etcd) { store, _ in
