@@ -65,6 +65,35 @@ final class EtcdTransaction: StoreTransaction {
         return kv.map { $0.value ?? Data() }
     }
 
+    /// Reads every key of `wanted` this transaction has not seen yet in ONE round trip (a read-only txn of
+    /// ranges, which etcd serves atomically at one revision), so a create with a name and several claims costs
+    /// one read, not one per key. A single key is left to `raw`.
+    private func prefetch(_ wanted: [Data]) throws(ClusterError) {
+        let missing = Set(wanted.filter { writes[$0] == nil && reads[$0] == nil }).sorted { $0.lexicographicallyPrecedes($1) }
+        guard missing.count > 1 else { return }
+        let answer: TxnResponse
+        do {
+            answer = try client.txn(TxnRequest(compare: [], success: missing.map { .range(RangeRequest(key: $0, revision: revision)) }))
+        } catch {
+            throw fail(EtcdClient.compaction(error, requested: revision ?? 0))
+        }
+        let responses = answer.responses ?? []
+        guard responses.count == missing.count else {
+            throw fail(.malformed(endpoint: "etcd", detail: "\(responses.count) answers to a read of \(missing.count) keys"))
+        }
+        if revision == nil { revision = answer.header?.revision?.value }
+        for (key, r) in zip(missing, responses) {
+            let kv = r.response_range?.kvs?.first
+            reads[key] = Read(modRevision: kv?.modRevision ?? 0, value: kv.map { $0.value ?? Data() })
+        }
+    }
+
+    /// The keys a write of `object` reads: the object's, its name claim's, its claims'.
+    private func keysOf<T: StoredObject>(_ object: T) -> [Data] {
+        [keys.object(T.self, id: object.id)] + (T.uniqueNames ? [keys.name(T.self, object.storeName)] : [])
+            + object.storeClaims.map(keys.claim)
+    }
+
     /// The mod revision of `key` as read (the transaction's pending version if it wrote it).
     private func modRevision(_ key: Data) -> UInt64? {
         if writes[key] != nil { return Self.pendingVersion }
@@ -172,6 +201,7 @@ final class EtcdTransaction: StoreTransaction {
 
     @discardableResult
     func create<T: StoredObject>(_ object: T) throws(ClusterError) -> T {
+        try prefetch(keysOf(object))
         let key = keys.object(T.self, id: object.id)
         if try raw(key) != nil { throw .idConflict(objectKind: T.objectKind, id: object.id) }
         if T.uniqueNames { try claimName(object) }
@@ -184,6 +214,7 @@ final class EtcdTransaction: StoreTransaction {
 
     @discardableResult
     func update<T: StoredObject>(_ object: T) throws(ClusterError) -> T {
+        try prefetch(keysOf(object))
         guard let current = try get(T.self, id: object.id) else { throw .notFound(objectKind: T.objectKind, reference: object.id) }
         guard current.version == object.version else {
             throw .outOfSequence(objectKind: T.objectKind, id: object.id, expected: current.version, got: object.version)
@@ -238,6 +269,7 @@ final class EtcdTransaction: StoreTransaction {
 
     func delete<T: StoredObject>(_ type: T.Type, id: String) throws(ClusterError) {
         guard let current = try get(type, id: id) else { throw .notFound(objectKind: T.objectKind, reference: id) }
+        try prefetch(keysOf(current))
         if T.uniqueNames { try releaseName(current) }
         for c in current.storeClaims { try release(c, owner: owner(current)) }
         try remove(keys.object(T.self, id: id))

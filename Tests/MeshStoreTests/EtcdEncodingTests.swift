@@ -56,28 +56,31 @@ final class ScriptedTransport: EtcdTransport {
 func b64(_ s: String) -> String { Data(s.utf8).base64EncodedString() }
 
 @Suite struct EtcdEncodingTests {
-    /// A create is one txn: absent-compares (mod revision 0) on the object key, its name claim and each address
-    /// claim, then the puts; the failure branch reads those keys back.
-    @Test func aCreateIsOneTxnComparingEveryKeyItRead() throws {
+    /// A create reads what it needs in one read-only txn (the object key, its name claim, each address claim),
+    /// then commits one txn: absent-compares (mod revision 0) on those keys, then the puts; the failure branch
+    /// reads those keys back.
+    @Test func aCreateIsOneReadAndOneTxnComparingEveryKeyItRead() throws {
         let t = ScriptedTransport()
-        let empty = #"{"header":{"revision":"7"}}"#
-        // Three reads (object, name, address claim), then the txn.
-        for _ in 0..<3 { t.answer("/v3/kv/range", empty) }
+        t.answer(
+            "/v3/kv/txn",
+            #"{"header":{"revision":"7"},"succeeded":true,"responses":[{"response_range":{}},{"response_range":{}},{"response_range":{}}]}"#
+        )
         t.answer("/v3/kv/txn", #"{"header":{"revision":"8"},"succeeded":true}"#)
         let store = EtcdClusterStore(client: EtcdClient(transport: t), keys: EtcdKeys(prefix: "/p/"))
         let created = try store.create(service("s1", name: "web", vips: [VirtualIP(networkID: "ingress", addr: "10.0.0.3/24")]))
         #expect(created.version == 8)
 
         let sent = t.sent
-        #expect(sent.map(\.path) == ["/v3/kv/range", "/v3/kv/range", "/v3/kv/range", "/v3/kv/txn"])
-        // The first read fixes the revision; the later ones read at it.
-        #expect(sent[0].json["key"] as? String == b64("/p/objects/services/s1"))
-        #expect(sent[0].json["revision"] == nil)
-        #expect(sent[1].json["key"] as? String == b64("/p/names/services/web"))
-        #expect(sent[1].json["revision"] as? String == "7")
-        #expect(sent[2].json["key"] as? String == b64("/p/claims/ipam/ingress/10.0.0.3"))
+        #expect(sent.map(\.path) == ["/v3/kv/txn", "/v3/kv/txn"])
+        let keys = [b64("/p/claims/ipam/ingress/10.0.0.3"), b64("/p/names/services/web"), b64("/p/objects/services/s1")]
+        // The read: ranges only, no compares, at the latest revision (it fixes the transaction's).
+        let read = sent[0].json
+        #expect((read["compare"] as? [Any])?.isEmpty == true)
+        let ranges = (read["success"] as? [[String: Any]] ?? []).compactMap { $0["request_range"] as? [String: Any] }
+        #expect(ranges.compactMap { $0["key"] as? String } == keys)
+        #expect(ranges.allSatisfy { $0["revision"] == nil })
 
-        let txn = sent[3].json
+        let txn = sent[1].json
         let compares = txn["compare"] as? [[String: Any]] ?? []
         #expect(compares.count == 3)
         for c in compares {
@@ -85,21 +88,27 @@ func b64(_ s: String) -> String { Data(s.utf8).base64EncodedString() }
             #expect(c["result"] as? String == "EQUAL")
             #expect(c["mod_revision"] as? String == "0")
         }
-        #expect(
-            Set(compares.compactMap { $0["key"] as? String }) == [
-                b64("/p/objects/services/s1"), b64("/p/names/services/web"), b64("/p/claims/ipam/ingress/10.0.0.3"),
-            ])
+        #expect(compares.compactMap { $0["key"] as? String } == keys)
         let puts = (txn["success"] as? [[String: Any]] ?? []).compactMap { $0["request_put"] as? [String: Any] }
-        #expect(
-            puts.compactMap { $0["key"] as? String } == [
-                b64("/p/names/services/web"), b64("/p/claims/ipam/ingress/10.0.0.3"), b64("/p/objects/services/s1"),
-            ])
+        #expect(puts.compactMap { $0["key"] as? String } == [keys[1], keys[0], keys[2]])
         #expect(puts[0]["value"] as? String == b64("s1"))
         #expect(puts[1]["value"] as? String == b64("service/s1"))
         let stored = try JSONDecoder().decode(ClusterService.self, from: Data(base64Encoded: puts[2]["value"] as! String)!)
         #expect(stored.spec.name == "web")
         #expect(stored.version == 0)
         #expect((txn["failure"] as? [[String: Any]])?.count == 3)
+    }
+
+    /// A later read in the same transaction reads at the revision the first one fixed.
+    @Test func laterReadsUseTheFirstReadsRevision() throws {
+        let t = ScriptedTransport()
+        t.answer("/v3/kv/range", #"{"header":{"revision":"7"}}"#)
+        t.answer("/v3/kv/range", #"{"header":{"revision":"9"}}"#)
+        let store = EtcdClusterStore(client: EtcdClient(transport: t), keys: EtcdKeys(prefix: "/p/"))
+        _ = try store.read { tx throws(ClusterError) in
+            (try tx.get(ClusterNode.self, id: "a"), try tx.get(ClusterNode.self, id: "b"))
+        }
+        #expect(t.sent.map { $0.json["revision"] as? String } == [nil, "7"])
     }
 
     /// With a fence, the leader key's create revision is the first compare; a failed txn whose read-back shows
