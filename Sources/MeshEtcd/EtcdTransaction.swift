@@ -241,6 +241,8 @@ final class EtcdTransaction: StoreTransaction {
 
     func resolve<T: StoredObject>(_ type: T.Type, _ reference: String) throws(ClusterError) -> T {
         guard !reference.isEmpty, !reference.contains("/") else { throw .notFound(objectKind: T.objectKind, reference: reference) }
+        // The ID and the name in one round trip: most references are one or the other.
+        try prefetch([keys.object(T.self, id: reference)] + (T.uniqueNames ? [keys.name(T.self, reference)] : []))
         if let exact = try get(type, id: reference) { return exact }
         if T.uniqueNames {
             if let id = try raw(keys.name(T.self, reference)), let named = try get(type, id: String(decoding: id, as: UTF8.self)) {
