@@ -116,6 +116,16 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
+        // The cluster store on etcd (its v3 JSON gateway over swift-nio HTTP/1.1), for several managers.
+        .target(
+            name: "MeshEtcd",
+            dependencies: [
+                "MeshCluster",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         // The Docker-Engine-compatible HTTP API on the daemon's unix socket.
         .target(
             name: "MeshAPI",
@@ -208,6 +218,9 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         .testTarget(name: "MeshClusterTests", dependencies: ["MeshCluster", "MeshKernel"]),
+        // One conformance suite over both store backends (SQLite, and a real Debian etcd it starts), the etcd
+        // client's request encoding, and the election on etcd.
+        .testTarget(name: "MeshStoreTests", dependencies: ["MeshCluster", "MeshEtcd", "MeshTestbed"]),
         .testTarget(name: "MeshAPITests", dependencies: ["MeshAPI", "MeshKernel", "MeshTestbed"]),
         .testTarget(name: "MeshGossipSystemTests", dependencies: ["MeshGossip", "MeshKernel", "MeshTestbed"]),
         .testTarget(

@@ -24,7 +24,7 @@ public enum ClusterBootstrap {
     /// Creates the cluster: CA, join tokens, a gossip key, the `ingress` network (10.0.0.0/24 and VNI 4096 with
     /// the default pool) and this node as the leader. Refused if the store already holds a cluster.
     public static func initialize(
-        store: ClusterStore, nodeID: String, hostname: String, advertiseAddr: String,
+        store: any ClusterStore, nodeID: String, hostname: String, advertiseAddr: String,
         defaultAddrPool: [IPPrefix] = [IPPrefix("10.0.0.0/8")!], subnetSize: Int = 24,
         dataPathPort: UInt16 = 4789, now: Date = Date()
     ) throws(ClusterError) -> (ClusterSettings, NetworkAllocator) {
@@ -57,7 +57,7 @@ public enum ClusterBootstrap {
 
     /// A manager restart: settings, CA and an allocator rebuilt from the stored objects; nil if the store
     /// holds no cluster.
-    public static func load(store: ClusterStore) throws(ClusterError) -> (ClusterSettings, ClusterCA, NetworkAllocator)? {
+    public static func load(store: any ClusterStore) throws(ClusterError) -> (ClusterSettings, ClusterCA, NetworkAllocator)? {
         guard let settings = try store.value(ClusterSettings.self, forKey: settingsKey) else { return nil }
         let ca = try ClusterCA(certificatePEM: settings.caCertificatePEM, keyPEM: settings.caKeyPEM)
         let allocator = try NetworkAllocator.rebuild(
@@ -67,7 +67,7 @@ public enum ClusterBootstrap {
     }
 
     /// Stores changed settings (rotated tokens, a new gossip key).
-    public static func save(_ settings: ClusterSettings, store: ClusterStore) throws(ClusterError) {
+    public static func save(_ settings: ClusterSettings, store: any ClusterStore) throws(ClusterError) {
         try store.setValue(settings, forKey: settingsKey)
     }
 }

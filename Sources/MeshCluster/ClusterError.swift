@@ -21,6 +21,8 @@ public enum ClusterError: Error, Sendable, Equatable, CustomStringConvertible {
     case exhausted(String)
     /// The store could not be read or written.
     case storage(String)
+    /// A shared store (etcd) refused or could not serve the call: which way, and what it said.
+    case store(StoreError)
 
     public enum Kind: Sendable, Equatable {
         case notFound, invalidArgument, conflict, failedPrecondition, unavailable, unimplemented, internalError
@@ -35,6 +37,9 @@ public enum ClusterError: Error, Sendable, Equatable, CustomStringConvertible {
         case .exhausted: .unavailable
         case .unimplemented: .unimplemented
         case .outOfSequence, .storage: .internalError
+        case .store(.claimed): .conflict
+        case .store(.unavailable), .store(.fenced): .unavailable
+        case .store: .internalError
         }
     }
 
@@ -49,6 +54,7 @@ public enum ClusterError: Error, Sendable, Equatable, CustomStringConvertible {
         // dockerd passes swarmkit's gRPC text through; the CLI shows it verbatim.
         case .outOfSequence: "update out of sequence"
         case .invalidArgument(let m), .failedPrecondition(let m), .unimplemented(let m), .exhausted(let m), .storage(let m): m
+        case .store(let e): e.description
         }
     }
 }

@@ -7,7 +7,7 @@ import X509
 /// (a shared, thread-safe handle) and the allocator; the daemon keeps one in an actor so calls are serial.
 /// Every method writes through the store before it returns, so a restart (`open`) loses nothing.
 public struct ClusterManager: Sendable {
-    public let store: ClusterStore
+    public let store: any ClusterStore
     public private(set) var settings: ClusterSettings
     public let ca: ClusterCA
     public private(set) var allocator: NetworkAllocator
@@ -18,7 +18,7 @@ public struct ClusterManager: Sendable {
     /// `swarm init`. `defaultAddrPool` holds CIDRs as text, as `--default-addr-pool` passes them (empty:
     /// 10.0.0.0/8).
     public static func initialize(
-        store: ClusterStore, nodeID: String, hostname: String, advertiseAddr: String,
+        store: any ClusterStore, nodeID: String, hostname: String, advertiseAddr: String,
         defaultAddrPool: [String] = [], subnetSize: Int = 24, dataPathPort: UInt16 = 4789,
         now: Date = Date()
     ) throws(ClusterError) -> ClusterManager {
@@ -35,12 +35,12 @@ public struct ClusterManager: Sendable {
     }
 
     /// A manager restart; nil when the store holds no cluster.
-    public static func open(store: ClusterStore) throws(ClusterError) -> ClusterManager? {
+    public static func open(store: any ClusterStore) throws(ClusterError) -> ClusterManager? {
         guard let (settings, ca, allocator) = try ClusterBootstrap.load(store: store) else { return nil }
         return ClusterManager(store: store, settings: settings, ca: ca, allocator: allocator)
     }
 
-    private init(store: ClusterStore, settings: ClusterSettings, ca: ClusterCA, allocator: NetworkAllocator) {
+    private init(store: any ClusterStore, settings: ClusterSettings, ca: ClusterCA, allocator: NetworkAllocator) {
         self.store = store
         self.settings = settings
         self.ca = ca

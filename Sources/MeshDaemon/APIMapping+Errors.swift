@@ -30,6 +30,12 @@ extension APIMapping {
             return .internalError(rpc("ResourceExhausted", m))
         case .storage(let m):
             return .internalError(m)
+        case .store(.claimed):
+            return .conflict(rpc("AlreadyExists", error.description))
+        case .store(.unavailable), .store(.fenced):
+            return .internalError(rpc("Unavailable", error.description))
+        case .store:
+            return .internalError(error.description)
         }
     }
 }

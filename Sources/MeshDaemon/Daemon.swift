@@ -66,7 +66,7 @@ public actor Daemon: EngineBackend {
         try secureDataRoot()
         guard let record = try NodeRecord.load(dataRoot: options.dataRoot) else { return }
         if record.role == .manager {
-            let store = try ClusterStore(path: storePath)
+            let store = try SQLiteClusterStore(path: storePath)
             guard let m = try ClusterManager.open(store: store) else {
                 throw DaemonError.config(
                     "\(storePath) holds no cluster although \(NodeRecord.path(dataRoot: options.dataRoot)) says this node is a manager")
@@ -140,7 +140,7 @@ public actor Daemon: EngineBackend {
         let availability = NodeAvailability(rawValue: request.Availability ?? "") ?? .active
         do {
             try secureDataRoot()
-            let store = try ClusterStore(path: storePath)
+            let store = try SQLiteClusterStore(path: storePath)
             let m = try ClusterManager.initialize(
                 store: store, nodeID: nodeID, hostname: options.hostname, advertiseAddr: advertise,
                 defaultAddrPool: request.DefaultAddrPool ?? [],

@@ -323,9 +323,9 @@ public actor ManagerPlane {
     /// Watches from now on: writes made before the plane started (the swarm's own creation) are not
     /// replayed, as dockerd's store watch starts with the manager.
     private func watchStore(_ onCommit: @escaping @Sendable (StoreCommit) -> Void) async {
-        // Reading the store's handle cannot fail; the typed throws comes with `read`.
-        guard let store = try? await controller.read({ m in m.store }) else { return }
-        let watch = store.watch()
+        // Reading the store's handle cannot fail; the typed throws comes with `read`. Nor can the SQLite store's
+        // watch (the daemon runs no other backend yet); a shared store's watch fails only when it is unreachable.
+        guard let store = try? await controller.read({ m in m.store }), let watch = try? store.watch() else { return }
         storeWatch = Task {
             for await commit in watch.commits { onCommit(commit) }
         }

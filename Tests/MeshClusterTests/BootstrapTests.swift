@@ -11,7 +11,7 @@ import Testing
         let settings: ClusterSettings
         var allocator: NetworkAllocator
         do {
-            let store = try ClusterStore(path: path)
+            let store = try SQLiteClusterStore(path: path)
             (settings, allocator) = try ClusterBootstrap.initialize(
                 store: store, nodeID: nodeID, hostname: "node1",
                 advertiseAddr: "192.168.50.1", now: t0)
@@ -26,7 +26,7 @@ import Testing
             let demo = try allocator.createNetwork(id: ObjectID.make(), request: NetworkRequest(name: "demo"), now: t0)
             try store.create(demo)
         }
-        let store = try ClusterStore(path: path)
+        let store = try SQLiteClusterStore(path: path)
         let loaded = try #require(try ClusterBootstrap.load(store: store))
         #expect(loaded.0 == settings)
         #expect(loaded.1.digest == (try JoinToken.parse(settings.tokens.worker)).caDigest)
@@ -35,7 +35,7 @@ import Testing
         let custom = temporaryPath("c.sqlite")
         defer { removeTemporary(custom) }
         let (s2, a2) = try ClusterBootstrap.initialize(
-            store: try ClusterStore(path: custom), nodeID: nodeID, hostname: "n",
+            store: try SQLiteClusterStore(path: custom), nodeID: nodeID, hostname: "n",
             advertiseAddr: "10.1.1.1", defaultAddrPool: [IPPrefix("10.10.0.0/16")!], now: t0)
         #expect(a2.spaces[s2.ingressNetworkID]?.subnet.description == "10.10.0.0/24")
     }

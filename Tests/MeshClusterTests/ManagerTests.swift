@@ -17,7 +17,7 @@ import X509
             var g = SplitMix64(seed: 5)
             ids = (0..<3).map { _ in ObjectID.make(using: &g) }
             manager = try ClusterManager.initialize(
-                store: try ClusterStore(path: path), nodeID: ids[0], hostname: "node1",
+                store: try SQLiteClusterStore(path: path), nodeID: ids[0], hostname: "node1",
                 advertiseAddr: "192.168.60.1", now: t0)
             for (i, id) in ids.enumerated().dropFirst() {
                 let (_, csr) = try ClusterCA.makeRequest(nodeID: id)
@@ -159,7 +159,7 @@ import X509
                 mode: .replicated(replicas: 3)), now: t0)
         for _ in 0..<3 { try f.tick() }
         let before = try f.manager.store.snapshot()
-        let reopened = try #require(try ClusterManager.open(store: try ClusterStore(path: f.path)))
+        let reopened = try #require(try ClusterManager.open(store: try SQLiteClusterStore(path: f.path)))
         #expect(try reopened.store.snapshot() == before)
         #expect(reopened.allocator == f.manager.allocator)
         #expect(reopened.settings == f.manager.settings)

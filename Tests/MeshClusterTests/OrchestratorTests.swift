@@ -249,7 +249,7 @@ import Testing
     @Test func plansApplyToTheStore() throws {
         let path = temporaryPath("cluster.sqlite")
         defer { removeTemporary(path) }
-        let store = try ClusterStore(path: path)
+        let store = try SQLiteClusterStore(path: path)
         for n in three { try store.create(n) }
         try store.create(service("web", replicas: 3))
         var rng = SplitMix64(seed: 9)

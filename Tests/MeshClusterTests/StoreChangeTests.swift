@@ -32,7 +32,7 @@ import Testing
     @Test func eachCommitCarriesItsCreatesUpdatesAndRemovesWithOldAndNewValues() async throws {
         let path = temporaryPath("cluster.sqlite")
         defer { removeTemporary(path) }
-        let store = try ClusterStore(path: path)
+        let store = try SQLiteClusterStore(path: path)
         let before = try store.create(node("n1"))
         let watch = store.watch()
         #expect(watch.index == before.version)
@@ -64,7 +64,7 @@ import Testing
     @Test func aTransactionThatFailsDeliversNothing() async throws {
         let path = temporaryPath("cluster.sqlite")
         defer { removeTemporary(path) }
-        let store = try ClusterStore(path: path)
+        let store = try SQLiteClusterStore(path: path)
         let watch = store.watch()
         _ = try? store.write { tx throws(ClusterError) in
             _ = try tx.create(service("s1", name: "web"))
@@ -87,7 +87,7 @@ import Testing
     @Test func aWatchStartsExactlyAtTheViewItRead() async throws {
         let path = temporaryPath("cluster.sqlite")
         defer { removeTemporary(path) }
-        let store = try ClusterStore(path: path)
+        let store = try SQLiteClusterStore(path: path)
         _ = try store.create(service("s1", name: "web"))
         // Writers race the watch: every service is either in the view or in a commit, never both, never neither.
         let writers = Task.detached {
@@ -106,7 +106,7 @@ import Testing
     @Test func concurrentWritersAreDeliveredInCommitOrder() async throws {
         let path = temporaryPath("cluster.sqlite")
         defer { removeTemporary(path) }
-        let store = try ClusterStore(path: path)
+        let store = try SQLiteClusterStore(path: path)
         let watch = store.watch()
         await withTaskGroup(of: Void.self) { g in
             for w in 0..<4 {
@@ -123,7 +123,7 @@ import Testing
     @Test func aWatcherThatStopsIsForgotten() async throws {
         let path = temporaryPath("cluster.sqlite")
         defer { removeTemporary(path) }
-        let store = try ClusterStore(path: path)
+        let store = try SQLiteClusterStore(path: path)
         let reader = Task {
             var n = 0
             for await _ in store.watch().commits { n += 1 }

@@ -7,7 +7,7 @@ import Testing
     @Test func createGetResolveListDelete() throws {
         let path = temporaryPath("cluster.sqlite")
         defer { removeTemporary(path) }
-        let store = try ClusterStore(path: path)
+        let store = try SQLiteClusterStore(path: path)
         let a = try store.create(service("abcdef0000000000000000001", name: "web"))
         let b = try store.create(service("abcdef0000000000000000002", name: "api"))
         #expect(a.version == 1 && b.version == 2)
@@ -32,7 +32,7 @@ import Testing
     @Test func staleVersionIsRefused() throws {
         let path = temporaryPath("cluster.sqlite")
         defer { removeTemporary(path) }
-        let store = try ClusterStore(path: path)
+        let store = try SQLiteClusterStore(path: path)
         let created = try store.create(node("n1"))
         var first = created
         first.availability = .drain
@@ -53,7 +53,7 @@ import Testing
     @Test func tasksByServiceAndNodeAndTransactions() throws {
         let path = temporaryPath("cluster.sqlite")
         defer { removeTemporary(path) }
-        let store = try ClusterStore(path: path)
+        let store = try SQLiteClusterStore(path: path)
         let spec = TaskSpec(image: "busybox")
         try store.write { tx throws(ClusterError) in
             for i in 1...3 {
@@ -80,7 +80,7 @@ import Testing
         var allocator = try NetworkAllocator()
         let written: ClusterSnapshot
         do {
-            let store = try ClusterStore(path: path)
+            let store = try SQLiteClusterStore(path: path)
             let ingress = try allocator.createNetwork(
                 id: "ingress00000000000000000a", request: NetworkRequest(name: "ingress", ingress: true), now: t0)
             try store.create(ingress)
@@ -97,7 +97,7 @@ import Testing
             try store.setValue(JoinTokensProbe(worker: "w", manager: "m"), forKey: "tokens")
             written = try store.snapshot()
         }
-        let reopened = try ClusterStore(path: path)
+        let reopened = try SQLiteClusterStore(path: path)
         #expect(try reopened.snapshot() == written)
         #expect(try reopened.value(JoinTokensProbe.self, forKey: "tokens") == JoinTokensProbe(worker: "w", manager: "m"))
         // The version counter continues where it stopped.

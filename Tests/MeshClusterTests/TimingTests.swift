@@ -39,7 +39,7 @@ import Testing
         var g = SplitMix64(seed: 3)
         let ids = (0..<3).map { _ in ObjectID.make(using: &g) }
         var m = try ClusterManager.initialize(
-            store: try ClusterStore(path: path), nodeID: ids[0], hostname: "node1",
+            store: try SQLiteClusterStore(path: path), nodeID: ids[0], hostname: "node1",
             advertiseAddr: "192.168.70.1", now: t0)
         for (i, id) in ids.enumerated().dropFirst() {
             _ = try m.join(

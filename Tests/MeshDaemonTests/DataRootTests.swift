@@ -32,8 +32,8 @@ import Testing
             // Saved again (a rewrite goes through a fresh temporary file): still 0600.
             try record.save(dataRoot: root)
             #expect(Self.mode(NodeRecord.path(dataRoot: root)) == 0o600)
-            // The store is created owner-only by ClusterStore itself.
-            _ = try ClusterStore(path: "\(root)/cluster.sqlite")
+            // The store is created owner-only by SQLiteClusterStore itself.
+            _ = try SQLiteClusterStore(path: "\(root)/cluster.sqlite")
             #expect(Self.mode("\(root)/cluster.sqlite") == 0o600)
             #expect(try DataRoot.secure(root).isEmpty)
         }

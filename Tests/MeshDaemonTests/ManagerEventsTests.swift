@@ -8,7 +8,7 @@ import Testing
 /// translator, as the manager plane wires them: what `docker events` would show for each.
 @Suite struct ManagerEventsTests {
     /// Feeds `store`'s commits into a fresh log, as `ManagerPlane` does.
-    static func pipe(_ store: ClusterStore) -> (EventLog, Task<Void, Never>) {
+    static func pipe(_ store: SQLiteClusterStore) -> (EventLog, Task<Void, Never>) {
         let log = EventLog()
         let watch = store.watch()
         let pump = Task {

@@ -323,7 +323,7 @@ extension TestCluster {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("meshdaemon-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        let store = try ClusterStore(path: dir.appendingPathComponent("cluster.sqlite").path)
+        let store = try SQLiteClusterStore(path: dir.appendingPathComponent("cluster.sqlite").path)
         let managerID = ObjectID.make()
         let manager = try ClusterManager.initialize(store: store, nodeID: managerID, hostname: "manager1", advertiseAddr: "192.168.50.1")
         try ClusterController.recordInitialSpec(spec, in: manager)

@@ -10,13 +10,13 @@ struct TestCluster {
     let controller: ClusterController
     let managerID: String
     let workerIDs: [String]
-    let store: ClusterStore
+    let store: SQLiteClusterStore
 
     static func with<R>(workers: Int = 0, _ body: (TestCluster) async throws -> R) async throws -> R {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("meshdaemon-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        let store = try ClusterStore(path: dir.appendingPathComponent("cluster.sqlite").path)
+        let store = try SQLiteClusterStore(path: dir.appendingPathComponent("cluster.sqlite").path)
         let managerID = ObjectID.make()
         let manager = try ClusterManager.initialize(
             store: store, nodeID: managerID, hostname: "manager1",

@@ -1,156 +1,70 @@
 import Foundation
-import GRDB
-import Synchronization
 
-/// The manager's state in one SQLite file: a table per kind (JSON body plus indexed id, name, service and node
-/// columns) and a key/value table for cluster-wide values (CA, tokens, settings, the version counter).
-/// Every write takes a new version index from one counter, so `Version.Index` orders all changes like swarmkit's.
+/// Where the manager keeps the cluster: objects (nodes, networks, services, tasks) and cluster-wide values,
+/// read and written in transactions, with a change stream. Two backends: `SQLiteClusterStore` (one file, one
+/// manager) and the etcd store (MeshEtcd), which several managers share.
 ///
-/// Every committed write transaction is also delivered to watchers (`watch`) as a `StoreCommit`: what it
-/// created, updated and removed, old and new values, in commit order.
-public final class ClusterStore: Sendable {
-    private let queue: DatabaseQueue
-    public let path: String
-    private let watchers = Mutex<Watchers>(Watchers())
-
-    private struct Watchers {
-        var next = 0
-        var continuations: [Int: AsyncStream<StoreCommit>.Continuation] = [:]
-    }
-
-    /// Opens (creating if needed) the store at `path`, e.g. `<data-root>/cluster.sqlite`. A new file is
-    /// created mode 0600.
-    public init(path: String) throws(ClusterError) {
-        self.path = path
-        // The store holds the CA's private key, the gossip keys and the join tokens. SQLite would create the file
-        // 0644 (less the umask), so it is made here first, owner-only; SQLite then gives its journal, WAL and
-        // shared-memory files the database file's mode, so none of them is ever wider either.
-        let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else { throw .storage("cannot create cluster store \(path): \(String(cString: strerror(errno)))") }
-        close(fd)
-        do {
-            var config = Configuration()
-            config.busyMode = .timeout(5)
-            queue = try DatabaseQueue(path: path, configuration: config)
-            try queue.write { db in try Self.migrate(db) }
-        } catch {
-            throw .storage("cannot open cluster store \(path): \(error)")
-        }
-    }
-
-    private static func migrate(_ db: Database) throws {
-        for table in [ClusterNode.table, ClusterNetwork.table, ClusterService.table, ClusterTask.table] {
-            try db.execute(
-                sql: """
-                    CREATE TABLE IF NOT EXISTS \(table) (
-                      id TEXT PRIMARY KEY NOT NULL,
-                      name TEXT NOT NULL,
-                      version INTEGER NOT NULL,
-                      service_id TEXT,
-                      node_id TEXT,
-                      data TEXT NOT NULL);
-                    CREATE INDEX IF NOT EXISTS \(table)_name ON \(table)(name);
-                    CREATE INDEX IF NOT EXISTS \(table)_service ON \(table)(service_id);
-                    CREATE INDEX IF NOT EXISTS \(table)_node ON \(table)(node_id);
-                    """)
-        }
-        try db.execute(sql: "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)")
-    }
-
-    deinit {
-        for c in watchers.withLock({ $0.continuations.values }) { c.finish() }
-    }
-
-    /// Runs `body` in one write transaction: all of its changes are stored, or none. Watchers get what
-    /// it changed once it has committed.
-    public func write<T: Sendable>(_ body: @Sendable (inout StoreTransaction) throws(ClusterError) -> T) throws(ClusterError) -> T {
-        do {
-            return try queue.write { db in
-                let recorder = ChangeRecorder()
-                var tx = StoreTransaction(db: db, recorder: recorder)
-                let result: T
-                do throws(ClusterError) { result = try body(&tx) } catch { throw Wrapped(error: error) }
-                if !recorder.isEmpty {
-                    let commit = StoreCommit(
-                        index: try recorder.index ?? tx.currentIndex(), time: Date(), changes: recorder.changes,
-                        values: recorder.values.sorted())
-                    // GRDB runs this on the writer's queue right after COMMIT succeeds (never after a
-                    // rollback), serialised with every other write: watchers see commits in commit order
-                    // and never a change that was not stored.
-                    db.afterNextTransaction(onCommit: { [self] _ in self.publish(commit) })
-                }
-                return result
-            }
-        } catch let wrapped as Wrapped {
-            throw wrapped.error
-        } catch {
-            throw .storage("cluster store write failed: \(error)")
-        }
-    }
-
-    /// Runs `body` on a consistent read-only view.
-    public func read<T: Sendable>(_ body: @Sendable (StoreTransaction) throws(ClusterError) -> T) throws(ClusterError) -> T {
-        do {
-            return try queue.read { db in
-                do throws(ClusterError) { return try body(StoreTransaction(db: db)) } catch { throw Wrapped(error: error) }
-            }
-        } catch let wrapped as Wrapped {
-            throw wrapped.error
-        } catch {
-            throw .storage("cluster store read failed: \(error)")
-        }
-    }
-
-    private struct Wrapped: Error { let error: ClusterError }
-
-    // MARK: change stream
-
-    /// Every commit after now. The stream buffers without bound: a watcher that rebuilds state from it
-    /// must not lose a commit, so it has to keep up (the event log and a manager cache do, in memory).
-    public func watch() -> StoreWatch {
-        // A read runs on the queue every write runs on, so no commit can land between reading the index
-        // and registering the watcher.
-        let registered = try? queue.read { db -> StoreWatch in
-            let index = try StoreTransaction(db: db).currentIndex()
-            return StoreWatch(index: index, commits: register())
-        }
-        return registered ?? StoreWatch(index: 0, commits: register())
-    }
-
-    /// Reads a consistent view with `body` and starts a watch at exactly that view: the commits
-    /// delivered are the ones after it, none missed, none already in it (a cache fills from the view,
-    /// then applies the commits).
-    public func watch<T: Sendable>(reading body: @Sendable (StoreTransaction) throws(ClusterError) -> T) throws(ClusterError) -> (
+/// What every backend promises, and the conformance suite checks on each:
+/// - `write` runs its body as one transaction: all of its writes are stored, or none. A backend with
+///   optimistic concurrency (etcd) may run the body more than once before it commits, so a body must only
+///   read and write through `tx` and return a value: no other side effects.
+/// - `Version.Index` (`StoredObject.version`) is the store's revision at the object's last write; it only
+///   grows. `update` stores an object only if its version is the stored one (`outOfSequence` otherwise).
+/// - Services and networks have unique names; a second owner is refused (`nameConflict`).
+/// - `watch` delivers every commit after its index, in commit order, each as one `StoreCommit`. When the
+///   store no longer holds the history a watcher asks for, it says so with a relist commit
+///   (`StoreCommit.relist`) instead of silently skipping.
+public protocol ClusterStore: AnyObject, Sendable {
+    /// Runs `body` in one write transaction and returns what it returned once the transaction committed.
+    func write<T: Sendable>(_ body: @Sendable (any StoreTransaction) throws(ClusterError) -> T) throws(ClusterError) -> T
+    /// Runs `body` on one consistent read-only view.
+    func read<T: Sendable>(_ body: @Sendable (any StoreTransaction) throws(ClusterError) -> T) throws(ClusterError) -> T
+    /// Every commit after now.
+    func watch() throws(ClusterError) -> StoreWatch
+    /// Reads a consistent view with `body` and starts a watch at exactly that view: the commits delivered are
+    /// the ones after it, none missed, none already in it.
+    func watch<T: Sendable>(reading body: @Sendable (any StoreTransaction) throws(ClusterError) -> T) throws(ClusterError) -> (
         T, StoreWatch
-    ) {
-        try read { tx throws(ClusterError) in
-            let value = try body(tx)
-            return (value, StoreWatch(index: try tx.currentIndex(), commits: register()))
-        }
+    )
+    /// Every commit after `index` (a watcher resuming where it stopped). If the store no longer has the
+    /// history back to `index`, the first commit is a relist at the current index.
+    func watch(after index: UInt64) throws(ClusterError) -> StoreWatch
+}
+
+/// What a transaction can do: the same calls on every backend. Reads inside a write see the
+/// transaction's own writes.
+public protocol StoreTransaction {
+    /// The store's index (revision) this transaction reads at.
+    func currentIndex() throws(ClusterError) -> UInt64
+    /// Stores a new object (refused if the ID or, for kinds with unique names, the name is taken); returns it
+    /// with its version.
+    @discardableResult func create<T: StoredObject>(_ object: T) throws(ClusterError) -> T
+    /// Stores `object` if its `version` is the stored one; the stored copy gets a new version.
+    @discardableResult func update<T: StoredObject>(_ object: T) throws(ClusterError) -> T
+    func get<T: StoredObject>(_ type: T.Type, id: String) throws(ClusterError) -> T?
+    /// Docker's lookup: exact ID, then exact name, then unique ID prefix.
+    func resolve<T: StoredObject>(_ type: T.Type, _ reference: String) throws(ClusterError) -> T
+    /// All objects of a kind, ordered by ID.
+    func list<T: StoredObject>(_ type: T.Type) throws(ClusterError) -> [T]
+    func delete<T: StoredObject>(_ type: T.Type, id: String) throws(ClusterError)
+    func tasks(serviceID: String) throws(ClusterError) -> [ClusterTask]
+    func tasks(nodeID: String) throws(ClusterError) -> [ClusterTask]
+    func value<T: Codable>(_ type: T.Type, forKey key: String) throws(ClusterError) -> T?
+    func setValue<T: Codable>(_ value: T, forKey key: String) throws(ClusterError)
+    func removeValue(forKey key: String) throws(ClusterError)
+}
+
+extension StoreTransaction {
+    /// Everything the orchestrator, scheduler and allocator need, read in this transaction.
+    public func snapshot() throws(ClusterError) -> ClusterSnapshot {
+        ClusterSnapshot(
+            nodes: try list(ClusterNode.self), networks: try list(ClusterNetwork.self),
+            services: try list(ClusterService.self), tasks: try list(ClusterTask.self))
     }
+}
 
-    private func register() -> AsyncStream<StoreCommit> {
-        let (stream, continuation) = AsyncStream.makeStream(of: StoreCommit.self, bufferingPolicy: .unbounded)
-        let id = watchers.withLock { w in
-            w.next += 1
-            w.continuations[w.next] = continuation
-            return w.next
-        }
-        continuation.onTermination = { [weak self] _ in
-            _ = self?.watchers.withLock { $0.continuations.removeValue(forKey: id) }
-        }
-        return stream
-    }
-
-    /// Watches not yet ended (for tests: a watcher that stops must not be kept).
-    var watcherCount: Int { watchers.withLock { $0.continuations.count } }
-
-    private func publish(_ commit: StoreCommit) {
-        for c in watchers.withLock({ Array($0.continuations.values) }) { c.yield(commit) }
-    }
-
-    // One-object conveniences, each its own transaction.
-
+// One-object conveniences, each its own transaction.
+extension ClusterStore {
     @discardableResult
     public func create<T: StoredObject>(_ object: T) throws(ClusterError) -> T {
         try write { tx throws(ClusterError) in try tx.create(object) }
@@ -186,4 +100,14 @@ public final class ClusterStore: Sendable {
     }
     /// Everything the orchestrator, scheduler and allocator need, read in one transaction.
     public func snapshot() throws(ClusterError) -> ClusterSnapshot { try read { tx throws(ClusterError) in try tx.snapshot() } }
+}
+
+extension ClusterSnapshot {
+    /// Every object as a create with no old value: what a relist commit carries.
+    var relistChanges: [StoreChange] {
+        nodes.map { .node(ObjectChange(action: .create, old: nil, new: $0, id: $0.id, index: $0.version)) }
+            + networks.map { .network(ObjectChange(action: .create, old: nil, new: $0, id: $0.id, index: $0.version)) }
+            + services.map { .service(ObjectChange(action: .create, old: nil, new: $0, id: $0.id, index: $0.version)) }
+            + tasks.map { .task(ObjectChange(action: .create, old: nil, new: $0, id: $0.id, index: $0.version)) }
+    }
 }

@@ -81,12 +81,17 @@ public struct StoreCommit: Sendable, Equatable {
     /// Cluster-wide values (`setValue`/`removeValue` keys, e.g. settings or the swarm record) the
     /// transaction wrote, sorted; the version counter itself is not listed.
     public var values: [String]
+    /// The store could not deliver the commits the watcher asked for (etcd compacted them; SQLite keeps
+    /// none): this commit instead holds every object as a create with no old value, and every value's key,
+    /// as of `index`. A watcher replaces what it holds with it.
+    public var relist: Bool
 
-    public init(index: UInt64, time: Date, changes: [StoreChange], values: [String] = []) {
+    public init(index: UInt64, time: Date, changes: [StoreChange], values: [String] = [], relist: Bool = false) {
         self.index = index
         self.time = time
         self.changes = changes
         self.values = values
+        self.relist = relist
     }
 }
 
@@ -96,6 +101,11 @@ public struct StoreWatch: Sendable {
     /// nothing at or below it will be delivered.
     public let index: UInt64
     public let commits: AsyncStream<StoreCommit>
+
+    public init(index: UInt64, commits: AsyncStream<StoreCommit>) {
+        self.index = index
+        self.commits = commits
+    }
 }
 
 /// What a write transaction collects as it writes; only the transaction's own thread touches it.

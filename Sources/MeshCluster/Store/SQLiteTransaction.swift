@@ -1,8 +1,8 @@
 import Foundation
 import GRDB
 
-/// Reads and writes inside one store transaction (see `ClusterStore.write`/`read`).
-public struct StoreTransaction {
+/// Reads and writes inside one SQLite transaction (see `SQLiteClusterStore.write`/`read`).
+struct SQLiteTransaction: StoreTransaction {
     let db: Database
     /// Collects what a write transaction changes for the store's watchers; nil on reads.
     let recorder: ChangeRecorder?
@@ -161,14 +161,13 @@ public struct StoreTransaction {
         if key != "index" { recorder?.values.insert(key) }
     }
 
+    /// Every cluster-wide value's key but the version counter's (a relist names them all).
+    func valueKeys() throws(ClusterError) -> [String] {
+        try run { try String.fetchAll(db, sql: "SELECT key FROM meta WHERE key != 'index' ORDER BY key") }
+    }
+
     public func removeValue(forKey key: String) throws(ClusterError) {
         try run { try db.execute(sql: "DELETE FROM meta WHERE key = ?", arguments: [key]) }
         recorder?.values.insert(key)
-    }
-
-    public func snapshot() throws(ClusterError) -> ClusterSnapshot {
-        ClusterSnapshot(
-            nodes: try list(ClusterNode.self), networks: try list(ClusterNetwork.self),
-            services: try list(ClusterService.self), tasks: try list(ClusterTask.self))
     }
 }
