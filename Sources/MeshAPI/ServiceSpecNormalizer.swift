@@ -22,7 +22,8 @@ public enum ServiceSpecNormalizer {
         if let nets = spec.Networks, !nets.isEmpty {
             if let task = spec.TaskTemplate.Networks, !task.isEmpty {
                 throw .invalidArgument(
-                    "ServiceSpec.Networks and TaskTemplate.Networks are both given: use TaskTemplate.Networks (ServiceSpec.Networks is deprecated)")
+                    "ServiceSpec.Networks and TaskTemplate.Networks are both given: "
+                        + "use TaskTemplate.Networks (ServiceSpec.Networks is deprecated)")
             }
         } else {
             spec.Networks = nil

@@ -91,7 +91,8 @@ import Testing
             let net = try await ctl.createNetwork(NetworkCreateRequest(Name: "old"))
             let spec = try EngineJSON.decodeRequest(
                 MeshAPI.ServiceSpec.self,
-                from: Data(#"{"Name": "r", "TaskTemplate": {"ContainerSpec": {"Image": "meshd/whoami"}}, "Networks": [{"Target": "old"}]}"#.utf8))
+                from: Data(
+                    #"{"Name": "r", "TaskTemplate": {"ContainerSpec": {"Image": "meshd/whoami"}}, "Networks": [{"Target": "old"}]}"#.utf8))
             let id = try await ctl.createService(spec).ID
             let shown = try await ctl.inspectService(id)
             #expect(shown.Spec.Networks?.map(\.Target) == [net.Id])
