@@ -19,14 +19,14 @@ extension RegistryClient {
         let endpoints = endpoints(for: reference)
         for endpoint in endpoints {
             do {
+                try await check(endpoint)
                 return try await distributionInfo(reference, on: endpoint)
             } catch {
                 failures.append(.init(endpoint: endpoint.description, error: error))
                 if !error.allowsFallback { throw error }
             }
         }
-        if failures.count == 1 || endpoints.allSatisfy({ !$0.mirror }), let last = failures.last { throw last.error }
-        throw .allEndpointsFailed(failures)
+        throw .summary(failures, endpoints: endpoints)
     }
 
     func distributionInfo(_ reference: ImageReference, on endpoint: RegistryEndpoint) async throws(RegistryError) -> DistributionInfo {

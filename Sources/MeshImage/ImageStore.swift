@@ -114,16 +114,14 @@ public actor ImageStore {
         var failures: [RegistryError.EndpointFailure] = []
         for endpoint in endpoints {
             do {
+                try await client.check(endpoint)
                 return try await pull(reference, platform: platform, from: endpoint)
             } catch let e as RegistryError {
                 failures.append(.init(endpoint: endpoint.description, error: e))
                 if !e.allowsFallback { throw e }
             }
         }
-        if failures.count == 1 { throw failures[0].error }
-        // An insecure registry is tried over HTTPS, then HTTP: the HTTP answer is the one that counts.
-        if endpoints.allSatisfy({ !$0.mirror }), let last = failures.last, endpoints.last?.scheme == "http" { throw last.error }
-        throw RegistryError.allEndpointsFailed(failures)
+        throw RegistryError.summary(failures, endpoints: endpoints)
     }
 
     nonisolated func pull(_ reference: ImageReference, platform: Platform, from endpoint: RegistryEndpoint) async throws -> Image {
@@ -144,7 +142,9 @@ public actor ImageStore {
         }
         // The config first: it says what the layers must unpack to.
         let configData: Data
-        if let local = FileManager.default.contents(atPath: blobPath(manifest.config.digest)), Digest(hashing: local) == manifest.config.digest {
+        if let local = FileManager.default.contents(atPath: blobPath(manifest.config.digest)),
+            Digest(hashing: local) == manifest.config.digest
+        {
             configData = local
         } else {
             configData = try await client.blobData(endpoint, repository: repo, manifest.config)
@@ -174,7 +174,8 @@ public actor ImageStore {
         for (i, d) in manifest.layers.enumerated() {
             let path = layersDirectory + "/" + chainIDs[i].hex
             try await ensureLayer(d, diffID: diffIDs[i], chainID: chainIDs[i], lowerDirs: layers.reversed().map(\.path))
-            layers.append(.init(digest: d.digest, mediaType: d.mediaType, size: d.size, diffID: diffIDs[i], chainID: chainIDs[i], path: path))
+            layers.append(
+                .init(digest: d.digest, mediaType: d.mediaType, size: d.size, diffID: diffIDs[i], chainID: chainIDs[i], path: path))
         }
         for doc in documents where !FileManager.default.fileExists(atPath: blobPath(doc.digest)) {
             try writeBlob(doc.body, digest: doc.digest)
@@ -244,7 +245,9 @@ public actor ImageStore {
         if FileManager.default.fileExists(atPath: final) { return }
         let blob = blobPath(d.digest)
         let tmp = tmpDirectory + "/layer-\(chainID.hex)-\(UInt32.random(in: 0...UInt32.max))"
-        let task = Task { try await Self.unpackOffPool(blob: blob, descriptor: d, diffID: diffID, into: tmp, final: final, lowerDirs: lowerDirs) }
+        let task = Task {
+            try await Self.unpackOffPool(blob: blob, descriptor: d, diffID: diffID, into: tmp, final: final, lowerDirs: lowerDirs)
+        }
         unpacks[chainID] = task
         let result = await task.result
         unpacks[chainID] = nil
@@ -254,7 +257,9 @@ public actor ImageStore {
 
     /// Unpacking is seconds of blocking file I/O: it runs on a thread of its own, not on the
     /// cooperative pool the rest of the daemon shares.
-    static func unpackOffPool(blob: String, descriptor: Descriptor, diffID: Digest, into tmp: String, final: String, lowerDirs: [String]) async throws {
+    static func unpackOffPool(blob: String, descriptor: Descriptor, diffID: Digest, into tmp: String, final: String, lowerDirs: [String])
+        async throws
+    {
         try await withCheckedThrowingContinuation { (k: CheckedContinuation<Void, Error>) in
             let thread = Thread {
                 do {

@@ -130,7 +130,8 @@ public enum ManifestDocument: Sendable, Equatable {
             switch self {
             case .notJSON(let r): "manifest is not a JSON object: \(r)"
             case .unsupportedMediaType(let t):
-                t.contains("v1+") ? "unsupported manifest media type \(t) (Docker image schema 1 is not supported)"
+                t.contains("v1+")
+                    ? "unsupported manifest media type \(t) (Docker image schema 1 is not supported)"
                     : "unsupported manifest media type \"\(t)\""
             case .malformed(let t, let r): "malformed \(t): \(r)"
             }
@@ -155,7 +156,9 @@ public enum ManifestDocument: Sendable, Equatable {
         do {
             if MediaType.isIndex(type) {
                 let index = try JSONDecoder().decode(ImageIndex.self, from: body)
-                guard index.schemaVersion == 2 else { throw DecodeError.malformed(mediaType: type, reason: "schemaVersion \(index.schemaVersion)") }
+                guard index.schemaVersion == 2 else {
+                    throw DecodeError.malformed(mediaType: type, reason: "schemaVersion \(index.schemaVersion)")
+                }
                 return .index(index)
             }
             if MediaType.isManifest(type) {

@@ -53,12 +53,13 @@ public final class RegistryClient: Sendable {
         try await nonVerifying.shutdown()
     }
 
-    /// The endpoints for `reference`, an insecure registry already found to speak plain HTTP first.
+    /// The endpoints for `reference`; an insecure registry already found to speak plain HTTP only over HTTP.
     public func endpoints(for reference: ImageReference) -> [RegistryEndpoint] {
         let all = options.endpoints(for: reference)
         let plain = state.withLock { $0.plainHTTP }
         guard plain.contains(reference.domain) else { return all }
-        return all.filter { $0.scheme == "http" } + all.filter { $0.scheme != "http" }
+        // Found to speak plain HTTP (it was listed insecure, or is loopback): skip its HTTPS try.
+        return all.filter { $0.mirror || $0.scheme == "http" }
     }
 
     // MARK: the API
@@ -74,15 +75,19 @@ public final class RegistryClient: Sendable {
 
     /// The manifest or index `reference` (a tag or a digest) names in `repository`. The body's
     /// digest is checked against a pinned digest and against `Docker-Content-Digest`.
-    public func manifest(_ endpoint: RegistryEndpoint, repository: String, reference: String) async throws(RegistryError) -> FetchedManifest {
-        let r = try await send(endpoint, path: "/v2/\(repository)/manifests/\(reference)", repository: repository, accept: MediaType.manifestAccept)
+    public func manifest(_ endpoint: RegistryEndpoint, repository: String, reference: String) async throws(RegistryError) -> FetchedManifest
+    {
+        let r = try await send(
+            endpoint, path: "/v2/\(repository)/manifests/\(reference)", repository: repository, accept: MediaType.manifestAccept)
         let body = try await collect(r.response, limit: Self.manifestLimit, address: endpoint.host, what: "manifest")
         try check(r, body: body, endpoint: endpoint, repository: repository, reference: reference)
         let digest = Digest(hashing: body)
         if let pinned = try? Digest(parsing: reference), pinned != digest {
             throw .digestMismatch(what: "manifest \(repository)@\(reference)", expected: pinned, actual: digest)
         }
-        if let header = r.response.headers.first(name: "Docker-Content-Digest"), let claimed = try? Digest(parsing: header), claimed != digest {
+        if let header = r.response.headers.first(name: "Docker-Content-Digest"), let claimed = try? Digest(parsing: header),
+            claimed != digest
+        {
             throw .digestMismatch(what: "manifest \(repository):\(reference) (Docker-Content-Digest)", expected: claimed, actual: digest)
         }
         let contentType = r.response.headers.first(name: "Content-Type")
@@ -92,20 +97,25 @@ public final class RegistryClient: Sendable {
     }
 
     /// A small blob (a config) in memory, digest- and size-checked.
-    public func blobData(_ endpoint: RegistryEndpoint, repository: String, _ d: Descriptor, limit: Int = configLimit) async throws(RegistryError) -> Data {
+    public func blobData(_ endpoint: RegistryEndpoint, repository: String, _ d: Descriptor, limit: Int = configLimit)
+        async throws(RegistryError) -> Data
+    {
         guard d.size <= Int64(limit) else { throw .tooLarge(what: "blob \(d.digest)", limit: limit) }
         let r = try await send(endpoint, path: "/v2/\(repository)/blobs/\(d.digest)", repository: repository, accept: [])
         let body = try await collect(r.response, limit: limit, address: endpoint.host, what: "blob \(d.digest)")
         try check(r, body: body, endpoint: endpoint, repository: repository, reference: d.digest.description, blob: d.digest)
         let got = Digest(hashing: body)
         guard got == d.digest else { throw .digestMismatch(what: "blob", expected: d.digest, actual: got) }
-        guard Int64(body.count) == d.size else { throw .sizeMismatch(what: "blob \(d.digest)", expected: d.size, actual: Int64(body.count)) }
+        guard Int64(body.count) == d.size else {
+            throw .sizeMismatch(what: "blob \(d.digest)", expected: d.size, actual: Int64(body.count))
+        }
         return body
     }
 
     /// Streams a blob into `path` (created 0600; must not exist), hashing as it goes. On a digest
     /// or size mismatch, or any failure, the partial file is removed and nothing is left.
-    public func downloadBlob(_ endpoint: RegistryEndpoint, repository: String, _ d: Descriptor, to path: String) async throws(RegistryError) {
+    public func downloadBlob(_ endpoint: RegistryEndpoint, repository: String, _ d: Descriptor, to path: String) async throws(RegistryError)
+    {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw .unreachable(address: "local store", reason: "create \(path): \(String(cString: strerror(errno)))") }
         var ok = false
@@ -113,7 +123,8 @@ public final class RegistryClient: Sendable {
             close(fd)
             if !ok { unlink(path) }
         }
-        let r = try await send(endpoint, path: "/v2/\(repository)/blobs/\(d.digest)", repository: repository, accept: [], deadline: .now() + .hours(24))
+        let r = try await send(
+            endpoint, path: "/v2/\(repository)/blobs/\(d.digest)", repository: repository, accept: [], deadline: .now() + .hours(24))
         if r.response.status != .ok {
             let body = try await collect(r.response, limit: 1 << 16, address: endpoint.host)
             try check(r, body: body, endpoint: endpoint, repository: repository, reference: d.digest.description, blob: d.digest)
@@ -133,7 +144,8 @@ public final class RegistryClient: Sendable {
                         let n = write(fd, raw.baseAddress! + off, raw.count - off)
                         if n < 0 && errno == EINTR { continue }
                         guard n > 0 else {
-                            throw RegistryError.unreachable(address: "local store", reason: "write \(path): \(String(cString: strerror(errno)))")
+                            throw RegistryError.unreachable(
+                                address: "local store", reason: "write \(path): \(String(cString: strerror(errno)))")
                         }
                         off += n
                     }
@@ -147,7 +159,9 @@ public final class RegistryClient: Sendable {
         guard written == d.size else { throw .sizeMismatch(what: "blob \(d.digest)", expected: d.size, actual: written) }
         let got = Digest(hasher.finalize())
         guard got == d.digest else { throw .digestMismatch(what: "blob", expected: d.digest, actual: got) }
-        guard fsync(fd) == 0 else { throw .unreachable(address: "local store", reason: "fsync \(path): \(String(cString: strerror(errno)))") }
+        guard fsync(fd) == 0 else {
+            throw .unreachable(address: "local store", reason: "fsync \(path): \(String(cString: strerror(errno)))")
+        }
         ok = true
     }
 
@@ -206,7 +220,8 @@ public final class RegistryClient: Sendable {
             }
             if status == 401 {
                 let body = (try? await response.body.collect(upTo: 1 << 16)).map { Data($0.readableBytesView) } ?? Data()
-                throw .unauthorized(registry: endpoint.host, detail: Self.registryErrorDetail(body).isEmpty ? "401" : Self.registryErrorDetail(body))
+                throw .unauthorized(
+                    registry: endpoint.host, detail: Self.registryErrorDetail(body).isEmpty ? "401" : Self.registryErrorDetail(body))
             }
             if endpoint.scheme == "http" && !endpoint.verifyTLS && !endpoint.mirror {
                 state.withLock { _ = $0.plainHTTP.insert(endpoint.host) }
@@ -216,7 +231,9 @@ public final class RegistryClient: Sendable {
     }
 
     /// Maps a non-200 answer to the registry's meaning.
-    func check(_ r: Sent, body: Data, endpoint: RegistryEndpoint, repository: String, reference: String, blob: Digest? = nil) throws(RegistryError) {
+    func check(_ r: Sent, body: Data, endpoint: RegistryEndpoint, repository: String, reference: String, blob: Digest? = nil)
+        throws(RegistryError)
+    {
         let status = Int(r.response.status.code)
         guard status != 200 else { return }
         let codes = Self.registryErrorCodes(body)
@@ -231,7 +248,8 @@ public final class RegistryClient: Sendable {
         }
     }
 
-    func collect(_ response: HTTPClientResponse, limit: Int, address: String, what: String = "response") async throws(RegistryError) -> Data {
+    func collect(_ response: HTTPClientResponse, limit: Int, address: String, what: String = "response") async throws(RegistryError) -> Data
+    {
         do {
             return Data(try await response.body.collect(upTo: limit).readableBytesView)
         } catch is NIOTooManyBytesError {
@@ -245,11 +263,14 @@ public final class RegistryClient: Sendable {
 
     func authorize(challenge: String, host: String, scope: String?, key: String) async throws(RegistryError) -> String {
         guard let c = AuthChallenge(parsing: challenge) else {
-            throw .unauthorized(registry: host, detail: challenge.isEmpty ? "401 without a WWW-Authenticate challenge" : "unknown challenge \(challenge)")
+            throw .unauthorized(
+                registry: host, detail: challenge.isEmpty ? "401 without a WWW-Authenticate challenge" : "unknown challenge \(challenge)")
         }
         let creds = options.credentials[host]
         if c.scheme == "basic" {
-            guard let creds else { throw .unauthorized(registry: host, detail: "registry wants basic auth and no credentials are configured") }
+            guard let creds else {
+                throw .unauthorized(registry: host, detail: "registry wants basic auth and no credentials are configured")
+            }
             return "Basic " + Data("\(creds.username):\(creds.password)".utf8).base64EncodedString()
         }
         guard c.scheme == "bearer", let realm = c.parameters["realm"], realm.hasPrefix("http") else {
@@ -262,7 +283,8 @@ public final class RegistryClient: Sendable {
         var request = HTTPClientRequest(url: url)
         request.headers.add(name: "User-Agent", value: Self.userAgent)
         if let creds {
-            request.headers.add(name: "Authorization", value: "Basic " + Data("\(creds.username):\(creds.password)".utf8).base64EncodedString())
+            request.headers.add(
+                name: "Authorization", value: "Basic " + Data("\(creds.username):\(creds.password)".utf8).base64EncodedString())
         }
         let body: Data
         let status: UInt
@@ -274,14 +296,16 @@ public final class RegistryClient: Sendable {
             throw Self.classify(error, address: Self.address(of: url), timeout: options.requestTimeout, tls: url.hasPrefix("https:"))
         }
         guard status == 200 else {
-            throw .unauthorized(registry: host, detail: "token server \(Self.address(of: url)) answered \(status) \(Self.registryErrorDetail(body))")
+            throw .unauthorized(
+                registry: host, detail: "token server \(Self.address(of: url)) answered \(status) \(Self.registryErrorDetail(body))")
         }
         struct TokenResponse: Decodable {
             var token: String?
             var access_token: String?
             var expires_in: Int?
         }
-        guard let t = try? JSONDecoder().decode(TokenResponse.self, from: body), let token = t.token ?? t.access_token, !token.isEmpty else {
+        guard let t = try? JSONDecoder().decode(TokenResponse.self, from: body), let token = t.token ?? t.access_token, !token.isEmpty
+        else {
             throw .badToken("no token in \(String(decoding: body.prefix(200), as: UTF8.self))")
         }
         let value = "Bearer \(token)"

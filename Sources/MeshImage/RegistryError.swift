@@ -45,6 +45,18 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
         }
     }
 
+    /// One error for a pull that failed on every endpoint. One registry over HTTPS then HTTP (an
+    /// insecure one) is one registry: what it answered counts, not that the other scheme failed.
+    /// Mirrors and Docker Hub are separate places: each one's error is kept.
+    static func summary(_ failures: [EndpointFailure], endpoints: [RegistryEndpoint]) -> RegistryError {
+        guard let last = failures.last else { return .unreachable(address: "none", reason: "no endpoint to try") }
+        if failures.count == 1 { return last.error }
+        if endpoints.allSatisfy({ !$0.mirror }) {
+            return failures.first(where: { if case .unreachable = $0.error { false } else { true } })?.error ?? last.error
+        }
+        return .allEndpointsFailed(failures)
+    }
+
     /// Whether the next endpoint may be tried after this one failed: anything a mirror does
     /// wrong (as dockerd falls back), but not content that arrived and was bad.
     var allowsFallback: Bool {

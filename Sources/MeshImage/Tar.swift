@@ -259,7 +259,9 @@ public final class TarReader {
         let major = try number(b, 329, 8, "devmajor", off)
         let minor = try number(b, 337, 8, "devminor", off)
         guard uid <= Int64(Int32.max), gid <= Int64(Int32.max) else { throw TarError.badNumber(field: "uid/gid", offset: off) }
-        guard major <= Int64(UInt32.max), minor <= Int64(UInt32.max) else { throw TarError.badNumber(field: "devmajor/devminor", offset: off) }
+        guard major <= Int64(UInt32.max), minor <= Int64(UInt32.max) else {
+            throw TarError.badNumber(field: "devmajor/devminor", offset: off)
+        }
         return TarEntry(
             path: name, kind: kind, size: size, mode: UInt32(truncatingIfNeeded: mode) & 0o7777, uid: Int(uid), gid: Int(gid),
             mtime: mtime, linkTarget: Self.cString(b[157..<257]), devMajor: UInt32(major), devMinor: UInt32(minor), xattrs: [:])

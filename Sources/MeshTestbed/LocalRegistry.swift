@@ -25,7 +25,8 @@ public final class LocalRegistry: Sendable {
 
     /// Starts one and waits until `GET /v2/` answers.
     public static func start(tag: String = "meshd-registry") async throws -> LocalRegistry {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("\(tag)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("\(tag)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+            .path
         try FileManager.default.createDirectory(atPath: dir + "/storage", withIntermediateDirectories: true)
         var lastLog = ""
         for _ in 0..<8 {
@@ -59,7 +60,9 @@ public final class LocalRegistry: Sendable {
             let deadline = ContinuousClock.now + .seconds(10)
             while ContinuousClock.now < deadline {
                 if !p.isRunning { break }
-                if let o = try? Exec.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "1", "http://127.0.0.1:\(port)/v2/"]),
+                if let o = try? Exec.run([
+                    "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "1", "http://127.0.0.1:\(port)/v2/",
+                ]),
                     o.stdout == "200"
                 {
                     return registry
@@ -78,10 +81,12 @@ public final class LocalRegistry: Sendable {
     public var isRunning: Bool { process.withLock { $0?.isRunning ?? false } }
 
     private func stopProcess() {
-        guard let p = process.withLock({ p -> Process? in
-            defer { p = nil }
-            return p
-        }) else { return }
+        guard
+            let p = process.withLock({ p -> Process? in
+                defer { p = nil }
+                return p
+            })
+        else { return }
         if p.isRunning { kill(p.processIdentifier, SIGTERM) }
         if !DaemonCluster.reap(p, within: .seconds(5)) {
             kill(p.processIdentifier, SIGKILL)

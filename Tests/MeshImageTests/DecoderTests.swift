@@ -116,7 +116,9 @@ import Testing
                 b = (0..<Int.random(in: 0..<2048, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
             } else {
                 b = valid
-                for _ in 0..<Int.random(in: 1...8, using: &rng) { b[Int.random(in: 0..<b.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng) }
+                for _ in 0..<Int.random(in: 1...8, using: &rng) {
+                    b[Int.random(in: 0..<b.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
+                }
                 if round % 3 == 2 { Self.fixChecksum(&b, at: 0) }  // get past the checksum, into the fields
                 if round % 7 == 0 { b = Array(b.prefix(Int.random(in: 0..<b.count, using: &rng))) }
             }
@@ -198,14 +200,20 @@ import Testing
         let body = try JSONEncoder().encode(m)
         #expect(try ManifestDocument.decode(body, contentType: nil) == .manifest(m))
         let list = #"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json","manifests":[]}"#
-        guard case .index = try ManifestDocument.decode(Data(list.utf8), contentType: nil) else { Issue.record("not an index"); return }
+        guard case .index = try ManifestDocument.decode(Data(list.utf8), contentType: nil) else {
+            Issue.record("not an index")
+            return
+        }
         // No mediaType field: the Content-Type decides, then the shape.
         let bare = #"{"schemaVersion":2,"manifests":[]}"#
         guard case .index = try ManifestDocument.decode(Data(bare.utf8), contentType: "application/vnd.oci.image.index.v1+json") else {
             Issue.record("not an index")
             return
         }
-        guard case .index = try ManifestDocument.decode(Data(bare.utf8), contentType: nil) else { Issue.record("not an index"); return }
+        guard case .index = try ManifestDocument.decode(Data(bare.utf8), contentType: nil) else {
+            Issue.record("not an index")
+            return
+        }
         let v1 = #"{"schemaVersion":1,"name":"x"}"#
         #expect(throws: ManifestDocument.DecodeError.unsupportedMediaType(MediaType.dockerSchema1Signed)) {
             try ManifestDocument.decode(Data(v1.utf8), contentType: MediaType.dockerSchema1Signed)
@@ -231,7 +239,8 @@ import Testing
                     entrypoint: ["/e"], cmd: ["c"], env: ["A=1"], workingDir: "/data", user: "redis", exposedPorts: ["53/udp", "6379/tcp"],
                     stopSignal: "SIGINT", labels: ["k": "v"], volumes: ["/data"]))
         #expect(c.rootfs.diffIDs == [d1])
-        let empty = try ImageConfigFile.decode(Data(#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#.utf8))
+        let empty = try ImageConfigFile.decode(
+            Data(#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#.utf8))
         #expect(empty.imageConfig == ImageConfig())
         #expect(throws: ImageConfigFile.DecodeError.notLayers("x")) {
             try ImageConfigFile.decode(Data(#"{"architecture":"amd64","os":"linux","rootfs":{"type":"x","diff_ids":[]}}"#.utf8))
@@ -241,18 +250,23 @@ import Testing
     /// Random bytes and mutated documents give typed errors, never a crash.
     @Test func garbage() throws {
         var rng = SplitMix64(seed: 99)
-        let m = ImageManifest(config: Descriptor(mediaType: MediaType.ociConfig, digest: d1, size: 3), layers: [
-            Descriptor(mediaType: MediaType.ociLayerGzip, digest: d2, size: 9)
-        ])
+        let m = ImageManifest(
+            config: Descriptor(mediaType: MediaType.ociConfig, digest: d1, size: 3),
+            layers: [
+                Descriptor(mediaType: MediaType.ociLayerGzip, digest: d2, size: 9)
+            ])
         let valid = Array(try JSONEncoder().encode(m))
-        let config = Array(#"{"architecture":"amd64","os":"linux","config":{"Env":["A=1"]},"rootfs":{"type":"layers","diff_ids":["\#(d1)"]}}"#.utf8)
+        let config = Array(
+            #"{"architecture":"amd64","os":"linux","config":{"Env":["A=1"]},"rootfs":{"type":"layers","diff_ids":["\#(d1)"]}}"#.utf8)
         var failures = 0
         for round in 0..<3000 {
             var b = round % 2 == 0 ? valid : config
             if round % 5 == 0 {
                 b = (0..<Int.random(in: 0..<300, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
             } else {
-                for _ in 0..<Int.random(in: 1...4, using: &rng) { b[Int.random(in: 0..<b.count, using: &rng)] = UInt8.random(in: 32...126, using: &rng) }
+                for _ in 0..<Int.random(in: 1...4, using: &rng) {
+                    b[Int.random(in: 0..<b.count, using: &rng)] = UInt8.random(in: 32...126, using: &rng)
+                }
             }
             do { _ = try ManifestDocument.decode(Data(b), contentType: nil) } catch { failures += 1 }
             do { _ = try ImageConfigFile.decode(Data(b)) } catch { failures += 1 }

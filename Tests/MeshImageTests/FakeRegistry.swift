@@ -84,11 +84,13 @@ final class FakeRegistry: Sendable {
                 } else {
                     r =
                         state.routes.withLock { $0[path] }
-                        ?? Response(status: .notFound, body: Array(#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#.utf8))
+                        ?? Response(
+                            status: .notFound, body: Array(#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#.utf8))
                 }
                 var headers = HTTPHeaders(r.headers)
                 headers.replaceOrAdd(name: "Content-Length", value: String(r.body.count))
-                context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: r.status, headers: headers))), promise: nil)
+                context.write(
+                    wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: r.status, headers: headers))), promise: nil)
                 context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: r.body)))), promise: nil)
                 context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
                 self.head = nil

@@ -140,7 +140,8 @@ import Testing
     }
 
     @Test func authChallenges() {
-        let c = AuthChallenge(parsing: #"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/redis:pull""#)
+        let c = AuthChallenge(
+            parsing: #"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/redis:pull""#)
         #expect(c?.scheme == "bearer")
         #expect(c?.parameters["realm"] == "https://auth.docker.io/token")
         #expect(c?.parameters["service"] == "registry.docker.io")

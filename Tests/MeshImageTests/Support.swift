@@ -104,7 +104,10 @@ struct TestImage {
         var diffIDs: [String] = []
         for l in layers {
             let gz = Data(try Gzip.compress(l))
-            layerBlobs.append(Blob(data: gz, descriptor: Descriptor(mediaType: MediaType.ociLayerGzip, digest: Digest(hashing: gz), size: Int64(gz.count))))
+            layerBlobs.append(
+                Blob(
+                    data: gz, descriptor: Descriptor(mediaType: MediaType.ociLayerGzip, digest: Digest(hashing: gz), size: Int64(gz.count)))
+            )
             diffIDs.append(Digest(hashing: l).description)
         }
         var cfg: [String: Any] = ["Env": env, "WorkingDir": "/", "ExposedPorts": ["80/tcp": [String: Any]()], "StopSignal": "SIGQUIT"]
@@ -116,7 +119,9 @@ struct TestImage {
             "config": cfg, "rootfs": ["type": "layers", "diff_ids": diffIDs],
         ]
         let configData = try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys])
-        let configBlob = Blob(data: configData, descriptor: Descriptor(mediaType: MediaType.ociConfig, digest: Digest(hashing: configData), size: Int64(configData.count)))
+        let configBlob = Blob(
+            data: configData,
+            descriptor: Descriptor(mediaType: MediaType.ociConfig, digest: Digest(hashing: configData), size: Int64(configData.count)))
         let manifest = ImageManifest(config: configBlob.descriptor, layers: layerBlobs.map(\.descriptor))
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
