@@ -504,3 +504,39 @@ func mode(_ path: String) -> UInt32 { UInt32(lstatOf(path)?.st_mode ?? 0) & 0o77
         }
     }
 }
+
+extension BuildImagesScriptTests {
+    /// The slim redis (Debian's redis-server, its libraries, busybox): pulled, its server runs
+    /// from the overlay rootfs and answers PING on a loopback port.
+    @Test(.enabled(if: geteuid() == 0)) func redisFromTheScript() async throws {
+        try await withRegistry { registry in
+            let out = try Exec.check([Self.repoRoot + "/scripts/build-images", "--registry", registry.address, "redis"])
+            let first = try #require(out.split(separator: "\n").first { $0.hasPrefix("pushed ") }).split(separator: " ")
+            let ref = try ImageReference(parsing: String(first[1]))
+            try await withStore { store, root in
+                let image = try await store.pull(ref)
+                #expect(image.config.cmd == ["redis-server", "--protected-mode", "no"])
+                #expect(image.config.user == "redis" && image.config.workingDir == "/data" && image.config.exposedPorts == ["6379/tcp"])
+                #expect(image.config.volumes == ["/data"])
+                let container = root + "/containers/r"
+                try FileManager.default.createDirectory(atPath: container, withIntermediateDirectories: true)
+                let fs = OverlayRootfs(containerDirectory: container, lowerDirs: image.lowerDirs)
+                try fs.mount()
+                defer { try? fs.unmount() }
+                let version = try Exec.check(["chroot", fs.path, "/usr/bin/redis-server", "--version"])
+                #expect(version.hasPrefix("Redis server v=7"))
+                // The server itself, on a loopback port, asked by the image's own redis-cli.
+                let port = deadPort()
+                // A bare chroot has no /dev: the runtime would mount one; here /dev/null goes in the upper.
+                try FileManager.default.createDirectory(atPath: fs.path + "/dev", withIntermediateDirectories: true)
+                #expect(mknod(fs.path + "/dev/null", S_IFCHR | 0o666, LayerUnpacker.makedev(1, 3)) == 0)
+                let script =
+                    "cd /data && (/usr/bin/redis-server --port \(port) --bind 127.0.0.1 --save '' >/tmp/redis.log 2>&1 &) && "
+                    + "for i in $(seq 1 50); do /usr/bin/redis-cli -p \(port) ping 2>/tmp/cli.err && break; sleep 0.1; done; "
+                    + "/usr/bin/redis-cli -p \(port) shutdown nosave >/tmp/cli.out 2>&1; true"
+                let pong = try Exec.check(["chroot", fs.path, "/bin/sh", "-c", script])
+                #expect(pong.contains("PONG"))
+            }
+        }
+    }
+}
