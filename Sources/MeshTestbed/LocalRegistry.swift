@@ -57,7 +57,8 @@ public final class LocalRegistry: Sendable {
             try p.run()
             try? log.close()
             let registry = LocalRegistry(directory: dir, port: port, process: p)
-            let deadline = ContinuousClock.now + .seconds(10)
+            // Generous: on a loaded 2-core machine the Go binary can take seconds to start.
+            let deadline = ContinuousClock.now + .seconds(30)
             while ContinuousClock.now < deadline {
                 if !p.isRunning { break }
                 if let o = try? Exec.run([

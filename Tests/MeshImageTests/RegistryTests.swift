@@ -479,7 +479,8 @@ func mode(_ path: String) -> UInt32 { UInt32(lstatOf(path)?.st_mode ?? 0) & 0o77
 }
 
 /// scripts/build-images builds busybox with umoci and skopeo into the real registry; the store pulls it.
-@Suite struct BuildImagesScriptTests {
+/// Serialized: each builds with umoci/skopeo and runs its own registry; two at once only slow each other.
+@Suite(.serialized) struct BuildImagesScriptTests {
     static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
 
