@@ -1,3 +1,4 @@
+import MeshValues
 import Testing
 
 @testable import MeshImage
@@ -149,5 +150,32 @@ import Testing
         #expect(AuthChallenge(parsing: #"Basic realm="x\"y""#)?.parameters["realm"] == #"x"y"#)
         #expect(AuthChallenge(parsing: #"Bearer realm="unterminated"#) == nil)
         #expect(AuthChallenge(parsing: "") == nil)
+    }
+}
+
+@Suite struct ReferenceFuzzTests {
+    /// Random strings over the reference alphabet (and beyond) parse or give a ParseError, and what
+    /// parses is stable under a second parse.
+    @Test func randomReferences() {
+        var rng = MeshValues.SplitMix64(seed: 2026)
+        let alphabet = Array("abcXYZ019._-/:@[]sha256:" + String(repeating: "f", count: 8) + " \u{0}é")
+        var parsed = 0
+        for _ in 0..<20000 {
+            let s = String((0..<Int.random(in: 0..<40, using: &rng)).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &rng)] })
+            if let r = try? ImageReference(parsing: s) {
+                parsed += 1
+                #expect((try? ImageReference(parsing: r.description)) == r)
+            }
+        }
+        #expect(parsed > 100)
+    }
+
+    @Test func randomChallenges() {
+        var rng = MeshValues.SplitMix64(seed: 5)
+        let alphabet = Array(#"Bearer realm="https://x/t",service=s scope=\"a b"#)
+        for _ in 0..<20000 {
+            let s = String((0..<Int.random(in: 0..<60, using: &rng)).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &rng)] })
+            _ = AuthChallenge(parsing: s)
+        }
     }
 }
