@@ -361,6 +361,39 @@ func mode(_ path: String) -> UInt32 { UInt32(lstatOf(path)?.st_mode ?? 0) & 0o77
         }
     }
 
+    /// Docker's own media types (schema 2 manifest, manifest list, rootfs.diff.tar.gzip layers),
+    /// as images pushed by docker are: same pull, same checks.
+    @Test func dockerSchema2AndManifestList() async throws {
+        try await withRegistry { registry in
+            let b = try TestImage(layers: [try busyboxLayer()]).build()
+            let layer = Descriptor(
+                mediaType: MediaType.dockerLayerGzip, digest: b.layers[0].descriptor.digest, size: b.layers[0].descriptor.size)
+            let config = Descriptor(mediaType: MediaType.dockerConfig, digest: b.config.descriptor.digest, size: b.config.descriptor.size)
+            let manifest = try JSONEncoder().encode(ImageManifest(mediaType: MediaType.dockerManifest, config: config, layers: [layer]))
+            for blob in b.layers + [b.config] {
+                try await Pusher.pushBlob(registry.address, "meshd/docker", blob.data, blob.descriptor.digest)
+            }
+            try await Pusher.pushManifest(registry.address, "meshd/docker", "v2", manifest, mediaType: MediaType.dockerManifest)
+            let list = try JSONEncoder().encode(
+                ImageIndex(
+                    mediaType: MediaType.dockerManifestList,
+                    manifests: [
+                        Descriptor(
+                            mediaType: MediaType.dockerManifest, digest: Digest(hashing: manifest), size: Int64(manifest.count),
+                            platform: .linuxAMD64)
+                    ]))
+            try await Pusher.pushManifest(registry.address, "meshd/docker", "list", list, mediaType: MediaType.dockerManifestList)
+            try await withStore { store, _ in
+                let single = try await store.pull(try ImageReference(parsing: "\(registry.address)/meshd/docker:v2"))
+                #expect(single.manifestDigest == Digest(hashing: manifest) && single.layers[0].mediaType == MediaType.dockerLayerGzip)
+                let viaList = try await store.pull(try ImageReference(parsing: "\(registry.address)/meshd/docker:list"))
+                #expect(viaList.repoDigest == Digest(hashing: list) && viaList.manifestDigest == single.manifestDigest)
+                #expect(viaList.layers == single.layers)
+                #expect(await store.statistics.blobsDownloaded == 1)
+            }
+        }
+    }
+
     // MARK: what the real registry cannot be made to do
 
     func fakeRoutes(_ image: TestImage, repo: String, tag: String) throws -> (
