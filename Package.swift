@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
     ],
     targets: [
         // libnl-3 core + route + genl. One module so a single import sees the whole libnl API.
@@ -89,6 +91,22 @@ let package = Package(
         ),
         // The process task runtime: a task is a process in its own network, UTS and mount namespaces.
         .target(name: "MeshRuntime", dependencies: ["MeshKernel", "CMeshShim"]),
+        // OCI images: references, the distribution API client, the content-addressed store, layer
+        // unpacking and overlay rootfs (used by the runc task driver).
+        // sys/xattr.h for MeshImage (not in Swift's Glibc module).
+        .target(name: "CMeshXattr"),
+        .target(
+            name: "MeshImage",
+            dependencies: [
+                "MeshValues", "CMeshXattr",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
         // The 2377 control channel: framed messages over TLS 1.3, mutual under the cluster CA.
         .target(name: "MeshControl", dependencies: [
             "MeshKernel", "MeshDataplane",
@@ -203,6 +221,18 @@ let package = Package(
         .testTarget(name: "MeshDataplaneSystemTests", dependencies: ["MeshDataplane", "MeshKernel", "MeshTestbed"]),
         // The same e2e suite with --lb ipvs, in the VM lane.
         .testTarget(name: "MeshDataplaneVMTests", dependencies: ["MeshDataplane", "MeshKernel", "MeshTestbed"]),
+        // Unit tests plus the puller against a real Debian docker-registry on 127.0.0.1 (root: overlay, chown).
+        .testTarget(
+            name: "MeshImageTests",
+            dependencies: [
+                "MeshImage", "MeshTestbed", "CMeshXattr", "MeshValues",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]),
         .testTarget(name: "MeshRuntimeTests", dependencies: ["MeshRuntime", "MeshKernel", "MeshTestbed"]),
         .testTarget(name: "MeshControlTests", dependencies: [
             "MeshControl", "MeshTestbed",
