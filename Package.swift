@@ -90,19 +90,22 @@ let package = Package(
         // The process task runtime: a task is a process in its own network, UTS and mount namespaces.
         .target(name: "MeshRuntime", dependencies: ["MeshKernel", "CMeshShim"]),
         // The 2377 control channel: framed messages over TLS 1.3, mutual under the cluster CA.
-        .target(name: "MeshControl", dependencies: [
-            "MeshKernel", "MeshDataplane",
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOPosix", package: "swift-nio"),
-            .product(name: "NIOSSL", package: "swift-nio-ssl"),
-            .product(name: "X509", package: "swift-certificates"),
-        ]),
+        .target(
+            name: "MeshControl",
+            dependencies: [
+                "MeshKernel", "MeshDataplane",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+            ]),
         // The node agent: assignments → task processes, dataplane state, DNS records.
         .target(
             name: "MeshAgent",
             dependencies: [
                 "MeshKernel", "MeshDataplane", "MeshRuntime", "MeshDNS", "MeshGossip", "MeshControl",
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]),
         // The manager core: cluster model, store, allocator, scheduler, orchestrator, CA and join
         // tokens (the loop that drives it is MeshDaemon's ManagerPlane; the node agent is MeshAgent).
@@ -194,19 +197,24 @@ let package = Package(
         // The same e2e suite with --lb ipvs, in the VM lane.
         .testTarget(name: "MeshDataplaneVMTests", dependencies: ["MeshDataplane", "MeshKernel", "MeshTestbed"]),
         .testTarget(name: "MeshRuntimeTests", dependencies: ["MeshRuntime", "MeshKernel", "MeshTestbed"]),
-        .testTarget(name: "MeshControlTests", dependencies: [
-            "MeshControl", "MeshTestbed",
-            .product(name: "NIOEmbedded", package: "swift-nio"),
-            .product(name: "X509", package: "swift-certificates"),
-            .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOPosix", package: "swift-nio"),
-        ]),
-        .testTarget(name: "MeshAgentTests", dependencies: ["MeshAgent", "MeshControl", "MeshGossip", "MeshKernel", "MeshDataplane", "MeshDNS"]),
-        .testTarget(name: "MeshAgentSystemTests", dependencies: [
-            "MeshAgent", "MeshControl", "MeshDataplane", "MeshDNS", "MeshRuntime", "MeshKernel", "MeshTestbed", "MeshGossip",
-            .product(name: "NIOPosix", package: "swift-nio"),
-        ]),
+        .testTarget(
+            name: "MeshControlTests",
+            dependencies: [
+                "MeshControl", "MeshTestbed",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
+        .testTarget(
+            name: "MeshAgentTests", dependencies: ["MeshAgent", "MeshControl", "MeshGossip", "MeshKernel", "MeshDataplane", "MeshDNS"]),
+        .testTarget(
+            name: "MeshAgentSystemTests",
+            dependencies: [
+                "MeshAgent", "MeshControl", "MeshDataplane", "MeshDNS", "MeshRuntime", "MeshKernel", "MeshTestbed", "MeshGossip",
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
         .testTarget(name: "MeshClusterTests", dependencies: ["MeshCluster", "MeshKernel"]),
         .testTarget(name: "MeshAPITests", dependencies: ["MeshAPI", "MeshKernel", "MeshTestbed"]),
         .testTarget(name: "MeshGossipSystemTests", dependencies: ["MeshGossip", "MeshKernel", "MeshTestbed"]),

@@ -289,7 +289,7 @@ public actor Reconciler {
             let probe = XFRMState(
                 source: lo, destination: lo, spi: 0x6d65_7368, reqid: 0,
                 aead: try .aesGCM128(key: [UInt8](repeating: 0, count: 16), salt: [0, 0, 0, 0]))
-            do { try await x.stateAdd(probe) } catch where error.errno == .exists {}
+            do { try await x.stateAdd(probe) } catch  where error.errno == .exists {}
             try await x.stateDelete(probe.id)
             espWorks = true
             return nil

@@ -61,7 +61,9 @@ enum SecureOverlay {
         var isEmpty: Bool { before.isEmpty && xfrm.isEmpty && after.isEmpty }
     }
 
-    static func vniKey(_ vni: UInt32) -> NFTElement { NFTElement(NFTValue(bytes: [UInt8(vni >> 16 & 0xff), UInt8(vni >> 8 & 0xff), UInt8(vni & 0xff)])) }
+    static func vniKey(_ vni: UInt32) -> NFTElement {
+        NFTElement(NFTValue(bytes: [UInt8(vni >> 16 & 0xff), UInt8(vni >> 8 & 0xff), UInt8(vni & 0xff)]))
+    }
     static func vni(_ e: NFTElement) -> UInt32? {
         let b = e.key.bytes
         guard b.count == 3 else { return nil }
@@ -137,13 +139,18 @@ enum SecureOverlay {
             plan.before.add(table)
             plan.before.add(vnis)
             plan.before.add(port)
-            for (name, hook, check) in [("input", NFTHook.input, [NFTExpr.meta(.secpath, into: .r(0))]), ("output", .output, [.rt(.ipsec, into: .r(0))])] {
+            for (name, hook, check) in [
+                ("input", NFTHook.input, [NFTExpr.meta(.secpath, into: .r(0))]), ("output", .output, [.rt(.ipsec, into: .r(0))]),
+            ] {
                 let c = NFTChain(table, name, base: .init(type: .filter, hook: hook, priority: -150))
                 plan.before.add(c)
                 let match =
                     [NFTExpr.meta(.l4proto, into: .r(0)), .cmp(.eq, .r(0), .proto(17))]
                     + NFTExpr.inSet([.thDport], port.name)
-                    + [.payload(.transport, offset: 12, length: 3, into: .r(0)), .lookup(set: vnis.name, from: .r(0), into: nil, invert: false)]
+                    + [
+                        .payload(.transport, offset: 12, length: 3, into: .r(0)),
+                        .lookup(set: vnis.name, from: .r(0), into: nil, invert: false),
+                    ]
                     + check + [.cmp(.eq, .r(0), NFTValue(bytes: [0])), .counter, .verdict(.drop)]
                 plan.before.add(NFTRule(c, match, comment: name == "input" ? "secure VNI not decrypted" : "secure VNI not encrypted"))
             }

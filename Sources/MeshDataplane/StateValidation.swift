@@ -134,7 +134,9 @@ extension DataplaneState {
                     if sa.key.count != 16 || sa.salt.count != 4 {
                         out.append("keys for node \(p.nodeID) generation \(k.generation): \(what) key must be 16 bytes and salt 4 bytes")
                     }
-                    if sa.spi < 256 { out.append("keys for node \(p.nodeID) generation \(k.generation): \(what) \(sa) is reserved (below 256)") }
+                    if sa.spi < 256 {
+                        out.append("keys for node \(p.nodeID) generation \(k.generation): \(what) \(sa) is reserved (below 256)")
+                    }
                 }
                 // Inbound SAs all have this node as destination: their SPIs must differ.
                 if !inbound.insert(k.inbound.spi).inserted {
