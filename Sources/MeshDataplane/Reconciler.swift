@@ -244,7 +244,12 @@ public actor Reconciler {
         // Everything this node made before: sandboxes by name, the node table, staging links.
         for name in NetworkNamespace.list().filter({ $0.hasPrefix(naming.sandboxPrefix) }) {
             do {
-                let h = try Handles(try NetworkNamespace.open(named: name), ipvs: lb == .ipvs)
+                let ns = try NetworkNamespace.open(named: name)
+                // A process killed inside `create` leaves the namespace without these: set again (idempotent).
+                try Self.prepare(ns, ipvs: false)
+                let h = try Handles(ns, ipvs: lb == .ipvs)
+                if lb == .ipvs { try Self.prepare(ns, ipvs: true) }
+                try await h.netlink.linkSetUp("lo")
                 sandboxes[name] = h
                 let m = try await SandboxReader.read(name: name, handle: h.netlink, expected: nil)
                 if let ipvs = h.ipvs {
@@ -413,18 +418,26 @@ public actor Reconciler {
 
     // MARK: - sandboxes
 
+    /// A sandbox's sysctls: forwarding on, reverse-path filtering off, and with IPVS its
+    /// connections visible to conntrack (or nat cannot source-NAT hairpin and ingress traffic).
+    /// The IPVS one needs the IPVS handle opened first (it loads the module).
+    static func prepare(_ ns: NetworkNamespace, ipvs: Bool) throws(KernelError) {
+        if ipvs {
+            try ns.setSysctl("net.ipv4.vs.conntrack", "1")
+            return
+        }
+        try ns.setSysctl("net.ipv4.ip_forward", "1")
+        try ns.setSysctl("net.ipv4.conf.all.rp_filter", "0")
+        try ns.setSysctl("net.ipv4.conf.default.rp_filter", "0")
+    }
+
     private func create(_ name: String, report: inout ChangeReport) async throws(DataplaneError) {
         do {
             let ns =
                 NetworkNamespace.exists(named: name) ? try NetworkNamespace.open(named: name) : try NetworkNamespace.create(named: name)
-            try ns.setSysctl("net.ipv4.ip_forward", "1")
-            try ns.setSysctl("net.ipv4.conf.all.rp_filter", "0")
-            try ns.setSysctl("net.ipv4.conf.default.rp_filter", "0")
+            try Self.prepare(ns, ipvs: false)
             let h = try Handles(ns, ipvs: lb == .ipvs)
-            if lb == .ipvs {
-                // IPVS connections must be visible to conntrack, or nat cannot source-NAT hairpin and ingress traffic.
-                try ns.setSysctl("net.ipv4.vs.conntrack", "1")
-            }
+            if lb == .ipvs { try Self.prepare(ns, ipvs: true) }
             try await h.netlink.linkSetUp("lo")
             sandboxes[name] = h
             let empty = try await SandboxReader.read(name: name, handle: h.netlink, expected: nil)
