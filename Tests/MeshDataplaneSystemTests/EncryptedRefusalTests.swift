@@ -80,6 +80,12 @@ import Testing
         // The same state again changes nothing but says again why.
         let again = try await r.apply(state)
         #expect(again.changes.allSatisfy { $0.contains("refused") }, "\(again.changes)")
+        // `meshd dataplane apply` (a fresh process) says it with its own exit status.
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("\(group.prefix)-state.json")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try JSONEncoder().encode(state).write(to: file)
+        let cli = try Exec.run([DataplaneLab.locateMeshd(), "dataplane", "apply", "--state", file.path])
+        #expect(cli.status == 3 && cli.stderr.contains("network secret is encrypted"), "\(cli.status) \(cli.stderr)")
     }
 
     @Test func theDropRuleReadsBackAsPlanned() async throws {
