@@ -108,19 +108,22 @@ let package = Package(
             ]
         ),
         // The 2377 control channel: framed messages over TLS 1.3, mutual under the cluster CA.
-        .target(name: "MeshControl", dependencies: [
-            "MeshKernel", "MeshDataplane",
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOPosix", package: "swift-nio"),
-            .product(name: "NIOSSL", package: "swift-nio-ssl"),
-            .product(name: "X509", package: "swift-certificates"),
-        ]),
+        .target(
+            name: "MeshControl",
+            dependencies: [
+                "MeshKernel", "MeshDataplane",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+            ]),
         // The node agent: assignments → task processes, dataplane state, DNS records.
         .target(
             name: "MeshAgent",
             dependencies: [
                 "MeshKernel", "MeshDataplane", "MeshRuntime", "MeshDNS", "MeshGossip", "MeshControl",
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]),
         // The manager core: cluster model, store, allocator, scheduler, orchestrator, CA and join
         // tokens (the loop that drives it is MeshDaemon's ManagerPlane; the node agent is MeshAgent).
@@ -234,19 +237,24 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]),
         .testTarget(name: "MeshRuntimeTests", dependencies: ["MeshRuntime", "MeshKernel", "MeshTestbed"]),
-        .testTarget(name: "MeshControlTests", dependencies: [
-            "MeshControl", "MeshTestbed",
-            .product(name: "NIOEmbedded", package: "swift-nio"),
-            .product(name: "X509", package: "swift-certificates"),
-            .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOPosix", package: "swift-nio"),
-        ]),
-        .testTarget(name: "MeshAgentTests", dependencies: ["MeshAgent", "MeshControl", "MeshGossip", "MeshKernel", "MeshDataplane", "MeshDNS"]),
-        .testTarget(name: "MeshAgentSystemTests", dependencies: [
-            "MeshAgent", "MeshControl", "MeshDataplane", "MeshDNS", "MeshRuntime", "MeshKernel", "MeshTestbed", "MeshGossip",
-            .product(name: "NIOPosix", package: "swift-nio"),
-        ]),
+        .testTarget(
+            name: "MeshControlTests",
+            dependencies: [
+                "MeshControl", "MeshTestbed",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
+        .testTarget(
+            name: "MeshAgentTests", dependencies: ["MeshAgent", "MeshControl", "MeshGossip", "MeshKernel", "MeshDataplane", "MeshDNS"]),
+        .testTarget(
+            name: "MeshAgentSystemTests",
+            dependencies: [
+                "MeshAgent", "MeshControl", "MeshDataplane", "MeshDNS", "MeshRuntime", "MeshKernel", "MeshTestbed", "MeshGossip",
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
         .testTarget(name: "MeshClusterTests", dependencies: ["MeshCluster", "MeshKernel"]),
         // One conformance suite over both store backends (SQLite, and a real Debian etcd it starts), the etcd
         // client's request encoding, and the election on etcd.

@@ -7,7 +7,11 @@ import MeshKernel
 enum AssignmentPlan {
     /// `attached`: local tasks whose namespaces exist (prepared), by task id → namespace name.
     /// `draining`: local tasks being stopped: still attached, but weight 0 in every balancer.
-    static func dataplane(_ a: NodeAssignment, attached: [String: String], draining: Set<String>) -> DataplaneState {
+    /// `secrets`: the gossip keys, primary first, from which each pair's ESP keys are derived
+    /// (`ESPKeyDerivation`) for the nodes that have tasks on an encrypted network.
+    static func dataplane(
+        _ a: NodeAssignment, attached: [String: String], draining: Set<String>, secrets: [[UInt8]] = []
+    ) -> DataplaneState {
         let ingress = a.networks.first(where: \.isIngress)?.id
         var locals: [LocalEndpoint] = []
         for t in a.tasks {
@@ -46,7 +50,23 @@ enum AssignmentPlan {
         let services = a.services.map { s in
             BalancedService(id: s.id, name: s.name, endpointMode: s.mode, vips: s.vips, backends: backends[s.id] ?? [], ports: s.ports)
         }
-        return DataplaneState(node: a.node, networks: a.networks, localEndpoints: locals, remoteEndpoints: remotes, services: services)
+        return DataplaneState(
+            node: a.node, networks: a.networks, localEndpoints: locals, remoteEndpoints: remotes, services: services,
+            peerKeys: peerKeys(a, secrets: secrets))
+    }
+
+    /// Keys for every other node with a task on one of the assignment's encrypted networks.
+    static func peerKeys(_ a: NodeAssignment, secrets: [[UInt8]]) -> [PeerKeys] {
+        guard !secrets.isEmpty else { return [] }
+        let secure = Set(a.networks.filter(\.isEncrypted).map(\.id))
+        guard !secure.isEmpty else { return [] }
+        var peers: [String: IPAddress] = [:]
+        for r in a.remoteTasks where r.nodeID != a.node.id && r.attachments.contains(where: { secure.contains($0.network) }) {
+            peers[r.nodeID] = r.nodeAddress
+        }
+        return peers.sorted { $0.key < $1.key }.map {
+            ESPKeyDerivation.peerKeys(local: a.node.id, peer: $0.key, address: $0.value, secrets: secrets)
+        }
     }
 
     /// A remote task as this node carries it: only its attachments on the node's networks, and

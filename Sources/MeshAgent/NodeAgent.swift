@@ -36,6 +36,9 @@ public actor NodeAgent {
     private var currentServices: [String: NodeAssignment.Service] = [:]
     private var currentNetworks: Set<String> = []
     private var currentLocalByService: [String: [NodeAssignment.LocalTask]] = [:]
+    /// The gossip keys (primary first) the pairs' ESP keys are derived from, and the peers keyed now.
+    private var espSecrets: [[UInt8]] = []
+    private var keyedPeers: [String: IPAddress] = [:]
 
     public init(runtime: TaskRuntime, reconciler: Reconciler, dns: DNSServer, stopGrace: Duration = .seconds(10)) {
         self.runtime = runtime
@@ -75,7 +78,7 @@ public actor NodeAgent {
 
         // 2. Tasks on their way out stop receiving new connections first.
         if !toStop.isEmpty {
-            _ = try await reconciler.converge(AssignmentPlan.dataplane(a, attached: names, draining: Set(toStop)))
+            _ = try await reconciler.converge(AssignmentPlan.dataplane(a, attached: names, draining: Set(toStop), secrets: espSecrets))
             // Stopped on purpose: whatever signal ends them, they report shutdown, not failure.
             stopping.formUnion(toStop)
             for id in toStop { _ = await runtime.stop(id, grace: stopGrace) }
@@ -85,7 +88,8 @@ public actor NodeAgent {
         var remaining = names
         for id in toStop { remaining[id] = nil }
         // New tasks join their balancers at weight 0: no connection reaches them before they run.
-        var report = try await reconciler.converge(AssignmentPlan.dataplane(a, attached: remaining, draining: Set(prepared)))
+        var report = try await reconciler.converge(
+            AssignmentPlan.dataplane(a, attached: remaining, draining: Set(prepared), secrets: espSecrets))
         try await syncDNS(a)
         for id in toStop {
             if let ns = attached.removeValue(forKey: id) { try? await dns.detach(ns) }
@@ -94,8 +98,18 @@ public actor NodeAgent {
             stopped.insert(id)
             stopping.remove(id)
         }
+        // An encrypted network this node cannot protect (no ESP in its kernel) takes no task:
+        // the dataplane left it out, and the task fails with the kernel's answer.
+        let refusedNetworks = await reconciler.refusedNetworks()
+        if !refusedNetworks.isEmpty {
+            for id in prepared {
+                guard let at = wanted[id]!.attachments.first(where: { refusedNetworks[$0.network] != nil }) else { continue }
+                rejected[id] = refusedNetworks[at.network]!
+                metrics.tasksRejected.increment()
+            }
+        }
         let ingress = a.networks.first(where: \.isIngress)?.id
-        for id in prepared {
+        for id in prepared where rejected[id] == nil {
             let t = wanted[id]!
             let networks = t.attachments.map(\.network).filter { $0 != ingress }
             try await dns.attach(attached[id]!, networks: networks)
@@ -103,7 +117,7 @@ public actor NodeAgent {
 
         // 4. Only now the processes.
         var started: [(pid: pid_t, namespace: String)] = []
-        for id in prepared {
+        for id in prepared where rejected[id] == nil {
             do {
                 let r = try await runtime.launch(launches[id]!)
                 started.append((r.process.pid, attached[id]!.path))
@@ -124,7 +138,20 @@ public actor NodeAgent {
             }
             var running = remaining
             for id in prepared where rejected[id] != nil { running[id] = nil }
-            report.changes += try await reconciler.converge(AssignmentPlan.dataplane(a, attached: running, draining: [])).changes
+            report.changes += try await reconciler.converge(
+                AssignmentPlan.dataplane(a, attached: running, draining: [], secrets: espSecrets)
+            ).changes
+            // Refused before they ran: nothing of them stays but the reason.
+            for id in prepared
+            where rejected[id] != nil
+                && refusedNetworks.keys.contains(where: { n in
+                    wanted[id]!.attachments.contains { $0.network == n }
+                })
+            {
+                attached[id] = nil
+                launches[id] = nil
+                await runtime.remove(id)
+            }
         }
         metrics.assignments.increment()
         metrics.started(prepared.filter { rejected[$0] == nil }.count, after: ContinuousClock.now - began)
@@ -135,7 +162,29 @@ public actor NodeAgent {
         remoteApplied = Dictionary(a.remoteTasks.map { ($0.id, $0) }, uniquingKeysWith: { x, _ in x })
         remoteByService = [:]
         for r in a.remoteTasks { remoteByService[r.service, default: []].insert(r.id) }
+        keyedPeers = Dictionary(
+            AssignmentPlan.peerKeys(a, secrets: espSecrets).map { ($0.nodeID, $0.nodeAddress) }, uniquingKeysWith: { x, _ in x })
         return report
+    }
+
+    /// New gossip keys (a session's start or a rotation step): the pairs' ESP keys derived from
+    /// them reach the kernel before this returns, so the caller's acknowledgement to the manager
+    /// means this node's SAs are at that step. Costs the pairs (single-object key changes).
+    public func setESPSecrets(_ secrets: [[UInt8]]) async throws {
+        await turn.enter()
+        defer { turn.leave() }
+        guard secrets != espSecrets else { return }
+        espSecrets = secrets
+        guard let a = current else { return }
+        // Only the pairs' keys change: single-object changes, not a new full state (which would
+        // also roll back what gossip changed since the assignment).
+        let changes: [DataplaneChange] = keyedPeers.sorted { $0.key < $1.key }.map { id, address in
+            secrets.isEmpty
+                ? .removePeerKeys(node: id)
+                : .peerKeys(ESPKeyDerivation.peerKeys(local: a.node.id, peer: id, address: address, secrets: secrets))
+        }
+        if secrets.isEmpty { keyedPeers = [:] }
+        if !changes.isEmpty { _ = try await reconciler.apply(changes) }
     }
 
     /// Other nodes' tasks that changed (nil: gone), applied as single-object changes on top of the
@@ -206,7 +255,17 @@ public actor NodeAgent {
             let record = AssignmentPlan.dnsService(s, local: currentLocalByService[sid] ?? [], remote: remotes, ingress: a.ingressID)
             store.update { $0.upsert(record) }
         }
-        let changes = removals + additions
+        // A node's first task on an encrypted network brings that pair's keys, ahead of its endpoints.
+        var keys: [DataplaneChange] = []
+        if !espSecrets.isEmpty {
+            let secure = Set(a.networks.filter(\.isEncrypted).map(\.id))
+            for case .remoteEndpoint(let r) in additions where secure.contains(r.network) && keyedPeers[r.nodeID] != r.nodeAddress {
+                keyedPeers[r.nodeID] = r.nodeAddress
+                keys.append(
+                    .peerKeys(ESPKeyDerivation.peerKeys(local: a.node.id, peer: r.nodeID, address: r.nodeAddress, secrets: espSecrets)))
+            }
+        }
+        let changes = keys + removals + additions
         guard !changes.isEmpty else { return ChangeReport() }
         return try await reconciler.apply(changes)
     }

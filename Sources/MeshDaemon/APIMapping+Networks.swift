@@ -30,6 +30,10 @@ extension APIMapping {
             throw .invalidArgument("meshd overlay networks are IPv4 only")
         }
         if r.ConfigOnly == true { throw .invalidArgument("config-only networks are not supported by meshd") }
+        if r.Ingress == true, r.Options?[ClusterNetwork.encryptedOption] != nil {
+            // The routing mesh is balanced from every node to every node; meshd encrypts user overlays only.
+            throw .invalidArgument("the ingress network cannot be encrypted in meshd (--opt encrypted is for overlay networks)")
+        }
         if r.Options?[vxlanOption] != nil {
             throw .invalidArgument("\(vxlanOption) is not supported: meshd allocates VNIs itself")
         }

@@ -49,6 +49,8 @@ public actor NodePlane {
         let directory = EndpointDirectory(gossip: gossip, nodeID: record.nodeID, nodeAddress: address)
         let dns = try await DNSServer.start(.fromNode(), store: DNSRecordStore(), threads: 1)
         let agent = NodeAgent(runtime: runtime, reconciler: Reconciler(lb: lb), dns: dns, stopGrace: .seconds(5))
+        // Encrypted overlays derive their pair keys from the gossip keys (ESPKeyDerivation).
+        try await agent.setESPSecrets(keys)
         let plane = NodePlane(
             record: record, agent: agent, runtime: runtime, dataRoot: dataRoot, gossip: gossip, directory: directory, dns: dns)
         await plane.run()
@@ -112,6 +114,8 @@ public actor NodePlane {
             try ring.use(primary)
             for k in ring.keys where !keys.contains(k) { try ring.remove(k) }
         }
+        // The ESP pairs move to the same step before the manager hears this node applied it.
+        try await agent.setESPSecrets(keys)
         guard var saved = try NodeRecord.load(dataRoot: dataRoot), saved.gossipKeys != set.keys else { return }
         saved.gossipKeys = set.keys
         try saved.save(dataRoot: dataRoot)

@@ -14,6 +14,9 @@ public enum DataplaneChange: Sendable, Equatable {
     /// a remote task appearing costs its service, not every service.
     case backend(service: String, BalancedService.Backend)
     case removeBackend(service: String, network: String, address: IPAddress)
+    /// The manager's keys for one peer node (new, or a rotation step): costs that pair.
+    case peerKeys(PeerKeys)
+    case removePeerKeys(node: String)
 }
 
 /// The last full state as indexes, so single-object changes find what they replace.
@@ -24,6 +27,7 @@ struct StateIndex: Sendable {
     var locals: [String: LocalEndpoint] = [:]
     var remotes: [String: RemoteEndpoint] = [:]
     var portOwner: [BalancerState.PortKey: String] = [:]
+    var peerKeys: [String: PeerKeys] = [:]
 
     init(_ state: DataplaneState, model: DesiredModel) {
         self.model = model
@@ -33,10 +37,12 @@ struct StateIndex: Sendable {
         }
         for e in state.localEndpoints { locals[Self.key(e.id, e.network)] = e }
         for r in state.remoteEndpoints { remotes[Self.key(r.network, r.address)] = r }
+        for k in state.peerKeys { peerKeys[k.nodeID] = k }
         var node = state
         node.services = []
         node.localEndpoints = []
         node.remoteEndpoints = []
+        node.peerKeys = []
         self.state = node  // identity and networks only: the lists live in the indexes
     }
     static func key(_ a: String, _ b: String) -> String { "\(a)\u{0}\(b)" }
@@ -103,6 +109,18 @@ struct StateIndex: Sendable {
             s.backends = list
             services[id] = s
             model.setService(old: old, new: s, &c)
+        case .peerKeys(let k):
+            var check = state
+            check.peerKeys = [k]
+            let problems = check.keyProblems()
+            if !problems.isEmpty { throw .invalidState(problems) }
+            let old = peerKeys[k.nodeID]
+            guard old != k else { return }
+            peerKeys[k.nodeID] = k
+            model.setPeerKeys(old: old, new: k, node: k.nodeID, &c)
+        case .removePeerKeys(let id):
+            guard let old = peerKeys.removeValue(forKey: id) else { return }
+            model.setPeerKeys(old: old, new: nil, node: id, &c)
         case .removeBackend(let id, let network, let address):
             guard let old = services[id] else { return }
             var s = old

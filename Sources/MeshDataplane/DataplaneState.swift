@@ -8,19 +8,24 @@ public struct DataplaneState: Codable, Sendable, Equatable {
     public var localEndpoints: [LocalEndpoint]
     public var remoteEndpoints: [RemoteEndpoint]
     public var services: [BalancedService]
+    /// IPsec keys for the node pairs of encrypted networks, one entry per peer node (the
+    /// manager's, see `PeerKeys`). A peer with no entry gets no SAs: its traffic on an encrypted
+    /// network is dropped, never sent in clear.
+    public var peerKeys: [PeerKeys]
 
     public init(
         node: NodeIdentity, networks: [OverlayNetwork] = [], localEndpoints: [LocalEndpoint] = [],
-        remoteEndpoints: [RemoteEndpoint] = [], services: [BalancedService] = []
+        remoteEndpoints: [RemoteEndpoint] = [], services: [BalancedService] = [], peerKeys: [PeerKeys] = []
     ) {
         self.node = node
         self.networks = networks
         self.localEndpoints = localEndpoints
         self.remoteEndpoints = remoteEndpoints
         self.services = services
+        self.peerKeys = peerKeys
     }
 
-    enum CodingKeys: String, CodingKey { case node, networks, localEndpoints, remoteEndpoints, services }
+    enum CodingKeys: String, CodingKey { case node, networks, localEndpoints, remoteEndpoints, services, peerKeys }
     // Empty lists may be left out of a state file.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -29,6 +34,7 @@ public struct DataplaneState: Codable, Sendable, Equatable {
         localEndpoints = try c.decodeIfPresent([LocalEndpoint].self, forKey: .localEndpoints) ?? []
         remoteEndpoints = try c.decodeIfPresent([RemoteEndpoint].self, forKey: .remoteEndpoints) ?? []
         services = try c.decodeIfPresent([BalancedService].self, forKey: .services) ?? []
+        peerKeys = try c.decodeIfPresent([PeerKeys].self, forKey: .peerKeys) ?? []
     }
 }
 
@@ -68,10 +74,13 @@ public struct OverlayNetwork: Codable, Sendable, Equatable {
     public var mtu: UInt32?
     /// The routing-mesh network that published ports are balanced over.
     public var ingress: Bool?
+    /// `--opt encrypted`: this network's VXLAN between nodes travels only inside IPsec ESP, and
+    /// any VXLAN packet of its VNI that is not protected is dropped, in and out.
+    public var encrypted: Bool?
 
     public init(
         id: String, name: String, vni: UInt32, subnet: IPPrefix, gateway: IPAddress, mtu: UInt32? = nil,
-        ingress: Bool? = nil
+        ingress: Bool? = nil, encrypted: Bool? = nil
     ) {
         self.id = id
         self.name = name
@@ -80,8 +89,10 @@ public struct OverlayNetwork: Codable, Sendable, Equatable {
         self.gateway = gateway
         self.mtu = mtu
         self.ingress = ingress
+        self.encrypted = encrypted
     }
     public var isIngress: Bool { ingress ?? false }
+    public var isEncrypted: Bool { encrypted ?? false }
 }
 
 /// A task's attachment to a network on this node.

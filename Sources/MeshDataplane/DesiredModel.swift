@@ -15,6 +15,12 @@ public struct DesiredModel: Sendable, Equatable {
     private(set) var localAddresses: [String: Set<IPAddress>] = [:]
     /// How many remote endpoints use each remote node's FDB entry, per sandbox.
     private var fdbUsers: [String: [MACAddress: Int]] = [:]
+    /// Encrypted networks left out because this node cannot program ESP (their tasks stay detached).
+    let refused: Set<String>
+    /// How many remote endpoints of encrypted networks each remote node has: a pair's SAs exist
+    /// while this is above zero (and the manager gave keys for it).
+    private var secureUsers: [String: Int] = [:]
+    private var peerKeys: [String: PeerKeys] = [:]
 
     /// What a change touched, per sandbox, so the reconciler diffs only that.
     public struct Touched: Sendable, Equatable {
@@ -28,17 +34,26 @@ public struct DesiredModel: Sendable, Equatable {
     public struct Changes: Sendable, Equatable {
         public var sandboxes: [String: Touched] = [:]
         public var nodePorts: Set<BalancerState.PortKey> = []
+        /// Node pairs (by the peer's underlay address) whose IPsec changed.
+        public var espPeers: Set<IPAddress> = []
     }
 
-    /// `underlayMTU` is the MTU of the device that holds the advertise address.
-    public init(_ state: DataplaneState, underlayMTU: UInt32) {
+    /// `underlayMTU` is the MTU of the device that holds the advertise address. `refused`:
+    /// encrypted networks this node must not carry (it cannot program ESP): no sandbox, no
+    /// endpoints, no rule.
+    public init(_ state: DataplaneState, underlayMTU: UInt32, refused: Set<String> = []) {
         naming = Naming(nodeID: state.node.id)
         nodeIdentity = state.node
-        networks = Dictionary(state.networks.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-        ingress = state.networks.first(where: \.isIngress)
+        self.refused = refused
+        let carried = state.networks.filter { !refused.contains($0.id) }
+        networks = Dictionary(carried.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        ingress = carried.first(where: \.isIngress)
         self.underlayMTU = underlayMTU
         node.ingressLink = ingress != nil
-        for n in state.networks {
+        node.dataPathPort = state.node.port
+        node.secureVNIs = Set(carried.filter(\.isEncrypted).map(\.vni))
+        for k in state.peerKeys { peerKeys[k.nodeID] = k }
+        for n in carried {
             var lo: Set<IPAddress> = [n.gateway]
             if n.isIngress, let a = state.node.ingressAddress { lo.insert(a) }
             sandboxes[naming.sandbox(n.id)] = SandboxModel(
@@ -56,7 +71,10 @@ public struct DesiredModel: Sendable, Equatable {
         for s in state.services { setService(old: nil, new: s, &ignored) }
     }
 
-    func mtu(_ n: OverlayNetwork) -> UInt32 { n.mtu ?? underlayMTU - 50 }
+    /// VXLAN's 50 bytes, and for an encrypted network ESP's (8 header + 8 IV + 16 ICV + 2
+    /// trailer + up to 3 padding, taken as 40 to keep the MTU a multiple of 4).
+    func mtu(_ n: OverlayNetwork) -> UInt32 { n.mtu ?? underlayMTU - 50 - (n.isEncrypted ? Self.espOverhead : 0) }
+    static let espOverhead: UInt32 = 40
     public func sandboxName(_ network: String) -> String { naming.sandbox(network) }
 
     // MARK: - single-object changes
@@ -92,8 +110,10 @@ public struct DesiredModel: Sendable, Equatable {
             if users <= 0 { sandboxes[name]?.fdb[mac] = nil }
             c.sandboxes[name, default: .init()].neighbours.insert(o.address)
             c.sandboxes[name, default: .init()].fdb.insert(mac)
+            if n.isEncrypted { secureUse(o.nodeID, by: -1, &c) }
         }
         if let r = new, let n = networks[r.network] {
+            if n.isEncrypted { secureUse(r.nodeID, by: 1, &c) }
             let name = naming.sandbox(n.id), mac = Naming.vxlanMAC(node: r.nodeID, vni: n.vni)
             sandboxes[name]?.neighbours[r.address] = mac
             sandboxes[name]?.fdb[mac] = r.nodeAddress
@@ -102,6 +122,35 @@ public struct DesiredModel: Sendable, Equatable {
             c.sandboxes[name, default: .init()].fdb.insert(mac)
         }
     }
+
+    /// A remote node's count of encrypted endpoints moved: the pair appears with its first and
+    /// goes with its last, so a new endpoint of a known pair costs nothing here.
+    private mutating func secureUse(_ nodeID: String, by delta: Int, _ c: inout Changes) {
+        let before = secureUsers[nodeID] ?? 0
+        let after = max(0, before + delta)
+        secureUsers[nodeID] = after > 0 ? after : nil
+        if (before > 0) != (after > 0) { updatePair(nodeID, old: peerKeys[nodeID], &c) }
+    }
+
+    /// The manager's keys for one peer added, replaced (a rotation step) or removed.
+    public mutating func setPeerKeys(old: PeerKeys?, new: PeerKeys?, node id: String, _ c: inout Changes) {
+        peerKeys[id] = new
+        updatePair(id, old: old, &c)
+    }
+
+    private mutating func updatePair(_ nodeID: String, old: PeerKeys?, _ c: inout Changes) {
+        if let o = old {
+            node.esp[o.nodeAddress] = nil
+            c.espPeers.insert(o.nodeAddress)
+        }
+        guard (secureUsers[nodeID] ?? 0) > 0, let k = peerKeys[nodeID], !k.keys.isEmpty else { return }
+        node.esp[k.nodeAddress] = ESPPair(local: nodeIdentity.advertiseAddress, remote: k.nodeAddress, keys: k.keys)
+        c.espPeers.insert(k.nodeAddress)
+    }
+
+    /// Remote nodes with endpoints on an encrypted network but no keys from the manager: their
+    /// traffic is dropped until keys arrive.
+    public var peersWithoutKeys: [String] { secureUsers.keys.filter { peerKeys[$0]?.keys.isEmpty ?? true }.sorted() }
 
     public mutating func setService(old: BalancedService?, new: BalancedService?, _ c: inout Changes) {
         if let o = old {

@@ -36,6 +36,16 @@ public actor Reconciler {
     private var underlayMTU: [IPAddress: UInt32] = [:]
     private var known: [String: Known] = [:]
     private var knownNode = NodeIngress.Applied()
+    private var knownESP = SecureOverlay.Applied()
+    private var pendingESP: SecureOverlay.Applied?
+    private var espStale = false
+    /// The node namespace's XFRM socket, opened when an encrypted network first needs it.
+    private var nodeXFRM: XFRMHandle?
+    /// Whether this kernel programs ESP with AES-GCM (probed once; a failure is probed again at
+    /// the next full apply, so loading esp4 later heals the node).
+    private var espWorks = false
+    /// Encrypted networks this node refuses to carry, with the reason (the kernel's answer).
+    private var refused: [String: String] = [:]
     private var sandboxes: [String: Handles] = [:]
     /// The last full state applied, for `apply(_ changes:)`.
     private var index: StateIndex?
@@ -96,11 +106,22 @@ public actor Reconciler {
         }
         guard let node else { throw .invalidState(["no node namespace"]) }
         let mtu = try await mtu(for: state.node.advertiseAddress, node)
-        let desired = DesiredModel(state, underlayMTU: mtu)
+        refused = [:]
+        let encrypted = state.networks.filter(\.isEncrypted)
+        if !encrypted.isEmpty, let why = await probeESP(node) {
+            for n in encrypted {
+                refused[n.id] = "network \(n.name) is encrypted and this node cannot program IPsec ESP (AES-GCM): \(why)"
+            }
+        }
+        let desired = DesiredModel(state, underlayMTU: mtu, refused: Set(refused.keys))
         if desired.sandboxes.keys.contains(where: { $0.utf8.count > 200 }) { throw .invalidState(["ids too long"]) }
 
         // Read what exists the first time, then trust what this process applied.
         var report = ChangeReport()
+        for (_, why) in refused.sorted(by: { $0.key < $1.key }) { report.changes.append("node: refused: \(why)") }
+        // The drop rule and the pairs before any sandbox (and so any endpoint) of a secure VNI.
+        let espAfter = try await syncESP(
+            desired.node, local: state.node.advertiseAddress, only: nil, node: node, report: &report)
         for name in desired.sandboxes.keys.sorted() {
             let want = desired.sandboxes[name]!
             let fresh = known[name] == nil
@@ -124,6 +145,8 @@ public actor Reconciler {
         for name in known.keys.sorted() where desired.sandboxes[name] == nil {
             try await remove(name, report: &report)
         }
+        // A VNI stops being secure only once its sandbox is gone.
+        try await commitESP(espAfter, node: node)
         index = StateIndex(state, model: desired)
         return report
     }
@@ -147,6 +170,12 @@ public actor Reconciler {
         var touched = DesiredModel.Changes()
         for c in changes { try idx.apply(c, &touched) }
         var report = ChangeReport()
+        if !touched.espPeers.isEmpty {
+            // Pairs only (VNIs change with the networks, in a full apply): nothing comes after.
+            let after = try await syncESP(
+                idx.model.node, local: idx.state.node.advertiseAddress, only: touched.espPeers, node: node, report: &report)
+            try await commitESP(after, node: node)
+        }
         for (name, scope) in touched.sandboxes.sorted(by: { $0.key < $1.key }) {
             guard let want = idx.model.sandboxes[name], known[name] != nil else { continue }
             try await sync(name, want: want, scope: scope, node: node, report: &report)
@@ -159,6 +188,10 @@ public actor Reconciler {
         index = idx
         return report
     }
+
+    /// Encrypted networks this node does not carry because it cannot program ESP, network id →
+    /// why (naming the kernel's answer): their tasks must not start (the agent rejects them).
+    public func refusedNetworks() -> [String: String] { refused }
 
     /// What this node's dataplane holds now, read from the kernel.
     public func snapshot(nodeID: String, namespace: String?) async throws(DataplaneError) -> [SandboxModel] {
@@ -204,10 +237,19 @@ public actor Reconciler {
         nodeNamespace = .some(identity.namespace)
         known = [:]
         sandboxes = [:]
+        nodeXFRM = nil
+        espWorks = false
+        espStale = false
+        pendingESP = nil
         // Everything this node made before: sandboxes by name, the node table, staging links.
         for name in NetworkNamespace.list().filter({ $0.hasPrefix(naming.sandboxPrefix) }) {
             do {
-                let h = try Handles(try NetworkNamespace.open(named: name), ipvs: lb == .ipvs)
+                let ns = try NetworkNamespace.open(named: name)
+                // A process killed inside `create` leaves the namespace without these: set again (idempotent).
+                try Self.prepare(ns, ipvs: false)
+                let h = try Handles(ns, ipvs: lb == .ipvs)
+                if lb == .ipvs { try Self.prepare(ns, ipvs: true) }
+                try await h.netlink.linkSetUp("lo")
                 sandboxes[name] = h
                 let m = try await SandboxReader.read(name: name, handle: h.netlink, expected: nil)
                 if let ipvs = h.ipvs {
@@ -222,12 +264,91 @@ public actor Reconciler {
         }
         do {
             knownNode = try await NodeIngress.read(nft: node!.nft, handle: node!.netlink)
+            // Without NETLINK_XFRM there can be no SA of ours; the drop rule is read regardless.
+            knownESP = try await SecureOverlay.read(nft: node!.nft, xfrm: try? xfrm(node!), local: identity.advertiseAddress)
             for l in try await node!.netlink.linkList() where l.kind == "vxlan" && l.name.hasPrefix("mvx") {
                 try? await node!.netlink.linkDel(.index(l.index))  // a staging vxlan left by an interrupted apply
             }
         } catch {
             throw .kernel(namespace: identity.namespace ?? "node", object: "reading the node", error: error, rolledBack: false)
         }
+    }
+
+    // MARK: - encrypted overlays
+
+    private func xfrm(_ node: Handles) throws(KernelError) -> XFRMHandle {
+        if let x = nodeXFRM { return x }
+        let x = try XFRMHandle(namespace: node.namespace)
+        nodeXFRM = x
+        return x
+    }
+
+    /// Adds and deletes one throwaway SA (reqid 0, loopback, so `SecureOverlay.read` never sees
+    /// it): the kernel loads esp4 and the AEAD on the add, and refuses it when it cannot. nil
+    /// when ESP works, else the kernel's answer.
+    private func probeESP(_ node: Handles) async -> String? {
+        if espWorks { return nil }
+        do {
+            let x = try xfrm(node)
+            let lo = IPAddress("127.0.0.1")!
+            let probe = XFRMState(
+                source: lo, destination: lo, spi: 0x6d65_7368, reqid: 0,
+                aead: try .aesGCM128(key: [UInt8](repeating: 0, count: 16), salt: [0, 0, 0, 0]))
+            do { try await x.stateAdd(probe) } catch  where error.errno == .exists {}
+            try await x.stateDelete(probe.id)
+            espWorks = true
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    /// Plans the node's IPsec part, commits what must come before the sandboxes (the drop rule,
+    /// the pairs) and returns what must come after them (`commitESP`). Until that is committed the
+    /// baseline is marked stale: a failure in between (XFRM has no transactions, a sandbox may
+    /// fail) makes the next call read the node namespace again rather than trust it.
+    private func syncESP(
+        _ want: NodeModel, local: IPAddress, only: Set<IPAddress>?, node: Handles, report: inout ChangeReport
+    ) async throws(DataplaneError) -> NFTBatch {
+        let where_ = nodeNamespace??.description ?? "node"
+        if espStale {
+            do { knownESP = try await SecureOverlay.read(nft: node.nft, xfrm: try? xfrm(node), local: local) } catch {
+                throw .kernel(namespace: where_, object: "reading ipsec", error: error, rolledBack: false)
+            }
+            espStale = false
+        }
+        var applied = knownESP
+        var changes: [String] = []
+        let plan: SecureOverlay.Plan
+        do { plan = try SecureOverlay.plan(&applied, to: want, only: only, changes: &changes) } catch {
+            throw .kernel(namespace: where_, object: "ipsec keys", error: error, rolledBack: false)
+        }
+        pendingESP = applied
+        guard !plan.isEmpty else { return NFTBatch() }
+        espStale = true
+        do {
+            if !plan.before.isEmpty { try await node.nft.commit(plan.before) }
+        } catch {
+            throw .kernel(namespace: where_, object: "the drop rule for secure VNIs", error: error, rolledBack: true)
+        }
+        do {
+            if !plan.xfrm.isEmpty { try await xfrm(node).apply(plan.xfrm) }
+        } catch {
+            throw .kernel(namespace: where_, object: "ipsec states and policies", error: error, rolledBack: false)
+        }
+        report.changes += changes
+        return plan.after
+    }
+
+    private func commitESP(_ after: NFTBatch, node: Handles) async throws(DataplaneError) {
+        if !after.isEmpty {
+            do { try await node.nft.commit(after) } catch {
+                throw .kernel(namespace: nodeNamespace??.description ?? "node", object: "secure VNIs", error: error, rolledBack: true)
+            }
+        }
+        if let p = pendingESP { knownESP = p }
+        pendingESP = nil
+        espStale = false
     }
 
     private func mtu(for address: IPAddress, _ node: Handles) async throws(DataplaneError) -> UInt32 {
@@ -297,18 +418,26 @@ public actor Reconciler {
 
     // MARK: - sandboxes
 
+    /// A sandbox's sysctls: forwarding on, reverse-path filtering off, and with IPVS its
+    /// connections visible to conntrack (or nat cannot source-NAT hairpin and ingress traffic).
+    /// The IPVS one needs the IPVS handle opened first (it loads the module).
+    static func prepare(_ ns: NetworkNamespace, ipvs: Bool) throws(KernelError) {
+        if ipvs {
+            try ns.setSysctl("net.ipv4.vs.conntrack", "1")
+            return
+        }
+        try ns.setSysctl("net.ipv4.ip_forward", "1")
+        try ns.setSysctl("net.ipv4.conf.all.rp_filter", "0")
+        try ns.setSysctl("net.ipv4.conf.default.rp_filter", "0")
+    }
+
     private func create(_ name: String, report: inout ChangeReport) async throws(DataplaneError) {
         do {
             let ns =
                 NetworkNamespace.exists(named: name) ? try NetworkNamespace.open(named: name) : try NetworkNamespace.create(named: name)
-            try ns.setSysctl("net.ipv4.ip_forward", "1")
-            try ns.setSysctl("net.ipv4.conf.all.rp_filter", "0")
-            try ns.setSysctl("net.ipv4.conf.default.rp_filter", "0")
+            try Self.prepare(ns, ipvs: false)
             let h = try Handles(ns, ipvs: lb == .ipvs)
-            if lb == .ipvs {
-                // IPVS connections must be visible to conntrack, or nat cannot source-NAT hairpin and ingress traffic.
-                try ns.setSysctl("net.ipv4.vs.conntrack", "1")
-            }
+            if lb == .ipvs { try Self.prepare(ns, ipvs: true) }
             try await h.netlink.linkSetUp("lo")
             sandboxes[name] = h
             let empty = try await SandboxReader.read(name: name, handle: h.netlink, expected: nil)

@@ -78,9 +78,24 @@ public struct BalancerState: Equatable, Sendable {
     }
 }
 
-/// The node namespace's part: published ports sent to the ingress sandbox.
+/// The node namespace's part: published ports sent to the ingress sandbox, and the IPsec of
+/// encrypted networks (their VNIs' drop rule and the SAs and policies per peer node).
 public struct NodeModel: Equatable, Sendable {
     public var published: Set<BalancerState.PortKey> = []
     public var ingressLink: Bool = false
+    /// VNIs whose VXLAN must never travel unprotected.
+    public var secureVNIs: Set<UInt32> = []
+    /// The data-path port the drop rule and the policies match.
+    public var dataPathPort: UInt16 = 4789
+    /// Peer underlay address → what is programmed for the pair.
+    public var esp: [IPAddress: ESPPair] = [:]
     public init() {}
+}
+
+/// One node pair's IPsec as the node namespace should hold it.
+public struct ESPPair: Equatable, Sendable {
+    public var local: IPAddress
+    public var remote: IPAddress
+    /// Primary (sending) first.
+    public var keys: [PairKey]
 }

@@ -47,6 +47,14 @@ extension StateIndex {
         for (k, r) in remotes.sorted(by: { $0.key < $1.key }) where !wantedRemotes.contains(k) {
             removals.append(.removeRemoteEndpoint(network: r.network, address: r.address))
         }
-        return removals + endpoints + shrinking + growing
+        // Keys before endpoints: a pair's first encrypted endpoint finds its keys in place.
+        var keys: [DataplaneChange] = []
+        var wantedKeys: Set<String> = []
+        for k in state.peerKeys {
+            wantedKeys.insert(k.nodeID)
+            if peerKeys[k.nodeID] != k { keys.append(.peerKeys(k)) }
+        }
+        for id in peerKeys.keys.sorted() where !wantedKeys.contains(id) { removals.append(.removePeerKeys(node: id)) }
+        return keys + removals + endpoints + shrinking + growing
     }
 }

@@ -25,6 +25,8 @@ extension DataplaneState {
             }
         }
         if networks.filter(\.isIngress).count > 1 { out.append("more than one ingress network") }
+        for n in networks where n.isIngress && n.isEncrypted { out.append("network \(n.name): the ingress network cannot be encrypted") }
+        out += keyProblems()
 
         var taken: [String: String] = [:]  // "network/address" → who holds it
         func claim(_ network: String, _ a: IPAddress, _ who: String) {
@@ -109,5 +111,39 @@ extension DataplaneState {
     public func validate() throws(DataplaneError) {
         let p = problems()
         if !p.isEmpty { throw .invalidState(p) }
+    }
+}
+
+extension DataplaneState {
+    /// What is wrong with `peerKeys` (never printing a key).
+    func keyProblems() -> [String] {
+        var out: [String] = []
+        var seen: Set<String> = []
+        var inbound: Set<UInt32> = []
+        for p in peerKeys {
+            if !seen.insert(p.nodeID).inserted { out.append("keys for node \(p.nodeID) are listed twice") }
+            if p.nodeID == node.id { out.append("keys for node \(p.nodeID): that is this node") }
+            if !p.nodeAddress.isIPv4 { out.append("keys for node \(p.nodeID): address \(p.nodeAddress) must be IPv4") }
+            if p.keys.isEmpty { out.append("keys for node \(p.nodeID): no key") }
+            var generations: Set<UInt64> = []
+            for k in p.keys {
+                if !generations.insert(k.generation).inserted {
+                    out.append("keys for node \(p.nodeID): generation \(k.generation) is listed twice")
+                }
+                for (what, sa) in [("outbound", k.outbound), ("inbound", k.inbound)] {
+                    if sa.key.count != 16 || sa.salt.count != 4 {
+                        out.append("keys for node \(p.nodeID) generation \(k.generation): \(what) key must be 16 bytes and salt 4 bytes")
+                    }
+                    if sa.spi < 256 {
+                        out.append("keys for node \(p.nodeID) generation \(k.generation): \(what) \(sa) is reserved (below 256)")
+                    }
+                }
+                // Inbound SAs all have this node as destination: their SPIs must differ.
+                if !inbound.insert(k.inbound.spi).inserted {
+                    out.append("keys for node \(p.nodeID) generation \(k.generation): inbound \(k.inbound) is used twice")
+                }
+            }
+        }
+        return out
     }
 }

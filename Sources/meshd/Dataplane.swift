@@ -13,7 +13,7 @@ struct Dataplane: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Make the kernel match a state file (JSON DataplaneState) once; print what changed.",
             discussion:
-                "Exit status: 0 applied (nothing printed when nothing changed), 1 the kernel refused a change (the namespace it was in is left as it was), 2 the state is invalid (nothing touched)."
+                "Exit status: 0 applied (nothing printed when nothing changed), 1 the kernel refused a change (the namespace it was in is left as it was), 2 the state is invalid (nothing touched), 3 applied but for an encrypted network this kernel cannot protect with ESP (none of it programmed, its tasks not attached; the kernel's reason on stderr)."
         )
         @Option(help: "The state file (JSON).") var state: String
         @Option(help: "Load balancer: auto (IPVS when the kernel has it), nftables or ipvs.") var lb = "nftables"
@@ -37,8 +37,9 @@ struct Dataplane: AsyncParsableCommand {
                 guard let k = LoadBalancerKind(rawValue: lb) else { throw ValidationError("--lb must be auto, nftables or ipvs") }
                 kind = k
             }
+            let reconciler = Reconciler(lb: kind)
             do {
-                let report = try await Reconciler(lb: kind).apply(decoded)
+                let report = try await reconciler.apply(decoded)
                 if json {
                     let enc = JSONEncoder()
                     enc.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -50,6 +51,12 @@ struct Dataplane: AsyncParsableCommand {
                 FileHandle.standardError.write(Data("meshd: \(error)\n".utf8))
                 if case DataplaneError.invalidState = error { throw ExitCode(2) }
                 throw ExitCode(1)
+            }
+            // Everything else is applied; an encrypted network this kernel cannot protect is not.
+            let refused = await reconciler.refusedNetworks()
+            if !refused.isEmpty {
+                for (_, why) in refused.sorted(by: { $0.key < $1.key }) { FileHandle.standardError.write(Data("meshd: \(why)\n".utf8)) }
+                throw ExitCode(3)
             }
         }
 

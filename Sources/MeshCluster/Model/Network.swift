@@ -40,3 +40,10 @@ public struct ClusterNetwork: Codable, Sendable, Equatable, Identifiable {
         self.options = options
     }
 }
+
+extension ClusterNetwork {
+    /// Docker's overlay option: present (any value, `--opt encrypted` sends "") means IPsec ESP
+    /// between nodes for this network's VXLAN, as dockerd reads it.
+    public static let encryptedOption = "encrypted"
+    public var encrypted: Bool { options[Self.encryptedOption] != nil }
+}

@@ -397,6 +397,9 @@ final class NFTEncoder {
             u32(NFTNL_EXPR_FIB_DREG, r.raw)
             u32(NFTNL_EXPR_FIB_RESULT, result)
             u32(NFTNL_EXPR_FIB_FLAGS, flags)
+        case .rt(let key, let r):
+            u32(NFTNL_EXPR_RT_KEY, key.rawValue)
+            u32(NFTNL_EXPR_RT_DREG, r.raw)
         }
         return x
     }

@@ -19,6 +19,15 @@ public enum NFTPayloadBase: UInt32, Sendable { case link = 0, network = 1, trans
 public enum NFTMetaKey: UInt32, Sendable {
     case length = 0, proto = 1, mark = 3, iif = 4, oif = 5, iifname = 6, oifname = 7
     case nfproto = 15, l4proto = 16
+    /// 1 when the packet was decrypted by IPsec on its way in (`meta secpath exists`), else 0.
+    case secpath = 25
+}
+
+/// What nft's `rt` expression loads from the packet's route (`enum nft_rt_keys`).
+public enum NFTRouteKey: UInt32, Sendable {
+    /// 1 when the route sends the packet through an IPsec transform (`rt ipsec exists`): on
+    /// output, whether an XFRM policy with a state will encrypt it.
+    case ipsec = 4
 }
 
 public enum NFTCTKey: UInt32, Sendable {
@@ -59,6 +68,8 @@ public enum NFTExpr: Sendable, Equatable {
     case masquerade(port: NFTRegister?, flags: NFTNATFlags)
     /// A routing lookup (nft's `fib`): `result` is NFT_FIB_RESULT_*, `flags` NFTA_FIB_F_*.
     case fib(result: UInt32, flags: UInt32, into: NFTRegister)
+    /// A property of the packet's route (nft's `rt`).
+    case rt(NFTRouteKey, into: NFTRegister)
 
     var largestValue: Int {
         switch self {
@@ -92,6 +103,7 @@ public enum NFTExpr: Sendable, Equatable {
         case .nat: "nat"
         case .masquerade: "masq"
         case .fib: "fib"
+        case .rt: "rt"
         }
     }
 }

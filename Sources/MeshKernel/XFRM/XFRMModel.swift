@@ -191,7 +191,7 @@ public struct XFRMState: Sendable, Hashable, CustomStringConvertible {
 
     public var id: XFRMStateID { XFRMStateID(source: source, destination: destination, spi: spi, proto: proto, mark: mark) }
 
-    static func spiText(_ spi: UInt32) -> String {
+    public static func spiText(_ spi: UInt32) -> String {
         let h = String(spi, radix: 16)
         return "0x" + String(repeating: "0", count: max(0, 8 - h.count)) + h
     }
