@@ -7,6 +7,7 @@ import Prometheus
 import MeshDaemon
 import MeshDataplane
 import MeshKernel
+import MeshRuntime
 
 /// `meshd daemon`: one node of a cluster. The Docker-compatible API listens on a unix socket; the
 /// node joins or makes a swarm when a client says so, and resumes its membership when restarted.
@@ -63,6 +64,9 @@ struct DaemonCommand: AsyncParsableCommand {
         guard let format = LogOutput.Format(rawValue: logFormat) else { throw ValidationError("--log-format must be text or json") }
         LoggingSystem.bootstrap { label in LogOutput(label: label, level: level, format: format) }
         let log = Logger(label: "meshd")
+        // The daemon's process, and only it, is the child subreaper: a TTY exec's `runc exec -d`
+        // leaves the exec'd process to it, so its exit code can be waited for (MeshRuntime.Subreaper).
+        do { try Subreaper.become() } catch { log.warning("no TTY exec: \(error)") }
         let metricsEndpoint = try metricsAddr.map { try Self.hostPort($0, flag: "--metrics-addr") }
         let uiEndpoint = try uiAddr.map { try Self.hostPort($0, flag: "--ui-addr") }
         // The page has no login and no TLS: it must not be reachable from another machine.
