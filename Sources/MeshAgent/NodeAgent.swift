@@ -60,7 +60,7 @@ public actor NodeAgent {
         var prepared: [String] = []
         for id in toStart {
             let t = wanted[id]!
-            let launch = TaskLaunch(id: id, image: t.image, args: t.args, env: t.env)
+            let launch = TaskLaunch(id: id, image: t.image, args: t.args, env: t.env, container: Self.containerOptions(t))
             do {
                 let name = try await runtime.prepare(launch)
                 attached[id] = try NetworkNamespace.open(named: name)
@@ -106,7 +106,7 @@ public actor NodeAgent {
         for id in prepared {
             do {
                 let r = try await runtime.launch(launches[id]!)
-                started.append((r.process.pid, attached[id]!.path))
+                started.append((r.pid, attached[id]!.path))
             } catch {
                 rejected[id] = "\(error)"
                 metrics.tasksRejected.increment()
@@ -209,6 +209,19 @@ public actor NodeAgent {
         let changes = removals + additions
         guard !changes.isEmpty else { return ChangeReport() }
         return try await reconciler.apply(changes)
+    }
+
+    /// The service's container fields as the runtime takes them (used when the task's image is
+    /// a container's, not the process catalog's).
+    static func containerOptions(_ t: NodeAssignment.LocalTask) -> ContainerOptions {
+        guard let c = t.container else { return ContainerOptions(name: t.name, serviceID: t.service, args: t.args) }
+        let parts = t.name.split(separator: ".")
+        return ContainerOptions(
+            name: t.name, serviceID: t.service, serviceName: c.serviceName, slot: parts.count == 3 ? String(parts[1]) : "",
+            command: c.command, args: c.args, user: c.user.isEmpty ? nil : c.user, workdir: c.dir.isEmpty ? nil : c.dir,
+            hostname: c.hostname.isEmpty ? nil : c.hostname, stopSignal: c.stopSignal.isEmpty ? nil : c.stopSignal, labels: c.labels,
+            resources: TaskResources(
+                memoryBytes: c.memoryBytes > 0 ? c.memoryBytes : nil, nanoCPUs: c.nanoCPUs > 0 ? c.nanoCPUs : nil))
     }
 
     private func syncDNS(_ a: NodeAssignment) async throws {
