@@ -204,7 +204,8 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
-        .testTarget(name: "MeshAgentTests", dependencies: ["MeshAgent", "MeshControl", "MeshGossip", "MeshKernel", "MeshDataplane", "MeshDNS"]),
+        .testTarget(
+            name: "MeshAgentTests", dependencies: ["MeshAgent", "MeshControl", "MeshGossip", "MeshKernel", "MeshDataplane", "MeshDNS", "MeshRuntime"]),
         .testTarget(name: "MeshAgentSystemTests", dependencies: [
             "MeshAgent", "MeshControl", "MeshDataplane", "MeshDNS", "MeshRuntime", "MeshKernel", "MeshTestbed", "MeshGossip",
             .product(name: "NIOPosix", package: "swift-nio"),
