@@ -25,6 +25,7 @@ public actor NodeAgent {
     private var dnsServices: Set<String> = []
     private var dnsNetworks: Set<String> = []
     private var launches: [String: TaskLaunch] = [:]
+    private var graces: [String: Duration] = [:]
     private var stopped: Set<String> = []
     private let turn = OneAtATime()
     private let metrics = AgentMetrics()
@@ -65,6 +66,7 @@ public actor NodeAgent {
                 let name = try await runtime.prepare(launch)
                 attached[id] = try NetworkNamespace.open(named: name)
                 launches[id] = launch
+                if let n = t.container?.stopGraceNanos, n >= 0 { graces[id] = .nanoseconds(n) }
                 prepared.append(id)
             } catch {
                 rejected[id] = "\(error)"
@@ -78,7 +80,8 @@ public actor NodeAgent {
             _ = try await reconciler.converge(AssignmentPlan.dataplane(a, attached: names, draining: Set(toStop)))
             // Stopped on purpose: whatever signal ends them, they report shutdown, not failure.
             stopping.formUnion(toStop)
-            for id in toStop { _ = await runtime.stop(id, grace: stopGrace) }
+            // The service's --stop-grace-period where it set one, else the node's.
+            for id in toStop { _ = await runtime.stop(id, grace: graces[id] ?? stopGrace) }
         }
 
         // 3. The dataplane without them and with the new ones; then their resolvers.
@@ -91,6 +94,7 @@ public actor NodeAgent {
             if let ns = attached.removeValue(forKey: id) { try? await dns.detach(ns) }
             await runtime.remove(id)
             launches[id] = nil
+            graces[id] = nil
             stopped.insert(id)
             stopping.remove(id)
         }

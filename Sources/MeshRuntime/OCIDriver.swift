@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -159,6 +160,7 @@ public final class ContainerTask: TaskHandle {
     public let initPID: pid_t
     public let stopSignal: Int32
     let runc: Runc
+    private let removed = Mutex(false)
 
     init(
         taskID: String, name: String, bundle: String, rootfs: String, spec: RuntimeSpec, process: TaskProcess, initPID: pid_t,
@@ -191,8 +193,14 @@ public final class ContainerTask: TaskHandle {
         return await process.wait()
     }
 
-    /// `runc delete --force` (its state and cgroups) and the bundle.
+    /// `runc delete --force` (its state and cgroups) and the bundle; once.
     public func remove() async {
+        guard
+            removed.withLock({ r in
+                defer { r = true }
+                return !r
+            })
+        else { return }
         if process.current == .running { _ = await stop(grace: .seconds(2)) }
         try? runc.delete(name)
         try? FileManager.default.removeItem(atPath: bundle)
