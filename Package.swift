@@ -195,7 +195,7 @@ let package = Package(
         // The same e2e suite with --lb ipvs, in the VM lane.
         .testTarget(name: "MeshDataplaneVMTests", dependencies: ["MeshDataplane", "MeshKernel", "MeshTestbed"]),
         // Process tasks and runc containers in real namespaces (root); config.json goldens in Golden/.
-        .testTarget(name: "MeshRuntimeTests", dependencies: ["MeshRuntime", "MeshKernel", "MeshTestbed"], exclude: ["Golden"]),
+        .testTarget(name: "MeshRuntimeTests", dependencies: ["MeshRuntime", "MeshKernel", "MeshTestbed", "CMeshShim"], exclude: ["Golden"]),
         .testTarget(name: "MeshControlTests", dependencies: [
             "MeshControl", "MeshTestbed",
             .product(name: "NIOEmbedded", package: "swift-nio"),

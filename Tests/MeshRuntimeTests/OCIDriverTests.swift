@@ -32,6 +32,13 @@ struct OCILab {
         guard (try? Exec.run(["runc", "--version"]))?.succeeded == true else { throw RuncMissing() }
         let tag = "\(getpid())\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
         let dir = "/tmp/mkt-oci-\(tag)"
+        do { return try make(dir: dir, tag: tag) } catch {
+            try? FileManager.default.removeItem(atPath: dir)
+            throw error
+        }
+    }
+
+    private static func make(dir: String, tag: String) throws -> OCILab {
         let rootfs = dir + "/rootfs"
         let fm = FileManager.default
         for sub in ["bin", "etc", "home/app", "work", "tmp", "proc", "sys", "dev"] {
@@ -178,7 +185,8 @@ struct RuncMissing: Error, CustomStringConvertible { var description: String { "
             let began = ContinuousClock.now
             #expect(await lab.rt.stop("s1deaf", grace: .seconds(1)) == .exited(137))
             let took = ContinuousClock.now - began
-            #expect(took >= .seconds(1) && took < .seconds(5), "\(took)")
+            // At least the grace; well under the 10 s default (each runc verb is slow on a loaded machine).
+            #expect(took >= .seconds(1) && took < .seconds(8), "\(took)")
             #expect(deaf.process.current == .exited(137))
             let quick = ContinuousClock.now
             #expect(await lab.rt.stop("s2polite", grace: .seconds(10)) == .exited(0))

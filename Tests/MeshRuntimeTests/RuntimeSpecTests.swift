@@ -1,3 +1,4 @@
+import CMeshShim
 import Foundation
 import Testing
 @testable import MeshRuntime
@@ -184,5 +185,20 @@ import Testing
     @Test func timestampsAreRFC3339Nano() {
         #expect(JSONLog.timestamp(timespec(tv_sec: 0, tv_nsec: 5)) == "1970-01-01T00:00:00.000000005Z")
         #expect(JSONLog.timestamp(timespec(tv_sec: 1_796_300_000, tv_nsec: 123_456_789)) == "2026-12-03T12:13:20.123456789Z")
+    }
+}
+
+/// The console socket's receiving end refuses a message that carries no descriptor.
+@Suite struct ConsoleSocketTests {
+    @Test func aMessageWithoutADescriptorIsRefused() throws {
+        var fds: [Int32] = [0, 0]
+        #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0)
+        defer { for fd in fds { close(fd) } }
+        #expect(write(fds[1], "garbage", 7) == 7)
+        #expect(meshd_recv_fd(fds[0]) == -1)
+        #expect(errno == EBADMSG)
+        close(fds[1])
+        fds[1] = -1
+        #expect(meshd_recv_fd(fds[0]) == -1, "the peer gone: nothing to receive")
     }
 }
