@@ -297,6 +297,32 @@ struct RuncMissing: Error, CustomStringConvertible { var description: String { "
         }
     }
 
+    /// A task whose container ended starts again under the same name; its log goes on.
+    @Test func anEndedContainerRelaunches() async throws {
+        try await OCILab.with(tasks: ["r1again"]) { lab in
+            let t = lab.launch("r1again", ["sh", "-c", "echo run"])
+            let first = try await lab.start(t)
+            #expect(await first.process.wait() == .exited(0))
+            let second = try await lab.rt.launch(t)
+            #expect(await second.process.wait() == .exited(0))
+            #expect(await lab.rt.log("r1again") == "run\nrun\n")
+        }
+    }
+
+    /// A daemon killed with containers running: the next one on the same data root deletes them.
+    @Test func leftoverContainersOfAPreviousLifeAreDeleted() async throws {
+        try await OCILab.with(tasks: ["z1left"]) { lab in
+            let r = try await lab.start(lab.launch("z1left", ["sleep", "60"]))
+            #expect(lab.runc.list() == ["mktoci.1.z1left"])
+            let images = TestImages(rootfs: lab.rootfs, configs: [:])
+            let next = try TaskRuntime(nodeID: lab.node, dataRoot: lab.dir + "/data", meshd: DataplaneLab.locateMeshd(), images: images)
+            #expect(await next.removeLeftovers() == 2, "the container and its namespace")
+            #expect(lab.runc.list().isEmpty)
+            #expect(await r.process.wait() == .exited(137), "runc run ends with its container")
+            #expect(!FileManager.default.fileExists(atPath: lab.dir + "/data/containers/mktoci.1.z1left"))
+        }
+    }
+
     /// Start request → listening, for both drivers, interleaved in one run (median of 20 each).
     @Test func startLatencyOCIAgainstProcess() async throws {
         let ids = (0..<20).flatMap { ["lp\($0)x", "lo\($0)x"] }
