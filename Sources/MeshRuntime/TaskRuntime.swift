@@ -108,6 +108,15 @@ public actor TaskRuntime {
         let d = try driver(for: t)
         try await d.prepare(t)
         chosen[t.id] = d
+        do { return try await makeSandbox(t, driver: d) } catch {
+            // A task that cannot be set up keeps nothing the driver made for it (a rootfs).
+            chosen[t.id] = nil
+            await d.release(t.id)
+            throw error
+        }
+    }
+
+    private func makeSandbox(_ t: TaskLaunch, driver d: any TaskDriver) async throws(RuntimeError) -> String {
         let s = sandbox(t.id)
         let ns = s.namespace
         let dir = s.taskDirectory
