@@ -1,8 +1,9 @@
 import Foundation
 
 /// How an image says it runs: the part of an OCI image config (`config` in the image's config
-/// blob) the runtime needs. Filled by the image store (MeshImage) from what it pulled.
-public struct ImageConfig: Sendable, Equatable, Codable {
+/// blob) the runtime needs. Filled by the image store from what it pulled (MeshImage's own
+/// `ImageConfig` maps onto it field by field: nil Entrypoint/Cmd/StopSignal are empty here).
+public struct ImageRunConfig: Sendable, Equatable, Codable {
     public var entrypoint: [String]
     public var cmd: [String]
     /// `KEY=value`, in the image's order.
@@ -30,8 +31,8 @@ public struct ImageConfig: Sendable, Equatable, Codable {
 public struct PreparedImage: Sendable, Equatable {
     public var reference: String
     public var rootfs: String
-    public var config: ImageConfig
-    public init(reference: String, rootfs: String, config: ImageConfig) {
+    public var config: ImageRunConfig
+    public init(reference: String, rootfs: String, config: ImageRunConfig) {
         self.reference = reference
         self.rootfs = rootfs
         self.config = config

@@ -240,7 +240,7 @@ public enum RuntimeSpecBuilder {
 
     /// swarmkit's mapping: the service's Command replaces the Entrypoint (and then the image's
     /// Cmd is not used); its Args replace the Cmd.
-    public static func arguments(image: ImageConfig, command: [String], args: [String]) -> [String] {
+    public static func arguments(image: ImageRunConfig, command: [String], args: [String]) -> [String] {
         if !command.isEmpty { return command + args }
         return image.entrypoint + (args.isEmpty ? image.cmd : args)
     }

@@ -8,7 +8,7 @@ import Testing
 /// image config the test gives.
 struct TestImages: RootfsProvider {
     let rootfs: String
-    let configs: [String: ImageConfig]
+    let configs: [String: ImageRunConfig]
     func prepare(image: String, task: String) async throws(RuntimeError) -> PreparedImage {
         guard let c = configs[image] else { throw .unsupported("test image store has no \(image)") }
         return PreparedImage(reference: image, rootfs: rootfs, config: c)
@@ -55,8 +55,8 @@ struct OCILab {
         let images = TestImages(
             rootfs: rootfs,
             configs: [
-                "mkt/busybox": ImageConfig(cmd: ["sh"], env: ["FROM_IMAGE=yes", "PATH=/bin"]),
-                "mkt/quitter": ImageConfig(cmd: ["sh"], env: ["PATH=/bin"], stopSignal: "SIGUSR1"),
+                "mkt/busybox": ImageRunConfig(cmd: ["sh"], env: ["FROM_IMAGE=yes", "PATH=/bin"]),
+                "mkt/quitter": ImageRunConfig(cmd: ["sh"], env: ["PATH=/bin"], stopSignal: "SIGUSR1"),
             ])
         let rt = try TaskRuntime(nodeID: node, dataRoot: dir + "/data", meshd: DataplaneLab.locateMeshd(), images: images)
         let peer = "mkt-ocipeer-\(tag)"

@@ -22,7 +22,7 @@ import Testing
 
     static func input(
         command: [String] = [], args: [String] = [], user: String? = nil,
-        image: ImageConfig = .init(entrypoint: ["/bin/sh"], cmd: ["-c", "true"])
+        image: ImageRunConfig = .init(entrypoint: ["/bin/sh"], cmd: ["-c", "true"])
     ) -> RuntimeSpecBuilder.Input {
         RuntimeSpecBuilder.Input(
             taskID: "k3v9x2m1q8", nodeID: "n0de1d", env: ["B": "2", "A": "1", "HOME": "/data"],
@@ -90,7 +90,7 @@ import Testing
 
     /// swarmkit: Command replaces the Entrypoint (and the image's Cmd goes with it), Args replace Cmd.
     @Test func commandAndArgsMapAsSwarmkitDoes() {
-        let image = ImageConfig(entrypoint: ["/entry"], cmd: ["default"])
+        let image = ImageRunConfig(entrypoint: ["/entry"], cmd: ["default"])
         #expect(RuntimeSpecBuilder.arguments(image: image, command: [], args: []) == ["/entry", "default"])
         #expect(RuntimeSpecBuilder.arguments(image: image, command: [], args: ["x"]) == ["/entry", "x"])
         #expect(RuntimeSpecBuilder.arguments(image: image, command: ["/bin/sh"], args: []) == ["/bin/sh"])
