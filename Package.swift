@@ -89,7 +89,8 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        // The process task runtime: a task is a process in its own network, UTS and mount namespaces.
+        // The task runtime: task namespaces and their drivers (host processes from the image catalog;
+        // OCI containers through runc).
         .target(name: "MeshRuntime", dependencies: ["MeshKernel", "CMeshShim"]),
         // OCI images: references, the distribution API client, the content-addressed store, layer
         // unpacking and overlay rootfs (used by the runc task driver).
@@ -236,7 +237,9 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]),
-        .testTarget(name: "MeshRuntimeTests", dependencies: ["MeshRuntime", "MeshKernel", "MeshTestbed"]),
+        // Process tasks and runc containers in real namespaces (root); config.json goldens in Golden/.
+        .testTarget(
+            name: "MeshRuntimeTests", dependencies: ["MeshRuntime", "MeshKernel", "MeshTestbed", "CMeshShim"], exclude: ["Golden"]),
         .testTarget(
             name: "MeshControlTests",
             dependencies: [
@@ -248,7 +251,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]),
         .testTarget(
-            name: "MeshAgentTests", dependencies: ["MeshAgent", "MeshControl", "MeshGossip", "MeshKernel", "MeshDataplane", "MeshDNS"]),
+            name: "MeshAgentTests",
+            dependencies: ["MeshAgent", "MeshControl", "MeshGossip", "MeshKernel", "MeshDataplane", "MeshDNS", "MeshRuntime"]),
         .testTarget(
             name: "MeshAgentSystemTests",
             dependencies: [

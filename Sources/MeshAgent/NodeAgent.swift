@@ -25,6 +25,7 @@ public actor NodeAgent {
     private var dnsServices: Set<String> = []
     private var dnsNetworks: Set<String> = []
     private var launches: [String: TaskLaunch] = [:]
+    private var graces: [String: Duration] = [:]
     private var stopped: Set<String> = []
     private let turn = OneAtATime()
     private let metrics = AgentMetrics()
@@ -63,11 +64,12 @@ public actor NodeAgent {
         var prepared: [String] = []
         for id in toStart {
             let t = wanted[id]!
-            let launch = TaskLaunch(id: id, image: t.image, args: t.args, env: t.env)
+            let launch = TaskLaunch(id: id, image: t.image, args: t.args, env: t.env, container: Self.containerOptions(t))
             do {
                 let name = try await runtime.prepare(launch)
                 attached[id] = try NetworkNamespace.open(named: name)
                 launches[id] = launch
+                if let n = t.container?.stopGraceNanos, n >= 0 { graces[id] = .nanoseconds(n) }
                 prepared.append(id)
             } catch {
                 rejected[id] = "\(error)"
@@ -81,7 +83,8 @@ public actor NodeAgent {
             _ = try await reconciler.converge(AssignmentPlan.dataplane(a, attached: names, draining: Set(toStop), secrets: espSecrets))
             // Stopped on purpose: whatever signal ends them, they report shutdown, not failure.
             stopping.formUnion(toStop)
-            for id in toStop { _ = await runtime.stop(id, grace: stopGrace) }
+            // The service's --stop-grace-period where it set one, else the node's.
+            for id in toStop { _ = await runtime.stop(id, grace: graces[id] ?? stopGrace) }
         }
 
         // 3. The dataplane without them and with the new ones; then their resolvers.
@@ -95,6 +98,7 @@ public actor NodeAgent {
             if let ns = attached.removeValue(forKey: id) { try? await dns.detach(ns) }
             await runtime.remove(id)
             launches[id] = nil
+            graces[id] = nil
             stopped.insert(id)
             stopping.remove(id)
         }
@@ -120,7 +124,7 @@ public actor NodeAgent {
         for id in prepared where rejected[id] == nil {
             do {
                 let r = try await runtime.launch(launches[id]!)
-                started.append((r.process.pid, attached[id]!.path))
+                started.append((r.pid, attached[id]!.path))
             } catch {
                 rejected[id] = "\(error)"
                 metrics.tasksRejected.increment()
@@ -268,6 +272,19 @@ public actor NodeAgent {
         let changes = keys + removals + additions
         guard !changes.isEmpty else { return ChangeReport() }
         return try await reconciler.apply(changes)
+    }
+
+    /// The service's container fields as the runtime takes them (used when the task's image is
+    /// a container's, not the process catalog's).
+    static func containerOptions(_ t: NodeAssignment.LocalTask) -> ContainerOptions {
+        guard let c = t.container else { return ContainerOptions(name: t.name, serviceID: t.service, args: t.args) }
+        let parts = t.name.split(separator: ".")
+        return ContainerOptions(
+            name: t.name, serviceID: t.service, serviceName: c.serviceName, slot: parts.count == 3 ? String(parts[1]) : "",
+            command: c.command, args: c.args, user: c.user.isEmpty ? nil : c.user, workdir: c.dir.isEmpty ? nil : c.dir,
+            hostname: c.hostname.isEmpty ? nil : c.hostname, stopSignal: c.stopSignal.isEmpty ? nil : c.stopSignal, labels: c.labels,
+            resources: TaskResources(
+                memoryBytes: c.memoryBytes > 0 ? c.memoryBytes : nil, nanoCPUs: c.nanoCPUs > 0 ? c.nanoCPUs : nil))
     }
 
     private func syncDNS(_ a: NodeAssignment) async throws {

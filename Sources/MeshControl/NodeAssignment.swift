@@ -33,6 +33,39 @@ public struct NodeAssignment: Sendable, Equatable, Codable {
         }
     }
     public enum DesiredState: String, Sendable, Codable { case running, shutdown }
+    /// What a container driver needs of the service beyond `LocalTask.args` (which is command
+    /// and args in one, as the process catalog takes them): swarmkit's ContainerSpec fields.
+    public struct ContainerFields: Sendable, Equatable, Codable {
+        public var serviceName: String
+        /// The service's Command (replaces an image's Entrypoint) and Args (replace its Cmd).
+        public var command: [String]
+        public var args: [String]
+        public var user: String
+        public var dir: String
+        public var hostname: String
+        public var labels: [String: String]
+        public var stopSignal: String
+        public var stopGraceNanos: Int64?
+        public var memoryBytes: Int64
+        public var nanoCPUs: Int64
+        public init(
+            serviceName: String, command: [String] = [], args: [String] = [], user: String = "", dir: String = "",
+            hostname: String = "", labels: [String: String] = [:], stopSignal: String = "", stopGraceNanos: Int64? = nil,
+            memoryBytes: Int64 = 0, nanoCPUs: Int64 = 0
+        ) {
+            self.serviceName = serviceName
+            self.command = command
+            self.args = args
+            self.user = user
+            self.dir = dir
+            self.hostname = hostname
+            self.labels = labels
+            self.stopSignal = stopSignal
+            self.stopGraceNanos = stopGraceNanos
+            self.memoryBytes = memoryBytes
+            self.nanoCPUs = nanoCPUs
+        }
+    }
     /// A task this node runs.
     public struct LocalTask: Sendable, Equatable, Codable {
         public var id: String
@@ -44,10 +77,13 @@ public struct NodeAssignment: Sendable, Equatable, Codable {
         public var desired: DesiredState
         /// In interface order: eth0 first. The first non-ingress network carries the default route.
         public var attachments: [Attachment]
+        /// nil from a manager that predates containers: the task's args are then the container's Args.
+        public var container: ContainerFields?
         public init(
             id: String, name: String, service: String, image: String, args: [String] = [], env: [String: String] = [:],
-            desired: DesiredState = .running, attachments: [Attachment]
+            desired: DesiredState = .running, attachments: [Attachment], container: ContainerFields? = nil
         ) {
+            self.container = container
             self.id = id
             self.name = name
             self.service = service

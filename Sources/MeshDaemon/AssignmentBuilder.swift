@@ -37,7 +37,7 @@ public enum AssignmentBuilder {
                 .init(
                     id: t.id, name: taskName(t, serviceName: service.spec.name), service: t.serviceID,
                     image: t.spec.image, args: t.spec.command + t.spec.args, env: environment(t.spec.env),
-                    desired: desired, attachments: attachments))
+                    desired: desired, attachments: attachments, container: containerFields(t.spec, serviceName: service.spec.name)))
         }
 
         let publishesIngress = snapshot.services.contains { s in s.endpoint.ports.contains { $0.publishMode == .ingress } }
@@ -87,6 +87,15 @@ public enum AssignmentBuilder {
     }
 
     /// Docker's container name for a task: `<service>.<slot>.<task id>`, the node id for global tasks.
+    /// The template's fields a container driver applies (the process driver reads only args and env).
+    static func containerFields(_ spec: TaskSpec, serviceName: String) -> NodeAssignment.ContainerFields {
+        NodeAssignment.ContainerFields(
+            serviceName: serviceName, command: spec.command, args: spec.args, user: spec.user, dir: spec.dir,
+            hostname: spec.hostname, labels: spec.labels, stopSignal: spec.container.stopSignal,
+            stopGraceNanos: spec.container.stopGracePeriod, memoryBytes: spec.resources.limits?.memoryBytes ?? 0,
+            nanoCPUs: spec.resources.limits?.nanoCPUs ?? 0)
+    }
+
     public static func taskName(_ t: ClusterTask, serviceName: String) -> String {
         "\(serviceName).\(t.slot == 0 ? t.nodeID : String(t.slot)).\(t.id)"
     }

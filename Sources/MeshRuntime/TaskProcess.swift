@@ -1,5 +1,4 @@
 import Foundation
-import CMeshShim
 import Synchronization
 #if canImport(Glibc)
     import Glibc
@@ -7,7 +6,8 @@ import Synchronization
 
 /// One task's process: started with posix_spawn (not Foundation's Process, whose long-lived
 /// children held up other launches here), its output appended to a log file, its exit
-/// observed by a thread that does nothing else.
+/// observed by a thread that does nothing else (which also carries a container's output into
+/// its json-file log).
 public final class TaskProcess: Sendable {
     public enum State: Sendable, Equatable {
         case running
@@ -22,42 +22,69 @@ public final class TaskProcess: Sendable {
 
     public var current: State { state.withLock { $0 } }
 
-    /// Starts `argv` (argv[0] looked up in PATH); stdin is /dev/null, stdout and stderr go to `logPath`.
-    public init(argv: [String], environment: [String: String], logPath: String) throws(RuntimeError) {
-        self.logPath = logPath
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        // Nothing else of the daemon's: a task that outlives it must not hold its sockets (a
-        // restarted daemon could not bind gossip's port while an orphan kept the listener).
-        _ = meshd_spawn_closefrom(&actions, 3)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        // Its own process group, so stopping the task reaches everything it started.
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
-        posix_spawnattr_setpgroup(&attributes, 0)
-
-        let cArgs = argv.map { strdup($0) } + [nil]
-        let cEnv = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { for p in cArgs + cEnv { free(p) } }
-        var child: pid_t = 0
-        let rc = posix_spawnp(&child, argv[0], &actions, &attributes, cArgs, cEnv)
-        guard rc == 0 else { throw .spawn(command: argv.joined(separator: " "), errno: rc) }
-        pid = child
-        let thread = Thread { [self] in self.reap() }
-        thread.name = "task-\(child)"
-        thread.start()
+    /// Where a task's output goes.
+    public enum Output: Sendable, Equatable {
+        /// stdout and stderr appended, interleaved as written, to one file (the process driver).
+        case file(String)
+        /// stdout and stderr through pipes, as json-file lines with their stream and time (containers).
+        case jsonLines(String)
     }
 
-    private func reap() {
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let low = status & 0x7f
-        let end: State = low == 0 ? .exited((status >> 8) & 0xff) : .signalled(low)
+    /// Starts `argv` (argv[0] looked up in PATH); stdin is /dev/null, stdout and stderr go to `logPath`.
+    public convenience init(argv: [String], environment: [String: String], logPath: String) throws(RuntimeError) {
+        try self.init(argv: argv, environment: environment, output: .file(logPath))
+    }
+
+    public init(argv: [String], environment: [String: String], output: Output) throws(RuntimeError) {
+        switch output {
+        case .file(let path):
+            logPath = path
+            pid = try Spawn.start(argv, environment: environment, stdoutFile: path)
+            let thread = Thread { [self] in self.finish(Spawn.wait(self.pid)) }
+            thread.name = "task-\(pid)"
+            thread.start()
+        case .jsonLines(let path):
+            logPath = path
+            let writer = try JSONLogWriter(path: path)
+            let out = try Spawn.pipe()
+            let err: (read: Int32, write: Int32)
+            do { err = try Spawn.pipe() } catch {
+                close(out.read)
+                close(out.write)
+                throw error
+            }
+            do { pid = try Spawn.start(argv, environment: environment, stdout: out.write, stderr: err.write) } catch {
+                for fd in [out.read, out.write, err.read, err.write] { close(fd) }
+                throw error
+            }
+            close(out.write)
+            close(err.write)
+            let thread = Thread { [self] in self.pump(out.read, err.read, into: writer) }
+            thread.name = "task-\(pid)"
+            thread.start()
+        }
+    }
+
+    /// The task's output until both pipes close, then its exit. Whatever still holds a pipe half
+    /// a second after the process ended (a child that escaped it) is not waited for.
+    private func pump(_ out: Int32, _ err: Int32, into writer: JSONLogWriter) {
+        var ended: (State, ContinuousClock.Instant)?
+        Spawn.drain(
+            [out, err], tick: 100,
+            giveUp: {
+                if ended == nil {
+                    var status: Int32 = 0
+                    if waitpid(pid, &status, WNOHANG) == pid { ended = (Spawn.decode(status), .now) }
+                }
+                guard let (_, at) = ended else { return false }
+                return ContinuousClock.now - at > .milliseconds(500)
+            },
+            chunk: { i, bytes in writer.append(i == 0 ? .stdout : .stderr, bytes) })
+        writer.flush()
+        finish(ended?.0 ?? Spawn.wait(pid))
+    }
+
+    private func finish(_ end: State) {
         state.withLock { $0 = end }
         for w in waiters.withLock({ list in
             defer { list.removeAll() }
@@ -95,6 +122,17 @@ public enum RuntimeError: Error, Sendable, CustomStringConvertible {
     case image(ImageCatalog.Failure)
     case namespace(String, String)
     case files(String)
+    /// The image's `User` (or the service's) names nobody in the image.
+    case user(spec: String, reason: String)
+    /// Neither the service nor the image says what to run.
+    case noCommand(image: String)
+    /// A runc verb failed: its exit status and what it printed.
+    case runc(verb: String, status: String, output: String)
+    /// What the task's driver cannot do (exec into a host-process task).
+    case unsupported(String)
+    /// A TTY exec was asked of a process that is not a child subreaper: its exit could not be waited for.
+    case subreaperNeeded
+    case exec(String)
 
     public var description: String {
         switch self {
@@ -102,6 +140,14 @@ public enum RuntimeError: Error, Sendable, CustomStringConvertible {
         case .image(let f): return f.description
         case .namespace(let n, let why): return "task namespace \(n): \(why)"
         case .files(let why): return why
+        case .user(let spec, let why): return "user \"\(spec)\": \(why)"
+        case .noCommand(let image): return "image \(image) has no Entrypoint or Cmd and the service gives no command"
+        case .runc(let verb, let status, let output):
+            return "runc \(verb) failed (\(status)): \(output.trimmingCharacters(in: .whitespacesAndNewlines))"
+        case .unsupported(let what): return what
+        case .subreaperNeeded:
+            return "a TTY exec needs the daemon to be a child subreaper (Subreaper.become() at startup): runc -d leaves the process to it"
+        case .exec(let why): return "exec: \(why)"
         }
     }
 }

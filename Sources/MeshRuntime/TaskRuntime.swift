@@ -10,10 +10,14 @@ public struct TaskLaunch: Sendable, Equatable {
     /// The task's /etc/resolv.conf and /etc/hosts (private to it).
     public var resolvConf: String
     public var hosts: String
+    /// What a container driver needs beyond the command line (service, slot, command and args
+    /// apart, user, limits, labels); the process driver ignores it.
+    public var container: ContainerOptions
     public init(
         id: String, image: String, args: [String] = [], env: [String: String] = [:],
-        resolvConf: String = "nameserver 127.0.0.11\noptions ndots:0\n", hosts: String? = nil
+        resolvConf: String = "nameserver 127.0.0.11\noptions ndots:0\n", hosts: String? = nil, container: ContainerOptions? = nil
     ) {
+        self.container = container ?? ContainerOptions(args: args)
         self.id = id
         self.image = image
         self.args = args
@@ -23,28 +27,48 @@ public struct TaskLaunch: Sendable, Equatable {
     }
 }
 
-/// The first task driver: a task is a process in its own network, UTS and mount namespaces.
-/// Its network namespace is named (so the dataplane can attach it and DNS can serve inside it),
-/// its host name is the task id, and `ip netns exec` gives it private /etc/resolv.conf and
-/// /etc/hosts from /etc/netns/<name>/ in a mount namespace of its own.
+/// A node's tasks: each gets a named network namespace (so the dataplane can attach it and DNS
+/// can serve inside it) with private /etc/resolv.conf, /etc/hosts and /etc/hostname files, and a
+/// driver that runs it there: the process driver for images in the node's catalog (a host
+/// process; fast, the built-in whoami and busybox), the OCI driver (runc) for the rest when the
+/// node has an image store.
 public actor TaskRuntime {
     public struct Running: Sendable {
         public let id: String
         public let namespace: String
-        public let process: TaskProcess
-        public let command: [String]
+        /// The process whose end is the task's end.
+        public var process: TaskProcess { handle.process }
+        /// The task's first process inside its namespace (readiness reads its sockets).
+        public var pid: pid_t { handle.taskPID }
+        public var command: [String] { handle.command }
+        /// "process" or "oci".
+        public let driver: String
+        public let handle: any TaskHandle
     }
 
     public let nodeID: String
     public let dataRoot: String
     public let catalog: ImageCatalog
+    /// In the order they are asked: the first that accepts a task runs it.
+    public let drivers: [any TaskDriver]
     private var tasks: [String: Running] = [:]
+    private var chosen: [String: any TaskDriver] = [:]
 
-    public init(nodeID: String, dataRoot: String, meshd: String) throws(RuntimeError) {
+    /// `images`: the node's image store; without one, an image not in the catalog fails the task
+    /// with the catalog's message, as before there were containers.
+    public init(nodeID: String, dataRoot: String, meshd: String, images: (any RootfsProvider)? = nil, runc: String = "runc")
+        throws(RuntimeError)
+    {
         self.nodeID = nodeID
         self.dataRoot = dataRoot
         do { catalog = try ImageCatalog(dataRoot: dataRoot, meshd: meshd) } catch { throw .image(error) }
+        var drivers: [any TaskDriver] = [ProcessDriver(catalog: catalog)]
+        if let images { drivers.append(OCIDriver(nodeID: nodeID, dataRoot: dataRoot, images: images, runc: runc)) }
+        self.drivers = drivers
     }
+
+    /// The OCI driver's core, when the node runs containers.
+    public var containers: OCIDriverCore? { drivers.lazy.compactMap { ($0 as? OCIDriver)?.core }.first }
 
     /// `mtask-<node>-<task>`: not under the dataplane's `meshd-<node>-` prefix, whose namespaces
     /// it owns and removes.
@@ -56,26 +80,55 @@ public actor TaskRuntime {
     /// so names are what they always were.
     static func short(_ s: String) -> String { KernelName.short(s, length: 16) }
 
-    /// Makes the task's namespaces and files and starts it. An unmapped image fails here, with
-    /// the catalog's message, before anything is made.
+    /// Makes the task's namespaces and files and starts it. An image no driver can run fails
+    /// here, with the reason, before anything is made.
     public func start(_ t: TaskLaunch) async throws(RuntimeError) -> Running {
         _ = try await prepare(t)
-        return try launch(t)
+        return try await launch(t)
+    }
+
+    /// The driver for `t`: the catalog's first, then the image store's.
+    func driver(for t: TaskLaunch) throws(RuntimeError) -> any TaskDriver {
+        if let d = drivers.first(where: { $0.accepts(t) }) { return d }
+        // No image store: the catalog's own message says how to map the image.
+        do { _ = try catalog.command(image: t.image, args: t.args) } catch { throw .image(error) }
+        return drivers[0]
+    }
+
+    func sandbox(_ id: String) -> TaskSandbox {
+        let ns = namespaceName(id)
+        return TaskSandbox(
+            taskID: id, namespace: ns, namespacePath: "/run/netns/\(ns)", etcDirectory: "/etc/netns/\(ns)",
+            taskDirectory: "\(dataRoot)/tasks/\(id)")
     }
 
     /// Makes the task's network namespace (lo up) and its files, without starting it: the agent
     /// attaches the network and DNS in between, so the task never runs without them.
     public func prepare(_ t: TaskLaunch) async throws(RuntimeError) -> String {
-        do { _ = try catalog.command(image: t.image, args: t.args) } catch { throw .image(error) }
-        let ns = namespaceName(t.id)
-        let dir = "\(dataRoot)/tasks/\(t.id)"
-        let etc = "/etc/netns/\(ns)"  // where `ip netns exec` looks
+        let d = try driver(for: t)
+        try await d.prepare(t)
+        chosen[t.id] = d
+        do { return try await makeSandbox(t, driver: d) } catch {
+            // A task that cannot be set up keeps nothing the driver made for it (a rootfs).
+            chosen[t.id] = nil
+            await d.release(t.id)
+            throw error
+        }
+    }
+
+    private func makeSandbox(_ t: TaskLaunch, driver d: any TaskDriver) async throws(RuntimeError) -> String {
+        let s = sandbox(t.id)
+        let ns = s.namespace
+        let dir = s.taskDirectory
+        let etc = s.etcDirectory  // where `ip netns exec` looks
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             try FileManager.default.createDirectory(atPath: etc, withIntermediateDirectories: true)
             try t.resolvConf.write(toFile: "\(etc)/resolv.conf", atomically: true, encoding: .utf8)
             try t.hosts.write(toFile: "\(etc)/hosts", atomically: true, encoding: .utf8)
-            try "\(t.id)\n".write(toFile: "\(etc)/hostname", atomically: true, encoding: .utf8)
+            // A container may have the service's host name; a host process's is always its task id.
+            let hostname = d is ProcessDriver ? t.id : RuntimeSpecBuilder.hostname(for: t)
+            try "\(hostname)\n".write(toFile: "\(etc)/hostname", atomically: true, encoding: .utf8)
         } catch {
             throw .files("task \(t.id): cannot write its files: \(error.localizedDescription)")
         }
@@ -88,48 +141,63 @@ public actor TaskRuntime {
         return ns
     }
 
-    /// Starts a prepared task's process (again, if it had ended).
-    public func launch(_ t: TaskLaunch) throws(RuntimeError) -> Running {
+    /// Starts a prepared task (again, if it had ended).
+    public func launch(_ t: TaskLaunch) async throws(RuntimeError) -> Running {
         if let r = tasks[t.id], r.process.current == .running { return r }
-        let command: [String]
-        do { command = try catalog.command(image: t.image, args: t.args) } catch { throw .image(error) }
-        let ns = namespaceName(t.id)
-        var env = ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOSTNAME": t.id, "HOME": "/root"]
-        env.merge(t.env) { _, new in new }
-        // ip netns exec: network namespace + a mount namespace with /etc/netns/<ns>/* bound over /etc;
-        // unshare --uts: a host name of its own.
-        let argv = ["ip", "netns", "exec", ns, "unshare", "--uts", "sh", "-c", "hostname \"$0\" && exec \"$@\"", t.id] + command
-        let p = try TaskProcess(argv: argv, environment: env, logPath: "\(dataRoot)/tasks/\(t.id)/log")
-        let r = Running(id: t.id, namespace: ns, process: p, command: command)
+        let d: any TaskDriver
+        if let c = chosen[t.id] {
+            d = c
+        } else {
+            d = try driver(for: t)
+            try await d.prepare(t)
+            chosen[t.id] = d
+        }
+        let handle = try await d.launch(t, in: sandbox(t.id))
+        let r = Running(id: t.id, namespace: namespaceName(t.id), driver: d.kind, handle: handle)
         tasks[t.id] = r
         return r
     }
 
     public func task(_ id: String) -> Running? { tasks[id] }
 
-    /// Stops the task (SIGTERM, then SIGKILL after `grace`); its namespace stays until `remove`.
+    /// Stops the task (its stop signal, then SIGKILL after `grace`); its namespace stays until `remove`.
     public func stop(_ id: String, grace: Duration = .seconds(10)) async -> TaskProcess.State? {
         guard let r = tasks[id] else { return nil }
-        return await r.process.stop(grace: grace)
+        return await r.handle.stop(grace: grace)
     }
 
-    /// Stops the task if needed and removes its namespace and files.
+    /// Stops the task if needed and removes its namespace and files (and its container).
     public func remove(_ id: String) async {
-        if let r = tasks[id] { _ = await r.process.stop(grace: .seconds(2)) }
+        if let r = tasks[id] {
+            _ = await r.handle.stop(grace: .seconds(2))
+            await r.handle.remove()
+        }
         tasks[id] = nil
+        if let d = chosen.removeValue(forKey: id) { await d.release(id) }
         let ns = namespaceName(id)
         try? NetworkNamespace.delete(named: ns)
         try? FileManager.default.removeItem(atPath: "/etc/netns/\(ns)")
         try? FileManager.default.removeItem(atPath: "\(dataRoot)/tasks/\(id)")
     }
 
-    /// Tasks left by a previous life of this daemon (killed, then restarted): their processes are
-    /// ended and their namespaces and files removed, as dockerd without live-restore does; the
-    /// manager's next assignment starts what should run. Returns how many there were.
+    /// A process started in a running task (`docker exec`): containers only.
+    public func exec(_ id: String, _ request: ExecRequest) async throws(RuntimeError) -> ExecSession {
+        guard let r = tasks[id] else { throw .exec("no task \(id) on this node") }
+        guard let c = r.handle as? ContainerTask else {
+            throw .unsupported("task \(id) is a host process (image \(r.command.first ?? "?")): exec needs a container")
+        }
+        return try await c.exec(request)
+    }
+
+    /// Tasks left by a previous life of this daemon (killed, then restarted): their containers
+    /// deleted, their processes ended and their namespaces and files removed, as dockerd without
+    /// live-restore does; the manager's next assignment starts what should run. Returns how many
+    /// there were.
     @discardableResult
-    public func removeLeftovers() -> Int {
-        let prefix = Self.namespacePrefix(nodeID: nodeID)
+    public func removeLeftovers() async -> Int {
         var removed = 0
+        for d in drivers { removed += await d.removeLeftovers() }
+        let prefix = Self.namespacePrefix(nodeID: nodeID)
         for ns in NetworkNamespace.list() where ns.hasPrefix(prefix) && !tasks.values.contains(where: { $0.namespace == ns }) {
             Self.removeNamespace(ns)
             removed += 1
@@ -148,7 +216,9 @@ public actor TaskRuntime {
         try? FileManager.default.removeItem(atPath: "/etc/netns/\(ns)")
     }
 
+    /// The task's output as text, in order (a container's json-file log read back).
     public func log(_ id: String) -> String {
-        (try? String(contentsOfFile: "\(dataRoot)/tasks/\(id)/log", encoding: .utf8)) ?? ""
+        if let r = tasks[id] { return r.handle.log() }
+        return (try? String(contentsOfFile: "\(dataRoot)/tasks/\(id)/log", encoding: .utf8)) ?? ""
     }
 }

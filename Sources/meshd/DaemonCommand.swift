@@ -7,6 +7,7 @@ import Prometheus
 import MeshDaemon
 import MeshDataplane
 import MeshKernel
+import MeshRuntime
 
 /// `meshd daemon`: one node of a cluster. The Docker-compatible API listens on a unix socket; the
 /// node joins or makes a swarm when a client says so, and resumes its membership when restarted.
@@ -63,6 +64,10 @@ struct DaemonCommand: AsyncParsableCommand {
         guard let format = LogOutput.Format(rawValue: logFormat) else { throw ValidationError("--log-format must be text or json") }
         LoggingSystem.bootstrap { label in LogOutput(label: label, level: level, format: format) }
         let log = Logger(label: "meshd")
+        // Not a child subreaper yet: only a TTY exec (`runc exec -d`, MeshRuntime.Subreaper) needs it,
+        // no API reaches that yet, and a subreaper with no reaper of orphans would collect the zombies
+        // of every process task that daemonizes. Become one together with the exec endpoint and a
+        // reaper for the orphans it inherits.
         let metricsEndpoint = try metricsAddr.map { try Self.hostPort($0, flag: "--metrics-addr") }
         let uiEndpoint = try uiAddr.map { try Self.hostPort($0, flag: "--ui-addr") }
         // The page has no login and no TLS: it must not be reachable from another machine.

@@ -25,4 +25,14 @@ extern const int meshd_SOL_NETLINK;
 
 // Socket timeouts: struct timeval setsockopt in one call.
 int meshd_set_socket_timeouts(int fd, int send_ms, int recv_ms);
+
+// Containers (MeshRuntime's OCI driver). prctl is variadic and CMSG_* are macros: neither imports.
+/// PR_SET_CHILD_SUBREAPER for the calling process; PR_GET_CHILD_SUBREAPER (1 when set, -1 on error).
+int meshd_set_child_subreaper(int on);
+int meshd_child_subreaper(void);
+/// Receives one file descriptor passed with SCM_RIGHTS on `sock` (runc's --console-socket sends the
+/// pty master that way); -1 with errno set on failure, or errno EBADMSG when the message held none.
+int meshd_recv_fd(int sock);
+/// TIOCSWINSZ on a pty master: the size the program on the other side reads (and its SIGWINCH).
+int meshd_set_winsize(int fd, unsigned short rows, unsigned short cols);
 #endif

@@ -1,0 +1,120 @@
+import Foundation
+
+/// How an image says it runs: the part of an OCI image config (`config` in the image's config
+/// blob) the runtime needs. Filled by the image store from what it pulled (MeshImage's own
+/// `ImageConfig` maps onto it field by field: nil Entrypoint/Cmd/StopSignal are empty here).
+public struct ImageRunConfig: Sendable, Equatable, Codable {
+    public var entrypoint: [String]
+    public var cmd: [String]
+    /// `KEY=value`, in the image's order.
+    public var env: [String]
+    public var workingDir: String
+    /// `name`, `uid`, `name:group`, `uid:gid`; empty: root.
+    public var user: String
+    /// `SIGQUIT`, `QUIT` or `3`; empty: SIGTERM.
+    public var stopSignal: String
+    public init(
+        entrypoint: [String] = [], cmd: [String] = [], env: [String] = [], workingDir: String = "", user: String = "",
+        stopSignal: String = ""
+    ) {
+        self.entrypoint = entrypoint
+        self.cmd = cmd
+        self.env = env
+        self.workingDir = workingDir
+        self.user = user
+        self.stopSignal = stopSignal
+    }
+}
+
+/// An image made ready for one task: a root file system directory that task may write to (the
+/// image store's overlay for it, or a directory of its own) and the image's config.
+public struct PreparedImage: Sendable, Equatable {
+    public var reference: String
+    public var rootfs: String
+    public var config: ImageRunConfig
+    public init(reference: String, rootfs: String, config: ImageRunConfig) {
+        self.reference = reference
+        self.rootfs = rootfs
+        self.config = config
+    }
+}
+
+/// Where container images come from: the image store (MeshImage) implements it. Asked only for
+/// images the node's process catalog does not map.
+public protocol RootfsProvider: Sendable {
+    /// A root file system for `task` running `image`; throws `RuntimeError.image`-style errors
+    /// with the store's reason (unknown image, pull failed) so the task is rejected with it.
+    func prepare(image: String, task: String) async throws(RuntimeError) -> PreparedImage
+    /// The task is gone: what `prepare` made for it (an overlay mount) can go.
+    func release(task: String) async
+}
+
+/// `--limit-memory` and `--limit-cpu` of the service.
+public struct TaskResources: Sendable, Equatable, Codable {
+    public var memoryBytes: Int64?
+    /// 1e9 per CPU, as swarmkit's NanoCPUs.
+    public var nanoCPUs: Int64?
+    public init(memoryBytes: Int64? = nil, nanoCPUs: Int64? = nil) {
+        self.memoryBytes = memoryBytes
+        self.nanoCPUs = nanoCPUs
+    }
+}
+
+/// What the service asks of a container beyond the process catalog's command line: swarmkit's
+/// ContainerSpec as the OCI driver needs it. The process driver ignores it.
+public struct ContainerOptions: Sendable, Equatable {
+    /// The container's name as the manager gave it (`<service>.<slot>.<taskid>`); nil: made from
+    /// the service name and slot.
+    public var name: String?
+    public var serviceID: String
+    public var serviceName: String
+    /// The replica's slot; a global service's node id.
+    public var slot: String
+    /// The service's `Command`: replaces the image's Entrypoint when not empty.
+    public var command: [String]
+    /// The service's `Args`: replace the image's Cmd when not empty.
+    public var args: [String]
+    public var user: String?
+    public var workdir: String?
+    public var hostname: String?
+    public var stopSignal: String?
+    public var labels: [String: String]
+    public var resources: TaskResources
+    public init(
+        name: String? = nil, serviceID: String = "", serviceName: String = "", slot: String = "", command: [String] = [],
+        args: [String] = [],
+        user: String? = nil, workdir: String? = nil, hostname: String? = nil, stopSignal: String? = nil,
+        labels: [String: String] = [:], resources: TaskResources = .init()
+    ) {
+        self.name = name
+        self.serviceID = serviceID
+        self.serviceName = serviceName
+        self.slot = slot
+        self.command = command
+        self.args = args
+        self.user = user
+        self.workdir = workdir
+        self.hostname = hostname
+        self.stopSignal = stopSignal
+        self.labels = labels
+        self.resources = resources
+    }
+}
+
+/// Signal names as images and `--stop-signal` give them.
+public enum SignalName {
+    static let table: [String: Int32] = [
+        "HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "BUS": 7, "FPE": 8, "KILL": 9, "USR1": 10, "SEGV": 11,
+        "USR2": 12, "PIPE": 13, "ALRM": 14, "TERM": 15, "STKFLT": 16, "CHLD": 17, "CONT": 18, "STOP": 19, "TSTP": 20,
+        "TTIN": 21, "TTOU": 22, "URG": 23, "XCPU": 24, "XFSZ": 25, "VTALRM": 26, "PROF": 27, "WINCH": 28, "IO": 29,
+        "PWR": 30, "SYS": 31,
+    ]
+
+    /// `SIGQUIT`, `quit`, `3` → 3; empty → SIGTERM; anything else nil.
+    public static func parse(_ text: String) -> Int32? {
+        let t = text.trimmingCharacters(in: .whitespaces).uppercased()
+        if t.isEmpty { return 15 }
+        if let n = Int32(t) { return (1...64).contains(n) ? n : nil }
+        return table[t.hasPrefix("SIG") ? String(t.dropFirst(3)) : t]
+    }
+}

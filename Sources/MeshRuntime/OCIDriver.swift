@@ -1,0 +1,211 @@
+import Foundation
+import Synchronization
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Tasks as OCI containers run by runc, in the namespace `TaskRuntime.prepare` made: one bundle
+/// per task under `<dataRoot>/containers/<name>` (config.json from `RuntimeSpecBuilder`, the
+/// init's pid file, the json-file log), `runc run` in the foreground as the task's process
+/// (detached from ours like any task process: its own process group, its own reaper thread),
+/// its exit code the container's.
+public actor OCIDriverCore {
+    public let nodeID: String
+    public let dataRoot: String
+    public let runc: Runc
+    public let images: any RootfsProvider
+    private var prepared: [String: PreparedImage] = [:]
+    private var containers: [String: ContainerTask] = [:]
+
+    /// `runcRoot` defaults to `<dataRoot>/runc`, the node's own runc state directory.
+    public init(nodeID: String, dataRoot: String, images: any RootfsProvider, runc binary: String = "runc", runcRoot: String? = nil) {
+        self.nodeID = nodeID
+        self.dataRoot = dataRoot
+        self.images = images
+        runc = Runc(binary: binary, root: runcRoot ?? dataRoot + "/runc")
+    }
+
+    func prepare(_ t: TaskLaunch) async throws(RuntimeError) {
+        prepared[t.id] = try await images.prepare(image: t.image, task: t.id)
+    }
+
+    func launch(_ t: TaskLaunch, in s: TaskSandbox) async throws(RuntimeError) -> ContainerTask {
+        if let c = containers[t.id], c.process.current == .running { return c }
+        guard let image = prepared[t.id] else { throw .files("task \(t.id): launched before its image was prepared") }
+        let c = t.container
+        let name = RuntimeSpecBuilder.containerName(c, taskID: t.id)
+        // runc's rule for ids; a name outside it would also be a path outside the bundles.
+        guard !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "_+-.".contains($0)) }), name.first != "."
+        else { throw .unsupported("container name \"\(name)\": runc takes letters, digits and _ + - . only") }
+        let bundle = "\(dataRoot)/containers/\(name)"
+        let signalName = c.stopSignal ?? image.config.stopSignal
+        guard let stopSignal = SignalName.parse(signalName) else { throw .unsupported("unknown stop signal \"\(signalName)\"") }
+
+        let input = RuntimeSpecBuilder.Input(
+            taskID: t.id, nodeID: nodeID, env: t.env, container: c, image: image, networkNamespace: s.namespacePath,
+            resolvConf: s.etcDirectory + "/resolv.conf", hosts: bundle + "/hosts", hostnameFile: s.etcDirectory + "/hostname",
+            users: UserDatabase(rootfs: image.rootfs))
+        // The container's /etc/hosts names its own host (programs that look themselves up, as
+        // mariadb does, fail without it); the process driver's tasks keep the task's file as is.
+        let host = RuntimeSpecBuilder.hostname(input)
+        var hosts = t.hosts
+        if !hosts.split(whereSeparator: \.isWhitespace).contains(Substring(host)) { hosts += "127.0.1.1\t\(host)\n" }
+        let spec = try RuntimeSpecBuilder.build(input)
+        do {
+            try FileManager.default.createDirectory(atPath: bundle, withIntermediateDirectories: true)
+            try hosts.write(toFile: bundle + "/hosts", atomically: true, encoding: .utf8)
+            try spec.encoded().write(to: URL(fileURLWithPath: bundle + "/config.json"))
+            try? FileManager.default.removeItem(atPath: bundle + "/init.pid")
+        } catch {
+            throw .files("container \(name): cannot write its bundle: \(error.localizedDescription)")
+        }
+        // A relaunch: the ended container's state still holds the name.
+        if FileManager.default.fileExists(atPath: "\(runc.root)/\(name)") { try? runc.delete(name) }
+
+        do {
+            let task = try await run(name: name, bundle: bundle, taskID: t.id, image: image, spec: spec, stopSignal: stopSignal)
+            containers[t.id] = task
+            return task
+        } catch {
+            // Nothing of a launch that failed stays: no runc state, no bundle.
+            try? runc.delete(name)
+            try? FileManager.default.removeItem(atPath: bundle)
+            throw error
+        }
+    }
+
+    private func run(
+        name: String, bundle: String, taskID: String, image: PreparedImage, spec: RuntimeSpec, stopSignal: Int32
+    ) async throws(RuntimeError) -> ContainerTask {
+        let log = bundle + "/json.log"
+        let process = try TaskProcess(
+            argv: runc.argv(["run", "--bundle", bundle, "--pid-file", bundle + "/init.pid", name]),
+            environment: ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], output: .jsonLines(log))
+        // Running once runc has made the init (it writes the pid file just before starting it).
+        let deadline = ContinuousClock.now + .seconds(30)
+        var initPID: pid_t = 0
+        while initPID == 0 {
+            if let text = try? String(contentsOfFile: bundle + "/init.pid", encoding: .utf8),
+                let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0
+            {
+                initPID = pid
+                break
+            }
+            if process.current != .running {
+                let said = JSONLog.read(log).map(\.log).joined()
+                throw .runc(verb: "run", status: "\(process.current)", output: said)
+            }
+            if ContinuousClock.now > deadline {
+                Glibc.kill(process.pid, SIGKILL)
+                _ = await process.wait()
+                try? runc.delete(name)
+                throw .runc(verb: "run", status: "no container after 30 s", output: JSONLog.read(log).map(\.log).joined())
+            }
+            try? await Task.sleep(for: .milliseconds(1))
+        }
+        return ContainerTask(
+            taskID: taskID, name: name, bundle: bundle, rootfs: image.rootfs, spec: spec, process: process, initPID: initPID,
+            stopSignal: stopSignal, runc: runc)
+    }
+
+    func release(_ taskID: String) async {
+        if let c = containers.removeValue(forKey: taskID) { await c.remove() }
+        if prepared.removeValue(forKey: taskID) != nil { await images.release(task: taskID) }
+    }
+
+    public func container(_ taskID: String) -> ContainerTask? { containers[taskID] }
+
+    /// Containers a previous life of this daemon left in its runc root: deleted (killed first),
+    /// their bundles removed, as the process driver's leftovers are.
+    func removeLeftovers() -> Int {
+        let known = Set(containers.values.map(\.name))
+        var removed = 0
+        for id in runc.list() where !known.contains(id) {
+            try? runc.delete(id)
+            try? FileManager.default.removeItem(atPath: "\(dataRoot)/containers/\(id)")
+            removed += 1
+        }
+        return removed
+    }
+}
+
+/// The OCI driver as the runtime sees it: a value around the actor that owns the bundles.
+public struct OCIDriver: TaskDriver {
+    public let core: OCIDriverCore
+    public var kind: String { "oci" }
+    public init(_ core: OCIDriverCore) { self.core = core }
+    public init(nodeID: String, dataRoot: String, images: any RootfsProvider, runc: String = "runc") {
+        core = OCIDriverCore(nodeID: nodeID, dataRoot: dataRoot, images: images, runc: runc)
+    }
+    /// Every image the catalog does not map: the image store says whether it can supply it.
+    public func accepts(_ t: TaskLaunch) -> Bool { true }
+    public func prepare(_ t: TaskLaunch) async throws(RuntimeError) { try await core.prepare(t) }
+    public func launch(_ t: TaskLaunch, in s: TaskSandbox) async throws(RuntimeError) -> any TaskHandle {
+        try await core.launch(t, in: s)
+    }
+    public func release(_ taskID: String) async { await core.release(taskID) }
+    public func removeLeftovers() async -> Int { await core.removeLeftovers() }
+}
+
+/// One task's container.
+public final class ContainerTask: TaskHandle {
+    public let taskID: String
+    /// The container's id and name: `<service>.<slot>.<taskid>`.
+    public let name: String
+    public let bundle: String
+    public let rootfs: String
+    public let spec: RuntimeSpec
+    public let process: TaskProcess
+    /// The container's init, as the host sees it.
+    public let initPID: pid_t
+    public let stopSignal: Int32
+    let runc: Runc
+    private let removed = Mutex(false)
+
+    init(
+        taskID: String, name: String, bundle: String, rootfs: String, spec: RuntimeSpec, process: TaskProcess, initPID: pid_t,
+        stopSignal: Int32, runc: Runc
+    ) {
+        self.taskID = taskID
+        self.name = name
+        self.bundle = bundle
+        self.rootfs = rootfs
+        self.spec = spec
+        self.process = process
+        self.initPID = initPID
+        self.stopSignal = stopSignal
+        self.runc = runc
+    }
+
+    public var taskPID: pid_t { initPID }
+    public var command: [String] { spec.process.args }
+    public var logPath: String { bundle + "/json.log" }
+
+    /// The image's (or service's) stop signal through `runc kill`, SIGKILL after `grace`. A PID 1
+    /// with no handler for the signal ignores it, so the grace period is what ends those.
+    public func stop(grace: Duration) async -> TaskProcess.State {
+        if process.current != .running { return process.current }
+        if (try? runc.kill(name, signal: stopSignal)) == nil { Glibc.kill(initPID, stopSignal) }
+        let deadline = ContinuousClock.now + grace
+        while process.current == .running && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        if process.current != .running { return process.current }
+        if (try? runc.kill(name, signal: SIGKILL)) == nil { Glibc.kill(initPID, SIGKILL) }
+        return await process.wait()
+    }
+
+    /// `runc delete --force` (its state and cgroups) and the bundle; once.
+    public func remove() async {
+        guard
+            removed.withLock({ r in
+                defer { r = true }
+                return !r
+            })
+        else { return }
+        if process.current == .running { _ = await stop(grace: .seconds(2)) }
+        try? runc.delete(name)
+        try? FileManager.default.removeItem(atPath: bundle)
+    }
+
+    public func logEntries() -> [LogEntry] { JSONLog.read(logPath) }
+    public func log() -> String { logEntries().map(\.log).joined() }
+}

@@ -1,0 +1,36 @@
+import Foundation
+import MeshControl
+import MeshRuntime
+import Testing
+@testable import MeshAgent
+
+/// The task template's container fields as the agent hands them to the runtime.
+@Suite struct ContainerOptionsTests {
+    static let attachments: [NodeAssignment.Attachment] = []
+
+    @Test func templateFieldsBecomeTheContainersOptions() {
+        let t = NodeAssignment.LocalTask(
+            id: "t0k3n", name: "redis.3.t0k3n", service: "s3rv", image: "redis:7", args: ["/entry", "redis-server", "--x"],
+            attachments: Self.attachments,
+            container: .init(
+                serviceName: "redis", command: ["/entry"], args: ["redis-server", "--x"], user: "redis", dir: "/data",
+                labels: ["a": "b"], stopSignal: "SIGQUIT", stopGraceNanos: 5_000_000_000, memoryBytes: 1 << 26, nanoCPUs: 0))
+        let c = NodeAgent.containerOptions(t)
+        #expect(c.name == "redis.3.t0k3n" && c.serviceName == "redis" && c.slot == "3" && c.serviceID == "s3rv")
+        #expect(c.command == ["/entry"] && c.args == ["redis-server", "--x"])
+        #expect(c.user == "redis" && c.workdir == "/data" && c.hostname == nil && c.stopSignal == "SIGQUIT")
+        #expect(c.labels == ["a": "b"])
+        #expect(c.resources == TaskResources(memoryBytes: 1 << 26, nanoCPUs: nil), "0 is no limit")
+    }
+
+    /// From a manager that sends no container fields: the task's args are the container's Args.
+    @Test func anOlderAssignmentStillDecodesAndMaps() throws {
+        let t = NodeAssignment.LocalTask(id: "t1", name: "web.1.t1", service: "s", image: "nginx", args: ["nginx", "-g"], attachments: [])
+        var json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(t)) as! [String: Any]
+        json["container"] = nil
+        let old = try JSONDecoder().decode(NodeAssignment.LocalTask.self, from: JSONSerialization.data(withJSONObject: json))
+        #expect(old == t && old.container == nil)
+        let c = NodeAgent.containerOptions(old)
+        #expect(c.command.isEmpty && c.args == ["nginx", "-g"] && c.name == "web.1.t1")
+    }
+}
