@@ -52,6 +52,15 @@ public protocol EngineBackend: Sendable {
     /// Removes the networks no service uses (never `ingress`); returns the removed names.
     func pruneNetworks() async throws(EngineError) -> [String]
 
+    // MARK: secrets and configs
+    /// `POST /secrets/create`, `POST /configs/create`.
+    func createSwarmData(_ kind: SwarmDataKind, _ spec: SwarmDataSpec) async throws(EngineError) -> IDResponse
+    func listSwarmData(_ kind: SwarmDataKind, _ filter: SwarmDataFilter) async throws(EngineError) -> [SwarmDataObject]
+    func inspectSwarmData(_ kind: SwarmDataKind, _ ref: String) async throws(EngineError) -> SwarmDataObject
+    /// Only the labels may change (swarmkit's rule).
+    func updateSwarmData(_ kind: SwarmDataKind, _ ref: String, version: UInt64, spec: SwarmDataSpec) async throws(EngineError)
+    func removeSwarmData(_ kind: SwarmDataKind, _ ref: String) async throws(EngineError)
+
     // MARK: events
     /// `GET /events` (`query` is parsed and validated): the buffered events `since`/`until` select, then
     /// live ones; the stream finishes at `until` (at once when it has passed) and the server stops reading
@@ -125,6 +134,22 @@ public struct DistributionInspect: Codable, Sendable, Equatable {
 }
 
 public extension EngineBackend {
+    func createSwarmData(_ kind: SwarmDataKind, _ spec: SwarmDataSpec) async throws(EngineError) -> IDResponse {
+        throw .notImplemented("\(kind.rawValue)s are not served by this engine")
+    }
+    func listSwarmData(_ kind: SwarmDataKind, _ filter: SwarmDataFilter) async throws(EngineError) -> [SwarmDataObject] {
+        throw .notImplemented("\(kind.rawValue)s are not served by this engine")
+    }
+    func inspectSwarmData(_ kind: SwarmDataKind, _ ref: String) async throws(EngineError) -> SwarmDataObject {
+        throw .notImplemented("\(kind.rawValue)s are not served by this engine")
+    }
+    func updateSwarmData(_ kind: SwarmDataKind, _ ref: String, version: UInt64, spec: SwarmDataSpec) async throws(EngineError) {
+        throw .notImplemented("\(kind.rawValue)s are not served by this engine")
+    }
+    func removeSwarmData(_ kind: SwarmDataKind, _ ref: String) async throws(EngineError) {
+        throw .notImplemented("\(kind.rawValue)s are not served by this engine")
+    }
+
     /// Without a registry there is no digest to pin: the CLI warns and uses the name as given.
     func distributionInspect(_ image: String) async throws(EngineError) -> DistributionInspect {
         throw .notFound("no registry digest for \(image): meshd runs images from its catalogue")

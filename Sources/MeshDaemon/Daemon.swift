@@ -338,6 +338,24 @@ public actor Daemon: EngineBackend {
         eventLog.subscribe(filter: filter)
     }
 
+    // MARK: secrets and configs
+
+    public func createSwarmData(_ kind: SwarmDataKind, _ spec: SwarmDataSpec) async throws(EngineError) -> IDResponse {
+        try await controller().createSwarmData(kind, spec)
+    }
+    public func listSwarmData(_ kind: SwarmDataKind, _ filter: SwarmDataFilter) async throws(EngineError) -> [SwarmDataObject] {
+        try await controller().listSwarmData(kind, filter)
+    }
+    public func inspectSwarmData(_ kind: SwarmDataKind, _ ref: String) async throws(EngineError) -> SwarmDataObject {
+        try await controller().inspectSwarmData(kind, ref)
+    }
+    public func updateSwarmData(_ kind: SwarmDataKind, _ ref: String, version: UInt64, spec: SwarmDataSpec) async throws(EngineError) {
+        try await controller().updateSwarmData(kind, ref, version: version, spec: spec)
+    }
+    public func removeSwarmData(_ kind: SwarmDataKind, _ ref: String) async throws(EngineError) {
+        try await controller().removeSwarmData(kind, ref)
+    }
+
     // MARK: networks
 
     public func createNetwork(_ request: NetworkCreateRequest) async throws(EngineError) -> NetworkCreateResponse {

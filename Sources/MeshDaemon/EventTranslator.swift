@@ -3,7 +3,7 @@ import MeshAPI
 import MeshCluster
 
 /// Store changes → `docker events` messages, as dockerd's manager turns swarmkit's store watch into
-/// events (moby `daemon/events.go`, `generateClusterEvent`): type `service`, `node` or `network`,
+/// events (moby `daemon/events.go`, `generateClusterEvent`): type `service`, `node`, `network`, `secret` or `config`,
 /// action `create`/`update`/`remove`, scope `swarm`, `name` in the attributes, and on updates the
 /// `.old`/`.new` pairs dockerd reports.
 ///
@@ -37,6 +37,13 @@ public enum EventTranslator {
             return [message("network", c, current.name, [:], timeNano)]
         case .task:
             return []
+        case .secret(let c):
+            // dockerd's `logSecretEvent`/`logConfigEvent`: the name, nothing of the data.
+            guard let current = c.new ?? c.old, c.action != .update || changed(c) else { return [] }
+            return [message("secret", c, current.spec.name, [:], timeNano)]
+        case .config(let c):
+            guard let current = c.new ?? c.old, c.action != .update || changed(c) else { return [] }
+            return [message("config", c, current.spec.name, [:], timeNano)]
         }
     }
 

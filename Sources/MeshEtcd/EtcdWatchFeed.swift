@@ -127,6 +127,8 @@ struct EtcdWatchFeed: Sendable {
         case ClusterNetwork.table: return typed(ClusterNetwork.self)
         case ClusterService.table: return typed(ClusterService.self)
         case ClusterTask.table: return typed(ClusterTask.self)
+        case ClusterSecret.table: return typed(ClusterSecret.self)
+        case ClusterConfig.table: return typed(ClusterConfig.self)
         default: return nil
         }
     }

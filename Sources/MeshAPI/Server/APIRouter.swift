@@ -57,10 +57,8 @@ public struct APIRouter: Sendable {
         case "distribution" where s.count >= 3 && s.last == "json" && r.method == .GET:
             let image = s.dropFirst().dropLast().joined(separator: "/")
             return .json(try await backend.distributionInspect(image))
-        // meshd keeps no secrets or configs; `stack rm` lists both before it removes anything.
-        case "secrets" where s.count == 1 && r.method == .GET, "configs" where s.count == 1 && r.method == .GET:
-            _ = try await backend.inspectSwarm()
-            return .json([String]())
+        case "secrets": return try await swarmData(.secret, r)
+        case "configs": return try await swarmData(.config, r)
         default: throw Self.pageNotFound
         }
     }

@@ -31,14 +31,18 @@ public enum StoreChange: Sendable, Equatable {
     case network(ObjectChange<ClusterNetwork>)
     case service(ObjectChange<ClusterService>)
     case task(ObjectChange<ClusterTask>)
+    case secret(ObjectChange<ClusterSecret>)
+    case config(ObjectChange<ClusterConfig>)
 
-    /// `node`, `network`, `service` or `task` (the kinds' `objectKind`).
+    /// `node`, `network`, `service`, `task`, `secret` or `config` (the kinds' `objectKind`).
     public var kind: String {
         switch self {
         case .node: ClusterNode.objectKind
         case .network: ClusterNetwork.objectKind
         case .service: ClusterService.objectKind
         case .task: ClusterTask.objectKind
+        case .secret: ClusterSecret.objectKind
+        case .config: ClusterConfig.objectKind
         }
     }
 
@@ -48,6 +52,8 @@ public enum StoreChange: Sendable, Equatable {
         case .network(let c): c.action
         case .service(let c): c.action
         case .task(let c): c.action
+        case .secret(let c): c.action
+        case .config(let c): c.action
         }
     }
 
@@ -57,6 +63,8 @@ public enum StoreChange: Sendable, Equatable {
         case .network(let c): c.id
         case .service(let c): c.id
         case .task(let c): c.id
+        case .secret(let c): c.id
+        case .config(let c): c.id
         }
     }
 
@@ -66,6 +74,8 @@ public enum StoreChange: Sendable, Equatable {
         case .network(let c): c.index
         case .service(let c): c.index
         case .task(let c): c.index
+        case .secret(let c): c.index
+        case .config(let c): c.index
         }
     }
 }

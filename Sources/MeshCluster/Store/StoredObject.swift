@@ -75,6 +75,22 @@ extension ClusterService: StoredObject {
     }
 }
 
+extension ClusterSecret: StoredObject {
+    public static func storeChange(_ change: ObjectChange<Self>) -> StoreChange { .secret(change) }
+    public static let table = "secrets"
+    public static let objectKind = "secret"
+    public static let uniqueNames = true
+    public var storeName: String { spec.name }
+}
+
+extension ClusterConfig: StoredObject {
+    public static func storeChange(_ change: ObjectChange<Self>) -> StoreChange { .config(change) }
+    public static let table = "configs"
+    public static let objectKind = "config"
+    public static let uniqueNames = true
+    public var storeName: String { spec.name }
+}
+
 extension ClusterTask: StoredObject {
     public static func storeChange(_ change: ObjectChange<Self>) -> StoreChange { .task(change) }
     public static let table = "tasks"

@@ -1,0 +1,97 @@
+import Foundation
+import MeshAPI
+import MeshCluster
+import MeshDaemon
+import Testing
+
+/// `docker secret` and `docker config` through the controller, with swarmkit's rules and dockerd's
+/// statuses: a secret's data is never shown, a config's is; names are unique per kind; only labels change.
+@Suite struct SwarmDataTests {
+    static func spec(_ name: String, _ text: String, labels: [String: String]? = nil) -> MeshAPI.SwarmDataSpec {
+        MeshAPI.SwarmDataSpec(Name: name, Labels: labels, Data: Data(text.utf8).base64EncodedString())
+    }
+
+    @Test func secretsAreKeptButNeverShown() async throws {
+        try await TestCluster.with { c in
+            let ctl = c.controller
+            let id = try await ctl.createSwarmData(.secret, Self.spec("db_password", "いざよいさくや", labels: ["tier": "db"])).ID
+            let shown = try await ctl.inspectSwarmData(.secret, "db_password")
+            #expect(shown.ID == id && shown.Spec.Name == "db_password" && shown.Spec.Labels == ["tier": "db"])
+            #expect(shown.Spec.Data == nil, "a secret's data left the manager")
+            // The bytes are stored as sent.
+            #expect(try c.store.get(ClusterSecret.self, id: id)?.spec.data == Data("いざよいさくや".utf8))
+
+            let dup = await engineError { _ = try await ctl.createSwarmData(.secret, Self.spec("db_password", "x")) }
+            #expect(dup?.status == 409 && dup?.message.contains("already exists") == true, "\(String(describing: dup))")
+            // The same name as a config is another kind: allowed.
+            _ = try await ctl.createSwarmData(.config, Self.spec("db_password", "x"))
+
+            let badName = await engineError { _ = try await ctl.createSwarmData(.secret, Self.spec("-bad", "x")) }
+            #expect(badName?.status == 400 && badName?.message.contains("invalid name") == true)
+            let empty = await engineError { _ = try await ctl.createSwarmData(.secret, Self.spec("empty", "")) }
+            #expect(empty?.status == 400 && empty?.message.contains("larger than 0") == true)
+            let big = await engineError {
+                _ = try await ctl.createSwarmData(.secret, Self.spec("big", String(repeating: "a", count: ClusterSecret.maxSize)))
+            }
+            #expect(big?.status == 400 && big?.message.contains("less than 500 KiB") == true)
+
+            // Filters: names exact, name prefix, id prefix, label.
+            _ = try await ctl.createSwarmData(.secret, Self.spec("db_user", "u"))
+            func names(_ key: String, _ value: String) async throws -> [String] {
+                try await ctl.listSwarmData(.secret, SwarmDataFilter(FilterArgs([key: [value]]))).compactMap(\.Spec.Name).sorted()
+            }
+            #expect(try await names("names", "db_password") == ["db_password"])
+            #expect(try await names("name", "db_") == ["db_password", "db_user"])
+            #expect(try await names("id", String(id.prefix(6))) == ["db_password"])
+            #expect(try await names("label", "tier=db") == ["db_password"])
+            #expect(try await ctl.listSwarmData(.secret, SwarmDataFilter()).count == 2)
+        }
+    }
+
+    @Test func onlyLabelsChangeAndRemovalForgets() async throws {
+        try await TestCluster.with { c in
+            let ctl = c.controller
+            let id = try await ctl.createSwarmData(.config, Self.spec("site.conf", "listen 80;")).ID
+            let first = try await ctl.inspectSwarmData(.config, id)
+            #expect(first.Spec.Data.flatMap { Data(base64Encoded: $0) } == Data("listen 80;".utf8), "a config is shown back")
+
+            var relabelled = first.Spec
+            relabelled.Labels = ["v": "2"]
+            try await ctl.updateSwarmData(.config, id, version: first.Version.Index, spec: relabelled)
+            let second = try await ctl.inspectSwarmData(.config, id)
+            #expect(second.Spec.Labels == ["v": "2"] && second.Version.Index > first.Version.Index)
+
+            let stale = await engineError { try await ctl.updateSwarmData(.config, id, version: first.Version.Index, spec: relabelled) }
+            #expect(stale?.message.contains("update out of sequence") == true, "\(String(describing: stale))")
+            var newData = second.Spec
+            newData.Data = Data("listen 81;".utf8).base64EncodedString()
+            let changed = await engineError { try await ctl.updateSwarmData(.config, id, version: second.Version.Index, spec: newData) }
+            #expect(changed?.status == 400 && changed?.message.contains("only updates to Labels are allowed") == true)
+
+            // A secret's spec comes back without data, so an update without data keeps it.
+            let sid = try await ctl.createSwarmData(.secret, Self.spec("token", "t0k3n")).ID
+            var secret = try await ctl.inspectSwarmData(.secret, sid)
+            secret.Spec.Labels = ["rotated": "no"]
+            try await ctl.updateSwarmData(.secret, sid, version: secret.Version.Index, spec: secret.Spec)
+            #expect(try c.store.get(ClusterSecret.self, id: sid)?.spec.data == Data("t0k3n".utf8))
+
+            try await ctl.removeSwarmData(.config, "site.conf")
+            let gone = await engineError { _ = try await ctl.inspectSwarmData(.config, id) }
+            #expect(gone?.status == 404)
+            let again = await engineError { try await ctl.removeSwarmData(.config, id) }
+            #expect(again?.status == 404)
+        }
+    }
+
+    @Test func secretAndConfigWritesAreEvents() {
+        let now = Date()
+        let secret = ClusterSecret(id: "s1", version: 3, createdAt: now, updatedAt: now, spec: DataObjectSpec(name: "pw", data: Data([1])))
+        let events = EventTranslator.events(
+            .secret(ObjectChange(action: .create, old: nil, new: secret, id: "s1", index: 3)), timeNano: 1)
+        #expect(events.map(\.Type) == ["secret"] && events.first?.Action == "create")
+        #expect(events.first?.Actor.Attributes == ["name": "pw"])
+        let config = ClusterConfig(id: "c1", version: 4, createdAt: now, updatedAt: now, spec: DataObjectSpec(name: "cf", data: Data([1])))
+        let removed = EventTranslator.events(.config(ObjectChange(action: .remove, old: config, new: nil, id: "c1", index: 5)), timeNano: 1)
+        #expect(removed.map(\.Type) == ["config"] && removed.first?.Action == "remove")
+    }
+}
