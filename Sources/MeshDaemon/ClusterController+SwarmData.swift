@@ -33,7 +33,8 @@ extension ClusterController {
         }
     }
 
-    public func updateSwarmData(_ kind: SwarmDataKind, _ ref: String, version: UInt64, spec: MeshAPI.SwarmDataSpec) async throws(EngineError)
+    public func updateSwarmData(_ kind: SwarmDataKind, _ ref: String, version: UInt64, spec: MeshAPI.SwarmDataSpec)
+        async throws(EngineError)
     {
         try requireManager()
         let wanted = Self.clusterSpec(spec)

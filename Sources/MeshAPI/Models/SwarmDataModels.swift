@@ -10,7 +10,8 @@ public struct SwarmDataSpec: Codable, Sendable, Equatable {
     public var Driver: Driver?
     public var Templating: Driver?
 
-    public init(Name: String? = nil, Labels: [String: String]? = nil, Data: String? = nil, Driver: Driver? = nil, Templating: Driver? = nil) {
+    public init(Name: String? = nil, Labels: [String: String]? = nil, Data: String? = nil, Driver: Driver? = nil, Templating: Driver? = nil)
+    {
         self.Name = Name
         self.Labels = Labels
         self.Data = Data

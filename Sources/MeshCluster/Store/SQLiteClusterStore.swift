@@ -144,11 +144,13 @@ public final class SQLiteClusterStore: ClusterStore {
             guard index < current else { return StoreWatch(index: index, commits: register()) }
             let snapshot = try tx.snapshot()
             let keys = try (tx as? SQLiteTransaction)?.valueKeys() ?? []
-            let data = try tx.list(ClusterSecret.self).map { s in
+            let secrets = try tx.list(ClusterSecret.self).map { s in
                 StoreChange.secret(ObjectChange(action: .create, old: nil, new: s, id: s.id, index: s.version))
-            } + tx.list(ClusterConfig.self).map { c in
+            }
+            let configs = try tx.list(ClusterConfig.self).map { c in
                 StoreChange.config(ObjectChange(action: .create, old: nil, new: c, id: c.id, index: c.version))
             }
+            let data = secrets + configs
             let relist = StoreCommit(
                 index: current, time: Date(), changes: snapshot.relistChanges + data, values: keys, relist: true)
             return StoreWatch(index: index, commits: register(first: relist))
