@@ -80,8 +80,14 @@ public struct LayerUnpacker {
                 } else if base.hasPrefix(Self.whiteoutPrefix + Self.whiteoutPrefix) {
                     // Other aufs metadata (.wh..wh.plnk, .wh..wh.aufs): not content.
                 } else {
+                    // `.wh.`, `.wh..` and `.wh...` would name the directory itself or its parent:
+                    // a whiteout may only hide an entry of its own directory.
+                    let hidden = String(base.dropFirst(Self.whiteoutPrefix.count))
+                    guard !hidden.isEmpty, hidden != ".", hidden != "..", !hidden.contains("/") else {
+                        throw Failure.escapes(entry.path)
+                    }
                     stats.whiteouts += 1
-                    try whiteout(parent + "/" + base.dropFirst(Self.whiteoutPrefix.count))
+                    try whiteout(parent + "/" + hidden)
                 }
                 continue
             }
@@ -154,7 +160,10 @@ public struct LayerUnpacker {
     /// The host path of directory `comps`, following symlinks inside the root (an absolute target
     /// starts again at the root, `..` stops at it) and creating missing directories (0755, as
     /// Docker does) when `create`.
-    func resolveDirectory(_ comps: [String], entry: String, create: Bool) throws -> String {
+    func resolveDirectory(_ comps: [String], entry: String, create: Bool, under top: String? = nil) throws -> String {
+        // `top`: another tree to resolve in (a lower layer, for a hardlink's copy-up); its symlinks
+        // resolve inside it exactly as this layer's resolve inside `root`.
+        let root = top ?? self.root
         var resolved: [String] = []
         var pending = comps[...]
         var links = 0
@@ -243,9 +252,18 @@ public struct LayerUnpacker {
         }
         guard mode == .overlay else { throw Failure.hardlinkTargetMissing(path: entry.path, target: entry.linkTarget) }
         // A link to a file of a lower layer: overlayfs cannot link across layers, so copy it up.
-        let rel = comps.joined(separator: "/")
+        // Resolved inside each lower layer, never by the host's path walk: a lower layer's symlink
+        // (`x -> /etc`) must not turn `x/shadow` into the host's file.
         for lower in lowerDirs {
-            let candidate = lower + "/" + rel
+            let directory: String
+            do {
+                directory = try resolveDirectory(Array(comps.dropLast()), entry: entry.path, create: false, under: lower)
+            } catch Failure.system("lstat", _, ENOENT) {
+                continue
+            } catch Failure.notADirectory(_) {
+                continue
+            }
+            let candidate = directory + "/" + base
             var st = stat()
             guard lstat(candidate, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
             try copyFile(candidate, to: path, mode: st.st_mode & 0o7777, uid: st.st_uid, gid: st.st_gid)

@@ -69,6 +69,50 @@ func readText(_ path: String) -> String? { (try? String(contentsOfFile: path, en
         #expect(readText(root + "/b") == "inside")
     }
 
+    /// A whiteout hides an entry of its own directory only: `.wh...` (`..`), `.wh..` (`.`) and `.wh.`
+    /// would delete the directory itself or its parent, outside the layer (found by review).
+    @Test func whiteoutsNamingTheDirectoryOrItsParentAreRefused() throws {
+        let outer = try TempDir()
+        let root = outer.path + "/root"
+        try FileManager.default.createDirectory(atPath: root + "/d", withIntermediateDirectories: true)
+        try Data("keep".utf8).write(to: URL(fileURLWithPath: outer.path + "/sibling"))
+        for name in [".wh...", "d/.wh..", ".wh."] {
+            var t = TarBuilder()
+            t.file(name, "")
+            for mode in [LayerUnpacker.WhiteoutMode.apply, .overlay] {
+                #expect(throws: LayerUnpacker.Failure.escapes(name)) { try unpack(t, into: root, mode: mode) }
+            }
+        }
+        #expect(readText(outer.path + "/sibling") == "keep")
+        #expect(FileManager.default.fileExists(atPath: root + "/d"))
+    }
+
+    /// A hardlink to a lower layer's file is copied up from that layer, its path resolved inside it: a
+    /// lower layer's `x -> <outside>` must not make `x/secret` the host's file (found by review).
+    @Test func hardlinkCopyUpResolvesInsideTheLowerLayer() throws {
+        let outer = try TempDir()
+        let lower = outer.path + "/lower"
+        let upper = outer.path + "/upper"
+        let host = outer.path + "/host"
+        for d in [lower, upper, host] { try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true) }
+        try Data("host secret".utf8).write(to: URL(fileURLWithPath: host + "/secret"))
+        var l1 = TarBuilder()
+        l1.symlink("x", to: host)  // absolute: inside the layer it means <lower><host>
+        l1.file("real/file", "from the image")
+        _ = try unpack(l1, into: lower, mode: .overlay)
+        var l2 = TarBuilder()
+        l2.hardlink("y", to: "x/secret")
+        #expect(throws: LayerUnpacker.Failure.hardlinkTargetMissing(path: "y", target: "x/secret")) {
+            try unpack(l2, into: upper, mode: .overlay, lowers: [lower])
+        }
+        #expect(!FileManager.default.fileExists(atPath: upper + "/y"))
+        // A real lower file is still copied up.
+        var l3 = TarBuilder()
+        l3.hardlink("z", to: "real/file")
+        _ = try unpack(l3, into: upper, mode: .overlay, lowers: [lower])
+        #expect(readText(upper + "/z") == "from the image")
+    }
+
     /// A symlink met on the way is resolved as if the layer's directory were `/`: an absolute link
     /// or one that climbs with ../ still lands inside.
     @Test func symlinksResolvedInsideTheRoot() throws {
