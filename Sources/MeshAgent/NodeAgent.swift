@@ -178,8 +178,10 @@ public actor NodeAgent {
         await turn.enter()
         defer { turn.leave() }
         guard secrets != espSecrets else { return }
-        espSecrets = secrets
-        guard let a = current else { return }
+        guard let a = current else {
+            espSecrets = secrets
+            return
+        }
         // Only the pairs' keys change: single-object changes, not a new full state (which would
         // also roll back what gossip changed since the assignment).
         let changes: [DataplaneChange] = keyedPeers.sorted { $0.key < $1.key }.map { id, address in
@@ -187,8 +189,11 @@ public actor NodeAgent {
                 ? .removePeerKeys(node: id)
                 : .peerKeys(ESPKeyDerivation.peerKeys(local: a.node.id, peer: id, address: address, secrets: secrets))
         }
-        if secrets.isEmpty { keyedPeers = [:] }
         if !changes.isEmpty { _ = try await reconciler.apply(changes) }
+        // Recorded only once the kernel has them: after a failed apply the manager's resend of the
+        // same set must program it again, not be acknowledged as already applied.
+        espSecrets = secrets
+        if secrets.isEmpty { keyedPeers = [:] }
     }
 
     /// Other nodes' tasks that changed (nil: gone), applied as single-object changes on top of the

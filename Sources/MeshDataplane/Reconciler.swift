@@ -309,7 +309,7 @@ public actor Reconciler {
     /// fail) makes the next call read the node namespace again rather than trust it.
     private func syncESP(
         _ want: NodeModel, local: IPAddress, only: Set<IPAddress>?, node: Handles, report: inout ChangeReport
-    ) async throws(DataplaneError) -> NFTBatch {
+    ) async throws(DataplaneError) -> (NFTBatch, [XFRMOperation]) {
         let where_ = nodeNamespace??.description ?? "node"
         if espStale {
             do { knownESP = try await SecureOverlay.read(nft: node.nft, xfrm: try? xfrm(node), local: local) } catch {
@@ -324,7 +324,7 @@ public actor Reconciler {
             throw .kernel(namespace: where_, object: "ipsec keys", error: error, rolledBack: false)
         }
         pendingESP = applied
-        guard !plan.isEmpty else { return NFTBatch() }
+        guard !plan.isEmpty else { return (NFTBatch(), []) }
         espStale = true
         do {
             if !plan.before.isEmpty { try await node.nft.commit(plan.before) }
@@ -337,13 +337,19 @@ public actor Reconciler {
             throw .kernel(namespace: where_, object: "ipsec states and policies", error: error, rolledBack: false)
         }
         report.changes += changes
-        return plan.after
+        return (plan.after, plan.xfrmAfter)
     }
 
-    private func commitESP(_ after: NFTBatch, node: Handles) async throws(DataplaneError) {
-        if !after.isEmpty {
-            do { try await node.nft.commit(after) } catch {
-                throw .kernel(namespace: nodeNamespace??.description ?? "node", object: "secure VNIs", error: error, rolledBack: true)
+    private func commitESP(_ after: (NFTBatch, [XFRMOperation]), node: Handles) async throws(DataplaneError) {
+        let where_ = nodeNamespace??.description ?? "node"
+        if !after.1.isEmpty {
+            do { try await xfrm(node).apply(after.1) } catch {
+                throw .kernel(namespace: where_, object: "ipsec policies of the old data-path port", error: error, rolledBack: false)
+            }
+        }
+        if !after.0.isEmpty {
+            do { try await node.nft.commit(after.0) } catch {
+                throw .kernel(namespace: where_, object: "secure VNIs", error: error, rolledBack: true)
             }
         }
         if let p = pendingESP { knownESP = p }

@@ -58,7 +58,10 @@ enum SecureOverlay {
         var before = NFTBatch()
         var xfrm: [XFRMOperation] = []
         var after = NFTBatch()
-        var isEmpty: Bool { before.isEmpty && xfrm.isEmpty && after.isEmpty }
+        /// XFRM removals that must wait until the sandboxes are synced: policies for the old data-path
+        /// port while vxlan devices may still send to it.
+        var xfrmAfter: [XFRMOperation] = []
+        var isEmpty: Bool { before.isEmpty && xfrm.isEmpty && after.isEmpty && xfrmAfter.isEmpty }
     }
 
     static func vniKey(_ vni: UInt32) -> NFTElement {
@@ -160,11 +163,11 @@ enum SecureOverlay {
             changes.append("node: add table inet meshd_esp")
         }
         if a.table && needTable && a.port != want.dataPathPort {
-            // Old port out and new in within one transaction: no moment without a port.
-            var b = NFTBatch()
-            if let old = a.port { b.delete([NFTElement(.port(old))], from: port) }
-            b.add([NFTElement(.port(want.dataPathPort))], to: port)
-            plan.before.append(contentsOf: b)
+            // The new port before the sandboxes move to it, the old one only after they have: until
+            // then running vxlan devices still send to (and peers to) the old port, which must keep
+            // its drop rule (found by review: dropping it first opened a cleartext window).
+            plan.before.add([NFTElement(.port(want.dataPathPort))], to: port)
+            if let old = a.port { plan.after.delete([NFTElement(.port(old))], from: port) }
             a.port = want.dataPathPort
             changes.append("node: drop unprotected VXLAN to port \(want.dataPathPort)")
         }
@@ -216,13 +219,15 @@ enum SecureOverlay {
             // A reused SPI must go before it comes back.
             plan.xfrm += dels + adds
             let pin = inPolicy(p, port: want.dataPathPort), pout = outPolicy(p, port: want.dataPathPort)
+            // A policy whose selector changed (the data-path port) is replaced by adding the new one
+            // now and deleting the old one after the sandboxes have moved.
             if have.inPolicy != pin {
-                if let old = have.inPolicy, old.id != pin.id { plan.xfrm.append(.policyDelete(old.id)) }
+                if let old = have.inPolicy, old.id != pin.id { plan.xfrmAfter.append(.policyDelete(old.id)) }
                 plan.xfrm.append(.policyUpdate(pin))
                 changes.append("node: esp \(peer): policy \(pin.selector) dir in")
             }
             if have.outPolicy != pout {
-                if let old = have.outPolicy, old.id != pout.id { plan.xfrm.append(.policyDelete(old.id)) }
+                if let old = have.outPolicy, old.id != pout.id { plan.xfrmAfter.append(.policyDelete(old.id)) }
                 plan.xfrm.append(.policyUpdate(pout))
                 changes.append("node: esp \(peer): policy \(pout.selector) dir out spi \(p.keys[0].outbound)")
             }

@@ -183,13 +183,17 @@ public final class ContainerTask: TaskHandle {
 
     /// The image's (or service's) stop signal through `runc kill`, SIGKILL after `grace`. A PID 1
     /// with no handler for the signal ignores it, so the grace period is what ends those.
+    /// When `runc kill` fails, the signal goes to our own child, the foreground `runc run` (which
+    /// forwards it to the container), never to the init's host PID: that one is not our child, so
+    /// once it has exited its number may already belong to another process.
     public func stop(grace: Duration) async -> TaskProcess.State {
         if process.current != .running { return process.current }
-        if (try? runc.kill(name, signal: stopSignal)) == nil { Glibc.kill(initPID, stopSignal) }
+        if (try? runc.kill(name, signal: stopSignal)) == nil { Glibc.kill(process.pid, stopSignal) }
         let deadline = ContinuousClock.now + grace
         while process.current == .running && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
         if process.current != .running { return process.current }
-        if (try? runc.kill(name, signal: SIGKILL)) == nil { Glibc.kill(initPID, SIGKILL) }
+        // SIGKILL on `runc run` cannot be forwarded; `remove()`'s `runc delete --force` ends the container then.
+        if (try? runc.kill(name, signal: SIGKILL)) == nil { Glibc.kill(process.pid, SIGKILL) }
         return await process.wait()
     }
 

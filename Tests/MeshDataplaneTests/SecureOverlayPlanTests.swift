@@ -49,17 +49,19 @@ import Testing
                 }
             }
         }
-        let x = p.xfrm.map { op -> String in
-            switch op {
-            case .stateAdd(let s): "xfrm state add \(s)"
-            case .stateUpdate(let s): "xfrm state update \(s)"
-            case .stateDelete(let id): "xfrm state delete \(id)"
-            case .policyAdd(let p): "xfrm policy add \(p)"
-            case .policyUpdate(let p): "xfrm policy update \(p)"
-            case .policyDelete(let id): "xfrm policy delete \(id)"
+        func xfrm(_ ops: [XFRMOperation], _ tag: String) -> [String] {
+            ops.map { op -> String in
+                switch op {
+                case .stateAdd(let s): "\(tag) state add \(s)"
+                case .stateUpdate(let s): "\(tag) state update \(s)"
+                case .stateDelete(let id): "\(tag) state delete \(id)"
+                case .policyAdd(let p): "\(tag) policy add \(p)"
+                case .policyUpdate(let p): "\(tag) policy update \(p)"
+                case .policyDelete(let id): "\(tag) policy delete \(id)"
+                }
             }
         }
-        return nft(p.before, "before") + x + nft(p.after, "after")
+        return nft(p.before, "before") + xfrm(p.xfrm, "xfrm") + nft(p.after, "after") + xfrm(p.xfrmAfter, "xfrm after")
     }
 
     static func plan(_ a: inout SecureOverlay.Applied, _ m: DesiredModel, only: Set<IPAddress>? = nil) throws -> [String] {
@@ -177,13 +179,24 @@ import Testing
         #expect(a == SecureOverlay.Applied())
     }
 
-    @Test func anotherPortSwapsTheElementInOneTransaction() throws {
+    /// A new data-path port: its drop element and policies before the sandboxes move to it, the old
+    /// port's only after they have (the old order left the old port unguarded meanwhile).
+    @Test func anotherPortIsGuardedBeforeAndTheOldOneReleasedAfterTheSandboxes() throws {
         var a = SecureOverlay.Applied()
         _ = try Self.plan(&a, DesiredModel(Self.state(peers: []), underlayMTU: 1500))
         var s = Self.state(peers: [])
         s.node.dataPathPort = 4790
         #expect(
-            try Self.plan(&a, DesiredModel(s, underlayMTU: 1500)) == ["before delete vxlan_port 0x12b5", "before add vxlan_port 0x12b6"])
+            try Self.plan(&a, DesiredModel(s, underlayMTU: 1500)) == ["before add vxlan_port 0x12b6", "after delete vxlan_port 0x12b5"])
+
+        var b = SecureOverlay.Applied()
+        _ = try Self.plan(&b, DesiredModel(Self.state(), underlayMTU: 1500))
+        var moved = Self.state()
+        moved.node.dataPathPort = 4790
+        let got = try Self.plan(&b, DesiredModel(moved, underlayMTU: 1500))
+        let deletes = got.filter { $0.contains("policy delete") }
+        #expect(!deletes.isEmpty && deletes.allSatisfy { $0.hasPrefix("xfrm after ") }, "\(got)")
+        #expect(got.contains { $0.hasPrefix("xfrm policy update") && $0.contains("dport 4790") }, "\(got)")
     }
 
     @Test func aPeerWithoutKeysGetsNoPairAndStaysDropped() throws {
@@ -202,7 +215,9 @@ import Testing
     @Test func keysNeverPrintAndBadKeysAreRefused() throws {
         let s = Self.state()
         for text in [String(describing: s), String(reflecting: s), "\(s.peerKeys)"] {
-            #expect(!text.contains("171") && !text.contains("205"), "a key byte in: \(text)")
+            // The test keys are bytes 171 (0xab) and 205 (0xcd): no decimal, hex or base64 form of them.
+            let forms = ["171", "205", "abab", "cdcd", "ABAB", "CDCD", "q6ur", "zc3N"]
+            #expect(!forms.contains { text.contains($0) }, "a key byte in: \(text)")
         }
         var bad = s
         bad.peerKeys[0].keys[0].outbound.key = [1, 2, 3]
