@@ -98,8 +98,10 @@ public actor OCIDriverCore {
             if ContinuousClock.now > deadline {
                 Glibc.kill(process.pid, SIGKILL)
                 _ = await process.wait()
-                try? runc.delete(name)
-                throw .runc(verb: "run", status: "no container after 30 s", output: JSONLog.read(log).map(\.log).joined())
+                // An init runc had already made survives its runc: delete --force ends it, and if
+                // runc cannot, the error says so rather than leaving it unnoticed.
+                let left = await runc.deleteOffPool(name).map { " (and runc delete --force: \($0))" } ?? ""
+                throw .runc(verb: "run", status: "no container after 30 s" + left, output: JSONLog.read(log).map(\.log).joined())
             }
             try? await Task.sleep(for: .milliseconds(1))
         }
@@ -188,12 +190,12 @@ public final class ContainerTask: TaskHandle {
     /// once it has exited its number may already belong to another process.
     public func stop(grace: Duration) async -> TaskProcess.State {
         if process.current != .running { return process.current }
-        if (try? runc.kill(name, signal: stopSignal)) == nil { Glibc.kill(process.pid, stopSignal) }
+        if await !runc.killOffPool(name, signal: stopSignal) { Glibc.kill(process.pid, stopSignal) }
         let deadline = ContinuousClock.now + grace
         while process.current == .running && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
         if process.current != .running { return process.current }
         // SIGKILL on `runc run` cannot be forwarded; `remove()`'s `runc delete --force` ends the container then.
-        if (try? runc.kill(name, signal: SIGKILL)) == nil { Glibc.kill(process.pid, SIGKILL) }
+        if await !runc.killOffPool(name, signal: SIGKILL) { Glibc.kill(process.pid, SIGKILL) }
         return await process.wait()
     }
 
@@ -206,7 +208,7 @@ public final class ContainerTask: TaskHandle {
             })
         else { return }
         if process.current == .running { _ = await stop(grace: .seconds(2)) }
-        try? runc.delete(name)
+        await runc.deleteOffPool(name)
         try? FileManager.default.removeItem(atPath: bundle)
     }
 

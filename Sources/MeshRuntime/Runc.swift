@@ -33,4 +33,28 @@ public struct Runc: Sendable, Equatable {
 
     /// `runc delete --force`: kills what still runs, removes its state and cgroups.
     public func delete(_ id: String) throws(RuntimeError) { try call(["delete", "--force", id]) }
+
+    // The same verbs for a running daemon, on a thread of their own: `runc delete` on a busy cgroup
+    // can take seconds, and the cooperative pool (two threads on a 2-core node) also runs gossip,
+    // the control session and the API.
+
+    /// `runc kill` off the pool; false when runc refused (the container is gone or stopped).
+    func killOffPool(_ id: String, signal: Int32) async -> Bool {
+        let runc = self
+        return await ExecSession.offThread { (try? runc.kill(id, signal: signal)) != nil }
+    }
+
+    /// `runc delete --force` off the pool; the error when runc refused.
+    @discardableResult
+    func deleteOffPool(_ id: String) async -> RuntimeError? {
+        let runc = self
+        return await ExecSession.offThread {
+            do throws(RuntimeError) {
+                try runc.delete(id)
+                return nil
+            } catch {
+                return error
+            }
+        }
+    }
 }
