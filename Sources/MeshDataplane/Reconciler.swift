@@ -115,6 +115,9 @@ public actor Reconciler {
         }
         let desired = DesiredModel(state, underlayMTU: mtu, refused: Set(refused.keys))
         if desired.sandboxes.keys.contains(where: { $0.utf8.count > 200 }) { throw .invalidState(["ids too long"]) }
+        // A full apply (start, or after an error) reads the ESP table and pairs back from the kernel
+        // instead of trusting memory: a flushed ruleset must not leave a secure VNI unguarded.
+        espStale = true
 
         // Read what exists the first time, then trust what this process applied.
         var report = ChangeReport()

@@ -43,6 +43,9 @@ enum SecureOverlay {
         var vnis: Set<UInt32> = []
         var port: UInt16?
         var pairs: [IPAddress: Pair] = [:]
+        /// The table is there but a chain or its drop rule is not (someone's `nft` changed it): it is
+        /// rebuilt whole, in the same transaction as its removal, so there is no moment without it.
+        var damaged = false
 
         struct Pair: Equatable, Sendable {
             var states: [XFRMStateID: XFRMState] = [:]
@@ -77,6 +80,10 @@ enum SecureOverlay {
         var a = Applied()
         if try nft.listTables(family: .inet).contains(where: { $0.name == table.name }) {
             a.table = true
+            let rules = try nft.listRules(table)
+            a.damaged = ["input", "output"].contains { chain in
+                !rules.contains { $0.chain == chain && $0.expressionNames.contains("lookup") && $0.expressionNames.last == "immediate" }
+            }
             for e in try nft.listElements(vnis) { if let v = vni(e) { a.vnis.insert(v) } }
             if let e = try nft.listElements(port).first, e.key.bytes.count == 2 {
                 a.port = UInt16(e.key.bytes[0]) << 8 | UInt16(e.key.bytes[1])
@@ -138,6 +145,11 @@ enum SecureOverlay {
 
         // nftables: the table with its rules once, VNIs added before, removed after.
         let needTable = !want.secureVNIs.isEmpty
+        if a.table && a.damaged {
+            plan.before.delete(table)
+            a = Applied(pairs: a.pairs)
+            changes.append("node: table inet meshd_esp was changed outside meshd: rebuilt")
+        }
         if needTable && !a.table {
             plan.before.add(table)
             plan.before.add(vnis)

@@ -121,9 +121,20 @@ import Testing
         }
         // The VNIs as the packet carries them (3 bytes) and the port, read back by the reconciler's reader.
         let read = try await SecureOverlay.read(nft: nft, xfrm: nil, local: IPAddress("198.18.8.1")!)
-        #expect(read.table && read.vnis == [5102, 0x0a0b0c] && read.port == 4789)
+        #expect(read.table && read.vnis == [5102, 0x0a0b0c] && read.port == 4789 && !read.damaged)
+        // Someone flushes a chain (`nft flush chain`, a firewall reload): the read notices and the plan
+        // rebuilds the table in one transaction with its removal (found by review).
+        _ = try Exec.run(["ip", "netns", "exec", group.name("node"), "nft", "flush", "chain", "inet", "meshd_esp", "input"])
+        var damaged = try await SecureOverlay.read(nft: nft, xfrm: nil, local: IPAddress("198.18.8.1")!)
+        #expect(damaged.damaged)
+        let repair = try SecureOverlay.plan(&damaged, to: model, changes: &changes)
+        try await nft.commit(repair.before)
+        #expect(changes.contains { $0.contains("rebuilt") })
+        let healed = try await SecureOverlay.read(nft: nft, xfrm: nil, local: IPAddress("198.18.8.1")!)
+        #expect(!healed.damaged && healed.vnis == [5102, 0x0a0b0c] && healed.port == 4789)
+        #expect(try nft.listRules(SecureOverlay.table).count == 2)
         // Idempotent against what the kernel holds, and removal is one table delete.
-        var again = read
+        var again = healed
         #expect(try SecureOverlay.plan(&again, to: model, changes: &changes).isEmpty)
         let gone = try SecureOverlay.plan(&again, to: NodeModel(), changes: &changes)
         try await nft.commit(gone.after)
