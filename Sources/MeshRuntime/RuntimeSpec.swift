@@ -119,10 +119,26 @@ public struct UserDatabase: Sendable, Equatable {
         }
     }
 
+    /// The image's own files: `etc` and the file are opened without following symlinks, so an image
+    /// whose `/etc/passwd` links to a host path (`-> /var/lib/meshd/…`) gets no entries, never the
+    /// host's file (found by review). A user name then fails to resolve with Docker's error.
     public init(rootfs: String) {
-        self.init(
-            passwd: (try? String(contentsOfFile: rootfs + "/etc/passwd", encoding: .utf8)) ?? "",
-            group: (try? String(contentsOfFile: rootfs + "/etc/group", encoding: .utf8)) ?? "")
+        self.init(passwd: Self.readInside(rootfs, "passwd"), group: Self.readInside(rootfs, "group"))
+    }
+
+    static func readInside(_ rootfs: String, _ name: String) -> String {
+        let root = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard root >= 0 else { return "" }
+        defer { close(root) }
+        let etc = openat(root, "etc", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard etc >= 0 else { return "" }
+        defer { close(etc) }
+        let fd = openat(etc, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return "" }
+        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        // passwd and group files are small; a huge one is not an account database.
+        let data = (try? handle.read(upToCount: 4 << 20)) ?? nil
+        return data.map { String(decoding: $0, as: UTF8.self) } ?? ""
     }
 
     public struct Resolved: Sendable, Equatable {

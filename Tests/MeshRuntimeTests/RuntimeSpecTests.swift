@@ -99,6 +99,21 @@ import Testing
         #expect(throws: RuntimeError.self) { try RuntimeSpecBuilder.build(Self.input(image: .init())) }
     }
 
+    /// The image's `/etc/passwd` is read without following symlinks: one that links to a host file
+    /// gives no accounts (found by review), a real one does.
+    @Test func accountFilesAreNotFollowedOutOfTheImage() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mkt-passwd-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/rootfs/etc", withIntermediateDirectories: true)
+        try "evil:x:4242:4242::/:/bin/sh\n".write(toFile: dir + "/host-passwd", atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: dir + "/rootfs/etc/passwd", withDestinationPath: dir + "/host-passwd")
+        #expect(UserDatabase(rootfs: dir + "/rootfs").accounts.isEmpty)
+        #expect(throws: RuntimeError.self) { try UserDatabase(rootfs: dir + "/rootfs").resolve("evil") }
+        try FileManager.default.removeItem(atPath: dir + "/rootfs/etc/passwd")
+        try "app:x:1000:1000::/home/app:/bin/sh\n".write(toFile: dir + "/rootfs/etc/passwd", atomically: true, encoding: .utf8)
+        #expect(try UserDatabase(rootfs: dir + "/rootfs").resolve("app").uid == 1000)
+    }
+
     @Test func usersResolveInsideTheImage() throws {
         let db = UserDatabase(passwd: Self.passwd, group: Self.group)
         #expect(try db.resolve("") == .init(uid: 0, gid: 0, additionalGids: [], home: "/root"))
