@@ -102,8 +102,14 @@ public enum ServiceSpecNormalizer {
             throw .invalidArgument("TaskTemplate.Placement.Preferences: only Spread preferences are supported")
         }
         guard let c = t.ContainerSpec else { return }
-        if let s = c.Secrets, !s.isEmpty { throw .invalidArgument("ContainerSpec.Secrets: secrets are not supported by meshd yet") }
-        if let s = c.Configs, !s.isEmpty { throw .invalidArgument("ContainerSpec.Configs: configs are not supported by meshd yet") }
+        // The manager keeps secrets and configs, but no task driver mounts them yet: a reference
+        // would be a file the task expects and never finds.
+        if let s = c.Secrets, !s.isEmpty {
+            throw .invalidArgument("ContainerSpec.Secrets: meshd keeps secrets but cannot mount them into tasks yet")
+        }
+        if let s = c.Configs, !s.isEmpty {
+            throw .invalidArgument("ContainerSpec.Configs: meshd keeps configs but cannot mount them into tasks yet")
+        }
         if let i = c.Isolation, !["", "default", "process", "hyperv"].contains(i) {
             throw .invalidArgument("ContainerSpec.Isolation: invalid isolation \(i)")
         }
