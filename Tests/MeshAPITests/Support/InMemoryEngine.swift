@@ -34,6 +34,12 @@ actor InMemoryEngine: EngineBackend {
 
     init(hostname: String = "node1") { self.hostname = hostname }
 
+    /// It keeps no secrets or configs: lists are empty (what `docker stack rm` reads before removing).
+    func listSwarmData(_ kind: SwarmDataKind, _ filter: SwarmDataFilter) async throws(EngineError) -> [SwarmDataObject] {
+        try requireManager()
+        return []
+    }
+
     static func randomID(_ n: Int = 25) -> String {
         let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789")
         return String((0..<n).map { _ in alphabet.randomElement()! })
