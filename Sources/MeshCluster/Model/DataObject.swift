@@ -30,6 +30,20 @@ public struct DataObjectSpec: Codable, Sendable, Equatable {
         "invalid name, only 64 [a-zA-Z0-9-_.] characters allowed, and the start and end character must be [a-zA-Z0-9]"
 }
 
+/// What secrets and configs share, so the manager's rules (`ClusterManager+DataObjects`) and the API's
+/// mapping are written once for both kinds.
+public protocol DataObject: StoredObject {
+    var createdAt: Date { get }
+    var spec: DataObjectSpec { get set }
+    /// swarmkit's limit on the payload, and as its message words it.
+    static var maxSize: Int { get }
+    static var maxSizeText: String { get }
+    /// Whether inspect shows the data (configs). A secret's spec comes back without it, so an update
+    /// that sends none keeps it; a config's must come back unchanged.
+    static var showsData: Bool { get }
+    init(id: String, version: UInt64, createdAt: Date, updatedAt: Date, spec: DataObjectSpec)
+}
+
 /// A swarm secret (`docker secret`): up to 500 KiB the manager keeps for services to mount.
 public struct ClusterSecret: Codable, Sendable, Equatable {
     public var id: String
@@ -40,6 +54,8 @@ public struct ClusterSecret: Codable, Sendable, Equatable {
 
     /// swarmkit's `MaxSecretSize`.
     public static let maxSize = 500 * 1024
+    public static let maxSizeText = "500 KiB"
+    public static let showsData = false
 
     public init(id: String, version: UInt64 = 0, createdAt: Date, updatedAt: Date, spec: DataObjectSpec) {
         self.id = id
@@ -60,6 +76,8 @@ public struct ClusterConfig: Codable, Sendable, Equatable {
 
     /// swarmkit's `MaxConfigSize`.
     public static let maxSize = 1000 * 1024
+    public static let maxSizeText = "1000 KiB"
+    public static let showsData = true
 
     public init(id: String, version: UInt64 = 0, createdAt: Date, updatedAt: Date, spec: DataObjectSpec) {
         self.id = id

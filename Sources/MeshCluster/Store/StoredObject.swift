@@ -75,7 +75,7 @@ extension ClusterService: StoredObject {
     }
 }
 
-extension ClusterSecret: StoredObject {
+extension ClusterSecret: DataObject {
     public static func storeChange(_ change: ObjectChange<Self>) -> StoreChange { .secret(change) }
     public static let table = "secrets"
     public static let objectKind = "secret"
@@ -83,7 +83,7 @@ extension ClusterSecret: StoredObject {
     public var storeName: String { spec.name }
 }
 
-extension ClusterConfig: StoredObject {
+extension ClusterConfig: DataObject {
     public static func storeChange(_ change: ObjectChange<Self>) -> StoreChange { .config(change) }
     public static let table = "configs"
     public static let objectKind = "config"
