@@ -163,7 +163,7 @@ let package = Package(
             name: "MeshDaemon",
             dependencies: [
                 "MeshAPI", "MeshCluster", "MeshControl", "MeshAgent", "MeshRuntime", "MeshDataplane", "MeshDNS",
-                "MeshGossip", "MeshKernel", "MeshValues",
+                "MeshGossip", "MeshKernel", "MeshValues", "MeshImage",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -178,6 +178,7 @@ let package = Package(
             name: "meshd",
             dependencies: [
                 "MeshKernel", "MeshDataplane", "MeshGossip", "MeshWhoami", "MeshDaemon", "MeshAPI", "MeshRuntime",
+                "MeshImage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -72,6 +72,12 @@ public protocol EngineBackend: Sendable {
     /// `GET /distribution/{image}/json`. meshd's catalogue has no registry digests: throwing here
     /// makes the CLI print its "could not be accessed on a registry" warning and go on.
     func distributionInspect(_ image: String) async throws(EngineError) -> DistributionInspect
+    /// `GET /images/json`: the node's own image store.
+    func listImages() async throws(EngineError) -> [ImageSummary]
+    /// `GET /images/{name}/json`: a reference the store knows (a tag, a digest, an ID or its prefix).
+    func inspectImage(_ ref: String) async throws(EngineError) -> ImageInspect
+    /// `POST /images/create`: pulls `reference` (as `fromImage` and `tag` make it) into the store.
+    func pullImage(_ reference: String) async throws(EngineError) -> ImagePullResult
 }
 
 public struct LogOptions: Sendable, Equatable {
@@ -153,5 +159,10 @@ public extension EngineBackend {
     /// Without a registry there is no digest to pin: the CLI warns and uses the name as given.
     func distributionInspect(_ image: String) async throws(EngineError) -> DistributionInspect {
         throw .notFound("no registry digest for \(image): meshd runs images from its catalogue")
+    }
+    func listImages() async throws(EngineError) -> [ImageSummary] { [] }
+    func inspectImage(_ ref: String) async throws(EngineError) -> ImageInspect { throw .notFound("No such image: \(ref)") }
+    func pullImage(_ reference: String) async throws(EngineError) -> ImagePullResult {
+        throw .notImplemented("this engine has no image store")
     }
 }

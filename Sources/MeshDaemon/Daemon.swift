@@ -5,7 +5,9 @@ import MeshCluster
 import MeshControl
 import MeshDataplane
 import MeshGossip
+import MeshImage
 import MeshKernel
+import MeshRuntime
 import X509
 
 /// One node's daemon behind the API socket: outside a swarm, a worker, or a manager. Swarm
@@ -21,6 +23,9 @@ public actor Daemon: EngineBackend {
         public var liveness = NodeLiveness(gracePeriod: 10)
         /// How often a manager rotates the gossip key (Docker: 12 h); nil: only when a node is removed.
         public var gossipKeyPeriod: Duration? = .seconds(12 * 3600)
+        /// How the node reaches registries for images outside its process catalog (mirrors,
+        /// insecure registries); those images run as runc containers.
+        public var registry = RegistryOptions()
         public init(dataRoot: String, lb: LoadBalancerKind, meshd: String, hostname: String) {
             self.dataRoot = dataRoot
             self.lb = lb
@@ -35,8 +40,19 @@ public actor Daemon: EngineBackend {
     private var record: NodeRecord?
     private var node: NodePlane?
     private var manager: ManagerPlane?
+    /// The node's image store, opened with the data root (it outlives swarm membership, as
+    /// dockerd's images do).
+    private var images: NodeImages?
 
     public init(options: Options) { self.options = options }
+
+    /// The image store, opened on first use (after the data root is made and secured).
+    func nodeImages() throws -> NodeImages {
+        if let images { return images }
+        let made = try NodeImages(dataRoot: options.dataRoot, options: options.registry) { DaemonLog.node.warning("\($0)") }
+        images = made
+        return made
+    }
 
     var storePath: String { "\(options.dataRoot)/cluster.sqlite" }
 
@@ -77,7 +93,8 @@ public actor Daemon: EngineBackend {
                 onTraffic: { [pageChanges] in pageChanges.publish("{\"changed\":[\"traffic\"]}") },
                 gossipKeyPeriod: options.gossipKeyPeriod, wantsTraffic: { [pageChanges] in pageChanges.count > 0 })
         }
-        node = try await NodePlane.start(record: record, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd)
+        node = try await NodePlane.start(
+            record: record, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd, images: try nodeImages())
         self.record = record
         DaemonLog.daemon.info("resumed as \(record.role.rawValue) \(record.nodeID) at \(record.advertiseAddr)")
     }
@@ -165,7 +182,8 @@ public actor Daemon: EngineBackend {
                 onTraffic: { [pageChanges] in pageChanges.publish("{\"changed\":[\"traffic\"]}") },
                 gossipKeyPeriod: options.gossipKeyPeriod, wantsTraffic: { [pageChanges] in pageChanges.count > 0 })
             try record.save(dataRoot: options.dataRoot)
-            node = try await NodePlane.start(record: record, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd)
+            node = try await NodePlane.start(
+                record: record, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd, images: try nodeImages())
             self.record = record
             DaemonLog.daemon.info("swarm initialised: node \(nodeID) manager at \(advertise), listening on \(listen)")
             return nodeID
@@ -225,7 +243,8 @@ public actor Daemon: EngineBackend {
             let role = subject.role
             try secureDataRoot()
             try saved.save(dataRoot: options.dataRoot)
-            node = try await NodePlane.start(record: saved, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd)
+            node = try await NodePlane.start(
+                record: saved, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd, images: try nodeImages())
             self.record = saved
             DaemonLog.daemon.info("joined the swarm as \(role.rawValue) \(nodeID) through \(target)")
         } catch {

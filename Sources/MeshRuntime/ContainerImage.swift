@@ -47,6 +47,14 @@ public protocol RootfsProvider: Sendable {
     func prepare(image: String, task: String) async throws(RuntimeError) -> PreparedImage
     /// The task is gone: what `prepare` made for it (an overlay mount) can go.
     func release(task: String) async
+    /// What a previous life of the daemon prepared (mounts) and no task holds now; asked once
+    /// the driver has removed that life's containers. Returns how many went.
+    func removeLeftovers() async -> Int
+}
+
+extension RootfsProvider {
+    /// A provider that makes nothing outside its tasks' lifetime has nothing to sweep.
+    public func removeLeftovers() async -> Int { 0 }
 }
 
 /// `--limit-memory` and `--limit-cpu` of the service.

@@ -119,7 +119,7 @@ public actor OCIDriverCore {
 
     /// Containers a previous life of this daemon left in its runc root: deleted (killed first),
     /// their bundles removed, as the process driver's leftovers are.
-    func removeLeftovers() -> Int {
+    func removeLeftovers() async -> Int {
         let known = Set(containers.values.map(\.name))
         var removed = 0
         for id in runc.list() where !known.contains(id) {
@@ -127,6 +127,8 @@ public actor OCIDriverCore {
             try? FileManager.default.removeItem(atPath: "\(dataRoot)/containers/\(id)")
             removed += 1
         }
+        // Their root file systems, once nothing runs on them.
+        _ = await images.removeLeftovers()
         return removed
     }
 }

@@ -120,6 +120,8 @@ public final class TaskProcess: Sendable {
 public enum RuntimeError: Error, Sendable, CustomStringConvertible {
     case spawn(command: String, errno: Int32)
     case image(ImageCatalog.Failure)
+    /// The image store could not supply the image (a bad reference, a pull that failed).
+    case pull(image: String, reason: String)
     case namespace(String, String)
     case files(String)
     /// The image's `User` (or the service's) names nobody in the image.
@@ -138,6 +140,7 @@ public enum RuntimeError: Error, Sendable, CustomStringConvertible {
         switch self {
         case .spawn(let c, let e): return "cannot start \(c): \(String(cString: strerror(e)))"
         case .image(let f): return f.description
+        case .pull(let image, let reason): return "image \(image): \(reason)"
         case .namespace(let n, let why): return "task namespace \(n): \(why)"
         case .files(let why): return why
         case .user(let spec, let why): return "user \"\(spec)\": \(why)"

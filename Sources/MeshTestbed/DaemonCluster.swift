@@ -61,6 +61,8 @@ public final class DaemonCluster: Sendable {
             [
                 "--net=/run/netns/\(lab.nodeNamespace(n))", lab.meshd, "daemon", "--data-root", dataRoot(n), "--socket", socket(n),
                 "--hostname", "node\(n)", "--lb", lb,
+                // docker.io is a dead local port: nothing a test asks for can leave the machine.
+                "--registry-hub", "http://127.0.0.1:9",
             ] + extraArguments
         _ = FileManager.default.createFile(atPath: logPath(n), contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath(n)))
@@ -159,6 +161,17 @@ public final class DaemonCluster: Sendable {
         nodeID(n).map { TaskRuntime.namespaceName(nodeID: $0, task: task) }
     }
 
+    /// Node `n`'s runc containers (in its own runc root) and their overlay root file systems,
+    /// which a stopped daemon leaves for its next start: deleted, then unmounted, so that the
+    /// data root can go.
+    func removeContainers(_ n: Int) {
+        let root = dataRoot(n)
+        let runc = Runc(root: root + "/runc")
+        for id in runc.list() { try? runc.delete(id) }
+        guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: root + "/rootfs") else { return }
+        for t in tasks { umount2("\(root)/rootfs/\(t)/rootfs", Int32(MNT_DETACH)) }
+    }
+
     /// Ends every daemon and removes everything the cluster made, daemons' leftovers included.
     public func destroy() {
         let ids = (1...nodeCount).map { nodeID($0) }
@@ -166,6 +179,7 @@ public final class DaemonCluster: Sendable {
         // Tasks are process groups of their own: a daemon killed hard leaves them behind.
         for n in 1...nodeCount {
             for ns in ownedNamespaces(n, nodeID: ids[n - 1]) { TaskRuntime.removeNamespace(ns) }
+            removeContainers(n)
         }
         lab.destroy()
         try? FileManager.default.removeItem(atPath: directory)

@@ -31,52 +31,79 @@ public final class LocalRegistry: Sendable {
         var lastLog = ""
         for _ in 0..<8 {
             let port = Int.random(in: 20000..<32000)
-            let config = """
-                version: 0.1
-                log:
-                  level: warn
-                  accesslog:
-                    disabled: true
-                storage:
-                  filesystem:
-                    rootdirectory: \(dir)/storage
-                  delete:
-                    enabled: true
-                http:
-                  addr: 127.0.0.1:\(port)
-                """
-            try config.write(toFile: dir + "/config.yml", atomically: true, encoding: .utf8)
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: binary)
-            p.arguments = ["serve", dir + "/config.yml"]
-            _ = FileManager.default.createFile(atPath: dir + "/registry.log", contents: nil)
-            let log = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/registry.log"))
-            p.standardOutput = log
-            p.standardError = log
-            p.standardInput = FileHandle.nullDevice
-            try p.run()
-            try? log.close()
-            let registry = LocalRegistry(directory: dir, port: port, process: p)
-            // Generous: on a loaded 2-core machine the Go binary can take seconds to start.
-            let deadline = ContinuousClock.now + .seconds(30)
-            while ContinuousClock.now < deadline {
-                if !p.isRunning { break }
-                if let o = try? Exec.run([
-                    "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "1", "http://127.0.0.1:\(port)/v2/",
-                ]),
-                    o.stdout == "200"
-                {
-                    return registry
-                }
-                try await Task.sleep(for: .milliseconds(50))
-            }
-            lastLog = (try? String(contentsOfFile: dir + "/registry.log", encoding: .utf8)) ?? ""
-            registry.stopProcess()
+            let (registry, log) = try await launch(directory: dir, storage: dir + "/storage", port: port, namespace: nil)
+            if let registry { return registry }
+            lastLog = log
             // Someone else has the port: try another; any other failure is final.
             if !lastLog.contains("address already in use") { break }
         }
         try? FileManager.default.removeItem(atPath: dir)
         throw Exec.Failure(command: [binary, "serve"], output: .init(status: -1, stdout: "", stderr: "registry did not start\n" + lastLog))
+    }
+
+    /// The same registry (its storage, its port) served on 127.0.0.1 inside network namespace
+    /// `namespace` as well, by a registry process of its own: daemons in node namespaces then
+    /// reach what the test pushed at the address the image references name. Push through the
+    /// first one only; the others read the same files.
+    public func replica(in namespace: String) async throws -> LocalRegistry {
+        let dir = directory + "-\(namespace)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let (registry, log) = try await Self.launch(directory: dir, storage: storage, port: port, namespace: namespace)
+        guard let registry else {
+            try? FileManager.default.removeItem(atPath: dir)
+            throw Exec.Failure(
+                command: [Self.binary, "serve"],
+                output: .init(status: -1, stdout: "", stderr: "registry in \(namespace) did not start\n" + log))
+        }
+        return registry
+    }
+
+    private static func launch(directory dir: String, storage: String, port: Int, namespace: String?) async throws -> (
+        LocalRegistry?, String
+    ) {
+        let config = """
+            version: 0.1
+            log:
+              level: warn
+              accesslog:
+                disabled: true
+            storage:
+              filesystem:
+                rootdirectory: \(storage)
+              delete:
+                enabled: true
+            http:
+              addr: 127.0.0.1:\(port)
+            """
+        try config.write(toFile: dir + "/config.yml", atomically: true, encoding: .utf8)
+        // nsenter, not `ip netns exec`: the same mounts as ours, so it reads the storage we wrote.
+        let inNamespace = namespace.map { ["/usr/bin/nsenter", "--net=/run/netns/\($0)"] } ?? []
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: inNamespace.first ?? binary)
+        p.arguments = Array(inNamespace.dropFirst()) + (namespace == nil ? [] : [binary]) + ["serve", dir + "/config.yml"]
+        _ = FileManager.default.createFile(atPath: dir + "/registry.log", contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/registry.log"))
+        p.standardOutput = log
+        p.standardError = log
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        try? log.close()
+        let registry = LocalRegistry(directory: dir, port: port, process: p)
+        // Generous: on a loaded 2-core machine the Go binary can take seconds to start.
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if !p.isRunning { break }
+            if let o = try? Exec.run(
+                inNamespace + ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "1", "http://127.0.0.1:\(port)/v2/"]),
+                o.stdout == "200"
+            {
+                return (registry, "")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let text = (try? String(contentsOfFile: dir + "/registry.log", encoding: .utf8)) ?? ""
+        registry.stopProcess()
+        return (nil, text)
     }
 
     public var isRunning: Bool { process.withLock { $0?.isRunning ?? false } }

@@ -6,6 +6,7 @@ import Metrics
 import Prometheus
 import MeshDaemon
 import MeshDataplane
+import MeshImage
 import MeshKernel
 import MeshRuntime
 
@@ -56,6 +57,16 @@ struct DaemonCommand: AsyncParsableCommand {
         default: nil
         }
     }
+    @Option(
+        name: .customLong("registry-mirror"),
+        help: "A mirror for docker.io images, http(s)://HOST[:PORT], tried before Docker Hub (dockerd's flag). Repeatable.")
+    var registryMirrors: [String] = []
+    @Option(
+        name: .customLong("insecure-registry"),
+        help: "A registry (HOST[:PORT] or a CIDR) reached without verified TLS, then plain HTTP (127.0.0.0/8 always is). Repeatable.")
+    var insecureRegistries: [String] = []
+    /// Where docker.io is served after the mirrors; tests point it at a dead port so nothing leaves the machine.
+    @Option(name: .customLong("registry-hub"), help: .hidden) var registryHub = "https://" + RegistryOptions.dockerHubHost
     @Option(help: "Group of the API socket, a name or gid (default: docker if that group exists, else root's).")
     var group: String?
 
@@ -114,6 +125,10 @@ struct DaemonCommand: AsyncParsableCommand {
         var options = Daemon.Options(
             dataRoot: root, lb: kind, meshd: Self.executablePath() ?? meshd, hostname: hostname ?? ProcessInfo.processInfo.hostName)
         options.gossipKeyPeriod = try Self.period(gossipKeyRotation)
+        for m in registryMirrors + [registryHub] {
+            if let problem = RegistryEndpoint.validateMirror(m) { throw ValidationError("--registry-mirror: \(problem)") }
+        }
+        options.registry = RegistryOptions(mirrors: registryMirrors, insecureRegistries: insecureRegistries, dockerHub: registryHub)
         let daemon = Daemon(options: options)
         try await daemon.resume()
         // APIServer replaces a stale socket itself, and refuses to remove anything that is not a socket.

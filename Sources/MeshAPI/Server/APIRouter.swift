@@ -57,6 +57,7 @@ public struct APIRouter: Sendable {
         case "distribution" where s.count >= 3 && s.last == "json" && r.method == .GET:
             let image = s.dropFirst().dropLast().joined(separator: "/")
             return .json(try await backend.distributionInspect(image))
+        case "images": return try await images(r)
         case "secrets": return try await swarmData(.secret, r)
         case "configs": return try await swarmData(.config, r)
         default: throw Self.pageNotFound

@@ -1,0 +1,149 @@
+import Foundation
+import MeshTestbed
+import Testing
+
+/// Issue 14 end to end: images built from Debian packages (scripts/build-images) in a real
+/// Debian `docker-registry`, served on 127.0.0.1 in every node's namespace and named both as a
+/// docker.io mirror (`redis:<tag>`, through `--registry-mirror`) and directly
+/// (`127.0.0.1:<port>/library/busybox:<tag>`); three real daemons pull them and run them with
+/// runc; the stock docker CLI drives it all.
+@Suite(.serialized) struct ContainerServiceTests {
+    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+
+    /// The references scripts/build-images printed, by image name (`redis` → every tag pushed).
+    static func pushed(_ out: String) -> [String: [String]] {
+        var tags: [String: [String]] = [:]
+        for line in out.split(separator: "\n") where line.hasPrefix("pushed ") {
+            let ref = String(line.split(separator: " ")[1])
+            let name = ref.split(separator: "/").last!.split(separator: ":").first!
+            tags[String(name), default: []].append(ref)
+        }
+        return tags
+    }
+
+    @Test func redisFromAMirrorServesThroughItsVIPAndRollsToANewImage() async throws {
+        guard getuid() == 0 else { throw NotRootCluster() }
+        let registry = try await LocalRegistry.start(tag: "mdc-registry")
+        defer { registry.stop() }
+        let built = try Exec.check([
+            Self.repoRoot + "/scripts/build-images", "--registry", registry.address, "--repo-prefix", "library", "busybox", "redis",
+        ])
+        let images = Self.pushed(built)
+        let redisRefs = try #require(images["redis"], "\(built)")
+        let busyboxRef = try #require(images["busybox"]?.first, "\(built)")
+        // Two tags of one redis build: the rolling update changes the reference, as a new version would.
+        let redisTags = redisRefs.compactMap { $0.split(separator: ":").last.map(String.init) }
+        try #require(redisTags.count >= 2, "\(built)")
+
+        let c = try await DaemonCluster.build(
+            tag: "mdc", nodes: 3, extraArguments: ["--registry-mirror", "http://\(registry.address)"])
+        var replicas: [LocalRegistry] = []
+        defer {
+            c.destroy()
+            for r in replicas { r.stop() }
+        }
+        for n in 1...3 { replicas.append(try await registry.replica(in: c.lab.nodeNamespace(n))) }
+        _ = ClusterTests.check(try c.docker(1, ["swarm", "init", "--advertise-addr", c.address(1)]), "swarm init", c)
+        let token = try c.docker(1, ["swarm", "join-token", "-q", "worker"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        for n in 2...3 { _ = ClusterTests.check(try c.docker(n, ["swarm", "join", "--token", token, "\(c.address(1)):2377"]), "join", c) }
+        _ = ClusterTests.check(try c.docker(1, ["network", "create", "-d", "overlay", "app"]), "network create", c)
+
+        // docker.io/library/redis through the mirror; the CLI pins the digest the registry gave.
+        let create = ClusterTests.check(
+            try c.docker(
+                1,
+                [
+                    "service", "create", "--detach", "--name", "redis", "--replicas", "3", "--update-delay", "2s", "--network", "app",
+                    "redis:\(redisTags[0])",
+                ]), "service create redis", c)
+        #expect(!create.stderr.contains("could not be accessed on a registry"), "\(create.stderr)")
+        let pinned = try c.docker(1, ["service", "inspect", "redis", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}"]).stdout
+        #expect(pinned.hasPrefix("redis:\(redisTags[0])@sha256:"), "\(pinned)")
+        _ = ClusterTests.check(
+            try c.docker(1, ["service", "create", "--detach", "--name", "client", "--network", "app", busyboxRef, "sleep", "3600"]),
+            "service create client", c)
+        let running = try await ClusterTests.eventually(.seconds(120)) {
+            let r = try c.docker(1, ["service", "ps", "redis", "--filter", "desired-state=running", "--format", "{{.CurrentState}}"]).stdout
+            let k = try c.docker(1, ["service", "ps", "client", "--filter", "desired-state=running", "--format", "{{.CurrentState}}"])
+                .stdout
+            return r.split(separator: "\n").filter { $0.hasPrefix("Running") }.count == 3 && k.hasPrefix("Running")
+        }
+        let ps = try c.docker(1, ["service", "ps", "redis", "client", "--no-trunc"]).stdout
+        try #require(running, "\(ps)\n\(c.log(1).suffix(3000))\n\(c.log(2).suffix(2000))")
+
+        // From inside the client's namespace: PING by name, through the VIP, answered by real redis.
+        let probe = try clientProbe(c)
+        #expect(probe.contains("+PONG"), "\(probe)")
+
+        // Each node pulled what it runs: its image store lists redis by the pinned digest (pulled by
+        // digest, so untagged, as on a Swarm node), and `docker pull` by tag tags it.
+        let digest = String(pinned.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "@").last ?? "")
+        for n in 1...3 {
+            let images = try c.docker(n, ["image", "ls", "--digests", "--format", "{{.Repository}} {{.Tag}} {{.Digest}}"]).stdout
+            #expect(images.contains("redis <none> \(digest)"), "node\(n): \(images)")
+        }
+        let pull = ClusterTests.check(try c.docker(2, ["pull", "redis:\(redisTags[0])"]), "docker pull", c)
+        #expect(pull.stdout.contains("Digest: \(digest)"), "\(pull.stdout)")
+        let tagged = try c.docker(2, ["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]).stdout
+        #expect(tagged.contains("redis:\(redisTags[0])"), "\(tagged)")
+        let inspect = try c.docker(2, ["image", "inspect", "redis:\(redisTags[0])", "--format", "{{json .Config.Cmd}} {{.Os}}"]).stdout
+        #expect(inspect.contains("redis-server") && inspect.contains("linux"), "\(inspect)")
+
+        // A rolling update to the other tag: one task at a time, each on the new image.
+        _ = ClusterTests.check(
+            try c.docker(1, ["service", "update", "--detach", "--image", "redis:\(redisTags[1])", "redis"]), "service update --image", c)
+        var history = ""
+        let rolled = try await ClusterTests.eventually(.seconds(120)) {
+            history = try c.docker(
+                1,
+                [
+                    "service", "ps", "redis", "--filter", "desired-state=running", "--no-trunc", "--format", "{{.Image}} {{.CurrentState}}",
+                ]
+            ).stdout
+            let lines = history.split(separator: "\n")
+            return lines.count == 3 && lines.allSatisfy { $0.hasPrefix("redis:\(redisTags[1])@sha256:") && $0.contains("Running") }
+        }
+        let all = try c.docker(1, ["service", "ps", "redis", "--no-trunc"]).stdout
+        #expect(rolled, "\(history)\n\(all)")
+        let again = try clientProbe(c)
+        #expect(again.contains("+PONG"), "\(again)")
+
+        // A reference no registry has, and a registry that is not there: the task says why, the rest runs on.
+        _ = ClusterTests.check(
+            try c.docker(1, ["service", "create", "--detach", "--name", "ghost", "\(registry.address)/library/nosuch:1"]),
+            "service create ghost", c)
+        _ = ClusterTests.check(
+            try c.docker(1, ["service", "create", "--detach", "--name", "dead", "127.0.0.1:9/library/busybox:1"]), "service create dead", c)
+        for (name, reason) in [("ghost", "not found"), ("dead", "127.0.0.1:9")] {
+            var errors = ""
+            let failed = try await ClusterTests.eventually(.seconds(60)) {
+                errors = try c.docker(1, ["service", "ps", name, "--no-trunc", "--format", "{{.CurrentState}}|{{.Error}}"]).stdout
+                return errors.contains("Rejected") || errors.contains("Failed")
+            }
+            #expect(failed && errors.contains(reason), "\(name): \(errors)")
+        }
+        let still = try clientProbe(c)
+        #expect(still.contains("+PONG"), "after the bad images: \(still)")
+    }
+
+    /// `PING` to `redis:6379` from the client task's namespace, with the host's busybox (nc): the
+    /// name is the embedded DNS's answer there, the address the service's VIP.
+    func clientProbe(_ c: DaemonCluster) throws -> String {
+        let line =
+            try c.docker(
+                1,
+                [
+                    "service", "ps", "client", "--filter", "desired-state=running", "--no-trunc", "--format", "{{.ID}} {{.Node}}",
+                ]
+            ).stdout.split(separator: "\n").first.map(String.init) ?? ""
+        let parts = line.split(separator: " ")
+        guard parts.count == 2, let n = Int(parts[1].dropFirst(4)), let ns = c.taskNamespace(n, task: String(parts[0])) else {
+            return "no running client task: \(line)"
+        }
+        let out = try Exec.run([
+            "ip", "netns", "exec", ns, "busybox", "sh", "-c", "printf 'PING\\r\\n' | busybox nc -w 3 redis 6379",
+        ])
+        return out.stdout + out.stderr
+    }
+}
