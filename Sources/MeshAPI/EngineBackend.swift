@@ -78,6 +78,14 @@ public protocol EngineBackend: Sendable {
     func inspectImage(_ ref: String) async throws(EngineError) -> ImageInspect
     /// `POST /images/create`: pulls `reference` (as `fromImage` and `tag` make it) into the store.
     func pullImage(_ reference: String) async throws(EngineError) -> ImagePullResult
+
+    // MARK: volumes (the node's own)
+    func listVolumes() async throws(EngineError) -> [VolumeResource]
+    /// An empty name makes an anonymous volume (64 hex), as dockerd does.
+    func createVolume(name: String, labels: [String: String]) async throws(EngineError) -> VolumeResource
+    func inspectVolume(_ name: String) async throws(EngineError) -> VolumeResource
+    /// 409 while a running container has it mounted; `force` removes it all the same only when no container does.
+    func removeVolume(_ name: String, force: Bool) async throws(EngineError)
 }
 
 public struct LogOptions: Sendable, Equatable {
@@ -165,4 +173,10 @@ public extension EngineBackend {
     func pullImage(_ reference: String) async throws(EngineError) -> ImagePullResult {
         throw .notImplemented("this engine has no image store")
     }
+    func listVolumes() async throws(EngineError) -> [VolumeResource] { [] }
+    func createVolume(name: String, labels: [String: String]) async throws(EngineError) -> VolumeResource {
+        throw .notImplemented("this engine has no volumes")
+    }
+    func inspectVolume(_ name: String) async throws(EngineError) -> VolumeResource { throw .notFound("get \(name): no such volume") }
+    func removeVolume(_ name: String, force: Bool) async throws(EngineError) { throw .notFound("get \(name): no such volume") }
 }

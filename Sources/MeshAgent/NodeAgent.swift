@@ -64,8 +64,8 @@ public actor NodeAgent {
         var prepared: [String] = []
         for id in toStart {
             let t = wanted[id]!
-            let launch = TaskLaunch(id: id, image: t.image, args: t.args, env: t.env, container: Self.containerOptions(t))
             do {
+                let launch = TaskLaunch(id: id, image: t.image, args: t.args, env: t.env, container: try Self.containerOptions(t))
                 let name = try await runtime.prepare(launch)
                 attached[id] = try NetworkNamespace.open(named: name)
                 launches[id] = launch
@@ -281,15 +281,30 @@ public actor NodeAgent {
 
     /// The service's container fields as the runtime takes them (used when the task's image is
     /// a container's, not the process catalog's).
-    static func containerOptions(_ t: NodeAssignment.LocalTask) -> ContainerOptions {
+    static func containerOptions(_ t: NodeAssignment.LocalTask) throws(RuntimeError) -> ContainerOptions {
         guard let c = t.container else { return ContainerOptions(name: t.name, serviceID: t.service, args: t.args) }
         let parts = t.name.split(separator: ".")
-        return ContainerOptions(
+        var o = ContainerOptions(
             name: t.name, serviceID: t.service, serviceName: c.serviceName, slot: parts.count == 3 ? String(parts[1]) : "",
             command: c.command, args: c.args, user: c.user.isEmpty ? nil : c.user, workdir: c.dir.isEmpty ? nil : c.dir,
             hostname: c.hostname.isEmpty ? nil : c.hostname, stopSignal: c.stopSignal.isEmpty ? nil : c.stopSignal, labels: c.labels,
             resources: TaskResources(
                 memoryBytes: c.memoryBytes > 0 ? c.memoryBytes : nil, nanoCPUs: c.nanoCPUs > 0 ? c.nanoCPUs : nil))
+        o.mounts = try (c.mounts ?? []).map { m throws(RuntimeError) in
+            guard let kind = ContainerMount.Kind(rawValue: m.type) else {
+                throw .unsupported("mount of type \(m.type) at \(m.target): a node runs bind, volume and tmpfs mounts only")
+            }
+            return ContainerMount(
+                kind: kind, source: m.source, target: m.target, readOnly: m.readOnly, noCopy: m.noCopy ?? false,
+                tmpfsSizeBytes: m.tmpfsSizeBytes, tmpfsMode: m.tmpfsMode)
+        }
+        o.readOnly = c.readOnly ?? false
+        o.capabilityAdd = c.capabilityAdd ?? []
+        o.capabilityDrop = c.capabilityDrop ?? []
+        o.sysctls = c.sysctls ?? [:]
+        o.groups = c.groups ?? []
+        o.extraHosts = c.hosts ?? []
+        return o
     }
 
     private func syncDNS(_ a: NodeAssignment) async throws {

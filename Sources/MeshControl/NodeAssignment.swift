@@ -48,11 +48,28 @@ public struct NodeAssignment: Sendable, Equatable, Codable {
         public var stopGraceNanos: Int64?
         public var memoryBytes: Int64
         public var nanoCPUs: Int64
+        /// Optional on the wire (nil: none), so a node and a manager of different builds still agree.
+        public var mounts: [Mount]?
+        public var readOnly: Bool?
+        public var capabilityAdd: [String]?
+        public var capabilityDrop: [String]?
+        public var sysctls: [String: String]?
+        public var groups: [String]?
+        /// `IP host [alias…]` lines for /etc/hosts (`--host`), in the service's order.
+        public var hosts: [String]?
         public init(
             serviceName: String, command: [String] = [], args: [String] = [], user: String = "", dir: String = "",
             hostname: String = "", labels: [String: String] = [:], stopSignal: String = "", stopGraceNanos: Int64? = nil,
-            memoryBytes: Int64 = 0, nanoCPUs: Int64 = 0
+            memoryBytes: Int64 = 0, nanoCPUs: Int64 = 0, mounts: [Mount]? = nil, readOnly: Bool? = nil, capabilityAdd: [String]? = nil,
+            capabilityDrop: [String]? = nil, sysctls: [String: String]? = nil, groups: [String]? = nil, hosts: [String]? = nil
         ) {
+            self.mounts = mounts
+            self.readOnly = readOnly
+            self.capabilityAdd = capabilityAdd
+            self.capabilityDrop = capabilityDrop
+            self.sysctls = sysctls
+            self.groups = groups
+            self.hosts = hosts
             self.serviceName = serviceName
             self.command = command
             self.args = args
@@ -64,6 +81,31 @@ public struct NodeAssignment: Sendable, Equatable, Codable {
             self.stopGraceNanos = stopGraceNanos
             self.memoryBytes = memoryBytes
             self.nanoCPUs = nanoCPUs
+        }
+    }
+    /// A service mount as the node applies it (swarmkit's Mount, the parts a local driver uses).
+    public struct Mount: Sendable, Equatable, Codable {
+        /// `bind`, `volume` or `tmpfs`.
+        public var type: String
+        /// Host path (bind), volume name (volume; empty: an anonymous volume of the task), empty (tmpfs).
+        public var source: String
+        public var target: String
+        public var readOnly: Bool
+        /// A new volume gets no copy of the image's files at the target.
+        public var noCopy: Bool?
+        public var tmpfsSizeBytes: Int64?
+        public var tmpfsMode: UInt32?
+        public init(
+            type: String, source: String, target: String, readOnly: Bool = false, noCopy: Bool? = nil, tmpfsSizeBytes: Int64? = nil,
+            tmpfsMode: UInt32? = nil
+        ) {
+            self.type = type
+            self.source = source
+            self.target = target
+            self.readOnly = readOnly
+            self.noCopy = noCopy
+            self.tmpfsSizeBytes = tmpfsSizeBytes
+            self.tmpfsMode = tmpfsMode
         }
     }
     /// A task this node runs.

@@ -89,11 +89,24 @@ public enum AssignmentBuilder {
     /// Docker's container name for a task: `<service>.<slot>.<task id>`, the node id for global tasks.
     /// The template's fields a container driver applies (the process driver reads only args and env).
     static func containerFields(_ spec: TaskSpec, serviceName: String) -> NodeAssignment.ContainerFields {
-        NodeAssignment.ContainerFields(
+        let c = spec.container
+        // The kinds a node can make; the others (npipe, cluster, image) reach it too, and it
+        // fails the task naming them rather than run without the mount.
+        let mounts = c.mounts.map { m in
+            NodeAssignment.Mount(
+                type: m.kind.rawValue, source: m.source, target: m.target, readOnly: m.readOnly,
+                noCopy: m.volumeOptions?.noCopy == true ? true : nil,
+                tmpfsSizeBytes: (m.tmpfsOptions?.sizeBytes ?? 0) > 0 ? m.tmpfsOptions?.sizeBytes : nil,
+                tmpfsMode: (m.tmpfsOptions?.mode ?? 0) != 0 ? m.tmpfsOptions?.mode : nil)
+        }
+        func nonEmpty<T: Collection>(_ x: T) -> T? { x.isEmpty ? nil : x }
+        return NodeAssignment.ContainerFields(
             serviceName: serviceName, command: spec.command, args: spec.args, user: spec.user, dir: spec.dir,
-            hostname: spec.hostname, labels: spec.labels, stopSignal: spec.container.stopSignal,
-            stopGraceNanos: spec.container.stopGracePeriod, memoryBytes: spec.resources.limits?.memoryBytes ?? 0,
-            nanoCPUs: spec.resources.limits?.nanoCPUs ?? 0)
+            hostname: spec.hostname, labels: spec.labels, stopSignal: c.stopSignal,
+            stopGraceNanos: c.stopGracePeriod, memoryBytes: spec.resources.limits?.memoryBytes ?? 0,
+            nanoCPUs: spec.resources.limits?.nanoCPUs ?? 0, mounts: nonEmpty(mounts), readOnly: c.readOnly ? true : nil,
+            capabilityAdd: nonEmpty(c.capabilityAdd), capabilityDrop: nonEmpty(c.capabilityDrop), sysctls: nonEmpty(c.sysctls),
+            groups: nonEmpty(c.groups), hosts: nonEmpty(c.hosts))
     }
 
     public static func taskName(_ t: ClusterTask, serviceName: String) -> String {

@@ -38,7 +38,7 @@ public actor Daemon: EngineBackend {
     /// Notices for the cluster page, published by the manager plane while it runs.
     public nonisolated let pageChanges = ChangeBroadcast()
     private var record: NodeRecord?
-    private var node: NodePlane?
+    private(set) var node: NodePlane?
     private var manager: ManagerPlane?
     /// The node's image store, opened with the data root (it outlives swarm membership, as
     /// dockerd's images do).
@@ -99,7 +99,7 @@ public actor Daemon: EngineBackend {
         DaemonLog.daemon.info("resumed as \(record.role.rawValue) \(record.nodeID) at \(record.advertiseAddr)")
     }
 
-    private func secureDataRoot() throws(DaemonError) {
+    func secureDataRoot() throws(DaemonError) {
         for repair in try DataRoot.secure(options.dataRoot) { DaemonLog.daemon.warning("\(repair.description)") }
     }
 

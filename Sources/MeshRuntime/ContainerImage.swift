@@ -88,6 +88,17 @@ public struct ContainerOptions: Sendable, Equatable {
     public var stopSignal: String?
     public var labels: [String: String]
     public var resources: TaskResources
+    public var mounts: [ContainerMount] = []
+    /// The root file system read-only (`--read-only`).
+    public var readOnly = false
+    /// `CAP_…` names (or without the prefix) added to / dropped from Docker's default set; `ALL` as in Docker.
+    public var capabilityAdd: [String] = []
+    public var capabilityDrop: [String] = []
+    public var sysctls: [String: String] = [:]
+    /// Supplementary groups by name or gid, looked up in the image's /etc/group.
+    public var groups: [String] = []
+    /// `IP host [alias…]` lines added to the container's /etc/hosts.
+    public var extraHosts: [String] = []
     public init(
         name: String? = nil, serviceID: String = "", serviceName: String = "", slot: String = "", command: [String] = [],
         args: [String] = [],
@@ -106,6 +117,32 @@ public struct ContainerOptions: Sendable, Equatable {
         self.stopSignal = stopSignal
         self.labels = labels
         self.resources = resources
+    }
+}
+
+/// A service mount: `bind` (a host path that must exist), `volume` (a node-local named volume,
+/// made on first use; an empty source is the task's own anonymous volume) or `tmpfs`.
+public struct ContainerMount: Sendable, Equatable {
+    public enum Kind: String, Sendable { case bind, volume, tmpfs }
+    public var kind: Kind
+    public var source: String
+    public var target: String
+    public var readOnly: Bool
+    /// A new volume is not seeded with the image's files at the target.
+    public var noCopy: Bool
+    public var tmpfsSizeBytes: Int64?
+    public var tmpfsMode: UInt32?
+    public init(
+        kind: Kind, source: String = "", target: String, readOnly: Bool = false, noCopy: Bool = false, tmpfsSizeBytes: Int64? = nil,
+        tmpfsMode: UInt32? = nil
+    ) {
+        self.kind = kind
+        self.source = source
+        self.target = target
+        self.readOnly = readOnly
+        self.noCopy = noCopy
+        self.tmpfsSizeBytes = tmpfsSizeBytes
+        self.tmpfsMode = tmpfsMode
     }
 }
 

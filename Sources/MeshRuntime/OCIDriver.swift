@@ -14,7 +14,10 @@ public actor OCIDriverCore {
     public let dataRoot: String
     public let runc: Runc
     public let images: any RootfsProvider
+    public let volumes: LocalVolumes
     private var prepared: [String: PreparedImage] = [:]
+    /// Each task's anonymous volumes, removed with it.
+    private var anonymousVolumes: [String: [String]] = [:]
     private var containers: [String: ContainerTask] = [:]
 
     /// `runcRoot` defaults to `<dataRoot>/runc`, the node's own runc state directory.
@@ -22,6 +25,7 @@ public actor OCIDriverCore {
         self.nodeID = nodeID
         self.dataRoot = dataRoot
         self.images = images
+        volumes = LocalVolumes(dataRoot: dataRoot)
         runc = Runc(binary: binary, root: runcRoot ?? dataRoot + "/runc")
     }
 
@@ -41,7 +45,7 @@ public actor OCIDriverCore {
         let signalName = c.stopSignal ?? image.config.stopSignal
         guard let stopSignal = SignalName.parse(signalName) else { throw .unsupported("unknown stop signal \"\(signalName)\"") }
 
-        let input = RuntimeSpecBuilder.Input(
+        var input = RuntimeSpecBuilder.Input(
             taskID: t.id, nodeID: nodeID, env: t.env, container: c, image: image, networkNamespace: s.namespacePath,
             resolvConf: s.etcDirectory + "/resolv.conf", hosts: bundle + "/hosts", hostnameFile: s.etcDirectory + "/hostname",
             users: UserDatabase(rootfs: image.rootfs))
@@ -50,6 +54,8 @@ public actor OCIDriverCore {
         let host = RuntimeSpecBuilder.hostname(input)
         var hosts = t.hosts
         if !hosts.split(whereSeparator: \.isWhitespace).contains(Substring(host)) { hosts += "127.0.1.1\t\(host)\n" }
+        for line in c.extraHosts { hosts += line + "\n" }
+        input.mounts = try resolveMounts(c.mounts, taskID: t.id, image: image)
         let spec = try RuntimeSpecBuilder.build(input)
         do {
             try FileManager.default.createDirectory(atPath: bundle, withIntermediateDirectories: true)
@@ -113,6 +119,57 @@ public actor OCIDriverCore {
     func release(_ taskID: String) async {
         if let c = containers.removeValue(forKey: taskID) { await c.remove() }
         if prepared.removeValue(forKey: taskID) != nil { await images.release(task: taskID) }
+        for name in anonymousVolumes.removeValue(forKey: taskID) ?? [] { try? volumes.remove(name) }
+    }
+
+    /// The service's mounts as runc binds them: a bind's source must exist (swarmkit's check, so a
+    /// typo fails the task instead of mounting an empty directory); a named volume is made on
+    /// first use and seeded with the image's files at the target; an unnamed one is the task's.
+    func resolveMounts(_ mounts: [ContainerMount], taskID: String, image: PreparedImage) throws(RuntimeError) -> [RuntimeSpec.Mount] {
+        var out: [RuntimeSpec.Mount] = []
+        for (i, m) in mounts.enumerated() {
+            guard m.target.hasPrefix("/") else { throw .unsupported("mount target \"\(m.target)\" is not an absolute path") }
+            let access = m.readOnly ? "ro" : "rw"
+            switch m.kind {
+            case .bind:
+                guard FileManager.default.fileExists(atPath: m.source) else {
+                    throw .files("invalid mount config for type \"bind\": bind source path does not exist: \(m.source)")
+                }
+                out.append(.init(destination: m.target, type: "bind", source: m.source, options: ["rbind", access, "rprivate"]))
+            case .volume:
+                let anonymous = m.source.isEmpty
+                let name = anonymous ? "\(taskID)-anon\(i)" : m.source
+                do {
+                    let made = try volumes.create(name, anonymous: anonymous)
+                    if made.created {
+                        if anonymous { anonymousVolumes[taskID, default: []].append(name) }
+                        if !m.noCopy { try volumes.seed(name, from: image.rootfs + m.target) }
+                    }
+                } catch {
+                    throw .files("volume \(name) for \(m.target): \(error)")
+                }
+                out.append(
+                    .init(destination: m.target, type: "bind", source: volumes.dataPath(name), options: ["rbind", access, "rprivate"]))
+            case .tmpfs:
+                var options = ["nosuid", "nodev", "noexec", access]
+                if let size = m.tmpfsSizeBytes, size > 0 { options.append("size=\(size)") }
+                if let mode = m.tmpfsMode { options.append("mode=" + String(mode, radix: 8)) }
+                out.append(.init(destination: m.target, type: "tmpfs", source: "tmpfs", options: options))
+            }
+        }
+        return out
+    }
+
+    /// Which volumes the running containers have mounted (for `volume rm`'s in-use check).
+    public func volumesInUse() -> [String: [String]] {
+        var used: [String: [String]] = [:]
+        for c in containers.values where c.process.current == .running {
+            for m in c.spec.mounts where m.source.hasPrefix(volumes.root + "/") {
+                let name = m.source.dropFirst(volumes.root.count + 1).split(separator: "/").first.map(String.init) ?? ""
+                used[name, default: []].append(c.name)
+            }
+        }
+        return used
     }
 
     public func container(_ taskID: String) -> ContainerTask? { containers[taskID] }
@@ -127,8 +184,10 @@ public actor OCIDriverCore {
             try? FileManager.default.removeItem(atPath: "\(dataRoot)/containers/\(id)")
             removed += 1
         }
-        // Their root file systems, once nothing runs on them.
+        // Their root file systems, once nothing runs on them, and their anonymous volumes (named ones stay).
         _ = await images.removeLeftovers()
+        let live = Set(anonymousVolumes.values.joined())
+        for v in volumes.list() where v.anonymous && !live.contains(v.name) { try? volumes.remove(v.name) }
         return removed
     }
 }

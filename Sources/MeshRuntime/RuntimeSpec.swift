@@ -221,6 +221,8 @@ public enum RuntimeSpecBuilder {
         public var hosts: String
         public var hostnameFile: String
         public var users: UserDatabase
+        /// The service's mounts, resolved to host paths by the driver (volumes made, binds checked).
+        public var mounts: [RuntimeSpec.Mount] = []
         public init(
             taskID: String, nodeID: String, env: [String: String], container: ContainerOptions, image: PreparedImage,
             networkNamespace: String, resolvConf: String, hosts: String, hostnameFile: String, users: UserDatabase
@@ -290,7 +292,25 @@ public enum RuntimeSpecBuilder {
         if index["HOME"] == nil { set("HOME", "HOME=\(user.home.isEmpty ? "/" : user.home)") }
 
         let workdir = c.workdir.flatMap { $0.isEmpty ? nil : $0 } ?? i.image.config.workingDir
-        let caps = defaultCapabilities
+        let caps = try capabilities(add: c.capabilityAdd, drop: c.capabilityDrop)
+        var groupIDs = user.additionalGids
+        for g in c.groups {
+            guard let gid = UInt32(g) ?? i.users.groups.first(where: { $0.name == g })?.gid else {
+                throw .user(spec: g, reason: "no group \"\(g)\" in the image's /etc/group (--group)")
+            }
+            if !groupIDs.contains(gid) { groupIDs.append(gid) }
+        }
+        var sysctl = namespacedSysctls
+        for (key, value) in c.sysctls {
+            // Only what is the container's own: its network namespace and IPC; a host-wide key is refused by name.
+            guard
+                key.hasPrefix("net.") || key.hasPrefix("kernel.msg") || key.hasPrefix("kernel.sem") || key.hasPrefix("kernel.shm")
+                    || key.hasPrefix("fs.mqueue.")
+            else {
+                throw .unsupported("sysctl \(key) is not namespaced: a container may set net.*, kernel.msg*/sem*/shm* and fs.mqueue.* only")
+            }
+            sysctl[key] = value
+        }
         var annotations = c.labels
         let system: [String: String] = [
             "com.docker.swarm.node.id": i.nodeID,
@@ -312,14 +332,14 @@ public enum RuntimeSpecBuilder {
             ociVersion: "1.0.2",
             process: .init(
                 terminal: false, consoleSize: nil,
-                user: .init(uid: user.uid, gid: user.gid, additionalGids: user.additionalGids.isEmpty ? nil : user.additionalGids),
+                user: .init(uid: user.uid, gid: user.gid, additionalGids: groupIDs.isEmpty ? nil : groupIDs),
                 args: argv, env: env, cwd: workdir.isEmpty ? "/" : workdir,
                 capabilities: .init(bounding: caps, effective: caps, permitted: caps),
                 // None: the task inherits the daemon's limits, as a Docker container inherits
                 // containerd's (raising them needs CAP_SYS_RESOURCE, which a nested host may withhold).
                 rlimits: nil,
                 noNewPrivileges: false),
-            root: .init(path: i.image.rootfs, readonly: false),
+            root: .init(path: i.image.rootfs, readonly: c.readOnly),
             hostname: host,
             mounts: [
                 .init(destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"]),
@@ -336,7 +356,7 @@ public enum RuntimeSpecBuilder {
                 .init(destination: "/etc/resolv.conf", type: "bind", source: i.resolvConf, options: ["rbind", "rprivate"]),
                 .init(destination: "/etc/hosts", type: "bind", source: i.hosts, options: ["rbind", "rprivate"]),
                 .init(destination: "/etc/hostname", type: "bind", source: i.hostnameFile, options: ["rbind", "rprivate"]),
-            ],
+            ] + i.mounts,
             annotations: annotations,
             linux: .init(
                 namespaces: [
@@ -345,10 +365,38 @@ public enum RuntimeSpecBuilder {
                 ],
                 cgroupsPath: "/meshd/\(name)",
                 resources: resources,
-                sysctl: namespacedSysctls,
+                sysctl: sysctl,
                 maskedPaths: maskedPaths,
                 readonlyPaths: readonlyPaths))
     }
+
+    /// Docker's default set with the service's additions and removals (names with or without
+    /// `CAP_`, any case; `ALL` adds or drops every one), in a stable order.
+    public static func capabilities(add: [String], drop: [String]) throws(RuntimeError) -> [String] {
+        func canonical(_ name: String) throws(RuntimeError) -> String {
+            let upper = name.uppercased()
+            let full = upper.hasPrefix("CAP_") ? upper : "CAP_" + upper
+            guard full == "CAP_ALL" || allCapabilities.contains(full) else { throw .unsupported("unknown capability \"\(name)\"") }
+            return full
+        }
+        // Unchanged, Docker's own order (what the goldens hold).
+        if add.isEmpty && drop.isEmpty { return defaultCapabilities }
+        let adds = try add.map(canonical), drops = try drop.map(canonical)
+        var set = Set(defaultCapabilities)
+        if drops.contains("CAP_ALL") { set.removeAll() } else { set.subtract(drops) }
+        if adds.contains("CAP_ALL") { set.formUnion(allCapabilities) } else { set.formUnion(adds) }
+        return allCapabilities.filter(set.contains)
+    }
+
+    /// Every capability Linux defines, in number order.
+    static let allCapabilities = [
+        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID", "CAP_SETUID",
+        "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
+        "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT",
+        "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD",
+        "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
+        "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+    ]
 
     /// The process of `runc exec`: the container's user and capabilities unless the request
     /// names others, its environment with the request's added.

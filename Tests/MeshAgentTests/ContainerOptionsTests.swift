@@ -8,14 +8,14 @@ import Testing
 @Suite struct ContainerOptionsTests {
     static let attachments: [NodeAssignment.Attachment] = []
 
-    @Test func templateFieldsBecomeTheContainersOptions() {
+    @Test func templateFieldsBecomeTheContainersOptions() throws {
         let t = NodeAssignment.LocalTask(
             id: "t0k3n", name: "redis.3.t0k3n", service: "s3rv", image: "redis:7", args: ["/entry", "redis-server", "--x"],
             attachments: Self.attachments,
             container: .init(
                 serviceName: "redis", command: ["/entry"], args: ["redis-server", "--x"], user: "redis", dir: "/data",
                 labels: ["a": "b"], stopSignal: "SIGQUIT", stopGraceNanos: 5_000_000_000, memoryBytes: 1 << 26, nanoCPUs: 0))
-        let c = NodeAgent.containerOptions(t)
+        let c = try NodeAgent.containerOptions(t)
         #expect(c.name == "redis.3.t0k3n" && c.serviceName == "redis" && c.slot == "3" && c.serviceID == "s3rv")
         #expect(c.command == ["/entry"] && c.args == ["redis-server", "--x"])
         #expect(c.user == "redis" && c.workdir == "/data" && c.hostname == nil && c.stopSignal == "SIGQUIT")
@@ -30,7 +30,31 @@ import Testing
         json["container"] = nil
         let old = try JSONDecoder().decode(NodeAssignment.LocalTask.self, from: JSONSerialization.data(withJSONObject: json))
         #expect(old == t && old.container == nil)
-        let c = NodeAgent.containerOptions(old)
+        let c = try NodeAgent.containerOptions(old)
         #expect(c.command.isEmpty && c.args == ["nginx", "-g"] && c.name == "web.1.t1")
+    }
+
+    /// Mounts, read-only root, capabilities, sysctls, groups and hosts reach the runtime; a mount
+    /// kind a node cannot make fails the task by name instead of running without it.
+    @Test func mountsAndSecurityFieldsReachTheRuntime() throws {
+        var t = NodeAssignment.LocalTask(
+            id: "t2", name: "db.1.t2", service: "s", image: "mariadb", args: [], attachments: [],
+            container: .init(
+                serviceName: "db",
+                mounts: [
+                    .init(type: "volume", source: "data", target: "/var/lib/mysql", noCopy: true),
+                    .init(type: "tmpfs", source: "", target: "/scratch", tmpfsSizeBytes: 1 << 20),
+                ], readOnly: true, capabilityAdd: ["CAP_NET_ADMIN"], capabilityDrop: ["CAP_MKNOD"], sysctls: ["net.core.somaxconn": "512"],
+                groups: ["adm"], hosts: ["10.0.0.1 a"]))
+        let c = try NodeAgent.containerOptions(t)
+        #expect(
+            c.mounts == [
+                ContainerMount(kind: .volume, source: "data", target: "/var/lib/mysql", noCopy: true),
+                ContainerMount(kind: .tmpfs, target: "/scratch", tmpfsSizeBytes: 1 << 20),
+            ])
+        #expect(c.readOnly && c.capabilityAdd == ["CAP_NET_ADMIN"] && c.capabilityDrop == ["CAP_MKNOD"])
+        #expect(c.sysctls == ["net.core.somaxconn": "512"] && c.groups == ["adm"] && c.extraHosts == ["10.0.0.1 a"])
+        t.container?.mounts = [.init(type: "npipe", source: "x", target: "/y")]
+        #expect(throws: RuntimeError.self) { try NodeAgent.containerOptions(t) }
     }
 }

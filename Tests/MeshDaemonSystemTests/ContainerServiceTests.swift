@@ -127,6 +127,109 @@ import Testing
         #expect(still.contains("+PONG"), "after the bad images: \(still)")
     }
 
+    /// A database-style service keeps its data in a named volume: written through the service's
+    /// name from another task, it survives `service rm`, and the next service on that volume
+    /// reads it. The volume is made on first use, seeded from the image (owner kept: redis runs
+    /// as its own user), refused removal while mounted.
+    @Test func aNamedVolumeOutlivesItsServiceAndIsReachedByName() async throws {
+        guard getuid() == 0 else { throw NotRootCluster() }
+        let registry = try await LocalRegistry.start(tag: "mdv-registry")
+        defer { registry.stop() }
+        let built = try Exec.check([Self.repoRoot + "/scripts/build-images", "--registry", registry.address, "busybox", "redis"])
+        let images = Self.pushed(built)
+        let redis = try #require(images["redis"]?.first, "\(built)")
+        let busybox = try #require(images["busybox"]?.first, "\(built)")
+        let c = try await DaemonCluster.build(tag: "mdv", nodes: 1)
+        var replicas: [LocalRegistry] = []
+        defer {
+            c.destroy()
+            for r in replicas { r.stop() }
+        }
+        replicas.append(try await registry.replica(in: c.lab.nodeNamespace(1)))
+        _ = ClusterTests.check(try c.docker(1, ["swarm", "init", "--advertise-addr", c.address(1)]), "swarm init", c)
+        _ = ClusterTests.check(try c.docker(1, ["network", "create", "-d", "overlay", "app"]), "network create", c)
+        for (name, args) in [
+            ("kv", ["--mount", "type=volume,source=kvdata,destination=/data", redis]), ("client", [busybox, "sleep", "3600"]),
+        ] {
+            _ = ClusterTests.check(
+                try c.docker(1, ["service", "create", "--detach", "--name", name, "--network", "app"] + args), "service create \(name)", c)
+        }
+        try await waitRunning(c, ["kv", "client"])
+        let set = try probe(c, "kv", "SET greeting hello\\r\\nSAVE\\r\\n")
+        #expect(set.contains("+OK\r\n+OK"), "\(set)")
+        let inspect = try c.docker(1, ["volume", "inspect", "kvdata", "--format", "{{.Mountpoint}} {{.Driver}} {{.Scope}}"]).stdout
+        let mountpoint = String(inspect.split(separator: " ").first ?? "")
+        #expect(inspect.hasSuffix("local local\n") && FileManager.default.fileExists(atPath: mountpoint + "/dump.rdb"), "\(inspect)")
+        let busy = try c.docker(1, ["volume", "rm", "kvdata"])
+        #expect(!busy.succeeded && busy.stderr.contains("volume is in use"), "\(busy.stderr)")
+
+        _ = ClusterTests.check(try c.docker(1, ["service", "rm", "kv"]), "service rm", c)
+        let gone = try await ClusterTests.eventually(.seconds(30)) {
+            try c.docker(1, ["service", "ps", "kv"]).stderr.contains("no such service")
+        }
+        #expect(gone)
+        #expect(try c.docker(1, ["volume", "ls", "--format", "{{.Name}}"]).stdout.contains("kvdata"))
+        _ = ClusterTests.check(
+            try c.docker(
+                1,
+                [
+                    "service", "create", "--detach", "--name", "kv2", "--network", "app", "--mount",
+                    "type=volume,source=kvdata,destination=/data",
+                    redis,
+                ]), "service create kv2", c)
+        try await waitRunning(c, ["kv2"])
+        let got = try probe(c, "kv2", "GET greeting\\r\\n")
+        #expect(got.contains("hello"), "\(got)")
+
+        // A bind mount of a path the node does not have fails the task, naming it.
+        _ = ClusterTests.check(
+            try c.docker(
+                1,
+                [
+                    "service", "create", "--detach", "--name", "nobind", "--mount", "type=bind,source=/nonexistent-mdv,destination=/x",
+                    busybox, "sleep", "60",
+                ]),
+            "service create nobind", c)
+        var errors = ""
+        let failed = try await ClusterTests.eventually(.seconds(60)) {
+            errors = try c.docker(1, ["service", "ps", "nobind", "--no-trunc", "--format", "{{.CurrentState}}|{{.Error}}"]).stdout
+            return errors.contains("bind source path does not exist")
+        }
+        #expect(failed, "\(errors)")
+        // Once nothing mounts it, the volume goes.
+        _ = ClusterTests.check(try c.docker(1, ["service", "rm", "kv2"]), "service rm kv2", c)
+        let removed = try await ClusterTests.eventually(.seconds(30)) { try c.docker(1, ["volume", "rm", "kvdata"]).succeeded }
+        #expect(removed && !FileManager.default.fileExists(atPath: mountpoint))
+    }
+
+    func waitRunning(_ c: DaemonCluster, _ services: [String]) async throws {
+        let ok = try await ClusterTests.eventually(.seconds(90)) {
+            try services.allSatisfy { s in
+                try c.docker(1, ["service", "ps", s, "--filter", "desired-state=running", "--format", "{{.CurrentState}}"]).stdout
+                    .hasPrefix("Running")
+            }
+        }
+        let ps = try c.docker(1, ["service", "ps"] + services + ["--no-trunc"]).stdout
+        try #require(ok, "\(ps)\n\(c.log(1).suffix(3000))")
+    }
+
+    /// RESP commands (printf escapes) to `service:6379` from the client task's namespace.
+    func probe(_ c: DaemonCluster, _ service: String, _ commands: String) throws -> String {
+        let line =
+            try c.docker(
+                1,
+                [
+                    "service", "ps", "client", "--filter", "desired-state=running", "--no-trunc", "--format", "{{.ID}} {{.Node}}",
+                ]
+            ).stdout.split(separator: "\n").first.map(String.init) ?? ""
+        let parts = line.split(separator: " ")
+        guard parts.count == 2, let n = Int(parts[1].dropFirst(4)), let ns = c.taskNamespace(n, task: String(parts[0])) else {
+            return "no running client task: \(line)"
+        }
+        let out = try Exec.run(["ip", "netns", "exec", ns, "busybox", "sh", "-c", "printf '\(commands)' | busybox nc -w 3 \(service) 6379"])
+        return out.stdout + out.stderr
+    }
+
     /// `PING` to `redis:6379` from the client task's namespace, with the host's busybox (nc): the
     /// name is the embedded DNS's answer there, the address the service's VIP.
     func clientProbe(_ c: DaemonCluster) throws -> String {

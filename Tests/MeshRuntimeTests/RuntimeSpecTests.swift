@@ -154,6 +154,63 @@ import Testing
         #expect(p.terminal && p.consoleSize == .init(height: 30, width: 90))
         #expect(p.cwd == "/tmp" && p.user == spec.process.user)
     }
+
+    /// The service's security and file-system fields land in config.json; what a container may not
+    /// set (a host-wide sysctl, an unknown capability or group) is refused by name.
+    @Test func serviceFieldsReachTheSpec() throws {
+        var i = Self.input()
+        i.container.readOnly = true
+        i.container.capabilityAdd = ["net_admin"]
+        i.container.capabilityDrop = ["CAP_MKNOD", "KILL"]
+        i.container.sysctls = ["net.core.somaxconn": "1024"]
+        i.container.groups = ["staff", "7"]
+        i.mounts = [.init(destination: "/data", type: "bind", source: "/v/data/_data", options: ["rbind", "rw", "rprivate"])]
+        let spec = try RuntimeSpecBuilder.build(i)
+        #expect(spec.root.readonly)
+        let caps = spec.process.capabilities.bounding
+        #expect(caps.contains("CAP_NET_ADMIN") && !caps.contains("CAP_MKNOD") && !caps.contains("CAP_KILL") && caps.contains("CAP_CHOWN"))
+        #expect(spec.linux.sysctl?["net.core.somaxconn"] == "1024" && spec.linux.sysctl?["net.ipv4.ping_group_range"] != nil)
+        #expect(spec.process.user.additionalGids == [50, 7])
+        #expect(spec.mounts.last?.destination == "/data" && spec.mounts.last?.source == "/v/data/_data")
+        i.container.sysctls = ["vm.swappiness": "1"]
+        #expect(throws: RuntimeError.self) { try RuntimeSpecBuilder.build(i) }
+        i.container.sysctls = [:]
+        i.container.capabilityAdd = ["CAP_FLY"]
+        #expect(throws: RuntimeError.self) { try RuntimeSpecBuilder.build(i) }
+        i.container.capabilityAdd = []
+        i.container.groups = ["nosuchgroup"]
+        #expect(throws: RuntimeError.self) { try RuntimeSpecBuilder.build(i) }
+        #expect(try RuntimeSpecBuilder.capabilities(add: ["ALL"], drop: []).count == RuntimeSpecBuilder.allCapabilities.count)
+        #expect(try RuntimeSpecBuilder.capabilities(add: [], drop: ["all"]).isEmpty)
+    }
+}
+
+/// Local volumes: made once (mkdir decides between two makers), seeded with owners and modes,
+/// named by dockerd's rule, removed whole.
+@Suite struct LocalVolumesTests {
+    @Test func aVolumeIsMadeOnceSeededAndRemoved() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mkvol-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+            .path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let volumes = LocalVolumes(dataRoot: dir)
+        let first = try volumes.create("data", labels: ["a": "b"])
+        let second = try volumes.create("data")
+        #expect(first.created && !second.created && second.volume.labels == ["a": "b"])
+        let image = dir + "/image-data"
+        try FileManager.default.createDirectory(atPath: image + "/sub", withIntermediateDirectories: true)
+        try "x".write(toFile: image + "/sub/file", atomically: true, encoding: .utf8)
+        #expect(chmod(image, 0o750) == 0)
+        try volumes.seed("data", from: image)
+        #expect(FileManager.default.contents(atPath: volumes.dataPath("data") + "/sub/file") == Data("x".utf8))
+        var st = stat()
+        #expect(stat(volumes.dataPath("data"), &st) == 0 && st.st_mode & 0o777 == 0o750)
+        #expect(volumes.list().map(\.name) == ["data"])
+        #expect(throws: LocalVolumes.Failure.self) { try volumes.create("../escape") }
+        #expect(!LocalVolumes.isValidName("a") && !LocalVolumes.isValidName(".hidden") && LocalVolumes.isValidName("db-1.data_x"))
+        try volumes.remove("data")
+        #expect(volumes.list().isEmpty && !FileManager.default.fileExists(atPath: volumes.directory("data")))
+        #expect(throws: LocalVolumes.Failure.self) { try volumes.remove("data") }
+    }
 }
 
 /// The json-file writer: lines cut at newlines (and 16 KiB), streams tagged, a torn file readable.

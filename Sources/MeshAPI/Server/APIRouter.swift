@@ -58,6 +58,7 @@ public struct APIRouter: Sendable {
             let image = s.dropFirst().dropLast().joined(separator: "/")
             return .json(try await backend.distributionInspect(image))
         case "images": return try await images(r)
+        case "volumes": return try await volumes(r)
         case "secrets": return try await swarmData(.secret, r)
         case "configs": return try await swarmData(.config, r)
         default: throw Self.pageNotFound
