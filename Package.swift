@@ -207,7 +207,7 @@ let package = Package(
             name: "meshbench",
             dependencies: [
                 "MeshKernel", "MeshDataplane", "MeshTestbed", "MeshDNS", "MeshGossip", "MeshWhoami", "MeshAgent", "MeshControl",
-                "MeshRuntime",
+                "MeshRuntime", "MeshDaemon",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "bench/meshbench"

@@ -61,17 +61,34 @@ public actor NodeAgent {
         let toStart = wanted.keys.filter { attached[$0] == nil && rejected[$0] == nil }.sorted()
 
         // 1. Namespaces for new tasks (an unmapped image is rejected here, with the reason).
+        // All at once: a pull or an image's unpack for one task must not hold up the others.
         var prepared: [String] = []
+        let runtime = runtime
+        let outcomes = await withTaskGroup(of: (String, Result<(TaskLaunch, NetworkNamespace), Error>).self) { group in
+            for id in toStart {
+                let t = wanted[id]!
+                group.addTask {
+                    do {
+                        let launch = TaskLaunch(id: id, image: t.image, args: t.args, env: t.env, container: try Self.containerOptions(t))
+                        let name = try await runtime.prepare(launch)
+                        return (id, .success((launch, try NetworkNamespace.open(named: name))))
+                    } catch {
+                        return (id, .failure(error))
+                    }
+                }
+            }
+            var all: [String: Result<(TaskLaunch, NetworkNamespace), Error>] = [:]
+            for await (id, r) in group { all[id] = r }
+            return all
+        }
         for id in toStart {
-            let t = wanted[id]!
-            do {
-                let launch = TaskLaunch(id: id, image: t.image, args: t.args, env: t.env, container: try Self.containerOptions(t))
-                let name = try await runtime.prepare(launch)
-                attached[id] = try NetworkNamespace.open(named: name)
+            switch outcomes[id]! {
+            case .success((let launch, let ns)):
+                attached[id] = ns
                 launches[id] = launch
-                if let n = t.container?.stopGraceNanos, n >= 0 { graces[id] = .nanoseconds(n) }
+                if let n = wanted[id]!.container?.stopGraceNanos, n >= 0 { graces[id] = .nanoseconds(n) }
                 prepared.append(id)
-            } catch {
+            case .failure(let error):
                 rejected[id] = "\(error)"
                 metrics.tasksRejected.increment()
             }
@@ -120,12 +137,23 @@ public actor NodeAgent {
         }
 
         // 4. Only now the processes.
+        // Together as well: a container's start (runc) is tens of milliseconds, mostly waiting.
         var started: [(pid: pid_t, namespace: String)] = []
-        for id in prepared where rejected[id] == nil {
-            do {
-                let r = try await runtime.launch(launches[id]!)
-                started.append((r.pid, attached[id]!.path))
-            } catch {
+        let toLaunch = prepared.filter { rejected[$0] == nil }.map { ($0, launches[$0]!) }
+        let launched = await withTaskGroup(of: (String, Result<pid_t, Error>).self) { group in
+            for (id, launch) in toLaunch {
+                group.addTask {
+                    do { return (id, .success(try await runtime.launch(launch).pid)) } catch { return (id, .failure(error)) }
+                }
+            }
+            var all: [String: Result<pid_t, Error>] = [:]
+            for await (id, r) in group { all[id] = r }
+            return all
+        }
+        for (id, _) in toLaunch {
+            switch launched[id]! {
+            case .success(let pid): started.append((pid, attached[id]!.path))
+            case .failure(let error):
                 rejected[id] = "\(error)"
                 metrics.tasksRejected.increment()
             }

@@ -117,6 +117,8 @@ public actor Daemon: EngineBackend {
     public func shutdown() async {
         await manager?.stop()
         await node?.stop(leave: false)
+        await images?.shutdown()
+        images = nil
     }
 
     private func controller() throws(EngineError) -> ClusterController {

@@ -27,6 +27,11 @@ public actor NodeImages: RootfsProvider {
         self.warn = warn
     }
 
+    /// Ends the registry client's connections (its HTTP client must be shut down before it goes).
+    public func shutdown() async {
+        try? await store.client.shutdown()
+    }
+
     nonisolated var rootfsDirectory: String { dataRoot + "/rootfs" }
 
     /// The image `reference` names, pulled unless it is pinned and present.
