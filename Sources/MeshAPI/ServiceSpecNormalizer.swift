@@ -102,13 +102,15 @@ public enum ServiceSpecNormalizer {
             throw .invalidArgument("TaskTemplate.Placement.Preferences: only Spread preferences are supported")
         }
         guard let c = t.ContainerSpec else { return }
-        // The manager keeps secrets and configs, but no task driver mounts them yet: a reference
-        // would be a file the task expects and never finds.
-        if let s = c.Secrets, !s.isEmpty {
-            throw .invalidArgument("ContainerSpec.Secrets: meshd keeps secrets but cannot mount them into tasks yet")
+        // swarmkit: a reference without a file target is malformed (it would be a file nowhere).
+        for r in c.Secrets ?? [] where (r.File?.Name ?? "").isEmpty {
+            throw .invalidArgument("ContainerSpec.Secrets: malformed secret reference \(r.SecretName ?? ""): File.Name is required")
         }
-        if let s = c.Configs, !s.isEmpty {
-            throw .invalidArgument("ContainerSpec.Configs: meshd keeps configs but cannot mount them into tasks yet")
+        for r in c.Configs ?? [] {
+            if r.Runtime != nil { throw .invalidArgument("ContainerSpec.Configs: Runtime configs (credential specs) are not supported") }
+            if (r.File?.Name ?? "").isEmpty {
+                throw .invalidArgument("ContainerSpec.Configs: malformed config reference \(r.ConfigName ?? ""): File.Name is required")
+            }
         }
         if let i = c.Isolation, !["", "default", "process", "hyperv"].contains(i) {
             throw .invalidArgument("ContainerSpec.Isolation: invalid isolation \(i)")

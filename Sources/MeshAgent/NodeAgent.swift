@@ -69,7 +69,10 @@ public actor NodeAgent {
                 let t = wanted[id]!
                 group.addTask {
                     do {
-                        let launch = TaskLaunch(id: id, image: t.image, args: t.args, env: t.env, container: try Self.containerOptions(t))
+                        var launch = TaskLaunch(id: id, image: t.image, args: t.args, env: t.env, container: try Self.containerOptions(t))
+                        launch.files = (t.files ?? []).map {
+                            TaskFile(name: $0.name, target: $0.target, data: $0.data, uid: $0.uid, gid: $0.gid, mode: $0.mode)
+                        }
                         let name = try await runtime.prepare(launch)
                         return (id, .success((launch, try NetworkNamespace.open(named: name))))
                     } catch {

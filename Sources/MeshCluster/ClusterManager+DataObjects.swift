@@ -33,7 +33,20 @@ extension ClusterManager {
         }
     }
 
+    /// Refused while a service refers to it (swarmkit: "secret 'x' is in use by the following service: y").
     public mutating func removeData<T: DataObject>(_ type: T.Type, id: String) throws(ClusterError) {
-        try store.delete(T.self, id: id)
+        try store.write { tx throws(ClusterError) in
+            guard let object = try tx.get(T.self, id: id) else { throw .notFound(objectKind: T.objectKind, reference: id) }
+            let users = try tx.list(ClusterService.self).filter { s in
+                let c = s.spec.task.container
+                return ((T.objectKind == "secret" ? c.secrets : c.configs) ?? []).contains { $0.id == id }
+            }
+            if !users.isEmpty {
+                let names = users.map(\.spec.name).sorted().joined(separator: ", ")
+                throw .invalidArgument(
+                    "\(T.objectKind) '\(object.spec.name)' is in use by the following service\(users.count > 1 ? "s" : ""): \(names)")
+            }
+            try tx.delete(T.self, id: id)
+        }
     }
 }

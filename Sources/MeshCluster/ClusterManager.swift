@@ -257,7 +257,23 @@ public struct ClusterManager: Sendable {
             if n.ingress { throw .invalidArgument("service cannot be explicitly attached to the ingress network \"\(n.name)\"") }
             spec.task.networks[i].target = n.id
         }
+        try checkDataReferences(spec)
         return spec
+    }
+
+    /// Every secret and config a service names exists with that ID and name (swarmkit's
+    /// `checkSecretExistence`): a task must never be made for a file the node cannot supply.
+    func checkDataReferences(_ spec: ServiceSpec) throws(ClusterError) {
+        for r in spec.task.container.secrets ?? [] {
+            guard let s = try store.get(ClusterSecret.self, id: r.id), s.spec.name == r.name else {
+                throw .invalidArgument("secret not found: \(r.name)")
+            }
+        }
+        for r in spec.task.container.configs ?? [] {
+            guard let c = try store.get(ClusterConfig.self, id: r.id), c.spec.name == r.name else {
+                throw .invalidArgument("config not found: \(r.name)")
+            }
+        }
     }
 
     /// `service create`.

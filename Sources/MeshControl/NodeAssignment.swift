@@ -1,3 +1,4 @@
+import Foundation
 import MeshDataplane
 import MeshKernel
 
@@ -121,10 +122,14 @@ public struct NodeAssignment: Sendable, Equatable, Codable {
         public var attachments: [Attachment]
         /// nil from a manager that predates containers: the task's args are then the container's Args.
         public var container: ContainerFields?
+        /// The secrets and configs it reads, with their data: only the nodes that run a task that
+        /// names one ever receive it (over the session's mutual TLS).
+        public var files: [TaskFile]?
         public init(
             id: String, name: String, service: String, image: String, args: [String] = [], env: [String: String] = [:],
-            desired: DesiredState = .running, attachments: [Attachment], container: ContainerFields? = nil
+            desired: DesiredState = .running, attachments: [Attachment], container: ContainerFields? = nil, files: [TaskFile]? = nil
         ) {
+            self.files = files
             self.container = container
             self.id = id
             self.name = name
@@ -134,6 +139,27 @@ public struct NodeAssignment: Sendable, Equatable, Codable {
             self.env = env
             self.desired = desired
             self.attachments = attachments
+        }
+    }
+    /// One secret or config as a file in a task's container.
+    public struct TaskFile: Sendable, Equatable, Codable {
+        public enum Kind: String, Sendable, Codable { case secret, config }
+        public var kind: Kind
+        public var name: String
+        /// The absolute path in the container.
+        public var target: String
+        public var data: Data
+        public var uid: String
+        public var gid: String
+        public var mode: UInt32
+        public init(kind: Kind, name: String, target: String, data: Data, uid: String, gid: String, mode: UInt32) {
+            self.kind = kind
+            self.name = name
+            self.target = target
+            self.data = data
+            self.uid = uid
+            self.gid = gid
+            self.mode = mode
         }
     }
     /// A task on another node, as its node published it.

@@ -72,6 +72,13 @@ extension APIMapping {
         o.capabilityDrop = c.CapabilityDrop ?? []
         o.ulimits = (c.Ulimits ?? []).map { ContainerOptions.Ulimit(name: $0.Name ?? "", soft: $0.Soft ?? 0, hard: $0.Hard ?? 0) }
         o.oomScoreAdj = c.OomScoreAdj ?? 0
+        // Go's zero values for a File sent without them: root, 0444 only when the CLI sends it.
+        func reference(_ id: String?, _ name: String?, _ f: FileTarget?) -> ContainerOptions.DataReference {
+            ContainerOptions.DataReference(
+                id: id ?? "", name: name ?? "", fileName: f?.Name ?? "", uid: f?.UID ?? "", gid: f?.GID ?? "", mode: f?.Mode ?? 0)
+        }
+        o.secrets = c.Secrets.map { $0.map { reference($0.SecretID, $0.SecretName, $0.File) } }
+        o.configs = c.Configs.map { $0.map { reference($0.ConfigID, $0.ConfigName, $0.File) } }
         return o
     }
 

@@ -143,6 +143,11 @@ extension APIMapping {
         c.CapabilityDrop = nonEmpty(o.capabilityDrop)
         c.Ulimits = nonEmpty(o.ulimits.map { MeshAPI.ContainerSpec.Ulimit(Name: $0.name, Soft: $0.soft, Hard: $0.hard) })
         c.OomScoreAdj = nonZero(o.oomScoreAdj)
+        func file(_ r: ContainerOptions.DataReference) -> FileTarget {
+            FileTarget(Name: r.fileName, UID: r.uid, GID: r.gid, Mode: r.mode)
+        }
+        c.Secrets = o.secrets.map { $0.map { SecretReference(File: file($0), SecretID: $0.id, SecretName: $0.name) } }
+        c.Configs = o.configs.map { $0.map { ConfigReference(File: file($0), ConfigID: $0.id, ConfigName: $0.name) } }
     }
 
     static func apiMount(_ m: ContainerOptions.Mount) -> MeshAPI.ContainerSpec.Mount {

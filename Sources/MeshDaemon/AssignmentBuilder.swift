@@ -10,7 +10,10 @@ import MeshKernel
 /// tasks are not in it: each node learns them over gossip, so a dead node's backends leave every
 /// balancer without waiting for the manager.
 public enum AssignmentBuilder {
-    public static func build(_ snapshot: ClusterSnapshot, settings: ClusterSettings, nodeID: String) -> NodeAssignment? {
+    /// `data`: the secrets and configs the snapshot's tasks name (`DataFiles.referenced`), by ID.
+    public static func build(
+        _ snapshot: ClusterSnapshot, settings: ClusterSettings, nodeID: String, data: DataFiles = DataFiles()
+    ) -> NodeAssignment? {
         guard let node = snapshot.nodes.first(where: { $0.id == nodeID }),
             let address = IPAddress(node.addr)
         else { return nil }
@@ -37,7 +40,8 @@ public enum AssignmentBuilder {
                 .init(
                     id: t.id, name: taskName(t, serviceName: service.spec.name), service: t.serviceID,
                     image: t.spec.image, args: t.spec.command + t.spec.args, env: environment(t.spec.env),
-                    desired: desired, attachments: attachments, container: containerFields(t.spec, serviceName: service.spec.name)))
+                    desired: desired, attachments: attachments, container: containerFields(t.spec, serviceName: service.spec.name),
+                    files: desired == .running ? data.files(for: t.spec.container) : nil))
         }
 
         let publishesIngress = snapshot.services.contains { s in s.endpoint.ports.contains { $0.publishMode == .ingress } }
@@ -132,5 +136,37 @@ public enum AssignmentBuilder {
     /// The task of a removed service still has to be stopped: a stand-in named after the task.
     static func orphanService(_ t: ClusterTask) -> ClusterService? {
         ClusterService(id: t.serviceID, spec: MeshCluster.ServiceSpec(name: t.serviceID, task: t.spec), now: t.createdAt)
+    }
+}
+
+/// The secrets and configs tasks name, read once per assignment pass for the tasks that name any.
+public struct DataFiles: Sendable {
+    public var secrets: [String: ClusterSecret] = [:]
+    public var configs: [String: ClusterConfig] = [:]
+    public init() {}
+
+    /// The IDs the snapshot's live tasks refer to: what must be read (nothing when no task names one).
+    public static func referenced(_ snapshot: ClusterSnapshot) -> (secrets: Set<String>, configs: Set<String>) {
+        var s = Set<String>(), c = Set<String>()
+        for t in snapshot.tasks where !t.status.state.isTerminal {
+            for r in t.spec.container.secrets ?? [] { s.insert(r.id) }
+            for r in t.spec.container.configs ?? [] { c.insert(r.id) }
+        }
+        return (s, c)
+    }
+
+    /// A task's files with their data; one whose object is gone (removed after the task's service
+    /// stopped naming it) is left out: a running task keeps what it was given.
+    func files(for c: ContainerOptions) -> [NodeAssignment.TaskFile]? {
+        var out: [NodeAssignment.TaskFile] = []
+        for r in c.secrets ?? [] {
+            guard let s = secrets[r.id] else { continue }
+            out.append(.init(kind: .secret, name: r.name, target: r.target(secret: true), data: s.spec.data, uid: r.uid, gid: r.gid, mode: r.mode))
+        }
+        for r in c.configs ?? [] {
+            guard let x = configs[r.id] else { continue }
+            out.append(.init(kind: .config, name: r.name, target: r.target(secret: false), data: x.spec.data, uid: r.uid, gid: r.gid, mode: r.mode))
+        }
+        return out.isEmpty ? nil : out
     }
 }

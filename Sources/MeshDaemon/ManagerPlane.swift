@@ -392,10 +392,17 @@ public actor ManagerPlane {
     /// Sends each connected node its assignment when it differs from the last one it got. One read
     /// of the store for all of them.
     private func pushAll(only: String? = nil) async {
-        let view: (ClusterSnapshot, ClusterSettings)
+        let view: (ClusterSnapshot, ClusterSettings, DataFiles)
         let start = ContinuousClock.now
         do {
-            view = try await controller.read { m throws(ClusterError) in (try m.store.snapshot(), m.settings) }
+            view = try await controller.read { m throws(ClusterError) in
+                let snapshot = try m.store.snapshot()
+                let wanted = DataFiles.referenced(snapshot)
+                var data = DataFiles()
+                for id in wanted.secrets { data.secrets[id] = try m.store.get(ClusterSecret.self, id: id) }
+                for id in wanted.configs { data.configs[id] = try m.store.get(ClusterConfig.self, id: id) }
+                return (snapshot, m.settings, data)
+            }
         } catch {
             DaemonLog.manager.warning("assignments: \(error)")
             return
@@ -413,7 +420,7 @@ public actor ManagerPlane {
             rotateSoon = true
         }
         for (node, session) in sessions.sorted(by: { $0.key < $1.key }) where only == nil || only == node {
-            guard let assignment = AssignmentBuilder.build(view.0, settings: view.1, nodeID: node),
+            guard let assignment = AssignmentBuilder.build(view.0, settings: view.1, nodeID: node, data: view.2),
                 assignment != session.sent
             else { continue }
             do {

@@ -146,6 +146,25 @@ public struct ContainerMount: Sendable, Equatable {
     }
 }
 
+/// A secret's or config's content as a read-only file at `target` in the container.
+public struct TaskFile: Sendable, Equatable {
+    public var name: String
+    public var target: String
+    public var data: Data
+    /// Numeric, as swarmkit's File.UID/GID; empty: root.
+    public var uid: String
+    public var gid: String
+    public var mode: UInt32
+    public init(name: String, target: String, data: Data, uid: String = "0", gid: String = "0", mode: UInt32 = 0o444) {
+        self.name = name
+        self.target = target
+        self.data = data
+        self.uid = uid
+        self.gid = gid
+        self.mode = mode
+    }
+}
+
 /// Signal names as images and `--stop-signal` give them.
 public enum SignalName {
     static let table: [String: Int32] = [

@@ -55,7 +55,7 @@ public actor OCIDriverCore {
         var hosts = t.hosts
         if !hosts.split(whereSeparator: \.isWhitespace).contains(Substring(host)) { hosts += "127.0.1.1\t\(host)\n" }
         for line in c.extraHosts { hosts += line + "\n" }
-        input.mounts = try resolveMounts(c.mounts, taskID: t.id, image: image)
+        input.mounts = try resolveMounts(c.mounts, taskID: t.id, image: image) + (try TaskFiles(dataRoot: dataRoot, taskID: t.id).write(t.files))
         let spec = try RuntimeSpecBuilder.build(input)
         do {
             try FileManager.default.createDirectory(atPath: bundle, withIntermediateDirectories: true)
@@ -120,6 +120,7 @@ public actor OCIDriverCore {
         if let c = containers.removeValue(forKey: taskID) { await c.remove() }
         if prepared.removeValue(forKey: taskID) != nil { await images.release(task: taskID) }
         for name in anonymousVolumes.removeValue(forKey: taskID) ?? [] { try? volumes.remove(name) }
+        TaskFiles(dataRoot: dataRoot, taskID: taskID).remove()
     }
 
     /// The service's mounts as runc binds them: a bind's source must exist (swarmkit's check, so a
@@ -187,6 +188,7 @@ public actor OCIDriverCore {
         // Their root file systems, once nothing runs on them, and their anonymous volumes (named ones stay).
         _ = await images.removeLeftovers()
         let live = Set(anonymousVolumes.values.joined())
+        TaskFiles.removeLeftovers(dataRoot: dataRoot, keeping: Set(containers.keys))
         for v in volumes.list() where v.anonymous && !live.contains(v.name) { try? volumes.remove(v.name) }
         return removed
     }

@@ -62,6 +62,12 @@ public struct ProcessDriver: TaskDriver {
 
     public func prepare(_ t: TaskLaunch) async throws(RuntimeError) {
         do { _ = try catalog.command(image: t.image, args: t.args) } catch { throw .image(error) }
+        // A host process shares the host's file system: there is nowhere private to put the files.
+        if !t.files.isEmpty {
+            throw .unsupported(
+                "secrets and configs (\(t.files.map(\.name).joined(separator: ", "))) are mounted into containers only: image \(t.image) runs as a host process from this node's catalog"
+            )
+        }
     }
 
     public func launch(_ t: TaskLaunch, in s: TaskSandbox) async throws(RuntimeError) -> any TaskHandle {

@@ -13,6 +13,8 @@ public struct TaskLaunch: Sendable, Equatable {
     /// What a container driver needs beyond the command line (service, slot, command and args
     /// apart, user, limits, labels); the process driver ignores it.
     public var container: ContainerOptions
+    /// Secrets and configs as files in the container (refused by the process driver).
+    public var files: [TaskFile] = []
     public init(
         id: String, image: String, args: [String] = [], env: [String: String] = [:],
         resolvConf: String = "nameserver 127.0.0.11\noptions ndots:0\n", hosts: String? = nil, container: ContainerOptions? = nil

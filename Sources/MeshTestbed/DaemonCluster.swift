@@ -168,8 +168,13 @@ public final class DaemonCluster: Sendable {
         let root = dataRoot(n)
         let runc = Runc(root: root + "/runc")
         for id in runc.list() { try? runc.delete(id) }
-        guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: root + "/rootfs") else { return }
-        for t in tasks { umount2("\(root)/rootfs/\(t)/rootfs", Int32(MNT_DETACH)) }
+        for t in (try? FileManager.default.contentsOfDirectory(atPath: root + "/rootfs")) ?? [] {
+            umount2("\(root)/rootfs/\(t)/rootfs", Int32(MNT_DETACH))
+        }
+        // Secrets and configs: a tmpfs per task.
+        for t in (try? FileManager.default.contentsOfDirectory(atPath: root + "/taskfiles")) ?? [] {
+            umount2("\(root)/taskfiles/\(t)", Int32(MNT_DETACH))
+        }
     }
 
     /// Ends every daemon and removes everything the cluster made, daemons' leftovers included.

@@ -202,6 +202,71 @@ import Testing
         #expect(removed && !FileManager.default.fileExists(atPath: mountpoint))
     }
 
+    /// `--secret` and `--config` become read-only files in the container, owner and mode as asked
+    /// (a secret under /run/secrets, a config at its target); a host-process task is refused them
+    /// by name; a secret in use cannot be removed.
+    @Test func secretsAndConfigsAreFilesInTheContainer() async throws {
+        guard getuid() == 0 else { throw NotRootCluster() }
+        let registry = try await LocalRegistry.start(tag: "mds-registry")
+        defer { registry.stop() }
+        let built = try Exec.check([Self.repoRoot + "/scripts/build-images", "--registry", registry.address, "busybox"])
+        let busybox = try #require(Self.pushed(built)["busybox"]?.first, "\(built)")
+        let c = try await DaemonCluster.build(tag: "mds", nodes: 1)
+        var replicas: [LocalRegistry] = []
+        defer {
+            c.destroy()
+            for r in replicas { r.stop() }
+        }
+        replicas.append(try await registry.replica(in: c.lab.nodeNamespace(1)))
+        _ = ClusterTests.check(try c.docker(1, ["swarm", "init", "--advertise-addr", c.address(1)]), "swarm init", c)
+        let dir = c.directory
+        try "s3cr3t-value".write(toFile: dir + "/pw", atomically: true, encoding: .utf8)
+        try "listen=8080".write(toFile: dir + "/conf", atomically: true, encoding: .utf8)
+        _ = ClusterTests.check(try c.docker(1, ["secret", "create", "db_pw", dir + "/pw"]), "secret create", c)
+        _ = ClusterTests.check(try c.docker(1, ["config", "create", "app_conf", dir + "/conf"]), "config create", c)
+        let script = "cat /run/secrets/pw; echo; cat /etc/app.conf; echo; stat -c '%u:%g %a' /run/secrets/pw; "
+            + "echo x > /run/secrets/pw 2>/dev/null && echo WRITABLE; sleep 3600"
+        _ = ClusterTests.check(
+            try c.docker(1, [
+                "service", "create", "--detach", "--name", "reader", "--secret", "source=db_pw,target=pw,uid=33,gid=44,mode=0440",
+                "--config", "source=app_conf,target=/etc/app.conf", busybox, "sh", "-c", script,
+            ]), "service create reader", c)
+        try await waitRunning(c, ["reader"])
+        var logs = ""
+        let read = try await ClusterTests.eventually(.seconds(20)) {
+            logs = try c.docker(1, ["service", "logs", "--raw", "reader"]).stdout
+            return logs.contains("33:44 440")
+        }
+        #expect(read && logs.contains("s3cr3t-value") && logs.contains("listen=8080") && !logs.contains("WRITABLE"), "\(logs)")
+        let spec = try c.docker(1, ["service", "inspect", "reader", "--format", "{{json .Spec.TaskTemplate.ContainerSpec.Secrets}}"]).stdout
+        #expect(spec.contains("\"SecretName\":\"db_pw\"") && spec.contains("\"Name\":\"pw\"") && spec.contains("\"Mode\":288"), "\(spec)")
+        // Nothing of the secret is on the node's disk: its file is on a tmpfs of the task's.
+        let mounts = try String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)
+        #expect(mounts.split(separator: "\n").contains { $0.contains("\(c.dataRoot(1))/taskfiles/") && $0.contains(" tmpfs ") })
+
+        let busy = try c.docker(1, ["secret", "rm", "db_pw"])
+        #expect(!busy.succeeded && busy.stderr.contains("is in use by the following service: reader"), "\(busy.stderr)")
+        // The catalog's busybox is a host process: it cannot get the file, and says so.
+        _ = ClusterTests.check(
+            try c.docker(1, ["service", "create", "--detach", "--name", "hostproc", "--secret", "db_pw", "busybox", "sleep", "60"]),
+            "service create hostproc", c)
+        var errors = ""
+        let refused = try await ClusterTests.eventually(.seconds(30)) {
+            errors = try c.docker(1, ["service", "ps", "hostproc", "--no-trunc", "--format", "{{.Error}}"]).stdout
+            return errors.contains("mounted into containers only")
+        }
+        #expect(refused, "\(errors)")
+        let missing = try c.docker(1, ["service", "create", "--detach", "--name", "nosecret", "--secret", "nosuch", busybox])
+        #expect(!missing.succeeded, "\(missing.stdout)")
+        for s in ["reader", "hostproc"] { _ = ClusterTests.check(try c.docker(1, ["service", "rm", s]), "service rm \(s)", c) }
+        let removed = try await ClusterTests.eventually(.seconds(30)) { try c.docker(1, ["secret", "rm", "db_pw"]).succeeded }
+        #expect(removed)
+        let unmounted = try await ClusterTests.eventually(.seconds(30)) {
+            !(try String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)).contains("\(c.dataRoot(1))/taskfiles/")
+        }
+        #expect(unmounted)
+    }
+
     func waitRunning(_ c: DaemonCluster, _ services: [String]) async throws {
         let ok = try await ClusterTests.eventually(.seconds(90)) {
             try services.allSatisfy { s in

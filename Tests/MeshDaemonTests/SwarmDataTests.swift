@@ -94,4 +94,62 @@ import Testing
         let removed = EventTranslator.events(.config(ObjectChange(action: .remove, old: config, new: nil, id: "c1", index: 5)), timeNano: 1)
         #expect(removed.map(\.Type) == ["config"] && removed.first?.Action == "remove")
     }
+
+    /// A service names secrets and configs by ID and name: they must exist, two may not share a
+    /// target, the references come back as sent, the node's assignment carries their data (and
+    /// only for the tasks that name them), and a secret in use cannot be removed.
+    @Test func servicesReferToSecretsAndConfigs() async throws {
+        try await TestCluster.with { c in
+            let ctl = c.controller
+            let sid = try await ctl.createSwarmData(.secret, Self.spec("pw", "hunter2")).ID
+            let cid = try await ctl.createSwarmData(.config, Self.spec("site.conf", "listen 80;")).ID
+            var spec = webSpec("app")
+            spec.TaskTemplate.ContainerSpec?.Secrets = [
+                SecretReference(File: FileTarget(Name: "pw", UID: "0", GID: "0", Mode: 0o400), SecretID: sid, SecretName: "pw")
+            ]
+            spec.TaskTemplate.ContainerSpec?.Configs = [
+                ConfigReference(File: FileTarget(Name: "/etc/site.conf", UID: "0", GID: "0", Mode: 0o444), ConfigID: cid, ConfigName: "site.conf")
+            ]
+            let id = try await ctl.createService(spec).ID
+            let shown = try await ctl.inspectService(id).Spec.TaskTemplate.ContainerSpec
+            #expect(shown?.Secrets == spec.TaskTemplate.ContainerSpec?.Secrets && shown?.Configs == spec.TaskTemplate.ContainerSpec?.Configs)
+
+            var wrong = webSpec("wrong")
+            wrong.TaskTemplate.ContainerSpec?.Secrets = [SecretReference(File: FileTarget(Name: "x"), SecretID: "nosuchid", SecretName: "pw")]
+            let missing = await engineError { _ = try await ctl.createService(wrong) }
+            #expect(missing?.status == 400 && missing?.message.contains("secret not found: pw") == true, "\(String(describing: missing))")
+            var clash = webSpec("clash")
+            clash.TaskTemplate.ContainerSpec?.Secrets = [
+                SecretReference(File: FileTarget(Name: "a"), SecretID: sid, SecretName: "pw"),
+                SecretReference(File: FileTarget(Name: "/run/secrets/a"), SecretID: sid, SecretName: "pw"),
+            ]
+            let conflict = await engineError { _ = try await ctl.createService(clash) }
+            #expect(conflict?.message.contains("conflicting target") == true, "\(String(describing: conflict))")
+            var noFile = webSpec("nofile")
+            noFile.TaskTemplate.ContainerSpec?.Secrets = [SecretReference(SecretID: sid, SecretName: "pw")]
+            let malformed = await engineError { _ = try await ctl.createService(noFile) }
+            #expect(malformed?.status == 400 && malformed?.message.contains("File.Name") == true)
+
+            let inUse = await engineError { try await ctl.removeSwarmData(.secret, "pw") }
+            #expect(inUse?.status == 400 && inUse?.message.contains("in use by the following service: app") == true, "\(String(describing: inUse))")
+
+            // What a node running one of the tasks is sent: the files with their data.
+            try await c.reconcile()
+            let snapshot = try c.store.snapshot()
+            var data = DataFiles()
+            let wanted = DataFiles.referenced(snapshot)
+            for s in wanted.secrets { data.secrets[s] = try c.store.get(ClusterSecret.self, id: s) }
+            for x in wanted.configs { data.configs[x] = try c.store.get(ClusterConfig.self, id: x) }
+            #expect(wanted.secrets == [sid] && wanted.configs == [cid])
+            let node = try #require(snapshot.tasks.first { $0.serviceID == id }?.nodeID)
+            let a = try #require(AssignmentBuilder.build(snapshot, settings: try await ctl.withManager { m in m.settings }, nodeID: node, data: data))
+            let files = a.tasks.first { $0.service == id }?.files ?? []
+            #expect(files.map(\.target) == ["/run/secrets/pw", "/etc/site.conf"] && files.first?.data == Data("hunter2".utf8), "\(files)")
+            #expect(files.first?.mode == 0o400)
+
+            try await ctl.removeService(id)
+            try await ctl.removeSwarmData(.secret, "pw")
+            #expect(try c.store.get(ClusterSecret.self, id: sid) == nil)
+        }
+    }
 }

@@ -39,6 +39,44 @@ public struct PresentValue: Codable, Sendable, Equatable {
     }
 }
 
+/// Where a secret or config appears in the container and with which owner and mode.
+public struct FileTarget: Codable, Sendable, Equatable {
+    public var Name: String?
+    public var UID: String?
+    public var GID: String?
+    public var Mode: UInt32?
+    public init(Name: String? = nil, UID: String? = nil, GID: String? = nil, Mode: UInt32? = nil) {
+        self.Name = Name
+        self.UID = UID
+        self.GID = GID
+        self.Mode = Mode
+    }
+}
+
+public struct SecretReference: Codable, Sendable, Equatable {
+    public var File: FileTarget?
+    public var SecretID: String?
+    public var SecretName: String?
+    public init(File: FileTarget? = nil, SecretID: String? = nil, SecretName: String? = nil) {
+        self.File = File
+        self.SecretID = SecretID
+        self.SecretName = SecretName
+    }
+}
+
+public struct ConfigReference: Codable, Sendable, Equatable {
+    public var File: FileTarget?
+    /// A config used by the runtime itself (a Windows credential spec): refused by name.
+    public var Runtime: PresentValue?
+    public var ConfigID: String?
+    public var ConfigName: String?
+    public init(File: FileTarget? = nil, ConfigID: String? = nil, ConfigName: String? = nil) {
+        self.File = File
+        self.ConfigID = ConfigID
+        self.ConfigName = ConfigName
+    }
+}
+
 public struct TaskSpec: Codable, Sendable, Equatable {
     /// Always present in what meshd sends: `service ps` dereferences it.
     public var ContainerSpec: ContainerSpec?
@@ -89,9 +127,9 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
     public var Healthcheck: HealthConfig?
     public var Hosts: [String]?
     public var DNSConfig: DNSConfig?
-    /// Refused when not empty until meshd stores secrets and configs.
-    public var Secrets: [PresentValue]?
-    public var Configs: [PresentValue]?
+    /// Files from the swarm's secrets and configs (mounted into containers; a host-process task is refused them).
+    public var Secrets: [SecretReference]?
+    public var Configs: [ConfigReference]?
     public var Isolation: String?
     public var Sysctls: [String: String]?
     public var CapabilityAdd: [String]?

@@ -30,8 +30,39 @@ public struct ContainerOptions: Codable, Sendable, Equatable {
     public var capabilityDrop: [String] = []
     public var ulimits: [Ulimit] = []
     public var oomScoreAdj: Int64 = 0
+    /// Secrets and configs the task gets as files (swarmkit's SecretReference / ConfigReference).
+    /// Optional so that services stored before they existed still decode.
+    public var secrets: [DataReference]?
+    public var configs: [DataReference]?
 
     public init() {}
+
+    /// A secret or config a task reads as a file: which object (ID and the name it had when the
+    /// service was made) and the file's name, owner and mode in the container.
+    public struct DataReference: Codable, Sendable, Equatable {
+        public var id: String
+        public var name: String
+        /// `File.Name`: relative to /run/secrets (secrets), or a path (configs: relative to /).
+        public var fileName: String
+        public var uid: String
+        public var gid: String
+        public var mode: UInt32
+        public init(id: String, name: String, fileName: String, uid: String = "0", gid: String = "0", mode: UInt32 = 0o444) {
+            self.id = id
+            self.name = name
+            self.fileName = fileName
+            self.uid = uid
+            self.gid = gid
+            self.mode = mode
+        }
+
+        /// Where the file is in the container: a secret's under /run/secrets unless absolute, a config's
+        /// under / unless absolute (dockerd's rules).
+        public func target(secret: Bool) -> String {
+            if fileName.hasPrefix("/") { return fileName }
+            return (secret ? "/run/secrets/" : "/") + fileName
+        }
+    }
 
     public struct Healthcheck: Codable, Sendable, Equatable {
         public var test: [String] = []

@@ -250,6 +250,22 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
         for m in task.container.mounts where m.target.isEmpty {
             throw .invalidArgument("ContainerSpec: mount \(m.kind.rawValue) has no target")
         }
+        // swarmkit's validateSecretRefsSpec / validateConfigRefsSpec: a file name each, no two at one path.
+        var targets: [String: String] = [:]
+        for (kind, refs, secret) in [("secret", task.container.secrets ?? [], true), ("config", task.container.configs ?? [], false)] {
+            for r in refs {
+                guard !r.id.isEmpty, !r.name.isEmpty else { throw .invalidArgument("malformed \(kind) reference: it needs an ID and a name") }
+                guard !r.fileName.isEmpty else { throw .invalidArgument("malformed \(kind) reference: \(r.name) has no File.Name") }
+                guard !r.fileName.split(separator: "/").contains(".."), !r.fileName.contains("\0") else {
+                    throw .invalidArgument("\(kind) reference \(r.name): File.Name \(r.fileName) must not contain ..")
+                }
+                let target = r.target(secret: secret)
+                if let other = targets[target] {
+                    throw .invalidArgument("\(kind) references '\(other)' and '\(r.name)' have a conflicting target: '\(target)'")
+                }
+                targets[target] = r.name
+            }
+        }
         let r = task.resources
         if let l = r.limits, l.nanoCPUs < 0 || l.memoryBytes < 0 || l.pids < 0 {
             throw .invalidArgument("TaskSpec: Resources.Limits cannot be negative")
