@@ -115,10 +115,30 @@ public enum ServiceSpecNormalizer {
         if let i = c.Isolation, !["", "default", "process", "hyperv"].contains(i) {
             throw .invalidArgument("ContainerSpec.Isolation: invalid isolation \(i)")
         }
+        // swarmkit's validateMounts: each target absolute and used once, a bind's source absolute,
+        // a tmpfs without one; and no `..` in a path (it would leave the image on the node).
+        var targets = Set<String>()
         for m in c.Mounts ?? [] {
             let kind = m.`Type` ?? ""
             guard ["bind", "volume", "tmpfs", "npipe", "cluster", "image"].contains(kind) else {
                 throw .invalidArgument("ContainerSpec.Mounts: invalid mount type \"\(kind)\"")
+            }
+            let target = m.Target ?? ""
+            guard target.hasPrefix("/") else {
+                throw .invalidArgument("ContainerSpec.Mounts: invalid mount target, must be an absolute path: \(target)")
+            }
+            guard !target.split(separator: "/").contains(".."), !target.contains("\0") else {
+                throw .invalidArgument("ContainerSpec.Mounts: invalid mount target, must not contain '..': \(target)")
+            }
+            guard targets.insert(target).inserted else {
+                throw .invalidArgument("ContainerSpec.Mounts: mount target \(target) is used more than once")
+            }
+            let source = m.Source ?? ""
+            if kind == "bind", !source.hasPrefix("/") {
+                throw .invalidArgument("ContainerSpec.Mounts: invalid bind mount source, must be an absolute path: \(source)")
+            }
+            if kind == "tmpfs", !source.isEmpty {
+                throw .invalidArgument("ContainerSpec.Mounts: invalid tmpfs source, source must be empty")
             }
         }
         for u in c.Ulimits ?? [] where (u.Name ?? "").isEmpty {

@@ -40,6 +40,12 @@ public actor NodeAgent {
     /// The gossip keys (primary first) the pairs' ESP keys are derived from, and the peers keyed now.
     private var espSecrets: [[UInt8]] = []
     private var keyedPeers: [String: IPAddress] = [:]
+    /// Image pulls run beside the turn, one per image: tasks waiting for one report preparing and
+    /// are started by the change that follows its end (`fetched`), which is applied at once.
+    private var fetching: [String: Task<Void, Never>] = [:]
+    private var fetchFailures: [String: String] = [:]
+    private var waiting: Set<String> = []
+    private var isShutDown = false
 
     public init(runtime: TaskRuntime, reconciler: Reconciler, dns: DNSServer, stopGrace: Duration = .seconds(10)) {
         self.runtime = runtime
@@ -55,10 +61,56 @@ public actor NodeAgent {
         // directory updates, and the actor alone would interleave them at every await.
         await turn.enter()
         defer { turn.leave() }
+        return try await applyInTurn(a)
+    }
+
+    /// A pull ended: the latest assignment again (read once the turn is ours, so never an older
+    /// one), which starts the tasks that waited for it or rejects them with the registry's answer.
+    private func fetched(_ image: String, failure: String?) async {
+        fetching[image] = nil
+        if let failure { fetchFailures[image] = failure }
+        await turn.enter()
+        defer { turn.leave() }
+        guard !isShutDown, let a = current else { return }
+        _ = try? await applyInTurn(a)
+    }
+
+    /// New tasks whose image must come from a registry first: a pull for each image not already
+    /// under way, off the turn. Returns the tasks that wait (reported preparing).
+    private func startFetches(_ ids: [String], _ wanted: [String: NodeAssignment.LocalTask]) async -> Set<String> {
+        var waits: Set<String> = []
+        for id in ids {
+            let t = wanted[id]!
+            let probe = TaskLaunch(id: id, image: t.image, args: t.args)
+            guard let image = await runtime.imageToFetch(probe) else { continue }
+            if let failure = fetchFailures[image] {
+                rejected[id] = failure
+                metrics.tasksRejected.increment()
+                continue
+            }
+            waits.insert(id)
+            if fetching[image] == nil {
+                let runtime = runtime
+                fetching[image] = Task {
+                    var failure: String?
+                    do { try await runtime.fetch(image: image) } catch { failure = "\(error)" }
+                    await self.fetched(image, failure: failure)
+                }
+            }
+        }
+        return waits
+    }
+
+    private func applyInTurn(_ a: NodeAssignment) async throws -> ChangeReport {
         let began = ContinuousClock.now
         let wanted = Dictionary(a.tasks.filter { $0.desired == .running }.map { ($0.id, $0) }, uniquingKeysWith: { x, _ in x })
         let toStop = attached.keys.filter { wanted[$0] == nil }.sorted()
-        let toStart = wanted.keys.filter { attached[$0] == nil && rejected[$0] == nil }.sorted()
+        let candidates = wanted.keys.filter { attached[$0] == nil && rejected[$0] == nil }.sorted()
+        // 0. Images still to pull are pulled beside the turn: those tasks wait, the rest go on.
+        waiting = await startFetches(candidates, wanted)
+        // A failure is given to the tasks that waited for it, once; a later task tries again.
+        fetchFailures = [:]
+        let toStart = candidates.filter { !waiting.contains($0) && rejected[$0] == nil }
 
         // 1. Namespaces for new tasks (an unmapped image is rejected here, with the reason).
         // All at once: a pull or an image's unpack for one task must not hold up the others.
@@ -74,7 +126,11 @@ public actor NodeAgent {
                             TaskFile(name: $0.name, target: $0.target, data: $0.data, uid: $0.uid, gid: $0.gid, mode: $0.mode)
                         }
                         let name = try await runtime.prepare(launch)
-                        return (id, .success((launch, try NetworkNamespace.open(named: name))))
+                        do { return (id, .success((launch, try NetworkNamespace.open(named: name)))) } catch {
+                            // Prepared but unusable: what prepare made (namespace, rootfs) goes now.
+                            await runtime.remove(id)
+                            throw error
+                        }
                     } catch {
                         return (id, .failure(error))
                     }
@@ -325,9 +381,12 @@ public actor NodeAgent {
             guard let kind = ContainerMount.Kind(rawValue: m.type) else {
                 throw .unsupported("mount of type \(m.type) at \(m.target): a node runs bind, volume and tmpfs mounts only")
             }
-            return ContainerMount(
+            var out = ContainerMount(
                 kind: kind, source: m.source, target: m.target, readOnly: m.readOnly, noCopy: m.noCopy ?? false,
                 tmpfsSizeBytes: m.tmpfsSizeBytes, tmpfsMode: m.tmpfsMode)
+            out.volumeLabels = m.volumeLabels ?? [:]
+            out.unapplied = m.unapplied ?? []
+            return out
         }
         o.readOnly = c.readOnly ?? false
         o.capabilityAdd = c.capabilityAdd ?? []
@@ -359,6 +418,9 @@ public actor NodeAgent {
     public func status() async -> [TaskStatus] {
         var out: [TaskStatus] = []
         for (id, why) in rejected { out.append(TaskStatus(id: id, state: .rejected, message: why, exitCode: nil)) }
+        for id in waiting where attached[id] == nil && rejected[id] == nil {
+            out.append(TaskStatus(id: id, state: .preparing, message: "pulling image", exitCode: nil))
+        }
         for id in attached.keys {
             if stopping.contains(id) {
                 out.append(TaskStatus(id: id, state: .shutdown, message: "shutdown", exitCode: nil))
@@ -383,6 +445,11 @@ public actor NodeAgent {
     /// Stops every task and removes what the agent made (the dataplane keeps what the caller
     /// applies next; pass an empty assignment first to remove it too).
     public func shutdown() async {
+        // A pull in flight is not waited for: its task ends on its own, and finds nothing to start.
+        isShutDown = true
+        for f in fetching.values { f.cancel() }
+        fetching = [:]
+        waiting = []
         for (id, ns) in attached {
             try? await dns.detach(ns)
             await runtime.remove(id)

@@ -96,10 +96,17 @@ public struct NodeAssignment: Sendable, Equatable, Codable {
         public var noCopy: Bool?
         public var tmpfsSizeBytes: Int64?
         public var tmpfsMode: UInt32?
+        /// Labels for a volume this mount makes.
+        public var volumeLabels: [String: String]?
+        /// Options the service set that a node does not apply (`BindOptions.Propagation`, a volume
+        /// driver, …), by name: a container with them fails, naming them, rather than run without.
+        public var unapplied: [String]?
         public init(
             type: String, source: String, target: String, readOnly: Bool = false, noCopy: Bool? = nil, tmpfsSizeBytes: Int64? = nil,
-            tmpfsMode: UInt32? = nil
+            tmpfsMode: UInt32? = nil, volumeLabels: [String: String]? = nil, unapplied: [String]? = nil
         ) {
+            self.volumeLabels = volumeLabels
+            self.unapplied = unapplied
             self.type = type
             self.source = source
             self.target = target

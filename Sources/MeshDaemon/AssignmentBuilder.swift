@@ -101,7 +101,9 @@ public enum AssignmentBuilder {
                 type: m.kind.rawValue, source: m.source, target: m.target, readOnly: m.readOnly,
                 noCopy: m.volumeOptions?.noCopy == true ? true : nil,
                 tmpfsSizeBytes: (m.tmpfsOptions?.sizeBytes ?? 0) > 0 ? m.tmpfsOptions?.sizeBytes : nil,
-                tmpfsMode: (m.tmpfsOptions?.mode ?? 0) != 0 ? m.tmpfsOptions?.mode : nil)
+                tmpfsMode: (m.tmpfsOptions?.mode ?? 0) != 0 ? m.tmpfsOptions?.mode : nil,
+                volumeLabels: (m.volumeOptions?.labels ?? [:]).isEmpty ? nil : m.volumeOptions?.labels,
+                unapplied: unappliedOptions(m))
         }
         func nonEmpty<T: Collection>(_ x: T) -> T? { x.isEmpty ? nil : x }
         return NodeAssignment.ContainerFields(
@@ -111,6 +113,28 @@ public enum AssignmentBuilder {
             nanoCPUs: spec.resources.limits?.nanoCPUs ?? 0, mounts: nonEmpty(mounts), readOnly: c.readOnly ? true : nil,
             capabilityAdd: nonEmpty(c.capabilityAdd), capabilityDrop: nonEmpty(c.capabilityDrop), sysctls: nonEmpty(c.sysctls),
             groups: nonEmpty(c.groups), hosts: nonEmpty(c.hosts))
+    }
+
+    /// What a mount asks for beyond what a node's local driver does, by the API's names.
+    static func unappliedOptions(_ m: ContainerOptions.Mount) -> [String]? {
+        var out: [String] = []
+        if !m.consistency.isEmpty && m.consistency != "default" { out.append("Consistency (\(m.consistency))") }
+        if let b = m.bindOptions {
+            if !b.propagation.isEmpty && b.propagation != "rprivate" { out.append("BindOptions.Propagation (\(b.propagation))") }
+            if b.nonRecursive { out.append("BindOptions.NonRecursive") }
+            if b.createMountpoint { out.append("BindOptions.CreateMountpoint") }
+            if b.readOnlyNonRecursive { out.append("BindOptions.ReadOnlyNonRecursive") }
+            if b.readOnlyForceRecursive { out.append("BindOptions.ReadOnlyForceRecursive") }
+        }
+        if let v = m.volumeOptions {
+            if let d = v.driverConfig, !(d.name.isEmpty || d.name == "local") || !d.options.isEmpty {
+                out.append("VolumeOptions.DriverConfig (\(d.name.isEmpty ? "local" : d.name)\(d.options.isEmpty ? "" : " with options"))")
+            }
+            if !v.subpath.isEmpty { out.append("VolumeOptions.Subpath") }
+        }
+        if let t = m.tmpfsOptions, !t.options.isEmpty { out.append("TmpfsOptions.Options") }
+        if m.imageSubpath != nil { out.append("ImageOptions") }
+        return out.isEmpty ? nil : out
     }
 
     public static func taskName(_ t: ClusterTask, serviceName: String) -> String {
@@ -161,11 +185,14 @@ public struct DataFiles: Sendable {
         var out: [NodeAssignment.TaskFile] = []
         for r in c.secrets ?? [] {
             guard let s = secrets[r.id] else { continue }
-            out.append(.init(kind: .secret, name: r.name, target: r.target(secret: true), data: s.spec.data, uid: r.uid, gid: r.gid, mode: r.mode))
+            out.append(
+                .init(kind: .secret, name: r.name, target: r.target(secret: true), data: s.spec.data, uid: r.uid, gid: r.gid, mode: r.mode))
         }
         for r in c.configs ?? [] {
             guard let x = configs[r.id] else { continue }
-            out.append(.init(kind: .config, name: r.name, target: r.target(secret: false), data: x.spec.data, uid: r.uid, gid: r.gid, mode: r.mode))
+            out.append(
+                .init(kind: .config, name: r.name, target: r.target(secret: false), data: x.spec.data, uid: r.uid, gid: r.gid, mode: r.mode)
+            )
         }
         return out.isEmpty ? nil : out
     }

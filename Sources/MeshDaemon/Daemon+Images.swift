@@ -117,7 +117,10 @@ extension Daemon {
     /// unreachable registry a 500 naming it; each with the registry's own words.
     static func registryError(_ error: any Error, _ ref: ImageReference) -> EngineError {
         let text = "\(error)"
-        switch error as? RegistryError {
+        var cause = error as? RegistryError
+        // Mirrors, then the registry: the status is the last place's answer (as dockerd's), the text all of them.
+        if case .allEndpointsFailed(let failures)? = cause { cause = failures.last?.error }
+        switch cause {
         case .manifestUnknown?: return .notFound("manifest for \(ref.familiar) not found: \(text)")
         case .nameUnknown?, .unauthorized?:
             return .notFound("pull access denied for \(ref.familiar), repository does not exist or may require authorization: \(text)")

@@ -39,9 +39,19 @@ extension Daemon {
             if force { return }
             throw .notFound("get \(name): no such volume")
         }
-        if let users = await node?.runtime.containers?.volumesInUse()[name], !users.isEmpty {
-            throw .conflict("remove \(name): volume is in use - [\(users.sorted().joined(separator: ", "))]")
+        do {
+            if let containers = await node?.runtime.containers {
+                try await containers.removeVolume(name)
+            } else {
+                try localVolumes.remove(name)
+            }
+        } catch let e as OCIDriverCore.VolumeRemoval {
+            switch e {
+            case .inUse(let users): throw .conflict("remove \(name): volume is in use - [\(users.joined(separator: ", "))]")
+            case .failed(let f): throw .internalError(f.description)
+            }
+        } catch {
+            throw .internalError("\(error)")
         }
-        do { try localVolumes.remove(name) } catch { throw .internalError(error.description) }
     }
 }

@@ -54,6 +54,16 @@ public actor Daemon: EngineBackend {
         return made
     }
 
+    /// For the node plane: a store that cannot open (a damaged index) must not keep the node out of
+    /// its swarm; its tasks of catalog images run, container tasks fail with the catalog's message
+    /// and the log says why.
+    func nodeImagesIfAvailable() -> NodeImages? {
+        do { return try nodeImages() } catch {
+            DaemonLog.node.error("image store under \(options.dataRoot)/images cannot open, containers will not run: \(error)")
+            return nil
+        }
+    }
+
     var storePath: String { "\(options.dataRoot)/cluster.sqlite" }
 
     /// What the cluster page listens to: one notice per change the manager commits or hears.
@@ -94,7 +104,7 @@ public actor Daemon: EngineBackend {
                 gossipKeyPeriod: options.gossipKeyPeriod, wantsTraffic: { [pageChanges] in pageChanges.count > 0 })
         }
         node = try await NodePlane.start(
-            record: record, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd, images: try nodeImages())
+            record: record, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd, images: nodeImagesIfAvailable())
         self.record = record
         DaemonLog.daemon.info("resumed as \(record.role.rawValue) \(record.nodeID) at \(record.advertiseAddr)")
     }
@@ -185,7 +195,7 @@ public actor Daemon: EngineBackend {
                 gossipKeyPeriod: options.gossipKeyPeriod, wantsTraffic: { [pageChanges] in pageChanges.count > 0 })
             try record.save(dataRoot: options.dataRoot)
             node = try await NodePlane.start(
-                record: record, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd, images: try nodeImages())
+                record: record, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd, images: nodeImagesIfAvailable())
             self.record = record
             DaemonLog.daemon.info("swarm initialised: node \(nodeID) manager at \(advertise), listening on \(listen)")
             return nodeID
@@ -246,7 +256,7 @@ public actor Daemon: EngineBackend {
             try secureDataRoot()
             try saved.save(dataRoot: options.dataRoot)
             node = try await NodePlane.start(
-                record: saved, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd, images: try nodeImages())
+                record: saved, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd, images: nodeImagesIfAvailable())
             self.record = saved
             DaemonLog.daemon.info("joined the swarm as \(role.rawValue) \(nodeID) through \(target)")
         } catch {

@@ -18,12 +18,21 @@ public actor NodeImages: RootfsProvider {
     public nonisolated let store: ImageStore
     public nonisolated let dataRoot: String
     private var mounted: [String: OverlayRootfs] = [:]
-    /// Pull failures that fell back to the local copy: reported once per reference.
+    /// What a fetch just resolved, by reference: the tasks prepared from it within `freshFor` use it
+    /// without asking the registry again (a burst of replicas shares one pull; a later rollout asks again).
+    private var fresh: [String: (image: Image, at: ContinuousClock.Instant)] = [:]
+    static let freshFor: Duration = .seconds(60)
+    /// Pull failures that fell back to the local copy: logged for each task that ran the local copy.
     private let warn: @Sendable (String) -> Void
 
     public init(dataRoot: String, options: RegistryOptions, warn: @escaping @Sendable (String) -> Void = { _ in }) throws {
         self.dataRoot = dataRoot
-        store = try ImageStore(dataRoot: dataRoot, client: RegistryClient(options: options))
+        let client = RegistryClient(options: options)
+        do { store = try ImageStore(dataRoot: dataRoot, client: client) } catch {
+            // The HTTP client must be shut down before it goes, even when the store never opened.
+            Task { try? await client.shutdown() }
+            throw error
+        }
         self.warn = warn
     }
 
@@ -34,8 +43,23 @@ public actor NodeImages: RootfsProvider {
 
     nonisolated var rootfsDirectory: String { dataRoot + "/rootfs" }
 
-    /// The image `reference` names, pulled unless it is pinned and present.
+    public func isFetched(image reference: String) async -> Bool {
+        if let f = fresh[reference], ContinuousClock.now - f.at < Self.freshFor { return true }
+        guard let ref = try? ImageReference(parsing: reference) else { return true }  // prepare says why
+        if let d = ref.digest { return await store.image(ref.withDigest(d)) != nil }
+        return false
+    }
+
+    public func fetch(image reference: String) async throws(RuntimeError) {
+        let image = try await image(for: reference)
+        fresh[reference] = (image, ContinuousClock.now)
+        let now = ContinuousClock.now
+        fresh = fresh.filter { now - $0.value.at < Self.freshFor }
+    }
+
+    /// The image `reference` names, pulled unless it is pinned and present (or fetched just now).
     public func image(for reference: String) async throws(RuntimeError) -> Image {
+        if let f = fresh[reference], ContinuousClock.now - f.at < Self.freshFor { return f.image }
         let ref: ImageReference
         do { ref = try ImageReference(parsing: reference) } catch {
             throw .pull(image: reference, reason: "invalid reference format: \(error.description)")

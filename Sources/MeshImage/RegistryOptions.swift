@@ -58,6 +58,9 @@ public struct RegistryOptions: Sendable {
         return cidrs.contains { $0.contains(address) }
     }
 
+    /// Whether `text` is an address prefix `--insecure-registry` can take.
+    public static func isValidCIDR(_ text: String) -> Bool { IPPrefix(text) != nil }
+
     /// `a:5000` → `a`, `[::1]:5000` → `::1`, `a` → `a`.
     static func hostWithoutPort(_ host: String) -> String {
         if host.hasPrefix("["), let close = host.firstIndex(of: "]") {

@@ -47,6 +47,12 @@ public protocol RootfsProvider: Sendable {
     func prepare(image: String, task: String) async throws(RuntimeError) -> PreparedImage
     /// The task is gone: what `prepare` made for it (an overlay mount) can go.
     func release(task: String) async
+    /// Whether `prepare` can make `image`'s root file system without asking a registry (the agent
+    /// fetches what is not, outside its one-change-at-a-time turn, so a slow pull holds up
+    /// nothing else on the node).
+    func isFetched(image: String) async -> Bool
+    /// Pulls `image` so that a `prepare` soon after needs no registry.
+    func fetch(image: String) async throws(RuntimeError)
     /// What a previous life of the daemon prepared (mounts) and no task holds now; asked once
     /// the driver has removed that life's containers. Returns how many went.
     func removeLeftovers() async -> Int
@@ -55,6 +61,8 @@ public protocol RootfsProvider: Sendable {
 extension RootfsProvider {
     /// A provider that makes nothing outside its tasks' lifetime has nothing to sweep.
     public func removeLeftovers() async -> Int { 0 }
+    public func isFetched(image: String) async -> Bool { true }
+    public func fetch(image: String) async throws(RuntimeError) {}
 }
 
 /// `--limit-memory` and `--limit-cpu` of the service.
@@ -132,6 +140,9 @@ public struct ContainerMount: Sendable, Equatable {
     public var noCopy: Bool
     public var tmpfsSizeBytes: Int64?
     public var tmpfsMode: UInt32?
+    public var volumeLabels: [String: String] = [:]
+    /// Options the service set that no driver here applies: the container is refused, naming them.
+    public var unapplied: [String] = []
     public init(
         kind: Kind, source: String = "", target: String, readOnly: Bool = false, noCopy: Bool = false, tmpfsSizeBytes: Int64? = nil,
         tmpfsMode: UInt32? = nil

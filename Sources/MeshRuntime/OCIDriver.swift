@@ -18,6 +18,9 @@ public actor OCIDriverCore {
     private var prepared: [String: PreparedImage] = [:]
     /// Each task's anonymous volumes, removed with it.
     private var anonymousVolumes: [String: [String]] = [:]
+    /// The volumes each task on this node mounts, from its launch until it is released: what
+    /// `volume rm` must not take away.
+    private var mountedVolumes: [String: Set<String>] = [:]
     private var containers: [String: ContainerTask] = [:]
 
     /// `runcRoot` defaults to `<dataRoot>/runc`, the node's own runc state directory.
@@ -55,7 +58,8 @@ public actor OCIDriverCore {
         var hosts = t.hosts
         if !hosts.split(whereSeparator: \.isWhitespace).contains(Substring(host)) { hosts += "127.0.1.1\t\(host)\n" }
         for line in c.extraHosts { hosts += line + "\n" }
-        input.mounts = try resolveMounts(c.mounts, taskID: t.id, image: image) + (try TaskFiles(dataRoot: dataRoot, taskID: t.id).write(t.files))
+        input.mounts =
+            try await resolveMounts(c.mounts, taskID: t.id, image: image) + (try TaskFiles(dataRoot: dataRoot, taskID: t.id).write(t.files))
         let spec = try RuntimeSpecBuilder.build(input)
         do {
             try FileManager.default.createDirectory(atPath: bundle, withIntermediateDirectories: true)
@@ -119,6 +123,7 @@ public actor OCIDriverCore {
     func release(_ taskID: String) async {
         if let c = containers.removeValue(forKey: taskID) { await c.remove() }
         if prepared.removeValue(forKey: taskID) != nil { await images.release(task: taskID) }
+        mountedVolumes[taskID] = nil
         for name in anonymousVolumes.removeValue(forKey: taskID) ?? [] { try? volumes.remove(name) }
         TaskFiles(dataRoot: dataRoot, taskID: taskID).remove()
     }
@@ -126,10 +131,15 @@ public actor OCIDriverCore {
     /// The service's mounts as runc binds them: a bind's source must exist (swarmkit's check, so a
     /// typo fails the task instead of mounting an empty directory); a named volume is made on
     /// first use and seeded with the image's files at the target; an unnamed one is the task's.
-    func resolveMounts(_ mounts: [ContainerMount], taskID: String, image: PreparedImage) throws(RuntimeError) -> [RuntimeSpec.Mount] {
+    func resolveMounts(_ mounts: [ContainerMount], taskID: String, image: PreparedImage) async throws(RuntimeError) -> [RuntimeSpec.Mount] {
         var out: [RuntimeSpec.Mount] = []
         for (i, m) in mounts.enumerated() {
-            guard m.target.hasPrefix("/") else { throw .unsupported("mount target \"\(m.target)\" is not an absolute path") }
+            guard m.target.hasPrefix("/"), !m.target.split(separator: "/").contains("..") else {
+                throw .unsupported("mount target \"\(m.target)\" is not an absolute path without ..")
+            }
+            if !m.unapplied.isEmpty {
+                throw .unsupported("mount at \(m.target): \(m.unapplied.joined(separator: ", ")) not supported by meshd's local mounts")
+            }
             let access = m.readOnly ? "ro" : "rw"
             switch m.kind {
             case .bind:
@@ -140,15 +150,22 @@ public actor OCIDriverCore {
             case .volume:
                 let anonymous = m.source.isEmpty
                 let name = anonymous ? "\(taskID)-anon\(i)" : m.source
-                do {
-                    let made = try volumes.create(name, anonymous: anonymous)
-                    if made.created {
-                        if anonymous { anonymousVolumes[taskID, default: []].append(name) }
-                        if !m.noCopy { try volumes.seed(name, from: image.rootfs + m.target) }
+                let volumes = volumes, labels = m.volumeLabels, rootfs = image.rootfs, target = m.target, noCopy = m.noCopy
+                // File work (a copy of the image's files can be seconds): off the cooperative pool.
+                let made = await ExecSession.offThread { () -> Result<Bool, LocalVolumes.Failure> in
+                    do throws(LocalVolumes.Failure) {
+                        let made = try volumes.create(name, labels: labels, anonymous: anonymous)
+                        if !noCopy { try volumes.seed(name, rootfs: rootfs, target: target) }
+                        return .success(made.created)
+                    } catch {
+                        return .failure(error)
                     }
-                } catch {
-                    throw .files("volume \(name) for \(m.target): \(error)")
                 }
+                switch made {
+                case .success(let created): if created && anonymous { anonymousVolumes[taskID, default: []].append(name) }
+                case .failure(let error): throw .files("volume \(name) for \(m.target): \(error)")
+                }
+                mountedVolumes[taskID, default: []].insert(name)
                 out.append(
                     .init(destination: m.target, type: "bind", source: volumes.dataPath(name), options: ["rbind", access, "rprivate"]))
             case .tmpfs:
@@ -161,16 +178,18 @@ public actor OCIDriverCore {
         return out
     }
 
-    /// Which volumes the running containers have mounted (for `volume rm`'s in-use check).
-    public func volumesInUse() -> [String: [String]] {
-        var used: [String: [String]] = [:]
-        for c in containers.values where c.process.current == .running {
-            for m in c.spec.mounts where m.source.hasPrefix(volumes.root + "/") {
-                let name = m.source.dropFirst(volumes.root.count + 1).split(separator: "/").first.map(String.init) ?? ""
-                used[name, default: []].append(c.name)
-            }
-        }
-        return used
+    /// `docker volume rm`: refused while any task on this node mounts it (running, stopped or still
+    /// starting: until its driver released it), checked and done in one step on this actor so no
+    /// launch can take the volume up in between.
+    public func removeVolume(_ name: String) throws(VolumeRemoval) {
+        let users = mountedVolumes.filter { $0.value.contains(name) }.keys.map { containers[$0]?.name ?? $0 }.sorted()
+        guard users.isEmpty else { throw .inUse(users) }
+        do { try volumes.remove(name) } catch { throw .failed(error) }
+    }
+
+    public enum VolumeRemoval: Error {
+        case inUse([String])
+        case failed(LocalVolumes.Failure)
     }
 
     public func container(_ taskID: String) -> ContainerTask? { containers[taskID] }

@@ -382,9 +382,15 @@ public enum RuntimeSpecBuilder {
         // Unchanged, Docker's own order (what the goldens hold).
         if add.isEmpty && drop.isEmpty { return defaultCapabilities }
         let adds = try add.map(canonical), drops = try drop.map(canonical)
-        var set = Set(defaultCapabilities)
-        if drops.contains("CAP_ALL") { set.removeAll() } else { set.subtract(drops) }
-        if adds.contains("CAP_ALL") { set.formUnion(allCapabilities) } else { set.formUnion(adds) }
+        // Docker's TweakCapabilities: `--cap-add ALL` is every capability but the drops; otherwise the
+        // default set less the drops (ALL: none of it) plus the adds.
+        var set: Set<String>
+        if adds.contains("CAP_ALL") {
+            set = Set(allCapabilities).subtracting(drops)
+        } else {
+            set = drops.contains("CAP_ALL") ? [] : Set(defaultCapabilities).subtracting(drops)
+            set.formUnion(adds)
+        }
         return allCapabilities.filter(set.contains)
     }
 

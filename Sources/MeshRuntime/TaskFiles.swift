@@ -17,7 +17,8 @@ struct TaskFiles {
     func write(_ files: [TaskFile]) throws(RuntimeError) -> [RuntimeSpec.Mount] {
         guard !files.isEmpty else { return [] }
         do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
             throw .files("task files \(directory): \(error.localizedDescription)")
         }

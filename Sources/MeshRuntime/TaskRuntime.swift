@@ -104,6 +104,18 @@ public actor TaskRuntime {
             taskDirectory: "\(dataRoot)/tasks/\(id)")
     }
 
+    /// The image a task's driver still has to fetch from a registry before `prepare` (nil: none).
+    public func imageToFetch(_ t: TaskLaunch) async -> String? {
+        guard let d = try? driver(for: t), let oci = d as? OCIDriver else { return nil }
+        return await oci.core.images.isFetched(image: t.image) ? nil : t.image
+    }
+
+    /// Pulls an image for the container driver (`imageToFetch` said it is needed).
+    public func fetch(image: String) async throws(RuntimeError) {
+        guard let core = containers else { return }
+        try await core.images.fetch(image: image)
+    }
+
     /// Makes the task's network namespace (lo up) and its files, without starting it: the agent
     /// attaches the network and DNS in between, so the task never runs without them.
     public func prepare(_ t: TaskLaunch) async throws(RuntimeError) -> String {

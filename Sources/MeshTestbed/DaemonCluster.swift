@@ -115,7 +115,7 @@ public final class DaemonCluster: Sendable {
 
     /// Waits for `p` to end, reaping it ourselves: `waitUntilExit` was seen to hang on a child
     /// killed from a test, leaving it a zombie.
-    static func reap(_ p: Process, within timeout: Duration) -> Bool {
+    public static func reap(_ p: Process, within timeout: Duration) -> Bool {
         let deadline = ContinuousClock.now + timeout
         let pid = p.processIdentifier
         while ContinuousClock.now < deadline {

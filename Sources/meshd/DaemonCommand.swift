@@ -125,8 +125,13 @@ struct DaemonCommand: AsyncParsableCommand {
         var options = Daemon.Options(
             dataRoot: root, lb: kind, meshd: Self.executablePath() ?? meshd, hostname: hostname ?? ProcessInfo.processInfo.hostName)
         options.gossipKeyPeriod = try Self.period(gossipKeyRotation)
-        for m in registryMirrors + [registryHub] {
+        for m in registryMirrors {
             if let problem = RegistryEndpoint.validateMirror(m) { throw ValidationError("--registry-mirror: \(problem)") }
+        }
+        if let problem = RegistryEndpoint.validateMirror(registryHub) { throw ValidationError("--registry-hub: \(problem)") }
+        // A CIDR that does not parse would otherwise be ignored: refused at start, as dockerd does.
+        for r in insecureRegistries where r.contains("/") && !RegistryOptions.isValidCIDR(r) {
+            throw ValidationError("--insecure-registry \(r): not a CIDR (e.g. 10.0.0.0/8) nor HOST[:PORT]")
         }
         options.registry = RegistryOptions(mirrors: registryMirrors, insecureRegistries: insecureRegistries, dockerHub: registryHub)
         let daemon = Daemon(options: options)

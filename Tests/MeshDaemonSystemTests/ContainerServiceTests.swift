@@ -115,7 +115,7 @@ import Testing
             "service create ghost", c)
         _ = ClusterTests.check(
             try c.docker(1, ["service", "create", "--detach", "--name", "dead", "127.0.0.1:9/library/busybox:1"]), "service create dead", c)
-        for (name, reason) in [("ghost", "not found"), ("dead", "127.0.0.1:9")] {
+        for (name, reason) in [("ghost", "not found"), ("dead", "unreachable")] {
             var errors = ""
             let failed = try await ClusterTests.eventually(.seconds(60)) {
                 errors = try c.docker(1, ["service", "ps", name, "--no-trunc", "--format", "{{.CurrentState}}|{{.Error}}"]).stdout
@@ -224,13 +224,16 @@ import Testing
         try "listen=8080".write(toFile: dir + "/conf", atomically: true, encoding: .utf8)
         _ = ClusterTests.check(try c.docker(1, ["secret", "create", "db_pw", dir + "/pw"]), "secret create", c)
         _ = ClusterTests.check(try c.docker(1, ["config", "create", "app_conf", dir + "/conf"]), "config create", c)
-        let script = "cat /run/secrets/pw; echo; cat /etc/app.conf; echo; stat -c '%u:%g %a' /run/secrets/pw; "
+        let script =
+            "cat /run/secrets/pw; echo; cat /etc/app.conf; echo; stat -c '%u:%g %a' /run/secrets/pw; "
             + "echo x > /run/secrets/pw 2>/dev/null && echo WRITABLE; sleep 3600"
         _ = ClusterTests.check(
-            try c.docker(1, [
-                "service", "create", "--detach", "--name", "reader", "--secret", "source=db_pw,target=pw,uid=33,gid=44,mode=0440",
-                "--config", "source=app_conf,target=/etc/app.conf", busybox, "sh", "-c", script,
-            ]), "service create reader", c)
+            try c.docker(
+                1,
+                [
+                    "service", "create", "--detach", "--name", "reader", "--secret", "source=db_pw,target=pw,uid=33,gid=44,mode=0440",
+                    "--config", "source=app_conf,target=/etc/app.conf", busybox, "sh", "-c", script,
+                ]), "service create reader", c)
         try await waitRunning(c, ["reader"])
         var logs = ""
         let read = try await ClusterTests.eventually(.seconds(20)) {
@@ -265,6 +268,33 @@ import Testing
             !(try String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)).contains("\(c.dataRoot(1))/taskfiles/")
         }
         #expect(unmounted)
+
+        // A registry that accepts and never answers: its task waits, preparing, while the node
+        // goes on with everything else (the pull is not in the agent's one-change-at-a-time turn).
+        let silent = Process()
+        silent.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
+        silent.arguments = ["--net=/run/netns/\(c.lab.nodeNamespace(1))", "busybox", "nc", "-l", "-p", "5999"]
+        silent.standardOutput = FileHandle.nullDevice
+        silent.standardInput = FileHandle.nullDevice
+        try silent.run()
+        defer {
+            kill(silent.processIdentifier, SIGKILL)
+            _ = DaemonCluster.reap(silent, within: .seconds(5))
+        }
+        _ = ClusterTests.check(
+            try c.docker(1, ["service", "create", "--detach", "--no-resolve-image", "--name", "stuck", "127.0.0.1:5999/x:1"]),
+            "service create stuck", c)
+        let pulling = try await ClusterTests.eventually(.seconds(20)) {
+            try c.docker(1, ["service", "ps", "stuck", "--format", "{{.CurrentState}}"]).stdout.hasPrefix("Preparing")
+        }
+        let stuckPS = try c.docker(1, ["service", "ps", "stuck", "--no-trunc"]).stdout
+        #expect(pulling, "\(stuckPS)")
+        let began = ContinuousClock.now
+        _ = ClusterTests.check(
+            try c.docker(1, ["service", "create", "--detach", "--name", "fast", "meshd/whoami"]), "service create fast", c)
+        try await waitRunning(c, ["fast"])
+        #expect(ContinuousClock.now - began < .seconds(15), "a stuck pull held up another service's start")
+        #expect(try c.docker(1, ["service", "ps", "stuck", "--format", "{{.CurrentState}}"]).stdout.hasPrefix("Preparing"))
     }
 
     func waitRunning(_ c: DaemonCluster, _ services: [String]) async throws {

@@ -108,14 +108,18 @@ import Testing
                 SecretReference(File: FileTarget(Name: "pw", UID: "0", GID: "0", Mode: 0o400), SecretID: sid, SecretName: "pw")
             ]
             spec.TaskTemplate.ContainerSpec?.Configs = [
-                ConfigReference(File: FileTarget(Name: "/etc/site.conf", UID: "0", GID: "0", Mode: 0o444), ConfigID: cid, ConfigName: "site.conf")
+                ConfigReference(
+                    File: FileTarget(Name: "/etc/site.conf", UID: "0", GID: "0", Mode: 0o444), ConfigID: cid, ConfigName: "site.conf")
             ]
             let id = try await ctl.createService(spec).ID
             let shown = try await ctl.inspectService(id).Spec.TaskTemplate.ContainerSpec
-            #expect(shown?.Secrets == spec.TaskTemplate.ContainerSpec?.Secrets && shown?.Configs == spec.TaskTemplate.ContainerSpec?.Configs)
+            let sent = spec.TaskTemplate.ContainerSpec
+            #expect(shown?.Secrets == sent?.Secrets && shown?.Configs == sent?.Configs)
 
             var wrong = webSpec("wrong")
-            wrong.TaskTemplate.ContainerSpec?.Secrets = [SecretReference(File: FileTarget(Name: "x"), SecretID: "nosuchid", SecretName: "pw")]
+            wrong.TaskTemplate.ContainerSpec?.Secrets = [
+                SecretReference(File: FileTarget(Name: "x"), SecretID: "nosuchid", SecretName: "pw")
+            ]
             let missing = await engineError { _ = try await ctl.createService(wrong) }
             #expect(missing?.status == 400 && missing?.message.contains("secret not found: pw") == true, "\(String(describing: missing))")
             var clash = webSpec("clash")
@@ -131,7 +135,8 @@ import Testing
             #expect(malformed?.status == 400 && malformed?.message.contains("File.Name") == true)
 
             let inUse = await engineError { try await ctl.removeSwarmData(.secret, "pw") }
-            #expect(inUse?.status == 400 && inUse?.message.contains("in use by the following service: app") == true, "\(String(describing: inUse))")
+            let inUseText = inUse?.message ?? ""
+            #expect(inUse?.status == 400 && inUseText.contains("in use by the following service: app"), "\(inUseText)")
 
             // What a node running one of the tasks is sent: the files with their data.
             try await c.reconcile()
@@ -142,7 +147,8 @@ import Testing
             for x in wanted.configs { data.configs[x] = try c.store.get(ClusterConfig.self, id: x) }
             #expect(wanted.secrets == [sid] && wanted.configs == [cid])
             let node = try #require(snapshot.tasks.first { $0.serviceID == id }?.nodeID)
-            let a = try #require(AssignmentBuilder.build(snapshot, settings: try await ctl.withManager { m in m.settings }, nodeID: node, data: data))
+            let settings = try await ctl.withManager { m in m.settings }
+            let a = try #require(AssignmentBuilder.build(snapshot, settings: settings, nodeID: node, data: data))
             let files = a.tasks.first { $0.service == id }?.files ?? []
             #expect(files.map(\.target) == ["/run/secrets/pw", "/etc/site.conf"] && files.first?.data == Data("hunter2".utf8), "\(files)")
             #expect(files.first?.mode == 0o400)

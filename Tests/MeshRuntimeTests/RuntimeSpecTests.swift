@@ -182,6 +182,9 @@ import Testing
         #expect(throws: RuntimeError.self) { try RuntimeSpecBuilder.build(i) }
         #expect(try RuntimeSpecBuilder.capabilities(add: ["ALL"], drop: []).count == RuntimeSpecBuilder.allCapabilities.count)
         #expect(try RuntimeSpecBuilder.capabilities(add: [], drop: ["all"]).isEmpty)
+        let allButRaw = try RuntimeSpecBuilder.capabilities(add: ["ALL"], drop: ["NET_RAW"])
+        #expect(allButRaw.count == RuntimeSpecBuilder.allCapabilities.count - 1 && !allButRaw.contains("CAP_NET_RAW"))
+        #expect(try RuntimeSpecBuilder.capabilities(add: ["NET_ADMIN"], drop: ["ALL"]) == ["CAP_NET_ADMIN"])
     }
 }
 
@@ -196,14 +199,36 @@ import Testing
         let first = try volumes.create("data", labels: ["a": "b"])
         let second = try volumes.create("data")
         #expect(first.created && !second.created && second.volume.labels == ["a": "b"])
-        let image = dir + "/image-data"
+        let rootfs = dir + "/rootfs"
+        let image = rootfs + "/srv/data"
         try FileManager.default.createDirectory(atPath: image + "/sub", withIntermediateDirectories: true)
         try "x".write(toFile: image + "/sub/file", atomically: true, encoding: .utf8)
         #expect(chmod(image, 0o750) == 0)
-        try volumes.seed("data", from: image)
+        // The image reaches it through a symlink: resolved inside the rootfs.
+        try FileManager.default.createSymbolicLink(atPath: rootfs + "/data", withDestinationPath: "/srv/./data")
+        try volumes.seed("data", rootfs: rootfs, target: "/data")
         #expect(FileManager.default.contents(atPath: volumes.dataPath("data") + "/sub/file") == Data("x".utf8))
         var st = stat()
         #expect(stat(volumes.dataPath("data"), &st) == 0 && st.st_mode & 0o777 == 0o750)
+        #expect(volumes.inspect("data")?.seeded == true)
+        // Seeded once: later mounts never copy again (the volume's files are the task's now).
+        try "changed".write(toFile: volumes.dataPath("data") + "/sub/file", atomically: true, encoding: .utf8)
+        try volumes.seed("data", rootfs: rootfs, target: "/data")
+        #expect(FileManager.default.contents(atPath: volumes.dataPath("data") + "/sub/file") == Data("changed".utf8))
+
+        // A link that points out of the image (absolute, or climbing with ..) stays inside it.
+        let host = dir + "/host-secret"
+        try FileManager.default.createDirectory(atPath: host, withIntermediateDirectories: true)
+        try "host".write(toFile: host + "/file", atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: rootfs + "/escape", withDestinationPath: host)
+        try FileManager.default.createSymbolicLink(atPath: rootfs + "/climb", withDestinationPath: "../../../../../../" + host)
+        #expect(LocalVolumes.resolveInRoot(rootfs, "/escape") == nil, "no \(host) inside the image")
+        #expect(LocalVolumes.resolveInRoot(rootfs, "/climb") == nil)
+        #expect(LocalVolumes.resolveInRoot(rootfs, "/srv/../srv/data") == rootfs + "/srv/data")
+        try volumes.create("other")
+        try volumes.seed("other", rootfs: rootfs, target: "/escape")
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: volumes.dataPath("other"))) ?? ["?"]).isEmpty)
+        try volumes.remove("other")
         #expect(volumes.list().map(\.name) == ["data"])
         #expect(throws: LocalVolumes.Failure.self) { try volumes.create("../escape") }
         #expect(!LocalVolumes.isValidName("a") && !LocalVolumes.isValidName(".hidden") && LocalVolumes.isValidName("db-1.data_x"))

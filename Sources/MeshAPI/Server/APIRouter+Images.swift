@@ -27,9 +27,16 @@ extension APIRouter {
         if let platform = r.query["platform"], !platform.isEmpty, platform != "linux/amd64", platform != "linux" {
             throw .invalidArgument("platform \(platform): meshd pulls linux/amd64 images only")
         }
+        // dockerd: a `tag` replaces the one in fromImage; no tag and none in the name is every tag,
+        // which meshd does not pull (refused rather than pulling only `latest`).
         var reference = from
+        let named = Self.nameHasTagOrDigest(from)
         if let tag = r.query["tag"], !tag.isEmpty {
+            if named.digest { throw .invalidArgument("fromImage \(from) has a digest: a tag cannot be added") }
+            if named.tag, let colon = from.lastIndex(of: ":") { reference = String(from[..<colon]) }
             reference += tag.hasPrefix("sha256:") ? "@\(tag)" : ":\(tag)"
+        } else if !named.tag && !named.digest {
+            throw .invalidArgument("pulling every tag of \(from) (docker pull --all-tags) is not supported: name a tag")
         }
         let result = try await backend.pullImage(reference)
         // The pull is complete before the answer starts: a failure is a JSON error with its status,
@@ -47,5 +54,12 @@ extension APIRouter {
         var body: [UInt8] = []
         for line in lines { body += Array((try? encoder.encode(line)) ?? Data()) + [0x0D, 0x0A] }
         return APIResponse(status: .ok, headers: [("Content-Type", "application/json")], body: .bytes(body))
+    }
+
+    /// Whether a reference names a tag (a `:` after its last `/`) or a digest (`@`).
+    static func nameHasTagOrDigest(_ ref: String) -> (tag: Bool, digest: Bool) {
+        if ref.contains("@") { return (false, true) }
+        let lastSlash = ref.lastIndex(of: "/").map { ref.index(after: $0) } ?? ref.startIndex
+        return (ref[lastSlash...].contains(":"), false)
     }
 }

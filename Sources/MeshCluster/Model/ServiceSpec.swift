@@ -254,7 +254,9 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
         var targets: [String: String] = [:]
         for (kind, refs, secret) in [("secret", task.container.secrets ?? [], true), ("config", task.container.configs ?? [], false)] {
             for r in refs {
-                guard !r.id.isEmpty, !r.name.isEmpty else { throw .invalidArgument("malformed \(kind) reference: it needs an ID and a name") }
+                guard !r.id.isEmpty, !r.name.isEmpty else {
+                    throw .invalidArgument("malformed \(kind) reference: it needs an ID and a name")
+                }
                 guard !r.fileName.isEmpty else { throw .invalidArgument("malformed \(kind) reference: \(r.name) has no File.Name") }
                 guard !r.fileName.split(separator: "/").contains(".."), !r.fileName.contains("\0") else {
                     throw .invalidArgument("\(kind) reference \(r.name): File.Name \(r.fileName) must not contain ..")
