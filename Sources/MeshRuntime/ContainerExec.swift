@@ -119,6 +119,7 @@ public final class ExecSession: Sendable {
     /// Writes all of `bytes` to stdin (or the console).
     public func write(_ bytes: [UInt8]) throws(RuntimeError) {
         guard let fd = stdin ?? console else { throw .exec("the exec has no stdin") }
+        guard !closed.withLock({ $0.contains(fd) }) else { throw .exec("the exec's stdin is closed") }
         var offset = 0
         while offset < bytes.count {
             let n = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
@@ -149,6 +150,24 @@ public final class ExecSession: Sendable {
         let code = await wait()
         return Output(
             stdout: String(decoding: bytes[0], as: UTF8.self), stderr: String(decoding: bytes[1], as: UTF8.self), exitCode: code)
+    }
+
+    /// Hands the output to `chunk` as it comes (0: stdout, or the console; 1: stderr) until every
+    /// stream ended, or the process ended and its streams stayed quiet for half a second (a child
+    /// it left still holds them). Blocking: run it on a thread of its own. Reads duplicates of the
+    /// descriptors, so the session's own stay valid for writes until `close()`.
+    public func pumpOutput(_ chunk: (Int, ArraySlice<UInt8>) -> Void) {
+        let fds = [stdout ?? console, stderr].compactMap { $0 }.map { dup($0) }.filter { $0 >= 0 }
+        var quietSince: ContinuousClock.Instant?
+        Spawn.drain(
+            fds, tick: 100,
+            giveUp: {
+                guard self.current != .running else { return false }
+                let now = ContinuousClock.now
+                if let q = quietSince { return now - q > .milliseconds(500) }
+                quietSince = now
+                return false
+            }, chunk: chunk)
     }
 
     /// Blocking work on a thread of its own, so the cooperative pool is never held by it.
@@ -235,7 +254,11 @@ enum TTYExec {
         let dir = String(cString: made)
         let socketPath = dir + "/console.sock"
         let pidFile = "\(bundle)/exec-\(token).pid"
+        // The process becomes our child when runc exits, before its pid is read: no orphan is
+        // reaped until it is registered (or this start failed).
+        ChildRegistry.shared.hold()
         defer {
+            ChildRegistry.shared.release()
             unlink(socketPath)
             rmdir(dir)
             unlink(pidFile)
@@ -297,9 +320,7 @@ enum TTYExec {
                 close(err.read)
                 throw .exec("runc exec ended (\(e)) without sending a console")
             }
-            var status: Int32 = 0
-            if waitpid(runcPID, &status, WNOHANG) == runcPID {
-                let e = Spawn.decode(status)
+            if let e = Spawn.tryWait(runcPID) {
                 if e != .exited(0) { throw runcFailed(e) }
                 ended = e
             }
@@ -320,6 +341,7 @@ enum TTYExec {
             close(master)
             throw .exec("runc exec wrote no pid file")
         }
+        ChildRegistry.shared.adopt(pid)
         return (pid, master)
     }
 }
