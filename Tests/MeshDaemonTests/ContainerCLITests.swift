@@ -244,6 +244,11 @@ struct ContainerLab {
             let last = try #require(p1Entries.last)
             #expect(tail.stdout + tail.stderr == "\(last.time) \(last.log)", "\(tail.stdout)|\(tail.stderr)")
 
+            let future = try await lab.docker("logs", "--since", "2099-01-01T00:00:00Z", n1)
+            #expect(future.succeeded && future.stdout.isEmpty && future.stderr.isEmpty, "\(future.stdout)|\(future.stderr)")
+            let past = try await lab.docker("logs", "--since", "2000-01-01T00:00:00Z", n1)
+            #expect(past.stdout == "line1\nline2\n", "\(past.stdout)|\(past.stderr)")
+
             let info = try await lab.docker("info", "--format", "{{.Containers}} {{.ContainersRunning}} {{.ContainersStopped}}")
             #expect(info.stdout == "2 1 1\n", "\(info.stdout) \(info.stderr)")
 
@@ -302,6 +307,33 @@ struct ContainerLab {
             _ = await lab.rt.stop("e1", grace: .seconds(1))
             let refused = try await lab.docker("exec", n, "true")
             #expect(!refused.succeeded && refused.stderr.contains("is not running"), "\(refused.stderr)")
+        }
+    }
+
+    @Test func signalsAndBoundedExecInstances() async throws {
+        try await ContainerLab.with(tasks: ["k1"]) { lab in
+            _ = try await lab.start("k1", "trap 'echo got-hup' HUP; echo ready; while true; do sleep 0.05; done")
+            let n = lab.name("k1")
+            #expect(await ContainerLab.eventually { (await lab.rt.log("k1")).contains("ready") })
+            let hup = try await lab.docker("kill", "--signal", "HUP", n)
+            #expect(hup.succeeded, "\(hup.stderr)")
+            #expect(await ContainerLab.eventually { (await lab.rt.log("k1")).contains("got-hup") })
+            let bad = try await lab.docker("kill", "--signal", "NOPE", n)
+            #expect(!bad.succeeded && bad.stderr.contains("Invalid signal"), "\(bad.stderr)")
+
+            // Exec instances: at most two kept, an ended one forgotten once its lifetime is over.
+            let api = NodeContainers(runtime: lab.rt, execLifetime: .milliseconds(200), maxExecs: 2)
+            let done = try await api.createExec(n, ExecCreateRequest(Cmd: ["true"]))
+            #expect(try await api.startExec(done, ExecStartRequest(Detach: true)) == nil)
+            let ended = await ContainerLab.eventually { (try? await api.inspectExec(done))?.ExitCode == 0 }
+            #expect(ended)
+            let waiting = try await api.createExec(n, ExecCreateRequest(Cmd: ["true"]))
+            try await Task.sleep(for: .milliseconds(300))
+            let third = try await api.createExec(n, ExecCreateRequest(Cmd: ["true"]))
+            await #expect(throws: EngineError.noSuchExec(done)) { try await api.inspectExec(done) }
+            await #expect(throws: EngineError.self) { try await api.createExec(n, ExecCreateRequest(Cmd: ["true"])) }
+            let kept = (try await api.inspectExec(waiting), try await api.inspectExec(third))
+            #expect(!kept.0.Running && kept.0.ExitCode == nil && kept.1.ExitCode == nil)
         }
     }
 }
