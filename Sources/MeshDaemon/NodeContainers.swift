@@ -190,6 +190,8 @@ public actor NodeContainers {
         var exitCode: Int32?
         var ended: ContinuousClock.Instant?
         var size: ExecTerminal?
+        /// The process's host pid, kept after the session goes.
+        var pid: Int32 = 0
         var tty: Bool { request.Tty ?? false }
     }
 
@@ -258,7 +260,7 @@ public actor NodeContainers {
             }
             Task {
                 let code = await session.wait()
-                await self.ended(id, code: code)
+                await self.ended(id, code: code, pid: session.processPID ?? 0)
                 session.close()
                 // After the exit code is recorded: the CLI asks for it once the stream closed.
                 continuation.finish()
@@ -285,8 +287,9 @@ public actor NodeContainers {
             })
     }
 
-    func ended(_ id: String, code: Int32) {
+    func ended(_ id: String, code: Int32, pid: Int32) {
         execs[id]?.exitCode = code
+        execs[id]?.pid = pid
         execs[id]?.ended = .now
         execs[id]?.session = nil
     }
@@ -304,7 +307,7 @@ public actor NodeContainers {
     public func inspectExec(_ id: String) throws(EngineError) -> ExecInspect {
         let e = try record(id)
         let cmd = e.request.Cmd ?? []
-        let pid = e.session.flatMap { $0.console != nil ? $0.pid : nil } ?? 0
+        let pid = e.session?.processPID ?? e.pid
         return ExecInspect(
             ID: e.id, Running: e.started && e.ended == nil, ExitCode: e.exitCode,
             ProcessConfig: .init(

@@ -321,6 +321,19 @@ struct ContainerLab {
             let bad = try await lab.docker("kill", "--signal", "NOPE", n)
             #expect(!bad.succeeded && bad.stderr.contains("Invalid signal"), "\(bad.stderr)")
 
+            // An exec's Pid is its process's, as the host sees it.
+            let probe = NodeContainers(runtime: lab.rt)
+            let sleeper = try await probe.createExec(n, ExecCreateRequest(Cmd: ["sleep", "3"]))
+            #expect(try await probe.startExec(sleeper, ExecStartRequest(Detach: true)) == nil)
+            var pid: Int32 = 0
+            for _ in 0..<100 where pid == 0 {
+                pid = try await probe.inspectExec(sleeper).Pid
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let comm = (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? ""
+            #expect(pid > 0 && comm == "sleep\n", "pid \(pid): \(comm)")
+            #expect(try await probe.inspectExec(sleeper).Running)
+
             // Exec instances: at most two kept, an ended one forgotten once its lifetime is over.
             let api = NodeContainers(runtime: lab.rt, execLifetime: .milliseconds(200), maxExecs: 2)
             let done = try await api.createExec(n, ExecCreateRequest(Cmd: ["true"]))
