@@ -91,6 +91,29 @@ import Testing
         #expect(chunks == [OutputChunk(.stdout, Array("HELLO".utf8)), OutputChunk(.stderr, Array("bye".utf8))], "\(chunks)")
     }
 
+    /// Without Upgrade headers the stream still comes, after a plain 200 (as dockerd answers).
+    @Test func execStartWithoutUpgradeAnswers200ThenTheStream() async throws {
+        let server = try await TestServer.start()
+        defer { server.stop() }
+        let socket = server.socket
+        let got = try await Self.offThread { () throws -> String in
+            let fd = try RawClient.connect(socket)
+            defer { close(fd) }
+            let body = #"{"Tty":true}"#
+            try RawClient.send(
+                fd,
+                "POST /v1.50/exec/echo/start HTTP/1.1\r\nHost: api\r\nContent-Type: application/json\r\n"
+                    + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)")
+            let head = try RawClient.read(fd, until: { String(decoding: $0, as: UTF8.self).contains("\r\n\r\n") })
+            try RawClient.send(fd, "abc")
+            shutdown(fd, Int32(SHUT_WR))
+            return String(decoding: try RawClient.readToEnd(fd, startingWith: head), as: UTF8.self)
+        }
+        #expect(got.hasPrefix("HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n"), "\(got)")
+        // A TTY's stream is raw: no frame headers.
+        #expect(got.hasSuffix("\r\n\r\nABCbye"), "\(got)")
+    }
+
     static func offThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
             Thread { c.resume(with: Result { try body() }) }.start()
