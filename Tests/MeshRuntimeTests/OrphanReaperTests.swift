@@ -56,7 +56,11 @@ import Testing
         #expect(held.isEmpty)
         #expect(reaper.reapOnce() == [orphan])
     }
+}
 
+/// In OCIDriverTests' suite: its labs share one node name per process, so they must not run
+/// beside each other.
+extension OCIDriverTests {
     /// The case the subreaper exists for: `runc run` dies, the container's init becomes our
     /// child, and its end leaves a zombie only the reaper collects.
     @Test func aContainerInitWhoseRuncDiedIsReaped() async throws {
@@ -76,7 +80,7 @@ import Testing
             let reaper = OrphanReaper(eligible: { $0 == initPID })
             #expect(reaper.reapOnce().isEmpty, "a running init is not reaped")
             try lab.runc.kill(c.name, signal: SIGKILL)
-            let got = await Self.reaped(reaper) { $0 == initPID }
+            let got = await OrphanReaperTests.reaped(reaper) { $0 == initPID }
             #expect(got == [initPID])
             #expect(OrphanReaper.field(initPID, 0) == nil, "no zombie left")
         }
