@@ -247,23 +247,24 @@ public actor NodeContainers {
             throw Self.engineError(error)
         }
         execs[id]?.session = session
-        let (output, continuation) = AsyncStream<OutputChunk>.makeStream(bufferingPolicy: .bufferingNewest(1024))
+        let output = ExecOutput()
         let attached = !detach
         let wantOut = r.AttachStdout ?? true, wantErr = r.AttachStderr ?? true
-        // The output is read to its end on a thread of its own even when nobody is attached (or
-        // the client left), so the process never blocks on a full pipe.
+        // The output is read to its end on a thread of its own: at the attached client's pace
+        // (ExecOutput), and once nobody is attached (detached, or the client left) into nowhere,
+        // so the process never blocks on a client that is not there.
         let reader = Thread {
             session.pumpOutput { index, bytes in
                 guard attached else { return }
                 let stream: OutputChunk.Stream = index == 0 ? .stdout : .stderr
-                if stream == .stdout ? wantOut : wantErr { continuation.yield(OutputChunk(stream, Array(bytes))) }
+                if stream == .stdout ? wantOut : wantErr { output.put(OutputChunk(stream, Array(bytes))) }
             }
             Task {
                 let code = await session.wait()
                 await self.ended(id, code: code, pid: session.processPID ?? 0)
                 session.close()
                 // After the exit code is recorded: the CLI asks for it once the stream closed.
-                continuation.finish()
+                output.finish()
             }
         }
         reader.name = "exec-output"
@@ -271,7 +272,7 @@ public actor NodeContainers {
         guard attached else { return nil }
         let input = DispatchQueue(label: "exec-input")
         return ExecAttachment(
-            tty: tty, output: output,
+            tty: tty, output: output.stream,
             send: { bytes in
                 await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
                     input.async {
@@ -284,7 +285,7 @@ public actor NodeContainers {
                 // A pty has no half-close: its input ends with the process.
                 guard !tty else { return }
                 input.async { session.close(session.stdin) }
-            })
+            }, detach: { output.detach() })
     }
 
     func ended(_ id: String, code: Int32, pid: Int32) {

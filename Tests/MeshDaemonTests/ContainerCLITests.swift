@@ -295,6 +295,16 @@ struct ContainerLab {
             #expect(tty.status == 5, "\(tty.status) \(tty.stdout) \(tty.stderr)")
             #expect(tty.stdout.contains("/dev/pts/") && tty.stdout.contains("30 90") && tty.stdout.contains("done-tty"), "\(tty.stdout)")
 
+            // 20 MiB through the hijacked stream, none of it lost to a slower reader.
+            let big = try await lab.sh("$DOCKER exec \(n) sh -c 'dd if=/dev/zero bs=1048576 count=20 2>/dev/null | tr \"\\\\0\" a' | wc -c")
+            #expect(big.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "20971520", "\(big.stdout) \(big.stderr)")
+            // A client that stops reading early does not hold the process.
+            _ = try await lab.sh("$DOCKER exec \(n) sh -c 'yes | head -c 30000000; echo finished > /tmp/early' | head -c 10")
+            #expect(
+                try await ContainerLab.eventually(20) {
+                    try await lab.docker("exec", n, "cat", "/tmp/early").stdout == "finished\n"
+                })
+
             let detached = try await lab.docker("exec", "-d", n, "sh", "-c", "sleep 0.2; echo later > /tmp/d")
             #expect(detached.succeeded && detached.stdout.isEmpty, "\(detached.stdout) \(detached.stderr)")
             #expect(

@@ -381,13 +381,16 @@ public struct ExecAttachment: Sendable {
     public var output: AsyncStream<OutputChunk>
     public var send: @Sendable ([UInt8]) async -> Void
     public var closeInput: @Sendable () async -> Void
+    /// The client stopped reading (it went away, or the output ended): the output may be dropped.
+    public var detach: @Sendable () -> Void
     public init(
         tty: Bool, output: AsyncStream<OutputChunk>, send: @escaping @Sendable ([UInt8]) async -> Void,
-        closeInput: @escaping @Sendable () async -> Void
+        closeInput: @escaping @Sendable () async -> Void, detach: @escaping @Sendable () -> Void = {}
     ) {
         self.tty = tty
         self.output = output
         self.send = send
         self.closeInput = closeInput
+        self.detach = detach
     }
 }

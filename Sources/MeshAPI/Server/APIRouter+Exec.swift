@@ -40,6 +40,7 @@ extension APIRouter {
         for await chunk in a.output {
             do { try await c.write(a.tty ? chunk.bytes : MultiplexedStream.frame(chunk.stream, chunk.bytes)) } catch { break }
         }
+        a.detach()
         input.cancel()
     }
 }
