@@ -69,7 +69,7 @@ public actor NodeContainers {
         return ContainerSummary(
             Id: id(c.name), Names: ["/" + c.name], Image: c.facts.image, Command: c.spec.process.args.joined(separator: " "),
             Created: Int64(c.facts.created.timeIntervalSince1970), Labels: c.spec.annotations,
-            State: state == .running ? "running" : "exited", Status: status)
+            State: state == .running ? "running" : "exited", Status: status, Mounts: mounts(c))
     }
 
     public func inspect(_ ref: String) async throws(EngineError) -> ContainerInspect {
@@ -90,8 +90,17 @@ public actor NodeContainers {
                 Hostname: c.spec.hostname, User: c.facts.user, Env: c.spec.process.env, Cmd: c.facts.cmd, Image: c.facts.image,
                 WorkingDir: c.spec.process.cwd, Entrypoint: c.facts.entrypoint, Labels: c.spec.annotations, StopSignal: nil),
             HostConfig: .init(NetworkMode: "default", Runtime: "runc"),
-            NetworkSettings: .init(SandboxKey: "/run/netns/\(c.facts.namespace)"),
+            NetworkSettings: .init(SandboxKey: "/run/netns/\(c.facts.namespace)"), Mounts: Self.mounts(c),
             ExecIDs: execIDs.isEmpty ? nil : execIDs)
+    }
+
+    /// The service's mounts as the driver made them.
+    static func mounts(_ c: ContainerTask) -> [MountPoint] {
+        c.facts.mounts.map { m in
+            MountPoint(
+                Type: m.kind.rawValue, Name: m.name, Source: m.source, Destination: m.destination,
+                Driver: m.kind == .volume ? "local" : "", RW: !m.readOnly)
+        }
     }
 
     static func exitCode(_ s: TaskProcess.State) -> Int32 {

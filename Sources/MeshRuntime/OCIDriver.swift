@@ -72,7 +72,15 @@ public actor OCIDriverCore {
         let facts = ContainerFacts(
             image: image.reference, entrypoint: c.command.isEmpty ? image.config.entrypoint : c.command,
             cmd: c.command.isEmpty && c.args.isEmpty ? image.config.cmd : c.args, user: c.user ?? image.config.user,
-            namespace: s.namespace, created: Date())
+            namespace: s.namespace, created: Date(),
+            // resolveMounts makes one runtime mount per service mount, in order.
+            mounts: zip(c.mounts.enumerated(), input.mounts).map { item, resolved in
+                let (i, m) = item
+                let name = m.kind == .volume ? (m.source.isEmpty ? "\(t.id)-anon\(i)" : m.source) : ""
+                return ContainerFacts.Mount(
+                    kind: m.kind, name: name, source: m.kind == .tmpfs ? "" : resolved.source, destination: m.target,
+                    readOnly: m.readOnly)
+            })
         do {
             let task = try await run(
                 name: name, bundle: bundle, taskID: t.id, image: image, spec: spec, stopSignal: stopSignal, facts: facts)
@@ -305,4 +313,16 @@ public struct ContainerFacts: Sendable, Equatable {
     public var namespace: String
     /// When `runc run` was started (also its `StartedAt`: a task's container is never restarted).
     public var created: Date
+    /// The service's mounts as made (`docker inspect`'s Mounts).
+    public var mounts: [Mount]
+
+    public struct Mount: Sendable, Equatable {
+        public var kind: ContainerMount.Kind
+        /// A volume's name (the task's anonymous one included); empty otherwise.
+        public var name: String
+        /// The host path bound (empty for tmpfs).
+        public var source: String
+        public var destination: String
+        public var readOnly: Bool
+    }
 }

@@ -119,13 +119,12 @@ struct ContainerLab {
     }
 
     /// Starts a task of service `mkcli` (slot 1) running `script` in sh.
-    func start(_ id: String, _ script: String) async throws -> TaskRuntime.Running {
+    func start(_ id: String, _ script: String, mounts: [ContainerMount] = []) async throws -> TaskRuntime.Running {
         let args = ["sh", "-c", script]
-        return try await rt.start(
-            TaskLaunch(
-                id: id, image: "mkt/busybox", args: args,
-                container: ContainerOptions(
-                    serviceID: "svc-\(Self.service)", serviceName: Self.service, slot: "1", args: args, labels: ["test": "cli"])))
+        var options = ContainerOptions(
+            serviceID: "svc-\(Self.service)", serviceName: Self.service, slot: "1", args: args, labels: ["test": "cli"])
+        options.mounts = mounts
+        return try await rt.start(TaskLaunch(id: id, image: "mkt/busybox", args: args, container: options))
     }
 
     func name(_ id: String) -> String { "\(Self.service).1.\(id)" }
@@ -201,7 +200,7 @@ struct ContainerLab {
 /// The stock docker CLI against real runc containers of a runtime (root, runc, busybox).
 @Suite(.serialized) struct ContainerCLITests {
     @Test func psInspectLogsInfoAndKill() async throws {
-        try await ContainerLab.with(tasks: ["p1", "p2"]) { lab in
+        try await ContainerLab.with(tasks: ["p1", "p2", "p3"]) { lab in
             _ = try await lab.start("p1", "echo line1; echo err1 >&2; echo line2; exec sleep 1000")
             let ended = try await lab.start("p2", "echo bye; exit 3")
             _ = await ended.process.wait()
@@ -236,6 +235,22 @@ struct ContainerLab {
             let missing = try await lab.docker("inspect", "nosuch")
             #expect(!missing.succeeded && missing.stderr.contains("No such object: nosuch"), "\(missing.stderr)")
 
+            // Mounts as the driver made them: a named volume, a read-only bind, a tmpfs.
+            try FileManager.default.createDirectory(atPath: lab.dir + "/bound", withIntermediateDirectories: true)
+            _ = try await lab.start(
+                "p3", "exec sleep 1000",
+                mounts: [
+                    ContainerMount(kind: .volume, source: "mkcli-data", target: "/data"),
+                    ContainerMount(kind: .bind, source: lab.dir + "/bound", target: "/b", readOnly: true),
+                    ContainerMount(kind: .tmpfs, target: "/t"),
+                ])
+            let mounts = try await lab.docker(
+                "inspect", "--format", "{{range .Mounts}}{{.Type}} {{.Name}} {{.Source}} {{.Destination}} {{.RW}};{{end}}", lab.name("p3"))
+            #expect(
+                mounts.stdout
+                    == "volume mkcli-data \(lab.dir)/data/volumes/mkcli-data/_data /data true;bind  \(lab.dir)/bound /b false;tmpfs   /t true;\n",
+                "\(mounts.stdout) \(mounts.stderr)")
+
             let logs = try await lab.docker("logs", n1)
             #expect(logs.stdout == "line1\nline2\n" && logs.stderr == "err1\n", "\(logs.stdout)|\(logs.stderr)")
             let tail = try await lab.docker("logs", "--tail", "1", "-t", n1)
@@ -250,7 +265,7 @@ struct ContainerLab {
             #expect(past.stdout == "line1\nline2\n", "\(past.stdout)|\(past.stderr)")
 
             let info = try await lab.docker("info", "--format", "{{.Containers}} {{.ContainersRunning}} {{.ContainersStopped}}")
-            #expect(info.stdout == "2 1 1\n", "\(info.stdout) \(info.stderr)")
+            #expect(info.stdout == "3 2 1\n", "\(info.stdout) \(info.stderr)")
 
             let killed = try await lab.docker("kill", n1)
             #expect(killed.succeeded, "\(killed.stderr)")

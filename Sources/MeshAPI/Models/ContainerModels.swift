@@ -68,11 +68,29 @@ public struct EndpointSettings: Codable, Sendable, Equatable {
     }
 }
 
+/// A container's mount (swagger `MountPoint`).
 public struct MountPoint: Codable, Sendable, Equatable {
+    /// `volume`, `bind` or `tmpfs`.
     public var `Type`: String
+    /// A volume's name; empty for the others.
+    public var Name: String
     public var Source: String
     public var Destination: String
+    /// `local` for a volume.
+    public var Driver: String
+    public var Mode: String
     public var RW: Bool
+    public var Propagation: String
+    public init(Type: String, Name: String, Source: String, Destination: String, Driver: String, RW: Bool) {
+        self.Type = Type
+        self.Name = Name
+        self.Source = Source
+        self.Destination = Destination
+        self.Driver = Driver
+        self.Mode = ""
+        self.RW = RW
+        self.Propagation = Type == "bind" ? "rprivate" : ""
+    }
 }
 
 /// `GET /containers/{id}/json` (swagger `ContainerInspectResponse`): what the runtime knows.
@@ -166,8 +184,9 @@ public struct ContainerInspect: Codable, Sendable, Equatable {
 
     public init(
         Id: String, Created: String, Path: String, Args: [String], State: State, Image: String, Name: String, Config: Config,
-        HostConfig: HostConfig, NetworkSettings: NetworkSettings, ExecIDs: [String]?
+        HostConfig: HostConfig, NetworkSettings: NetworkSettings, Mounts: [MountPoint] = [], ExecIDs: [String]?
     ) {
+        self.Mounts = Mounts
         self.Id = Id
         self.Created = Created
         self.Path = Path
