@@ -269,7 +269,7 @@ let package = Package(
         .testTarget(
             name: "MeshDaemonTests",
             dependencies: [
-                "MeshDaemon", "MeshAPI", "MeshCluster", "MeshControl", "MeshKernel", "MeshTestbed",
+                "MeshDaemon", "MeshAPI", "MeshCluster", "MeshControl", "MeshKernel", "MeshTestbed", "MeshRuntime",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         // e2e: one `meshd daemon` per node namespace, driven through meshctl and the docker CLI.

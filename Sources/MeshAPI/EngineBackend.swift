@@ -86,6 +86,35 @@ public protocol EngineBackend: Sendable {
     func inspectVolume(_ name: String) async throws(EngineError) -> VolumeResource
     /// 409 while a running container has it mounted; `force` removes it all the same only when no container does.
     func removeVolume(_ name: String, force: Bool) async throws(EngineError)
+
+    // MARK: containers
+    // The containers of the tasks this node runs (each node's socket lists only its own). `ref`
+    // is an id, an id prefix or a name; an unknown one throws `.noSuchContainer`.
+
+    /// `GET /containers/json`.
+    func listContainers(_ options: ContainerListOptions) async throws(EngineError) -> [ContainerSummary]
+    /// `GET /containers/{ref}/json`.
+    func inspectContainer(_ ref: String) async throws(EngineError) -> ContainerInspect
+    /// `GET /containers/{ref}/logs`: the lines `options` select, then (following) new ones until
+    /// the container ended or the reader went away.
+    func containerLogs(_ ref: String, options: LogOptions) async throws(EngineError) -> AsyncStream<OutputChunk>
+    /// `POST /containers/{ref}/wait`: throws before the stream for an unknown container; the stream
+    /// carries one answer, at the container's end.
+    func waitContainer(_ ref: String) async throws(EngineError) -> AsyncStream<ContainerWaitResponse>
+    /// `POST /containers/{ref}/kill`: `signal` as given (`KILL`, `SIGHUP`, `9`); nil: SIGKILL.
+    func killContainer(_ ref: String, signal: String?) async throws(EngineError)
+    /// `docker info`'s counts.
+    func containerCounts() async -> ContainerCounts
+
+    // MARK: exec
+    /// `POST /containers/{ref}/exec`: the new exec's id.
+    func createExec(_ ref: String, _ request: ExecCreateRequest) async throws(EngineError) -> String
+    /// `POST /exec/{id}/start`. Detached: started, nil returned. Attached: its streams.
+    func startExec(_ id: String, _ request: ExecStartRequest) async throws(EngineError) -> ExecAttachment?
+    /// `POST /exec/{id}/resize`.
+    func resizeExec(_ id: String, rows: UInt16, columns: UInt16) async throws(EngineError)
+    /// `GET /exec/{id}/json`.
+    func inspectExec(_ id: String) async throws(EngineError) -> ExecInspect
 }
 
 public struct LogOptions: Sendable, Equatable {
@@ -163,6 +192,19 @@ public extension EngineBackend {
     func removeSwarmData(_ kind: SwarmDataKind, _ ref: String) async throws(EngineError) {
         throw .notImplemented("\(kind.rawValue)s are not served by this engine")
     }
+
+    func listContainers(_ options: ContainerListOptions) async throws(EngineError) -> [ContainerSummary] { [] }
+    func inspectContainer(_ ref: String) async throws(EngineError) -> ContainerInspect { throw .noSuchContainer(ref) }
+    func containerLogs(_ ref: String, options: LogOptions) async throws(EngineError) -> AsyncStream<OutputChunk> {
+        throw .noSuchContainer(ref)
+    }
+    func waitContainer(_ ref: String) async throws(EngineError) -> AsyncStream<ContainerWaitResponse> { throw .noSuchContainer(ref) }
+    func killContainer(_ ref: String, signal: String?) async throws(EngineError) { throw .noSuchContainer(ref) }
+    func containerCounts() async -> ContainerCounts { ContainerCounts() }
+    func createExec(_ ref: String, _ request: ExecCreateRequest) async throws(EngineError) -> String { throw .noSuchContainer(ref) }
+    func startExec(_ id: String, _ request: ExecStartRequest) async throws(EngineError) -> ExecAttachment? { throw .noSuchExec(id) }
+    func resizeExec(_ id: String, rows: UInt16, columns: UInt16) async throws(EngineError) { throw .noSuchExec(id) }
+    func inspectExec(_ id: String) async throws(EngineError) -> ExecInspect { throw .noSuchExec(id) }
 
     /// Without a registry there is no digest to pin: the CLI warns and uses the name as given.
     func distributionInspect(_ image: String) async throws(EngineError) -> DistributionInspect {

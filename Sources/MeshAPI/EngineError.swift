@@ -58,6 +58,10 @@ public extension EngineError {
     )
     static let updateOutOfSequence = EngineError.internalError("rpc error: code = Unknown desc = update out of sequence")
 
+    /// This engine runs no container by that name or id: none of this node's tasks.
+    static func noSuchContainer(_ ref: String) -> EngineError { .notFound("No such container: \(ref)") }
+    static func noSuchExec(_ id: String) -> EngineError { .notFound("No such exec instance: \(id)") }
+
     static func serviceExists(_ name: String) -> EngineError {
         .conflict("rpc error: code = AlreadyExists desc = name conflicts with an existing object: service \(name) already exists")
     }

@@ -71,7 +71,10 @@ public actor NodeAgent {
         if let failure { fetchFailures[image] = failure }
         await turn.enter()
         defer { turn.leave() }
-        guard !isShutDown, let a = current else { return }
+        guard !isShutDown, var a = current else { return }
+        // The other nodes' tasks as they are now: `updateRemote` has moved on since `current` was
+        // applied, and the stale list would take their endpoints back out of the dataplane.
+        a.remoteTasks = remoteApplied.values.sorted { $0.id < $1.id }
         _ = try? await applyInTurn(a)
     }
 

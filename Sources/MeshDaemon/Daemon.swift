@@ -43,6 +43,8 @@ public actor Daemon: EngineBackend {
     /// The node's image store, opened with the data root (it outlives swarm membership, as
     /// dockerd's images do).
     private var images: NodeImages?
+    /// The container API over the node plane's runtime (Daemon+Containers.swift).
+    private var containerAPI: NodeContainers?
 
     public init(options: Options) { self.options = options }
 
@@ -62,6 +64,19 @@ public actor Daemon: EngineBackend {
             DaemonLog.node.error("image store under \(options.dataRoot)/images cannot open, containers will not run: \(error)")
             return nil
         }
+    }
+
+    /// The node's containers, served over the node plane's runtime; nil outside a swarm. Made
+    /// again when the node plane is (a new swarm), so exec instances never outlive their runtime.
+    func nodeContainers() -> NodeContainers? {
+        guard let runtime = node?.runtime else {
+            containerAPI = nil
+            return nil
+        }
+        if let c = containerAPI, c.runtime === runtime { return c }
+        let c = NodeContainers(runtime: runtime)
+        containerAPI = c
+        return c
     }
 
     var storePath: String { "\(options.dataRoot)/cluster.sqlite" }

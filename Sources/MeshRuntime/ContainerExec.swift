@@ -56,11 +56,16 @@ public final class ExecSession: Sendable {
     private let waiters = Mutex<[CheckedContinuation<TaskProcess.State, Never>]>([])
     private let closed = Mutex<Set<Int32>>([])
     private let cleanup: @Sendable () -> Void
+    /// Without a TTY: where runc writes the process's own pid (`--pid-file`), and that pid once read.
+    private let pidFile: String?
+    private let readPID = Mutex<pid_t?>(nil)
 
     init(
-        pid: pid_t, stdin: Int32?, stdout: Int32?, stderr: Int32?, console: Int32?, cleanup: @escaping @Sendable () -> Void = {}
+        pid: pid_t, stdin: Int32?, stdout: Int32?, stderr: Int32?, console: Int32?, pidFile: String? = nil,
+        cleanup: @escaping @Sendable () -> Void = {}
     ) {
         self.pid = pid
+        self.pidFile = pidFile
         self.stdin = stdin
         self.stdout = stdout
         self.stderr = stderr
@@ -68,6 +73,7 @@ public final class ExecSession: Sendable {
         self.cleanup = cleanup
         let thread = Thread { [self] in
             let end = Spawn.wait(self.pid)
+            _ = self.processPID  // before the pid file goes with the cleanup
             self.cleanup()
             self.state.withLock { $0 = end }
             for w in self.waiters.withLock({ list in
@@ -80,6 +86,19 @@ public final class ExecSession: Sendable {
     }
 
     public var current: TaskProcess.State { state.withLock { $0 } }
+
+    /// The exec'd process as the host sees it (`docker exec`'s Pid); nil until runc wrote it.
+    public var processPID: pid_t? {
+        guard let pidFile else { return pid }
+        return readPID.withLock { known in
+            if let known { return known }
+            guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+                let n = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), n > 0
+            else { return nil }
+            known = n
+            return n
+        }
+    }
 
     /// The exit code as Docker reports it: a signal's number plus 128.
     public func wait() async -> Int32 {
@@ -119,6 +138,7 @@ public final class ExecSession: Sendable {
     /// Writes all of `bytes` to stdin (or the console).
     public func write(_ bytes: [UInt8]) throws(RuntimeError) {
         guard let fd = stdin ?? console else { throw .exec("the exec has no stdin") }
+        guard !closed.withLock({ $0.contains(fd) }) else { throw .exec("the exec's stdin is closed") }
         var offset = 0
         while offset < bytes.count {
             let n = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
@@ -149,6 +169,24 @@ public final class ExecSession: Sendable {
         let code = await wait()
         return Output(
             stdout: String(decoding: bytes[0], as: UTF8.self), stderr: String(decoding: bytes[1], as: UTF8.self), exitCode: code)
+    }
+
+    /// Hands the output to `chunk` as it comes (0: stdout, or the console; 1: stderr) until every
+    /// stream ended, or the process ended and its streams stayed quiet for half a second (a child
+    /// it left still holds them). Blocking: run it on a thread of its own. Reads duplicates of the
+    /// descriptors, so the session's own stay valid for writes until `close()`.
+    public func pumpOutput(_ chunk: (Int, ArraySlice<UInt8>) -> Void) {
+        let fds = [stdout ?? console, stderr].compactMap { $0 }.map { dup($0) }.filter { $0 >= 0 }
+        var quietSince: ContinuousClock.Instant?
+        Spawn.drain(
+            fds, tick: 100,
+            giveUp: {
+                guard self.current != .running else { return false }
+                let now = ContinuousClock.now
+                if let q = quietSince { return now - q > .milliseconds(500) }
+                quietSince = now
+                return false
+            }, chunk: chunk)
     }
 
     /// Blocking work on a thread of its own, so the cooperative pool is never held by it.
@@ -200,6 +238,7 @@ extension ContainerTask {
     }
 
     static func startPiped(runc: Runc, container: String, process file: String, stdin wantStdin: Bool) throws(RuntimeError) -> ExecSession {
+        let pidFile = (file.hasSuffix(".json") ? String(file.dropLast(5)) : file) + ".pid"
         var opened: [Int32] = []
         func pipe() throws(RuntimeError) -> (read: Int32, write: Int32) {
             let p = try Spawn.pipe()
@@ -210,12 +249,16 @@ extension ContainerTask {
             let out = try pipe(), err = try pipe()
             let input = wantStdin ? try pipe() : nil
             let pid = try Spawn.start(
-                runc.argv(["exec", "--process", file, container]), environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"],
+                runc.argv(["exec", "--pid-file", pidFile, "--process", file, container]),
+                environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"],
                 stdin: input?.read, stdout: out.write, stderr: err.write)
             for fd in [out.write, err.write, input?.read].compactMap({ $0 }) { close(fd) }
             return ExecSession(
-                pid: pid, stdin: input?.write, stdout: out.read, stderr: err.read, console: nil,
-                cleanup: { try? FileManager.default.removeItem(atPath: file) })
+                pid: pid, stdin: input?.write, stdout: out.read, stderr: err.read, console: nil, pidFile: pidFile,
+                cleanup: {
+                    try? FileManager.default.removeItem(atPath: file)
+                    try? FileManager.default.removeItem(atPath: pidFile)
+                })
         } catch {
             for fd in opened { close(fd) }
             try? FileManager.default.removeItem(atPath: file)
@@ -235,7 +278,11 @@ enum TTYExec {
         let dir = String(cString: made)
         let socketPath = dir + "/console.sock"
         let pidFile = "\(bundle)/exec-\(token).pid"
+        // The process becomes our child when runc exits, before its pid is read: no orphan is
+        // reaped until it is registered (or this start failed).
+        ChildRegistry.shared.hold()
         defer {
+            ChildRegistry.shared.release()
             unlink(socketPath)
             rmdir(dir)
             unlink(pidFile)
@@ -297,9 +344,7 @@ enum TTYExec {
                 close(err.read)
                 throw .exec("runc exec ended (\(e)) without sending a console")
             }
-            var status: Int32 = 0
-            if waitpid(runcPID, &status, WNOHANG) == runcPID {
-                let e = Spawn.decode(status)
+            if let e = Spawn.tryWait(runcPID) {
                 if e != .exited(0) { throw runcFailed(e) }
                 ended = e
             }
@@ -320,6 +365,7 @@ enum TTYExec {
             close(master)
             throw .exec("runc exec wrote no pid file")
         }
+        ChildRegistry.shared.adopt(pid)
         return (pid, master)
     }
 }

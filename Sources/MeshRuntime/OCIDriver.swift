@@ -72,8 +72,22 @@ public actor OCIDriverCore {
         // A relaunch: the ended container's state still holds the name.
         if FileManager.default.fileExists(atPath: "\(runc.root)/\(name)") { try? runc.delete(name) }
 
+        // What `docker inspect` shows of how it was made, split as swarmkit splits it.
+        let facts = ContainerFacts(
+            image: image.reference, entrypoint: c.command.isEmpty ? image.config.entrypoint : c.command,
+            cmd: c.command.isEmpty && c.args.isEmpty ? image.config.cmd : c.args, user: c.user ?? image.config.user,
+            namespace: s.namespace, created: Date(),
+            // resolveMounts makes one runtime mount per service mount, in order.
+            mounts: zip(c.mounts.enumerated(), input.mounts).map { item, resolved in
+                let (i, m) = item
+                let name = m.kind == .volume ? (m.source.isEmpty ? "\(t.id)-anon\(i)" : m.source) : ""
+                return ContainerFacts.Mount(
+                    kind: m.kind, name: name, source: m.kind == .tmpfs ? "" : resolved.source, destination: m.target,
+                    readOnly: m.readOnly)
+            })
         do {
-            let task = try await run(name: name, bundle: bundle, taskID: t.id, image: image, spec: spec, stopSignal: stopSignal)
+            let task = try await run(
+                name: name, bundle: bundle, taskID: t.id, image: image, spec: spec, stopSignal: stopSignal, facts: facts)
             containers[t.id] = task
             return task
         } catch {
@@ -85,7 +99,7 @@ public actor OCIDriverCore {
     }
 
     private func run(
-        name: String, bundle: String, taskID: String, image: PreparedImage, spec: RuntimeSpec, stopSignal: Int32
+        name: String, bundle: String, taskID: String, image: PreparedImage, spec: RuntimeSpec, stopSignal: Int32, facts: ContainerFacts
     ) async throws(RuntimeError) -> ContainerTask {
         let log = bundle + "/json.log"
         let process = try TaskProcess(
@@ -117,7 +131,7 @@ public actor OCIDriverCore {
         }
         return ContainerTask(
             taskID: taskID, name: name, bundle: bundle, rootfs: image.rootfs, spec: spec, process: process, initPID: initPID,
-            stopSignal: stopSignal, runc: runc)
+            stopSignal: stopSignal, runc: runc, facts: facts)
     }
 
     func release(_ taskID: String) async {
@@ -194,6 +208,9 @@ public actor OCIDriverCore {
 
     public func container(_ taskID: String) -> ContainerTask? { containers[taskID] }
 
+    /// Every container of this node's tasks, running or ended (until the task is removed).
+    public func all() -> [ContainerTask] { Array(containers.values) }
+
     /// Containers a previous life of this daemon left in its runc root: deleted (killed first),
     /// their bundles removed, as the process driver's leftovers are.
     func removeLeftovers() async -> Int {
@@ -243,13 +260,15 @@ public final class ContainerTask: TaskHandle {
     /// The container's init, as the host sees it.
     public let initPID: pid_t
     public let stopSignal: Int32
+    public let facts: ContainerFacts
     let runc: Runc
     private let removed = Mutex(false)
 
     init(
         taskID: String, name: String, bundle: String, rootfs: String, spec: RuntimeSpec, process: TaskProcess, initPID: pid_t,
-        stopSignal: Int32, runc: Runc
+        stopSignal: Int32, runc: Runc, facts: ContainerFacts
     ) {
+        self.facts = facts
         self.taskID = taskID
         self.name = name
         self.bundle = bundle
@@ -295,5 +314,34 @@ public final class ContainerTask: TaskHandle {
     }
 
     public func logEntries() -> [LogEntry] { JSONLog.read(logPath) }
+
+    /// A signal to the container's init (`runc kill`); false when runc refused (it has ended).
+    public func signal(_ number: Int32) async -> Bool { await runc.killOffPool(name, signal: number) }
     public func log() -> String { logEntries().map(\.log).joined() }
+}
+
+/// How a container was made, beyond its runtime spec: what `docker inspect` reports.
+public struct ContainerFacts: Sendable, Equatable {
+    /// The image reference the task asked for.
+    public var image: String
+    public var entrypoint: [String]
+    public var cmd: [String]
+    /// As the service or image gave it; empty: root.
+    public var user: String
+    /// The task's named network namespace.
+    public var namespace: String
+    /// When `runc run` was started (also its `StartedAt`: a task's container is never restarted).
+    public var created: Date
+    /// The service's mounts as made (`docker inspect`'s Mounts).
+    public var mounts: [Mount]
+
+    public struct Mount: Sendable, Equatable {
+        public var kind: ContainerMount.Kind
+        /// A volume's name (the task's anonymous one included); empty otherwise.
+        public var name: String
+        /// The host path bound (empty for tmpfs).
+        public var source: String
+        public var destination: String
+        public var readOnly: Bool
+    }
 }

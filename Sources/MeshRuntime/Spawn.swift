@@ -53,9 +53,14 @@ enum Spawn {
         let cArgs = argv.map { strdup($0) } + [nil]
         let cEnv = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { for p in cArgs + cEnv { free(p) } }
-        var child: pid_t = 0
-        let rc = posix_spawnp(&child, argv[0], &actions, &attributes, cArgs, cEnv)
-        guard rc == 0 else { throw .spawn(command: argv.joined(separator: " "), errno: rc) }
+        var rc: Int32 = 0
+        // Registered as it is made: the orphan reaper never sees a child of ours nobody waits for.
+        let child = ChildRegistry.shared.spawning { () -> pid_t? in
+            var child: pid_t = 0
+            rc = posix_spawnp(&child, argv[0], &actions, &attributes, cArgs, cEnv)
+            return rc == 0 ? child : nil
+        }
+        guard let child else { throw .spawn(command: argv.joined(separator: " "), errno: rc) }
         return child
     }
 
@@ -70,9 +75,18 @@ enum Spawn {
     /// Blocks until `pid` ends; its status as TaskProcess reports it.
     static func wait(_ pid: pid_t) -> TaskProcess.State {
         var status: Int32 = 0
+        defer { ChildRegistry.shared.reaped(pid) }
         while waitpid(pid, &status, 0) < 0 {
             if errno != EINTR { return .exited(-1) }
         }
+        return decode(status)
+    }
+
+    /// The status of `pid` if it has ended (reaped then), else nil.
+    static func tryWait(_ pid: pid_t) -> TaskProcess.State? {
+        var status: Int32 = 0
+        guard waitpid(pid, &status, WNOHANG) == pid else { return nil }
+        ChildRegistry.shared.reaped(pid)
         return decode(status)
     }
 

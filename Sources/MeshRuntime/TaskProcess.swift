@@ -18,9 +18,12 @@ public final class TaskProcess: Sendable {
     public let pid: pid_t
     public let logPath: String
     private let state = Mutex<State>(.running)
+    private let endTime = Mutex<Date?>(nil)
     private let waiters = Mutex<[CheckedContinuation<State, Never>]>([])
 
     public var current: State { state.withLock { $0 } }
+    /// When it ended (nil while it runs): a container's `FinishedAt`.
+    public var endedAt: Date? { endTime.withLock { $0 } }
 
     /// Where a task's output goes.
     public enum Output: Sendable, Equatable {
@@ -72,10 +75,7 @@ public final class TaskProcess: Sendable {
         Spawn.drain(
             [out, err], tick: 100,
             giveUp: {
-                if ended == nil {
-                    var status: Int32 = 0
-                    if waitpid(pid, &status, WNOHANG) == pid { ended = (Spawn.decode(status), .now) }
-                }
+                if ended == nil, let end = Spawn.tryWait(pid) { ended = (end, .now) }
                 guard let (_, at) = ended else { return false }
                 return ContinuousClock.now - at > .milliseconds(500)
             },
@@ -85,6 +85,7 @@ public final class TaskProcess: Sendable {
     }
 
     private func finish(_ end: State) {
+        endTime.withLock { $0 = Date() }
         state.withLock { $0 = end }
         for w in waiters.withLock({ list in
             defer { list.removeAll() }

@@ -75,10 +75,12 @@ struct DaemonCommand: AsyncParsableCommand {
         guard let format = LogOutput.Format(rawValue: logFormat) else { throw ValidationError("--log-format must be text or json") }
         LoggingSystem.bootstrap { label in LogOutput(label: label, level: level, format: format) }
         let log = Logger(label: "meshd")
-        // Not a child subreaper yet: only a TTY exec (`runc exec -d`, MeshRuntime.Subreaper) needs it,
-        // no API reaches that yet, and a subreaper with no reaper of orphans would collect the zombies
-        // of every process task that daemonizes. Become one together with the exec endpoint and a
-        // reaper for the orphans it inherits.
+        // The child subreaper of its tasks: a TTY exec (`runc exec -d`, MeshRuntime.Subreaper) leaves
+        // its process to the daemon, which must wait for its exit code. The reaper collects the
+        // orphans that come with it and nobody waits for (a process task's daemonized children, a
+        // container init whose `runc run` died); it leaves every child a reaper thread waits for.
+        try Subreaper.become()
+        OrphanReaper.start()
         let metricsEndpoint = try metricsAddr.map { try Self.hostPort($0, flag: "--metrics-addr") }
         let uiEndpoint = try uiAddr.map { try Self.hostPort($0, flag: "--ui-addr") }
         // The page has no login and no TLS: it must not be reachable from another machine.

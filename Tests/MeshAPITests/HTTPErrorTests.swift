@@ -40,7 +40,7 @@ struct HTTPErrorTests {
     @Test func errorsAreJSONMessagesWithExactlyApplicationJSON() async throws {
         let t = try await TestServer.start()
         defer { t.stop() }
-        let unknown = try await t.curl("GET", "/v1.50/containers/json")
+        let unknown = try await t.curl("GET", "/v1.50/plugins")
         #expect(unknown.status == 404)
         #expect(unknown.headers["content-type"] == "application/json")
         #expect(unknown.body == "{\"message\":\"page not found\"}\n")

@@ -37,6 +37,13 @@ extension APIRouter {
     }
 
     func logs(_ r: APIRequest, service: String) async throws(EngineError) -> APIResponse {
+        let options = try logOptions(r)
+        let source = try await backend.serviceLogs(service, options: options)
+        return serviceLogFrames(source, options: options)
+    }
+
+    /// `stdout`, `stderr`, `follow`, `timestamps`, `details`, `tail`, `since` of a logs request.
+    func logOptions(_ r: APIRequest) throws(EngineError) -> LogOptions {
         var options = LogOptions()
         options.stdout = r.bool("stdout")
         options.stderr = r.bool("stderr")
@@ -54,7 +61,10 @@ extension APIRouter {
             guard let t = Double(since), t.isFinite else { throw .invalidArgument("invalid since value \(since)") }
             options.since = Date(timeIntervalSince1970: t)
         }
-        let source = try await backend.serviceLogs(service, options: options)
+        return options
+    }
+
+    func serviceLogFrames(_ source: AsyncStream<LogMessage>, options: LogOptions) -> APIResponse {
         let wanted = options
         let frames = AsyncStream<[UInt8]> { continuation in
             let pump = Task {

@@ -61,6 +61,8 @@ public struct APIRouter: Sendable {
         case "volumes": return try await volumes(r)
         case "secrets": return try await swarmData(.secret, r)
         case "configs": return try await swarmData(.config, r)
+        case "containers": return try await containers(r)
+        case "exec": return try await exec(r)
         default: throw Self.pageNotFound
         }
     }
@@ -103,8 +105,12 @@ public struct APIRouter: Sendable {
     func info() async -> SystemInfo {
         let h = configuration.host
         let swarm = await backend.swarmInfo()
+        let counts = await backend.containerCounts()
+        // Images as `docker image ls` lists them; an engine without a store has none.
+        let images = (try? await backend.listImages().count) ?? 0
         return SystemInfo(
-            ID: swarm.NodeID, Containers: 0, ContainersRunning: 0, ContainersPaused: 0, ContainersStopped: 0, Images: 0,
+            ID: swarm.NodeID, Containers: counts.total, ContainersRunning: counts.running, ContainersPaused: 0,
+            ContainersStopped: counts.stopped, Images: images,
             Driver: "meshd", NCPU: h.cpus, MemTotal: h.memoryBytes, Name: h.hostname,
             ServerVersion: configuration.engineVersion, KernelVersion: h.kernelVersion, OperatingSystem: h.operatingSystem,
             OSType: "linux", Architecture: h.architecture, DockerRootDir: configuration.dataRoot, Labels: [],

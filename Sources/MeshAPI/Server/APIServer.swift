@@ -30,12 +30,11 @@ public final class APIServer: Sendable {
         let fd = try APISocket.bound(at: socketPath, group: socketGroup)
         // NIO owns the descriptor from here (and calls listen, with the backlog of 128 NIO uses).
         let listener = try await ServerBootstrap(group: group)
+            // A client half-closes a hijacked exec at stdin EOF and still reads the output.
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
             .bind(fd) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    // Requests on a connection are already answered one at a time by APIConnection; NIO's pipelining
-                    // assistance would assert when its error handler answers a request we already answered early (413).
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-                        withPipeliningAssistance: false, withErrorHandling: true)
+                    try HTTPHandlers.add(to: channel)
                     return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
                 }
             }
@@ -56,8 +55,7 @@ public final class APIServer: Sendable {
             .bind(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-                        withPipeliningAssistance: false, withErrorHandling: true)
+                    try HTTPHandlers.add(to: channel)
                     return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
                 }
             }
@@ -164,6 +162,11 @@ struct APIConnection {
                         head = nil
                         let response = await handle(h, body)
                         body = []
+                        if case .hijack(let contentType, let handler) = response.body {
+                            let upgrade = !h.headers["Upgrade"].isEmpty
+                            try await hijack(response, contentType: contentType, upgrade: upgrade, handler)
+                            return
+                        }
                         try await write(response, head: h, keepAlive: h.isKeepAlive, outbound)
                         if !h.isKeepAlive { return }
                     }
@@ -214,6 +217,87 @@ struct APIConnection {
                 pump.cancel()
             }
             try await outbound.write(.end(nil))
+        case .hijack:
+            // Only `serve` takes a connection over; an error answer never is one.
+            throw HijackError.notHere
         }
+    }
+
+    enum HijackError: Error { case notHere }
+
+    /// Takes the connection over: the HTTP handlers go (bytes the decoder held are passed on as
+    /// they are), the status line and headers are written raw, then `handler` has the raw bytes
+    /// both ways until it returns; `serve` closes the connection after.
+    func hijack(
+        _ response: APIResponse, contentType: String, upgrade: Bool, _ handler: @Sendable (HijackedConnection) async -> Void
+    ) async throws {
+        let ch = channel.channel
+        let (input, continuation) = AsyncStream<[UInt8]>.makeStream()
+        try await ch.eventLoop.submit {
+            try ch.pipeline.syncOperations.handler(type: HijackGate.self).takeOver(continuation)
+        }.get()
+        for name in HTTPHandlers.removedOnHijack { try await ch.pipeline.removeHandler(name: name).get() }
+        var head =
+            upgrade
+            ? "HTTP/1.1 101 UPGRADED\r\nContent-Type: \(contentType)\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
+            : "HTTP/1.1 200 OK\r\nContent-Type: \(contentType)\r\n"
+        for (name, value) in response.headers where name.lowercased() != "content-type" { head += "\(name): \(value)\r\n" }
+        head += "\r\n"
+        try await ch.writeAndFlush(ByteBuffer(string: head)).get()
+        await handler(HijackedConnection(input: input) { bytes in try await ch.writeAndFlush(ByteBuffer(bytes: bytes)).get() })
+    }
+}
+
+/// The HTTP/1.1 server handlers, named so a hijack can take them out. Not NIO's
+/// `configureHTTPServerPipeline`: its decoder drops the bytes after an upgrade, and NIO's upgrade
+/// handler refuses a request with a body, which `POST /exec/{id}/start` has.
+enum HTTPHandlers {
+    static let encoder = "http-encoder"
+    static let decoder = "http-decoder"
+    static let validator = "http-header-validator"
+    static let errors = "http-errors"
+    /// Inbound-typed handlers first, so no raw bytes ever reach one expecting HTTP parts.
+    static let removedOnHijack = [errors, validator, encoder, decoder]
+
+    static func add(to channel: Channel) throws {
+        let ops = channel.pipeline.syncOperations
+        try ops.addHandler(HTTPResponseEncoder(), name: encoder)
+        try ops.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)), name: decoder)
+        try ops.addHandler(NIOHTTPResponseHeadersValidator(), name: validator)
+        // Requests on a connection are already answered one at a time by APIConnection; NIO's pipelining
+        // assistance would assert when its error handler answers a request we already answered early (413).
+        try ops.addHandler(HTTPServerProtocolErrorHandler(), name: errors)
+        try ops.addHandler(HijackGate())
+    }
+}
+
+/// Passes everything through until a hijack; then the client's raw bytes go to the handler's
+/// input stream, which ends when the client half-closes or goes away.
+final class HijackGate: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    private var input: AsyncStream<[UInt8]>.Continuation?
+
+    func takeOver(_ continuation: AsyncStream<[UInt8]>.Continuation) { input = continuation }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard let input else { return context.fireChannelRead(data) }
+        let buffer = Self.unwrapInboundIn(data)
+        input.yield(Array(buffer.readableBytesView))
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let input, case ChannelEvent.inputClosed = event {
+            input.finish()
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        input?.finish()
+        context.fireChannelInactive()
     }
 }
