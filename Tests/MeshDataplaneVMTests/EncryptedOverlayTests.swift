@@ -174,7 +174,10 @@ import Testing
             let dir = s.lab.stateDirectory
             let rotate = paths.map { "'\(s.lab.meshd)' dataplane apply --state '\($0)' >/dev/null || exit 11; sleep 1" }.joined(
                 separator: "\n")
-            // One shell runs the traffic and the rotation, so every child is waited for by it.
+            // One shell runs the traffic and the rotation, so every child is waited for by it. A count
+            // (not a -w deadline, which ends ping with its last echo unanswered and counts it lost
+            // under the VM's slow emulation) with -W to wait for the last reply: 35 s, the rotation
+            // is in its first 10.
             let script = """
                 set -u
                 timeout 300 ip netns exec '\(s.t2)' iperf3 -s -1 -p 5301 >/dev/null 2>&1 &
@@ -182,7 +185,7 @@ import Testing
                 sleep 2
                 timeout 300 ip netns exec '\(s.t1)' iperf3 -c 10.60.0.12 -p 5301 -b 2M -t 40 -J > '\(dir)/iperf.json' 2>&1 &
                 cli=$!
-                timeout 300 ip netns exec '\(s.t1)' ping -i 0.1 -w 40 -W 2 10.60.0.12 > '\(dir)/ping.txt' 2>&1 &
+                timeout 300 ip netns exec '\(s.t1)' ping -i 0.1 -c 350 -W 3 10.60.0.12 > '\(dir)/ping.txt' 2>&1 &
                 png=$!
                 sleep 3
                 \(rotate)

@@ -11,6 +11,8 @@ public struct APIRequest: Sendable {
     public var query: [String: String]
     public var contentType: String?
     public var body: [UInt8]
+    /// `X-Registry-Auth` as sent (base64url JSON of the client's registry credentials).
+    public var registryAuth: String?
 
     /// Splits `uri` into version, segments and query. Throws 400 for a version outside 1.24…1.50.
     public init(method: HTTPMethod, uri: String, contentType: String?, body: [UInt8]) throws(EngineError) {
@@ -139,4 +141,26 @@ public struct APIVersion: Comparable, Sendable, CustomStringConvertible {
 
     public var description: String { "\(major).\(minor)" }
     public static func < (l: APIVersion, r: APIVersion) -> Bool { (l.major, l.minor) < (r.major, r.minor) }
+}
+
+extension APIRequest {
+    /// meshd pulls anonymously: credentials a client sent for a pull are refused by name, never
+    /// dropped (a private image would fail later as "not found"). `{}` (what the CLI sends when
+    /// not logged in) and an absent header are fine.
+    public func refuseRegistryCredentials() throws(EngineError) {
+        guard var text = registryAuth?.trimmingCharacters(in: .whitespaces), !text.isEmpty else { return }
+        text = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while text.count % 4 != 0 { text += "=" }
+        guard let data = Data(base64Encoded: text),
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { throw .invalidArgument("X-Registry-Auth: not base64url-encoded JSON") }
+        let given = ["username", "password", "auth", "identitytoken", "registrytoken"].filter { key in
+            object.contains { $0.key.lowercased() == key && !(($0.value as? String) ?? "").isEmpty }
+        }
+        if !given.isEmpty {
+            throw .invalidArgument(
+                "X-Registry-Auth: meshd pulls without registry credentials (got \(given.joined(separator: ", "))); use a registry or mirror that allows anonymous pulls"
+            )
+        }
+    }
 }

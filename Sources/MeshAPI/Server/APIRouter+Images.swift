@@ -24,6 +24,7 @@ extension APIRouter {
     func pull(_ r: APIRequest) async throws(EngineError) -> APIResponse {
         if let src = r.query["fromSrc"], !src.isEmpty { throw .notImplemented("image import (fromSrc) is not supported by meshd") }
         guard let from = r.query["fromImage"], !from.isEmpty else { throw .invalidArgument("fromImage is required") }
+        try r.refuseRegistryCredentials()
         if let platform = r.query["platform"], !platform.isEmpty, platform != "linux/amd64", platform != "linux" {
             throw .invalidArgument("platform \(platform): meshd pulls linux/amd64 images only")
         }

@@ -9,6 +9,8 @@ extension APIRouter {
             let filter = ServiceFilter(try FilterArgs.parse(r.query["filters"], allowed: ServiceFilter.keys))
             return .json(try await backend.listServices(filter, status: r.bool("status")))
         case (.POST, 2) where s[1] == "create":
+            // `--with-registry-auth` sends the client's credentials for the nodes' pulls.
+            try r.refuseRegistryCredentials()
             return .json(try await backend.createService(try r.decode(ServiceSpec.self)), status: .created)
         case (.GET, 2), (.HEAD, 2):
             var service = try await backend.inspectService(s[1])
@@ -21,6 +23,7 @@ extension APIRouter {
             try await backend.removeService(s[1])
             return .empty()
         case (.POST, 3) where s[2] == "update":
+            try r.refuseRegistryCredentials()
             let version = try r.objectVersion(kind: "service")
             let rollback = r.query["rollback"] == "previous"
             if let other = r.query["rollback"], !other.isEmpty, other != "previous" {

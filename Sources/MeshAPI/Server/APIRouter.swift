@@ -20,10 +20,13 @@ public struct APIRouter: Sendable {
         ]
     }
 
-    public func handle(method: HTTPMethod, uri: String, contentType: String?, body: [UInt8]) async -> APIResponse {
+    public func handle(method: HTTPMethod, uri: String, contentType: String?, body: [UInt8], registryAuth: String? = nil) async
+        -> APIResponse
+    {
         var response: APIResponse
         do {
-            let request = try APIRequest(method: method, uri: uri, contentType: contentType, body: body)
+            var request = try APIRequest(method: method, uri: uri, contentType: contentType, body: body)
+            request.registryAuth = registryAuth
             response = try await route(request)
         } catch {
             response = .error(error)
@@ -55,6 +58,7 @@ public struct APIRouter: Sendable {
         case "networks": return try await networks(r)
         case "events" where s.count == 1 && r.method == .GET: return try await events(r)
         case "distribution" where s.count >= 3 && s.last == "json" && r.method == .GET:
+            try r.refuseRegistryCredentials()
             let image = s.dropFirst().dropLast().joined(separator: "/")
             return .json(try await backend.distributionInspect(image))
         case "images": return try await images(r)

@@ -127,7 +127,9 @@ struct APIConnection {
 
     init(channel: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, router: APIRouter) {
         self.init(channel: channel, limit: router.configuration.maxBodyBytes) { h, body in
-            await router.handle(method: h.method, uri: h.uri, contentType: h.headers.first(name: "Content-Type"), body: body)
+            await router.handle(
+                method: h.method, uri: h.uri, contentType: h.headers.first(name: "Content-Type"), body: body,
+                registryAuth: h.headers.first(name: "X-Registry-Auth"))
         }
     }
 
