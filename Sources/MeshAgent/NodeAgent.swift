@@ -107,13 +107,19 @@ public actor NodeAgent {
     private func applyInTurn(_ a: NodeAssignment) async throws -> ChangeReport {
         let began = ContinuousClock.now
         let wanted = Dictionary(a.tasks.filter { $0.desired == .running }.map { ($0.id, $0) }, uniquingKeysWith: { x, _ in x })
-        let toStop = attached.keys.filter { wanted[$0] == nil }.sorted()
         let candidates = wanted.keys.filter { attached[$0] == nil && rejected[$0] == nil }.sorted()
         // 0. Images still to pull are pulled beside the turn: those tasks wait, the rest go on.
         waiting = await startFetches(candidates, wanted)
         // A failure is given to the tasks that waited for it, once; a later task tries again.
         fetchFailures = [:]
         let toStart = candidates.filter { !waiting.contains($0) && rejected[$0] == nil }
+        // A rolling update pulls the new image before the old task stops (as swarmkit's executor
+        // prepares first): a service with a task waiting for its image keeps its leaving tasks
+        // running (drained) until the pull has ended.
+        let pullingServices = Set(waiting.compactMap { wanted[$0]?.service })
+        let toStop = attached.keys.filter { id in
+            wanted[id] == nil && !pullingServices.contains(launches[id]?.container.serviceID ?? "")
+        }.sorted()
 
         // 1. Namespaces for new tasks (an unmapped image is rejected here, with the reason).
         // All at once: a pull or an image's unpack for one task must not hold up the others.
