@@ -299,7 +299,11 @@ import Testing
         // goes on with everything else (the pull is not in the agent's one-change-at-a-time turn).
         let silent = Process()
         silent.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
-        silent.arguments = ["--net=/run/netns/\(c.lab.nodeNamespace(1))", "busybox", "nc", "-l", "-p", "5999"]
+        // Listening with a backlog and never accepting: every connection completes its handshake and hears nothing.
+        silent.arguments = [
+            "--net=/run/netns/\(c.lab.nodeNamespace(1))", "python3", "-c",
+            "import socket, time\ns = socket.socket()\ns.bind(('127.0.0.1', 5999))\ns.listen(64)\ntime.sleep(600)",
+        ]
         silent.standardOutput = FileHandle.nullDevice
         silent.standardInput = FileHandle.nullDevice
         try silent.run()
@@ -307,6 +311,11 @@ import Testing
             kill(silent.processIdentifier, SIGKILL)
             _ = DaemonCluster.reap(silent, within: .seconds(5))
         }
+        let listening = try await ClusterTests.eventually(.seconds(10)) {
+            let ss = try Exec.run(["nsenter", "--net=/run/netns/\(c.lab.nodeNamespace(1))", "ss", "-Hltn", "sport = :5999"])
+            return ss.stdout.contains("5999")
+        }
+        try #require(listening, "the silent registry never listened")
         _ = ClusterTests.check(
             try c.docker(1, ["service", "create", "--detach", "--no-resolve-image", "--name", "stuck", "127.0.0.1:5999/x:1"]),
             "service create stuck", c)
@@ -320,7 +329,24 @@ import Testing
             try c.docker(1, ["service", "create", "--detach", "--name", "fast", "meshd/whoami"]), "service create fast", c)
         try await waitRunning(c, ["fast"])
         #expect(ContinuousClock.now - began < .seconds(15), "a stuck pull held up another service's start")
-        #expect(try c.docker(1, ["service", "ps", "stuck", "--format", "{{.CurrentState}}"]).stdout.hasPrefix("Preparing"))
+        let stuckNow = try c.docker(1, ["service", "ps", "stuck", "--no-trunc", "--format", "{{.CurrentState}} {{.Error}}"]).stdout
+        #expect(stuckNow.hasPrefix("Preparing"), "\(stuckNow)")
+
+        // A rolling update to an image still being pulled: the old task keeps running until the
+        // new one's image is there (the pull comes before the stop, as in swarmkit).
+        _ = ClusterTests.check(
+            try c.docker(1, ["service", "update", "--detach", "--no-resolve-image", "--image", "127.0.0.1:5999/y:1", "fast"]),
+            "service update fast", c)
+        var states = ""
+        let replacing = try await ClusterTests.eventually(.seconds(20)) {
+            states = try c.docker(1, ["service", "ps", "fast", "--format", "{{.Image}} {{.DesiredState}} {{.CurrentState}}"]).stdout
+            // Stop-first: the replacement is desired Ready until the old task has stopped.
+            return states.contains("127.0.0.1:5999/y:1 Ready Preparing")
+        }
+        #expect(replacing, "\(states)")
+        try await Task.sleep(for: .seconds(3))
+        states = try c.docker(1, ["service", "ps", "fast", "--format", "{{.Image}} {{.DesiredState}} {{.CurrentState}}"]).stdout
+        #expect(states.contains("meshd/whoami:latest Shutdown Running"), "the old task stopped before the new image was pulled: \(states)")
     }
 
     func waitRunning(_ c: DaemonCluster, _ services: [String]) async throws {
