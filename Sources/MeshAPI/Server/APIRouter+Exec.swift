@@ -42,5 +42,7 @@ extension APIRouter {
         }
         a.detach()
         input.cancel()
+        // Its iteration over the client's bytes ends before the connection is handed back.
+        await input.value
     }
 }

@@ -235,8 +235,10 @@ struct APIConnection {
     ) async throws {
         let ch = channel.channel
         let (input, continuation) = AsyncStream<[UInt8]>.makeStream()
+        // Fulfilled when the client has closed its side (or the connection is gone).
+        let ended = ch.eventLoop.makePromise(of: Void.self)
         try await ch.eventLoop.submit {
-            try ch.pipeline.syncOperations.handler(type: HijackGate.self).takeOver(continuation)
+            try ch.pipeline.syncOperations.handler(type: HijackGate.self).takeOver(continuation, ended: ended)
         }.get()
         for name in HTTPHandlers.removedOnHijack { try await ch.pipeline.removeHandler(name: name).get() }
         var head =
@@ -247,6 +249,18 @@ struct APIConnection {
         head += "\r\n"
         try await ch.writeAndFlush(ByteBuffer(string: head)).get()
         await handler(HijackedConnection(input: input) { bytes in try await ch.writeAndFlush(ByteBuffer(bytes: bytes)).get() })
+        // Closed gracefully: our side first (the client reads the end of the output, then EOF),
+        // then we keep reading until the client closes (at most 3 s). Closing outright while the
+        // client still writes (a terminal's input after the process ended) makes the kernel reset
+        // the connection, and the client loses what it had not read yet (the CLI then fails a
+        // TTY exec with "connection reset by peer" instead of its exit code).
+        try? await ch.close(mode: .output).get()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await ended.futureResult.get() }
+            group.addTask { try? await Task.sleep(for: .seconds(3)) }
+            await group.next()
+            group.cancelAll()
+        }
     }
 }
 
@@ -281,8 +295,12 @@ final class HijackGate: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
     private var input: AsyncStream<[UInt8]>.Continuation?
+    private var ended: EventLoopPromise<Void>?
 
-    func takeOver(_ continuation: AsyncStream<[UInt8]>.Continuation) { input = continuation }
+    func takeOver(_ continuation: AsyncStream<[UInt8]>.Continuation, ended: EventLoopPromise<Void>) {
+        input = continuation
+        self.ended = ended
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard let input else { return context.fireChannelRead(data) }
@@ -293,6 +311,8 @@ final class HijackGate: ChannelDuplexHandler, RemovableChannelHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let input, case ChannelEvent.inputClosed = event {
             input.finish()
+            ended?.succeed()
+            ended = nil
             return
         }
         context.fireUserInboundEventTriggered(event)
@@ -300,6 +320,13 @@ final class HijackGate: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         input?.finish()
+        ended?.succeed()
+        ended = nil
         context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        ended?.succeed()
+        ended = nil
     }
 }
