@@ -362,24 +362,16 @@ import Testing
 
     /// RESP commands (printf escapes) to `service:6379` from the client task's namespace.
     func probe(_ c: DaemonCluster, _ service: String, _ commands: String) throws -> String {
-        let line =
-            try c.docker(
-                1,
-                [
-                    "service", "ps", "client", "--filter", "desired-state=running", "--no-trunc", "--format", "{{.ID}} {{.Node}}",
-                ]
-            ).stdout.split(separator: "\n").first.map(String.init) ?? ""
-        let parts = line.split(separator: " ")
-        guard parts.count == 2, let n = Int(parts[1].dropFirst(4)), let ns = c.taskNamespace(n, task: String(parts[0])) else {
-            return "no running client task: \(line)"
-        }
-        let out = try Exec.run(["ip", "netns", "exec", ns, "busybox", "sh", "-c", "printf '\(commands)' | busybox nc -w 3 \(service) 6379"])
-        return out.stdout + out.stderr
+        try inClient(c, "printf '\(commands)' | busybox nc -w 3 \(service) 6379")
     }
 
     /// `PING` to `redis:6379` from the client task's namespace, with the host's busybox (nc): the
     /// name is the embedded DNS's answer there, the address the service's VIP.
-    func clientProbe(_ c: DaemonCluster) throws -> String {
+    func clientProbe(_ c: DaemonCluster) throws -> String { try inClient(c, Self.pings("busybox nc")) }
+
+    /// A shell command run with the host's busybox in the running `client` task's namespace
+    /// (its resolv.conf too, as `ip netns exec` binds it); its output, or why there is none.
+    func inClient(_ c: DaemonCluster, _ script: String) throws -> String {
         let line =
             try c.docker(
                 1,
@@ -391,7 +383,7 @@ import Testing
         guard parts.count == 2, let n = Int(parts[1].dropFirst(4)), let ns = c.taskNamespace(n, task: String(parts[0])) else {
             return "no running client task: \(line)"
         }
-        let out = try Exec.run(["ip", "netns", "exec", ns, "busybox", "sh", "-c", Self.pings("busybox nc")])
+        let out = try Exec.run(["ip", "netns", "exec", ns, "busybox", "sh", "-c", script])
         return out.stdout + out.stderr
     }
 
