@@ -9,10 +9,9 @@ extension Daemon {
     /// `service create` pins the image by digest as it does against dockerd. An image this node's
     /// process catalog maps (whoami, busybox) is not a registry's: a 404 lets the CLI run it by name.
     public func distributionInspect(_ image: String) async throws(EngineError) -> DistributionInspect {
-        if isCatalogImage(image) { throw .notFound("no registry digest for \(image): it runs from this node's image catalog") }
+        if await isCatalogImage(image) { throw .notFound("no registry digest for \(image): it runs from this node's image catalog") }
         let ref = try Self.reference(image)
-        let store: ImageStore
-        do { store = try nodeImages().store } catch { throw .internalError("image store: \(error)") }
+        let store = try imageStore()
         do {
             let info = try await store.client.distributionInfo(ref)
             return DistributionInspect(
@@ -25,8 +24,7 @@ extension Daemon {
     }
 
     public func listImages() async throws(EngineError) -> [ImageSummary] {
-        let store: ImageStore
-        do { store = try nodeImages().store } catch { throw .internalError("image store: \(error)") }
+        let store = try imageStore()
         let all = await store.images()
         // The store's index has an entry per name the image was pulled or pinned by; one summary per image.
         let byID = Dictionary(grouping: all, by: \.id)
@@ -41,8 +39,7 @@ extension Daemon {
     }
 
     public func inspectImage(_ ref: String) async throws(EngineError) -> ImageInspect {
-        let store: ImageStore
-        do { store = try nodeImages().store } catch { throw .internalError("image store: \(error)") }
+        let store = try imageStore()
         let all = await store.images()
         var found: Image?
         if let parsed = try? ImageReference(parsing: ref) {
@@ -70,8 +67,7 @@ extension Daemon {
 
     public func pullImage(_ reference: String) async throws(EngineError) -> ImagePullResult {
         let ref = try Self.reference(reference)
-        let store: ImageStore
-        do { store = try nodeImages().store } catch { throw .internalError("image store: \(error)") }
+        let store = try imageStore()
         let before = await store.image(ref)?.manifestDigest
         let image: Image
         do { image = try await store.pull(ref) } catch { throw Self.registryError(error, ref) }
@@ -84,8 +80,15 @@ extension Daemon {
 
     // MARK: helpers
 
-    func isCatalogImage(_ image: String) -> Bool {
-        guard let catalog = try? ImageCatalog(dataRoot: options.dataRoot, meshd: options.meshd) else { return false }
+    /// The node's image store, or why it cannot be opened.
+    func imageStore() throws(EngineError) -> ImageStore {
+        do { return try nodeImages().store } catch { throw .internalError("image store: \(error)") }
+    }
+
+    /// The node's catalog as its runtime read it; read from the data root only outside a swarm.
+    func isCatalogImage(_ image: String) async -> Bool {
+        let known = await node?.runtime.catalog
+        guard let catalog = known ?? (try? ImageCatalog(dataRoot: options.dataRoot, meshd: options.meshd)) else { return false }
         return (try? catalog.command(image: image, args: [])) != nil
     }
 

@@ -43,8 +43,14 @@ public actor NodeImages: RootfsProvider {
 
     nonisolated var rootfsDirectory: String { dataRoot + "/rootfs" }
 
+    /// What a fetch resolved for `reference` within `freshFor`.
+    func freshImage(_ reference: String) -> Image? {
+        guard let f = fresh[reference], ContinuousClock.now - f.at < Self.freshFor else { return nil }
+        return f.image
+    }
+
     public func isFetched(image reference: String) async -> Bool {
-        if let f = fresh[reference], ContinuousClock.now - f.at < Self.freshFor { return true }
+        if freshImage(reference) != nil { return true }
         guard let ref = try? ImageReference(parsing: reference) else { return true }  // prepare says why
         if let d = ref.digest { return await store.image(ref.withDigest(d)) != nil }
         return false
@@ -52,14 +58,14 @@ public actor NodeImages: RootfsProvider {
 
     public func fetch(image reference: String) async throws(RuntimeError) {
         let image = try await image(for: reference)
-        fresh[reference] = (image, ContinuousClock.now)
         let now = ContinuousClock.now
         fresh = fresh.filter { now - $0.value.at < Self.freshFor }
+        fresh[reference] = (image, now)
     }
 
     /// The image `reference` names, pulled unless it is pinned and present (or fetched just now).
     public func image(for reference: String) async throws(RuntimeError) -> Image {
-        if let f = fresh[reference], ContinuousClock.now - f.at < Self.freshFor { return f.image }
+        if let image = freshImage(reference) { return image }
         let ref: ImageReference
         do { ref = try ImageReference(parsing: reference) } catch {
             throw .pull(image: reference, reason: "invalid reference format: \(error.description)")

@@ -80,7 +80,7 @@ public actor OCIDriverCore {
             // resolveMounts makes one runtime mount per service mount, in order.
             mounts: zip(c.mounts.enumerated(), input.mounts).map { item, resolved in
                 let (i, m) = item
-                let name = m.kind == .volume ? (m.source.isEmpty ? "\(t.id)-anon\(i)" : m.source) : ""
+                let name = m.kind == .volume ? (m.source.isEmpty ? Self.anonymousVolume(taskID: t.id, mount: i) : m.source) : ""
                 return ContainerFacts.Mount(
                     kind: m.kind, name: name, source: m.kind == .tmpfs ? "" : resolved.source, destination: m.target,
                     readOnly: m.readOnly)
@@ -163,7 +163,7 @@ public actor OCIDriverCore {
                 out.append(.init(destination: m.target, type: "bind", source: m.source, options: ["rbind", access, "rprivate"]))
             case .volume:
                 let anonymous = m.source.isEmpty
-                let name = anonymous ? "\(taskID)-anon\(i)" : m.source
+                let name = anonymous ? Self.anonymousVolume(taskID: taskID, mount: i) : m.source
                 let volumes = volumes, labels = m.volumeLabels, rootfs = image.rootfs, target = m.target, noCopy = m.noCopy
                 // File work (a copy of the image's files can be seconds): off the cooperative pool.
                 let made = await ExecSession.offThread { () -> Result<Bool, LocalVolumes.Failure> in
@@ -191,6 +191,9 @@ public actor OCIDriverCore {
         }
         return out
     }
+
+    /// The volume of a task's `index`th mount that names none: the task's own (it goes with the task).
+    static func anonymousVolume(taskID: String, mount index: Int) -> String { "\(taskID)-anon\(index)" }
 
     /// `docker volume rm`: refused while any task on this node mounts it (running, stopped or still
     /// starting: until its driver released it), checked and done in one step on this actor so no
