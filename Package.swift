@@ -163,7 +163,7 @@ let package = Package(
             name: "MeshDaemon",
             dependencies: [
                 "MeshAPI", "MeshCluster", "MeshControl", "MeshAgent", "MeshRuntime", "MeshDataplane", "MeshDNS",
-                "MeshGossip", "MeshKernel", "MeshValues", "MeshImage",
+                "MeshGossip", "MeshKernel", "MeshValues", "MeshImage", "MeshEtcd",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -72,6 +72,12 @@ public protocol EngineBackend: Sendable {
     /// `GET /distribution/{image}/json`. meshd's catalogue has no registry digests: throwing here
     /// makes the CLI print its "could not be accessed on a registry" warning and go on.
     func distributionInspect(_ image: String) async throws(EngineError) -> DistributionInspect
+
+    // MARK: managers that do not lead
+    /// A cluster request (`APIRouter.isClusterRequest`) as the client sent it, answered by the manager that
+    /// leads when this one does not (swarmkit's raft proxy does the same for its control API); nil: this
+    /// backend answers it itself.
+    func forwardToLeader(method: String, uri: String, contentType: String?, body: [UInt8], registryAuth: String?) async -> APIResponse?
     /// `GET /images/json`: the node's own image store.
     func listImages() async throws(EngineError) -> [ImageSummary]
     /// `GET /images/{name}/json`: a reference the store knows (a tag, a digest, an ID or its prefix).
@@ -205,6 +211,10 @@ public extension EngineBackend {
     func startExec(_ id: String, _ request: ExecStartRequest) async throws(EngineError) -> ExecAttachment? { throw .noSuchExec(id) }
     func resizeExec(_ id: String, rows: UInt16, columns: UInt16) async throws(EngineError) { throw .noSuchExec(id) }
     func inspectExec(_ id: String) async throws(EngineError) -> ExecInspect { throw .noSuchExec(id) }
+
+    func forwardToLeader(method: String, uri: String, contentType: String?, body: [UInt8], registryAuth: String?) async -> APIResponse? {
+        nil
+    }
 
     /// Without a registry there is no digest to pin: the CLI warns and uses the name as given.
     func distributionInspect(_ image: String) async throws(EngineError) -> DistributionInspect {

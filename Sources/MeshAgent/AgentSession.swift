@@ -39,12 +39,17 @@ public actor AgentSession {
     /// Installs (and saves) the gossip keys the manager sends; the session acknowledges once it returns.
     public typealias KeyHandler = @Sendable (GossipKeySet) async throws -> Void
     let keys: KeyHandler?
+    /// Takes the managers' addresses the manager sends (leader first), for the node's next reconnect.
+    public typealias ManagersHandler = @Sendable ([String]) async -> Void
+    let managers: ManagersHandler?
 
     public init(
         nodeID: String, agent: NodeAgent, directory: EndpointDirectory?, statusInterval: Duration = .milliseconds(500),
-        heartbeat: Duration = AgentSession.defaultHeartbeat, drainDelay: Duration = .milliseconds(750), keys: KeyHandler? = nil
+        heartbeat: Duration = AgentSession.defaultHeartbeat, drainDelay: Duration = .milliseconds(750), keys: KeyHandler? = nil,
+        managers: ManagersHandler? = nil
     ) {
         self.keys = keys
+        self.managers = managers
         self.nodeID = nodeID
         self.agent = agent
         self.directory = directory
@@ -100,6 +105,8 @@ public actor AgentSession {
                     } catch {
                         try await writer.send(json: ControlMessage.error("node \(self.nodeID): cannot install gossip keys: \(error)"))
                     }
+                case .managers(let list):
+                    await self.managers?(list)
                 case .error(let text):
                     throw SessionError.manager(text)
                 default:

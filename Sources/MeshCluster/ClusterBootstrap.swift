@@ -66,6 +66,11 @@ public enum ClusterBootstrap {
         return (settings, ca, allocator)
     }
 
+    /// The cluster's settings as stored (one read: what a manager that does not lead shows), nil if none.
+    public static func settings(store: any ClusterStore) throws(ClusterError) -> ClusterSettings? {
+        try store.value(ClusterSettings.self, forKey: settingsKey)
+    }
+
     /// Stores changed settings (rotated tokens, a new gossip key).
     public static func save(_ settings: ClusterSettings, store: any ClusterStore) throws(ClusterError) {
         try store.setValue(settings, forKey: settingsKey)

@@ -104,6 +104,7 @@ public struct ClusterManager: Sendable {
         do { role = try settings.tokens.role(for: token) } catch {
             throw .invalidArgument(error.description)
         }
+        if role == .manager, !store.sharedByManagers { throw .failedPrecondition(Self.oneManagerOnly) }
         let cert = try ca.issue(csr: csr, nodeID: nodeID, role: role, now: now)
         var node =
             try store.get(ClusterNode.self, id: nodeID)
@@ -128,6 +129,11 @@ public struct ClusterManager: Sendable {
         return (node, cert)
     }
 
+    /// Why a second manager is refused on a swarm whose state is one manager's SQLite file: saying
+    /// "promoted" would claim a control plane that does not survive that manager.
+    public static let oneManagerOnly =
+        "this swarm keeps its state in one manager's SQLite store, so it has exactly one manager; for several managers, start every manager's daemon with --cluster-store etcd://host:2379[,host:2379…] and run swarm init there, then join the others with the manager token"
+
     /// `node update`: role, availability and labels, with Docker's optimistic version check.
     public func updateNode(
         _ reference: String, version: UInt64, role: NodeRole, availability: NodeAvailability,
@@ -140,6 +146,14 @@ public struct ClusterManager: Sendable {
         if node.role == .manager, role == .worker {
             let managers = try store.list(ClusterNode.self).filter { $0.role == .manager }
             guard managers.count > 1 else { throw .failedPrecondition("attempting to demote the last manager of the swarm") }
+        }
+        if node.role == .worker, role == .manager {
+            // A promoted node would need a manager certificate and the store's address; until the node can
+            // take both from its session, promotion is refused rather than claimed.
+            throw .failedPrecondition(
+                store.sharedByManagers
+                    ? "promoting a running worker is not supported yet: have it leave, then join it with the manager token (docker swarm join-token manager)"
+                    : Self.oneManagerOnly)
         }
         node.role = role
         node.availability = availability

@@ -1,3 +1,4 @@
+import Foundation
 import MeshDataplane
 import MeshKernel
 
@@ -28,7 +29,45 @@ public enum ControlMessage: Codable, Sendable, Equatable {
     case logsRequest(requestID: String, taskIDs: [String])
     /// Node → manager: the answer, task ID → its output so far.
     case logs(requestID: String, output: [String: String])
+    /// Manager → node: every manager's 2377 address, the leader's first, at a session's start and when the
+    /// set changes, so a node reaches whichever manager leads next without a manual step.
+    case managers([String])
+    /// Follower manager → leader, the first and only message of its connection: an Engine API request
+    /// the follower received, to be answered by the leader as if sent to it.
+    case forward(ForwardedRequest)
+    /// Leader → follower: the answer.
+    case forwarded(ForwardedResponse)
     case error(String)
+}
+
+/// An Engine API request as a client sent it to a manager that does not lead.
+public struct ForwardedRequest: Codable, Sendable, Equatable {
+    public var method: String
+    public var uri: String
+    public var contentType: String?
+    /// Data, not bytes: JSON carries it as base64 rather than one number per byte.
+    public var body: Data
+    /// The `X-Registry-Auth` header, as the client sent it (refused or honoured by the leader, never dropped).
+    public var registryAuth: String?
+    public init(method: String, uri: String, contentType: String?, body: Data, registryAuth: String? = nil) {
+        self.registryAuth = registryAuth
+        self.method = method
+        self.uri = uri
+        self.contentType = contentType
+        self.body = body
+    }
+}
+
+/// The leader's answer to a forwarded request: status, headers and the whole body.
+public struct ForwardedResponse: Codable, Sendable, Equatable {
+    public var status: Int
+    public var headers: [[String]]
+    public var body: Data
+    public init(status: Int, headers: [[String]], body: Data) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
 }
 
 public struct JoinRequest: Codable, Sendable, Equatable {
@@ -73,11 +112,14 @@ public struct JoinResponse: Codable, Sendable, Equatable {
     /// AES keys for gossip, hex, primary first.
     public var gossipKeys: [String]
     public var managers: [String]
+    /// For a manager joining a swarm whose managers share an etcd store: where it is (`etcd://…`).
+    public var store: String?
     public var error: String?
     public init(
         nodeID: String? = nil, certificatePEM: String? = nil, caPEM: String? = nil, gossipKeys: [String] = [],
-        managers: [String] = [], error: String? = nil
+        managers: [String] = [], store: String? = nil, error: String? = nil
     ) {
+        self.store = store
         self.nodeID = nodeID
         self.certificatePEM = certificatePEM
         self.caPEM = caPEM

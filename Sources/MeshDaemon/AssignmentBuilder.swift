@@ -79,7 +79,11 @@ public enum AssignmentBuilder {
 
         var peers: [NodeAssignment.PeerIngress] = []
         if carried.contains(ingressID) {
-            for other in snapshot.nodes where other.id != nodeID && other.state != .down {
+            // A down node stays a peer until it is removed: "down" means its daemon is silent, and its
+            // kernel may well still take connections on its published ports (a daemon SIGKILLed, a manager
+            // failing over); the replies of those connections come back through this peer entry. For a
+            // node that is really gone the entry costs nothing: no balancer sends to it.
+            for other in snapshot.nodes where other.id != nodeID {
                 guard let a = IPAddress(other.addr), let ing = ingressAddress(other, ingressID) else { continue }
                 peers.append(.init(nodeID: other.id, nodeAddress: a, address: ing))
             }

@@ -124,6 +124,31 @@ extension ClusterController {
     }
 
     /// `Info.Swarm` for `/info` and the `/_ping` header. Never fails: a store error goes into `Error`.
+    /// What `docker info` shows on a manager that does not lead, read from the store it shares with the
+    /// leader: the same nodes and managers, the same cluster.
+    static func followerSwarmInfo(store: any ClusterStore, selfNodeID: String, selfAddr: String) -> SwarmInfo {
+        do {
+            let nodes = try store.list(ClusterNode.self)
+            let managers = nodes.filter { $0.role == .manager }
+            var cluster: ClusterInfo?
+            if let settings = try ClusterBootstrap.settings(store: store) {
+                let ca = try ClusterCA(certificatePEM: settings.caCertificatePEM, keyPEM: settings.caKeyPEM)
+                let swarm =
+                    try store.value(SwarmRecord.self, forKey: SwarmRecord.key)
+                    ?? SwarmRecord(version: 1, updatedAt: settings.createdAt, spec: APIMapping.defaultSwarmSpec)
+                cluster = APIMapping.clusterInfo(
+                    settings, tlsInfo: APIMapping.tlsInfo(ca), version: swarm.version, updatedAt: swarm.updatedAt, spec: swarm.spec)
+            }
+            return SwarmInfo(
+                NodeID: selfNodeID, NodeAddr: selfAddr, LocalNodeState: .active, ControlAvailable: true,
+                RemoteManagers: managers.map { SwarmInfo.Peer(NodeID: $0.id, Addr: $0.managerAddr ?? "\($0.addr):2377") },
+                Nodes: nodes.count, Managers: managers.count, Cluster: cluster)
+        } catch {
+            return SwarmInfo(
+                NodeID: selfNodeID, NodeAddr: selfAddr, LocalNodeState: .active, ControlAvailable: true, Error: error.description)
+        }
+    }
+
     public func swarmInfo(selfAddr: String) -> SwarmInfo {
         do {
             let nodes = try manager.store.list(ClusterNode.self)

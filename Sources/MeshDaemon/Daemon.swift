@@ -4,6 +4,7 @@ import MeshAPI
 import MeshCluster
 import MeshControl
 import MeshDataplane
+import MeshEtcd
 import MeshGossip
 import MeshImage
 import MeshKernel
@@ -26,6 +27,11 @@ public actor Daemon: EngineBackend {
         /// How the node reaches registries for images outside its process catalog (mirrors,
         /// insecure registries); those images run as runc containers.
         public var registry = RegistryOptions()
+        /// `--cluster-store etcd://…`: where `swarm init` keeps the swarm so that several managers share it
+        /// (nil: the embedded SQLite store, one manager).
+        public var clusterStore: String?
+        /// The leadership lease's TTL in seconds: how long a killed leader holds on before another takes over.
+        public var leaderTTL: Int64 = 5
         public init(dataRoot: String, lb: LoadBalancerKind, meshd: String, hostname: String) {
             self.dataRoot = dataRoot
             self.lb = lb
@@ -37,9 +43,11 @@ public actor Daemon: EngineBackend {
     let options: Options
     /// Notices for the cluster page, published by the manager plane while it runs.
     public nonisolated let pageChanges = ChangeBroadcast()
-    private var record: NodeRecord?
+    private(set) var record: NodeRecord?
     private(set) var node: NodePlane?
-    private var manager: ManagerPlane?
+    private(set) var manager: ManagerPlane?
+    /// On a swarm whose managers share etcd: this manager's campaign, which sets `manager` while it leads.
+    private(set) var candidacy: ManagerCandidacy?
     /// The node's image store, opened with the data root (it outlives swarm membership, as
     /// dockerd's images do).
     private var images: NodeImages?
@@ -106,23 +114,56 @@ public actor Daemon: EngineBackend {
     public func resume() async throws {
         try secureDataRoot()
         guard let record = try NodeRecord.load(dataRoot: options.dataRoot) else { return }
-        if record.role == .manager {
+        if record.role == .manager, let url = record.store {
+            try await startCandidacy(try EtcdStoreURL(parsing: url), record: record)
+        } else if record.role == .manager {
             let store = try SQLiteClusterStore(path: storePath)
             guard let m = try ClusterManager.open(store: store) else {
                 throw DaemonError.config(
                     "\(storePath) holds no cluster although \(NodeRecord.path(dataRoot: options.dataRoot)) says this node is a manager")
             }
-            manager = try await ManagerPlane.start(
-                controller: ClusterController(manager: m, selfNodeID: record.nodeID), record: record,
-                liveness: options.liveness, onCommit: publishEvents,
-                onTraffic: { [pageChanges] in pageChanges.publish("{\"changed\":[\"traffic\"]}") },
-                gossipKeyPeriod: options.gossipKeyPeriod, wantsTraffic: { [pageChanges] in pageChanges.count > 0 })
+            manager = try await startPlane(ClusterController(manager: m, selfNodeID: record.nodeID), record: record)
         }
         node = try await NodePlane.start(
             record: record, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd, images: nodeImagesIfAvailable())
         self.record = record
         DaemonLog.daemon.info("resumed as \(record.role.rawValue) \(record.nodeID) at \(record.advertiseAddr)")
     }
+
+    /// The manager plane over `controller`: the one way every role starts it (SQLite at init and resume,
+    /// a leader of a swarm on etcd at each takeover).
+    private func startPlane(_ controller: ClusterController, record: NodeRecord) async throws -> ManagerPlane {
+        var forward: ManagerPlane.ForwardHandler?
+        if record.store != nil {
+            forward = { @Sendable [weak self] (request: ForwardedRequest) async -> ForwardedResponse in
+                guard let self else { return ForwardedResponse.unavailable }
+                return await self.answerForwarded(request)
+            }
+        }
+        return try await ManagerPlane.start(
+            controller: controller, record: record, liveness: options.liveness, onCommit: publishEvents,
+            onTraffic: { [pageChanges] in pageChanges.publish("{\"changed\":[\"traffic\"]}") },
+            gossipKeyPeriod: options.gossipKeyPeriod, wantsTraffic: { [pageChanges] in pageChanges.count > 0 },
+            storeURL: record.store, forward: forward)
+    }
+
+    /// Campaigns for leadership on the shared store; the plane runs (and `manager` is set) while this
+    /// manager leads.
+    private func startCandidacy(_ url: EtcdStoreURL, record: NodeRecord) async throws {
+        let port = NodePlane.split(record.listenAddr)?.1 ?? 2377
+        let me = ManagerCandidacy.Leader(nodeID: record.nodeID, address: "\(record.advertiseAddr):\(port)")
+        let c = ManagerCandidacy(
+            store: url.open(), me: me, ttl: options.leaderTTL,
+            startPlane: { [weak self] controller in
+                guard let self else { throw DaemonError.config("the daemon is gone") }
+                return try await self.startPlane(controller, record: record)
+            },
+            planeChanged: { [weak self] plane in await self?.setManager(plane) })
+        candidacy = c
+        await c.start()
+    }
+
+    private func setManager(_ plane: ManagerPlane?) { manager = plane }
 
     func secureDataRoot() throws(DaemonError) {
         for repair in try DataRoot.secure(options.dataRoot) { DaemonLog.daemon.warning("\(repair.description)") }
@@ -138,8 +179,11 @@ public actor Daemon: EngineBackend {
         get async { await node?.gossipDrops }
     }
 
-    /// Daemon exit (not a leave): tasks and the dataplane stay for the next start.
+    /// Daemon exit (not a leave): tasks and the dataplane stay for the next start. A leading manager
+    /// resigns, so another takes over without waiting out the lease.
     public func shutdown() async {
+        await candidacy?.stop(resign: true)
+        candidacy = nil
         await manager?.stop()
         await node?.stop(leave: false)
         await images?.shutdown()
@@ -157,6 +201,12 @@ public actor Daemon: EngineBackend {
     public func swarmInfo() async -> SwarmInfo {
         guard let record else { return SwarmInfo() }
         if let manager { return await manager.controller.swarmInfo(selfAddr: record.advertiseAddr) }
+        if let candidacy {
+            let store = candidacy.store
+            return await Task.detached {
+                ClusterController.followerSwarmInfo(store: store, selfNodeID: record.nodeID, selfAddr: record.advertiseAddr)
+            }.value
+        }
         let managers = record.managers.map { SwarmInfo.Peer(NodeID: "", Addr: $0) }
         return SwarmInfo(
             NodeID: record.nodeID, NodeAddr: record.advertiseAddr, LocalNodeState: .active, ControlAvailable: false,
@@ -182,9 +232,25 @@ public actor Daemon: EngineBackend {
             )
         }
         let availability = NodeAvailability(rawValue: request.Availability ?? "") ?? .active
+        var shared: EtcdStoreURL?
+        if let url = options.clusterStore {
+            do { shared = try EtcdStoreURL(parsing: url) } catch { throw .invalidArgument(error.description) }
+        }
         do {
             try secureDataRoot()
-            let store = try SQLiteClusterStore(path: storePath)
+            let store: any ClusterStore
+            if let shared {
+                let etcd = shared.open()
+                // Another swarm's state is never overwritten: its managers may be running.
+                if let other = try ClusterBootstrap.settings(store: etcd) {
+                    throw EngineError.conflict(
+                        "the cluster store \(shared) already holds swarm \(other.clusterID): join it with a manager token (docker swarm join-token manager on one of its managers), or use another prefix"
+                    )
+                }
+                store = etcd
+            } else {
+                store = try SQLiteClusterStore(path: storePath)
+            }
             let m = try ClusterManager.initialize(
                 store: store, nodeID: nodeID, hostname: options.hostname, advertiseAddr: advertise,
                 defaultAddrPool: request.DefaultAddrPool ?? [],
@@ -202,12 +268,17 @@ public actor Daemon: EngineBackend {
                 advertiseAddr: advertise, listenAddr: listen, dataPathPort: dataPathPort,
                 managers: ["\(advertise):\(NodePlane.split(listen)?.1 ?? 2377)"],
                 certificatePEM: credentials.certificatePEM, keyPEM: credentials.keyPEM,
-                caPEM: m.ca.certificatePEM, gossipKeys: m.settings.gossipKeys.map { KeyHex.encode($0.bytes) })
-            manager = try await ManagerPlane.start(
-                controller: ClusterController(manager: m, selfNodeID: nodeID), record: record,
-                liveness: options.liveness, onCommit: publishEvents,
-                onTraffic: { [pageChanges] in pageChanges.publish("{\"changed\":[\"traffic\"]}") },
-                gossipKeyPeriod: options.gossipKeyPeriod, wantsTraffic: { [pageChanges] in pageChanges.count > 0 })
+                caPEM: m.ca.certificatePEM, gossipKeys: m.settings.gossipKeys.map { KeyHex.encode($0.bytes) },
+                store: shared?.description)
+            if let shared {
+                // The first manager leads once its campaign wins (at once: nobody else campaigns yet).
+                try await startCandidacy(shared, record: record)
+                guard await candidacy?.waitUntilLeading(timeout: .seconds(15)) == true else {
+                    throw EngineError.unavailable("this manager did not win the leadership of the new swarm on \(shared) within 15 s")
+                }
+            } else {
+                manager = try await startPlane(ClusterController(manager: m, selfNodeID: nodeID), record: record)
+            }
             try record.save(dataRoot: options.dataRoot)
             node = try await NodePlane.start(
                 record: record, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd, images: nodeImagesIfAvailable())
@@ -268,11 +339,21 @@ public actor Daemon: EngineBackend {
                 certificatePEM: certificatePEM, keyPEM: key.pemRepresentation, caPEM: caPEM,
                 gossipKeys: response.gossipKeys)
             let role = subject.role
+            var shared: EtcdStoreURL?
+            if role == .manager {
+                guard let url = response.store else {
+                    throw DaemonError.join("the manager issued a manager certificate but did not say where the swarm's store is")
+                }
+                shared = try EtcdStoreURL(parsing: url)
+            }
+            var record = saved
+            record.store = shared?.description
             try secureDataRoot()
-            try saved.save(dataRoot: options.dataRoot)
+            try record.save(dataRoot: options.dataRoot)
+            if let shared { try await startCandidacy(shared, record: record) }
             node = try await NodePlane.start(
-                record: saved, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd, images: nodeImagesIfAvailable())
-            self.record = saved
+                record: record, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd, images: nodeImagesIfAvailable())
+            self.record = record
             DaemonLog.daemon.info("joined the swarm as \(role.rawValue) \(nodeID) through \(target)")
         } catch {
             await abandon()
@@ -293,13 +374,17 @@ public actor Daemon: EngineBackend {
 
     /// Undoes a half-made membership (a failed init or join).
     private func abandon() async {
+        let shared = candidacy != nil || record?.store != nil
+        await candidacy?.stop(resign: true)
+        candidacy = nil
         await manager?.stop()
         manager = nil
         await node?.stop(leave: true)
         node = nil
         record = nil
         NodeRecord.remove(dataRoot: options.dataRoot)
-        removeStore()
+        // A shared store is the other managers' too: leaving removes nothing from it.
+        if !shared { removeStore() }
     }
 
     private func removeStore() {

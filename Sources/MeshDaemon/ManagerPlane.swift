@@ -106,6 +106,18 @@ public actor ManagerPlane {
     }
     private func setTrafficHook(_ hook: (@Sendable () -> Void)?) { onTraffic = hook }
 
+    /// Answers an Engine API request a follower manager forwarded (the daemon's router).
+    public typealias ForwardHandler = @Sendable (ForwardedRequest) async -> ForwardedResponse
+    private var forwardHandler: ForwardHandler?
+    /// Where the managers' shared store is (`etcd://…`), for managers that join; nil on SQLite.
+    private var storeURL: String?
+    private func setSharing(store: String?, forward: ForwardHandler?) {
+        storeURL = store
+        forwardHandler = forward
+    }
+    /// The manager list last sent to nodes, so a change is sent once.
+    private var sentManagers: [String] = []
+
     struct Session {
         let token: UUID
         let peer: ControlPeer
@@ -118,7 +130,8 @@ public actor ManagerPlane {
     public static func start(
         controller: ClusterController, record: NodeRecord, liveness: NodeLiveness = NodeLiveness(gracePeriod: 10),
         onCommit: (@Sendable (StoreCommit) -> Void)? = nil, onTraffic: (@Sendable () -> Void)? = nil,
-        gossipKeyPeriod: Duration? = .seconds(12 * 3600), wantsTraffic: (@Sendable () -> Bool)? = nil
+        gossipKeyPeriod: Duration? = .seconds(12 * 3600), wantsTraffic: (@Sendable () -> Bool)? = nil,
+        storeURL: String? = nil, forward: ForwardHandler? = nil
     ) async throws -> ManagerPlane {
         guard let (host, port) = NodePlane.split(record.listenAddr) else {
             throw DaemonError.config("listen address \(record.listenAddr) is not host:port")
@@ -142,6 +155,7 @@ public actor ManagerPlane {
         await plane.setTrafficHook(onTraffic)
         await plane.setGossipKeyPeriod(gossipKeyPeriod)
         await plane.setWantsTraffic(wantsTraffic)
+        await plane.setSharing(store: storeURL, forward: forward)
         await plane.runLoop()
         return plane
     }
@@ -195,6 +209,7 @@ public actor ManagerPlane {
             reported[name] = nil
             lastSeen[name] = Date()
             await pushAll(only: name)
+            if !sentManagers.isEmpty { try await writer.send(json: ControlMessage.managers(sentManagers)) }
             if let set = await keySet() { try await writer.send(json: ControlMessage.gossipKeys(set)) }
             if trafficAsked { try await writer.send(json: ControlMessage.trafficWanted(true)) }
             defer { Task { self.ended(name, token: token) } }
@@ -212,9 +227,24 @@ public actor ManagerPlane {
                 default: continue
                 }
             }
+        case .forward(let request):
+            // Only another manager of this swarm may have the leader act for it.
+            guard let name, try await isManager(name) else {
+                try await writer.send(json: ControlMessage.error("only a manager of this swarm may forward requests"))
+                throw ControlRefused(.identityMismatch, "forwarded request from \(name ?? "a peer without a certificate"), not a manager")
+            }
+            guard let forwardHandler else {
+                try await writer.send(json: ControlMessage.error("this manager does not answer forwarded requests"))
+                return
+            }
+            try await writer.send(json: ControlMessage.forwarded(await forwardHandler(request)))
         default:
             try await writer.send(json: ControlMessage.error("expected a join request or a hello"))
         }
+    }
+
+    private func isManager(_ nodeID: String) async throws -> Bool {
+        try await controller.read { m throws(ClusterError) in try m.store.get(ClusterNode.self, id: nodeID)?.role == .manager }
     }
 
     private func isMember(_ nodeID: String) async throws -> Bool {
@@ -264,11 +294,16 @@ public actor ManagerPlane {
                 described.description = NodeFacts.description(request.platform)
                 _ = try m.store.update(described)
                 let managers = try m.store.list(ClusterNode.self).compactMap(\.managerAddr).sorted()
-                return (joined.certificate, m.settings.gossipKeys.map { KeyHex.encode($0.bytes) }, m.ca.certificatePEM, managers)
+                return (
+                    joined.certificate, m.settings.gossipKeys.map { KeyHex.encode($0.bytes) }, m.ca.certificatePEM, managers,
+                    joined.node.role
+                )
             }
             let certificatePEM = try result.0.serializeAsPEM().pemString
             DaemonLog.manager.info("node \(nodeID) (\(request.hostname), \(request.advertiseAddress)) joined")
-            return JoinResponse(nodeID: nodeID, certificatePEM: certificatePEM, caPEM: result.2, gossipKeys: result.1, managers: result.3)
+            return JoinResponse(
+                nodeID: nodeID, certificatePEM: certificatePEM, caPEM: result.2, gossipKeys: result.1, managers: result.3,
+                store: result.4 == .manager ? storeURL : nil)
         } catch let e as ClusterError {
             return JoinResponse(error: e.description)
         } catch {
@@ -418,6 +453,15 @@ public actor ManagerPlane {
             sessions[node] = nil
             // It still holds the gossip key: a new one, so that it reads and writes nothing more.
             rotateSoon = true
+        }
+        // The leader's address first: a node that lost its session tries the managers in this order.
+        let mine = view.0.nodes.first { $0.id == nodeID }?.managerAddr
+        let managers = (mine.map { [$0] } ?? []) + view.0.nodes.compactMap(\.managerAddr).filter { $0 != mine }.sorted()
+        if managers != sentManagers {
+            sentManagers = managers
+            for (_, session) in sessions.sorted(by: { $0.key < $1.key }) {
+                try? await session.writer.send(json: ControlMessage.managers(managers))
+            }
         }
         for (node, session) in sessions.sorted(by: { $0.key < $1.key }) where only == nil || only == node {
             guard let assignment = AssignmentBuilder.build(view.0, settings: view.1, nodeID: node, data: view.2),

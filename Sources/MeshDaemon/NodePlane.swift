@@ -79,7 +79,7 @@ public actor NodePlane {
         loop = Task {
             var attempt = 0
             while !Task.isCancelled {
-                for manager in record.managers {
+                for manager in self.managers {
                     guard let (host, port) = Self.split(manager) else { continue }
                     do {
                         let connection = try await ControlClient.connect(
@@ -87,9 +87,9 @@ public actor NodePlane {
                             identity: ControlIdentity(certificateChainPEM: record.certificatePEM, privateKeyPEM: record.keyPEM))
                         attempt = 0
                         self.setConnected(true)
-                        let session = AgentSession(nodeID: record.nodeID, agent: agent, directory: directory) { set in
-                            try await self.install(set)
-                        }
+                        let session = AgentSession(
+                            nodeID: record.nodeID, agent: agent, directory: directory,
+                            keys: { set in try await self.install(set) }, managers: { list in await self.setManagers(list) })
                         try await session.run(connection)
                     } catch {
                         if !Task.isCancelled { DaemonLog.node.warning("node \(record.nodeID): session with \(manager) ended: \(error)") }
@@ -102,6 +102,18 @@ public actor NodePlane {
                 try? await Task.sleep(for: .milliseconds(min(2000, 100 * attempt)))
             }
         }
+    }
+
+    /// The managers' 2377 addresses, the leader's first: what the session loop tries, in order.
+    private lazy var managers: [String] = record.managers
+
+    /// A new manager list from the leader, kept in node.json so a restart tries the same managers.
+    func setManagers(_ list: [String]) async {
+        guard !list.isEmpty, list != managers else { return }
+        managers = list
+        guard var saved = try? NodeRecord.load(dataRoot: dataRoot), saved.managers != list else { return }
+        saved.managers = list
+        do { try saved.save(dataRoot: dataRoot) } catch { DaemonLog.node.warning("cannot save the manager list: \(error)") }
     }
 
     /// The manager's key set: every key installed, the first sealing, the rest dropped; then saved

@@ -20,6 +20,8 @@ public struct NodeRecord: Codable, Sendable, Equatable {
     public var caPEM: String
     /// Gossip AES keys, hex, primary first.
     public var gossipKeys: [String]
+    /// A manager of a swarm on etcd: the store its managers share (`etcd://…`); nil on SQLite and on workers.
+    public var store: String?
 
     public static func path(dataRoot: String) -> String { "\(dataRoot)/node.json" }
 

@@ -9,6 +9,7 @@ import Synchronization
 /// The API is synchronous like the SQLite store's: each call blocks its thread for the round trips (about a
 /// millisecond each on one host); run it off NIO's event loops.
 public final class EtcdClusterStore: ClusterStore {
+    public var sharedByManagers: Bool { true }
     public let client: EtcdClient
     public let keys: EtcdKeys
     /// How often a write body runs before a conflict is given up as `StoreError.conflict`.

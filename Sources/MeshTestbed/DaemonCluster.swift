@@ -17,6 +17,10 @@ public final class DaemonCluster: Sendable {
     /// daemon has its own namespace, so one address serves them all).
     public let extraArguments: [String]
     private let daemons = Mutex<[Int: Process]>([:])
+    /// Arguments for one node's daemon only (e.g. `--cluster-store` for the node that runs swarm init),
+    /// after `extraArguments`; kept for its restarts.
+    private let nodeArguments = Mutex<[Int: [String]]>([:])
+    public func setArguments(_ n: Int, _ arguments: [String]) { nodeArguments.withLock { $0[n] = arguments } }
 
     public init(lab: DataplaneLab, directory: String, lb: String = "nftables", extraArguments: [String] = []) {
         self.lab = lab
@@ -63,7 +67,7 @@ public final class DaemonCluster: Sendable {
                 "--hostname", "node\(n)", "--lb", lb,
                 // docker.io is a dead local port: nothing a test asks for can leave the machine.
                 "--registry-hub", "http://127.0.0.1:9",
-            ] + extraArguments
+            ] + extraArguments + nodeArguments.withLock { $0[n] ?? [] }
         _ = FileManager.default.createFile(atPath: logPath(n), contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath(n)))
         log.seekToEndOfFile()

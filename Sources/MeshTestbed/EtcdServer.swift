@@ -12,8 +12,12 @@ public final class EtcdServer: Sendable {
         public var peerPort: Int
         public var dataDir: String
         public var logPath: String
-        /// `127.0.0.1:port`, what the store's transport takes.
-        public var endpoint: String { "127.0.0.1:\(clientPort)" }
+        /// Where it listens: 127.0.0.1 in this namespace, or a node's address inside its namespace.
+        public var host = "127.0.0.1"
+        /// The network namespace it runs in (nil: this one).
+        public var namespace: String?
+        /// `host:port`, what the store's transport takes.
+        public var endpoint: String { "\(host):\(clientPort)" }
     }
 
     public static let binary = "/usr/bin/etcd"
@@ -37,6 +41,17 @@ public final class EtcdServer: Sendable {
     /// Starts `count` members forming one cluster and waits until every one reports healthy. Ports that turn
     /// out to be taken (a member exits at once) are drawn again, up to 5 times.
     public static func start(members count: Int = 1, tag: String = "etcd") async throws -> EtcdServer {
+        try await start(count: count, places: nil, tag: tag)
+    }
+
+    /// One member per place, each inside its network namespace on the address given (a node's underlay
+    /// address), so nodes reach the store over the lab's network and a test can cut a member off with
+    /// its node.
+    public static func start(in places: [(namespace: String, address: String)], tag: String = "etcd") async throws -> EtcdServer {
+        try await start(count: places.count, places: places, tag: tag)
+    }
+
+    private static func start(count: Int, places: [(namespace: String, address: String)]?, tag: String) async throws -> EtcdServer {
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw Failure(description: "\(binary) is missing: install Debian's etcd-server (scripts/setup does)")
         }
@@ -51,11 +66,19 @@ public final class EtcdServer: Sendable {
             }
             let sorted = Array(ports)
             let members = (0..<count).map { i in
-                Member(
+                var m = Member(
                     name: "m\(i + 1)", clientPort: sorted[2 * i], peerPort: sorted[2 * i + 1], dataDir: "\(dir)/m\(i + 1)",
                     logPath: "\(dir)/m\(i + 1).log")
+                if let place = places?[i] {
+                    // In its own namespace every port is free: etcd's well-known ones read better in logs.
+                    m.host = place.address
+                    m.namespace = place.namespace
+                    m.clientPort = 2379
+                    m.peerPort = 2380
+                }
+                return m
             }
-            let initialCluster = members.map { "\($0.name)=http://127.0.0.1:\($0.peerPort)" }.joined(separator: ",")
+            let initialCluster = members.map { "\($0.name)=http://\($0.host):\($0.peerPort)" }.joined(separator: ",")
             var pids: [String: pid_t] = [:]
             do {
                 for m in members { pids[m.name] = try spawn(m, initialCluster: initialCluster, token: "\(tag)-\(sorted[0])") }
@@ -90,13 +113,17 @@ public final class EtcdServer: Sendable {
     }
 
     private static func spawn(_ m: Member, initialCluster: String, token: String) throws -> pid_t {
-        let argv = [
-            binary, "--name", m.name, "--data-dir", m.dataDir,
-            "--listen-client-urls", "http://127.0.0.1:\(m.clientPort)", "--advertise-client-urls", "http://127.0.0.1:\(m.clientPort)",
-            "--listen-peer-urls", "http://127.0.0.1:\(m.peerPort)", "--initial-advertise-peer-urls", "http://127.0.0.1:\(m.peerPort)",
-            "--initial-cluster", initialCluster, "--initial-cluster-state", "new", "--initial-cluster-token", token,
-            "--heartbeat-interval", "100", "--election-timeout", "1000", "--logger", "zap", "--log-outputs", "stderr",
-        ]
+        let client = "http://\(m.host):\(m.clientPort)", peer = "http://\(m.host):\(m.peerPort)"
+        // nsenter sets the namespace and execs etcd in place: the pid is etcd's.
+        let enter = m.namespace.map { ["/usr/bin/nsenter", "--net=/run/netns/\($0)"] } ?? []
+        let argv =
+            enter + [
+                binary, "--name", m.name, "--data-dir", m.dataDir,
+                "--listen-client-urls", client, "--advertise-client-urls", client,
+                "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                "--initial-cluster", initialCluster, "--initial-cluster-state", "new", "--initial-cluster-token", token,
+                "--heartbeat-interval", "100", "--election-timeout", "1000", "--logger", "zap", "--log-outputs", "stderr",
+            ]
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -106,7 +133,7 @@ public final class EtcdServer: Sendable {
         let cArgs = argv.map { strdup($0) } + [nil]
         defer { for p in cArgs { free(p) } }
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, binary, &actions, nil, cArgs, environ)
+        let rc = posix_spawn(&pid, argv[0], &actions, nil, cArgs, environ)
         guard rc == 0 else { throw Failure(description: "cannot start \(binary): \(String(cString: strerror(rc)))") }
         return pid
     }
@@ -120,7 +147,8 @@ public final class EtcdServer: Sendable {
                     pids.withLock { _ = $0.removeValue(forKey: m.name) }
                     throw Failure(description: "etcd \(m.name) exited: \(log(m.name).suffix(2000))")
                 }
-                let out = try? Exec.run(["curl", "-s", "--max-time", "1", "http://\(m.endpoint)/health"])
+                let curl = ["curl", "-s", "--max-time", "1", "http://\(m.endpoint)/health"]
+                let out = try? Exec.run((m.namespace.map { ["nsenter", "--net=/run/netns/\($0)"] } ?? []) + curl)
                 if out?.stdout.contains("\"true\"") == true { break }
                 if ContinuousClock.now > deadline {
                     throw Failure(description: "etcd \(m.name) not healthy after \(timeout): \(log(m.name).suffix(2000))")

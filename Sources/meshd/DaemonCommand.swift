@@ -67,6 +67,13 @@ struct DaemonCommand: AsyncParsableCommand {
     var insecureRegistries: [String] = []
     /// Where docker.io is served after the mirrors; tests point it at a dead port so nothing leaves the machine.
     @Option(name: .customLong("registry-hub"), help: .hidden) var registryHub = "https://" + RegistryOptions.dockerHubHost
+    @Option(
+        name: .customLong("cluster-store"),
+        help:
+            "Keep the swarm this daemon initialises in etcd, etcd://HOST:PORT[,HOST:PORT…][/PREFIX], so that several managers share it (default: SQLite in the data root, one manager). Managers that join get it from the swarm."
+    )
+    var clusterStore: String?
+    @Option(name: .customLong("leader-ttl"), help: .hidden) var leaderTTL: Int64 = 5
     @Option(help: "Group of the API socket, a name or gid (default: docker if that group exists, else root's).")
     var group: String?
 
@@ -136,6 +143,12 @@ struct DaemonCommand: AsyncParsableCommand {
             throw ValidationError("--insecure-registry \(r): not a CIDR (e.g. 10.0.0.0/8) nor HOST[:PORT]")
         }
         options.registry = RegistryOptions(mirrors: registryMirrors, insecureRegistries: insecureRegistries, dockerHub: registryHub)
+        if let clusterStore {
+            if let problem = Daemon.problem(clusterStore: clusterStore) { throw ValidationError("--cluster-store: \(problem)") }
+            options.clusterStore = clusterStore
+        }
+        guard (2...60).contains(leaderTTL) else { throw ValidationError("--leader-ttl must be 2 to 60 seconds") }
+        options.leaderTTL = leaderTTL
         let daemon = Daemon(options: options)
         try await daemon.resume()
         // APIServer replaces a stale socket itself, and refuses to remove anything that is not a socket.

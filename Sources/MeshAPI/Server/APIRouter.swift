@@ -20,10 +20,18 @@ public struct APIRouter: Sendable {
         ]
     }
 
-    public func handle(method: HTTPMethod, uri: String, contentType: String?, body: [UInt8], registryAuth: String? = nil) async
-        -> APIResponse
-    {
+    /// `forwarding: false`: answer here even if the backend would hand cluster requests to another
+    /// manager (a request that was forwarded once already).
+    public func handle(
+        method: HTTPMethod, uri: String, contentType: String?, body: [UInt8], registryAuth: String? = nil, forwarding: Bool = true
+    ) async -> APIResponse {
         var response: APIResponse
+        if forwarding, Self.isClusterRequest(method: method, uri: uri),
+            let forwarded = await backend.forwardToLeader(
+                method: method.rawValue, uri: uri, contentType: contentType, body: body, registryAuth: registryAuth)
+        {
+            return forwarded
+        }
         do {
             var request = try APIRequest(method: method, uri: uri, contentType: contentType, body: body)
             request.registryAuth = registryAuth
@@ -35,9 +43,30 @@ public struct APIRouter: Sendable {
         return response
     }
 
+    /// Requests about the swarm's shared state, which the leading manager answers: nodes, services,
+    /// tasks, networks, secrets, configs and the swarm object itself. Not this node's own membership
+    /// (init, join, leave), its containers, images or volumes, nor `/info` and `/events`.
+    public static func isClusterRequest(method: HTTPMethod, uri: String) -> Bool {
+        let path = uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? uri
+        var segments = path.split(separator: "/").map(String.init)
+        // `/v1.47/…`: the version prefix says nothing about where the request goes.
+        if let first = segments.first, first.hasPrefix("v"), Double(first.dropFirst()) != nil { segments.removeFirst() }
+        guard let head = segments.first else { return false }
+        switch head {
+        case "swarm":
+            return !(segments.count == 2 && ["init", "join", "leave"].contains(segments[1]))
+        case "nodes", "services", "tasks", "networks", "secrets", "configs": return true
+        default: return false
+        }
+    }
+
     /// The same with the method by name (`GET`, `POST`, …), for callers without NIOHTTP1.
-    public func handle(methodName: String, uri: String, contentType: String?, body: [UInt8]) async -> APIResponse {
-        await handle(method: HTTPMethod(rawValue: methodName), uri: uri, contentType: contentType, body: body)
+    public func handle(
+        methodName: String, uri: String, contentType: String?, body: [UInt8], registryAuth: String? = nil, forwarding: Bool = true
+    ) async -> APIResponse {
+        await handle(
+            method: HTTPMethod(rawValue: methodName), uri: uri, contentType: contentType, body: body, registryAuth: registryAuth,
+            forwarding: forwarding)
     }
 
     func route(_ r: APIRequest) async throws(EngineError) -> APIResponse {

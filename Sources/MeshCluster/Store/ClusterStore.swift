@@ -15,6 +15,9 @@ import Foundation
 ///   store no longer holds the history a watcher asks for, it says so with a relist commit
 ///   (`StoreCommit.relist`) instead of silently skipping.
 public protocol ClusterStore: AnyObject, Sendable {
+    /// Whether several managers can share this store (etcd); a store only one process opens (SQLite) makes
+    /// a swarm of one manager, and promoting a second is refused rather than claimed.
+    var sharedByManagers: Bool { get }
     /// Runs `body` in one write transaction and returns what it returned once the transaction committed.
     func write<T: Sendable>(_ body: @Sendable (any StoreTransaction) throws(ClusterError) -> T) throws(ClusterError) -> T
     /// Runs `body` on one consistent read-only view.

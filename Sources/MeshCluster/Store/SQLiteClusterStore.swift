@@ -10,6 +10,8 @@ import Synchronization
 /// created, updated and removed, old and new values, in commit order. SQLite keeps no history, so a
 /// watch can start only at the current index (`watch(after:)` an older one relists).
 public final class SQLiteClusterStore: ClusterStore {
+    /// One file on one manager's disk.
+    public var sharedByManagers: Bool { false }
     private let queue: DatabaseQueue
     public let path: String
     private let watchers = Mutex<Watchers>(Watchers())

@@ -1,0 +1,157 @@
+import Foundation
+import MeshCluster
+import MeshEtcd
+
+/// One manager of a swarm whose managers share an etcd store: it campaigns for leadership and runs the
+/// manager plane (control loop, 2377 sessions, joins) only while it leads, so exactly one manager
+/// converges the store at a time. Stepping down (lease lost, etcd unreachable for the lease's TTL) stops
+/// the plane at once and campaigns again. Every write of the plane carries the leadership's fencing token,
+/// so a leader that lost its lease without noticing yet cannot change anything.
+///
+/// While it follows, the daemon forwards cluster requests to the manager the election names
+/// (`leader()`), and its own node's session goes to that manager like any node's.
+actor ManagerCandidacy {
+    /// What a leader's campaign key holds: who leads and where its 2377 listener is.
+    struct Leader: Sendable, Equatable {
+        var nodeID: String
+        var address: String
+
+        init?(_ value: String) {
+            guard let at = value.firstIndex(of: "@") else { return nil }
+            nodeID = String(value[..<at])
+            address = String(value[value.index(after: at)...])
+            if nodeID.isEmpty || address.isEmpty { return nil }
+        }
+
+        init(nodeID: String, address: String) {
+            self.nodeID = nodeID
+            self.address = address
+        }
+
+        var value: String { "\(nodeID)@\(address)" }
+    }
+
+    typealias PlaneStarter = @Sendable (ClusterController) async throws -> ManagerPlane
+    typealias PlaneChanged = @Sendable (ManagerPlane?) async -> Void
+
+    let store: EtcdClusterStore
+    let me: Leader
+    /// The lease TTL in seconds: how long a killed leader holds leadership before another takes over.
+    let ttl: Int64
+    private let startPlane: PlaneStarter
+    private let planeChanged: PlaneChanged
+    private(set) var plane: ManagerPlane?
+    private var election: EtcdElection?
+    private var loop: Task<Void, Never>?
+    private var leadingWaiters: [CheckedContinuation<Bool, Never>] = []
+
+    init(store: EtcdClusterStore, me: Leader, ttl: Int64 = 5, startPlane: @escaping PlaneStarter, planeChanged: @escaping PlaneChanged) {
+        self.store = store
+        self.me = me
+        self.ttl = ttl
+        self.startPlane = startPlane
+        self.planeChanged = planeChanged
+    }
+
+    func start() {
+        guard loop == nil else { return }
+        loop = Task { await self.run() }
+    }
+
+    /// True once this manager leads (its plane runs), false after `timeout` or when it stops.
+    func waitUntilLeading(timeout: Duration) async -> Bool {
+        if plane != nil { return true }
+        Task {
+            try? await Task.sleep(for: timeout)
+            self.wakeWaiters()
+        }
+        return await withCheckedContinuation { leadingWaiters.append($0) }
+    }
+
+    private func wakeWaiters() {
+        let lead = plane != nil
+        for w in leadingWaiters { w.resume(returning: lead) }
+        leadingWaiters = []
+    }
+
+    /// The manager the election names now (the oldest campaign key), read from etcd; nil when nobody leads.
+    nonisolated func leader() async -> Leader? {
+        let client = store.client, keys = store.keys
+        // The range is a blocking round trip: off the cooperative pool's actor, on a task of its own.
+        let value: String? = await Task.detached { (try? EtcdElection(client: client, keys: keys, value: "").leader()) ?? nil }.value
+        return value.flatMap { Leader($0) }
+    }
+
+    /// Stops campaigning and the plane. `resign`: give leadership up now (a leave, a clean exit) so the
+    /// next manager takes over without waiting for the lease to run out.
+    func stop(resign: Bool) async {
+        loop?.cancel()
+        let e = election
+        election = nil
+        if resign { await e?.resign() } else { e?.abandon() }
+        _ = await loop?.value
+        loop = nil
+        await endPlane()
+        wakeWaiters()
+    }
+
+    private func run() async {
+        while !Task.isCancelled {
+            let e = EtcdElection(client: store.client, keys: store.keys, value: me.value, ttl: ttl)
+            election = e
+            let events: AsyncStream<EtcdElection.Event>
+            do { events = try await e.campaign() } catch {
+                DaemonLog.manager.warning("cannot campaign for leadership on the cluster store: \(error)")
+                try? await Task.sleep(for: .seconds(1))
+                continue
+            }
+            // Stopped while the campaign key was being put: give it up at once.
+            if Task.isCancelled {
+                await e.resign()
+                return
+            }
+            for await event in events {
+                switch event {
+                case .leading(let fence):
+                    store.fence = fence
+                    await lead(e)
+                case .steppedDown(let why):
+                    DaemonLog.manager.warning("stepped down as leader: \(why)")
+                    await endPlane()
+                }
+            }
+            // The candidacy ended (stepped down, or a failed takeover resigned): the plane is stopped; the
+            // old fence stays on the store so that nothing this manager might still write can commit.
+            await endPlane()
+            if Task.isCancelled { return }
+            try? await Task.sleep(for: .milliseconds(500))
+        }
+    }
+
+    /// Takes over: the manager state is read from the store as it is now (the allocator rebuilt from
+    /// it), the plane starts and the daemon hears of it. A takeover that fails resigns, so another
+    /// manager can lead.
+    private func lead(_ e: EtcdElection) async {
+        do {
+            let store = self.store
+            guard let m = try ClusterManager.open(store: store) else {
+                throw DaemonError.config("the cluster store \(store.keys.prefix) holds no swarm")
+            }
+            let p = try await startPlane(ClusterController(manager: m, selfNodeID: me.nodeID))
+            plane = p
+            DaemonLog.manager.info("leading the swarm (node \(me.nodeID) at \(me.address))")
+            await planeChanged(p)
+            wakeWaiters()
+        } catch {
+            DaemonLog.manager.error("cannot take over as leader: \(error)")
+            await e.resign()
+        }
+    }
+
+    private func endPlane() async {
+        guard let p = plane else { return }
+        plane = nil
+        await planeChanged(nil)
+        await p.stop()
+    }
+}
