@@ -143,6 +143,12 @@ public struct ClusterManager: Sendable {
         guard node.version == version else {
             throw .outOfSequence(objectKind: "node", id: node.id, expected: node.version, got: version)
         }
+        if node.role == .manager, role == .worker, store.sharedByManagers {
+            // The node would keep campaigning for leadership with its manager certificate.
+            throw .failedPrecondition(
+                "demoting a manager of a swarm on etcd is not supported yet: have it leave (docker swarm leave --force), then remove it (docker node rm)"
+            )
+        }
         if node.role == .manager, role == .worker {
             let managers = try store.list(ClusterNode.self).filter { $0.role == .manager }
             guard managers.count > 1 else { throw .failedPrecondition("attempting to demote the last manager of the swarm") }
@@ -170,7 +176,8 @@ public struct ClusterManager: Sendable {
     /// `node rm`: only a down node unless forced, never a manager.
     public mutating func removeNode(_ reference: String, force: Bool) throws(ClusterError) {
         var node = try store.resolve(ClusterNode.self, reference)
-        if node.role == .manager {
+        // On etcd a manager that left (down) can go: it holds no store of its own, and it campaigns no more.
+        if node.role == .manager, !(store.sharedByManagers && node.state == .down && force) {
             throw .failedPrecondition(
                 "node \(node.id) is a cluster manager and is a member of the raft cluster. It must be demoted to worker before removal")
         }

@@ -212,7 +212,9 @@ public enum ControlClient {
             cfg.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: Array(identity.privateKeyPEM.utf8), format: .pem))
         }
         let context = try NIOSSLContext(configuration: cfg)
-        let channel = try await ClientBootstrap(group: group).connect(host: host, port: port) { ch in
+        // A manager cut off the network drops SYNs rather than refusing them: give up on it soon, so a node
+        // tries the next manager well within the leader's failover time.
+        let channel = try await ClientBootstrap(group: group).connectTimeout(.seconds(2)).connect(host: host, port: port) { ch in
             ch.eventLoop.makeCompletedFuture {
                 try ch.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: nil))
                 try ch.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(limit: ControlServer.frameLimit)))
@@ -234,7 +236,9 @@ public enum ControlClient {
         cfg.certificateVerification = .none
         let context = try NIOSSLContext(configuration: cfg)
         let captured = Captured()
-        let channel = try await ClientBootstrap(group: group).connect(host: host, port: port) { ch in
+        // A manager cut off the network drops SYNs rather than refusing them: give up on it soon, so a node
+        // tries the next manager well within the leader's failover time.
+        let channel = try await ClientBootstrap(group: group).connectTimeout(.seconds(2)).connect(host: host, port: port) { ch in
             ch.eventLoop.makeCompletedFuture {
                 let handler = try NIOSSLClientHandler(context: context, serverHostname: nil) { certs, promise in
                     captured.value.withLock { $0 = certs.compactMap { try? $0.toDERBytes() } }

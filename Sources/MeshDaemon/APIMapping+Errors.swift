@@ -33,7 +33,8 @@ extension APIMapping {
         case .store(.claimed):
             return .conflict(rpc("AlreadyExists", error.description))
         case .store(.unavailable), .store(.fenced):
-            return .internalError(rpc("Unavailable", error.description))
+            // dockerd answers 503 when the swarm has no working leader (no quorum, a failover).
+            return .unavailable(rpc("Unavailable", error.description))
         case .store:
             return .internalError(error.description)
         }

@@ -30,30 +30,48 @@ extension Daemon {
             return .error(.internalError("the leader's address \(leader.address) is not host:port"))
         }
         let request = ForwardedRequest(method: method, uri: uri, contentType: contentType, body: Data(body), registryAuth: registryAuth)
+        let who = "the leader (\(leader.nodeID) at \(leader.address))"
+        let answer: ControlMessage?
         do {
-            let connection = try await ControlClient.connect(
-                host: host, port: port, caPEM: record.caPEM,
-                identity: ControlIdentity(certificateChainPEM: record.certificatePEM, privateKeyPEM: record.keyPEM))
-            let answer = try await connection.run { @Sendable inbound, writer -> ControlMessage? in
-                try await writer.send(json: ControlMessage.forward(request))
-                var it = inbound.makeAsyncIterator()
-                return try await inbound.next(ControlMessage.self, iterator: &it)
+            answer = try await withThrowingTaskGroup(of: ControlMessage?.self) { g in
+                g.addTask {
+                    let connection = try await ControlClient.connect(
+                        host: host, port: port, caPEM: record.caPEM,
+                        identity: ControlIdentity(certificateChainPEM: record.certificatePEM, privateKeyPEM: record.keyPEM))
+                    return try await connection.run { @Sendable inbound, writer -> ControlMessage? in
+                        try await writer.send(json: ControlMessage.forward(request))
+                        var it = inbound.makeAsyncIterator()
+                        return try await inbound.next(ControlMessage.self, iterator: &it)
+                    }
+                }
+                // A leader that froze or was cut off after accepting would hold the client forever.
+                g.addTask {
+                    try await Task.sleep(for: Self.forwardDeadline)
+                    throw ForwardTimeout()
+                }
+                defer { g.cancelAll() }
+                return try await g.next() ?? nil
             }
-            switch answer {
-            case .forwarded(let r)?:
-                return APIResponse(
-                    status: HTTPResponseStatus(statusCode: r.status),
-                    headers: r.headers.compactMap { $0.count == 2 ? ($0[0], $0[1]) : nil },
-                    body: .bytes(Array(r.body)))
-            case .error(let text)?:
-                return .error(.unavailable("the leading manager \(leader.nodeID) at \(leader.address) refused the request: \(text)"))
-            default:
-                return .error(.unavailable("the leading manager \(leader.nodeID) at \(leader.address) did not answer"))
-            }
+        } catch is ForwardTimeout {
+            return .error(.unavailable("\(Self.noLeader) (\(who) did not answer within \(Self.forwardDeadline))"))
         } catch {
-            return .error(.unavailable("cannot reach the leading manager \(leader.nodeID) at \(leader.address): \(error)"))
+            return .error(.unavailable("\(Self.noLeader) (cannot reach \(who): \(error))"))
+        }
+        switch answer {
+        case .forwarded(let r)?:
+            return APIResponse(
+                status: HTTPResponseStatus(statusCode: r.status), headers: r.headers.compactMap { $0.count == 2 ? ($0[0], $0[1]) : nil },
+                body: .bytes(Array(r.body)))
+        case .error(let text)?:
+            return .error(.unavailable("\(who) refused the request: \(text)"))
+        default:
+            // The leader closed the connection without an answer: it stepped down while serving it.
+            return .error(.unavailable("\(Self.noLeader) (\(who) stopped leading while answering)"))
         }
     }
+
+    /// How long a follower waits for the leader's answer (a store write without quorum fails in ~5 s).
+    static let forwardDeadline: Duration = .seconds(10)
 
     /// On the leader: a follower's request through this daemon's own router, never forwarded again (a
     /// leader that just stepped down answers "no leader" rather than bounce it back).
@@ -92,6 +110,8 @@ extension Daemon {
         } catch { return error.description }
     }
 }
+
+struct ForwardTimeout: Error {}
 
 extension ForwardedResponse {
     static let unavailable = ForwardedResponse(

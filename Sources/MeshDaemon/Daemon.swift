@@ -48,6 +48,8 @@ public actor Daemon: EngineBackend {
     private(set) var manager: ManagerPlane?
     /// On a swarm whose managers share etcd: this manager's campaign, which sets `manager` while it leads.
     private(set) var candidacy: ManagerCandidacy?
+    /// An init or join is under way (both await between their check and their end).
+    private var changingMembership = false
     /// The node's image store, opened with the data root (it outlives swarm membership, as
     /// dockerd's images do).
     private var images: NodeImages?
@@ -153,7 +155,7 @@ public actor Daemon: EngineBackend {
         let port = NodePlane.split(record.listenAddr)?.1 ?? 2377
         let me = ManagerCandidacy.Leader(nodeID: record.nodeID, address: "\(record.advertiseAddr):\(port)")
         let c = ManagerCandidacy(
-            store: url.open(), me: me, ttl: options.leaderTTL,
+            url: url.preferring(host: record.advertiseAddr), me: me, clusterID: record.clusterID, ttl: options.leaderTTL,
             startPlane: { [weak self] controller in
                 guard let self else { throw DaemonError.config("the daemon is gone") }
                 return try await self.startPlane(controller, record: record)
@@ -216,7 +218,10 @@ public actor Daemon: EngineBackend {
     public func inspectSwarm() async throws(EngineError) -> Swarm { try await controller().inspectSwarm() }
 
     public func initSwarm(_ request: SwarmInitRequest) async throws(EngineError) -> String {
-        guard record == nil else { throw .alreadyInSwarm }
+        guard record == nil, !changingMembership else { throw .alreadyInSwarm }
+        // Init awaits (the store, the election): a second init or a join meanwhile must not interleave.
+        changingMembership = true
+        defer { changingMembership = false }
         let advertise = try AddressChoice.advertise(request.AdvertiseAddr, listen: request.ListenAddr)
         let listen = AddressChoice.listen(request.ListenAddr)
         let nodeID = ObjectID.make()
@@ -236,6 +241,7 @@ public actor Daemon: EngineBackend {
         if let url = options.clusterStore {
             do { shared = try EtcdStoreURL(parsing: url) } catch { throw .invalidArgument(error.description) }
         }
+        var created: EtcdStoreURL?
         do {
             try secureDataRoot()
             let store: any ClusterStore
@@ -248,6 +254,7 @@ public actor Daemon: EngineBackend {
                     )
                 }
                 store = etcd
+                created = shared
             } else {
                 store = try SQLiteClusterStore(path: storePath)
             }
@@ -287,12 +294,17 @@ public actor Daemon: EngineBackend {
             return nodeID
         } catch {
             await abandon()
+            // A half-made swarm in etcd would refuse every later init, with no manager to join: this init
+            // made the prefix (it was empty), so it takes it away again.
+            if let created { await Self.erase(created) }
             throw Self.engineError(error)
         }
     }
 
     public func joinSwarm(_ request: SwarmJoinRequest) async throws(EngineError) {
-        guard record == nil else { throw .alreadyInSwarm }
+        guard record == nil, !changingMembership else { throw .alreadyInSwarm }
+        changingMembership = true
+        defer { changingMembership = false }
         guard let remote = request.RemoteAddrs.first else { throw .invalidArgument("at least 1 RemoteAddr is required to join") }
         let target = remote.contains(":") ? remote : "\(remote):2377"
         guard let (host, port) = NodePlane.split(target) else { throw .invalidArgument("invalid remote address \(remote)") }
@@ -344,7 +356,8 @@ public actor Daemon: EngineBackend {
                 guard let url = response.store else {
                     throw DaemonError.join("the manager issued a manager certificate but did not say where the swarm's store is")
                 }
-                shared = try EtcdStoreURL(parsing: url)
+                // This daemon's own --cluster-store wins: the leader's endpoints may be addresses only it reaches.
+                shared = try EtcdStoreURL(parsing: options.clusterStore ?? url)
             }
             var record = saved
             record.store = shared?.description
@@ -358,6 +371,15 @@ public actor Daemon: EngineBackend {
         } catch {
             await abandon()
             throw Self.engineError(error)
+        }
+    }
+
+    /// Removes everything under the store's prefix.
+    private static func erase(_ url: EtcdStoreURL) async {
+        let store = url.open()
+        let prefix = store.keys.all
+        do { _ = try store.client.deleteRange(DeleteRangeRequest(key: prefix, rangeEnd: EtcdKey.prefixEnd(prefix))) } catch {
+            DaemonLog.daemon.error("cannot remove the failed swarm from \(url): \(error)")
         }
     }
 

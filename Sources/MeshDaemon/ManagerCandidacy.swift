@@ -35,7 +35,12 @@ actor ManagerCandidacy {
     typealias PlaneChanged = @Sendable (ManagerPlane?) async -> Void
 
     let store: EtcdClusterStore
+    /// The election's own client, with calls that give up after a third of the TTL: a renewal stuck on
+    /// a silent member must leave time to try another before the lease runs out.
+    let electionClient: EtcdClient
     let me: Leader
+    /// The swarm this node belongs to (its certificate's).
+    let clusterID: String
     /// The lease TTL in seconds: how long a killed leader holds leadership before another takes over.
     let ttl: Int64
     private let startPlane: PlaneStarter
@@ -45,8 +50,13 @@ actor ManagerCandidacy {
     private var loop: Task<Void, Never>?
     private var leadingWaiters: [CheckedContinuation<Bool, Never>] = []
 
-    init(store: EtcdClusterStore, me: Leader, ttl: Int64 = 5, startPlane: @escaping PlaneStarter, planeChanged: @escaping PlaneChanged) {
-        self.store = store
+    init(
+        url: EtcdStoreURL, me: Leader, clusterID: String, ttl: Int64 = 5, startPlane: @escaping PlaneStarter,
+        planeChanged: @escaping PlaneChanged
+    ) {
+        self.store = url.open()
+        self.clusterID = clusterID
+        self.electionClient = url.client(timeoutMilliseconds: ttl * 1000 / 3)
         self.me = me
         self.ttl = ttl
         self.startPlane = startPlane
@@ -76,9 +86,14 @@ actor ManagerCandidacy {
 
     /// The manager the election names now (the oldest campaign key), read from etcd; nil when nobody leads.
     nonisolated func leader() async -> Leader? {
-        let client = store.client, keys = store.keys
+        let client = electionClient, keys = store.keys
         // The range is a blocking round trip: off the cooperative pool's actor, on a task of its own.
-        let value: String? = await Task.detached { (try? EtcdElection(client: client, keys: keys, value: "").leader()) ?? nil }.value
+        // Without a quorum the linearizable read fails; the member's own copy still names the last leader,
+        // which answers for itself (a leader that stepped down says there is none) instead of a timeout.
+        let value: String? = await Task.detached {
+            let e = EtcdElection(client: client, keys: keys, value: "")
+            do { return try e.leader() } catch { return (try? e.leader(serializable: true)) ?? nil }
+        }.value
         return value.flatMap { Leader($0) }
     }
 
@@ -86,6 +101,8 @@ actor ManagerCandidacy {
     /// next manager takes over without waiting for the lease to run out.
     func stop(resign: Bool) async {
         loop?.cancel()
+        // The plane ends before leadership is given up: no moment with two planes holding node sessions.
+        await endPlane()
         let e = election
         election = nil
         if resign { await e?.resign() } else { e?.abandon() }
@@ -97,7 +114,7 @@ actor ManagerCandidacy {
 
     private func run() async {
         while !Task.isCancelled {
-            let e = EtcdElection(client: store.client, keys: store.keys, value: me.value, ttl: ttl)
+            let e = EtcdElection(client: electionClient, keys: store.keys, value: me.value, ttl: ttl)
             election = e
             let events: AsyncStream<EtcdElection.Event>
             do { events = try await e.campaign() } catch {
@@ -136,6 +153,11 @@ actor ManagerCandidacy {
             let store = self.store
             guard let m = try ClusterManager.open(store: store) else {
                 throw DaemonError.config("the cluster store \(store.keys.prefix) holds no swarm")
+            }
+            // A prefix re-initialised since this node joined holds another swarm: never lead it with this identity.
+            guard m.settings.clusterID == clusterID else {
+                throw DaemonError.config(
+                    "the cluster store \(store.keys.prefix) holds swarm \(m.settings.clusterID), not this node's \(clusterID)")
             }
             let p = try await startPlane(ClusterController(manager: m, selfNodeID: me.nodeID))
             plane = p

@@ -150,12 +150,13 @@ public actor ManagerPlane {
             throw DaemonError.config("cannot listen for the control plane on \(record.listenAddr): \(error)")
         }
         let plane = ManagerPlane(controller: controller, server: server, nodeID: record.nodeID, liveness: liveness)
+        // Before the listener hands the plane any connection: a manager joining at once gets the store's address.
+        await plane.setSharing(store: storeURL, forward: forward)
         box.plane = plane
         if let onCommit { await plane.watchStore(onCommit) }
         await plane.setTrafficHook(onTraffic)
         await plane.setGossipKeyPeriod(gossipKeyPeriod)
         await plane.setWantsTraffic(wantsTraffic)
-        await plane.setSharing(store: storeURL, forward: forward)
         await plane.runLoop()
         return plane
     }

@@ -48,9 +48,12 @@ public final class EtcdElection: Sendable {
     public var isLeader: Bool { fence != nil }
 
     /// The value of the current leader's key (the oldest campaign key), nil if nobody campaigns.
-    public func leader() throws(StoreError) -> String? {
+    /// `serializable`: the member's own copy, answered without a quorum (possibly stale).
+    public func leader(serializable: Bool = false) throws(StoreError) -> String? {
         let prefix = keys.election
-        let r = try client.range(RangeRequest(key: prefix, rangeEnd: EtcdKey.prefixEnd(prefix)))
+        var request = RangeRequest(key: prefix, rangeEnd: EtcdKey.prefixEnd(prefix))
+        if serializable { request.serializable = true }
+        let r = try client.range(request)
         let oldest = (r.kvs ?? []).min { $0.createRevision < $1.createRevision }
         return oldest.map { String(decoding: $0.value ?? Data(), as: UTF8.self) }
     }
@@ -135,6 +138,23 @@ public final class EtcdElection: Sendable {
         }
     }
 
+    /// Returns at the first deletion the watch reports, when it ends or fails, or after `limit`.
+    static func firstDelete(in changes: AsyncThrowingStream<WatchResponse, any Error>, within limit: Duration) async {
+        await withTaskGroup(of: Void.self) { g in
+            g.addTask {
+                do {
+                    for try await message in changes {
+                        if message.canceled == true { return }
+                        if let events = message.events, events.contains(where: \.isDelete) { return }
+                    }
+                } catch {}
+            }
+            g.addTask { try? await Task.sleep(for: limit) }
+            await g.next()
+            g.cancelAll()
+        }
+    }
+
     private func stepDown(reason: String) {
         let lease = stop(reason: reason)
         // Best effort: if etcd is reachable after all, let the next candidate in now.
@@ -164,10 +184,10 @@ public final class EtcdElection: Sendable {
                 from = max(from, older.header?.revision?.value ?? from)
                 let changes = client.watch(
                     WatchCreateRequest(key: prefix, range_end: EtcdKey.prefixEnd(prefix), start_revision: EtcdInt(from + 1)))
-                for try await message in changes {
-                    if message.canceled == true { break }
-                    if let events = message.events, events.contains(where: \.isDelete) { break }
-                }
+                // A watch on a member that was cut off is silent, not failed: after half a TTL without news the
+                // keys are read again (through whichever member answers), so a partition cannot hold
+                // this candidate back past the old leader's lease.
+                await Self.firstDelete(in: changes, within: .milliseconds(ttl * 500))
             } catch {
                 try? await Task.sleep(for: .milliseconds(200))
             }

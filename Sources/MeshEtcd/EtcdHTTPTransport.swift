@@ -97,6 +97,7 @@ public final class EtcdHTTPTransport: EtcdTransport {
             let timer = channel.eventLoop.scheduleTask(in: timeout) { [self] in
                 promise.fail(StoreError.unavailable(endpoint: endpoints[index].description, reason: "no answer within \(timeout)"))
                 channel.close(promise: nil)
+                avoid(index)
             }
             var buffer = channel.allocator.buffer(capacity: body.count)
             buffer.writeBytes(body)
@@ -106,6 +107,8 @@ public final class EtcdHTTPTransport: EtcdTransport {
             channel.writeAndFlush(request).whenFailure { promise.fail($0) }
             return promise.futureResult.map { [self] answer in
                 timer.cancel()
+                // A member without a leader (cut off, or its cluster lost quorum) answers 503: another may have one.
+                if answer.status == 503 { avoid(index) }
                 if answer.keepAlive, channel.isActive {
                     let kept = state.withLock { s in
                         guard s.idle.count < Self.maxIdle else { return false }
@@ -123,6 +126,19 @@ public final class EtcdHTTPTransport: EtcdTransport {
                 throw error
             }
         }
+    }
+
+    /// An endpoint that timed out or has no leader stops being preferred, and its kept connections are
+    /// dropped: the next call tries the next member instead of waiting out the same silence again (a
+    /// partitioned member would otherwise cost every call the full timeout).
+    private func avoid(_ index: Int) {
+        let dropped = state.withLock { s -> [Channel] in
+            if s.preferred == index { s.preferred = (index + 1) % endpoints.count }
+            let (gone, kept) = (s.idle.filter { $0.1 == index }, s.idle.filter { $0.1 != index })
+            s.idle = kept
+            return gone.map(\.0)
+        }
+        for c in dropped { c.close(promise: nil) }
     }
 
     static func head(_ path: String, bodyLength: Int, host: Endpoint, streaming: Bool = false) -> HTTPRequestHead {

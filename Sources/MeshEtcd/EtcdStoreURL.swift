@@ -46,6 +46,23 @@ public struct EtcdStoreURL: Sendable, Equatable, CustomStringConvertible {
         "etcd://" + endpoints.map(\.description).joined(separator: ",") + (prefix == "/meshd/v1/" ? "" : prefix)
     }
 
+    /// The same store with the member on `host` tried first: a manager that runs beside an etcd member
+    /// talks to it, so a partition leaves each side with its own member instead of everyone waiting on
+    /// the first one listed.
+    public func preferring(host: String) -> EtcdStoreURL {
+        var u = self
+        if let i = endpoints.firstIndex(where: { $0.host == host }) {
+            u.endpoints = [endpoints[i]] + endpoints.enumerated().filter { $0.offset != i }.map(\.element)
+        }
+        return u
+    }
+
+    /// A client of these endpoints whose calls give up after `timeoutMilliseconds` (the leadership lease's
+    /// renewals need answers well within its TTL).
+    public func client(timeoutMilliseconds: Int64) -> EtcdClient {
+        EtcdClient(transport: EtcdHTTPTransport(endpoints: endpoints, timeout: .milliseconds(timeoutMilliseconds)))
+    }
+
     /// The store this names: one client over every endpoint (it rotates through them on failure).
     public func open() -> EtcdClusterStore {
         EtcdClusterStore(client: EtcdClient(endpoints: endpoints), keys: EtcdKeys(prefix: prefix))

@@ -26,7 +26,13 @@ public final class EtcdServer: Sendable {
     public let members: [Member]
     private let pids: Mutex<[String: pid_t]>
 
-    private init(directory: String, members: [Member], pids: [String: pid_t]) {
+    /// What a restarted member is started with again (its data dir makes etcd ignore the cluster flags).
+    private let initialCluster: String
+    private let token: String
+
+    private init(directory: String, members: [Member], pids: [String: pid_t], initialCluster: String, token: String) {
+        self.initialCluster = initialCluster
+        self.token = token
         self.directory = directory
         self.members = members
         self.pids = Mutex(pids)
@@ -87,7 +93,8 @@ public final class EtcdServer: Sendable {
                 try? FileManager.default.removeItem(atPath: dir)
                 throw error
             }
-            let server = EtcdServer(directory: dir, members: members, pids: pids)
+            let server = EtcdServer(
+                directory: dir, members: members, pids: pids, initialCluster: initialCluster, token: "\(tag)-\(sorted[0])")
             do {
                 try await server.waitHealthy()
                 return server
@@ -169,6 +176,28 @@ public final class EtcdServer: Sendable {
     public func kill(member: String) {
         guard let pid = pids.withLock({ $0.removeValue(forKey: member) }) else { return }
         Self.kill(pid)
+    }
+
+    /// Starts a member that was killed again, on its data (it rejoins the cluster it was in).
+    public func restart(member: String) throws {
+        guard pid(member) == nil, let m = members.first(where: { $0.name == member }) else { return }
+        let pid = try Self.spawn(m, initialCluster: initialCluster, token: token)
+        pids.withLock { $0[member] = pid }
+    }
+
+    /// The member etcd's raft elected, as `/v3/maintenance/status` of each running member says; nil
+    /// while there is none.
+    public func leader() -> String? {
+        for m in members where pid(m.name) != nil {
+            let call = ["curl", "-s", "--max-time", "2", "-X", "POST", "-d", "{}", "http://\(m.endpoint)/v3/maintenance/status"]
+            guard let out = try? Exec.run((m.namespace.map { ["nsenter", "--net=/run/netns/\($0)"] } ?? []) + call),
+                let json = try? JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [String: Any],
+                let header = json["header"] as? [String: Any], let me = header["member_id"] as? String,
+                let leader = json["leader"] as? String
+            else { continue }
+            if me == leader { return m.name }
+        }
+        return nil
     }
 
     /// Sends `signal` to one member (SIGSTOP/SIGCONT to freeze it).

@@ -177,12 +177,18 @@ import X509
         #expect { try f.manager.join(token: old, nodeID: newID, hostname: "n4", addr: "192.168.60.4", csr: csr, now: t0) } throws: {
             ($0 as? ClusterError)?.description.hasPrefix("A valid join token is necessary") == true
         }
+        // A store only this manager opens (SQLite) makes a swarm of one manager: the manager token is
+        // refused by name, not answered with a manager that would not survive this one.
+        #expect(throws: ClusterError.failedPrecondition(ClusterManager.oneManagerOnly)) {
+            try f.manager.join(
+                token: f.manager.settings.tokens.manager, nodeID: newID, hostname: "n4", addr: "192.168.60.4", csr: csr, now: t0)
+        }
         let (node, cert) = try f.manager.join(
-            token: f.manager.settings.tokens.manager, nodeID: newID, hostname: "n4",
+            token: f.manager.settings.tokens.worker, nodeID: newID, hostname: "n4",
             addr: "192.168.60.4", csr: csr, now: t0)
-        #expect(node.role == .manager && node.managerAddr == "192.168.60.4:2377")
+        #expect(node.role == .worker && node.managerAddr == nil)
         #expect(
-            try f.manager.ca.verify(cert, now: t0) == NodeIdentity(nodeID: newID, role: .manager, clusterID: f.manager.settings.clusterID))
+            try f.manager.ca.verify(cert, now: t0) == NodeIdentity(nodeID: newID, role: .worker, clusterID: f.manager.settings.clusterID))
         // Reopened, the rotated token still holds.
         let reopened = try #require(try ClusterManager.open(store: f.manager.store))
         #expect(reopened.settings.tokens.manager == f.manager.settings.tokens.manager)
@@ -200,12 +206,14 @@ import X509
         }
         try f.manager.removeNode("node2", force: true)
         #expect(throws: ClusterError.self) { try f.manager.removeNode("node1", force: true) }
-        // Demoting the last manager is refused; with two managers it works.
-        let m1 = try f.manager.store.resolve(ClusterNode.self, "node1")
-        _ = try f.manager.updateNode("node1", version: m1.version, role: .worker, availability: .active, labels: [:], now: t0)
+        // Promoting is refused as the manager token is; demoting the last manager is refused.
         let n4 = try f.manager.store.resolve(ClusterNode.self, "n4")
+        #expect(throws: ClusterError.failedPrecondition(ClusterManager.oneManagerOnly)) {
+            try f.manager.updateNode("n4", version: n4.version, role: .manager, availability: .active, labels: [:], now: t0)
+        }
+        let m1 = try f.manager.store.resolve(ClusterNode.self, "node1")
         #expect(throws: ClusterError.failedPrecondition("attempting to demote the last manager of the swarm")) {
-            try f.manager.updateNode("n4", version: n4.version, role: .worker, availability: .active, labels: [:], now: t0)
+            try f.manager.updateNode("node1", version: m1.version, role: .worker, availability: .active, labels: [:], now: t0)
         }
     }
 
