@@ -25,7 +25,7 @@ import sys
 from xml.sax.saxutils import escape
 
 # The order of the report; a benchmark missing from the results is listed as not run.
-ORDER = ["converge", "vip", "overlay", "dns", "nft-load", "ipvs-load", "neigh-fdb", "apply", "agent", "scale", "gossip", "taskstart"]
+ORDER = ["converge", "vip", "overlay", "dns", "nft-load", "ipvs-load", "neigh-fdb", "apply", "agent", "scale", "gossip", "taskstart", "failover"]
 TITLES = {
     "converge": "Cluster convergence (3 meshd daemons)",
     "vip": "Service VIP throughput vs direct vs haproxy",
@@ -39,6 +39,7 @@ TITLES = {
     "scale": "10,000 services x 10 backends on one node: cold start, added backend, VIP latency",
     "gossip": "Gossip dissemination, detection, bandwidth",
     "taskstart": "Task start to listening: runc container vs host process",
+    "failover": "Manager failover on etcd: meshd leader vs etcd leader SIGKILL",
 }
 OPS = {
     "<=": lambda v, l: v <= l,

@@ -177,7 +177,7 @@ extension SeveralManagersTests {
     /// back (one leader, writes work).
     @Test func etcdFaultsKeepOneLeaderAndTheMeshForwarding() async throws {
         guard getuid() == 0 else { throw NotRootCluster() }
-        let (c, etcd) = try await Self.formSwarm(tag: "mde")
+        let (c, etcd) = try await Self.formSwarm(tag: "mdq")
         defer {
             etcd.stop()
             c.destroy()
