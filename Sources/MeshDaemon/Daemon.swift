@@ -48,6 +48,8 @@ public actor Daemon: EngineBackend {
     private(set) var manager: ManagerPlane?
     /// On a swarm whose managers share etcd: this manager's campaign, which sets `manager` while it leads.
     private(set) var candidacy: ManagerCandidacy?
+    /// The shared store's commits as `docker events` (etcd managers).
+    private var sharedEvents: Task<Void, Never>?
     /// An init or join is under way (both await between their check and their end).
     private var changingMembership = false
     /// The node's image store, opened with the data root (it outlives swarm membership, as
@@ -143,7 +145,8 @@ public actor Daemon: EngineBackend {
             }
         }
         return try await ManagerPlane.start(
-            controller: controller, record: record, liveness: options.liveness, onCommit: publishEvents,
+            controller: controller, record: record, liveness: options.liveness,
+            onCommit: record.store == nil ? publishEvents : nil,
             onTraffic: { [pageChanges] in pageChanges.publish("{\"changed\":[\"traffic\"]}") },
             gossipKeyPeriod: options.gossipKeyPeriod, wantsTraffic: { [pageChanges] in pageChanges.count > 0 },
             storeURL: record.store, forward: forward)
@@ -163,6 +166,33 @@ public actor Daemon: EngineBackend {
             planeChanged: { [weak self] plane in await self?.setManager(plane) })
         candidacy = c
         await c.start()
+        watchSharedStore(c.store)
+    }
+
+    /// `docker events` on every manager of a swarm on etcd, leading or not: one watch of the shared
+    /// store for the daemon's whole membership (the plane watches only on SQLite), so events neither
+    /// stop nor repeat when leadership moves.
+    private func watchSharedStore(_ store: EtcdClusterStore) {
+        sharedEvents?.cancel()
+        let publish = publishEvents
+        sharedEvents = Task.detached {
+            var seen: UInt64?
+            while !Task.isCancelled {
+                do {
+                    // A watch that ended resumes after the last commit it delivered: none lost, none twice.
+                    let watch = try seen.map { try store.watch(after: $0) } ?? store.watch()
+                    for await commit in watch.commits {
+                        if Task.isCancelled { return }
+                        seen = commit.index
+                        // A relist is the whole store again, not news: no events for it.
+                        if !commit.relist { publish(commit) }
+                    }
+                } catch {
+                    DaemonLog.manager.warning("cannot watch the cluster store for events: \(error)")
+                }
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
     }
 
     private func setManager(_ plane: ManagerPlane?) { manager = plane }
@@ -184,6 +214,7 @@ public actor Daemon: EngineBackend {
     /// Daemon exit (not a leave): tasks and the dataplane stay for the next start. A leading manager
     /// resigns, so another takes over without waiting out the lease.
     public func shutdown() async {
+        sharedEvents?.cancel()
         await candidacy?.stop(resign: true)
         candidacy = nil
         await manager?.stop()
@@ -397,6 +428,8 @@ public actor Daemon: EngineBackend {
     /// Undoes a half-made membership (a failed init or join).
     private func abandon() async {
         let shared = candidacy != nil || record?.store != nil
+        sharedEvents?.cancel()
+        sharedEvents = nil
         await candidacy?.stop(resign: true)
         candidacy = nil
         await manager?.stop()
@@ -415,7 +448,15 @@ public actor Daemon: EngineBackend {
 
     public func leaveSwarm(force: Bool) async throws(EngineError) {
         guard let record else { throw .notPartOfSwarm }
-        if record.role == .manager, !force { throw .lastManagerLeaving }
+        if record.role == .manager, !force {
+            if record.store != nil {
+                // The state is etcd's, not this node's: leaving erases nothing, but the swarm loses a manager.
+                throw .unavailable(
+                    "You are attempting to leave the swarm on a node that is participating as a manager. The swarm's state stays in its etcd store with the other managers, but this node will no longer be one of them. Use `--force` to ignore this message."
+                )
+            }
+            throw .lastManagerLeaving
+        }
         await abandon()
         DaemonLog.daemon.info("left the swarm")
     }

@@ -136,9 +136,18 @@ import Testing
 
         // Writes go on through both survivors: the leader, and the follower that forwards.
         let follower = newLeader == "node2" ? 3 : 2
+        let scaledAt = Int(Date().timeIntervalSince1970) - 1
         _ = ClusterTests.check(try c.docker(follower, ["service", "scale", "--detach", "web=4"]), "service scale through a follower", c)
         let scaled = await ClusterTests.eventually(.seconds(15)) { Self.running(c, follower) == 4 }
         #expect(scaled, "4 running after the scale: \(Self.running(c, follower))")
+        // `docker events` on the manager that does not lead: the store's commits, whoever made them.
+        let events = try c.docker(
+            follower,
+            [
+                "events", "--since", "\(scaledAt)", "--until", "\(Int(Date().timeIntervalSince1970) + 1)", "--filter", "type=service",
+                "--format", "{{.Action}} {{.Actor.Attributes.name}}",
+            ])
+        #expect(ClusterTests.lines(events.stdout).contains("update web"), "events on node\(follower): \(events.stdout)\(events.stderr)")
         let down = await ClusterTests.eventually(.seconds(20)) { managerStatus(follower)["node1"] == "Down Unreachable" }
         #expect(down, "node1 after its kill: \(managerStatus(follower))")
 
