@@ -163,7 +163,13 @@ public actor Daemon: EngineBackend {
                 guard let self else { throw DaemonError.config("the daemon is gone") }
                 return try await self.startPlane(controller, record: record)
             },
-            planeChanged: { [weak self] plane in await self?.setManager(plane) })
+            planeChanged: { [weak self] plane in await self?.setManager(plane) },
+            startFollower: { candidacy in
+                do { return try await FollowerListener.start(record: record) { await candidacy.leader() } } catch {
+                    DaemonLog.manager.warning("cannot listen on \(record.listenAddr) while following: \(error)")
+                    return nil
+                }
+            })
         candidacy = c
         await c.start()
         watchSharedStore(c.store)

@@ -1,5 +1,6 @@
 import Foundation
 import MeshCluster
+import MeshControl
 import MeshEtcd
 
 /// One manager of a swarm whose managers share an etcd store: it campaigns for leadership and runs the
@@ -33,6 +34,8 @@ actor ManagerCandidacy {
 
     typealias PlaneStarter = @Sendable (ClusterController) async throws -> ManagerPlane
     typealias PlaneChanged = @Sendable (ManagerPlane?) async -> Void
+    /// 2377 while following (`FollowerListener`); nil when it cannot listen (the log says why).
+    typealias FollowerStarter = @Sendable (ManagerCandidacy) async -> ControlServer?
 
     let store: EtcdClusterStore
     /// The election's own client, with calls that give up after a third of the TTL: a renewal stuck on
@@ -46,14 +49,19 @@ actor ManagerCandidacy {
     private let startPlane: PlaneStarter
     private let planeChanged: PlaneChanged
     private(set) var plane: ManagerPlane?
+    private let startFollower: FollowerStarter?
+    private var follower: ControlServer?
+    /// Set by `stop`: nothing listens again.
+    private var stopping = false
     private var election: EtcdElection?
     private var loop: Task<Void, Never>?
     private var leadingWaiters: [CheckedContinuation<Bool, Never>] = []
 
     init(
         url: EtcdStoreURL, me: Leader, clusterID: String, ttl: Int64 = 5, startPlane: @escaping PlaneStarter,
-        planeChanged: @escaping PlaneChanged
+        planeChanged: @escaping PlaneChanged, startFollower: FollowerStarter? = nil
     ) {
+        self.startFollower = startFollower
         self.store = url.open()
         self.clusterID = clusterID
         self.electionClient = url.client(timeoutMilliseconds: ttl * 1000 / 3)
@@ -100,6 +108,7 @@ actor ManagerCandidacy {
     /// Stops campaigning and the plane. `resign`: give leadership up now (a leave, a clean exit) so the
     /// next manager takes over without waiting for the lease to run out.
     func stop(resign: Bool) async {
+        stopping = true
         loop?.cancel()
         // The plane ends before leadership is given up: no moment with two planes holding node sessions.
         await endPlane()
@@ -109,11 +118,13 @@ actor ManagerCandidacy {
         _ = await loop?.value
         loop = nil
         await endPlane()
+        await stopFollowing()
         wakeWaiters()
     }
 
     private func run() async {
         while !Task.isCancelled {
+            await follow()
             let e = EtcdElection(client: electionClient, keys: store.keys, value: me.value, ttl: ttl)
             election = e
             let events: AsyncStream<EtcdElection.Event>
@@ -149,6 +160,8 @@ actor ManagerCandidacy {
     /// it), the plane starts and the daemon hears of it. A takeover that fails resigns, so another
     /// manager can lead.
     private func lead(_ e: EtcdElection) async {
+        // The plane takes the port over.
+        await stopFollowing()
         do {
             let store = self.store
             guard let m = try ClusterManager.open(store: store) else {
@@ -167,6 +180,7 @@ actor ManagerCandidacy {
         } catch {
             DaemonLog.manager.error("cannot take over as leader: \(error)")
             await e.resign()
+            await follow()
         }
     }
 
@@ -175,5 +189,18 @@ actor ManagerCandidacy {
         plane = nil
         await planeChanged(nil)
         await p.stop()
+        if !Task.isCancelled { await follow() }
+    }
+
+    /// Listens on 2377 as a follower, unless it leads or already listens.
+    private func follow() async {
+        guard plane == nil, follower == nil, !stopping, let startFollower, loop != nil else { return }
+        follower = await startFollower(self)
+    }
+
+    private func stopFollowing() async {
+        let f = follower
+        follower = nil
+        await f?.close()
     }
 }
