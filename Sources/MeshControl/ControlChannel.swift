@@ -194,8 +194,40 @@ extension ControlConnection {
     }
 }
 
+/// A one-question exchange (`ControlClient.ask`) got no answer within its deadline.
+public struct ControlDeadlineExceeded: Error, Sendable {
+    public let deadline: Duration
+}
+
 /// The node's end.
 public enum ControlClient {
+    /// One question, one answer: connects, sends `message` and returns the first message that comes back
+    /// (nil when the peer closed without one). With `deadline`, a peer that accepted and then went silent
+    /// (frozen, cut off) fails the call with `ControlDeadlineExceeded` instead of holding it forever.
+    public static func ask(
+        _ message: ControlMessage, host: String, port: Int, caPEM: String, identity: ControlIdentity? = nil,
+        within deadline: Duration? = nil
+    ) async throws -> ControlMessage? {
+        @Sendable func exchange() async throws -> ControlMessage? {
+            let connection = try await connect(host: host, port: port, caPEM: caPEM, identity: identity)
+            return try await connection.run { @Sendable inbound, writer in
+                try await writer.send(json: message)
+                var it = inbound.makeAsyncIterator()
+                return try await inbound.next(ControlMessage.self, iterator: &it)
+            }
+        }
+        guard let deadline else { return try await exchange() }
+        return try await withThrowingTaskGroup(of: ControlMessage?.self) { g in
+            g.addTask { try await exchange() }
+            g.addTask {
+                try await Task.sleep(for: deadline)
+                throw ControlDeadlineExceeded(deadline: deadline)
+            }
+            defer { g.cancelAll() }
+            return try await g.next() ?? nil
+        }
+    }
+
     /// A connection to the manager: verified against `caPEM`; with `identity`, the node's own
     /// certificate is shown (mutual TLS), without it the node is joining.
     public static func connect(

@@ -4,9 +4,10 @@ import MeshAPI
 import MeshCluster
 
 extension APIMapping {
-    public static func tlsInfo(_ ca: ClusterCA) -> MeshAPI.TLSInfo {
-        let t = ca.tlsInfo
-        return MeshAPI.TLSInfo(
+    public static func tlsInfo(_ ca: ClusterCA) -> MeshAPI.TLSInfo { tlsInfo(ca.tlsInfo) }
+
+    public static func tlsInfo(_ t: MeshCluster.TLSInfo) -> MeshAPI.TLSInfo {
+        MeshAPI.TLSInfo(
             TrustRoot: t.trustRoot, CertIssuerSubject: t.certIssuerSubject,
             CertIssuerPublicKey: t.certIssuerPublicKey)
     }

@@ -1,6 +1,7 @@
 import Foundation
 import MeshAPI
 import MeshCluster
+import X509
 
 /// The swarm object as `GET /swarm` shows it, beyond what `ClusterSettings` holds: the version the CLI's
 /// optimistic `swarm update` checks, and the last spec it sent. Kept in the cluster store's key/value table
@@ -132,12 +133,17 @@ extension ClusterController {
             let managers = nodes.filter { $0.role == .manager }
             var cluster: ClusterInfo?
             if let settings = try ClusterBootstrap.settings(store: store) {
-                let ca = try ClusterCA(certificatePEM: settings.caCertificatePEM, keyPEM: settings.caKeyPEM)
+                // The certificate is all TLSInfo needs: the CA's private key is not parsed on every `docker info`.
+                let caCertificate: Certificate
+                do { caCertificate = try Certificate(pemEncoded: settings.caCertificatePEM) } catch {
+                    throw ClusterError.invalidArgument("the stored CA certificate does not parse: \(error)")
+                }
                 let swarm =
                     try store.value(SwarmRecord.self, forKey: SwarmRecord.key)
                     ?? SwarmRecord(version: 1, updatedAt: settings.createdAt, spec: APIMapping.defaultSwarmSpec)
                 cluster = APIMapping.clusterInfo(
-                    settings, tlsInfo: APIMapping.tlsInfo(ca), version: swarm.version, updatedAt: swarm.updatedAt, spec: swarm.spec)
+                    settings, tlsInfo: APIMapping.tlsInfo(ClusterCA.tlsInfo(of: caCertificate)), version: swarm.version,
+                    updatedAt: swarm.updatedAt, spec: swarm.spec)
             }
             return SwarmInfo(
                 NodeID: selfNodeID, NodeAddr: selfAddr, LocalNodeState: .active, ControlAvailable: true,
@@ -145,7 +151,7 @@ extension ClusterController {
                 Nodes: nodes.count, Managers: managers.count, Cluster: cluster)
         } catch {
             return SwarmInfo(
-                NodeID: selfNodeID, NodeAddr: selfAddr, LocalNodeState: .active, ControlAvailable: true, Error: error.description)
+                NodeID: selfNodeID, NodeAddr: selfAddr, LocalNodeState: .active, ControlAvailable: true, Error: "\(error)")
         }
     }
 

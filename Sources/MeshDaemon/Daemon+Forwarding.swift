@@ -33,26 +33,12 @@ extension Daemon {
         let who = "the leader (\(leader.nodeID) at \(leader.address))"
         let answer: ControlMessage?
         do {
-            answer = try await withThrowingTaskGroup(of: ControlMessage?.self) { g in
-                g.addTask {
-                    let connection = try await ControlClient.connect(
-                        host: host, port: port, caPEM: record.caPEM,
-                        identity: ControlIdentity(certificateChainPEM: record.certificatePEM, privateKeyPEM: record.keyPEM))
-                    return try await connection.run { @Sendable inbound, writer -> ControlMessage? in
-                        try await writer.send(json: ControlMessage.forward(request))
-                        var it = inbound.makeAsyncIterator()
-                        return try await inbound.next(ControlMessage.self, iterator: &it)
-                    }
-                }
-                // A leader that froze or was cut off after accepting would hold the client forever.
-                g.addTask {
-                    try await Task.sleep(for: Self.forwardDeadline)
-                    throw ForwardTimeout()
-                }
-                defer { g.cancelAll() }
-                return try await g.next() ?? nil
-            }
-        } catch is ForwardTimeout {
+            // A leader that froze or was cut off after accepting would otherwise hold the client forever.
+            answer = try await ControlClient.ask(
+                .forward(request), host: host, port: port, caPEM: record.caPEM,
+                identity: ControlIdentity(certificateChainPEM: record.certificatePEM, privateKeyPEM: record.keyPEM),
+                within: Self.forwardDeadline)
+        } catch is ControlDeadlineExceeded {
             return .error(.unavailable("\(Self.noLeader) (\(who) did not answer within \(Self.forwardDeadline))"))
         } catch {
             return .error(.unavailable("\(Self.noLeader) (cannot reach \(who): \(error))"))
@@ -110,8 +96,6 @@ extension Daemon {
         } catch { return error.description }
     }
 }
-
-struct ForwardTimeout: Error {}
 
 extension ForwardedResponse {
     static let unavailable = ForwardedResponse(

@@ -368,12 +368,14 @@ public actor Daemon: EngineBackend {
             let caPEM = try Certificate(derEncoded: caDER).serializeAsPEM().pemString
             let nodeID = ObjectID.make()
             let (key, csr) = try ClusterCA.makeRequest(nodeID: nodeID)
-            let connection = try await ControlClient.connect(host: host, port: port, caPEM: caPEM)
             let joinRequest = JoinRequest(
                 token: request.JoinToken, csrPEM: try csr.serializeAsPEM().pemString,
                 hostname: options.hostname, advertiseAddress: IPAddress(advertise)!,
                 platform: NodeFacts.platform())
-            let response = try await Self.exchange(joinRequest, over: connection, target: target)
+            guard
+                case .joinResponse(let response)? = try await ControlClient.ask(
+                    .joinRequest(joinRequest), host: host, port: port, caPEM: caPEM)
+            else { throw DaemonError.join("the manager at \(target) did not answer the join request") }
             if let error = response.error { throw DaemonError.join(error) }
             guard let certificatePEM = response.certificatePEM, response.nodeID == nodeID else {
                 throw DaemonError.join("the manager's answer holds no certificate")
@@ -417,17 +419,6 @@ public actor Daemon: EngineBackend {
         let prefix = store.keys.all
         do { _ = try store.client.deleteRange(DeleteRangeRequest(key: prefix, rangeEnd: EtcdKey.prefixEnd(prefix))) } catch {
             DaemonLog.daemon.error("cannot remove the failed swarm from \(url): \(error)")
-        }
-    }
-
-    private static func exchange(_ request: JoinRequest, over connection: ControlConnection, target: String) async throws -> JoinResponse {
-        try await connection.run { @Sendable inbound, writer in
-            try await writer.send(json: ControlMessage.joinRequest(request))
-            var it = inbound.makeAsyncIterator()
-            guard case .joinResponse(let r)? = try await inbound.next(ControlMessage.self, iterator: &it) else {
-                throw DaemonError.join("the manager at \(target) did not answer the join request")
-            }
-            return r
         }
     }
 

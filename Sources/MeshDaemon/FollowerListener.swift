@@ -41,24 +41,10 @@ enum FollowerListener {
     /// The join as the joiner sent it, on a connection without a client certificate (a join needs none),
     /// with the forward's deadline.
     private static func relay(_ request: JoinRequest, to host: String, port: Int, caPEM: String) async throws -> JoinResponse {
-        try await withThrowingTaskGroup(of: JoinResponse.self) { g in
-            g.addTask {
-                let connection = try await ControlClient.connect(host: host, port: port, caPEM: caPEM)
-                return try await connection.run { @Sendable inbound, writer in
-                    try await writer.send(json: ControlMessage.joinRequest(request))
-                    var it = inbound.makeAsyncIterator()
-                    guard case .joinResponse(let r)? = try await inbound.next(ControlMessage.self, iterator: &it) else {
-                        return JoinResponse(error: "the leader did not answer the join request")
-                    }
-                    return r
-                }
-            }
-            g.addTask {
-                try await Task.sleep(for: Daemon.forwardDeadline)
-                throw ForwardTimeout()
-            }
-            defer { g.cancelAll() }
-            return try await g.next()!
-        }
+        guard
+            case .joinResponse(let r)? = try await ControlClient.ask(
+                .joinRequest(request), host: host, port: port, caPEM: caPEM, within: Daemon.forwardDeadline)
+        else { return JoinResponse(error: "the leader did not answer the join request") }
+        return r
     }
 }

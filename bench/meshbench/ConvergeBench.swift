@@ -142,39 +142,36 @@ struct ConvergeBench: AsyncParsableCommand {
             _ = try await until(c, ids: ids, vip: vip, probes: probes, count: target, timeout: .seconds(90))
         }
 
-        func p(_ xs: [Double], _ q: Double) -> Double {
-            let s = xs.sorted()
-            return s.isEmpty ? 0 : s[min(s.count - 1, Int((Double(s.count) * q).rounded(.up)) - 1)]
-        }
         print(
             String(
-                format: "scale 2→%d, every LB and DNS: p50 %.3f s  p99 %.3f s   (goal p99 < %.1f s)", target, median(scale), p(scale, 0.99),
+                format: "scale 2→%d, every LB and DNS: p50 %.3f s  p99 %.3f s   (goal p99 < %.1f s)", target, median(scale),
+                percentile(scale, 0.99),
                 image == nil ? 1.0 : 1.5)
         )
         print(
             String(
                 format: "scale 2→%d, API reports %d running: p50 %.3f s  p99 %.3f s   ratio dataplane/API p50 %.2f", target, target,
-                median(api), p(api, 0.99), median(scale) / max(median(api), 0.001)))
+                median(api), percentile(api, 0.99), median(scale) / max(median(api), 0.001)))
         print(
             String(
                 format: "worker SIGKILL → out of every LB: p50 %.3f s  p99 %.3f s   (goal p99 < 5 s; %d runs)",
-                median(failure), p(failure, 0.99), failure.count))
+                median(failure), percentile(failure, 0.99), failure.count))
         // A real image's run is its own benchmark in the report, with the goal for it.
         let scaleGoal = image == nil ? 1.0 : 1.5
         var out = BenchResults(
             image.map { "converge-\($0)" } ?? "converge", quick: options.quick,
             [
-                "scale_p50": median(scale), "scale_p99": p(scale, 0.99), "api_p50": median(api), "api_p99": p(api, 0.99),
-                "failure_p50": median(failure), "failure_p99": p(failure, 0.99), "runs": runs, "replicas": target,
+                "scale_p50": median(scale), "scale_p99": percentile(scale, 0.99), "api_p50": median(api), "api_p99": percentile(api, 0.99),
+                "failure_p50": median(failure), "failure_p99": percentile(failure, 0.99), "runs": runs, "replicas": target,
                 // Every run's time, for the report's CDFs.
                 "scale_samples_s": scale, "api_samples_s": api, "failure_samples_s": failure,
             ])
         out.metric("scale 2→\(target): every LB and DNS, p50", median(scale), "s")
-        out.metric("scale 2→\(target): every LB and DNS, p99", p(scale, 0.99), "s", goal: "<", scaleGoal)
+        out.metric("scale 2→\(target): every LB and DNS, p99", percentile(scale, 0.99), "s", goal: "<", scaleGoal)
         out.metric("scale 2→\(target): API reports \(target) running, p50", median(api), "s")
         out.metric("ratio dataplane / API (p50)", median(scale) / max(median(api), 0.001), "×")
         out.metric("worker SIGKILL → out of every LB, p50", median(failure), "s")
-        out.metric("worker SIGKILL → out of every LB, p99", p(failure, 0.99), "s", goal: "<", 5)
+        out.metric("worker SIGKILL → out of every LB, p99", percentile(failure, 0.99), "s", goal: "<", 5)
         try out.write(to: options.json)
     }
 

@@ -54,27 +54,23 @@ struct FailoverBench: AsyncParsableCommand {
             try await waitForManagers(c)
         }
 
-        func p(_ xs: [Double], _ q: Double) -> Double {
-            let s = xs.sorted()
-            return s.isEmpty ? 0 : s[min(s.count - 1, Int((Double(s.count) * q).rounded(.up)) - 1)]
-        }
         let ratio = median(meshdSide) / max(median(etcdSide), 0.001)
         print(
             String(
                 format: "meshd leader SIGKILL → first write: p50 %.2f s  p99 %.2f s   (goal p99 < 10 s)", median(meshdSide),
-                p(meshdSide, 0.99)))
+                percentile(meshdSide, 0.99)))
         print(
             String(
                 format: "etcd leader SIGKILL → first write:  p50 %.2f s  p99 %.2f s   ratio meshd/etcd p50 %.2f×", median(etcdSide),
-                p(etcdSide, 0.99), ratio))
+                percentile(etcdSide, 0.99), ratio))
         var out = BenchResults(
             "failover", quick: options.quick,
             [
-                "meshd_p50": median(meshdSide), "meshd_p99": p(meshdSide, 0.99), "etcd_p50": median(etcdSide),
-                "etcd_p99": p(etcdSide, 0.99), "runs": runs, "meshd_samples_s": meshdSide, "etcd_samples_s": etcdSide,
+                "meshd_p50": median(meshdSide), "meshd_p99": percentile(meshdSide, 0.99), "etcd_p50": median(etcdSide),
+                "etcd_p99": percentile(etcdSide, 0.99), "runs": runs, "meshd_samples_s": meshdSide, "etcd_samples_s": etcdSide,
             ])
         out.metric("meshd leader SIGKILL → first write, p50", median(meshdSide), "s")
-        out.metric("meshd leader SIGKILL → first write, p99", p(meshdSide, 0.99), "s", goal: "<", 10)
+        out.metric("meshd leader SIGKILL → first write, p99", percentile(meshdSide, 0.99), "s", goal: "<", 10)
         out.metric("etcd leader SIGKILL → first write, p50", median(etcdSide), "s")
         out.metric("ratio meshd leader / etcd leader failover (p50)", ratio, "×")
         try out.write(to: options.json)

@@ -188,13 +188,16 @@ public struct TLSInfo: Codable, Sendable, Equatable {
 }
 
 extension ClusterCA {
-    public var tlsInfo: TLSInfo {
+    public var tlsInfo: TLSInfo { Self.tlsInfo(of: certificate) }
+
+    /// What the CA's certificate alone says (no private key needed: a manager that does not lead shows it too).
+    public static func tlsInfo(of certificate: Certificate) -> TLSInfo {
         var subject = DER.Serializer()
         try? subject.serialize(certificate.subject)
         var key = DER.Serializer()
         try? key.serialize(certificate.publicKey)
         return TLSInfo(
-            trustRoot: certificatePEM,
+            trustRoot: (try? certificate.serializeAsPEM().pemString) ?? "",
             certIssuerSubject: Data(subject.serializedBytes).base64EncodedString(),
             certIssuerPublicKey: Data(key.serializedBytes).base64EncodedString())
     }
