@@ -131,25 +131,71 @@ enum Spawn {
         var stderr: String
     }
 
-    /// Runs a short command to its end and returns what it printed (runc's own verbs).
-    static func run(_ argv: [String], environment: [String: String]? = nil) throws(RuntimeError) -> Output {
-        let out = try pipe()
-        let err: (read: Int32, write: Int32)
-        do { err = try pipe() } catch {
-            close(out.read)
-            close(out.write)
-            throw error
+    /// Runs a short command to its end and returns what it printed (runc's own verbs); `input`, if
+    /// given, is its stdin (written from another thread, so a child that prints before it reads
+    /// all of it cannot stall on a full pipe).
+    static func run(_ argv: [String], environment: [String: String]? = nil, input: [UInt8]? = nil) throws(RuntimeError) -> Output {
+        var fds: [Int32] = []
+        func pipeOrClose() throws(RuntimeError) -> (read: Int32, write: Int32) {
+            do {
+                let p = try pipe()
+                fds += [p.read, p.write]
+                return p
+            } catch {
+                for fd in fds { close(fd) }
+                throw error
+            }
         }
+        func socketPairOrClose() throws(RuntimeError) -> (read: Int32, write: Int32) {
+            var pair: [Int32] = [0, 0]
+            guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
+                let reason = String(cString: strerror(errno))
+                for fd in fds { close(fd) }
+                throw .files("socketpair: \(reason)")
+            }
+            fds += pair
+            // The child only reads; our end only writes.
+            _ = shutdown(pair[0], Int32(SHUT_WR))
+            _ = shutdown(pair[1], Int32(SHUT_RD))
+            return (pair[0], pair[1])
+        }
+        let out = try pipeOrClose()
+        let err = try pipeOrClose()
+        // stdin is a socket pair, not a pipe, so the writer can ask for EPIPE instead of SIGPIPE.
+        let stdin = try input.map { _ throws(RuntimeError) in try socketPairOrClose() }
         let pid: pid_t
-        do { pid = try start(argv, environment: environment, stdout: out.write, stderr: err.write, newProcessGroup: false) } catch {
-            for fd in [out.read, out.write, err.read, err.write] { close(fd) }
+        do {
+            pid = try start(
+                argv, environment: environment, stdin: stdin?.read, stdout: out.write, stderr: err.write, newProcessGroup: false)
+        } catch {
+            for fd in fds { close(fd) }
             throw error
         }
         close(out.write)
         close(err.write)
+        var writer: Thread?
+        let written = DispatchSemaphore(value: 0)
+        if let stdin, let input {
+            close(stdin.read)
+            let fd = stdin.write
+            writer = Thread {
+                input.withUnsafeBytes { raw in
+                    var offset = 0
+                    while offset < raw.count {
+                        // MSG_NOSIGNAL: a child that exits without reading all of it gives EPIPE, not SIGPIPE.
+                        let n = send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
+                        if n > 0 { offset += n } else if n < 0, errno == EINTR { continue } else { break }
+                    }
+                }
+                close(fd)
+                written.signal()
+            }
+            writer?.start()
+        }
         var bytes: [[UInt8]] = [[], []]
         drain([out.read, err.read]) { i, chunk in bytes[i] += chunk }
         let state = wait(pid)
+        if writer != nil { written.wait() }
         return Output(
             state: state, stdout: String(decoding: bytes[0], as: UTF8.self), stderr: String(decoding: bytes[1], as: UTF8.self))
     }

@@ -1,4 +1,5 @@
 import Foundation
+import MeshRuntime
 
 /// Runs a tool (ip, bridge, ping, …) and captures what it printed. For tests, benches and the demo,
 /// never for programming the kernel: that is MeshKernel's job.
@@ -19,33 +20,16 @@ public enum Exec {
     }
 
     /// Runs `argv` and returns its output whatever the exit status; `stdin` is written first if given.
+    /// Spawned and waited for by pid (`ShortCommand`), so a long `docker service update` on one thread
+    /// never holds up a `curl` on another, as Foundation's Process did.
     public static func run(_ argv: [String], stdin: String? = nil) throws -> Output {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try locate(argv[0]))
-        p.arguments = Array(argv.dropFirst())
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        let input = stdin.map { _ in Pipe() }
-        p.standardInput = input ?? FileHandle.nullDevice
-        try p.run()
-        if let input, let stdin {
-            input.fileHandleForWriting.write(Data(stdin.utf8))
-            try? input.fileHandleForWriting.close()
+        let path = try locate(argv[0])
+        do {
+            let o = try ShortCommand.run([path] + argv.dropFirst(), stdin: stdin.map { Array($0.utf8) })
+            return Output(status: o.status, stdout: o.stdout, stderr: o.stderr)
+        } catch {
+            throw Failure(command: argv, output: Output(status: 127, stdout: "", stderr: "\(error)"))
         }
-        // Drain stderr on another thread so neither pipe can fill up and stall the child.
-        let errData = UnsafeTransfer(Data())
-        let errDone = DispatchSemaphore(value: 0)
-        Thread {
-            errData.value = err.fileHandleForReading.readDataToEndOfFile()
-            errDone.signal()
-        }.start()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        errDone.wait()
-        return Output(
-            status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-            stderr: String(decoding: errData.value, as: UTF8.self))
     }
 
     /// Runs `argv` and throws unless it exits 0.
