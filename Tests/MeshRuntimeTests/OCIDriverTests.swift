@@ -179,8 +179,11 @@ struct RuncMissing: Error, CustomStringConvertible { var description: String { "
                 lab.launch(
                     "s2polite", image: "mkt/quitter",
                     ["sh", "-c", "trap 'echo got USR1; exit 0' USR1; echo up; while true; do sleep 0.05; done"]))
+            // The traps must be set before the signals go: on a loaded machine a shell can take seconds to get there
+            // (a TERM before the trap ends it with 143, a USR1 with 138).
             for id in ["s1deaf", "s2polite"] {
-                for _ in 0..<200 where !(await lab.rt.log(id)).contains("up") { try await Task.sleep(for: .milliseconds(10)) }
+                for _ in 0..<2000 where !(await lab.rt.log(id)).contains("up") { try await Task.sleep(for: .milliseconds(10)) }
+                #expect(await lab.rt.log(id).contains("up"), "\(id) never said up")
             }
             let began = ContinuousClock.now
             #expect(await lab.rt.stop("s1deaf", grace: .seconds(1)) == .exited(137))
@@ -190,7 +193,7 @@ struct RuncMissing: Error, CustomStringConvertible { var description: String { "
             #expect(deaf.process.current == .exited(137))
             let quick = ContinuousClock.now
             #expect(await lab.rt.stop("s2polite", grace: .seconds(10)) == .exited(0))
-            #expect(ContinuousClock.now - quick < .seconds(3))
+            #expect(ContinuousClock.now - quick < .seconds(8))
             #expect(await lab.rt.log("s2polite").contains("got USR1"))
             #expect(polite.process.current == .exited(0))
         }
