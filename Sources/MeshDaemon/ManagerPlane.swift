@@ -208,14 +208,15 @@ public actor ManagerPlane {
             let token = UUID()
             sessions[name] = Session(token: token, peer: peer, writer: writer, sent: nil)
             reported[name] = nil
-            lastSeen[name] = Date()
+            heard(from: name)
+            livenessDirty = true
             await pushAll(only: name)
             if !sentManagers.isEmpty { try await writer.send(json: ControlMessage.managers(sentManagers)) }
             if let set = await keySet() { try await writer.send(json: ControlMessage.gossipKeys(set)) }
             if trafficAsked { try await writer.send(json: ControlMessage.trafficWanted(true)) }
             defer { Task { self.ended(name, token: token) } }
             while let message = try await inbound.next(ControlMessage.self, iterator: &it) {
-                lastSeen[name] = Date()
+                heard(from: name)
                 switch message {
                 case .status(let reports): await record(reports, from: name)
                 case .traffic(let t):
@@ -375,11 +376,17 @@ public actor ManagerPlane {
         loop = Task {
             await withTaskGroup(of: Void.self) { g in
                 g.addTask { for await _ in changes { waker.yield() } }
-                // Liveness every second; orchestrator delays (restarts, rolling updates) when due.
+                // No periodic pass: one runs on a change, when an orchestrator delay (restart, rolling
+                // update) is due, or when a node's heartbeat deadline passes, so an idle manager reads
+                // nothing however many services it holds. Key rotation and traffic asks look at the
+                // plane's own state once a second.
                 g.addTask {
+                    var ticks = 0
                     while !Task.isCancelled {
                         try? await Task.sleep(for: .milliseconds(100))
                         if await self.isDue() { waker.yield() }
+                        ticks += 1
+                        if ticks % 10 == 0 { await self.housekeeping() }
                     }
                 }
                 g.addTask {
@@ -398,16 +405,35 @@ public actor ManagerPlane {
     }
 
     private var nextWake: Date?
-    private var lastConverge = Date.distantPast
+    /// When liveness was last evaluated: a heartbeat deadline before it has been acted on.
+    private var lastLivenessCheck = Date.distantPast
+    /// A node was heard from again after a silence, or opened a session: it may be ready again.
+    private var livenessDirty = false
+
+    /// Records a message from `node`; one that ends a silence longer than the grace period asks for a
+    /// liveness pass (the node is down in the store and is ready again).
+    private func heard(from node: String, now: Date = Date()) {
+        if let seen = lastSeen[node], now.timeIntervalSince(seen) > liveness.gracePeriod { livenessDirty = true }
+        lastSeen[node] = now
+    }
 
     private func isDue() -> Bool {
         let now = Date()
-        return now.timeIntervalSince(lastConverge) >= 1 || (nextWake.map { now >= $0 } ?? false)
+        if livenessDirty || (nextWake.map { now >= $0 } ?? false) { return true }
+        // A heartbeat deadline that passed since the last check (nodes never heard from count from the start).
+        let grace = liveness.gracePeriod
+        let start = startedAt.addingTimeInterval(grace)
+        if start >= lastLivenessCheck && start < now { return true }
+        return lastSeen.values.contains { seen in
+            let deadline = seen.addingTimeInterval(grace)
+            return deadline >= lastLivenessCheck && deadline < now
+        }
     }
 
     private func converge() async {
         let now = Date()
-        lastConverge = now
+        lastLivenessCheck = now
+        livenessDirty = false
         let start = ContinuousClock.now
         do {
             let seen = lastSeen, since = startedAt, liveness = liveness
@@ -418,9 +444,16 @@ public actor ManagerPlane {
         } catch {
             metrics.passFailures.increment()
             DaemonLog.manager.warning("reconcile: \(error)")
+            // Nothing may change to wake it (the store was unreachable): try again in a second.
+            nextWake = now.addingTimeInterval(1)
         }
         metrics.pass.recordNanoseconds((ContinuousClock.now - start).nanoseconds)
         await pushAll()
+        await housekeeping()
+    }
+
+    /// What the plane checks of its own state every second, without reading the store.
+    private func housekeeping() async {
         await stepRotation()
         await askForTraffic()
     }

@@ -91,6 +91,15 @@ import Testing
         #expect(node1.contains("meshd_task_start_seconds_count"))
         #expect(Self.value(node1, "meshd_control_refusals_total{cause=\"unknownNode\"}") == 0, "\(node1.suffix(1500))")
 
+        // Issue 13: an idle manager runs no pass (the loop it replaced ran one a second, each reading
+        // every object in the store). Nothing changes for 5 s here; heartbeats and status reports that
+        // repeat what the store holds write nothing. One pass of slack for a late report settling.
+        let passes = "meshd_manager_pass_seconds_count"
+        let idleFrom = try #require(Self.value(try Self.metrics(c, 1), passes), "no \(passes) in node1's metrics")
+        try await Task.sleep(for: .seconds(5))
+        let idleTo = try #require(Self.value(try Self.metrics(c, 1), passes))
+        #expect(idleTo - idleFrom <= 1, "an idle manager ran \(idleTo - idleFrom) passes in 5 s")
+
         // Every line each daemon wrote is one JSON object with a time, level and message.
         for n in 1...3 {
             let lines = c.log(n).split(separator: "\n")
