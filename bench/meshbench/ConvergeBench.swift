@@ -23,6 +23,18 @@ struct ConvergeBench: AsyncParsableCommand {
             "Run the service from a real image instead of the built-in whoami: nginx or redis (built from Debian packages by scripts/build-images into a local registry and pulled on every node before timing)."
     )
     var image: String?
+    @Option(
+        help:
+            "Stores, side by side in one run: sqlite (node 1 the only manager) and etcd (all three nodes managers on a 3-member etcd, one member in each node's namespace); the first is the one the report plots."
+    )
+    var stores = "sqlite,etcd"
+
+    /// One store's times, in seconds.
+    struct Side {
+        var scale: [Double]
+        var api: [Double]
+        var failure: [Double]
+    }
 
     /// The scaled service: `whoami`, or the image's name.
     var name: String { image ?? "whoami" }
@@ -35,6 +47,10 @@ struct ConvergeBench: AsyncParsableCommand {
         let runs = options.quick ? 1 : runs
         let target = options.quick ? 6 : replicas
         if let image, !["nginx", "redis"].contains(image) { throw ValidationError("--image: nginx or redis") }
+        let stores = self.stores.split(separator: ",").map(String.init)
+        guard !stores.isEmpty, Set(stores).count == stores.count, stores.allSatisfy({ ["sqlite", "etcd"].contains($0) }) else {
+            throw ValidationError("--stores: sqlite and/or etcd, each once")
+        }
         print(
             "converge: 3 meshd daemons in namespaces, nftables; \(runs) runs; scale 2 → \(target) of \(image.map { "\($0) (runc, pulled)" } ?? "whoami (host process)"); worker SIGKILL"
         )
@@ -51,14 +67,88 @@ struct ConvergeBench: AsyncParsableCommand {
             }
             reference = String(line.split(separator: " ")[1])
         }
-        let c = try await DaemonCluster.build(tag: "meshbench")
+        var sides: [String: Side] = [:]
+        for store in stores {
+            print("  \(store == "etcd" ? "3 managers on a 3-member etcd" : "1 manager on SQLite"):")
+            sides[store] = try await measure(store: store, reference: reference, registry: registries.first, runs: runs, target: target)
+        }
+        let first = sides[stores[0]]!
+        let (scale, api, failure) = (first.scale, first.api, first.failure)
+        print(
+            String(
+                format: "scale 2→%d, every LB and DNS: p50 %.3f s  p99 %.3f s   (goal p99 < %.1f s)", target, median(scale),
+                percentile(scale, 0.99),
+                image == nil ? 1.0 : 1.5)
+        )
+        print(
+            String(
+                format: "scale 2→%d, API reports %d running: p50 %.3f s  p99 %.3f s   ratio dataplane/API p50 %.2f", target, target,
+                median(api), percentile(api, 0.99), median(scale) / max(median(api), 0.001)))
+        print(
+            String(
+                format: "worker SIGKILL → out of every LB: p50 %.3f s  p99 %.3f s   (goal p99 < 5 s; %d runs)",
+                median(failure), percentile(failure, 0.99), failure.count))
+        // A real image's run is its own benchmark in the report, with the issue's goal for it.
+        let scaleGoal = image == nil ? 1.0 : 1.5
+        var out = BenchResults(
+            image.map { "converge-\($0)" } ?? "converge", quick: options.quick,
+            [
+                "scale_p50": median(scale), "scale_p99": percentile(scale, 0.99), "api_p50": median(api), "api_p99": percentile(api, 0.99),
+                "failure_p50": median(failure), "failure_p99": percentile(failure, 0.99), "runs": runs, "replicas": target,
+                // Every run's time, for the report's CDFs.
+                "scale_samples_s": scale, "api_samples_s": api, "failure_samples_s": failure,
+            ])
+        out.metric("scale 2→\(target): every LB and DNS, p50", median(scale), "s")
+        out.metric("scale 2→\(target): every LB and DNS, p99", percentile(scale, 0.99), "s", goal: "<", scaleGoal)
+        out.metric("scale 2→\(target): API reports \(target) running, p50", median(api), "s")
+        out.metric("ratio dataplane / API (p50)", median(scale) / max(median(api), 0.001), "×")
+        out.metric("worker SIGKILL → out of every LB, p50", median(failure), "s")
+        out.metric("worker SIGKILL → out of every LB, p99", percentile(failure, 0.99), "s", goal: "<", 5)
+        // The other store beside the first: the same measurements, and the ratios of the medians.
+        for store in stores.dropFirst() {
+            let side = sides[store]!
+            let what = store == "etcd" ? "3 managers on etcd" : "SQLite"
+            print(
+                String(
+                    format:
+                        "%@: scale 2→%d every LB and DNS p50 %.3f s p99 %.3f s (%.2f× %@); API %d running p50 %.3f s; worker SIGKILL p50 %.3f s",
+                    what, target, median(side.scale), percentile(side.scale, 0.99), median(side.scale) / max(median(scale), 0.001),
+                    stores[0],
+                    target, median(side.api), median(side.failure)))
+            out["\(store)_scale_samples_s"] = side.scale
+            out["\(store)_api_samples_s"] = side.api
+            out["\(store)_failure_samples_s"] = side.failure
+            out.metric("\(what): scale 2→\(target), every LB and DNS, p50", median(side.scale), "s")
+            out.metric("\(what): scale 2→\(target), every LB and DNS, p99", percentile(side.scale, 0.99), "s", goal: "<", scaleGoal)
+            out.metric("\(what): scale 2→\(target), API reports \(target) running, p50", median(side.api), "s")
+            out.metric("\(what): worker SIGKILL → out of every LB, p50", median(side.failure), "s")
+            out.metric("ratio \(what) / \(stores[0]): scale 2→\(target) (p50)", median(side.scale) / max(median(scale), 0.001), "×")
+        }
+        try out.write(to: options.json)
+    }
+
+    /// One cluster on `store` (sqlite: node 1 the only manager; etcd: three managers on a 3-member etcd),
+    /// measured `runs` times each way.
+    func measure(store: String, reference: String, registry: LocalRegistry?, runs: Int, target: Int) async throws -> Side {
+        // etcd: three managers, each beside a member of a 3-member etcd in its own namespace.
+        let places = (1...3).map { "198.18.0.\($0):2379" }
+        let storeArguments = store == "etcd" ? ["--cluster-store", "etcd://" + places.joined(separator: ",") + "/meshbench"] : []
+        let c = try await DaemonCluster.build(tag: "meshbench", extraArguments: storeArguments)
         defer { c.destroy() }
-        if let first = registries.first {
-            for n in 1...3 { registries.append(try await first.replica(in: c.lab.nodeNamespace(n))) }
+        var etcd: EtcdServer?
+        defer { etcd?.stop() }
+        if store == "etcd" {
+            guard (1...3).allSatisfy({ c.address($0) == "198.18.0.\($0)" }) else { throw ValidationError("the lab's addresses moved") }
+            etcd = try await EtcdServer.start(in: (1...3).map { (c.lab.nodeNamespace($0), c.address($0)) }, tag: "meshbench-etcd")
+        }
+        var registries: [LocalRegistry] = []
+        defer { for r in registries.reversed() { r.stop() } }
+        if let registry {
+            for n in 1...3 { registries.append(try await registry.replica(in: c.lab.nodeNamespace(n))) }
             // Images already pulled, as the goal says: the timing is the start, not the download.
             for n in 1...3 { try check(c.docker(n, ["pull", reference])) }
         }
-        try setUp(c, reference: reference)
+        try setUp(c, reference: reference, managers: store == "etcd")
         let ids = (1...3).map { c.nodeID($0)! }
         let vip = try self.vip(c)
         var probes: [Int: DNSProbe] = [:]
@@ -142,37 +232,7 @@ struct ConvergeBench: AsyncParsableCommand {
             _ = try await until(c, ids: ids, vip: vip, probes: probes, count: target, timeout: .seconds(90))
         }
 
-        print(
-            String(
-                format: "scale 2→%d, every LB and DNS: p50 %.3f s  p99 %.3f s   (goal p99 < %.1f s)", target, median(scale),
-                percentile(scale, 0.99),
-                image == nil ? 1.0 : 1.5)
-        )
-        print(
-            String(
-                format: "scale 2→%d, API reports %d running: p50 %.3f s  p99 %.3f s   ratio dataplane/API p50 %.2f", target, target,
-                median(api), percentile(api, 0.99), median(scale) / max(median(api), 0.001)))
-        print(
-            String(
-                format: "worker SIGKILL → out of every LB: p50 %.3f s  p99 %.3f s   (goal p99 < 5 s; %d runs)",
-                median(failure), percentile(failure, 0.99), failure.count))
-        // A real image's run is its own benchmark in the report, with the issue's goal for it.
-        let scaleGoal = image == nil ? 1.0 : 1.5
-        var out = BenchResults(
-            image.map { "converge-\($0)" } ?? "converge", quick: options.quick,
-            [
-                "scale_p50": median(scale), "scale_p99": percentile(scale, 0.99), "api_p50": median(api), "api_p99": percentile(api, 0.99),
-                "failure_p50": median(failure), "failure_p99": percentile(failure, 0.99), "runs": runs, "replicas": target,
-                // Every run's time, for the report's CDFs.
-                "scale_samples_s": scale, "api_samples_s": api, "failure_samples_s": failure,
-            ])
-        out.metric("scale 2→\(target): every LB and DNS, p50", median(scale), "s")
-        out.metric("scale 2→\(target): every LB and DNS, p99", percentile(scale, 0.99), "s", goal: "<", scaleGoal)
-        out.metric("scale 2→\(target): API reports \(target) running, p50", median(api), "s")
-        out.metric("ratio dataplane / API (p50)", median(scale) / max(median(api), 0.001), "×")
-        out.metric("worker SIGKILL → out of every LB, p50", median(failure), "s")
-        out.metric("worker SIGKILL → out of every LB, p99", percentile(failure, 0.99), "s", goal: "<", 5)
-        try out.write(to: options.json)
+        return Side(scale: scale, api: api, failure: failure)
     }
 
     /// Until `node ls` shows all three nodes Ready, as a user would wait; fails after 60 s.
@@ -191,9 +251,11 @@ struct ConvergeBench: AsyncParsableCommand {
         guard out.succeeded else { throw ValidationError("\(out.stderr)\(out.stdout)") }
     }
 
-    func setUp(_ c: DaemonCluster, reference: String) throws {
+    /// The swarm (node 2 and 3 join as managers when `managers`), the overlay, the scaled service and a probe on every node.
+    func setUp(_ c: DaemonCluster, reference: String, managers: Bool) throws {
         try check(c.docker(1, ["swarm", "init", "--advertise-addr", c.address(1)]))
-        let token = try c.docker(1, ["swarm", "join-token", "-q", "worker"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let token = try c.docker(1, ["swarm", "join-token", "-q", managers ? "manager" : "worker"]).stdout.trimmingCharacters(
+            in: .whitespacesAndNewlines)
         for n in 2...3 { try check(c.docker(n, ["swarm", "join", "--token", token, "\(c.address(1)):2377"])) }
         try check(c.docker(1, ["network", "create", "-d", "overlay", "bench"]))
         try check(
