@@ -167,6 +167,13 @@ struct RawUDPClient: ~Copyable {
         }
         // Blocking with a timeout (NamespaceSockets makes non-blocking sockets).
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+        // Room for every reply of a burst: the default 208 KiB holds only 256 small datagrams on
+        // loopback (~830 bytes each with the kernel's overhead), so a test that releases 500
+        // replies before it reads raced its own socket, not the server (a CI run got 471 of 500).
+        var size: Int32 = 4 << 20
+        if setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, socklen_t(MemoryLayout<Int32>.size)) < 0 {
+            _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var tv = timeval(tv_sec: timeout / 1_000_000, tv_usec: timeout % 1_000_000)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     }
