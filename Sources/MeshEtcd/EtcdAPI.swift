@@ -44,6 +44,18 @@ public struct KeyValue: Codable, Sendable, Equatable {
 
     public var modRevision: Int64 { mod_revision?.value ?? 0 }
     public var createRevision: Int64 { create_revision?.value ?? 0 }
+
+    public init(
+        key: Data, create_revision: EtcdInt? = nil, mod_revision: EtcdInt? = nil, version: EtcdInt? = nil, value: Data? = nil,
+        lease: EtcdInt? = nil
+    ) {
+        self.key = key
+        self.create_revision = create_revision
+        self.mod_revision = mod_revision
+        self.version = version
+        self.value = value
+        self.lease = lease
+    }
 }
 
 public struct RangeRequest: Codable, Sendable, Equatable {

@@ -15,6 +15,18 @@ public final class EtcdClusterStore: ClusterStore {
     /// How often a write body runs before a conflict is given up as `StoreError.conflict`.
     public let attempts: Int
     private let fenceState = Mutex<EtcdFence?>(nil)
+    private let cached = Mutex<Cached?>(nil)
+
+    /// The leader's view of the objects: read once when it took the lead, then kept current by its own
+    /// writes (at once, so a pass sees what it just wrote) and by a watch from that read (whatever else
+    /// commits). It serves only under the fence it was filled under: while that fence holds, no other
+    /// manager's write to the objects can commit (the followers forward theirs to the leader), so what the
+    /// read and the two feeds bring is everything. A follower (no fence) reads etcd on every call.
+    private struct Cached {
+        var fence: EtcdFence
+        var cache: SnapshotCache
+        var feed: Task<Void, Never>
+    }
 
     public init(client: EtcdClient, keys: EtcdKeys = EtcdKeys(), attempts: Int = 3) {
         self.client = client
@@ -27,6 +39,31 @@ public final class EtcdClusterStore: ClusterStore {
     public var fence: EtcdFence? {
         get { fenceState.withLock { $0 } }
         set { fenceState.withLock { $0 = newValue } }
+    }
+
+    deinit { cached.withLock { $0?.feed.cancel() } }
+
+    /// Under a fence, from the leader's cache (filled by the first call under it); otherwise one read of etcd.
+    public func snapshot() throws(ClusterError) -> ClusterSnapshot {
+        guard let fence else { return try read { tx throws(ClusterError) in try tx.snapshot() } }
+        if let held = cached.withLock({ c in c?.fence == fence ? c?.cache.snapshot : nil }) { return held }
+        let (snapshot, watch) = try watch { tx throws(ClusterError) in try tx.snapshot() }
+        let feed = Task { [weak self] in
+            for await commit in watch.commits {
+                guard let self else { return }
+                self.cached.withLock { c in if c?.fence == fence { c?.cache.apply(commit) } }
+            }
+        }
+        cached.withLock { c in
+            c?.feed.cancel()
+            c = Cached(fence: fence, cache: SnapshotCache(snapshot: snapshot, index: watch.index), feed: feed)
+        }
+        return snapshot
+    }
+
+    /// The cache's index and tombstones under the current fence (for tests).
+    public var cacheState: (index: UInt64, tombstones: Int)? {
+        cached.withLock { c in c.map { ($0.cache.index, $0.cache.tombstones) } }
     }
 
     // MARK: transactions
@@ -49,6 +86,10 @@ public final class EtcdClusterStore: ClusterStore {
             if response.succeeded == true {
                 guard let revision = response.header?.revision?.value else {
                     throw .store(.malformed(endpoint: "etcd", detail: "txn answer without a revision"))
+                }
+                if let fence {
+                    let changes = tx.objectChanges(revision: revision)
+                    if !changes.isEmpty { cached.withLock { c in if c?.fence == fence { c?.cache.apply(changes) } } }
                 }
                 return Self.committed(result, revision: UInt64(revision))
             }

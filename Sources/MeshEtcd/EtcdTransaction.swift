@@ -46,6 +46,23 @@ final class EtcdTransaction: StoreTransaction {
 
     var hasWrites: Bool { !writes.isEmpty }
 
+    /// What this attempt wrote to objects, as the watch delivers it once the txn committed at `revision`
+    /// (the store's cache takes it at once, ahead of the watch).
+    func objectChanges(revision: Int64) -> [StoreChange] {
+        writeOrder.compactMap { key -> StoreChange? in
+            guard let write = writes[key] else { return nil }
+            let at = KeyValue(key: key, mod_revision: EtcdInt(revision))
+            switch write {
+            case .put(let value):
+                var kv = at
+                kv.value = value
+                return keys.change(kv: kv, prev: nil, delete: false, forceCreate: false)
+            case .delete:
+                return keys.change(kv: at, prev: nil, delete: true, forceCreate: false)
+            }
+        }
+    }
+
     // MARK: raw keys
 
     private func fail(_ error: StoreError) -> ClusterError { .store(error) }

@@ -61,7 +61,7 @@ struct EtcdWatchFeed: Sendable {
                 RangeRequest(key: keys.values, rangeEnd: EtcdKey.prefixEnd(keys.values), revision: revision, keysOnly: true))
             var changes: [StoreChange] = []
             for kv in objects.kvs ?? [] {
-                if let c = change(kv: kv, prev: nil, delete: false, forceCreate: true) { changes.append(c) }
+                if let c = keys.change(kv: kv, prev: nil, delete: false, forceCreate: true) { changes.append(c) }
             }
             let names = (values.kvs ?? []).compactMap { kv -> String? in
                 if case .value(let k) = keys.parse(kv.key) { return k }
@@ -94,7 +94,7 @@ struct EtcdWatchFeed: Sendable {
             }
             switch keys.parse(e.kv.key) {
             case .object:
-                if let c = change(kv: e.kv, prev: e.prev_kv, delete: e.isDelete, forceCreate: false) { changes.append(c) }
+                if let c = keys.change(kv: e.kv, prev: e.prev_kv, delete: e.isDelete, forceCreate: false) { changes.append(c) }
             case .value(let k):
                 values.insert(k)
             case .other:
@@ -104,13 +104,15 @@ struct EtcdWatchFeed: Sendable {
         flush()
         return out
     }
+}
 
+extension EtcdKeys {
     /// One object event as a typed change; nil for a table this build does not know or a record that does not
     /// decode (etcd holds it, but no watcher could use it).
     func change(kv: KeyValue, prev: KeyValue?, delete: Bool, forceCreate: Bool) -> StoreChange? {
-        guard case .object(let table, let id) = keys.parse(kv.key) else { return nil }
+        guard case .object(let table, let id) = parse(kv.key) else { return nil }
         func typed<T: StoredObject>(_ type: T.Type) -> StoreChange? {
-            let key = keys.describe(kv.key)
+            let key = describe(kv.key)
             let index = UInt64(kv.modRevision)
             let old = prev.flatMap { p in
                 try? EtcdTransaction.object(type, p.value ?? Data(), version: UInt64(p.modRevision), key: key)

@@ -157,6 +157,68 @@ import Testing
         }
     }
 
+    /// `snapshot()` (a leader's cache on etcd, the store's own on SQLite) is after every kind of write what
+    /// reading every object gives, at once: a pass sees what it just wrote without reading the tables.
+    @Test(arguments: Backend.allCases) func theSnapshotFollowsEveryWriteAtOnce(_ backend: Backend) async throws {
+        try await withStore(backend) { store, server in
+            if let etcd = store as? EtcdClusterStore, let server {
+                // The cache serves a leader: one with a fence.
+                let key = Data("/meshd/v1/election/leader".utf8)
+                let put = try etcdStore(server).client.put(PutRequest(key: key, value: Data("m1".utf8)))
+                etcd.fence = EtcdFence(key: key, createRevision: try #require(put.header?.revision?.value))
+            }
+            func full() throws -> ClusterSnapshot { try store.read { tx throws(ClusterError) in try tx.snapshot() } }
+            _ = try store.create(node("n1"))
+            _ = try store.create(node("n2"))
+            var web = try store.create(service("s1", name: "web"))
+            #expect(try store.snapshot() == full())
+            for id in ["t3", "t1", "t2"] { _ = try store.create(task(id, service: "s1")) }
+            #expect(try store.snapshot() == full())
+            #expect(try store.snapshot().tasks.map(\.id) == ["t1", "t2", "t3"])
+            web.spec.labels = ["v": "2"]
+            web = try store.update(web)
+            #expect(try store.snapshot().services == [web])
+            try store.write { tx throws(ClusterError) in
+                try tx.delete(ClusterTask.self, id: "t2")
+                try tx.delete(ClusterNode.self, id: "n2")
+                try tx.create(task("t0", service: "s1"))
+            }
+            #expect(try store.snapshot() == full())
+            #expect(try store.snapshot().tasks.map(\.id) == ["t0", "t1", "t3"])
+            // A write that failed halfway shows in neither.
+            #expect(throws: ClusterError.self) {
+                try store.write { tx throws(ClusterError) in
+                    try tx.delete(ClusterTask.self, id: "t1")
+                    try tx.create(service("s2", name: "web"))
+                }
+            }
+            #expect(try store.snapshot() == full())
+            guard let etcd = store as? EtcdClusterStore, let server else { return }
+            // Another writer (a follower's unfenced write, which the cache cannot see commit): the watch brings it.
+            let other = etcdStore(server)
+            _ = try other.create(service("s3", name: "api"))
+            try other.delete(ClusterTask.self, id: "t3")
+            var caught = false
+            for _ in 0..<50 where !caught {
+                caught = try store.snapshot() == full()
+                if !caught { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(caught, "the watch did not bring another writer's commits")
+            // Once the watch has passed the removals the cache made ahead of it, no tombstone is kept.
+            let index = try full().tasks.map(\.version).max() ?? 0
+            var state = etcd.cacheState
+            for _ in 0..<50 where (state?.tombstones ?? 1) > 0 || (state?.index ?? 0) < index {
+                try await Task.sleep(for: .milliseconds(100))
+                state = etcd.cacheState
+            }
+            #expect(state?.tombstones == 0)
+            // Without a fence (a follower), every call reads etcd.
+            etcd.fence = nil
+            _ = try other.create(service("s4", name: "db"))
+            #expect(try store.snapshot() == full())
+        }
+    }
+
     /// One read-modify-write of s1's counter label; false if it gave up on a conflict after its retries.
     static func increment(_ store: any ClusterStore) -> Bool {
         do {

@@ -22,6 +22,10 @@ public protocol ClusterStore: AnyObject, Sendable {
     func write<T: Sendable>(_ body: @Sendable (any StoreTransaction) throws(ClusterError) -> T) throws(ClusterError) -> T
     /// Runs `body` on one consistent read-only view.
     func read<T: Sendable>(_ body: @Sendable (any StoreTransaction) throws(ClusterError) -> T) throws(ClusterError) -> T
+    /// Every node, network, service and task at one consistent moment that includes every write this
+    /// process has committed through the store. A backend may serve it from a `SnapshotCache` its
+    /// commits keep current (the default reads every object).
+    func snapshot() throws(ClusterError) -> ClusterSnapshot
     /// Every commit after now.
     func watch() throws(ClusterError) -> StoreWatch
     /// Reads a consistent view with `body` and starts a watch at exactly that view: the commits delivered are
@@ -101,7 +105,8 @@ extension ClusterStore {
     public func setValue<T: Codable & Sendable>(_ value: T, forKey key: String) throws(ClusterError) {
         try write { tx throws(ClusterError) in try tx.setValue(value, forKey: key) }
     }
-    /// Everything the orchestrator, scheduler and allocator need, read in one transaction.
+    /// Everything the orchestrator, scheduler and allocator need, read in one transaction (a backend
+    /// without a cache).
     public func snapshot() throws(ClusterError) -> ClusterSnapshot { try read { tx throws(ClusterError) in try tx.snapshot() } }
 }
 

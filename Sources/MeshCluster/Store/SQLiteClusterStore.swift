@@ -15,6 +15,9 @@ public final class SQLiteClusterStore: ClusterStore {
     private let queue: DatabaseQueue
     public let path: String
     private let watchers = Mutex<Watchers>(Watchers())
+    /// Filled by the first `snapshot()` and kept current by every commit (the store has one writer,
+    /// this object, so nothing it does not see can change the file).
+    private let cache = Mutex<SnapshotCache?>(nil)
 
     private struct Watchers {
         var next = 0
@@ -108,6 +111,18 @@ public final class SQLiteClusterStore: ClusterStore {
 
     private struct Wrapped: Error { let error: ClusterError }
 
+    /// From the cache: what every commit so far left. The first call reads the tables once; commits
+    /// run on the queue reads run on, so none can land between that read and the cache taking over.
+    public func snapshot() throws(ClusterError) -> ClusterSnapshot {
+        if let held = cache.withLock({ $0?.snapshot }) { return held }
+        return try read { tx throws(ClusterError) in
+            let snapshot = try tx.snapshot()
+            let index = try tx.currentIndex()
+            self.cache.withLock { $0 = SnapshotCache(snapshot: snapshot, index: index) }
+            return snapshot
+        }
+    }
+
     // MARK: change stream
 
     /// Every commit after now. The stream buffers without bound: a watcher that rebuilds state from it
@@ -177,6 +192,7 @@ public final class SQLiteClusterStore: ClusterStore {
     var watcherCount: Int { watchers.withLock { $0.continuations.count } }
 
     private func publish(_ commit: StoreCommit) {
+        cache.withLock { $0?.apply(commit) }
         for c in watchers.withLock({ Array($0.continuations.values) }) { c.yield(commit) }
     }
 }
