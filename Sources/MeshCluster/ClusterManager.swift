@@ -395,15 +395,21 @@ public struct ClusterManager: Sendable {
         do {
             let snapshot = try store.snapshot()
             var plan = orchestrator.reconcile(snapshot, now: now, only: serviceIDs)
-            var services = Dictionary(snapshot.services.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-            for s in plan.updatedServices { services[s.id] = s }
-            // New tasks, and earlier ones that could not get addresses, are allocated before scheduling.
-            for i in plan.createdTasks.indices {
-                allocate(&plan.createdTasks[i], services: services, now: now)
-            }
             let planned = Set(plan.updatedTasks.map(\.id))
-            for var t in snapshot.tasks where t.status.state == .new && t.isActive && !planned.contains(t.id) {
-                if allocate(&t, services: services, now: now) { plan.updatedTasks.append(t) }
+            let unallocated = snapshot.tasks.filter { $0.status.state == .new && $0.isActive && !planned.contains($0.id) }
+            // New tasks, and earlier ones that could not get addresses, are allocated before scheduling;
+            // only their services are copied out of the snapshot.
+            if !plan.createdTasks.isEmpty || !unallocated.isEmpty {
+                let index = snapshot.serviceIndex()
+                var services: [String: ClusterService] = [:]
+                for id in Set(plan.createdTasks.map(\.serviceID) + unallocated.map(\.serviceID)) {
+                    if let i = index[id] { services[id] = snapshot.services[i] }
+                }
+                for s in plan.updatedServices { services[s.id] = s }
+                for i in plan.createdTasks.indices {
+                    allocate(&plan.createdTasks[i], services: services, now: now)
+                }
+                for var t in unallocated where allocate(&t, services: services, now: now) { plan.updatedTasks.append(t) }
             }
             if !plan.isEmpty { try store.apply(plan) }
 

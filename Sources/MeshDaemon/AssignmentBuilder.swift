@@ -19,7 +19,7 @@ public enum AssignmentBuilder {
         else { return nil }
         let ingressID = settings.ingressNetworkID
         let networksByID = Dictionary(snapshot.networks.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-        let servicesByID = Dictionary(snapshot.services.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        let servicesByID = snapshot.serviceIndex()
         let identity = MeshDataplane.NodeIdentity(
             id: node.id, advertiseAddress: address, dataPathPort: settings.dataPathPort,
             ingressAddress: ingressAddress(node, ingressID))
@@ -28,7 +28,7 @@ public enum AssignmentBuilder {
         for t in snapshot.tasks where t.nodeID == nodeID && t.status.state >= .assigned {
             // A task that finished and is not wanted any more needs nothing from the node.
             if t.status.state.isTerminal && t.desiredState > .running { continue }
-            guard let service = servicesByID[t.serviceID] ?? orphanService(t) else { continue }
+            guard let service = servicesByID[t.serviceID].map({ snapshot.services[$0] }) ?? orphanService(t) else { continue }
             let attachments = t.networks.compactMap { a -> NodeAssignment.Attachment? in
                 // A stopping task may outlive its network (`network rm` does not wait for it): the node has
                 // no such network to attach it to any more.
@@ -55,7 +55,8 @@ public enum AssignmentBuilder {
         }
 
         var services: [NodeAssignment.Service] = []
-        for s in snapshot.services.sorted(by: { $0.id < $1.id }) {
+        for i in snapshot.serviceOrder() {
+            let s = snapshot.services[i]
             let serviceNetworks = Set(s.spec.task.networks.map(\.target))
             let ports = s.endpoint.ports.map { p in
                 MeshDataplane.BalancedService.Port(

@@ -44,7 +44,8 @@ public struct Orchestrator: Sendable {
         }
 
         let sortedNodes = snapshot.nodes.sorted { $0.id < $1.id }
-        for service in snapshot.services.sorted(by: { $0.id < $1.id }) where serviceIDs?.contains(service.id) ?? true {
+        for i in snapshot.serviceOrder() where serviceIDs?.contains(snapshot.services[i].id) ?? true {
+            let service = snapshot.services[i]
             var work = ServiceWork(
                 service: service, tasks: byService[service.id] ?? [], nodes: nodes,
                 sortedNodes: sortedNodes, now: now)

@@ -13,9 +13,13 @@ public struct Scheduler: Sendable {
         public private(set) var hostPorts: [String: Set<String>] = [:]
 
         public init(tasks: [ClusterTask], services: [ClusterService] = []) {
-            let byID = Dictionary(services.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            // Only services with host-mode ports matter here; none is copied.
+            var ports: [String: Set<String>] = [:]
+            for i in services.indices where services[i].endpoint.ports.contains(where: { $0.publishMode == .host }) {
+                ports[services[i].id] = Scheduler.hostPorts(services[i])
+            }
             for t in tasks where Self.counts(t) {
-                add(serviceID: t.serviceID, nodeID: t.nodeID, hostPorts: byID[t.serviceID].map(Scheduler.hostPorts) ?? [])
+                add(serviceID: t.serviceID, nodeID: t.nodeID, hostPorts: ports[t.serviceID] ?? [])
             }
         }
 
@@ -110,19 +114,22 @@ public struct Scheduler: Sendable {
     /// global tasks (which come with one) are checked against it. Returns the tasks that changed: `assigned`
     /// with a node, or `pending` with the reason in `status.err` (shown by `service ps`).
     public func schedule(_ snapshot: ClusterSnapshot, now: Date) -> [ClusterTask] {
-        let services = Dictionary(snapshot.services.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-        let nodes = snapshot.nodes.sorted { $0.id < $1.id }
-        let nodesByID = Dictionary(nodes.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-        var load = Load(tasks: snapshot.tasks, services: snapshot.services)
-        var changed: [ClusterTask] = []
         let waiting = snapshot.tasks
             .filter {
                 $0.desiredState <= .running && $0.status.state < .assigned
                     && (!requireAllocation || $0.status.state >= .allocated)
             }
             .sorted { ($0.serviceID, $0.slot, $0.nodeID, $0.id) < ($1.serviceID, $1.slot, $1.nodeID, $1.id) }
+        // Most passes place nothing: they must not pay for the load and the lookups.
+        guard !waiting.isEmpty else { return [] }
+        let services = snapshot.serviceIndex()
+        let nodes = snapshot.nodes.sorted { $0.id < $1.id }
+        let nodesByID = Dictionary(nodes.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        var load = Load(tasks: snapshot.tasks, services: snapshot.services)
+        var changed: [ClusterTask] = []
         for var task in waiting {
-            guard let service = services[task.serviceID] else { continue }
+            guard let at = services[task.serviceID] else { continue }
+            let service = snapshot.services[at]
             let outcome: Result<String, NoSuitableNode>
             if task.nodeID.isEmpty {
                 outcome = pickNode(for: service, nodes: nodes, load: load)
