@@ -114,12 +114,16 @@ public final class EtcdElection: Sendable {
     }
 
     /// Renews every third of the TTL. A renewal that says the lease is gone ends leadership at once; renewals
-    /// that fail (etcd unreachable) end it once `ttl - 1` s have passed without one succeeding.
+    /// that fail (etcd unreachable) end it once `ttl - 1` s have passed without one succeeding. After a
+    /// failure it tries again every 250 ms: a member answers "no leader" at once while etcd elects a new
+    /// leader (a second or two, e.g. when a partitioned member rejoins with a higher term), and two misses a
+    /// third of the TTL apart would outlast the limit although etcd was back in between.
     private func renew(lease: Int64) async {
         let period = Duration.milliseconds(ttl * 1000 / 3)
         let limit = Duration.seconds(ttl - 1)
+        var wait = period
         while !Task.isCancelled {
-            try? await Task.sleep(for: period)
+            try? await Task.sleep(for: wait)
             if Task.isCancelled { return }
             do {
                 let left = try await client.keepAlive(lease: lease)
@@ -128,12 +132,14 @@ public final class EtcdElection: Sendable {
                     return
                 }
                 state.withLock { $0.lastRenewal = .now }
+                wait = period
             } catch {
                 let since = ContinuousClock.now - state.withLock { $0.lastRenewal }
                 if since >= limit {
                     stepDown(reason: "no lease renewal for \(since): \(error)")
                     return
                 }
+                wait = min(period, .milliseconds(250))
             }
         }
     }
