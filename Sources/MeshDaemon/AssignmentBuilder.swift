@@ -55,7 +55,7 @@ public enum AssignmentBuilder {
         }
 
         var services: [NodeAssignment.Service] = []
-        for i in snapshot.serviceOrder() {
+        for i in snapshot.services.indices {
             let s = snapshot.services[i]
             let serviceNetworks = Set(s.spec.task.networks.map(\.target))
             let ports = s.endpoint.ports.map { p in
@@ -90,8 +90,9 @@ public enum AssignmentBuilder {
             }
             peers.sort { $0.nodeID < $1.nodeID }
         }
+        // In ID order: the snapshot's is none in particular, and a push compares with what was sent.
         return NodeAssignment(
-            node: identity, networks: networks, services: services, tasks: tasks.sorted { $0.id < $1.id },
+            node: identity, networks: networks, services: services.sorted { $0.id < $1.id }, tasks: tasks.sorted { $0.id < $1.id },
             peers: peers)
     }
 

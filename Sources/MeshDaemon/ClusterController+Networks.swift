@@ -25,7 +25,7 @@ extension ClusterController {
             return networks.map(APIMapping.network).filter { filter.matches($0, inUse: false) }
         }
         let snapshot = try load { m throws(ClusterError) in try m.store.snapshot() }
-        return snapshot.networks.compactMap { n in
+        return snapshot.networks.sorted { $0.id < $1.id }.compactMap { n in
             // On a dockerd node ingress always has its load-balancer endpoint, so it is never dangling.
             let users = snapshot.users(ofNetwork: n.id)
             let resource = APIMapping.network(n)

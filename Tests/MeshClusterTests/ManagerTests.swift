@@ -158,9 +158,10 @@ import X509
                 name: "web", task: TaskSpec(image: "x", networks: [NetworkTarget(target: "demo")]),
                 mode: .replicated(replicas: 3)), now: t0)
         for _ in 0..<3 { try f.tick() }
-        let before = try f.manager.store.snapshot()
+        // Read from the tables on both sides: a running store's snapshot lists objects in no particular order.
+        let before = try f.manager.store.read { tx throws(ClusterError) in try tx.snapshot() }
         let reopened = try #require(try ClusterManager.open(store: try SQLiteClusterStore(path: f.path)))
-        #expect(try reopened.store.snapshot() == before)
+        #expect(try reopened.store.read { tx throws(ClusterError) in try tx.snapshot() } == before)
         #expect(reopened.allocator == f.manager.allocator)
         #expect(reopened.settings == f.manager.settings)
         #expect(reopened.ca.digest == f.manager.ca.digest)

@@ -168,23 +168,30 @@ import Testing
                 etcd.fence = EtcdFence(key: key, createRevision: try #require(put.header?.revision?.value))
             }
             func full() throws -> ClusterSnapshot { try store.read { tx throws(ClusterError) in try tx.snapshot() } }
+            // In no particular order: compared by ID.
+            func held() throws -> ClusterSnapshot {
+                let s = try store.snapshot()
+                return ClusterSnapshot(
+                    nodes: s.nodes.sorted { $0.id < $1.id }, networks: s.networks.sorted { $0.id < $1.id },
+                    services: s.services.sorted { $0.id < $1.id }, tasks: s.tasks.sorted { $0.id < $1.id })
+            }
             _ = try store.create(node("n1"))
             _ = try store.create(node("n2"))
             var web = try store.create(service("s1", name: "web"))
-            #expect(try store.snapshot() == full())
+            #expect(try held() == full())
             for id in ["t3", "t1", "t2"] { _ = try store.create(task(id, service: "s1")) }
-            #expect(try store.snapshot() == full())
-            #expect(try store.snapshot().tasks.map(\.id) == ["t1", "t2", "t3"])
+            #expect(try held() == full())
+            #expect(try held().tasks.map(\.id) == ["t1", "t2", "t3"])
             web.spec.labels = ["v": "2"]
             web = try store.update(web)
-            #expect(try store.snapshot().services == [web])
+            #expect(try held().services == [web])
             try store.write { tx throws(ClusterError) in
                 try tx.delete(ClusterTask.self, id: "t2")
                 try tx.delete(ClusterNode.self, id: "n2")
                 try tx.create(task("t0", service: "s1"))
             }
-            #expect(try store.snapshot() == full())
-            #expect(try store.snapshot().tasks.map(\.id) == ["t0", "t1", "t3"])
+            #expect(try held() == full())
+            #expect(try held().tasks.map(\.id) == ["t0", "t1", "t3"])
             // A write that failed halfway shows in neither.
             #expect(throws: ClusterError.self) {
                 try store.write { tx throws(ClusterError) in
@@ -192,7 +199,7 @@ import Testing
                     try tx.create(service("s2", name: "web"))
                 }
             }
-            #expect(try store.snapshot() == full())
+            #expect(try held() == full())
             guard let etcd = store as? EtcdClusterStore, let server else { return }
             // Another writer (a follower's unfenced write, which the cache cannot see commit): the watch brings it.
             let other = etcdStore(server)
@@ -200,7 +207,7 @@ import Testing
             try other.delete(ClusterTask.self, id: "t3")
             var caught = false
             for _ in 0..<50 where !caught {
-                caught = try store.snapshot() == full()
+                caught = try held() == full()
                 if !caught { try await Task.sleep(for: .milliseconds(100)) }
             }
             #expect(caught, "the watch did not bring another writer's commits")
@@ -215,7 +222,7 @@ import Testing
             // Without a fence (a follower), every call reads etcd.
             etcd.fence = nil
             _ = try other.create(service("s4", name: "db"))
-            #expect(try store.snapshot() == full())
+            #expect(try held() == full())
         }
     }
 

@@ -19,8 +19,8 @@ extension ClusterSnapshot {
         return index
     }
 
-    /// The positions of `services` in ID order (the store's lists already are; a snapshot made by hand
-    /// may not be), without copying a service.
+    /// The positions of `services` in ID order (a store's lists are in no particular order), without
+    /// copying a service.
     public func serviceOrder() -> [Int] {
         let ordered = zip(services.indices.dropLast(), services.indices.dropFirst()).allSatisfy { services[$0].id < services[$1].id }
         return ordered ? Array(services.indices) : services.indices.sorted { services[$0].id < services[$1].id }

@@ -44,7 +44,15 @@ public struct Orchestrator: Sendable {
         }
 
         let sortedNodes = snapshot.nodes.sorted { $0.id < $1.id }
-        for i in snapshot.serviceOrder() where serviceIDs?.contains(snapshot.services[i].id) ?? true {
+        // The services to work on, in ID order: sorting only those when the pass names them.
+        let order: [Int]
+        if let serviceIDs {
+            order = snapshot.services.indices.filter { serviceIDs.contains(snapshot.services[$0].id) }
+                .sorted { snapshot.services[$0].id < snapshot.services[$1].id }
+        } else {
+            order = snapshot.serviceOrder()
+        }
+        for i in order {
             let service = snapshot.services[i]
             var work = ServiceWork(
                 service: service, tasks: byService[service.id] ?? [], nodes: nodes,

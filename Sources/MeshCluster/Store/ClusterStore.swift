@@ -23,8 +23,8 @@ public protocol ClusterStore: AnyObject, Sendable {
     /// Runs `body` on one consistent read-only view.
     func read<T: Sendable>(_ body: @Sendable (any StoreTransaction) throws(ClusterError) -> T) throws(ClusterError) -> T
     /// Every node, network, service and task at one consistent moment that includes every write this
-    /// process has committed through the store. A backend may serve it from a `SnapshotCache` its
-    /// commits keep current (the default reads every object).
+    /// process has committed through the store, each kind in no particular order. A backend may serve it
+    /// from a `SnapshotCache` its commits keep current (the default reads every object).
     func snapshot() throws(ClusterError) -> ClusterSnapshot
     /// Every commit after now.
     func watch() throws(ClusterError) -> StoreWatch
