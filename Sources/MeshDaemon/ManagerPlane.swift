@@ -153,7 +153,7 @@ public actor ManagerPlane {
         // Before the listener hands the plane any connection: a manager joining at once gets the store's address.
         await plane.setSharing(store: storeURL, forward: forward)
         box.plane = plane
-        await plane.watchStore(onCommit)
+        if let onCommit { await plane.watchStore(onCommit) }
         await plane.setTrafficHook(onTraffic)
         await plane.setGossipKeyPeriod(gossipKeyPeriod)
         await plane.setWantsTraffic(wantsTraffic)
@@ -354,51 +354,18 @@ public actor ManagerPlane {
 
     // MARK: store watch
 
-    /// Hands the store's commits to `onCommit` while the plane runs, and marks what they changed.
+    /// Hands the store's commits to `onCommit` while the plane runs.
     private var storeWatch: Task<Void, Never>?
-
-    /// Services whose spec or tasks changed since the last pass that succeeded: a pass orchestrates only
-    /// these. nil: every service (at start, with no watch, after a node or network change or a relist).
-    private var dirty: Set<String>?
-    /// A delay fell due or a node's liveness may have changed: the next pass orchestrates every service.
-    private var fullPassDue = true
-    /// Wakes the loop (set while it runs).
-    private var waker: AsyncStream<Void>.Continuation?
 
     /// Watches from now on: writes made before the plane started (the swarm's own creation) are not
     /// replayed, as dockerd's store watch starts with the manager.
-    private func watchStore(_ onCommit: (@Sendable (StoreCommit) -> Void)?) async {
+    private func watchStore(_ onCommit: @escaping @Sendable (StoreCommit) -> Void) async {
         // Reading the store's handle cannot fail; the typed throws comes with `read`. Nor can the SQLite store's
-        // watch; a shared store's watch fails only when it is unreachable (then every pass is a full one).
+        // watch (the daemon runs no other backend yet); a shared store's watch fails only when it is unreachable.
         guard let store = try? await controller.read({ m in m.store }), let watch = try? store.watch() else { return }
-        dirty = nil
-        storeWatch = Task { [weak self] in
-            for await commit in watch.commits {
-                onCommit?(commit)
-                await self?.mark(commit)
-            }
+        storeWatch = Task {
+            for await commit in watch.commits { onCommit(commit) }
         }
-    }
-
-    /// What a commit leaves to orchestrate: the services it wrote and those whose tasks it wrote; all of
-    /// them after a node or network change (placement and attachments depend on them) or a relist.
-    private func mark(_ commit: StoreCommit) {
-        var touched: Set<String> = []
-        for change in commit.changes {
-            switch change {
-            case .service(let c): touched.insert(c.id)
-            case .task(let c):
-                if let t = c.new { touched.insert(t.serviceID) }
-                if let t = c.old { touched.insert(t.serviceID) }
-                // A removal without the old value (a relist-free feed never sends one) says nothing of its service.
-                if c.new == nil && c.old == nil { fullPassDue = true }
-            case .node, .network: fullPassDue = true
-            case .secret, .config: break
-            }
-        }
-        if commit.relist { fullPassDue = true }
-        dirty?.formUnion(touched)
-        if !touched.isEmpty || fullPassDue { waker?.yield() }
     }
 
     // MARK: convergence
@@ -406,7 +373,6 @@ public actor ManagerPlane {
     private func runLoop() {
         let changes = controller.changes
         let (wake, waker) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        self.waker = waker
         loop = Task {
             await withTaskGroup(of: Void.self) { g in
                 g.addTask { for await _ in changes { waker.yield() } }
@@ -451,15 +417,7 @@ public actor ManagerPlane {
         lastSeen[node] = now
     }
 
-    /// Whether a delay fell due or a node's liveness may have changed: such a pass orchestrates every
-    /// service (the orchestrator's delays are not kept per service).
     private func isDue() -> Bool {
-        let due = dueNow()
-        if due { fullPassDue = true }
-        return due
-    }
-
-    private func dueNow() -> Bool {
         let now = Date()
         if livenessDirty || (nextWake.map { now >= $0 } ?? false) { return true }
         // A heartbeat deadline that passed since the last check (nodes never heard from count from the start).
@@ -476,25 +434,17 @@ public actor ManagerPlane {
         let now = Date()
         lastLivenessCheck = now
         livenessDirty = false
-        // What this pass orchestrates: every service, or those marked since the last pass.
-        let only = fullPassDue || dirty == nil ? nil : dirty
-        fullPassDue = false
-        if dirty != nil { dirty = [] }
         let start = ContinuousClock.now
         do {
             let seen = lastSeen, since = startedAt, liveness = liveness
             _ = try await controller.withManager { m throws(ClusterError) in
                 try m.applyLiveness(liveness, lastSeen: seen, since: since, now: now)
             }
-            let wake = try await controller.withManager { m throws(ClusterError) in try m.reconcile(now: now, only: only) }
-            // A pass over some services may leave the others' delays unknown: keep the earlier of both.
-            nextWake = only == nil ? wake : [wake, nextWake].compactMap { $0 }.min()
+            nextWake = try await controller.withManager { m throws(ClusterError) in try m.reconcile(now: now) }
         } catch {
             metrics.passFailures.increment()
             DaemonLog.manager.warning("reconcile: \(error)")
-            // What it was to do is still to do; nothing may change to wake it (the store was unreachable):
-            // a full pass in a second.
-            fullPassDue = true
+            // Nothing may change to wake it (the store was unreachable): try again in a second.
             nextWake = now.addingTimeInterval(1)
         }
         metrics.pass.recordNanoseconds((ContinuousClock.now - start).nanoseconds)
