@@ -28,10 +28,10 @@ public struct EtcdClient: Sendable {
         transport = EtcdHTTPTransport(endpoints: endpoints)
     }
 
-    private func call<Request: Encodable, Response: Decodable>(
-        _ path: String, _ request: Request, as: Response.Type, requireLeader: Bool = true
-    ) throws(StoreError) -> Response {
-        try EtcdJSON.decode(Response.self, try transport.call(path, body: EtcdJSON.encode(request), requireLeader: requireLeader))
+    private func call<Request: Encodable, Response: Decodable>(_ path: String, _ request: Request, as: Response.Type) throws(StoreError)
+        -> Response
+    {
+        try EtcdJSON.decode(Response.self, try transport.call(path, body: EtcdJSON.encode(request)))
     }
 
     private func send<Request: Encodable, Response: Decodable>(_ path: String, _ request: Request, as: Response.Type)
@@ -45,7 +45,7 @@ public struct EtcdClient: Sendable {
 
     /// A range; a read at a compacted `revision` fails as `compacted`.
     public func range(_ request: RangeRequest) throws(StoreError) -> RangeResponse {
-        do { return try call("/v3/kv/range", request, as: RangeResponse.self, requireLeader: request.serializable != true) } catch {
+        do { return try call("/v3/kv/range", request, as: RangeResponse.self) } catch {
             throw Self.compaction(error, requested: request.revision?.value ?? 0)
         }
     }

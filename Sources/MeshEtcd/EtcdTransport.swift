@@ -5,22 +5,10 @@ import MeshCluster
 public protocol EtcdTransport: Sendable {
     /// POSTs `body` to `path` (e.g. `/v3/kv/range`) and returns the answer's body. Blocks the calling thread
     /// for the round trip (the cluster store's API is synchronous); never call it on a NIO event loop.
-    /// A member that has no leader refuses it at once (`unavailable`, "etcdserver: no leader") instead of
-    /// holding it until its own 7 s request timeout: without a quorum, writes fail fast.
     func call(_ path: String, body: [UInt8]) throws(StoreError) -> [UInt8]
-    /// `call`, answered by a member without a leader too when `requireLeader` is false: for a
-    /// serializable read, which exists to be served from the member's own copy when there is no quorum.
-    func call(_ path: String, body: [UInt8], requireLeader: Bool) throws(StoreError) -> [UInt8]
     /// The same call without blocking a thread.
     func send(_ path: String, body: [UInt8]) async throws(StoreError) -> [UInt8]
     /// A streaming call (watch): every newline-delimited message of the answer as it arrives, until the server
     /// ends it or the consumer stops iterating (which closes the connection). Fails with a `StoreError`.
     func stream(_ path: String, body: [UInt8]) -> AsyncThrowingStream<[UInt8], any Error>
-}
-
-extension EtcdTransport {
-    /// A transport with no notion of a leader (a test double) treats every call alike.
-    public func call(_ path: String, body: [UInt8], requireLeader: Bool) throws(StoreError) -> [UInt8] {
-        try call(path, body: body)
-    }
 }

@@ -231,12 +231,10 @@ extension SeveralManagersTests {
             try await Task.sleep(for: .milliseconds(500))
             refusal = try attempt()
         }
-        let refusedIn = ContinuousClock.now - refusedAt
-        print("no etcd quorum: \(refusal.stderr.trimmingCharacters(in: .whitespacesAndNewlines)) after \(refusedIn): \(attempts)")
+        print(
+            "no etcd quorum: \(refusal.stderr.trimmingCharacters(in: .whitespacesAndNewlines)) after \(ContinuousClock.now - refusedAt): \(attempts)"
+        )
         #expect(!refusal.succeeded && refusal.stderr.contains("leader"), "a write without quorum: \(refusal.stdout)\(refusal.stderr)")
-        // Fast: the last member says "no leader" at once (etcd's require-leader metadata) instead of holding
-        // each call for its 7 s request timeout (16 s to the first refusal before; 2 s measured with it).
-        #expect(refusedIn < .seconds(10), "the refusal took \(refusedIn): \(attempts)")
         let forwarding = try Self.answersEverywhere(c)
         #expect(forwarding, "the published port stopped answering without etcd quorum")
 

@@ -13,7 +13,6 @@ final class ScriptedTransport: EtcdTransport {
             (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] ?? [:]
         }
         var body: [UInt8]
-        var requireLeader = true
     }
 
     private let state = Mutex<(sent: [Sent], answers: [(String, Result<[UInt8], StoreError>)])>(([], []))
@@ -26,11 +25,9 @@ final class ScriptedTransport: EtcdTransport {
     func fail(_ path: String, _ error: StoreError) { state.withLock { $0.answers.append((path, .failure(error))) } }
     var sent: [Sent] { state.withLock { $0.sent } }
 
-    func call(_ path: String, body: [UInt8]) throws(StoreError) -> [UInt8] { try call(path, body: body, requireLeader: true) }
-
-    func call(_ path: String, body: [UInt8], requireLeader: Bool) throws(StoreError) -> [UInt8] {
+    func call(_ path: String, body: [UInt8]) throws(StoreError) -> [UInt8] {
         let next = state.withLock { s -> Result<[UInt8], StoreError>? in
-            s.sent.append(Sent(path: path, body: body, requireLeader: requireLeader))
+            s.sent.append(Sent(path: path, body: body))
             guard let i = s.answers.firstIndex(where: { $0.0 == path }) else { return nil }
             return s.answers.remove(at: i).1
         }
@@ -103,22 +100,6 @@ func b64(_ s: String) -> String { Data(s.utf8).base64EncodedString() }
     }
 
     /// A later read in the same transaction reads at the revision the first one fixed.
-    /// Every call asks for a member with a leader (so that without a quorum it fails at once) except a
-    /// serializable read, which is there to be answered from a member's own copy when there is none.
-    @Test func onlySerializableReadsGoWithoutALeader() throws {
-        let t = ScriptedTransport()
-        let client = EtcdClient(transport: t)
-        t.answer("/v3/kv/range", #"{"header":{"revision":"3"}}"#)
-        t.answer("/v3/kv/range", #"{"header":{"revision":"3"}}"#)
-        t.answer("/v3/kv/put", #"{"header":{"revision":"4"}}"#)
-        _ = try client.range(RangeRequest(key: Data("k".utf8)))
-        var own = RangeRequest(key: Data("k".utf8))
-        own.serializable = true
-        _ = try client.range(own)
-        _ = try client.put(PutRequest(key: Data("k".utf8), value: Data("v".utf8)))
-        #expect(t.sent.map(\.requireLeader) == [true, false, true])
-    }
-
     @Test func laterReadsUseTheFirstReadsRevision() throws {
         let t = ScriptedTransport()
         t.answer("/v3/kv/range", #"{"header":{"revision":"7"}}"#)
