@@ -115,9 +115,10 @@ public final class EtcdElection: Sendable {
 
     /// Renews every third of the TTL. A renewal that says the lease is gone ends leadership at once; renewals
     /// that fail (etcd unreachable) end it once `ttl - 1` s have passed without one succeeding. After a
-    /// failure it tries again every 250 ms: a member answers "no leader" at once while etcd elects a new
-    /// leader (a second or two, e.g. when a partitioned member rejoins with a higher term), and two misses a
-    /// third of the TTL apart would outlast the limit although etcd was back in between.
+    /// failure it tries again every 250 ms: a renewal can fail quickly while etcd elects a new leader (a
+    /// second or two, e.g. when a partitioned member rejoins with a higher term, or the member it asked is
+    /// gone), and two misses a third of the TTL apart would outlast the limit although etcd was back in
+    /// between.
     private func renew(lease: Int64) async {
         let period = Duration.milliseconds(ttl * 1000 / 3)
         let limit = Duration.seconds(ttl - 1)
