@@ -9,6 +9,9 @@ struct AgentMetrics: Sendable {
     /// Assignments applied, and remote-task changes applied on their own (the gossip path).
     let assignments = Counter(label: "meshd_agent_assignments_total")
     let remoteChanges = Counter(label: "meshd_agent_remote_changes_total")
+    /// Health probes run, and the times one changed whether a task is served.
+    let healthProbes = Counter(label: "meshd_health_probes_total")
+    let healthChanges = Counter(label: "meshd_health_serving_changes_total")
 
     func started(_ count: Int, after d: Duration) {
         for _ in 0..<count { taskStart.recordNanoseconds(d.nanoseconds) }

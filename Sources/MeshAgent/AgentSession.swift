@@ -31,6 +31,8 @@ public actor AgentSession {
     /// The last pass failed: the next change of any kind gets a full pass, not a delta.
     private var failed = false
     private var drainingSince: [String: ContinuousClock.Instant] = [:]
+    /// A local task's health changed whether it is served: the directory must say so.
+    private var servingPending = false
 
     /// How often an idle session tells its manager it is alive; `GET /swarm` shows it as the
     /// dispatcher's heartbeat period.
@@ -61,6 +63,7 @@ public actor AgentSession {
     public nonisolated func run(_ connection: ControlConnection) async throws {
         try await connection.run { inbound, writer in
             await self.attach(writer)
+            await self.agent.onServingChange { [weak self] in await self?.servingChanged() }
             try await writer.send(json: ControlMessage.hello(nodeID: self.nodeID))
             let background = Task {
                 await withTaskGroup(of: Void.self) { g in
@@ -125,6 +128,11 @@ public actor AgentSession {
         await converge()
     }
 
+    private func servingChanged() async {
+        servingPending = true
+        if assignment != nil { await converge() }
+    }
+
     private func remoteChanged(_ delta: EndpointDirectory.RemoteDelta) async {
         for (id, task) in delta {
             remote[id] = task
@@ -144,11 +152,21 @@ public actor AgentSession {
         guard !converging else { return }
         converging = true
         defer { converging = false }
-        while fullPending || (!dirty.isEmpty && assignment != nil) {
+        while fullPending || (!dirty.isEmpty && assignment != nil) || servingPending {
             if fullPending {
                 fullPending = false
                 dirty = []  // the full pass takes the remote tasks as they are now
+                servingPending = false  // and publishes what is served now
                 await convergeOnce()
+            } else if servingPending {
+                // Only this node's entries whose serving flag moved are written (`publish` compares).
+                servingPending = false
+                do {
+                    try await directory?.publish(published, draining: await agent.notServing)
+                } catch {
+                    failed = true
+                    try? await writer?.send(json: ControlMessage.error("node \(nodeID): \(error)"))
+                }
             } else {
                 var delta: EndpointDirectory.RemoteDelta = [:]
                 for id in dirty { delta[id] = .some(remote[id]) }
@@ -186,7 +204,7 @@ public actor AgentSession {
             let leaving = published.filter { !wanted.contains($0.id) }
             if let directory, !leaving.isEmpty {
                 let keep = a.tasks.filter { t in t.desired == .running && published.contains(where: { $0.id == t.id }) }
-                try await directory.publish(keep + leaving, draining: Set(leaving.map(\.id)))
+                try await directory.publish(keep + leaving, draining: Set(leaving.map(\.id)).union(await agent.notServing))
                 let now = ContinuousClock.now
                 for t in leaving where drainingSince[t.id] == nil { drainingSince[t.id] = now }
                 // A task drained by an earlier pass waits only for what is left of its delay.
@@ -201,7 +219,7 @@ public actor AgentSession {
             }
             try await agent.apply(a)
             failed = false
-            try await directory?.publish(a.tasks)
+            try await directory?.publish(a.tasks, draining: await agent.notServing)
             published = a.tasks.filter { $0.desired == .running }
             let live = Set(published.map(\.id))
             drainingSince = drainingSince.filter { live.contains($0.key) }

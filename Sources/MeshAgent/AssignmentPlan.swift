@@ -111,7 +111,10 @@ enum AssignmentPlan {
     }
 
     /// The records every task's resolver serves (scoped per network by MeshDNS).
-    static func dns(_ a: NodeAssignment) -> (networks: [DNSNetwork], services: [DNSService], tasks: [DNSTask]) {
+    /// `notServing`: local tasks whose health check has not passed, answered by no name.
+    static func dns(_ a: NodeAssignment, notServing: Set<String> = []) -> (
+        networks: [DNSNetwork], services: [DNSService], tasks: [DNSTask]
+    ) {
         let networks = a.networks.filter { !$0.isIngress }.map { DNSNetwork(id: $0.id, name: $0.name) }
         let ingress = a.networks.first(where: \.isIngress)?.id
         let serviceNames = Dictionary(a.services.map { ($0.id, $0.name) }, uniquingKeysWith: { x, _ in x })
@@ -123,7 +126,7 @@ enum AssignmentPlan {
             return out
         }
         var tasks: [DNSTask] = []
-        for t in a.tasks where t.desired == .running {
+        for t in a.tasks where t.desired == .running && !notServing.contains(t.id) {
             let addrs = addresses(t.attachments)
             serviceNetworks[t.service, default: []].formUnion(addrs.keys)
             tasks.append(

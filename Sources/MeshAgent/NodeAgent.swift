@@ -46,6 +46,16 @@ public actor NodeAgent {
     private var fetchFailures: [String: String] = [:]
     private var waiting: Set<String> = []
     private var isShutDown = false
+    /// Tasks with a health check: its state decides their weight (0 until a probe passes, and
+    /// while unhealthy), here and, through the session's directory, on every other node.
+    private var health: [String: Watched] = [:]
+    private var healthLoops: [String: Task<Void, Never>] = [:]
+    private var servingListener: (@Sendable () async -> Void)?
+    struct Watched {
+        var check: HealthCheck
+        var state = HealthState()
+        var started: ContinuousClock.Instant?
+    }
 
     public init(runtime: TaskRuntime, reconciler: Reconciler, dns: DNSServer, stopGrace: Duration = .seconds(10)) {
         self.runtime = runtime
@@ -162,13 +172,25 @@ public actor NodeAgent {
             }
         }
         let names = attached.mapValues { $0.name ?? $0.path }
+        // A task with a health check is not served until it passes one.
+        for id in prepared {
+            if let h = wanted[id]!.container?.healthcheck,
+                let check = HealthCheck(
+                    test: h.test, intervalNanos: h.intervalNanos, timeoutNanos: h.timeoutNanos, startPeriodNanos: h.startPeriodNanos,
+                    startIntervalNanos: h.startIntervalNanos, retries: h.retries)
+            {
+                health[id] = Watched(check: check)
+            }
+        }
 
         // 2. Tasks on their way out stop receiving new connections first.
         if !toStop.isEmpty {
-            _ = try await reconciler.converge(AssignmentPlan.dataplane(a, attached: names, draining: Set(toStop), secrets: espSecrets))
+            _ = try await reconciler.converge(
+                AssignmentPlan.dataplane(a, attached: names, draining: Set(toStop).union(notServing), secrets: espSecrets))
             // Stopped on purpose: whatever signal ends them, they report shutdown, not failure.
             stopping.formUnion(toStop)
             // The service's --stop-grace-period where it set one, else the node's.
+            for id in toStop { forgetHealth(id) }
             for id in toStop { _ = await runtime.stop(id, grace: graces[id] ?? stopGrace) }
         }
 
@@ -177,7 +199,7 @@ public actor NodeAgent {
         for id in toStop { remaining[id] = nil }
         // New tasks join their balancers at weight 0: no connection reaches them before they run.
         var report = try await reconciler.converge(
-            AssignmentPlan.dataplane(a, attached: remaining, draining: Set(prepared), secrets: espSecrets))
+            AssignmentPlan.dataplane(a, attached: remaining, draining: Set(prepared).union(notServing), secrets: espSecrets))
         try await syncDNS(a)
         for id in toStop {
             if let ns = attached.removeValue(forKey: id) { try? await dns.detach(ns) }
@@ -220,16 +242,24 @@ public actor NodeAgent {
         }
         for (id, _) in toLaunch {
             switch launched[id]! {
-            case .success(let pid): started.append((pid, attached[id]!.path))
+            case .success(let pid):
+                if health[id] != nil {
+                    health[id]!.started = .now
+                    watchHealth(id)
+                } else {
+                    started.append((pid, attached[id]!.path))
+                }
             case .failure(let error):
                 rejected[id] = "\(error)"
+                forgetHealth(id)
                 metrics.tasksRejected.increment()
             }
         }
         for id in rejected.keys where wanted[id] == nil { rejected[id] = nil }
         if !prepared.isEmpty {
-            // A process needs a moment to listen once spawned. With no health checks to tell, the
-            // new tasks take weight once each listens, or after `startSettle` for those that never do.
+            // A process needs a moment to listen once spawned. Those with no health check to tell
+            // take weight once each listens, or after `startSettle` for those that never do; the
+            // others once a probe passes (`healthChanged`).
             let deadline = ContinuousClock.now + startSettle
             while ContinuousClock.now < deadline,
                 !started.allSatisfy({ TaskReadiness.isListening(pid: $0.pid, namespacePath: $0.namespace) })
@@ -239,7 +269,7 @@ public actor NodeAgent {
             var running = remaining
             for id in prepared where rejected[id] != nil { running[id] = nil }
             report.changes += try await reconciler.converge(
-                AssignmentPlan.dataplane(a, attached: running, draining: [], secrets: espSecrets)
+                AssignmentPlan.dataplane(a, attached: running, draining: notServing, secrets: espSecrets)
             ).changes
             // Refused before they ran: nothing of them stays but the reason.
             for id in prepared
@@ -407,7 +437,7 @@ public actor NodeAgent {
     }
 
     private func syncDNS(_ a: NodeAssignment) async throws {
-        let records = AssignmentPlan.dns(a)
+        let records = AssignmentPlan.dns(a, notServing: notServing)
         let store = dns.store
         store.update { index in
             for n in records.networks { index.upsert(n) }
@@ -440,6 +470,10 @@ public actor NodeAgent {
                 continue
             }
             switch r.process.current {
+            case .running where health[id]?.state.status == .starting:
+                out.append(TaskStatus(id: id, state: .starting, message: "starting", exitCode: nil))
+            case .running where health[id]?.state.status == .unhealthy:
+                out.append(TaskStatus(id: id, state: .running, message: "unhealthy", exitCode: nil))
             case .running: out.append(TaskStatus(id: id, state: .running, message: "started", exitCode: nil))
             case .exited(0): out.append(TaskStatus(id: id, state: .complete, message: "finished", exitCode: 0))
             case .exited(let c): out.append(TaskStatus(id: id, state: .failed, message: "task: non-zero exit (\(c))", exitCode: c))
@@ -457,6 +491,7 @@ public actor NodeAgent {
         // A pull in flight is not waited for: its task ends on its own, and finds nothing to start.
         isShutDown = true
         for f in fetching.values { f.cancel() }
+        for id in Array(health.keys) { forgetHealth(id) }
         fetching = [:]
         waiting = []
         for (id, ns) in attached {
@@ -464,6 +499,95 @@ public actor NodeAgent {
             await runtime.remove(id)
         }
         attached = [:]
+    }
+}
+
+extension NodeAgent {
+    /// Tasks with a health check that has not passed, or that failed since: weight 0 everywhere.
+    public var notServing: Set<String> { Set(health.filter { !$0.value.state.isServing }.keys) }
+
+    /// A task's health, for `docker inspect` and `docker ps`; nil: it has no check.
+    public func health(_ id: String) -> HealthState? { health[id]?.state }
+
+    /// Called after a task's serving changed here (its weight is already in this node's
+    /// balancers), so the session tells the other nodes.
+    public func onServingChange(_ f: @escaping @Sendable () async -> Void) { servingListener = f }
+
+    private func forgetHealth(_ id: String) {
+        healthLoops.removeValue(forKey: id)?.cancel()
+        health[id] = nil
+    }
+
+    /// Probes `id` until it stops: each result goes through `HealthState`, and a change of
+    /// serving re-weights only that task's backends.
+    private func watchHealth(_ id: String) {
+        let runtime = runtime
+        healthLoops[id] = Task { [weak self] in
+            while !Task.isCancelled {
+                guard let self, let delay = await self.healthDelay(id) else { return }
+                try? await Task.sleep(for: delay)
+                guard !Task.isCancelled, let check = await self.health(idCheck: id) else { return }
+                let began = ContinuousClock.now
+                guard let probe = await runtime.probe(id, check) else { return }
+                await self.record(id, probe, began: began)
+            }
+        }
+    }
+
+    private func healthDelay(_ id: String) -> Duration? {
+        guard let w = health[id], let started = w.started else { return nil }
+        return w.state.nextDelay(w.check, sinceStart: .now - started)
+    }
+
+    private func health(idCheck id: String) -> HealthCheck? { health[id]?.check }
+
+    private func record(_ id: String, _ probe: HealthProbe, began: ContinuousClock.Instant) async {
+        guard var w = health[id], let started = w.started else { return }
+        let wasServing = w.state.isServing
+        w.state.record(probe, retries: w.check.retries, inStartPeriod: began - started < w.check.startPeriod)
+        health[id] = w
+        metrics.healthProbes.increment()
+        guard w.state.isServing != wasServing else { return }
+        await healthChanged(id, serving: w.state.isServing)
+    }
+
+    /// One task's weight in this node's balancers and its DNS record, changed alone (the cost of
+    /// its attachments); then the session republishes it for the others.
+    private func healthChanged(_ id: String, serving: Bool) async {
+        await turn.enter()
+        guard let a = current, attached[id] != nil, !stopping.contains(id), health[id] != nil,
+            let t = currentLocalByService.values.lazy.compactMap({ $0.first { $0.id == id } }).first, t.desired == .running
+        else {
+            turn.leave()
+            return
+        }
+        // The state may have moved again while this waited for the turn: apply what it is now.
+        let nowServing = health[id]!.state.isServing
+        var changes: [DataplaneChange] = []
+        if currentServices[t.service] != nil {
+            for at in t.attachments {
+                changes.append(.backend(service: t.service, .init(network: at.network, address: at.address, weight: nowServing ? 1 : 0)))
+            }
+        }
+        let store = dns.store
+        if nowServing {
+            if let s = currentServices[t.service] {
+                let record = DNSTask(
+                    id: t.id, name: t.name, service: s.name, serviceAliases: s.aliases,
+                    addresses: AssignmentPlan.dnsAddresses(t.attachments, ingress: a.ingressID))
+                store.update { $0.upsert(record) }
+                dnsTasks.insert(id)
+            }
+        } else if dnsTasks.contains(id) {
+            store.removeTask(id: id)
+            dnsTasks.remove(id)
+        }
+        metrics.healthChanges.increment()
+        do { _ = try await reconciler.apply(changes) } catch {
+            // The next full apply (any assignment) puts the weight right; nothing else to do here.
+        }
+        turn.leave()
+        await servingListener?()
     }
 }
 

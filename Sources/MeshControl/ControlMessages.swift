@@ -150,7 +150,8 @@ public struct NodeTraffic: Codable, Sendable, Equatable {
 }
 
 public struct TaskReport: Codable, Sendable, Equatable {
-    public enum State: String, Codable, Sendable { case preparing, running, complete, failed, shutdown, rejected }
+    /// `starting`: running, but its health check has not passed yet (it takes no connections).
+    public enum State: String, Codable, Sendable { case preparing, starting, running, complete, failed, shutdown, rejected }
     public var id: String
     public var state: State
     public var message: String

@@ -58,12 +58,16 @@ public struct NodeAssignment: Sendable, Equatable, Codable {
         public var groups: [String]?
         /// `IP host [alias…]` lines for /etc/hosts (`--host`), in the service's order.
         public var hosts: [String]?
+        /// The service's health check (`--health-*`); nil: none, and the task is weighted once it listens.
+        public var healthcheck: HealthCheck?
         public init(
             serviceName: String, command: [String] = [], args: [String] = [], user: String = "", dir: String = "",
             hostname: String = "", labels: [String: String] = [:], stopSignal: String = "", stopGraceNanos: Int64? = nil,
             memoryBytes: Int64 = 0, nanoCPUs: Int64 = 0, mounts: [Mount]? = nil, readOnly: Bool? = nil, capabilityAdd: [String]? = nil,
-            capabilityDrop: [String]? = nil, sysctls: [String: String]? = nil, groups: [String]? = nil, hosts: [String]? = nil
+            capabilityDrop: [String]? = nil, sysctls: [String: String]? = nil, groups: [String]? = nil, hosts: [String]? = nil,
+            healthcheck: HealthCheck? = nil
         ) {
+            self.healthcheck = healthcheck
             self.mounts = mounts
             self.readOnly = readOnly
             self.capabilityAdd = capabilityAdd
@@ -82,6 +86,27 @@ public struct NodeAssignment: Sendable, Equatable, Codable {
             self.stopGraceNanos = stopGraceNanos
             self.memoryBytes = memoryBytes
             self.nanoCPUs = nanoCPUs
+        }
+    }
+    /// A health check as the service gave it (Docker's HealthConfig): zeros mean dockerd's defaults,
+    /// which the node applies. `test`: `["CMD", arg…]`, `["CMD-SHELL", command]` or `["NONE"]`.
+    public struct HealthCheck: Sendable, Equatable, Codable {
+        public var test: [String]
+        public var intervalNanos: Int64
+        public var timeoutNanos: Int64
+        public var startPeriodNanos: Int64
+        public var startIntervalNanos: Int64
+        public var retries: Int64
+        public init(
+            test: [String], intervalNanos: Int64 = 0, timeoutNanos: Int64 = 0, startPeriodNanos: Int64 = 0,
+            startIntervalNanos: Int64 = 0, retries: Int64 = 0
+        ) {
+            self.test = test
+            self.intervalNanos = intervalNanos
+            self.timeoutNanos = timeoutNanos
+            self.startPeriodNanos = startPeriodNanos
+            self.startIntervalNanos = startIntervalNanos
+            self.retries = retries
         }
     }
     /// A service mount as the node applies it (swarmkit's Mount, the parts a local driver uses).

@@ -118,7 +118,14 @@ public enum AssignmentBuilder {
             stopGraceNanos: c.stopGracePeriod, memoryBytes: spec.resources.limits?.memoryBytes ?? 0,
             nanoCPUs: spec.resources.limits?.nanoCPUs ?? 0, mounts: nonEmpty(mounts), readOnly: c.readOnly ? true : nil,
             capabilityAdd: nonEmpty(c.capabilityAdd), capabilityDrop: nonEmpty(c.capabilityDrop), sysctls: nonEmpty(c.sysctls),
-            groups: nonEmpty(c.groups), hosts: nonEmpty(c.hosts))
+            groups: nonEmpty(c.groups), hosts: nonEmpty(c.hosts),
+            healthcheck: c.healthcheck.flatMap { h in
+                h.test.isEmpty
+                    ? nil
+                    : NodeAssignment.HealthCheck(
+                        test: h.test, intervalNanos: h.interval, timeoutNanos: h.timeout, startPeriodNanos: h.startPeriod,
+                        startIntervalNanos: h.startInterval, retries: h.retries)
+            })
     }
 
     /// What a mount asks for beyond what a node's local driver does, by the API's names.

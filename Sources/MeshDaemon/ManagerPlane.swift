@@ -324,6 +324,7 @@ public actor ManagerPlane {
             let state: TaskState
             switch r.state {
             case .preparing: state = .preparing
+            case .starting: state = .starting
             case .running: state = .running
             case .complete: state = .complete
             case .failed: state = .failed

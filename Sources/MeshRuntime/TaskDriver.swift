@@ -77,7 +77,7 @@ public struct ProcessDriver: TaskDriver {
         env.merge(t.env) { _, new in new }
         let argv = ["ip", "netns", "exec", s.namespace, "unshare", "--uts", "sh", "-c", "hostname \"$0\" && exec \"$@\"", t.id] + command
         let p = try TaskProcess(argv: argv, environment: env, logPath: "\(s.taskDirectory)/log")
-        return HostProcessTask(process: p, command: command)
+        return HostProcessTask(process: p, command: command, namespace: s.namespace, environment: env)
     }
 
     public func release(_ taskID: String) async {}
@@ -88,6 +88,9 @@ public struct ProcessDriver: TaskDriver {
 struct HostProcessTask: TaskHandle {
     let process: TaskProcess
     let command: [String]
+    /// Where it runs and with what environment: a health probe runs the same way.
+    let namespace: String
+    let environment: [String: String]
     var taskPID: pid_t { process.pid }
     func stop(grace: Duration) async -> TaskProcess.State { await process.stop(grace: grace) }
     func remove() async {}

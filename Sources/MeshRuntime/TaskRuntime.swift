@@ -203,6 +203,76 @@ public actor TaskRuntime {
         return try await c.exec(request)
     }
 
+    /// One run of a health check inside the task: in its container (`runc exec`), or for a host
+    /// process in its namespace with its environment. Ended (its process group killed) once
+    /// `check.timeout` passes, which counts as a failure, as dockerd's timeout does. nil: no such
+    /// task, or not running.
+    public func probe(_ id: String, _ check: HealthCheck) async -> HealthProbe? {
+        guard let r = tasks[id], r.process.current == .running else { return nil }
+        let start = Date()
+        let session: ExecSession
+        do {
+            if let c = r.handle as? ContainerTask {
+                session = try await c.exec(ExecRequest(args: check.argv))
+            } else if let h = r.handle as? HostProcessTask {
+                session = try Self.startHostProbe(h, argv: check.argv)
+            } else {
+                return HealthProbe(start: start, end: Date(), exitCode: -1, output: "no way to probe a \(r.driver) task")
+            }
+        } catch {
+            return HealthProbe(start: start, end: Date(), exitCode: -1, output: "cannot start the health check: \(error)")
+        }
+        return await Self.finish(session, start: start, timeout: check.timeout)
+    }
+
+    static func startHostProbe(_ h: HostProcessTask, argv: [String]) throws(RuntimeError) -> ExecSession {
+        let out = try Spawn.pipe()
+        let pid: pid_t
+        do {
+            pid = try Spawn.start(["ip", "netns", "exec", h.namespace] + argv, environment: h.environment, stdout: out.write)
+        } catch {
+            close(out.read)
+            close(out.write)
+            throw error
+        }
+        close(out.write)
+        return ExecSession(pid: pid, stdin: nil, stdout: out.read, stderr: nil, console: nil)
+    }
+
+    /// Reads the probe's output (stderr folded into stdout for a host probe; both kept for a
+    /// container's) until it ends or its time is up.
+    static func finish(_ session: ExecSession, start: Date, timeout: Duration) async -> HealthProbe {
+        let timer = Task {
+            try await Task.sleep(for: timeout)
+            // The process itself (a container's exec'd process, or the host probe's group): runc
+            // then exits with its status, and the pipes close.
+            guard session.current == .running else { return true }
+            if session.processPID == session.pid {
+                kill(-session.pid, SIGKILL)
+            } else if let p = session.processPID, p > 0 {
+                kill(p, SIGKILL)
+            } else {
+                kill(session.pid, SIGKILL)  // runc has not said which pid yet: end runc, and stop reading
+            }
+            return true
+        }
+        let output = await ExecSession.offThread { () -> [UInt8] in
+            var got: [UInt8] = []
+            session.pumpOutput { _, chunk in
+                if got.count < HealthProbe.outputLimit { got += chunk.prefix(HealthProbe.outputLimit - got.count) }
+            }
+            return got
+        }
+        let code = await session.wait()
+        timer.cancel()
+        session.close()
+        let timedOut = (try? await timer.value) == true
+        if timedOut {
+            return HealthProbe(start: start, end: Date(), exitCode: -1, output: "Health check exceeded timeout (\(timeout))")
+        }
+        return HealthProbe(start: start, end: Date(), exitCode: code, output: String(decoding: output, as: UTF8.self))
+    }
+
     /// Tasks left by a previous life of this daemon (killed, then restarted): their containers
     /// deleted, their processes ended and their namespaces and files removed, as dockerd without
     /// live-restore does; the manager's next assignment starts what should run. Returns how many

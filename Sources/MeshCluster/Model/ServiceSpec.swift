@@ -247,6 +247,21 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
         {
             throw .invalidArgument("ContainerSpec: Healthcheck durations and retries cannot be negative")
         }
+        if let h = task.container.healthcheck {
+            // swarmkit's validateHealthCheck: a duration is unset (0) or at least 1 ms.
+            for (name, d) in [("Interval", h.interval), ("Timeout", h.timeout), ("StartPeriod", h.startPeriod), ("StartInterval", h.startInterval)]
+            where d != 0 && d < 1_000_000 {
+                throw .invalidArgument("ContainerSpec: \(name) in Healthcheck cannot be less than 1ms")
+            }
+            // A test a node could not run is refused here rather than ignored there.
+            switch h.test.first {
+            case nil, "NONE": break
+            case "CMD" where h.test.count > 1, "CMD-SHELL" where h.test.count == 2 && !h.test[1].isEmpty: break
+            default:
+                throw .invalidArgument(
+                    "ContainerSpec: Healthcheck Test must be [\"NONE\"], [\"CMD\", args...] or [\"CMD-SHELL\", command], not \(h.test)")
+            }
+        }
         for m in task.container.mounts where m.target.isEmpty {
             throw .invalidArgument("ContainerSpec: mount \(m.kind.rawValue) has no target")
         }
