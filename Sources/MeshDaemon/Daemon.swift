@@ -86,7 +86,8 @@ public actor Daemon: EngineBackend {
             return nil
         }
         if let c = containerAPI, c.runtime === runtime { return c }
-        let c = NodeContainers(runtime: runtime)
+        let agent = node?.agent
+        let c = NodeContainers(runtime: runtime, health: { id in await agent?.health(id) })
         containerAPI = c
         return c
     }

@@ -13,9 +13,15 @@ public actor NodeContainers {
     /// At most this many exec instances are kept; ended ones go first.
     let maxExecs: Int
     private var execs: [String: ExecRecord] = [:]
+    /// A task's health, by task id (the node agent's, which runs the checks); nil: no check.
+    public typealias HealthLookup = @Sendable (String) async -> HealthState?
+    let health: HealthLookup
 
-    public init(runtime: TaskRuntime, execLifetime: Duration = .seconds(300), maxExecs: Int = 256) {
+    public init(
+        runtime: TaskRuntime, execLifetime: Duration = .seconds(300), maxExecs: Int = 256, health: @escaping HealthLookup = { _ in nil }
+    ) {
         self.runtime = runtime
+        self.health = health
         self.execLifetime = execLifetime
         self.maxExecs = maxExecs
     }
@@ -43,10 +49,11 @@ public actor NodeContainers {
 
     public func list(_ o: ContainerListOptions) async -> [ContainerSummary] {
         let now = Date()
-        var out = await all().filter { o.all || $0.process.current == .running }
-            .sorted { $0.facts.created > $1.facts.created }
-            .map { Self.summary($0, now: now) }
-            .filter { o.filter.matches($0) }
+        var out: [ContainerSummary] = []
+        for c in await all().filter({ o.all || $0.process.current == .running }).sorted(by: { $0.facts.created > $1.facts.created }) {
+            let s = Self.summary(c, now: now, health: await health(c.taskID))
+            if o.filter.matches(s) { out.append(s) }
+        }
         if let limit = o.limit { out = Array(out.prefix(limit)) }
         return out
     }
@@ -57,11 +64,14 @@ public actor NodeContainers {
         return ContainerCounts(running: running, stopped: cs.count - running)
     }
 
-    static func summary(_ c: ContainerTask, now: Date) -> ContainerSummary {
+    static func summary(_ c: ContainerTask, now: Date, health: HealthState? = nil) -> ContainerSummary {
         let state = c.process.current
         let status: String
         switch state {
-        case .running: status = "Up " + humanDuration(now.timeIntervalSince(c.facts.created))
+        case .running:
+            // dockerd's "Up 2 minutes (healthy)", "(health: starting)".
+            let suffix = health.map { $0.status == .starting ? " (health: starting)" : " (\($0.status.rawValue))" } ?? ""
+            status = "Up " + humanDuration(now.timeIntervalSince(c.facts.created)) + suffix
         default:
             let ended = c.process.endedAt ?? now
             status = "Exited (\(exitCode(state))) \(humanDuration(now.timeIntervalSince(ended))) ago"
@@ -79,13 +89,22 @@ public actor NodeContainers {
         let args = c.spec.process.args
         let cid = Self.id(c.name)
         let execIDs = execs.values.filter { $0.containerID == cid }.map(\.id).sorted()
+        var st = ContainerInspect.State(
+            Status: running ? "running" : "exited", Running: running, Pid: running ? c.initPID : 0,
+            ExitCode: running ? 0 : Self.exitCode(state), StartedAt: EngineJSON.formatDate(c.facts.created),
+            FinishedAt: c.process.endedAt.map(EngineJSON.formatDate) ?? "0001-01-01T00:00:00Z")
+        if let h = await health(c.taskID) {
+            st.Health = .init(
+                Status: h.status.rawValue, FailingStreak: h.failingStreak,
+                Log: h.log.map {
+                    .init(
+                        Start: EngineJSON.formatDate($0.start), End: EngineJSON.formatDate($0.end), ExitCode: $0.exitCode,
+                        Output: $0.output)
+                })
+        }
         return ContainerInspect(
             Id: cid, Created: EngineJSON.formatDate(c.facts.created), Path: args.first ?? "", Args: Array(args.dropFirst()),
-            State: .init(
-                Status: running ? "running" : "exited", Running: running, Pid: running ? c.initPID : 0,
-                ExitCode: running ? 0 : Self.exitCode(state), StartedAt: EngineJSON.formatDate(c.facts.created),
-                FinishedAt: c.process.endedAt.map(EngineJSON.formatDate) ?? "0001-01-01T00:00:00Z"),
-            Image: c.facts.image, Name: "/" + c.name,
+            State: st, Image: c.facts.image, Name: "/" + c.name,
             Config: .init(
                 Hostname: c.spec.hostname, User: c.facts.user, Env: c.spec.process.env, Cmd: c.facts.cmd, Image: c.facts.image,
                 WorkingDir: c.spec.process.cwd, Entrypoint: c.facts.entrypoint, Labels: c.spec.annotations, StopSignal: nil),

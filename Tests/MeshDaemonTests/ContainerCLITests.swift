@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import MeshAPI
 import MeshKernel
 import MeshRuntime
@@ -72,6 +73,12 @@ struct ContainersOnlyEngine: EngineBackend {
 
 /// A runtime with the OCI driver on a busybox rootfs behind an API socket, and a cleanup that
 /// removes what the test made and reports what the runtime had left behind.
+final class HealthBoard: Sendable {
+    private let states = Mutex<[String: HealthState]>([:])
+    func get(_ id: String) -> HealthState? { states.withLock { $0[id] } }
+    func set(_ id: String, _ s: HealthState) { states.withLock { $0[id] = s } }
+}
+
 struct ContainerLab {
     static let service = "mkcli"
     let dir: String
@@ -81,6 +88,8 @@ struct ContainerLab {
     let server: APIServer
     let socket: String
     let dockerConfig: String
+    /// Task health as the node agent would hold it, for the API to show.
+    let health: HealthBoard
 
     static func make() async throws -> ContainerLab {
         guard getuid() == 0 else { throw Skip("needs root") }
@@ -107,11 +116,12 @@ struct ContainerLab {
             let socket = "/tmp/mkt-cli-\(tag).sock"
             let dockerConfig = dir + "/docker"
             try fm.createDirectory(atPath: dockerConfig, withIntermediateDirectories: true)
-            let engine = ContainersOnlyEngine(containers: NodeContainers(runtime: rt))
+            let health = HealthBoard()
+            let engine = ContainersOnlyEngine(containers: NodeContainers(runtime: rt, health: { id in health.get(id) }))
             let server = try await APIServer.start(socketPath: socket, router: APIRouter(backend: engine))
             return ContainerLab(
                 dir: dir, node: node, rt: rt, runc: Runc(root: dir + "/data/runc"), server: server, socket: socket,
-                dockerConfig: dockerConfig)
+                dockerConfig: dockerConfig, health: health)
         } catch {
             try? FileManager.default.removeItem(atPath: dir)
             throw error
@@ -274,6 +284,33 @@ struct ContainerLab {
             #expect(after.stdout.hasPrefix("Exited (137) "), "\(after.stdout)")
             let again = try await lab.docker("kill", n1)
             #expect(!again.succeeded && again.stderr.contains("is not running"), "\(again.stderr)")
+        }
+    }
+
+    /// `docker ps` and `docker inspect` show health as dockerd does, from real probes' results.
+    @Test func psAndInspectShowHealth() async throws {
+        try await ContainerLab.with(tasks: ["h1"]) { lab in
+            _ = try await lab.start("h1", "exec sleep 1000")
+            let check = try #require(HealthCheck(test: ["CMD-SHELL", "echo probed; test -e /tmp/ok"]))
+            var state = HealthState()
+            lab.health.set("h1", state)
+            let starting = try await lab.docker("ps", "--format", "{{.Status}}")
+            #expect(starting.stdout.hasSuffix(" (health: starting)\n"), "\(starting.stdout)")
+            state.record(try #require(await lab.rt.probe("h1", check)), retries: 1, inStartPeriod: false)
+            lab.health.set("h1", state)
+            let sick = try await lab.docker("ps", "--format", "{{.Status}}")
+            #expect(sick.stdout.hasSuffix(" (unhealthy)\n"), "\(sick.stdout)")
+            _ = try await lab.rt.exec("h1", ExecRequest(args: ["touch", "/tmp/ok"])).collect()
+            state.record(try #require(await lab.rt.probe("h1", check)), retries: 1, inStartPeriod: false)
+            lab.health.set("h1", state)
+            let well = try await lab.docker("ps", "--format", "{{.Status}}")
+            #expect(well.stdout.hasSuffix(" (healthy)\n"), "\(well.stdout)")
+            let inspect = try await lab.docker(
+                "inspect", "--format", "{{.State.Health.Status}} {{.State.Health.FailingStreak}} {{len .State.Health.Log}}", lab.name("h1"))
+            #expect(inspect.stdout == "healthy 0 2\n", "\(inspect.stdout)\(inspect.stderr)")
+            let log = try await lab.docker(
+                "inspect", "--format", "{{range .State.Health.Log}}{{.ExitCode}}:{{.Output}}{{end}}", lab.name("h1"))
+            #expect(log.stdout == "1:probed\n0:probed\n\n", "\(log.stdout)")
         }
     }
 

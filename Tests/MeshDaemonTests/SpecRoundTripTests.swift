@@ -184,6 +184,27 @@ import Testing
             }, 400, "Healthcheck"
         ),
         (
+            "healthcheck interval under 1ms",
+            {
+                $0.TaskTemplate.ContainerSpec?.Healthcheck = {
+                    var h = MeshAPI.ContainerSpec.HealthConfig()
+                    h.Test = ["CMD", "true"]
+                    h.Interval = 999_999
+                    return h
+                }()
+            }, 400, "ContainerSpec: Interval in Healthcheck cannot be less than 1ms"
+        ),
+        (
+            "healthcheck test of an unknown kind",
+            {
+                $0.TaskTemplate.ContainerSpec?.Healthcheck = {
+                    var h = MeshAPI.ContainerSpec.HealthConfig()
+                    h.Test = ["SHELL", "true"]
+                    return h
+                }()
+            }, 400, "ContainerSpec: Healthcheck Test must be"
+        ),
+        (
             "negative memory limit", { $0.TaskTemplate.Resources = ResourceRequirements(Limits: .init(MemoryBytes: -1)) }, 400,
             "Resources.Limits"
         ),

@@ -260,6 +260,27 @@ struct RuncMissing: Error, CustomStringConvertible { var description: String { "
         }
     }
 
+    @Test func aHealthProbeRunsInTheContainerAndIsKilledAtItsTimeout() async throws {
+        try await OCILab.with(tasks: ["h1probe"]) { lab in
+            _ = try await lab.start(lab.launch("h1probe", ["sleep", "60"], env: ["FROMTASK": "t"]))
+            // In the container: its file system, its environment, its hostname.
+            let flag = try #require(HealthCheck(test: ["CMD-SHELL", "echo $FROMTASK $(hostname); test -e /tmp/ok"]))
+            let failed = try #require(await lab.rt.probe("h1probe", flag))
+            #expect(failed.exitCode == 1 && failed.output == "t h1probe\n", "\(failed)")
+            _ = await try lab.rt.exec("h1probe", ExecRequest(args: ["touch", "/tmp/ok"])).collect()
+            let passed = try #require(await lab.rt.probe("h1probe", flag))
+            #expect(passed.exitCode == 0, "\(passed)")
+            let slow = try #require(HealthCheck(test: ["CMD", "sleep", "30"], timeoutNanos: 500_000_000))
+            let began = ContinuousClock.now
+            let timedOut = try #require(await lab.rt.probe("h1probe", slow))
+            #expect(ContinuousClock.now - began < .seconds(5), "the probe outlived its timeout")
+            #expect(timedOut.exitCode == -1 && timedOut.output.contains("exceeded timeout"), "\(timedOut)")
+            // Killed, not left behind in the container.
+            let left = try await lab.rt.exec("h1probe", ExecRequest(args: ["sh", "-c", "ps | grep -c '[s]leep 30'"])).collect()
+            #expect(left.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "\(left)")
+        }
+    }
+
     @Test func execWithATTYSeesItsSize() async throws {
         try Subreaper.become()  // the test binary's own process, as the daemon's at startup
         try await OCILab.with(tasks: ["y1tty"]) { lab in

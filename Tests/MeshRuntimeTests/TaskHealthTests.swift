@@ -64,7 +64,8 @@ import Testing
         for code in Int32(1)...7 { s.record(Self.probe(code), retries: 100, inStartPeriod: false) }
         #expect(s.log.map(\.exitCode) == [3, 4, 5, 6, 7])
         let c = try #require(
-            HealthCheck(test: ["CMD", "true"], intervalNanos: 10_000_000_000, startPeriodNanos: 60_000_000_000, startIntervalNanos: 1_000_000_000))
+            HealthCheck(
+                test: ["CMD", "true"], intervalNanos: 10_000_000_000, startPeriodNanos: 60_000_000_000, startIntervalNanos: 1_000_000_000))
         let fresh = HealthState()
         #expect(fresh.nextDelay(c, sinceStart: .seconds(2)) == .seconds(1))
         #expect(fresh.nextDelay(c, sinceStart: .seconds(61)) == .seconds(10))

@@ -107,6 +107,8 @@ public struct ContainerInspect: Codable, Sendable, Equatable {
         public var Error = ""
         public var StartedAt: String
         public var FinishedAt: String
+        /// Only for a container with a health check, as dockerd shows it.
+        public var Health: HealthInfo?
         public init(Status: String, Running: Bool, Pid: Int32, ExitCode: Int32, StartedAt: String, FinishedAt: String) {
             self.Status = Status
             self.Running = Running
@@ -114,6 +116,29 @@ public struct ContainerInspect: Codable, Sendable, Equatable {
             self.ExitCode = ExitCode
             self.StartedAt = StartedAt
             self.FinishedAt = FinishedAt
+        }
+    }
+    /// swagger `Health`: `starting`, `healthy` or `unhealthy`, the failures in a row, the last five probes.
+    public struct HealthInfo: Codable, Sendable, Equatable {
+        public struct Result: Codable, Sendable, Equatable {
+            public var Start: String
+            public var End: String
+            public var ExitCode: Int32
+            public var Output: String
+            public init(Start: String, End: String, ExitCode: Int32, Output: String) {
+                self.Start = Start
+                self.End = End
+                self.ExitCode = ExitCode
+                self.Output = Output
+            }
+        }
+        public var Status: String
+        public var FailingStreak: Int
+        public var Log: [Result]
+        public init(Status: String, FailingStreak: Int, Log: [Result]) {
+            self.Status = Status
+            self.FailingStreak = FailingStreak
+            self.Log = Log
         }
     }
     public struct Config: Codable, Sendable, Equatable {

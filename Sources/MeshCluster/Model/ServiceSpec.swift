@@ -249,7 +249,9 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
         }
         if let h = task.container.healthcheck {
             // swarmkit's validateHealthCheck: a duration is unset (0) or at least 1 ms.
-            for (name, d) in [("Interval", h.interval), ("Timeout", h.timeout), ("StartPeriod", h.startPeriod), ("StartInterval", h.startInterval)]
+            for (name, d) in [
+                ("Interval", h.interval), ("Timeout", h.timeout), ("StartPeriod", h.startPeriod), ("StartInterval", h.startInterval),
+            ]
             where d != 0 && d < 1_000_000 {
                 throw .invalidArgument("ContainerSpec: \(name) in Healthcheck cannot be less than 1ms")
             }
