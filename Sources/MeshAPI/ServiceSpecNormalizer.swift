@@ -36,8 +36,15 @@ public enum ServiceSpecNormalizer {
         guard mode.memberCount <= 1 else {
             throw .invalidArgument("rpc error: code = InvalidArgument desc = more than one service mode given")
         }
-        if mode.ReplicatedJob != nil || mode.GlobalJob != nil {
-            throw .notImplemented("job services (replicated-job, global-job) are not supported by meshd")
+        if var job = mode.ReplicatedJob {
+            // dockerd's defaults: one at a time, and as many completions as may run at once.
+            if job.MaxConcurrent == nil { job.MaxConcurrent = 1 }
+            if job.TotalCompletions == nil { job.TotalCompletions = job.MaxConcurrent }
+            for (name, n) in [("MaxConcurrent", job.MaxConcurrent!), ("TotalCompletions", job.TotalCompletions!)] where n > maxReplicas {
+                throw .invalidArgument(
+                    "rpc error: code = InvalidArgument desc = ReplicatedJob: \(name) must be at most \(maxReplicas), not \(n)")
+            }
+            mode.ReplicatedJob = job
         }
         if mode.memberCount == 0 { mode.Replicated = .init() }
         if mode.Replicated != nil, mode.Replicated?.Replicas == nil { mode.Replicated?.Replicas = 1 }

@@ -374,6 +374,9 @@ public struct ClusterManager: Sendable {
             guard status.state > task.status.state || (status.state == task.status.state && status != task.status) else {
                 return false
             }
+            // A completed task stays complete: its node reports it shut down once it lets it go (a
+            // finished job's task), and a job counts what completed.
+            guard !(task.status.state == .complete && status.state == .shutdown) else { return false }
             task.status = status
             task.updatedAt = status.timestamp
             try tx.update(task)

@@ -179,6 +179,12 @@ extension APIMapping {
     static func mode(_ m: MeshAPI.ServiceMode?) -> MeshCluster.ServiceMode {
         // Normalised: one member, job modes refused, replicas within `maxReplicas`.
         if m?.Global != nil { return .global }
+        if m?.GlobalJob != nil { return .globalJob }
+        if let job = m?.ReplicatedJob {
+            return .replicatedJob(
+                maxConcurrent: Int(clamping: job.MaxConcurrent ?? 1),
+                totalCompletions: Int(clamping: job.TotalCompletions ?? job.MaxConcurrent ?? 1))
+        }
         return .replicated(replicas: Int(clamping: m?.Replicated?.Replicas ?? 1))
     }
 

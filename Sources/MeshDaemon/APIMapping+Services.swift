@@ -6,7 +6,7 @@ import MeshCluster
 extension APIMapping {
     public static func service(_ s: ClusterService, status: MeshCluster.ServiceStatus? = nil) -> MeshAPI.Service {
         let spec = apiServiceSpec(s.spec)
-        return Service(
+        var out = Service(
             ID: s.id, Version: ObjectVersion(s.version), CreatedAt: s.createdAt, UpdatedAt: s.updatedAt,
             Spec: spec, PreviousSpec: s.previousSpec.map(apiServiceSpec),
             Endpoint: Service.Endpoint(
@@ -15,6 +15,10 @@ extension APIMapping {
                 VirtualIPs: nonEmpty(s.endpoint.virtualIPs.map { Service.VirtualIP(NetworkID: $0.networkID, Addr: $0.addr) })),
             UpdateStatus: s.updateStatus.map(updateStatus),
             ServiceStatus: status.map(serviceStatus))
+        if s.spec.mode.isJob {
+            out.JobStatus = .init(JobIteration: ObjectVersion(s.specVersion), LastExecution: s.jobStartedAt)
+        }
+        return out
     }
 
     public static func serviceStatus(_ s: MeshCluster.ServiceStatus) -> Service.ServiceStatus {
@@ -34,6 +38,10 @@ extension APIMapping {
         switch s.mode {
         case .replicated(let n): mode = .replicated(UInt64(max(0, n)))
         case .global: mode = .global
+        case .replicatedJob(let concurrent, let total):
+            mode = MeshAPI.ServiceMode(
+                ReplicatedJob: .init(MaxConcurrent: UInt64(max(0, concurrent)), TotalCompletions: UInt64(max(0, total))))
+        case .globalJob: mode = MeshAPI.ServiceMode(GlobalJob: .init())
         }
         var endpoint = MeshAPI.EndpointSpec(Mode: s.endpoint.mode.rawValue)
         endpoint.Ports = nonEmpty(s.endpoint.ports.map(apiPort))

@@ -15,9 +15,11 @@ extension APIMapping {
                 Network: .init(ID: $0.networkID, name: networkNames[$0.networkID] ?? $0.networkID),
                 Addresses: [$0.address])
         }
-        return SwarmTask(
+        var out = SwarmTask(
             ID: t.id, Version: ObjectVersion(t.version), CreatedAt: t.createdAt, UpdatedAt: t.updatedAt,
             Spec: apiTaskSpec(t.spec), ServiceID: t.serviceID, Slot: t.slot, NodeID: t.nodeID, Status: status,
             DesiredState: t.desiredState.rawValue, NetworksAttachments: nonEmpty(attachments))
+        out.JobIteration = t.jobIteration.map(ObjectVersion.init)
+        return out
     }
 }

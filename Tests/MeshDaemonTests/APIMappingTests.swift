@@ -104,7 +104,7 @@ import Testing
         #expect(try APIMapping.clusterServiceSpec(spec).mode == .global)
     }
 
-    @Test func outOfRangeValuesAreRefusedWithDockersStatus() {
+    @Test func outOfRangeValuesAreRefusedWithDockersStatus() throws {
         func status(_ change: (inout MeshAPI.ServiceSpec) -> Void) -> Int? {
             var spec = webSpec("v")
             change(&spec)
@@ -122,11 +122,19 @@ import Testing
         #expect(status { $0.Mode = .replicated(APIMapping.maxReplicas + 1) } == 400)
         #expect(status { $0.Mode = .replicated(.max) } == 400)
         #expect(status { $0.Mode = MeshAPI.ServiceMode(Replicated: .init(Replicas: 1), Global: .init()) } == 400)
-        #expect(
-            status {
-                $0.Mode?.Replicated = nil
-                $0.Mode?.GlobalJob = .init()
-            } == 501)
+        #expect(status { $0.Mode = MeshAPI.ServiceMode(GlobalJob: .init()) } == nil)
+        #expect(status { $0.Mode = MeshAPI.ServiceMode(ReplicatedJob: .init()) } == nil)
+        #expect(status { $0.Mode = MeshAPI.ServiceMode(ReplicatedJob: .init(TotalCompletions: APIMapping.maxReplicas + 1)) } == 400)
+        #expect(status { $0.Mode = MeshAPI.ServiceMode(ReplicatedJob: .init(MaxConcurrent: .max)) } == 400)
+        #expect(status { $0.Mode = MeshAPI.ServiceMode(Global: .init(), GlobalJob: .init()) } == 400)
+        // dockerd's defaults: MaxConcurrent 1, TotalCompletions = MaxConcurrent.
+        var job = webSpec("job")
+        job.Mode = MeshAPI.ServiceMode(ReplicatedJob: .init(MaxConcurrent: 3))
+        #expect(try APIMapping.clusterServiceSpec(job).mode == .replicatedJob(maxConcurrent: 3, totalCompletions: 3))
+        job.Mode = MeshAPI.ServiceMode(ReplicatedJob: .init())
+        #expect(try APIMapping.clusterServiceSpec(job).mode == .replicatedJob(maxConcurrent: 1, totalCompletions: 1))
+        let back = APIMapping.apiServiceSpec(try APIMapping.clusterServiceSpec(job)).Mode
+        #expect(back == MeshAPI.ServiceMode(ReplicatedJob: .init(MaxConcurrent: 1, TotalCompletions: 1)))
         #expect(status { $0.UpdateConfig?.Delay = -1 } == 400)
         #expect(status { $0.UpdateConfig?.Monitor = .min } == 400)
         #expect(status { $0.UpdateConfig?.MaxFailureRatio = 1.5 } == 400)

@@ -11,6 +11,17 @@ public struct Service: Codable, Sendable, Equatable {
     public var UpdateStatus: UpdateStatus?
     /// Only on `GET /services?status=true`.
     public var ServiceStatus: ServiceStatus?
+    /// Jobs only (the CLI tells a job by it): the current iteration and when it began.
+    public var JobStatus: JobStatus?
+
+    public struct JobStatus: Codable, Sendable, Equatable {
+        public var JobIteration: ObjectVersion
+        public var LastExecution: Date?
+        public init(JobIteration: ObjectVersion, LastExecution: Date? = nil) {
+            self.JobIteration = JobIteration
+            self.LastExecution = LastExecution
+        }
+    }
 
     public struct Endpoint: Codable, Sendable, Equatable {
         public var Spec: EndpointSpec?
@@ -113,6 +124,8 @@ public struct SwarmTask: Codable, Sendable, Equatable {
     /// new … running, complete, shutdown, failed, rejected, remove, orphaned
     public var DesiredState: String
     public var NetworksAttachments: [NetworkAttachment]?
+    /// A job's task: the iteration it belongs to (`Service.JobStatus.JobIteration`).
+    public var JobIteration: ObjectVersion?
 
     public struct TaskStatus: Codable, Sendable, Equatable {
         public var Timestamp: Date

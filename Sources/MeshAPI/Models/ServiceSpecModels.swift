@@ -396,15 +396,21 @@ public struct ServiceMode: Codable, Sendable, Equatable {
     public struct ReplicatedJob: Codable, Sendable, Equatable {
         public var MaxConcurrent: UInt64?
         public var TotalCompletions: UInt64?
+        public init(MaxConcurrent: UInt64? = nil, TotalCompletions: UInt64? = nil) {
+            self.MaxConcurrent = MaxConcurrent
+            self.TotalCompletions = TotalCompletions
+        }
     }
     public struct Empty: Codable, Sendable, Equatable { public init() {} }
 
     public static func replicated(_ n: UInt64) -> ServiceMode { ServiceMode(Replicated: .init(Replicas: n)) }
     public static var global: ServiceMode { ServiceMode(Global: Empty()) }
 
-    public init(Replicated: Replicated? = nil, Global: Empty? = nil) {
+    public init(Replicated: Replicated? = nil, Global: Empty? = nil, ReplicatedJob: ReplicatedJob? = nil, GlobalJob: Empty? = nil) {
         self.Replicated = Replicated
         self.Global = Global
+        self.ReplicatedJob = ReplicatedJob
+        self.GlobalJob = GlobalJob
     }
 
     /// `replicated`, `global`, `replicated-job`, `global-job`: the mode filter's and `service ls`'s names.

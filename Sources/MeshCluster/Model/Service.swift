@@ -78,6 +78,9 @@ public struct ClusterService: Codable, Sendable, Equatable, Identifiable {
     public var endpoint: ServiceEndpoint
     public var updateStatus: UpdateStatus?
     public var rollout: Rollout?
+    /// When the job's current iteration (tasks of `specVersion`) began: its create or last update.
+    /// nil for services that are not jobs.
+    public var jobStartedAt: Date?
 
     public init(id: String, spec: ServiceSpec, now: Date) {
         self.id = id
@@ -90,6 +93,7 @@ public struct ClusterService: Codable, Sendable, Equatable, Identifiable {
         self.endpoint = ServiceEndpoint()
         self.updateStatus = nil
         self.rollout = nil
+        self.jobStartedAt = spec.mode.isJob ? now : nil
     }
 
     /// `service update`: keeps the old spec for rollback; a change that replaces tasks starts a new rolling
@@ -101,6 +105,13 @@ public struct ClusterService: Codable, Sendable, Equatable, Identifiable {
         previousSpec = spec
         spec = newSpec
         updatedAt = now
+        // Any update of a job runs it again (swarmkit's new JobIteration): no rolling update, a new
+        // iteration whose tasks replace the old ones.
+        if spec.mode.isJob {
+            specVersion += 1
+            jobStartedAt = now
+            return
+        }
         if replaces {
             specVersion += 1
             updateStatus = nil
@@ -112,7 +123,7 @@ public struct ClusterService: Codable, Sendable, Equatable, Identifiable {
     /// at the version, so the manager calls this first too.
     public func checkSameIdentity(_ newSpec: ServiceSpec) throws(ClusterError) {
         guard newSpec.name == spec.name else { throw .unimplemented("renaming services is not supported") }
-        guard newSpec.mode.isGlobal == spec.mode.isGlobal else { throw .unimplemented("service mode change is not allowed") }
+        guard newSpec.mode.kind == spec.mode.kind else { throw .unimplemented("service mode change is not allowed") }
     }
 
     /// `service rollback` (or `update --rollback`): back to the previous spec, tracked as a rollback.
@@ -122,10 +133,14 @@ public struct ClusterService: Codable, Sendable, Equatable, Identifiable {
         }
         // The same rules as create and update: a spec stored before a rule existed is not restored past it.
         try previous.validate()
-        let replaces = previous.replacesTasks(of: spec)
+        let replaces = previous.replacesTasks(of: spec) && !spec.mode.isJob
         previousSpec = spec
         spec = previous
         updatedAt = now
+        if spec.mode.isJob {
+            specVersion += 1
+            jobStartedAt = now
+        }
         if replaces {
             specVersion += 1
             rollout = Rollout(kind: .rollback, specVersion: specVersion)

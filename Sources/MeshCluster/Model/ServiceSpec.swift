@@ -7,9 +7,34 @@ public typealias Nanoseconds = Int64
 public enum ServiceMode: Codable, Sendable, Equatable {
     case replicated(replicas: Int)
     case global
+    /// Runs tasks to completion: `totalCompletions` of them, at most `maxConcurrent` at a time.
+    case replicatedJob(maxConcurrent: Int, totalCompletions: Int)
+    /// Runs one task to completion on every eligible node (and on nodes that join later).
+    case globalJob
 
-    public var isGlobal: Bool { if case .global = self { true } else { false } }
+    /// One task per node (a global service or global job) rather than per slot.
+    public var isGlobal: Bool {
+        switch self {
+        case .global, .globalJob: true
+        case .replicated, .replicatedJob: false
+        }
+    }
+    public var isJob: Bool {
+        switch self {
+        case .replicatedJob, .globalJob: true
+        case .replicated, .global: false
+        }
+    }
     public var replicas: Int? { if case .replicated(let n) = self { n } else { nil } }
+    /// `replicated`, `global`, `replicated-job`, `global-job`: what may not change on update.
+    public var kind: String {
+        switch self {
+        case .replicated: "replicated"
+        case .global: "global"
+        case .replicatedJob: "replicated-job"
+        case .globalJob: "global-job"
+        }
+    }
 }
 
 public struct PortConfig: Codable, Sendable, Equatable, Hashable {
@@ -236,6 +261,9 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
         guard Self.isValidName(name) else { throw .invalidArgument("name must be valid as a DNS name component") }
         guard !task.image.isEmpty else { throw .invalidArgument("ContainerSpec: image reference must be provided") }
         if let n = mode.replicas, n < 0 { throw .invalidArgument("replicas must be 0 or more") }
+        if case .replicatedJob(let concurrent, let total) = mode, concurrent < 0 || total < 0 {
+            throw .invalidArgument("ReplicatedJob: MaxConcurrent and TotalCompletions must be 0 or more")
+        }
         for c in task.constraints { _ = try PlacementConstraint.parse(c) }
         if let p = task.restartPolicy, p.delay < 0 { throw .invalidArgument("TaskSpec: restart-delay cannot be negative") }
         if let w = task.restartPolicy?.window, w < 0 { throw .invalidArgument("TaskSpec: restart-window cannot be negative") }

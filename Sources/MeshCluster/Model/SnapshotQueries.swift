@@ -30,7 +30,21 @@ extension ClusterSnapshot {
     /// observed running.
     public func status(ofService id: String) -> ServiceStatus? {
         guard let s = services.first(where: { $0.id == id }) else { return nil }
-        let mine = tasks.filter { $0.serviceID == id }
+        var mine = tasks.filter { $0.serviceID == id }
+        if s.spec.mode.isJob {
+            // A job counts its current iteration: desired is what may still run now (dockerd's
+            // min(MaxConcurrent, TotalCompletions - completed) for a replicated job).
+            mine = mine.filter { $0.specVersion == s.specVersion }
+            let running = mine.filter { $0.status.state == .running }.count
+            let completed = mine.filter { $0.status.state == .complete }.count
+            let desired: Int
+            if case .replicatedJob(let concurrent, let total) = s.spec.mode {
+                desired = max(0, min(concurrent, total - completed))
+            } else {
+                desired = mine.filter { $0.desiredState == .running }.count
+            }
+            return ServiceStatus(runningTasks: running, desiredTasks: desired, completedTasks: completed)
+        }
         let running = mine.filter { $0.status.state == .running && $0.desiredState == .running }.count
         let desired = s.spec.mode.replicas ?? mine.filter { $0.desiredState == .running }.count
         let completed = mine.filter { $0.status.state == .complete }.count

@@ -59,6 +59,8 @@ public struct ClusterTask: Codable, Sendable, Equatable, Identifiable {
     public var networks: [NetworkAttachment]
     /// Ports published in host mode (for `service ps` PORTS).
     public var hostPorts: [PortConfig]
+    /// A job's task: the iteration (the service's `specVersion`) it belongs to; nil otherwise.
+    public var jobIteration: UInt64?
 
     public init(
         id: String, serviceID: String, slot: Int, nodeID: String = "", spec: TaskSpec, specVersion: UInt64,

@@ -58,10 +58,16 @@ public struct Orchestrator: Sendable {
                 service: service, tasks: byService[service.id] ?? [], nodes: nodes,
                 sortedNodes: sortedNodes, now: now)
             work.shutDownMisplaced()
-            if service.spec.mode.isGlobal { work.fillNodes(ids: &ids) } else { work.scaleSlots(ids: &ids) }
-            work.restartEnded(ids: &ids)
-            work.handOver()
-            work.roll(ids: &ids)
+            if service.spec.mode.isJob {
+                // A job has no replicas to keep and no rolling update: an update is a new iteration.
+                work.runJob(ids: &ids)
+                work.restartEnded(ids: &ids)
+            } else {
+                if service.spec.mode.isGlobal { work.fillNodes(ids: &ids) } else { work.scaleSlots(ids: &ids) }
+                work.restartEnded(ids: &ids)
+                work.handOver()
+                work.roll(ids: &ids)
+            }
             work.emit(into: &plan)
         }
         return plan
@@ -136,9 +142,10 @@ struct ServiceWork {
     mutating func create<G: RandomNumberGenerator>(unit: Unit, desired: TaskState, attempt: Int = 0, ids: inout G) -> ClusterTask {
         var id = ObjectID.make(using: &ids)
         while tasks[id] != nil { id = ObjectID.make(using: &ids) }
-        let t = ClusterTask(
+        var t = ClusterTask(
             id: id, serviceID: service.id, slot: unit.slot, nodeID: unit.node, spec: service.spec.task,
             specVersion: service.specVersion, desiredState: desired, attempt: attempt, now: now)
+        if service.spec.mode.isJob { t.jobIteration = service.specVersion }
         tasks[id] = t
         createdIDs.append(id)
         return t
@@ -198,6 +205,44 @@ struct ServiceWork {
         }
     }
 
+    // MARK: 2b. jobs
+
+    /// swarmkit's job orchestrators, over the current iteration (tasks of the service's
+    /// `specVersion`): tasks of earlier iterations stop; a task that completed is done (desired
+    /// `complete`, so its node lets it go); a replicated job starts tasks in the lowest slots
+    /// (0-based, as the CLI's job progress counts them) that neither completed nor have a task
+    /// meant to run, at most `maxConcurrent` running at once, until `totalCompletions`; a global
+    /// job starts one task on every eligible node that has none of this iteration.
+    mutating func runJob<G: RandomNumberGenerator>(ids: inout G) {
+        for t in ordered where isDirty(t) && t.isActive { shutDown(t, message: "job run again by a service update") }
+        for t in ordered where !isDirty(t) && t.desiredState == .running && t.status.state == .complete {
+            var done = t
+            done.desiredState = .complete
+            put(done)
+        }
+        let current = ordered.filter { !isDirty($0) }
+        switch service.spec.mode {
+        case .replicatedJob(let concurrent, let total):
+            var taken = Set(current.filter { $0.status.state == .complete || $0.desiredState == .running }.map(\.slot))
+            var budget = concurrent - current.filter { $0.desiredState == .running && !$0.status.state.isTerminal }.count
+            var slot = 0
+            while budget > 0 && slot < total {
+                if taken.insert(slot).inserted {
+                    create(unit: Unit(slot: slot, node: ""), desired: .running, ids: &ids)
+                    budget -= 1
+                }
+                slot += 1
+            }
+        case .globalJob:
+            let covered = Set(current.filter { $0.status.state == .complete || $0.desiredState == .running }.map(\.nodeID))
+            for node in sortedNodes where eligible(node) && !covered.contains(node.id) {
+                create(unit: Unit(slot: 0, node: node.id), desired: .running, ids: &ids)
+            }
+        case .replicated, .global:
+            break
+        }
+    }
+
     // MARK: 3. restart policy
 
     mutating func restartEnded<G: RandomNumberGenerator>(ids: inout G) {
@@ -207,7 +252,8 @@ struct ServiceWork {
             switch policy.condition {
             case .none: wanted = false
             case .onFailure: wanted = t.status.state != .complete
-            case .any: wanted = true
+            // A job's task that completed is done, whatever the condition says (swarmkit's rule).
+            case .any: wanted = !service.spec.mode.isJob || t.status.state != .complete
             }
             guard wanted, policy.maxAttempts == 0 || t.attempt < policy.maxAttempts else { continue }
             let due = t.status.timestamp.addingTimeInterval(Double(policy.delay) / 1e9)
