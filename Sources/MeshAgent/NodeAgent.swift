@@ -280,6 +280,7 @@ public actor NodeAgent {
             {
                 attached[id] = nil
                 launches[id] = nil
+                forgetHealth(id)
                 await runtime.remove(id)
             }
         }
@@ -470,8 +471,11 @@ public actor NodeAgent {
                 continue
             }
             switch r.process.current {
-            case .running where health[id]?.state.status == .starting:
-                out.append(TaskStatus(id: id, state: .starting, message: "starting", exitCode: nil))
+            // Starting until a probe has passed (a rolling update waits for that, as Swarm's does),
+            // even when the first probes already made it unhealthy.
+            case .running where health[id].map({ !$0.state.hasPassed }) == true:
+                let message = health[id]!.state.status == .unhealthy ? "starting: unhealthy" : "starting"
+                out.append(TaskStatus(id: id, state: .starting, message: message, exitCode: nil))
             case .running where health[id]?.state.status == .unhealthy:
                 out.append(TaskStatus(id: id, state: .running, message: "unhealthy", exitCode: nil))
             case .running: out.append(TaskStatus(id: id, state: .running, message: "started", exitCode: nil))

@@ -73,6 +73,9 @@ public struct HealthState: Sendable, Equatable {
     public enum Status: String, Sendable { case starting, healthy, unhealthy }
     public private(set) var status: Status = .starting
     public private(set) var failingStreak = 0
+    /// Some probe has passed since the task started: until then the task has never been ready,
+    /// whatever its status (a task that fails its first probes turns unhealthy without passing).
+    public private(set) var hasPassed = false
     /// The last five probes, oldest first, as `docker inspect` shows them.
     public private(set) var log: [HealthProbe] = []
     public static let logLength = 5
@@ -92,6 +95,7 @@ public struct HealthState: Sendable, Equatable {
         if log.count > Self.logLength { log.removeFirst(log.count - Self.logLength) }
         if probe.exitCode == 0 {
             failingStreak = 0
+            hasPassed = true
             status = .healthy
         } else if !(status == .starting && inStartPeriod) {
             failingStreak += 1

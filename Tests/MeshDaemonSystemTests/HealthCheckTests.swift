@@ -39,6 +39,9 @@ import Testing
         }
         #expect(starting, "both tasks Starting: \((try? states()) ?? [])")
         try await Task.sleep(for: .seconds(2))
+        // By now their probes have failed (one retry): still Starting, since none ever passed.
+        let stillStarting = try states()
+        #expect(stillStarting.count == 2 && stillStarting.allSatisfy { $0.hasPrefix("Starting") }, "\(stillStarting)")
         for n in 1...3 {
             let got = try answers(n, 4)
             #expect(got == ["failed": 4], "node \(n) sent connections to tasks not yet healthy: \(got)")
@@ -69,17 +72,22 @@ import Testing
         // with a client calling throughout.
         let loop = ClientLoop(c, url: "http://\(c.address(2)):8100/")
         _ = FileManager.default.createFile(atPath: "\(flags)/sick-\(sick)", contents: nil)
+        let turned = ContinuousClock.now
         for n in 1...3 {
             let out = try await ClusterTests.eventually(.seconds(15)) { try answers(n) == [well: 12] }
             let got = try answers(n)
             #expect(out, "node \(n) still sends to the unhealthy task \(sick): \(got)\n\(c.log(n).suffix(1500))")
         }
+        // The first failing probe comes within an interval (500 ms) of the flag; one retry.
+        print("health: unhealthy task out of all three nodes' balancers \(ContinuousClock.now - turned) after its flag")
         try FileManager.default.removeItem(atPath: "\(flags)/sick-\(sick)")
+        let healed = ContinuousClock.now
         for n in 1...3 {
             let back = try await ClusterTests.eventually(.seconds(15)) { try answers(n)[sick] != nil }
             let got = try answers(n)
             #expect(back, "node \(n) does not send to \(sick) again once healthy: \(got)")
         }
+        print("health: healthy again on all three nodes \(ContinuousClock.now - healed) after its flag went")
         let counts = loop.stop()
         #expect(counts.failed == 0 && counts.ok > 0, "client loop through node 2: \(counts)")
         print("health: client loop \(counts.ok) ok, \(counts.failed) failed across an unhealthy spell")
