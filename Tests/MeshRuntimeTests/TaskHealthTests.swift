@@ -80,24 +80,30 @@ import Testing
     @Test func aProbeRunsInTheTaskWithItsEnvironmentAndIsEndedAtItsTimeout() async throws {
         let (rt, dir) = try TaskRuntimeTests.runtime()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        _ = try await rt.start(TaskLaunch(id: "hp1abc", image: "busybox", args: ["sleep", "60"], env: ["MARK": "m1"]))
-        defer { Task { await rt.remove("hp1abc") } }
-        // In the task's namespace (only lo there) and with its environment.
-        let inside = try #require(
-            HealthCheck(test: ["CMD-SHELL", "echo $HOSTNAME $MARK; ip -o link | cut -d: -f2; exit 3"]))
-        let p = try #require(await rt.probe("hp1abc", inside))
-        #expect(p.exitCode == 3)
-        #expect(p.output.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) } == ["hp1abc m1", "lo"], "\(p.output)")
-        let truth = try #require(HealthCheck(test: ["CMD", "true"]))
-        let pass = try #require(await rt.probe("hp1abc", truth))
-        #expect(pass.exitCode == 0)
-        // A probe that outlives its timeout is killed and fails, as dockerd's does; a child it left
-        // holding the output pipe does not hold the probe up.
-        let slow = try #require(HealthCheck(test: ["CMD-SHELL", "sleep 30 & sleep 30"], timeoutNanos: 300_000_000))
-        let began = ContinuousClock.now
-        let timedOut = try #require(await rt.probe("hp1abc", slow))
-        #expect(ContinuousClock.now - began < .seconds(5))
-        #expect(timedOut.exitCode == -1 && timedOut.output.contains("exceeded timeout"), "\(timedOut)")
-        #expect(await rt.probe("nosuchtask", slow) == nil)
+        // Removed before the test returns, whatever happens: a task left behind keeps its namespace.
+        var failure: (any Error)?
+        do {
+            _ = try await rt.start(TaskLaunch(id: "hp1abc", image: "busybox", args: ["sleep", "60"], env: ["MARK": "m1"]))
+            // In the task's namespace (only lo there) and with its environment.
+            let inside = try #require(
+                HealthCheck(test: ["CMD-SHELL", "echo $HOSTNAME $MARK; ip -o link | cut -d: -f2; exit 3"]))
+            let p = try #require(await rt.probe("hp1abc", inside))
+            #expect(p.exitCode == 3)
+            #expect(p.output.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) } == ["hp1abc m1", "lo"], "\(p.output)")
+            let truth = try #require(HealthCheck(test: ["CMD", "true"]))
+            let pass = try #require(await rt.probe("hp1abc", truth))
+            #expect(pass.exitCode == 0)
+            // A probe that outlives its timeout is killed and fails, as dockerd's does: its whole
+            // process group, so a child holding the output pipe does not hold the probe up.
+            let slow = try #require(HealthCheck(test: ["CMD-SHELL", "sleep 30 & sleep 30"], timeoutNanos: 300_000_000))
+            let began = ContinuousClock.now
+            let timedOut = try #require(await rt.probe("hp1abc", slow))
+            #expect(ContinuousClock.now - began < .seconds(5))
+            #expect(timedOut.exitCode == -1 && timedOut.output.contains("exceeded timeout"), "\(timedOut)")
+            #expect(await rt.probe("nosuchtask", slow) == nil)
+        } catch { failure = error }
+        await rt.remove("hp1abc")
+        #expect(!NetworkNamespace.exists(named: rt.namespaceName("hp1abc")))
+        if let failure { throw failure }
     }
 }
