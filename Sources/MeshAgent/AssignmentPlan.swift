@@ -90,6 +90,13 @@ enum AssignmentPlan {
             addresses: dnsAddresses(r.attachments, ingress: ingress))
     }
 
+    /// A local task's record, as `dns` makes it.
+    static func dnsTask(_ t: NodeAssignment.LocalTask, service: NodeAssignment.Service?, ingress: String?) -> DNSTask {
+        DNSTask(
+            id: t.id, name: t.name, service: service?.name, serviceAliases: service?.aliases ?? [],
+            addresses: dnsAddresses(t.attachments, ingress: ingress))
+    }
+
     /// One service's record: its VIPs and the networks its running (local) or serving (remote) tasks are on.
     static func dnsService(
         _ s: NodeAssignment.Service, local: [NodeAssignment.LocalTask], remote: [NodeAssignment.RemoteTask],
@@ -117,33 +124,21 @@ enum AssignmentPlan {
     ) {
         let networks = a.networks.filter { !$0.isIngress }.map { DNSNetwork(id: $0.id, name: $0.name) }
         let ingress = a.networks.first(where: \.isIngress)?.id
-        let serviceNames = Dictionary(a.services.map { ($0.id, $0.name) }, uniquingKeysWith: { x, _ in x })
-        let serviceAliases = Dictionary(a.services.map { ($0.id, $0.aliases) }, uniquingKeysWith: { x, _ in x })
+        let services = Dictionary(a.services.map { ($0.id, $0) }, uniquingKeysWith: { x, _ in x })
         var serviceNetworks: [String: Set<String>] = [:]
-        func addresses(_ list: [NodeAssignment.Attachment]) -> [String: [IPAddress]] {
-            var out: [String: [IPAddress]] = [:]
-            for at in list where at.network != ingress { out[at.network, default: []].append(at.address) }
-            return out
-        }
         var tasks: [DNSTask] = []
         for t in a.tasks where t.desired == .running && !notServing.contains(t.id) {
-            let addrs = addresses(t.attachments)
-            serviceNetworks[t.service, default: []].formUnion(addrs.keys)
-            tasks.append(
-                DNSTask(
-                    id: t.id, name: t.name, service: serviceNames[t.service], serviceAliases: serviceAliases[t.service] ?? [],
-                    addresses: addrs))
+            let record = dnsTask(t, service: services[t.service], ingress: ingress)
+            serviceNetworks[t.service, default: []].formUnion(record.addresses.keys)
+            tasks.append(record)
         }
         for r in a.remoteTasks where r.serving {
-            let addrs = addresses(r.attachments)
-            serviceNetworks[r.service, default: []].formUnion(addrs.keys)
-            tasks.append(
-                DNSTask(
-                    id: r.id, name: r.name, service: serviceNames[r.service], serviceAliases: serviceAliases[r.service] ?? [],
-                    addresses: addrs))
+            let record = dnsTask(r, service: services[r.service], ingress: ingress)
+            serviceNetworks[r.service, default: []].formUnion(record.addresses.keys)
+            tasks.append(record)
         }
-        let services = a.services.map { dnsService($0, networks: serviceNetworks[$0.id] ?? [], ingress: ingress) }
-        return (networks, services, tasks)
+        let records = a.services.map { dnsService($0, networks: serviceNetworks[$0.id] ?? [], ingress: ingress) }
+        return (networks, records, tasks)
     }
 }
 

@@ -470,13 +470,14 @@ public actor NodeAgent {
                 out.append(TaskStatus(id: id, state: .preparing, message: "preparing", exitCode: nil))
                 continue
             }
+            let checked = health[id]?.state
             switch r.process.current {
             // Starting until a probe has passed (a rolling update waits for that, as Swarm's does),
             // even when the first probes already made it unhealthy.
-            case .running where health[id].map({ !$0.state.hasPassed }) == true:
-                let message = health[id]!.state.status == .unhealthy ? "starting: unhealthy" : "starting"
+            case .running where checked.map({ !$0.hasPassed }) == true:
+                let message = checked!.status == .unhealthy ? "starting: unhealthy" : "starting"
                 out.append(TaskStatus(id: id, state: .starting, message: message, exitCode: nil))
-            case .running where health[id]?.state.status == .unhealthy:
+            case .running where checked?.status == .unhealthy:
                 out.append(TaskStatus(id: id, state: .running, message: "unhealthy", exitCode: nil))
             case .running: out.append(TaskStatus(id: id, state: .running, message: "started", exitCode: nil))
             case .exited(0): out.append(TaskStatus(id: id, state: .complete, message: "finished", exitCode: 0))
@@ -528,9 +529,9 @@ extension NodeAgent {
         let runtime = runtime
         healthLoops[id] = Task { [weak self] in
             while !Task.isCancelled {
-                guard let self, let delay = await self.healthDelay(id) else { return }
+                guard let self, let (delay, check) = await self.nextProbe(id) else { return }
                 try? await Task.sleep(for: delay)
-                guard !Task.isCancelled, let check = await self.health(idCheck: id) else { return }
+                guard !Task.isCancelled else { return }
                 let began = ContinuousClock.now
                 guard let probe = await runtime.probe(id, check) else { return }
                 await self.record(id, probe, began: began)
@@ -538,12 +539,11 @@ extension NodeAgent {
         }
     }
 
-    private func healthDelay(_ id: String) -> Duration? {
+    /// When to probe `id` next, and with what; nil once it is no longer watched.
+    private func nextProbe(_ id: String) -> (Duration, HealthCheck)? {
         guard let w = health[id], let started = w.started else { return nil }
-        return w.state.nextDelay(w.check, sinceStart: .now - started)
+        return (w.state.nextDelay(w.check, sinceStart: .now - started), w.check)
     }
-
-    private func health(idCheck id: String) -> HealthCheck? { health[id]?.check }
 
     private func record(_ id: String, _ probe: HealthProbe, began: ContinuousClock.Instant) async {
         guard var w = health[id], let started = w.started else { return }
@@ -552,15 +552,15 @@ extension NodeAgent {
         health[id] = w
         metrics.healthProbes.increment()
         guard w.state.isServing != wasServing else { return }
-        await healthChanged(id, serving: w.state.isServing)
+        await healthChanged(id)
     }
 
     /// One task's weight in this node's balancers and its DNS record, changed alone (the cost of
     /// its attachments); then the session republishes it for the others.
-    private func healthChanged(_ id: String, serving: Bool) async {
+    private func healthChanged(_ id: String) async {
         await turn.enter()
         guard let a = current, attached[id] != nil, !stopping.contains(id), health[id] != nil,
-            let t = currentLocalByService.values.lazy.compactMap({ $0.first { $0.id == id } }).first, t.desired == .running
+            let t = a.tasks.first(where: { $0.id == id }), t.desired == .running
         else {
             turn.leave()
             return
@@ -576,9 +576,7 @@ extension NodeAgent {
         let store = dns.store
         if nowServing {
             if let s = currentServices[t.service] {
-                let record = DNSTask(
-                    id: t.id, name: t.name, service: s.name, serviceAliases: s.aliases,
-                    addresses: AssignmentPlan.dnsAddresses(t.attachments, ingress: a.ingressID))
+                let record = AssignmentPlan.dnsTask(t, service: s, ingress: a.ingressID)
                 store.update { $0.upsert(record) }
                 dnsTasks.insert(id)
             }
