@@ -88,7 +88,8 @@ extension Daemon {
     /// The node's catalog as its runtime read it; read from the data root only outside a swarm.
     func isCatalogImage(_ image: String) async -> Bool {
         let known = await node?.runtime.catalog
-        guard let catalog = known ?? (try? ImageCatalog(dataRoot: options.dataRoot, meshd: options.meshd)) else { return false }
+        guard let catalog = known ?? (try? ImageCatalog(dataRoot: options.dataRoot, meshd: options.meshd, builtins: options.builtinImages))
+        else { return false }
         return (try? catalog.command(image: image, args: [])) != nil
     }
 

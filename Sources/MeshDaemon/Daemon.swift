@@ -32,6 +32,9 @@ public actor Daemon: EngineBackend {
         public var clusterStore: String?
         /// The leadership lease's TTL in seconds: how long a killed leader holds on before another takes over.
         public var leaderTTL: Int64 = 5
+        /// False (`--no-builtin-images`): busybox, alpine and the whoami names are not run from the
+        /// host's programs but pulled like any image (a registry mirror serves them).
+        public var builtinImages = true
         public init(dataRoot: String, lb: LoadBalancerKind, meshd: String, hostname: String) {
             self.dataRoot = dataRoot
             self.lb = lb
@@ -130,7 +133,8 @@ public actor Daemon: EngineBackend {
             manager = try await startPlane(ClusterController(manager: m, selfNodeID: record.nodeID), record: record)
         }
         node = try await NodePlane.start(
-            record: record, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd, images: nodeImagesIfAvailable())
+            record: record, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd, images: nodeImagesIfAvailable(),
+            builtinImages: options.builtinImages)
         self.record = record
         DaemonLog.daemon.info("resumed as \(record.role.rawValue) \(record.nodeID) at \(record.advertiseAddr)")
     }
@@ -326,7 +330,8 @@ public actor Daemon: EngineBackend {
             }
             try record.save(dataRoot: options.dataRoot)
             node = try await NodePlane.start(
-                record: record, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd, images: nodeImagesIfAvailable())
+                record: record, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd, images: nodeImagesIfAvailable(),
+                builtinImages: options.builtinImages)
             self.record = record
             DaemonLog.daemon.info("swarm initialised: node \(nodeID) manager at \(advertise), listening on \(listen)")
             return nodeID
@@ -405,7 +410,8 @@ public actor Daemon: EngineBackend {
             try record.save(dataRoot: options.dataRoot)
             if let shared { try await startCandidacy(shared, record: record) }
             node = try await NodePlane.start(
-                record: record, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd, images: nodeImagesIfAvailable())
+                record: record, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd, images: nodeImagesIfAvailable(),
+                builtinImages: options.builtinImages)
             self.record = record
             DaemonLog.daemon.info("joined the swarm as \(role.rawValue) \(nodeID) through \(target)")
         } catch {

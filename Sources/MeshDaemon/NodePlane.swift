@@ -25,7 +25,8 @@ public actor NodePlane {
     /// `images`: the node's image store; with one, images outside the process catalog run as runc
     /// containers (MeshImage supplies it), without one they fail the task with the catalog's message.
     public static func start(
-        record: NodeRecord, dataRoot: String, lb: LoadBalancerKind, meshd: String, images: (any RootfsProvider)? = nil
+        record: NodeRecord, dataRoot: String, lb: LoadBalancerKind, meshd: String, images: (any RootfsProvider)? = nil,
+        builtinImages: Bool = true
     ) async throws -> NodePlane {
         guard let address = IPAddress(record.advertiseAddr) else {
             throw DaemonError.config("advertise address \(record.advertiseAddr) is not an IP address")
@@ -35,7 +36,8 @@ public actor NodePlane {
             return k
         }
         // First: a previous run's tasks go before anything binds (and they are not the manager's to keep).
-        let runtime = try TaskRuntime(nodeID: record.nodeID, dataRoot: dataRoot, meshd: meshd, images: images)
+        let runtime = try TaskRuntime(
+            nodeID: record.nodeID, dataRoot: dataRoot, meshd: meshd, images: images, builtinImages: builtinImages)
         let leftovers = await runtime.removeLeftovers()
         if leftovers > 0 { DaemonLog.node.info("ended \(leftovers) task(s) left by a previous run; the manager restarts what should run") }
         let gossip = try GossipAgent(

@@ -3,7 +3,9 @@ import Foundation
 /// What an image name means on this node: the process runtime has no images, so each name maps
 /// to a local command. Built in: the whoami test servers (served by `meshd whoami`) and
 /// busybox/alpine (the host's busybox); anything else comes from `images.json` in the data root:
-/// `{"nginx": ["/usr/sbin/nginx", "-g", "daemon off;"]}`.
+/// `{"nginx": ["/usr/sbin/nginx", "-g", "daemon off;"]}`. Without the built-in names (`builtins`
+/// false: `meshd daemon --no-builtin-images`) busybox, alpine and whoami are images like any other,
+/// run as containers from a registry; `images.json` still applies.
 public struct ImageCatalog: Sendable {
     public enum Failure: Error, Sendable, CustomStringConvertible, Equatable {
         case unmapped(image: String, catalog: String)
@@ -23,11 +25,13 @@ public struct ImageCatalog: Sendable {
     public let busybox: String
     public let userFile: String
     public let user: [String: [String]]
+    public let builtins: Bool
 
     /// Reads `<dataRoot>/images.json` if present.
-    public init(dataRoot: String, meshd: String, busybox: String = "/bin/busybox") throws(Failure) {
+    public init(dataRoot: String, meshd: String, busybox: String = "/bin/busybox", builtins: Bool = true) throws(Failure) {
         self.meshd = meshd
         self.busybox = busybox
+        self.builtins = builtins
         userFile = dataRoot + "/images.json"
         guard let data = FileManager.default.contents(atPath: userFile) else {
             user = [:]
@@ -56,6 +60,7 @@ public struct ImageCatalog: Sendable {
     public func command(image: String, args: [String]) throws(Failure) -> [String] {
         let name = Self.normalize(image)
         if let mapped = user[name] { return mapped + args }
+        guard builtins else { throw .unmapped(image: image, catalog: userFile) }
         switch name {
         case "meshd/whoami", "jwilder/whoami":
             return [meshd, "whoami", "--port", "8000"] + args

@@ -58,12 +58,14 @@ public actor TaskRuntime {
 
     /// `images`: the node's image store; without one, an image not in the catalog fails the task
     /// with the catalog's message, as before there were containers.
-    public init(nodeID: String, dataRoot: String, meshd: String, images: (any RootfsProvider)? = nil, runc: String = "runc")
-        throws(RuntimeError)
-    {
+    /// `builtinImages` false: the catalog maps only `images.json`'s names (`--no-builtin-images`).
+    public init(
+        nodeID: String, dataRoot: String, meshd: String, images: (any RootfsProvider)? = nil, runc: String = "runc",
+        builtinImages: Bool = true
+    ) throws(RuntimeError) {
         self.nodeID = nodeID
         self.dataRoot = dataRoot
-        do { catalog = try ImageCatalog(dataRoot: dataRoot, meshd: meshd) } catch { throw .image(error) }
+        do { catalog = try ImageCatalog(dataRoot: dataRoot, meshd: meshd, builtins: builtinImages) } catch { throw .image(error) }
         var drivers: [any TaskDriver] = [ProcessDriver(catalog: catalog)]
         if let images { drivers.append(OCIDriver(nodeID: nodeID, dataRoot: dataRoot, images: images, runc: runc)) }
         self.drivers = drivers
@@ -301,8 +303,11 @@ public actor TaskRuntime {
     }
 
     /// The task's output as text, in order (a container's json-file log read back).
-    public func log(_ id: String) -> String {
+    public func log(_ id: String) async -> String {
         if let r = tasks[id] { return r.handle.log() }
+        // An ended container keeps its bundle (and log) until the node lets the task go, so
+        // `service logs` of a task that ran and exited still has its output.
+        if let c = await containers?.container(id) { return c.log() }
         return (try? String(contentsOfFile: "\(dataRoot)/tasks/\(id)/log", encoding: .utf8)) ?? ""
     }
 }

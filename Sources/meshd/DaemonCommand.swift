@@ -65,6 +65,12 @@ struct DaemonCommand: AsyncParsableCommand {
         name: .customLong("insecure-registry"),
         help: "A registry (HOST[:PORT] or a CIDR) reached without verified TLS, then plain HTTP (127.0.0.0/8 always is). Repeatable.")
     var insecureRegistries: [String] = []
+    @Flag(
+        name: .customLong("no-builtin-images"),
+        help:
+            "Run busybox, alpine and whoami images as containers from a registry, like any other image, instead of from this host's programs (images.json still applies)."
+    )
+    var noBuiltinImages = false
     /// Where docker.io is served after the mirrors; tests point it at a dead port so nothing leaves the machine.
     @Option(name: .customLong("registry-hub"), help: .hidden) var registryHub = "https://" + RegistryOptions.dockerHubHost
     @Option(
@@ -142,6 +148,7 @@ struct DaemonCommand: AsyncParsableCommand {
         for r in insecureRegistries where r.contains("/") && !RegistryOptions.isValidCIDR(r) {
             throw ValidationError("--insecure-registry \(r): not a CIDR (e.g. 10.0.0.0/8) nor HOST[:PORT]")
         }
+        options.builtinImages = !noBuiltinImages
         options.registry = RegistryOptions(mirrors: registryMirrors, insecureRegistries: insecureRegistries, dockerHub: registryHub)
         if let clusterStore {
             if let problem = Daemon.problem(clusterStore: clusterStore) { throw ValidationError("--cluster-store: \(problem)") }

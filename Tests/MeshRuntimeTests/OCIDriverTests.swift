@@ -267,7 +267,7 @@ struct RuncMissing: Error, CustomStringConvertible { var description: String { "
             let flag = try #require(HealthCheck(test: ["CMD-SHELL", "echo $FROMTASK $(hostname); test -e /tmp/ok"]))
             let failed = try #require(await lab.rt.probe("h1probe", flag))
             #expect(failed.exitCode == 1 && failed.output == "t h1probe\n", "\(failed)")
-            _ = await try lab.rt.exec("h1probe", ExecRequest(args: ["touch", "/tmp/ok"])).collect()
+            _ = try await lab.rt.exec("h1probe", ExecRequest(args: ["touch", "/tmp/ok"])).collect()
             let passed = try #require(await lab.rt.probe("h1probe", flag))
             #expect(passed.exitCode == 0, "\(passed)")
             let slow = try #require(HealthCheck(test: ["CMD", "sleep", "30"], timeoutNanos: 500_000_000))

@@ -30,6 +30,14 @@ import Testing
         try #"{"nginx": ["/usr/sbin/nginx", "-g", "daemon off;"]}"#.write(toFile: dir + "/images.json", atomically: true, encoding: .utf8)
         let c = try ImageCatalog(dataRoot: dir, meshd: "meshd")
         #expect(try c.command(image: "nginx:latest", args: []) == ["/usr/sbin/nginx", "-g", "daemon off;"])
+        // `--no-builtin-images`: busybox and whoami are left to the registry; images.json still maps.
+        let plain = try ImageCatalog(dataRoot: dir, meshd: "meshd", builtins: false)
+        #expect(try plain.command(image: "nginx", args: ["-t"]) == ["/usr/sbin/nginx", "-g", "daemon off;", "-t"])
+        for image in ["busybox", "alpine:3.10", "traefik/whoami"] {
+            #expect(throws: ImageCatalog.Failure.unmapped(image: image, catalog: dir + "/images.json")) {
+                try plain.command(image: image, args: [])
+            }
+        }
         try "{not json".write(toFile: dir + "/images.json", atomically: true, encoding: .utf8)
         #expect(throws: ImageCatalog.Failure.self) { try ImageCatalog(dataRoot: dir, meshd: "meshd") }
     }
