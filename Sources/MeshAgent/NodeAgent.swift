@@ -499,11 +499,15 @@ public actor NodeAgent {
         for id in Array(health.keys) { forgetHealth(id) }
         fetching = [:]
         waiting = []
-        for (id, ns) in attached {
-            try? await dns.detach(ns)
-            await runtime.remove(id)
-        }
+        let leaving = attached
         attached = [:]
+        for ns in leaving.values { try? await dns.detach(ns) }
+        // All at once: each stop may wait out its grace period (a container's pid 1 that ignores
+        // SIGTERM), and `swarm leave` with thirty tasks took over a minute one after another.
+        let runtime = self.runtime
+        await withDiscardingTaskGroup { group in
+            for id in leaving.keys { group.addTask { await runtime.remove(id) } }
+        }
     }
 }
 
