@@ -191,7 +191,12 @@ public actor NodeAgent {
             stopping.formUnion(toStop)
             // The service's --stop-grace-period where it set one, else the node's.
             for id in toStop { forgetHealth(id) }
-            for id in toStop { _ = await runtime.stop(id, grace: graces[id] ?? stopGrace) }
+            // All at once: each may wait out its whole grace (a pid 1 that ignores SIGTERM), and
+            // one after another ten such tasks of a removed service held the node for 100 s.
+            let ending = toStop.map { ($0, graces[$0] ?? stopGrace) }
+            await withDiscardingTaskGroup { group in
+                for (id, grace) in ending { group.addTask { _ = await runtime.stop(id, grace: grace) } }
+            }
         }
 
         // 3. The dataplane without them and with the new ones; then their resolvers.
