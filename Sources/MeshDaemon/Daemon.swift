@@ -74,6 +74,13 @@ public actor Daemon: EngineBackend {
     /// For the node plane: a store that cannot open (a damaged index) must not keep the node out of
     /// its swarm; its tasks of catalog images run, container tasks fail with the catalog's message
     /// and the log says why.
+    /// The node's plane for `record`, as this daemon's options say (resume, init and join alike).
+    private func startNodePlane(_ record: NodeRecord) async throws -> NodePlane {
+        try await NodePlane.start(
+            record: record, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd, images: nodeImagesIfAvailable(),
+            builtinImages: options.builtinImages)
+    }
+
     func nodeImagesIfAvailable() -> NodeImages? {
         do { return try nodeImages() } catch {
             DaemonLog.node.error("image store under \(options.dataRoot)/images cannot open, containers will not run: \(error)")
@@ -132,9 +139,7 @@ public actor Daemon: EngineBackend {
             }
             manager = try await startPlane(ClusterController(manager: m, selfNodeID: record.nodeID), record: record)
         }
-        node = try await NodePlane.start(
-            record: record, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd, images: nodeImagesIfAvailable(),
-            builtinImages: options.builtinImages)
+        node = try await startNodePlane(record)
         self.record = record
         DaemonLog.daemon.info("resumed as \(record.role.rawValue) \(record.nodeID) at \(record.advertiseAddr)")
     }
@@ -329,9 +334,7 @@ public actor Daemon: EngineBackend {
                 manager = try await startPlane(ClusterController(manager: m, selfNodeID: nodeID), record: record)
             }
             try record.save(dataRoot: options.dataRoot)
-            node = try await NodePlane.start(
-                record: record, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd, images: nodeImagesIfAvailable(),
-                builtinImages: options.builtinImages)
+            node = try await startNodePlane(record)
             self.record = record
             DaemonLog.daemon.info("swarm initialised: node \(nodeID) manager at \(advertise), listening on \(listen)")
             return nodeID
@@ -409,9 +412,7 @@ public actor Daemon: EngineBackend {
             try secureDataRoot()
             try record.save(dataRoot: options.dataRoot)
             if let shared { try await startCandidacy(shared, record: record) }
-            node = try await NodePlane.start(
-                record: record, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd, images: nodeImagesIfAvailable(),
-                builtinImages: options.builtinImages)
+            node = try await startNodePlane(record)
             self.record = record
             DaemonLog.daemon.info("joined the swarm as \(role.rawValue) \(nodeID) through \(target)")
         } catch {

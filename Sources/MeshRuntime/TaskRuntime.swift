@@ -303,11 +303,8 @@ public actor TaskRuntime {
     }
 
     /// The task's output as text, in order (a container's json-file log read back).
-    public func log(_ id: String) async -> String {
+    public func log(_ id: String) -> String {
         if let r = tasks[id] { return r.handle.log() }
-        // An ended container keeps its bundle (and log) until the node lets the task go, so
-        // `service logs` of a task that ran and exited still has its output.
-        if let c = await containers?.container(id) { return c.log() }
         return (try? String(contentsOfFile: "\(dataRoot)/tasks/\(id)/log", encoding: .utf8)) ?? ""
     }
 }
