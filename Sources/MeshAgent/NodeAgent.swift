@@ -18,7 +18,10 @@ public actor NodeAgent {
     public let dns: DNSServer
     public let stopGrace: Duration
     public var startSettle: Duration = .milliseconds(300)
+    /// Tasks being stopped beside the turn (`stopAside`): drained, still attached and in the
+    /// dataplane at weight 0 until their process has ended, reported running until then.
     private var stopping: Set<String> = []
+    private var stopTasks: [String: Task<Void, Never>] = [:]
     private var attached: [String: NetworkNamespace] = [:]
     private var rejected: [String: String] = [:]
     private var dnsTasks: Set<String> = []
@@ -128,7 +131,7 @@ public actor NodeAgent {
         // running (drained) until the pull has ended.
         let pullingServices = Set(waiting.compactMap { wanted[$0]?.service })
         let toStop = attached.keys.filter { id in
-            wanted[id] == nil && !pullingServices.contains(launches[id]?.container.serviceID ?? "")
+            wanted[id] == nil && !stopping.contains(id) && !pullingServices.contains(launches[id]?.container.serviceID ?? "")
         }.sorted()
 
         // 1. Namespaces for new tasks (an unmapped image is rejected here, with the reason).
@@ -183,37 +186,26 @@ public actor NodeAgent {
             }
         }
 
-        // 2. Tasks on their way out stop receiving new connections first.
+        // 2. Tasks on their way out stop receiving new connections first; then they stop beside
+        // the turn. Each may wait out its whole grace (a pid 1 that ignores SIGTERM), and in the
+        // turn that held up every change after it: a new service's tasks waited for a removed
+        // one's stop (Swarm stops and starts tasks independently too).
         if !toStop.isEmpty {
             _ = try await reconciler.converge(
                 AssignmentPlan.dataplane(a, attached: names, draining: Set(toStop).union(notServing), secrets: espSecrets))
-            // Stopped on purpose: whatever signal ends them, they report shutdown, not failure.
-            stopping.formUnion(toStop)
-            // The service's --stop-grace-period where it set one, else the node's.
-            for id in toStop { forgetHealth(id) }
-            // All at once: each may wait out its whole grace (a pid 1 that ignores SIGTERM), and
-            // one after another ten such tasks of a removed service held the node for 100 s.
-            let ending = toStop.map { ($0, graces[$0] ?? stopGrace) }
-            await withDiscardingTaskGroup { group in
-                for (id, grace) in ending { group.addTask { _ = await runtime.stop(id, grace: grace) } }
+            for id in toStop {
+                forgetHealth(id)
+                stopAside(id)
             }
         }
 
-        // 3. The dataplane without them and with the new ones; then their resolvers.
-        var remaining = names
-        for id in toStop { remaining[id] = nil }
+        // 3. The dataplane with the new ones (the stopping ones stay at weight 0); then their resolvers.
         // New tasks join their balancers at weight 0: no connection reaches them before they run.
         var report = try await reconciler.converge(
-            AssignmentPlan.dataplane(a, attached: remaining, draining: Set(prepared).union(notServing), secrets: espSecrets))
+            AssignmentPlan.dataplane(a, attached: names, draining: Set(prepared).union(notServing), secrets: espSecrets))
         try await syncDNS(a)
-        for id in toStop {
-            if let ns = attached.removeValue(forKey: id) { try? await dns.detach(ns) }
-            await runtime.remove(id)
-            launches[id] = nil
-            graces[id] = nil
-            stopped.insert(id)
-            stopping.remove(id)
-        }
+        // Reported to the manager and dropped from its assignments by now: forgotten.
+        stopped.formIntersection(a.tasks.map(\.id))
         // An encrypted network this node cannot protect (no ESP in its kernel) takes no task:
         // the dataplane left it out, and the task fails with the kernel's answer.
         let refusedNetworks = await reconciler.refusedNetworks()
@@ -271,7 +263,7 @@ public actor NodeAgent {
             {
                 try? await Task.sleep(for: .milliseconds(10))
             }
-            var running = remaining
+            var running = names
             for id in prepared where rejected[id] != nil { running[id] = nil }
             report.changes += try await reconciler.converge(
                 AssignmentPlan.dataplane(a, attached: running, draining: notServing, secrets: espSecrets)
@@ -301,6 +293,52 @@ public actor NodeAgent {
         keyedPeers = Dictionary(
             AssignmentPlan.peerKeys(a, secrets: espSecrets).map { ($0.nodeID, $0.nodeAddress) }, uniquingKeysWith: { x, _ in x })
         return report
+    }
+
+    /// Stops `id` beside the turn with its grace (the service's --stop-grace-period where it set
+    /// one, else the node's), then takes it out of the dataplane, its resolver and the runtime in
+    /// the turn.
+    private func stopAside(_ id: String) {
+        stopping.insert(id)
+        let grace = graces[id] ?? stopGrace
+        let runtime = runtime
+        stopTasks[id] = Task {
+            _ = await runtime.stop(id, grace: grace)
+            await self.stopEnded(id)
+        }
+    }
+
+    /// A stop ended: the task's endpoints and backends go as single-object changes (the cost of
+    /// its attachments), then its namespace and files.
+    private func stopEnded(_ id: String) async {
+        await turn.enter()
+        defer { turn.leave() }
+        stopTasks[id] = nil
+        guard !isShutDown, stopping.contains(id) else { return }
+        // Only while the last assignment still carries the task: its addresses are still its own
+        // then. Once it is dropped (it reported shutdown), that apply removed them, and an address
+        // may already be a new task's.
+        var changes: [DataplaneChange] = []
+        let service = launches[id]?.container.serviceID ?? ""
+        if let t = currentLocalByService[service]?.first(where: { $0.id == id }) {
+            for at in t.attachments {
+                if currentServices[service] != nil {
+                    changes.append(.removeBackend(service: service, network: at.network, address: at.address))
+                }
+                changes.append(.removeLocalEndpoint(task: id, network: at.network))
+            }
+        }
+        if let ns = attached.removeValue(forKey: id) { try? await dns.detach(ns) }
+        if !changes.isEmpty {
+            // A failure here leaves weight-0 entries the next full apply removes (the task is no
+            // longer attached).
+            _ = try? await reconciler.apply(changes)
+        }
+        await runtime.remove(id)
+        launches[id] = nil
+        graces[id] = nil
+        stopped.insert(id)
+        stopping.remove(id)
     }
 
     /// New gossip keys (a session's start or a rotation step): the pairs' ESP keys derived from
@@ -468,7 +506,14 @@ public actor NodeAgent {
         }
         for id in attached.keys {
             if stopping.contains(id) {
-                out.append(TaskStatus(id: id, state: .shutdown, message: "shutdown", exitCode: nil))
+                // Running until its process has ended, as Swarm reports it: a stop-first update
+                // starts the new task only once the old one is gone. Stopped on purpose: whatever
+                // signal ended it, it reports shutdown, not failure.
+                if let r = await runtime.task(id), r.process.current == .running {
+                    out.append(TaskStatus(id: id, state: .running, message: "stopping", exitCode: nil))
+                } else {
+                    out.append(TaskStatus(id: id, state: .shutdown, message: "shutdown", exitCode: nil))
+                }
                 continue
             }
             guard let r = await runtime.task(id) else {
@@ -504,6 +549,10 @@ public actor NodeAgent {
         for id in Array(health.keys) { forgetHealth(id) }
         fetching = [:]
         waiting = []
+        // Stops under way end in the removes below (each ends the task first).
+        for t in stopTasks.values { t.cancel() }
+        stopTasks = [:]
+        stopping = []
         let leaving = attached
         attached = [:]
         for ns in leaving.values { try? await dns.detach(ns) }

@@ -137,7 +137,9 @@ import Testing
 
         // Scale down: web2 is drained, stopped and detached; only web1 answers; DNS follows.
         try await agent.apply(Self.assignment(node, tasks: [Self.web(1), Self.probe]))
-        #expect(!NetworkNamespace.exists(named: runtime.namespaceName("web2task")))
+        // It stops beside the agent's turn; once its process has ended it is gone.
+        try await Self.until("web2 stopped and removed") { !NetworkNamespace.exists(named: runtime.namespaceName("web2task")) }
+        #expect(await agent.status().first { $0.id == "web2task" }?.state == .shutdown)
         let after = try Exec.run(
             ["ip", "netns", "exec", node.clientNS, "curl", "-s", "--max-time", "2", "-H", "Connection: close"]
                 + Array(repeating: "http://198.18.9.1:8000/", count: 4)
@@ -160,6 +162,59 @@ import Testing
                 node: NodeIdentity(
                     id: node.id, advertiseAddress: IPAddress("198.18.9.1")!,
                     namespace: node.nodeNS)))
+        await dns.shutdown()
+        #expect(NetworkNamespace.list().filter { $0.hasPrefix("meshd-\(node.id)-") || $0.hasPrefix("mtask-\(node.id)-") }.isEmpty)
+    }
+
+    /// A task whose process ignores SIGTERM holds only its own stop: the change that removes it
+    /// starts another task at once, the stopping one reports running (drained, weight 0) until
+    /// its grace ends in SIGKILL, then shutdown, and its namespace goes.
+    @Test func aStopWaitingOutItsGraceHoldsUpNoOtherTask() async throws {
+        guard getuid() == 0 else { throw NotRootAgent() }
+        let node = Node()
+        defer { node.destroy() }
+        try await Self.underlay(node)
+        let runtime = try TaskRuntime(nodeID: node.id, dataRoot: node.dataRoot, meshd: DataplaneLab.locateMeshd())
+        let reconciler = Reconciler(lb: .nftables)
+        let dns = try await DNSServer.start(.init(forwarding: .init(upstreams: [])), store: DNSRecordStore(), threads: 1)
+        let grace = Duration.seconds(4)
+        let agent = NodeAgent(runtime: runtime, reconciler: reconciler, dns: dns, stopGrace: grace)
+        var stubborn = Self.web(1)
+        stubborn.image = "busybox"
+        stubborn.args = ["sh", "-c", "trap '' TERM; while true; do sleep 1; done"]
+        try await agent.apply(Self.assignment(node, tasks: [stubborn]))
+        #expect(await agent.status().map(\.state) == [.running])
+
+        let began = ContinuousClock.now
+        try await agent.apply(Self.assignment(node, tasks: [Self.web(2)]))
+        #expect(ContinuousClock.now - began < grace, "the new task waited for the old one's stop")
+        let during = await agent.status()
+        #expect(during.first { $0.id == "web2task" }?.state == .running)
+        #expect(during.first { $0.id == "web1task" }.map { [$0.state.rawValue, $0.message] } == ["running", "stopping"])
+        // The new task serves through the published port while the old one still stops.
+        let answer = try Exec.run([
+            "ip", "netns", "exec", node.clientNS, "curl", "-s", "--max-time", "2", "-H", "Connection: close", "http://198.18.9.1:8000/",
+        ]).stdout
+        #expect(answer.contains("I'm web2task"), "\(answer)")
+        #expect(NetworkNamespace.exists(named: runtime.namespaceName("web1task")))
+
+        try await Self.until("web1 killed after its grace and removed") {
+            !NetworkNamespace.exists(named: runtime.namespaceName("web1task"))
+        }
+        #expect(ContinuousClock.now - began >= grace)
+        #expect(await agent.status().first { $0.id == "web1task" }?.state == .shutdown)
+        // Its backends left every balancer of the node (the node's and its networks' sandboxes); web2's stay.
+        var nft = ""
+        for ns in [node.nodeNS] + NetworkNamespace.list().filter({ $0.hasPrefix("meshd-\(node.id)-") }) {
+            nft += try Exec.run(["ip", "netns", "exec", ns, "nft", "list", "ruleset"]).stdout
+        }
+        #expect(nft.contains("10.255.9.12"), "\(nft)")
+        #expect(!nft.contains("10.11.0.11") && !nft.contains("10.255.9.11"), "\(nft)")
+
+        try await agent.apply(Self.assignment(node, tasks: []))
+        await agent.shutdown()
+        _ = try await reconciler.apply(
+            DataplaneState(node: NodeIdentity(id: node.id, advertiseAddress: IPAddress("198.18.9.1")!, namespace: node.nodeNS)))
         await dns.shutdown()
         #expect(NetworkNamespace.list().filter { $0.hasPrefix("meshd-\(node.id)-") || $0.hasPrefix("mtask-\(node.id)-") }.isEmpty)
     }
