@@ -22,6 +22,9 @@ public actor NodeAgent {
     /// dataplane at weight 0 until their process has ended, reported running until then.
     private var stopping: Set<String> = []
     private var stopTasks: [String: Task<Void, Never>] = [:]
+    /// Ended tasks whose containers stay while the manager keeps them in its history
+    /// (`NodeAssignment.retained`): out of the dataplane, no namespace, removed once they leave it.
+    private var kept: Set<String> = []
     private var attached: [String: NetworkNamespace] = [:]
     private var rejected: [String: String] = [:]
     private var dnsTasks: Set<String> = []
@@ -206,6 +209,15 @@ public actor NodeAgent {
         try await syncDNS(a)
         // Reported to the manager and dropped from its assignments by now: forgotten.
         stopped.formIntersection(a.tasks.map(\.id))
+        // Pruned from the manager's history: their containers go.
+        if !kept.isEmpty {
+            let history = Set(a.tasks.map(\.id)).union(a.retained ?? [])
+            let pruned = kept.subtracting(history)
+            kept.subtract(pruned)
+            await withDiscardingTaskGroup { group in
+                for id in pruned { group.addTask { await runtime.remove(id) } }
+            }
+        }
         // An encrypted network this node cannot protect (no ESP in its kernel) takes no task:
         // the dataplane left it out, and the task fails with the kernel's answer.
         let refusedNetworks = await reconciler.refusedNetworks()
@@ -334,7 +346,15 @@ public actor NodeAgent {
             // longer attached).
             _ = try? await reconciler.apply(changes)
         }
-        await runtime.remove(id)
+        // Its container stays while the manager still has the task (it is only now reporting its
+        // end, or the history keeps it); an older manager sends no history, and the next
+        // assignment without the task removes it.
+        if currentLocalByService[service]?.contains(where: { $0.id == id }) == true || current?.retained?.contains(id) == true {
+            await runtime.retire(id)
+            kept.insert(id)
+        } else {
+            await runtime.remove(id)
+        }
         launches[id] = nil
         graces[id] = nil
         stopped.insert(id)
@@ -559,8 +579,10 @@ public actor NodeAgent {
         // All at once: each stop may wait out its grace period (a container's pid 1 that ignores
         // SIGTERM), and `swarm leave` with thirty tasks took over a minute one after another.
         let runtime = self.runtime
+        let ended = kept
+        kept = []
         await withDiscardingTaskGroup { group in
-            for id in leaving.keys { group.addTask { await runtime.remove(id) } }
+            for id in Set(leaving.keys).union(ended) { group.addTask { await runtime.remove(id) } }
         }
     }
 }

@@ -235,6 +235,10 @@ public struct NodeAssignment: Sendable, Equatable, Codable {
     public var tasks: [LocalTask]
     public var remoteTasks: [RemoteTask]
     public var peers: [PeerIngress]
+    /// This node's ended tasks still in the manager's task history (not in `tasks`): their
+    /// containers stay (`docker ps -a`, `docker logs`, `service logs`) until they leave it, as
+    /// dockerd keeps a Swarm task's container until the task is pruned. Nil from an older manager.
+    public var retained: [String]?
 
     public init(
         node: NodeIdentity, networks: [OverlayNetwork] = [], services: [Service] = [], tasks: [LocalTask] = [],

@@ -25,9 +25,14 @@ public enum AssignmentBuilder {
             ingressAddress: ingressAddress(node, ingressID))
 
         var tasks: [NodeAssignment.LocalTask] = []
+        var retained: [String] = []
         for t in snapshot.tasks where t.nodeID == nodeID && t.status.state >= .assigned {
-            // A task that finished and is not wanted any more needs nothing from the node.
-            if t.status.state.isTerminal && t.desiredState > .running { continue }
+            // A task that finished and is not wanted any more needs nothing from the node but
+            // its container, kept while the task is in the history.
+            if t.status.state.isTerminal && t.desiredState > .running {
+                retained.append(t.id)
+                continue
+            }
             guard let service = servicesByID[t.serviceID].map({ snapshot.services[$0] }) ?? orphanService(t) else { continue }
             let attachments = t.networks.compactMap { a -> NodeAssignment.Attachment? in
                 // A stopping task may outlive its network (`network rm` does not wait for it): the node has
@@ -91,9 +96,11 @@ public enum AssignmentBuilder {
             peers.sort { $0.nodeID < $1.nodeID }
         }
         // In ID order: the snapshot's is none in particular, and a push compares with what was sent.
-        return NodeAssignment(
+        var a = NodeAssignment(
             node: identity, networks: networks, services: services.sorted { $0.id < $1.id }, tasks: tasks.sorted { $0.id < $1.id },
             peers: peers)
+        a.retained = retained.sorted()
+        return a
     }
 
     /// Docker's container name for a task: `<service>.<slot>.<task id>`, the node id for global tasks.

@@ -196,6 +196,16 @@ public actor TaskRuntime {
         try? FileManager.default.removeItem(atPath: "\(dataRoot)/tasks/\(id)")
     }
 
+    /// Keeps an ended task's container (its record, bundle and log, for `docker ps -a` and
+    /// `docker logs`) but not its network namespace, which only a running task needs; `remove`
+    /// takes the rest later.
+    public func retire(_ id: String) async {
+        if let r = tasks[id], r.process.current == .running { _ = await r.handle.stop(grace: .seconds(2)) }
+        let ns = namespaceName(id)
+        try? NetworkNamespace.delete(named: ns)
+        try? FileManager.default.removeItem(atPath: "/etc/netns/\(ns)")
+    }
+
     /// A process started in a running task (`docker exec`): containers only.
     public func exec(_ id: String, _ request: ExecRequest) async throws(RuntimeError) -> ExecSession {
         guard let r = tasks[id] else { throw .exec("no task \(id) on this node") }

@@ -218,6 +218,49 @@ import Testing
         await dns.shutdown()
         #expect(NetworkNamespace.list().filter { $0.hasPrefix("meshd-\(node.id)-") || $0.hasPrefix("mtask-\(node.id)-") }.isEmpty)
     }
+
+    /// A task that ended keeps its record and output (what `docker ps -a`, `docker logs` and
+    /// `service logs` read) while the manager's history has it, without its namespace; once the
+    /// history drops it, nothing of it is left.
+    @Test func anEndedTaskIsKeptWhileInTheHistory() async throws {
+        guard getuid() == 0 else { throw NotRootAgent() }
+        let node = Node()
+        defer { node.destroy() }
+        try await Self.underlay(node)
+        let runtime = try TaskRuntime(nodeID: node.id, dataRoot: node.dataRoot, meshd: DataplaneLab.locateMeshd())
+        let reconciler = Reconciler(lb: .nftables)
+        let dns = try await DNSServer.start(.init(forwarding: .init(upstreams: [])), store: DNSRecordStore(), threads: 1)
+        let agent = NodeAgent(runtime: runtime, reconciler: reconciler, dns: dns, stopGrace: .seconds(2))
+        var echo = Self.web(1)
+        echo.image = "busybox"
+        echo.args = ["echo", "hello from web1"]
+        try await agent.apply(Self.assignment(node, tasks: [echo]))
+        for _ in 0..<100 where await agent.status().first?.state != .complete { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(await agent.status().first?.state == .complete)
+
+        // The manager reports it ended (desired shutdown), then moves it to the history.
+        echo.desired = .shutdown
+        try await agent.apply(Self.assignment(node, tasks: [echo]))
+        var history = Self.assignment(node, tasks: [])
+        history.retained = [echo.id]
+        try await agent.apply(history)
+        try await Self.until("web1 retired") { !NetworkNamespace.exists(named: runtime.namespaceName(echo.id)) }
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(await runtime.task(echo.id) != nil)
+        #expect(await runtime.log(echo.id).contains("hello from web1"))
+        #expect(!NetworkNamespace.exists(named: runtime.namespaceName(echo.id)))
+
+        // Pruned from the history: gone.
+        try await agent.apply(Self.assignment(node, tasks: []))
+        #expect(await runtime.task(echo.id) == nil)
+        #expect(await runtime.log(echo.id).isEmpty)
+
+        await agent.shutdown()
+        _ = try await reconciler.apply(
+            DataplaneState(node: NodeIdentity(id: node.id, advertiseAddress: IPAddress("198.18.9.1")!, namespace: node.nodeNS)))
+        await dns.shutdown()
+        #expect(NetworkNamespace.list().filter { $0.hasPrefix("meshd-\(node.id)-") || $0.hasPrefix("mtask-\(node.id)-") }.isEmpty)
+    }
 }
 
 struct NotRootAgent: Error, CustomStringConvertible { var description: String { "agent tests run tasks in namespaces: run as root" } }

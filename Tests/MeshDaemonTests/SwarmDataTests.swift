@@ -159,3 +159,25 @@ import Testing
         }
     }
 }
+
+/// What a node is told of its tasks' history: an ended task that is not wanted any more is left
+/// out of the tasks (nothing to run) but named in `retained`, so its container stays.
+@Suite struct AssignmentHistoryTests {
+    @Test func anEndedTaskLeavesTheTasksForTheHistory() async throws {
+        try await TestCluster.with { c in
+            let ctl = c.controller
+            _ = try await ctl.createService(webSpec("app"))
+            try await c.reconcile()
+            var task = try #require(try c.store.snapshot().tasks.first)
+            let settings = try await ctl.withManager { m in m.settings }
+            let before = try #require(AssignmentBuilder.build(try c.store.snapshot(), settings: settings, nodeID: task.nodeID))
+            #expect(before.tasks.map(\.id) == [task.id] && before.retained == [])
+
+            task.status.state = .complete
+            task.desiredState = .shutdown
+            try c.store.update(task)
+            let after = try #require(AssignmentBuilder.build(try c.store.snapshot(), settings: settings, nodeID: task.nodeID))
+            #expect(after.tasks.isEmpty && after.retained == [task.id])
+        }
+    }
+}
