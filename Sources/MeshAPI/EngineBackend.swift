@@ -19,6 +19,8 @@ public protocol EngineBackend: Sendable {
     func leaveSwarm(force: Bool) async throws(EngineError)
     func updateSwarm(_ spec: SwarmSpec, version: UInt64, rotate: SwarmRotation) async throws(EngineError)
     func unlockKey() async throws(EngineError) -> String
+    /// `swarm unlock`: a restarted manager of an autolocked swarm given its key.
+    func unlockSwarm(_ key: String) async throws(EngineError)
 
     // MARK: nodes
     func listNodes(_ filter: NodeFilter) async throws(EngineError) -> [Node]
@@ -183,6 +185,8 @@ public struct DistributionInspect: Codable, Sendable, Equatable {
 }
 
 public extension EngineBackend {
+    /// An engine with no autolock is never locked, as dockerd answers an unlocked node.
+    func unlockSwarm(_ key: String) async throws(EngineError) { throw .swarmNotLocked }
     func createSwarmData(_ kind: SwarmDataKind, _ spec: SwarmDataSpec) async throws(EngineError) -> IDResponse {
         throw .notImplemented("\(kind.rawValue)s are not served by this engine")
     }

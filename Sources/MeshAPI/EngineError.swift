@@ -56,6 +56,10 @@ public extension EngineError {
     static let lastManagerLeaving = EngineError.unavailable(
         "You are attempting to leave the swarm on a node that is participating as a manager. Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message. "
     )
+    /// dockerd's ErrSwarmLocked: a restarted manager of an autolocked swarm before `swarm unlock`.
+    static let swarmLocked = EngineError.unavailable(
+        "Swarm is encrypted and needs to be unlocked before it can be used. Please use \"docker swarm unlock\" to unlock it.")
+    static let swarmNotLocked = EngineError.unavailable("swarm is not locked")
     static let updateOutOfSequence = EngineError.internalError("rpc error: code = Unknown desc = update out of sequence")
 
     /// This engine runs no container by that name or id: none of this node's tasks.

@@ -15,6 +15,9 @@ public struct ClusterSettings: Codable, Sendable, Equatable {
     /// Newest last; nodes accept every listed key so the key can rotate without a gap.
     public var gossipKeys: [GossipKey]
     public var ingressNetworkID: String
+    /// In the store of an autolocked swarm: the CA key sealed with the unlock key (`caKeyPEM` is
+    /// then empty there). Never set in a manager's memory, where the key is open.
+    public var sealedCAKey: String?
 }
 
 /// `swarm init` and manager restart: the steps that make or reload a cluster in a store.
@@ -55,10 +58,37 @@ public enum ClusterBootstrap {
         return (settings, allocator)
     }
 
+    static let caKeyPurpose = "cluster CA key"
+
+    /// `settings` as the store keeps them: with `key` (an autolocked swarm), the CA key sealed.
+    static func stored(_ settings: ClusterSettings, key: UnlockKey?) -> ClusterSettings {
+        var s = settings
+        if let key {
+            s.sealedCAKey = key.seal(s.caKeyPEM, purpose: caKeyPurpose)
+            s.caKeyPEM = ""
+        } else {
+            s.sealedCAKey = nil
+        }
+        return s
+    }
+
+    /// Whether the stored swarm is autolocked (its CA key sealed); nil if the store holds no cluster.
+    public static func isLocked(store: any ClusterStore) throws(ClusterError) -> Bool? {
+        try store.value(ClusterSettings.self, forKey: settingsKey).map { $0.sealedCAKey != nil }
+    }
+
     /// A manager restart: settings, CA and an allocator rebuilt from the stored objects; nil if the store
-    /// holds no cluster.
-    public static func load(store: any ClusterStore) throws(ClusterError) -> (ClusterSettings, ClusterCA, NetworkAllocator)? {
-        guard let settings = try store.value(ClusterSettings.self, forKey: settingsKey) else { return nil }
+    /// holds no cluster. An autolocked swarm's CA key is opened with `key`: `.locked` without one,
+    /// `.invalidArgument` with the wrong one.
+    public static func load(
+        store: any ClusterStore, key: UnlockKey? = nil
+    ) throws(ClusterError) -> (ClusterSettings, ClusterCA, NetworkAllocator)? {
+        guard var settings = try store.value(ClusterSettings.self, forKey: settingsKey) else { return nil }
+        if let sealed = settings.sealedCAKey {
+            guard let key else { throw .locked }
+            settings.caKeyPEM = try key.open(sealed, purpose: caKeyPurpose)
+            settings.sealedCAKey = nil
+        }
         let ca = try ClusterCA(certificatePEM: settings.caCertificatePEM, keyPEM: settings.caKeyPEM)
         let allocator = try NetworkAllocator.rebuild(
             from: try store.snapshot(), pools: settings.defaultAddrPool,
@@ -71,8 +101,8 @@ public enum ClusterBootstrap {
         try store.value(ClusterSettings.self, forKey: settingsKey)
     }
 
-    /// Stores changed settings (rotated tokens, a new gossip key).
-    public static func save(_ settings: ClusterSettings, store: any ClusterStore) throws(ClusterError) {
-        try store.setValue(settings, forKey: settingsKey)
+    /// Stores changed settings (rotated tokens, a new gossip key); `key`: sealed with it.
+    public static func save(_ settings: ClusterSettings, store: any ClusterStore, key: UnlockKey? = nil) throws(ClusterError) {
+        try store.setValue(stored(settings, key: key), forKey: settingsKey)
     }
 }

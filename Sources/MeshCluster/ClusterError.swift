@@ -23,6 +23,8 @@ public enum ClusterError: Error, Sendable, Equatable, CustomStringConvertible {
     case storage(String)
     /// A shared store (etcd) refused or could not serve the call: which way, and what it said.
     case store(StoreError)
+    /// The swarm is autolocked and this manager has not been given its key (`swarm unlock`).
+    case locked
 
     public enum Kind: Sendable, Equatable {
         case notFound, invalidArgument, conflict, failedPrecondition, unavailable, unimplemented, internalError
@@ -34,7 +36,7 @@ public enum ClusterError: Error, Sendable, Equatable, CustomStringConvertible {
         case .ambiguous, .invalidArgument: .invalidArgument
         case .nameConflict, .idConflict: .conflict
         case .failedPrecondition: .failedPrecondition
-        case .exhausted: .unavailable
+        case .exhausted, .locked: .unavailable
         case .unimplemented: .unimplemented
         case .outOfSequence, .storage: .internalError
         case .store(.claimed): .conflict
@@ -42,6 +44,10 @@ public enum ClusterError: Error, Sendable, Equatable, CustomStringConvertible {
         case .store: .internalError
         }
     }
+
+    /// dockerd's words for a locked manager.
+    public static let lockedMessage =
+        "Swarm is encrypted and needs to be unlocked before it can be used. Please use \"docker swarm unlock\" to unlock it."
 
     public var description: String {
         switch self {
@@ -55,6 +61,7 @@ public enum ClusterError: Error, Sendable, Equatable, CustomStringConvertible {
         case .outOfSequence: "update out of sequence"
         case .invalidArgument(let m), .failedPrecondition(let m), .unimplemented(let m), .exhausted(let m), .storage(let m): m
         case .store(let e): e.description
+        case .locked: Self.lockedMessage
         }
     }
 }

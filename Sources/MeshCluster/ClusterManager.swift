@@ -14,6 +14,8 @@ public struct ClusterManager: Sendable {
     public var orchestrator = Orchestrator()
     public var scheduler = Scheduler(requireAllocation: true)
     public var reaper = TaskReaper()
+    /// An autolocked swarm's key (nil: not locked): the stored CA key is sealed with it.
+    public private(set) var unlockKey: UnlockKey?
 
     /// `swarm init`. `defaultAddrPool` holds CIDRs as text, as `--default-addr-pool` passes them (empty:
     /// 10.0.0.0/8).
@@ -34,10 +36,33 @@ public struct ClusterManager: Sendable {
         return ClusterManager(store: store, settings: settings, ca: ca, allocator: allocator)
     }
 
-    /// A manager restart; nil when the store holds no cluster.
-    public static func open(store: any ClusterStore) throws(ClusterError) -> ClusterManager? {
-        guard let (settings, ca, allocator) = try ClusterBootstrap.load(store: store) else { return nil }
-        return ClusterManager(store: store, settings: settings, ca: ca, allocator: allocator)
+    /// A manager restart; nil when the store holds no cluster. An autolocked swarm needs its key
+    /// (`.locked` without it).
+    public static func open(store: any ClusterStore, unlockKey: UnlockKey? = nil) throws(ClusterError) -> ClusterManager? {
+        guard let (settings, ca, allocator) = try ClusterBootstrap.load(store: store, key: unlockKey) else { return nil }
+        var m = ClusterManager(store: store, settings: settings, ca: ca, allocator: allocator)
+        // The store says whether the swarm is locked: a key given for an unlocked one is not kept.
+        if try ClusterBootstrap.isLocked(store: store) == true { m.unlockKey = unlockKey }
+        return m
+    }
+
+    /// Autolock on (a new key, unless one is set) or off: the stored CA key is sealed with the key
+    /// or stored open again. Returns the key in force.
+    @discardableResult
+    public mutating func setAutolock(_ on: Bool) throws(ClusterError) -> UnlockKey? {
+        let key = on ? (unlockKey ?? UnlockKey.generate()) : nil
+        try ClusterBootstrap.save(settings, store: store, key: key)
+        unlockKey = key
+        return key
+    }
+
+    /// `swarm unlock-key --rotate`: a new key seals the CA key; the old one opens nothing stored.
+    public mutating func rotateUnlockKey() throws(ClusterError) -> UnlockKey {
+        guard unlockKey != nil else { throw .failedPrecondition("cannot rotate because autolock is not turned on") }
+        let key = UnlockKey.generate()
+        try ClusterBootstrap.save(settings, store: store, key: key)
+        unlockKey = key
+        return key
     }
 
     private init(store: any ClusterStore, settings: ClusterSettings, ca: ClusterCA, allocator: NetworkAllocator) {
@@ -69,7 +94,7 @@ public struct ClusterManager: Sendable {
     public mutating func rotateJoinToken(_ role: NodeRole) throws(ClusterError) {
         var s = settings
         s.tokens.rotate(role, ca: ca)
-        try ClusterBootstrap.save(s, store: store)
+        try ClusterBootstrap.save(s, store: store, key: unlockKey)
         settings = s
     }
 
@@ -78,7 +103,7 @@ public struct ClusterManager: Sendable {
         var s = settings
         let key = GossipKey.generate()
         s.gossipKeys = Array((s.gossipKeys + [key]).suffix(max(1, keep)))
-        try ClusterBootstrap.save(s, store: store)
+        try ClusterBootstrap.save(s, store: store, key: unlockKey)
         settings = s
         return key
     }
@@ -88,7 +113,7 @@ public struct ClusterManager: Sendable {
         guard !keys.isEmpty else { throw .invalidArgument("the cluster needs at least one gossip key") }
         var s = settings
         s.gossipKeys = keys
-        try ClusterBootstrap.save(s, store: store)
+        try ClusterBootstrap.save(s, store: store, key: unlockKey)
         settings = s
     }
 
@@ -225,6 +250,7 @@ public struct ClusterManager: Sendable {
         var next = settings
         next.ingressNetworkID = network.id
         let newSettings = next
+        let storedSettings = ClusterBootstrap.stored(next, key: unlockKey)
         do {
             var nodes = try store.list(ClusterNode.self)
             for i in nodes.indices { try allocator.allocateNode(&nodes[i], networkID: network.id) }
@@ -232,7 +258,7 @@ public struct ClusterManager: Sendable {
             let created = try store.write { tx throws(ClusterError) in
                 let created = try tx.create(network)
                 for n in attached { try tx.update(n) }
-                try tx.setValue(newSettings, forKey: ClusterBootstrap.settingsKey)
+                try tx.setValue(storedSettings, forKey: ClusterBootstrap.settingsKey)
                 return created
             }
             settings = newSettings

@@ -37,6 +37,8 @@ extension APIMapping {
             return .unavailable(rpc("Unavailable", error.description))
         case .store:
             return .internalError(error.description)
+        case .locked:
+            return .swarmLocked
         }
     }
 }

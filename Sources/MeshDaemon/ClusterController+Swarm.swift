@@ -24,14 +24,11 @@ struct SwarmRecord: Codable, Sendable, Equatable {
 /// by `swarm inspect`, as swarmkit keeps settings its components read): `Labels`, `Raft` (meshd runs no
 /// Raft: its store is SQLite or etcd), `Dispatcher.HeartbeatPeriod` (agents beat at
 /// `AgentSession.defaultHeartbeat`), `CAConfig.NodeCertExpiry` and `ForceRotate` at init,
-/// `TaskDefaults.LogDriver`. Refused by name: autolock, a custom or external CA, CA rotation, a name
-/// other than `default`.
+/// `TaskDefaults.LogDriver`. Acted on: `EncryptionConfig.AutoLockManagers` (the CA key and the manager's
+/// own key sealed at rest with the unlock key). Refused by name: a custom or external CA, CA rotation, a
+/// name other than `default`.
 public enum SwarmSpecRules {
     public static func check(_ spec: SwarmSpec) throws(EngineError) {
-        if spec.EncryptionConfig?.AutoLockManagers == true {
-            throw .invalidArgument(
-                "EncryptionConfig.AutoLockManagers: autolock is not supported by meshd: managers keep no encrypted state to unlock")
-        }
         // `swarm ca --rotate` sends these; keeping a CA key in the spec record would also leak it to `GET /swarm`.
         if !(spec.CAConfig?.SigningCACert ?? "").isEmpty || !(spec.CAConfig?.SigningCAKey ?? "").isEmpty {
             throw .invalidArgument("CAConfig.SigningCACert/SigningCAKey: a custom root CA is not supported by meshd")
@@ -47,10 +44,11 @@ public enum SwarmSpecRules {
     /// `swarm init`'s spec as dockerd makes it (`MergeSwarmSpecToGRPC`): meshd's defaults, with each
     /// field the request set to something other than Go's zero value taking its place.
     public static func initialSpec(_ request: SwarmInitRequest) throws(EngineError) -> SwarmSpec {
-        if request.AutoLockManagers == true {
-            throw .invalidArgument("AutoLockManagers: autolock is not supported by meshd: managers keep no encrypted state to unlock")
-        }
         var spec = APIMapping.defaultSwarmSpec
+        // `swarm init --autolock` sets the request's flag; docker-py's spec sets EncryptionConfig.
+        if request.AutoLockManagers == true || request.Spec?.EncryptionConfig?.AutoLockManagers == true {
+            spec.EncryptionConfig = .init(AutoLockManagers: true)
+        }
         guard let sent = request.Spec else { return spec }
         try check(sent)
         if let labels = sent.Labels, !labels.isEmpty { spec.Labels = labels }
@@ -94,10 +92,10 @@ extension ClusterController {
     public func updateSwarm(_ spec: SwarmSpec, version: UInt64, rotate: SwarmRotation) async throws(EngineError) {
         try requireManager()
         guard version == swarm.version else { throw .updateOutOfSequence }
-        if rotate.managerUnlockKey {
-            throw .invalidArgument("autolock is not supported by meshd: managers keep no encrypted state to unlock")
-        }
         try SwarmSpecRules.check(spec)
+        // The spec is whole, as dockerd takes it: one without EncryptionConfig turns autolock off, and
+        // then a rotation has no key to replace (swarmkit's rule; the CLI refuses to ask for one).
+        let autolock = spec.EncryptionConfig?.AutoLockManagers == true
         if (spec.CAConfig?.ForceRotate ?? 0) != (swarm.spec.CAConfig?.ForceRotate ?? 0) {
             throw .invalidArgument("CAConfig.ForceRotate: CA rotation is not supported by meshd")
         }
@@ -111,18 +109,23 @@ extension ClusterController {
             // One step after another: a failed rotation leaves the stored record (and the version) as it was.
             if rotate.workerToken { try m.rotateJoinToken(.worker) }
             if rotate.managerToken { try m.rotateJoinToken(.manager) }
+            if autolock != (m.unlockKey != nil) { try m.setAutolock(autolock) }
+            if rotate.managerUnlockKey, autolock { _ = try m.rotateUnlockKey() }
             try m.store.setValue(record, forKey: SwarmRecord.key)
             m.reaper.retentionLimit = record.retentionLimit
         }
         swarm = record
     }
 
-    /// dockerd answers an empty key while autolock is off, and meshd's managers are never locked
-    /// (`updateSwarm` refuses to turn autolock on), so the key is always empty.
+    /// `swarm unlock-key`: the key in force, in Docker's form; empty (as dockerd answers) while
+    /// autolock is off.
     public func unlockKey() async throws(EngineError) -> String {
         try requireManager()
-        return ""
+        return manager.unlockKey?.description ?? ""
     }
+
+    /// The key in force (nil: autolock off), for the daemon to seal its own private key with.
+    public var currentUnlockKey: UnlockKey? { manager.unlockKey }
 
     /// `Info.Swarm` for `/info` and the `/_ping` header. Never fails: a store error goes into `Error`.
     /// What `docker info` shows on a manager that does not lead, read from the store it shares with the

@@ -47,6 +47,9 @@ public actor Daemon: EngineBackend {
     /// Notices for the cluster page, published by the manager plane while it runs.
     public nonisolated let pageChanges = ChangeBroadcast()
     private(set) var record: NodeRecord?
+    /// A manager of an autolocked swarm restarted: its membership as node.json keeps it (private key
+    /// sealed), nothing started until `swarm unlock` gives the key.
+    private(set) var lockedRecord: NodeRecord?
     private(set) var node: NodePlane?
     private(set) var manager: ManagerPlane?
     /// On a swarm whose managers share etcd: this manager's campaign, which sets `manager` while it leads.
@@ -129,11 +132,26 @@ public actor Daemon: EngineBackend {
     public func resume() async throws {
         try secureDataRoot()
         guard let record = try NodeRecord.load(dataRoot: options.dataRoot) else { return }
+        // Autolocked: the private key (and the store's CA key) wait for `swarm unlock`. The store
+        // is asked too: a daemon ended between sealing the store and its own key is locked as well.
+        let storeLocked = record.role == .manager && record.store == nil && (try? ClusterBootstrap.isLocked(store: openStore())) == true
+        if record.sealedKeyPEM != nil || storeLocked {
+            lockedRecord = record
+            DaemonLog.daemon.warning("the swarm is autolocked: this manager waits for docker swarm unlock")
+            return
+        }
+        try await rejoin(record, unlockKey: nil)
+    }
+
+    private func openStore() throws -> SQLiteClusterStore { try SQLiteClusterStore(path: storePath) }
+
+    /// The planes of a membership node.json holds (its private key open), at start or at unlock.
+    private func rejoin(_ record: NodeRecord, unlockKey: UnlockKey?) async throws {
         if record.role == .manager, let url = record.store {
             try await startCandidacy(try EtcdStoreURL(parsing: url), record: record)
         } else if record.role == .manager {
-            let store = try SQLiteClusterStore(path: storePath)
-            guard let m = try ClusterManager.open(store: store) else {
+            let store = try openStore()
+            guard let m = try ClusterManager.open(store: store, unlockKey: unlockKey) else {
                 throw DaemonError.config(
                     "\(storePath) holds no cluster although \(NodeRecord.path(dataRoot: options.dataRoot)) says this node is a manager")
             }
@@ -142,6 +160,50 @@ public actor Daemon: EngineBackend {
         node = try await startNodePlane(record)
         self.record = record
         DaemonLog.daemon.info("resumed as \(record.role.rawValue) \(record.nodeID) at \(record.advertiseAddr)")
+    }
+
+    /// `swarm unlock`: the key opens this manager's private key and the store's CA key, then the
+    /// manager starts as at any restart. A wrong key changes nothing.
+    public func unlockSwarm(_ text: String) async throws(EngineError) {
+        guard let locked = lockedRecord else { throw record == nil ? .notPartOfSwarm : .swarmNotLocked }
+        guard !changingMembership else { throw .swarmLocked }
+        changingMembership = true
+        defer { changingMembership = false }
+        let key: UnlockKey
+        do { key = try UnlockKey(parsing: text) } catch { throw .invalidArgument(error.description) }
+        let opened: NodeRecord
+        do {
+            opened = try locked.opened(with: key)
+            // The store's CA key must open too, before anything starts.
+            if locked.role == .manager, locked.store == nil { _ = try ClusterBootstrap.load(store: openStore(), key: key) }
+        } catch {
+            throw .invalidArgument(UnlockKey.invalidKey)
+        }
+        do {
+            try await rejoin(opened, unlockKey: key)
+        } catch {
+            // Back to locked, with nothing left running.
+            await manager?.stop()
+            manager = nil
+            throw Self.engineError(error)
+        }
+        lockedRecord = nil
+        DaemonLog.daemon.info("unlocked")
+    }
+
+    /// node.json again with this manager's private key sealed by the swarm's key in force (or open
+    /// once autolock is off). What the node plane saved since (managers, gossip keys) is kept.
+    private func resealRecord() async throws(EngineError) {
+        guard let record, let manager else { return }
+        let key = await manager.controller.currentUnlockKey
+        do {
+            var onDisk = try NodeRecord.load(dataRoot: options.dataRoot) ?? record
+            onDisk.keyPEM = record.keyPEM
+            onDisk.sealedKeyPEM = nil
+            try onDisk.sealed(with: key).save(dataRoot: options.dataRoot)
+        } catch {
+            throw .internalError("cannot save \(NodeRecord.path(dataRoot: options.dataRoot)): \(error)")
+        }
     }
 
     /// The manager plane over `controller`: the one way every role starts it (SQLite at init and resume,
@@ -240,6 +302,7 @@ public actor Daemon: EngineBackend {
     }
 
     private func controller() throws(EngineError) -> ClusterController {
+        if lockedRecord != nil { throw .swarmLocked }
         guard record != nil else { throw .notInSwarm }
         guard let manager else { throw .notAManager }
         return manager.controller
@@ -248,6 +311,9 @@ public actor Daemon: EngineBackend {
     // MARK: swarm
 
     public func swarmInfo() async -> SwarmInfo {
+        if let locked = lockedRecord {
+            return SwarmInfo(NodeID: locked.nodeID, NodeAddr: locked.advertiseAddr, LocalNodeState: .locked, ControlAvailable: false)
+        }
         guard let record else { return SwarmInfo() }
         if let manager { return await manager.controller.swarmInfo(selfAddr: record.advertiseAddr) }
         if let candidacy {
@@ -265,7 +331,7 @@ public actor Daemon: EngineBackend {
     public func inspectSwarm() async throws(EngineError) -> Swarm { try await controller().inspectSwarm() }
 
     public func initSwarm(_ request: SwarmInitRequest) async throws(EngineError) -> String {
-        guard record == nil, !changingMembership else { throw .alreadyInSwarm }
+        guard record == nil, lockedRecord == nil, !changingMembership else { throw .alreadyInSwarm }
         // Init awaits (the store, the election): a second init or a join meanwhile must not interleave.
         changingMembership = true
         defer { changingMembership = false }
@@ -288,6 +354,8 @@ public actor Daemon: EngineBackend {
         if let url = options.clusterStore {
             do { shared = try EtcdStoreURL(parsing: url) } catch { throw .invalidArgument(error.description) }
         }
+        let autolock = spec.EncryptionConfig?.AutoLockManagers == true
+        if autolock, shared != nil { throw Self.autolockOnEtcd }
         var created: EtcdStoreURL?
         do {
             try secureDataRoot()
@@ -305,12 +373,14 @@ public actor Daemon: EngineBackend {
             } else {
                 store = try SQLiteClusterStore(path: storePath)
             }
-            let m = try ClusterManager.initialize(
+            var m = try ClusterManager.initialize(
                 store: store, nodeID: nodeID, hostname: options.hostname, advertiseAddr: advertise,
                 defaultAddrPool: request.DefaultAddrPool ?? [],
                 subnetSize: Int(request.SubnetSize ?? 24), dataPathPort: dataPathPort)
             // The controller reads its swarm record (and the retention limit it sets) from the store.
             try ClusterController.recordInitialSpec(spec, in: m)
+            // Sealed before this manager's own key is first written.
+            if autolock { try m.setAutolock(true) }
             if var me = try m.store.get(ClusterNode.self, id: nodeID) {
                 me.description = NodeFacts.local()
                 me.availability = availability
@@ -333,7 +403,7 @@ public actor Daemon: EngineBackend {
             } else {
                 manager = try await startPlane(ClusterController(manager: m, selfNodeID: nodeID), record: record)
             }
-            try record.save(dataRoot: options.dataRoot)
+            try record.sealed(with: m.unlockKey).save(dataRoot: options.dataRoot)
             node = try await startNodePlane(record)
             self.record = record
             DaemonLog.daemon.info("swarm initialised: node \(nodeID) manager at \(advertise), listening on \(listen)")
@@ -348,7 +418,7 @@ public actor Daemon: EngineBackend {
     }
 
     public func joinSwarm(_ request: SwarmJoinRequest) async throws(EngineError) {
-        guard record == nil, !changingMembership else { throw .alreadyInSwarm }
+        guard record == nil, lockedRecord == nil, !changingMembership else { throw .alreadyInSwarm }
         changingMembership = true
         defer { changingMembership = false }
         guard let remote = request.RemoteAddrs.first else { throw .invalidArgument("at least 1 RemoteAddr is required to join") }
@@ -452,6 +522,20 @@ public actor Daemon: EngineBackend {
     }
 
     public func leaveSwarm(force: Bool) async throws(EngineError) {
+        if let locked = lockedRecord {
+            // Locked, nothing runs: leaving removes the membership (and, with --force, the swarm).
+            if locked.role == .manager, !force { throw .lastManagerLeaving }
+            do {
+                try await NodePlane.removeLeftovers(record: locked, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd)
+            } catch {
+                DaemonLog.daemon.warning("leaving while locked: cannot remove the previous run's tasks and dataplane: \(error)")
+            }
+            lockedRecord = nil
+            NodeRecord.remove(dataRoot: options.dataRoot)
+            if locked.store == nil { removeStore() }
+            DaemonLog.daemon.info("left the swarm (it was locked)")
+            return
+        }
         guard let record else { throw .notPartOfSwarm }
         if record.role == .manager, !force {
             if record.store != nil {
@@ -467,8 +551,19 @@ public actor Daemon: EngineBackend {
     }
 
     public func updateSwarm(_ spec: SwarmSpec, version: UInt64, rotate: SwarmRotation) async throws(EngineError) {
-        try await controller().updateSwarm(spec, version: version, rotate: rotate)
+        let c = try controller()
+        if record?.store != nil, spec.EncryptionConfig?.AutoLockManagers == true { throw Self.autolockOnEtcd }
+        try await c.updateSwarm(spec, version: version, rotate: rotate)
+        // This manager's own key follows the swarm's: sealed with the new key, or open again.
+        try await resealRecord()
     }
+
+    /// Autolock seals what a manager keeps at rest with a key only the managers hold in memory; the
+    /// managers of a swarm on etcd would each need it handed over (at join, at each rotation, at a
+    /// takeover), which is not built.
+    static let autolockOnEtcd = EngineError.invalidArgument(
+        "EncryptionConfig.AutoLockManagers: autolock is not supported on a swarm whose managers share an etcd store (meshd seals the keys of single-manager swarms only)"
+    )
 
     public func unlockKey() async throws(EngineError) -> String { try await controller().unlockKey() }
 

@@ -172,6 +172,19 @@ public actor NodePlane {
         await dns.shutdown()
     }
 
+    /// What a previous run of node `record` left (its tasks, its dataplane), removed without a
+    /// plane: a locked manager leaving the swarm never started one.
+    static func removeLeftovers(record: NodeRecord, dataRoot: String, lb: LoadBalancerKind, meshd: String) async throws {
+        guard let address = IPAddress(record.advertiseAddr) else {
+            throw DaemonError.config("advertise address \(record.advertiseAddr) is not an IP address")
+        }
+        let runtime = try TaskRuntime(nodeID: record.nodeID, dataRoot: dataRoot, meshd: meshd)
+        await runtime.removeLeftovers()
+        // A fresh reconciler reads what meshd owns for the node, and an empty state removes it all.
+        _ = try await Reconciler(lb: lb).apply(
+            DataplaneState(node: MeshDataplane.NodeIdentity(id: record.nodeID, advertiseAddress: address)))
+    }
+
     static func split(_ hostPort: String) -> (String, Int)? {
         guard let colon = hostPort.lastIndex(of: ":"), let port = Int(hostPort[hostPort.index(after: colon)...]) else { return nil }
         return (String(hostPort[..<colon]), port)

@@ -22,6 +22,33 @@ public struct NodeRecord: Codable, Sendable, Equatable {
     public var gossipKeys: [String]
     /// A manager of a swarm on etcd: the store its managers share (`etcd://…`); nil on SQLite and on workers.
     public var store: String?
+    /// A manager of an autolocked swarm: `keyPEM` sealed with the unlock key (`keyPEM` is then empty
+    /// in the file), so a restart does nothing until `swarm unlock`.
+    public var sealedKeyPEM: String?
+
+    static let keyPurpose = "manager private key"
+
+    /// As the file keeps it: with `key`, the private key sealed; without, in the open.
+    public func sealed(with key: UnlockKey?) -> NodeRecord {
+        var r = self
+        if let key {
+            r.sealedKeyPEM = key.seal(keyPEM, purpose: Self.keyPurpose)
+            r.keyPEM = ""
+        } else {
+            r.sealedKeyPEM = nil
+        }
+        return r
+    }
+
+    /// The record with its private key opened by `key` (unchanged if it was not sealed); the wrong
+    /// key is `.invalidArgument` in swarmkit's words.
+    public func opened(with key: UnlockKey) throws(ClusterError) -> NodeRecord {
+        guard let sealed = sealedKeyPEM else { return self }
+        var r = self
+        r.keyPEM = try key.open(sealed, purpose: Self.keyPurpose)
+        r.sealedKeyPEM = nil
+        return r
+    }
 
     public static func path(dataRoot: String) -> String { "\(dataRoot)/node.json" }
 

@@ -21,5 +21,10 @@ struct DockerdAnswerTests {
 
         let key = try await t.curl("GET", "/v1.50/swarm/unlockkey")
         #expect(key.status == 200 && key.body == "{\"UnlockKey\":\"\"}\n", "\(key)")
+        // `swarm unlock` on a node that is not locked, and a key that is no string.
+        let unlock = try await t.curl("POST", "/v1.50/swarm/unlock", body: "{\"UnlockKey\": \"SWMKEY-1-x\"}")
+        #expect(unlock.status == 503 && unlock.body.contains("swarm is not locked"), "\(unlock)")
+        let malformed = try await t.curl("POST", "/v1.50/swarm/unlock", body: "{\"UnlockKey\": 5}")
+        #expect(malformed.status == 400 && malformed.body.contains("UnlockKey"), "\(malformed)")
     }
 }

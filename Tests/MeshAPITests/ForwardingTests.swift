@@ -12,6 +12,7 @@ struct ForwardingTests {
         ("GET", "/configs", true), ("GET", "/swarm", true), ("POST", "/v1.41/swarm/update?version=3", true),
         ("GET", "/swarm/unlockkey", true), ("GET", "/services/web/logs?stdout=1", true),
         ("POST", "/swarm/init", false), ("POST", "/v1.47/swarm/join", false), ("POST", "/swarm/leave?force=1", false),
+        ("POST", "/v1.47/swarm/unlock", false),
         ("GET", "/info", false), ("GET", "/events", false), ("GET", "/containers/json", false), ("GET", "/images/json", false),
         ("GET", "/volumes", false), ("GET", "/_ping", false), ("GET", "/version", false), ("GET", "/", false),
         ("GET", "/vnext/services", false),

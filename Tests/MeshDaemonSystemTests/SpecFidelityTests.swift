@@ -26,8 +26,6 @@ import Testing
         #expect(try c.docker(1, ["node", "inspect", "self", "--format", "{{.Spec.Availability}}"]).stdout.contains("pause"))
         let me = try c.docker(1, ["info", "--format", "{{.Swarm.NodeID}}"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         _ = ClusterTests.check(try c.docker(1, ["node", "update", "--availability", "active", me]), "node update", c)
-        let autolock = try c.docker(1, ["swarm", "update", "--autolock"])
-        #expect(!autolock.succeeded && autolock.stderr.contains("autolock"))
 
         _ = ClusterTests.check(
             try c.docker(

@@ -61,16 +61,25 @@ import Testing
             #expect(again.cluster.Version.Index == v + 2 && again.cluster.Spec == updated.cluster.Spec)
             #expect(try await restarted.read { m throws(ClusterError) in m.reaper.retentionLimit } == 2)
 
-            // Autolock is not supported, and says so with a 4xx.
+            // With autolock off, dockerd's key is the empty string, and a rotation has none to replace.
+            #expect(try await restarted.unlockKey() == "")
+            try await restarted.updateSwarm(again.cluster.Spec, version: v + 2, rotate: SwarmRotation(managerUnlockKey: true))
+            #expect(try await restarted.unlockKey() == "")
+            // On: a key in dockerd's form, which a rotation replaces; a restart needs it (the CA key is sealed).
             var autolock = again.cluster.Spec
             autolock.EncryptionConfig = .init(AutoLockManagers: true)
-            #expect(await engineError { try await restarted.updateSwarm(autolock, version: v + 2, rotate: SwarmRotation()) }?.status == 400)
-            // With autolock off, dockerd's key is the empty string.
+            try await restarted.updateSwarm(autolock, version: v + 3, rotate: SwarmRotation())
+            let key = try await restarted.unlockKey()
+            #expect(key.hasPrefix("SWMKEY-1-"))
+            try await restarted.updateSwarm(autolock, version: v + 4, rotate: SwarmRotation(managerUnlockKey: true))
+            let newKey = try await restarted.unlockKey()
+            #expect(newKey.hasPrefix("SWMKEY-1-") && newKey != key)
+            #expect(throws: ClusterError.locked) { try ClusterManager.open(store: c.store) }
+            #expect(try ClusterManager.open(store: c.store, unlockKey: try UnlockKey(parsing: newKey)) != nil)
+            // A spec without EncryptionConfig (docker-py sends `{}`) turns it off again.
+            try await restarted.updateSwarm(SwarmSpec(), version: v + 5, rotate: SwarmRotation(managerUnlockKey: true))
             #expect(try await restarted.unlockKey() == "")
-            #expect(
-                await engineError {
-                    try await restarted.updateSwarm(again.cluster.Spec, version: v + 2, rotate: SwarmRotation(managerUnlockKey: true))
-                }?.status == 400)
+            #expect(try ClusterManager.open(store: c.store) != nil)
         }
     }
 

@@ -321,10 +321,15 @@ import Testing
         #expect(try SwarmSpecRules.initialSpec(request) == APIMapping.defaultSwarmSpec)
     }
 
+    /// Either way of asking for autolock (the CLI's flag, docker-py's spec) puts it in the spec.
+    @Test func initTakesAutolockFromTheFlagOrTheSpec() throws {
+        for json in [#"{"AutoLockManagers": true}"#, #"{"Spec": {"EncryptionConfig": {"AutoLockManagers": true}}}"#] {
+            #expect(try SwarmSpecRules.initialSpec(try Self.initRequest(json)).EncryptionConfig?.AutoLockManagers == true, "\(json)")
+        }
+    }
+
     @Test func initRefusesWhatMeshdCannotHonourByName() throws {
         let cases: [(String, String)] = [
-            (#"{"AutoLockManagers": true}"#, "AutoLockManagers"),
-            (#"{"Spec": {"EncryptionConfig": {"AutoLockManagers": true}}}"#, "EncryptionConfig.AutoLockManagers"),
             (#"{"Spec": {"CAConfig": {"SigningCACert": "PEM", "SigningCAKey": "KEY"}}}"#, "CAConfig.SigningCACert"),
             (#"{"Spec": {"CAConfig": {"ExternalCAs": [{"Protocol": "cfssl", "URL": "https://ca"}]}}}"#, "CAConfig.ExternalCAs"),
             (#"{"Spec": {"Name": "other"}}"#, "swarm name"),

@@ -224,6 +224,12 @@ public struct SwarmRotation: Sendable, Equatable {
     }
 }
 
+/// `POST /swarm/unlock`'s body.
+public struct SwarmUnlockRequest: Codable, Sendable, Equatable {
+    public var UnlockKey: String
+    public init(UnlockKey: String) { self.UnlockKey = UnlockKey }
+}
+
 public struct UnlockKeyResponse: Codable, Sendable, Equatable {
     public var UnlockKey: String
     public init(UnlockKey: String) { self.UnlockKey = UnlockKey }

@@ -33,6 +33,10 @@ extension APIRouter {
                 managerUnlockKey: r.bool("rotateManagerUnlockKey"))
             try await backend.updateSwarm(spec, version: version, rotate: rotate)
             return .empty()
+        case (.POST, "unlock", 2):
+            let request = try r.decode(SwarmUnlockRequest.self)
+            try await backend.unlockSwarm(request.UnlockKey)
+            return .empty()
         case (.GET, "unlockkey", 2):
             return .json(UnlockKeyResponse(UnlockKey: try await backend.unlockKey()))
         default:

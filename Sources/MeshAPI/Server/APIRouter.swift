@@ -45,7 +45,7 @@ public struct APIRouter: Sendable {
 
     /// Requests about the swarm's shared state, which the leading manager answers: nodes, services,
     /// tasks, networks, secrets, configs and the swarm object itself. Not this node's own membership
-    /// (init, join, leave), its containers, images or volumes, nor `/info` and `/events`.
+    /// (init, join, leave, unlock), its containers, images or volumes, nor `/info` and `/events`.
     public static func isClusterRequest(method: HTTPMethod, uri: String) -> Bool {
         let path = uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? uri
         var segments = path.split(separator: "/").map(String.init)
@@ -54,7 +54,7 @@ public struct APIRouter: Sendable {
         guard let head = segments.first else { return false }
         switch head {
         case "swarm":
-            return !(segments.count == 2 && ["init", "join", "leave"].contains(segments[1]))
+            return !(segments.count == 2 && ["init", "join", "leave", "unlock"].contains(segments[1]))
         case "nodes", "services", "tasks", "networks", "secrets", "configs": return true
         default: return false
         }

@@ -37,6 +37,9 @@ public final class SQLiteClusterStore: ClusterStore {
         do {
             var config = Configuration()
             config.busyMode = .timeout(5)
+            // Overwritten rows leave no copy in free pages: once autolock seals the CA key, the file
+            // must not still hold it in the open (nor a rotated token, nor a removed secret).
+            config.prepareDatabase { db in try db.execute(sql: "PRAGMA secure_delete = ON") }
             queue = try DatabaseQueue(path: path, configuration: config)
             try queue.write { db in try Self.migrate(db) }
         } catch {
