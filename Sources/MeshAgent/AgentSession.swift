@@ -26,6 +26,10 @@ public actor AgentSession {
     /// Counts assignments received, so a pass can tell it has been overtaken.
     private var generation = 0
     private var converging = false
+    /// The pass loop started by an assignment, run beside the message loop: awaited there, every
+    /// queued assignment got a pass of its own (each up to a drain delay), in order, and the node
+    /// fell seconds behind a client that creates and removes services quickly.
+    private var passes: Task<Void, Never>?
     /// A new assignment (or a pass that must start over) waits for a full pass.
     private var fullPending = false
     /// The last pass failed: the next change of any kind gets a full pass, not a delta.
@@ -86,46 +90,69 @@ public actor AgentSession {
                 }
             }
             defer { background.cancel() }
-            for try await bytes in inbound {
-                guard let message = try? JSONDecoder().decode(ControlMessage.self, from: Data(bytes)) else {
-                    try await writer.send(json: ControlMessage.error("undecodable control message (\(bytes.count) bytes)"))
-                    continue
+            do {
+                try await self.readMessages(inbound, writer)
+            } catch {
+                // The pass under way ends before the session does (as the loop that awaited it did).
+                await self.passesEnded()
+                throw error
+            }
+            await self.passesEnded()
+        }
+    }
+
+    private nonisolated func readMessages(_ inbound: ControlInbound, _ writer: ControlWriter) async throws {
+        for try await bytes in inbound {
+            guard let message = try? JSONDecoder().decode(ControlMessage.self, from: Data(bytes)) else {
+                try await writer.send(json: ControlMessage.error("undecodable control message (\(bytes.count) bytes)"))
+                continue
+            }
+            switch message {
+            case .assignment(let a):
+                await self.received(a)
+            case .logsRequest(let id, let taskIDs):
+                var output: [String: String] = [:]
+                for t in taskIDs { output[t] = await self.agent.runtime.log(t) }
+                try await writer.send(json: ControlMessage.logs(requestID: id, output: output))
+            case .trafficWanted(let on):
+                await self.wantTraffic(on)
+            case .gossipKeys(let set):
+                guard let keys = self.keys else { continue }
+                do {
+                    try await keys(set)
+                    try await writer.send(json: ControlMessage.gossipKeysApplied(generation: set.generation))
+                } catch {
+                    try await writer.send(json: ControlMessage.error("node \(self.nodeID): cannot install gossip keys: \(error)"))
                 }
-                switch message {
-                case .assignment(let a):
-                    await self.received(a)
-                case .logsRequest(let id, let taskIDs):
-                    var output: [String: String] = [:]
-                    for t in taskIDs { output[t] = await self.agent.runtime.log(t) }
-                    try await writer.send(json: ControlMessage.logs(requestID: id, output: output))
-                case .trafficWanted(let on):
-                    await self.wantTraffic(on)
-                case .gossipKeys(let set):
-                    guard let keys = self.keys else { continue }
-                    do {
-                        try await keys(set)
-                        try await writer.send(json: ControlMessage.gossipKeysApplied(generation: set.generation))
-                    } catch {
-                        try await writer.send(json: ControlMessage.error("node \(self.nodeID): cannot install gossip keys: \(error)"))
-                    }
-                case .managers(let list):
-                    await self.managers?(list)
-                case .error(let text):
-                    throw SessionError.manager(text)
-                default:
-                    continue
-                }
+            case .managers(let list):
+                await self.managers?(list)
+            case .error(let text):
+                throw SessionError.manager(text)
+            default:
+                continue
             }
         }
     }
 
     private func attach(_ w: ControlWriter) { writer = w }
 
-    private func received(_ a: NodeAssignment) async {
+    private func passesEnded() async { await passes?.value }
+
+    /// Kept as the newest: the pass loop, running or started now, takes it at its next pass (a
+    /// pass waiting out a drain starts over on it), so assignments that came meanwhile are skipped.
+    private func received(_ a: NodeAssignment) {
         generation += 1
         assignment = a
         fullPending = true
-        await converge()
+        guard !converging else { return }
+        // Claimed now, not when the task starts: a second assignment before then must not start another.
+        converging = true
+        // On this actor: nothing runs between the loop's last check and `converging = false`, so
+        // an assignment is either seen by the loop or starts the next one.
+        passes = Task {
+            await self.passLoop()
+            self.converging = false
+        }
     }
 
     private func servingChanged() async {
@@ -152,6 +179,10 @@ public actor AgentSession {
         guard !converging else { return }
         converging = true
         defer { converging = false }
+        await passLoop()
+    }
+
+    private func passLoop() async {
         while fullPending || (!dirty.isEmpty && assignment != nil) || servingPending {
             if fullPending {
                 fullPending = false

@@ -188,4 +188,72 @@ import Testing
                     namespace: node.nodeNS)))
         await dns.shutdown()
     }
+
+    /// Assignments that queue up while a pass runs are not applied one by one: the next pass takes
+    /// the newest. A manager that sends eight short-lived tasks and then the one that stays used to
+    /// see every short-lived one started and drained in turn (seconds each) before the last ran.
+    @Test func assignmentsThatQueueDuringAPassAreSkippedForTheNewest() async throws {
+        guard getuid() == 0 else { throw NotRootAgent() }
+        let node = AgentTests.Node()
+        defer { node.destroy() }
+        try await AgentTests.underlay(node)
+        let pki = try TestPKI()
+        let base = Self.base(node)
+        let assignments = (1...9).map { n in
+            var a = base
+            a.tasks = [
+                .init(
+                    id: "brief\(n)task", name: "sleeper.\(n).brief\(n)task", service: "sleeper", image: "busybox", args: ["sleep", "600"],
+                    attachments: [.init(network: "demo", address: IPAddress("10.11.0.\(40 + n)")!)])
+            ]
+            return a
+        }
+        let (results, done) = AsyncStream.makeStream(of: (reports: [[TaskReport]], after: Duration?).self)
+        let server = try await ControlServer.start(host: "127.0.0.1", port: 0, identity: try pki.issue("manager"), caPEM: pki.caPEM) {
+            _, inbound, writer in
+            var it = inbound.makeAsyncIterator()
+            guard try await inbound.next(ControlMessage.self, iterator: &it) == .hello(nodeID: node.id) else { return }
+            // Back to back, as a client that creates and removes services in a loop makes them.
+            for a in assignments { try await writer.send(json: ControlMessage.assignment(a)) }
+            let sent = ContinuousClock.now
+            var seen: [[TaskReport]] = []
+            while let m = try await inbound.next(ControlMessage.self, iterator: &it) {
+                guard case .status(let reports) = m else { continue }
+                seen.append(reports)
+                if reports.contains(where: { $0.id == "brief9task" && $0.state == .running }) {
+                    done.yield((seen, ContinuousClock.now - sent))
+                    return
+                }
+                if ContinuousClock.now - sent > .seconds(20) { break }
+            }
+            done.yield((seen, nil))
+        }
+
+        let runtime = try TaskRuntime(nodeID: node.id, dataRoot: node.dataRoot, meshd: DataplaneLab.locateMeshd())
+        let reconciler = Reconciler(lb: .nftables)
+        let dns = try await DNSServer.start(.init(forwarding: .init(upstreams: [])), store: DNSRecordStore(), threads: 1)
+        let agent = NodeAgent(runtime: runtime, reconciler: reconciler, dns: dns, stopGrace: .seconds(1))
+        let session = AgentSession(
+            nodeID: node.id, agent: agent, directory: nil, statusInterval: .milliseconds(100), drainDelay: .seconds(1))
+        let connection = try await ControlClient.connect(
+            host: "127.0.0.1", port: server.port, caPEM: pki.caPEM, identity: try pki.issue(node.id))
+        let nodeSide = Task { try await session.run(connection) }
+
+        var outcome: (reports: [[TaskReport]], after: Duration?) = ([], nil)
+        for await o in results {
+            outcome = o
+            break
+        }
+        let started = Set(outcome.reports.flatMap { $0 }.filter { $0.state == .running }.map(\.id))
+        #expect(outcome.after != nil, "the last assignment's task never ran: \(outcome.reports)")
+        // The first pass may have begun on the first assignment; none of the queued ones ran.
+        #expect(started.isSubset(of: ["brief1task", "brief9task"]), "queued assignments were applied: \(started.sorted())")
+        if let after = outcome.after { #expect(after < .seconds(5), "the newest assignment waited \(after)") }
+        await server.close()
+        _ = try? await nodeSide.value
+        await agent.shutdown()
+        _ = try await reconciler.apply(
+            DataplaneState(node: NodeIdentity(id: node.id, advertiseAddress: IPAddress("198.18.9.1")!, namespace: node.nodeNS)))
+        await dns.shutdown()
+    }
 }
