@@ -209,6 +209,9 @@ public actor NodeAgent {
         try await syncDNS(a)
         // Reported to the manager and dropped from its assignments by now: forgotten.
         stopped.formIntersection(a.tasks.map(\.id))
+        // Taken back before this node ever started them (a service created and removed at once):
+        // nothing to stop, but the manager keeps them in every assignment until it hears they ended.
+        for t in a.tasks where t.desired == .shutdown && attached[t.id] == nil { stopped.insert(t.id) }
         // Pruned from the manager's history: their containers go.
         if !kept.isEmpty {
             let history = Set(a.tasks.map(\.id)).union(a.retained ?? [])

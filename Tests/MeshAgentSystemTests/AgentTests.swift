@@ -238,15 +238,21 @@ import Testing
         for _ in 0..<100 where await agent.status().first?.state != .complete { try await Task.sleep(for: .milliseconds(50)) }
         #expect(await agent.status().first?.state == .complete)
 
-        // The manager reports it ended (desired shutdown), then moves it to the history.
+        // The manager reports it ended (desired shutdown), then moves it to the history. A task
+        // taken back before it ever started here reports shutdown all the same, once.
         echo.desired = .shutdown
-        try await agent.apply(Self.assignment(node, tasks: [echo]))
+        var never = Self.web(2)
+        never.desired = .shutdown
+        try await agent.apply(Self.assignment(node, tasks: [echo, never]))
+        #expect(await agent.status().first { $0.id == never.id }?.state == .shutdown)
+        #expect(!NetworkNamespace.exists(named: runtime.namespaceName(never.id)))
         var history = Self.assignment(node, tasks: [])
         history.retained = [echo.id]
         try await agent.apply(history)
         try await Self.until("web1 retired") { !NetworkNamespace.exists(named: runtime.namespaceName(echo.id)) }
         try await Task.sleep(for: .milliseconds(200))
         #expect(await runtime.task(echo.id) != nil)
+        #expect(await agent.status().first { $0.id == never.id } == nil, "reported once the manager dropped it")
         #expect(await runtime.log(echo.id).contains("hello from web1"))
         #expect(!NetworkNamespace.exists(named: runtime.namespaceName(echo.id)))
 
