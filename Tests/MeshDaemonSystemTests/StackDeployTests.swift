@@ -1,0 +1,98 @@
+import Foundation
+import MeshTestbed
+import Testing
+
+/// `docker stack deploy` of a compose file with secrets and configs, through the stock CLI, on
+/// a real daemon running the service as a runc container: the stack's secrets and configs are
+/// made under its namespace, the container reads them at their targets with the modes asked,
+/// and `docker stack rm` takes the service, the network, the secrets and the configs away.
+@Suite(.serialized) struct StackDeployTests {
+    static let compose = """
+        version: "3.8"
+        services:
+          app:
+            image: IMAGE
+            command: ["sleep", "3600"]
+            networks: [back]
+            secrets:
+              - db_password
+              - source: api_token
+                target: token
+                mode: 0400
+            configs:
+              - source: app_conf
+                target: /etc/app.conf
+        networks:
+          back:
+            driver: overlay
+        secrets:
+          db_password:
+            file: ./db_password.txt
+          api_token:
+            file: ./token.txt
+        configs:
+          app_conf:
+            file: ./app.conf
+        """
+
+    @Test func aStackWithSecretsAndConfigsDeploysAndGoes() async throws {
+        guard getuid() == 0 else { throw NotRootCluster() }
+        let registry = try await LocalRegistry.start(tag: "mds-registry")
+        defer { registry.stop() }
+        let built = try Exec.check([
+            ContainerServiceTests.repoRoot + "/scripts/build-images", "--registry", registry.address, "--repo-prefix", "library", "busybox",
+        ])
+        let busybox = try #require(ContainerServiceTests.pushed(built)["busybox"]?.first, "\(built)")
+        let c = try await DaemonCluster.build(tag: "mds", nodes: 1)
+        var replica: LocalRegistry?
+        defer {
+            c.destroy()
+            replica?.stop()
+        }
+        replica = try await registry.replica(in: c.lab.nodeNamespace(1))
+        _ = ClusterTests.check(try c.docker(1, ["swarm", "init", "--advertise-addr", c.address(1)]), "swarm init", c)
+
+        let dir = "\(c.directory)/stack"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try Self.compose.replacingOccurrences(of: "IMAGE", with: busybox).write(
+            toFile: "\(dir)/compose.yml", atomically: true, encoding: .utf8)
+        try "s3cret-db\n".write(toFile: "\(dir)/db_password.txt", atomically: true, encoding: .utf8)
+        try "tok-42".write(toFile: "\(dir)/token.txt", atomically: true, encoding: .utf8)
+        try "listen = 8080\n".write(toFile: "\(dir)/app.conf", atomically: true, encoding: .utf8)
+        _ = ClusterTests.check(try c.docker(1, ["stack", "deploy", "-c", "\(dir)/compose.yml", "demo"]), "stack deploy", c)
+
+        #expect(
+            Set(ClusterTests.lines(try c.docker(1, ["secret", "ls", "--format", "{{.Name}}"]).stdout)) == [
+                "demo_db_password", "demo_api_token",
+            ])
+        #expect(ClusterTests.lines(try c.docker(1, ["config", "ls", "--format", "{{.Name}}"]).stdout) == ["demo_app_conf"])
+        let labels = try c.docker(
+            1, ["secret", "inspect", "demo_db_password", "--format", "{{index .Spec.Labels \"com.docker.stack.namespace\"}}"])
+        #expect(labels.stdout.contains("demo"), "\(labels)")
+
+        var container = ""
+        let running = try await ClusterTests.eventually(.seconds(120)) {
+            container = try c.docker(1, ["ps", "-q", "--filter", "name=demo_app"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            return !container.isEmpty
+        }
+        let ps = try c.docker(1, ["service", "ps", "demo_app", "--no-trunc"]).stdout
+        try #require(running, "\(ps)\n\(c.log(1).suffix(3000))")
+        let read = ClusterTests.check(
+            try c.docker(
+                1,
+                [
+                    "exec", container, "sh", "-c",
+                    "cat /run/secrets/db_password /run/secrets/token; echo; cat /etc/app.conf; stat -c '%a %n' /run/secrets/token /run/secrets/db_password",
+                ]), "exec", c)
+        #expect(read.stdout == "s3cret-db\ntok-42\nlisten = 8080\n400 /run/secrets/token\n444 /run/secrets/db_password\n", "\(read.stdout)")
+
+        _ = ClusterTests.check(try c.docker(1, ["stack", "rm", "demo"]), "stack rm", c)
+        let gone = try await ClusterTests.eventually(.seconds(60)) {
+            try c.docker(1, ["service", "ls", "-q"]).stdout.isEmpty && c.docker(1, ["secret", "ls", "-q"]).stdout.isEmpty
+                && c.docker(1, ["config", "ls", "-q"]).stdout.isEmpty
+                && !c.docker(1, ["network", "ls", "--format", "{{.Name}}"]).stdout.contains("demo_back")
+        }
+        let left = try c.docker(1, ["service", "ls"]).stdout + c.docker(1, ["secret", "ls"]).stdout
+        #expect(gone, "\(left)")
+    }
+}
