@@ -44,6 +44,7 @@ import Testing
         let key2 = rotated.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(key2.hasPrefix("SWMKEY-1-") && key2 != key1)
         #expect(try c.docker(1, ["swarm", "unlock-key", "-q"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines) == key2)
+        #expect(try c.meshctl(1, ["swarm", "unlock-key", "-q"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines) == key2)
 
         try await Self.restart(c)
         #expect(try c.docker(1, ["info", "--format", "{{.Swarm.LocalNodeState}}"]).stdout.contains("locked"))
@@ -60,9 +61,9 @@ import Testing
         #expect(!garbage.succeeded && garbage.stderr.contains("invalid key"), "\(garbage.stderr)")
         #expect(try c.docker(1, ["info", "--format", "{{.Swarm.LocalNodeState}}"]).stdout.contains("locked"))
 
-        let unlocked = try Exec.run(
-            ["docker", "--config", "\(c.directory)/docker", "-H", "unix://\(c.socket(1))", "swarm", "unlock"], stdin: key2 + "\n")
-        _ = ClusterTests.check(unlocked, "swarm unlock", c)
+        // meshctl's unlock, with the key piped in as to docker's.
+        let unlocked = try Exec.run([c.meshctl, "-H", "unix://\(c.socket(1))", "swarm", "unlock"], stdin: key2 + "\n")
+        _ = ClusterTests.check(unlocked, "meshctl swarm unlock", c)
         #expect(try c.docker(1, ["info", "--format", "{{.Swarm.LocalNodeState}}"]).stdout.contains("active"))
         let back = try await ClusterTests.eventually(.seconds(30)) {
             try c.docker(1, ["service", "ls", "--format", "{{.Name}} {{.Replicas}}"]).stdout.contains("web 1/1")
@@ -77,6 +78,8 @@ import Testing
         _ = ClusterTests.check(try c.docker(1, ["swarm", "update", "--autolock=false"]), "swarm update --autolock=false", c)
         #expect(Set(Self.privateKeyFiles(c)) == ["node.json", "cluster.sqlite"])
         #expect(try c.docker(1, ["swarm", "unlock-key", "-q"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty)
+        let noKey = try c.meshctl(1, ["swarm", "unlock-key", "--rotate"])
+        #expect(!noKey.succeeded && noKey.stderr.contains("autolock is not turned on"), "\(noKey)")
         try await Self.restart(c)
         let open = await ClusterTests.eventually(.seconds(30)) { (try? c.docker(1, ["node", "ls"]))?.succeeded == true }
         #expect(open, "\(c.log(1).suffix(2000))")
