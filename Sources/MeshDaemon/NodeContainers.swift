@@ -51,8 +51,9 @@ public actor NodeContainers {
         let now = Date()
         var out: [ContainerSummary] = []
         for c in await all().filter({ o.all || $0.process.current == .running }).sorted(by: { $0.facts.created > $1.facts.created }) {
-            let s = Self.summary(c, now: now, health: await health(c.taskID))
-            if o.filter.matches(s) { out.append(s) }
+            let h = await health(c.taskID)
+            let s = Self.summary(c, now: now, health: h)
+            if o.filter.matches(s, health: h?.status.rawValue ?? "none") { out.append(s) }
         }
         if let limit = o.limit { out = Array(out.prefix(limit)) }
         return out

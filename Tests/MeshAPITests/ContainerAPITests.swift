@@ -39,6 +39,13 @@ import Testing
         #expect(!byID.matches(c))
         c.State = "exited"
         #expect(byID.matches(c))
+        // `health=`: a check's state, `none` without one; other values refused as dockerd words it.
+        let healthy = try ContainerFilter.parse(#"{"health":{"healthy":true}}"#)
+        #expect(healthy.matches(c, health: "healthy") && !healthy.matches(c, health: "starting") && !healthy.matches(c))
+        #expect(try ContainerFilter.parse(#"{"health":{"none":true}}"#).matches(c))
+        #expect(throws: EngineError.invalidArgument("Unrecognised filter value for health: sick")) {
+            try ContainerFilter.parse(#"{"health":{"sick":true}}"#)
+        }
     }
 
     @Test func theRouterRefusesWhatItCannotHonour() async throws {

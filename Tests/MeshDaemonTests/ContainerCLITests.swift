@@ -305,6 +305,12 @@ struct ContainerLab {
             lab.health.set("h1", state)
             let well = try await lab.docker("ps", "--format", "{{.Status}}")
             #expect(well.stdout.hasSuffix(" (healthy)\n"), "\(well.stdout)")
+            // `ps --filter health=`: the check's state, as dockerd filters it.
+            #expect(try await lab.docker("ps", "-q", "--filter", "health=healthy").stdout.count == 13)
+            #expect(try await lab.docker("ps", "-q", "--filter", "health=unhealthy").stdout.isEmpty)
+            #expect(try await lab.docker("ps", "-q", "--filter", "health=none").stdout.isEmpty)
+            let bad = try await lab.docker("ps", "--filter", "health=sick")
+            #expect(bad.stderr.contains("Unrecognised filter value for health: sick"), "\(bad.stderr)")
             let inspect = try await lab.docker(
                 "inspect", "--format", "{{.State.Health.Status}} {{.State.Health.FailingStreak}} {{len .State.Health.Log}}", lab.name("h1"))
             #expect(inspect.stdout == "healthy 0 2\n", "\(inspect.stdout)\(inspect.stderr)")

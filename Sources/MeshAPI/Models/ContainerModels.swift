@@ -379,8 +379,10 @@ public struct ContainerListOptions: Sendable, Equatable {
 /// network, health…); those are refused by name rather than ignored, so a script never gets an
 /// unfiltered list it took for a filtered one.
 public struct ContainerFilter: Sendable, Equatable {
-    public static let keys: Set<String> = ["id", "name", "label", "status"]
+    public static let keys: Set<String> = ["id", "name", "label", "status", "health"]
     public static let statuses: Set<String> = ["created", "restarting", "running", "removing", "paused", "exited", "dead"]
+    /// A container's health as `health=` names it: a check's state, or `none` without a check.
+    public static let healths: Set<String> = ["starting", "healthy", "unhealthy", "none"]
     public var args: FilterArgs
     public init(_ args: FilterArgs = FilterArgs()) { self.args = args }
 
@@ -390,17 +392,21 @@ public struct ContainerFilter: Sendable, Equatable {
         for s in args.get("status") where !statuses.contains(s) {
             throw .invalidArgument("invalid filter 'status=\(s)'")
         }
+        for h in args.get("health") where !healths.contains(h) {
+            throw .invalidArgument("Unrecognised filter value for health: \(h)")
+        }
         return ContainerFilter(args)
     }
 
     /// `id`: a prefix of the id; `name`: a part of the name (dockerd matches a pattern); `label`:
-    /// `k` or `k=v`; `status`: the state.
-    public func matches(_ c: ContainerSummary) -> Bool {
+    /// `k` or `k=v`; `status`: the state; `health`: `health` (one of `healths`).
+    public func matches(_ c: ContainerSummary, health: String = "none") -> Bool {
         let name = c.Names.first.map { String($0.drop(while: { $0 == "/" })) } ?? ""
         return args.any("id") { c.Id.hasPrefix($0) }
             && args.any("name") { name.contains($0.hasPrefix("/") ? String($0.dropFirst()) : $0) }
             && args.labels("label", match: c.Labels)
             && args.any("status") { $0 == c.State }
+            && args.any("health") { $0 == health }
     }
 
     /// A status filter asks for ended containers too, as dockerd's does.
