@@ -57,6 +57,11 @@ public actor NodeAgent {
     private var health: [String: Watched] = [:]
     private var healthLoops: [String: Task<Void, Never>] = [:]
     private var servingListener: (@Sendable () async -> Void)?
+    /// The lifecycle of this node's containers (runc tasks), as dockerd reports its own in `docker events`.
+    private var containerListener: (@Sendable (ContainerEvent) -> Void)?
+    private var containerWatches: [String: Task<Void, Never>] = [:]
+    /// Containers started here and not yet destroyed: what their events name.
+    private var containerSubjects: [String: ContainerEvent.Subject] = [:]
     struct Watched {
         var check: HealthCheck
         var state = HealthState()
@@ -220,6 +225,7 @@ public actor NodeAgent {
             await withDiscardingTaskGroup { group in
                 for id in pruned { group.addTask { await runtime.remove(id) } }
             }
+            for id in pruned { containerRemoved(id) }
         }
         // An encrypted network this node cannot protect (no ESP in its kernel) takes no task:
         // the dataplane left it out, and the task fails with the kernel's answer.
@@ -252,9 +258,10 @@ public actor NodeAgent {
             for await (id, r) in group { all[id] = r }
             return all
         }
-        for (id, _) in toLaunch {
+        for (id, launch) in toLaunch {
             switch launched[id]! {
             case .success(let pid):
+                await containerStarted(id, launch)
                 if health[id] != nil {
                     health[id]!.started = .now
                     watchHealth(id)
@@ -315,6 +322,7 @@ public actor NodeAgent {
     /// the turn.
     private func stopAside(_ id: String) {
         stopping.insert(id)
+        containerEvent(id, "kill", ["signal": launches[id]?.container.stopSignal ?? "SIGTERM"])
         let grace = graces[id] ?? stopGrace
         let runtime = runtime
         stopTasks[id] = Task {
@@ -352,11 +360,14 @@ public actor NodeAgent {
         // Its container stays while the manager still has the task (it is only now reporting its
         // end, or the history keeps it); an older manager sends no history, and the next
         // assignment without the task removes it.
+        // The stop ends in the process's end: `die` (from its watch) came first, `stop` says it was asked for.
+        containerEvent(id, "stop")
         if currentLocalByService[service]?.contains(where: { $0.id == id }) == true || current?.retained?.contains(id) == true {
             await runtime.retire(id)
             kept.insert(id)
         } else {
             await runtime.remove(id)
+            containerRemoved(id)
         }
         launches[id] = nil
         graces[id] = nil
@@ -590,6 +601,60 @@ public actor NodeAgent {
     }
 }
 
+/// One event of a container's life on this node (`create`, `start`, `kill`, `die`, `stop`,
+/// `destroy`, `health_status: <status>`), for the daemon's `docker events`.
+public struct ContainerEvent: Sendable, Equatable {
+    /// What every event of the container names: its task, name, image and labels.
+    public struct Subject: Sendable, Equatable {
+        public var taskID: String
+        public var name: String
+        public var image: String
+        public var labels: [String: String]
+    }
+    public var subject: Subject
+    public var action: String
+    /// Beyond the subject's: `exitCode` for `die`, `signal` for `kill`.
+    public var attributes: [String: String]
+}
+
+extension NodeAgent {
+    /// Called for each event of this node's containers (host-process tasks have none, as they
+    /// are not containers to `docker ps` either).
+    public func onContainerEvent(_ f: @escaping @Sendable (ContainerEvent) -> Void) { containerListener = f }
+
+    private func containerEvent(_ id: String, _ action: String, _ attributes: [String: String] = [:]) {
+        guard let subject = containerSubjects[id], let listener = containerListener else { return }
+        listener(ContainerEvent(subject: subject, action: action, attributes: attributes))
+    }
+
+    /// A task the runtime started: for a container, `create` and `start`, and a watch on its end (`die`).
+    private func containerStarted(_ id: String, _ launch: TaskLaunch) async {
+        guard let running = await runtime.task(id), running.driver == "oci" else { return }
+        let labels = await runtime.containers?.container(id)?.spec.annotations ?? [:]
+        let name = await runtime.containers?.container(id)?.name ?? launch.container.name ?? id
+        containerSubjects[id] = .init(taskID: id, name: name, image: launch.image, labels: labels)
+        containerEvent(id, "create")
+        containerEvent(id, "start")
+        let process = running.process
+        containerWatches[id] = Task { [weak self] in
+            let end = await process.wait()
+            let code: Int32 =
+                switch end {
+                case .exited(let c): c
+                case .signalled(let sig): 128 + sig
+                case .running: 0
+                }
+            await self?.containerEvent(id, "die", ["exitCode": String(code)])
+        }
+    }
+
+    private func containerRemoved(_ id: String) {
+        containerWatches.removeValue(forKey: id)
+        containerEvent(id, "destroy")
+        containerSubjects[id] = nil
+    }
+}
+
 extension NodeAgent {
     /// Tasks with a health check that has not passed, or that failed since: weight 0 everywhere.
     public var notServing: Set<String> { Set(health.filter { !$0.value.state.isServing }.keys) }
@@ -630,10 +695,11 @@ extension NodeAgent {
 
     private func record(_ id: String, _ probe: HealthProbe, began: ContinuousClock.Instant) async {
         guard var w = health[id], let started = w.started else { return }
-        let wasServing = w.state.isServing
+        let wasServing = w.state.isServing, wasStatus = w.state.status
         w.state.record(probe, retries: w.check.retries, inStartPeriod: began - started < w.check.startPeriod)
         health[id] = w
         metrics.healthProbes.increment()
+        if w.state.status != wasStatus { containerEvent(id, "health_status: \(w.state.status.rawValue)") }
         guard w.state.isServing != wasServing else { return }
         await healthChanged(id)
     }

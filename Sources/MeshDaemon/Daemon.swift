@@ -79,9 +79,12 @@ public actor Daemon: EngineBackend {
     /// and the log says why.
     /// The node's plane for `record`, as this daemon's options say (resume, init and join alike).
     private func startNodePlane(_ record: NodeRecord) async throws -> NodePlane {
-        try await NodePlane.start(
+        let plane = try await NodePlane.start(
             record: record, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd, images: nodeImagesIfAvailable(),
             builtinImages: options.builtinImages)
+        // The node's containers in `docker events`, as dockerd reports its own (scope local).
+        await plane.agent.onContainerEvent { [eventLog] e in eventLog.publish([EventTranslator.container(e)]) }
+        return plane
     }
 
     func nodeImagesIfAvailable() -> NodeImages? {

@@ -1,4 +1,5 @@
 import Foundation
+import MeshAgent
 import MeshAPI
 import MeshCluster
 
@@ -45,6 +46,18 @@ public enum EventTranslator {
             guard let current = c.new ?? c.old, c.action != .update || changed(c) else { return [] }
             return [message("config", c, current.spec.name, [:], timeNano)]
         }
+    }
+
+    /// dockerd's container events: the container's id (`NodeContainers.id`), its labels, name and
+    /// image as attributes, and the event's own (`exitCode`, `signal`).
+    static func container(_ e: ContainerEvent, now: Date = Date()) -> EventMessage {
+        var attributes = e.subject.labels
+        attributes["name"] = e.subject.name
+        attributes["image"] = e.subject.image
+        attributes.merge(e.attributes) { _, own in own }
+        return EventMessage(
+            type: "container", action: e.action, actor: .init(ID: NodeContainers.id(e.subject.name), Attributes: attributes),
+            scope: "local", timeNano: Int64(now.timeIntervalSince1970 * 1e9))
     }
 
     static func message<T: StoredObject>(

@@ -6,6 +6,8 @@ import Testing
 /// a real daemon running the service as a runc container: the stack's secrets and configs are
 /// made under its namespace, the container reads them at their targets with the modes asked,
 /// and `docker stack rm` takes the service, the network, the secrets and the configs away.
+/// `docker events` shows the container's life as dockerd's would: create, start, its health, and
+/// at the end kill, die, stop and destroy.
 @Suite(.serialized) struct StackDeployTests {
     static let compose = """
         version: "3.8"
@@ -13,6 +15,9 @@ import Testing
           app:
             image: IMAGE
             command: ["sleep", "3600"]
+            healthcheck:
+              test: ["CMD", "true"]
+              interval: 1s
             networks: [back]
             secrets:
               - db_password
@@ -59,6 +64,7 @@ import Testing
         try "s3cret-db\n".write(toFile: "\(dir)/db_password.txt", atomically: true, encoding: .utf8)
         try "tok-42".write(toFile: "\(dir)/token.txt", atomically: true, encoding: .utf8)
         try "listen = 8080\n".write(toFile: "\(dir)/app.conf", atomically: true, encoding: .utf8)
+        let since = String(Int(Date().timeIntervalSince1970) - 1)
         _ = ClusterTests.check(try c.docker(1, ["stack", "deploy", "-c", "\(dir)/compose.yml", "demo"]), "stack deploy", c)
 
         #expect(
@@ -94,5 +100,28 @@ import Testing
         }
         let left = try c.docker(1, ["service", "ls"]).stdout + c.docker(1, ["secret", "ls"]).stdout
         #expect(gone, "\(left)")
+
+        func events() throws -> [String] {
+            let until = String(Int(Date().timeIntervalSince1970) + 1)
+            return ClusterTests.lines(
+                try c.docker(
+                    1,
+                    [
+                        "events", "--since", since, "--until", until, "--filter", "type=container", "--format",
+                        "{{.Action}} {{.Actor.Attributes.name}} {{index .Actor.Attributes \"com.docker.stack.namespace\"}}",
+                    ]
+                ).stdout)
+        }
+        var seen: [String] = []
+        let lifecycle = try await ClusterTests.eventually(.seconds(20)) {
+            seen = try events().filter { $0.contains(" demo_app.") }.map { String($0.split(separator: " ")[0...1].joined(separator: " ")) }
+            return seen.contains { $0.hasPrefix("destroy ") }
+        }
+        let actions = seen.map { String($0.split(separator: " ")[0]) }
+        #expect(lifecycle, "\(seen)")
+        #expect(Array(actions.prefix(2)) == ["create", "start"] && actions.contains("health_status:"), "\(seen)")
+        let end = Array(actions.filter { ["kill", "die", "stop", "destroy"].contains($0) })
+        #expect(end == ["kill", "die", "stop", "destroy"], "\(seen)")
+        #expect(try events().allSatisfy { $0.hasSuffix(" demo") }, "every event carries the container's labels")
     }
 }
