@@ -322,18 +322,23 @@ public actor NodeAgent {
     /// the turn.
     private func stopAside(_ id: String) {
         stopping.insert(id)
-        containerEvent(id, "kill", ["signal": launches[id]?.container.stopSignal ?? "SIGTERM"])
         let grace = graces[id] ?? stopGrace
+        let signal = launches[id]?.container.stopSignal ?? "SIGTERM"
         let runtime = runtime
         stopTasks[id] = Task {
-            _ = await runtime.stop(id, grace: grace)
-            await self.stopEnded(id)
+            // A task that already ended (complete, failed) is not killed: no kill or stop event.
+            let running = await runtime.task(id)?.process.current == .running
+            if running { self.containerEvent(id, "kill", ["signal": signal]) }
+            let end = await runtime.stop(id, grace: grace)
+            // A stop's `die` comes from here, before its `stop` (the end's own watch stays quiet).
+            if running, let end { self.containerEvent(id, "die", ["exitCode": String(Self.exitCode(end))]) }
+            await self.stopEnded(id, requested: running)
         }
     }
 
     /// A stop ended: the task's endpoints and backends go as single-object changes (the cost of
     /// its attachments), then its namespace and files.
-    private func stopEnded(_ id: String) async {
+    private func stopEnded(_ id: String, requested: Bool) async {
         await turn.enter()
         defer { turn.leave() }
         stopTasks[id] = nil
@@ -361,7 +366,7 @@ public actor NodeAgent {
         // end, or the history keeps it); an older manager sends no history, and the next
         // assignment without the task removes it.
         // The stop ends in the process's end: `die` (from its watch) came first, `stop` says it was asked for.
-        containerEvent(id, "stop")
+        if requested { containerEvent(id, "stop") }
         if currentLocalByService[service]?.contains(where: { $0.id == id }) == true || current?.retained?.contains(id) == true {
             await runtime.retire(id)
             kept.insert(id)
@@ -638,13 +643,22 @@ extension NodeAgent {
         let process = running.process
         containerWatches[id] = Task { [weak self] in
             let end = await process.wait()
-            let code: Int32 =
-                switch end {
-                case .exited(let c): c
-                case .signalled(let sig): 128 + sig
-                case .running: 0
-                }
-            await self?.containerEvent(id, "die", ["exitCode": String(code)])
+            await self?.containerEnded(id, end)
+        }
+    }
+
+    /// A container's end on its own; one being stopped gets its `die` from the stop.
+    private func containerEnded(_ id: String, _ end: TaskProcess.State) {
+        guard !stopping.contains(id) else { return }
+        containerEvent(id, "die", ["exitCode": String(Self.exitCode(end))])
+    }
+
+    /// dockerd's exit code: the status, or 128 + the signal.
+    static func exitCode(_ end: TaskProcess.State) -> Int32 {
+        switch end {
+        case .exited(let c): c
+        case .signalled(let sig): 128 + sig
+        case .running: 0
         }
     }
 
