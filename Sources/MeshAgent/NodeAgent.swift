@@ -183,9 +183,11 @@ public actor NodeAgent {
             }
         }
         let names = attached.mapValues { $0.name ?? $0.path }
-        // A task with a health check is not served until it passes one.
+        // A task with a health check is not served until it passes one: the service's, over the
+        // image's HEALTHCHECK as dockerd merges them.
         for id in prepared {
-            if let h = wanted[id]!.container?.healthcheck,
+            let image = await runtime.containers?.imageConfig(id)?.healthcheck
+            if let h = Self.effectiveHealthcheck(service: wanted[id]!.container?.healthcheck, image: image),
                 let check = HealthCheck(
                     test: h.test, intervalNanos: h.intervalNanos, timeoutNanos: h.timeoutNanos, startPeriodNanos: h.startPeriodNanos,
                     startIntervalNanos: h.startIntervalNanos, retries: h.retries)
@@ -486,6 +488,27 @@ public actor NodeAgent {
         let changes = keys + removals + additions
         guard !changes.isEmpty else { return ChangeReport() }
         return try await reconciler.apply(changes)
+    }
+
+    /// dockerd's merge of a container's health check with its image's: none from the service takes
+    /// the image's whole; a service check without a test takes the image's test, and each zero field
+    /// the image's value. `["NONE"]` (`--no-healthcheck`) stays, and means no check.
+    static func effectiveHealthcheck(
+        service: NodeAssignment.HealthCheck?, image: ImageRunConfig.Healthcheck?
+    ) -> NodeAssignment.HealthCheck? {
+        guard let image else { return service }
+        guard var h = service else {
+            return .init(
+                test: image.test, intervalNanos: image.intervalNanos, timeoutNanos: image.timeoutNanos,
+                startPeriodNanos: image.startPeriodNanos, startIntervalNanos: image.startIntervalNanos, retries: image.retries)
+        }
+        if h.test.isEmpty { h.test = image.test }
+        if h.intervalNanos == 0 { h.intervalNanos = image.intervalNanos }
+        if h.timeoutNanos == 0 { h.timeoutNanos = image.timeoutNanos }
+        if h.startPeriodNanos == 0 { h.startPeriodNanos = image.startPeriodNanos }
+        if h.startIntervalNanos == 0 { h.startIntervalNanos = image.startIntervalNanos }
+        if h.retries == 0 { h.retries = image.retries }
+        return h
     }
 
     /// The service's container fields as the runtime takes them (used when the task's image is

@@ -211,6 +211,9 @@ public actor OCIDriverCore {
 
     public func container(_ taskID: String) -> ContainerTask? { containers[taskID] }
 
+    /// The image config of a prepared task (its HEALTHCHECK, for the agent).
+    public func imageConfig(_ taskID: String) -> ImageRunConfig? { prepared[taskID]?.config }
+
     /// Every container of this node's tasks, running or ended (until the task is removed).
     public func all() -> [ContainerTask] { Array(containers.values) }
 

@@ -57,4 +57,23 @@ import Testing
         t.container?.mounts = [.init(type: "npipe", source: "x", target: "/y")]
         #expect(throws: RuntimeError.self) { try NodeAgent.containerOptions(t) }
     }
+
+    /// The image's HEALTHCHECK under the service's, as dockerd merges them.
+    @Test func theImagesHealthcheckFillsWhatTheServiceLeftOut() {
+        let image = ImageRunConfig.Healthcheck(
+            test: ["CMD", "ping"], intervalNanos: 5_000_000_000, timeoutNanos: 2_000_000_000, startPeriodNanos: 0, retries: 4)
+        // None from the service: the image's whole.
+        #expect(
+            NodeAgent.effectiveHealthcheck(service: nil, image: image)
+                == .init(test: ["CMD", "ping"], intervalNanos: 5_000_000_000, timeoutNanos: 2_000_000_000, retries: 4))
+        // Fields only: the image's test and the fields the service left at zero.
+        let tuned = NodeAgent.effectiveHealthcheck(service: .init(test: [], intervalNanos: 1_000_000_000), image: image)
+        #expect(tuned == .init(test: ["CMD", "ping"], intervalNanos: 1_000_000_000, timeoutNanos: 2_000_000_000, retries: 4))
+        // A test of its own keeps it; `--no-healthcheck` stays NONE (no check runs).
+        #expect(NodeAgent.effectiveHealthcheck(service: .init(test: ["CMD", "true"]), image: image)?.test == ["CMD", "true"])
+        #expect(NodeAgent.effectiveHealthcheck(service: .init(test: ["NONE"]), image: image)?.test == ["NONE"])
+        // No image check: the service's as it is.
+        #expect(NodeAgent.effectiveHealthcheck(service: nil, image: nil) == nil)
+        #expect(NodeAgent.effectiveHealthcheck(service: .init(test: ["CMD", "x"]), image: nil) == .init(test: ["CMD", "x"]))
+    }
 }

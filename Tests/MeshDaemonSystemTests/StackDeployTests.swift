@@ -124,4 +124,68 @@ import Testing
         #expect(end == ["kill", "die", "stop", "destroy"], "\(seen)")
         #expect(try events().allSatisfy { $0.hasSuffix(" demo") }, "every event carries the container's labels")
     }
+
+    /// `ref` again as `<registry>/library/busyhealthy:1`, its config given a HEALTHCHECK (Docker's
+    /// `config.Healthcheck`) by rewriting the config blob, the manifest and the index of an OCI
+    /// layout copy, as `docker build` with a HEALTHCHECK line would have made it.
+    static func withHealthcheck(_ ref: String, registry: String, scratch: String) throws -> String {
+        let layout = "\(scratch)/oci"
+        _ = try Exec.check(["skopeo", "copy", "-q", "--src-tls-verify=false", "docker://\(ref)", "oci:\(layout):x"])
+        let edit = """
+            import hashlib, json, os, sys
+            root = sys.argv[1]
+            def blob(d): return os.path.join(root, "blobs", "sha256", d.split(":")[1])
+            def put(data):
+                d = "sha256:" + hashlib.sha256(data).hexdigest()
+                open(blob(d), "wb").write(data)
+                return d, len(data)
+            index = json.load(open(os.path.join(root, "index.json")))
+            manifest = json.load(open(blob(index["manifests"][0]["digest"])))
+            config = json.load(open(blob(manifest["config"]["digest"])))
+            config.setdefault("config", {})["Healthcheck"] = {"Test": ["CMD-SHELL", "test -e /bin/sh"], "Interval": 1000000000, "Retries": 2}
+            manifest["config"]["digest"], manifest["config"]["size"] = put(json.dumps(config).encode())
+            index["manifests"][0]["digest"], index["manifests"][0]["size"] = put(json.dumps(manifest).encode())
+            json.dump(index, open(os.path.join(root, "index.json"), "w"))
+            """
+        _ = try Exec.check(["python3", "-c", edit, layout])
+        let out = "\(registry)/library/busyhealthy:1"
+        _ = try Exec.check(["skopeo", "copy", "-q", "--dest-tls-verify=false", "oci:\(layout):x", "docker://\(out)"])
+        return out
+    }
+
+    /// An image's HEALTHCHECK runs when the service gives none (the task is Starting until a probe
+    /// passes, then healthy), and `--no-healthcheck` turns it off, as with dockerd.
+    @Test func theImagesHealthcheckRunsUnlessTheServiceTurnsItOff() async throws {
+        guard getuid() == 0 else { throw NotRootCluster() }
+        let registry = try await LocalRegistry.start(tag: "mdh-registry")
+        defer { registry.stop() }
+        let built = try Exec.check([
+            ContainerServiceTests.repoRoot + "/scripts/build-images", "--registry", registry.address, "--repo-prefix", "library", "busybox",
+        ])
+        let busybox = try #require(ContainerServiceTests.pushed(built)["busybox"]?.first, "\(built)")
+        let c = try await DaemonCluster.build(tag: "mdh", nodes: 1)
+        var replica: LocalRegistry?
+        defer {
+            c.destroy()
+            replica?.stop()
+        }
+        let image = try Self.withHealthcheck(busybox, registry: registry.address, scratch: c.directory)
+        replica = try await registry.replica(in: c.lab.nodeNamespace(1))
+        _ = ClusterTests.check(try c.docker(1, ["swarm", "init", "--advertise-addr", c.address(1)]), "swarm init", c)
+        _ = ClusterTests.check(
+            try c.docker(1, ["service", "create", "--detach", "--name", "checked", image, "sleep", "3600"]), "service create", c)
+        _ = ClusterTests.check(
+            try c.docker(1, ["service", "create", "--detach", "--name", "unchecked", "--no-healthcheck", image, "sleep", "3600"]),
+            "service create --no-healthcheck", c)
+        var status: [String] = []
+        let healthy = try await ClusterTests.eventually(.seconds(60)) {
+            status = ClusterTests.lines(try c.docker(1, ["ps", "--format", "{{.Names}} {{.Status}}"]).stdout)
+            return status.contains { $0.hasPrefix("checked.") && $0.hasSuffix("(healthy)") }
+                && status.contains { $0.hasPrefix("unchecked.") }
+        }
+        #expect(healthy, "\(status)\n\(c.log(1).suffix(2000))")
+        #expect(status.first { $0.hasPrefix("unchecked.") }.map { !$0.contains("health") } == true, "\(status)")
+        #expect(try c.docker(1, ["ps", "-q", "--filter", "health=healthy"]).stdout.split(separator: "\n").count == 1)
+        #expect(try c.docker(1, ["ps", "-q", "--filter", "health=none"]).stdout.split(separator: "\n").count == 1)
+    }
 }

@@ -239,6 +239,16 @@ import Testing
                     entrypoint: ["/e"], cmd: ["c"], env: ["A=1"], workingDir: "/data", user: "redis", exposedPorts: ["53/udp", "6379/tcp"],
                     stopSignal: "SIGINT", labels: ["k": "v"], volumes: ["/data"]))
         #expect(c.rootfs.diffIDs == [d1])
+        // HEALTHCHECK as Docker writes it (nanoseconds); a config stored before it was read decodes without one.
+        let checked = """
+            {"architecture":"amd64","os":"linux","config":{"Healthcheck":{"Test":["CMD-SHELL","redis-cli ping"],
+             "Interval":5000000000,"Retries":4}},"rootfs":{"type":"layers","diff_ids":[]}}
+            """
+        #expect(
+            try ImageConfigFile.decode(Data(checked.utf8)).imageConfig.healthcheck
+                == .init(test: ["CMD-SHELL", "redis-cli ping"], intervalNanos: 5_000_000_000, retries: 4))
+        let stored = #"{"env":[],"workingDir":"","user":"","exposedPorts":[],"labels":{},"volumes":[]}"#
+        #expect(try JSONDecoder().decode(ImageConfig.self, from: Data(stored.utf8)).healthcheck == nil)
         let empty = try ImageConfigFile.decode(
             Data(#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#.utf8))
         #expect(empty.imageConfig == ImageConfig())
