@@ -611,8 +611,9 @@ public actor NodeAgent {
         for id in Array(health.keys) { forgetHealth(id) }
         fetching = [:]
         waiting = []
-        // Stops under way end in the removes below (each ends the task first).
-        for t in stopTasks.values { t.cancel() }
+        // Stops under way end with the removes below (each ends its task first) and then find the
+        // agent shut down. Not cancelled: a cancelled stop's grace wait would spin (its sleeps
+        // return at once) until the process is gone.
         stopTasks = [:]
         stopping = []
         let leaving = attached
