@@ -3,6 +3,8 @@
 public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
     /// 400: bad parameters, a failed precondition, an ambiguous name.
     case invalidArgument(String)
+    /// 401: `swarm unlock` with the wrong key.
+    case unauthorized(String)
     /// 403: e.g. creating a network with a predefined name.
     case forbidden(String)
     /// 404: no such object (`service X not found`).
@@ -21,6 +23,7 @@ public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
     public var status: Int {
         switch self {
         case .invalidArgument: 400
+        case .unauthorized: 401
         case .forbidden: 403
         case .notFound: 404
         case .conflict: 409
@@ -33,7 +36,7 @@ public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var message: String {
         switch self {
-        case .invalidArgument(let m), .forbidden(let m), .notFound(let m), .conflict(let m), .tooLarge(let m),
+        case .invalidArgument(let m), .unauthorized(let m), .forbidden(let m), .notFound(let m), .conflict(let m), .tooLarge(let m),
             .internalError(let m), .notImplemented(let m), .unavailable(let m):
             m
         }
@@ -59,7 +62,9 @@ public extension EngineError {
     /// dockerd's ErrSwarmLocked: a restarted manager of an autolocked swarm before `swarm unlock`.
     static let swarmLocked = EngineError.unavailable(
         "Swarm is encrypted and needs to be unlocked before it can be used. Please use \"docker swarm unlock\" to unlock it.")
-    static let swarmNotLocked = EngineError.unavailable("swarm is not locked")
+    /// dockerd's notLockedError (a Conflict) and invalidUnlockKey (Unauthorized).
+    static let swarmNotLocked = EngineError.conflict("swarm is not locked")
+    static let invalidUnlockKey = EngineError.unauthorized("swarm could not be unlocked: invalid key provided")
     static let updateOutOfSequence = EngineError.internalError("rpc error: code = Unknown desc = update out of sequence")
 
     /// This engine runs no container by that name or id: none of this node's tasks.

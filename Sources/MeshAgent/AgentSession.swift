@@ -30,6 +30,9 @@ public actor AgentSession {
     /// queued assignment got a pass of its own (each up to a drain delay), in order, and the node
     /// fell seconds behind a client that creates and removes services quickly.
     private var passes: Task<Void, Never>?
+    /// The connection ended: no pass starts or applies any more (the next session brings a newer
+    /// assignment, and an older one applied after it would undo it).
+    private var closed = false
     /// A new assignment (or a pass that must start over) waits for a full pass.
     private var fullPending = false
     /// The last pass failed: the next change of any kind gets a full pass, not a delta.
@@ -136,7 +139,10 @@ public actor AgentSession {
 
     private func attach(_ w: ControlWriter) { writer = w }
 
-    private func passesEnded() async { await passes?.value }
+    private func passesEnded() async {
+        closed = true
+        await passes?.value
+    }
 
     /// Kept as the newest: the pass loop, running or started now, takes it at its next pass (a
     /// pass waiting out a drain starts over on it), so assignments that came meanwhile are skipped.
@@ -144,15 +150,24 @@ public actor AgentSession {
         generation += 1
         assignment = a
         fullPending = true
-        guard !converging else { return }
-        // Claimed now, not when the task starts: a second assignment before then must not start another.
+        startPasses()
+    }
+
+    /// The one pass loop, run as `passes` whoever starts it (an assignment, a remote change, a
+    /// health change), so the session's end can wait for it.
+    @discardableResult
+    private func startPasses() -> Task<Void, Never>? {
+        guard !converging, !closed else { return nil }
+        // Claimed now, not when the task starts: a second caller before then must not start another.
         converging = true
         // On this actor: nothing runs between the loop's last check and `converging = false`, so
-        // an assignment is either seen by the loop or starts the next one.
-        passes = Task {
+        // a change is either seen by the loop or starts the next one.
+        let t = Task {
             await self.passLoop()
             self.converging = false
         }
+        passes = t
+        return t
     }
 
     private func servingChanged() async {
@@ -176,14 +191,11 @@ public actor AgentSession {
     /// a drain must never apply its assignment after a newer one (it would stop the tasks the
     /// newer one had just started).
     private func converge() async {
-        guard !converging else { return }
-        converging = true
-        defer { converging = false }
-        await passLoop()
+        await startPasses()?.value
     }
 
     private func passLoop() async {
-        while fullPending || (!dirty.isEmpty && assignment != nil) || servingPending {
+        while !closed, fullPending || (!dirty.isEmpty && assignment != nil) || servingPending {
             if fullPending {
                 fullPending = false
                 dirty = []  // the full pass takes the remote tasks as they are now
@@ -241,6 +253,8 @@ public actor AgentSession {
                 // A task drained by an earlier pass waits only for what is left of its delay.
                 let until = leaving.compactMap { drainingSince[$0.id] }.max()! + drainDelay
                 if until > now { try? await Task.sleep(until: until, clock: .continuous) }
+                // The session ended during the wait: nothing is applied (the next one brings newer).
+                guard !closed else { return }
                 // A newer assignment came during the wait: start over on it; what drained stays drained.
                 guard generation == self.generation else {
                     fullPending = true

@@ -21,6 +21,8 @@ public actor NodeAgent {
     /// Tasks being stopped beside the turn (`stopAside`): drained, still attached and in the
     /// dataplane at weight 0 until their process has ended, reported running until then.
     private var stopping: Set<String> = []
+    /// Stopping tasks whose health check never passed: they report starting, not running, to the end.
+    private var stoppingUnproven: Set<String> = []
     private var stopTasks: [String: Task<Void, Never>] = [:]
     /// Ended tasks whose containers stay while the manager keeps them in its history
     /// (`NodeAssignment.retained`): out of the dataplane, no namespace, removed once they leave it.
@@ -204,6 +206,7 @@ public actor NodeAgent {
             _ = try await reconciler.converge(
                 AssignmentPlan.dataplane(a, attached: names, draining: Set(toStop).union(notServing), secrets: espSecrets))
             for id in toStop {
+                if let h = health[id], !h.state.hasPassed { stoppingUnproven.insert(id) }
                 forgetHealth(id)
                 stopAside(id)
             }
@@ -325,12 +328,17 @@ public actor NodeAgent {
     private func stopAside(_ id: String) {
         stopping.insert(id)
         let grace = graces[id] ?? stopGrace
-        let signal = launches[id]?.container.stopSignal ?? "SIGTERM"
+        let serviceSignal = launches[id]?.container.stopSignal
         let runtime = runtime
         stopTasks[id] = Task {
             // A task that already ended (complete, failed) is not killed: no kill or stop event.
             let running = await runtime.task(id)?.process.current == .running
-            if running { self.containerEvent(id, "kill", ["signal": signal]) }
+            if running {
+                // By number, as dockerd's event gives it: the service's stop signal, else the image's.
+                var name = serviceSignal ?? ""
+                if serviceSignal == nil, let image = await runtime.containers?.imageConfig(id) { name = image.stopSignal }
+                self.containerEvent(id, "kill", ["signal": String(SignalName.parse(name) ?? 15)])
+            }
             let end = await runtime.stop(id, grace: grace)
             // A stop's `die` comes from here, before its `stop` (the end's own watch stays quiet).
             if running, let end { self.containerEvent(id, "die", ["exitCode": String(Self.exitCode(end))]) }
@@ -380,6 +388,7 @@ public actor NodeAgent {
         graces[id] = nil
         stopped.insert(id)
         stopping.remove(id)
+        stoppingUnproven.remove(id)
     }
 
     /// New gossip keys (a session's start or a rotation step): the pairs' ESP keys derived from
@@ -572,7 +581,8 @@ public actor NodeAgent {
                 // starts the new task only once the old one is gone. Stopped on purpose: whatever
                 // signal ended it, it reports shutdown, not failure.
                 if let r = await runtime.task(id), r.process.current == .running {
-                    out.append(TaskStatus(id: id, state: .running, message: "stopping", exitCode: nil))
+                    let state: TaskState = stoppingUnproven.contains(id) ? .starting : .running
+                    out.append(TaskStatus(id: id, state: state, message: "stopping", exitCode: nil))
                 } else {
                     out.append(TaskStatus(id: id, state: .shutdown, message: "shutdown", exitCode: nil))
                 }
@@ -605,15 +615,15 @@ public actor NodeAgent {
     /// Stops every task and removes what the agent made (the dataplane keeps what the caller
     /// applies next; pass an empty assignment first to remove it too).
     public func shutdown() async {
+        // Stops under way end first, each with its own grace (a leave's empty assignment started
+        // them; the removes below would cut them to 2 s).
+        for t in Array(stopTasks.values) { await t.value }
         // A pull in flight is not waited for: its task ends on its own, and finds nothing to start.
         isShutDown = true
         for f in fetching.values { f.cancel() }
         for id in Array(health.keys) { forgetHealth(id) }
         fetching = [:]
         waiting = []
-        // Stops under way end with the removes below (each ends its task first) and then find the
-        // agent shut down. Not cancelled: a cancelled stop's grace wait would spin (its sleeps
-        // return at once) until the process is gone.
         stopTasks = [:]
         stopping = []
         let leaving = attached

@@ -18,6 +18,10 @@ public struct ClusterSettings: Codable, Sendable, Equatable {
     /// In the store of an autolocked swarm: the CA key sealed with the unlock key (`caKeyPEM` is
     /// then empty there). Never set in a manager's memory, where the key is open.
     public var sealedCAKey: String?
+    /// The CA key sealed with the key before the last rotation too, until a manager is unlocked
+    /// (a crash between the store's and node.json's writes, or a user who never saw the new key,
+    /// must not lock the swarm out); an unlock settles on the key it was given.
+    public var previousSealedCAKey: String?
 }
 
 /// `swarm init` and manager restart: the steps that make or reload a cluster in a store.
@@ -29,7 +33,7 @@ public enum ClusterBootstrap {
     public static func initialize(
         store: any ClusterStore, nodeID: String, hostname: String, advertiseAddr: String,
         defaultAddrPool: [IPPrefix] = [IPPrefix("10.0.0.0/8")!], subnetSize: Int = 24,
-        dataPathPort: UInt16 = 4789, now: Date = Date()
+        dataPathPort: UInt16 = 4789, now: Date = Date(), unlockKey: UnlockKey? = nil
     ) throws(ClusterError) -> (ClusterSettings, NetworkAllocator) {
         if try store.value(ClusterSettings.self, forKey: settingsKey) != nil {
             throw .failedPrecondition(
@@ -50,8 +54,10 @@ public enum ClusterBootstrap {
             dataPathPort: dataPathPort, tokens: JoinTokens(ca: ca), caCertificatePEM: ca.certificatePEM,
             caKeyPEM: ca.keyPEM, gossipKeys: [GossipKey.generate()], ingressNetworkID: ingress.id)
         let node = me
+        // An autolocked swarm's CA key is sealed from its first write: never in the open on disk.
+        let stored = stored(settings, key: unlockKey)
         try store.write { tx throws(ClusterError) in
-            try tx.setValue(settings, forKey: settingsKey)
+            try tx.setValue(stored, forKey: settingsKey)
             try tx.create(ingress)
             try tx.create(node)
         }
@@ -60,14 +66,17 @@ public enum ClusterBootstrap {
 
     static let caKeyPurpose = "cluster CA key"
 
-    /// `settings` as the store keeps them: with `key` (an autolocked swarm), the CA key sealed.
-    static func stored(_ settings: ClusterSettings, key: UnlockKey?) -> ClusterSettings {
+    /// `settings` as the store keeps them: with `key` (an autolocked swarm), the CA key sealed,
+    /// and with `previous` as well.
+    static func stored(_ settings: ClusterSettings, key: UnlockKey?, previous: UnlockKey? = nil) -> ClusterSettings {
         var s = settings
         if let key {
             s.sealedCAKey = key.seal(s.caKeyPEM, purpose: caKeyPurpose)
+            s.previousSealedCAKey = previous.map { $0.seal(s.caKeyPEM, purpose: caKeyPurpose) }
             s.caKeyPEM = ""
         } else {
             s.sealedCAKey = nil
+            s.previousSealedCAKey = nil
         }
         return s
     }
@@ -86,8 +95,12 @@ public enum ClusterBootstrap {
         guard var settings = try store.value(ClusterSettings.self, forKey: settingsKey) else { return nil }
         if let sealed = settings.sealedCAKey {
             guard let key else { throw .locked }
-            settings.caKeyPEM = try key.open(sealed, purpose: caKeyPurpose)
+            do { settings.caKeyPEM = try key.open(sealed, purpose: caKeyPurpose) } catch {
+                guard let previous = settings.previousSealedCAKey else { throw error }
+                settings.caKeyPEM = try key.open(previous, purpose: caKeyPurpose)
+            }
             settings.sealedCAKey = nil
+            settings.previousSealedCAKey = nil
         }
         let ca = try ClusterCA(certificatePEM: settings.caCertificatePEM, keyPEM: settings.caKeyPEM)
         let allocator = try NetworkAllocator.rebuild(
@@ -102,7 +115,9 @@ public enum ClusterBootstrap {
     }
 
     /// Stores changed settings (rotated tokens, a new gossip key); `key`: sealed with it.
-    public static func save(_ settings: ClusterSettings, store: any ClusterStore, key: UnlockKey? = nil) throws(ClusterError) {
-        try store.setValue(stored(settings, key: key), forKey: settingsKey)
+    public static func save(
+        _ settings: ClusterSettings, store: any ClusterStore, key: UnlockKey? = nil, previous: UnlockKey? = nil
+    ) throws(ClusterError) {
+        try store.setValue(stored(settings, key: key, previous: previous), forKey: settingsKey)
     }
 }

@@ -16,13 +16,15 @@ public struct ClusterManager: Sendable {
     public var reaper = TaskReaper()
     /// An autolocked swarm's key (nil: not locked): the stored CA key is sealed with it.
     public private(set) var unlockKey: UnlockKey?
+    /// The key before the last rotation, which still opens what is stored until an unlock settles.
+    public private(set) var previousUnlockKey: UnlockKey?
 
     /// `swarm init`. `defaultAddrPool` holds CIDRs as text, as `--default-addr-pool` passes them (empty:
     /// 10.0.0.0/8).
     public static func initialize(
         store: any ClusterStore, nodeID: String, hostname: String, advertiseAddr: String,
         defaultAddrPool: [String] = [], subnetSize: Int = 24, dataPathPort: UInt16 = 4789,
-        now: Date = Date()
+        now: Date = Date(), unlockKey: UnlockKey? = nil
     ) throws(ClusterError) -> ClusterManager {
         var pools: [IPPrefix] = []
         for p in defaultAddrPool {
@@ -31,9 +33,11 @@ public struct ClusterManager: Sendable {
         }
         let (settings, allocator) = try ClusterBootstrap.initialize(
             store: store, nodeID: nodeID, hostname: hostname, advertiseAddr: advertiseAddr, defaultAddrPool: pools,
-            subnetSize: subnetSize, dataPathPort: dataPathPort, now: now)
+            subnetSize: subnetSize, dataPathPort: dataPathPort, now: now, unlockKey: unlockKey)
         let ca = try ClusterCA(certificatePEM: settings.caCertificatePEM, keyPEM: settings.caKeyPEM)
-        return ClusterManager(store: store, settings: settings, ca: ca, allocator: allocator)
+        var m = ClusterManager(store: store, settings: settings, ca: ca, allocator: allocator)
+        m.unlockKey = unlockKey
+        return m
     }
 
     /// A manager restart; nil when the store holds no cluster. An autolocked swarm needs its key
@@ -42,6 +46,8 @@ public struct ClusterManager: Sendable {
         guard let (settings, ca, allocator) = try ClusterBootstrap.load(store: store, key: unlockKey) else { return nil }
         var m = ClusterManager(store: store, settings: settings, ca: ca, allocator: allocator)
         // The store says whether the swarm is locked: a key given for an unlocked one is not kept.
+        // The key given is the one in force from now on; the stored copy under the other key (a
+        // rotation's) goes with the next save, which `settleUnlockKey` makes at once.
         if try ClusterBootstrap.isLocked(store: store) == true { m.unlockKey = unlockKey }
         return m
     }
@@ -50,19 +56,31 @@ public struct ClusterManager: Sendable {
     /// or stored open again. Returns the key in force.
     @discardableResult
     public mutating func setAutolock(_ on: Bool) throws(ClusterError) -> UnlockKey? {
-        let key = on ? (unlockKey ?? UnlockKey.generate()) : nil
+        guard on != (unlockKey != nil) else { return unlockKey }
+        let key = on ? UnlockKey.generate() : nil
         try ClusterBootstrap.save(settings, store: store, key: key)
         unlockKey = key
+        previousUnlockKey = nil
         return key
     }
 
-    /// `swarm unlock-key --rotate`: a new key seals the CA key; the old one opens nothing stored.
+    /// `swarm unlock-key --rotate`: a new key seals the CA key. The one before still opens it
+    /// until a manager is unlocked (`settleUnlockKey`): the user may not have the new key yet.
     public mutating func rotateUnlockKey() throws(ClusterError) -> UnlockKey {
-        guard unlockKey != nil else { throw .failedPrecondition("cannot rotate because autolock is not turned on") }
+        guard let old = unlockKey else { throw .failedPrecondition("cannot rotate because autolock is not turned on") }
         let key = UnlockKey.generate()
-        try ClusterBootstrap.save(settings, store: store, key: key)
+        try ClusterBootstrap.save(settings, store: store, key: key, previous: old)
         unlockKey = key
+        previousUnlockKey = old
         return key
+    }
+
+    /// After an unlock: the key that opened the store is the only one that does (a rotation whose
+    /// new key was not the one given is undone, as nobody used it).
+    public mutating func settleUnlockKey() throws(ClusterError) {
+        guard unlockKey != nil else { return }
+        try ClusterBootstrap.save(settings, store: store, key: unlockKey)
+        previousUnlockKey = nil
     }
 
     private init(store: any ClusterStore, settings: ClusterSettings, ca: ClusterCA, allocator: NetworkAllocator) {
@@ -94,7 +112,7 @@ public struct ClusterManager: Sendable {
     public mutating func rotateJoinToken(_ role: NodeRole) throws(ClusterError) {
         var s = settings
         s.tokens.rotate(role, ca: ca)
-        try ClusterBootstrap.save(s, store: store, key: unlockKey)
+        try ClusterBootstrap.save(s, store: store, key: unlockKey, previous: previousUnlockKey)
         settings = s
     }
 
@@ -103,7 +121,7 @@ public struct ClusterManager: Sendable {
         var s = settings
         let key = GossipKey.generate()
         s.gossipKeys = Array((s.gossipKeys + [key]).suffix(max(1, keep)))
-        try ClusterBootstrap.save(s, store: store, key: unlockKey)
+        try ClusterBootstrap.save(s, store: store, key: unlockKey, previous: previousUnlockKey)
         settings = s
         return key
     }
@@ -113,7 +131,7 @@ public struct ClusterManager: Sendable {
         guard !keys.isEmpty else { throw .invalidArgument("the cluster needs at least one gossip key") }
         var s = settings
         s.gossipKeys = keys
-        try ClusterBootstrap.save(s, store: store, key: unlockKey)
+        try ClusterBootstrap.save(s, store: store, key: unlockKey, previous: previousUnlockKey)
         settings = s
     }
 
@@ -250,7 +268,7 @@ public struct ClusterManager: Sendable {
         var next = settings
         next.ingressNetworkID = network.id
         let newSettings = next
-        let storedSettings = ClusterBootstrap.stored(next, key: unlockKey)
+        let storedSettings = ClusterBootstrap.stored(next, key: unlockKey, previous: previousUnlockKey)
         do {
             var nodes = try store.list(ClusterNode.self)
             for i in nodes.indices { try allocator.allocateNode(&nodes[i], networkID: network.id) }

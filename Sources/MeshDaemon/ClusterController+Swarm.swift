@@ -124,8 +124,14 @@ extension ClusterController {
         return manager.unlockKey?.description ?? ""
     }
 
-    /// The key in force (nil: autolock off), for the daemon to seal its own private key with.
-    public var currentUnlockKey: UnlockKey? { manager.unlockKey }
+    /// The key in force (nil: autolock off) and the one before a rotation, for the daemon to seal
+    /// its own private key with.
+    public var currentUnlockKeys: (UnlockKey?, UnlockKey?) { (manager.unlockKey, manager.previousUnlockKey) }
+
+    /// After an unlock: only the key given opens the store from now on.
+    public func settleUnlockKey() throws(EngineError) {
+        try write { m throws(ClusterError) in try m.settleUnlockKey() }
+    }
 
     /// `Info.Swarm` for `/info` and the `/_ping` header. Never fails: a store error goes into `Error`.
     /// What `docker info` shows on a manager that does not lead, read from the store it shares with the

@@ -180,7 +180,7 @@ public actor Daemon: EngineBackend {
             // The store's CA key must open too, before anything starts.
             if locked.role == .manager, locked.store == nil { _ = try ClusterBootstrap.load(store: openStore(), key: key) }
         } catch {
-            throw .invalidArgument(UnlockKey.invalidKey)
+            throw .invalidUnlockKey
         }
         do {
             try await rejoin(opened, unlockKey: key)
@@ -191,6 +191,14 @@ public actor Daemon: EngineBackend {
             throw Self.engineError(error)
         }
         lockedRecord = nil
+        // The key given is the only one from now on (a rotation's other key is dropped), in the
+        // store and in node.json; and node.json follows the store if a crash left them apart.
+        do {
+            if let c = manager?.controller { try await c.settleUnlockKey() }
+            try await resealRecord()
+        } catch {
+            DaemonLog.daemon.warning("unlocked, but cannot reseal the keys at rest: \(error)")
+        }
         DaemonLog.daemon.info("unlocked")
     }
 
@@ -198,12 +206,12 @@ public actor Daemon: EngineBackend {
     /// once autolock is off). What the node plane saved since (managers, gossip keys) is kept.
     private func resealRecord() async throws(EngineError) {
         guard let record, let manager else { return }
-        let key = await manager.controller.currentUnlockKey
+        let (key, previous) = await manager.controller.currentUnlockKeys
         do {
-            var onDisk = try NodeRecord.load(dataRoot: options.dataRoot) ?? record
-            onDisk.keyPEM = record.keyPEM
-            onDisk.sealedKeyPEM = nil
-            try onDisk.sealed(with: key).save(dataRoot: options.dataRoot)
+            try NodeRecord.update(dataRoot: options.dataRoot) { onDisk in
+                onDisk.keyPEM = record.keyPEM
+                onDisk = onDisk.sealed(with: key, previous: previous)
+            }
         } catch {
             throw .internalError("cannot save \(NodeRecord.path(dataRoot: options.dataRoot)): \(error)")
         }
@@ -376,14 +384,12 @@ public actor Daemon: EngineBackend {
             } else {
                 store = try SQLiteClusterStore(path: storePath)
             }
-            var m = try ClusterManager.initialize(
+            let m = try ClusterManager.initialize(
                 store: store, nodeID: nodeID, hostname: options.hostname, advertiseAddr: advertise,
                 defaultAddrPool: request.DefaultAddrPool ?? [],
-                subnetSize: Int(request.SubnetSize ?? 24), dataPathPort: dataPathPort)
+                subnetSize: Int(request.SubnetSize ?? 24), dataPathPort: dataPathPort, unlockKey: autolock ? UnlockKey.generate() : nil)
             // The controller reads its swarm record (and the retention limit it sets) from the store.
             try ClusterController.recordInitialSpec(spec, in: m)
-            // Sealed before this manager's own key is first written.
-            if autolock { try m.setAutolock(true) }
             if var me = try m.store.get(ClusterNode.self, id: nodeID) {
                 me.description = NodeFacts.local()
                 me.availability = availability
@@ -527,7 +533,11 @@ public actor Daemon: EngineBackend {
     public func leaveSwarm(force: Bool) async throws(EngineError) {
         if let locked = lockedRecord {
             // Locked, nothing runs: leaving removes the membership (and, with --force, the swarm).
+            // Not while an unlock is starting the planes over the same files.
+            guard !changingMembership else { throw .swarmLocked }
             if locked.role == .manager, !force { throw .lastManagerLeaving }
+            changingMembership = true
+            defer { changingMembership = false }
             do {
                 try await NodePlane.removeLeftovers(record: locked, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd)
             } catch {

@@ -113,9 +113,9 @@ public actor NodePlane {
     func setManagers(_ list: [String]) async {
         guard !list.isEmpty, list != managers else { return }
         managers = list
-        guard var saved = try? NodeRecord.load(dataRoot: dataRoot), saved.managers != list else { return }
-        saved.managers = list
-        do { try saved.save(dataRoot: dataRoot) } catch { DaemonLog.node.warning("cannot save the manager list: \(error)") }
+        do { try NodeRecord.update(dataRoot: dataRoot) { $0.managers = list } } catch {
+            DaemonLog.node.warning("cannot save the manager list: \(error)")
+        }
     }
 
     /// The manager's key set: every key installed, the first sealing, the rest dropped; then saved
@@ -134,9 +134,7 @@ public actor NodePlane {
         }
         // The ESP pairs move to the same step before the manager hears this node applied it.
         try await agent.setESPSecrets(keys)
-        guard var saved = try NodeRecord.load(dataRoot: dataRoot), saved.gossipKeys != set.keys else { return }
-        saved.gossipKeys = set.keys
-        try saved.save(dataRoot: dataRoot)
+        try NodeRecord.update(dataRoot: dataRoot) { $0.gossipKeys = set.keys }
     }
 
     /// Gossip packets and frames dropped, by cause (plaintext, wrong key, wrong cluster, garbage).

@@ -25,17 +25,22 @@ public struct NodeRecord: Codable, Sendable, Equatable {
     /// A manager of an autolocked swarm: `keyPEM` sealed with the unlock key (`keyPEM` is then empty
     /// in the file), so a restart does nothing until `swarm unlock`.
     public var sealedKeyPEM: String?
+    /// Also sealed with the key before a rotation, until an unlock settles (as the store's CA key).
+    public var previousSealedKeyPEM: String?
 
     static let keyPurpose = "manager private key"
 
-    /// As the file keeps it: with `key`, the private key sealed; without, in the open.
-    public func sealed(with key: UnlockKey?) -> NodeRecord {
+    /// As the file keeps it: with `key`, the private key sealed (and with `previous` too);
+    /// without, in the open.
+    public func sealed(with key: UnlockKey?, previous: UnlockKey? = nil) -> NodeRecord {
         var r = self
         if let key {
             r.sealedKeyPEM = key.seal(keyPEM, purpose: Self.keyPurpose)
+            r.previousSealedKeyPEM = previous.map { $0.seal(keyPEM, purpose: Self.keyPurpose) }
             r.keyPEM = ""
         } else {
             r.sealedKeyPEM = nil
+            r.previousSealedKeyPEM = nil
         }
         return r
     }
@@ -45,9 +50,29 @@ public struct NodeRecord: Codable, Sendable, Equatable {
     public func opened(with key: UnlockKey) throws(ClusterError) -> NodeRecord {
         guard let sealed = sealedKeyPEM else { return self }
         var r = self
-        r.keyPEM = try key.open(sealed, purpose: Self.keyPurpose)
+        do { r.keyPEM = try key.open(sealed, purpose: Self.keyPurpose) } catch {
+            guard let previous = previousSealedKeyPEM else { throw error }
+            r.keyPEM = try key.open(previous, purpose: Self.keyPurpose)
+        }
         r.sealedKeyPEM = nil
+        r.previousSealedKeyPEM = nil
         return r
+    }
+
+    /// node.json read, changed and written as one step under an exclusive lock on
+    /// `node.json.lock`: the daemon (sealing) and the node plane (managers, gossip keys) both
+    /// write it, and a read-modify-write of one must not undo the other's.
+    public static func update(dataRoot: String, _ change: (inout NodeRecord) throws -> Void) throws {
+        let lockPath = "\(dataRoot)/node.json.lock"
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw DaemonError.io("cannot open \(lockPath): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        guard flock(fd, LOCK_EX) == 0 else { throw DaemonError.io("cannot lock \(lockPath): \(String(cString: strerror(errno)))") }
+        defer { flock(fd, LOCK_UN) }
+        guard var record = try load(dataRoot: dataRoot) else { return }
+        let before = record
+        try change(&record)
+        if record != before { try record.save(dataRoot: dataRoot) }
     }
 
     public static func path(dataRoot: String) -> String { "\(dataRoot)/node.json" }

@@ -211,8 +211,16 @@ import Testing
         #expect(nft.contains("10.255.9.12"), "\(nft)")
         #expect(!nft.contains("10.11.0.11") && !nft.contains("10.255.9.11"), "\(nft)")
 
+        // A leave (an empty assignment, then the shutdown) gives a stop its whole grace too: the
+        // shutdown waits for the stop under way rather than cutting it to the removes' 2 s.
+        var again = stubborn
+        again.id = "web3task"
+        again.name = "web.3.web3task"
+        try await agent.apply(Self.assignment(node, tasks: [again]))
         try await agent.apply(Self.assignment(node, tasks: []))
+        let leaving = ContinuousClock.now
         await agent.shutdown()
+        #expect(ContinuousClock.now - leaving >= grace - .seconds(1), "the stop was cut short: \(ContinuousClock.now - leaving)")
         _ = try await reconciler.apply(
             DataplaneState(node: NodeIdentity(id: node.id, advertiseAddress: IPAddress("198.18.9.1")!, namespace: node.nodeNS)))
         await dns.shutdown()

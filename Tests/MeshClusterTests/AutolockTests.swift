@@ -34,8 +34,22 @@ import Testing
         #expect(throws: ClusterError.invalidArgument(UnlockKey.invalidKey)) { try key.open("not base64", purpose: "a") }
     }
 
+    /// `swarm init --autolock`: the CA key is sealed in its first write, never stored in the open.
+    @Test func anAutolockedInitNeverStoresTheCAKeyOpen() throws {
+        let path = temporaryPath("cluster.sqlite")
+        defer { removeTemporary(path) }
+        let key = UnlockKey.generate()
+        let m = try ClusterManager.initialize(
+            store: try SQLiteClusterStore(path: path), nodeID: ObjectID.make(), hostname: "m1", advertiseAddr: "192.168.50.1",
+            unlockKey: key)
+        #expect(m.unlockKey == key)
+        let file = try String(decoding: Data(contentsOf: URL(fileURLWithPath: path)), as: UTF8.self)
+        #expect(!file.contains(m.settings.caKeyPEM.split(separator: "\n")[1]))
+        #expect(throws: ClusterError.locked) { try ClusterManager.open(store: SQLiteClusterStore(path: path)) }
+    }
+
     /// On: the store holds the CA key sealed (no PEM in the file), a restart opens only with the key,
-    /// the wrong key changes nothing; rotation retires the old key; off stores it open again.
+    /// the wrong key changes nothing; rotation retires the old key once an unlock settles; off stores it open again.
     @Test func anAutolockedStoreOpensOnlyWithItsKey() throws {
         let path = temporaryPath("cluster.sqlite")
         defer { removeTemporary(path) }
@@ -59,14 +73,21 @@ import Testing
         #expect(reopened.settings.caKeyPEM == caKey && reopened.settings.sealedCAKey == nil && reopened.unlockKey == key)
         #expect(reopened.settings.tokens == m.settings.tokens)
 
+        // A rotation keeps the key before it valid until an unlock settles on one: a crash between
+        // the writes, or a user who never got the new key, is not locked out.
         let rotated = try reopened.rotateUnlockKey()
-        #expect(rotated != key)
+        #expect(rotated != key && reopened.previousUnlockKey == key)
+        try reopened.rotateJoinToken(.worker)  // a later save keeps both copies
+        #expect(try ClusterManager.open(store: SQLiteClusterStore(path: path), unlockKey: key)?.settings.caKeyPEM == caKey)
+        var settled = try #require(try ClusterManager.open(store: SQLiteClusterStore(path: path), unlockKey: rotated))
+        #expect(settled.settings.caKeyPEM == caKey && settled.unlockKey == rotated)
+        try settled.settleUnlockKey()
         #expect(throws: ClusterError.invalidArgument(UnlockKey.invalidKey)) {
             try ClusterManager.open(store: SQLiteClusterStore(path: path), unlockKey: key)
         }
-        #expect(try ClusterManager.open(store: SQLiteClusterStore(path: path), unlockKey: rotated)?.settings.caKeyPEM == caKey)
+        #expect(try ClusterManager.open(store: SQLiteClusterStore(path: path), unlockKey: rotated) != nil)
 
-        #expect(try reopened.setAutolock(false) == nil)
+        #expect(try reopened.setAutolock(false) == nil && reopened.previousUnlockKey == nil)
         #expect(throws: ClusterError.failedPrecondition("cannot rotate because autolock is not turned on")) {
             try reopened.rotateUnlockKey()
         }

@@ -52,10 +52,11 @@ import Testing
         #expect(!refused.succeeded && refused.stderr.contains("Swarm is encrypted and needs to be unlocked"), "\(refused.stderr)")
         let joinWhileLocked = try c.docker(1, ["swarm", "init", "--advertise-addr", c.address(1)])
         #expect(!joinWhileLocked.succeeded && joinWhileLocked.stderr.contains("already part of a swarm"), "\(joinWhileLocked.stderr)")
-        // The key before the rotation opens nothing, nor does a malformed one; the node stays locked.
-        let old = try Exec.run(
-            ["docker", "--config", "\(c.directory)/docker", "-H", "unix://\(c.socket(1))", "swarm", "unlock"], stdin: key1 + "\n")
-        #expect(!old.succeeded && old.stderr.contains("invalid key provided"), "\(old.stderr)")
+        // Another swarm's key opens nothing, nor does a malformed one; the node stays locked.
+        let other = try Exec.run(
+            ["docker", "--config", "\(c.directory)/docker", "-H", "unix://\(c.socket(1))", "swarm", "unlock"],
+            stdin: "SWMKEY-1-" + String(repeating: "A", count: 43) + "\n")
+        #expect(!other.succeeded && other.stderr.contains("invalid key provided"), "\(other.stderr)")
         let garbage = try Exec.run(
             ["docker", "--config", "\(c.directory)/docker", "-H", "unix://\(c.socket(1))", "swarm", "unlock"], stdin: "nope\n")
         #expect(!garbage.succeeded && garbage.stderr.contains("invalid key"), "\(garbage.stderr)")
@@ -73,6 +74,17 @@ import Testing
         #expect(back, "after unlock: \(tasks)")
         let again = try c.docker(1, ["swarm", "unlock"])
         #expect(!again.succeeded && again.stderr.contains("not locked"), "\(again.stderr)")
+
+        // Unlocked with the new key, the one before the rotation (kept until then, so that a crash
+        // mid-rotation or a lost answer cannot lock the manager out) opens nothing any more.
+        try await Self.restart(c)
+        let old = try Exec.run(
+            ["docker", "--config", "\(c.directory)/docker", "-H", "unix://\(c.socket(1))", "swarm", "unlock"], stdin: key1 + "\n")
+        #expect(!old.succeeded && old.stderr.contains("invalid key provided"), "\(old.stderr)")
+        let relock = try Exec.run(
+            ["docker", "--config", "\(c.directory)/docker", "-H", "unix://\(c.socket(1))", "swarm", "unlock"], stdin: key2 + "\n")
+        _ = ClusterTests.check(relock, "swarm unlock after the second restart", c)
+        #expect(Self.privateKeyFiles(c).isEmpty, "a private key in the open after unlock: \(Self.privateKeyFiles(c))")
 
         // Autolock off: the keys are stored open again, and a restart needs no key.
         _ = ClusterTests.check(try c.docker(1, ["swarm", "update", "--autolock=false"]), "swarm update --autolock=false", c)
