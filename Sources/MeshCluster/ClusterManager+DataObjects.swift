@@ -12,17 +12,24 @@ extension ClusterManager {
         if let t = spec.templating, !t.isEmpty, t != "golang" {
             throw .invalidArgument("templating driver \(t) is not supported (only golang)")
         }
-        return try store.create(T(id: ObjectID.make(), version: 0, createdAt: now, updatedAt: now, spec: spec))
+        var stored = spec
+        if T.sealsData { stored.data = secretSealing.seal(spec.data) }
+        var created = try store.create(T(id: ObjectID.make(), version: 0, createdAt: now, updatedAt: now, spec: stored))
+        // The caller gets what it sent, not the sealed bytes.
+        created.spec.data = spec.data
+        return created
     }
 
     /// `spec` is the whole new spec, as the API sends it: anything but the labels differing is refused.
     public mutating func updateData<T: DataObject>(
         _ type: T.Type, _ id: String, version: UInt64, spec: DataObjectSpec, now: Date = Date()
     ) throws(ClusterError) {
+        let sealing = secretSealing
         try store.write { tx throws(ClusterError) in
             guard var object = try tx.get(T.self, id: id) else { throw .notFound(objectKind: T.objectKind, reference: id) }
             let old = object.spec
-            let sameData = (!T.showsData && spec.data.isEmpty) || spec.data == old.data
+            let oldData = T.sealsData ? try sealing.open(old.data) : old.data
+            let sameData = (!T.showsData && spec.data.isEmpty) || spec.data == oldData
             guard spec.name == old.name, sameData, (spec.templating ?? "") == (old.templating ?? "") else {
                 throw .invalidArgument("only updates to Labels are allowed")
             }

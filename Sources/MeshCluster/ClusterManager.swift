@@ -88,6 +88,17 @@ public struct ClusterManager: Sendable {
         self.settings = settings
         self.ca = ca
         self.allocator = allocator
+        secretSealing = SecretSealing(ca: ca)
+    }
+
+    /// Seals secret data before it is stored and opens it for the nodes that mount it.
+    let secretSealing: SecretSealing
+
+    /// A secret with its data opened (what a node that mounts it is sent); nil if there is none.
+    public func secret(_ id: String) throws(ClusterError) -> ClusterSecret? {
+        guard var s = try store.get(ClusterSecret.self, id: id) else { return nil }
+        s.spec.data = try secretSealing.open(s.spec.data)
+        return s
     }
 
     /// The ingress network's ID while it exists: `network rm ingress` removes it when no service publishes a

@@ -469,7 +469,7 @@ public actor ManagerPlane {
                 let snapshot = try m.store.snapshot()
                 let wanted = DataFiles.referenced(snapshot)
                 var data = DataFiles()
-                for id in wanted.secrets { data.secrets[id] = try m.store.get(ClusterSecret.self, id: id) }
+                for id in wanted.secrets { data.secrets[id] = try m.secret(id) }
                 for id in wanted.configs { data.configs[id] = try m.store.get(ClusterConfig.self, id: id) }
                 return (snapshot, m.settings, data)
             }

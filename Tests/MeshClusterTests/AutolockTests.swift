@@ -97,4 +97,22 @@ import Testing
         // A key given for a store that is not locked is not taken for the swarm's.
         #expect(try ClusterManager.open(store: SQLiteClusterStore(path: path), unlockKey: rotated)?.unlockKey == nil)
     }
+
+    /// Secret data at rest: sealed under the CA's key, opened only with it; data stored before
+    /// sealing (no prefix) reads as it is.
+    @Test func secretDataIsSealedUnderTheCAsKey() throws {
+        let ca = try ClusterCA.create(clusterID: "c1")
+        let sealing = SecretSealing(ca: ca)
+        let sealed = sealing.seal(Data("hunter2".utf8))
+        #expect(sealed.starts(with: SecretSealing.prefix) && sealed.range(of: Data("hunter2".utf8)) == nil)
+        #expect(try sealing.open(sealed) == Data("hunter2".utf8))
+        #expect(try sealing.open(Data("legacy".utf8)) == Data("legacy".utf8))
+        #expect(throws: ClusterError.self) { try SecretSealing(ca: try ClusterCA.create(clusterID: "c2")).open(sealed) }
+        var altered = sealed
+        altered[altered.count - 1] ^= 1
+        #expect(throws: ClusterError.self) { try sealing.open(altered) }
+        // The same CA reloaded (a restart) derives the same key.
+        let reloaded = try ClusterCA(certificatePEM: ca.certificatePEM, keyPEM: ca.keyPEM)
+        #expect(try SecretSealing(ca: reloaded).open(sealed) == Data("hunter2".utf8))
+    }
 }

@@ -18,8 +18,11 @@ import Testing
             let shown = try await ctl.inspectSwarmData(.secret, "db_password")
             #expect(shown.ID == id && shown.Spec.Name == "db_password" && shown.Spec.Labels == ["tier": "db"])
             #expect(shown.Spec.Data == nil, "a secret's data left the manager")
-            // The bytes are stored as sent.
-            #expect(try c.store.get(ClusterSecret.self, id: id)?.spec.data == Data("いざよいさくや".utf8))
+            // Stored sealed, never in the open (in the store's file either); the manager opens them.
+            let stored = try #require(try c.store.get(ClusterSecret.self, id: id)?.spec.data)
+            #expect(stored.starts(with: Data("meshd-sealed-1:".utf8)) && stored.range(of: Data("いざよいさくや".utf8)) == nil)
+            #expect(try await ctl.read { m throws(ClusterError) in try m.secret(id)?.spec.data } == Data("いざよいさくや".utf8))
+            #expect(try Data(contentsOf: URL(fileURLWithPath: c.store.path)).range(of: Data("いざよいさくや".utf8)) == nil)
 
             let dup = await engineError { _ = try await ctl.createSwarmData(.secret, Self.spec("db_password", "x")) }
             #expect(dup?.status == 409 && dup?.message.contains("already exists") == true, "\(String(describing: dup))")
@@ -73,7 +76,15 @@ import Testing
             var secret = try await ctl.inspectSwarmData(.secret, sid)
             secret.Spec.Labels = ["rotated": "no"]
             try await ctl.updateSwarmData(.secret, sid, version: secret.Version.Index, spec: secret.Spec)
-            #expect(try c.store.get(ClusterSecret.self, id: sid)?.spec.data == Data("t0k3n".utf8))
+            #expect(try await ctl.read { m throws(ClusterError) in try m.secret(sid)?.spec.data } == Data("t0k3n".utf8))
+            // The same data again is no change; other data is refused, as swarmkit refuses it.
+            secret.Spec.Data = Data("t0k3n".utf8).base64EncodedString()
+            try await ctl.updateSwarmData(.secret, sid, version: secret.Version.Index + 1, spec: secret.Spec)
+            secret.Spec.Data = Data("other".utf8).base64EncodedString()
+            let otherData = await engineError {
+                try await ctl.updateSwarmData(.secret, sid, version: secret.Version.Index + 2, spec: secret.Spec)
+            }
+            #expect(otherData?.message.contains("only updates to Labels are allowed") == true, "\(String(describing: otherData))")
 
             try await ctl.removeSwarmData(.config, "site.conf")
             let gone = await engineError { _ = try await ctl.inspectSwarmData(.config, id) }
@@ -143,7 +154,7 @@ import Testing
             let snapshot = try c.store.snapshot()
             var data = DataFiles()
             let wanted = DataFiles.referenced(snapshot)
-            for s in wanted.secrets { data.secrets[s] = try c.store.get(ClusterSecret.self, id: s) }
+            for s in wanted.secrets { data.secrets[s] = try await ctl.read { m throws(ClusterError) in try m.secret(s) } }
             for x in wanted.configs { data.configs[x] = try c.store.get(ClusterConfig.self, id: x) }
             #expect(wanted.secrets == [sid] && wanted.configs == [cid])
             let node = try #require(snapshot.tasks.first { $0.serviceID == id }?.nodeID)

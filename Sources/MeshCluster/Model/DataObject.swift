@@ -41,6 +41,8 @@ public protocol DataObject: StoredObject {
     /// Whether inspect shows the data (configs). A secret's spec comes back without it, so an update
     /// that sends none keeps it; a config's must come back unchanged.
     static var showsData: Bool { get }
+    /// Whether the data is stored sealed (secrets: `SecretSealing`).
+    static var sealsData: Bool { get }
     init(id: String, version: UInt64, createdAt: Date, updatedAt: Date, spec: DataObjectSpec)
 }
 
@@ -56,6 +58,7 @@ public struct ClusterSecret: Codable, Sendable, Equatable {
     public static let maxSize = 500 * 1024
     public static let maxSizeText = "500 KiB"
     public static let showsData = false
+    public static let sealsData = true
 
     public init(id: String, version: UInt64 = 0, createdAt: Date, updatedAt: Date, spec: DataObjectSpec) {
         self.id = id
@@ -78,6 +81,7 @@ public struct ClusterConfig: Codable, Sendable, Equatable {
     public static let maxSize = 1000 * 1024
     public static let maxSizeText = "1000 KiB"
     public static let showsData = true
+    public static let sealsData = false
 
     public init(id: String, version: UInt64 = 0, createdAt: Date, updatedAt: Date, spec: DataObjectSpec) {
         self.id = id
