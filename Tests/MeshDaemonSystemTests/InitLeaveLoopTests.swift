@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import MeshTestbed
 import Testing
 
@@ -15,18 +16,21 @@ import Testing
         defer { c.destroy() }
         let address = c.address(1)
         let stop = StopFlag()
-        // Connection attempts from the underlay's client side, as joining nodes would make them.
-        let knockers = (0..<3).map { _ in
-            Task.detached {
-                var connected = 0
+        let connected = Mutex(0)
+        // Connection attempts from the underlay's client side, as joining nodes would make them. On
+        // threads of their own: Exec.run waits for its child, and on Swift's cooperative pool (two
+        // threads here) the knockers starved every other suite of this test process.
+        let knockers = DispatchGroup()
+        for _ in 0..<2 {
+            DispatchQueue.global().async(group: knockers) {
                 while !stop.isSet {
                     // A TCP connect that hangs up at once (bash's /dev/tcp): accepted, then dropped.
                     let connect = ["timeout", "1", "bash", "-c", "exec 3<>/dev/tcp/\(address)/2377"]
                     if let out = try? Exec.run(["ip", "netns", "exec", c.lab.clientNamespace] + connect), out.succeeded {
-                        connected += 1
+                        connected.withLock { $0 += 1 }
                     }
+                    usleep(20_000)
                 }
-                return connected
             }
         }
         let began = ContinuousClock.now
@@ -45,8 +49,8 @@ import Testing
             done += 1
         }
         stop.set()
-        var connections = 0
-        for k in knockers { connections += await k.value }
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in knockers.notify(queue: .global()) { done.resume() } }
+        let connections = connected.withLock { $0 }
         print("init/leave: \(done) cycles in \(ContinuousClock.now - began), \(connections) connections accepted meanwhile")
         #expect(done == Self.cycles)
         #expect(connections > 0, "no connection reached 2377: the race was not exercised")
