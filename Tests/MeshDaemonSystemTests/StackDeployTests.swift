@@ -92,6 +92,12 @@ import Testing
                 ]), "exec", c)
         #expect(read.stdout == "s3cret-db\ntok-42\nlisten = 8080\n400 /run/secrets/token\n444 /run/secrets/db_password\n", "\(read.stdout)")
 
+        // Its check (every 1 s) passes before the stack goes: the health event is then in the log.
+        let healthy = try await ClusterTests.eventually(.seconds(20)) {
+            !(try c.docker(1, ["ps", "-q", "--filter", "health=healthy", "--filter", "name=demo_app"]).stdout.isEmpty)
+        }
+        let health = try c.docker(1, ["inspect", "--format", "{{json .State.Health}}", container]).stdout
+        #expect(healthy, "\(health)")
         _ = ClusterTests.check(try c.docker(1, ["stack", "rm", "demo"]), "stack rm", c)
         let gone = try await ClusterTests.eventually(.seconds(60)) {
             try c.docker(1, ["service", "ls", "-q"]).stdout.isEmpty && c.docker(1, ["secret", "ls", "-q"]).stdout.isEmpty
