@@ -91,7 +91,7 @@ let package = Package(
         ),
         // The task runtime: task namespaces and their drivers (host processes from the image catalog;
         // OCI containers through runc).
-        .target(name: "MeshRuntime", dependencies: ["MeshKernel", "CMeshShim"]),
+        .target(name: "MeshRuntime", dependencies: ["MeshValues", "MeshKernel", "CMeshShim"]),
         // OCI images: references, the distribution API client, the content-addressed store, layer
         // unpacking and overlay rootfs (used by the runc task driver).
         // sys/xattr.h for MeshImage (not in Swift's Glibc module).

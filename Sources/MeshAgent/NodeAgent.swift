@@ -502,22 +502,9 @@ public actor NodeAgent {
     /// dockerd's merge of a container's health check with its image's: none from the service takes
     /// the image's whole; a service check without a test takes the image's test, and each zero field
     /// the image's value. `["NONE"]` (`--no-healthcheck`) stays, and means no check.
-    static func effectiveHealthcheck(
-        service: NodeAssignment.HealthCheck?, image: ImageRunConfig.Healthcheck?
-    ) -> NodeAssignment.HealthCheck? {
+    static func effectiveHealthcheck(service: HealthConfig?, image: HealthConfig?) -> HealthConfig? {
         guard let image else { return service }
-        guard var h = service else {
-            return .init(
-                test: image.test, intervalNanos: image.intervalNanos, timeoutNanos: image.timeoutNanos,
-                startPeriodNanos: image.startPeriodNanos, startIntervalNanos: image.startIntervalNanos, retries: image.retries)
-        }
-        if h.test.isEmpty { h.test = image.test }
-        if h.intervalNanos == 0 { h.intervalNanos = image.intervalNanos }
-        if h.timeoutNanos == 0 { h.timeoutNanos = image.timeoutNanos }
-        if h.startPeriodNanos == 0 { h.startPeriodNanos = image.startPeriodNanos }
-        if h.startIntervalNanos == 0 { h.startIntervalNanos = image.startIntervalNanos }
-        if h.retries == 0 { h.retries = image.retries }
-        return h
+        return service?.filled(from: image) ?? image
     }
 
     /// The service's container fields as the runtime takes them (used when the task's image is

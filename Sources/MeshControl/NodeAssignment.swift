@@ -88,27 +88,8 @@ public struct NodeAssignment: Sendable, Equatable, Codable {
             self.nanoCPUs = nanoCPUs
         }
     }
-    /// A health check as the service gave it (Docker's HealthConfig): zeros mean dockerd's defaults,
-    /// which the node applies. `test`: `["CMD", arg…]`, `["CMD-SHELL", command]` or `["NONE"]`.
-    public struct HealthCheck: Sendable, Equatable, Codable {
-        public var test: [String]
-        public var intervalNanos: Int64
-        public var timeoutNanos: Int64
-        public var startPeriodNanos: Int64
-        public var startIntervalNanos: Int64
-        public var retries: Int64
-        public init(
-            test: [String], intervalNanos: Int64 = 0, timeoutNanos: Int64 = 0, startPeriodNanos: Int64 = 0,
-            startIntervalNanos: Int64 = 0, retries: Int64 = 0
-        ) {
-            self.test = test
-            self.intervalNanos = intervalNanos
-            self.timeoutNanos = timeoutNanos
-            self.startPeriodNanos = startPeriodNanos
-            self.startIntervalNanos = startIntervalNanos
-            self.retries = retries
-        }
-    }
+    /// A health check as the service gave it: zeros mean dockerd's defaults, which the node applies.
+    public typealias HealthCheck = HealthConfig
     /// A service mount as the node applies it (swarmkit's Mount, the parts a local driver uses).
     public struct Mount: Sendable, Equatable, Codable {
         /// `bind`, `volume` or `tmpfs`.

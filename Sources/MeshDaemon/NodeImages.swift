@@ -108,11 +108,7 @@ public actor NodeImages: RootfsProvider {
             config: ImageRunConfig(
                 entrypoint: c.entrypoint ?? [], cmd: c.cmd ?? [], env: c.env, workingDir: c.workingDir, user: c.user,
                 stopSignal: c.stopSignal ?? "",
-                healthcheck: c.healthcheck.map {
-                    .init(
-                        test: $0.test, intervalNanos: $0.intervalNanos, timeoutNanos: $0.timeoutNanos,
-                        startPeriodNanos: $0.startPeriodNanos, startIntervalNanos: $0.startIntervalNanos, retries: $0.retries)
-                }))
+                healthcheck: c.healthcheck))
     }
 
     public func release(task: String) async {

@@ -1,4 +1,5 @@
 import Foundation
+import MeshValues
 
 /// The image's run defaults (the config blob's `config` object) as the task driver needs them.
 /// Docker maps a task onto these: the service's Command replaces Entrypoint, Args replace Cmd,
@@ -16,33 +17,12 @@ public struct ImageConfig: Sendable, Equatable, Codable {
     /// Mount points the image declares (anonymous volumes), sorted.
     public var volumes: [String]
     /// The image's HEALTHCHECK (nil: none; an image stored before this field was read has none).
-    public var healthcheck: Healthcheck?
-
-    /// Docker's HealthConfig as an image declares it: zeros mean "not set".
-    public struct Healthcheck: Sendable, Equatable, Codable {
-        public var test: [String]
-        public var intervalNanos: Int64
-        public var timeoutNanos: Int64
-        public var startPeriodNanos: Int64
-        public var startIntervalNanos: Int64
-        public var retries: Int64
-        public init(
-            test: [String], intervalNanos: Int64 = 0, timeoutNanos: Int64 = 0, startPeriodNanos: Int64 = 0, startIntervalNanos: Int64 = 0,
-            retries: Int64 = 0
-        ) {
-            self.test = test
-            self.intervalNanos = intervalNanos
-            self.timeoutNanos = timeoutNanos
-            self.startPeriodNanos = startPeriodNanos
-            self.startIntervalNanos = startIntervalNanos
-            self.retries = retries
-        }
-    }
+    public var healthcheck: HealthConfig?
 
     public init(
         entrypoint: [String]? = nil, cmd: [String]? = nil, env: [String] = [], workingDir: String = "", user: String = "",
         exposedPorts: [String] = [], stopSignal: String? = nil, labels: [String: String] = [:], volumes: [String] = [],
-        healthcheck: Healthcheck? = nil
+        healthcheck: HealthConfig? = nil
     ) {
         self.healthcheck = healthcheck
         self.entrypoint = entrypoint
@@ -79,17 +59,28 @@ public struct ImageConfigFile: Codable, Sendable, Equatable {
         public var WorkingDir: String?
         public var Labels: [String: String]?
         public var StopSignal: String?
-        public var Healthcheck: HealthConfig?
+        public var Healthcheck: HealthcheckObject?
     }
 
     /// `config.Healthcheck`, durations in nanoseconds as Go writes them.
-    public struct HealthConfig: Codable, Sendable, Equatable {
+    public struct HealthcheckObject: Codable, Sendable, Equatable {
         public var Test: [String]?
         public var Interval: Int64?
         public var Timeout: Int64?
         public var StartPeriod: Int64?
         public var StartInterval: Int64?
         public var Retries: Int64?
+
+        /// Unset fields as zeros, which the merge with a service's check fills.
+        var value: HealthConfig {
+            var h = HealthConfig(test: Test ?? [])
+            h.intervalNanos = Interval ?? 0
+            h.timeoutNanos = Timeout ?? 0
+            h.startPeriodNanos = StartPeriod ?? 0
+            h.startIntervalNanos = StartInterval ?? 0
+            h.retries = Retries ?? 0
+            return h
+        }
     }
 
     /// `{}` in `ExposedPorts`/`Volumes`; anything else there is tolerated and ignored.
@@ -120,11 +111,7 @@ public struct ImageConfigFile: Codable, Sendable, Equatable {
             entrypoint: c?.Entrypoint, cmd: c?.Cmd, env: c?.Env ?? [], workingDir: c?.WorkingDir ?? "", user: c?.User ?? "",
             exposedPorts: (c?.ExposedPorts.map { Array($0.keys) } ?? []).sorted(), stopSignal: c?.StopSignal,
             labels: c?.Labels ?? [:], volumes: (c?.Volumes.map { Array($0.keys) } ?? []).sorted(),
-            healthcheck: c?.Healthcheck.map { h in
-                ImageConfig.Healthcheck(
-                    test: h.Test ?? [], intervalNanos: h.Interval ?? 0, timeoutNanos: h.Timeout ?? 0, startPeriodNanos: h.StartPeriod ?? 0,
-                    startIntervalNanos: h.StartInterval ?? 0, retries: h.Retries ?? 0)
-            })
+            healthcheck: c?.Healthcheck?.value)
     }
 
     public enum DecodeError: Error, Equatable, CustomStringConvertible {

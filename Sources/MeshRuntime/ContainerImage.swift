@@ -1,4 +1,5 @@
 import Foundation
+import MeshValues
 
 /// How an image says it runs: the part of an OCI image config (`config` in the image's config
 /// blob) the runtime needs. Filled by the image store from what it pulled (MeshImage's own
@@ -13,30 +14,11 @@ public struct ImageRunConfig: Sendable, Equatable, Codable {
     public var user: String
     /// `SIGQUIT`, `QUIT` or `3`; empty: SIGTERM.
     public var stopSignal: String
-    /// The image's HEALTHCHECK, Docker's HealthConfig (zeros: not set); nil: none.
-    public var healthcheck: Healthcheck?
-    public struct Healthcheck: Sendable, Equatable, Codable {
-        public var test: [String]
-        public var intervalNanos: Int64
-        public var timeoutNanos: Int64
-        public var startPeriodNanos: Int64
-        public var startIntervalNanos: Int64
-        public var retries: Int64
-        public init(
-            test: [String], intervalNanos: Int64 = 0, timeoutNanos: Int64 = 0, startPeriodNanos: Int64 = 0, startIntervalNanos: Int64 = 0,
-            retries: Int64 = 0
-        ) {
-            self.test = test
-            self.intervalNanos = intervalNanos
-            self.timeoutNanos = timeoutNanos
-            self.startPeriodNanos = startPeriodNanos
-            self.startIntervalNanos = startIntervalNanos
-            self.retries = retries
-        }
-    }
+    /// The image's HEALTHCHECK; nil: none.
+    public var healthcheck: HealthConfig?
     public init(
         entrypoint: [String] = [], cmd: [String] = [], env: [String] = [], workingDir: String = "", user: String = "",
-        stopSignal: String = "", healthcheck: Healthcheck? = nil
+        stopSignal: String = "", healthcheck: HealthConfig? = nil
     ) {
         self.healthcheck = healthcheck
         self.entrypoint = entrypoint

@@ -1,6 +1,7 @@
 import Foundation
 import MeshControl
 import MeshRuntime
+import MeshValues
 import Testing
 @testable import MeshAgent
 
@@ -60,7 +61,7 @@ import Testing
 
     /// The image's HEALTHCHECK under the service's, as dockerd merges them.
     @Test func theImagesHealthcheckFillsWhatTheServiceLeftOut() {
-        let image = ImageRunConfig.Healthcheck(
+        let image = HealthConfig(
             test: ["CMD", "ping"], intervalNanos: 5_000_000_000, timeoutNanos: 2_000_000_000, startPeriodNanos: 0, retries: 4)
         // None from the service: the image's whole.
         #expect(
