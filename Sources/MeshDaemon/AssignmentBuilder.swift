@@ -126,12 +126,12 @@ public enum AssignmentBuilder {
             nanoCPUs: spec.resources.limits?.nanoCPUs ?? 0, mounts: nonEmpty(mounts), readOnly: c.readOnly ? true : nil,
             capabilityAdd: nonEmpty(c.capabilityAdd), capabilityDrop: nonEmpty(c.capabilityDrop), sysctls: nonEmpty(c.sysctls),
             groups: nonEmpty(c.groups), hosts: nonEmpty(c.hosts),
-            healthcheck: c.healthcheck.flatMap { h in
-                h.test.isEmpty
-                    ? nil
-                    : NodeAssignment.HealthCheck(
-                        test: h.test, intervalNanos: h.interval, timeoutNanos: h.timeout, startPeriodNanos: h.startPeriod,
-                        startIntervalNanos: h.startInterval, retries: h.retries)
+            // Also without a test: its fields go over the image's HEALTHCHECK on the node (a node
+            // with no image check runs none for it).
+            healthcheck: c.healthcheck.map { h in
+                HealthConfig(
+                    test: h.test, intervalNanos: h.interval, timeoutNanos: h.timeout, startPeriodNanos: h.startPeriod,
+                    startIntervalNanos: h.startInterval, retries: h.retries)
             })
     }
 

@@ -191,4 +191,21 @@ import Testing
             #expect(after.tasks.isEmpty && after.retained == [task.id])
         }
     }
+
+    /// A service check with fields but no test (`--health-interval` alone) reaches the node, which
+    /// lays those fields over the image's HEALTHCHECK, as dockerd does.
+    @Test func aHealthcheckWithoutATestStillReachesTheNode() async throws {
+        try await TestCluster.with { c in
+            var spec = webSpec("tuned")
+            var health = MeshAPI.ContainerSpec.HealthConfig()
+            health.Interval = 2_000_000_000
+            spec.TaskTemplate.ContainerSpec?.Healthcheck = health
+            _ = try await c.controller.createService(spec)
+            try await c.reconcile()
+            let task = try #require(try c.store.snapshot().tasks.first)
+            let settings = try await c.controller.withManager { m in m.settings }
+            let a = try #require(AssignmentBuilder.build(try c.store.snapshot(), settings: settings, nodeID: task.nodeID))
+            #expect(a.tasks.first?.container?.healthcheck == .init(test: [], intervalNanos: 2_000_000_000))
+        }
+    }
 }
