@@ -92,6 +92,18 @@ public enum ClusterBootstrap {
     public static func load(
         store: any ClusterStore, key: UnlockKey? = nil
     ) throws(ClusterError) -> (ClusterSettings, ClusterCA, NetworkAllocator)? {
+        guard let settings = try openedSettings(store: store, key: key) else { return nil }
+        let ca = try ClusterCA(certificatePEM: settings.caCertificatePEM, keyPEM: settings.caKeyPEM)
+        let allocator = try NetworkAllocator.rebuild(
+            from: try store.snapshot(), pools: settings.defaultAddrPool,
+            subnetSize: settings.subnetSize)
+        return (settings, ca, allocator)
+    }
+
+    /// The settings with the CA key opened by `key` (one read; `swarm unlock` checks its key with
+    /// it before anything starts): `.locked` without a key for a sealed one, `.invalidArgument`
+    /// with the wrong one; nil if the store holds no cluster.
+    public static func openedSettings(store: any ClusterStore, key: UnlockKey?) throws(ClusterError) -> ClusterSettings? {
         guard var settings = try store.value(ClusterSettings.self, forKey: settingsKey) else { return nil }
         if let sealed = settings.sealedCAKey {
             guard let key else { throw .locked }
@@ -102,11 +114,7 @@ public enum ClusterBootstrap {
             settings.sealedCAKey = nil
             settings.previousSealedCAKey = nil
         }
-        let ca = try ClusterCA(certificatePEM: settings.caCertificatePEM, keyPEM: settings.caKeyPEM)
-        let allocator = try NetworkAllocator.rebuild(
-            from: try store.snapshot(), pools: settings.defaultAddrPool,
-            subnetSize: settings.subnetSize)
-        return (settings, ca, allocator)
+        return settings
     }
 
     /// The cluster's settings as stored (one read: what a manager that does not lead shows), nil if none.

@@ -178,7 +178,7 @@ public actor Daemon: EngineBackend {
         do {
             opened = try locked.opened(with: key)
             // The store's CA key must open too, before anything starts.
-            if locked.role == .manager, locked.store == nil { _ = try ClusterBootstrap.load(store: openStore(), key: key) }
+            if locked.role == .manager, locked.store == nil { _ = try ClusterBootstrap.openedSettings(store: openStore(), key: key) }
         } catch {
             throw .invalidUnlockKey
         }
