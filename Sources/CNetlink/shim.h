@@ -8,6 +8,7 @@
 #include <linux/if_addr.h>
 #include <linux/if_bridge.h>
 #include <linux/neighbour.h>
+#include <linux/fib_rules.h>
 #include <linux/veth.h>
 #include <linux/genetlink.h>
 #include <linux/ip_vs.h>

@@ -33,7 +33,9 @@ enum AssignmentPlan {
         }
         if let ingress {
             for p in a.peers where p.nodeID != a.node.id {
-                remotes.append(RemoteEndpoint(network: ingress, address: p.address, nodeID: p.nodeID, nodeAddress: p.nodeAddress))
+                remotes.append(
+                    RemoteEndpoint(
+                        network: ingress, address: p.address, nodeID: p.nodeID, nodeAddress: p.nodeAddress, isNodeIngress: true))
             }
         }
         // Backends grouped by service in one pass over the tasks (not a pass per service).

@@ -22,7 +22,7 @@ public enum AssignmentBuilder {
         let servicesByID = snapshot.serviceIndex()
         let identity = MeshDataplane.NodeIdentity(
             id: node.id, advertiseAddress: address, dataPathPort: settings.dataPathPort,
-            ingressAddress: ingressAddress(node, ingressID))
+            ingressAddress: ingressAddress(node, ingressID), ingressSNAT: node.labels[Self.ingressSNATLabel] == "true")
 
         var tasks: [NodeAssignment.LocalTask] = []
         var retained: [String] = []
@@ -160,6 +160,10 @@ public enum AssignmentBuilder {
     public static func taskName(_ t: ClusterTask, serviceName: String) -> String {
         "\(serviceName).\(t.slot == 0 ? t.nodeID : String(t.slot)).\(t.id)"
     }
+
+    /// `docker node update --label-add meshd.ingress.snat=true <node>`: that node's published ports
+    /// behave as Docker's (backends see the node's ingress address, not the client's).
+    public static let ingressSNATLabel = "meshd.ingress.snat"
 
     static func ingressAddress(_ node: ClusterNode, _ ingressID: String) -> IPAddress? {
         node.attachments.first { $0.networkID == ingressID }.flatMap { IPPrefix($0.address)?.address }

@@ -50,16 +50,20 @@ public struct NodeIdentity: Codable, Sendable, Equatable {
     /// /run/netns or a path. Absent: the namespace meshd runs in. Tests run several nodes on one
     /// machine this way.
     public var namespace: String?
+    /// Docker's ingress: traffic this node lets in reaches its backend from the node's ingress
+    /// address, not the client's. Absent or false: the backend sees the client's own address.
+    public var ingressSNAT: Bool?
 
     public init(
         id: String, advertiseAddress: IPAddress, dataPathPort: UInt16? = nil, ingressAddress: IPAddress? = nil,
-        namespace: String? = nil
+        namespace: String? = nil, ingressSNAT: Bool? = nil
     ) {
         self.id = id
         self.advertiseAddress = advertiseAddress
         self.dataPathPort = dataPathPort
         self.ingressAddress = ingressAddress
         self.namespace = namespace
+        self.ingressSNAT = ingressSNAT
     }
     public var port: UInt16 { dataPathPort ?? 4789 }
 }
@@ -135,12 +139,16 @@ public struct RemoteEndpoint: Codable, Sendable, Equatable {
     public var address: IPAddress
     public var nodeID: String
     public var nodeAddress: IPAddress
+    /// This is the node's own ingress address, not a task's: ingress traffic that node lets in
+    /// is answered back through it (`IngressReturn`).
+    public var isNodeIngress: Bool?
 
-    public init(network: String, address: IPAddress, nodeID: String, nodeAddress: IPAddress) {
+    public init(network: String, address: IPAddress, nodeID: String, nodeAddress: IPAddress, isNodeIngress: Bool? = nil) {
         self.network = network
         self.address = address
         self.nodeID = nodeID
         self.nodeAddress = nodeAddress
+        self.isNodeIngress = isNodeIngress
     }
 }
 

@@ -30,6 +30,8 @@ public struct DesiredModel: Sendable, Equatable {
         public var neighbours: Set<IPAddress> = []
         public var fdb: Set<MACAddress> = []
         public var hairpin = false
+        /// Other nodes whose ingress return path changed (by their vxlan0 MAC).
+        public var returns: Set<MACAddress> = []
     }
     public struct Changes: Sendable, Equatable {
         public var sandboxes: [String: Touched] = [:]
@@ -63,7 +65,9 @@ public struct DesiredModel: Sendable, Equatable {
                     mac: Naming.vxlanMAC(node: state.node.id, vni: n.vni)),
                 subnet: n.subnet.network, loAddresses: lo, endpoints: [:], neighbours: [:], fdb: [:], subnetRouted: true,
                 ingressLink: n.isIngress,
-                balancer: BalancerState(gateway: n.gateway, ingressSource: n.isIngress ? state.node.ingressAddress : nil))
+                balancer: BalancerState(
+                    gateway: n.gateway, ingressSource: n.isIngress ? state.node.ingressAddress : nil,
+                    ingressSNAT: n.isIngress && state.node.ingressSNAT == true))
         }
         var ignored = Changes()
         for e in state.localEndpoints { setLocal(old: nil, new: e, &ignored) }
@@ -92,7 +96,8 @@ public struct DesiredModel: Sendable, Equatable {
             let name = naming.sandbox(n.id), veth = Naming.veth(task: e.id, network: e.network)
             let endpoint = SandboxModel.Endpoint(
                 veth: veth, taskNamespace: e.namespace, interface: e.interfaceName, address: e.address,
-                prefixLength: n.subnet.length, mtu: mtu(n), mac: e.mac, gateway: e.carriesDefaultRoute ? n.gateway : nil)
+                prefixLength: n.subnet.length, mtu: mtu(n), mac: e.mac, gateway: e.carriesDefaultRoute ? n.gateway : nil,
+                returnGateway: n.isIngress && !e.carriesDefaultRoute ? n.gateway : nil)
             sandboxes[name]?.endpoints[veth] = endpoint
             localAddresses[n.id, default: []].insert(e.address)
             sandboxes[name]?.balancer.hairpin.insert(e.address)
@@ -111,6 +116,10 @@ public struct DesiredModel: Sendable, Equatable {
             c.sandboxes[name, default: .init()].neighbours.insert(o.address)
             c.sandboxes[name, default: .init()].fdb.insert(mac)
             if n.isEncrypted { secureUse(o.nodeID, by: -1, &c) }
+            if n.isIngress, o.isNodeIngress == true, sandboxes[name]?.returns[mac] == o.address {
+                sandboxes[name]?.returns[mac] = nil
+                c.sandboxes[name, default: .init()].returns.insert(mac)
+            }
         }
         if let r = new, let n = networks[r.network] {
             if n.isEncrypted { secureUse(r.nodeID, by: 1, &c) }
@@ -120,6 +129,10 @@ public struct DesiredModel: Sendable, Equatable {
             fdbUsers[name, default: [:]][mac, default: 0] += 1
             c.sandboxes[name, default: .init()].neighbours.insert(r.address)
             c.sandboxes[name, default: .init()].fdb.insert(mac)
+            if n.isIngress, r.isNodeIngress == true {
+                sandboxes[name]?.returns[mac] = r.address
+                c.sandboxes[name, default: .init()].returns.insert(mac)
+            }
         }
     }
 

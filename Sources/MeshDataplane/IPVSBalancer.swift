@@ -7,7 +7,7 @@ import MeshKernel
 ///     mangle (prerouting, -150): meta l4proto @lb_protos  meta mark set ip daddr map @vip_mark
 ///                                iifname ingress0  meta mark set meta l4proto . th dport map @pub_mark
 ///     postrouting:               ip saddr . ip daddr @hairpin  snat to the gateway
-///                                mark & 0xf0000000 == 0x20000000  snat to the node's ingress address
+///                                mark & 0xf0000000 == 0x20000000  meta l4proto @ingress_snat  snat to the node's ingress address
 ///
 /// VIP marks are 0x10000000 + slot, published-port marks 0x20000000 + slot.
 struct IPVSBalancer: Sendable {
@@ -19,6 +19,7 @@ struct IPVSBalancer: Sendable {
         /// fwmark → destinations, as IPVS holds them.
         var services: [UInt32: Set<BalancerState.Target>] = [:]
         var hairpin: Set<IPAddress> = []
+        var snat = false
         /// The next unused marks (0: not yet computed from the marks read back).
         var nextVipMark: UInt32 = 0
         var nextMark: UInt32 = 0
@@ -48,6 +49,7 @@ struct IPVSBalancer: Sendable {
             }
         }
         if sets.contains(NFTBalancer.hairpinSet.name) { a.hairpin = NFTBalancer.hairpin(try nft.listElements(NFTBalancer.hairpinSet)) }
+        if sets.contains(NFTBalancer.snatProtos.name) { a.snat = !(try nft.listElements(NFTBalancer.snatProtos)).isEmpty }
         for s in try await ipvs.listServices() {
             guard case .fwmark(let m, false) = s.service.key else { continue }
             a.services[m] = Set(
@@ -108,6 +110,7 @@ struct IPVSBalancer: Sendable {
         }
         if let src = d.ingressSource, !n.ingress {
             p.nft.add(portMarks)
+            p.nft.add(NFTBalancer.snatProtos)
             p.nft.add(
                 NFTRule(
                     mangle,
@@ -121,10 +124,12 @@ struct IPVSBalancer: Sendable {
                         .meta(.mark, into: .r(0)),
                         .bitwise(from: .r(0), into: .r(0), mask: .u32(0xf000_0000), xor: .u32(0)),
                         .cmp(.eq, .r(0), .u32(portBase)),
-                    ] + NFTExpr.snat(to: src), comment: "ingress snat"))
-            changes.append("nft: published-port marks, ingress traffic leaves from \(src)")
+                    ] + NFTExpr.inSet([.l4proto], NFTBalancer.snatProtos.name) + NFTExpr.snat(to: src), comment: "ingress snat"))
+            changes.append("nft: published-port marks")
             n.ingress = true
+            n.snat = false
         }
+        if n.ingress { NFTBalancer.planSNAT(&n.snat, want: d.ingressSNAT, source: d.ingressSource, batch: &p.nft, changes: &changes) }
         if scope?.hairpin ?? true { NFTBalancer.planHairpin(&n.hairpin, to: d.hairpin, batch: &p.nft, changes: &changes) }
         if n.nextMark == 0 { n.nextMark = max(n.vipMark.values.max() ?? 0, n.portMark.values.max() ?? 0, portBase) + 1 }
         if n.nextVipMark == 0 { n.nextVipMark = (n.vipMark.values.max() ?? vipBase) + 1 }

@@ -10,7 +10,10 @@ import MeshKernel
 ///     pub-M:       meta mark set meta l4proto . th dport map @pub_slot
 ///                  dnat ip to meta mark . numgen inc mod M map @pub_backends         (address and port)
 ///     postrouting: ip saddr . ip daddr @hairpin  snat to the gateway
-///                  iifname ingress0  snat to the node's ingress address
+///                  iifname ingress0  meta l4proto @ingress_snat  snat to the node's ingress address
+///
+/// `ingress_snat` holds TCP, UDP and SCTP when the node runs Docker's ingress, and nothing when
+/// backends see the client's address (the default; `IngressReturn` routes their answers back).
 ///
 /// One chain per slot count M (made the first time a service needs it), not per service: a rule
 /// per service would make every change re-validate every chain (see MeshKernel's NFT notes).
@@ -26,6 +29,8 @@ struct NFTBalancer: Sendable {
         var vipChains: Set<Int> = []
         var portChains: Set<Int> = []
         var hairpin: Set<IPAddress> = []
+        /// `ingress_snat` holds the protocols: published traffic is source-NATed.
+        var snat = false
         /// Slot allocation, kept so a change never scans the slots in use.
         var vipPool = SlotPool()
         var portPool = SlotPool()
@@ -56,6 +61,8 @@ struct NFTBalancer: Sendable {
         NFTSet(table, "pub_backends", key: NFTKeyType(.mark, .mark), kind: .map(NFTKeyType(.ipv4Address, .inetService)))
     }
     static var hairpinSet: NFTSet { NFTSet(table, "hairpin", key: NFTKeyType(.ipv4Address, .ipv4Address)) }
+    static var snatProtos: NFTSet { NFTSet(table, "ingress_snat", key: NFTKeyType(.inetProto)) }
+    static let balancedProtos: [UInt8] = [6, 17, 132]
     static func vipChain(_ m: Int) -> NFTChain { NFTChain(table, "vip-\(m)") }
     static func portChain(_ m: Int) -> NFTChain { NFTChain(table, "pub-\(m)") }
 
@@ -98,10 +105,25 @@ struct NFTBalancer: Sendable {
         for (k, slot) in a.portSlot { a.portTargets[k] = (portBySlot[slot] ?? []).sorted { $0.0 < $1.0 }.map(\.1) }
 
         a.hairpin = hairpin(try elements(hairpinSet))
+        a.snat = !(try elements(snatProtos)).isEmpty
         return a
     }
 
     // MARK: hairpin — the same set and rule under both balancers
+
+    /// Turns Docker's ingress SNAT on or off: the protocols in `ingress_snat`, or none.
+    static func planSNAT(_ snat: inout Bool, want: Bool, source: IPAddress?, batch b: inout NFTBatch, changes: inout [String]) {
+        guard snat != want else { return }
+        let elements = balancedProtos.map { NFTElement(.proto($0)) }
+        if want {
+            b.add(elements, to: snatProtos)
+            changes.append("nft: ingress traffic leaves from \(source.map { "\($0)" } ?? "the node's ingress address")")
+        } else {
+            b.delete(elements, from: snatProtos)
+            changes.append("nft: ingress traffic keeps the client's address")
+        }
+        snat = want
+    }
 
     /// `ip saddr . ip daddr @hairpin snat to <gateway>`: a task reaching itself through a VIP.
     static func hairpinRule(_ chain: NFTChain, gateway: IPAddress) -> NFTRule {
@@ -162,7 +184,7 @@ struct NFTBalancer: Sendable {
             b.add(pre)
             b.add(post)
             for s in [protos, vipMod, vipSlotMap, vipDispatch, vipBackends, hairpinSet] { b.add(s) }
-            b.add([6, 17, 132].map { NFTElement(.proto($0)) }, to: protos)
+            b.add(balancedProtos.map { NFTElement(.proto($0)) }, to: protos)
             b.add(
                 NFTRule(
                     pre,
@@ -176,16 +198,22 @@ struct NFTBalancer: Sendable {
         let fresh = n.vipTargets.isEmpty && n.portTargets.isEmpty && n.hairpin.isEmpty
         let scope = fresh ? nil : scope
         if let src = d.ingressSource, !n.ingress {
-            for s in [pubMod, pubSlotMap, pubDispatch, pubBackends] { b.add(s) }
+            for s in [pubMod, pubSlotMap, pubDispatch, pubBackends, snatProtos] { b.add(s) }
             b.add(
                 NFTRule(
                     pre,
                     NFTExpr.match(.iifname, .eq, .ifname(ingressIf)) + NFTExpr.load([.l4proto, .thDport])
                         + viaMark(pubMod, pubDispatch), comment: "published dispatch"))
-            b.add(NFTRule(post, NFTExpr.match(.iifname, .eq, .ifname(ingressIf)) + NFTExpr.snat(to: src), comment: "ingress snat"))
-            changes.append("nft: published-port dispatch, ingress traffic leaves from \(src)")
+            b.add(
+                NFTRule(
+                    post,
+                    NFTExpr.match(.iifname, .eq, .ifname(ingressIf)) + NFTExpr.inSet([.l4proto], snatProtos.name) + NFTExpr.snat(to: src),
+                    comment: "ingress snat"))
+            changes.append("nft: published-port dispatch")
             n.ingress = true
+            n.snat = false
         }
+        if n.ingress { planSNAT(&n.snat, want: d.ingressSNAT, source: d.ingressSource, batch: &b, changes: &changes) }
 
         if scope?.hairpin ?? true { planHairpin(&n.hairpin, to: d.hairpin, batch: &b, changes: &changes) }
 

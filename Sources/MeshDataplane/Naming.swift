@@ -36,6 +36,13 @@ public struct Naming: Sendable, Equatable {
         MACAddress(rawValue: 0x02_00_00_00_00_00 | (fnv1a("\(node)/\(vni)") & 0xff_ffff_ffff))!
     }
 
+    /// In a task on the ingress network and another: what leaves from its ingress address is
+    /// routed by this table (default via the ingress gateway), not by the main table's default.
+    public static let taskReturnTable: UInt32 = 77
+    public static func taskReturnRule(_ address: IPAddress) -> FIBRule {
+        FIBRule(priority: IngressReturn.rulePriority, source: .host(address), table: taskReturnTable)
+    }
+
     /// nftables tables.
     public static let sandboxTable = NFTTable(.ip, "meshd")
     public static let nodeTable = NFTTable(.inet, "meshd")

@@ -16,6 +16,7 @@ public actor Reconciler {
         var balancer: NFTBalancer.Applied
         var ipvs: IPVSBalancer.Applied
         var meter = TrafficMeter.Applied()
+        var returns = IngressReturn.Applied()
     }
     final class Handles: Sendable {
         let namespace: NetworkNamespace
@@ -208,6 +209,9 @@ public actor Reconciler {
                 m.balancer.vips = b.vipTargets
                 m.balancer.published = b.portTargets
                 m.balancer.hairpin = b.hairpin
+                m.balancer.ingressSNAT = b.snat
+                let r = try await IngressReturn.read(nft: h.nft, netlink: h.netlink)
+                for (mac, mark) in r.entries { m.returns[mac] = r.routes[mark] }
                 out.append(m)
             } catch {
                 throw .kernel(namespace: name, object: "read", error: error, rolledBack: false)
@@ -261,6 +265,7 @@ public actor Reconciler {
                     known[name] = Known(model: m, balancer: try NFTBalancer.read(h.nft), ipvs: .init())
                 }
                 known[name]!.meter = try TrafficMeter.read(h.nft)
+                known[name]!.returns = try await IngressReturn.read(nft: h.nft, netlink: h.netlink)
             } catch {
                 throw .kernel(namespace: name, object: "reading the sandbox", error: error, rolledBack: false)
             }
@@ -514,11 +519,12 @@ public actor Reconciler {
         var balancer = known[name]!.balancer
         var ipvsApplied = known[name]!.ipvs
         var meter = known[name]!.meter
+        var returns = known[name]!.returns
         known[name] = Known(model: Self.placeholder, balancer: .init(), ipvs: .init())
         if have.networkID.isEmpty {
             // Read without expectations (first sight): check endpoints against what is wanted now.
             do { have = try await SandboxReader.read(name: name, handle: h.netlink, expected: want) } catch {
-                known[name] = Known(model: have, balancer: balancer, ipvs: ipvsApplied, meter: meter)
+                known[name] = Known(model: have, balancer: balancer, ipvs: ipvsApplied, meter: meter, returns: returns)
                 throw .kernel(namespace: name, object: "reading the sandbox", error: error, rolledBack: false)
             }
         }
@@ -581,6 +587,13 @@ public actor Reconciler {
                     .linkSet(.name(e.interface), LinkChange(up: true)),
                 ]
                 if let gw = e.gateway { ops.append(.route(.replace, .defaultRoute(via: gw, device: .name(e.interface)))) }
+                if let gw = e.returnGateway {
+                    var r = Route.defaultRoute(via: gw, device: .name(e.interface))
+                    r.table = Naming.taskReturnTable
+                    ops += [.route(.replace, r), .rule(.add, Naming.taskReturnRule(e.address))]
+                    // A remade attachment finds its old rule (rules outlive the device): one, not two.
+                    try? await task.ruleDel(Naming.taskReturnRule(e.address))
+                }
                 try await task.linkSetUp("lo")
                 try await task.apply(ops)
                 changes.append("\(name): attach \(e.address) as \(e.interface) in \(e.taskNamespace) (\(veth))")
@@ -629,6 +642,16 @@ public actor Reconciler {
             try await Self.apply(ops, on: h.netlink)
             changes += lines
 
+            // Where answers to ingress traffic another node let in go: after its neighbour, before
+            // the balancer sends any such traffic here.
+            step = "ingress return paths"
+            var returnChanges: [String] = []
+            let returnPlan = IngressReturn.plan(
+                &returns, to: want.ingressLink ? want.returns : nil, only: scope?.returns, changes: &returnChanges)
+            try await h.netlink.apply(returnPlan.before)
+            if !returnPlan.nft.isEmpty { try await h.nft.commit(returnPlan.nft) }
+            changes += returnChanges.map { "\(name): \($0)" }
+
             // The balancer: one nftables transaction, all or nothing.
             step = "load balancer"
             var lbChanges: [String] = []
@@ -673,6 +696,7 @@ public actor Reconciler {
                 gone.append(.addrDel(InterfaceAddress(device: "lo", prefix: .host(a))))
                 changes.append("\(name): delete lo \(a)/32")
             }
+            gone += returnPlan.after
             try await h.netlink.apply(gone)
         } catch {
             // Undo this apply's additions in this sandbox, newest first.
@@ -684,7 +708,8 @@ public actor Reconciler {
                 balancer = a
             }
             if let m = try? TrafficMeter.read(h.nft) { meter = m }
-            known[name] = Known(model: have, balancer: balancer, ipvs: ipvsApplied, meter: meter)
+            if let r = try? await IngressReturn.read(nft: h.nft, netlink: h.netlink) { returns = r }
+            known[name] = Known(model: have, balancer: balancer, ipvs: ipvsApplied, meter: meter, returns: returns)
             if let e = error as? DataplaneError { throw e }
             throw .kernel(namespace: name, object: step, error: error as! KernelError, rolledBack: true)
         }
@@ -699,7 +724,7 @@ public actor Reconciler {
         } else {
             have = want
         }
-        known[name] = Known(model: have, balancer: balancer, ipvs: ipvsApplied, meter: meter)
+        known[name] = Known(model: have, balancer: balancer, ipvs: ipvsApplied, meter: meter, returns: returns)
         report.changes += changes
     }
 }

@@ -22,6 +22,10 @@ public struct SandboxModel: Equatable, Sendable {
         public var mtu: UInt32
         public var mac: MACAddress?
         public var gateway: IPAddress?
+        /// The ingress gateway, for an ingress attachment that does not carry the default route:
+        /// what leaves from its address goes there (a rule and a table in the task's namespace),
+        /// so answers to a client whose address the ingress kept go back the way it came.
+        public var returnGateway: IPAddress? = nil
     }
 
     public var name: String
@@ -39,6 +43,9 @@ public struct SandboxModel: Equatable, Sendable {
     public var subnetRouted: Bool
     public var ingressLink: Bool
     public var balancer: BalancerState
+    /// The ingress sandbox only: another node's vxlan0 MAC → that node's ingress address, where
+    /// answers to the ingress traffic it let in go (`IngressReturn`).
+    public var returns: [MACAddress: IPAddress] = [:]
 }
 
 /// What a sandbox's load balancer does, independent of nftables or IPVS.
@@ -71,10 +78,14 @@ public struct BalancerState: Equatable, Sendable {
     public var gateway: IPAddress
     /// Ingress traffic leaves the ingress sandbox from this address, so replies come back here.
     public var ingressSource: IPAddress?
+    /// Docker's ingress: published traffic leaves with `ingressSource` as its source. Off, it keeps
+    /// the client's address and `IngressReturn` brings the answers back.
+    public var ingressSNAT = false
 
-    public init(gateway: IPAddress, ingressSource: IPAddress? = nil) {
+    public init(gateway: IPAddress, ingressSource: IPAddress? = nil, ingressSNAT: Bool = false) {
         self.gateway = gateway
         self.ingressSource = ingressSource
+        self.ingressSNAT = ingressSNAT
     }
 }
 

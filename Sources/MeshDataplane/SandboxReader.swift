@@ -69,8 +69,13 @@ enum SandboxReader {
             if let mac = e.mac, link.mac != mac { return false }
             let addrs = try await h.addrList(device: .index(link.index), family: Int32(AF_INET))
             guard addrs.contains(where: { $0.prefix.address == e.address && $0.prefix.length == e.prefixLength }) else { return false }
-            if let gw = e.gateway {
-                return try await h.routeList().contains { $0.destination.length == 0 && $0.gateway == gw }
+            if let gw = e.gateway, !(try await h.routeList().contains { $0.destination.length == 0 && $0.gateway == gw }) {
+                return false
+            }
+            if let gw = e.returnGateway {
+                guard try await h.routeList(table: Naming.taskReturnTable).contains(where: { $0.gateway == gw }),
+                    try await h.ruleList().contains(Naming.taskReturnRule(e.address))
+                else { return false }
             }
             return true
         } catch {

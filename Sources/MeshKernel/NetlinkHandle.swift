@@ -14,6 +14,8 @@ public enum RouteOperation: Sendable {
     case route(NetlinkVerb, Route)
     case neigh(NetlinkVerb, Neighbor)
     case fdb(NetlinkVerb, FDBEntry)
+    /// `.add` or `.delete`.
+    case rule(NetlinkVerb, FIBRule)
 
     /// Every device name this operation refers to, so a batch resolves each name once.
     var linkNames: [String] {
@@ -26,6 +28,7 @@ public enum RouteOperation: Sendable {
         case .route(_, let r): return n(r.device)
         case .neigh(_, let x): return n(x.device)
         case .fdb(_, let e): return n(e.device)
+        case .rule: return []
         }
     }
 }
@@ -109,6 +112,16 @@ public final class NetlinkHandle: Sendable {
         return messages.compactMap(RouteMessages.decode).filter { table == nil || $0.table == table }
     }
 
+    // MARK: policy rules
+
+    public func ruleAdd(_ r: FIBRule) async throws(KernelError) { try await apply([.rule(.add, r)]) }
+    public func ruleDel(_ r: FIBRule) async throws(KernelError) { try await apply([.rule(.delete, r)]) }
+
+    /// Every rule of `family` that sends to a table, the kernel's own (local, main, default) among them.
+    public func ruleList(family: Int32 = AF_INET) async throws(KernelError) -> [FIBRule] {
+        try await dump(RuleMessages.dump(family: UInt8(family))).compactMap(RuleMessages.decode)
+    }
+
     // MARK: neighbours
 
     public func neighAdd(_ n: Neighbor) async throws(KernelError) { try await apply([.neigh(.add, n)]) }
@@ -165,6 +178,7 @@ public final class NetlinkHandle: Sendable {
             case .route(let v, let r): requests.append(try RouteMessages.change(v, r, deviceIndex: index(r.device)))
             case .neigh(let v, let n): requests.append(try NeighbourMessages.change(v, n, index: index(n.device)!))
             case .fdb(let v, let e): requests.append(try NeighbourMessages.change(v, e, index: index(e.device)!))
+            case .rule(let v, let r): requests.append(try RuleMessages.change(v, r))
             }
         }
         try Self.collect(await socket.transact(requests))

@@ -183,7 +183,7 @@ public final class DataplaneLab: Sendable {
                     remote.append(
                         RemoteEndpoint(
                             network: ingressID, address: ingressAddress(m), nodeID: nodeID(m),
-                            nodeAddress: underlayAddress(m)))
+                            nodeAddress: underlayAddress(m), isNodeIngress: true))
                 }
             }
             let node = NodeIdentity(

@@ -102,6 +102,28 @@ public struct DataplaneScenario: Sendable {
         }
     }
 
+    /// 12 requests from the underlay client to each node's 8000 (each on a new connection, so they
+    /// spread over the backends on both other nodes and, through nodes 2 and 3, their own): every
+    /// answer names the address the backend saw, which must be the client's own, or with
+    /// `snat` (nodes running Docker's ingress) that entry node's ingress address.
+    public func publishedPortsSeeTheClient(backends k: Int, snat: Set<Int> = []) throws {
+        for n in 1...lab.nodeCount {
+            let want = snat.contains(n) ? lab.ingressAddress(n) : DataplaneLab.clientAddress
+            let out = try Exec.run(
+                ["ip", "netns", "exec", lab.clientNamespace, "curl", "-s", "--max-time", "5", "-H", "Connection: close"]
+                    + Array(repeating: "http://\(lab.underlayAddress(n)):8000/", count: 12))
+            let seen = out.stdout.split(separator: "\n").filter { $0.hasPrefix("RemoteAddr: ") }
+                .map { $0.dropFirst("RemoteAddr: ".count).split(separator: ":").first.map(String.init) ?? "" }
+            let served = Set(out.stdout.split(separator: "\n").filter { $0.hasPrefix("I'm ") })
+            guard seen.count == 12, seen.allSatisfy({ $0 == "\(want)" }) else {
+                throw Failure("client → node\(n):8000: backends saw \(seen) (\(seen.count) of 12 answered), expected \(want) each time")
+            }
+            guard k < 2 || served.count >= 2 else {
+                throw Failure("client → node\(n):8000: only \(served) answered; the check needs backends on more than one node")
+            }
+        }
+    }
+
     /// From the client task: the VIP answers on 8000 (whoami sees the task's own address) and to ping.
     public func vipAnswersTask() throws {
         let text = try lab.get(from: lab.taskNamespace("client"), url: "http://\(Self.vip):8000/")

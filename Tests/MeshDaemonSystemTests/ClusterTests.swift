@@ -81,6 +81,33 @@ struct NotRootCluster: Error, CustomStringConvertible {
             #expect(answered && spread["failed"] == nil, "node \(n): \(spread)\n\(c.log(n).suffix(2000))")
         }
 
+        // Each task sees the client's own address, through every node (issue 19). Labelled
+        // meshd.ingress.snat=true, node 1 runs Docker's ingress: its traffic comes from its ingress
+        // address; the label removed, from the client again. Other nodes never change.
+        func seen(_ n: Int) throws -> Set<String> {
+            let out = try Exec.run(
+                ["ip", "netns", "exec", c.lab.clientNamespace, "curl", "-s", "--max-time", "5", "-H", "Connection: close"]
+                    + Array(repeating: "http://\(c.address(n)):8000/", count: 6))
+            return Set(
+                Self.lines(out.stdout).filter { $0.hasPrefix("RemoteAddr: ") }
+                    .map { String($0.dropFirst("RemoteAddr: ".count).split(separator: ":")[0]) })
+        }
+        let client = "\(DataplaneLab.clientAddress)"
+        for n in 1...3 {
+            let s = try seen(n)
+            #expect(s == [client], "through node \(n) the tasks saw \(s)")
+        }
+        _ = Self.check(try c.docker(1, ["node", "update", "--label-add", "meshd.ingress.snat=true", "node1"]), "node update", c)
+        let snat = try await Self.eventually(.seconds(15)) {
+            let s = try seen(1)
+            return s.count == 1 && !s.contains(client) && s.first?.hasPrefix("10.") == true
+        }
+        #expect(snat, "with meshd.ingress.snat=true node 1's tasks saw \((try? seen(1)) ?? [])")
+        #expect(try seen(2) == [client])
+        _ = Self.check(try c.docker(1, ["node", "update", "--label-rm", "meshd.ingress.snat", "node1"]), "node update", c)
+        let unlabelled = try await Self.eventually(.seconds(15)) { try seen(1) == [client] }
+        #expect(unlabelled, "without the label node 1's tasks saw \((try? seen(1)) ?? [])")
+
         // The tasks' output, fetched from the nodes that run them.
         let logs = try c.docker(1, ["service", "logs", "whoami"])
         #expect(

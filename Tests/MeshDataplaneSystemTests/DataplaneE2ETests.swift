@@ -113,6 +113,79 @@ import Testing
         }
     }
 
+    /// Issue 19 item 1: the backend sees the client's own address through every node's published
+    /// port, also when the entry node is another than the backend's; answers go back through the
+    /// entry node (or curl would get nothing: its conntrack undoes the NAT). A node switched to
+    /// Docker's ingress SNATs again; switched back, it keeps the client's address.
+    @Test func publishedPortsKeepTheClientsAddressOnEveryNode() async throws {
+        try await withScenario { s in
+            var started = Set<Int>()
+            try await s.deploy(backends: 3, started: &started)
+            try s.publishedPortsSeeTheClient(backends: 3)
+
+            // Node 2's ingress sandbox routes answers to nodes 1 and 3 by the mark of the entry.
+            let sandbox = Naming(nodeID: s.lab.nodeID(2)).sandbox(DataplaneLab.ingressNetwork.id)
+            let rules =
+                try JSONSerialization.jsonObject(with: Data(Exec.check(["ip", "-n", sandbox, "-j", "rule", "show"]).utf8))
+                as? [[String: Any]] ?? []
+            let marks = rules.compactMap { $0["fwmark"] as? String }.sorted()
+            #expect(marks == ["0x4dff00c9", "0x4dff00cb"], "rules in node 2's ingress sandbox: \(rules)")
+            for (mark, via) in [("0x4dff00c9", s.lab.ingressAddress(1)), ("0x4dff00cb", s.lab.ingressAddress(3))] {
+                let routes = try Exec.check([
+                    "ip", "-n", sandbox, "-j", "route", "show", "table", "\(UInt32(mark.dropFirst(2), radix: 16)!)",
+                ])
+                #expect(routes.contains("\"gateway\":\"\(via)\"") && routes.contains("\"dev\":\"vxlan0\""), "table \(mark): \(routes)")
+            }
+            let map = try Exec.check(["ip", "netns", "exec", sandbox, "nft", "-j", "list", "map", "ip", "meshd_return", "entries"])
+            for n in [1, 3] {
+                let mac = Naming.vxlanMAC(node: s.lab.nodeID(n), vni: DataplaneLab.ingressNetwork.vni)
+                #expect(map.contains("\(mac)"), "entries lack node\(n)'s vxlan0 \(mac): \(map)")
+            }
+            // w1 (on web and ingress, its default route on web) sends what leaves from its ingress address to the ingress gateway.
+            let w1 = s.lab.taskNamespace("w1")
+            let w1Rules = try Exec.check(["ip", "-n", w1, "-j", "rule", "show"])
+            #expect(w1Rules.contains("\"src\":\"10.255.0.11\"") && w1Rules.contains("\"table\":\"77\""), "\(w1Rules)")
+            let w1Table = try Exec.check(["ip", "-n", w1, "-j", "route", "show", "table", "77"])
+            #expect(w1Table.contains("\"gateway\":\"10.255.0.1\""), "\(w1Table)")
+
+            // Node 1 runs Docker's ingress, then again not: only its own published traffic changes.
+            var states = s.states(backends: 3)
+            states[0].node.ingressSNAT = true
+            let on = try s.lab.apply(states[0], node: 1)
+            #expect(on.succeeded && on.stdout.contains("ingress traffic leaves from"), "\(on.stdout) \(on.stderr)")
+            try s.publishedPortsSeeTheClient(backends: 3, snat: [1])
+            states[0].node.ingressSNAT = nil
+            let off = try s.lab.apply(states[0], node: 1)
+            #expect(off.succeeded && off.stdout.contains("keeps the client's address"), "\(off.stdout) \(off.stderr)")
+            try s.publishedPortsSeeTheClient(backends: 3)
+        }
+    }
+
+    /// A connection through a published port keeps its backend, and its answers their way back,
+    /// while another backend is taken away.
+    @Test func aScaleDownBreaksNoEstablishedIngressConnection() async throws {
+        try await withScenario { s in
+            var started = Set<Int>()
+            try await s.deploy(backends: 3, started: &started)
+            let client = try NetworkNamespace.open(named: s.lab.clientNamespace)
+            let conn = try HTTPConnection(from: client, to: s.lab.underlayAddress(1), port: 8000)
+            let first = try conn.get()
+            let serving = first.split(separator: "\n").first.map(String.init) ?? ""
+            #expect(first.contains("RemoteAddr: \(DataplaneLab.clientAddress):"), "\(first)")
+            guard let victim = (1...3).map(DataplaneScenario.backendName).first(where: { serving != "I'm \($0)" }) else {
+                Issue.record("no backend named in \(first.debugDescription)")
+                return
+            }
+            let tasks = s.tasks(backends: 3).filter { $0.id != victim }
+            _ = try s.lab.applyAll(
+                s.lab.states(networks: [DataplaneScenario.web], tasks: tasks, services: [DataplaneScenario.whoami]), lb: s.lb)
+            let second = try conn.get()
+            #expect(second.split(separator: "\n").first.map(String.init) == serving, "after the scale-down: \(second)")
+            let fresh = try s.lab.spread(from: s.lab.clientNamespace, url: "http://\(s.lab.underlayAddress(1)):8000/", count: 10)
+            #expect(fresh[victim] == nil && fresh["failed"] == nil, "\(fresh)")
+        }
+    }
+
     @Test func restartKeepsEstablishedConnections() async throws {
         try await withScenario { s in
             var started = Set<Int>()

@@ -347,6 +347,9 @@ final class NFTEncoder {
         case .ct(let key, let r):
             u32(NFTNL_EXPR_CT_KEY, key.rawValue)
             u32(NFTNL_EXPR_CT_DREG, r.raw)
+        case .ctSet(let key, let r):
+            u32(NFTNL_EXPR_CT_KEY, key.rawValue)
+            u32(NFTNL_EXPR_CT_SREG, r.raw)
         case .cmp(let op, let r, let v):
             u32(NFTNL_EXPR_CMP_SREG, r.raw)
             u32(NFTNL_EXPR_CMP_OP, op.rawValue)

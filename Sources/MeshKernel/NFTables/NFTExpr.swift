@@ -54,6 +54,8 @@ public enum NFTExpr: Sendable, Equatable {
     case meta(NFTMetaKey, into: NFTRegister)
     case metaSet(NFTMetaKey, from: NFTRegister)
     case ct(NFTCTKey, into: NFTRegister)
+    /// `ct mark set <register>`: stores a value in the packet's connection.
+    case ctSet(NFTCTKey, from: NFTRegister)
     case cmp(NFTCmpOp, NFTRegister, NFTValue)
     /// dst = (src & mask) ^ xor over `mask.bytes.count` bytes.
     case bitwise(from: NFTRegister, into: NFTRegister, mask: NFTValue, xor: NFTValue)
@@ -92,7 +94,7 @@ public enum NFTExpr: Sendable, Equatable {
         switch self {
         case .payload: "payload"
         case .meta, .metaSet: "meta"
-        case .ct: "ct"
+        case .ct, .ctSet: "ct"
         case .cmp: "cmp"
         case .bitwise: "bitwise"
         case .immediate, .verdict: "immediate"
@@ -111,6 +113,8 @@ public enum NFTExpr: Sendable, Equatable {
 /// Header fields the dataplane matches on, each knowing how it is loaded into a register.
 public enum NFTField: Sendable, Equatable {
     case ipSaddr, ipDaddr, ip6Saddr, ip6Daddr
+    /// The Ethernet source address (link-layer header; for packets that arrived on an Ethernet device).
+    case etherSaddr
     /// Transport-header ports: valid for TCP, UDP and SCTP alike (nft's `th sport/dport`).
     case thSport, thDport
     case l4proto, mark, iifname, oifname
@@ -120,6 +124,7 @@ public enum NFTField: Sendable, Equatable {
         switch self {
         case .ipSaddr, .ipDaddr: 4
         case .ip6Saddr, .ip6Daddr: 16
+        case .etherSaddr: 6
         case .thSport, .thDport: 2
         case .l4proto: 1
         case .mark, .ctState, .ctMark: 4
@@ -133,6 +138,7 @@ public enum NFTField: Sendable, Equatable {
         case .ipDaddr: .payload(.network, offset: 16, length: 4, into: r)
         case .ip6Saddr: .payload(.network, offset: 8, length: 16, into: r)
         case .ip6Daddr: .payload(.network, offset: 24, length: 16, into: r)
+        case .etherSaddr: .payload(.link, offset: 6, length: 6, into: r)
         case .thSport: .payload(.transport, offset: 0, length: 2, into: r)
         case .thDport: .payload(.transport, offset: 2, length: 2, into: r)
         case .l4proto: .meta(.l4proto, into: r)

@@ -64,6 +64,7 @@ public enum NFTDataType: Sendable, Equatable {
     case ipv6Address
     case inetProto
     case inetService
+    case etherAddress
 
     var id: UInt32 {
         switch self {
@@ -73,6 +74,7 @@ public enum NFTDataType: Sendable, Equatable {
         case .ipv6Address: 8
         case .inetProto: 12
         case .inetService: 13
+        case .etherAddress: 9
         }
     }
     var length: Int {
@@ -83,6 +85,7 @@ public enum NFTDataType: Sendable, Equatable {
         case .ipv6Address: 16
         case .inetProto: 1
         case .inetService: 2
+        case .etherAddress: 6
         }
     }
     /// Integers and marks live in registers in host order; nft needs to be told to print them right.
@@ -147,6 +150,7 @@ public struct NFTValue: Sendable, Hashable, CustomStringConvertible {
     public init(bytes: [UInt8]) { self.bytes = bytes }
 
     public static func address(_ a: IPAddress) -> NFTValue { NFTValue(bytes: a.bytes) }
+    public static func mac(_ m: MACAddress) -> NFTValue { NFTValue(bytes: m.bytes) }
     public static func port(_ p: UInt16) -> NFTValue { NFTValue(bytes: [UInt8(p >> 8), UInt8(p & 0xff)]) }
     public static func proto(_ p: UInt8) -> NFTValue { NFTValue(bytes: [p]) }
     /// An interface name as `meta iifname`/`oifname` loads it: NUL-padded to IFNAMSIZ.
