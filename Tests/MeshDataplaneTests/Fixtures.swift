@@ -22,7 +22,9 @@ enum Fixture {
             remoteEndpoints: [
                 RemoteEndpoint(network: "demo", address: ip("10.10.0.12"), nodeID: "n2", nodeAddress: ip("198.18.0.2")),
                 RemoteEndpoint(network: "ingress", address: ip("10.255.0.12"), nodeID: "n2", nodeAddress: ip("198.18.0.2")),
-                RemoteEndpoint(network: "ingress", address: ip("10.255.0.202"), nodeID: "n2", nodeAddress: ip("198.18.0.2")),
+                RemoteEndpoint(
+                    network: "ingress", address: ip("10.255.0.202"), nodeID: "n2", nodeAddress: ip("198.18.0.2"),
+                    isNodeIngress: true),
             ],
             services: [
                 BalancedService(

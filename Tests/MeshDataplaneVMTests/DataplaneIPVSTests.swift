@@ -31,6 +31,7 @@ struct NotRoot: Error, CustomStringConvertible {
             #expect(table.contains("FWM"), "no IPVS service for the VIP: \(table)")
             for i in 1...3 { #expect(table.contains("10.20.0.\(10 + i)"), "backend w\(i) missing: \(table)") }
             try s.publishedPortsReachEveryBackend(3)
+            try s.publishedPortsSeeTheClient(backends: 3)
             try s.vipAnswersTask()
             try s.hairpin(backends: 3)
         }

@@ -107,4 +107,31 @@ struct AddressRouteTests {
             #expect(try await !s.nl.routeList(family: AF_INET6).contains { $0.destination == r.destination })
         }
     }
+
+    @Test func rulesAddListDelete() async throws {
+        try await withScratch { s in
+            try await s.nl.linkAdd(LinkSpec(name: "br0", kind: .bridge, up: true))
+            try await s.nl.addrAdd(InterfaceAddress(device: "br0", prefix: IPPrefix("10.30.0.1/24")!))
+            let byMark = FIBRule(priority: 1000, mark: 0x4dff_00c9, table: 0x4dff_00c9)
+            let bySource = FIBRule(priority: 1001, source: IPPrefix("10.30.0.7/32")!, table: 77)
+            try await s.nl.apply([.rule(.add, byMark), .rule(.add, bySource)])
+            let shown = try s.ip("rule", "show")
+            #expect(
+                shown.contains {
+                    $0["priority"] as? Int == 1000 && $0["fwmark"] as? String == "0x4dff00c9" && $0["table"] as? String == "1308557513"
+                }, "\(shown)")
+            #expect(
+                shown.contains { $0["priority"] as? Int == 1001 && $0["src"] as? String == "10.30.0.7" && $0["table"] as? String == "77" },
+                "\(shown)")
+            // Read back as written, beside the kernel's own three (local, main, default).
+            let listed = try await s.nl.ruleList()
+            #expect(listed.contains(byMark) && listed.contains(bySource), "\(listed)")
+            #expect(listed.filter { $0.proto == Route.meshdProtocol }.count == 2)
+            await expectKernelError(.exists) { try await s.nl.ruleAdd(byMark) }
+            try await s.nl.ruleDel(byMark)
+            try await s.nl.ruleDel(bySource)
+            #expect(try await s.nl.ruleList().allSatisfy { $0.proto != Route.meshdProtocol })
+            await expectKernelError(.noEntry) { try await s.nl.ruleDel(bySource) }
+        }
+    }
 }

@@ -50,6 +50,8 @@ enum Fuzz {
                 .replace, Neighbor(device: .index(4), address: IPAddress("fe80::3")!, mac: MACAddress("02:00:00:00:00:03")), index: 4),
             try? NeighbourMessages.change(
                 .append, FDBEntry(device: .index(6), mac: .zero, destination: IPAddress("2001:db8::9"), vni: 9, port: 4789), index: 6),
+            try? RuleMessages.change(.add, FIBRule(priority: 1000, mark: 0x4dff_00c9, table: 0x4dff_00c9)),
+            try? RuleMessages.change(.add, FIBRule(priority: 1000, source: IPPrefix("fd00::/64")!, table: 77)),
         ].compactMap { $0 }
         out += requests.map { NetlinkMessage(type: $0.type, flags: $0.flags | 2, seq: 1, pid: 0, payload: $0.body) }
         // An uncapped error echoing a whole request, and a DONE with a TLV.
@@ -61,7 +63,7 @@ enum Fuzz {
         return out
     }()
 
-    static let rtmTypes: [UInt16] = [2, 3, 16, 17, 18, 20, 21, 24, 25, 28, 29, 30]
+    static let rtmTypes: [UInt16] = [2, 3, 16, 17, 18, 20, 21, 24, 25, 28, 29, 30, 32, 33]
     static let extremeLengths: [UInt32] = [0, 1, 3, 4, 5, 15, 16, 17, 0xFFFF, 0x1_0000, 0xFFFF_FFFF]
 
     /// Fixed header length before the attributes of a payload of this message type.
@@ -69,7 +71,7 @@ enum Fuzz {
         switch type {
         case 16, 17, 18: return 16
         case 20, 21, 22: return 8
-        case 24, 25, 26, 28, 29, 30: return 12
+        case 24, 25, 26, 28, 29, 30, 32, 33, 34: return 12
         case 2: return 20
         case 3: return 4
         default: return 0
@@ -151,10 +153,12 @@ enum Fuzz {
         let route = RouteMessages.decode(m)
         let neigh = NeighbourMessages.decodeNeighbor(m)
         let fdb = NeighbourMessages.decodeFDB(m)
+        let rule = RuleMessages.decode(m)
+        if rule != nil, m.type != 32 { report.fail("a rule from message type \(m.type)", m.payload) }
         let event = NetlinkMonitor.decode(m)
         _ = try? NetlinkStatus.parse(m, isDone: false)
         _ = try? NetlinkStatus.parse(m, isDone: true)
-        let found = [link != nil, addr != nil, route != nil, neigh != nil, fdb != nil].filter { $0 }.count
+        let found = [link != nil, addr != nil, route != nil, neigh != nil, fdb != nil, rule != nil].filter { $0 }.count
         report.decoded += found
         // The monitor must say what the object decoders say.
         let expected: RouteEvent? =

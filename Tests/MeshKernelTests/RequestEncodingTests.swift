@@ -17,6 +17,8 @@
 //   RT_SCOPE_UNIVERSE 0 RT_SCOPE_LINK 253 RT_SCOPE_NOWHERE 255  RT_TABLE_MAIN 254
 //   NDA_DST 1 NDA_LLADDR 2 NDA_PORT 6 (network order) NDA_VNI 7 NDA_IFINDEX 8
 //   NUD_PERMANENT 0x80  NTF_SELF 0x02  AF_INET 2  AF_BRIDGE 7  AF_INET6 10  IFF_UP 1
+//   RTM_NEWRULE 32 RTM_DELRULE 33 RTM_GETRULE 34 (fib_rules.h:) FR_ACT_TO_TBL 1
+//   FRA_SRC 2 FRA_PRIORITY 6 FRA_FWMARK 10 FRA_TABLE 15 FRA_FWMASK 16 FRA_PROTOCOL 21
 @testable import MeshKernel
 import Testing
 
@@ -366,6 +368,55 @@ import Testing
                 0x0a, 0x00, 0x00, 0x00, 0x64, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // rtmsg: AF_INET6, table 100
                 0x08, 0x00, 0x0f, 0x00, 0x64, 0x00, 0x00, 0x00,  // RTA_TABLE 100
             ])
+    }
+}
+
+@Suite struct RuleRequestEncodingTests {
+    @Test func addFwmarkRuleToABigTable() throws {
+        let r = FIBRule(priority: 1000, mark: 0x4dff_00c9, table: 0x4dff_00c9)
+        let req = try RuleMessages.change(.add, r)
+        #expect(req.type == 32)  // RTM_NEWRULE
+        #expect(req.flags == 0x600)  // NLM_F_CREATE | NLM_F_EXCL
+        #expect(req.operation == "ip rule add pref 1000 fwmark 0x4dff00c9/0xffffffff lookup 1308557513")
+        expectBytes(
+            req.body,
+            [
+                // fib_rule_hdr (12 B): family AF_INET, dst_len 0, src_len 0, tos 0,
+                //                      table 0 (RT_TABLE_UNSPEC: the id is above 255), res1, res2, action FR_ACT_TO_TBL, flags 0
+                0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00,
+                // FRA_PRIORITY u32 1000 = 0x3e8
+                0x08, 0x00, 0x06, 0x00, 0xe8, 0x03, 0x00, 0x00,
+                // FRA_FWMARK u32 0x4dff00c9, FRA_FWMASK u32 0xffffffff (a mark always with its mask)
+                0x08, 0x00, 0x0a, 0x00, 0xc9, 0x00, 0xff, 0x4d,
+                0x08, 0x00, 0x10, 0x00, 0xff, 0xff, 0xff, 0xff,
+                // FRA_TABLE u32 0x4dff00c9
+                0x08, 0x00, 0x0f, 0x00, 0xc9, 0x00, 0xff, 0x4d,
+                // FRA_PROTOCOL u8 0x6d (len 5, padded to 8)
+                0x05, 0x00, 0x15, 0x00, 0x6d, 0x00, 0x00, 0x00,
+            ])
+    }
+
+    @Test func deleteSourceRuleAndRefuseReplace() throws {
+        let r = FIBRule(priority: 1000, source: .host(try #require(IPAddress("10.255.0.11"))), table: 77)
+        let req = try RuleMessages.change(.delete, r)
+        #expect(req.type == 33)  // RTM_DELRULE
+        #expect(req.flags == 0)
+        #expect(req.operation == "ip rule del pref 1000 from 10.255.0.11/32 lookup 77")
+        expectBytes(
+            req.body,
+            [
+                // fib_rule_hdr: AF_INET, dst_len 0, src_len 32, tos 0, table 77, res1, res2, FR_ACT_TO_TBL, flags 0
+                0x02, 0x00, 0x20, 0x00, 0x4d, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00,
+                // FRA_PRIORITY u32 1000
+                0x08, 0x00, 0x06, 0x00, 0xe8, 0x03, 0x00, 0x00,
+                // FRA_SRC 10.255.0.11 (network order)
+                0x08, 0x00, 0x02, 0x00, 0x0a, 0xff, 0x00, 0x0b,
+                // FRA_TABLE u32 77; no FRA_PROTOCOL: a delete matches whoever made the rule
+                0x08, 0x00, 0x0f, 0x00, 0x4d, 0x00, 0x00, 0x00,
+            ])
+        #expect(throws: KernelError.self) { try RuleMessages.change(.replace, r) }
+        let dump = try RuleMessages.dump(family: 2)
+        #expect(dump.type == 34 && dump.isDump)
     }
 }
 
