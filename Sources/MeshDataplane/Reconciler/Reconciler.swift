@@ -532,32 +532,14 @@ public actor Reconciler {
         var undo: [RouteOperation] = []
         var step = "sandbox"
         do {
-            // vxlan0
             if scope == nil, have.vxlan != want.vxlan, let v = want.vxlan {
-                if let old = have.vxlan, old.vni == v.vni, old.local == v.local, old.port == v.port, old.mac == v.mac {
+                if SandboxVXLAN.onlyMTUDiffers(have.vxlan, v) {
                     step = "vxlan0 mtu \(v.mtu)"
                     try await h.netlink.linkSetMTU(.name(Naming.vxlan), v.mtu)
                     changes.append("\(name): vxlan0 mtu \(v.mtu)")
                 } else {
                     step = "vxlan0 (VNI \(v.vni), local \(v.local), port \(v.port))"
-                    try? await h.netlink.linkDel(.name(Naming.vxlan))
-                    let staging = Naming.vxlanStaging(vni: v.vni)
-                    // Either end may hold a staging link from an apply that was killed mid-way.
-                    try? await node.netlink.linkDel(.name(staging))
-                    try? await h.netlink.linkDel(.name(staging))
-                    try await node.netlink.linkAdd(
-                        LinkSpec(
-                            name: staging, kind: .vxlan(VXLANAttributes(vni: v.vni, local: v.local, port: v.port)),
-                            mtu: v.mtu, mac: v.mac))
-                    do {
-                        try await node.netlink.linkSetNamespace(.name(staging), h.namespace)
-                    } catch {
-                        try? await node.netlink.linkDel(.name(staging))
-                        throw error
-                    }
-                    try await h.netlink.apply([.linkSet(.name(staging), LinkChange(name: Naming.vxlan))])
-                    try await h.netlink.linkSetUp(.name(Naming.vxlan))
-                    undo.append(.linkDel(.name(Naming.vxlan)))
+                    try await SandboxVXLAN.make(v, sandbox: h, node: node, undo: &undo)
                     have.neighbours = [:]
                     have.fdb = [:]
                     have.subnetRouted = false
@@ -565,82 +547,18 @@ public actor Reconciler {
                 }
             }
 
-            // Task attachments: a changed one is remade under the same name.
-            let vethKeys = scope.map { $0.endpoints.sorted() } ?? want.endpoints.keys.sorted()
-            for veth in vethKeys {
+            for veth in scope.map({ $0.endpoints.sorted() }) ?? want.endpoints.keys.sorted() {
                 guard let e = want.endpoints[veth], have.endpoints[veth] != e else { continue }
                 step = "task \(e.taskNamespace) \(e.interface) \(e.address)"
-                if have.endpoints[veth] != nil { try? await h.netlink.linkDel(.name(veth)) }
-                let taskNS = try TaskNamespace.open(e.taskNamespace)
-                try await h.netlink.linkAdd(LinkSpec(name: veth, kind: .veth(peerName: e.interface, peerNamespace: taskNS), mtu: e.mtu))
-                undo.append(.linkDel(.name(veth)))
-                try h.namespace.setSysctl("net.ipv4.conf.\(veth).proxy_arp", "1")
-                try await h.netlink.apply([
-                    .linkSet(.name(veth), LinkChange(up: true)),
-                    .route(.replace, Route(destination: .host(e.address), device: .name(veth))),
-                ])
-                let task = try NetlinkHandle(namespace: taskNS)
-                var ops: [RouteOperation] = []
-                if let mac = e.mac { ops.append(.linkSet(.name(e.interface), LinkChange(mac: mac))) }
-                ops += [
-                    .addrAdd(InterfaceAddress(device: .name(e.interface), prefix: IPPrefix(address: e.address, length: e.prefixLength)!)),
-                    .linkSet(.name(e.interface), LinkChange(up: true)),
-                ]
-                if let gw = e.gateway { ops.append(.route(.replace, .defaultRoute(via: gw, device: .name(e.interface)))) }
-                if let gw = e.returnGateway {
-                    var r = Route.defaultRoute(via: gw, device: .name(e.interface))
-                    r.table = Naming.taskReturnTable
-                    ops += [.route(.replace, r), .rule(.add, Naming.taskReturnRule(e.address))]
-                    // A remade attachment finds its old rule (rules outlive the device): one, not two.
-                    try? await task.ruleDel(Naming.taskReturnRule(e.address))
-                }
-                try await task.linkSetUp("lo")
-                try await task.apply(ops)
+                try await TaskAttachment.attach(e, veth: veth, remake: have.endpoints[veth] != nil, sandbox: h, undo: &undo)
                 changes.append("\(name): attach \(e.address) as \(e.interface) in \(e.taskNamespace) (\(veth))")
             }
 
-            // Addresses, the subnet route, remote tasks and nodes: one pipelined batch.
-            var ops: [RouteOperation] = []
-            var lines: [String] = []
-            let addAddrs =
-                scope.map { $0.vips.filter { want.loAddresses.contains($0) && !have.loAddresses.contains($0) } }
-                ?? want.loAddresses.subtracting(have.loAddresses)
-            for a in addAddrs.sorted() {
-                ops.append(.addrAdd(InterfaceAddress(device: "lo", prefix: .host(a))))
-                undo.append(.addrDel(InterfaceAddress(device: "lo", prefix: .host(a))))
-                lines.append("\(name): lo \(a)/32")
-            }
-            if scope == nil && want.subnetRouted && !have.subnetRouted {
-                let r = Route(destination: want.subnet, device: .name(Naming.vxlan))
-                ops.append(.route(.replace, r))
-                undo.append(.route(.delete, r))
-                lines.append("\(name): route \(want.subnet) dev vxlan0")
-            }
-            for ip in scope.map({ $0.neighbours.sorted() }) ?? want.neighbours.keys.sorted() {
-                guard let mac = want.neighbours[ip], have.neighbours[ip] != mac else { continue }
-                let n = Neighbor(device: .name(Naming.vxlan), address: ip, mac: mac)
-                ops.append(.neigh(.replace, n))
-                if let old = have.neighbours[ip] {
-                    undo.append(.neigh(.replace, Neighbor(device: .name(Naming.vxlan), address: ip, mac: old)))
-                } else {
-                    undo.append(.neigh(.delete, n))
-                }
-                lines.append("\(name): neigh \(ip) lladdr \(mac)")
-            }
-            for mac in scope.map({ $0.fdb.sorted() }) ?? want.fdb.keys.sorted() {
-                guard let dst = want.fdb[mac], have.fdb[mac] != dst else { continue }
-                let f = FDBEntry(device: .name(Naming.vxlan), mac: mac, destination: dst)
-                ops.append(.fdb(.replace, f))
-                if let old = have.fdb[mac] {
-                    undo.append(.fdb(.replace, FDBEntry(device: .name(Naming.vxlan), mac: mac, destination: old)))
-                } else {
-                    undo.append(.fdb(.delete, f))
-                }
-                lines.append("\(name): fdb \(mac) dst \(dst)")
-            }
             step = "addresses, routes and remote endpoints"
-            try await Self.apply(ops, on: h.netlink)
-            changes += lines
+            let routes = SandboxRoutes.additions(have, want, scope: scope)
+            undo += routes.undo
+            try await Self.apply(routes.ops, on: h.netlink)
+            changes += routes.lines.map { "\(name): \($0)" }
 
             // Where answers to ingress traffic another node let in go: after its neighbour, before
             // the balancer sends any such traffic here.
@@ -674,28 +592,9 @@ public actor Reconciler {
 
             // Removals last: nothing is taken away before everything new is in place.
             step = "removing what the state no longer names"
-            var gone: [RouteOperation] = []
-            for veth in scope.map({ $0.endpoints.sorted() }) ?? have.endpoints.keys.sorted()
-            where want.endpoints[veth] == nil && have.endpoints[veth] != nil {
-                gone.append(.linkDel(.name(veth)))
-                changes.append("\(name): detach \(veth)")
-            }
-            for ip in scope.map({ $0.neighbours.sorted() }) ?? have.neighbours.keys.sorted()
-            where want.neighbours[ip] == nil && have.neighbours[ip] != nil {
-                gone.append(.neigh(.delete, Neighbor(device: .name(Naming.vxlan), address: ip, mac: have.neighbours[ip])))
-                changes.append("\(name): delete neigh \(ip)")
-            }
-            for mac in scope.map({ $0.fdb.sorted() }) ?? have.fdb.keys.sorted() where want.fdb[mac] == nil && have.fdb[mac] != nil {
-                gone.append(.fdb(.delete, FDBEntry(device: .name(Naming.vxlan), mac: mac, destination: have.fdb[mac])))
-                changes.append("\(name): delete fdb \(mac)")
-            }
-            let delAddrs =
-                scope.map { $0.vips.filter { have.loAddresses.contains($0) && !want.loAddresses.contains($0) } }
-                ?? have.loAddresses.subtracting(want.loAddresses)
-            for a in delAddrs.sorted() {
-                gone.append(.addrDel(InterfaceAddress(device: "lo", prefix: .host(a))))
-                changes.append("\(name): delete lo \(a)/32")
-            }
+            let removals = SandboxRoutes.removals(have, want, scope: scope)
+            changes += removals.lines.map { "\(name): \($0)" }
+            var gone = removals.ops
             gone += returnPlan.after
             try await h.netlink.apply(gone)
         } catch {
@@ -710,20 +609,9 @@ public actor Reconciler {
             if let m = try? TrafficMeter.read(h.nft) { meter = m }
             if let r = try? await IngressReturn.read(nft: h.nft, netlink: h.netlink) { returns = r }
             known[name] = Known(model: have, balancer: balancer, ipvs: ipvsApplied, meter: meter, returns: returns)
-            if let e = error as? DataplaneError { throw e }
-            throw .kernel(namespace: name, object: step, error: error as! KernelError, rolledBack: true)
+            throw .kernel(namespace: name, object: step, error: error, rolledBack: true)
         }
-        if let scope {
-            // In place, key by key.
-            for v in scope.vips {
-                if want.loAddresses.contains(v) { have.loAddresses.insert(v) } else { have.loAddresses.remove(v) }
-            }
-            for veth in scope.endpoints { have.endpoints[veth] = want.endpoints[veth] }
-            for ip in scope.neighbours { have.neighbours[ip] = want.neighbours[ip] }
-            for mac in scope.fdb { have.fdb[mac] = want.fdb[mac] }
-        } else {
-            have = want
-        }
+        SandboxRoutes.settle(&have, to: want, scope: scope)
         known[name] = Known(model: have, balancer: balancer, ipvs: ipvsApplied, meter: meter, returns: returns)
         report.changes += changes
     }
