@@ -14,12 +14,18 @@ public struct InterfaceAddress: Sendable, Hashable, Codable {
     public var prefix: IPPrefix
     public var scope: RouteScope
     public var label: String?
+    /// IFA_F_NODAD: an IPv6 address usable at once, without duplicate-address detection's second
+    /// or so of being tentative (meshd allocates addresses; a duplicate is its bug, not the wire's).
+    public var noDAD = false
+    // A request's detail, not part of what an address is when written down.
+    private enum CodingKeys: String, CodingKey { case device, prefix, scope, label }
 
-    public init(device: LinkRef, prefix: IPPrefix, scope: RouteScope = .universe, label: String? = nil) {
+    public init(device: LinkRef, prefix: IPPrefix, scope: RouteScope = .universe, label: String? = nil, noDAD: Bool = false) {
         self.device = device
         self.prefix = prefix
         self.scope = scope
         self.label = label
+        self.noDAD = noDAD
     }
 }
 
@@ -38,9 +44,12 @@ extension LinkRef: Codable {
 }
 
 enum AddressMessages {
-    static func header(family: UInt8, prefixLength: Int = 0, scope: RouteScope = .universe, index: Int32 = 0) -> ifaddrmsg {
+    static func header(
+        family: UInt8, prefixLength: Int = 0, scope: RouteScope = .universe, index: Int32 = 0, flags: UInt8 = 0
+    ) -> ifaddrmsg {
         var h = ifaddrmsg()
         h.ifa_family = family
+        h.ifa_flags = flags
         h.ifa_prefixlen = UInt8(prefixLength)
         h.ifa_scope = scope.rawValue
         h.ifa_index = UInt32(bitPattern: index)
@@ -52,7 +61,10 @@ enum AddressMessages {
         let b = RequestBuilder(
             type: Int(isDelete ? RTM_DELADDR : RTM_NEWADDR), verb: verb,
             operation: "ip addr \(isDelete ? "del" : "add") \(a.prefix) dev \(a.device)")
-        b.header(header(family: a.prefix.address.family, prefixLength: a.prefix.length, scope: a.scope, index: index))
+        b.header(
+            header(
+                family: a.prefix.address.family, prefixLength: a.prefix.length, scope: a.scope, index: index,
+                flags: a.noDAD && !isDelete ? UInt8(IFA_F_NODAD) : 0))
         b.put(Int(IFA_LOCAL), address: a.prefix.address)
         b.put(Int(IFA_ADDRESS), address: a.prefix.address)
         if let label = a.label, !isDelete { b.put(Int(IFA_LABEL), string: label) }

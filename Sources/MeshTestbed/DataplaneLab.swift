@@ -154,7 +154,7 @@ public final class DataplaneLab: Sendable {
         var specs: [BalancedService] = []
         for s in services {
             let backends = tasks.filter { $0.service == s.id }.flatMap { t in
-                t.addresses.filter { known.contains($0.network) }.map {
+                t.addresses.filter { known.contains($0.network) && $0.address.isIPv4 }.map {
                     BalancedService.Backend(network: $0.network, address: $0.address, weight: t.weight)
                 }
             }
@@ -164,12 +164,18 @@ public final class DataplaneLab: Sendable {
             var local: [LocalEndpoint] = []
             var remote: [RemoteEndpoint] = []
             for t in tasks {
+                // A task's IPv4 addresses are its attachments (eth0, eth1, … in order); an IPv6
+                // address joins its network's attachment (dual stack).
+                let v4 = t.addresses.filter(\.address.isIPv4)
                 for (i, a) in t.addresses.enumerated() where known.contains(a.network) {
                     if t.node == n {
+                        guard a.address.isIPv4, let slot = v4.firstIndex(where: { $0.network == a.network && $0.address == a.address })
+                        else { continue }
+                        let a6 = t.addresses.first { $0.network == a.network && !$0.address.isIPv4 }?.address
                         local.append(
                             LocalEndpoint(
                                 id: t.id, network: a.network, namespace: taskNamespace(t.id), address: a.address,
-                                interface: "eth\(i)", defaultRoute: i == 0))
+                                interface: "eth\(slot)", defaultRoute: i == 0, address6: a6))
                     } else {
                         remote.append(
                             RemoteEndpoint(
@@ -232,11 +238,11 @@ public final class DataplaneLab: Sendable {
     /// Starts `meshd whoami --name NAME` listening on every address of task `task` at `port`, and
     /// waits until it accepts. Ended by `stop(_:)` or `destroy()`.
     @discardableResult
-    public func startWhoami(task: String, name: String, port: UInt16 = 8000) throws -> Process {
+    public func startWhoami(task: String, name: String, port: UInt16 = 8000, address: String = "0.0.0.0") throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
         // `ip netns exec` execs meshd, so this pid is the server's own.
-        p.arguments = ["netns", "exec", taskNamespace(task), meshd, "whoami", "--name", name, "--port", "\(port)"]
+        p.arguments = ["netns", "exec", taskNamespace(task), meshd, "whoami", "--name", name, "--port", "\(port)", "--address", address]
         let out = Pipe()
         p.standardOutput = out
         p.standardError = FileHandle.nullDevice

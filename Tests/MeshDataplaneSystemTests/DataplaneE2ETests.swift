@@ -186,6 +186,52 @@ import Testing
         }
     }
 
+    /// Issue 19 item 2, the data path: a dual-stack overlay carries IPv6 between tasks on three
+    /// nodes (ping -6, curl -6 to whoami, which sees the client's own IPv6 address), IPv4 beside
+    /// it unchanged; a second apply by a new process reads it all back and changes nothing.
+    @Test func dualStackTasksReachEachOtherOverIPv6AcrossNodes() async throws {
+        try requireRoot()
+        let lab = try await DataplaneLab.build()
+        defer { lab.destroy() }
+        let web = OverlayNetwork(
+            id: "web", name: "web", vni: 4200, subnet: IPPrefix("10.20.0.0/24")!, gateway: IPAddress("10.20.0.1")!,
+            subnet6: IPPrefix("fd00:20::/64")!)
+        let tasks = (1...3).map { n in
+            DataplaneLab.TaskSpec(
+                id: "t\(n)", service: nil, node: n,
+                addresses: [("web", IPAddress("10.20.0.\(10 + n)")!), ("web", IPAddress("fd00:20::\(10 + n)")!)])
+        }
+        for t in tasks { try await lab.createTask(t.id) }
+        let states = lab.states(networks: [web], tasks: tasks, services: [])
+        _ = try lab.applyAll(states)
+        for n in 2...3 { try lab.startWhoami(task: "t\(n)", name: "t\(n)", address: "::") }
+
+        let t1 = lab.taskNamespace("t1")
+        for n in 2...3 {
+            let ping = try Exec.run(["ip", "netns", "exec", t1, "ping", "-6", "-c", "2", "-i", "0.2", "-W", "2", "fd00:20::\(10 + n)"])
+            #expect(ping.succeeded, "ping -6 t1 → t\(n): \(ping.stdout)\(ping.stderr)")
+            let v4 = try Exec.run(["ip", "netns", "exec", t1, "ping", "-c", "1", "-W", "2", "10.20.0.\(10 + n)"])
+            #expect(v4.succeeded, "ping t1 → t\(n) over IPv4: \(v4.stdout)")
+            let answer = try lab.get(from: t1, url: "http://[fd00:20::\(10 + n)]:8000/")
+            #expect(answer.hasPrefix("I'm t\(n)") && answer.contains("RemoteAddr: [fd00:20::11]:"), "curl -6 t1 → t\(n): \(answer)")
+        }
+        // What carries it: the IPv6 subnet through vxlan0 and a permanent neighbour per remote task.
+        let sandbox = Naming(nodeID: lab.nodeID(1)).sandbox("web")
+        let routes = try Exec.check(["ip", "-n", sandbox, "-6", "-j", "route", "show"])
+        #expect(routes.contains("\"dst\":\"fd00:20::/64\",\"dev\":\"vxlan0\""), "\(routes)")
+        let neigh = try Exec.check(["ip", "-n", sandbox, "-6", "-j", "neigh", "show", "dev", "vxlan0"])
+        for n in 2...3 {
+            let mac = Naming.vxlanMAC(node: lab.nodeID(n), vni: 4200)
+            #expect(neigh.contains("\"dst\":\"fd00:20::\(10 + n)\",\"lladdr\":\"\(mac)\""), "\(neigh)")
+        }
+        let task = try Exec.check(["ip", "-n", t1, "-6", "-j", "route", "show"])
+        #expect(task.contains("\"dst\":\"default\",\"gateway\":\"fe80::1\""), "t1's IPv6 routes: \(task)")
+        for n in 1...3 {
+            let o = try lab.apply(states[n - 1], node: n)
+            #expect(o.succeeded && o.stdout.isEmpty, "second apply on node\(n) printed \(o.stdout) \(o.stderr)")
+        }
+    }
+
     @Test func restartKeepsEstablishedConnections() async throws {
         try await withScenario { s in
             var started = Set<Int>()

@@ -268,6 +268,15 @@ import Testing
         expectBytes(del.body, Array(add.body.prefix(8 + 20 + 20)))  // no label on delete
     }
 
+    @Test func noDADSetsTheHeaderFlagOnAddOnly() throws {
+        let a = InterfaceAddress(device: "eth0", prefix: try #require(IPPrefix("fd00::11/128")), noDAD: true)
+        let add = try AddressMessages.change(.add, a, index: 2)
+        // ifaddrmsg: family AF_INET6, prefixlen 128, flags IFA_F_NODAD (0x02), scope universe, index 2
+        expectBytes(Array(add.body.prefix(8)), [0x0a, 0x80, 0x02, 0x00, 0x02, 0x00, 0x00, 0x00])
+        let del = try AddressMessages.change(.delete, a, index: 2)
+        #expect(del.body[2] == 0)
+    }
+
     @Test func dump() throws {
         let req = try AddressMessages.dump(family: 2, index: 4)
         #expect(req.type == 22 && req.flags == 0x300)  // RTM_GETADDR, NLM_F_DUMP

@@ -67,7 +67,8 @@ public struct DesiredModel: Sendable, Equatable {
                 ingressLink: n.isIngress,
                 balancer: BalancerState(
                     gateway: n.gateway, ingressSource: n.isIngress ? state.node.ingressAddress : nil,
-                    ingressSNAT: n.isIngress && state.node.ingressSNAT == true))
+                    ingressSNAT: n.isIngress && state.node.ingressSNAT == true),
+                subnet6: n.subnet6?.network)
         }
         var ignored = Changes()
         for e in state.localEndpoints { setLocal(old: nil, new: e, &ignored) }
@@ -97,7 +98,8 @@ public struct DesiredModel: Sendable, Equatable {
             let endpoint = SandboxModel.Endpoint(
                 veth: veth, taskNamespace: e.namespace, interface: e.interfaceName, address: e.address,
                 prefixLength: n.subnet.length, mtu: mtu(n), mac: e.mac, gateway: e.carriesDefaultRoute ? n.gateway : nil,
-                returnGateway: n.isIngress && !e.carriesDefaultRoute ? n.gateway : nil)
+                returnGateway: n.isIngress && !e.carriesDefaultRoute ? n.gateway : nil, address6: e.address6,
+                subnet6: e.address6 == nil ? nil : n.subnet6?.network)
             sandboxes[name]?.endpoints[veth] = endpoint
             localAddresses[n.id, default: []].insert(e.address)
             sandboxes[name]?.balancer.hairpin.insert(e.address)

@@ -36,6 +36,12 @@ public struct Naming: Sendable, Equatable {
         MACAddress(rawValue: 0x02_00_00_00_00_00 | (fnv1a("\(node)/\(vni)") & 0xff_ffff_ffff))!
     }
 
+    /// Where a task's IPv6 traffic leaves for the sandbox: the link-local address every sandbox end
+    /// of a task's veth holds (link-local addresses are per link, so one for all). IPv6 has no
+    /// proxy-NDP for a whole subnet, as IPv4's proxy_arp is; a task holds its address as a /128 and
+    /// routes its subnet and default via this.
+    public static let gateway6 = IPAddress("fe80::1")!
+
     /// In a task on the ingress network and another: what leaves from its ingress address is
     /// routed by this table (default via the ingress gateway), not by the main table's default.
     public static let taskReturnTable: UInt32 = 77

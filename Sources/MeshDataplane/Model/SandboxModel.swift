@@ -26,6 +26,10 @@ public struct SandboxModel: Equatable, Sendable {
         /// what leaves from its address goes there (a rule and a table in the task's namespace),
         /// so answers to a client whose address the ingress kept go back the way it came.
         public var returnGateway: IPAddress? = nil
+        /// On a dual-stack network: the task's IPv6 address, a /128 on the same interface, reached
+        /// from the sandbox by a /128 route and reaching it at `Naming.gateway6`.
+        public var address6: IPAddress? = nil
+        public var subnet6: IPPrefix? = nil
     }
 
     public var name: String
@@ -46,6 +50,8 @@ public struct SandboxModel: Equatable, Sendable {
     /// The ingress sandbox only: another node's vxlan0 MAC → that node's ingress address, where
     /// answers to the ingress traffic it let in go (`IngressReturn`).
     public var returns: [MACAddress: IPAddress] = [:]
+    /// The network's IPv6 subnet (dual stack), routed through vxlan0 beside the IPv4 one.
+    public var subnet6: IPPrefix? = nil
 }
 
 /// What a sandbox's load balancer does, independent of nftables or IPVS.

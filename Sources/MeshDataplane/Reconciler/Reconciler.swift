@@ -443,6 +443,10 @@ public actor Reconciler {
         try ns.setSysctl("net.ipv4.ip_forward", "1")
         try ns.setSysctl("net.ipv4.conf.all.rp_filter", "0")
         try ns.setSysctl("net.ipv4.conf.default.rp_filter", "0")
+        // Dual-stack networks: the sandbox routes its tasks' IPv6 as it routes their IPv4. A kernel
+        // booted without IPv6 has no such knob and still runs IPv4 networks; a dual-stack task
+        // there fails at its attachment, naming the kernel's answer.
+        try? ns.setSysctl("net.ipv6.conf.all.forwarding", "1")
     }
 
     private func create(_ name: String, report: inout ChangeReport) async throws(DataplaneError) {

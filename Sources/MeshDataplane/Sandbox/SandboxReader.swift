@@ -13,7 +13,7 @@ enum SandboxReader {
             name: name, networkID: expected?.networkID ?? "", vxlan: nil,
             subnet: expected?.subnet ?? IPPrefix("0.0.0.0/0")!, loAddresses: [], endpoints: [:],
             neighbours: [:], fdb: [:], subnetRouted: false, ingressLink: false,
-            balancer: BalancerState(gateway: expected?.balancer.gateway ?? .v4(0)))
+            balancer: BalancerState(gateway: expected?.balancer.gateway ?? .v4(0)), subnet6: expected?.subnet6)
         let routes = try await h.routeList()
         let vx = links.first { $0.name == Naming.vxlan && $0.kind == "vxlan" }
         if let vx, let attrs = vx.vxlan, let local = attrs.local, let mac = vx.mac, vx.isUp {
@@ -23,15 +23,24 @@ enum SandboxReader {
                 $0.device == .index(vx.index) && $0.proto == Route.meshdProtocol && $0.destination.length < 32
             }
             m.subnetRouted = subnetRoute != nil && (expected == nil || subnetRoute?.destination == expected?.subnet)
-            for n in try await h.neighList(device: .index(vx.index)) where n.isPermanent {
-                if let mac = n.mac { m.neighbours[n.address] = mac }
+            if m.subnetRouted, let s6 = expected?.subnet6 {
+                // A dual-stack network's route is half of it: both, or it is made again.
+                let routes6 = try await h.routeList(family: AF_INET6)
+                m.subnetRouted = routes6.contains { $0.device == .index(vx.index) && $0.destination == s6 }
+            }
+            for family in [AF_INET, AF_INET6] {
+                for n in try await h.neighList(device: .index(vx.index), family: family) where n.isPermanent {
+                    if let mac = n.mac { m.neighbours[n.address] = mac }
+                }
             }
             for f in try await h.fdbList(device: .index(vx.index)) {
                 if let d = f.destination, f.mac != .zero { m.fdb[f.mac] = d }
             }
         }
-        for a in try await h.addrList(device: "lo", family: Int32(AF_INET))
-        where a.prefix.length == 32 && a.prefix.address != IPAddress("127.0.0.1")! {
+        for a in try await h.addrList(device: "lo")
+        where a.prefix.length == a.prefix.address.bitWidth && a.prefix.address != IPAddress("127.0.0.1")!
+            && a.prefix.address != IPAddress("::1")!
+        {
             m.loAddresses.insert(a.prefix.address)
         }
         let hostRoutes = Dictionary(
@@ -69,6 +78,13 @@ enum SandboxReader {
             if let mac = e.mac, link.mac != mac { return false }
             let addrs = try await h.addrList(device: .index(link.index), family: Int32(AF_INET))
             guard addrs.contains(where: { $0.prefix.address == e.address && $0.prefix.length == e.prefixLength }) else { return false }
+            if let a6 = e.address6 {
+                let addrs6 = try await h.addrList(device: .index(link.index), family: Int32(AF_INET6))
+                guard addrs6.contains(where: { $0.prefix == .host(a6) }),
+                    try await h.routeList(family: AF_INET6).contains(where: { $0.destination == e.subnet6 && $0.gateway == Naming.gateway6 }
+                    )
+                else { return false }
+            }
             if let gw = e.gateway, !(try await h.routeList().contains { $0.destination.length == 0 && $0.gateway == gw }) {
                 return false
             }

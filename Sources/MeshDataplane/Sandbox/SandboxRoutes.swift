@@ -6,8 +6,8 @@ import MeshKernel
 /// (newest last) and one report line per change; with a scope, only the objects it names.
 ///
 ///     lo:     <gateway>/32  <vip>/32 …  [<the node's ingress address>/32]
-///     route:  <subnet> dev vxlan0
-///     neigh:  <remote task> lladdr <its node's vxlan0 MAC> dev vxlan0 nud permanent
+///     route:  <subnet> dev vxlan0          [<subnet6> dev vxlan0]
+///     neigh:  <remote task, IPv4 or IPv6> lladdr <its node's vxlan0 MAC> dev vxlan0 nud permanent
 ///     fdb:    <a node's vxlan0 MAC> dst <its underlay address> dev vxlan0 self permanent
 ///
 /// Additions go before the balancer changes that use them, removals after (`removals`), so
@@ -34,6 +34,12 @@ enum SandboxRoutes {
             p.ops.append(.route(.replace, r))
             p.undo.append(.route(.delete, r))
             p.lines.append("route \(want.subnet) dev vxlan0")
+            if let s6 = want.subnet6 {
+                let r6 = Route(destination: s6, device: .name(Naming.vxlan))
+                p.ops.append(.route(.replace, r6))
+                p.undo.append(.route(.delete, r6))
+                p.lines.append("route \(s6) dev vxlan0")
+            }
         }
         for ip in scope.map({ $0.neighbours.sorted() }) ?? want.neighbours.keys.sorted() {
             guard let mac = want.neighbours[ip], have.neighbours[ip] != mac else { continue }

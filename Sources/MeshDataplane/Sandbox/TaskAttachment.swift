@@ -7,10 +7,23 @@ import MeshKernel
 ///
 ///     sandbox:  <veth> up, proxy_arp;  <address>/32 dev <veth>
 ///     task:     <interface> [address <mac>] <address>/<length> up;  [default via <gateway>]
+///               [<address6>/128;  <subnet6> via fe80::1;  [default via fe80::1]]     (dual stack)
+///     sandbox:  [fe80::1/64 on <veth>;  <address6>/128 dev <veth>]
 ///               [ip rule pref 1000 from <address> lookup 77;  table 77: default via <return gateway>]
 enum TaskAttachment {
     static func sandboxSide(_ e: SandboxModel.Endpoint, veth: String) -> [RouteOperation] {
-        [.linkSet(.name(veth), LinkChange(up: true)), .route(.replace, Route(destination: .host(e.address), device: .name(veth)))]
+        var ops: [RouteOperation] = [
+            .linkSet(.name(veth), LinkChange(up: true)), .route(.replace, Route(destination: .host(e.address), device: .name(veth))),
+        ]
+        if let a6 = e.address6 {
+            ops += [
+                .addrAdd(
+                    InterfaceAddress(
+                        device: .name(veth), prefix: IPPrefix(address: Naming.gateway6, length: 64)!, scope: .link, noDAD: true)),
+                .route(.replace, Route(destination: .host(a6), device: .name(veth))),
+            ]
+        }
+        return ops
     }
 
     static func taskSide(_ e: SandboxModel.Endpoint) -> [RouteOperation] {
@@ -21,6 +34,13 @@ enum TaskAttachment {
             .linkSet(.name(e.interface), LinkChange(up: true)),
         ]
         if let gw = e.gateway { ops.append(.route(.replace, .defaultRoute(via: gw, device: .name(e.interface)))) }
+        if let a6 = e.address6, let s6 = e.subnet6 {
+            ops += [
+                .addrAdd(InterfaceAddress(device: .name(e.interface), prefix: .host(a6), noDAD: true)),
+                .route(.replace, Route(destination: s6, gateway: Naming.gateway6, device: .name(e.interface))),
+            ]
+            if e.gateway != nil { ops.append(.route(.replace, .defaultRoute(via: Naming.gateway6, device: .name(e.interface)))) }
+        }
         if let gw = e.returnGateway {
             var r = Route.defaultRoute(via: gw, device: .name(e.interface))
             r.table = Naming.taskReturnTable

@@ -81,6 +81,9 @@ struct StateIndex: Sendable {
             model.setService(old: old, new: nil, &c)
         case .localEndpoint(let e):
             try inSubnet(e.network, e.address, "task \(e.id)")
+            if let a6 = e.address6, a6.isIPv4 || networks[e.network]?.holds(a6) != true {
+                throw .invalidState(["task \(e.id): IPv6 address \(a6) is outside \(e.network)'s subnet6"])
+            }
             let k = Self.key(e.id, e.network)
             model.setLocal(old: locals[k], new: e, &c)
             locals[k] = e
@@ -88,7 +91,12 @@ struct StateIndex: Sendable {
             guard let old = locals.removeValue(forKey: Self.key(task, network)) else { return }
             model.setLocal(old: old, new: nil, &c)
         case .remoteEndpoint(let r):
-            try inSubnet(r.network, r.address, "remote endpoint on node \(r.nodeID)")
+            guard let n = networks[r.network] else {
+                throw .invalidState(["remote endpoint on node \(r.nodeID): unknown network \(r.network)"])
+            }
+            guard n.holds(r.address) else {
+                throw .invalidState(["remote endpoint on node \(r.nodeID): \(r.address) is outside \(n.name)'s subnets"])
+            }
             let k = Self.key(r.network, r.address)
             model.setRemote(old: remotes[k], new: r, &c)
             remotes[k] = r

@@ -81,10 +81,14 @@ public struct OverlayNetwork: Codable, Sendable, Equatable {
     /// `--opt encrypted`: this network's VXLAN between nodes travels only inside IPsec ESP, and
     /// any VXLAN packet of its VNI that is not protected is dropped, in and out.
     public var encrypted: Bool?
+    /// `--ipv6 --subnet fd00:…/64`: the network is dual stack, and its tasks may hold an address
+    /// of this subnet beside their IPv4 one. VXLAN carries both; tasks reach the sandbox at the
+    /// link-local `Naming.gateway6`, so the subnet needs no gateway address of its own.
+    public var subnet6: IPPrefix?
 
     public init(
         id: String, name: String, vni: UInt32, subnet: IPPrefix, gateway: IPAddress, mtu: UInt32? = nil,
-        ingress: Bool? = nil, encrypted: Bool? = nil
+        ingress: Bool? = nil, encrypted: Bool? = nil, subnet6: IPPrefix? = nil
     ) {
         self.id = id
         self.name = name
@@ -94,9 +98,12 @@ public struct OverlayNetwork: Codable, Sendable, Equatable {
         self.mtu = mtu
         self.ingress = ingress
         self.encrypted = encrypted
+        self.subnet6 = subnet6
     }
     public var isIngress: Bool { ingress ?? false }
     public var isEncrypted: Bool { encrypted ?? false }
+    /// Whether `a` belongs to the network: its IPv4 subnet, or its IPv6 one.
+    public func holds(_ a: IPAddress) -> Bool { a.isIPv4 ? subnet.contains(a) : subnet6?.contains(a) == true }
 }
 
 /// A task's attachment to a network on this node.
@@ -107,6 +114,8 @@ public struct LocalEndpoint: Codable, Sendable, Equatable {
     /// The task's network namespace: a name under /run/netns or a path.
     public var namespace: String
     public var address: IPAddress
+    /// On a dual-stack network: the task's IPv6 address, on the same interface.
+    public var address6: IPAddress?
     public var mac: MACAddress?
     /// The interface name inside the task; "eth0" when absent.
     public var interface: String?
@@ -117,12 +126,14 @@ public struct LocalEndpoint: Codable, Sendable, Equatable {
 
     public init(
         id: String, network: String, namespace: String, address: IPAddress, mac: MACAddress? = nil,
-        interface: String? = nil, defaultRoute: Bool? = nil, names: [String]? = nil, aliases: [String]? = nil
+        interface: String? = nil, defaultRoute: Bool? = nil, names: [String]? = nil, aliases: [String]? = nil,
+        address6: IPAddress? = nil
     ) {
         self.id = id
         self.network = network
         self.namespace = namespace
         self.address = address
+        self.address6 = address6
         self.mac = mac
         self.interface = interface
         self.defaultRoute = defaultRoute

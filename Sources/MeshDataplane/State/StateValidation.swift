@@ -16,6 +16,11 @@ extension DataplaneState {
             if n.vni == 0 || n.vni >= 1 << 24 { out.append("network \(n.name): VNI \(n.vni) is outside 1…16777215") }
             if !n.subnet.address.isIPv4 { out.append("network \(n.name): only IPv4 subnets are supported") }
             if !n.subnet.contains(n.gateway) { out.append("network \(n.name): gateway \(n.gateway) is outside \(n.subnet)") }
+            if let s6 = n.subnet6 {
+                if s6.address.isIPv4 { out.append("network \(n.name): subnet6 \(s6) is not an IPv6 subnet") }
+                if s6.length > 120 || s6.length < 48 { out.append("network \(n.name): subnet6 \(s6) must be a /48 to a /120") }
+                if n.isIngress { out.append("network \(n.name): the ingress network is IPv4 only") }
+            }
             if let m = n.mtu, m < 576 || m > 9000 { out.append("network \(n.name): MTU \(m) is outside 576…9000") }
             if n.isIngress && node.ingressAddress == nil {
                 out.append("network \(n.name) is the ingress network but node \(node.id) has no ingressAddress")
@@ -46,6 +51,14 @@ extension DataplaneState {
             }
             if !n.subnet.contains(e.address) { out.append("task \(e.id): \(e.address) is outside \(n.name)'s subnet \(n.subnet)") }
             claim(e.network, e.address, "task \(e.id)")
+            if let a6 = e.address6 {
+                if a6.isIPv4 || !n.holds(a6) {
+                    out.append(
+                        "task \(e.id): IPv6 address \(a6) is outside \(n.name)'s subnet6 \(n.subnet6.map { "\($0)" } ?? "(none: not dual stack)")"
+                    )
+                }
+                claim(e.network, a6, "task \(e.id)")
+            }
             if !interfaces.insert("\(e.namespace)/\(e.interfaceName)").inserted {
                 out.append("task \(e.id): interface \(e.interfaceName) in \(e.namespace) is attached twice")
             }
@@ -63,7 +76,7 @@ extension DataplaneState {
                 out.append("remote endpoint \(r.address): unknown network \(r.network)")
                 continue
             }
-            if !n.subnet.contains(r.address) { out.append("remote endpoint \(r.address) is outside \(n.name)'s subnet") }
+            if !n.holds(r.address) { out.append("remote endpoint \(r.address) is outside \(n.name)'s subnets") }
             if r.nodeID == node.id { out.append("remote endpoint \(r.address) names this node (\(node.id))") }
             if !r.nodeAddress.isIPv4 { out.append("remote endpoint \(r.address): node address \(r.nodeAddress) must be IPv4") }
             claim(r.network, r.address, "the remote endpoint on node \(r.nodeID)")
@@ -78,7 +91,12 @@ extension DataplaneState {
                     out.append("service \(s.name): VIP on unknown network \(v.network)")
                     continue
                 }
-                if !n.subnet.contains(v.address) { out.append("service \(s.name): VIP \(v.address) is outside \(n.subnet)") }
+                if !v.address.isIPv4 {
+                    out.append(
+                        "service \(s.name): VIP \(v.address): IPv6 VIPs are not balanced yet (dual-stack tasks are reached by address)")
+                } else if !n.subnet.contains(v.address) {
+                    out.append("service \(s.name): VIP \(v.address) is outside \(n.subnet)")
+                }
                 claim(v.network, v.address, "the VIP of service \(s.name)")
             }
             var total: UInt64 = 0
@@ -87,7 +105,11 @@ extension DataplaneState {
                     out.append("service \(s.name): backend on unknown network \(b.network)")
                     continue
                 }
-                if !n.subnet.contains(b.address) { out.append("service \(s.name): backend \(b.address) is outside \(n.subnet)") }
+                if !b.address.isIPv4 {
+                    out.append("service \(s.name): backend \(b.address): IPv6 backends are not balanced yet")
+                } else if !n.subnet.contains(b.address) {
+                    out.append("service \(s.name): backend \(b.address) is outside \(n.subnet)")
+                }
                 if b.effectiveWeight > 100 { out.append("service \(s.name): backend \(b.address) weight \(b.effectiveWeight) is over 100") }
                 total += UInt64(b.effectiveWeight)
             }
