@@ -13,6 +13,7 @@ enum AssignmentPlan {
         _ a: NodeAssignment, attached: [String: String], draining: Set<String>, secrets: [[UInt8]] = []
     ) -> DataplaneState {
         let ingress = a.networks.first(where: \.isIngress)?.id
+        let byID = networksByID(a)
         var locals: [LocalEndpoint] = []
         for t in a.tasks {
             guard let ns = attached[t.id] else { continue }
@@ -22,13 +23,13 @@ enum AssignmentPlan {
                     LocalEndpoint(
                         id: t.id, network: at.network, namespace: ns, address: at.address,
                         interface: "eth\(i)", defaultRoute: at == gateway,
-                        names: [t.name], aliases: []))
+                        names: [t.name], aliases: [], address6: byID[at.network]?.address6(for: at.address)))
             }
         }
         var remotes: [RemoteEndpoint] = []
         for r in a.remoteTasks {
             for at in r.attachments {
-                remotes.append(RemoteEndpoint(network: at.network, address: at.address, nodeID: r.nodeID, nodeAddress: r.nodeAddress))
+                remotes += remoteEndpoints(at, r, byID)
             }
         }
         if let ingress {
@@ -79,24 +80,50 @@ enum AssignmentPlan {
         return r.attachments.isEmpty ? nil : r
     }
 
-    static func dnsAddresses(_ list: [NodeAssignment.Attachment], ingress: String?) -> [String: [IPAddress]] {
+    static func networksByID(_ a: NodeAssignment) -> [String: OverlayNetwork] {
+        Dictionary(a.networks.map { ($0.id, $0) }, uniquingKeysWith: { x, _ in x })
+    }
+
+    /// A remote task's attachment as the dataplane's remote endpoints: its IPv4 address, and on a
+    /// dual-stack network its IPv6 one (the same node, the same vxlan0 MAC).
+    static func remoteEndpoints(
+        _ at: NodeAssignment.Attachment, _ r: NodeAssignment.RemoteTask, _ networks: [String: OverlayNetwork]
+    ) -> [RemoteEndpoint] {
+        var out = [RemoteEndpoint(network: at.network, address: at.address, nodeID: r.nodeID, nodeAddress: r.nodeAddress)]
+        if let a6 = networks[at.network]?.address6(for: at.address) {
+            out.append(RemoteEndpoint(network: at.network, address: a6, nodeID: r.nodeID, nodeAddress: r.nodeAddress))
+        }
+        return out
+    }
+
+    /// Each network's addresses of a task (IPv4, then IPv6 on a dual-stack network): A and AAAA.
+    static func dnsAddresses(
+        _ list: [NodeAssignment.Attachment], ingress: String?, networks: [String: OverlayNetwork] = [:]
+    ) -> [String: [IPAddress]] {
         var out: [String: [IPAddress]] = [:]
-        for at in list where at.network != ingress { out[at.network, default: []].append(at.address) }
+        for at in list where at.network != ingress {
+            out[at.network, default: []].append(at.address)
+            if let a6 = networks[at.network]?.address6(for: at.address) { out[at.network, default: []].append(a6) }
+        }
         return out
     }
 
     /// A remote task's record as the full path makes it: under its service's name and aliases (`tasks.<alias>`).
-    static func dnsTask(_ r: NodeAssignment.RemoteTask, service: NodeAssignment.Service?, ingress: String?) -> DNSTask {
+    static func dnsTask(
+        _ r: NodeAssignment.RemoteTask, service: NodeAssignment.Service?, ingress: String?, networks: [String: OverlayNetwork] = [:]
+    ) -> DNSTask {
         DNSTask(
             id: r.id, name: r.name, service: service?.name, serviceAliases: service?.aliases ?? [],
-            addresses: dnsAddresses(r.attachments, ingress: ingress))
+            addresses: dnsAddresses(r.attachments, ingress: ingress, networks: networks))
     }
 
     /// A local task's record, as `dns` makes it.
-    static func dnsTask(_ t: NodeAssignment.LocalTask, service: NodeAssignment.Service?, ingress: String?) -> DNSTask {
+    static func dnsTask(
+        _ t: NodeAssignment.LocalTask, service: NodeAssignment.Service?, ingress: String?, networks: [String: OverlayNetwork] = [:]
+    ) -> DNSTask {
         DNSTask(
             id: t.id, name: t.name, service: service?.name, serviceAliases: service?.aliases ?? [],
-            addresses: dnsAddresses(t.attachments, ingress: ingress))
+            addresses: dnsAddresses(t.attachments, ingress: ingress, networks: networks))
     }
 
     /// One service's record: its VIPs and the networks its running (local) or serving (remote) tasks are on.
@@ -129,13 +156,14 @@ enum AssignmentPlan {
         let services = Dictionary(a.services.map { ($0.id, $0) }, uniquingKeysWith: { x, _ in x })
         var serviceNetworks: [String: Set<String>] = [:]
         var tasks: [DNSTask] = []
+        let byID = networksByID(a)
         for t in a.tasks where t.desired == .running && !notServing.contains(t.id) {
-            let record = dnsTask(t, service: services[t.service], ingress: ingress)
+            let record = dnsTask(t, service: services[t.service], ingress: ingress, networks: byID)
             serviceNetworks[t.service, default: []].formUnion(record.addresses.keys)
             tasks.append(record)
         }
         for r in a.remoteTasks where r.serving {
-            let record = dnsTask(r, service: services[r.service], ingress: ingress)
+            let record = dnsTask(r, service: services[r.service], ingress: ingress, networks: byID)
             serviceNetworks[r.service, default: []].formUnion(record.addresses.keys)
             tasks.append(record)
         }

@@ -44,6 +44,8 @@ public actor NodeAgent {
     /// Indexes of `current`, built once per assignment so a remote change looks up, not scans.
     private var currentServices: [String: NodeAssignment.Service] = [:]
     private var currentNetworks: Set<String> = []
+    /// The assignment's networks by id: a dual-stack one gives remote tasks an IPv6 address too.
+    private var currentNetworksByID: [String: OverlayNetwork] = [:]
     private var currentLocalByService: [String: [NodeAssignment.LocalTask]] = [:]
     /// The gossip keys (primary first) the pairs' ESP keys are derived from, and the peers keyed now.
     private var espSecrets: [[UInt8]] = []
@@ -313,6 +315,7 @@ public actor NodeAgent {
         current = a
         currentServices = Dictionary(a.services.map { ($0.id, $0) }, uniquingKeysWith: { x, _ in x })
         currentNetworks = Set(a.networks.map(\.id))
+        currentNetworksByID = AssignmentPlan.networksByID(a)
         currentLocalByService = Dictionary(grouping: a.tasks, by: \.service)
         remoteApplied = Dictionary(a.remoteTasks.map { ($0.id, $0) }, uniquingKeysWith: { x, _ in x })
         remoteByService = [:]
@@ -438,17 +441,16 @@ public actor NodeAgent {
             let reweighted = old?.serving != wanted?.serving || old?.service != wanted?.service
             for at in old?.attachments ?? [] where !newAt.contains(at) {
                 removals.append(.removeRemoteEndpoint(network: at.network, address: at.address))
+                if let a6 = currentNetworksByID[at.network]?.address6(for: at.address) {
+                    removals.append(.removeRemoteEndpoint(network: at.network, address: a6))
+                }
                 if let o = old, services[o.service] != nil {
                     removals.append(.removeBackend(service: o.service, network: at.network, address: at.address))
                 }
             }
             if let w = wanted {
                 for at in w.attachments where moved || reweighted || !oldAt.contains(at) {
-                    additions.append(
-                        .remoteEndpoint(
-                            RemoteEndpoint(
-                                network: at.network, address: at.address, nodeID: w.nodeID,
-                                nodeAddress: w.nodeAddress)))
+                    additions += AssignmentPlan.remoteEndpoints(at, w, currentNetworksByID).map { .remoteEndpoint($0) }
                     if services[w.service] != nil {
                         additions.append(
                             .backend(
@@ -470,7 +472,9 @@ public actor NodeAgent {
             }
             // DNS answers serving tasks only, as the full path does.
             if let w = wanted, w.serving {
-                store.update { $0.upsert(AssignmentPlan.dnsTask(w, service: services[w.service], ingress: a.ingressID)) }
+                store.update {
+                    $0.upsert(AssignmentPlan.dnsTask(w, service: services[w.service], ingress: a.ingressID, networks: currentNetworksByID))
+                }
                 dnsTasks.insert(id)
             } else if dnsTasks.contains(id) {
                 store.removeTask(id: id)

@@ -193,3 +193,17 @@ public struct MACAddress: Hashable, Sendable, Codable, CustomStringConvertible, 
         try c.encode(description)
     }
 }
+
+extension IPPrefix {
+    /// This IPv6 prefix (a /96 or shorter) with the host part of `v4` within `v4Subnet` in its low
+    /// 32 bits: 10.0.1.5 in 10.0.1.0/24 under fd00:1::/64 is fd00:1::5. How a dual-stack overlay
+    /// gives each task an IPv6 address that is unique exactly when its IPv4 one is.
+    public func embedding(hostOf v4: IPAddress, in v4Subnet: IPPrefix) -> IPAddress? {
+        guard !address.isIPv4, length <= 96, v4.isIPv4, v4Subnet.address.isIPv4, v4Subnet.contains(v4) else { return nil }
+        let hostBits = 32 - v4Subnet.length
+        let value = v4.bytes.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        let host = hostBits == 0 ? 0 : value & (UInt32.max >> UInt32(32 - hostBits))
+        let bytes = Array(network.address.bytes.prefix(12)) + [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: host >> UInt32($0)) }
+        return IPAddress(bytes: bytes)
+    }
+}

@@ -25,6 +25,24 @@ import Testing
         #expect(again.subnet.description == "10.0.1.0/24" && again.vni == 4097)
     }
 
+    @Test func aDualStackNetworkKeepsItsIPv6SubnetAndBadOnesAreRefused() throws {
+        var a = try NetworkAllocator()
+        let dual = try a.createNetwork(
+            id: "dual", request: NetworkRequest(name: "dual", subnet6: IPPrefix("fd00:77::1/64")!), now: Date(timeIntervalSince1970: 0))
+        #expect(dual.subnet6 == IPPrefix("fd00:77::/64"))
+        for bad in ["fd00:77::/112", "fd00::/32", "10.9.0.0/24"] {
+            #expect(throws: ClusterError.self) {
+                _ = try a.createNetwork(id: bad, request: NetworkRequest(name: bad, subnet6: IPPrefix(bad)!), now: Date())
+            }
+        }
+        #expect(throws: ClusterError.self) {
+            _ = try a.createNetwork(
+                id: "i", request: NetworkRequest(name: "i", ingress: true, subnet6: IPPrefix("fd00:1::/64")!), now: Date())
+        }
+        // A refused request took nothing: the next network still gets the next subnet.
+        #expect(try a.createNetwork(id: "next", request: request("next"), now: Date()).subnet == IPPrefix("10.0.1.0/24"))
+    }
+
     @Test func overlappingSubnetsAreRefused() throws {
         var a = try NetworkAllocator()
         _ = try a.createNetwork(id: "one", request: request("one", subnet: "10.20.0.0/16"), now: t0)

@@ -297,7 +297,40 @@ import Testing
         #expect(refused(NetworkCreateRequest(Name: "b", Options: ["com.docker.network.driver.overlay.vxlanid_list": "5000"])))
         var v6 = NetworkCreateRequest(Name: "b")
         v6.EnableIPv6 = true
-        #expect(refused(v6))
+        #expect(refused(v6))  // --ipv6 without its subnet: meshd has no IPv6 pool
         #expect(refused(NetworkCreateRequest(Name: "")))
+
+        // Dual stack: one IPv4 and one IPv6 subnet (the IPv4 one may be left to the allocator).
+        var dual = NetworkCreateRequest(
+            Name: "d", IPAM: IPAM(Config: [IPAMConfig(Subnet: "10.77.0.0/24"), IPAMConfig(Subnet: "fd00:77::/64")]))
+        dual.EnableIPv6 = true
+        #expect(
+            try APIMapping.networkRequest(dual)
+                == NetworkRequest(name: "d", subnet: IPPrefix("10.77.0.0/24"), subnet6: IPPrefix("fd00:77::/64")))
+        var only6 = NetworkCreateRequest(Name: "d", IPAM: IPAM(Config: [IPAMConfig(Subnet: "fd00:77::/64")]))
+        only6.EnableIPv6 = true
+        #expect(try APIMapping.networkRequest(only6).subnet == nil)
+        var gateway6 = only6
+        gateway6.IPAM = IPAM(Config: [IPAMConfig(Subnet: "fd00:77::/64", Gateway: "fd00:77::1")])
+        #expect(refused(gateway6))
+        var noFlag = dual
+        noFlag.EnableIPv6 = nil
+        #expect(refused(noFlag))
+        var noV4 = dual
+        noV4.EnableIPv4 = false
+        #expect(refused(noV4))
+
+        var n6 = ClusterNetwork(id: "n6", name: "d", vni: 4100, subnet: IPPrefix("10.77.0.0/24")!, gateway: IPAddress("10.77.0.1")!)
+        n6.subnet6 = IPPrefix("fd00:77::/64")
+        let shown = APIMapping.network(n6)
+        #expect(shown.EnableIPv6 && shown.IPAM.Config.map { $0.map(\.Subnet) } == ["10.77.0.0/24", "fd00:77::/64"])
+        // A task's IPv6 address: the prefix with its IPv4 host part.
+        #expect(
+            IPPrefix("fd00:77::/64")!.embedding(hostOf: IPAddress("10.77.0.12")!, in: IPPrefix("10.77.0.0/24")!) == IPAddress("fd00:77::c"))
+        #expect(
+            IPPrefix("fd00:77::/96")!.embedding(hostOf: IPAddress("10.77.1.2")!, in: IPPrefix("10.77.0.0/16")!) == IPAddress("fd00:77::102")
+        )
+        #expect(IPPrefix("fd00:77::/100")!.embedding(hostOf: IPAddress("10.77.0.12")!, in: IPPrefix("10.77.0.0/24")!) == nil)
+        #expect(IPPrefix("fd00:77::/64")!.embedding(hostOf: IPAddress("10.78.0.12")!, in: IPPrefix("10.77.0.0/24")!) == nil)
     }
 }

@@ -11,11 +11,14 @@ public struct NetworkRequest: Sendable, Equatable {
     public var `internal`: Bool
     public var labels: [String: String]
     public var options: [String: String]
+    /// The IPv6 subnet of a dual-stack network (a /48 to a /96).
+    public var subnet6: IPPrefix?
     public init(
         name: String, subnet: IPPrefix? = nil, gateway: IPAddress? = nil, attachable: Bool = false,
         ingress: Bool = false, internal: Bool = false, labels: [String: String] = [:],
-        options: [String: String] = [:]
+        options: [String: String] = [:], subnet6: IPPrefix? = nil
     ) {
+        self.subnet6 = subnet6
         self.name = name
         self.subnet = subnet
         self.gateway = gateway
@@ -52,6 +55,13 @@ public struct NetworkAllocator: Sendable, Equatable {
     public mutating func createNetwork(id: String, request: NetworkRequest, now: Date) throws(ClusterError) -> ClusterNetwork {
         guard spaces[id] == nil else { throw .idConflict(objectKind: "network", id: id) }
         let block: IPv4Block
+        if let s6 = request.subnet6 {
+            // The IPv4 host part (up to 32 bits) is embedded in the low bits: the prefix must leave them.
+            guard !s6.address.isIPv4, (48...96).contains(s6.length) else {
+                throw .invalidArgument("IPv6 subnet \(s6): meshd needs an IPv6 prefix from /48 to /96 (e.g. fd00:1::/64)")
+            }
+            guard !request.ingress else { throw .invalidArgument("the ingress network is IPv4 only in meshd") }
+        }
         if let p = request.subnet { block = try subnets.reserve(p, owner: id) } else { block = try subnets.allocate(owner: id) }
         var space = AddressSpace(subnet: block)
         let gateway: UInt32
@@ -75,10 +85,12 @@ public struct NetworkAllocator: Sendable, Equatable {
         }
         vniOwners[vni] = id
         spaces[id] = space
-        return ClusterNetwork(
+        var network = ClusterNetwork(
             id: id, name: request.name, vni: vni, subnet: block.prefix, gateway: .v4(gateway),
             attachable: request.attachable, ingress: request.ingress, internal: request.internal,
             labels: request.labels, options: request.options, now: now)
+        network.subnet6 = request.subnet6?.network
+        return network
     }
 
     /// Lowest free VNI from 4096 up (Docker's overlay driver starts there too).

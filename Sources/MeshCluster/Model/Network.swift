@@ -18,6 +18,10 @@ public struct ClusterNetwork: Codable, Sendable, Equatable, Identifiable {
     public var labels: [String: String]
     /// Driver options as given (`encrypted`...), kept for inspect.
     public var options: [String: String]
+    /// `--ipv6 --subnet fd00:…/64`: the network is dual stack. A task's IPv6 address is this prefix
+    /// with its IPv4 address's host part in the low 32 bits (`OverlayNetwork.address6(for:)`), so it
+    /// needs no allocation of its own: unique exactly when the IPv4 one is, on every manager.
+    public var subnet6: IPPrefix?
 
     public init(
         id: String, name: String, vni: UInt32, subnet: IPPrefix, gateway: IPAddress, driver: String = "overlay",

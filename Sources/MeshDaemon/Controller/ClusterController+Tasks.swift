@@ -1,5 +1,6 @@
 import MeshAPI
 import MeshCluster
+import MeshValues
 
 extension ClusterController {
     /// `service ps`, `node ps`, and the CLI's progress polling. The `service` and `node` values are
@@ -41,10 +42,11 @@ extension ClusterController {
         }
         let services = Dictionary(view.1.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         let names = networkNames(view.2)
+        let dual = dualStack(view.2)
         // The filter reads the service's name and labels; map each service once, and only those with tasks here.
         var apiServices: [String: Service] = [:]
         return view.0.compactMap { t in
-            let task = APIMapping.task(t, networkNames: names)
+            let task = APIMapping.task(t, networkNames: names, dualStack: dual)
             let service = services[t.serviceID]
             if let service, apiServices[service.id] == nil { apiServices[service.id] = APIMapping.service(service) }
             let upToDate = service.map { $0.specVersion == t.specVersion } ?? false
@@ -58,7 +60,13 @@ extension ClusterController {
         try requireManager()
         let task = try resolve(ClusterTask.self, ref)
         let networks = try load { m throws(ClusterError) in try m.store.list(ClusterNetwork.self) }
-        return APIMapping.task(task, networkNames: networkNames(networks))
+        return APIMapping.task(task, networkNames: networkNames(networks), dualStack: dualStack(networks))
+    }
+
+    func dualStack(_ networks: [ClusterNetwork]) -> [String: (IPPrefix, IPPrefix)] {
+        var out: [String: (IPPrefix, IPPrefix)] = [:]
+        for n in networks { if let s6 = n.subnet6 { out[n.id] = (n.subnet, s6) } }
+        return out
     }
 
     func networkNames(_ networks: [ClusterNetwork]) -> [String: String] {

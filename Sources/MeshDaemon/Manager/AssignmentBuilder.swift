@@ -56,7 +56,7 @@ public enum AssignmentBuilder {
             guard let n = networksByID[id] else { return nil }
             return OverlayNetwork(
                 id: n.id, name: n.name, vni: n.vni, subnet: n.subnet.network, gateway: n.gateway,
-                ingress: n.ingress ? true : nil, encrypted: n.encrypted && !n.ingress ? true : nil)
+                ingress: n.ingress ? true : nil, encrypted: n.encrypted && !n.ingress ? true : nil, subnet6: n.subnet6)
         }
 
         var services: [NodeAssignment.Service] = []

@@ -102,6 +102,11 @@ public struct OverlayNetwork: Codable, Sendable, Equatable {
     }
     public var isIngress: Bool { ingress ?? false }
     public var isEncrypted: Bool { encrypted ?? false }
+    /// A dual-stack task's IPv6 address: `subnet6` with the host part of its IPv4 address in the
+    /// low 32 bits (10.0.1.5 in 10.0.1.0/24 with fd00:1::/64 → fd00:1::5). Computed, never stored
+    /// or allocated, by the manager and every node alike. nil for an IPv4-only network.
+    public func address6(for v4: IPAddress) -> IPAddress? { subnet6?.embedding(hostOf: v4, in: subnet) }
+
     /// Whether `a` belongs to the network: its IPv4 subnet, or its IPv6 one.
     public func holds(_ a: IPAddress) -> Bool { a.isIPv4 ? subnet.contains(a) : subnet6?.contains(a) == true }
 }

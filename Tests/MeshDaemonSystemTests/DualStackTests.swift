@@ -1,0 +1,82 @@
+import Foundation
+import MeshKernel
+import MeshTestbed
+import Testing
+
+/// Issue 19 item 2 through the stock docker CLI: a dual-stack overlay (`--ipv6` with an IPv4 and
+/// an IPv6 subnet), a global service with a task on each of two nodes, the tasks reaching each
+/// other over IPv6 across VXLAN, `dig AAAA` answering both, inspect showing what was allocated.
+@Suite(.serialized) struct DualStackTests {
+    @Test func aDualStackOverlayCarriesIPv6BetweenNodesAndDNSAnswersAAAA() async throws {
+        guard getuid() == 0 else { throw NotRootCluster() }
+        let c = try await DaemonCluster.build(tag: "mds", nodes: 2)
+        defer { c.destroy() }
+        _ = ClusterTests.check(try c.docker(1, ["swarm", "init", "--advertise-addr", c.address(1)]), "swarm init", c)
+        let token = try c.docker(1, ["swarm", "join-token", "-q", "worker"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        _ = ClusterTests.check(try c.docker(2, ["swarm", "join", "--token", token, "\(c.address(1)):2377"]), "join", c)
+
+        // What meshd cannot honour is refused by name: --ipv6 without its subnet, an IPv6 gateway.
+        let noSubnet = try c.docker(1, ["network", "create", "-d", "overlay", "--ipv6", "v6a"])
+        #expect(!noSubnet.succeeded && noSubnet.stderr.contains("--ipv6 needs the IPv6 subnet"), "\(noSubnet.stderr)")
+        let gateway = try c.docker(
+            1, ["network", "create", "-d", "overlay", "--ipv6", "--subnet", "fd00:77::/64", "--gateway", "fd00:77::1", "v6b"])
+        #expect(!gateway.succeeded && gateway.stderr.contains("fe80::1"), "\(gateway.stderr)")
+
+        _ = ClusterTests.check(
+            try c.docker(
+                1, ["network", "create", "-d", "overlay", "--ipv6", "--subnet", "10.77.0.0/24", "--subnet", "fd00:77::/64", "dual"]),
+            "network create --ipv6", c)
+        let inspect = try c.docker(
+            1, ["network", "inspect", "dual", "--format", "{{.EnableIPv6}} {{range .IPAM.Config}}{{.Subnet}} {{end}}"])
+        #expect(inspect.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "true 10.77.0.0/24 fd00:77::/64", "\(inspect.stdout)")
+        _ = ClusterTests.check(
+            try c.docker(1, ["service", "create", "--name", "web", "--mode", "global", "--network", "dual", "meshd/whoami"]),
+            "service create", c)
+
+        // Each task's IPv6 address is the network's IPv6 prefix with its IPv4 host part.
+        var addresses: [String: (v4: String, v6: String)] = [:]
+        let listed = try await ClusterTests.eventually(.seconds(30)) {
+            let out = try c.docker(
+                1,
+                [
+                    "service", "ps", "web", "--no-trunc", "--filter", "desired-state=running", "--format", "{{.ID}} {{.CurrentState}}",
+                ])
+            let running = ClusterTests.lines(out.stdout).filter { $0.contains("Running") }.map { String($0.split(separator: " ")[0]) }
+            guard running.count == 2 else { return false }
+            addresses = [:]
+            for id in running {
+                let a = try c.docker(
+                    1, ["inspect", "--type", "task", id, "--format", "{{range .NetworksAttachments}}{{.Addresses}}{{end}}"])
+                let parts = a.stdout.split(whereSeparator: { " []\n".contains($0) }).map(String.init).filter { $0.contains("77") }
+                guard let v4 = parts.first(where: { $0.hasPrefix("10.77.") }), let v6 = parts.first(where: { $0.hasPrefix("fd00:77::") })
+                else { return false }
+                addresses[id] = (String(v4.split(separator: "/")[0]), String(v6.split(separator: "/")[0]))
+            }
+            return true
+        }
+        #expect(listed, "the two tasks and both their addresses: \(addresses)")
+        for (_, a) in addresses {
+            #expect(a.v6 == "fd00:77::" + String(Int(a.v4.split(separator: ".")[3])!, radix: 16), "\(a)")
+        }
+
+        guard let ns = try await ClusterTests().taskNamespace(c, service: "web") else {
+            Issue.record("no running task namespace")
+            return
+        }
+        // From one task: the other one (on the other node) and itself answer ping -6; dig AAAA names both.
+        for (_, a) in addresses {
+            let reached = try await ClusterTests.eventually(.seconds(15)) {
+                try Exec.run(["ip", "netns", "exec", ns, "ping", "-6", "-c", "1", "-W", "1", a.v6]).succeeded
+            }
+            #expect(reached, "ping -6 \(a.v6) from \(ns)")
+        }
+        let aaaa = try await ClusterTests.eventually(.seconds(15)) {
+            let out = try Exec.run(["ip", "netns", "exec", ns, "dig", "+short", "+time=1", "+tries=1", "AAAA", "tasks.web"])
+            return Set(ClusterTests.lines(out.stdout)) == Set(addresses.values.map(\.v6))
+        }
+        let dig = try Exec.run(["ip", "netns", "exec", ns, "dig", "+short", "+time=1", "+tries=1", "AAAA", "tasks.web"]).stdout
+        #expect(aaaa, "dig AAAA tasks.web: \(dig) (want \(addresses.values.map(\.v6)))")
+        let a = try Exec.run(["ip", "netns", "exec", ns, "dig", "+short", "+time=1", "+tries=1", "A", "tasks.web"]).stdout
+        #expect(Set(ClusterTests.lines(a)) == Set(addresses.values.map(\.v4)), "dig A tasks.web: \(a)")
+    }
+}
