@@ -129,17 +129,26 @@ enum AssignmentPlan {
     /// One service's record: its VIPs and the networks its running (local) or serving (remote) tasks are on.
     static func dnsService(
         _ s: NodeAssignment.Service, local: [NodeAssignment.LocalTask], remote: [NodeAssignment.RemoteTask],
-        ingress: String?
+        ingress: String?, byID: [String: OverlayNetwork]
     ) -> DNSService {
         var networks: Set<String> = []
         for t in local where t.desired == .running { networks.formUnion(dnsAddresses(t.attachments, ingress: ingress).keys) }
         for r in remote where r.serving { networks.formUnion(dnsAddresses(r.attachments, ingress: ingress).keys) }
-        return dnsService(s, networks: networks, ingress: ingress)
+        return dnsService(s, networks: networks, ingress: ingress, byID: byID)
     }
 
-    static func dnsService(_ s: NodeAssignment.Service, networks: Set<String>, ingress: String?) -> DNSService {
+    /// A VIP-mode service answers A with its VIPs and, on a dual-stack network, AAAA with their
+    /// IPv6 twins (which the sandbox's `table ip6 meshd` balances).
+    static func dnsService(
+        _ s: NodeAssignment.Service, networks: Set<String>, ingress: String?, byID: [String: OverlayNetwork]
+    ) -> DNSService {
         var vips: [String: [IPAddress]] = [:]
-        if s.mode == .vip { for v in s.vips where v.network != ingress { vips[v.network, default: []].append(v.address) } }
+        if s.mode == .vip {
+            for v in s.vips where v.network != ingress {
+                vips[v.network, default: []].append(v.address)
+                if let v6 = byID[v.network]?.address6(for: v.address) { vips[v.network, default: []].append(v6) }
+            }
+        }
         return DNSService(
             id: s.id, name: s.name, aliases: s.aliases, mode: s.mode == .vip ? .vip : .dnsrr, vips: vips,
             networks: networks,
@@ -167,7 +176,7 @@ enum AssignmentPlan {
             serviceNetworks[r.service, default: []].formUnion(record.addresses.keys)
             tasks.append(record)
         }
-        let records = a.services.map { dnsService($0, networks: serviceNetworks[$0.id] ?? [], ingress: ingress) }
+        let records = a.services.map { dnsService($0, networks: serviceNetworks[$0.id] ?? [], ingress: ingress, byID: byID) }
         return (networks, records, tasks)
     }
 }

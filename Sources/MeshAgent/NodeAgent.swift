@@ -485,7 +485,8 @@ public actor NodeAgent {
         for sid in affected.sorted() {
             guard let s = services[sid] else { continue }
             let remotes = (remoteByService[sid] ?? []).compactMap { remoteApplied[$0] }
-            let record = AssignmentPlan.dnsService(s, local: currentLocalByService[sid] ?? [], remote: remotes, ingress: a.ingressID)
+            let record = AssignmentPlan.dnsService(
+                s, local: currentLocalByService[sid] ?? [], remote: remotes, ingress: a.ingressID, byID: currentNetworksByID)
             store.update { $0.upsert(record) }
         }
         // A node's first task on an encrypted network brings that pair's keys, ahead of its endpoints.

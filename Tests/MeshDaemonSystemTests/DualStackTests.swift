@@ -30,7 +30,11 @@ import Testing
             1, ["network", "inspect", "dual", "--format", "{{.EnableIPv6}} {{range .IPAM.Config}}{{.Subnet}} {{end}}"])
         #expect(inspect.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "true 10.77.0.0/24 fd00:77::/64", "\(inspect.stdout)")
         _ = ClusterTests.check(
-            try c.docker(1, ["service", "create", "--name", "web", "--mode", "global", "--network", "dual", "meshd/whoami"]),
+            try c.docker(
+                1,
+                [
+                    "service", "create", "--name", "web", "--mode", "global", "--network", "dual", "meshd/whoami", "--address", "::",
+                ]),
             "service create", c)
 
         // Each task's IPv6 address is the network's IPv6 prefix with its IPv4 host part.
@@ -78,5 +82,34 @@ import Testing
         #expect(aaaa, "dig AAAA tasks.web: \(dig) (want \(addresses.values.map(\.v6)))")
         let a = try Exec.run(["ip", "netns", "exec", ns, "dig", "+short", "+time=1", "+tries=1", "A", "tasks.web"]).stdout
         #expect(Set(ClusterTests.lines(a)) == Set(addresses.values.map(\.v4)), "dig A tasks.web: \(a)")
+
+        // The service's VIP has an IPv6 twin: inspect lists both, `dig AAAA web` answers the twin,
+        // and connections to it reach both tasks (the local one by hairpin, the other over VXLAN),
+        // each seeing the client task's own IPv6 address.
+        let vips = ClusterTests.lines(
+            try c.docker(1, ["service", "inspect", "web", "--format", "{{range .Endpoint.VirtualIPs}}{{.Addr}}\n{{end}}"]).stdout)
+        let vip4 = vips.first { $0.hasPrefix("10.77.") }.map { String($0.split(separator: "/")[0]) } ?? ""
+        let vip6 = "fd00:77::" + String(Int(vip4.split(separator: ".").last ?? "0") ?? 0, radix: 16)
+        #expect(vips.count == 2 && vips.contains("\(vip6)/64"), "VirtualIPs: \(vips)")
+        let named = try Exec.run(["ip", "netns", "exec", ns, "dig", "+short", "+time=1", "+tries=1", "AAAA", "web"]).stdout
+        #expect(ClusterTests.lines(named) == [vip6], "dig AAAA web: \(named)")
+        let named4 = try Exec.run(["ip", "netns", "exec", ns, "dig", "+short", "+time=1", "+tries=1", "A", "web"]).stdout
+        #expect(ClusterTests.lines(named4) == [vip4], "dig A web: \(named4)")
+        let own = try Exec.check(["ip", "-n", ns, "-6", "-j", "addr", "show", "scope", "global"])
+        let mine = addresses.values.map(\.v6).first { own.contains("\"\($0)\"") } ?? "?"
+        var answered: Set<String> = []
+        let spread = try await ClusterTests.eventually(.seconds(15)) {
+            let out = try Exec.run(
+                ["ip", "netns", "exec", ns, "curl", "-s", "--max-time", "3", "-H", "Connection: close"]
+                    + Array(repeating: "http://[\(vip6)]:8000/", count: 8))
+            let lines = ClusterTests.lines(out.stdout)
+            answered.formUnion(lines.filter { $0.hasPrefix("Hostname: ") || $0.hasPrefix("I'm ") })
+            let seen = Set(
+                lines.filter { $0.hasPrefix("RemoteAddr: ") }.map { $0.dropFirst("RemoteAddr: [".count).split(separator: "]")[0] })
+            // The local task is reached by hairpin: it sees the gateway's twin, fd00:77::1.
+            #expect(seen.isSubset(of: [Substring(mine), "fd00:77::1"]), "RemoteAddr through the twin: \(seen)")
+            return answered.count == 2
+        }
+        #expect(spread, "both tasks through http://[\(vip6)]:8000/: \(answered)")
     }
 }

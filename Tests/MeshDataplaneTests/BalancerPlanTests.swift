@@ -124,4 +124,44 @@ import Testing
         #expect(removal.nft.operations.count == 1)  // stop marking …
         #expect(removal.ipvsLast == [.deleteService(.fwmark(IPVSBalancer.vipBase + 2, ipv6: false))])  // … then delete
     }
+
+    /// A dual-stack network's VIP twins: their own `table ip6 meshd`, made once, then set
+    /// elements only; a one-backend change among 1,000 twins is one element out, one in; an
+    /// IPv4-only sandbox (no `gateway6`) has no such table, and losing the subnet removes it.
+    @Test func ipv6TwinsAreTheirOwnTableAndChangeByElements() {
+        func v6(_ i: Int, _ j: Int) -> IPAddress { IPAddress("fd00:60::\(String(i * 8 + j, radix: 16))")! }
+        var want = BalancerState(gateway: IPAddress("10.96.0.1")!, gateway6: IPAddress("fd00:60::1")!)
+        for i in 1...1_000 { want.vips6[v6(i, 0)] = (1...3).map { .init(address: v6(i, $0), port: nil, weight: 1) } }
+        want.hairpin6 = [v6(1, 1)]
+        var changes: [String] = []
+        var applied = NFTBalancer6.Applied()
+        let first = NFTBalancer6.plan(&applied, to: want, changes: &changes)
+        #expect(first.operations.contains { if case .addTable(let t) = $0 { return t == NFTBalancer6.table } else { return false } })
+        #expect(changes.first == "nft: add table ip6 meshd (hairpin via fd00:60::1)" && applied.vipTargets.count == 1_000)
+        // The IPv4 balancer does not see the twins.
+        var v4 = NFTBalancer.Applied()
+        changes = []
+        _ = NFTBalancer.plan(&v4, to: want, changes: &changes)
+        #expect(v4.vipTargets.isEmpty && !changes.contains { $0.contains("fd00") }, "\(changes)")
+
+        changes = []
+        var again = applied
+        #expect(NFTBalancer6.plan(&again, to: want, changes: &changes).isEmpty && changes.isEmpty && again == applied)
+
+        want.vips6[v6(500, 0)]![1].address = v6(999, 7)
+        var scope = DesiredModel.Touched()
+        scope.vips6 = [v6(500, 0)]
+        changes = []
+        let one = NFTBalancer6.plan(&applied, to: want, scope: scope, changes: &changes)
+        #expect(
+            Self.elementCount(one) == 2 && changes == ["nft: VIP \(v6(500, 0)) → \(v6(500, 1)) \(v6(999, 7)) \(v6(500, 3))"], "\(changes)")
+
+        var v4only = want
+        v4only.gateway6 = nil
+        changes = []
+        let gone = NFTBalancer6.plan(&applied, to: v4only, changes: &changes)
+        #expect(changes == ["nft: delete table ip6 meshd"] && gone.operations.count == 1 && applied == NFTBalancer6.Applied())
+        var none = NFTBalancer6.Applied()
+        #expect(NFTBalancer6.plan(&none, to: v4only, changes: &changes).isEmpty)
+    }
 }

@@ -21,19 +21,29 @@ import Testing
     @Test func dualStackNetworksTakeIPv6TasksAndRefuseWhatIsNotBuilt() {
         var s = Fixture.state()
         s.networks[1].subnet6 = IPPrefix("fd00:10::/64")!
-        s.localEndpoints[0].address6 = IPAddress("fd00:10::11")!
+        s.localEndpoints[0].address6 = IPAddress("fd00:10::b")!
         s.remoteEndpoints.append(
-            RemoteEndpoint(network: "demo", address: IPAddress("fd00:10::12")!, nodeID: "n2", nodeAddress: IPAddress("198.18.0.2")!))
+            RemoteEndpoint(network: "demo", address: IPAddress("fd00:10::c")!, nodeID: "n2", nodeAddress: IPAddress("198.18.0.2")!))
         #expect(s.problems() == [])
         let model = DesiredModel(s, underlayMTU: 1500)
         let demo = model.sandboxes["meshd-n1-demo"]
-        #expect(demo?.subnet6 == IPPrefix("fd00:10::/64") && demo?.neighbours[IPAddress("fd00:10::12")!] != nil)
+        #expect(demo?.subnet6 == IPPrefix("fd00:10::/64") && demo?.neighbours[IPAddress("fd00:10::c")!] != nil)
+        // The VIP's IPv6 twin balances over the backends' twins; the hairpin source is the gateway's twin.
+        #expect(
+            demo?.balancer.vips6 == [
+                IPAddress("fd00:10::2")!: [
+                    .init(address: IPAddress("fd00:10::b")!, port: nil, weight: 1),
+                    .init(address: IPAddress("fd00:10::c")!, port: nil, weight: 1),
+                ]
+            ])
+        #expect(demo?.balancer.gateway6 == IPAddress("fd00:10::1") && demo?.balancer.vips[IPAddress("fd00:10::2")!] == nil)
+        #expect(model.sandboxes["meshd-n1-ingress"]?.balancer.vips6 == [:])
         let ep = demo?.endpoints.values.first
-        #expect(ep?.address6 == IPAddress("fd00:10::11") && ep?.subnet6 == IPPrefix("fd00:10::/64"))
+        #expect(ep?.address6 == IPAddress("fd00:10::b") && ep?.subnet6 == IPPrefix("fd00:10::/64"))
         if let ep {
             // The task holds a /128 and routes its subnet (and default) via fe80::1; the sandbox's end holds fe80::1.
             let task = TaskAttachment.taskSide(ep).map { "\($0)" }.joined(separator: " | ")
-            #expect(task.contains("fd00:10::11/128") && task.contains("fe80::1"), "\(task)")
+            #expect(task.contains("fd00:10::b/128") && task.contains("fe80::1"), "\(task)")
             #expect(TaskAttachment.sandboxSide(ep, veth: "ve1").count == 4)
         }
 
@@ -43,10 +53,10 @@ import Testing
         bad.networks[0].subnet6 = IPPrefix("fd00:ff::/64")!  // the ingress network
         let p = bad.problems()
         #expect(p.contains { $0.hasPrefix("task t1: IPv6 address fd00:99::1 is outside demo's subnet6") }, "\(p)")
-        #expect(p.contains { $0.contains("IPv6 VIPs are not balanced yet") }, "\(p)")
+        #expect(p.contains { $0.contains("give the IPv4 VIP; on a dual-stack network its IPv6 twin is balanced with it") }, "\(p)")
         #expect(p.contains("network ingress: the ingress network is IPv4 only"), "\(p)")
         var v4only = Fixture.state()
-        v4only.localEndpoints[0].address6 = IPAddress("fd00:10::11")!
+        v4only.localEndpoints[0].address6 = IPAddress("fd00:10::b")!
         #expect(v4only.problems().contains { $0.contains("(none: not dual stack)") })
     }
 

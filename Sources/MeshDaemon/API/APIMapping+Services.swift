@@ -1,18 +1,26 @@
 import MeshAPI
 import MeshCluster
+import MeshValues
 
 /// MeshCluster → MeshAPI for services and their specs. Empty collections become absent fields, as Go's
 /// `omitempty` leaves them, except where the CLI dereferences the value (`ContainerSpec`, `Replicas`).
 extension APIMapping {
-    public static func service(_ s: ClusterService, status: MeshCluster.ServiceStatus? = nil) -> MeshAPI.Service {
+    /// `dualStack` as for `task`: a VIP on a dual-stack network is listed with its IPv6 twin.
+    public static func service(
+        _ s: ClusterService, status: MeshCluster.ServiceStatus? = nil, dualStack: [String: (IPPrefix, IPPrefix)] = [:]
+    ) -> MeshAPI.Service {
         let spec = apiServiceSpec(s.spec)
+        let vips = s.endpoint.virtualIPs.flatMap { v in
+            [Service.VirtualIP(NetworkID: v.networkID, Addr: v.addr)]
+                + (twin(of: v.addr, on: v.networkID, dualStack).map { [Service.VirtualIP(NetworkID: v.networkID, Addr: $0)] } ?? [])
+        }
         var out = Service(
             ID: s.id, Version: ObjectVersion(s.version), CreatedAt: s.createdAt, UpdatedAt: s.updatedAt,
             Spec: spec, PreviousSpec: s.previousSpec.map(apiServiceSpec),
             Endpoint: Service.Endpoint(
                 Spec: spec.EndpointSpec,
                 Ports: nonEmpty(s.endpoint.ports.map(apiPort)),
-                VirtualIPs: nonEmpty(s.endpoint.virtualIPs.map { Service.VirtualIP(NetworkID: $0.networkID, Addr: $0.addr) })),
+                VirtualIPs: nonEmpty(vips)),
             UpdateStatus: s.updateStatus.map(updateStatus),
             ServiceStatus: status.map(serviceStatus))
         if s.spec.mode.isJob {

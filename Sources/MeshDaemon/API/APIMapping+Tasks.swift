@@ -16,12 +16,7 @@ extension APIMapping {
             PortStatus: t.hostPorts.isEmpty ? nil : SwarmTask.PortStatus(Ports: t.hostPorts.map(apiPort)))
         let attachments = t.networks.map { at -> SwarmTask.NetworkAttachment in
             var addresses = [at.address]
-            if let (v4Subnet, v6Subnet) = dualStack[at.networkID],
-                let v4 = IPAddress(String(at.address.split(separator: "/").first ?? "")),
-                let a6 = v6Subnet.embedding(hostOf: v4, in: v4Subnet)
-            {
-                addresses.append("\(a6)/\(v6Subnet.length)")
-            }
+            if let a6 = twin(of: at.address, on: at.networkID, dualStack) { addresses.append(a6) }
             return SwarmTask.NetworkAttachment(
                 Network: .init(ID: at.networkID, name: networkNames[at.networkID] ?? at.networkID), Addresses: addresses)
         }
@@ -31,5 +26,14 @@ extension APIMapping {
             DesiredState: t.desiredState.rawValue, NetworksAttachments: nonEmpty(attachments))
         out.JobIteration = t.jobIteration.map(ObjectVersion.init)
         return out
+    }
+
+    /// On a dual-stack network, the IPv6 twin of an IPv4 address in CIDR form ("10.0.1.5/24" →
+    /// "fd00:1::5/64"): computed as the nodes compute it, for a task's address or a service's VIP.
+    static func twin(of cidr: String, on network: String, _ dualStack: [String: (IPPrefix, IPPrefix)]) -> String? {
+        guard let (v4Subnet, v6Subnet) = dualStack[network], let v4 = IPAddress(String(cidr.split(separator: "/").first ?? "")),
+            let a6 = v6Subnet.embedding(hostOf: v4, in: v4Subnet)
+        else { return nil }
+        return "\(a6)/\(v6Subnet.length)"
     }
 }

@@ -17,7 +17,8 @@ extension ClusterController {
     public func listServices(_ filter: ServiceFilter, status: Bool) async throws(EngineError) -> [Service] {
         try requireManager()
         let services = try load { m throws(ClusterError) in try m.store.list(ClusterService.self) }
-        let matching = services.map { ($0, APIMapping.service($0)) }.filter { filter.matches($0.1) }
+        let dual = dualStack(try load { m throws(ClusterError) in try m.store.list(ClusterNetwork.self) })
+        let matching = services.map { ($0, APIMapping.service($0, dualStack: dual)) }.filter { filter.matches($0.1) }
         guard status else { return matching.map(\.1) }
         let ids = matching.map(\.0.id)
         let tasks = try load { m throws(ClusterError) in
@@ -38,7 +39,8 @@ extension ClusterController {
 
     public func inspectService(_ ref: String) async throws(EngineError) -> Service {
         try requireManager()
-        return APIMapping.service(try resolve(ClusterService.self, ref))
+        let networks = try load { m throws(ClusterError) in try m.store.list(ClusterNetwork.self) }
+        return APIMapping.service(try resolve(ClusterService.self, ref), dualStack: dualStack(networks))
     }
 
     /// `service update`/`scale`, or with `rollback` a swap back to `PreviousSpec` (the body is ignored).

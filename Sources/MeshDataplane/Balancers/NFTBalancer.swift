@@ -133,16 +133,20 @@ struct NFTBalancer: Sendable {
                 + NFTExpr.snat(to: gateway), comment: "hairpin")
     }
 
-    static func hairpin(_ elements: [NFTElement]) -> Set<IPAddress> {
-        Set(elements.compactMap { $0.key.bytes.count == 8 ? IPAddress(bytes: $0.key.bytes.prefix(4)) : nil })
+    /// The addresses of a hairpin set's `address . address` elements (`width`: 4 or 16 bytes each).
+    static func hairpin(_ elements: [NFTElement], width: Int = 4) -> Set<IPAddress> {
+        Set(elements.compactMap { $0.key.bytes.count == 2 * width ? IPAddress(bytes: $0.key.bytes.prefix(width)) : nil })
     }
 
-    /// Element changes that make the hairpin set hold `want`.
-    static func planHairpin(_ have: inout Set<IPAddress>, to want: Set<IPAddress>, batch b: inout NFTBatch, changes: inout [String]) {
+    /// Element changes that make the hairpin set (IPv4's, or `set`) hold `want`.
+    static func planHairpin(
+        _ have: inout Set<IPAddress>, to want: Set<IPAddress>, set: NFTSet = hairpinSet, batch b: inout NFTBatch,
+        changes: inout [String]
+    ) {
         let add = want.subtracting(have).sorted(), del = have.subtracting(want).sorted()
         func element(_ a: IPAddress) -> NFTElement { NFTElement(.concat(.address(a), .address(a))) }
-        if !del.isEmpty { b.delete(del.map(element), from: hairpinSet) }
-        if !add.isEmpty { b.add(add.map(element), to: hairpinSet) }
+        if !del.isEmpty { b.delete(del.map(element), from: set) }
+        if !add.isEmpty { b.add(add.map(element), to: set) }
         for x in add { changes.append("nft: hairpin \(x)") }
         for x in del { changes.append("nft: no hairpin \(x)") }
         have = want

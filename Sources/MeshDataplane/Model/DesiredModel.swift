@@ -25,6 +25,8 @@ public struct DesiredModel: Sendable, Equatable {
     /// What a change touched, per sandbox, so the reconciler diffs only that.
     public struct Touched: Sendable, Equatable {
         public var vips: Set<IPAddress> = []
+        /// IPv6 twins of VIPs (dual-stack networks): `NFTBalancer6`'s, never the IPv4 balancers'.
+        public var vips6: Set<IPAddress> = []
         public var ports: Set<BalancerState.PortKey> = []
         public var endpoints: Set<String> = []
         public var neighbours: Set<IPAddress> = []
@@ -67,7 +69,7 @@ public struct DesiredModel: Sendable, Equatable {
                 ingressLink: n.isIngress,
                 balancer: BalancerState(
                     gateway: n.gateway, ingressSource: n.isIngress ? state.node.ingressAddress : nil,
-                    ingressSNAT: n.isIngress && state.node.ingressSNAT == true),
+                    ingressSNAT: n.isIngress && state.node.ingressSNAT == true, gateway6: n.address6(for: n.gateway)),
                 subnet6: n.subnet6?.network)
         }
         var ignored = Changes()
@@ -90,6 +92,7 @@ public struct DesiredModel: Sendable, Equatable {
             sandboxes[name]?.endpoints[veth] = nil
             localAddresses[n.id]?.remove(o.address)
             sandboxes[name]?.balancer.hairpin.remove(o.address)
+            if let a6 = o.address6 { sandboxes[name]?.balancer.hairpin6.remove(a6) }
             c.sandboxes[name, default: .init()].endpoints.insert(veth)
             c.sandboxes[name, default: .init()].hairpin = true
         }
@@ -103,6 +106,7 @@ public struct DesiredModel: Sendable, Equatable {
             sandboxes[name]?.endpoints[veth] = endpoint
             localAddresses[n.id, default: []].insert(e.address)
             sandboxes[name]?.balancer.hairpin.insert(e.address)
+            if let a6 = endpoint.address6, endpoint.subnet6 != nil { sandboxes[name]?.balancer.hairpin6.insert(a6) }
             c.sandboxes[name, default: .init()].endpoints.insert(veth)
             c.sandboxes[name, default: .init()].hairpin = true
         }
@@ -175,6 +179,10 @@ public struct DesiredModel: Sendable, Equatable {
                 sandboxes[name]?.loAddresses.remove(v.address)
                 sandboxes[name]?.balancer.vips[v.address] = nil
                 c.sandboxes[name, default: .init()].vips.insert(v.address)
+                if let v6 = n.address6(for: v.address) {
+                    sandboxes[name]?.balancer.vips6[v6] = nil
+                    c.sandboxes[name, default: .init()].vips6.insert(v6)
+                }
             }
             if let ingress {
                 let name = naming.sandbox(ingress.id)
@@ -196,6 +204,13 @@ public struct DesiredModel: Sendable, Equatable {
                 .map { BalancerState.Target(address: $0.address, port: nil, weight: $0.effectiveWeight) }
             sandboxes[name]?.balancer.vips[v.address] = Self.merge(targets)
             c.sandboxes[name, default: .init()].vips.insert(v.address)
+            // A dual-stack network: the VIP's IPv6 twin balances over the backends' twins, so
+            // every path that changes a backend (assignment, gossip, health, a stop) covers both.
+            if let v6 = n.address6(for: v.address) {
+                sandboxes[name]?.balancer.vips6[v6] = Self.merge(
+                    targets.compactMap { t in n.address6(for: t.address).map { .init(address: $0, port: nil, weight: t.weight) } })
+                c.sandboxes[name, default: .init()].vips6.insert(v6)
+            }
         }
         guard let ingress, !s.allPorts.isEmpty else { return }
         let name = naming.sandbox(ingress.id)

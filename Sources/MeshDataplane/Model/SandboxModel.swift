@@ -87,11 +87,19 @@ public struct BalancerState: Equatable, Sendable {
     /// Docker's ingress: published traffic leaves with `ingressSource` as its source. Off, it keeps
     /// the client's address and `IngressReturn` brings the answers back.
     public var ingressSNAT = false
+    /// A dual-stack network's side, balanced in `table ip6 meshd` (`NFTBalancer6`) under either
+    /// balancer: each IPv4 VIP's IPv6 twin → the backends' IPv6 addresses, the local tasks'
+    /// IPv6 addresses, and the hairpin source: the IPv4 gateway's twin (in the subnet, so the
+    /// task's answer goes back through the sandbox, and no task can hold it). nil: IPv4 only.
+    public var gateway6: IPAddress? = nil
+    public var vips6: [IPAddress: [Target]] = [:]
+    public var hairpin6: Set<IPAddress> = []
 
-    public init(gateway: IPAddress, ingressSource: IPAddress? = nil, ingressSNAT: Bool = false) {
+    public init(gateway: IPAddress, ingressSource: IPAddress? = nil, ingressSNAT: Bool = false, gateway6: IPAddress? = nil) {
         self.gateway = gateway
         self.ingressSource = ingressSource
         self.ingressSNAT = ingressSNAT
+        self.gateway6 = gateway6
     }
 }
 

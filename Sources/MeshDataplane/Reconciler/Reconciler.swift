@@ -15,6 +15,7 @@ public actor Reconciler {
         var model: SandboxModel
         var balancer: NFTBalancer.Applied
         var ipvs: IPVSBalancer.Applied
+        var balancer6 = NFTBalancer6.Applied()
         var meter = TrafficMeter.Applied()
         var returns = IngressReturn.Applied()
     }
@@ -210,6 +211,9 @@ public actor Reconciler {
                 m.balancer.published = b.portTargets
                 m.balancer.hairpin = b.hairpin
                 m.balancer.ingressSNAT = b.snat
+                let b6 = try NFTBalancer6.read(h.nft)
+                m.balancer.vips6 = b6.vipTargets
+                m.balancer.hairpin6 = b6.hairpin
                 let r = try await IngressReturn.read(nft: h.nft, netlink: h.netlink)
                 for (mac, mark) in r.entries { m.returns[mac] = r.routes[mark] }
                 out.append(m)
@@ -264,6 +268,7 @@ public actor Reconciler {
                 } else {
                     known[name] = Known(model: m, balancer: try NFTBalancer.read(h.nft), ipvs: .init())
                 }
+                known[name]!.balancer6 = try NFTBalancer6.read(h.nft)
                 known[name]!.meter = try TrafficMeter.read(h.nft)
                 known[name]!.returns = try await IngressReturn.read(nft: h.nft, netlink: h.netlink)
             } catch {
@@ -501,6 +506,11 @@ public actor Reconciler {
                 b.delete(NFTBalancer.table)
                 try? await h.nft.commit(b)
             }
+            if k.balancer6.table {
+                var b = NFTBatch()
+                b.delete(NFTBalancer6.table)
+                try? await h.nft.commit(b)
+            }
             if let ipvs = h.ipvs, !k.ipvs.services.isEmpty { try? await ipvs.flush() }
         }
         sandboxes[name] = nil
@@ -522,13 +532,15 @@ public actor Reconciler {
         var have = known[name]!.model
         var balancer = known[name]!.balancer
         var ipvsApplied = known[name]!.ipvs
+        var balancer6 = known[name]!.balancer6
         var meter = known[name]!.meter
         var returns = known[name]!.returns
         known[name] = Known(model: Self.placeholder, balancer: .init(), ipvs: .init())
         if have.networkID.isEmpty {
             // Read without expectations (first sight): check endpoints against what is wanted now.
             do { have = try await SandboxReader.read(name: name, handle: h.netlink, expected: want) } catch {
-                known[name] = Known(model: have, balancer: balancer, ipvs: ipvsApplied, meter: meter, returns: returns)
+                known[name] = Known(
+                    model: have, balancer: balancer, ipvs: ipvsApplied, balancer6: balancer6, meter: meter, returns: returns)
                 throw .kernel(namespace: name, object: "reading the sandbox", error: error, rolledBack: false)
             }
         }
@@ -592,6 +604,10 @@ public actor Reconciler {
                 TrafficMeter.plan(&meter, to: want.balancer, scope: scope, batch: &batch, changes: &lbChanges)
                 if !batch.isEmpty { try await h.nft.commit(batch) }
             }
+            // A dual-stack network's VIP twins: their own table, whichever balancer runs IPv4.
+            step = "IPv6 load balancer"
+            let batch6 = NFTBalancer6.plan(&balancer6, to: want.balancer, scope: scope, changes: &lbChanges)
+            if !batch6.isEmpty { try await h.nft.commit(batch6) }
             changes += lbChanges.map { "\(name): \($0)" }
 
             // Removals last: nothing is taken away before everything new is in place.
@@ -610,13 +626,14 @@ public actor Reconciler {
             } else if let a = try? NFTBalancer.read(h.nft) {
                 balancer = a
             }
+            if let a = try? NFTBalancer6.read(h.nft) { balancer6 = a }
             if let m = try? TrafficMeter.read(h.nft) { meter = m }
             if let r = try? await IngressReturn.read(nft: h.nft, netlink: h.netlink) { returns = r }
-            known[name] = Known(model: have, balancer: balancer, ipvs: ipvsApplied, meter: meter, returns: returns)
+            known[name] = Known(model: have, balancer: balancer, ipvs: ipvsApplied, balancer6: balancer6, meter: meter, returns: returns)
             throw .kernel(namespace: name, object: step, error: error, rolledBack: true)
         }
         SandboxRoutes.settle(&have, to: want, scope: scope)
-        known[name] = Known(model: have, balancer: balancer, ipvs: ipvsApplied, meter: meter, returns: returns)
+        known[name] = Known(model: have, balancer: balancer, ipvs: ipvsApplied, balancer6: balancer6, meter: meter, returns: returns)
         report.changes += changes
     }
 }

@@ -81,8 +81,8 @@ struct StateIndex: Sendable {
             model.setService(old: old, new: nil, &c)
         case .localEndpoint(let e):
             try inSubnet(e.network, e.address, "task \(e.id)")
-            if let a6 = e.address6, a6.isIPv4 || networks[e.network]?.holds(a6) != true {
-                throw .invalidState(["task \(e.id): IPv6 address \(a6) is outside \(e.network)'s subnet6"])
+            if let a6 = e.address6, let p = networks[e.network]?.problem(address6: a6, of: e.address) {
+                throw .invalidState(["task \(e.id): \(p)"])
             }
             let k = Self.key(e.id, e.network)
             model.setLocal(old: locals[k], new: e, &c)

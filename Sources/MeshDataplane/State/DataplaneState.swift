@@ -107,6 +107,15 @@ public struct OverlayNetwork: Codable, Sendable, Equatable {
     /// or allocated, by the manager and every node alike. nil for an IPv4-only network.
     public func address6(for v4: IPAddress) -> IPAddress? { subnet6?.embedding(hostOf: v4, in: subnet) }
 
+    /// What is wrong with `a6` as the IPv6 address of the task at `v4`, or nil. It must be the
+    /// computed one: VIP twins balance to the backends' computed addresses.
+    public func problem(address6 a6: IPAddress, of v4: IPAddress) -> String? {
+        guard let want = address6(for: v4), !a6.isIPv4, holds(a6) else {
+            return "IPv6 address \(a6) is outside \(name)'s subnet6 \(subnet6.map { "\($0)" } ?? "(none: not dual stack)")"
+        }
+        return a6 == want ? nil : "IPv6 address \(a6) must be \(want) (subnet6 with the host part of \(v4))"
+    }
+
     /// Whether `a` belongs to the network: its IPv4 subnet, or its IPv6 one.
     public func holds(_ a: IPAddress) -> Bool { a.isIPv4 ? subnet.contains(a) : subnet6?.contains(a) == true }
 }

@@ -52,11 +52,7 @@ extension DataplaneState {
             if !n.subnet.contains(e.address) { out.append("task \(e.id): \(e.address) is outside \(n.name)'s subnet \(n.subnet)") }
             claim(e.network, e.address, "task \(e.id)")
             if let a6 = e.address6 {
-                if a6.isIPv4 || !n.holds(a6) {
-                    out.append(
-                        "task \(e.id): IPv6 address \(a6) is outside \(n.name)'s subnet6 \(n.subnet6.map { "\($0)" } ?? "(none: not dual stack)")"
-                    )
-                }
+                if let p = n.problem(address6: a6, of: e.address) { out.append("task \(e.id): \(p)") }
                 claim(e.network, a6, "task \(e.id)")
             }
             if !interfaces.insert("\(e.namespace)/\(e.interfaceName)").inserted {
@@ -93,7 +89,7 @@ extension DataplaneState {
                 }
                 if !v.address.isIPv4 {
                     out.append(
-                        "service \(s.name): VIP \(v.address): IPv6 VIPs are not balanced yet (dual-stack tasks are reached by address)")
+                        "service \(s.name): VIP \(v.address): give the IPv4 VIP; on a dual-stack network its IPv6 twin is balanced with it")
                 } else if !n.subnet.contains(v.address) {
                     out.append("service \(s.name): VIP \(v.address) is outside \(n.subnet)")
                 }
@@ -106,7 +102,9 @@ extension DataplaneState {
                     continue
                 }
                 if !b.address.isIPv4 {
-                    out.append("service \(s.name): backend \(b.address): IPv6 backends are not balanced yet")
+                    out.append(
+                        "service \(s.name): backend \(b.address): give the IPv4 backend; on a dual-stack network its IPv6 twin is balanced with it"
+                    )
                 } else if !n.subnet.contains(b.address) {
                     out.append("service \(s.name): backend \(b.address) is outside \(n.subnet)")
                 }
