@@ -187,87 +187,11 @@ import Testing
     }
 
     /// Issue 19 item 2, the data path: a dual-stack overlay carries IPv6 between tasks on three
-    /// nodes (ping -6, curl -6 to whoami, which sees the client's own IPv6 address), IPv4 beside
-    /// it unchanged; a second apply by a new process reads it all back and changes nothing.
+    /// nodes, and a VIP's IPv6 twin balances over the backends' IPv6 addresses (with hairpin and
+    /// a scale-down); a second apply by a new process reads it all back and changes nothing.
+    /// The same scenario runs under `--lb ipvs` in the VM lane (`DataplaneIPVSTests`).
     @Test func dualStackTasksReachEachOtherOverIPv6AcrossNodes() async throws {
-        try requireRoot()
-        let lab = try await DataplaneLab.build()
-        defer { lab.destroy() }
-        let web = OverlayNetwork(
-            id: "web", name: "web", vni: 4200, subnet: IPPrefix("10.20.0.0/24")!, gateway: IPAddress("10.20.0.1")!,
-            subnet6: IPPrefix("fd00:20::/64")!)
-        func v4(_ n: Int) -> IPAddress { IPAddress("10.20.0.\(10 + n)")! }
-        func v6(_ n: Int) -> IPAddress { web.address6(for: v4(n))! }  // fd00:20::b, ::c, ::d
-        let tasks = (1...3).map { n in
-            DataplaneLab.TaskSpec(id: "t\(n)", service: n == 1 ? nil : "s", node: n, addresses: [("web", v4(n)), ("web", v6(n))])
-        }
-        // The service's VIP 10.20.0.2 has an IPv6 twin, fd00:20::2, balanced over t2's and t3's.
-        let vip6 = web.address6(for: IPAddress("10.20.0.2")!)!
-        #expect("\(vip6)" == "fd00:20::2")
-        let service = DataplaneLab.ServiceDef(id: "s", name: "s", vips: [.init(network: "web", address: IPAddress("10.20.0.2")!)])
-        for t in tasks { try await lab.createTask(t.id) }
-        let states = lab.states(networks: [web], tasks: tasks, services: [service])
-        _ = try lab.applyAll(states)
-        for n in 2...3 { try lab.startWhoami(task: "t\(n)", name: "t\(n)", address: "::") }
-
-        let t1 = lab.taskNamespace("t1")
-        for n in 2...3 {
-            let ping = try Exec.run(["ip", "netns", "exec", t1, "ping", "-6", "-c", "2", "-i", "0.2", "-W", "2", "\(v6(n))"])
-            #expect(ping.succeeded, "ping -6 t1 → t\(n): \(ping.stdout)\(ping.stderr)")
-            let ping4 = try Exec.run(["ip", "netns", "exec", t1, "ping", "-c", "1", "-W", "2", "\(v4(n))"])
-            #expect(ping4.succeeded, "ping t1 → t\(n) over IPv4: \(ping4.stdout)")
-            let answer = try lab.get(from: t1, url: "http://[\(v6(n))]:8000/")
-            #expect(answer.hasPrefix("I'm t\(n)") && answer.contains("RemoteAddr: [\(v6(1))]:"), "curl -6 t1 → t\(n): \(answer)")
-        }
-        // Through the VIP's twin: both backends answer, each seeing t1's own IPv6 address.
-        var seen: Set<String> = []
-        for _ in 0..<8 {
-            let answer = try lab.get(from: t1, url: "http://[\(vip6)]:8000/")
-            #expect(answer.contains("RemoteAddr: [\(v6(1))]:"), "curl -6 the VIP's twin: \(answer)")
-            if let first = answer.split(separator: "\n").first { seen.insert(String(first)) }
-        }
-        #expect(seen == ["I'm t2", "I'm t3"], "\(seen)")
-        // A backend reaching itself through the twin (hairpin: source-NATed to the gateway's twin, fd00:20::1).
-        let t2 = lab.taskNamespace("t2")
-        var hairpin: Set<String> = []
-        for _ in 0..<8 {
-            let answer = try lab.get(from: t2, url: "http://[\(vip6)]:8000/")
-            if let first = answer.split(separator: "\n").first { hairpin.insert(String(first)) }
-            if answer.hasPrefix("I'm t2") { #expect(answer.contains("RemoteAddr: [fd00:20::1]:"), "hairpin: \(answer)") }
-        }
-        #expect(hairpin == ["I'm t2", "I'm t3"], "\(hairpin)")
-
-        // What carries it: the IPv6 subnet through vxlan0 and a permanent neighbour per remote task.
-        let sandbox = Naming(nodeID: lab.nodeID(1)).sandbox("web")
-        let routes = try Exec.check(["ip", "-n", sandbox, "-6", "-j", "route", "show"])
-        #expect(routes.contains("\"dst\":\"fd00:20::/64\",\"dev\":\"vxlan0\""), "\(routes)")
-        let neigh = try Exec.check(["ip", "-n", sandbox, "-6", "-j", "neigh", "show", "dev", "vxlan0"])
-        for n in 2...3 {
-            let mac = Naming.vxlanMAC(node: lab.nodeID(n), vni: 4200)
-            #expect(neigh.contains("\"dst\":\"\(v6(n))\",\"lladdr\":\"\(mac)\""), "\(neigh)")
-        }
-        let task = try Exec.check(["ip", "-n", t1, "-6", "-j", "route", "show"])
-        #expect(task.contains("\"dst\":\"default\",\"gateway\":\"fe80::1\""), "t1's IPv6 routes: \(task)")
-        // The twin's balancer: table ip6 meshd, the VIP's two slots.
-        let slots = try Exec.check(["ip", "netns", "exec", sandbox, "nft", "-j", "list", "map", "ip6", "meshd", "vip_backends"])
-        #expect(slots.contains("\(v6(2))") && slots.contains("\(v6(3))"), "\(slots)")
-        let slot = try Exec.check(["ip", "netns", "exec", sandbox, "nft", "-j", "list", "map", "ip6", "meshd", "vip_slot"])
-        #expect(slot.contains("fd00:20::2"), "\(slot)")
-        for n in 1...3 {
-            let o = try lab.apply(states[n - 1], node: n)
-            #expect(o.succeeded && o.stdout.isEmpty, "second apply on node\(n) printed \(o.stdout) \(o.stderr)")
-        }
-        // A backend leaves: only t3 answers through the twin.
-        let fewer = lab.states(
-            networks: [web],
-            tasks: tasks.map {
-                var t = $0
-                if t.id == "t2" { t.service = nil }
-                return t
-            }, services: [service])
-        let o = try lab.apply(fewer[0], node: 1)
-        #expect(o.succeeded && o.stdout.contains("VIP \(vip6)"), "\(o.stdout) \(o.stderr)")
-        for _ in 0..<4 { #expect(try lab.get(from: t1, url: "http://[\(vip6)]:8000/").hasPrefix("I'm t3")) }
+        try await withScenario { s in try await s.dualStackVIPs() }
     }
 
     @Test func restartKeepsEstablishedConnections() async throws {

@@ -37,6 +37,15 @@ struct NotRoot: Error, CustomStringConvertible {
         }
     }
 
+    /// A dual-stack network under `--lb ipvs`: IPVS balances the IPv4 VIP, `table ip6 meshd` its twin.
+    @Test func dualStackVIPsBesideIPVS() async throws {
+        try await withScenario { s in
+            try await s.dualStackVIPs()
+            let table = try ipvs(s, node: 1, network: "web")
+            #expect(table.contains("FWM") && table.contains("10.20.0.13"), "the IPv4 VIP over IPVS: \(table)")
+        }
+    }
+
     /// The traffic meter counts in the sandbox's nftables table whichever balancer runs.
     @Test func trafficIsCountedOverIPVS() async throws {
         try await withScenario { s in try await s.trafficIsCounted() }
