@@ -37,6 +37,11 @@ enum AssignmentPlan {
                 remotes.append(
                     RemoteEndpoint(
                         network: ingress, address: p.address, nodeID: p.nodeID, nodeAddress: p.nodeAddress, isNodeIngress: true))
+                // A dual-stack ingress: IPv6 published traffic leaves the entry node from its twin,
+                // where the backends' nodes send the answers.
+                if let a6 = byID[ingress]?.address6(for: p.address) {
+                    remotes.append(RemoteEndpoint(network: ingress, address: a6, nodeID: p.nodeID, nodeAddress: p.nodeAddress))
+                }
             }
         }
         // Backends grouped by service in one pass over the tasks (not a pass per service).

@@ -32,6 +32,9 @@ public final class DataplaneLab: Sendable {
     public func nodeNamespace(_ n: Int) -> String { group.name("node\(n)") }
     public func underlayAddress(_ n: Int) -> IPAddress { IPAddress("198.18.0.\(n)")! }
     public func ingressAddress(_ n: Int) -> IPAddress { IPAddress("10.255.0.\(200 + n)")! }
+    /// After `addUnderlay6`: the underlay's IPv6 addresses (fd00:198:18::/64).
+    public func underlayAddress6(_ n: Int) -> IPAddress { IPAddress("fd00:198:18::\(n)")! }
+    public static let clientAddress6 = IPAddress("fd00:198:18::100")!
     public func nodeID(_ n: Int) -> String { nodeIDs[n - 1] }
     public var clientNamespace: String { group.name("client") }
     public var underlayNamespace: String { group.name("underlay") }
@@ -87,6 +90,17 @@ public final class DataplaneLab: Sendable {
         } catch {
             lab.destroy()
             throw error
+        }
+    }
+
+    /// Gives every node and the client an IPv6 address on the underlay too (no DAD: the lab's
+    /// bridge is its own), for published ports reached over IPv6.
+    public func addUnderlay6() async throws {
+        var hosts = (1...nodeCount).map { (nodeNamespace($0), underlayAddress6($0)) }
+        hosts.append((clientNamespace, Self.clientAddress6))
+        for (name, address) in hosts {
+            let h = try NetlinkHandle(namespace: try NetworkNamespace.open(named: name))
+            try await h.apply([.addrAdd(InterfaceAddress(device: "eth0", prefix: IPPrefix(address: address, length: 64)!, noDAD: true))])
         }
     }
 
@@ -190,6 +204,9 @@ public final class DataplaneLab: Sendable {
                         RemoteEndpoint(
                             network: ingressID, address: ingressAddress(m), nodeID: nodeID(m),
                             nodeAddress: underlayAddress(m), isNodeIngress: true))
+                    if let a6 = nets.first(where: \.isIngress)?.address6(for: ingressAddress(m)) {
+                        remote.append(RemoteEndpoint(network: ingressID, address: a6, nodeID: nodeID(m), nodeAddress: underlayAddress(m)))
+                    }
                 }
             }
             let node = NodeIdentity(

@@ -86,3 +86,60 @@ extension DataplaneScenario {
         }
     }
 }
+
+extension DataplaneScenario {
+    /// Published ports on the nodes' IPv6 addresses: the ingress network carries fd00:ff::/64;
+    /// w1 (node 2) and w2 (node 3) back `whoami`, published on 8000; `web` stays IPv4 only. From
+    /// the underlay client, curl -6 to every node's IPv6 address reaches both backends; IPv6
+    /// published traffic leaves the entry node from its ingress address's twin (the backends see
+    /// that), while IPv4 through the same nodes still shows the client's own address. Checked
+    /// too: the node's IPv6 rule, the ingress sandbox's `pub_backends`, a no-op second apply.
+    public func dualStackPublishedPorts() async throws {
+        let ingress = OverlayNetwork(
+            id: "ingress", name: "ingress", vni: 4096, subnet: IPPrefix("10.255.0.0/24")!, gateway: IPAddress("10.255.0.1")!,
+            ingress: true, subnet6: IPPrefix("fd00:ff::/64")!)
+        func check(_ ok: Bool, _ what: @autoclosure () -> String) throws { if !ok { throw Failure(what()) } }
+        let tasks = (1...2).map { i in
+            let v4 = IPAddress("10.255.0.\(10 + i)")!
+            return DataplaneLab.TaskSpec(
+                id: "w\(i)", service: "whoami", node: i + 1,
+                addresses: [("web", IPAddress("10.20.0.\(10 + i)")!), ("ingress", v4), ("ingress", ingress.address6(for: v4)!)])
+        }
+        for t in tasks { try await lab.createTask(t.id) }
+        try await lab.addUnderlay6()
+        let states = lab.states(networks: [Self.web, ingress], tasks: tasks, services: [Self.whoami])
+        _ = try lab.applyAll(states, lb: lb)
+        for t in tasks { try lab.startWhoami(task: t.id, name: t.id, address: "::") }
+
+        for n in 1...lab.nodeCount {
+            let twin = ingress.address6(for: lab.ingressAddress(n))!
+            let out = try Exec.run(
+                [
+                    "ip", "netns", "exec", lab.clientNamespace, "curl", "-sS", "--max-time", "\(lab.requestSeconds)", "-H",
+                    "Connection: close",
+                ]
+                    + Array(repeating: "http://[\(lab.underlayAddress6(n))]:8000/", count: 8))
+            let lines = out.stdout.split(separator: "\n")
+            let served = Set(lines.filter { $0.hasPrefix("I'm ") })
+            let seen = lines.filter { $0.hasPrefix("RemoteAddr: ") }
+            try check(served == ["I'm w1", "I'm w2"], "client → [\(lab.underlayAddress6(n))]:8000 reached \(served)")
+            try check(
+                seen.count == 8 && seen.allSatisfy { $0.hasPrefix("RemoteAddr: [\(twin)]:") },
+                "client → [\(lab.underlayAddress6(n))]:8000: the backends saw \(seen), expected node\(n)'s twin \(twin)")
+            let v4 = try lab.get(from: lab.clientNamespace, url: "http://\(lab.underlayAddress(n)):8000/")
+            // whoami listens on :: here, so an IPv4 client shows as ::ffff:a.b.c.d.
+            try check(
+                v4.contains("RemoteAddr: [::ffff:\(DataplaneLab.clientAddress)]:"),
+                "client → \(lab.underlayAddress(n)):8000 over IPv4: \(v4.debugDescription)")
+        }
+        let node = try Exec.check(["ip", "netns", "exec", lab.nodeNamespace(1), "nft", "-j", "list", "table", "inet", "meshd"])
+        try check(node.contains("fd6d:6573:6864::2"), "node1's table inet meshd has no IPv6 rule: \(node)")
+        let sandbox = Naming(nodeID: lab.nodeID(1)).sandbox("ingress")
+        let backends = try Exec.check(["ip", "netns", "exec", sandbox, "nft", "-j", "list", "map", "ip6", "meshd", "pub_backends"])
+        try check(backends.contains("fd00:ff::b") && backends.contains("fd00:ff::c"), "ip6 meshd pub_backends: \(backends)")
+        for n in 1...lab.nodeCount {
+            let o = try lab.apply(states[n - 1], node: n, lb: lb)
+            try check(o.succeeded && o.stdout.isEmpty, "second apply on node\(n) printed \(o.stdout) \(o.stderr)")
+        }
+    }
+}

@@ -111,5 +111,43 @@ import Testing
             return answered.count == 2
         }
         #expect(spread, "both tasks through http://[\(vip6)]:8000/: \(answered)")
+
+        // A dual-stack ingress network: published ports answer on the nodes' IPv6 addresses too.
+        let rm = try Exec.run(
+            ["sh", "-c", "echo y | docker --config '\(c.directory)/docker' -H unix://\(c.socket(1)) network rm ingress"])
+        #expect(rm.succeeded, "network rm ingress: \(rm.stderr)")
+        _ = ClusterTests.check(
+            try c.docker(
+                1,
+                [
+                    "network", "create", "-d", "overlay", "--ingress", "--ipv6", "--subnet", "10.254.0.0/24", "--subnet",
+                    "fd00:fe::/64", "ingress6",
+                ]), "network create --ingress --ipv6", c)
+        _ = ClusterTests.check(
+            try c.docker(
+                1,
+                [
+                    "service", "create", "--name", "pub", "--replicas", "2", "-p", "8000:8000", "meshd/whoami", "--address", "::",
+                ]), "service create -p", c)
+        try await c.lab.addUnderlay6()
+        for n in 1...2 {
+            var served: Set<String> = []
+            var sources: Set<String> = []
+            let reached = try await ClusterTests.eventually(.seconds(30)) {
+                let out = try Exec.run(
+                    ["ip", "netns", "exec", c.lab.clientNamespace, "curl", "-s", "--max-time", "3", "-H", "Connection: close"]
+                        + Array(repeating: "http://[\(c.lab.underlayAddress6(n))]:8000/", count: 6))
+                let lines = ClusterTests.lines(out.stdout)
+                served.formUnion(lines.filter { $0.hasPrefix("I'm ") })
+                sources.formUnion(
+                    lines.filter { $0.hasPrefix("RemoteAddr: ") }.map {
+                        String($0.dropFirst("RemoteAddr: [".count).split(separator: "]")[0])
+                    })
+                return served.count == 2
+            }
+            #expect(reached, "curl -6 [\(c.lab.underlayAddress6(n))]:8000 reached \(served)\n\(c.log(n).suffix(1500))")
+            // IPv6 published traffic leaves the entry node from its ingress address's twin, in fd00:fe::/64.
+            #expect(!sources.isEmpty && sources.allSatisfy { $0.hasPrefix("fd00:fe::") }, "the tasks saw \(sources)")
+        }
     }
 }

@@ -194,6 +194,11 @@ import Testing
         try await withScenario { s in try await s.dualStackVIPs() }
     }
 
+    /// Published ports on the nodes' IPv6 addresses (a dual-stack ingress network), beside IPv4.
+    @Test func publishedPortsAnswerOnTheNodesIPv6Addresses() async throws {
+        try await withScenario { s in try await s.dualStackPublishedPorts() }
+    }
+
     @Test func restartKeepsEstablishedConnections() async throws {
         try await withScenario { s in
             var started = Set<Int>()

@@ -50,11 +50,11 @@ import Testing
         var bad = s
         bad.localEndpoints[0].address6 = IPAddress("fd00:99::1")!
         bad.services[0].vips = (bad.services[0].vips ?? []) + [.init(network: "demo", address: IPAddress("fd00:10::2")!)]
-        bad.networks[0].subnet6 = IPPrefix("fd00:ff::/64")!  // the ingress network
+        bad.networks[0].subnet6 = IPPrefix("fd00:ff::/48")!  // the ingress network may be dual-stack
         let p = bad.problems()
         #expect(p.contains { $0.hasPrefix("task t1: IPv6 address fd00:99::1 is outside demo's subnet6") }, "\(p)")
         #expect(p.contains { $0.contains("give the IPv4 VIP; on a dual-stack network its IPv6 twin is balanced with it") }, "\(p)")
-        #expect(p.contains("network ingress: the ingress network is IPv4 only"), "\(p)")
+        #expect(!p.contains { $0.hasPrefix("network ingress") }, "\(p)")
         var v4only = Fixture.state()
         v4only.localEndpoints[0].address6 = IPAddress("fd00:10::b")!
         #expect(v4only.problems().contains { $0.contains("(none: not dual stack)") })

@@ -46,6 +46,11 @@ struct NotRoot: Error, CustomStringConvertible {
         }
     }
 
+    /// Published ports on the nodes' IPv6 addresses under `--lb ipvs`: IPVS for IPv4, `table ip6 meshd` for IPv6.
+    @Test func publishedPortsOnIPv6BesideIPVS() async throws {
+        try await withScenario { s in try await s.dualStackPublishedPorts() }
+    }
+
     /// The traffic meter counts in the sandbox's nftables table whichever balancer runs.
     @Test func trafficIsCountedOverIPVS() async throws {
         try await withScenario { s in try await s.trafficIsCounted() }

@@ -60,7 +60,6 @@ public struct NetworkAllocator: Sendable, Equatable {
             guard !s6.address.isIPv4, (48...96).contains(s6.length) else {
                 throw .invalidArgument("IPv6 subnet \(s6): meshd needs an IPv6 prefix from /48 to /96 (e.g. fd00:1::/64)")
             }
-            guard !request.ingress else { throw .invalidArgument("the ingress network is IPv4 only in meshd") }
         }
         if let p = request.subnet { block = try subnets.reserve(p, owner: id) } else { block = try subnets.allocate(owner: id) }
         var space = AddressSpace(subnet: block)

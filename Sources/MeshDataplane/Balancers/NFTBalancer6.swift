@@ -1,16 +1,22 @@
 import MeshKernel
 
-/// The IPv6 twins of a dual-stack network's VIPs, in the sandbox's `table ip6 meshd`, under
-/// either balancer (IPVS mode balances IPv4 only; its IPv6 side is this table too):
+/// The IPv6 twins of a dual-stack network's VIPs, and on a dual-stack ingress network the
+/// published ports reached on the nodes' IPv6 addresses, in the sandbox's `table ip6 meshd`,
+/// under either balancer (IPVS mode balances IPv4 only; its IPv6 side is this table too):
 ///
 ///     prerouting:  meta l4proto @lb_protos  meta mark set ip6 daddr map @vip_mod  meta mark vmap @vip_dispatch
+///                  iifname ingress0  meta mark set meta l4proto . th dport map @pub_mod  meta mark vmap @pub_dispatch
 ///     vip-M:       meta mark set ip6 daddr map @vip_slot
 ///                  dnat ip6 to meta mark . numgen inc mod M map @vip_backends        (port kept)
+///     pub-M:       meta mark set meta l4proto . th dport map @pub_slot
+///                  dnat ip6 to meta mark . numgen inc mod M map @pub_backends         (address and port)
 ///     postrouting: ip6 saddr . ip6 daddr @hairpin  snat to the gateway's twin
+///                  iifname ingress0  snat to the twin of the node's ingress address
 ///
-/// The same shape as `NFTBalancer`'s VIP half (and its slot groups, so a change is set elements
-/// only), with 16-byte keys and values. The table exists while the network carries an IPv6
-/// subnet. Published ports are IPv4 only: the ingress network is not dual-stack.
+/// The same shape as `NFTBalancer` (and its slot groups, so a change is set elements only),
+/// with 16-byte keys and values. The table exists while the network carries an IPv6 subnet.
+/// IPv6 published traffic is always source-NATed (Docker's behaviour): keeping an IPv6 client's
+/// address would need `IngressReturn`'s marks and rules in IPv6 too, not built yet.
 struct NFTBalancer6: Sendable {
     struct Applied: Equatable, Sendable {
         var table = false
@@ -19,6 +25,11 @@ struct NFTBalancer6: Sendable {
         var vipChains: Set<Int> = []
         var hairpin: Set<IPAddress> = []
         var vipPool = NFTBalancer.SlotPool()
+        var ingress = false
+        var portSlot: [BalancerState.PortKey: UInt32] = [:]
+        var portTargets: [BalancerState.PortKey: [BalancerState.Target]] = [:]
+        var portChains: Set<Int> = []
+        var portPool = NFTBalancer.SlotPool()
     }
 
     static let table = NFTTable(.ip6, Naming.sandboxTable.name)
@@ -33,13 +44,22 @@ struct NFTBalancer6: Sendable {
     }
     static var hairpinSet: NFTSet { NFTSet(table, "hairpin", key: NFTKeyType(.ipv6Address, .ipv6Address)) }
     static func vipChain(_ m: Int) -> NFTChain { NFTChain(table, "vip-\(m)") }
+    static var pubMod: NFTSet { NFTSet(table, "pub_mod", key: NFTBalancer.portKey, kind: .map(NFTKeyType(.mark))) }
+    static var pubSlotMap: NFTSet { NFTSet(table, "pub_slot", key: NFTBalancer.portKey, kind: .map(NFTKeyType(.mark))) }
+    static var pubDispatch: NFTSet { NFTSet(table, "pub_dispatch", key: NFTKeyType(.mark), kind: .verdictMap) }
+    static var pubBackends: NFTSet {
+        NFTSet(table, "pub_backends", key: NFTKeyType(.mark, .mark), kind: .map(NFTKeyType(.ipv6Address, .inetService)))
+    }
+    static func portChain(_ m: Int) -> NFTChain { NFTChain(table, "pub-\(m)") }
 
     static func read(_ nft: NFTSocket) throws(KernelError) -> Applied {
         var a = Applied()
         guard try nft.listTables(family: .ip6).contains(where: { $0.name == table.name }) else { return a }
         a.table = true
-        for c in try nft.listChains(table) where c.name.hasPrefix("vip-") {
-            if let m = Int(c.name.dropFirst(4)) { a.vipChains.insert(m) }
+        a.ingress = try nft.listRules(table).contains { $0.comment == "published dispatch" }
+        for c in try nft.listChains(table) {
+            if c.name.hasPrefix("vip-"), let m = Int(c.name.dropFirst(4)) { a.vipChains.insert(m) }
+            if c.name.hasPrefix("pub-"), let m = Int(c.name.dropFirst(4)) { a.portChains.insert(m) }
         }
         let sets = Set(try nft.listSets(table).map(\.name))
         func elements(_ s: NFTSet) throws(KernelError) -> [NFTElement] { sets.contains(s.name) ? try nft.listElements(s) : [] }
@@ -53,6 +73,17 @@ struct NFTBalancer6: Sendable {
                 (Int(NFTBalancer.u32(e.key.bytes[4..<8])!), .init(address: addr, port: nil, weight: 1)))
         }
         for (vip, slot) in a.vipSlot { a.vipTargets[vip] = (bySlot[slot] ?? []).sorted { $0.0 < $1.0 }.map(\.1) }
+        for e in try elements(pubSlotMap) {
+            if let k = NFTBalancer.portKey(e.key), let slot = NFTBalancer.value(e).flatMap(NFTBalancer.u32) { a.portSlot[k] = slot }
+        }
+        var portBySlot: [UInt32: [(Int, BalancerState.Target)]] = [:]
+        for e in try elements(pubBackends) where e.key.bytes.count == 8 {
+            guard let v = NFTBalancer.value(e), v.bytes.count >= 18, let addr = IPAddress(bytes: v.bytes.prefix(16)) else { continue }
+            let port = UInt16(v.bytes[16]) << 8 | UInt16(v.bytes[17])
+            portBySlot[NFTBalancer.u32(e.key.bytes[0..<4])!, default: []].append(
+                (Int(NFTBalancer.u32(e.key.bytes[4..<8])!), .init(address: addr, port: port, weight: 1)))
+        }
+        for (k, slot) in a.portSlot { a.portTargets[k] = (portBySlot[slot] ?? []).sorted { $0.0 < $1.0 }.map(\.1) }
         a.hairpin = NFTBalancer.hairpin(try elements(hairpinSet), width: 16)
         return a
     }
@@ -91,8 +122,22 @@ struct NFTBalancer6: Sendable {
             n = Applied()
             n.table = true
         }
-        let fresh = n.vipTargets.isEmpty && n.hairpin.isEmpty
+        let fresh = n.vipTargets.isEmpty && n.portTargets.isEmpty && n.hairpin.isEmpty
         let scope = fresh ? nil : scope
+        if let source6 = d.ingressSource6, !n.ingress {
+            for s in [pubMod, pubSlotMap, pubDispatch, pubBackends] { b.add(s) }
+            b.add(
+                NFTRule(
+                    pre,
+                    NFTExpr.match(.iifname, .eq, .ifname(NFTBalancer.ingressIf)) + NFTExpr.load([.l4proto, .thDport])
+                        + NFTBalancer.viaMark(pubMod, pubDispatch), comment: "published dispatch"))
+            b.add(
+                NFTRule(
+                    post, NFTExpr.match(.iifname, .eq, .ifname(NFTBalancer.ingressIf)) + NFTExpr.snat(to: source6),
+                    comment: "ingress snat"))
+            changes.append("nft: IPv6 published-port dispatch (from \(source6))")
+            n.ingress = true
+        }
         if scope?.hairpin ?? true {
             NFTBalancer.planHairpin(&n.hairpin, to: d.hairpin6, set: hairpinSet, batch: &b, changes: &changes)
         }
@@ -113,6 +158,27 @@ struct NFTBalancer6: Sendable {
         n.vipSlot = group.slots
         n.vipChains = group.chains
         n.vipPool = group.pool
+
+        if n.ingress || !n.portTargets.isEmpty {
+            let portKeys = scope.map { Array($0.ports) } ?? Array(Set(n.portTargets.keys).union(d.published6.keys))
+            var ports = NFTBalancer.Group(current: n.portTargets, slots: n.portSlot, chains: n.portChains, pool: n.portPool)
+            n.portTargets = [:]
+            n.portSlot = [:]
+            let ingress = n.ingress
+            ports.plan(
+                keys: portKeys.sorted(), desired: { ingress ? d.published6[$0].map(SlotLayout.expand) ?? [] : [] },
+                key: { NFTBalancer.key($0) }, label: { "IPv6 port \($0)" },
+                modMap: pubMod, slotMap: pubSlotMap, backends: pubBackends, dispatch: pubDispatch,
+                value: { NFTValue.concat(.address($0.address), .port($0.port ?? 0)) }, chain: portChain,
+                rule: { m in
+                    NFTExpr.load([.l4proto, .thDport]) + NFTBalancer.slotThenBackend(pubSlotMap, pubBackends, modulus: m)
+                        + [.nat(.dnat, family: .ip6, address: .r(0), port: .r(4), flags: [.protoSpecified])]
+                }, batch: &b, changes: &changes)
+            n.portTargets = ports.current
+            n.portSlot = ports.slots
+            n.portChains = ports.chains
+            n.portPool = ports.pool
+        }
         return b
     }
 }

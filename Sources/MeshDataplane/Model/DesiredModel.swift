@@ -57,9 +57,12 @@ public struct DesiredModel: Sendable, Equatable {
         node.dataPathPort = state.node.port
         node.secureVNIs = Set(carried.filter(\.isEncrypted).map(\.vni))
         for k in state.peerKeys { peerKeys[k.nodeID] = k }
+        node.ingress6 = ingress?.subnet6 != nil
         for n in carried {
             var lo: Set<IPAddress> = [n.gateway]
             if n.isIngress, let a = state.node.ingressAddress { lo.insert(a) }
+            let source6 = n.isIngress ? state.node.ingressAddress.flatMap(n.address6(for:)) : nil
+            if let source6 { lo.insert(source6) }
             sandboxes[naming.sandbox(n.id)] = SandboxModel(
                 name: naming.sandbox(n.id), networkID: n.id,
                 vxlan: .init(
@@ -71,6 +74,7 @@ public struct DesiredModel: Sendable, Equatable {
                     gateway: n.gateway, ingressSource: n.isIngress ? state.node.ingressAddress : nil,
                     ingressSNAT: n.isIngress && state.node.ingressSNAT == true, gateway6: n.address6(for: n.gateway)),
                 subnet6: n.subnet6?.network)
+            sandboxes[naming.sandbox(n.id)]?.balancer.ingressSource6 = source6
         }
         var ignored = Changes()
         for e in state.localEndpoints { setLocal(old: nil, new: e, &ignored) }
@@ -190,6 +194,7 @@ public struct DesiredModel: Sendable, Equatable {
                     let key = BalancerState.PortKey(proto: p.proto, port: p.published)
                     node.published.remove(key)
                     sandboxes[name]?.balancer.published[key] = nil
+                    sandboxes[name]?.balancer.published6[key] = nil
                     c.nodePorts.insert(key)
                     c.sandboxes[name, default: .init()].ports.insert(key)
                 }
@@ -228,6 +233,13 @@ public struct DesiredModel: Sendable, Equatable {
                 backends.map {
                     BalancerState.Target(address: $0.address, port: p.target, weight: $0.effectiveWeight)
                 })
+            // A dual-stack ingress: the same port on the nodes' IPv6 addresses, to the backends' twins.
+            if ingress.subnet6 != nil {
+                sandboxes[name]?.balancer.published6[key] = Self.merge(
+                    backends.compactMap { b in
+                        ingress.address6(for: b.address).map { .init(address: $0, port: p.target, weight: b.effectiveWeight) }
+                    })
+            }
         }
     }
 

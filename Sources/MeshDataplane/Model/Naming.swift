@@ -29,6 +29,11 @@ public struct Naming: Sendable, Equatable {
     public static let ingressNodeAddress = IPAddress("169.254.77.1")!
     public static let ingressSandboxAddress = IPAddress("169.254.77.2")!
     public static let ingressLinkLength = 30
+    /// The same link's IPv6 ends, when the ingress network is dual-stack: unique local addresses
+    /// ("meshd" in the prefix), never routed beyond the link.
+    public static let ingressNodeAddress6 = IPAddress("fd6d:6573:6864::1")!
+    public static let ingressSandboxAddress6 = IPAddress("fd6d:6573:6864::2")!
+    public static let ingressLinkLength6 = 126
 
     /// The MAC of a node's vxlan0 in network `vni`: the same on every node that computes it, so
     /// remote endpoints need no MAC exchange. Locally administered, unicast.

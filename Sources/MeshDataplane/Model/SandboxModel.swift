@@ -94,6 +94,12 @@ public struct BalancerState: Equatable, Sendable {
     public var gateway6: IPAddress? = nil
     public var vips6: [IPAddress: [Target]] = [:]
     public var hairpin6: Set<IPAddress> = []
+    /// A dual-stack ingress network (the ingress sandbox only): published ports reached on the
+    /// nodes' IPv6 addresses → the backends' IPv6 ingress addresses, and the node's ingress
+    /// address's twin, which such traffic always leaves from (Docker's behaviour: IPv6 clients'
+    /// addresses are not kept yet, so answers need no return path).
+    public var published6: [PortKey: [Target]] = [:]
+    public var ingressSource6: IPAddress? = nil
 
     public init(gateway: IPAddress, ingressSource: IPAddress? = nil, ingressSNAT: Bool = false, gateway6: IPAddress? = nil) {
         self.gateway = gateway
@@ -108,6 +114,9 @@ public struct BalancerState: Equatable, Sendable {
 public struct NodeModel: Equatable, Sendable {
     public var published: Set<BalancerState.PortKey> = []
     public var ingressLink: Bool = false
+    /// The ingress network is dual-stack: the link carries IPv6 too and published ports answer
+    /// on the node's IPv6 addresses.
+    public var ingress6: Bool = false
     /// VNIs whose VXLAN must never travel unprotected.
     public var secureVNIs: Set<UInt32> = []
     /// The data-path port the drop rule and the policies match.

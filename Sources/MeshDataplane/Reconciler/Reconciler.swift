@@ -423,8 +423,10 @@ public actor Reconciler {
             } else if !want.ingressLink, knownNode.link {
                 try? await node.netlink.linkDel(.name(Naming.ingressNodeSide))
                 knownNode.link = false
+                knownNode.link6 = false
                 changes.append("node: delete link \(Naming.ingressNodeSide)")
             }
+            try await syncIngressLink6(want, ingressSandbox: ingressSandbox, node: node, changes: &changes)
             var applied = knownNode
             let batch = NodeIngress.plan(&applied, to: want, only: ports, changes: &changes)
             if !batch.isEmpty { try await node.nft.commit(batch) }
@@ -433,6 +435,42 @@ public actor Reconciler {
             throw .kernel(namespace: nodeNamespace??.description ?? "node", object: "published ports", error: error, rolledBack: false)
         }
         report.changes += changes
+    }
+
+    /// A dual-stack ingress network: the ingress link's IPv6 ends (no DAD: the link has two ends,
+    /// both ours), the sandbox's IPv6 default route back over it, and IPv6 forwarding in the node
+    /// namespace, which published ports reached on the node's IPv6 addresses cross.
+    private func syncIngressLink6(
+        _ want: NodeModel, ingressSandbox: String?, node: Handles, changes: inout [String]
+    ) async throws(KernelError) {
+        func end(_ device: String, _ a: IPAddress) -> InterfaceAddress {
+            InterfaceAddress(device: .name(device), prefix: IPPrefix(address: a, length: Naming.ingressLinkLength6)!, noDAD: true)
+        }
+        let nodeEnd = end(Naming.ingressNodeSide, Naming.ingressNodeAddress6)
+        let sandboxEnd = end(Naming.ingressSandboxSide, Naming.ingressSandboxAddress6)
+        // A router solicits a neighbour for a forwarded packet from a link-local address, and not
+        // at all while the link's own is tentative (its DAD, a second or two after the link came
+        // up): the first connections would be lost. So each end also holds one without DAD.
+        let linkLocal = [
+            (Naming.ingressNodeSide, IPAddress("fe80::6d:1")!), (Naming.ingressSandboxSide, IPAddress("fe80::6d:2")!),
+        ].map { InterfaceAddress(device: .name($0.0), prefix: IPPrefix(address: $0.1, length: 64)!, scope: .link, noDAD: true) }
+        if want.ingress6, knownNode.link, !knownNode.link6, let sb = ingressSandbox, let h = sandboxes[sb] {
+            try node.namespace.setSysctl("net.ipv6.conf.all.forwarding", "1")
+            try await Self.apply([.addrAdd(linkLocal[0]), .addrAdd(nodeEnd)], on: node.netlink)
+            try await Self.apply([.addrAdd(linkLocal[1]), .addrAdd(sandboxEnd)], on: h.netlink)
+            try await h.netlink.apply([
+                .route(.replace, .defaultRoute(via: Naming.ingressNodeAddress6, device: .name(Naming.ingressSandboxSide)))
+            ])
+            knownNode.link6 = true
+            changes.append("node: link \(Naming.ingressNodeSide) \(Naming.ingressNodeAddress6) ↔ \(sb) \(Naming.ingressSandboxAddress6)")
+        } else if !want.ingress6, knownNode.link6 {
+            try? await node.netlink.apply([.addrDel(nodeEnd), .addrDel(linkLocal[0])])
+            if let sb = ingressSandbox, let h = sandboxes[sb] {
+                try? await h.netlink.apply([.addrDel(sandboxEnd), .addrDel(linkLocal[1])])
+            }
+            knownNode.link6 = false
+            changes.append("node: link \(Naming.ingressNodeSide) IPv4 only")
+        }
     }
 
     // MARK: - sandboxes

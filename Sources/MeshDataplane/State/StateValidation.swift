@@ -19,7 +19,6 @@ extension DataplaneState {
             if let s6 = n.subnet6 {
                 if s6.address.isIPv4 { out.append("network \(n.name): subnet6 \(s6) is not an IPv6 subnet") }
                 if s6.length > 120 || s6.length < 48 { out.append("network \(n.name): subnet6 \(s6) must be a /48 to a /120") }
-                if n.isIngress { out.append("network \(n.name): the ingress network is IPv4 only") }
             }
             if let m = n.mtu, m < 576 || m > 9000 { out.append("network \(n.name): MTU \(m) is outside 576…9000") }
             if n.isIngress && node.ingressAddress == nil {
