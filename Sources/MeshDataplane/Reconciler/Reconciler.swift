@@ -214,6 +214,7 @@ public actor Reconciler {
                 let b6 = try NFTBalancer6.read(h.nft)
                 m.balancer.vips6 = b6.vipTargets
                 m.balancer.hairpin6 = b6.hairpin
+                m.balancer.published6 = b6.portTargets
                 let r = try await IngressReturn.read(nft: h.nft, netlink: h.netlink)
                 for (mac, mark) in r.entries { m.returns[mac] = r.routes[mark] }
                 out.append(m)
