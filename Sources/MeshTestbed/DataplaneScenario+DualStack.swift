@@ -89,11 +89,13 @@ extension DataplaneScenario {
 
 extension DataplaneScenario {
     /// Published ports on the nodes' IPv6 addresses: the ingress network carries fd00:ff::/64;
-    /// w1 (node 2) and w2 (node 3) back `whoami`, published on 8000; `web` stays IPv4 only. From
-    /// the underlay client, curl -6 to every node's IPv6 address reaches both backends; IPv6
-    /// published traffic leaves the entry node from its ingress address's twin (the backends see
-    /// that), while IPv4 through the same nodes still shows the client's own address. Checked
-    /// too: the node's IPv6 rule, the ingress sandbox's `pub_backends`, a no-op second apply.
+    /// w1 (node 2) and w2 (node 3) back `whoami`, published on 8000; `web` stays IPv4 only (so
+    /// the tasks' IPv6 answers leave by the ingress return rule, table 77). From the underlay
+    /// client, curl -6 to every node's IPv6 address reaches both backends, which see the client's
+    /// own IPv6 address (through nodes 1 and 3, w1 answers over the IPv6 return path); IPv4
+    /// through the same nodes keeps working. Node 1 switched to Docker's ingress shows its
+    /// ingress address's twin instead, and back. Checked too: the node's IPv6 rule, the ingress
+    /// sandbox's `pub_backends`, the IPv6 return rules and routes, a no-op second apply.
     public func dualStackPublishedPorts() async throws {
         let ingress = OverlayNetwork(
             id: "ingress", name: "ingress", vni: 4096, subnet: IPPrefix("10.255.0.0/24")!, gateway: IPAddress("10.255.0.1")!,
@@ -111,8 +113,7 @@ extension DataplaneScenario {
         _ = try lab.applyAll(states, lb: lb)
         for t in tasks { try lab.startWhoami(task: t.id, name: t.id, address: "::") }
 
-        for n in 1...lab.nodeCount {
-            let twin = ingress.address6(for: lab.ingressAddress(n))!
+        func through(_ n: Int, expect want: IPAddress) throws {
             let out = try Exec.run(
                 [
                     "ip", "netns", "exec", lab.clientNamespace, "curl", "-sS", "--max-time", "\(lab.requestSeconds)", "-H",
@@ -124,8 +125,11 @@ extension DataplaneScenario {
             let seen = lines.filter { $0.hasPrefix("RemoteAddr: ") }
             try check(served == ["I'm w1", "I'm w2"], "client → [\(lab.underlayAddress6(n))]:8000 reached \(served)")
             try check(
-                seen.count == 8 && seen.allSatisfy { $0.hasPrefix("RemoteAddr: [\(twin)]:") },
-                "client → [\(lab.underlayAddress6(n))]:8000: the backends saw \(seen), expected node\(n)'s twin \(twin)")
+                seen.count == 8 && seen.allSatisfy { $0.hasPrefix("RemoteAddr: [\(want)]:") },
+                "client → [\(lab.underlayAddress6(n))]:8000: the backends saw \(seen), expected \(want)")
+        }
+        for n in 1...lab.nodeCount {
+            try through(n, expect: DataplaneLab.clientAddress6)
             let v4 = try lab.get(from: lab.clientNamespace, url: "http://\(lab.underlayAddress(n)):8000/")
             // whoami listens on :: here, so an IPv4 client shows as ::ffff:a.b.c.d.
             try check(
@@ -137,9 +141,27 @@ extension DataplaneScenario {
         let sandbox = Naming(nodeID: lab.nodeID(1)).sandbox("ingress")
         let backends = try Exec.check(["ip", "netns", "exec", sandbox, "nft", "-j", "list", "map", "ip6", "meshd", "pub_backends"])
         try check(backends.contains("fd00:ff::b") && backends.contains("fd00:ff::c"), "ip6 meshd pub_backends: \(backends)")
+        let sandbox2 = Naming(nodeID: lab.nodeID(2)).sandbox("ingress")
+        // IngressReturn's mark for node 1: 0x4d000000 and the low 24 bits of 10.255.0.201.
+        let markValue = lab.ingressAddress(1).bytes.suffix(3).reduce(UInt32(0x4d)) { $0 << 8 | UInt32($1) }
+        let mark = String(markValue, radix: 16)
+        let rules6 = try Exec.check(["ip", "-n", sandbox2, "-6", "-j", "rule", "show"])
+        try check(rules6.contains("\"fwmark\":\"0x\(mark)\""), "node2's IPv6 return rules: \(rules6)")
+        let route6 = try Exec.check(["ip", "-n", sandbox2, "-6", "-j", "route", "show", "table", "\(markValue)"])
+        try check(route6.contains("\"gateway\":\"fd00:ff::c9\""), "node2's IPv6 return route to node 1: \(route6)")
+        let task = try Exec.check(["ip", "-n", lab.taskNamespace("w1"), "-6", "-j", "rule", "show"])
+        try check(task.contains("\"src\":\"fd00:ff::b\"") && task.contains("\"table\":\"77\""), "w1's IPv6 return rule: \(task)")
         for n in 1...lab.nodeCount {
             let o = try lab.apply(states[n - 1], node: n, lb: lb)
             try check(o.succeeded && o.stdout.isEmpty, "second apply on node\(n) printed \(o.stdout) \(o.stderr)")
         }
+        // Docker's ingress on node 1: its IPv6 traffic comes from its twin; the others keep the client's.
+        var snat = states[0]
+        snat.node.ingressSNAT = true
+        _ = try lab.apply(snat, node: 1, lb: lb)
+        try through(1, expect: ingress.address6(for: lab.ingressAddress(1))!)
+        try through(2, expect: DataplaneLab.clientAddress6)
+        _ = try lab.apply(states[0], node: 1, lb: lb)
+        try through(1, expect: DataplaneLab.clientAddress6)
     }
 }

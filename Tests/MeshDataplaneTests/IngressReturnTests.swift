@@ -1,5 +1,9 @@
 import MeshKernel
 import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 @testable import MeshDataplane
 
 /// What the state asks of ingress that keeps the client's address, and the pure plan that
@@ -73,5 +77,38 @@ import Testing
         #expect(third.nft.operations.map(\.label).allSatisfy { $0.hasPrefix("delete element") }, "\(third.nft.operations)")
         #expect(a.entries.isEmpty && a.rules.isEmpty && a.routes.isEmpty)
         #expect(gone == ["ingress return: delete \(n2)"])
+    }
+
+    /// A dual-stack ingress: the same marks, an IPv6 rule and route per other node (next hop the
+    /// twin of its ingress address), the IPv6 map written beside the IPv4 one; a scoped change of
+    /// one node touches its IPv6 pair only; dropping the IPv6 subnet removes the IPv6 side.
+    @Test func theIPv6SideFollowsTheIPv4One() {
+        let subnet = IPPrefix("10.255.0.0/16")!, subnet6 = IPPrefix("fd00:ff::/64")!
+        func twin(_ a: IPAddress) -> IPAddress? { subnet6.embedding(hostOf: a, in: subnet) }
+        let n3 = Naming.vxlanMAC(node: "n3", vni: 4096), n3Ingress = IPAddress("10.255.0.203")!
+        let mark = IngressReturn.mark(n2Ingress), mark3 = IngressReturn.mark(n3Ingress)
+        var a = IngressReturn.Applied()
+        var lines: [String] = []
+        let first = IngressReturn.plan(&a, to: [n2: n2Ingress, n3: n3Ingress], twin: twin, changes: &lines)
+        #expect(first.before.count == 8 && first.after.isEmpty)
+        #expect(a.rules6 == [mark, mark3] && a.routes6 == [mark: IPAddress("fd00:ff::ca")!, mark3: IPAddress("fd00:ff::cb")!])
+        let ops = first.nft.operations.map(\.label)
+        #expect(ops.contains("add table ip6 meshd_return") && lines.contains("nft: add table ip6 meshd_return"), "\(ops)")
+        let v6rules = first.before.compactMap { if case .rule(.add, let r) = $0, r.family == AF_INET6 { r } else { nil } }
+        #expect(v6rules.count == 2)
+
+        var again: [String] = []
+        #expect(IngressReturn.plan(&a, to: [n2: n2Ingress, n3: n3Ingress], twin: twin, only: [n2], changes: &again).before.isEmpty)
+        let gone = IngressReturn.plan(&a, to: [n2: n2Ingress], twin: twin, only: [n3], changes: &again)
+        // n3's IPv4 and IPv6 rule and route go; n2's stay.
+        #expect(gone.before.isEmpty && gone.after.count == 4, "\(gone.after)")
+        #expect(a.rules6 == [mark] && a.routes6 == [mark: IPAddress("fd00:ff::ca")!])
+        let deletes = gone.nft.operations.map(\.label)
+        #expect(deletes.count == 2 && deletes.allSatisfy { $0.hasPrefix("delete element") }, "\(deletes)")
+
+        var v4only: [String] = []
+        let dropped = IngressReturn.plan(&a, to: [n2: n2Ingress], only: [n2], changes: &v4only)
+        #expect(v4only == ["nft: delete table ip6 meshd_return"] && dropped.after.count == 2)
+        #expect(!a.table6 && a.rules6.isEmpty && a.routes6.isEmpty && a.rules == [mark])
     }
 }

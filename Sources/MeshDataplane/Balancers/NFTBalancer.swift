@@ -112,15 +112,18 @@ struct NFTBalancer: Sendable {
     // MARK: hairpin — the same set and rule under both balancers
 
     /// Turns Docker's ingress SNAT on or off: the protocols in `ingress_snat`, or none.
-    static func planSNAT(_ snat: inout Bool, want: Bool, source: IPAddress?, batch b: inout NFTBatch, changes: inout [String]) {
+    static func planSNAT(
+        _ snat: inout Bool, want: Bool, source: IPAddress?, set: NFTSet = snatProtos, batch b: inout NFTBatch, changes: inout [String]
+    ) {
         guard snat != want else { return }
         let elements = balancedProtos.map { NFTElement(.proto($0)) }
+        let family = set.table.family == .ip6 ? "IPv6 " : ""
         if want {
-            b.add(elements, to: snatProtos)
-            changes.append("nft: ingress traffic leaves from \(source.map { "\($0)" } ?? "the node's ingress address")")
+            b.add(elements, to: set)
+            changes.append("nft: \(family)ingress traffic leaves from \(source.map { "\($0)" } ?? "the node's ingress address")")
         } else {
-            b.delete(elements, from: snatProtos)
-            changes.append("nft: ingress traffic keeps the client's address")
+            b.delete(elements, from: set)
+            changes.append("nft: \(family)ingress traffic keeps the client's address")
         }
         snat = want
     }

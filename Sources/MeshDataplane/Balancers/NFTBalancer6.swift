@@ -11,12 +11,12 @@ import MeshKernel
 ///     pub-M:       meta mark set meta l4proto . th dport map @pub_slot
 ///                  dnat ip6 to meta mark . numgen inc mod M map @pub_backends         (address and port)
 ///     postrouting: ip6 saddr . ip6 daddr @hairpin  snat to the gateway's twin
-///                  iifname ingress0  snat to the twin of the node's ingress address
+///                  iifname ingress0  meta l4proto @ingress_snat  snat to the twin of the node's ingress address
 ///
 /// The same shape as `NFTBalancer` (and its slot groups, so a change is set elements only),
 /// with 16-byte keys and values. The table exists while the network carries an IPv6 subnet.
-/// IPv6 published traffic is always source-NATed (Docker's behaviour): keeping an IPv6 client's
-/// address would need `IngressReturn`'s marks and rules in IPv6 too, not built yet.
+/// As for IPv4, `ingress_snat` is empty unless the node runs Docker's ingress: IPv6 clients'
+/// addresses are kept, and `IngressReturn` brings the answers back in IPv6 too.
 struct NFTBalancer6: Sendable {
     struct Applied: Equatable, Sendable {
         var table = false
@@ -30,6 +30,7 @@ struct NFTBalancer6: Sendable {
         var portTargets: [BalancerState.PortKey: [BalancerState.Target]] = [:]
         var portChains: Set<Int> = []
         var portPool = NFTBalancer.SlotPool()
+        var snat = false
     }
 
     static let table = NFTTable(.ip6, Naming.sandboxTable.name)
@@ -51,6 +52,7 @@ struct NFTBalancer6: Sendable {
         NFTSet(table, "pub_backends", key: NFTKeyType(.mark, .mark), kind: .map(NFTKeyType(.ipv6Address, .inetService)))
     }
     static func portChain(_ m: Int) -> NFTChain { NFTChain(table, "pub-\(m)") }
+    static var snatProtos: NFTSet { NFTSet(table, "ingress_snat", key: NFTKeyType(.inetProto)) }
 
     static func read(_ nft: NFTSocket) throws(KernelError) -> Applied {
         var a = Applied()
@@ -85,6 +87,7 @@ struct NFTBalancer6: Sendable {
         }
         for (k, slot) in a.portSlot { a.portTargets[k] = (portBySlot[slot] ?? []).sorted { $0.0 < $1.0 }.map(\.1) }
         a.hairpin = NFTBalancer.hairpin(try elements(hairpinSet), width: 16)
+        a.snat = !(try elements(snatProtos)).isEmpty
         return a
     }
 
@@ -125,7 +128,7 @@ struct NFTBalancer6: Sendable {
         let fresh = n.vipTargets.isEmpty && n.portTargets.isEmpty && n.hairpin.isEmpty
         let scope = fresh ? nil : scope
         if let source6 = d.ingressSource6, !n.ingress {
-            for s in [pubMod, pubSlotMap, pubDispatch, pubBackends] { b.add(s) }
+            for s in [pubMod, pubSlotMap, pubDispatch, pubBackends, snatProtos] { b.add(s) }
             b.add(
                 NFTRule(
                     pre,
@@ -133,10 +136,15 @@ struct NFTBalancer6: Sendable {
                         + NFTBalancer.viaMark(pubMod, pubDispatch), comment: "published dispatch"))
             b.add(
                 NFTRule(
-                    post, NFTExpr.match(.iifname, .eq, .ifname(NFTBalancer.ingressIf)) + NFTExpr.snat(to: source6),
-                    comment: "ingress snat"))
-            changes.append("nft: IPv6 published-port dispatch (from \(source6))")
+                    post,
+                    NFTExpr.match(.iifname, .eq, .ifname(NFTBalancer.ingressIf)) + NFTExpr.inSet([.l4proto], snatProtos.name)
+                        + NFTExpr.snat(to: source6), comment: "ingress snat"))
+            changes.append("nft: IPv6 published-port dispatch")
             n.ingress = true
+            n.snat = false
+        }
+        if n.ingress {
+            NFTBalancer.planSNAT(&n.snat, want: d.ingressSNAT, source: d.ingressSource6, set: snatProtos, batch: &b, changes: &changes)
         }
         if scope?.hairpin ?? true {
             NFTBalancer.planHairpin(&n.hairpin, to: d.hairpin6, set: hairpinSet, batch: &b, changes: &changes)

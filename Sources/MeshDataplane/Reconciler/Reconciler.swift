@@ -620,7 +620,9 @@ public actor Reconciler {
             step = "ingress return paths"
             var returnChanges: [String] = []
             let returnPlan = IngressReturn.plan(
-                &returns, to: want.ingressLink ? want.returns : nil, only: scope?.returns, changes: &returnChanges)
+                &returns, to: want.ingressLink ? want.returns : nil,
+                twin: want.subnet6.map { s6 in { s6.embedding(hostOf: $0, in: want.subnet) } }, only: scope?.returns,
+                changes: &returnChanges)
             try await h.netlink.apply(returnPlan.before)
             if !returnPlan.nft.isEmpty { try await h.nft.commit(returnPlan.nft) }
             changes += returnChanges.map { "\(name): \($0)" }

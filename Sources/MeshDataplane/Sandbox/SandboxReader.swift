@@ -92,6 +92,14 @@ enum SandboxReader {
                 guard try await h.routeList(table: Naming.taskReturnTable).contains(where: { $0.gateway == gw }),
                     try await h.ruleList().contains(Naming.taskReturnRule(e.address))
                 else { return false }
+                if let a6 = e.address6, e.subnet6 != nil {
+                    guard
+                        try await h.routeList(family: AF_INET6, table: Naming.taskReturnTable).contains(where: {
+                            $0.gateway == Naming.gateway6
+                        }),
+                        try await h.ruleList(family: AF_INET6).contains(Naming.taskReturnRule(a6))
+                    else { return false }
+                }
             }
             return true
         } catch {

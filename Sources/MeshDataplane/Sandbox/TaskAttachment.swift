@@ -10,6 +10,7 @@ import MeshKernel
 ///               [<address6>/128;  <subnet6> via fe80::1;  [default via fe80::1]]     (dual stack)
 ///     sandbox:  [fe80::1/64 on <veth>;  <address6>/128 dev <veth>]
 ///               [ip rule pref 1000 from <address> lookup 77;  table 77: default via <return gateway>]
+///               [ip -6 rule pref 1000 from <address6> lookup 77;  table 77: default via fe80::1]   (both)
 enum TaskAttachment {
     static func sandboxSide(_ e: SandboxModel.Endpoint, veth: String) -> [RouteOperation] {
         var ops: [RouteOperation] = [
@@ -45,6 +46,11 @@ enum TaskAttachment {
             var r = Route.defaultRoute(via: gw, device: .name(e.interface))
             r.table = Naming.taskReturnTable
             ops += [.route(.replace, r), .rule(.add, Naming.taskReturnRule(e.address))]
+            if let a6 = e.address6, e.subnet6 != nil {
+                var r6 = Route.defaultRoute(via: Naming.gateway6, device: .name(e.interface))
+                r6.table = Naming.taskReturnTable
+                ops += [.route(.replace, r6), .rule(.add, Naming.taskReturnRule(a6))]
+            }
         }
         return ops
     }
@@ -62,7 +68,10 @@ enum TaskAttachment {
         try await h.netlink.apply(sandboxSide(e, veth: veth))
         let task = try NetlinkHandle(namespace: taskNS)
         // A remade attachment finds its old rule (a rule outlives the device): one, not two.
-        if e.returnGateway != nil { try? await task.ruleDel(Naming.taskReturnRule(e.address)) }
+        if e.returnGateway != nil {
+            try? await task.ruleDel(Naming.taskReturnRule(e.address))
+            if let a6 = e.address6 { try? await task.ruleDel(Naming.taskReturnRule(a6)) }
+        }
         try await task.linkSetUp("lo")
         try await task.apply(taskSide(e))
     }
