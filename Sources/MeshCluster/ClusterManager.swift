@@ -152,14 +152,14 @@ public struct ClusterManager: Sendable {
     /// ready, and its CSR is signed. A node that joins again with the same ID keeps its record.
     public mutating func join(
         token: String, nodeID: String, hostname: String, addr: String, csr: CertificateSigningRequest,
-        now: Date = Date()
+        certificateValidity: TimeInterval = ClusterCA.defaultValidity, now: Date = Date()
     ) throws(ClusterError) -> (node: ClusterNode, certificate: Certificate) {
         let role: NodeRole
         do { role = try settings.tokens.role(for: token) } catch {
             throw .invalidArgument(error.description)
         }
         if role == .manager, !store.sharedByManagers { throw .failedPrecondition(Self.oneManagerOnly) }
-        let cert = try ca.issue(csr: csr, nodeID: nodeID, role: role, now: now)
+        let cert = try ca.issue(csr: csr, nodeID: nodeID, role: role, now: now, validity: certificateValidity)
         var node =
             try store.get(ClusterNode.self, id: nodeID)
             ?? ClusterNode(id: nodeID, hostname: hostname, role: role, now: now)
@@ -181,6 +181,22 @@ public struct ClusterManager: Sendable {
             throw error
         }
         return (node, cert)
+    }
+
+    /// A member's certificate renewed (the node asks over 2377 with its current one): for the key the
+    /// CSR carries, with the role the store gives the node now, so a promotion or demotion reaches
+    /// its certificate at the next renewal. A node that is no longer a member gets nothing.
+    public func renewCertificate(
+        nodeID: String, csr: CertificateSigningRequest, validity: TimeInterval = ClusterCA.defaultValidity,
+        now: Date = Date()
+    ) throws(ClusterError) -> Certificate {
+        guard ClusterCA.commonName(of: csr.subject) == nodeID else {
+            throw .invalidArgument("the certificate request names \(ClusterCA.commonName(of: csr.subject) ?? "no node"), not \(nodeID)")
+        }
+        guard let node = try store.get(ClusterNode.self, id: nodeID) else {
+            throw .notFound(objectKind: "node", reference: nodeID)
+        }
+        return try ca.issue(csr: csr, nodeID: nodeID, role: node.role, now: now, validity: validity)
     }
 
     /// Why a second manager is refused on a swarm whose state is one manager's SQLite file: saying

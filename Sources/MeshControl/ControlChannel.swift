@@ -88,21 +88,25 @@ public final class ControlServer: Sendable {
         group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         handler: @escaping Handler
     ) async throws -> ControlServer {
-        let chain = try NIOSSLCertificate.fromPEMBytes(Array(identity.certificateChainPEM.utf8)).map {
-            NIOSSLCertificateSource.certificate($0)
-        }
-        let key = try NIOSSLPrivateKey(bytes: Array(identity.privateKeyPEM.utf8), format: .pem)
-        var cfg = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
-        cfg.minimumTLSVersion = .tlsv13
-        cfg.certificateVerification = .optionalVerification
-        cfg.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(caPEM.utf8)))
-        let context = try NIOSSLContext(configuration: cfg)
+        try await start(host: host, port: port, identity: { identity }, caPEM: caPEM, group: group, handler: handler)
+    }
+
+    /// `identity` is asked for at each connection, so a renewed certificate is presented from the next
+    /// handshake on without closing the listener or the connections it has (their handshake is done).
+    public static func start(
+        host: String, port: Int, identity: @escaping @Sendable () -> ControlIdentity, caPEM: String,
+        group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        handler: @escaping Handler
+    ) async throws -> ControlServer {
+        let contexts = ServerContexts(identity: identity, trustRoots: try NIOSSLCertificate.fromPEMBytes(Array(caPEM.utf8)))
+        // Built once up front: a certificate or key that does not load fails the start, not each peer.
+        _ = try contexts.current()
         let counter = RefusalCounter()
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .bind(host: host, port: port) { child in
                 child.eventLoop.makeCompletedFuture {
-                    try child.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
+                    try child.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: try contexts.current()))
                     try child.pipeline.syncOperations.addHandler(HandshakeRefusalCounter(counter))
                     try child.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(limit: frameLimit)))
                     try child.pipeline.syncOperations.addHandler(MessageToByteHandler(FrameEncoder()))
@@ -144,6 +148,35 @@ public final class ControlServer: Sendable {
     public func close() async {
         try? await listener.close()
         await loop.value
+    }
+}
+
+/// The listener's TLS context for the identity in force: rebuilt when the identity's PEM changes
+/// (a renewal), reused otherwise, since parsing the chain and key per connection is wasted work.
+final class ServerContexts: Sendable {
+    private let identity: @Sendable () -> ControlIdentity
+    private let trustRoots: [NIOSSLCertificate]
+    private let cached = Mutex<(chain: String, key: String, context: NIOSSLContext)?>(nil)
+
+    init(identity: @escaping @Sendable () -> ControlIdentity, trustRoots: [NIOSSLCertificate]) {
+        self.identity = identity
+        self.trustRoots = trustRoots
+    }
+
+    func current() throws -> NIOSSLContext {
+        let now = identity()
+        if let c = cached.withLock({ $0 }), c.chain == now.certificateChainPEM, c.key == now.privateKeyPEM { return c.context }
+        let chain = try NIOSSLCertificate.fromPEMBytes(Array(now.certificateChainPEM.utf8)).map {
+            NIOSSLCertificateSource.certificate($0)
+        }
+        let key = try NIOSSLPrivateKey(bytes: Array(now.privateKeyPEM.utf8), format: .pem)
+        var cfg = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+        cfg.minimumTLSVersion = .tlsv13
+        cfg.certificateVerification = .optionalVerification
+        cfg.trustRoots = .certificates(trustRoots)
+        let context = try NIOSSLContext(configuration: cfg)
+        cached.withLock { $0 = (now.certificateChainPEM, now.privateKeyPEM, context) }
+        return context
     }
 }
 

@@ -32,6 +32,11 @@ public enum ControlMessage: Codable, Sendable, Equatable {
     /// Manager → node: every manager's 2377 address, the leader's first, at a session's start and when the
     /// set changes, so a node reaches whichever manager leads next without a manual step.
     case managers([String])
+    /// Node → manager, the first and only message of its connection (mutual TLS with the node's
+    /// current certificate): a new certificate for the key this PKCS#10 request (PEM) carries.
+    case renewCertificate(csrPEM: String)
+    /// Manager → node: the renewed certificate (PEM), or `error` with why not.
+    case certificate(String)
     /// Follower manager → leader, the first and only message of its connection: an Engine API request
     /// the follower received, to be answered by the leader as if sent to it.
     case forward(ForwardedRequest)

@@ -36,7 +36,7 @@ extension Daemon {
             // A leader that froze or was cut off after accepting would otherwise hold the client forever.
             answer = try await ControlClient.ask(
                 .forward(request), host: host, port: port, caPEM: record.caPEM,
-                identity: ControlIdentity(certificateChainPEM: record.certificatePEM, privateKeyPEM: record.keyPEM),
+                identity: nodeCertificate(record).client,
                 within: Self.forwardDeadline)
         } catch is ControlDeadlineExceeded {
             return .error(.unavailable("\(Self.noLeader) (\(who) did not answer within \(Self.forwardDeadline))"))

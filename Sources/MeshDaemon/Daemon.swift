@@ -35,6 +35,8 @@ public actor Daemon: EngineBackend {
         /// False (`--no-builtin-images`): busybox, alpine and the whoami names are not run from the
         /// host's programs but pulled like any image (a registry mirror serves them).
         public var builtinImages = true
+        /// The shortest `--cert-expiry` accepted (swarmkit's 1 h; tests lower it to watch renewals).
+        public var minimumCertificateExpiry = SwarmSpecRules.minimumCertificateExpiry
         public init(dataRoot: String, lb: LoadBalancerKind, meshd: String, hostname: String) {
             self.dataRoot = dataRoot
             self.lb = lb
@@ -51,6 +53,8 @@ public actor Daemon: EngineBackend {
     /// sealed), nothing started until `swarm unlock` gives the key.
     private(set) var lockedRecord: NodeRecord?
     private(set) var node: NodePlane?
+    /// The node's certificate in force, shared by every 2377 end of this membership (renewed by the node plane).
+    private var certificate: NodeCertificate?
     private(set) var manager: ManagerPlane?
     /// On a swarm whose managers share etcd: this manager's campaign, which sets `manager` while it leads.
     private(set) var candidacy: ManagerCandidacy?
@@ -80,11 +84,21 @@ public actor Daemon: EngineBackend {
     /// The node's plane for `record`, as this daemon's options say (resume, init and join alike).
     private func startNodePlane(_ record: NodeRecord) async throws -> NodePlane {
         let plane = try await NodePlane.start(
-            record: record, dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd, images: nodeImagesIfAvailable(),
+            record: record, certificate: nodeCertificate(record), dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd,
+            images: nodeImagesIfAvailable(),
             builtinImages: options.builtinImages)
         // The node's containers in `docker events`, as dockerd reports its own (scope local).
         await plane.agent.onContainerEvent { [eventLog] e in eventLog.publish([EventTranslator.container(e)]) }
         return plane
+    }
+
+    /// The certificate holder of `record`'s membership: made once per membership (a leave ends it), so
+    /// the planes started for it, at any time, share what renewal puts in force.
+    func nodeCertificate(_ record: NodeRecord) -> NodeCertificate {
+        if let certificate, certificate.nodeID == record.nodeID, certificate.clusterID == record.clusterID { return certificate }
+        let made = NodeCertificate(record: record)
+        certificate = made
+        return made
     }
 
     func nodeImagesIfAvailable() -> NodeImages? {
@@ -228,7 +242,7 @@ public actor Daemon: EngineBackend {
             }
         }
         return try await ManagerPlane.start(
-            controller: controller, record: record, liveness: options.liveness,
+            controller: controller, record: record, certificate: nodeCertificate(record), liveness: options.liveness,
             onCommit: record.store == nil ? publishEvents : nil,
             onTraffic: { [pageChanges] in pageChanges.publish("{\"changed\":[\"traffic\"]}") },
             gossipKeyPeriod: options.gossipKeyPeriod, wantsTraffic: { [pageChanges] in pageChanges.count > 0 },
@@ -240,6 +254,7 @@ public actor Daemon: EngineBackend {
     private func startCandidacy(_ url: EtcdStoreURL, record: NodeRecord) async throws {
         let port = NodePlane.split(record.listenAddr)?.1 ?? 2377
         let me = ManagerCandidacy.Leader(nodeID: record.nodeID, address: "\(record.advertiseAddr):\(port)")
+        let certificate = nodeCertificate(record)
         let c = ManagerCandidacy(
             url: url.preferring(host: record.advertiseAddr), me: me, clusterID: record.clusterID, ttl: options.leaderTTL,
             startPlane: { [weak self] controller in
@@ -248,7 +263,8 @@ public actor Daemon: EngineBackend {
             },
             planeChanged: { [weak self] plane in await self?.setManager(plane) },
             startFollower: { candidacy in
-                do { return try await FollowerListener.start(record: record) { await candidacy.leader() } } catch {
+                do { return try await FollowerListener.start(record: record, certificate: certificate) { await candidacy.leader() } } catch
+                {
                     DaemonLog.manager.warning("cannot listen on \(record.listenAddr) while following: \(error)")
                     return nil
                 }
@@ -352,6 +368,7 @@ public actor Daemon: EngineBackend {
         let dataPathPort = UInt16(clamping: (request.DataPathPort ?? 0) == 0 ? 4789 : request.DataPathPort!)
         // Refused before anything is made: a spec meshd cannot honour leaves the node out of any swarm.
         let spec = try SwarmSpecRules.initialSpec(request)
+        try SwarmSpecRules.checkCertificateExpiry(spec, minimum: options.minimumCertificateExpiry)
         // VXLAN leaves from the advertise address; a separate data path address is refused, not ignored.
         if let dataPath = request.DataPathAddr, !dataPath.isEmpty,
             try AddressChoice.advertise(dataPath, listen: request.ListenAddr) != advertise
@@ -395,7 +412,8 @@ public actor Daemon: EngineBackend {
                 me.availability = availability
                 _ = try m.store.update(me)
             }
-            let credentials = try NodeCredentials.issue(by: m.ca, nodeID: nodeID, role: .manager)
+            let credentials = try NodeCredentials.issue(
+                by: m.ca, nodeID: nodeID, role: .manager, validity: SwarmSpecRules.certificateValidity(spec))
             let record = NodeRecord(
                 nodeID: nodeID, hostname: options.hostname, role: .manager, clusterID: m.settings.clusterID,
                 advertiseAddr: advertise, listenAddr: listen, dataPathPort: dataPathPort,
@@ -521,6 +539,7 @@ public actor Daemon: EngineBackend {
         await node?.stop(leave: true)
         node = nil
         record = nil
+        certificate = nil
         NodeRecord.remove(dataRoot: options.dataRoot)
         // A shared store is the other managers' too: leaving removes nothing from it.
         if !shared { removeStore() }
@@ -566,6 +585,7 @@ public actor Daemon: EngineBackend {
     public func updateSwarm(_ spec: SwarmSpec, version: UInt64, rotate: SwarmRotation) async throws(EngineError) {
         let c = try controller()
         if record?.store != nil, spec.EncryptionConfig?.AutoLockManagers == true { throw Self.autolockOnEtcd }
+        try SwarmSpecRules.checkCertificateExpiry(spec, minimum: options.minimumCertificateExpiry)
         try await c.updateSwarm(spec, version: version, rotate: rotate)
         // This manager's own key follows the swarm's: sealed with the new key, or open again.
         try await resealRecord()

@@ -80,6 +80,7 @@ struct DaemonCommand: AsyncParsableCommand {
     )
     var clusterStore: String?
     @Option(name: .customLong("leader-ttl"), help: .hidden) var leaderTTL: Int64 = 5
+    @Option(name: .customLong("min-cert-expiry"), help: .hidden) var minCertExpiry = "1h"
     @Option(help: "Group of the API socket, a name or gid (default: docker if that group exists, else root's).")
     var group: String?
 
@@ -156,6 +157,8 @@ struct DaemonCommand: AsyncParsableCommand {
         }
         guard (2...60).contains(leaderTTL) else { throw ValidationError("--leader-ttl must be 2 to 60 seconds") }
         options.leaderTTL = leaderTTL
+        guard let floor = try? Self.period(minCertExpiry) else { throw ValidationError("--min-cert-expiry must be like 1h, 30m or 45s") }
+        options.minimumCertificateExpiry = TimeInterval(floor.components.seconds)
         let daemon = Daemon(options: options)
         try await daemon.resume()
         // APIServer replaces a stale socket itself, and refuses to remove anything that is not a socket.

@@ -4,6 +4,7 @@ import Foundation
 import NIOEmbedded
 import NIOCore
 import NIOPosix
+import NIOSSL
 import MeshTestbed
 import Synchronization
 import Testing
@@ -91,6 +92,48 @@ import X509
         let chain = try await ControlClient.presentedChain(host: "127.0.0.1", port: server.port)
         #expect(chain.count == 2 && chain.last == pki.caDER)
         #expect(SHA256.hash(data: chain.last!) == SHA256.hash(data: pki.caDER))
+        await server.close()
+    }
+
+    final class IdentityBox: Sendable {
+        let value: Mutex<ControlIdentity>
+        init(_ v: ControlIdentity) { value = Mutex(v) }
+    }
+
+    /// Issue 17, certificate renewal: the listener presents the identity in force at each handshake,
+    /// so a renewed certificate is shown from the next connection on, and a connection made before
+    /// the swap goes on unharmed.
+    @Test func aRenewedCertificateIsPresentedFromTheNextHandshakeOn() async throws {
+        let pki = try PKI()
+        let first = try pki.issue("manager1"), second = try pki.issue("manager1")
+        let box = IdentityBox(first)
+        let server = try await ControlServer.start(
+            host: "127.0.0.1", port: 0, identity: { box.value.withLock { $0 } }, caPEM: pki.caPEM
+        ) { peer, inbound, writer in
+            var it = inbound.makeAsyncIterator()
+            while let hello = try await inbound.next(Hello.self, iterator: &it) {
+                try await writer.send(json: Hello(text: "\(await peer.commonName() ?? "nobody"): \(hello.text)"))
+            }
+        }
+        func leaf(_ identity: ControlIdentity) throws -> [UInt8] {
+            try NIOSSLCertificate.fromPEMBytes(Array(identity.certificateChainPEM.utf8))[0].toDERBytes()
+        }
+        #expect(try await ControlClient.presentedChain(host: "127.0.0.1", port: server.port).first == (try leaf(first)))
+        let before = try await ControlClient.connect(host: "127.0.0.1", port: server.port, caPEM: pki.caPEM, identity: try pki.issue("n1"))
+        let answers = try await before.run { inbound, writer in
+            var it = inbound.makeAsyncIterator()
+            try await writer.send(json: Hello(text: "one"))
+            let one = try await inbound.next(Hello.self, iterator: &it)?.text
+            box.value.withLock { $0 = second }
+            let shown = try await ControlClient.presentedChain(host: "127.0.0.1", port: server.port).first
+            try await writer.send(json: Hello(text: "two"))
+            return (one, shown, try await inbound.next(Hello.self, iterator: &it)?.text)
+        }
+        #expect(answers.0 == "n1: one" && answers.2 == "n1: two")
+        let leaf1 = try leaf(first), leaf2 = try leaf(second)
+        #expect(answers.1 == leaf2 && leaf2 != leaf1)
+        let after = try await ControlClient.connect(host: "127.0.0.1", port: server.port, caPEM: pki.caPEM, identity: try pki.issue("n2"))
+        #expect(try await Self.ask(after, "three") == "n2: three")
         await server.close()
     }
 

@@ -31,7 +31,7 @@ import Testing
                 advertiseAddr: "127.0.0.1", listenAddr: "127.0.0.1:0", dataPathPort: 4789, managers: [],
                 certificatePEM: credentials.certificatePEM, keyPEM: credentials.keyPEM, caPEM: credentials.caCertificatePEM,
                 gossipKeys: [])
-            let plane = try await ManagerPlane.start(controller: c.controller, record: record)
+            let plane = try await ManagerPlane.start(controller: c.controller, record: record, certificate: NodeCertificate(record: record))
             do {
                 let manager = Manager(plane: plane, caPEM: credentials.caCertificatePEM, workerToken: token, port: await plane.listenPort)
                 try await body(c, manager)

@@ -15,6 +15,10 @@ public struct NodeIdentity: Sendable, Equatable {
 /// the CSR's subject says, so a node cannot name itself a manager.
 public struct ClusterCA: Sendable {
     public static let rootCommonName = "swarm-ca"
+    /// How far before its issue a certificate's validity starts, for clocks that lag the CA's.
+    public static let backdate: TimeInterval = 3600
+    /// Docker's default node certificate expiry (`--cert-expiry`, `CAConfig.NodeCertExpiry`).
+    public static let defaultValidity: TimeInterval = 90 * 86400
     public let clusterID: String
     public let certificate: Certificate
     /// The signing key's raw bytes (the key type itself is not `Sendable`).
@@ -32,7 +36,7 @@ public struct ClusterCA: Sendable {
             let cert = try Certificate(
                 version: .v3, serialNumber: Certificate.SerialNumber(),
                 publicKey: Certificate.PublicKey(key.publicKey),
-                notValidBefore: now.addingTimeInterval(-3600), notValidAfter: now.addingTimeInterval(20 * 365 * 86400),
+                notValidBefore: now.addingTimeInterval(-backdate), notValidAfter: now.addingTimeInterval(20 * 365 * 86400),
                 issuer: name, subject: name, signatureAlgorithm: .ecdsaWithSHA256,
                 extensions: try Certificate.Extensions {
                     Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 1))
@@ -95,21 +99,27 @@ public struct ClusterCA: Sendable {
     /// A key and CSR for a node (the joining side makes these; the key never leaves the node).
     public static func makeRequest(nodeID: String) throws(ClusterError) -> (key: P256.Signing.PrivateKey, csr: CertificateSigningRequest) {
         let key = P256.Signing.PrivateKey()
+        return (key, try makeRequest(nodeID: nodeID, key: key))
+    }
+
+    /// A CSR for a key the node already holds (a renewal: the key stays where it was kept, sealed
+    /// under the unlock key on an autolocked manager).
+    public static func makeRequest(nodeID: String, key: P256.Signing.PrivateKey) throws(ClusterError) -> CertificateSigningRequest {
         do {
             let csr = try CertificateSigningRequest(
                 version: .v1, subject: try DistinguishedName { CommonName(nodeID) },
                 privateKey: Certificate.PrivateKey(key), attributes: CertificateSigningRequest.Attributes(),
                 signatureAlgorithm: .ecdsaWithSHA256)
-            return (key, csr)
+            return csr
         } catch {
             throw .storage("cannot make a certificate request: \(error)")
         }
     }
 
-    /// Signs a node certificate for the CSR's key (valid 90 days, Docker's default node certificate expiry).
+    /// Signs a node certificate for the CSR's key (by default valid 90 days, Docker's default node certificate expiry).
     public func issue(
         csr: CertificateSigningRequest, nodeID: String, role: NodeRole, now: Date = Date(),
-        validity: TimeInterval = 90 * 86400
+        validity: TimeInterval = defaultValidity
     ) throws(ClusterError) -> Certificate {
         guard csr.publicKey.isValidSignature(csr.signature, for: csr) else {
             throw .invalidArgument("the certificate signing request's signature is not valid")
@@ -124,7 +134,7 @@ public struct ClusterCA: Sendable {
             }
             return try Certificate(
                 version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: csr.publicKey,
-                notValidBefore: now.addingTimeInterval(-3600), notValidAfter: now.addingTimeInterval(validity),
+                notValidBefore: now.addingTimeInterval(-Self.backdate), notValidAfter: now.addingTimeInterval(validity),
                 issuer: certificate.subject, subject: subject, signatureAlgorithm: .ecdsaWithSHA256,
                 extensions: try Certificate.Extensions {
                     Critical(BasicConstraints.notCertificateAuthority)

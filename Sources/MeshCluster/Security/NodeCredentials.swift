@@ -82,9 +82,11 @@ public struct NodeCredentials: Sendable {
 
 extension NodeCredentials {
     /// Credentials for a node the CA's holder issues directly (the manager's own, at `swarm init`).
-    public static func issue(by ca: ClusterCA, nodeID: String, role: NodeRole, now: Date = Date()) throws(ClusterError) -> NodeCredentials {
+    public static func issue(
+        by ca: ClusterCA, nodeID: String, role: NodeRole, validity: TimeInterval = ClusterCA.defaultValidity, now: Date = Date()
+    ) throws(ClusterError) -> NodeCredentials {
         let (key, csr) = try ClusterCA.makeRequest(nodeID: nodeID)
-        let cert = try ca.issue(csr: csr, nodeID: nodeID, role: role, now: now)
+        let cert = try ca.issue(csr: csr, nodeID: nodeID, role: role, now: now, validity: validity)
         return NodeCredentials(certificate: cert, key: key, caCertificate: ca.certificate, clusterID: ca.clusterID)
     }
 }

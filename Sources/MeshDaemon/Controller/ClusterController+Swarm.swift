@@ -41,6 +41,33 @@ public enum SwarmSpecRules {
         }
     }
 
+    /// swarmkit's floor for `CAConfig.NodeCertExpiry` (`--cert-expiry`); the daemon's hidden
+    /// `--min-cert-expiry` lowers it so tests can watch renewals within a run.
+    public static let minimumCertificateExpiry: TimeInterval = 3600
+
+    /// Refuses a node certificate expiry under `minimum`, in swarmkit's words (a Go duration).
+    public static func checkCertificateExpiry(_ spec: SwarmSpec, minimum: TimeInterval) throws(EngineError) {
+        guard let ns = spec.CAConfig?.NodeCertExpiry, ns != 0 else { return }
+        if Double(ns) / 1e9 < minimum {
+            throw .invalidArgument(
+                APIMapping.rpc("InvalidArgument", "minimum certificate expiry time is \(goDuration(seconds: Int64(minimum)))"))
+        }
+    }
+
+    /// How long node certificates issued under `spec` are valid (Docker's 90 days when unset).
+    public static func certificateValidity(_ spec: SwarmSpec) -> TimeInterval {
+        guard let ns = spec.CAConfig?.NodeCertExpiry, ns > 0 else { return ClusterCA.defaultValidity }
+        return Double(ns) / 1e9
+    }
+
+    /// Go's `time.Duration.String()` for whole seconds: 1h0m0s, 2m30s, 45s.
+    static func goDuration(seconds: Int64) -> String {
+        let h = seconds / 3600, m = seconds % 3600 / 60, s = seconds % 60
+        if h > 0 { return "\(h)h\(m)m\(s)s" }
+        if m > 0 { return "\(m)m\(s)s" }
+        return "\(s)s"
+    }
+
     /// `swarm init`'s spec as dockerd makes it (`MergeSwarmSpecToGRPC`): meshd's defaults, with each
     /// field the request set to something other than Go's zero value taking its place.
     public static func initialSpec(_ request: SwarmInitRequest) throws(EngineError) -> SwarmSpec {
@@ -116,6 +143,9 @@ extension ClusterController {
         }
         swarm = record
     }
+
+    /// How long the certificates this manager issues now are valid (`CAConfig.NodeCertExpiry`).
+    var certificateValidity: TimeInterval { SwarmSpecRules.certificateValidity(swarm.spec) }
 
     /// `swarm unlock-key`: the key in force, in Docker's form; empty (as dockerd answers) while
     /// autolock is off.

@@ -7,15 +7,15 @@ import MeshControl
 /// waiting on a connection nobody serves. Same certificate chain as the leader's plane presents: a joiner
 /// checks the CA against its token here too.
 enum FollowerListener {
-    static func start(record: NodeRecord, leader: @escaping @Sendable () async -> ManagerCandidacy.Leader?) async throws
-        -> ControlServer
-    {
+    static func start(
+        record: NodeRecord, certificate: NodeCertificate, leader: @escaping @Sendable () async -> ManagerCandidacy.Leader?
+    ) async throws -> ControlServer {
         guard let (host, port) = NodePlane.split(record.listenAddr) else {
             throw DaemonError.config("listen address \(record.listenAddr) is not host:port")
         }
-        let identity = ControlIdentity(certificateChainPEM: record.certificatePEM + "\n" + record.caPEM, privateKeyPEM: record.keyPEM)
         let caPEM = record.caPEM
-        return try await ControlServer.start(host: host, port: port, identity: identity, caPEM: caPEM) { _, inbound, writer in
+        return try await ControlServer.start(host: host, port: port, identity: { certificate.server }, caPEM: caPEM) {
+            _, inbound, writer in
             var it = inbound.makeAsyncIterator()
             guard let first = try await inbound.next(ControlMessage.self, iterator: &it) else { return }
             let lead = await leader()

@@ -13,6 +13,8 @@ struct ManagerMetrics: Sendable {
     let assignmentsSent = Counter(label: "meshd_manager_assignments_sent_total")
     let sessions = Gauge(label: "meshd_manager_node_sessions")
     let gossipKeyRotations = Counter(label: "meshd_manager_gossip_key_rotations_total")
+    /// Node certificates renewed over 2377 (joins not counted).
+    let certificatesIssued = Counter(label: "meshd_manager_certificate_renewals_total")
     private let tasks: [TaskState: Gauge]
 
     init() {

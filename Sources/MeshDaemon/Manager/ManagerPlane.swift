@@ -128,7 +128,8 @@ public actor ManagerPlane {
     /// `onCommit` gets every store commit made while the plane runs, in commit order (the daemon turns
     /// them into `docker events`).
     public static func start(
-        controller: ClusterController, record: NodeRecord, liveness: NodeLiveness = NodeLiveness(gracePeriod: 10),
+        controller: ClusterController, record: NodeRecord, certificate: NodeCertificate,
+        liveness: NodeLiveness = NodeLiveness(gracePeriod: 10),
         onCommit: (@Sendable (StoreCommit) -> Void)? = nil, onTraffic: (@Sendable () -> Void)? = nil,
         gossipKeyPeriod: Duration? = .seconds(12 * 3600), wantsTraffic: (@Sendable () -> Bool)? = nil,
         storeURL: String? = nil, forward: ForwardHandler? = nil
@@ -136,12 +137,12 @@ public actor ManagerPlane {
         guard let (host, port) = NodePlane.split(record.listenAddr) else {
             throw DaemonError.config("listen address \(record.listenAddr) is not host:port")
         }
-        // The CA goes with the manager's certificate so a joiner can check it against its token.
-        let identity = ControlIdentity(certificateChainPEM: record.certificatePEM + "\n" + record.caPEM, privateKeyPEM: record.keyPEM)
         let box = PlaneBox()
         let server: ControlServer
         do {
-            server = try await ControlServer.start(host: host, port: port, identity: identity, caPEM: record.caPEM) {
+            // The CA goes with the manager's certificate so a joiner can check it against its token; the
+            // certificate is the one in force at each connection (renewal swaps it under the listener).
+            server = try await ControlServer.start(host: host, port: port, identity: { certificate.server }, caPEM: record.caPEM) {
                 peer, inbound, writer in
                 guard let plane = box.plane else { return }
                 try await plane.handle(peer: peer, inbound: inbound, writer: writer)
@@ -229,6 +230,8 @@ public actor ManagerPlane {
                 default: continue
                 }
             }
+        case .renewCertificate(let csrPEM):
+            try await renew(csrPEM, peer: name, writer: writer)
         case .forward(let request):
             // Only another manager of this swarm may have the leader act for it.
             guard let name, try await isManager(name) else {
@@ -242,6 +245,39 @@ public actor ManagerPlane {
             try await writer.send(json: ControlMessage.forwarded(await forwardHandler(request)))
         default:
             try await writer.send(json: ControlMessage.error("expected a join request or a hello"))
+        }
+    }
+
+    /// A node's certificate renewed: only over mutual TLS with its current certificate, only for a
+    /// member, only for the node that certificate names; valid as long as the swarm's
+    /// `CAConfig.NodeCertExpiry` says now.
+    private func renew(_ csrPEM: String, peer name: String?, writer: ControlWriter) async throws {
+        guard let name else {
+            try await writer.send(json: ControlMessage.error("a certificate renewal needs the node's current certificate"))
+            throw ControlRefused(.noCertificate, "certificate renewal without a certificate")
+        }
+        guard try await isMember(name) else {
+            try await writer.send(json: ControlMessage.error("node \(name) is not a member of this swarm (it was removed)"))
+            throw ControlRefused(.unknownNode, "certificate renewal for removed node \(name)")
+        }
+        let csr: CertificateSigningRequest
+        do { csr = try CertificateSigningRequest(pemEncoded: csrPEM) } catch {
+            try await writer.send(json: ControlMessage.error("the certificate signing request does not parse: \(error)"))
+            return
+        }
+        guard ClusterCA.commonName(of: csr.subject) == name else {
+            try await writer.send(json: ControlMessage.error("a node may renew only its own certificate (\(name))"))
+            throw ControlRefused(.identityMismatch, "certificate renewal by \(name) for another node")
+        }
+        let validity = await controller.certificateValidity
+        do {
+            let cert = try await controller.withManager { m throws(ClusterError) in
+                try m.renewCertificate(nodeID: name, csr: csr, validity: validity)
+            }
+            metrics.certificatesIssued.increment()
+            try await writer.send(json: ControlMessage.certificate(try cert.serializeAsPEM().pemString))
+        } catch let e as ClusterError {
+            try await writer.send(json: ControlMessage.error(e.description))
         }
     }
 
@@ -288,10 +324,11 @@ public actor ManagerPlane {
             guard let nodeID = ClusterCA.commonName(of: csr.subject) else {
                 return JoinResponse(error: "the certificate request names no node")
             }
+            let validity = await controller.certificateValidity
             let result = try await controller.withManager { m throws(ClusterError) in
                 let joined = try m.join(
                     token: request.token, nodeID: nodeID, hostname: request.hostname,
-                    addr: request.advertiseAddress.description, csr: csr)
+                    addr: request.advertiseAddress.description, csr: csr, certificateValidity: validity)
                 var described = joined.node
                 described.description = NodeFacts.description(request.platform)
                 _ = try m.store.update(described)

@@ -19,14 +19,17 @@ public actor NodePlane {
     let gossip: GossipAgent
     let directory: EndpointDirectory
     let dns: DNSServer
+    /// The certificate in force, renewed by `renewal` before it expires.
+    let certificate: NodeCertificate
     private var loop: Task<Void, Never>?
+    private var renewal: Task<Void, Never>?
     private var connected = false
 
     /// `images`: the node's image store; with one, images outside the process catalog run as runc
     /// containers (MeshImage supplies it), without one they fail the task with the catalog's message.
-    public static func start(
-        record: NodeRecord, dataRoot: String, lb: LoadBalancerKind, meshd: String, images: (any RootfsProvider)? = nil,
-        builtinImages: Bool = true
+    static func start(
+        record: NodeRecord, certificate: NodeCertificate, dataRoot: String, lb: LoadBalancerKind, meshd: String,
+        images: (any RootfsProvider)? = nil, builtinImages: Bool = true
     ) async throws -> NodePlane {
         guard let address = IPAddress(record.advertiseAddr) else {
             throw DaemonError.config("advertise address \(record.advertiseAddr) is not an IP address")
@@ -58,16 +61,18 @@ public actor NodePlane {
         // Encrypted overlays derive their pair keys from the gossip keys (ESPKeyDerivation).
         try await agent.setESPSecrets(keys)
         let plane = NodePlane(
-            record: record, agent: agent, runtime: runtime, dataRoot: dataRoot, gossip: gossip, directory: directory, dns: dns)
+            record: record, certificate: certificate, agent: agent, runtime: runtime, dataRoot: dataRoot, gossip: gossip,
+            directory: directory, dns: dns)
         await plane.run()
         return plane
     }
 
     private init(
-        record: NodeRecord, agent: NodeAgent, runtime: TaskRuntime, dataRoot: String, gossip: GossipAgent,
-        directory: EndpointDirectory, dns: DNSServer
+        record: NodeRecord, certificate: NodeCertificate, agent: NodeAgent, runtime: TaskRuntime, dataRoot: String,
+        gossip: GossipAgent, directory: EndpointDirectory, dns: DNSServer
     ) {
         self.record = record
+        self.certificate = certificate
         self.agent = agent
         self.runtime = runtime
         self.dataRoot = dataRoot
@@ -77,7 +82,9 @@ public actor NodePlane {
     }
 
     private func run() {
-        let record = record, agent = agent, directory = directory
+        let record = record, agent = agent, directory = directory, certificate = certificate
+        let renewer = CertificateRenewer(certificate: certificate, dataRoot: dataRoot) { await self.managers }
+        renewal = Task { await renewer.run() }
         loop = Task {
             var attempt = 0
             while !Task.isCancelled {
@@ -85,8 +92,7 @@ public actor NodePlane {
                     guard let (host, port) = Self.split(manager) else { continue }
                     do {
                         let connection = try await ControlClient.connect(
-                            host: host, port: port, caPEM: record.caPEM,
-                            identity: ControlIdentity(certificateChainPEM: record.certificatePEM, privateKeyPEM: record.keyPEM))
+                            host: host, port: port, caPEM: record.caPEM, identity: certificate.client)
                         attempt = 0
                         self.setConnected(true)
                         let session = AgentSession(
@@ -154,6 +160,8 @@ public actor NodePlane {
     /// Ends the session, then stops tasks and removes what the dataplane made (`leave`), or keeps
     /// them as they are for a restart (`leave == false`: a daemon that stops is not a node leaving).
     public func stop(leave: Bool) async {
+        renewal?.cancel()
+        _ = await renewal?.value
         loop?.cancel()
         _ = await loop?.value
         if leave {
