@@ -126,22 +126,55 @@ public final class EtcdElection: Sendable {
         while !Task.isCancelled {
             try? await Task.sleep(for: wait)
             if Task.isCancelled { return }
-            do {
-                let left = try await client.keepAlive(lease: lease)
-                if left <= 0 {
-                    stepDown(reason: "lease \(String(lease, radix: 16)) expired")
-                    return
-                }
+            // A renewal that hangs (etcd stopped, a link dropping everything) is bounded by what is left
+            // of the limit: the transport's own timeouts, tried member after member, can outlast it.
+            let budget = limit - (ContinuousClock.now - state.withLock { $0.lastRenewal })
+            switch await Self.keepAlive(client, lease: lease, within: budget) {
+            case .answered(let left) where left <= 0:
+                stepDown(reason: "lease \(String(lease, radix: 16)) expired")
+                return
+            case .answered:
                 state.withLock { $0.lastRenewal = .now }
                 wait = period
-            } catch {
+            case .failed(let error):
                 let since = ContinuousClock.now - state.withLock { $0.lastRenewal }
                 if since >= limit {
                     stepDown(reason: "no lease renewal for \(since): \(error)")
                     return
                 }
                 wait = min(period, .milliseconds(250))
+            case .timedOut:
+                let since = ContinuousClock.now - state.withLock { $0.lastRenewal }
+                stepDown(reason: "no lease renewal for \(since): the renewal did not answer")
+                return
             }
+        }
+    }
+
+    enum RenewalOutcome: Sendable {
+        case answered(Int64)
+        case failed(StoreError)
+        case timedOut
+    }
+
+    /// One keep-alive, raced against `budget`. Not a task group: a group waits for all its children, and
+    /// a call that ignores cancellation would hold the answer until it ends. The call is left to end on
+    /// its own (cancelled, for a transport that listens).
+    static func keepAlive(_ client: EtcdClient, lease: Int64, within budget: Duration) async -> RenewalOutcome {
+        guard budget > .zero else { return .timedOut }
+        let first = FirstOutcome()
+        return await withCheckedContinuation { (c: CheckedContinuation<RenewalOutcome, Never>) in
+            first.set(c)
+            let call = Task {
+                let outcome: RenewalOutcome
+                do throws(StoreError) { outcome = .answered(try await client.keepAlive(lease: lease)) } catch { outcome = .failed(error) }
+                first.resume(outcome)
+            }
+            let timer = Task {
+                try? await Task.sleep(for: budget)
+                if first.resume(.timedOut) { call.cancel() }
+            }
+            first.onResume { timer.cancel() }
         }
     }
 
@@ -199,5 +232,41 @@ public final class EtcdElection: Sendable {
                 try? await Task.sleep(for: .milliseconds(200))
             }
         }
+    }
+}
+
+/// The first of several racers resumes the continuation; the others find it taken.
+final class FirstOutcome: Sendable {
+    private let state = Mutex<
+        (continuation: CheckedContinuation<EtcdElection.RenewalOutcome, Never>?, done: Bool, after: (@Sendable () -> Void)?)
+    >(
+        (nil, false, nil))
+
+    func set(_ c: CheckedContinuation<EtcdElection.RenewalOutcome, Never>) { state.withLock { $0.continuation = c } }
+
+    /// Runs `body` once the race is decided (at once if it already is).
+    func onResume(_ body: @escaping @Sendable () -> Void) {
+        let run = state.withLock { s -> Bool in
+            if s.done { return true }
+            s.after = body
+            return false
+        }
+        if run { body() }
+    }
+
+    /// True for the racer that won.
+    @discardableResult
+    func resume(_ outcome: EtcdElection.RenewalOutcome) -> Bool {
+        let taken = state.withLock { s -> (CheckedContinuation<EtcdElection.RenewalOutcome, Never>, (@Sendable () -> Void)?)? in
+            guard !s.done, let c = s.continuation else { return nil }
+            s.done = true
+            s.continuation = nil
+            defer { s.after = nil }
+            return (c, s.after)
+        }
+        guard let (c, after) = taken else { return false }
+        c.resume(returning: outcome)
+        after?()
+        return true
     }
 }

@@ -9,8 +9,12 @@ import Testing
 final class CuttableTransport: EtcdTransport {
     let inner: EtcdHTTPTransport
     private let cut = Mutex(false)
+    private let frozen = Mutex(false)
     init(_ inner: EtcdHTTPTransport) { self.inner = inner }
     func sever() { cut.withLock { $0 = true } }
+    /// Calls hang instead of failing (a stopped etcd, a link that drops everything): only a caller's own
+    /// timer ends the wait.
+    func freeze() { frozen.withLock { $0 = true } }
 
     private func check() throws(StoreError) {
         if cut.withLock({ $0 }) { throw .unavailable(endpoint: "\(inner.endpoints[0])", reason: "cut by the test") }
@@ -20,6 +24,13 @@ final class CuttableTransport: EtcdTransport {
         return try inner.call(path, body: body)
     }
     func send(_ path: String, body: [UInt8]) async throws(StoreError) -> [UInt8] {
+        if frozen.withLock({ $0 }) {
+            // Deaf to cancellation, as a call blocked in the kernel or on a promise is.
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                DispatchQueue.global().asyncAfter(deadline: .now() + 20) { c.resume() }
+            }
+            throw .unavailable(endpoint: "\(inner.endpoints[0])", reason: "frozen by the test")
+        }
         try check()
         return try await inner.send(path, body: body)
     }
@@ -112,6 +123,34 @@ final class CuttableTransport: EtcdTransport {
         let store = etcdStore(server)
         store.fence = fenceA
         #expect(throws: ClusterError.self) { try store.create(service("s1", name: "web")) }
+        await b.resign()
+    }
+
+    /// A renewal that never answers (etcd stopped, a link that drops everything) must not hold
+    /// leadership past `ttl - 1` s: the leader's own timer ends it, before the other can lead.
+    @Test func aLeaderWhoseRenewalHangsStepsDownOnItsOwnTimer() async throws {
+        let server = try await EtcdServer.start(tag: "meshelect")
+        defer { server.stop() }
+        let ttl: Int64 = 3
+        let (clientA, wireA) = Self.client(server)
+        let a = EtcdElection(client: clientA, value: "m1", ttl: ttl)
+        let b = EtcdElection(client: Self.client(server).0, value: "m2", ttl: ttl)
+        let ea = StreamLog.follow(try await a.campaign())
+        _ = try #require(Self.leading(await ea.wait(for: 1).first), "the first candidate did not lead")
+        let eb = StreamLog.follow(try await b.campaign())
+        let frozen = ContinuousClock.now
+        wireA.freeze()
+        let aEvents = await ea.wait(for: 2, seconds: Double(ttl) + 1)
+        guard aEvents.count == 2, case .steppedDown(let why) = aEvents[1] else {
+            Issue.record("the leader whose renewal hangs did not step down: \(aEvents)")
+            return
+        }
+        #expect(why.contains("no lease renewal"), "\(why)")
+        _ = try #require(Self.leading(await eb.wait(for: 1, seconds: Double(ttl) + 3).first), "the other did not take over")
+        let stepDown = ea.times[1] - frozen
+        print("election: the leader whose renewal hangs stepped down after \(stepDown) (TTL \(ttl) s)")
+        #expect(stepDown <= .seconds(ttl - 1) + .milliseconds(300))
+        #expect(ea.times[1] < eb.times[0])
         await b.resign()
     }
 }
