@@ -48,6 +48,19 @@ final class CuttableTransport: EtcdTransport {
         return (EtcdClient(transport: t), t)
     }
 
+    /// Two campaigners with TTL `ttl`: the first leads (over a wire the test can cut or freeze), the second waits.
+    static func contest(_ server: EtcdServer, ttl: Int64) async throws -> (
+        EtcdElection, CuttableTransport, EtcdElection, StreamLog<EtcdElection.Event>, StreamLog<EtcdElection.Event>, EtcdFence
+    ) {
+        let (clientA, wireA) = client(server)
+        let a = EtcdElection(client: clientA, value: "m1", ttl: ttl)
+        let b = EtcdElection(client: client(server).0, value: "m2", ttl: ttl)
+        let ea = StreamLog.follow(try await a.campaign())
+        let fenceA = try #require(leading(await ea.wait(for: 1).first), "the first candidate did not lead")
+        let eb = StreamLog.follow(try await b.campaign())
+        return (a, wireA, b, ea, eb, fenceA)
+    }
+
     static func leading(_ e: EtcdElection.Event?) -> EtcdFence? {
         if case .leading(let f) = e { return f }
         return nil
@@ -95,12 +108,7 @@ final class CuttableTransport: EtcdTransport {
         let server = try await EtcdServer.start(tag: "meshelect")
         defer { server.stop() }
         let ttl: Int64 = 3
-        let (clientA, wireA) = Self.client(server)
-        let a = EtcdElection(client: clientA, value: "m1", ttl: ttl)
-        let b = EtcdElection(client: Self.client(server).0, value: "m2", ttl: ttl)
-        let ea = StreamLog.follow(try await a.campaign())
-        let fenceA = try #require(Self.leading(await ea.wait(for: 1).first), "the first candidate did not lead")
-        let eb = StreamLog.follow(try await b.campaign())
+        let (a, wireA, b, ea, eb, fenceA) = try await Self.contest(server, ttl: ttl)
         try await Task.sleep(for: .seconds(0.5))
         #expect(eb.all.isEmpty)
 
@@ -132,12 +140,7 @@ final class CuttableTransport: EtcdTransport {
         let server = try await EtcdServer.start(tag: "meshelect")
         defer { server.stop() }
         let ttl: Int64 = 3
-        let (clientA, wireA) = Self.client(server)
-        let a = EtcdElection(client: clientA, value: "m1", ttl: ttl)
-        let b = EtcdElection(client: Self.client(server).0, value: "m2", ttl: ttl)
-        let ea = StreamLog.follow(try await a.campaign())
-        _ = try #require(Self.leading(await ea.wait(for: 1).first), "the first candidate did not lead")
-        let eb = StreamLog.follow(try await b.campaign())
+        let (_, wireA, b, ea, eb, _) = try await Self.contest(server, ttl: ttl)
         let frozen = ContinuousClock.now
         wireA.freeze()
         let aEvents = await ea.wait(for: 2, seconds: Double(ttl) + 1)
