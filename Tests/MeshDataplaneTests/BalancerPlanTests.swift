@@ -134,9 +134,10 @@ import Testing
         for i in 1...1_000 { want.vips6[v6(i, 0)] = (1...3).map { .init(address: v6(i, $0), port: nil, weight: 1) } }
         want.hairpin6 = [v6(1, 1)]
         var changes: [String] = []
-        var applied = NFTBalancer6.Applied()
-        let first = NFTBalancer6.plan(&applied, to: want, changes: &changes)
-        #expect(first.operations.contains { if case .addTable(let t) = $0 { return t == NFTBalancer6.table } else { return false } })
+        var applied = NFTBalancer.Applied()
+        let first = NFTBalancer.plan(&applied, to: want, family: .ipv6, changes: &changes)
+        #expect(
+            first.operations.contains { if case .addTable(let t) = $0 { return t == NFTBalancer.Family.ipv6.table } else { return false } })
         #expect(changes.first == "nft: add table ip6 meshd (hairpin via fd00:60::1)" && applied.vipTargets.count == 1_000)
         // The IPv4 balancer does not see the twins.
         var v4 = NFTBalancer.Applied()
@@ -146,22 +147,22 @@ import Testing
 
         changes = []
         var again = applied
-        #expect(NFTBalancer6.plan(&again, to: want, changes: &changes).isEmpty && changes.isEmpty && again == applied)
+        #expect(NFTBalancer.plan(&again, to: want, family: .ipv6, changes: &changes).isEmpty && changes.isEmpty && again == applied)
 
         want.vips6[v6(500, 0)]![1].address = v6(999, 7)
         var scope = DesiredModel.Touched()
         scope.vips6 = [v6(500, 0)]
         changes = []
-        let one = NFTBalancer6.plan(&applied, to: want, scope: scope, changes: &changes)
+        let one = NFTBalancer.plan(&applied, to: want, family: .ipv6, scope: scope, changes: &changes)
         #expect(
             Self.elementCount(one) == 2 && changes == ["nft: VIP \(v6(500, 0)) → \(v6(500, 1)) \(v6(999, 7)) \(v6(500, 3))"], "\(changes)")
 
         var v4only = want
         v4only.gateway6 = nil
         changes = []
-        let gone = NFTBalancer6.plan(&applied, to: v4only, changes: &changes)
-        #expect(changes == ["nft: delete table ip6 meshd"] && gone.operations.count == 1 && applied == NFTBalancer6.Applied())
-        var none = NFTBalancer6.Applied()
-        #expect(NFTBalancer6.plan(&none, to: v4only, changes: &changes).isEmpty)
+        let gone = NFTBalancer.plan(&applied, to: v4only, family: .ipv6, changes: &changes)
+        #expect(changes == ["nft: delete table ip6 meshd"] && gone.operations.count == 1 && applied == NFTBalancer.Applied())
+        var none = NFTBalancer.Applied()
+        #expect(NFTBalancer.plan(&none, to: v4only, family: .ipv6, changes: &changes).isEmpty)
     }
 }

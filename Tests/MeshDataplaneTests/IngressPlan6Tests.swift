@@ -47,9 +47,9 @@ import Testing
         want.published6[key] = [
             .init(address: IPAddress("fd00:ff::b")!, port: 80, weight: 1), .init(address: IPAddress("fd00:ff::c")!, port: 80, weight: 1),
         ]
-        var applied = NFTBalancer6.Applied()
+        var applied = NFTBalancer.Applied()
         var changes: [String] = []
-        let first = NFTBalancer6.plan(&applied, to: want, changes: &changes)
+        let first = NFTBalancer.plan(&applied, to: want, family: .ipv6, changes: &changes)
         #expect(Self.rules(first).contains("published dispatch") && Self.rules(first).contains("ingress snat"))
         #expect(changes.contains("nft: IPv6 published-port dispatch"), "\(changes)")
         #expect(changes.contains("nft: IPv6 port 8000/tcp → fd00:ff::b:80 fd00:ff::c:80"), "\(changes)")
@@ -58,12 +58,12 @@ import Testing
         var scope = DesiredModel.Touched()
         scope.ports = [key]
         changes = []
-        let drain = NFTBalancer6.plan(&applied, to: want, scope: scope, changes: &changes)
+        let drain = NFTBalancer.plan(&applied, to: want, family: .ipv6, scope: scope, changes: &changes)
         // Elements, and the one-slot chain the first time a port has one slot.
         #expect(Self.rules(drain) == ["1 slots"] && changes == ["nft: IPv6 port 8000/tcp → fd00:ff::b:80"], "\(changes)")
         want.published6[key] = nil
         changes = []
-        _ = NFTBalancer6.plan(&applied, to: want, scope: scope, changes: &changes)
+        _ = NFTBalancer.plan(&applied, to: want, family: .ipv6, scope: scope, changes: &changes)
         #expect(changes == ["nft: remove IPv6 port 8000/tcp"] && applied.portTargets.isEmpty)
     }
 }

@@ -1,7 +1,8 @@
 import MeshKernel
 
-/// Service VIPs and published ports in nftables, in the sandbox's `table ip meshd`. A service is
-/// set elements only, so adding, scaling or removing one never re-validates the table:
+/// Service VIPs and published ports in nftables, in the sandbox's `table ip meshd` and, on a
+/// dual-stack network, `table ip6 meshd` (the same shape with `ip6` fields, see `Family`). A
+/// service is set elements only, so adding, scaling or removing one never re-validates the table:
 ///
 ///     prerouting:  meta l4proto @lb_protos  meta mark set ip daddr map @vip_mod  meta mark vmap @vip_dispatch
 ///                  iifname ingress0  meta mark set meta l4proto . th dport map @pub_mod  meta mark vmap @pub_dispatch
@@ -42,70 +43,130 @@ struct NFTBalancer: Sendable {
         var free: [UInt32] = []
     }
 
-    static let table = Naming.sandboxTable
+    /// What differs between the two tables of a sandbox: `table ip meshd` and, on a dual-stack
+    /// network, `table ip6 meshd` (each IPv4 VIP's IPv6 twin → the backends' twins, hairpin
+    /// source-NATed to the gateway's twin, published ports reached on the nodes' IPv6 addresses).
+    /// The shape drawn above, the slot groups and so the cost of a change are one for both. Under
+    /// IPVS the IPv4 side is `IPVSBalancer`'s, and the IPv6 side is still this table.
+    struct Family: Sendable {
+        let table: NFTTable
+        let address: NFTDataType
+        let saddr: NFTField
+        let daddr: NFTField
+        let nat: NFTFamily
+        /// The register a port lands in after an address (r1 after 4 bytes, r4 after 16).
+        let portRegister: NFTRegister
+        /// Before family-specific lines of the report: "" or "IPv6 ".
+        let label: String
+        /// This family's side of a sandbox's balancer state; nil: the table should not exist.
+        let wanted: @Sendable (BalancerState) -> Side?
+        /// The VIPs of this family a scoped change names.
+        let touchedVIPs: @Sendable (DesiredModel.Touched) -> Set<IPAddress>
+
+        var width: Int { address == .ipv4Address ? 4 : 16 }
+        var pre: NFTChain { NFTChain(table, "prerouting", base: .init(type: .nat, hook: .prerouting, priority: -100)) }
+        var post: NFTChain { NFTChain(table, "postrouting", base: .init(type: .nat, hook: .postrouting, priority: 100)) }
+        var protos: NFTSet { NFTSet(table, "lb_protos", key: NFTKeyType(.inetProto)) }
+        var vipMod: NFTSet { NFTSet(table, "vip_mod", key: NFTKeyType(address), kind: .map(NFTKeyType(.mark))) }
+        var vipSlotMap: NFTSet { NFTSet(table, "vip_slot", key: NFTKeyType(address), kind: .map(NFTKeyType(.mark))) }
+        var vipDispatch: NFTSet { NFTSet(table, "vip_dispatch", key: NFTKeyType(.mark), kind: .verdictMap) }
+        var vipBackends: NFTSet { NFTSet(table, "vip_backends", key: NFTKeyType(.mark, .mark), kind: .map(NFTKeyType(address))) }
+        var pubMod: NFTSet { NFTSet(table, "pub_mod", key: portKey, kind: .map(NFTKeyType(.mark))) }
+        var pubSlotMap: NFTSet { NFTSet(table, "pub_slot", key: portKey, kind: .map(NFTKeyType(.mark))) }
+        var pubDispatch: NFTSet { NFTSet(table, "pub_dispatch", key: NFTKeyType(.mark), kind: .verdictMap) }
+        var pubBackends: NFTSet {
+            NFTSet(table, "pub_backends", key: NFTKeyType(.mark, .mark), kind: .map(NFTKeyType(address, .inetService)))
+        }
+        var hairpinSet: NFTSet { NFTSet(table, "hairpin", key: NFTKeyType(address, address)) }
+        var snatProtos: NFTSet { NFTSet(table, "ingress_snat", key: NFTKeyType(.inetProto)) }
+        func vipChain(_ m: Int) -> NFTChain { NFTChain(table, "vip-\(m)") }
+        func portChain(_ m: Int) -> NFTChain { NFTChain(table, "pub-\(m)") }
+
+        /// `saddr . daddr @hairpin snat to <gateway>`: a task reaching itself through a VIP.
+        func hairpinRule(gateway: IPAddress) -> NFTRule {
+            NFTRule(
+                post,
+                NFTExpr.load([saddr, daddr]) + [.lookup(set: hairpinSet.name, from: .r(0), into: nil, invert: false)]
+                    + NFTExpr.snat(to: gateway), comment: "hairpin")
+        }
+
+        static let ipv4 = Family(
+            table: Naming.sandboxTable, address: .ipv4Address, saddr: .ipSaddr, daddr: .ipDaddr, nat: .ip, portRegister: .r(1),
+            label: "",
+            wanted: {
+                Side(
+                    gateway: $0.gateway, vips: $0.vips, hairpin: $0.hairpin, published: $0.published, ingressSource: $0.ingressSource)
+            }, touchedVIPs: \.vips)
+        static let ipv6 = Family(
+            table: NFTTable(.ip6, Naming.sandboxTable.name), address: .ipv6Address, saddr: .ip6Saddr, daddr: .ip6Daddr, nat: .ip6,
+            portRegister: .r(4), label: "IPv6 ",
+            wanted: { d in
+                d.gateway6.map {
+                    Side(gateway: $0, vips: d.vips6, hairpin: d.hairpin6, published: d.published6, ingressSource: d.ingressSource6)
+                }
+            }, touchedVIPs: \.vips6)
+    }
+
+    /// One family's part of `BalancerState`.
+    struct Side: Sendable {
+        var gateway: IPAddress
+        var vips: [IPAddress: [BalancerState.Target]]
+        var hairpin: Set<IPAddress>
+        var published: [BalancerState.PortKey: [BalancerState.Target]]
+        var ingressSource: IPAddress?
+    }
+
+    // IPv4's sets by name, for the IPVS balancer and the meter, which share them.
+    static var table: NFTTable { Family.ipv4.table }
     static let ingressIf = Naming.ingressSandboxSide
-    static var pre: NFTChain { NFTChain(table, "prerouting", base: .init(type: .nat, hook: .prerouting, priority: -100)) }
-    static var post: NFTChain { NFTChain(table, "postrouting", base: .init(type: .nat, hook: .postrouting, priority: 100)) }
-    static var protos: NFTSet { NFTSet(table, "lb_protos", key: NFTKeyType(.inetProto)) }
-    static var vipMod: NFTSet { NFTSet(table, "vip_mod", key: NFTKeyType(.ipv4Address), kind: .map(NFTKeyType(.mark))) }
-    static var vipSlotMap: NFTSet { NFTSet(table, "vip_slot", key: NFTKeyType(.ipv4Address), kind: .map(NFTKeyType(.mark))) }
-    static var vipDispatch: NFTSet { NFTSet(table, "vip_dispatch", key: NFTKeyType(.mark), kind: .verdictMap) }
-    static var vipBackends: NFTSet {
-        NFTSet(table, "vip_backends", key: NFTKeyType(.mark, .mark), kind: .map(NFTKeyType(.ipv4Address)))
-    }
+    static var post: NFTChain { Family.ipv4.post }
+    static var protos: NFTSet { Family.ipv4.protos }
     static let portKey = NFTKeyType(.inetProto, .inetService)
-    static var pubMod: NFTSet { NFTSet(table, "pub_mod", key: portKey, kind: .map(NFTKeyType(.mark))) }
-    static var pubSlotMap: NFTSet { NFTSet(table, "pub_slot", key: portKey, kind: .map(NFTKeyType(.mark))) }
-    static var pubDispatch: NFTSet { NFTSet(table, "pub_dispatch", key: NFTKeyType(.mark), kind: .verdictMap) }
-    static var pubBackends: NFTSet {
-        NFTSet(table, "pub_backends", key: NFTKeyType(.mark, .mark), kind: .map(NFTKeyType(.ipv4Address, .inetService)))
-    }
-    static var hairpinSet: NFTSet { NFTSet(table, "hairpin", key: NFTKeyType(.ipv4Address, .ipv4Address)) }
-    static var snatProtos: NFTSet { NFTSet(table, "ingress_snat", key: NFTKeyType(.inetProto)) }
+    static var hairpinSet: NFTSet { Family.ipv4.hairpinSet }
+    static var snatProtos: NFTSet { Family.ipv4.snatProtos }
     static let balancedProtos: [UInt8] = [6, 17, 132]
-    static func vipChain(_ m: Int) -> NFTChain { NFTChain(table, "vip-\(m)") }
-    static func portChain(_ m: Int) -> NFTChain { NFTChain(table, "pub-\(m)") }
 
     // MARK: reading
 
-    static func read(_ nft: NFTSocket) throws(KernelError) -> Applied {
+    static func read(_ nft: NFTSocket, family f: Family = .ipv4) throws(KernelError) -> Applied {
         var a = Applied()
-        guard try nft.listTables(family: .ip).contains(where: { $0.name == table.name }) else { return a }
+        guard try nft.listTables(family: f.table.family).contains(where: { $0.name == f.table.name }) else { return a }
         a.table = true
-        let rules = try nft.listRules(table)
+        let rules = try nft.listRules(f.table)
         a.ingress = rules.contains { $0.comment == "published dispatch" }
-        for c in try nft.listChains(table) {
+        for c in try nft.listChains(f.table) {
             if c.name.hasPrefix("vip-"), let m = Int(c.name.dropFirst(4)) { a.vipChains.insert(m) }
             if c.name.hasPrefix("pub-"), let m = Int(c.name.dropFirst(4)) { a.portChains.insert(m) }
         }
-        let sets = Set(try nft.listSets(table).map(\.name))
+        let sets = Set(try nft.listSets(f.table).map(\.name))
         func elements(_ s: NFTSet) throws(KernelError) -> [NFTElement] { sets.contains(s.name) ? try nft.listElements(s) : [] }
+        let w = f.width
 
-        for e in try elements(vipSlotMap) {
+        for e in try elements(f.vipSlotMap) {
             if let vip = IPAddress(bytes: e.key.bytes), let slot = value(e).flatMap(u32) { a.vipSlot[vip] = slot }
         }
         var vipBySlot: [UInt32: [(Int, BalancerState.Target)]] = [:]
-        for e in try elements(vipBackends) where e.key.bytes.count == 8 {
-            guard let v = value(e), let addr = IPAddress(bytes: v.bytes.prefix(4)) else { continue }
+        for e in try elements(f.vipBackends) where e.key.bytes.count == 8 {
+            guard let v = value(e), v.bytes.count >= w, let addr = IPAddress(bytes: v.bytes.prefix(w)) else { continue }
             vipBySlot[u32(e.key.bytes[0..<4])!, default: []].append(
                 (Int(u32(e.key.bytes[4..<8])!), .init(address: addr, port: nil, weight: 1)))
         }
         for (vip, slot) in a.vipSlot { a.vipTargets[vip] = (vipBySlot[slot] ?? []).sorted { $0.0 < $1.0 }.map(\.1) }
 
-        for e in try elements(pubSlotMap) {
+        for e in try elements(f.pubSlotMap) {
             if let k = portKey(e.key), let slot = value(e).flatMap(u32) { a.portSlot[k] = slot }
         }
         var portBySlot: [UInt32: [(Int, BalancerState.Target)]] = [:]
-        for e in try elements(pubBackends) where e.key.bytes.count == 8 {
-            guard let v = value(e), v.bytes.count >= 6, let addr = IPAddress(bytes: v.bytes.prefix(4)) else { continue }
-            let port = UInt16(v.bytes[4]) << 8 | UInt16(v.bytes[5])
+        for e in try elements(f.pubBackends) where e.key.bytes.count == 8 {
+            guard let v = value(e), v.bytes.count >= w + 2, let addr = IPAddress(bytes: v.bytes.prefix(w)) else { continue }
+            let port = UInt16(v.bytes[w]) << 8 | UInt16(v.bytes[w + 1])
             portBySlot[u32(e.key.bytes[0..<4])!, default: []].append(
                 (Int(u32(e.key.bytes[4..<8])!), .init(address: addr, port: port, weight: 1)))
         }
         for (k, slot) in a.portSlot { a.portTargets[k] = (portBySlot[slot] ?? []).sorted { $0.0 < $1.0 }.map(\.1) }
 
-        a.hairpin = hairpin(try elements(hairpinSet))
-        a.snat = !(try elements(snatProtos)).isEmpty
+        a.hairpin = hairpin(try elements(f.hairpinSet), width: w)
+        a.snat = !(try elements(f.snatProtos)).isEmpty
         return a
     }
 
@@ -128,13 +189,8 @@ struct NFTBalancer: Sendable {
         snat = want
     }
 
-    /// `ip saddr . ip daddr @hairpin snat to <gateway>`: a task reaching itself through a VIP.
-    static func hairpinRule(_ chain: NFTChain, gateway: IPAddress) -> NFTRule {
-        NFTRule(
-            chain,
-            NFTExpr.load([.ipSaddr, .ipDaddr]) + [.lookup(set: hairpinSet.name, from: .r(0), into: nil, invert: false)]
-                + NFTExpr.snat(to: gateway), comment: "hairpin")
-    }
+    /// IPv4's hairpin rule (the IPVS balancer's too).
+    static func hairpinRule(_ chain: NFTChain, gateway: IPAddress) -> NFTRule { Family.ipv4.hairpinRule(gateway: gateway) }
 
     /// The addresses of a hairpin set's `address . address` elements (`width`: 4 or 16 bytes each).
     static func hairpin(_ elements: [NFTElement], width: Int = 4) -> Set<IPAddress> {
@@ -169,73 +225,75 @@ struct NFTBalancer: Sendable {
 
     // MARK: planning
 
-    /// The transaction that turns `n` into `desired` (nil: remove the table), one line per change
-    /// for the report; `n` becomes what the table holds once the transaction commits. With a
-    /// scope, only the VIPs, ports and hairpin entries it names are compared: the cost of a
-    /// change is the change, not the table.
+    /// The transaction that turns `n` into `desired`'s side of family `f` (none, or nil: remove
+    /// the table), one line per change for the report; `n` becomes what the table holds once the
+    /// transaction commits. With a scope, only the VIPs, ports and hairpin entries it names are
+    /// compared: the cost of a change is the change, not the table.
     static func plan(
-        _ n: inout Applied, to desired: BalancerState?, scope: DesiredModel.Touched? = nil,
+        _ n: inout Applied, to desired: BalancerState?, family f: Family = .ipv4, scope: DesiredModel.Touched? = nil,
         changes: inout [String]
     ) -> NFTBatch {
         var b = NFTBatch()
-        guard let d = desired else {
+        guard let desired, let d = f.wanted(desired) else {
             if n.table {
-                b.delete(table)
-                changes.append("nft: delete table ip meshd")
+                b.delete(f.table)
+                changes.append("nft: delete table \(f.nat == .ip6 ? "ip6" : "ip") meshd")
             }
             n = Applied()
             return b
         }
         if !n.table {
-            b.add(table)
-            b.add(pre)
-            b.add(post)
-            for s in [protos, vipMod, vipSlotMap, vipDispatch, vipBackends, hairpinSet] { b.add(s) }
-            b.add(balancedProtos.map { NFTElement(.proto($0)) }, to: protos)
+            b.add(f.table)
+            b.add(f.pre)
+            b.add(f.post)
+            for s in [f.protos, f.vipMod, f.vipSlotMap, f.vipDispatch, f.vipBackends, f.hairpinSet] { b.add(s) }
+            b.add(balancedProtos.map { NFTElement(.proto($0)) }, to: f.protos)
             b.add(
                 NFTRule(
-                    pre,
-                    NFTExpr.load([.l4proto]) + [.lookup(set: protos.name, from: .r(0), into: nil, invert: false)]
-                        + NFTExpr.load([.ipDaddr]) + viaMark(vipMod, vipDispatch), comment: "vip dispatch"))
-            b.add(hairpinRule(post, gateway: d.gateway))
-            changes.append("nft: add table ip meshd (hairpin via \(d.gateway))")
+                    f.pre,
+                    NFTExpr.load([.l4proto]) + [.lookup(set: f.protos.name, from: .r(0), into: nil, invert: false)]
+                        + NFTExpr.load([f.daddr]) + viaMark(f.vipMod, f.vipDispatch), comment: "vip dispatch"))
+            b.add(f.hairpinRule(gateway: d.gateway))
+            changes.append("nft: add table \(f.nat == .ip6 ? "ip6" : "ip") meshd (hairpin via \(d.gateway))")
             n = Applied()
             n.table = true
         }
         let fresh = n.vipTargets.isEmpty && n.portTargets.isEmpty && n.hairpin.isEmpty
         let scope = fresh ? nil : scope
         if let src = d.ingressSource, !n.ingress {
-            for s in [pubMod, pubSlotMap, pubDispatch, pubBackends, snatProtos] { b.add(s) }
+            for s in [f.pubMod, f.pubSlotMap, f.pubDispatch, f.pubBackends, f.snatProtos] { b.add(s) }
             b.add(
                 NFTRule(
-                    pre,
+                    f.pre,
                     NFTExpr.match(.iifname, .eq, .ifname(ingressIf)) + NFTExpr.load([.l4proto, .thDport])
-                        + viaMark(pubMod, pubDispatch), comment: "published dispatch"))
+                        + viaMark(f.pubMod, f.pubDispatch), comment: "published dispatch"))
             b.add(
                 NFTRule(
-                    post,
-                    NFTExpr.match(.iifname, .eq, .ifname(ingressIf)) + NFTExpr.inSet([.l4proto], snatProtos.name) + NFTExpr.snat(to: src),
-                    comment: "ingress snat"))
-            changes.append("nft: published-port dispatch")
+                    f.post,
+                    NFTExpr.match(.iifname, .eq, .ifname(ingressIf)) + NFTExpr.inSet([.l4proto], f.snatProtos.name)
+                        + NFTExpr.snat(to: src), comment: "ingress snat"))
+            changes.append("nft: \(f.label)published-port dispatch")
             n.ingress = true
             n.snat = false
         }
-        if n.ingress { planSNAT(&n.snat, want: d.ingressSNAT, source: d.ingressSource, batch: &b, changes: &changes) }
+        if n.ingress {
+            planSNAT(&n.snat, want: desired.ingressSNAT, source: d.ingressSource, set: f.snatProtos, batch: &b, changes: &changes)
+        }
 
-        if scope?.hairpin ?? true { planHairpin(&n.hairpin, to: d.hairpin, batch: &b, changes: &changes) }
+        if scope?.hairpin ?? true { planHairpin(&n.hairpin, to: d.hairpin, set: f.hairpinSet, batch: &b, changes: &changes) }
 
-        let vipKeys = scope.map { Array($0.vips) } ?? Array(Set(n.vipTargets.keys).union(d.vips.keys))
+        let vipKeys = scope.map { Array(f.touchedVIPs($0)) } ?? Array(Set(n.vipTargets.keys).union(d.vips.keys))
         var vipGroup = Group(current: n.vipTargets, slots: n.vipSlot, chains: n.vipChains, pool: n.vipPool)
         n.vipTargets = [:]
         n.vipSlot = [:]  // now uniquely referenced by the group: changed in place
         vipGroup.plan(
             keys: vipKeys.sorted(), desired: { d.vips[$0].map(SlotLayout.expand) ?? [] },
             key: { NFTValue.address($0) }, label: { "VIP \($0)" },
-            modMap: vipMod, slotMap: vipSlotMap, backends: vipBackends, dispatch: vipDispatch,
-            value: { NFTValue.address($0.address) }, chain: vipChain,
+            modMap: f.vipMod, slotMap: f.vipSlotMap, backends: f.vipBackends, dispatch: f.vipDispatch,
+            value: { NFTValue.address($0.address) }, chain: f.vipChain,
             rule: { m in
-                NFTExpr.load([.ipDaddr]) + slotThenBackend(vipSlotMap, vipBackends, modulus: m)
-                    + [.nat(.dnat, family: .ip, address: .r(0), port: nil, flags: [])]
+                NFTExpr.load([f.daddr]) + slotThenBackend(f.vipSlotMap, f.vipBackends, modulus: m)
+                    + [.nat(.dnat, family: f.nat, address: .r(0), port: nil, flags: [])]
             }, batch: &b, changes: &changes)
         n.vipTargets = vipGroup.current
         n.vipSlot = vipGroup.slots
@@ -250,12 +308,12 @@ struct NFTBalancer: Sendable {
             let ingress = n.ingress
             portGroup.plan(
                 keys: portKeys.sorted(), desired: { ingress ? d.published[$0].map(SlotLayout.expand) ?? [] : [] },
-                key: { key($0) }, label: { "port \($0)" },
-                modMap: pubMod, slotMap: pubSlotMap, backends: pubBackends, dispatch: pubDispatch,
-                value: { NFTValue.concat(.address($0.address), .port($0.port ?? 0)) }, chain: portChain,
+                key: { key($0) }, label: { "\(f.label)port \($0)" },
+                modMap: f.pubMod, slotMap: f.pubSlotMap, backends: f.pubBackends, dispatch: f.pubDispatch,
+                value: { NFTValue.concat(.address($0.address), .port($0.port ?? 0)) }, chain: f.portChain,
                 rule: { m in
-                    NFTExpr.load([.l4proto, .thDport]) + slotThenBackend(pubSlotMap, pubBackends, modulus: m)
-                        + [.nat(.dnat, family: .ip, address: .r(0), port: .r(1), flags: [.protoSpecified])]
+                    NFTExpr.load([.l4proto, .thDport]) + slotThenBackend(f.pubSlotMap, f.pubBackends, modulus: m)
+                        + [.nat(.dnat, family: f.nat, address: .r(0), port: f.portRegister, flags: [.protoSpecified])]
                 }, batch: &b, changes: &changes)
             n.portTargets = portGroup.current
             n.portSlot = portGroup.slots

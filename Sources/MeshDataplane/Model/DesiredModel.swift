@@ -25,7 +25,7 @@ public struct DesiredModel: Sendable, Equatable {
     /// What a change touched, per sandbox, so the reconciler diffs only that.
     public struct Touched: Sendable, Equatable {
         public var vips: Set<IPAddress> = []
-        /// IPv6 twins of VIPs (dual-stack networks): `NFTBalancer6`'s, never the IPv4 balancers'.
+        /// IPv6 twins of VIPs (dual-stack networks): `table ip6 meshd`'s (`NFTBalancer.Family.ipv6`), never the IPv4 balancers'.
         public var vips6: Set<IPAddress> = []
         public var ports: Set<BalancerState.PortKey> = []
         public var endpoints: Set<String> = []

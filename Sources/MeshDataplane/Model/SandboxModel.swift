@@ -87,7 +87,7 @@ public struct BalancerState: Equatable, Sendable {
     /// Docker's ingress: published traffic leaves with `ingressSource` as its source. Off, it keeps
     /// the client's address and `IngressReturn` brings the answers back.
     public var ingressSNAT = false
-    /// A dual-stack network's side, balanced in `table ip6 meshd` (`NFTBalancer6`) under either
+    /// A dual-stack network's side, balanced in `table ip6 meshd` (`NFTBalancer.Family.ipv6`) under either
     /// balancer: each IPv4 VIP's IPv6 twin → the backends' IPv6 addresses, the local tasks'
     /// IPv6 addresses, and the hairpin source: the IPv4 gateway's twin (in the subnet, so the
     /// task's answer goes back through the sandbox, and no task can hold it). nil: IPv4 only.
@@ -96,8 +96,8 @@ public struct BalancerState: Equatable, Sendable {
     public var hairpin6: Set<IPAddress> = []
     /// A dual-stack ingress network (the ingress sandbox only): published ports reached on the
     /// nodes' IPv6 addresses → the backends' IPv6 ingress addresses, and the node's ingress
-    /// address's twin, which such traffic always leaves from (Docker's behaviour: IPv6 clients'
-    /// addresses are not kept yet, so answers need no return path).
+    /// address's twin, which such traffic leaves from when `ingressSNAT` says so (otherwise IPv6
+    /// clients keep their address and `IngressReturn`'s IPv6 side brings the answers back).
     public var published6: [PortKey: [Target]] = [:]
     public var ingressSource6: IPAddress? = nil
 

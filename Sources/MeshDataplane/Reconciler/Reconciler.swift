@@ -15,7 +15,7 @@ public actor Reconciler {
         var model: SandboxModel
         var balancer: NFTBalancer.Applied
         var ipvs: IPVSBalancer.Applied
-        var balancer6 = NFTBalancer6.Applied()
+        var balancer6 = NFTBalancer.Applied()
         var meter = TrafficMeter.Applied()
         var returns = IngressReturn.Applied()
     }
@@ -211,7 +211,7 @@ public actor Reconciler {
                 m.balancer.published = b.portTargets
                 m.balancer.hairpin = b.hairpin
                 m.balancer.ingressSNAT = b.snat
-                let b6 = try NFTBalancer6.read(h.nft)
+                let b6 = try NFTBalancer.read(h.nft, family: .ipv6)
                 m.balancer.vips6 = b6.vipTargets
                 m.balancer.hairpin6 = b6.hairpin
                 m.balancer.published6 = b6.portTargets
@@ -269,7 +269,7 @@ public actor Reconciler {
                 } else {
                     known[name] = Known(model: m, balancer: try NFTBalancer.read(h.nft), ipvs: .init())
                 }
-                known[name]!.balancer6 = try NFTBalancer6.read(h.nft)
+                known[name]!.balancer6 = try NFTBalancer.read(h.nft, family: .ipv6)
                 known[name]!.meter = try TrafficMeter.read(h.nft)
                 known[name]!.returns = try await IngressReturn.read(nft: h.nft, netlink: h.netlink)
             } catch {
@@ -547,7 +547,7 @@ public actor Reconciler {
             }
             if k.balancer6.table {
                 var b = NFTBatch()
-                b.delete(NFTBalancer6.table)
+                b.delete(NFTBalancer.Family.ipv6.table)
                 try? await h.nft.commit(b)
             }
             if let ipvs = h.ipvs, !k.ipvs.services.isEmpty { try? await ipvs.flush() }
@@ -647,7 +647,7 @@ public actor Reconciler {
             }
             // A dual-stack network's VIP twins: their own table, whichever balancer runs IPv4.
             step = "IPv6 load balancer"
-            let batch6 = NFTBalancer6.plan(&balancer6, to: want.balancer, scope: scope, changes: &lbChanges)
+            let batch6 = NFTBalancer.plan(&balancer6, to: want.balancer, family: .ipv6, scope: scope, changes: &lbChanges)
             if !batch6.isEmpty { try await h.nft.commit(batch6) }
             changes += lbChanges.map { "\(name): \($0)" }
 
@@ -667,7 +667,7 @@ public actor Reconciler {
             } else if let a = try? NFTBalancer.read(h.nft) {
                 balancer = a
             }
-            if let a = try? NFTBalancer6.read(h.nft) { balancer6 = a }
+            if let a = try? NFTBalancer.read(h.nft, family: .ipv6) { balancer6 = a }
             if let m = try? TrafficMeter.read(h.nft) { meter = m }
             if let r = try? await IngressReturn.read(nft: h.nft, netlink: h.netlink) { returns = r }
             known[name] = Known(model: have, balancer: balancer, ipvs: ipvsApplied, balancer6: balancer6, meter: meter, returns: returns)
