@@ -64,6 +64,8 @@ struct NFTBalancer: Sendable {
         let touchedVIPs: @Sendable (DesiredModel.Touched) -> Set<IPAddress>
 
         var width: Int { address == .ipv4Address ? 4 : 16 }
+        /// As `nft list` names it: `table ip meshd`, `table ip6 meshd`.
+        var tableName: String { "table \(nat == .ip6 ? "ip6" : "ip") \(table.name)" }
         var pre: NFTChain { NFTChain(table, "prerouting", base: .init(type: .nat, hook: .prerouting, priority: -100)) }
         var post: NFTChain { NFTChain(table, "postrouting", base: .init(type: .nat, hook: .postrouting, priority: 100)) }
         var protos: NFTSet { NFTSet(table, "lb_protos", key: NFTKeyType(.inetProto)) }
@@ -237,7 +239,7 @@ struct NFTBalancer: Sendable {
         guard let desired, let d = f.wanted(desired) else {
             if n.table {
                 b.delete(f.table)
-                changes.append("nft: delete table \(f.nat == .ip6 ? "ip6" : "ip") meshd")
+                changes.append("nft: delete \(f.tableName)")
             }
             n = Applied()
             return b
@@ -254,7 +256,7 @@ struct NFTBalancer: Sendable {
                     NFTExpr.load([.l4proto]) + [.lookup(set: f.protos.name, from: .r(0), into: nil, invert: false)]
                         + NFTExpr.load([f.daddr]) + viaMark(f.vipMod, f.vipDispatch), comment: "vip dispatch"))
             b.add(f.hairpinRule(gateway: d.gateway))
-            changes.append("nft: add table \(f.nat == .ip6 ? "ip6" : "ip") meshd (hairpin via \(d.gateway))")
+            changes.append("nft: add \(f.tableName) (hairpin via \(d.gateway))")
             n = Applied()
             n.table = true
         }

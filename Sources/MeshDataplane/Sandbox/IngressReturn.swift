@@ -75,24 +75,24 @@ enum IngressReturn {
                 a.entries[mac] = v
             }
         }
-        for r in try await netlink.ruleList()
-        where r.proto == Route.meshdProtocol && r.priority == rulePriority && r.source == nil {
-            if let m = r.mark, m & markMask == markBase { a.rules.insert(m) }
-        }
-        for r in try await netlink.routeList(table: nil)
-        where r.table & markMask == markBase && r.destination.length == 0 {
-            if let g = r.gateway { a.routes[r.table] = g }
-        }
+        (a.rules, a.routes) = try await paths(netlink, family: AF_INET)
         a.table6 = try nft.listTables(family: .ip6).contains(where: { $0.name == table6.name })
-        for r in try await netlink.ruleList(family: AF_INET6)
-        where r.proto == Route.meshdProtocol && r.priority == rulePriority && r.source == nil {
-            if let m = r.mark, m & markMask == markBase { a.rules6.insert(m) }
-        }
-        for r in try await netlink.routeList(family: AF_INET6, table: nil)
-        where r.table & markMask == markBase && r.destination.length == 0 {
-            if let g = r.gateway { a.routes6[r.table] = g }
-        }
+        (a.rules6, a.routes6) = try await paths(netlink, family: AF_INET6)
         return a
+    }
+
+    /// One family's return paths as the kernel has them: meshd's mark rules, and table M's default route.
+    static func paths(_ netlink: NetlinkHandle, family: Int32) async throws(KernelError) -> (Set<UInt32>, [UInt32: IPAddress]) {
+        var rules: Set<UInt32> = [], routes: [UInt32: IPAddress] = [:]
+        for r in try await netlink.ruleList(family: family)
+        where r.proto == Route.meshdProtocol && r.priority == rulePriority && r.source == nil {
+            if let m = r.mark, m & markMask == markBase { rules.insert(m) }
+        }
+        for r in try await netlink.routeList(family: family, table: nil)
+        where r.table & markMask == markBase && r.destination.length == 0 {
+            if let g = r.gateway { routes[r.table] = g }
+        }
+        return (rules, routes)
     }
 
     /// The kernel changes that make `a` hold `want` (a node's vxlan0 MAC → its ingress address;
