@@ -244,7 +244,7 @@ let package = Package(
         .testTarget(
             name: "MeshControlTests",
             dependencies: [
-                "MeshControl", "MeshTestbed",
+                "MeshControl", "MeshCluster", "MeshTestbed",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -51,14 +51,19 @@ public actor AgentSession {
     /// Takes the managers' addresses the manager sends (leader first), for the node's next reconnect.
     public typealias ManagersHandler = @Sendable ([String]) async -> Void
     let managers: ManagersHandler?
+    /// Takes the certificates the manager wants held (renews, trusts a rotated root) and returns what
+    /// the node holds, which the session sends back.
+    public typealias TrustHandler = @Sendable (CertificateTrust) async throws -> CertificateTrust
+    let trust: TrustHandler?
 
     public init(
         nodeID: String, agent: NodeAgent, directory: EndpointDirectory?, statusInterval: Duration = .milliseconds(500),
         heartbeat: Duration = AgentSession.defaultHeartbeat, drainDelay: Duration = .milliseconds(750), keys: KeyHandler? = nil,
-        managers: ManagersHandler? = nil
+        managers: ManagersHandler? = nil, trust: TrustHandler? = nil
     ) {
         self.keys = keys
         self.managers = managers
+        self.trust = trust
         self.nodeID = nodeID
         self.agent = agent
         self.directory = directory
@@ -129,6 +134,13 @@ public actor AgentSession {
                 }
             case .managers(let list):
                 await self.managers?(list)
+            case .trust(let wanted):
+                guard let trust = self.trust else { continue }
+                do {
+                    try await writer.send(json: ControlMessage.heldCertificates(try await trust(wanted)))
+                } catch {
+                    try await writer.send(json: ControlMessage.error("node \(self.nodeID): cannot take the cluster's certificates: \(error)"))
+                }
             case .error(let text):
                 throw SessionError.manager(text)
             default:
@@ -138,6 +150,13 @@ public actor AgentSession {
     }
 
     private func attach(_ w: ControlWriter) { writer = w }
+
+    /// Sends `message` to the manager while the session is open (what the node reports on its own,
+    /// such as a renewed certificate); dropped once it has ended, as the next session starts afresh.
+    public func tell(_ message: ControlMessage) async {
+        guard !closed, let writer else { return }
+        try? await writer.send(json: message)
+    }
 
     private func passesEnded() async {
         closed = true

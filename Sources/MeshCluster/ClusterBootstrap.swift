@@ -22,6 +22,49 @@ public struct ClusterSettings: Codable, Sendable, Equatable {
     /// (a crash between the store's and node.json's writes, or a user who never saw the new key,
     /// must not lock the swarm out); an unlock settles on the key it was given.
     public var previousSealedCAKey: String?
+    /// The root CA that `swarm ca --rotate` is moving the swarm to, while nodes are renewed under it.
+    public var rootRotation: RootRotation?
+    /// The key secrets are sealed with, once the CA key they were first sealed under may change (a
+    /// root rotation sets it from that key); nil: derived from the CA key, as before any rotation.
+    public var secretsKey: String?
+    /// `secretsKey` in the store of an autolocked swarm.
+    public var sealedSecretsKey: SealedSecret?
+}
+
+/// A root rotation under way: the new root, its key, and the new root's certificate signed by the
+/// current root's key (cross-signed), which goes with every certificate the new key issues so that a
+/// node trusting only the current root still verifies them.
+public struct RootRotation: Codable, Sendable, Equatable {
+    public var caCertificatePEM: String
+    /// Secret; empty in the store of an autolocked swarm, where `sealedKey` holds it.
+    public var caKeyPEM: String
+    public var crossSignedPEM: String
+    public var sealedKey: SealedSecret?
+
+    public init(caCertificatePEM: String, caKeyPEM: String, crossSignedPEM: String) {
+        self.caCertificatePEM = caCertificatePEM
+        self.caKeyPEM = caKeyPEM
+        self.crossSignedPEM = crossSignedPEM
+    }
+}
+
+/// A secret of the settings as an autolocked swarm's store keeps it: sealed with the unlock key, and
+/// with the key before the last rotation until an unlock settles (as the CA key is).
+public struct SealedSecret: Codable, Sendable, Equatable {
+    public var sealed: String
+    public var previous: String?
+
+    init(_ plain: String, key: UnlockKey, previous: UnlockKey?, purpose: String) {
+        sealed = key.seal(plain, purpose: purpose)
+        self.previous = previous.map { $0.seal(plain, purpose: purpose) }
+    }
+
+    func open(with key: UnlockKey, purpose: String) throws(ClusterError) -> String {
+        do { return try key.open(sealed, purpose: purpose) } catch {
+            guard let previous else { throw error }
+            return try key.open(previous, purpose: purpose)
+        }
+    }
 }
 
 /// `swarm init` and manager restart: the steps that make or reload a cluster in a store.
@@ -65,6 +108,8 @@ public enum ClusterBootstrap {
     }
 
     static let caKeyPurpose = "cluster CA key"
+    static let nextCAKeyPurpose = "next cluster CA key"
+    static let secretsKeyPurpose = "secrets key"
 
     /// `settings` as the store keeps them: with `key` (an autolocked swarm), the CA key sealed,
     /// and with `previous` as well.
@@ -74,9 +119,20 @@ public enum ClusterBootstrap {
             s.sealedCAKey = key.seal(s.caKeyPEM, purpose: caKeyPurpose)
             s.previousSealedCAKey = previous.map { $0.seal(s.caKeyPEM, purpose: caKeyPurpose) }
             s.caKeyPEM = ""
+            if var r = s.rootRotation {
+                r.sealedKey = SealedSecret(r.caKeyPEM, key: key, previous: previous, purpose: nextCAKeyPurpose)
+                r.caKeyPEM = ""
+                s.rootRotation = r
+            }
+            if let k = s.secretsKey {
+                s.sealedSecretsKey = SealedSecret(k, key: key, previous: previous, purpose: secretsKeyPurpose)
+                s.secretsKey = nil
+            }
         } else {
             s.sealedCAKey = nil
             s.previousSealedCAKey = nil
+            s.rootRotation?.sealedKey = nil
+            s.sealedSecretsKey = nil
         }
         return s
     }
@@ -113,6 +169,14 @@ public enum ClusterBootstrap {
             }
             settings.sealedCAKey = nil
             settings.previousSealedCAKey = nil
+            if let sealed = settings.rootRotation?.sealedKey {
+                settings.rootRotation?.caKeyPEM = try sealed.open(with: key, purpose: nextCAKeyPurpose)
+                settings.rootRotation?.sealedKey = nil
+            }
+            if let sealed = settings.sealedSecretsKey {
+                settings.secretsKey = try sealed.open(with: key, purpose: secretsKeyPurpose)
+                settings.sealedSecretsKey = nil
+            }
         }
         return settings
     }

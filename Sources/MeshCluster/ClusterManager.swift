@@ -8,8 +8,12 @@ import X509
 /// Every method writes through the store before it returns, so a restart (`open`) loses nothing.
 public struct ClusterManager: Sendable {
     public let store: any ClusterStore
-    public private(set) var settings: ClusterSettings
-    public let ca: ClusterCA
+    public internal(set) var settings: ClusterSettings
+    /// The root nodes trust. During a root rotation it stays the current one until every node holds
+    /// a certificate from the next (`pendingRoot`).
+    public internal(set) var ca: ClusterCA
+    /// The root `swarm ca --rotate` moves to, while it is under way.
+    public internal(set) var pendingRoot: PendingRoot?
     public private(set) var allocator: NetworkAllocator
     public var orchestrator = Orchestrator()
     public var scheduler = Scheduler(requireAllocation: true)
@@ -35,7 +39,7 @@ public struct ClusterManager: Sendable {
             store: store, nodeID: nodeID, hostname: hostname, advertiseAddr: advertiseAddr, defaultAddrPool: pools,
             subnetSize: subnetSize, dataPathPort: dataPathPort, now: now, unlockKey: unlockKey)
         let ca = try ClusterCA(certificatePEM: settings.caCertificatePEM, keyPEM: settings.caKeyPEM)
-        var m = ClusterManager(store: store, settings: settings, ca: ca, allocator: allocator)
+        var m = try ClusterManager(store: store, settings: settings, ca: ca, allocator: allocator)
         m.unlockKey = unlockKey
         return m
     }
@@ -44,7 +48,7 @@ public struct ClusterManager: Sendable {
     /// (`.locked` without it).
     public static func open(store: any ClusterStore, unlockKey: UnlockKey? = nil) throws(ClusterError) -> ClusterManager? {
         guard let (settings, ca, allocator) = try ClusterBootstrap.load(store: store, key: unlockKey) else { return nil }
-        var m = ClusterManager(store: store, settings: settings, ca: ca, allocator: allocator)
+        var m = try ClusterManager(store: store, settings: settings, ca: ca, allocator: allocator)
         // The store says whether the swarm is locked: a key given for an unlocked one is not kept.
         // The key given is the one in force from now on; the stored copy under the other key (a
         // rotation's) goes with the next save, which `settleUnlockKey` makes at once.
@@ -83,12 +87,15 @@ public struct ClusterManager: Sendable {
         previousUnlockKey = nil
     }
 
-    private init(store: any ClusterStore, settings: ClusterSettings, ca: ClusterCA, allocator: NetworkAllocator) {
+    private init(
+        store: any ClusterStore, settings: ClusterSettings, ca: ClusterCA, allocator: NetworkAllocator
+    ) throws(ClusterError) {
         self.store = store
         self.settings = settings
         self.ca = ca
         self.allocator = allocator
-        secretSealing = SecretSealing(ca: ca)
+        pendingRoot = try settings.rootRotation.map { r throws(ClusterError) in try PendingRoot(r) }
+        secretSealing = try SecretSealing(settings: settings, ca: ca)
     }
 
     /// Seals secret data before it is stored and opens it for the nodes that mount it.
@@ -159,7 +166,7 @@ public struct ClusterManager: Sendable {
             throw .invalidArgument(error.description)
         }
         if role == .manager, !store.sharedByManagers { throw .failedPrecondition(Self.oneManagerOnly) }
-        let cert = try ca.issue(csr: csr, nodeID: nodeID, role: role, now: now, validity: certificateValidity)
+        let cert = try issuer.issue(csr: csr, nodeID: nodeID, role: role, now: now, validity: certificateValidity)
         var node =
             try store.get(ClusterNode.self, id: nodeID)
             ?? ClusterNode(id: nodeID, hostname: hostname, role: role, now: now)
@@ -196,7 +203,7 @@ public struct ClusterManager: Sendable {
         guard let node = try store.get(ClusterNode.self, id: nodeID) else {
             throw .notFound(objectKind: "node", reference: nodeID)
         }
-        return try ca.issue(csr: csr, nodeID: nodeID, role: node.role, now: now, validity: validity)
+        return try issuer.issue(csr: csr, nodeID: nodeID, role: node.role, now: now, validity: validity)
     }
 
     /// Why a second manager is refused on a swarm whose state is one manager's SQLite file: saying

@@ -88,17 +88,18 @@ public final class ControlServer: Sendable {
         group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         handler: @escaping Handler
     ) async throws -> ControlServer {
-        try await start(host: host, port: port, identity: { identity }, caPEM: caPEM, group: group, handler: handler)
+        try await start(host: host, port: port, identity: { identity }, caPEM: { caPEM }, group: group, handler: handler)
     }
 
-    /// `identity` is asked for at each connection, so a renewed certificate is presented from the next
-    /// handshake on without closing the listener or the connections it has (their handshake is done).
+    /// `identity` and `caPEM` are asked for at each connection, so a renewed certificate is presented,
+    /// and a rotated root trusted, from the next handshake on without closing the listener or the
+    /// connections it has (their handshake is done).
     public static func start(
-        host: String, port: Int, identity: @escaping @Sendable () -> ControlIdentity, caPEM: String,
+        host: String, port: Int, identity: @escaping @Sendable () -> ControlIdentity, caPEM: @escaping @Sendable () -> String,
         group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         handler: @escaping Handler
     ) async throws -> ControlServer {
-        let contexts = ServerContexts(identity: identity, trustRoots: try NIOSSLCertificate.fromPEMBytes(Array(caPEM.utf8)))
+        let contexts = ServerContexts(identity: identity, trustRoots: caPEM)
         // Built once up front: a certificate or key that does not load fails the start, not each peer.
         _ = try contexts.current()
         let counter = RefusalCounter()
@@ -151,21 +152,25 @@ public final class ControlServer: Sendable {
     }
 }
 
-/// The listener's TLS context for the identity in force: rebuilt when the identity's PEM changes
-/// (a renewal), reused otherwise, since parsing the chain and key per connection is wasted work.
+/// The listener's TLS context for the identity and trust in force: rebuilt when their PEM changes
+/// (a renewal, a root rotation), reused otherwise, since parsing the chain and key per connection is
+/// wasted work.
 final class ServerContexts: Sendable {
     private let identity: @Sendable () -> ControlIdentity
-    private let trustRoots: [NIOSSLCertificate]
-    private let cached = Mutex<(chain: String, key: String, context: NIOSSLContext)?>(nil)
+    private let trustRoots: @Sendable () -> String
+    private let cached = Mutex<(chain: String, key: String, roots: String, context: NIOSSLContext)?>(nil)
 
-    init(identity: @escaping @Sendable () -> ControlIdentity, trustRoots: [NIOSSLCertificate]) {
+    init(identity: @escaping @Sendable () -> ControlIdentity, trustRoots: @escaping @Sendable () -> String) {
         self.identity = identity
         self.trustRoots = trustRoots
     }
 
     func current() throws -> NIOSSLContext {
         let now = identity()
-        if let c = cached.withLock({ $0 }), c.chain == now.certificateChainPEM, c.key == now.privateKeyPEM { return c.context }
+        let roots = trustRoots()
+        if let c = cached.withLock({ $0 }), c.chain == now.certificateChainPEM, c.key == now.privateKeyPEM, c.roots == roots {
+            return c.context
+        }
         let chain = try NIOSSLCertificate.fromPEMBytes(Array(now.certificateChainPEM.utf8)).map {
             NIOSSLCertificateSource.certificate($0)
         }
@@ -173,9 +178,9 @@ final class ServerContexts: Sendable {
         var cfg = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
         cfg.minimumTLSVersion = .tlsv13
         cfg.certificateVerification = .optionalVerification
-        cfg.trustRoots = .certificates(trustRoots)
+        cfg.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(roots.utf8)))
         let context = try NIOSSLContext(configuration: cfg)
-        cached.withLock { $0 = (now.certificateChainPEM, now.privateKeyPEM, context) }
+        cached.withLock { $0 = (now.certificateChainPEM, now.privateKeyPEM, roots, context) }
         return context
     }
 }

@@ -35,8 +35,14 @@ public enum ControlMessage: Codable, Sendable, Equatable {
     /// Node → manager, the first and only message of its connection (mutual TLS with the node's
     /// current certificate): a new certificate for the key this PKCS#10 request (PEM) carries.
     case renewCertificate(csrPEM: String)
-    /// Manager → node: the renewed certificate (PEM), or `error` with why not.
+    /// Manager → node: the renewed certificate (PEM, leaf first, then the cross-signed root during a
+    /// root rotation), or `error` with why not.
     case certificate(String)
+    /// Manager → node: the certificates the cluster wants held (at a session's start, and when a root
+    /// rotation starts or ends).
+    case trust(CertificateTrust)
+    /// Node → manager: the certificates it holds (after a hello, a renewal, a new trust root).
+    case heldCertificates(CertificateTrust)
     /// Follower manager → leader, the first and only message of its connection: an Engine API request
     /// the follower received, to be answered by the leader as if sent to it.
     case forward(ForwardedRequest)

@@ -34,9 +34,9 @@ extension Daemon {
         let answer: ControlMessage?
         do {
             // A leader that froze or was cut off after accepting would otherwise hold the client forever.
+            let certificate = nodeCertificate(record)
             answer = try await ControlClient.ask(
-                .forward(request), host: host, port: port, caPEM: record.caPEM,
-                identity: nodeCertificate(record).client,
+                .forward(request), host: host, port: port, caPEM: certificate.caPEM, identity: certificate.client,
                 within: Self.forwardDeadline)
         } catch is ControlDeadlineExceeded {
             return .error(.unavailable("\(Self.noLeader) (\(who) did not answer within \(Self.forwardDeadline))"))

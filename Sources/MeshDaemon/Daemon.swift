@@ -486,7 +486,7 @@ public actor Daemon: EngineBackend {
             guard let certificatePEM = response.certificatePEM, response.nodeID == nodeID else {
                 throw DaemonError.join("the manager's answer holds no certificate")
             }
-            guard let subject = ClusterCA.subject(of: try Certificate(pemEncoded: certificatePEM)), subject.nodeID == nodeID else {
+            guard let subject = ClusterCA.subject(of: try PEMChain.leaf(certificatePEM)), subject.nodeID == nodeID else {
                 throw DaemonError.join("the manager issued a certificate for another node")
             }
             let saved = NodeRecord(

@@ -108,7 +108,7 @@ import X509
         let first = try pki.issue("manager1"), second = try pki.issue("manager1")
         let box = IdentityBox(first)
         let server = try await ControlServer.start(
-            host: "127.0.0.1", port: 0, identity: { box.value.withLock { $0 } }, caPEM: pki.caPEM
+            host: "127.0.0.1", port: 0, identity: { box.value.withLock { $0 } }, caPEM: { pki.caPEM }
         ) { peer, inbound, writer in
             var it = inbound.makeAsyncIterator()
             while let hello = try await inbound.next(Hello.self, iterator: &it) {

@@ -371,7 +371,12 @@ import Testing
             let me = try #require(nodes.first { $0.ID == c.managerID })
             #expect(me.ManagerStatus == Node.ManagerStatus(Leader: true, Reachability: "reachable", Addr: "192.168.50.1:2377"))
             #expect(me.Description.Hostname == "manager1" && me.Status.State == "ready" && me.Status.Addr == "192.168.50.1")
-            #expect(me.Description.TLSInfo?.TrustRoot?.contains("BEGIN CERTIFICATE") == true)
+            // A node's TLSInfo is what it reported holding (the session's heldCertificates), none before.
+            #expect(me.Description.TLSInfo == nil)
+            try await ctl.withManager { m throws(ClusterError) in try m.recordTLSInfo(m.clusterTLSInfo, nodeID: c.managerID) }
+            let reported = try await ctl.inspectNode(c.managerID).Description.TLSInfo
+            #expect(reported?.TrustRoot?.contains("BEGIN CERTIFICATE") == true)
+            #expect(reported == (try await ctl.inspectSwarm()).cluster.TLSInfo)
             #expect(nodes.filter { $0.ID != c.managerID }.allSatisfy { $0.ManagerStatus == nil && $0.Spec.Role == "worker" })
 
             _ = try await ctl.createService(webSpec("web", replicas: 3))

@@ -29,6 +29,9 @@ public struct ClusterNode: Codable, Sendable, Equatable, Identifiable {
     /// The node's own addresses on overlay networks (its ingress/load-balancer endpoints), like Docker's
     /// `Node.Attachments`; kept here so the allocator can rebuild them.
     public var attachments: [NetworkAttachment]
+    /// What the node last reported of its certificates (its trust root, its certificate's issuer):
+    /// nil until it has (Docker's `Description.TLSInfo`).
+    public var tlsInfo: TLSInfo?
 
     public init(
         id: String, hostname: String, role: NodeRole = .worker, availability: NodeAvailability = .active,

@@ -30,13 +30,15 @@ public enum CertificateRenewal {
         return max(0, min(backoff, expiry.timeIntervalSince(now) - 1))
     }
 
-    /// Checks a certificate a manager sent back for a renewal: issued by the cluster's CA for this
-    /// node, for the key the node holds, and valid now. Returns the role it carries.
+    /// Checks a certificate a manager sent back for a renewal: issued by the cluster's CA (directly, or
+    /// through a cross-signed root in `intermediates` during a root rotation) for this node, for the
+    /// key the node holds, and valid now. Returns the role it carries.
     public static func check(
-        _ cert: Certificate, nodeID: String, key: P256.Signing.PrivateKey, caCertificate: Certificate, clusterID: String,
-        now: Date = Date()
+        _ cert: Certificate, intermediates: [Certificate] = [], nodeID: String, key: P256.Signing.PrivateKey,
+        caCertificate: Certificate, clusterID: String, now: Date = Date()
     ) throws(ClusterError) -> NodeIdentity {
-        let identity = try ClusterCA.verify(cert, caCertificate: caCertificate, clusterID: clusterID, now: now)
+        let identity = try ClusterCA.verify(
+            cert, intermediates: intermediates, caCertificate: caCertificate, clusterID: clusterID, now: now)
         guard identity.nodeID == nodeID else {
             throw .invalidArgument("the renewed certificate names node \(identity.nodeID), not \(nodeID)")
         }

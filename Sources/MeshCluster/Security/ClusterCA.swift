@@ -149,12 +149,54 @@ public struct ClusterCA: Sendable {
         }
     }
 
+    /// `next`'s certificate signed by this CA's key: same subject, key and key identifier as `next`'s
+    /// own, issued by this root. A node trusting only this root verifies a certificate `next` issued
+    /// through it (leaf, then this), so a root rotation needs no node to change its trust first. It
+    /// may certify no CA below it, and ends when this root does if that is sooner.
+    public func crossSign(_ next: ClusterCA, now: Date = Date()) throws(ClusterError) -> Certificate {
+        do {
+            return try Certificate(
+                version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: next.certificate.publicKey,
+                notValidBefore: now.addingTimeInterval(-Self.backdate),
+                notValidAfter: min(next.certificate.notValidAfter, certificate.notValidAfter),
+                issuer: certificate.subject, subject: next.certificate.subject, signatureAlgorithm: .ecdsaWithSHA256,
+                extensions: try Certificate.Extensions {
+                    Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
+                    Critical(KeyUsage(digitalSignature: true, keyCertSign: true, cRLSign: true))
+                    SubjectKeyIdentifier(hash: next.certificate.publicKey)
+                    AuthorityKeyIdentifier(keyIdentifier: try certificate.extensions.subjectKeyIdentifier?.keyIdentifier)
+                },
+                issuerPrivateKey: Certificate.PrivateKey(key))
+        } catch {
+            throw .storage("cannot cross-sign the new root CA: \(error)")
+        }
+    }
+
     // MARK: verifying
 
     /// Checks that `cert` was issued by this CA, is valid at `now`, and names a node of this cluster;
     /// returns the node ID and role it carries.
     public func verify(_ cert: Certificate, now: Date = Date()) throws(ClusterError) -> NodeIdentity {
         try Self.verify(cert, caCertificate: certificate, clusterID: clusterID, now: now)
+    }
+
+    /// The same check through one of `intermediates` when the root did not issue `cert` itself (a
+    /// root rotation's cross-signed certificate): that one must be a CA the root issued, valid now.
+    public static func verify(
+        _ cert: Certificate, intermediates: [Certificate], caCertificate: Certificate, clusterID: String,
+        now: Date = Date()
+    ) throws(ClusterError) -> NodeIdentity {
+        if cert.issuer == caCertificate.subject, caCertificate.publicKey.isValidSignature(cert.signature, for: cert) {
+            return try verify(cert, caCertificate: caCertificate, clusterID: clusterID, now: now)
+        }
+        for i in intermediates
+        where i.issuer == caCertificate.subject && caCertificate.publicKey.isValidSignature(i.signature, for: i)
+            && (try? i.extensions.basicConstraints) == .isCertificateAuthority(maxPathLength: 0)
+            && i.notValidBefore <= now && now <= i.notValidAfter && i.publicKey.isValidSignature(cert.signature, for: cert)
+        {
+            return try verify(cert, caCertificate: i, clusterID: clusterID, now: now)
+        }
+        throw .invalidArgument("certificate of \(cert.subject) was not issued by this cluster's CA")
     }
 
     /// The same check with only the CA certificate, as a node (which has no CA key) checks its peers.
@@ -195,19 +237,51 @@ public struct TLSInfo: Codable, Sendable, Equatable {
     public var trustRoot: String
     public var certIssuerSubject: String
     public var certIssuerPublicKey: String
+    public init(trustRoot: String, certIssuerSubject: String, certIssuerPublicKey: String) {
+        self.trustRoot = trustRoot
+        self.certIssuerSubject = certIssuerSubject
+        self.certIssuerPublicKey = certIssuerPublicKey
+    }
+}
+
+/// Certificates in one PEM text, leaf first (what a node holds after a root rotation began: its
+/// certificate, then the cross-signed root that issued it).
+public enum PEMChain {
+    public static func certificates(_ pem: String) throws(ClusterError) -> [Certificate] {
+        do {
+            let certs = try PEMDocument.parseMultiple(pemString: pem).map { try Certificate(pemDocument: $0) }
+            guard !certs.isEmpty else { throw ClusterError.invalidArgument("no certificate in the PEM text") }
+            return certs
+        } catch let e as ClusterError {
+            throw e
+        } catch {
+            throw .invalidArgument("cannot read the certificate chain: \(error)")
+        }
+    }
+
+    /// The first certificate (the holder's own).
+    public static func leaf(_ pem: String) throws(ClusterError) -> Certificate { try certificates(pem)[0] }
+
+    public static func pem(_ certs: [Certificate]) -> String {
+        certs.compactMap { try? $0.serializeAsPEM().pemString }.joined(separator: "\n")
+    }
 }
 
 extension ClusterCA {
     public var tlsInfo: TLSInfo { Self.tlsInfo(of: certificate) }
 
     /// What the CA's certificate alone says (no private key needed: a manager that does not lead shows it too).
-    public static func tlsInfo(of certificate: Certificate) -> TLSInfo {
+    public static func tlsInfo(of certificate: Certificate) -> TLSInfo { tlsInfo(trustRoot: certificate, issuer: certificate) }
+
+    /// Trust in `trustRoot`, certificates from `issuer` (during a root rotation the cluster's are the
+    /// current root and the cross-signed new one; a node's are its trust root and its certificate's issuer).
+    public static func tlsInfo(trustRoot: Certificate, issuer: Certificate) -> TLSInfo {
         var subject = DER.Serializer()
-        try? subject.serialize(certificate.subject)
+        try? subject.serialize(issuer.subject)
         var key = DER.Serializer()
-        try? key.serialize(certificate.publicKey)
+        try? key.serialize(issuer.publicKey)
         return TLSInfo(
-            trustRoot: (try? certificate.serializeAsPEM().pemString) ?? "",
+            trustRoot: (try? trustRoot.serializeAsPEM().pemString) ?? "",
             certIssuerSubject: Data(subject.serializedBytes).base64EncodedString(),
             certIssuerPublicKey: Data(key.serializedBytes).base64EncodedString())
     }

@@ -16,8 +16,26 @@ struct SecretSealing: Sendable {
         let derived = HKDF<SHA256>.deriveKey(
             inputKeyMaterial: SymmetricKey(data: Data(ca.keyPEM.utf8)), salt: Data("meshd secrets".utf8),
             info: Data("secret data".utf8), outputByteCount: 32)
-        keyBytes = derived.withUnsafeBytes { Array($0) }
+        self.init(keyBytes: derived.withUnsafeBytes { Array($0) })
     }
+
+    private init(keyBytes: [UInt8]) { self.keyBytes = keyBytes }
+
+    /// The key the settings keep once a root rotation began (the CA key it was derived from goes), or
+    /// the one derived from `ca` before any.
+    init(settings: ClusterSettings, ca: ClusterCA) throws(ClusterError) {
+        guard let text = settings.secretsKey else {
+            self.init(ca: ca)
+            return
+        }
+        guard let bytes = Data(base64Encoded: text), bytes.count == 32 else {
+            throw .invalidArgument("the stored secrets key is not 32 bytes of base64")
+        }
+        self.init(keyBytes: Array(bytes))
+    }
+
+    /// The key as the settings keep it (base64).
+    var keyText: String { Data(keyBytes).base64EncodedString() }
 
     func seal(_ plain: Data) -> Data {
         // AES-GCM with a fresh random nonce cannot fail for a valid key.

@@ -28,6 +28,8 @@ extension ClusterController {
     }
 
     func apiNode(_ n: ClusterNode) -> Node {
-        APIMapping.node(n, isLeader: n.id == selfNodeID, tlsInfo: tlsInfo)
+        // What the node reported it holds: during a root rotation nodes differ, and the CLI's
+        // `swarm ca --rotate` counts those that hold what the swarm's TLSInfo wants.
+        APIMapping.node(n, isLeader: n.id == selfNodeID, tlsInfo: n.tlsInfo.map(APIMapping.tlsInfo))
     }
 }

@@ -25,8 +25,8 @@ struct SwarmRecord: Codable, Sendable, Equatable {
 /// Raft: its store is SQLite or etcd), `Dispatcher.HeartbeatPeriod` (agents beat at
 /// `AgentSession.defaultHeartbeat`), `CAConfig.NodeCertExpiry` and `ForceRotate` at init,
 /// `TaskDefaults.LogDriver`. Acted on: `EncryptionConfig.AutoLockManagers` (the CA key and the manager's
-/// own key sealed at rest with the unlock key). Refused by name: a custom or external CA, CA rotation, a
-/// name other than `default`.
+/// own key sealed at rest with the unlock key), a changed `CAConfig.ForceRotate` (a root rotation).
+/// Refused by name: a custom or external CA, a name other than `default`.
 public enum SwarmSpecRules {
     public static func check(_ spec: SwarmSpec) throws(EngineError) {
         // `swarm ca --rotate` sends these; keeping a CA key in the spec record would also leak it to `GET /swarm`.
@@ -123,9 +123,8 @@ extension ClusterController {
         // The spec is whole, as dockerd takes it: one without EncryptionConfig turns autolock off, and
         // then a rotation has no key to replace (swarmkit's rule; the CLI refuses to ask for one).
         let autolock = spec.EncryptionConfig?.AutoLockManagers == true
-        if (spec.CAConfig?.ForceRotate ?? 0) != (swarm.spec.CAConfig?.ForceRotate ?? 0) {
-            throw .invalidArgument("CAConfig.ForceRotate: CA rotation is not supported by meshd")
-        }
+        // `swarm ca --rotate` (with no CA of the user's own) changes ForceRotate: a new root.
+        let rotateRoot = (spec.CAConfig?.ForceRotate ?? 0) != (swarm.spec.CAConfig?.ForceRotate ?? 0)
         var next = swarm
         next.spec = spec
         next.spec.Name = "default"
@@ -138,6 +137,7 @@ extension ClusterController {
             if rotate.managerToken { try m.rotateJoinToken(.manager) }
             if autolock != (m.unlockKey != nil) { try m.setAutolock(autolock) }
             if rotate.managerUnlockKey, autolock { _ = try m.rotateUnlockKey() }
+            if rotateRoot { try m.startRootRotation() }
             try m.store.setValue(record, forKey: SwarmRecord.key)
             m.reaper.retentionLimit = record.retentionLimit
         }
@@ -172,16 +172,13 @@ extension ClusterController {
             let managers = nodes.filter { $0.role == .manager }
             var cluster: ClusterInfo?
             if let settings = try ClusterBootstrap.settings(store: store) {
-                // The certificate is all TLSInfo needs: the CA's private key is not parsed on every `docker info`.
-                let caCertificate: Certificate
-                do { caCertificate = try Certificate(pemEncoded: settings.caCertificatePEM) } catch {
-                    throw ClusterError.invalidArgument("the stored CA certificate does not parse: \(error)")
-                }
+                // The certificates are all TLSInfo needs: the CA's private key is not parsed on every `docker info`.
+                let tls = try ClusterManager.clusterTLSInfo(settings)
                 let swarm =
                     try store.value(SwarmRecord.self, forKey: SwarmRecord.key)
                     ?? SwarmRecord(version: 1, updatedAt: settings.createdAt, spec: APIMapping.defaultSwarmSpec)
                 cluster = APIMapping.clusterInfo(
-                    settings, tlsInfo: APIMapping.tlsInfo(ClusterCA.tlsInfo(of: caCertificate)), version: swarm.version,
+                    settings, tlsInfo: APIMapping.tlsInfo(tls), version: swarm.version,
                     updatedAt: swarm.updatedAt, spec: swarm.spec)
             }
             return SwarmInfo(

@@ -15,15 +15,14 @@ public actor ClusterController {
     /// busy when several writes land runs once more, not once per write.
     public nonisolated let changes: AsyncStream<Void>
     let changed: AsyncStream<Void>.Continuation
-    /// The CA does not change while the manager runs; its TLS summary goes into every node and the swarm.
-    let tlsInfo: MeshAPI.TLSInfo
+    /// What every node should hold (the swarm's `TLSInfo`): it changes when a root rotation starts and ends.
+    var tlsInfo: MeshAPI.TLSInfo { APIMapping.tlsInfo(manager.clusterTLSInfo) }
     var swarm: SwarmRecord
 
     public init(manager: ClusterManager, selfNodeID: String) {
         self.manager = manager
         self.selfNodeID = selfNodeID
         (changes, changed) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        tlsInfo = APIMapping.tlsInfo(manager.ca)
         // A store that cannot be read now fails the first request instead; the defaults stand in until then.
         let stored = (try? manager.store.value(SwarmRecord.self, forKey: SwarmRecord.key)) ?? nil
         swarm = stored ?? SwarmRecord(version: 1, updatedAt: manager.settings.createdAt, spec: APIMapping.defaultSwarmSpec)

@@ -13,8 +13,9 @@ enum FollowerListener {
         guard let (host, port) = NodePlane.split(record.listenAddr) else {
             throw DaemonError.config("listen address \(record.listenAddr) is not host:port")
         }
-        let caPEM = record.caPEM
-        return try await ControlServer.start(host: host, port: port, identity: { certificate.server }, caPEM: caPEM) {
+        return try await ControlServer.start(
+            host: host, port: port, identity: { certificate.server }, caPEM: { certificate.caPEM }
+        ) {
             _, inbound, writer in
             var it = inbound.makeAsyncIterator()
             guard let first = try await inbound.next(ControlMessage.self, iterator: &it) else { return }
@@ -30,7 +31,7 @@ enum FollowerListener {
             }
             let response: JoinResponse
             do {
-                response = try await relay(request, to: leaderHost, port: leaderPort, caPEM: caPEM)
+                response = try await relay(request, to: leaderHost, port: leaderPort, caPEM: certificate.caPEM)
             } catch {
                 response = JoinResponse(error: "\(Daemon.noLeader) (cannot reach the leader \(lead.nodeID) at \(lead.address): \(error))")
             }

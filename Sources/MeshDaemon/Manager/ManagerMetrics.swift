@@ -15,6 +15,8 @@ struct ManagerMetrics: Sendable {
     let gossipKeyRotations = Counter(label: "meshd_manager_gossip_key_rotations_total")
     /// Node certificates renewed over 2377 (joins not counted).
     let certificatesIssued = Counter(label: "meshd_manager_certificate_renewals_total")
+    /// Root CA rotations this manager finished (`swarm ca --rotate`).
+    let rootRotations = Counter(label: "meshd_manager_root_rotations_total")
     private let tasks: [TaskState: Gauge]
 
     init() {

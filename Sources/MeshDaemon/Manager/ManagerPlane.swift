@@ -142,7 +142,9 @@ public actor ManagerPlane {
         do {
             // The CA goes with the manager's certificate so a joiner can check it against its token; the
             // certificate is the one in force at each connection (renewal swaps it under the listener).
-            server = try await ControlServer.start(host: host, port: port, identity: { certificate.server }, caPEM: record.caPEM) {
+            server = try await ControlServer.start(
+                host: host, port: port, identity: { certificate.server }, caPEM: { certificate.caPEM }
+            ) {
                 peer, inbound, writer in
                 guard let plane = box.plane else { return }
                 try await plane.handle(peer: peer, inbound: inbound, writer: writer)
@@ -215,6 +217,7 @@ public actor ManagerPlane {
             if !sentManagers.isEmpty { try await writer.send(json: ControlMessage.managers(sentManagers)) }
             if let set = await keySet() { try await writer.send(json: ControlMessage.gossipKeys(set)) }
             if trafficAsked { try await writer.send(json: ControlMessage.trafficWanted(true)) }
+            if let wanted = await wantedTrust() { try await writer.send(json: ControlMessage.trust(wanted)) }
             defer { Task { self.ended(name, token: token) } }
             while let message = try await inbound.next(ControlMessage.self, iterator: &it) {
                 heard(from: name)
@@ -227,6 +230,7 @@ public actor ManagerPlane {
                 case .gossipKeysApplied(let g):
                     rotation?.applied(by: name, generation: g)
                     await stepRotation()
+                case .heldCertificates(let held): await record(held, from: name)
                 default: continue
                 }
             }
@@ -271,11 +275,11 @@ public actor ManagerPlane {
         }
         let validity = await controller.certificateValidity
         do {
-            let cert = try await controller.withManager { m throws(ClusterError) in
-                try m.renewCertificate(nodeID: name, csr: csr, validity: validity)
+            let chain = try await controller.withManager { m throws(ClusterError) in
+                [try m.renewCertificate(nodeID: name, csr: csr, validity: validity)] + m.issuedChain
             }
             metrics.certificatesIssued.increment()
-            try await writer.send(json: ControlMessage.certificate(try cert.serializeAsPEM().pemString))
+            try await writer.send(json: ControlMessage.certificate(PEMChain.pem(chain)))
         } catch let e as ClusterError {
             try await writer.send(json: ControlMessage.error(e.description))
         }
@@ -334,11 +338,11 @@ public actor ManagerPlane {
                 _ = try m.store.update(described)
                 let managers = try m.store.list(ClusterNode.self).compactMap(\.managerAddr).sorted()
                 return (
-                    joined.certificate, m.settings.gossipKeys.map { KeyHex.encode($0.bytes) }, m.ca.certificatePEM, managers,
-                    joined.node.role
+                    [joined.certificate] + m.issuedChain, m.settings.gossipKeys.map { KeyHex.encode($0.bytes) },
+                    m.ca.certificatePEM, managers, joined.node.role
                 )
             }
-            let certificatePEM = try result.0.serializeAsPEM().pemString
+            let certificatePEM = PEMChain.pem(result.0)
             DaemonLog.manager.info("node \(nodeID) (\(request.hostname), \(request.advertiseAddress)) joined")
             return JoinResponse(
                 nodeID: nodeID, certificatePEM: certificatePEM, caPEM: result.2, gossipKeys: result.1, managers: result.3,
@@ -347,6 +351,47 @@ public actor ManagerPlane {
             return JoinResponse(error: e.description)
         } catch {
             return JoinResponse(error: "invalid join request: \(error)")
+        }
+    }
+
+    // MARK: certificates
+
+    /// The certificates every node should hold, as last sent to the sessions.
+    private var sentTrust: CertificateTrust?
+
+    private func wantedTrust() async -> CertificateTrust? {
+        guard let info = try? await controller.read({ m throws(ClusterError) in m.clusterTLSInfo }) else { return nil }
+        return CertificateTrust(
+            trustRootPEM: info.trustRoot, issuerSubject: info.certIssuerSubject, issuerPublicKey: info.certIssuerPublicKey)
+    }
+
+    /// What a node holds, stored when it changed; a root rotation ends with the last node's.
+    private func record(_ held: CertificateTrust, from nodeID: String) async {
+        let info = TLSInfo(trustRoot: held.trustRootPEM, certIssuerSubject: held.issuerSubject, certIssuerPublicKey: held.issuerPublicKey)
+        do {
+            let finished = try await controller.withManager { m throws(ClusterError) in
+                try m.recordTLSInfo(info, nodeID: nodeID)
+                return try m.finishRootRotationIfConverged()
+            }
+            if finished { rootRotated() }
+        } catch {
+            DaemonLog.manager.warning("certificates held by \(nodeID): \(error)")
+        }
+    }
+
+    private func rootRotated() {
+        metrics.rootRotations.increment()
+        DaemonLog.manager.info("root CA rotated: every node holds a certificate of the new root, which nodes now trust")
+    }
+
+    /// Sends every session the certificates wanted when that changed (a root rotation began or ended).
+    private func sendTrustIfChanged() async {
+        guard let wanted = await wantedTrust(), wanted != sentTrust else { return }
+        sentTrust = wanted
+        for (node, session) in sessions.sorted(by: { $0.key < $1.key }) {
+            do { try await session.writer.send(json: ControlMessage.trust(wanted)) } catch {
+                if sessions[node]?.token == session.token { sessions[node] = nil }
+            }
         }
     }
 
@@ -479,6 +524,12 @@ public actor ManagerPlane {
                 try m.applyLiveness(liveness, lastSeen: seen, since: since, now: now)
             }
             nextWake = try await controller.withManager { m throws(ClusterError) in try m.reconcile(now: now) }
+            // A node removed may have been the last one a root rotation waited for.
+            if try await controller.read({ m throws(ClusterError) in m.pendingRoot != nil }),
+                try await controller.withManager({ m throws(ClusterError) in try m.finishRootRotationIfConverged() })
+            {
+                rootRotated()
+            }
         } catch {
             metrics.passFailures.increment()
             DaemonLog.manager.warning("reconcile: \(error)")
@@ -486,6 +537,7 @@ public actor ManagerPlane {
             nextWake = now.addingTimeInterval(1)
         }
         metrics.pass.recordNanoseconds((ContinuousClock.now - start).nanoseconds)
+        await sendTrustIfChanged()
         await pushAll()
         await housekeeping()
     }

@@ -5,37 +5,87 @@ import MeshControl
 import Synchronization
 import X509
 
-/// The node's certificate in force, one owner for every 2377 end of this daemon: the session's and
-/// forwarding's client side, the leader's and the follower's listeners. A renewal replaces it here
-/// (after node.json has it), and each connection made afterwards presents the new one. The key does
-/// not change: a renewal certifies the key the node already holds.
+/// The node's certificate in force and the root it trusts, one owner for every 2377 end of this
+/// daemon: the session's and forwarding's client side, the leader's and the follower's listeners. A
+/// renewal replaces the certificate here (after node.json has it), a root rotation the trust root,
+/// and each connection made afterwards uses the new one. The key does not change: a renewal
+/// certifies the key the node already holds.
 public final class NodeCertificate: Sendable {
     let nodeID: String
     let clusterID: String
-    let caPEM: String
     let keyPEM: String
-    private let certificatePEM: Mutex<String>
+    /// The certificate chain (leaf first: during a root rotation the cross-signed root follows) and
+    /// the root trusted.
+    private let state: Mutex<(chain: String, trust: String)>
+    /// Wakes the renewer before its renewal point (the manager wants a certificate of another issuer).
+    let renewNow: AsyncStream<Void>
+    private let renewNowSink: AsyncStream<Void>.Continuation
 
     public init(record: NodeRecord) {
         nodeID = record.nodeID
         clusterID = record.clusterID
-        caPEM = record.caPEM
         keyPEM = record.keyPEM
-        certificatePEM = Mutex(record.certificatePEM)
+        state = Mutex((record.certificatePEM, record.caPEM))
+        (renewNow, renewNowSink) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
-    public var pem: String { certificatePEM.withLock { $0 } }
+    deinit { renewNowSink.finish() }
 
-    /// What a node shows when it dials a manager: its certificate alone.
+    /// The chain, leaf first.
+    public var pem: String { state.withLock { $0.chain } }
+    /// The root this node trusts.
+    public var caPEM: String { state.withLock { $0.trust } }
+
+    /// What a node shows when it dials a manager: its certificate (and the cross-signed root after it).
     var client: ControlIdentity { ControlIdentity(certificateChainPEM: pem, privateKeyPEM: keyPEM) }
 
-    /// What a manager's listener shows: its certificate, then the CA, so a joiner can check the CA
+    /// What a manager's listener shows: its chain, then the root, so a joiner can check the root
     /// against the digest in its token.
-    var server: ControlIdentity { ControlIdentity(certificateChainPEM: pem + "\n" + caPEM, privateKeyPEM: keyPEM) }
+    var server: ControlIdentity {
+        let (chain, trust) = state.withLock { ($0.chain, $0.trust) }
+        return ControlIdentity(certificateChainPEM: chain + "\n" + trust, privateKeyPEM: keyPEM)
+    }
 
-    func certificate() throws -> Certificate { try Certificate(pemEncoded: pem) }
+    func certificate() throws -> Certificate { try PEMChain.leaf(pem) }
 
-    func replace(with pem: String) { certificatePEM.withLock { $0 = pem } }
+    func replace(with pem: String) { state.withLock { $0.chain = pem } }
+
+    func trust(_ rootPEM: String) { state.withLock { $0.trust = rootPEM } }
+
+    func askForRenewal() { renewNowSink.yield() }
+
+    /// What this node holds, as the manager compares it with what it wants: the trusted root, and
+    /// the issuer of the node's certificate (the cross-signed root after it, or else the root).
+    func held() throws -> CertificateTrust {
+        let (chain, trust) = state.withLock { ($0.chain, $0.trust) }
+        let certs = try PEMChain.certificates(chain)
+        let root = try Certificate(pemEncoded: trust)
+        let info = ClusterCA.tlsInfo(trustRoot: root, issuer: certs.count > 1 ? certs[1] : root)
+        return CertificateTrust(
+            trustRootPEM: info.trustRoot, issuerSubject: info.certIssuerSubject, issuerPublicKey: info.certIssuerPublicKey)
+    }
+
+    /// What the manager wants, taken in: a new trust root once this node's own certificate verifies
+    /// under it (else it would shut itself out: it renews first, and the manager sends it again), and a
+    /// renewal at once when the certificate's issuer is not the one wanted. Both trust changes are
+    /// saved in node.json before they are put in force. Returns what the node holds afterwards.
+    func take(_ wanted: CertificateTrust, dataRoot: String) throws -> CertificateTrust {
+        var now = try held()
+        if wanted.trustRootPEM != now.trustRootPEM {
+            let root = try Certificate(pemEncoded: wanted.trustRootPEM)
+            let certs = try PEMChain.certificates(pem)
+            if (try? ClusterCA.verify(certs[0], intermediates: Array(certs.dropFirst()), caCertificate: root, clusterID: clusterID))
+                != nil
+            {
+                try NodeRecord.update(dataRoot: dataRoot) { $0.caPEM = wanted.trustRootPEM }
+                trust(wanted.trustRootPEM)
+                DaemonLog.node.info("node \(nodeID): trusting the rotated root CA")
+                now = try held()
+            }
+        }
+        if !wanted.sameIssuer(as: now) { askForRenewal() }
+        return now
+    }
 }
 
 /// The node's side of renewal: at the renewal point of the certificate in force (see
@@ -47,10 +97,13 @@ struct CertificateRenewer: Sendable {
     let certificate: NodeCertificate
     let dataRoot: String
     let managers: @Sendable () async -> [String]
+    /// Called after each renewal (the session tells the manager what the node now holds).
+    let renewed: @Sendable () async -> Void
 
     func run() async {
         var failures = 0
         var fraction = Double.random(in: CertificateRenewal.window)
+        let asked = certificate.renewNow
         while !Task.isCancelled {
             guard let cert = try? certificate.certificate() else { return }
             let now = Date()
@@ -60,7 +113,14 @@ struct CertificateRenewer: Sendable {
                 : now.addingTimeInterval(CertificateRenewal.retryDelay(failures: failures, expiry: cert.notValidAfter, now: now))
             let wait = at.timeIntervalSince(now)
             if wait > 0 {
-                do { try await Task.sleep(for: .milliseconds(Int64(wait * 1000))) } catch { return }
+                // Until the renewal point, or sooner when the manager asks for a certificate of another issuer.
+                await withTaskGroup(of: Void.self) { g in
+                    g.addTask { try? await Task.sleep(for: .milliseconds(Int64(wait * 1000))) }
+                    g.addTask { for await _ in asked { return } }
+                    await g.next()
+                    g.cancelAll()
+                }
+                if Task.isCancelled { return }
             }
             do {
                 let renewed = try await renewOnce()
@@ -69,6 +129,7 @@ struct CertificateRenewer: Sendable {
                 DaemonLog.node.info(
                     "node \(certificate.nodeID): certificate renewed, valid until \(renewed.notValidAfter) (role \(ClusterCA.subject(of: renewed)?.role.rawValue ?? "?"))"
                 )
+                await self.renewed()
             } catch {
                 failures += 1
                 let expired = Date() >= cert.notValidAfter
@@ -95,9 +156,11 @@ struct CertificateRenewer: Sendable {
                     identity: certificate.client, within: .seconds(10))
                 switch answer {
                 case .certificate(let pem)?:
-                    let cert = try Certificate(pemEncoded: pem)
+                    let chain = try PEMChain.certificates(pem)
+                    let cert = chain[0]
                     _ = try CertificateRenewal.check(
-                        cert, nodeID: certificate.nodeID, key: key, caCertificate: ca, clusterID: certificate.clusterID)
+                        cert, intermediates: Array(chain.dropFirst()), nodeID: certificate.nodeID, key: key, caCertificate: ca,
+                        clusterID: certificate.clusterID)
                     // Saved first: a crash between the two leaves node.json with the newer certificate.
                     try NodeRecord.update(dataRoot: dataRoot) { $0.certificatePEM = pem }
                     certificate.replace(with: pem)

@@ -83,8 +83,10 @@ public actor NodePlane {
 
     private func run() {
         let record = record, agent = agent, directory = directory, certificate = certificate
-        let renewer = CertificateRenewer(certificate: certificate, dataRoot: dataRoot) { await self.managers }
+        let renewer = CertificateRenewer(
+            certificate: certificate, dataRoot: dataRoot, managers: { await self.managers }, renewed: { await self.reportHeld() })
         renewal = Task { await renewer.run() }
+        let dataRoot = dataRoot
         loop = Task {
             var attempt = 0
             while !Task.isCancelled {
@@ -92,12 +94,14 @@ public actor NodePlane {
                     guard let (host, port) = Self.split(manager) else { continue }
                     do {
                         let connection = try await ControlClient.connect(
-                            host: host, port: port, caPEM: record.caPEM, identity: certificate.client)
+                            host: host, port: port, caPEM: certificate.caPEM, identity: certificate.client)
                         attempt = 0
                         self.setConnected(true)
                         let session = AgentSession(
                             nodeID: record.nodeID, agent: agent, directory: directory,
-                            keys: { set in try await self.install(set) }, managers: { list in await self.setManagers(list) })
+                            keys: { set in try await self.install(set) }, managers: { list in await self.setManagers(list) },
+                            trust: { wanted in try certificate.take(wanted, dataRoot: dataRoot) })
+                        self.setSession(session)
                         try await session.run(connection)
                     } catch {
                         if !Task.isCancelled { DaemonLog.node.warning("node \(record.nodeID): session with \(manager) ended: \(error)") }
@@ -148,7 +152,20 @@ public actor NodePlane {
         get async { await gossip.dropped }
     }
 
-    private func setConnected(_ value: Bool) { connected = value }
+    private func setConnected(_ value: Bool) {
+        connected = value
+        if !value { session = nil }
+    }
+
+    /// The session open now, for what the node tells its manager outside an exchange.
+    private var session: AgentSession?
+    private func setSession(_ s: AgentSession) { session = s }
+
+    /// Tells the manager what the node holds after a renewal (a root rotation waits for every node's).
+    private func reportHeld() async {
+        guard let session, let held = try? certificate.held() else { return }
+        await session.tell(.heldCertificates(held))
+    }
     public var isConnected: Bool { connected }
 
     /// Logs of a task this node runs (nil when it does not).
