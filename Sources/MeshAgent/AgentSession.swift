@@ -139,7 +139,8 @@ public actor AgentSession {
                 do {
                     try await writer.send(json: ControlMessage.heldCertificates(try await trust(wanted)))
                 } catch {
-                    try await writer.send(json: ControlMessage.error("node \(self.nodeID): cannot take the cluster's certificates: \(error)"))
+                    try await writer.send(
+                        json: ControlMessage.error("node \(self.nodeID): cannot take the cluster's certificates: \(error)"))
                 }
             case .error(let text):
                 throw SessionError.manager(text)

@@ -63,32 +63,46 @@ extension ClusterManager {
         try ClusterBootstrap.save(s, store: store, key: unlockKey, previous: previousUnlockKey)
         settings = s
         pendingRoot = pending
+        rotationWaitsFor = nil
     }
 
     /// What node `nodeID` reports it holds; stored when it changed (`node inspect` shows it). Returns
     /// whether it did.
     @discardableResult
-    public func recordTLSInfo(_ info: TLSInfo, nodeID: String, now: Date = Date()) throws(ClusterError) -> Bool {
+    public mutating func recordTLSInfo(_ info: TLSInfo, nodeID: String, now: Date = Date()) throws(ClusterError) -> Bool {
         guard var node = try store.get(ClusterNode.self, id: nodeID), node.tlsInfo != info else { return false }
         node.tlsInfo = info
         node.updatedAt = now
         _ = try store.update(node)
+        if rotationWaitsFor != nil {
+            if Self.holds(node, clusterTLSInfo) { rotationWaitsFor?.remove(nodeID) } else { rotationWaitsFor?.insert(nodeID) }
+        }
         return true
     }
 
+    /// Whether `node` reported a certificate of the issuer `wanted` names.
+    static func holds(_ node: ClusterNode, _ wanted: TLSInfo) -> Bool {
+        node.tlsInfo?.certIssuerPublicKey == wanted.certIssuerPublicKey && node.tlsInfo?.certIssuerSubject == wanted.certIssuerSubject
+    }
+
     /// Ends a rotation once every node holds a certificate from the new root's key: the new root is
-    /// the root, with new join tokens. Returns whether it ended now.
+    /// the root, with new join tokens. Returns whether it ended now. The nodes still to report are
+    /// counted from one read of the store per rotation (or manager start) and then kept up by each
+    /// report, join and removal, so a report costs the same however many nodes there are; the end is
+    /// confirmed by one more read.
     @discardableResult
     public mutating func finishRootRotationIfConverged() throws(ClusterError) -> Bool {
         guard let pending = pendingRoot, let r = settings.rootRotation else { return false }
         let wanted = clusterTLSInfo
-        let nodes = try store.list(ClusterNode.self)
-        guard
-            nodes.allSatisfy({
-                $0.tlsInfo?.certIssuerPublicKey == wanted.certIssuerPublicKey
-                    && $0.tlsInfo?.certIssuerSubject == wanted.certIssuerSubject
-            })
-        else { return false }
+        if rotationWaitsFor == nil {
+            rotationWaitsFor = Set(try store.list(ClusterNode.self).filter { !Self.holds($0, wanted) }.map(\.id))
+        }
+        guard rotationWaitsFor?.isEmpty == true else { return false }
+        let behind = try store.list(ClusterNode.self).filter { !Self.holds($0, wanted) }.map(\.id)
+        guard behind.isEmpty else {
+            rotationWaitsFor = Set(behind)
+            return false
+        }
         var s = settings
         s.caCertificatePEM = r.caCertificatePEM
         s.caKeyPEM = r.caKeyPEM
@@ -98,6 +112,7 @@ extension ClusterManager {
         settings = s
         ca = pending.ca
         pendingRoot = nil
+        rotationWaitsFor = nil
         return true
     }
 }

@@ -14,6 +14,9 @@ public struct ClusterManager: Sendable {
     public internal(set) var ca: ClusterCA
     /// The root `swarm ca --rotate` moves to, while it is under way.
     public internal(set) var pendingRoot: PendingRoot?
+    /// During a root rotation, the nodes that have not reported a certificate of the new root (nil:
+    /// not counted yet; see `finishRootRotationIfConverged`).
+    var rotationWaitsFor: Set<String>?
     public private(set) var allocator: NetworkAllocator
     public var orchestrator = Orchestrator()
     public var scheduler = Scheduler(requireAllocation: true)
@@ -187,6 +190,8 @@ public struct ClusterManager: Sendable {
             resync()
             throw error
         }
+        // Its certificate is of the new root, but a rotation counts what a node says it holds.
+        if rotationWaitsFor != nil, !Self.holds(node, clusterTLSInfo) { rotationWaitsFor?.insert(nodeID) }
         return (node, cert)
     }
 
@@ -263,6 +268,7 @@ public struct ClusterManager: Sendable {
         }
         for a in node.attachments { allocator.releaseNode(&node, networkID: a.networkID) }
         try store.delete(ClusterNode.self, id: node.id)
+        rotationWaitsFor?.remove(node.id)
     }
 
     /// Heartbeat bookkeeping: stores the nodes `NodeLiveness` says changed; true if any did.

@@ -126,5 +126,27 @@ import X509
         // Nodes renewed under the first pending root must renew again.
         try s.m.recordTLSInfo(s.m.clusterTLSInfo, nodeID: s.ids[2])
         #expect(try !s.m.finishRootRotationIfConverged())
+        // A node that went away no longer holds it up; the last one to renew ends it.
+        try s.m.removeNode(s.ids[1], force: true)
+        #expect(try !s.m.finishRootRotationIfConverged())
+        try s.m.recordTLSInfo(s.m.clusterTLSInfo, nodeID: s.ids[0])
+        #expect(try s.m.finishRootRotationIfConverged())
+    }
+
+    @Test func aNodeJoiningDuringTheRotationIsWaitedFor() throws {
+        var s = try Self.swarm("rotate-join.sqlite")
+        defer { removeTemporary(s.path) }
+        try s.m.startRootRotation(now: t0)
+        for id in s.ids { try s.m.recordTLSInfo(s.m.clusterTLSInfo, nodeID: id) }
+        var g = SplitMix64(seed: 99)
+        let late = ObjectID.make(using: &g)
+        let joined = try s.m.join(
+            token: s.m.settings.tokens.worker, nodeID: late, hostname: "node4", addr: "192.168.61.4",
+            csr: try ClusterCA.makeRequest(nodeID: late).csr, now: t0)
+        // Issued by the new key, with the cross-signed root after it.
+        #expect(joined.certificate.issuer == s.m.issuer.certificate.subject && s.m.issuedChain.count == 1)
+        #expect(try !s.m.finishRootRotationIfConverged())
+        try s.m.recordTLSInfo(s.m.clusterTLSInfo, nodeID: late)
+        #expect(try s.m.finishRootRotationIfConverged())
     }
 }

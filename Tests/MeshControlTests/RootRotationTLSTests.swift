@@ -63,13 +63,20 @@ import X509
         // A manager renewed under the new root, still trusting the old one (the rotation is under way).
         let manager = try r.identity(Self.id["m1"]!, by: r.new, role: .manager, intermediates: [r.cross])
         let server = try await Self.server(
-            ControlIdentity(certificateChainPEM: manager.certificateChainPEM + "\n" + r.old.certificatePEM, privateKeyPEM: manager.privateKeyPEM),
+            ControlIdentity(
+                certificateChainPEM: manager.certificateChainPEM + "\n" + r.old.certificatePEM, privateKeyPEM: manager.privateKeyPEM),
             trusting: r.old.certificatePEM)
         // A node renewed already, and one not yet: both get in, both check the manager under the old root.
-        #expect(await Self.ask(server, trusting: r.old.certificatePEM, as: try r.identity(Self.id["n1"]!, by: r.new, intermediates: [r.cross])) == "\(Self.id["n1"]!): hi")
-        #expect(await Self.ask(server, trusting: r.old.certificatePEM, as: try r.identity(Self.id["n2"]!, by: r.old)) == "\(Self.id["n2"]!): hi")
+        #expect(
+            await Self.ask(server, trusting: r.old.certificatePEM, as: try r.identity(Self.id["n1"]!, by: r.new, intermediates: [r.cross]))
+                == "\(Self.id["n1"]!): hi")
+        #expect(
+            await Self.ask(server, trusting: r.old.certificatePEM, as: try r.identity(Self.id["n2"]!, by: r.old)) == "\(Self.id["n2"]!): hi"
+        )
         // A node that trusts the new root already checks the manager's certificate directly.
-        #expect(await Self.ask(server, trusting: r.new.certificatePEM, as: try r.identity(Self.id["n3"]!, by: r.new, intermediates: [r.cross])) == "\(Self.id["n3"]!): hi")
+        #expect(
+            await Self.ask(server, trusting: r.new.certificatePEM, as: try r.identity(Self.id["n3"]!, by: r.new, intermediates: [r.cross]))
+                == "\(Self.id["n3"]!): hi")
         // Without the cross-signed root after it, the new root's certificate does not verify under the old.
         #expect(await Self.ask(server, trusting: r.old.certificatePEM, as: try r.identity(Self.id["n4"]!, by: r.new)) == nil)
         await server.close()
@@ -79,8 +86,12 @@ import X509
         let r = try Roots()
         let manager = try r.identity(Self.id["m1"]!, by: r.new, role: .manager, intermediates: [r.cross])
         let server = try await Self.server(manager, trusting: r.new.certificatePEM)
-        #expect(await Self.ask(server, trusting: r.new.certificatePEM, as: try r.identity(Self.id["n1"]!, by: r.new, intermediates: [r.cross])) == "\(Self.id["n1"]!): hi")
-        #expect(await Self.ask(server, trusting: r.new.certificatePEM, as: try r.identity(Self.id["n2"]!, by: r.new)) == "\(Self.id["n2"]!): hi")
+        #expect(
+            await Self.ask(server, trusting: r.new.certificatePEM, as: try r.identity(Self.id["n1"]!, by: r.new, intermediates: [r.cross]))
+                == "\(Self.id["n1"]!): hi")
+        #expect(
+            await Self.ask(server, trusting: r.new.certificatePEM, as: try r.identity(Self.id["n2"]!, by: r.new)) == "\(Self.id["n2"]!): hi"
+        )
         // A certificate of the old root, and a client that still trusts only the old root with a
         // certificate of it: neither gets through.
         #expect(await Self.ask(server, trusting: r.new.certificatePEM, as: try r.identity(Self.id["n3"]!, by: r.old)) == nil)
@@ -116,7 +127,10 @@ import X509
         let n1 = Self.id["n1"]!
         let (key, csr) = try ClusterCA.makeRequest(nodeID: n1)
         let leaf = try r.new.issue(csr: csr, nodeID: n1, role: .worker)
-        #expect(try CertificateRenewal.check(leaf, intermediates: [r.cross], nodeID: n1, key: key, caCertificate: r.old.certificate, clusterID: "c1").nodeID == n1)
+        #expect(
+            try CertificateRenewal.check(
+                leaf, intermediates: [r.cross], nodeID: n1, key: key, caCertificate: r.old.certificate, clusterID: "c1"
+            ).nodeID == n1)
         #expect(throws: ClusterError.self) {
             try CertificateRenewal.check(leaf, nodeID: n1, key: key, caCertificate: r.old.certificate, clusterID: "c1")
         }
@@ -124,7 +138,8 @@ import X509
         let stranger = try ClusterCA.create(clusterID: "c1")
         let foreignCross = try stranger.crossSign(r.new)
         #expect(throws: ClusterError.self) {
-            try CertificateRenewal.check(leaf, intermediates: [foreignCross], nodeID: n1, key: key, caCertificate: r.old.certificate, clusterID: "c1")
+            try CertificateRenewal.check(
+                leaf, intermediates: [foreignCross], nodeID: n1, key: key, caCertificate: r.old.certificate, clusterID: "c1")
         }
     }
 }

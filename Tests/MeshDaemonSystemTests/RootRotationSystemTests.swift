@@ -39,7 +39,10 @@ import Testing
 
         // The CLI attaches and returns once the rotation converged: bounded, so a stuck one fails here.
         let rotate = try Exec.run(
-            ["timeout", "-s", "KILL", "90", "docker", "--config", "\(c.directory)/docker", "-H", "unix://\(c.socket(1))", "swarm", "ca", "--rotate"])
+            [
+                "timeout", "-s", "KILL", "90", "docker", "--config", "\(c.directory)/docker", "-H", "unix://\(c.socket(1))", "swarm", "ca",
+                "--rotate",
+            ])
         let log1 = c.log(1).suffix(3000), log2 = c.log(2).suffix(3000)
         try #require(rotate.succeeded, "swarm ca --rotate: \(rotate.stderr)\n\(rotate.stdout)\n--- node1:\n\(log1)\n--- node2:\n\(log2)")
         #expect(rotate.stdout.contains("rotated CA certificates"), "\(rotate.stdout)")
@@ -86,7 +89,8 @@ import Testing
             ClusterTests.lines(try c.docker(1, ["node", "ls", "--format", "{{.Status}}"]).stdout).filter { $0 == "Ready" }.count == 3
         }
         #expect(ready, "\(nodes)")
-        let web = ClusterTests.lines(try c.docker(1, ["service", "ps", "web", "--filter", "desired-state=running", "--format", "{{.CurrentState}}"]).stdout)
+        let web = ClusterTests.lines(
+            try c.docker(1, ["service", "ps", "web", "--filter", "desired-state=running", "--format", "{{.CurrentState}}"]).stdout)
         #expect(web.filter { $0.hasPrefix("Running") }.count == 2, "\(web)")
     }
 }

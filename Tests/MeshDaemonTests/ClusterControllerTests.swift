@@ -373,7 +373,7 @@ import Testing
             #expect(me.Description.Hostname == "manager1" && me.Status.State == "ready" && me.Status.Addr == "192.168.50.1")
             // A node's TLSInfo is what it reported holding (the session's heldCertificates), none before.
             #expect(me.Description.TLSInfo == nil)
-            try await ctl.withManager { m throws(ClusterError) in try m.recordTLSInfo(m.clusterTLSInfo, nodeID: c.managerID) }
+            _ = try await ctl.withManager { m throws(ClusterError) in try m.recordTLSInfo(m.clusterTLSInfo, nodeID: c.managerID) }
             let reported = try await ctl.inspectNode(c.managerID).Description.TLSInfo
             #expect(reported?.TrustRoot?.contains("BEGIN CERTIFICATE") == true)
             #expect(reported == (try await ctl.inspectSwarm()).cluster.TLSInfo)

@@ -36,7 +36,8 @@ extension APIMapping {
     ) -> ClusterInfo {
         ClusterInfo(
             ID: settings.clusterID, Version: ObjectVersion(version), CreatedAt: settings.createdAt, UpdatedAt: updatedAt,
-            Spec: spec, TLSInfo: tlsInfo, RootRotationInProgress: settings.rootRotation != nil, DefaultAddrPool: settings.defaultAddrPool.map(\.description),
+            Spec: spec, TLSInfo: tlsInfo, RootRotationInProgress: settings.rootRotation != nil,
+            DefaultAddrPool: settings.defaultAddrPool.map(\.description),
             SubnetSize: UInt32(clamping: settings.subnetSize), DataPathPort: UInt32(settings.dataPathPort))
     }
 
