@@ -25,7 +25,7 @@ import sys
 from xml.sax.saxutils import escape
 
 # The order of the report; a benchmark missing from the results is listed as not run.
-ORDER = ["converge", "vip", "overlay", "dns", "nft-load", "ipvs-load", "neigh-fdb", "apply", "agent", "scale", "gossip", "taskstart", "failover", "manager"]
+ORDER = ["converge", "vip", "overlay", "dns", "nft-load", "ipvs-load", "neigh-fdb", "apply", "agent", "scale", "gossip", "taskstart", "failover", "manager", "esp"]
 TITLES = {
     "converge": "Cluster convergence (3 meshd daemons)",
     "vip": "Service VIP throughput vs direct vs haproxy",
@@ -41,6 +41,7 @@ TITLES = {
     "taskstart": "Task start to listening: runc container vs host process",
     "failover": "Manager failover on etcd: meshd leader vs etcd leader SIGKILL",
     "manager": "Manager cost as the store grows: service create latency and idle CPU, SQLite and etcd",
+    "esp": "Encrypted (ESP) vs plain overlay, and a key rotation under load (VM lane)",
 }
 OPS = {
     "<=": lambda v, l: v <= l,

@@ -11,7 +11,7 @@ struct MeshBench: AsyncParsableCommand {
         subcommands: [
             NeighFDB.self, NFTLoad.self, IPVSLoad.self, GossipBench.self, DNSBench.self, VIPBench.self, OverlayBench.self, ApplyBench.self,
             AgentBench.self, ScaleBench.self,
-            ConvergeBench.self, TaskStartBench.self, FailoverBench.self, ManagerBench.self,
+            ConvergeBench.self, TaskStartBench.self, FailoverBench.self, ManagerBench.self, ESPBench.self,
         ]
     )
 }
