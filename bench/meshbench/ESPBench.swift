@@ -159,7 +159,9 @@ struct ESPBench: AsyncParsableCommand {
         print("")
         print("                      iperf3 Gbit/s    wrk req/s")
         for (i, side) in Side.allCases.enumerated() {
-            print("  " + side.rawValue.padding(toLength: 18, withPad: " ", startingAt: 0) + String(format: "%10.3f   %10.0f", medGbits[i], medRPS[i]))
+            print(
+                "  " + side.rawValue.padding(toLength: 18, withPad: " ", startingAt: 0)
+                    + String(format: "%10.3f   %10.0f", medGbits[i], medRPS[i]))
         }
         print(String(format: "  encrypted / plain   %9.2fx   %9.2fx", throughputRatio, rateRatio))
         print(
