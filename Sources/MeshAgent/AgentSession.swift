@@ -55,12 +55,16 @@ public actor AgentSession {
     /// the node holds, which the session sends back.
     public typealias TrustHandler = @Sendable (CertificateTrust) async throws -> CertificateTrust
     let trust: TrustHandler?
+    /// Takes the autolock keys the leader hands to the other managers (current, previous).
+    public typealias UnlockKeysHandler = @Sendable (String?, String?) async -> Void
+    let unlockKeys: UnlockKeysHandler?
 
     public init(
         nodeID: String, agent: NodeAgent, directory: EndpointDirectory?, statusInterval: Duration = .milliseconds(500),
         heartbeat: Duration = AgentSession.defaultHeartbeat, drainDelay: Duration = .milliseconds(750), keys: KeyHandler? = nil,
-        managers: ManagersHandler? = nil, trust: TrustHandler? = nil
+        managers: ManagersHandler? = nil, trust: TrustHandler? = nil, unlockKeys: UnlockKeysHandler? = nil
     ) {
+        self.unlockKeys = unlockKeys
         self.keys = keys
         self.managers = managers
         self.trust = trust
@@ -134,6 +138,8 @@ public actor AgentSession {
                 }
             case .managers(let list):
                 await self.managers?(list)
+            case .unlockKeys(let current, let previous):
+                await self.unlockKeys?(current, previous)
             case .trust(let wanted):
                 guard let trust = self.trust else { continue }
                 do {

@@ -43,6 +43,11 @@ public enum ControlMessage: Codable, Sendable, Equatable {
     case trust(CertificateTrust)
     /// Node → manager: the certificates it holds (after a hello, a renewal, a new trust root).
     case heldCertificates(CertificateTrust)
+    /// Leader → another manager of a swarm on etcd (its session, at the start and at each change): the
+    /// autolock key in force and the one before a rotation (`SWMKEY-1-…`; nil: autolock off). Held in
+    /// memory only, so that manager can take over (the stored CA key is sealed with it) and seals its
+    /// own key at rest with it.
+    case unlockKeys(current: String?, previous: String?)
     /// Follower manager → leader, the first and only message of its connection: an Engine API request
     /// the follower received, to be answered by the leader as if sent to it.
     case forward(ForwardedRequest)

@@ -83,10 +83,14 @@ public actor Daemon: EngineBackend {
     /// and the log says why.
     /// The node's plane for `record`, as this daemon's options say (resume, init and join alike).
     private func startNodePlane(_ record: NodeRecord) async throws -> NodePlane {
+        // A manager of a swarm on etcd takes the autolock keys its leader hands over.
+        var unlockKeys: (@Sendable (String?, String?) async -> Void)?
+        if record.role == .manager, record.store != nil {
+            unlockKeys = { [weak self] current, previous in await self?.takeUnlockKeys(current, previous) }
+        }
         let plane = try await NodePlane.start(
             record: record, certificate: nodeCertificate(record), dataRoot: options.dataRoot, lb: options.lb, meshd: options.meshd,
-            images: nodeImagesIfAvailable(),
-            builtinImages: options.builtinImages)
+            images: nodeImagesIfAvailable(), builtinImages: options.builtinImages, unlockKeys: unlockKeys)
         // The node's containers in `docker events`, as dockerd reports its own (scope local).
         await plane.agent.onContainerEvent { [eventLog] e in eventLog.publish([EventTranslator.container(e)]) }
         return plane
@@ -191,8 +195,13 @@ public actor Daemon: EngineBackend {
         let opened: NodeRecord
         do {
             opened = try locked.opened(with: key)
-            // The store's CA key must open too, before anything starts.
-            if locked.role == .manager, locked.store == nil { _ = try ClusterBootstrap.openedSettings(store: openStore(), key: key) }
+            // The store's CA key must open too, before anything starts (etcd's, for a swarm on etcd).
+            if locked.role == .manager, let url = locked.store {
+                _ = try ClusterBootstrap.openedSettings(store: try EtcdStoreURL(parsing: url).open(), key: key)
+                heldUnlockKeys = (key, nil)
+            } else if locked.role == .manager {
+                _ = try ClusterBootstrap.openedSettings(store: openStore(), key: key)
+            }
         } catch {
             throw .invalidUnlockKey
         }
@@ -219,8 +228,16 @@ public actor Daemon: EngineBackend {
     /// node.json again with this manager's private key sealed by the swarm's key in force (or open
     /// once autolock is off). What the node plane saved since (managers, gossip keys) is kept.
     private func resealRecord() async throws(EngineError) {
-        guard let record, let manager else { return }
-        let (key, previous) = await manager.controller.currentUnlockKeys
+        guard let record, record.role == .manager else { return }
+        let key: UnlockKey?, previous: UnlockKey?
+        if let manager {
+            (key, previous) = await manager.controller.currentUnlockKeys
+        } else if record.store != nil {
+            // A manager on etcd that does not lead: the keys the leader handed over.
+            (key, previous) = heldUnlockKeys
+        } else {
+            return
+        }
         do {
             try NodeRecord.update(dataRoot: options.dataRoot) { onDisk in
                 onDisk.keyPEM = record.keyPEM
@@ -262,6 +279,7 @@ public actor Daemon: EngineBackend {
                 return try await self.startPlane(controller, record: record)
             },
             planeChanged: { [weak self] plane in await self?.setManager(plane) },
+            unlockKey: { [weak self] in await self?.heldUnlockKeys.0 },
             startFollower: { candidacy in
                 do { return try await FollowerListener.start(record: record, certificate: certificate) { await candidacy.leader() } } catch
                 {
@@ -383,7 +401,6 @@ public actor Daemon: EngineBackend {
             do { shared = try EtcdStoreURL(parsing: url) } catch { throw .invalidArgument(error.description) }
         }
         let autolock = spec.EncryptionConfig?.AutoLockManagers == true
-        if autolock, shared != nil { throw Self.autolockOnEtcd }
         var created: EtcdStoreURL?
         do {
             try secureDataRoot()
@@ -422,7 +439,9 @@ public actor Daemon: EngineBackend {
                 caPEM: m.ca.certificatePEM, gossipKeys: m.settings.gossipKeys.map { KeyHex.encode($0.bytes) },
                 store: shared?.description)
             if let shared {
-                // The first manager leads once its campaign wins (at once: nobody else campaigns yet).
+                // The first manager leads once its campaign wins (at once: nobody else campaigns yet),
+                // opening the store's CA key with the swarm's key when it is autolocked.
+                heldUnlockKeys = (m.unlockKey, nil)
                 try await startCandidacy(shared, record: record)
                 guard await candidacy?.waitUntilLeading(timeout: .seconds(15)) == true else {
                     throw EngineError.unavailable("this manager did not win the leadership of the new swarm on \(shared) within 15 s")
@@ -584,19 +603,31 @@ public actor Daemon: EngineBackend {
 
     public func updateSwarm(_ spec: SwarmSpec, version: UInt64, rotate: SwarmRotation) async throws(EngineError) {
         let c = try controller()
-        if record?.store != nil, spec.EncryptionConfig?.AutoLockManagers == true { throw Self.autolockOnEtcd }
         try SwarmSpecRules.checkCertificateExpiry(spec, minimum: options.minimumCertificateExpiry)
         try await c.updateSwarm(spec, version: version, rotate: rotate)
         // This manager's own key follows the swarm's: sealed with the new key, or open again.
         try await resealRecord()
     }
 
-    /// Autolock seals what a manager keeps at rest with a key only the managers hold in memory; the
-    /// managers of a swarm on etcd would each need it handed over (at join, at each rotation, at a
-    /// takeover), which is not built.
-    static let autolockOnEtcd = EngineError.invalidArgument(
-        "EncryptionConfig.AutoLockManagers: autolock is not supported on a swarm whose managers share an etcd store (meshd seals the keys of single-manager swarms only)"
-    )
+    /// The autolock keys (in force, before a rotation) of a manager of a swarm on etcd that does not
+    /// lead: what the leader handed it over its session, or what `swarm unlock` gave it. In memory
+    /// only: they open the store's CA key when this manager takes over, and seal its own key at rest.
+    private var heldUnlockKeys: (UnlockKey?, UnlockKey?) = (nil, nil)
+
+    /// The leader's keys, as its session hands them over: held, and node.json sealed with them.
+    private func takeUnlockKeys(_ current: String?, _ previous: String?) async {
+        guard manager == nil else { return }
+        do {
+            let parsed = try current.map { k throws(ClusterError) in try UnlockKey(parsing: k) }
+            heldUnlockKeys = (parsed, try previous.map { k throws(ClusterError) in try UnlockKey(parsing: k) })
+        } catch {
+            DaemonLog.daemon.warning("the leader sent autolock keys that do not parse: \(error)")
+            return
+        }
+        do { try await resealRecord() } catch {
+            DaemonLog.daemon.warning("cannot reseal node.json with the swarm's autolock key: \(error)")
+        }
+    }
 
     public func unlockKey() async throws(EngineError) -> String { try await controller().unlockKey() }
 

@@ -57,10 +57,16 @@ actor ManagerCandidacy {
     private var loop: Task<Void, Never>?
     private var leadingWaiters: [CheckedContinuation<Bool, Never>] = []
 
+    /// The autolock key a takeover opens the store's CA key with (nil: the swarm is not locked, or
+    /// this manager was never handed the key, and then it cannot lead).
+    private let unlockKey: @Sendable () async -> UnlockKey?
+
     init(
         url: EtcdStoreURL, me: Leader, clusterID: String, ttl: Int64 = 5, startPlane: @escaping PlaneStarter,
-        planeChanged: @escaping PlaneChanged, startFollower: FollowerStarter? = nil
+        planeChanged: @escaping PlaneChanged, unlockKey: @escaping @Sendable () async -> UnlockKey? = { nil },
+        startFollower: FollowerStarter? = nil
     ) {
+        self.unlockKey = unlockKey
         self.startFollower = startFollower
         self.store = url.open()
         self.clusterID = clusterID
@@ -164,7 +170,7 @@ actor ManagerCandidacy {
         await stopFollowing()
         do {
             let store = self.store
-            guard let m = try ClusterManager.open(store: store) else {
+            guard let m = try ClusterManager.open(store: store, unlockKey: await unlockKey()) else {
                 throw DaemonError.config("the cluster store \(store.keys.prefix) holds no swarm")
             }
             // A prefix re-initialised since this node joined holds another swarm: never lead it with this identity.

@@ -218,6 +218,10 @@ public actor ManagerPlane {
             if let set = await keySet() { try await writer.send(json: ControlMessage.gossipKeys(set)) }
             if trafficAsked { try await writer.send(json: ControlMessage.trafficWanted(true)) }
             if let wanted = await wantedTrust() { try await writer.send(json: ControlMessage.trust(wanted)) }
+            if storeURL != nil, try await isManager(name) {
+                let (current, previous) = await unlockKeysText()
+                try await writer.send(json: ControlMessage.unlockKeys(current: current, previous: previous))
+            }
             defer { Task { self.ended(name, token: token) } }
             while let message = try await inbound.next(ControlMessage.self, iterator: &it) {
                 heard(from: name)
@@ -546,6 +550,31 @@ public actor ManagerPlane {
     private func housekeeping() async {
         await stepRotation()
         await askForTraffic()
+        await sendUnlockKeysIfChanged()
+    }
+
+    // MARK: autolock keys (a swarm on etcd)
+
+    /// The keys last handed to the other managers.
+    private var sentUnlockKeys: [String?]?
+
+    private func unlockKeysText() async -> (String?, String?) {
+        let (current, previous) = await controller.currentUnlockKeys
+        return (current?.description, previous?.description)
+    }
+
+    /// Hands the other managers of a swarm on etcd the autolock keys when they changed (autolock turned
+    /// on or off, the key rotated, an unlock settled): each may have to take over, and the store's CA key
+    /// opens only with them. Only over a manager's own session (mutual TLS, a manager in the store).
+    private func sendUnlockKeysIfChanged() async {
+        guard storeURL != nil else { return }
+        let (current, previous) = await unlockKeysText()
+        guard sentUnlockKeys != [current, previous] else { return }
+        sentUnlockKeys = [current, previous]
+        for (node, session) in sessions.sorted(by: { $0.key < $1.key }) where node != nodeID {
+            guard (try? await isManager(node)) == true else { continue }
+            try? await session.writer.send(json: ControlMessage.unlockKeys(current: current, previous: previous))
+        }
     }
 
     /// Sends each connected node its assignment when it differs from the last one it got. One read

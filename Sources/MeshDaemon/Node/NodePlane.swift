@@ -24,12 +24,15 @@ public actor NodePlane {
     private var loop: Task<Void, Never>?
     private var renewal: Task<Void, Never>?
     private var connected = false
+    /// Where the autolock keys a leader hands this manager go (the daemon holds them).
+    private let unlockKeys: (@Sendable (String?, String?) async -> Void)?
 
     /// `images`: the node's image store; with one, images outside the process catalog run as runc
     /// containers (MeshImage supplies it), without one they fail the task with the catalog's message.
     static func start(
         record: NodeRecord, certificate: NodeCertificate, dataRoot: String, lb: LoadBalancerKind, meshd: String,
-        images: (any RootfsProvider)? = nil, builtinImages: Bool = true
+        images: (any RootfsProvider)? = nil, builtinImages: Bool = true,
+        unlockKeys: (@Sendable (String?, String?) async -> Void)? = nil
     ) async throws -> NodePlane {
         guard let address = IPAddress(record.advertiseAddr) else {
             throw DaemonError.config("advertise address \(record.advertiseAddr) is not an IP address")
@@ -62,15 +65,17 @@ public actor NodePlane {
         try await agent.setESPSecrets(keys)
         let plane = NodePlane(
             record: record, certificate: certificate, agent: agent, runtime: runtime, dataRoot: dataRoot, gossip: gossip,
-            directory: directory, dns: dns)
+            directory: directory, dns: dns, unlockKeys: unlockKeys)
         await plane.run()
         return plane
     }
 
     private init(
         record: NodeRecord, certificate: NodeCertificate, agent: NodeAgent, runtime: TaskRuntime, dataRoot: String,
-        gossip: GossipAgent, directory: EndpointDirectory, dns: DNSServer
+        gossip: GossipAgent, directory: EndpointDirectory, dns: DNSServer,
+        unlockKeys: (@Sendable (String?, String?) async -> Void)?
     ) {
+        self.unlockKeys = unlockKeys
         self.record = record
         self.certificate = certificate
         self.agent = agent
@@ -82,7 +87,7 @@ public actor NodePlane {
     }
 
     private func run() {
-        let record = record, agent = agent, directory = directory, certificate = certificate
+        let record = record, agent = agent, directory = directory, certificate = certificate, unlockKeys = unlockKeys
         let renewer = CertificateRenewer(
             certificate: certificate, dataRoot: dataRoot, managers: { await self.managers }, renewed: { await self.reportHeld() })
         renewal = Task { await renewer.run() }
@@ -100,7 +105,8 @@ public actor NodePlane {
                         let session = AgentSession(
                             nodeID: record.nodeID, agent: agent, directory: directory,
                             keys: { set in try await self.install(set) }, managers: { list in await self.setManagers(list) },
-                            trust: { wanted in try certificate.take(wanted, dataRoot: dataRoot) })
+                            trust: { wanted in try certificate.take(wanted, dataRoot: dataRoot) },
+                            unlockKeys: { current, previous in await unlockKeys?(current, previous) })
                         self.setSession(session)
                         try await session.run(connection)
                     } catch {
