@@ -318,7 +318,13 @@ public actor Daemon: EngineBackend {
         }
     }
 
-    private func setManager(_ plane: ManagerPlane?) { manager = plane }
+    private func setManager(_ plane: ManagerPlane?) async {
+        // A leader stepping down keeps the keys it led with (a rotation it made included), for its next takeover.
+        // Set first: a takeover that comes while this waits must not be undone by it.
+        let leading = manager
+        manager = plane
+        if plane == nil, let leading, record?.store != nil { heldUnlockKeys = await leading.controller.currentUnlockKeys }
+    }
 
     func secureDataRoot() throws(DaemonError) {
         for repair in try DataRoot.secure(options.dataRoot) { DaemonLog.daemon.warning("\(repair.description)") }
