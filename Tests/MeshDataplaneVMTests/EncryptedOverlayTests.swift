@@ -15,17 +15,7 @@ import Testing
     static let plain = OverlayNetwork(
         id: "plain", name: "plain", vni: 4301, subnet: IPPrefix("10.61.0.0/24")!, gateway: IPAddress("10.61.0.1")!)
 
-    /// One generation's keys for the pair: `ab` seals node1 → node2, `ba` node2 → node1.
-    struct Generation {
-        var g: UInt64
-        var ab: SAKey
-        var ba: SAKey
-        static func random(_ g: UInt64) -> Generation {
-            var r = SystemRandomNumberGenerator()
-            func sa(_ spi: UInt32) -> SAKey { SAKey(spi: spi, key: (0..<16).map { _ in r.next() }, salt: (0..<4).map { _ in r.next() }) }
-            return Generation(g: g, ab: sa(0x4d00 + UInt32(g) * 16 + 1), ba: sa(0x4d00 + UInt32(g) * 16 + 2))
-        }
-    }
+    typealias Generation = ESPGeneration
 
     struct Scenario {
         let lab: DataplaneLab
@@ -38,24 +28,14 @@ import Testing
         /// first) as each node's keys for the other; none for a plain network.
         func states(_ network: OverlayNetwork, _ gens: [Generation]) -> [DataplaneState] {
             let base = network.subnet.address.description.split(separator: ".").prefix(3).joined(separator: ".")
-            var s = lab.states(
+            let s = lab.states(
                 networks: [network],
                 tasks: [
                     .init(id: "t1", service: nil, node: 1, addresses: [(network.id, IPAddress("\(base).11")!)]),
                     .init(id: "t2", service: nil, node: 2, addresses: [(network.id, IPAddress("\(base).12")!)]),
                 ], services: [])
             guard network.isEncrypted, !gens.isEmpty else { return s }
-            s[0].peerKeys = [
-                PeerKeys(
-                    nodeID: lab.nodeID(2), nodeAddress: lab.underlayAddress(2),
-                    keys: gens.map { PairKey(generation: $0.g, outbound: $0.ab, inbound: $0.ba) })
-            ]
-            s[1].peerKeys = [
-                PeerKeys(
-                    nodeID: lab.nodeID(1), nodeAddress: lab.underlayAddress(1),
-                    keys: gens.map { PairKey(generation: $0.g, outbound: $0.ba, inbound: $0.ab) })
-            ]
-            return s
+            return lab.withPairKeys(s, gens)
         }
 
         func ping(from ns: String, to address: String, count: Int = 4) throws -> Bool {

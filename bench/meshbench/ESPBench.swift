@@ -30,17 +30,7 @@ struct ESPBench: AsyncParsableCommand {
 
     enum Side: String, CaseIterable { case plain, encrypted }
 
-    /// One generation of the pair's keys: `ab` seals node 1 → node 2, `ba` node 2 → node 1.
-    struct Generation {
-        var g: UInt64
-        var ab: SAKey
-        var ba: SAKey
-        static func random(_ g: UInt64) -> Generation {
-            var r = SystemRandomNumberGenerator()
-            func sa(_ spi: UInt32) -> SAKey { SAKey(spi: spi, key: (0..<16).map { _ in r.next() }, salt: (0..<4).map { _ in r.next() }) }
-            return Generation(g: g, ab: sa(0x4e00 + UInt32(g) * 16 + 1), ba: sa(0x4e00 + UInt32(g) * 16 + 2))
-        }
-    }
+    typealias Generation = ESPGeneration
 
     static func network(_ side: Side) -> OverlayNetwork { side == .plain ? plain : secret }
     static func address(_ side: Side, _ host: Int) -> IPAddress {
@@ -52,25 +42,14 @@ struct ESPBench: AsyncParsableCommand {
     /// the other on the encrypted one.
     static func states(_ lab: DataplaneLab, _ side: Side, _ gens: [Generation]) -> [DataplaneState] {
         let net = network(side)
-        var s = lab.states(
+        let s = lab.states(
             networks: [net],
             tasks: [
                 .init(id: "client", service: nil, node: 1, addresses: [(net.id, address(side, 11))]),
                 .init(id: "w1", service: "whoami", node: 2, addresses: [(net.id, address(side, 12))]),
             ],
             services: [.init(id: "whoami", name: "whoami", vips: [.init(network: net.id, address: vip(side))])])
-        guard side == .encrypted else { return s }
-        s[0].peerKeys = [
-            PeerKeys(
-                nodeID: lab.nodeID(2), nodeAddress: lab.underlayAddress(2),
-                keys: gens.map { PairKey(generation: $0.g, outbound: $0.ab, inbound: $0.ba) })
-        ]
-        s[1].peerKeys = [
-            PeerKeys(
-                nodeID: lab.nodeID(1), nodeAddress: lab.underlayAddress(1),
-                keys: gens.map { PairKey(generation: $0.g, outbound: $0.ba, inbound: $0.ab) })
-        ]
-        return s
+        return side == .encrypted ? lab.withPairKeys(s, gens) : s
     }
 
     func run() async throws {
@@ -84,7 +63,7 @@ struct ESPBench: AsyncParsableCommand {
         defer { lab.destroy() }
         for t in ["client", "w1"] { try await lab.createTask(t) }
         try lab.startWhoami(task: "w1", name: "w1")
-        let keys = Generation.random(1)
+        let keys = Generation.random(1, spiBase: 0x4e00)
 
         // One network at a time: off the other first (a task's eth0 moves between sandboxes).
         var attached: Side?
@@ -112,7 +91,7 @@ struct ESPBench: AsyncParsableCommand {
 
         // The rotation under load: wrk for the whole of it, the three steps two seconds apart.
         if attached != .encrypted { try attach(.encrypted) }
-        let old = keys, next = Generation.random(2)
+        let old = keys, next = Generation.random(2, spiBase: 0x4e00)
         var paths: [String] = []
         for (step, gens) in [("install", [keys, next]), ("use", [next, keys]), ("remove", [next])] {
             let st = Self.states(lab, .encrypted, gens)
