@@ -56,7 +56,11 @@ struct LoopbackAgentTests {
             "\(after.map { "\($0.kind) \($0.key) \($0.value.count) bytes" })")
 
         await a.leave()
-        try await Task.sleep(for: .milliseconds(300))
+        // The leave is one UDP broadcast; a loaded machine (CI's first lane) can take longer than the
+        // 300 ms this once waited for b to process it.
+        for _ in 0..<400 where await b.members.first(where: { $0.name == "a" })?.state != .left {
+            try? await Task.sleep(for: .milliseconds(25))
+        }
         #expect(await b.members.first { $0.name == "a" }?.state == .left)
         await a.shutdown()
         await b.shutdown()
