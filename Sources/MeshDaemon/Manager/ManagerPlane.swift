@@ -365,13 +365,12 @@ public actor ManagerPlane {
 
     private func wantedTrust() async -> CertificateTrust? {
         guard let info = try? await controller.read({ m throws(ClusterError) in m.clusterTLSInfo }) else { return nil }
-        return CertificateTrust(
-            trustRootPEM: info.trustRoot, issuerSubject: info.certIssuerSubject, issuerPublicKey: info.certIssuerPublicKey)
+        return CertificateTrust(info)
     }
 
     /// What a node holds, stored when it changed; a root rotation ends with the last node's.
     private func record(_ held: CertificateTrust, from nodeID: String) async {
-        let info = TLSInfo(trustRoot: held.trustRootPEM, certIssuerSubject: held.issuerSubject, certIssuerPublicKey: held.issuerPublicKey)
+        let info = held.tlsInfo
         do {
             let finished = try await controller.withManager { m throws(ClusterError) in
                 try m.recordTLSInfo(info, nodeID: nodeID)

@@ -60,9 +60,7 @@ public final class NodeCertificate: Sendable {
         let (chain, trust) = state.withLock { ($0.chain, $0.trust) }
         let certs = try PEMChain.certificates(chain)
         let root = try Certificate(pemEncoded: trust)
-        let info = ClusterCA.tlsInfo(trustRoot: root, issuer: certs.count > 1 ? certs[1] : root)
-        return CertificateTrust(
-            trustRootPEM: info.trustRoot, issuerSubject: info.certIssuerSubject, issuerPublicKey: info.certIssuerPublicKey)
+        return CertificateTrust(ClusterCA.tlsInfo(trustRoot: root, issuer: certs.count > 1 ? certs[1] : root))
     }
 
     /// What the manager wants, taken in: a new trust root once this node's own certificate verifies
